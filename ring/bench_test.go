@@ -1,0 +1,86 @@
+package ring_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/shmring/shmring/ring"
+)
+
+// BenchmarkHeap moves messages between two goroutines over a heap ring:
+// the ring's own cost, without a second process. bench/ has the
+// cross-process figures and the baselines.
+func BenchmarkHeap(b *testing.B) {
+	for _, size := range []int{8, 64, 1024} {
+		for _, batch := range []int{1, 64} {
+			name := fmt.Sprintf("send/%dB", size)
+			if batch > 1 {
+				name = fmt.Sprintf("reserve-batch%d/%dB", batch, size)
+			}
+			b.Run(name, func(b *testing.B) { benchHeap(b, size, batch) })
+		}
+	}
+}
+
+func benchHeap(b *testing.B, size, batch int) {
+	ctx := context.Background()
+	cfg := ring.Config{SlotSize: ring.SlotSizeFor(size), Slots: 4096}
+	r, p, c := heapRing(b, cfg)
+	done := make(chan error, 1)
+	go func() {
+		var n int
+		buf := make([]byte, size)
+		var err error
+		for n < b.N && err == nil {
+			if batch == 1 {
+				_, err = c.Recv(ctx, buf)
+				n++
+				continue
+			}
+			var k int
+			k, err = c.RecvBatch(ctx, batch, func([]byte) error { return nil })
+			n += k
+		}
+		done <- err
+	}()
+	msg := make([]byte, size)
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; {
+		if batch == 1 {
+			if err := p.Send(ctx, msg); err != nil {
+				b.Fatal(err)
+			}
+			i++
+			continue
+		}
+		k := min(batch, b.N-i)
+		for range k {
+			m, err := p.Reserve(ctx, size)
+			if err != nil {
+				b.Fatal(err)
+			}
+			copy(m, msg)
+		}
+		if err := p.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		i += k
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/msg")
+	reportSyscalls(b, r.Stats())
+}
+
+// reportSyscalls reports futex calls (waits and wakes of both sides) per
+// 1000 messages, from the ring's own counters, and how often a side stalled.
+func reportSyscalls(b *testing.B, st ring.Stats) {
+	calls := st.Producer.Waits + st.Producer.Wakes + st.Consumer.Waits + st.Consumer.Wakes
+	b.ReportMetric(float64(calls)*1000/float64(b.N), "futex/1000msg")
+	b.ReportMetric(float64(st.Producer.Stalls+st.Consumer.Stalls)*1000/float64(b.N), "stalls/1000msg")
+}

@@ -1,0 +1,260 @@
+package ring
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"sync/atomic"
+)
+
+// Consumer is the receiving side of a ring. Get it from Ring.Consumer.
+//
+// A Consumer is for one goroutine at a time: its methods must not be called
+// concurrently, except Close, which any goroutine may call to end the
+// consumer and unblock a waiting call.
+//
+// Recv and TryRecv copy a message out; Peek and Release read in place
+// (zero-copy); RecvBatch hands each available message to a function and
+// releases them together. Every call that releases makes one store of the
+// cursor, however many messages it releases.
+//
+// After the producer closes, the consumer receives what is left, then
+// io.EOF.
+type Consumer struct {
+	r *Ring
+	h *header
+	slots
+	tail       uint64 // next position to read: released plus peeked
+	released   uint64 // the cursor in the header
+	cachedHead uint64 // the producer's cursor, as last read
+	counters
+	closed atomic.Bool
+}
+
+func newConsumer(r *Ring) *Consumer {
+	tail := r.h.tail.Load()
+	return &Consumer{
+		r: r, h: r.h, slots: newSlots(r),
+		tail: tail, released: tail, cachedHead: tail,
+		counters: counters{bytes: r.h.cons.bytes.Load()},
+	}
+}
+
+// MaxMessage returns the largest message the ring carries.
+func (c *Consumer) MaxMessage() int { return c.max }
+
+// Recv copies the next message into buf and returns its length, waiting
+// while the ring is empty. If buf is too short, it returns the message's
+// length and io.ErrShortBuffer, and the message stays in the ring. It
+// returns io.EOF once the producer has closed and every message has been
+// received, ErrClosed once this consumer has closed, ErrPeerDead if the
+// producer's process died while the ring was empty, ErrCorrupt for a length
+// the slot cannot hold, and ctx's error if ctx ends first. Recv releases any
+// messages returned by Peek: their slices must not be used after.
+func (c *Consumer) Recv(ctx context.Context, buf []byte) (int, error) {
+	if c.closed.Load() {
+		return 0, ErrClosed
+	}
+	if c.tail == c.cachedHead {
+		if err := c.waitData(ctx); err != nil {
+			return 0, err
+		}
+	}
+	return c.copyOut(buf)
+}
+
+// TryRecv is Recv without waiting: it returns ErrEmpty when there is no
+// message.
+func (c *Consumer) TryRecv(buf []byte) (int, error) {
+	if c.closed.Load() {
+		return 0, ErrClosed
+	}
+	if c.tail == c.cachedHead {
+		if ok, err := c.poll(); err != nil {
+			return 0, err
+		} else if !ok {
+			return 0, ErrEmpty
+		}
+	}
+	return c.copyOut(buf)
+}
+
+func (c *Consumer) copyOut(buf []byte) (int, error) {
+	msg, err := c.payload(c.tail)
+	if err != nil {
+		return 0, err
+	}
+	if len(msg) > len(buf) {
+		return len(msg), io.ErrShortBuffer
+	}
+	n := copy(buf, msg)
+	c.tail++
+	c.bytes += uint64(n)
+	c.release()
+	return n, nil
+}
+
+// Peek returns the next message in place and moves past it without
+// releasing its slot; Release frees every peeked slot with one store. The
+// slice is valid until then, and must not be written. Peek may be called
+// several times before one Release (a batch).
+//
+// With nothing peeked, Peek waits while the ring is empty. With messages
+// peeked and not released it does not wait (the producer may be waiting for
+// those very slots): it returns ErrEmpty, and the caller releases.
+func (c *Consumer) Peek(ctx context.Context) ([]byte, error) {
+	if c.closed.Load() {
+		return nil, ErrClosed
+	}
+	if c.tail == c.cachedHead {
+		ok, err := c.poll()
+		switch {
+		case err != nil:
+			return nil, err
+		case !ok && c.tail != c.released:
+			return nil, ErrEmpty
+		case !ok:
+			if err := c.waitData(ctx); err != nil {
+				return nil, err
+			}
+		}
+	}
+	msg, err := c.payload(c.tail)
+	if err != nil {
+		return nil, err
+	}
+	c.tail++
+	c.bytes += uint64(len(msg))
+	return msg, nil
+}
+
+// Release frees the slots of every message returned by Peek. Releasing
+// nothing is not an error.
+func (c *Consumer) Release() error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	if c.tail != c.released {
+		c.release()
+	}
+	return nil
+}
+
+// RecvBatch waits for at least one message, then calls fn on each message
+// available, up to max (all available if max <= 0), and releases them all
+// with one store. msg is valid only during the call. If fn returns an error,
+// RecvBatch stops there (that message counts as received) and returns it.
+// It returns how many messages fn saw.
+func (c *Consumer) RecvBatch(ctx context.Context, max int, fn func(msg []byte) error) (n int, err error) {
+	if c.closed.Load() {
+		return 0, ErrClosed
+	}
+	if c.tail == c.cachedHead {
+		if err := c.waitData(ctx); err != nil {
+			return 0, err
+		}
+	}
+	avail := c.cachedHead - c.tail
+	if max > 0 && uint64(max) < avail {
+		avail = uint64(max)
+	}
+	for ; uint64(n) < avail; n++ {
+		msg, perr := c.payload(c.tail)
+		if perr != nil {
+			err = perr
+			break
+		}
+		c.tail++
+		c.bytes += uint64(len(msg))
+		if err = fn(msg); err != nil {
+			n++
+			break
+		}
+	}
+	if c.tail != c.released {
+		c.release()
+	}
+	return n, err
+}
+
+// payload returns the message at seq, refusing a length the slot cannot
+// hold: it came from a producer that is broken or hostile.
+func (c *Consumer) payload(seq uint64) ([]byte, error) {
+	s := c.at(seq)
+	n := binary.LittleEndian.Uint32(s)
+	if n > uint32(c.max) {
+		return nil, c.badLength(seq, n)
+	}
+	return s[lenSize : lenSize+n : lenSize+n], nil
+}
+
+func (c *Consumer) badLength(seq uint64, n uint32) error {
+	return fmt.Errorf("%w: message %d has length %d, slots hold at most %d", ErrCorrupt, seq, n, c.max)
+}
+
+// release publishes the consumer's cursor and wakes the producer if it said
+// it may sleep.
+func (c *Consumer) release() {
+	c.released = c.tail
+	c.h.tail.Store(c.tail)
+	wakePeer(&c.h.spaceSeq, &c.h.producerSleeping, &c.h.cons)
+	if c.unflushed++; c.unflushed >= flushEvery {
+		c.flush(&c.h.cons)
+	}
+}
+
+// poll re-reads the producer's cursor: is there a message? After the
+// producer has closed and everything is received it returns io.EOF.
+func (c *Consumer) poll() (bool, error) {
+	if c.closed.Load() {
+		return false, ErrClosed
+	}
+	if ok, err := c.refresh(); ok || err != nil {
+		return ok, err
+	}
+	if c.h.state.Load()&stateProducerClosed != 0 {
+		// The producer publishes before it sets the flag: look again.
+		if ok, err := c.refresh(); ok || err != nil {
+			return ok, err
+		}
+		return false, io.EOF
+	}
+	return false, nil
+}
+
+func (c *Consumer) refresh() (bool, error) {
+	h := c.h.head.Load()
+	if h < c.cachedHead || h-c.released > c.n {
+		return false, fmt.Errorf("%w: producer cursor %d, was %d, consumer released %d of %d slots",
+			ErrCorrupt, h, c.cachedHead, c.released, c.n)
+	}
+	c.cachedHead = h
+	return h != c.tail, nil
+}
+
+// waitData waits for a message. Peeked messages are released first: a
+// consumer must never sleep on slots the producer may be waiting for.
+func (c *Consumer) waitData(ctx context.Context) error {
+	if ok, err := c.poll(); ok || err != nil {
+		return err
+	}
+	if c.tail != c.released {
+		c.release()
+	}
+	c.flush(&c.h.cons)
+	return c.r.waitFor(ctx, c, &c.h.dataSeq, &c.h.consumerSleeping, &c.h.cons, &c.h.prod)
+}
+
+// Close ends the consumer. The producer's next wait for space returns
+// ErrClosed: nothing will read what it sends. It wakes a call of this
+// consumer blocked in another goroutine (which returns ErrClosed) and the
+// producer. A second Close returns ErrClosed. Close does not unmap the
+// segment: Ring.Close does.
+func (c *Consumer) Close() error {
+	if !c.closed.CompareAndSwap(false, true) {
+		return ErrClosed
+	}
+	c.r.closeSide(stateConsumerClosed, &c.h.cons)
+	return nil
+}

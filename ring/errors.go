@@ -1,0 +1,57 @@
+package ring
+
+import (
+	"errors"
+	"os"
+)
+
+// Errors returned by this package. Each is wrapped with the values seen, so
+// test with errors.Is, not ==.
+var (
+	// ErrClosed: this side, or the ring, was closed; or the consumer has
+	// closed and nothing will read what the producer sends. It is
+	// os.ErrClosed, so errors.Is(err, os.ErrClosed) holds too.
+	ErrClosed = os.ErrClosed
+
+	// ErrPeerDead: the other side's process exited (or was killed) while
+	// this side waited for it. A new process may take the dead side's role
+	// over; see Ring.Producer.
+	ErrPeerDead = errors.New("ring: peer process is dead")
+
+	// ErrRoleTaken: the producer (or consumer) role is held by a live
+	// process, possibly this one.
+	ErrRoleTaken = errors.New("ring: role is held by a live process")
+
+	// ErrMessageTooLarge: a message longer than the slot's payload
+	// (SlotSize-4 bytes).
+	ErrMessageTooLarge = errors.New("ring: message too large for slot")
+
+	// ErrFull and ErrEmpty: a non-blocking call found no free slot, or no
+	// message. They are not failures: try again later.
+	ErrFull  = errors.New("ring: full")
+	ErrEmpty = errors.New("ring: empty")
+
+	// ErrBadMagic: the memory does not start with a ring header.
+	ErrBadMagic = errors.New("ring: bad magic: not a shmring segment")
+
+	// ErrVersion: the header's major layout version is not this code's.
+	ErrVersion = errors.New("ring: unsupported layout version")
+
+	// ErrLayout: sizes disagree: slot size or count out of range, header or
+	// segment size not what the slots need, memory smaller than the header
+	// says, or an existing ring's geometry differs from the one asked for.
+	ErrLayout = errors.New("ring: layout mismatch")
+
+	// ErrCorrupt: a cursor, message length or state word out of range, at
+	// open or at run time. The ring cannot be trusted; nothing outside it
+	// was read.
+	ErrCorrupt = errors.New("ring: corrupt segment")
+
+	// ErrNotReady: the creator never finished initialising the segment
+	// (it crashed, or the segment is not a ring) within Options.ReadyTimeout.
+	ErrNotReady = errors.New("ring: segment never became ready")
+
+	// ErrInsecure: the segment is writable by every user, or owned by
+	// another user; Open refuses it unless Options.AllowInsecure is set.
+	ErrInsecure = errors.New("ring: segment permissions are unsafe")
+)

@@ -1,0 +1,225 @@
+package ring
+
+import (
+	"fmt"
+	"math/bits"
+	"sync/atomic"
+)
+
+// The segment, byte for byte (docs/LAYOUT.md is the reference; TestLayout pins
+// every offset below with a literal number):
+//
+//	offset  block  contents                                   written by
+//	     0      0  magic, versions, sizes, state, created     creator (state: both)
+//	   128      1  head: producer cursor                      producer
+//	   256      2  tail: consumer cursor                      consumer
+//	   384      3  dataSeq, consumerSleeping (futex)          producer / consumer
+//	   512      4  spaceSeq, producerSleeping (futex)         consumer / producer
+//	   640      5  producer owner and counters                producer
+//	   768      6  consumer owner and counters                consumer
+//	   896      7  reserved (zero)
+//	  1024         slot 0 | slot 1 | ... | slot Slots-1
+//
+//	slot:   0          4                                SlotSize
+//	        | length   | payload (length bytes) ... pad |
+//
+// Each block is 128 bytes: two 64-byte lines, because x86 prefetches lines in
+// adjacent pairs, so a 64-byte separation still lets the two sides' cursors
+// bounce together. The cursors count messages from 0 and never wrap in
+// practice (2^64 messages at a billion a second is 584 years); a slot index is
+// cursor & (Slots-1). All integers are little-endian (the only byte order of
+// the platforms shmring builds for).
+
+// Layout constants. A segment whose major version differs is refused; a newer
+// minor version is accepted (minor versions only define fields in reserved
+// space, which older code leaves alone).
+const (
+	Magic        uint64 = 0x00676e69726d6873 // "shmring\x00" little-endian
+	VersionMajor        = 1
+	VersionMinor        = 0
+	HeaderSize          = 1024 // bytes before slot 0 in this version
+	blockSize           = 128
+	lenSize             = 4 // bytes of the length prefix in each slot
+
+	// MinSlotSize and MaxSlotSize bound Config.SlotSize; it must also be a
+	// multiple of 8 so every length prefix is 4-byte aligned and slots tile
+	// cache lines predictably.
+	MinSlotSize = 8
+	MaxSlotSize = 1 << 30
+	// MaxSlots bounds Config.Slots (a power of two).
+	MaxSlots = 1 << 30
+)
+
+// State bits of header.state. Zero means the creator is still initialising.
+const (
+	stateReady          uint32 = 1 << 0
+	stateProducerClosed uint32 = 1 << 1
+	stateConsumerClosed uint32 = 1 << 2
+	stateKnown                 = stateReady | stateProducerClosed | stateConsumerClosed
+)
+
+// header is the start of the segment. It holds no Go pointers (a test walks
+// it by reflection): it lives in memory another process writes.
+type header struct {
+	// Block 0: written by the creator before it publishes stateReady, then
+	// read-only, except state.
+	magic      uint64        // 0
+	major      uint16        // 8
+	minor      uint16        // 10
+	headerSize uint32        // 12
+	slotSize   uint32        // 16
+	slotCount  uint32        // 20
+	segSize    uint64        // 24
+	state      atomic.Uint32 // 32
+	flags      uint32        // 36: reserved, zero in 1.0
+	created    int64         // 40: Unix nanoseconds, informational
+	_          [blockSize - 48]byte
+
+	// Block 1: the producer cursor, the number of messages published.
+	head atomic.Uint64 // 128
+	_    [blockSize - 8]byte
+
+	// Block 2: the consumer cursor, the number of messages released.
+	tail atomic.Uint64 // 256
+	_    [blockSize - 8]byte
+
+	// Block 3: the consumer sleeps on dataSeq when the ring is empty.
+	dataSeq          atomic.Uint32 // 384: bumped by the producer before a wake
+	consumerSleeping atomic.Uint32 // 388: 1 while the consumer may sleep
+	_                [blockSize - 8]byte
+
+	// Block 4: the producer sleeps on spaceSeq when the ring is full.
+	spaceSeq         atomic.Uint32 // 512: bumped by the consumer before a wake
+	producerSleeping atomic.Uint32 // 516: 1 while the producer may sleep
+	_                [blockSize - 8]byte
+
+	prod side // 640
+	cons side // 768
+
+	_ [blockSize]byte // 896: reserved
+}
+
+// side is one role's block: who holds the role and what it has done. Only the
+// holder writes it (others read it for Stats and liveness).
+type side struct {
+	// owner is the holder's identity: pid in the low 22 bits, process start
+	// time (clock ticks since boot, /proc/PID/stat field 22) above. Zero:
+	// the role is free. Claimed and taken over by compare-and-swap.
+	owner  atomic.Uint64 // +0
+	bytes  atomic.Uint64 // +8: payload bytes moved (may lag, see Stats)
+	stalls atomic.Uint64 // +16: times the holder found the ring full (producer) or empty (consumer) and had to wait
+	waits  atomic.Uint64 // +24: futex waits
+	wakes  atomic.Uint64 // +32: futex wakes issued to the peer
+	_      [blockSize - 40]byte
+}
+
+// geometry is a validated slot layout.
+type geometry struct {
+	slotSize uint64
+	slots    uint64
+	segSize  uint64
+}
+
+// SegmentSize returns the number of bytes a ring with slots slots of
+// slotSize bytes occupies, or an error naming the bad value.
+func SegmentSize(slotSize, slots int) (int, error) {
+	g, err := newGeometry(slotSize, slots)
+	return int(g.segSize), err
+}
+
+// SlotSizeFor returns the smallest valid slot size that holds a message of n
+// bytes: n plus the 4-byte length, rounded up to a multiple of 8.
+func SlotSizeFor(n int) int {
+	s := (n + lenSize + 7) &^ 7
+	return max(s, MinSlotSize)
+}
+
+func newGeometry(slotSize, slots int) (geometry, error) {
+	switch {
+	case slotSize < MinSlotSize || slotSize > MaxSlotSize || slotSize%8 != 0:
+		return geometry{}, fmt.Errorf("%w: slot size %d: want a multiple of 8 in [%d, %d]",
+			ErrLayout, slotSize, MinSlotSize, MaxSlotSize)
+	case slots < 2 || slots > MaxSlots || bits.OnesCount(uint(slots)) != 1:
+		return geometry{}, fmt.Errorf("%w: slot count %d: want a power of two in [2, %d]",
+			ErrLayout, slots, MaxSlots)
+	}
+	g := geometry{slotSize: uint64(slotSize), slots: uint64(slots)}
+	g.segSize = HeaderSize + g.slotSize*g.slots
+	return g, nil
+}
+
+// format writes a fresh header for g into h and publishes it: every field
+// first, stateReady last, so an opener that sees READY sees the rest.
+func format(h *header, g geometry, created int64) {
+	h.magic = Magic
+	h.major = VersionMajor
+	h.minor = VersionMinor
+	h.headerSize = HeaderSize
+	h.slotSize = uint32(g.slotSize)
+	h.slotCount = uint32(g.slots)
+	h.segSize = g.segSize
+	h.flags = 0
+	h.created = created
+	h.head.Store(0)
+	h.tail.Store(0)
+	h.dataSeq.Store(0)
+	h.consumerSleeping.Store(0)
+	h.spaceSeq.Store(0)
+	h.producerSleeping.Store(0)
+	for _, s := range []*side{&h.prod, &h.cons} {
+		s.owner.Store(0)
+		s.bytes.Store(0)
+		s.stalls.Store(0)
+		s.waits.Store(0)
+		s.wakes.Store(0)
+	}
+	h.state.Store(stateReady)
+}
+
+// validate checks a header that has been published (READY) against size, the
+// real length of the memory it sits in. Each failure has its own sentinel and
+// names the value seen. It reads each shared field once, so a header changing
+// underneath cannot pass a check and then fail a use.
+func validate(h *header, size int) (geometry, error) {
+	if h.magic != Magic {
+		return geometry{}, fmt.Errorf("%w: got %#016x, want %#016x", ErrBadMagic, h.magic, Magic)
+	}
+	if h.major != VersionMajor {
+		return geometry{}, fmt.Errorf("%w: layout version %d.%d, this code reads %d.x",
+			ErrVersion, h.major, h.minor, VersionMajor)
+	}
+	if st := h.state.Load(); st&^stateKnown != 0 || st&stateReady == 0 {
+		return geometry{}, fmt.Errorf("%w: state %#x", ErrCorrupt, st)
+	}
+	if hs := h.headerSize; hs != HeaderSize {
+		return geometry{}, fmt.Errorf("%w: header size %d, version %d.x has %d",
+			ErrLayout, hs, VersionMajor, HeaderSize)
+	}
+	g, err := newGeometry(int(h.slotSize), int(h.slotCount))
+	if err != nil {
+		return geometry{}, err
+	}
+	if seg := h.segSize; seg != g.segSize || seg > uint64(size) {
+		return geometry{}, fmt.Errorf("%w: header says segment size %d, slots need %d (%d x %d + %d), memory is %d",
+			ErrLayout, seg, g.segSize, g.slots, g.slotSize, HeaderSize, size)
+	}
+	if head, tail, ok := cursors(h); tail > head || (ok && head-tail > g.slots) {
+		return geometry{}, fmt.Errorf("%w: cursors head %d tail %d with %d slots", ErrCorrupt, head, tail, g.slots)
+	}
+	return g, nil
+}
+
+// cursors reads both cursors of a ring that may be live. Tail is read first:
+// it never passes head, so tail <= head holds for any pair read in that
+// order. head-tail <= slots holds only if tail did not move while head was
+// read; ok reports a snapshot where it did not.
+func cursors(h *header) (head, tail uint64, ok bool) {
+	for range 8 {
+		tail = h.tail.Load()
+		head = h.head.Load()
+		if h.tail.Load() == tail {
+			return head, tail, true
+		}
+	}
+	return head, tail, false
+}

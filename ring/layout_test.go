@@ -1,0 +1,241 @@
+package ring
+
+import (
+	"encoding/binary"
+	"reflect"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestLayout pins every offset of the shared header with a literal number:
+// the segment is a wire format, and a change here must be deliberate (a new
+// major version) and be mirrored in docs/LAYOUT.md and include/shmring.h.
+func TestLayout(t *testing.T) {
+	var h header
+	offsets := []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"magic", unsafe.Offsetof(h.magic), 0},
+		{"major", unsafe.Offsetof(h.major), 8},
+		{"minor", unsafe.Offsetof(h.minor), 10},
+		{"headerSize", unsafe.Offsetof(h.headerSize), 12},
+		{"slotSize", unsafe.Offsetof(h.slotSize), 16},
+		{"slotCount", unsafe.Offsetof(h.slotCount), 20},
+		{"segSize", unsafe.Offsetof(h.segSize), 24},
+		{"state", unsafe.Offsetof(h.state), 32},
+		{"flags", unsafe.Offsetof(h.flags), 36},
+		{"created", unsafe.Offsetof(h.created), 40},
+		{"head", unsafe.Offsetof(h.head), 128},
+		{"tail", unsafe.Offsetof(h.tail), 256},
+		{"dataSeq", unsafe.Offsetof(h.dataSeq), 384},
+		{"consumerSleeping", unsafe.Offsetof(h.consumerSleeping), 388},
+		{"spaceSeq", unsafe.Offsetof(h.spaceSeq), 512},
+		{"producerSleeping", unsafe.Offsetof(h.producerSleeping), 516},
+		{"prod", unsafe.Offsetof(h.prod), 640},
+		{"cons", unsafe.Offsetof(h.cons), 768},
+		{"side.owner", unsafe.Offsetof(h.prod.owner), 0},
+		{"side.bytes", unsafe.Offsetof(h.prod.bytes), 8},
+		{"side.stalls", unsafe.Offsetof(h.prod.stalls), 16},
+		{"side.waits", unsafe.Offsetof(h.prod.waits), 24},
+		{"side.wakes", unsafe.Offsetof(h.prod.wakes), 32},
+	}
+	for _, o := range offsets {
+		require.Equal(t, o.want, o.got, "offset of %s", o.name)
+	}
+	require.Equal(t, uintptr(HeaderSize), unsafe.Sizeof(h))
+	require.Equal(t, uintptr(blockSize), unsafe.Sizeof(side{}))
+
+	// Head, tail and each futex word on blocks of their own.
+	blocks := map[uintptr]string{}
+	for _, o := range offsets[10:16] {
+		b := o.want / blockSize
+		if prev, ok := blocks[b]; ok && !(o.name == "consumerSleeping" || o.name == "producerSleeping") {
+			t.Errorf("%s shares block %d with %s", o.name, b, prev)
+		}
+		blocks[b] = o.name
+	}
+	// 64-bit fields 8-aligned, 32-bit fields 4-aligned.
+	for _, o := range offsets {
+		if o.name != "major" && o.name != "minor" { // the two u16
+			require.Zero(t, o.want%4, "%s not 4-aligned", o.name)
+		}
+	}
+	for _, n := range []string{"magic", "segSize", "created", "head", "tail"} {
+		for _, o := range offsets {
+			if o.name == n {
+				require.Zero(t, o.want%8, "%s not 8-aligned", n)
+			}
+		}
+	}
+}
+
+// TestNoPointers walks the shared types: memory another process writes must
+// hold no Go pointer, slice, string, map, interface, chan or func.
+func TestNoPointers(t *testing.T) {
+	var walk func(path string, ty reflect.Type)
+	walk = func(path string, ty reflect.Type) {
+		switch ty.Kind() {
+		case reflect.Pointer, reflect.UnsafePointer, reflect.Slice, reflect.String, reflect.Map,
+			reflect.Interface, reflect.Chan, reflect.Func, reflect.Uintptr:
+			t.Errorf("%s is a %s: shared memory must hold no Go references", path, ty.Kind())
+		case reflect.Struct:
+			for i := range ty.NumField() {
+				f := ty.Field(i)
+				walk(path+"."+f.Name, f.Type)
+			}
+		case reflect.Array:
+			walk(path+"[]", ty.Elem())
+		}
+	}
+	walk("header", reflect.TypeOf(header{}))
+}
+
+// newBuf returns a formatted ring's memory.
+func newBuf(t testing.TB, slotSize, slots int) []byte {
+	t.Helper()
+	size, err := SegmentSize(slotSize, slots)
+	require.NoError(t, err)
+	buf := make([]byte, size)
+	_, err = New(buf, Config{SlotSize: slotSize, Slots: slots})
+	require.NoError(t, err)
+	return buf
+}
+
+func hdr(buf []byte) *header { h, _ := headerOf(buf); return h }
+
+// TestValidate corrupts one field at a time; each failure has its own
+// sentinel and names the value seen.
+func TestValidate(t *testing.T) {
+	opts := &Options{ReadyTimeout: 20 * time.Millisecond}
+	tests := []struct {
+		name    string
+		corrupt func(b []byte) []byte
+		want    error
+		seen    string
+	}{
+		{"magic", func(b []byte) []byte { hdr(b).magic = 0x1234; return b }, ErrBadMagic, "0x0000000000001234"},
+		{"major version", func(b []byte) []byte { hdr(b).major = 2; return b }, ErrVersion, "2.0"},
+		{"header size", func(b []byte) []byte { hdr(b).headerSize = 512; return b }, ErrLayout, "header size 512"},
+		{"slot count not a power of two", func(b []byte) []byte { hdr(b).slotCount = 12; return b }, ErrLayout, "slot count 12"},
+		{"slot count one", func(b []byte) []byte { hdr(b).slotCount = 1; return b }, ErrLayout, "slot count 1"},
+		{"slot size not a multiple of 8", func(b []byte) []byte { hdr(b).slotSize = 60; return b }, ErrLayout, "slot size 60"},
+		{"slot size huge", func(b []byte) []byte { hdr(b).slotSize = 1<<31 + 8; return b }, ErrLayout, "slot size 2147483656"},
+		{"segment size field", func(b []byte) []byte { hdr(b).segSize += 8; return b }, ErrLayout, "segment size 2056"},
+		{"memory shorter than header says", func(b []byte) []byte { return b[:len(b)-8] }, ErrLayout, "memory is 2040"},
+		{"memory shorter than header", func(b []byte) []byte { return b[:100] }, ErrLayout, "memory is 100"},
+		{"slots need more than memory", func(b []byte) []byte { hdr(b).slotCount = 32; hdr(b).segSize = 1024 + 32*64; return b }, ErrLayout, "memory is 2048"},
+		{"tail beyond head", func(b []byte) []byte { hdr(b).tail.Store(5); return b }, ErrCorrupt, "head 0 tail 5"},
+		{"head beyond capacity", func(b []byte) []byte { hdr(b).head.Store(17); return b }, ErrCorrupt, "head 17 tail 0"},
+		{"unknown state bits", func(b []byte) []byte { hdr(b).state.Store(stateReady | 1<<9); return b }, ErrCorrupt, "state 0x201"},
+		{"never ready", func(b []byte) []byte { hdr(b).state.Store(0); return b }, ErrNotReady, "state 0x0"},
+		{"never ready, zeroed", func(b []byte) []byte { clear(b); return b }, ErrNotReady, "state 0x0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			buf := tt.corrupt(newBuf(t, 64, 16))
+			_, err := Attach(buf, opts)
+			require.ErrorIs(t, err, tt.want)
+			require.Contains(t, err.Error(), tt.seen)
+		})
+	}
+	t.Run("valid", func(t *testing.T) {
+		buf := newBuf(t, 64, 16)
+		buf = append(buf, make([]byte, 8)...)[:len(buf)+8] // larger memory is fine
+		r, err := Attach(buf, opts)
+		require.NoError(t, err)
+		require.Equal(t, 16, r.Slots())
+	})
+	t.Run("newer minor version", func(t *testing.T) {
+		buf := newBuf(t, 64, 16)
+		hdr(buf).minor = 7
+		_, err := Attach(buf, opts)
+		require.NoError(t, err)
+	})
+	t.Run("unaligned memory", func(t *testing.T) {
+		buf := newBuf(t, 64, 16)
+		big := make([]byte, len(buf)+1)
+		copy(big[1:], buf)
+		_, err := Attach(big[1:], opts)
+		require.ErrorIs(t, err, ErrLayout)
+		require.Contains(t, err.Error(), "aligned")
+	})
+}
+
+// FuzzAttach feeds arbitrary headers to validation: no panic, and whatever
+// is accepted satisfies the invariants the ring relies on.
+func FuzzAttach(f *testing.F) {
+	// Seeds: a valid header, and that header with its magic, geometry and
+	// cursors broken.
+	good := newBuf(f, 64, 16)
+	f.Add(good[:HeaderSize], uint64(len(good)))
+	bad := append([]byte(nil), good[:HeaderSize]...)
+	binary.LittleEndian.PutUint32(bad[20:], 3) // slot count
+	f.Add(bad, uint64(len(good)))
+	bad = append([]byte(nil), good[:HeaderSize]...)
+	binary.LittleEndian.PutUint64(bad[128:], 1<<40) // head
+	f.Add(bad, uint64(len(good)))
+	f.Add([]byte("shmring\x00"), uint64(8))
+
+	f.Fuzz(func(t *testing.T, hb []byte, size uint64) {
+		size = min(size, 1<<16)
+		buf := make([]byte, max(size, uint64(len(hb)))) // Go's allocations of >= 8 bytes are 8-aligned
+		copy(buf, hb)
+		buf = buf[:size]
+		if size >= HeaderSize {
+			hdr(buf).state.Store(hdr(buf).state.Load() | stateReady) // do not wait
+		}
+		r, err := Attach(buf, &Options{ReadyTimeout: time.Nanosecond})
+		if err != nil {
+			return
+		}
+		g := r.g
+		require.LessOrEqual(t, g.segSize, uint64(len(buf)))
+		require.Equal(t, g.segSize, HeaderSize+g.slots*g.slotSize)
+		require.Equal(t, uint64(0), g.slots&(g.slots-1))
+		require.GreaterOrEqual(t, g.slots, uint64(2))
+		// Every slot lies inside the memory, and reading each one through
+		// the consumer either works or reports corruption.
+		c := newConsumer(r) // unclaimed: the fuzzed owner and state may refuse a claim
+		for seq := c.tail; seq < c.tail+g.slots; seq++ {
+			msg, err := c.payload(seq)
+			if err != nil {
+				require.ErrorIs(t, err, ErrCorrupt)
+				continue
+			}
+			require.LessOrEqual(t, len(msg), c.max)
+		}
+	})
+}
+
+// FuzzSlotLength: any length word in a slot is either delivered within the
+// slot or refused as corrupt, never read past it.
+func FuzzSlotLength(f *testing.F) {
+	for _, n := range []uint32{0, 1, 60, 61, 1 << 31, ^uint32(0)} {
+		f.Add(n, uint8(0))
+	}
+	f.Fuzz(func(t *testing.T, n uint32, slot uint8) {
+		buf := newBuf(t, 64, 4)
+		r, err := Attach(buf, nil)
+		require.NoError(t, err)
+		h := hdr(buf)
+		i := uint64(slot % 4)
+		binary.LittleEndian.PutUint32(buf[HeaderSize+i*64:], n)
+		h.tail.Store(i)
+		h.head.Store(i + 1)
+		c, err := r.Consumer()
+		require.NoError(t, err)
+		got := make([]byte, 64)
+		m, err := c.TryRecv(got)
+		if n > 60 {
+			require.ErrorIs(t, err, ErrCorrupt)
+			require.Contains(t, err.Error(), "length")
+			return
+		}
+		require.NoError(t, err)
+		require.Equal(t, int(n), m)
+	})
+}

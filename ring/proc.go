@@ -1,0 +1,78 @@
+package ring
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+)
+
+// identity names a process for the life of the system: its pid in the low 22
+// bits (Linux's PID_MAX_LIMIT on 64-bit is 2^22) and its start time in clock
+// ticks since boot above (42 bits: 1,394 years at 100 Hz). A pid reused by a
+// later process has a later start time, so the pair never names two
+// processes. Zero names nobody. It fits one word so a role is claimed with
+// one compare-and-swap.
+type identity uint64
+
+const pidBits = 22
+
+func makeIdentity(pid int, start uint64) identity {
+	return identity(start<<pidBits | uint64(pid)&(1<<pidBits-1))
+}
+
+func (id identity) pid() int      { return int(id & (1<<pidBits - 1)) }
+func (id identity) start() uint64 { return uint64(id >> pidBits) }
+
+var self = sync.OnceValues(func() (identity, error) {
+	pid := os.Getpid()
+	st, err := readProcStat(pid)
+	if err != nil {
+		return 0, err
+	}
+	return makeIdentity(pid, st.start), nil
+})
+
+type procStat struct {
+	state byte   // R, S, D, T, t, Z, X, ...
+	start uint64 // clock ticks since boot
+}
+
+// readProcStat reads /proc/PID/stat. The command name (field 2) may hold
+// spaces and parentheses, so fields are counted from the last ')'.
+func readProcStat(pid int) (procStat, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return procStat{}, err
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return procStat{}, fmt.Errorf("ring: /proc/%d/stat: no ')' in %q", pid, b)
+	}
+	f := bytes.Fields(b[i+1:])
+	// f[0] is field 3 (state), so field 22 (starttime) is f[19].
+	if len(f) < 20 || len(f[0]) != 1 {
+		return procStat{}, fmt.Errorf("ring: /proc/%d/stat: %d fields after the name", pid, len(f))
+	}
+	start, err := strconv.ParseUint(string(f[19]), 10, 64)
+	if err != nil {
+		return procStat{}, fmt.Errorf("ring: /proc/%d/stat: start time: %w", pid, err)
+	}
+	return procStat{state: f[0][0], start: start}, nil
+}
+
+// alive reports whether the process id names still runs (a stopped process
+// runs; a zombie does not). A pid now held by another process is not alive:
+// its start time differs. Only a positive answer from /proc counts as life;
+// kill(pid, 0) alone is never trusted.
+func (id identity) alive() bool {
+	if id == 0 {
+		return false
+	}
+	st, err := readProcStat(id.pid())
+	if err != nil {
+		return false
+	}
+	return st.start == id.start() && st.state != 'Z' && st.state != 'X'
+}

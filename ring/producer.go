@@ -1,0 +1,278 @@
+package ring
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"sync/atomic"
+)
+
+// slots indexes the slot area. Shared by Producer and Consumer.
+type slots struct {
+	area []byte
+	size uint64 // bytes per slot
+	mask uint64 // count-1
+	n    uint64 // count
+	max  int    // largest message: size-4
+}
+
+func newSlots(r *Ring) slots {
+	return slots{
+		area: r.buf[HeaderSize:r.g.segSize],
+		size: r.g.slotSize,
+		mask: r.g.slots - 1,
+		n:    r.g.slots,
+		max:  int(r.g.slotSize) - lenSize,
+	}
+}
+
+// at returns the slot for cursor position seq. The mask keeps the index in
+// range whatever seq is, so a corrupt cursor cannot reach outside the area.
+func (s *slots) at(seq uint64) []byte {
+	off := (seq & s.mask) * s.size
+	return s.area[off : off+s.size : off+s.size]
+}
+
+func (s *slots) tooLarge(n int) error {
+	return fmt.Errorf("%w: %d bytes, slots hold at most %d", ErrMessageTooLarge, n, s.max)
+}
+
+// counters are a side's statistics, kept in the process and copied to the
+// header every flushEvery publications and before the side waits, so the
+// fast path costs no extra shared stores.
+type counters struct {
+	bytes     uint64
+	unflushed int
+}
+
+const flushEvery = 64
+
+func (c *counters) flush(s *side) {
+	s.bytes.Store(c.bytes)
+	c.unflushed = 0
+}
+
+// Producer is the sending side of a ring. Get it from Ring.Producer.
+//
+// A Producer is for one goroutine at a time: its methods must not be called
+// concurrently, except Close, which any goroutine may call to end the
+// producer and unblock a waiting call.
+//
+// Messages are published in order. Send and SendBatch copy; Reserve and
+// Commit write in place (zero-copy). Every call that publishes makes one
+// sequentially consistent store of the cursor, however many messages it
+// publishes: batching is what makes a ring fast.
+type Producer struct {
+	r *Ring
+	h *header
+	slots
+	head       uint64 // next position to write: published plus reserved
+	published  uint64 // the cursor in the header
+	cachedTail uint64 // the consumer's cursor, as last read
+	counters
+	closed atomic.Bool
+}
+
+func newProducer(r *Ring) *Producer {
+	head := r.h.head.Load()
+	return &Producer{
+		r: r, h: r.h, slots: newSlots(r),
+		head: head, published: head, cachedTail: r.h.tail.Load(),
+		counters: counters{bytes: r.h.prod.bytes.Load()},
+	}
+}
+
+// MaxMessage returns the largest message this producer can send.
+func (p *Producer) MaxMessage() int { return p.max }
+
+// Send copies msg into the next slot and publishes it, waiting while the
+// ring is full. It returns ErrMessageTooLarge for a message longer than
+// MaxMessage, ErrClosed once this producer or the consumer has closed,
+// ErrPeerDead if the consumer's process died while the ring was full, and
+// ctx's error if ctx ends first. Pending reservations are published with it.
+func (p *Producer) Send(ctx context.Context, msg []byte) error {
+	if len(msg) > p.max {
+		return p.tooLarge(len(msg))
+	}
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	if p.head-p.cachedTail >= p.n {
+		if err := p.waitSpace(ctx); err != nil {
+			return err
+		}
+	}
+	p.put(msg)
+	p.publish()
+	return nil
+}
+
+// TrySend is Send without waiting: it returns ErrFull when the ring is full.
+func (p *Producer) TrySend(msg []byte) error {
+	if len(msg) > p.max {
+		return p.tooLarge(len(msg))
+	}
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	if p.head-p.cachedTail >= p.n {
+		if ok, err := p.poll(); err != nil {
+			return err
+		} else if !ok {
+			return ErrFull
+		}
+	}
+	p.put(msg)
+	p.publish()
+	return nil
+}
+
+// SendBatch sends msgs in order and publishes them with one store per run
+// of free slots, waiting while the ring is full. It returns how many were
+// sent; on error, msgs[n:] were not. A message too large is refused before
+// any is sent.
+func (p *Producer) SendBatch(ctx context.Context, msgs [][]byte) (n int, err error) {
+	for i, m := range msgs {
+		if len(m) > p.max {
+			return 0, fmt.Errorf("message %d: %w", i, p.tooLarge(len(m)))
+		}
+	}
+	for n < len(msgs) {
+		if p.closed.Load() {
+			return n, ErrClosed
+		}
+		if uint64(len(msgs)-n) > p.n-(p.head-p.cachedTail) {
+			if _, err := p.poll(); err != nil {
+				return n, err
+			}
+			if p.head-p.cachedTail >= p.n {
+				if err := p.waitSpace(ctx); err != nil {
+					return n, err
+				}
+			}
+		}
+		k := min(uint64(len(msgs)-n), p.n-(p.head-p.cachedTail))
+		for _, m := range msgs[n : n+int(k)] {
+			p.put(m)
+		}
+		p.publish()
+		n += int(k)
+	}
+	return n, nil
+}
+
+// Reserve claims the next slot for a message of exactly n bytes and returns
+// its payload, to be written in place; Commit publishes it. Reserve may be
+// called several times before one Commit, which then publishes all the
+// reserved messages at once (a batch). The slices stay valid until the
+// message is committed; write nothing to them after.
+//
+// With no reservation pending, Reserve waits while the ring is full. With
+// reservations pending it does not wait (the consumer cannot free slots for
+// messages it cannot see yet): it returns ErrFull, and the caller commits.
+func (p *Producer) Reserve(ctx context.Context, n int) ([]byte, error) {
+	if n < 0 || n > p.max {
+		return nil, p.tooLarge(n)
+	}
+	if p.closed.Load() {
+		return nil, ErrClosed
+	}
+	if p.head-p.cachedTail >= p.n {
+		ok, err := p.poll()
+		switch {
+		case err != nil:
+			return nil, err
+		case !ok && p.head != p.published:
+			return nil, ErrFull
+		case !ok:
+			if err := p.waitSpace(ctx); err != nil {
+				return nil, err
+			}
+		}
+	}
+	s := p.at(p.head)
+	binary.LittleEndian.PutUint32(s, uint32(n))
+	p.head++
+	p.bytes += uint64(n)
+	return s[lenSize : lenSize+n : lenSize+n], nil
+}
+
+// Commit publishes every message reserved since the last publication.
+// Committing nothing is not an error.
+func (p *Producer) Commit() error {
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	if p.head != p.published {
+		p.publish()
+	}
+	return nil
+}
+
+// put writes msg into the slot at head; the caller checked space and size.
+func (p *Producer) put(msg []byte) {
+	s := p.at(p.head)
+	binary.LittleEndian.PutUint32(s, uint32(len(msg)))
+	copy(s[lenSize:], msg)
+	p.head++
+	p.bytes += uint64(len(msg))
+}
+
+// publish makes everything written so far visible: one store of the cursor,
+// then a wake only if the consumer said it may sleep.
+func (p *Producer) publish() {
+	p.published = p.head
+	p.h.head.Store(p.head)
+	wakePeer(&p.h.dataSeq, &p.h.consumerSleeping, &p.h.prod)
+	if p.unflushed++; p.unflushed >= flushEvery {
+		p.flush(&p.h.prod)
+	}
+}
+
+// poll re-reads the consumer's cursor: is there a free slot? It also ends a
+// wait when either side has closed, and refuses a cursor that could not
+// have come from a consumer of this ring.
+func (p *Producer) poll() (bool, error) {
+	if p.closed.Load() {
+		return false, ErrClosed
+	}
+	t := p.h.tail.Load()
+	if t > p.published || t < p.cachedTail {
+		return false, fmt.Errorf("%w: consumer cursor %d, was %d, producer published %d",
+			ErrCorrupt, t, p.cachedTail, p.published)
+	}
+	p.cachedTail = t
+	if p.head-t < p.n {
+		return true, nil
+	}
+	if p.h.state.Load()&stateConsumerClosed != 0 {
+		return false, fmt.Errorf("%w: the consumer has closed the ring", ErrClosed)
+	}
+	return false, nil
+}
+
+// waitSpace waits for a free slot. Anything reserved is published first: a
+// producer must never sleep on messages the consumer cannot see.
+func (p *Producer) waitSpace(ctx context.Context) error {
+	if ok, err := p.poll(); ok || err != nil {
+		return err
+	}
+	if p.head != p.published {
+		p.publish()
+	}
+	p.flush(&p.h.prod)
+	return p.r.waitFor(ctx, p, &p.h.spaceSeq, &p.h.producerSleeping, &p.h.prod, &p.h.cons)
+}
+
+// Close ends the producer: what was committed stays for the consumer, which
+// drains it and then reads io.EOF; what was reserved and not committed is
+// dropped. It wakes a call of this producer blocked in another goroutine
+// (which returns ErrClosed) and the consumer. A second Close returns
+// ErrClosed. Close does not unmap the segment: Ring.Close does.
+func (p *Producer) Close() error {
+	if !p.closed.CompareAndSwap(false, true) {
+		return ErrClosed
+	}
+	p.r.closeSide(stateProducerClosed, &p.h.prod)
+	return nil
+}

@@ -1,0 +1,554 @@
+package ring
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shmring/shmring/shmseg"
+)
+
+// Default settings, used where a Config or Options field is zero.
+const (
+	DefaultSlotSize     = 72 // a 64-byte message and its length, rounded to 8
+	DefaultSlots        = 4096
+	DefaultLiveness     = time.Second
+	DefaultReadyTimeout = time.Second
+	DefaultSpin         = 1000
+	DefaultYield        = 50
+)
+
+// WaitMode says what a side does when it must wait for its peer.
+type WaitMode int
+
+const (
+	// WaitAdaptive spins, then yields the processor, then sleeps on a
+	// futex. The default: near-spin latency when the peer is busy, no CPU
+	// when it is idle.
+	WaitAdaptive WaitMode = iota
+	// WaitSpin polls without sleeping: the lowest latency, a whole core
+	// while waiting. It still yields to other goroutines now and then, so
+	// it works at GOMAXPROCS=1.
+	WaitSpin
+	// WaitYield spins, then polls with runtime.Gosched between polls.
+	WaitYield
+	// WaitFutex sleeps on the futex at once.
+	WaitFutex
+)
+
+func (m WaitMode) String() string {
+	switch m {
+	case WaitAdaptive:
+		return "adaptive"
+	case WaitSpin:
+		return "spin"
+	case WaitYield:
+		return "yield"
+	case WaitFutex:
+		return "futex"
+	}
+	return fmt.Sprintf("WaitMode(%d)", int(m))
+}
+
+// ParseWaitMode is the inverse of WaitMode.String.
+func ParseWaitMode(s string) (WaitMode, error) {
+	for m := WaitAdaptive; m <= WaitFutex; m++ {
+		if m.String() == s {
+			return m, nil
+		}
+	}
+	return 0, fmt.Errorf("ring: unknown wait mode %q (want adaptive, spin, yield or futex)", s)
+}
+
+// WaitStrategy tunes waiting. The zero value is WaitAdaptive with the
+// default counts.
+type WaitStrategy struct {
+	Mode WaitMode
+	// Spin is how many times to poll before yielding (adaptive, yield).
+	// Zero means DefaultSpin.
+	Spin int
+	// Yield is how many times to poll with runtime.Gosched in between
+	// before sleeping (adaptive). Zero means DefaultYield.
+	Yield int
+}
+
+// Options are the run-time settings of a ring handle: how it waits and how
+// it judges its peer. They are not stored in the segment; each process
+// chooses its own.
+type Options struct {
+	Wait WaitStrategy
+	// Liveness is how often a waiting side checks that its peer's process
+	// still exists. A side blocked on a dead peer returns ErrPeerDead
+	// within twice this interval. Zero means DefaultLiveness.
+	Liveness time.Duration
+	// ReadyTimeout is how long Open waits for the creator to finish
+	// initialising the segment. Zero means DefaultReadyTimeout.
+	ReadyTimeout time.Duration
+	// ReadOnly attaches the segment read-only: Stats works, claiming a
+	// role does not. For monitoring.
+	ReadOnly bool
+	// AllowInsecure lets Open use a segment that every user may write, or
+	// that another user owns. Anyone who can write the segment can make
+	// this process read garbage (never outside the segment) or stall it.
+	AllowInsecure bool
+}
+
+func (o Options) withDefaults() Options {
+	if o.Wait.Spin <= 0 {
+		o.Wait.Spin = DefaultSpin
+	}
+	if o.Wait.Yield <= 0 {
+		o.Wait.Yield = DefaultYield
+	}
+	if o.Liveness <= 0 {
+		o.Liveness = DefaultLiveness
+	}
+	if o.ReadyTimeout <= 0 {
+		o.ReadyTimeout = DefaultReadyTimeout
+	}
+	return o
+}
+
+// Config describes a new ring.
+type Config struct {
+	// SlotSize is the size of each slot in bytes, including the 4-byte
+	// length: messages may be up to SlotSize-4 bytes. A multiple of 8;
+	// SlotSizeFor computes it from a message size. Zero means
+	// DefaultSlotSize.
+	SlotSize int
+	// Slots is the number of slots, a power of two >= 2. Zero means
+	// DefaultSlots.
+	Slots int
+	// Mode holds the segment's permission bits; zero means 0600.
+	Mode os.FileMode
+	// HugePages backs the segment with huge pages (SHM_HUGETLB).
+	HugePages bool
+	// Options for the creating handle.
+	Options
+}
+
+func (c Config) withDefaults() Config {
+	if c.SlotSize == 0 {
+		c.SlotSize = DefaultSlotSize
+	}
+	if c.Slots == 0 {
+		c.Slots = DefaultSlots
+	}
+	c.Options = c.Options.withDefaults()
+	return c
+}
+
+// Ring is one process's handle on a ring: the mapped memory, and the roles
+// this handle holds. Get the sending side with Producer and the receiving
+// side with Consumer; one process may hold both (as with New), or one each
+// in two processes (Create in one, Open in the other).
+//
+// Ring's methods are safe for concurrent use. Close unmaps the segment: it
+// must not run while another goroutine is inside a Producer or Consumer
+// method that is not blocked (Close wakes blocked ones and waits for them).
+type Ring struct {
+	buf     []byte
+	h       *header
+	g       geometry
+	opts    Options
+	seg     *shmseg.Segment // nil over ordinary memory
+	ro      bool
+	blocked atomic.Int32 // calls inside wait, which Close must see out
+
+	mu     sync.Mutex
+	prod   *Producer
+	cons   *Consumer
+	closed bool
+}
+
+// New makes a ring in buf, ordinary memory (make([]byte, n) with n from
+// SegmentSize), for two goroutines of one process: the same code as a shared
+// ring, and the way to run it under the race detector. buf must be 8-byte
+// aligned (any Go allocation of 8 bytes or more is). Whatever buf held is
+// overwritten.
+func New(buf []byte, cfg Config) (*Ring, error) {
+	cfg = cfg.withDefaults()
+	g, err := newGeometry(cfg.SlotSize, cfg.Slots)
+	if err != nil {
+		return nil, err
+	}
+	if uint64(len(buf)) < g.segSize {
+		return nil, fmt.Errorf("%w: memory is %d bytes, %d slots of %d need %d",
+			ErrLayout, len(buf), g.slots, g.slotSize, g.segSize)
+	}
+	h, err := headerOf(buf)
+	if err != nil {
+		return nil, err
+	}
+	format(h, g, time.Now().UnixNano())
+	return &Ring{buf: buf[:g.segSize], h: h, g: g, opts: cfg.Options}, nil
+}
+
+// Attach joins a ring that New (or another process) made in buf, after
+// validating its header against len(buf). It waits up to
+// opts.ReadyTimeout for the creator to publish the header. opts may be nil.
+func Attach(buf []byte, opts *Options) (*Ring, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	o = o.withDefaults()
+	h, err := headerOf(buf)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitReady(h, o.ReadyTimeout); err != nil {
+		return nil, err
+	}
+	g, err := validate(h, len(buf))
+	if err != nil {
+		return nil, err
+	}
+	return &Ring{buf: buf[:g.segSize], h: h, g: g, opts: o, ro: o.ReadOnly}, nil
+}
+
+// waitReady polls the state word until the creator publishes stateReady. A
+// non-zero magic other than ours cannot be a ring being made (the creator
+// writes only the right one), so it fails at once.
+func waitReady(h *header, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for sleep := 50 * time.Microsecond; ; sleep = min(2*sleep, 10*time.Millisecond) {
+		if h.state.Load()&stateReady != 0 {
+			return nil
+		}
+		if m := h.magic; m != 0 && m != Magic {
+			return fmt.Errorf("%w: got %#016x, want %#016x", ErrBadMagic, m, Magic)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: state %#x after %v", ErrNotReady, h.state.Load(), timeout)
+		}
+		time.Sleep(sleep)
+	}
+}
+
+// Create makes a new SysV segment for key (it must not exist) sized for cfg,
+// formats a ring in it and attaches it. The segment outlives the process:
+// it is removed when both sides have closed (see Close), or by
+// "shmring rm". On error nothing is left behind.
+func Create(key shmseg.Key, cfg Config) (r *Ring, err error) {
+	cfg = cfg.withDefaults()
+	g, err := newGeometry(cfg.SlotSize, cfg.Slots)
+	if err != nil {
+		return nil, err
+	}
+	id, err := shmseg.Create(key, int(g.segSize), &shmseg.CreateOptions{Mode: cfg.Mode, HugePages: cfg.HugePages})
+	if err != nil {
+		return nil, fmt.Errorf("ring: create %v: %w", key, err)
+	}
+	seg, err := shmseg.Attach(id, nil)
+	if err != nil {
+		_ = shmseg.Remove(id)
+		return nil, fmt.Errorf("ring: create %v: %w", key, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = seg.Remove()
+			_ = seg.Detach()
+		}
+	}()
+	buf, err := seg.Bytes()
+	if err != nil {
+		return nil, err
+	}
+	r, err = New(buf, cfg)
+	if err != nil {
+		return nil, err
+	}
+	r.seg = seg
+	return r, nil
+}
+
+// Open attaches the existing ring at key, waits for it to be ready, and
+// validates it. opts may be nil. Unless opts.AllowInsecure, a segment that
+// every user may write, or that another user owns, is refused.
+func Open(key shmseg.Key, opts *Options) (*Ring, error) {
+	id, err := shmseg.Open(key)
+	if err != nil {
+		return nil, fmt.Errorf("ring: open %v: %w", key, err)
+	}
+	r, err := OpenID(id, opts)
+	if err != nil {
+		return nil, fmt.Errorf("ring: open %v: %w", key, err)
+	}
+	return r, nil
+}
+
+// OpenID is Open by segment id (as "ipcs -m" and shmseg.List show it), for
+// a segment whose key is gone: one marked for removal has key IPC_PRIVATE.
+func OpenID(id shmseg.ID, opts *Options) (r *Ring, err error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	seg, err := shmseg.Attach(id, &shmseg.AttachOptions{ReadOnly: o.ReadOnly})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = seg.Detach()
+		}
+	}()
+	if !o.AllowInsecure && !o.ReadOnly {
+		if err := checkOwner(seg); err != nil {
+			return nil, err
+		}
+	}
+	buf, err := seg.Bytes()
+	if err != nil {
+		return nil, err
+	}
+	r, err = Attach(buf, &o)
+	if err != nil {
+		return nil, err
+	}
+	r.seg = seg
+	return r, nil
+}
+
+func checkOwner(seg *shmseg.Segment) error {
+	st, err := seg.Stat()
+	if err != nil {
+		return err
+	}
+	if st.Mode&0o002 != 0 {
+		return fmt.Errorf("%w: mode %#o lets every user write it (set Options.AllowInsecure to accept)", ErrInsecure, st.Mode.Perm())
+	}
+	if euid := os.Geteuid(); st.UID != uint32(euid) {
+		return fmt.Errorf("%w: owned by uid %d, this process is uid %d (set Options.AllowInsecure to accept)", ErrInsecure, st.UID, euid)
+	}
+	return nil
+}
+
+// OpenOrCreate opens the ring at key, or creates it with cfg if there is
+// none, whichever process comes first. created reports which. An existing
+// ring whose slot size or count differs from cfg's is refused with ErrLayout
+// naming both.
+func OpenOrCreate(key shmseg.Key, cfg Config) (r *Ring, created bool, err error) {
+	cfg = cfg.withDefaults()
+	for range 10 {
+		r, err = Create(key, cfg)
+		if err == nil {
+			return r, true, nil
+		}
+		if !errors.Is(err, shmseg.ErrExist) {
+			return nil, false, err
+		}
+		r, err = Open(key, &cfg.Options)
+		if errors.Is(err, shmseg.ErrNotExist) {
+			continue // removed between our create and open: race again
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		if r.SlotSize() != cfg.SlotSize || r.Slots() != cfg.Slots {
+			have, want := r.geometryString(), fmt.Sprintf("%d slots of %d bytes", cfg.Slots, cfg.SlotSize)
+			_ = r.Close()
+			return nil, false, fmt.Errorf("ring: open %v: %w: existing ring has %s, asked for %s", key, ErrLayout, have, want)
+		}
+		return r, false, nil
+	}
+	return nil, false, err
+}
+
+func (r *Ring) geometryString() string {
+	return fmt.Sprintf("%d slots of %d bytes", r.g.slots, r.g.slotSize)
+}
+
+// SlotSize returns the size of a slot in bytes, length prefix included.
+func (r *Ring) SlotSize() int { return int(r.g.slotSize) }
+
+// Slots returns the number of slots.
+func (r *Ring) Slots() int { return int(r.g.slots) }
+
+// MaxMessage returns the largest message a slot holds: SlotSize()-4.
+func (r *Ring) MaxMessage() int { return int(r.g.slotSize) - lenSize }
+
+// Segment returns the SysV segment the ring lives in, or nil for a ring
+// over ordinary memory.
+func (r *Ring) Segment() *shmseg.Segment { return r.seg }
+
+// Producer claims the producer role and returns the sending side. If a live
+// process holds the role, it fails with ErrRoleTaken. If the holder's
+// process is dead, this one takes the role over and resumes at the
+// committed cursor: what the dead producer had reserved but not committed
+// is gone, what it committed is delivered once.
+func (r *Ring) Producer() (*Producer, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.claimable(stateProducerClosed, "producer"); err != nil {
+		return nil, err
+	}
+	if err := claim(&r.h.prod, "producer"); err != nil {
+		return nil, err
+	}
+	r.prod = newProducer(r)
+	return r.prod, nil
+}
+
+// Consumer claims the consumer role and returns the receiving side, as
+// Producer does. A consumer that takes over from a dead one resumes at the
+// released cursor: messages the dead one had peeked but not released are
+// delivered again (at least once across a consumer crash).
+func (r *Ring) Consumer() (*Consumer, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.claimable(stateConsumerClosed, "consumer"); err != nil {
+		return nil, err
+	}
+	if err := claim(&r.h.cons, "consumer"); err != nil {
+		return nil, err
+	}
+	r.cons = newConsumer(r)
+	return r.cons, nil
+}
+
+func (r *Ring) claimable(closedBit uint32, role string) error {
+	switch {
+	case r.closed:
+		return ErrClosed
+	case r.ro:
+		return fmt.Errorf("ring: cannot claim the %s role through a read-only attach", role)
+	case r.h.state.Load()&closedBit != 0:
+		return fmt.Errorf("%w: the %s has closed this ring", ErrClosed, role)
+	}
+	return nil
+}
+
+func claim(s *side, role string) error {
+	me, err := self()
+	if err != nil {
+		return fmt.Errorf("ring: claim %s: own identity: %w", role, err)
+	}
+	for {
+		cur := identity(s.owner.Load())
+		switch {
+		case cur == 0:
+			if s.owner.CompareAndSwap(0, uint64(me)) {
+				return nil
+			}
+		case cur == me:
+			return fmt.Errorf("%w: %s is held by this process (pid %d)", ErrRoleTaken, role, me.pid())
+		case cur.alive():
+			return fmt.Errorf("%w: %s is held by pid %d", ErrRoleTaken, role, cur.pid())
+		default: // dead holder: take over
+			if s.owner.CompareAndSwap(uint64(cur), uint64(me)) {
+				return nil
+			}
+		}
+	}
+}
+
+// Close closes the roles this handle holds (as their Close methods do),
+// waits for calls blocked in them to return, and detaches the segment. If
+// both the producer and the consumer have now closed, it also removes the
+// segment (IPC_RMID): a ring is gone once both sides are done with it. A
+// ring whose peer died without closing stays until "shmring rm -stale" or a
+// new process takes the role over. Close returns ErrClosed if called twice.
+func (r *Ring) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return ErrClosed
+	}
+	r.closed = true
+	p, c := r.prod, r.cons
+	r.mu.Unlock()
+	// Consumer first: a call blocked on either side then sees a closed
+	// side (ErrClosed), never the producer's end of stream (io.EOF).
+	if c != nil {
+		_ = c.Close()
+	}
+	if p != nil {
+		_ = p.Close()
+	}
+	for r.blocked.Load() != 0 {
+		time.Sleep(100 * time.Microsecond)
+	}
+	if r.seg == nil {
+		return nil
+	}
+	var err error
+	if !r.ro && r.h.state.Load()&(stateProducerClosed|stateConsumerClosed) == stateProducerClosed|stateConsumerClosed {
+		// The peer may have removed it already: both sides try.
+		if err = r.seg.Remove(); errors.Is(err, shmseg.ErrNotExist) {
+			err = nil
+		}
+	}
+	// After this the header and slots are unmapped: nothing may touch them.
+	return errors.Join(err, r.seg.Detach())
+}
+
+// closeSide marks one side closed in the shared state, gives up its role and
+// wakes everyone who may be waiting on either word.
+func (r *Ring) closeSide(bit uint32, s *side) {
+	r.h.state.Or(bit)
+	s.owner.Store(0)
+	wake(&r.h.dataSeq)
+	wake(&r.h.spaceSeq)
+}
+
+// SideStats are one side's counters.
+type SideStats struct {
+	PID      int  // holder's pid; 0 if the role is free
+	Alive    bool // the holder's process exists (pid and start time match)
+	Messages uint64
+	Bytes    uint64 // may lag Messages by up to 64 publications
+	Stalls   uint64 // times the side found the ring full (producer) or empty (consumer) and waited
+	Waits    uint64 // futex waits
+	Wakes    uint64 // futex wakes issued to the peer
+}
+
+// Stats is a snapshot of a ring's header. Fields are read one by one from a
+// live ring, so they may come from slightly different instants.
+type Stats struct {
+	SlotSize, Slots int
+	Fill            int // messages published and not yet released
+	Created         time.Time
+	Ready           bool
+	ProducerClosed  bool
+	ConsumerClosed  bool
+	Producer        SideStats
+	Consumer        SideStats
+}
+
+// Stats reads the counters of both sides and the fill level. It works on a
+// read-only attach, from any process, and is safe to call from any
+// goroutine while the ring is open.
+func (r *Ring) Stats() Stats {
+	h := r.h
+	head, tail, _ := cursors(h)
+	st := h.state.Load()
+	return Stats{
+		SlotSize:       int(r.g.slotSize),
+		Slots:          int(r.g.slots),
+		Fill:           int(min(head-tail, r.g.slots)),
+		Created:        time.Unix(0, h.created),
+		Ready:          st&stateReady != 0,
+		ProducerClosed: st&stateProducerClosed != 0,
+		ConsumerClosed: st&stateConsumerClosed != 0,
+		Producer:       sideStats(&h.prod, head),
+		Consumer:       sideStats(&h.cons, tail),
+	}
+}
+
+func sideStats(s *side, cursor uint64) SideStats {
+	id := identity(s.owner.Load())
+	return SideStats{
+		PID:      id.pid(),
+		Alive:    id.alive(),
+		Messages: cursor,
+		Bytes:    s.bytes.Load(),
+		Stalls:   s.stalls.Load(),
+		Waits:    s.waits.Load(),
+		Wakes:    s.wakes.Load(),
+	}
+}

@@ -1,0 +1,467 @@
+package ring_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/shmring/shmring/ring"
+)
+
+// heapRing makes a ring over ordinary memory (the race detector sees it)
+// and claims both roles.
+func heapRing(t testing.TB, cfg ring.Config) (*ring.Ring, *ring.Producer, *ring.Consumer) {
+	t.Helper()
+	cfg.Liveness = max(cfg.Liveness, 50*time.Millisecond)
+	size, err := ring.SegmentSize(cfg.SlotSize, cfg.Slots)
+	require.NoError(t, err)
+	r, err := ring.New(make([]byte, size), cfg)
+	require.NoError(t, err)
+	p, err := r.Producer()
+	require.NoError(t, err)
+	c, err := r.Consumer()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = r.Close() })
+	return r, p, c
+}
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// Test messages: [seq u64][crc u32][body], crc = CRC32C(seq bytes, body).
+func fill(msg []byte, seq uint64) {
+	binary.LittleEndian.PutUint64(msg, seq)
+	for i := 12; i < len(msg); i++ {
+		msg[i] = byte(seq) + byte(i)
+	}
+	binary.LittleEndian.PutUint32(msg[8:], msgCRC(msg))
+}
+
+func msgCRC(msg []byte) uint32 {
+	return crc32.Update(crc32.Update(0, crcTable, msg[:8]), crcTable, msg[12:])
+}
+
+// check verifies a message written by fill for the expected sequence number.
+func check(msg []byte, want uint64) error {
+	if len(msg) < 12 {
+		return fmt.Errorf("message %d: length %d", want, len(msg))
+	}
+	if seq := binary.LittleEndian.Uint64(msg); seq != want {
+		return fmt.Errorf("got message %d, want %d", seq, want)
+	}
+	if msgCRC(msg) != binary.LittleEndian.Uint32(msg[8:]) {
+		return fmt.Errorf("message %d: CRC mismatch", want)
+	}
+	return nil
+}
+
+// TestSendRecvWrap fills each ring to a different depth every round, so the
+// cursors cross the wrap point at every offset, with every message length
+// the slot holds; a full ring refuses TrySend and an empty one TryRecv.
+func TestSendRecvWrap(t *testing.T) {
+	ctx := context.Background()
+	for _, slots := range []int{2, 4, 8, 64, 1024} {
+		t.Run(fmt.Sprint(slots), func(t *testing.T) {
+			_, p, c := heapRing(t, ring.Config{SlotSize: 32, Slots: slots})
+			buf := make([]byte, 28)
+			msg := make([]byte, 28)
+			var sent, got int
+			for round := range 2*slots + 7 {
+				k := 1 + (round*7)%slots
+				if round%5 == 0 {
+					k = slots
+				}
+				for range k {
+					m := msg[:sent%29]
+					for j := range m {
+						m[j] = byte(sent + j)
+					}
+					require.NoError(t, p.Send(ctx, m))
+					sent++
+				}
+				if k == slots {
+					require.ErrorIs(t, p.TrySend([]byte{1}), ring.ErrFull)
+				}
+				for range k {
+					n, err := c.Recv(ctx, buf)
+					require.NoError(t, err)
+					if n != got%29 {
+						t.Fatalf("message %d: length %d, want %d", got, n, got%29)
+					}
+					for j := range n {
+						if buf[j] != byte(got+j) {
+							t.Fatalf("message %d: byte %d is %d, want %d", got, j, buf[j], byte(got+j))
+						}
+					}
+					got++
+				}
+				_, err := c.TryRecv(buf)
+				require.ErrorIs(t, err, ring.ErrEmpty)
+			}
+		})
+	}
+}
+
+func TestMessageTooLargeAndShortBuffer(t *testing.T) {
+	ctx := context.Background()
+	_, p, c := heapRing(t, ring.Config{SlotSize: 16, Slots: 4})
+	require.Equal(t, 12, p.MaxMessage())
+	err := p.Send(ctx, make([]byte, 13))
+	require.ErrorIs(t, err, ring.ErrMessageTooLarge)
+	require.Contains(t, err.Error(), "13 bytes")
+	require.ErrorIs(t, p.TrySend(make([]byte, 13)), ring.ErrMessageTooLarge)
+	_, err = p.Reserve(ctx, 13)
+	require.ErrorIs(t, err, ring.ErrMessageTooLarge)
+	_, err = p.SendBatch(ctx, [][]byte{{1}, make([]byte, 20)})
+	require.ErrorIs(t, err, ring.ErrMessageTooLarge)
+	require.Contains(t, err.Error(), "message 1")
+
+	require.NoError(t, p.Send(ctx, []byte("hello world!")))
+	n, err := c.Recv(ctx, make([]byte, 5))
+	require.ErrorIs(t, err, io.ErrShortBuffer)
+	require.Equal(t, 12, n, "short buffer reports the length needed")
+	buf := make([]byte, 12)
+	n, err = c.Recv(ctx, buf) // the message stayed
+	require.NoError(t, err)
+	require.Equal(t, "hello world!", string(buf[:n]))
+}
+
+func TestReserveCommit(t *testing.T) {
+	ctx := context.Background()
+	_, p, c := heapRing(t, ring.Config{SlotSize: 16, Slots: 4})
+	// A batch of three reservations, invisible until Commit.
+	for i := range 3 {
+		b, err := p.Reserve(ctx, 4)
+		require.NoError(t, err)
+		require.Len(t, b, 4)
+		binary.LittleEndian.PutUint32(b, uint32(i))
+	}
+	_, err := c.TryRecv(make([]byte, 12))
+	require.ErrorIs(t, err, ring.ErrEmpty, "reserved messages are not visible before Commit")
+	b, err := p.Reserve(ctx, 0)
+	require.NoError(t, err)
+	require.Empty(t, b)
+	// Full with reservations pending: ErrFull, not a wait.
+	_, err = p.Reserve(ctx, 4)
+	require.ErrorIs(t, err, ring.ErrFull)
+	require.NoError(t, p.Commit())
+	require.NoError(t, p.Commit(), "committing nothing is fine")
+	buf := make([]byte, 12)
+	for i := range 3 {
+		n, err := c.Recv(ctx, buf)
+		require.NoError(t, err)
+		require.Equal(t, 4, n)
+		require.Equal(t, uint32(i), binary.LittleEndian.Uint32(buf))
+	}
+	n, err := c.Recv(ctx, buf)
+	require.NoError(t, err)
+	require.Zero(t, n)
+}
+
+func TestPeekRelease(t *testing.T) {
+	ctx := context.Background()
+	_, p, c := heapRing(t, ring.Config{SlotSize: 16, Slots: 4})
+	for i := range 4 {
+		require.NoError(t, p.Send(ctx, []byte{byte(i)}))
+	}
+	for i := range 4 {
+		m, err := c.Peek(ctx)
+		require.NoError(t, err)
+		require.Equal(t, []byte{byte(i)}, m)
+	}
+	// Everything peeked, nothing released: the ring is still full for the
+	// producer, and Peek does not wait.
+	require.ErrorIs(t, p.TrySend([]byte{9}), ring.ErrFull)
+	_, err := c.Peek(ctx)
+	require.ErrorIs(t, err, ring.ErrEmpty)
+	require.NoError(t, c.Release())
+	require.NoError(t, c.Release())
+	require.NoError(t, p.TrySend([]byte{9}))
+	m, err := c.Peek(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []byte{9}, m)
+	require.NoError(t, c.Release())
+}
+
+func TestBatches(t *testing.T) {
+	ctx := context.Background()
+	_, p, c := heapRing(t, ring.Config{SlotSize: 24, Slots: 8})
+	const total = 1000
+	msgs := make([][]byte, total)
+	for i := range msgs {
+		msgs[i] = make([]byte, 20)
+		fill(msgs[i], uint64(i))
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		n, err := p.SendBatch(ctx, msgs)
+		if err != nil || n != total {
+			t.Errorf("SendBatch: %d, %v", n, err)
+		}
+		_ = p.Close()
+	}()
+	var got uint64
+	for {
+		n, err := c.RecvBatch(ctx, 5, func(msg []byte) error { defer func() { got++ }(); return check(msg, got) })
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(t, err)
+		require.LessOrEqual(t, n, 5)
+	}
+	wg.Wait()
+	require.Equal(t, uint64(total), got)
+}
+
+func TestRecvBatchStopsOnError(t *testing.T) {
+	ctx := context.Background()
+	_, p, c := heapRing(t, ring.Config{SlotSize: 16, Slots: 8})
+	_, err := p.SendBatch(ctx, [][]byte{{0}, {1}, {2}, {3}})
+	require.NoError(t, err)
+	stop := errors.New("stop")
+	n, err := c.RecvBatch(ctx, 0, func(msg []byte) error {
+		if msg[0] == 1 {
+			return stop
+		}
+		return nil
+	})
+	require.ErrorIs(t, err, stop)
+	require.Equal(t, 2, n)
+	buf := make([]byte, 12)
+	n, err = c.Recv(ctx, buf)
+	require.NoError(t, err)
+	require.Equal(t, byte(2), buf[0], "the message fn failed on counts as received")
+	require.Equal(t, 1, n)
+}
+
+func TestCloseDrainEOF(t *testing.T) {
+	ctx := context.Background()
+	_, p, c := heapRing(t, ring.Config{SlotSize: 16, Slots: 8})
+	for i := range 5 {
+		require.NoError(t, p.Send(ctx, []byte{byte(i)}))
+	}
+	require.NoError(t, p.Close())
+	require.ErrorIs(t, p.Close(), ring.ErrClosed)
+	require.ErrorIs(t, p.Send(ctx, []byte{1}), ring.ErrClosed)
+	buf := make([]byte, 12)
+	for i := range 5 {
+		n, err := c.Recv(ctx, buf)
+		require.NoError(t, err)
+		require.Equal(t, byte(i), buf[:n][0])
+	}
+	for range 2 {
+		_, err := c.Recv(ctx, buf)
+		require.ErrorIs(t, err, io.EOF)
+		_, err = c.TryRecv(buf)
+		require.ErrorIs(t, err, io.EOF)
+	}
+	require.NoError(t, c.Close())
+	_, err := c.Recv(ctx, buf)
+	require.ErrorIs(t, err, ring.ErrClosed)
+}
+
+func TestConsumerCloseStopsProducer(t *testing.T) {
+	ctx := context.Background()
+	_, p, c := heapRing(t, ring.Config{SlotSize: 16, Slots: 2})
+	require.NoError(t, p.Send(ctx, []byte{1}))
+	require.NoError(t, p.Send(ctx, []byte{2}))
+	done := make(chan error)
+	go func() { done <- p.Send(ctx, []byte{3}) }() // blocks: full
+	time.Sleep(20 * time.Millisecond)
+	require.NoError(t, c.Close())
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, ring.ErrClosed)
+		require.Contains(t, err.Error(), "consumer has closed")
+	case <-time.After(10 * time.Second):
+		t.Fatal("blocked Send not woken by the consumer's Close")
+	}
+}
+
+// A Close from another goroutine wakes a call blocked in each wait mode.
+func TestCloseWakesBlocked(t *testing.T) {
+	for _, mode := range []ring.WaitMode{ring.WaitAdaptive, ring.WaitSpin, ring.WaitYield, ring.WaitFutex} {
+		t.Run(mode.String(), func(t *testing.T) {
+			r, _, c := heapRing(t, ring.Config{SlotSize: 16, Slots: 2, Options: ring.Options{Wait: ring.WaitStrategy{Mode: mode}}})
+			done := make(chan error)
+			go func() {
+				_, err := c.Recv(context.Background(), make([]byte, 16))
+				done <- err
+			}()
+			time.Sleep(20 * time.Millisecond)
+			require.NoError(t, r.Close()) // closes both roles, waits for the blocked Recv
+			select {
+			case err := <-done:
+				require.ErrorIs(t, err, ring.ErrClosed)
+			case <-time.After(10 * time.Second):
+				t.Fatal("blocked Recv not woken by Close")
+			}
+			require.ErrorIs(t, r.Close(), ring.ErrClosed)
+		})
+	}
+}
+
+func TestContext(t *testing.T) {
+	for _, mode := range []ring.WaitMode{ring.WaitAdaptive, ring.WaitSpin, ring.WaitFutex} {
+		t.Run(mode.String(), func(t *testing.T) {
+			_, p, c := heapRing(t, ring.Config{SlotSize: 16, Slots: 2, Options: ring.Options{Wait: ring.WaitStrategy{Mode: mode}}})
+			// Cancellation while blocked on empty.
+			ctx, cancel := context.WithCancel(context.Background())
+			go func() { time.Sleep(20 * time.Millisecond); cancel() }()
+			start := time.Now()
+			_, err := c.Recv(ctx, make([]byte, 16))
+			require.ErrorIs(t, err, context.Canceled)
+			require.Less(t, time.Since(start), 5*time.Second)
+
+			// A deadline while blocked on full.
+			require.NoError(t, p.Send(context.Background(), []byte{1}))
+			require.NoError(t, p.Send(context.Background(), []byte{2}))
+			ctx, cancel = context.WithTimeout(context.Background(), 30*time.Millisecond)
+			defer cancel()
+			start = time.Now()
+			err = p.Send(ctx, []byte{3})
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			require.GreaterOrEqual(t, time.Since(start), 30*time.Millisecond)
+
+			// The ring still works afterwards.
+			n, err := c.Recv(context.Background(), make([]byte, 16))
+			require.NoError(t, err)
+			require.Equal(t, 1, n)
+		})
+	}
+}
+
+func TestRoles(t *testing.T) {
+	r, p, _ := heapRing(t, ring.Config{SlotSize: 16, Slots: 2})
+	_, err := r.Producer()
+	require.ErrorIs(t, err, ring.ErrRoleTaken)
+	require.Contains(t, err.Error(), "this process")
+	_, err = r.Consumer()
+	require.ErrorIs(t, err, ring.ErrRoleTaken)
+	require.NoError(t, p.Close())
+	_, err = r.Producer()
+	require.ErrorIs(t, err, ring.ErrClosed, "a closed role is not claimed again")
+}
+
+func TestStats(t *testing.T) {
+	ctx := context.Background()
+	r, p, c := heapRing(t, ring.Config{SlotSize: 16, Slots: 4})
+	for range 3 {
+		require.NoError(t, p.Send(ctx, []byte("abcd")))
+	}
+	_, err := c.Recv(ctx, make([]byte, 16))
+	require.NoError(t, err)
+	st := r.Stats()
+	require.Equal(t, 2, st.Fill)
+	require.Equal(t, uint64(3), st.Producer.Messages)
+	require.Equal(t, uint64(1), st.Consumer.Messages)
+	require.True(t, st.Producer.Alive)
+	require.True(t, st.Ready)
+	require.Equal(t, 16, st.SlotSize)
+	require.Equal(t, 4, st.Slots)
+	// Counters reach the header before a side waits.
+	_, err = c.Recv(ctx, make([]byte, 16))
+	require.NoError(t, err)
+	_, err = c.Recv(ctx, make([]byte, 16))
+	require.NoError(t, err)
+	tctx, cancel := context.WithTimeout(ctx, 5*time.Millisecond)
+	defer cancel()
+	_, err = c.Recv(tctx, make([]byte, 16))
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	st = r.Stats()
+	require.Equal(t, uint64(12), st.Consumer.Bytes)
+	require.Equal(t, uint64(1), st.Consumer.Stalls)
+}
+
+func TestZeroAllocs(t *testing.T) {
+	ctx := context.Background()
+	_, p, c := heapRing(t, ring.Config{SlotSize: 72, Slots: 64})
+	msg, buf := make([]byte, 64), make([]byte, 64)
+	msgs := [][]byte{msg, msg, msg, msg}
+	fn := func([]byte) error { return nil }
+	allocs := testing.AllocsPerRun(1000, func() {
+		_ = p.Send(ctx, msg)
+		_, _ = c.Recv(ctx, buf)
+		_ = p.TrySend(msg)
+		_, _ = c.TryRecv(buf)
+		b, _ := p.Reserve(ctx, 64)
+		copy(b, msg)
+		_ = p.Commit()
+		_, _ = c.Peek(ctx)
+		_ = c.Release()
+		_, _ = p.SendBatch(ctx, msgs)
+		_, _ = c.RecvBatch(ctx, 0, fn)
+	})
+	require.Zero(t, allocs)
+}
+
+// TestStream moves messages between two goroutines in every wait mode,
+// verifying sequence and CRC, at the current GOMAXPROCS and at 1.
+func TestStream(t *testing.T) {
+	const total = 200_000
+	for _, procs := range []int{runtime.GOMAXPROCS(0), 1} {
+		for _, mode := range []ring.WaitMode{ring.WaitAdaptive, ring.WaitSpin, ring.WaitYield, ring.WaitFutex} {
+			t.Run(fmt.Sprintf("procs=%d/%s", procs, mode), func(t *testing.T) {
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+				n := total
+				if mode == ring.WaitFutex || testing.Short() {
+					n = total / 10
+				}
+				_, p, c := heapRing(t, ring.Config{SlotSize: 64, Slots: 16, Options: ring.Options{Wait: ring.WaitStrategy{Mode: mode}}})
+				streamN(t, p, c, n)
+			})
+		}
+	}
+}
+
+func streamN(t *testing.T, p *ring.Producer, c *ring.Consumer, total int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		msg := make([]byte, 60)
+		for i := range total {
+			m := msg[:12+i%49]
+			fill(m, uint64(i))
+			var err error
+			switch i % 3 {
+			case 0:
+				err = p.Send(ctx, m)
+			case 1:
+				var b []byte
+				if b, err = p.Reserve(ctx, len(m)); err == nil {
+					copy(b, m)
+					err = p.Commit()
+				}
+			default:
+				_, err = p.SendBatch(ctx, [][]byte{m})
+			}
+			if err != nil {
+				errc <- fmt.Errorf("send %d: %w", i, err)
+				return
+			}
+		}
+		errc <- p.Close()
+	}()
+	buf := make([]byte, 60)
+	for want := uint64(0); ; want++ {
+		n, err := c.Recv(ctx, buf)
+		if errors.Is(err, io.EOF) {
+			require.Equal(t, uint64(total), want)
+			break
+		}
+		require.NoError(t, err)
+		require.NoError(t, check(buf[:n], want))
+	}
+	require.NoError(t, <-errc)
+}

@@ -1,0 +1,404 @@
+package ring_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/ring"
+	"github.com/shmring/shmring/shmseg"
+)
+
+// Cross-process tests: the test binary re-executes itself as the peer. The
+// children's roles are dispatched here; each prints nothing on success and
+// exits non-zero with a message on failure.
+func TestMain(m *testing.M) {
+	if role := shmtest.Role(); role != "" {
+		if err := child(role, shmtest.Args()); err != nil {
+			fmt.Fprintf(os.Stderr, "child %s: %v\n", role, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func child(role string, args []string) error {
+	key, err := strconv.ParseInt(args[0], 0, 64)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	opts := &ring.Options{ReadyTimeout: 10 * time.Second, Liveness: 200 * time.Millisecond}
+	if len(args) > 2 {
+		mode, err := ring.ParseWaitMode(args[2])
+		if err != nil {
+			return err
+		}
+		opts.Wait.Mode = mode
+	}
+	r, err := ring.Open(shmseg.Key(key), opts)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	n := 0
+	if len(args) > 1 {
+		if n, err = strconv.Atoi(args[1]); err != nil {
+			return err
+		}
+	}
+	switch role {
+	case "consume": // receive and verify n messages, then expect EOF
+		c, err := r.Consumer()
+		if err != nil {
+			return err
+		}
+		buf := make([]byte, c.MaxMessage())
+		for want := uint64(0); ; want++ {
+			m, err := c.Recv(ctx, buf)
+			if errors.Is(err, io.EOF) {
+				if want != uint64(n) {
+					return fmt.Errorf("EOF after %d messages, want %d", want, n)
+				}
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("message %d: %w", want, err)
+			}
+			if err := check(buf[:m], want); err != nil {
+				return err
+			}
+		}
+	case "pong": // echo every message of ring key back on ring key+1
+		c, err := r.Consumer()
+		if err != nil {
+			return err
+		}
+		r2, err := ring.Open(shmseg.Key(key+1), opts)
+		if err != nil {
+			return err
+		}
+		defer r2.Close()
+		p, err := r2.Producer()
+		if err != nil {
+			return err
+		}
+		buf := make([]byte, c.MaxMessage())
+		for {
+			m, err := c.Recv(ctx, buf)
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if err := p.Send(ctx, buf[:m]); err != nil {
+				return err
+			}
+		}
+	case "produce": // claim the producer (taking over if need be), send from where the cursor is, n messages
+		p, err := r.Producer()
+		if err != nil {
+			return err
+		}
+		msg := make([]byte, 32)
+		start := r.Stats().Producer.Messages
+		for i := start; i < start+uint64(n); i++ {
+			fill(msg, i)
+			if err := p.Send(ctx, msg); err != nil {
+				return err
+			}
+		}
+		if len(args) > 3 && args[3] == "crash" {
+			os.Exit(0) // without closing: a dead producer
+		}
+		return p.Close()
+	case "hold-producer", "hold-consumer": // claim a role and do nothing until killed
+		if role == "hold-producer" {
+			_, err = r.Producer()
+		} else {
+			_, err = r.Consumer()
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Println("ready")
+		select {}
+	}
+	return fmt.Errorf("unknown role %q", role)
+}
+
+// shmRing creates a ring at a fresh key, removed when the test ends.
+func shmRing(t *testing.T, cfg ring.Config) (*ring.Ring, shmseg.Key) {
+	t.Helper()
+	key := shmseg.Key(shmtest.Key(t))
+	cfg.ReadyTimeout = 10 * time.Second
+	r, err := ring.Create(key, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = r.Segment().Remove()
+		_ = r.Close()
+	})
+	return r, key
+}
+
+func keyArg(k shmseg.Key) string { return fmt.Sprintf("%#x", uint32(k)) }
+
+// TestCrossProcessStream: a child process consumes 10^7 messages of varying
+// sizes across the wrap, each carrying a sequence number and CRC32C.
+func TestCrossProcessStream(t *testing.T) {
+	shmtest.NoLeaks(t)
+	total := 10_000_000
+	if testing.Short() {
+		total = 1_000_000
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	r, key := shmRing(t, ring.Config{SlotSize: 64, Slots: 1024})
+	p, err := r.Producer()
+	require.NoError(t, err)
+	cmd := shmtest.Child(t, ctx, "consume", keyArg(key), strconv.Itoa(total))
+	require.NoError(t, cmd.Start())
+
+	var batch [8][]byte
+	var store [8][60]byte
+	for i := 0; i < total; {
+		// Alternate single sends and batches of up to 8.
+		k := 1 + i%8
+		if i%16 < 8 || i+k > total {
+			k = 1
+		}
+		for j := range k {
+			m := store[j][:12+(i+j)%49]
+			fill(m, uint64(i+j))
+			batch[j] = m
+		}
+		if k == 1 {
+			require.NoError(t, p.Send(ctx, batch[0]))
+		} else {
+			n, err := p.SendBatch(ctx, batch[:k])
+			require.NoError(t, err)
+			require.Equal(t, k, n)
+		}
+		i += k
+	}
+	require.NoError(t, p.Close())
+	require.NoError(t, cmd.Wait(), "consumer child failed")
+	st := r.Stats()
+	require.Equal(t, uint64(total), st.Consumer.Messages)
+	require.NoError(t, r.Close())
+	_, err = shmseg.Stat(r.Segment().ID())
+	require.ErrorIs(t, err, shmseg.ErrNotExist, "both sides closed: the segment is gone")
+}
+
+// TestPingPongFutex: one message in flight, so a side sleeps on the futex
+// every time; no round trip may take a second (a lost wake-up would wait
+// for the liveness timeout instead).
+func TestPingPongFutex(t *testing.T) {
+	shmtest.NoLeaks(t)
+	total := 1_000_000
+	if testing.Short() {
+		total = 20_000
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	futexOnly := ring.Options{Wait: ring.WaitStrategy{Mode: ring.WaitFutex}, Liveness: 2 * time.Second}
+	ping, key := shmRing(t, ring.Config{SlotSize: 16, Slots: 2, Options: futexOnly})
+	pong, err := ring.Create(key+1, ring.Config{SlotSize: 16, Slots: 2, Options: futexOnly})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pong.Segment().Remove(); _ = pong.Close() })
+	p, err := ping.Producer()
+	require.NoError(t, err)
+	c, err := pong.Consumer()
+	require.NoError(t, err)
+	cmd := shmtest.Child(t, ctx, "pong", keyArg(key), "0", "futex")
+	require.NoError(t, cmd.Start())
+
+	msg, buf := make([]byte, 12), make([]byte, 12)
+	var worst time.Duration
+	for i := range total {
+		fill(msg, uint64(i))
+		start := time.Now()
+		require.NoError(t, p.Send(ctx, msg))
+		n, err := c.Recv(ctx, buf)
+		require.NoError(t, err)
+		worst = max(worst, time.Since(start))
+		require.NoError(t, check(buf[:n], uint64(i)))
+	}
+	require.NoError(t, p.Close())
+	require.NoError(t, cmd.Wait())
+	st := ping.Stats()
+	t.Logf("%d round trips, worst %v; consumer futex waits %d, producer wakes %d", total, worst, pong.Stats().Consumer.Waits, st.Producer.Wakes)
+	require.Less(t, worst, time.Second)
+	require.NotZero(t, st.Producer.Wakes, "futex-only mode must have slept and been woken")
+}
+
+// TestPeerKilled: a side blocked on an empty ring (consumer) and on a full
+// one (producer) returns ErrPeerDead within twice the liveness interval
+// after its peer is killed with SIGKILL.
+func TestPeerKilled(t *testing.T) {
+	for _, blockedOn := range []string{"empty", "full"} {
+		t.Run(blockedOn, func(t *testing.T) {
+			shmtest.NoLeaks(t)
+			const liveness = 300 * time.Millisecond
+			r, key := shmRing(t, ring.Config{SlotSize: 16, Slots: 4, Options: ring.Options{Liveness: liveness}})
+			holder := "hold-producer"
+			if blockedOn == "full" {
+				holder = "hold-consumer"
+			}
+			cmd := shmtest.Child(t, context.Background(), holder, keyArg(key))
+			out, err := cmd.StdoutPipe()
+			require.NoError(t, err)
+			require.NoError(t, cmd.Start())
+			ready := make([]byte, 6)
+			_, err = io.ReadFull(out, ready)
+			require.NoError(t, err)
+
+			var blocked func() error
+			if blockedOn == "empty" {
+				c, err := r.Consumer()
+				require.NoError(t, err)
+				blocked = func() error { _, err := c.Recv(context.Background(), make([]byte, 16)); return err }
+			} else {
+				p, err := r.Producer()
+				require.NoError(t, err)
+				for range 4 {
+					require.NoError(t, p.Send(context.Background(), []byte{1}))
+				}
+				blocked = func() error { return p.Send(context.Background(), []byte{2}) }
+			}
+			done := make(chan error, 1)
+			go func() { done <- blocked() }()
+			time.Sleep(100 * time.Millisecond) // let it block
+			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+			killed := time.Now()
+			select {
+			case err := <-done:
+				require.ErrorIs(t, err, ring.ErrPeerDead)
+				require.Contains(t, err.Error(), fmt.Sprintf("pid %d", cmd.Process.Pid))
+				require.Less(t, time.Since(killed), 2*liveness)
+			case <-time.After(30 * time.Second):
+				t.Fatal("blocked call did not notice the dead peer")
+			}
+			_ = cmd.Wait()
+		})
+	}
+}
+
+// TestTakeover: a producer that dies without closing leaves its role to the
+// next process, which resumes at the committed cursor; the consumer sees
+// one unbroken sequence. While the first holds the role, nobody else gets it.
+func TestTakeover(t *testing.T) {
+	shmtest.NoLeaks(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r, key := shmRing(t, ring.Config{SlotSize: 40, Slots: 64})
+	c, err := r.Consumer()
+	require.NoError(t, err)
+
+	holder := shmtest.Child(t, ctx, "hold-producer", keyArg(key))
+	out, err := holder.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, holder.Start())
+	_, err = io.ReadFull(out, make([]byte, 6))
+	require.NoError(t, err)
+	_, err = r.Producer()
+	require.ErrorIs(t, err, ring.ErrRoleTaken)
+	require.Contains(t, err.Error(), fmt.Sprintf("pid %d", holder.Process.Pid))
+	require.NoError(t, holder.Process.Kill())
+	_ = holder.Wait()
+
+	// First producer: takes over from the killed holder, sends 1000, dies.
+	first := shmtest.Child(t, ctx, "produce", keyArg(key), "1000", "adaptive", "crash")
+	require.NoError(t, first.Start())
+	buf := make([]byte, 40)
+	for want := uint64(0); want < 1000; want++ {
+		n, err := c.Recv(ctx, buf)
+		require.NoError(t, err)
+		require.NoError(t, check(buf[:n], want))
+	}
+	require.NoError(t, first.Wait())
+	// Second producer: takes over from the dead one, continues at 1000.
+	second := shmtest.Child(t, ctx, "produce", keyArg(key), "1000")
+	require.NoError(t, second.Start())
+	for want := uint64(1000); ; want++ {
+		n, err := c.Recv(ctx, buf)
+		if errors.Is(err, io.EOF) {
+			require.Equal(t, uint64(2000), want)
+			break
+		}
+		require.NoError(t, err)
+		require.NoError(t, check(buf[:n], want))
+	}
+	require.NoError(t, second.Wait())
+}
+
+func TestOpenErrors(t *testing.T) {
+	shmtest.NoLeaks(t)
+	key := shmseg.Key(shmtest.Key(t))
+	_, err := ring.Open(key, nil)
+	require.ErrorIs(t, err, shmseg.ErrNotExist)
+
+	// A segment that is not a ring.
+	id, err := shmseg.Create(key, 4096, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = shmseg.Remove(id) })
+	seg, err := shmseg.Attach(id, nil)
+	require.NoError(t, err)
+	b, err := seg.Bytes()
+	require.NoError(t, err)
+	copy(b, "not a ring")
+	_, err = ring.Open(key, &ring.Options{ReadyTimeout: 10 * time.Millisecond})
+	require.ErrorIs(t, err, ring.ErrBadMagic)
+	clear(b)
+	_, err = ring.Open(key, &ring.Options{ReadyTimeout: 10 * time.Millisecond})
+	require.ErrorIs(t, err, ring.ErrNotReady)
+	require.NoError(t, seg.Detach())
+
+	// Every user may write it: refused unless asked for.
+	key2 := shmseg.Key(shmtest.Key(t))
+	r, err := ring.Create(key2, ring.Config{Mode: 0o666, SlotSize: 16, Slots: 2})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = r.Segment().Remove(); _ = r.Close() })
+	_, err = ring.Open(key2, nil)
+	require.ErrorIs(t, err, ring.ErrInsecure)
+	require.Contains(t, err.Error(), "666")
+	r2, err := ring.Open(key2, &ring.Options{AllowInsecure: true})
+	require.NoError(t, err)
+	require.NoError(t, r2.Close())
+}
+
+func TestOpenOrCreate(t *testing.T) {
+	shmtest.NoLeaks(t)
+	key := shmseg.Key(shmtest.Key(t))
+	cfg := ring.Config{SlotSize: 16, Slots: 8}
+	a, created, err := ring.OpenOrCreate(key, cfg)
+	require.NoError(t, err)
+	require.True(t, created)
+	t.Cleanup(func() { _ = a.Segment().Remove(); _ = a.Close() })
+	b, created, err := ring.OpenOrCreate(key, cfg)
+	require.NoError(t, err)
+	require.False(t, created)
+	require.NoError(t, b.Close())
+	_, _, err = ring.OpenOrCreate(key, ring.Config{SlotSize: 24, Slots: 8})
+	require.ErrorIs(t, err, ring.ErrLayout)
+	require.Contains(t, err.Error(), "existing ring has 8 slots of 16 bytes, asked for 8 slots of 24 bytes")
+
+	// Read-only: stats, but no role.
+	ro, err := ring.Open(key, &ring.Options{ReadOnly: true})
+	require.NoError(t, err)
+	defer ro.Close()
+	require.Equal(t, 8, ro.Stats().Slots)
+	_, err = ro.Producer()
+	require.ErrorContains(t, err, "read-only")
+}

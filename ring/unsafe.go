@@ -1,0 +1,29 @@
+package ring
+
+// Every unsafe.Pointer conversion of the package is in this file.
+
+import (
+	"fmt"
+	"sync/atomic"
+	"unsafe"
+)
+
+// headerOf returns the header at the start of buf. buf must be at least
+// HeaderSize bytes and 8-byte aligned (the 64-bit atomics need it).
+func headerOf(buf []byte) (*header, error) {
+	if len(buf) < int(unsafe.Sizeof(header{})) {
+		return nil, fmt.Errorf("%w: memory is %d bytes, the header alone is %d", ErrLayout, len(buf), HeaderSize)
+	}
+	p := unsafe.Pointer(unsafe.SliceData(buf))
+	if a := uintptr(p) % 8; a != 0 {
+		return nil, fmt.Errorf("%w: memory at %p is not 8-byte aligned", ErrLayout, p)
+	}
+	return (*header)(p), nil
+}
+
+// word returns the address of a futex word for the futex package.
+// atomic.Uint32 is a struct holding exactly one uint32 (and zero-size
+// markers), so its address is the word's.
+func word(w *atomic.Uint32) *uint32 {
+	return (*uint32)(unsafe.Pointer(w))
+}

@@ -1,0 +1,178 @@
+package ring
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"github.com/shmring/shmring/futex"
+)
+
+// The wake-up protocol. Each side has a futex block: a sequence word the side
+// sleeps on, and a "sleeping" flag it raises before it sleeps. For the
+// consumer waiting on an empty ring (the producer waiting on a full one is
+// the mirror image, with tail, spaceSeq and producerSleeping):
+//
+//	consumer (sleeper)                 producer (waker)
+//	  s := dataSeq                       write slots
+//	  consumerSleeping = 1    (A)        head = h             (C)
+//	  if head != tail: done   (B)        if consumerSleeping  (D)
+//	  futex_wait(&dataSeq, s)                consumerSleeping = 0
+//	  consumerSleeping = 0                   dataSeq++
+//	                                         futex_wake(&dataSeq)
+//
+// Why no wake-up is lost: A and C are stores, B and D loads, and Go's atomics
+// are sequentially consistent, so A-then-B and C-then-D cannot both read the
+// old value: either B sees the new head (the consumer does not sleep), or D
+// sees the flag (the producer wakes it). If the producer bumps dataSeq
+// before the consumer's futex_wait, the kernel sees dataSeq != s and returns
+// at once; if after, the consumer is queued on the word and the wake finds
+// it. Reading s before A is what makes the bump visible either way.
+//
+// Why no syscall while both sides are busy: the producer makes the wake call
+// only when D sees the flag, and a consumer raises it only after spinning
+// and yielding found nothing. A busy consumer never sleeps, so a busy
+// producer never wakes. The flag is cleared by the waker (swap), so a burst
+// of publications wakes once.
+//
+// The cost on the fast path is one sequentially consistent store per
+// publication (an XCHG on amd64) and one plain load of the flag. Batched
+// calls publish once per batch.
+
+// poller is implemented by the producer (is there space?) and the consumer
+// (is there data?). poll returns true, or an error that ends the wait (the
+// peer closed, this side closed, corruption), or false to keep waiting.
+type poller interface {
+	poll() (bool, error)
+}
+
+// waitFor blocks until p.poll reports true or an error, the context ends, or
+// the peer is found dead. seq and sleeping are this side's futex block;
+// me counts the waits, peer is checked for liveness.
+func (r *Ring) waitFor(ctx context.Context, p poller, seq, sleeping *atomic.Uint32, me, peer *side) (err error) {
+	r.blocked.Add(1)
+	defer r.blocked.Add(-1)
+	me.stalls.Add(1)
+
+	ws := r.opts.Wait
+	ctxDeadline, hasDeadline := ctx.Deadline()
+	var nextCheck time.Time // next liveness check; set at the first look at the clock
+	var stop func() bool
+	var fired chan struct{}
+	defer func() {
+		// The AfterFunc touches the futex word: it must be done before
+		// this call returns (and Close may unmap).
+		if stop != nil && !stop() {
+			<-fired
+		}
+	}()
+
+	for i := 0; ; i++ {
+		if ok, err := p.poll(); ok || err != nil {
+			return err
+		}
+		// Spin, then yield, then sleep, as the mode says. Spinning yields
+		// now and then too (GOMAXPROCS=1: the peer may be a goroutine
+		// waiting for this P). The clock is read only now and then.
+		sleep := false
+		switch {
+		case ws.Mode == WaitFutex:
+			sleep = true
+		case ws.Mode == WaitSpin || i < ws.Spin:
+			if i&127 != 127 {
+				continue
+			}
+			runtime.Gosched()
+			if i&1023 != 1023 {
+				continue
+			}
+		case ws.Mode == WaitAdaptive && i >= ws.Spin+ws.Yield:
+			sleep = true
+		default:
+			runtime.Gosched()
+			if i&63 != 63 {
+				continue
+			}
+		}
+		now := time.Now()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if hasDeadline && !now.Before(ctxDeadline) {
+			return context.DeadlineExceeded
+		}
+		if nextCheck.IsZero() {
+			nextCheck = now.Add(r.opts.Liveness)
+		} else if !now.Before(nextCheck) {
+			if err := checkPeer(peer); err != nil {
+				return err
+			}
+			nextCheck = now.Add(r.opts.Liveness)
+		}
+		if !sleep {
+			continue
+		}
+
+		if stop == nil && ctx.Done() != nil {
+			fired = make(chan struct{})
+			stop = context.AfterFunc(ctx, func() {
+				wake(seq)
+				close(fired)
+			})
+		}
+		deadline := nextCheck
+		if hasDeadline && ctxDeadline.Before(deadline) {
+			deadline = ctxDeadline
+		}
+		s := seq.Load()
+		sleeping.Store(1)
+		if ok, err := p.poll(); ok || err != nil {
+			sleeping.Store(0)
+			return err
+		}
+		me.waits.Add(1)
+		err := futex.Wait(word(seq), s, deadline)
+		sleeping.Store(0)
+		if err != nil && !os.IsTimeout(err) {
+			return fmt.Errorf("ring: wait: %w", err)
+		}
+	}
+}
+
+// checkPeer returns ErrPeerDead if the peer's role is held by a process that
+// no longer exists. A free role (no peer yet, or it closed) is not death:
+// closing is reported by poll.
+func checkPeer(peer *side) error {
+	id := identity(peer.owner.Load())
+	if id == 0 || id.alive() {
+		return nil
+	}
+	return fmt.Errorf("%w: pid %d", ErrPeerDead, id.pid())
+}
+
+// wake bumps a sequence word and wakes its sleeper. Used on the slow paths
+// (close, cancellation) where the sleeping flag is not consulted.
+func wake(seq *atomic.Uint32) {
+	seq.Add(1)
+	_, _ = futex.Wake(word(seq), 1)
+}
+
+// wakePeer wakes the peer if it announced it may sleep. The Load keeps the
+// common case (nobody sleeps) free of read-modify-write instructions; the
+// Swap makes a burst of publications wake once.
+// It is split so the check inlines into every publication.
+func wakePeer(seq, sleeping *atomic.Uint32, me *side) {
+	if sleeping.Load() != 0 {
+		wakeSleeper(seq, sleeping, me)
+	}
+}
+
+func wakeSleeper(seq, sleeping *atomic.Uint32, me *side) {
+	if sleeping.Swap(0) != 0 {
+		me.wakes.Add(1)
+		wake(seq)
+	}
+}
