@@ -1,0 +1,633 @@
+package app_test
+
+// End-to-end tests: the real binaries, built once in TestMain, run as
+// separate processes, as a user runs them.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"go/build"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/shmring/shmring/internal/app"
+	"github.com/shmring/shmring/internal/monotime"
+	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/wire"
+	"github.com/shmring/shmring/ring"
+	"github.com/shmring/shmring/shmseg"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "shmring-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	// Not -race even under go test -race: the race detector cannot see
+	// the shared memory, and the binaries' logic runs in-process in
+	// TestInProcess.
+	cmd := exec.Command(goTool(), "build", "-o", dir+"/", "github.com/shmring/shmring/cmd/...")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the commands:", err)
+		return 1
+	}
+	binDir = dir
+	return m.Run()
+}
+
+func goTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return filepath.Join(build.Default.GOROOT, "bin", "go")
+}
+
+// proc is a command started by a test, killed at the end of the test if it
+// is still running.
+type proc struct {
+	cmd            *exec.Cmd
+	stdout, stderr bytes.Buffer
+	done           chan struct{}
+	code           int
+}
+
+func start(t *testing.T, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(filepath.Join(binDir, name), args...), done: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+	require.NoError(t, p.cmd.Start())
+	go func() {
+		err := p.cmd.Wait()
+		p.code = 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			p.code = ee.ExitCode() // -1 if killed by a signal
+		} else if err != nil {
+			p.code = -2
+		}
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+// wait waits for p to exit and returns its exit status.
+func (p *proc) wait(t *testing.T) int {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		t.Fatalf("%s did not exit within 30s\nstdout:\n%s\nstderr:\n%s", p.cmd.Path, &p.stdout, &p.stderr)
+	}
+	return p.code
+}
+
+func (p *proc) String() string {
+	return fmt.Sprintf("%s exit %d\nstdout:\n%s\nstderr:\n%s", filepath.Base(p.cmd.Path), p.code, &p.stdout, &p.stderr)
+}
+
+// run runs a command to its end.
+func run(t *testing.T, name string, args ...string) *proc {
+	t.Helper()
+	p := start(t, name, args...)
+	p.wait(t)
+	return p
+}
+
+func keyFlag(k shmseg.Key) string { return k.String() }
+
+func newKey(t *testing.T) shmseg.Key { return shmseg.Key(shmtest.Key(t)) }
+
+// requireGone fails unless no segment has key.
+func requireGone(t *testing.T, key shmseg.Key) {
+	t.Helper()
+	// The last side to close removes the segment just before it exits;
+	// it is gone by the time both have been waited for.
+	_, err := shmseg.Open(key)
+	require.ErrorIs(t, err, shmseg.ErrNotExist, "segment %v should be gone", key)
+}
+
+func decode[T any](t *testing.T, p *proc) T {
+	t.Helper()
+	var v T
+	require.NoError(t, json.Unmarshal(p.stdout.Bytes(), &v), "%v", p)
+	return v
+}
+
+// waitStream waits until the ring at key has both sides and the consumer
+// has received at least n messages.
+func waitStream(t *testing.T, key shmseg.Key, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if r, err := ring.Open(key, &ring.Options{ReadOnly: true, ReadyTimeout: time.Second}); err == nil {
+			st := r.Stats()
+			_ = r.Close()
+			if st.Producer.Alive && st.Consumer.Alive && st.Consumer.Messages >= n {
+				return
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("ring %v: no stream of %d messages within 20s", key, n)
+}
+
+// TestStream: two processes, the consumer first, across wait modes and
+// batch sizes; both exit 0 with a complete JSON report, and the segment is
+// gone after.
+func TestStream(t *testing.T) {
+	cases := []struct {
+		name  string
+		extra []string
+	}{
+		{"default", nil},
+		{"batch futex", []string{"-batch", "64", "-wait", "futex"}},
+		{"spin size 200 slots 64", []string{"-wait", "spin", "-size", "200", "-slots", "64"}},
+		{"yield batch 7", []string{"-wait", "yield", "-batch", "7", "-slots", "16"}},
+	}
+	const count = 200_000
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			shmtest.NoLeaks(t)
+			key := newKey(t)
+			args := append([]string{"-key", keyFlag(key), "-json"}, tc.extra...)
+			cons := start(t, "consumer", args...)
+			prod := start(t, "producer", append(args, "-count", fmt.Sprint(count))...)
+			require.Equal(t, 0, prod.wait(t), "%v", prod)
+			require.Equal(t, 0, cons.wait(t), "%v", cons)
+			requireGone(t, key)
+
+			pr := decode[app.ProducerReport](t, prod)
+			cr := decode[app.ConsumerReport](t, cons)
+			require.Equal(t, "producer", pr.Role)
+			require.Equal(t, "consumer", cr.Role)
+			require.Equal(t, uint64(count), pr.Messages)
+			require.Equal(t, uint64(count), cr.Messages)
+			require.Equal(t, pr.Bytes, cr.Bytes)
+			require.Equal(t, uint64(count)*uint64(pr.Size), pr.Bytes)
+			require.Equal(t, "count", pr.Ended)
+			require.Equal(t, "eof", cr.Ended)
+			require.Zero(t, cr.Lost+cr.Duplicated+cr.Reordered+cr.Corrupt)
+			require.Positive(t, cr.MsgsPerSec)
+			require.Positive(t, cr.MBPerSec)
+			require.Positive(t, cr.Seconds)
+			l := cr.LatencyNS
+			require.True(t, l.P50 <= l.P90 && l.P90 <= l.P99 && l.P99 <= l.P999 && l.P999 <= l.Max, "%+v", l)
+			require.Positive(t, l.Max)
+			require.NotEqual(t, cr.Created, pr.Created, "exactly one side creates the ring")
+			require.Equal(t, cr.Slots, pr.Slots)
+		})
+	}
+}
+
+// TestFtokPath: -path and -proj name the ring through ftok, as C programs
+// would.
+func TestFtokPath(t *testing.T) {
+	shmtest.NoLeaks(t)
+	path := filepath.Join(t.TempDir(), "ring")
+	require.NoError(t, os.WriteFile(path, nil, 0o600))
+	key, err := shmseg.Ftok(path, 7)
+	require.NoError(t, err)
+	if _, err := shmseg.Open(key); err == nil {
+		t.Skipf("ftok key %v is in use", key)
+	}
+	cons := start(t, "consumer", "-path", path, "-proj", "7", "-json")
+	prod := run(t, "producer", "-path", path, "-proj", "7", "-count", "1000", "-json")
+	require.Equal(t, 0, prod.code, "%v", prod)
+	require.Equal(t, 0, cons.wait(t), "%v", cons)
+	cr := decode[app.ConsumerReport](t, cons)
+	require.Equal(t, key.String(), cr.Key)
+	require.Equal(t, uint64(1000), cr.Messages)
+	requireGone(t, key)
+}
+
+// TestProducerFirst: a producer that finishes before any consumer leaves
+// its messages in the ring; a consumer started later drains them, sees the
+// end of the stream, and the segment goes.
+func TestProducerFirst(t *testing.T) {
+	shmtest.NoLeaks(t)
+	key := newKey(t)
+	prod := run(t, "producer", "-key", keyFlag(key), "-count", "100", "-json")
+	require.Equal(t, 0, prod.code, "%v", prod)
+	require.Contains(t, decode[app.ProducerReport](t, prod).Note, "100 messages wait")
+	_, err := shmseg.Open(key)
+	require.NoError(t, err, "the ring stays for the consumer")
+	cons := run(t, "consumer", "-key", keyFlag(key), "-json")
+	require.Equal(t, 0, cons.code, "%v", cons)
+	cr := decode[app.ConsumerReport](t, cons)
+	require.Equal(t, uint64(100), cr.Messages)
+	require.Equal(t, "eof", cr.Ended)
+	requireGone(t, key)
+}
+
+// TestConsumerStopsFirst: the consumer's own -count ends it; the producer
+// then finds the ring closed, which is a normal end with a note.
+func TestConsumerStopsFirst(t *testing.T) {
+	shmtest.NoLeaks(t)
+	key := newKey(t)
+	cons := start(t, "consumer", "-key", keyFlag(key), "-count", "50000", "-json", "-slots", "256")
+	prod := start(t, "producer", "-key", keyFlag(key), "-count", "0", "-json", "-slots", "256")
+	require.Equal(t, 0, cons.wait(t), "%v", cons)
+	require.Equal(t, 0, prod.wait(t), "%v", prod)
+	cr := decode[app.ConsumerReport](t, cons)
+	require.Equal(t, uint64(50000), cr.Messages)
+	require.Equal(t, "count", cr.Ended)
+	pr := decode[app.ProducerReport](t, prod)
+	require.Equal(t, "consumer closed", pr.Ended)
+	require.Contains(t, pr.Note, "consumer closed the ring")
+	require.GreaterOrEqual(t, pr.Messages, uint64(50000))
+	requireGone(t, key)
+}
+
+// TestDuration: both sides stop on time.
+func TestDuration(t *testing.T) {
+	shmtest.NoLeaks(t)
+	key := newKey(t)
+	cons := start(t, "consumer", "-key", keyFlag(key), "-json")
+	prod := start(t, "producer", "-key", keyFlag(key), "-count", "0", "-duration", "300ms", "-rate", "20000", "-json")
+	require.Equal(t, 0, prod.wait(t), "%v", prod)
+	require.Equal(t, 0, cons.wait(t), "%v", cons)
+	pr := decode[app.ProducerReport](t, prod)
+	require.Equal(t, "duration", pr.Ended)
+	// 20000/s for 0.3 s, from the first message: ~6000, give or take a
+	// slow start.
+	require.InDelta(t, 6000, float64(pr.Messages), 3000, "%v", prod)
+	require.Less(t, pr.MsgsPerSec, 25000.0)
+	cr := decode[app.ConsumerReport](t, cons)
+	require.Equal(t, pr.Messages, cr.Messages)
+	requireGone(t, key)
+}
+
+// TestCorrupt: the test is the producer, in the commands' wire format; it
+// damages one message in its slot before the consumer process reads it.
+func TestCorrupt(t *testing.T) {
+	shmtest.NoLeaks(t)
+	key := newKey(t)
+	const size, slots, n, bad = 64, 64, 40, 21
+	slotSize := ring.SlotSizeFor(size)
+	r, err := ring.Create(key, ring.Config{SlotSize: slotSize, Slots: slots})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = r.Close() })
+	p, err := r.Producer()
+	require.NoError(t, err)
+	msg := make([]byte, size)
+	wire.Fill(msg)
+	for seq := range uint64(n) {
+		wire.Put(msg, seq, monotime.Now())
+		require.NoError(t, p.Send(context.Background(), msg))
+	}
+	mem, err := r.Segment().Bytes()
+	require.NoError(t, err)
+	off := ring.HeaderSize + (bad%slots)*slotSize + 4 // payload of message bad
+	mem[off+30] ^= 0x40
+	require.NoError(t, p.Close())
+
+	cons := run(t, "consumer", "-key", keyFlag(key), "-size", fmt.Sprint(size), "-slots", fmt.Sprint(slots), "-json")
+	require.Equal(t, 1, cons.code, "%v", cons)
+	cr := decode[app.ConsumerReport](t, cons)
+	require.Equal(t, uint64(1), cr.Corrupt)
+	require.Zero(t, cr.Lost+cr.Duplicated+cr.Reordered, "%+v", cr)
+	require.Equal(t, uint64(n), cr.Messages)
+	require.Equal(t, "eof", cr.Ended)
+	require.Contains(t, cons.stderr.String(), "0 lost, 0 duplicated, 0 reordered, 1 corrupt")
+}
+
+// TestFlags: usage errors exit 2 with a message naming the problem; -h
+// exits 0.
+func TestFlags(t *testing.T) {
+	cases := []struct {
+		cmd  string
+		args []string
+		want string
+	}{
+		{"producer", []string{"-size", "8"}, "minimum is 20 bytes"},
+		{"consumer", []string{"-size", "19"}, "minimum is 20 bytes"},
+		{"producer", []string{"-wait", "nap"}, "want spin, yield, futex or adaptive"},
+		{"consumer", []string{"-slots", "100"}, "power of two"},
+		{"producer", []string{"-no-such-flag"}, "flag provided but not defined"},
+		{"consumer", []string{"-count", "many"}, "invalid value"},
+		{"producer", []string{"stray"}, "unexpected argument"},
+		{"consumer", []string{"-key", "0x1", "-path", "/tmp"}, "choose one"},
+		{"producer", []string{"-key", "nothex"}, "hex"},
+		{"shmring", nil, "usage: shmring"},
+		{"shmring", []string{"frobnicate"}, "unknown command"},
+		{"shmring", []string{"rm"}, "want KEY"},
+		{"shmring", []string{"rm", "-stale", "-force"}, "-force"},
+		{"shmring", []string{"stat"}, "want one KEY"},
+		{"shmring", []string{"create", "0x5e7a0001", "-slots", "3"}, "slot count 3"},
+		{"shmring", []string{"ls", "-bogus"}, "flag provided but not defined"},
+	}
+	for _, c := range cases {
+		p := run(t, c.cmd, c.args...)
+		require.Equal(t, 2, p.code, "%v", p)
+		require.Contains(t, p.stderr.String(), c.want, "%v", p)
+	}
+	for _, cmd := range []string{"producer", "consumer"} {
+		p := run(t, cmd, "-h")
+		require.Equal(t, 0, p.code, "%v", p)
+		require.Contains(t, p.stderr.String(), "usage: "+cmd)
+		require.Contains(t, p.stderr.String(), "-timeout")
+	}
+	p := run(t, "shmring", "-h")
+	require.Equal(t, 0, p.code, "%v", p)
+	require.Contains(t, p.stdout.String(), "rm -stale")
+}
+
+// TestLayoutMismatch: a ring exists with other slots than asked for: the
+// command fails at once, naming both geometries.
+func TestLayoutMismatch(t *testing.T) {
+	shmtest.NoLeaks(t)
+	key := newKey(t)
+	r, err := ring.Create(key, ring.Config{SlotSize: ring.SlotSizeFor(64), Slots: 4096})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = r.Segment().Remove()
+		_ = r.Close()
+	})
+	cons := run(t, "consumer", "-key", keyFlag(key), "-size", "128")
+	require.Equal(t, 1, cons.code, "%v", cons)
+	require.Contains(t, cons.stderr.String(), "4096 slots of 72 bytes", "%v", cons)
+	require.Contains(t, cons.stderr.String(), "4096 slots of 136 bytes", "%v", cons)
+	prod := run(t, "producer", "-key", keyFlag(key), "-slots", "1024")
+	require.Equal(t, 1, prod.code, "%v", prod)
+	require.Contains(t, prod.stderr.String(), "4096 slots of 72 bytes", "%v", prod)
+	require.Contains(t, prod.stderr.String(), "1024 slots of 72 bytes", "%v", prod)
+}
+
+// TestNoPeer: a consumer alone gives up after -timeout and leaves nothing.
+func TestNoPeer(t *testing.T) {
+	shmtest.NoLeaks(t)
+	key := newKey(t)
+	cons := run(t, "consumer", "-key", keyFlag(key), "-timeout", "300ms")
+	require.Equal(t, 1, cons.code, "%v", cons)
+	require.Contains(t, cons.stderr.String(), "no producer claimed ring "+key.String())
+	requireGone(t, key)
+}
+
+// TestInterrupt: SIGINT to both processes mid-stream: both finish cleanly
+// with a report, and the segment is gone.
+func TestInterrupt(t *testing.T) {
+	for _, batch := range []string{"0", "32"} {
+		t.Run("batch "+batch, func(t *testing.T) {
+			shmtest.NoLeaks(t)
+			key := newKey(t)
+			cons := start(t, "consumer", "-key", keyFlag(key), "-json", "-batch", batch)
+			prod := start(t, "producer", "-key", keyFlag(key), "-count", "0", "-json", "-batch", batch)
+			waitStream(t, key, 10_000)
+			require.NoError(t, prod.cmd.Process.Signal(syscall.SIGINT))
+			require.NoError(t, cons.cmd.Process.Signal(syscall.SIGINT))
+			require.Equal(t, 0, prod.wait(t), "%v", prod)
+			require.Equal(t, 0, cons.wait(t), "%v", cons)
+			pr := decode[app.ProducerReport](t, prod)
+			cr := decode[app.ConsumerReport](t, cons)
+			require.Contains(t, []string{"interrupted", "consumer closed"}, pr.Ended)
+			require.Contains(t, []string{"interrupted", "eof"}, cr.Ended)
+			require.Positive(t, cr.Messages)
+			require.LessOrEqual(t, cr.Messages, pr.Messages)
+			require.Zero(t, cr.Lost+cr.Duplicated+cr.Reordered+cr.Corrupt)
+			requireGone(t, key)
+		})
+	}
+}
+
+// TestTerminate: SIGTERM is handled as SIGINT; the text report is printed.
+func TestTerminate(t *testing.T) {
+	shmtest.NoLeaks(t)
+	key := newKey(t)
+	cons := start(t, "consumer", "-key", keyFlag(key))
+	prod := start(t, "producer", "-key", keyFlag(key), "-count", "0", "-rate", "100000")
+	waitStream(t, key, 1000)
+	require.NoError(t, cons.cmd.Process.Signal(syscall.SIGTERM))
+	require.Equal(t, 0, cons.wait(t), "%v", cons)
+	require.Contains(t, cons.stdout.String(), "(ended: interrupted)")
+	require.Contains(t, cons.stdout.String(), "lost 0, duplicated 0, reordered 0, corrupt 0: OK")
+	// The consumer has gone: the producer stops once the ring is full.
+	require.Equal(t, 0, prod.wait(t), "%v", prod)
+	require.Contains(t, prod.stdout.String(), "(ended: consumer closed)")
+	requireGone(t, key)
+}
+
+// TestPeerDies: when one side is killed, the other notices, fails, and
+// removes the ring: both sides are gone.
+func TestPeerDies(t *testing.T) {
+	for _, victim := range []string{"producer", "consumer"} {
+		t.Run(victim, func(t *testing.T) {
+			shmtest.NoLeaks(t)
+			key := newKey(t)
+			cons := start(t, "consumer", "-key", keyFlag(key), "-json")
+			prod := start(t, "producer", "-key", keyFlag(key), "-count", "0", "-json")
+			waitStream(t, key, 1000)
+			dead, survivor := prod, cons
+			if victim == "consumer" {
+				dead, survivor = cons, prod
+			}
+			require.NoError(t, dead.cmd.Process.Kill())
+			dead.wait(t)
+			require.Equal(t, 1, survivor.wait(t), "%v", survivor)
+			require.Contains(t, survivor.stderr.String(), "peer process is dead", "%v", survivor)
+			var rep app.Report
+			require.NoError(t, json.Unmarshal(survivor.stdout.Bytes(), &rep), "%v", survivor)
+			require.Equal(t, "error", rep.Ended)
+			require.Contains(t, rep.Note, "died; ring "+key.String()+" removed")
+			requireGone(t, key)
+		})
+	}
+}
+
+// TestRmStale: after SIGKILL of both sides, shmring rm -stale removes their
+// ring, and leaves alone a ring with a live producer (this test).
+func TestRmStale(t *testing.T) {
+	shmtest.NoLeaks(t)
+	dead, live := newKey(t), newKey(t)
+	for live == dead {
+		live = newKey(t)
+	}
+	cons := start(t, "consumer", "-key", keyFlag(dead))
+	prod := start(t, "producer", "-key", keyFlag(dead), "-count", "0")
+	waitStream(t, dead, 1000)
+	require.NoError(t, prod.cmd.Process.Kill())
+	require.NoError(t, cons.cmd.Process.Kill())
+	prod.wait(t)
+	cons.wait(t)
+
+	r, err := ring.Create(live, ring.Config{})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = r.Segment().Remove()
+		_ = r.Close()
+	})
+	_, err = r.Producer()
+	require.NoError(t, err)
+	// Only the producer is live, and the segment is attached (by this
+	// process): kept on both counts.
+
+	ls := run(t, "shmring", "ls")
+	require.Equal(t, 0, ls.code, "%v", ls)
+	require.Regexp(t, dead.String()+`.* dead .* dead +0\n`, ls.stdout.String())
+	require.Regexp(t, live.String()+`.* live +- +1\n`, ls.stdout.String())
+
+	rm := run(t, "shmring", "rm", "-stale")
+	require.Equal(t, 0, rm.code, "%v", rm)
+	require.Contains(t, rm.stdout.String(), "removed "+dead.String())
+	require.Contains(t, rm.stdout.String(), "keep   "+live.String())
+	requireGone(t, dead)
+	_, err = shmseg.Open(live)
+	require.NoError(t, err, "the live ring stays")
+
+	// rm KEY refuses the live ring without -force.
+	p := run(t, "shmring", "rm", live.String())
+	require.Equal(t, 1, p.code, "%v", p)
+	require.Contains(t, p.stderr.String(), "in use")
+}
+
+// TestOps: create, ls -json, stat, rm.
+func TestOps(t *testing.T) {
+	shmtest.NoLeaks(t)
+	key := newKey(t)
+	p := run(t, "shmring", "create", key.String(), "-size", "100", "-slots", "64")
+	require.Equal(t, 0, p.code, "%v", p)
+	require.Contains(t, p.stdout.String(), "64 slots of 104 bytes")
+	t.Cleanup(func() {
+		if id, err := shmseg.Open(key); err == nil {
+			_ = shmseg.Remove(id)
+		}
+	})
+	p = run(t, "shmring", "create", key.String())
+	require.Equal(t, 1, p.code, "%v", p)
+	require.Contains(t, p.stderr.String(), "exists")
+
+	// A producer with the same geometry uses the ring made for it.
+	prod := run(t, "producer", "-key", key.String(), "-size", "100", "-slots", "64", "-count", "10")
+	require.Equal(t, 0, prod.code, "%v", prod)
+
+	p = run(t, "shmring", "ls", "-json")
+	require.Equal(t, 0, p.code, "%v", p)
+	var segs []app.SegmentJSON
+	require.NoError(t, json.Unmarshal(p.stdout.Bytes(), &segs))
+	var found *app.SegmentJSON
+	for i := range segs {
+		if segs[i].Key == key.String() {
+			found = &segs[i]
+		}
+	}
+	require.NotNil(t, found, "%v", p)
+	require.True(t, found.Ring)
+	require.Equal(t, 104, found.SlotSize)
+	require.Equal(t, 64, found.Slots)
+	require.Equal(t, 10, found.Fill)
+	require.True(t, found.Producer.Closed)
+	require.Equal(t, uint64(10), found.Producer.Messages)
+	require.Zero(t, found.Nattch)
+
+	p = run(t, "shmring", "stat", key.String())
+	require.Equal(t, 0, p.code, "%v", p)
+	require.Contains(t, p.stdout.String(), "64 slots of 104 bytes")
+	require.Contains(t, p.stdout.String(), "fill      10 of 64")
+	require.Regexp(t, `producer +closed, 10 messages`, p.stdout.String())
+
+	p = run(t, "shmring", "stat", "-watch", "-interval", "50ms", "-n", "3", "-json", key.String())
+	require.Equal(t, 0, p.code, "%v", p)
+	require.Equal(t, 3, strings.Count(p.stdout.String(), "\n"), "%v", p)
+
+	p = run(t, "shmring", "rm", key.String())
+	require.Equal(t, 0, p.code, "%v", p)
+	requireGone(t, key)
+	p = run(t, "shmring", "rm", key.String())
+	require.Equal(t, 1, p.code, "%v", p)
+	require.Contains(t, p.stderr.String(), "no such segment")
+	p = run(t, "shmring", "stat", key.String())
+	require.Equal(t, 1, p.code, "%v", p)
+}
+
+// TestNotARing: a plain segment is listed by ls -a only, refused by
+// stat and rm, and never touched by rm -stale.
+func TestNotARing(t *testing.T) {
+	shmtest.NoLeaks(t)
+	key := newKey(t)
+	id, err := shmseg.Create(key, 4096, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = shmseg.Remove(id) })
+
+	p := run(t, "shmring", "ls")
+	require.NotContains(t, p.stdout.String(), key.String())
+	p = run(t, "shmring", "ls", "-a")
+	require.Regexp(t, key.String()+`.*not a ring`, p.stdout.String())
+	p = run(t, "shmring", "stat", key.String())
+	require.Equal(t, 1, p.code, "%v", p)
+	require.Contains(t, p.stderr.String(), "not a ring")
+	p = run(t, "shmring", "rm", "-stale")
+	require.Equal(t, 0, p.code, "%v", p)
+	require.Contains(t, p.stdout.String(), "skip   "+key.String())
+	p = run(t, "shmring", "rm", key.String())
+	require.Equal(t, 1, p.code, "%v", p)
+	require.Contains(t, p.stderr.String(), "-force")
+	_, err = shmseg.Stat(id)
+	require.NoError(t, err)
+	p = run(t, "shmring", "rm", "-force", key.String())
+	require.Equal(t, 0, p.code, "%v", p)
+	requireGone(t, key)
+}
+
+// TestInProcess runs both sides' code in this process, so that go test
+// -race sees the commands' own goroutines (progress, peer watch, signals).
+func TestInProcess(t *testing.T) {
+	shmtest.NoLeaks(t)
+	key := newKey(t)
+	var pout, perr, cout, cerr bytes.Buffer
+	cfg := func(count uint64, batch int) app.Config {
+		return app.Config{Key: key.String(), Size: 64, Slots: 256, Count: count, Timeout: 10 * time.Second,
+			Wait: "adaptive", Batch: batch, JSON: true}
+	}
+	codes := make(chan int, 1)
+	go func() {
+		codes <- app.RunContext(context.Background(), app.Consumer, cfg(0, 16), nil, &cout, &cerr)
+	}()
+	require.Equal(t, 0, app.RunContext(context.Background(), app.Producer, cfg(50_000, 0), nil, &pout, &perr), perr.String())
+	require.Equal(t, 0, <-codes, cerr.String())
+	var cr app.ConsumerReport
+	require.NoError(t, json.Unmarshal(cout.Bytes(), &cr))
+	require.Equal(t, uint64(50_000), cr.Messages)
+	requireGone(t, key)
+
+	// Cancelling the context is Ctrl-C.
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		codes <- app.RunContext(ctx, app.Consumer, cfg(0, 0), nil, &cout, &cerr)
+	}()
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		cancel()
+	}()
+	pout.Reset()
+	require.Equal(t, 0, app.RunContext(ctx, app.Producer, cfg(0, 8), nil, &pout, &perr), perr.String())
+	require.Equal(t, 0, <-codes, cerr.String())
+	requireGone(t, key)
+}

@@ -1,0 +1,541 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/shmring/shmring/ring"
+	"github.com/shmring/shmring/shmseg"
+)
+
+const shmringUsage = `usage: shmring COMMAND [flags] [args]
+
+Commands:
+  ls [-a] [-json]               list rings: key, id, size, slot size and count,
+                                fill level, producer and consumer, nattch
+                                (-a: every SysV segment, rings or not)
+  stat [-watch] [-json] KEY     a ring's header and live counters
+                                (-watch: refresh every -interval until Ctrl-C)
+  rm [-force] KEY...            remove rings; one with a live producer or
+                                consumer only with -force
+  rm -stale [-dry-run]          remove every stale ring: no live producer or
+                                consumer and nobody attached (nattch 0);
+                                other segments are listed, never touched
+  create [-size N] [-slots N] [-mode 0600] KEY
+                                create a ring and leave it for a producer and
+                                a consumer (-size is the message size, as
+                                theirs)
+
+KEY is hex, as ipcs shows it (0x5e7a0001). Exit status: 0 ok, 1 failure,
+2 bad usage.
+`
+
+// Shmring runs the shmring command with args (without the program name)
+// and returns its exit status.
+func Shmring(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, shmringUsage)
+		return 2
+	}
+	o := &ops{stdout: stdout, stderr: stderr}
+	var err error
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, shmringUsage)
+		return 0
+	case "ls", "list":
+		err = o.ls(rest)
+	case "stat":
+		err = o.stat(rest)
+	case "rm", "remove":
+		err = o.rm(rest)
+	case "create":
+		err = o.create(rest)
+	default:
+		err = usageErr("unknown command %q (want ls, stat, rm or create; -h for help)", cmd)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		printErr(stderr, "shmring", err)
+	}
+	return exitCode(err)
+}
+
+type ops struct {
+	stdout, stderr io.Writer
+}
+
+// flags makes a subcommand's flag set; parse then accepts flags before,
+// between and after the positional arguments.
+func (o *ops) flags(name, args string) *flag.FlagSet {
+	fs := flag.NewFlagSet("shmring "+name, flag.ContinueOnError)
+	fs.SetOutput(o.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(o.stderr, "usage: shmring %s %s\n", name, args)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// entry is one segment and, if it holds a ring, the ring's state.
+type entry struct {
+	info   shmseg.Info
+	isRing bool
+	why    string // why it is not a ring
+	st     ring.Stats
+}
+
+// probe attaches a segment read-only and reads its ring header. A segment
+// that is not a ring (or cannot be read) comes back with why set. The probe
+// detaches before it returns, so nattch is as it was.
+func probe(info shmseg.Info, ready time.Duration) entry {
+	e := entry{info: info}
+	r, err := ring.OpenID(info.ID, &ring.Options{ReadOnly: true, ReadyTimeout: ready})
+	if err != nil {
+		e.why = notRing(err)
+		return e
+	}
+	e.isRing, e.st = true, r.Stats()
+	_ = r.Close()
+	return e
+}
+
+func notRing(err error) string {
+	switch {
+	case errors.Is(err, shmseg.ErrPermission):
+		return "no read permission"
+	case errors.Is(err, shmseg.ErrNotExist):
+		return "gone"
+	case errors.Is(err, ring.ErrVersion):
+		return "ring of another layout version"
+	case errors.Is(err, ring.ErrCorrupt):
+		return "corrupt ring"
+	case errors.Is(err, ring.ErrNotReady):
+		return "not a ring (never initialised)"
+	}
+	return "not a ring"
+}
+
+// side describes one role for humans: "-" never claimed, "closed", or
+// "PID live" / "PID dead".
+func side(s ring.SideStats, closed bool) string {
+	switch {
+	case closed:
+		return "closed"
+	case s.PID == 0:
+		return "-"
+	case s.Alive:
+		return strconv.Itoa(s.PID) + " live"
+	}
+	return strconv.Itoa(s.PID) + " dead"
+}
+
+type sideJSON struct {
+	PID      int    `json:"pid"`
+	Alive    bool   `json:"alive"`
+	Closed   bool   `json:"closed"`
+	Messages uint64 `json:"messages"`
+	Bytes    uint64 `json:"bytes"`
+	Stalls   uint64 `json:"stalls"`
+	Waits    uint64 `json:"waits"`
+	Wakes    uint64 `json:"wakes"`
+}
+
+func sideOf(s ring.SideStats, closed bool) *sideJSON {
+	return &sideJSON{PID: s.PID, Alive: s.Alive, Closed: closed, Messages: s.Messages,
+		Bytes: s.Bytes, Stalls: s.Stalls, Waits: s.Waits, Wakes: s.Wakes}
+}
+
+// SegmentJSON is one line of "shmring ls -json" and the object of
+// "shmring stat -json".
+type SegmentJSON struct {
+	Key      string    `json:"key"`
+	ID       int       `json:"id"`
+	Size     uint64    `json:"size"`
+	Nattch   uint64    `json:"nattch"`
+	Ring     bool      `json:"ring"`
+	NotRing  string    `json:"not_ring,omitempty"`
+	SlotSize int       `json:"slot_size,omitempty"`
+	Slots    int       `json:"slots,omitempty"`
+	Fill     int       `json:"fill"`
+	Created  string    `json:"created,omitempty"`
+	Producer *sideJSON `json:"producer,omitempty"`
+	Consumer *sideJSON `json:"consumer,omitempty"`
+}
+
+func (e entry) json() SegmentJSON {
+	j := SegmentJSON{Key: e.info.Key.String(), ID: int(e.info.ID), Size: e.info.Size,
+		Nattch: e.info.Nattch, Ring: e.isRing, NotRing: e.why}
+	if e.isRing {
+		j.SlotSize, j.Slots, j.Fill = e.st.SlotSize, e.st.Slots, e.st.Fill
+		j.Created = e.st.Created.UTC().Format(time.RFC3339Nano)
+		j.Producer = sideOf(e.st.Producer, e.st.ProducerClosed)
+		j.Consumer = sideOf(e.st.Consumer, e.st.ConsumerClosed)
+	}
+	return j
+}
+
+// probeTimeout is how long ls and rm -stale wait for a segment to show a
+// ring header: a ring being created shows it within microseconds, and every
+// other segment costs this much.
+const probeTimeout = 20 * time.Millisecond
+
+func (o *ops) ls(args []string) error {
+	fs := o.flags("ls", "[-a] [-json]")
+	all := fs.Bool("a", false, "list every SysV segment, not only rings")
+	asJSON := fs.Bool("json", false, "print one JSON array")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErr("ls: unexpected argument %q", pos[0])
+	}
+	infos, err := shmseg.List()
+	if err != nil {
+		return err
+	}
+	var entries []entry
+	for _, info := range infos {
+		if e := probe(info, probeTimeout); e.isRing || *all {
+			entries = append(entries, e)
+		}
+	}
+	if *asJSON {
+		out := make([]SegmentJSON, 0, len(entries))
+		for _, e := range entries {
+			out = append(out, e.json())
+		}
+		return printJSON(o.stdout, out)
+	}
+	tw := tabwriter.NewWriter(o.stdout, 0, 0, 2, ' ', 0)
+	head := "KEY\tID\tSIZE\tSLOT\tSLOTS\tFILL\tPRODUCER\tCONSUMER\tNATTCH"
+	if *all {
+		head += "\tNOTE"
+	}
+	fmt.Fprintln(tw, head)
+	for _, e := range entries {
+		if !e.isRing {
+			fmt.Fprintf(tw, "%v\t%d\t%d\t-\t-\t-\t-\t-\t%d\t%s\n", e.info.Key, e.info.ID, e.info.Size, e.info.Nattch, e.why)
+			continue
+		}
+		st := e.st
+		fmt.Fprintf(tw, "%v\t%d\t%d\t%d\t%d\t%d (%d%%)\t%s\t%s\t%d\n", e.info.Key, e.info.ID, e.info.Size,
+			st.SlotSize, st.Slots, st.Fill, st.Fill*100/st.Slots,
+			side(st.Producer, st.ProducerClosed), side(st.Consumer, st.ConsumerClosed), e.info.Nattch)
+	}
+	return tw.Flush()
+}
+
+// keyArg parses the one KEY argument of a subcommand.
+func keyArg(cmd string, pos []string) (shmseg.Key, error) {
+	if len(pos) != 1 {
+		return 0, usageErr("%s: want one KEY, got %d arguments", cmd, len(pos))
+	}
+	k, err := ParseKey(pos[0])
+	if err != nil {
+		return 0, usageErr("%s: %v", cmd, err)
+	}
+	return k, nil
+}
+
+func (o *ops) stat(args []string) error {
+	fs := o.flags("stat", "[-watch] [-interval 1s] [-json] KEY")
+	watch := fs.Bool("watch", false, "refresh every -interval until Ctrl-C")
+	interval := fs.Duration("interval", time.Second, "refresh period of -watch")
+	n := fs.Int("n", 0, "with -watch: stop after `N` refreshes (0: until Ctrl-C)")
+	asJSON := fs.Bool("json", false, "print a JSON object (one per refresh)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	key, err := keyArg("stat", pos)
+	if err != nil {
+		return err
+	}
+	if *interval <= 0 {
+		return usageErr("stat: -interval %v: want a positive duration", *interval)
+	}
+	id, err := shmseg.Open(key)
+	if err != nil {
+		return err
+	}
+	r, err := ring.OpenID(id, &ring.Options{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("segment %v (id %d) is %s: %w", key, id, notRing(err), err)
+	}
+	defer r.Close()
+	if !*watch {
+		_, err := o.show(r, nil, 0, *asJSON, false)
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	clear := !*asJSON && isTerminal(o.stdout)
+	var prev *ring.Stats
+	var prevAt time.Time
+	t := time.NewTicker(*interval)
+	defer t.Stop()
+	for i := 1; ; i++ {
+		now := time.Now()
+		st, err := o.show(r, prev, now.Sub(prevAt), *asJSON, clear)
+		if err != nil || st == nil {
+			return err
+		}
+		prev, prevAt = st, now
+		if *n > 0 && i >= *n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// show prints r's state; with prev (from dt ago), rates too. It returns
+// nil stats when the segment has been removed (the watch ends).
+func (o *ops) show(r *ring.Ring, prev *ring.Stats, dt time.Duration, asJSON, clear bool) (*ring.Stats, error) {
+	info, err := r.Segment().Stat()
+	if err != nil {
+		return nil, err
+	}
+	if info.Nattch > 0 {
+		info.Nattch-- // not counting this process's own attach
+	}
+	st := r.Stats()
+	e := entry{info: *info, isRing: true, st: st}
+	if asJSON {
+		if err := printJSON(o.stdout, e.json()); err != nil {
+			return nil, err
+		}
+	} else {
+		var b strings.Builder
+		if clear {
+			b.WriteString("\033[H\033[2J")
+		}
+		writeStat(&b, e, prev, dt)
+		if _, err := io.WriteString(o.stdout, b.String()); err != nil {
+			return nil, err
+		}
+	}
+	if info.Removed {
+		return nil, nil
+	}
+	return &st, nil
+}
+
+func writeStat(b *strings.Builder, e entry, prev *ring.Stats, dt time.Duration) {
+	st, info := e.st, e.info
+	fmt.Fprintf(b, "ring %v (id %d)\n", info.Key, info.ID)
+	state := "ready"
+	if !st.Ready {
+		state = "initialising"
+	}
+	if info.Removed {
+		state += ", removed (goes at the last detach)"
+	}
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "  segment\t%d bytes, mode %#o, uid %d, nattch %d, creator pid %d, last pid %d\n",
+		info.Size, uint32(info.Mode.Perm()), info.UID, info.Nattch, info.CPID, info.LPID)
+	fmt.Fprintf(tw, "  layout\t%d slots of %d bytes (messages up to %d bytes)\n", st.Slots, st.SlotSize, st.SlotSize-4)
+	fmt.Fprintf(tw, "  created\t%s (%s ago)\n", st.Created.Format(time.RFC3339), time.Since(st.Created).Round(time.Second))
+	fmt.Fprintf(tw, "  state\t%s\n", state)
+	fmt.Fprintf(tw, "  fill\t%d of %d (%.1f%%)\n", st.Fill, st.Slots, float64(st.Fill)*100/float64(st.Slots))
+	sides := []struct {
+		name   string
+		s      ring.SideStats
+		closed bool
+		prev   uint64
+		event  string
+	}{
+		{"producer", st.Producer, st.ProducerClosed, 0, "full"},
+		{"consumer", st.Consumer, st.ConsumerClosed, 0, "empty"},
+	}
+	if prev != nil {
+		sides[0].prev, sides[1].prev = prev.Producer.Messages, prev.Consumer.Messages
+	}
+	for _, sd := range sides {
+		fmt.Fprintf(tw, "  %s\t%s, %d messages, %d bytes, %s %d times, %d futex sleeps, %d wakes sent",
+			sd.name, side(sd.s, sd.closed), sd.s.Messages, sd.s.Bytes, sd.event, sd.s.Stalls, sd.s.Waits, sd.s.Wakes)
+		if prev != nil && dt > 0 {
+			fmt.Fprintf(tw, ", %s msg/s", si(float64(sd.s.Messages-sd.prev)/dt.Seconds()))
+		}
+		fmt.Fprintln(tw)
+	}
+	_ = tw.Flush()
+}
+
+func (o *ops) rm(args []string) error {
+	fs := o.flags("rm", "[-force] KEY... | -stale [-dry-run]")
+	force := fs.Bool("force", false, "remove a ring even if a producer or consumer is alive, or a segment that is not a ring")
+	stale := fs.Bool("stale", false, "remove every ring with no live producer or consumer and nattch 0")
+	dry := fs.Bool("dry-run", false, "with -stale: say what would be removed, remove nothing")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case *stale && len(pos) > 0:
+		return usageErr("rm: -stale takes no KEY")
+	case *stale && *force:
+		return usageErr("rm: -stale never removes a ring in use, so -force cannot go with it")
+	case *stale:
+		return o.rmStale(*dry)
+	case *dry:
+		return usageErr("rm: -dry-run goes with -stale")
+	case len(pos) == 0:
+		return usageErr("rm: want KEY... or -stale")
+	}
+	var errs []error
+	for _, a := range pos {
+		key, err := ParseKey(a)
+		if err != nil {
+			return usageErr("rm: %v", err)
+		}
+		if err := o.rmKey(key, *force); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (o *ops) rmKey(key shmseg.Key, force bool) error {
+	id, err := shmseg.Open(key)
+	if err != nil {
+		return err
+	}
+	info, err := shmseg.Stat(id)
+	if err != nil {
+		return err
+	}
+	e := probe(*info, time.Second)
+	switch {
+	case !e.isRing && !force:
+		return fmt.Errorf("segment %v (id %d) is %s: not removed (-force removes it anyway)", key, id, e.why)
+	case e.isRing && !force && (e.st.Producer.Alive || e.st.Consumer.Alive):
+		return fmt.Errorf("ring %v (id %d) is in use (producer %s, consumer %s): not removed (-force removes it anyway)",
+			key, id, side(e.st.Producer, e.st.ProducerClosed), side(e.st.Consumer, e.st.ConsumerClosed))
+	}
+	if err := shmseg.Remove(id); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.stdout, "removed %v (id %d)\n", key, id)
+	return nil
+}
+
+// rmStale removes the rings nobody uses. A ring is stale when neither role
+// is held by a live process and no process has it attached; the second
+// condition keeps a ring that a process has opened and not yet claimed a
+// role in. nattch is read again after the probe's own attach is gone, just
+// before the removal.
+func (o *ops) rmStale(dry bool) error {
+	infos, err := shmseg.List()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, info := range infos {
+		if info.Removed {
+			continue // going already
+		}
+		e := probe(info, probeTimeout)
+		name := fmt.Sprintf("%v (id %d)", info.Key, info.ID)
+		if !e.isRing {
+			fmt.Fprintf(o.stdout, "skip   %s: %s\n", name, e.why)
+			continue
+		}
+		st := e.st
+		if st.Producer.Alive || st.Consumer.Alive {
+			fmt.Fprintf(o.stdout, "keep   %s: producer %s, consumer %s\n", name,
+				side(st.Producer, st.ProducerClosed), side(st.Consumer, st.ConsumerClosed))
+			continue
+		}
+		now, err := shmseg.Stat(info.ID)
+		if err != nil || now.Key != info.Key || now.Removed {
+			continue // gone or replaced meanwhile
+		}
+		if now.Nattch > 0 {
+			fmt.Fprintf(o.stdout, "keep   %s: no live producer or consumer, but attached %d times\n", name, now.Nattch)
+			continue
+		}
+		if dry {
+			fmt.Fprintf(o.stdout, "stale  %s: would remove\n", name)
+			continue
+		}
+		if err := shmseg.Remove(info.ID); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		fmt.Fprintf(o.stdout, "removed %s: producer %s, consumer %s\n", name,
+			side(st.Producer, st.ProducerClosed), side(st.Consumer, st.ConsumerClosed))
+	}
+	return errors.Join(errs...)
+}
+
+func (o *ops) create(args []string) error {
+	fs := o.flags("create", "[-size N] [-slots N] [-mode 0600] KEY")
+	size := fs.Int("size", DefaultSize, "message size in bytes (the producer's and consumer's -size)")
+	slots := fs.Int("slots", DefaultSlots, "number of slots, a power of two")
+	mode := fs.String("mode", "0600", "permission bits, octal")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	key, err := keyArg("create", pos)
+	if err != nil {
+		return err
+	}
+	m, err := strconv.ParseUint(*mode, 8, 32)
+	if err != nil || m&^0o777 != 0 {
+		return usageErr("create: -mode %q: want octal permission bits like 0600", *mode)
+	}
+	if *size < 1 || *size > ring.MaxSlotSize-8 {
+		return usageErr("create: -size %d: want 1 to %d", *size, ring.MaxSlotSize-8)
+	}
+	cfg := ring.Config{SlotSize: ring.SlotSizeFor(*size), Slots: *slots, Mode: os.FileMode(m)}
+	if _, err := ring.SegmentSize(cfg.SlotSize, cfg.Slots); err != nil {
+		return usageErr("create: %v", err)
+	}
+	r, err := ring.Create(key, cfg)
+	if err != nil {
+		return err
+	}
+	id := r.Segment().ID()
+	if err := r.Close(); err != nil { // detaches; the ring stays
+		return err
+	}
+	fmt.Fprintf(o.stdout, "created ring %v (id %d): %d slots of %d bytes\n", key, id, cfg.Slots, cfg.SlotSize)
+	return nil
+}

@@ -1,0 +1,211 @@
+package app
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Report is what both commands print at the end; with -json, as one object
+// with these field names.
+type Report struct {
+	Role       string  `json:"role"`
+	Key        string  `json:"key"`
+	Messages   uint64  `json:"messages"`
+	Bytes      uint64  `json:"bytes"`
+	Seconds    float64 `json:"seconds"` // first message to last
+	MsgsPerSec float64 `json:"msgs_per_sec"`
+	MBPerSec   float64 `json:"mb_per_sec"` // 10^6 bytes
+	Size       int     `json:"size"`
+	SlotSize   int     `json:"slot_size"`
+	Slots      int     `json:"slots"`
+	Wait       string  `json:"wait"`
+	Batch      int     `json:"batch"`
+	Created    bool    `json:"created"` // this process created the ring
+	// Ended says why the run ended: "count", "duration", "eof" (the
+	// producer closed), "consumer closed", "interrupted" or "error".
+	Ended string `json:"ended"`
+	// Stalls: times this side found the ring full (producer) or empty
+	// (consumer) and had to wait; Waits: of those, futex sleeps.
+	Stalls uint64 `json:"stalls"`
+	Waits  uint64 `json:"waits"`
+	Note   string `json:"note,omitempty"`
+	Error  string `json:"error,omitempty"`
+
+	err error
+}
+
+func (r *Report) setRate(msgs, bytes uint64, first, last int64) {
+	r.Messages, r.Bytes = msgs, bytes
+	if msgs == 0 || last <= first {
+		return
+	}
+	r.Seconds = float64(last-first) / 1e9
+	r.MsgsPerSec = float64(msgs) / r.Seconds
+	r.MBPerSec = float64(bytes) / 1e6 / r.Seconds
+}
+
+func (r *Report) fail(err error) {
+	r.err = err
+	r.Ended = "error"
+	r.Error = err.Error()
+}
+
+func (r *Report) addNote(n string) {
+	if n == "" {
+		return
+	}
+	if r.Note != "" {
+		r.Note += "; "
+	}
+	r.Note += n
+}
+
+// ProducerReport is the producer's report.
+type ProducerReport struct {
+	Report
+	Rate float64 `json:"rate,omitempty"` // -rate asked for
+}
+
+// Latency holds one-way latency percentiles in nanoseconds.
+type Latency struct {
+	P50  uint64  `json:"p50"`
+	P90  uint64  `json:"p90"`
+	P99  uint64  `json:"p99"`
+	P999 uint64  `json:"p999"`
+	Max  uint64  `json:"max"`
+	Min  uint64  `json:"min"`
+	Mean float64 `json:"mean"`
+}
+
+// ConsumerReport is the consumer's report.
+type ConsumerReport struct {
+	Report
+	Lost       uint64  `json:"lost"`
+	Duplicated uint64  `json:"duplicated"`
+	Reordered  uint64  `json:"reordered"`
+	Corrupt    uint64  `json:"corrupt"`
+	LatencyNS  Latency `json:"latency_ns"`
+}
+
+type report interface {
+	print(w io.Writer, asJSON bool) error
+	problem() error // what makes the exit status non-zero
+	exitCode() int
+}
+
+func (r *ProducerReport) exitCode() int { return exitCode(r.err) }
+
+func (r *ProducerReport) problem() error { return r.err }
+
+func (r *ConsumerReport) problem() error {
+	if r.err != nil || !r.bad() {
+		return r.err
+	}
+	return fmt.Errorf("check failed: %d lost, %d duplicated, %d reordered, %d corrupt",
+		r.Lost, r.Duplicated, r.Reordered, r.Corrupt)
+}
+
+func (r *ConsumerReport) exitCode() int {
+	if r.err != nil || r.bad() {
+		return 1
+	}
+	return 0
+}
+
+func (r *ConsumerReport) bad() bool {
+	return r.Lost+r.Duplicated+r.Reordered+r.Corrupt != 0
+}
+
+func printJSON(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+func (r *ProducerReport) print(w io.Writer, asJSON bool) error {
+	if asJSON {
+		return printJSON(w, r)
+	}
+	var b strings.Builder
+	r.head(&b)
+	fmt.Fprintf(&b, "  ring full %d times (%d futex sleeps)", r.Stalls, r.Waits)
+	if r.Rate > 0 {
+		fmt.Fprintf(&b, ", rate limit %s msg/s", si(r.Rate))
+	}
+	b.WriteString("\n")
+	r.tail(&b)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func (r *ConsumerReport) print(w io.Writer, asJSON bool) error {
+	if asJSON {
+		return printJSON(w, r)
+	}
+	var b strings.Builder
+	r.head(&b)
+	l := r.LatencyNS
+	fmt.Fprintf(&b, "  latency   p50 %v  p90 %v  p99 %v  p99.9 %v  max %v\n",
+		ns(l.P50), ns(l.P90), ns(l.P99), ns(l.P999), ns(l.Max))
+	verdict := "OK"
+	if r.bad() {
+		verdict = "FAILED"
+	}
+	fmt.Fprintf(&b, "  checks    lost %d, duplicated %d, reordered %d, corrupt %d: %s\n",
+		r.Lost, r.Duplicated, r.Reordered, r.Corrupt, verdict)
+	fmt.Fprintf(&b, "  ring empty %d times (%d futex sleeps)\n", r.Stalls, r.Waits)
+	r.tail(&b)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func (r *Report) head(b *strings.Builder) {
+	fmt.Fprintf(b, "%s: %d messages of %d bytes in %.3f s: %s msg/s, %.1f MB/s (ended: %s)\n",
+		r.Role, r.Messages, r.Size, r.Seconds, si(r.MsgsPerSec), r.MBPerSec, r.Ended)
+	how := "opened"
+	if r.Created {
+		how = "created"
+	}
+	batch := "one message per call"
+	if r.Batch > 1 {
+		batch = fmt.Sprintf("batches of up to %d", r.Batch)
+	}
+	fmt.Fprintf(b, "  ring %s (%s): %d slots of %d bytes, wait %s, %s\n",
+		r.Key, how, r.Slots, r.SlotSize, r.Wait, batch)
+}
+
+func (r *Report) tail(b *strings.Builder) {
+	if r.Note != "" {
+		fmt.Fprintf(b, "  note: %s\n", r.Note)
+	}
+}
+
+// ns formats nanoseconds as a duration rounded to three significant digits.
+func ns(v uint64) string {
+	d := time.Duration(v)
+	for r := time.Duration(1); r < time.Hour; r *= 10 {
+		if d < 1000*r {
+			return d.Round(r).String()
+		}
+	}
+	return d.Round(time.Second).String()
+}
+
+// si formats v with a k/M/G suffix.
+func si(v float64) string {
+	switch {
+	case v >= 1e9:
+		return fmt.Sprintf("%.2fG", v/1e9)
+	case v >= 1e6:
+		return fmt.Sprintf("%.2fM", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.2fk", v/1e3)
+	}
+	return fmt.Sprintf("%.0f", v)
+}

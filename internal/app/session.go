@@ -1,0 +1,243 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/shmring/shmring/ring"
+	"github.com/shmring/shmring/shmseg"
+)
+
+// Causes of the end of a run, as context.Cause reports them.
+var (
+	// errDone: -duration has passed.
+	errDone = errors.New("duration reached")
+	// errNoPeer: the peer did not claim its role within -timeout.
+	errNoPeer = errors.New("peer did not show up")
+)
+
+// interrupted is the cause when a signal ends the run.
+type interrupted struct{ sig os.Signal }
+
+func (i interrupted) Error() string {
+	if s, ok := i.sig.(syscall.Signal); ok && unix.SignalName(s) != "" {
+		return "stopped by " + unix.SignalName(s)
+	}
+	return "stopped by signal " + i.sig.String()
+}
+
+// Run runs the producer or the consumer with cfg (args are the arguments
+// left after the flags: there must be none), until its end or SIGINT or
+// SIGTERM, and returns the exit status. The report goes to stdout; errors,
+// notes and the progress line go to stderr.
+func Run(role Role, cfg Config, args []string, stdout, stderr io.Writer) int {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case sig := <-sigs:
+			// A second signal kills as usual: a way out if the
+			// clean end hangs.
+			signal.Stop(sigs)
+			cancel(interrupted{sig})
+		case <-ctx.Done():
+		}
+	}()
+	defer signal.Stop(sigs)
+	return RunContext(ctx, role, cfg, args, stdout, stderr)
+}
+
+// RunContext is Run without the signal handling: the run ends cleanly, as at
+// Ctrl-C, when ctx ends.
+func RunContext(ctx context.Context, role Role, cfg Config, args []string, stdout, stderr io.Writer) int {
+	s, err := cfg.check(role, args)
+	if err != nil {
+		printErr(stderr, role.String(), err)
+		return exitCode(err)
+	}
+	sess, err := attach(ctx, s)
+	if err != nil {
+		printErr(stderr, role.String(), err)
+		return exitCode(err)
+	}
+	var rep report
+	if role == Producer {
+		rep = sess.produce(ctx, stderr)
+	} else {
+		rep = sess.consume(ctx, stderr)
+	}
+	if err := rep.print(stdout, s.json); err != nil {
+		printErr(stderr, role.String(), err)
+		return 1
+	}
+	if e := rep.problem(); e != nil {
+		printErr(stderr, role.String(), e)
+	}
+	return rep.exitCode()
+}
+
+// session is one side's hold on the ring.
+type session struct {
+	settings
+	r       *ring.Ring
+	created bool
+	p       *ring.Producer
+	c       *ring.Consumer
+}
+
+// attach opens the ring at s.key, or creates it, and claims s.role. It
+// retries, for up to s.timeout, while the ring is not ready yet or this role
+// was closed in it by an earlier run whose peer is still draining (once
+// that ring is gone, a new one is made). A ring of another geometry, or a
+// role held by a live process, fails at once.
+func attach(ctx context.Context, s settings) (*session, error) {
+	cfg := ring.Config{
+		SlotSize: s.slotSize,
+		Slots:    s.slots,
+		Options: ring.Options{
+			Wait:         ring.WaitStrategy{Mode: s.wait},
+			Liveness:     250 * time.Millisecond,
+			ReadyTimeout: min(s.timeout, time.Second),
+		},
+	}
+	deadline := time.Now().Add(s.timeout)
+	for {
+		sess, err := tryAttach(s, cfg)
+		if err == nil {
+			return sess, nil
+		}
+		retry := errors.Is(err, ring.ErrNotReady) || errors.Is(err, ring.ErrClosed) ||
+			errors.Is(err, shmseg.ErrNotExist)
+		if !retry {
+			return nil, err
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%w (gave up after -timeout %v)", err, s.timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (while waiting: %v)", err, context.Cause(ctx))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func tryAttach(s settings, cfg ring.Config) (*session, error) {
+	r, created, err := ring.OpenOrCreate(s.key, cfg)
+	if err != nil {
+		return nil, err
+	}
+	sess := &session{settings: s, r: r, created: created}
+	if s.role == Producer {
+		sess.p, err = r.Producer()
+	} else {
+		sess.c, err = r.Consumer()
+	}
+	if err != nil {
+		_ = r.Close()
+		return nil, fmt.Errorf("ring %v: %w", s.key, err)
+	}
+	return sess, nil
+}
+
+// peerState describes the other side's role.
+type peerState int
+
+const (
+	peerAbsent peerState = iota // never claimed
+	peerLive
+	peerClosed
+	peerDead // claimed by a process that is gone
+)
+
+func (s *session) peer(st ring.Stats) (peerState, int) {
+	side, closed := st.Consumer, st.ConsumerClosed
+	if s.role == Consumer {
+		side, closed = st.Producer, st.ProducerClosed
+	}
+	switch {
+	case closed:
+		return peerClosed, side.PID
+	case side.PID == 0:
+		return peerAbsent, 0
+	case side.Alive:
+		return peerLive, side.PID
+	}
+	return peerDead, side.PID
+}
+
+// watchPeer cancels ctx with errNoPeer if the peer has not claimed its role
+// within s.timeout. The returned function stops the watch and waits for it.
+func (s *session) watchPeer(cancel context.CancelCauseFunc) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		deadline := time.Now().Add(s.timeout)
+		for {
+			if st, _ := s.peer(s.r.Stats()); st != peerAbsent {
+				return
+			}
+			if time.Now().After(deadline) {
+				cancel(fmt.Errorf("%w: no %s claimed ring %v within -timeout %v", errNoPeer, s.role.peer(), s.key, s.timeout))
+				return
+			}
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-done
+	}
+}
+
+// close ends this side and detaches. The segment goes when both sides are
+// gone: ring.Close removes it once both have closed; here it is also
+// removed when the peer never came or died and nobody else is attached.
+// The one exception is a producer that finished normally before any
+// consumer came: its messages wait in the ring for one. It returns a note
+// for the report, or "".
+func (s *session) close(keepForPeer bool) (note string) {
+	st := s.r.Stats()
+	ps, pid := s.peer(st)
+	remove := false
+	switch ps {
+	case peerAbsent:
+		if keepForPeer && st.Fill > 0 {
+			note = fmt.Sprintf("no consumer yet: %d messages wait in ring %v for one", st.Fill, s.key)
+		} else {
+			remove = true
+		}
+	case peerDead:
+		remove = true
+		note = fmt.Sprintf("the %s (pid %d) died", s.role.peer(), pid)
+	}
+	if remove {
+		if info, err := s.r.Segment().Stat(); err == nil && info.Nattch <= 1 {
+			if err := s.r.Segment().Remove(); err == nil && ps == peerDead {
+				note += fmt.Sprintf("; ring %v removed", s.key)
+			}
+		} else if ps == peerDead {
+			note += fmt.Sprintf("; ring %v left (attached elsewhere): shmring rm -stale removes it", s.key)
+		}
+	}
+	if err := s.r.Close(); err != nil && note == "" {
+		note = fmt.Sprintf("closing ring %v: %v", s.key, err)
+	}
+	return note
+}
