@@ -1,0 +1,80 @@
+package ring_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/shmring/shmring/ring"
+)
+
+// A ring over ordinary memory, both sides in one process: send, close, and
+// receive until io.EOF. Between processes, ring.Create and ring.Open take
+// the place of ring.New; the calls on the sides are the same.
+func Example() {
+	cfg := ring.Config{SlotSize: ring.SlotSizeFor(32), Slots: 8}
+	size, err := ring.SegmentSize(cfg.SlotSize, cfg.Slots)
+	if err != nil {
+		panic(err)
+	}
+	r, err := ring.New(make([]byte, size), cfg)
+	if err != nil {
+		panic(err)
+	}
+	defer r.Close()
+	p, _ := r.Producer()
+	c, _ := r.Consumer()
+
+	ctx := context.Background()
+	for _, m := range []string{"one", "two", "three"} {
+		if err := p.Send(ctx, []byte(m)); err != nil {
+			panic(err)
+		}
+	}
+	p.Close() // the consumer drains what is left, then reads io.EOF
+
+	buf := make([]byte, c.MaxMessage())
+	for {
+		n, err := c.Recv(ctx, buf)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		fmt.Println(string(buf[:n]))
+	}
+	// Output:
+	// one
+	// two
+	// three
+}
+
+// Zero-copy: write messages in place with Reserve, publish them together
+// with one Commit, read them in place with Peek, free them with Release.
+func ExampleProducer_Reserve() {
+	cfg := ring.Config{SlotSize: 16, Slots: 4}
+	size, _ := ring.SegmentSize(cfg.SlotSize, cfg.Slots)
+	r, _ := ring.New(make([]byte, size), cfg)
+	defer r.Close()
+	p, _ := r.Producer()
+	c, _ := r.Consumer()
+	ctx := context.Background()
+
+	for i := range 3 {
+		b, err := p.Reserve(ctx, 5)
+		if err != nil {
+			panic(err)
+		}
+		copy(b, fmt.Sprintf("msg-%d", i))
+	}
+	p.Commit() // one store publishes all three
+
+	for range 3 {
+		m, _ := c.Peek(ctx)
+		fmt.Println(string(m))
+	}
+	c.Release() // one store frees all three
+	// Output:
+	// msg-0
+	// msg-1
+	// msg-2
+}
