@@ -218,6 +218,9 @@ func (c *Consumer) poll() (bool, error) {
 		if ok, err := c.refresh(); ok || err != nil {
 			return ok, err
 		}
+		if c.closed.Load() { // closed while we looked: that came first
+			return false, ErrClosed
+		}
 		return false, io.EOF
 	}
 	return false, nil
