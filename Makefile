@@ -7,7 +7,7 @@ PKGS     := ./...
 # Short fuzz runs inside `make test`; `make fuzz` runs them longer.
 FUZZTIME ?= 10s
 
-.PHONY: all build test check-fmt vet race one-proc fuzz-short fuzz demo bench clean
+.PHONY: all build test check-fmt vet race one-proc fuzz-short fuzz demo bench bench-report clean
 
 all: build
 
@@ -51,8 +51,14 @@ fuzz:
 demo:
 	GO=$(GO) bash scripts/demo.sh
 
+# The performance suite: cross-process ring, C reference ring, pipe, Unix
+# socket, Go channel, bare futex (bench/), and the heap ring (ring/).
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./bench/ ./ring/
+
+# Runs the suite and writes docs/BENCHMARKS.md with its plots.
+bench-report:
+	$(GO) run ./bench/report
 
 clean:
 	rm -rf $(BIN)

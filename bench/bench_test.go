@@ -1,0 +1,188 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/shmring/shmring/ring"
+)
+
+// listOnly (SHMRING_BENCH_LIST=1) makes every sub-benchmark return at once:
+// bench/report runs the suite so first, with -benchtime 1x, to count what
+// it will run.
+var listOnly = os.Getenv("SHMRING_BENCH_LIST") != ""
+
+// A transport's measurements, as the benchmarks and TestSmoke run them.
+type (
+	throughputFunc func(h harness, size, n int) result
+	roundTripFunc  func(h harness, size, n int) result
+)
+
+var throughputs = []struct {
+	name string
+	run  throughputFunc
+}{
+	{"ring-send", func(h harness, size, n int) result { return ringThroughput(h, apiSend, size, slotsFor(size), n) }},
+	{"ring-batch64", func(h harness, size, n int) result { return ringThroughput(h, apiBatch, size, slotsFor(size), n) }},
+	{"cring-batch64", func(h harness, size, n int) result { return cringThroughput(h, size, slotsFor(size), n) }},
+	{"pipe", func(h harness, size, n int) result { return fdThroughput(h, fdPipe, size, n) }},
+	{"unix-stream", func(h harness, size, n int) result { return fdThroughput(h, fdSocket, size, n) }},
+	{"chan", chanThroughput},
+}
+
+var roundTrips = []struct {
+	name string
+	run  roundTripFunc
+}{
+	{"ring-spin", func(h harness, size, n int) result { return ringRoundTrip(h, ring.WaitSpin, size, n) }},
+	{"ring-futex", func(h harness, size, n int) result { return ringRoundTrip(h, ring.WaitFutex, size, n) }},
+	{"cring-spin", cringRoundTrip},
+	{"futex-bare", futexRoundTrip},
+	{"pipe", func(h harness, size, n int) result { return fdRoundTrip(h, fdPipe, size, n) }},
+	{"unix-stream", func(h harness, size, n int) result { return fdRoundTrip(h, fdSocket, size, n) }},
+	{"chan", chanRoundTrip},
+}
+
+// BenchmarkThroughput streams b.N messages one way. ns/op is per message;
+// MB/s counts payload bytes. The consumer is another process, except for
+// chan (another goroutine).
+//
+// Sizes are the outer loop, so that the transports compared at one size
+// run within seconds of each other: on a virtual machine the host's
+// placement of the two vCPUs drifts, and with it every figure.
+func BenchmarkThroughput(b *testing.B) {
+	for _, size := range sizes {
+		for _, t := range throughputs {
+			b.Run(t.name+"/"+sizeName(size), func(b *testing.B) {
+				if listOnly {
+					return
+				}
+				noLeaks(b)
+				b.SetBytes(int64(size))
+				b.ReportAllocs()
+				reportThroughput(b, t.run(b, size, b.N), size)
+			})
+		}
+	}
+}
+
+func reportThroughput(b *testing.B, r result, size int) {
+	ns := float64(r.elapsed.Nanoseconds()) / float64(b.N)
+	if r.external {
+		b.ReportMetric(ns, "ns/op")
+		b.ReportMetric(float64(size)*1e3/ns, "MB/s")
+	}
+	b.ReportMetric(ns, "ns/msg")
+	b.ReportMetric(1e9/ns, "msgs/s")
+	for unit, v := range r.metrics {
+		b.ReportMetric(v, unit)
+	}
+}
+
+// BenchmarkRoundTrip sends a message and waits for its echo, b.N times.
+// ns/op is the mean round trip; p50-ns, p99-ns and p99.9-ns come from a
+// histogram of every round trip.
+// Sizes are the outer loop, as in BenchmarkThroughput.
+func BenchmarkRoundTrip(b *testing.B) {
+	for _, size := range sizes {
+		for _, t := range roundTrips {
+			b.Run(t.name+"/"+sizeName(size), func(b *testing.B) {
+				if listOnly {
+					return
+				}
+				noLeaks(b)
+				b.ReportAllocs()
+				r := t.run(b, size, b.N)
+				if r.external {
+					b.ReportMetric(float64(r.elapsed.Nanoseconds())/float64(b.N), "ns/op")
+				}
+				b.ReportMetric(r.p50, "p50-ns")
+				b.ReportMetric(r.p99, "p99-ns")
+				b.ReportMetric(r.p999, "p99.9-ns")
+				for unit, v := range r.metrics {
+					b.ReportMetric(v, unit)
+				}
+			})
+		}
+	}
+}
+
+// Capacities and sizes of BenchmarkScale. A combination whose slots would
+// take more than scaleMaxBytes is left out.
+var (
+	scaleSlots    = []int{64, 256, 1 << 10, 4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20}
+	scaleSizes    = []int{8, 64, 1 << 10, 4 << 10}
+	scaleMaxBytes = 256 << 20
+)
+
+// BenchmarkScale is batched throughput against ring capacity and message
+// size.
+func BenchmarkScale(b *testing.B) {
+	for _, size := range scaleSizes {
+		for _, slots := range scaleSlots {
+			if slots*ring.SlotSizeFor(size) > scaleMaxBytes {
+				continue
+			}
+			b.Run(fmt.Sprintf("ring-batch64/%s/slots=%d", sizeName(size), slots), func(b *testing.B) {
+				if listOnly {
+					return
+				}
+				noLeaks(b)
+				b.SetBytes(int64(size))
+				b.ReportAllocs()
+				reportThroughput(b, ringThroughput(b, apiBatch, size, slots, b.N), size)
+			})
+		}
+	}
+}
+
+// BenchmarkRSS: one op sends rssWarm messages, reads the resident memory
+// of both processes, sends 100 times as many, and reads it again. It
+// reports the largest growth seen in any op.
+func BenchmarkRSS(b *testing.B) {
+	for _, api := range []string{apiSend, apiBatch} {
+		name := "ring-" + api
+		if api == apiBatch {
+			name += strconv.Itoa(batch)
+		}
+		b.Run(name+"/64B", func(b *testing.B) {
+			if listOnly {
+				return
+			}
+			noLeaks(b)
+			var worst rssGrowth
+			for range b.N {
+				g := rssExperiment(b, api, 64, rssWarm)
+				worst.parent = max(worst.parent, g.parent)
+				worst.child = max(worst.child, g.child)
+				worst.parentBefore, worst.childBefore = g.parentBefore, g.childBefore
+			}
+			b.ReportMetric(float64(worst.parentBefore), "parent-rss-KiB")
+			b.ReportMetric(float64(worst.childBefore), "child-rss-KiB")
+			b.ReportMetric(float64(worst.parent), "parent-growth-KiB")
+			b.ReportMetric(float64(worst.child), "child-growth-KiB")
+			b.ReportMetric(float64(rssWarm*101), "msgs")
+		})
+	}
+}
+
+// BenchmarkIdle: a consumer waits on an empty ring; one op is one second of
+// that. cpu-pct is utime+stime of the consumer process over the second
+// (10 ms resolution), oncpu-pct the same from the scheduler's exact
+// per-thread counters.
+func BenchmarkIdle(b *testing.B) {
+	for _, mode := range []ring.WaitMode{ring.WaitFutex, ring.WaitAdaptive} {
+		b.Run("ring-"+mode.String(), func(b *testing.B) {
+			if listOnly {
+				return
+			}
+			noLeaks(b)
+			ticks, nanos, wall := idleCPU(b, mode, time.Duration(b.N)*time.Second)
+			b.ReportMetric(float64(ticks)/clockTick/wall.Seconds()*100, "cpu-pct")
+			b.ReportMetric(float64(nanos)/float64(wall.Nanoseconds())*100, "oncpu-pct")
+		})
+	}
+}

@@ -1,0 +1,363 @@
+// cring is the reference the shmring benchmarks measure against: a minimal
+// single-producer, single-consumer ring over a System V shared memory
+// segment, written the way one would by hand in C. It runs as two processes
+// (it forks its own consumer or echoer), measures, and prints its figures as
+// "name value" lines for the Go benchmark to report.
+//
+//	cring tput SIZE SLOTS SLOTSIZE BATCH COUNT
+//	    COUNT messages of SIZE bytes one way; prints ns/msg.
+//	cring rtt SIZE SLOTS SLOTSIZE COUNT
+//	    COUNT round trips over two rings; prints ns/rt and percentiles.
+//
+// What makes it the limit:
+//   - each side keeps a copy of the other's cursor and reads the shared one
+//     only when its copy says the ring is full (producer) or empty
+//     (consumer);
+//   - cursors are published with C11 release stores and read with acquire
+//     loads: no full fences, no read-modify-write;
+//   - the producer publishes once per BATCH messages (and before it waits),
+//     the consumer releases once per BATCH (and before it waits);
+//   - a waiting side busy-spins with the CPU's pause instruction. After
+//     4096 polls of one wait it calls sched_yield (and again every 4096),
+//     so that it still finishes on one CPU; with the peer on another core
+//     a wait is never that long.
+//
+// The layout mirrors shmring's: head cursor at byte 128, tail at 256 (two
+// 128-byte blocks apart), slots from byte 1024, each a u32 length and the
+// payload. The segment is IPC_PRIVATE and marked for removal as soon as it
+// is attached, so the kernel frees it when both processes are gone, however
+// they end. The forked peer dies with its parent (PR_SET_PDEATHSIG).
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/prctl.h>
+#include <sys/shm.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define cpu_relax() __asm__ __volatile__("yield" ::: "memory")
+#else
+#define cpu_relax() __asm__ __volatile__("" ::: "memory")
+#endif
+
+enum { HEADER = 1024, HEAD_OFF = 128, TAIL_OFF = 256, READY_OFF = 384 };
+
+struct ring {
+	_Atomic uint64_t *head; // messages published by the producer
+	_Atomic uint64_t *tail; // messages released by the consumer
+	_Atomic uint32_t *ready; // set by the forked peer once it runs
+	unsigned char *slots;
+	uint64_t slot_size, mask, n;
+};
+
+static void die(const char *what) {
+	perror(what);
+	exit(2);
+}
+
+static void ring_at(struct ring *r, unsigned char *base, uint64_t slots, uint64_t slot_size) {
+	r->head = (_Atomic uint64_t *)(base + HEAD_OFF);
+	r->tail = (_Atomic uint64_t *)(base + TAIL_OFF);
+	r->ready = (_Atomic uint32_t *)(base + READY_OFF);
+	r->slots = base + HEADER;
+	r->slot_size = slot_size;
+	r->mask = slots - 1;
+	r->n = slots;
+}
+
+static inline unsigned char *slot(const struct ring *r, uint64_t seq) {
+	return r->slots + (seq & r->mask) * r->slot_size;
+}
+
+// spin is one poll's pause; k counts the polls of the current wait.
+static inline void spin(unsigned *k) {
+	cpu_relax();
+	if ((++*k & 4095) == 0)
+		sched_yield();
+}
+
+static uint64_t now_ns(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+// A private segment, attached, and already marked for removal.
+static unsigned char *segment(size_t size) {
+	int id = shmget(IPC_PRIVATE, size, IPC_CREAT | 0600);
+	if (id < 0)
+		die("shmget");
+	void *p = shmat(id, NULL, 0);
+	if (p == (void *)-1) {
+		shmctl(id, IPC_RMID, NULL);
+		die("shmat");
+	}
+	if (shmctl(id, IPC_RMID, NULL) < 0)
+		die("shmctl IPC_RMID");
+	return p;
+}
+
+static pid_t fork_peer(void) {
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(3);
+	}
+	return pid;
+}
+
+static int wait_peer(pid_t pid) {
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			die("waitpid");
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
+}
+
+static void await_ready(struct ring *r) {
+	unsigned k = 0;
+	while (atomic_load_explicit(r->ready, memory_order_acquire) == 0)
+		spin(&k);
+}
+
+// Throughput: the parent produces, the child consumes and reads the first
+// and last byte of each payload in place.
+
+static int consume(struct ring *r, uint32_t size, uint64_t batch, uint64_t count) {
+	uint64_t tail = 0, cached_head = 0, released = 0;
+	unsigned sum = 0, k = 0;
+	atomic_store_explicit(r->ready, 1, memory_order_release);
+	while (tail < count) {
+		if (tail == cached_head) {
+			if (released != tail) {
+				atomic_store_explicit(r->tail, tail, memory_order_release);
+				released = tail;
+			}
+			k = 0;
+			while ((cached_head = atomic_load_explicit(r->head, memory_order_acquire)) == tail)
+				spin(&k);
+		}
+		const unsigned char *s = slot(r, tail);
+		uint32_t len;
+		memcpy(&len, s, 4);
+		if (len != size) {
+			fprintf(stderr, "cring: message %llu has length %u, want %u\n",
+				(unsigned long long)tail, len, size);
+			return 1;
+		}
+		sum += s[4] + s[4 + len - 1];
+		tail++;
+		if (tail - released >= batch) {
+			atomic_store_explicit(r->tail, tail, memory_order_release);
+			released = tail;
+		}
+	}
+	atomic_store_explicit(r->tail, tail, memory_order_release);
+	return sum == 0xffffffff; // keep sum alive; never true
+}
+
+static int tput(uint32_t size, uint64_t slots, uint64_t slot_size, uint64_t batch, uint64_t count) {
+	struct ring r;
+	ring_at(&r, segment(HEADER + slots * slot_size), slots, slot_size);
+	pid_t pid = fork_peer();
+	if (pid == 0)
+		_exit(consume(&r, size, batch, count));
+
+	unsigned char *msg = malloc(size);
+	memset(msg, 0xa5, size);
+	await_ready(&r);
+	uint64_t head = 0, cached_tail = 0, published = 0;
+	unsigned k = 0;
+	uint64_t t0 = now_ns();
+	for (uint64_t i = 0; i < count; i++) {
+		if (head - cached_tail == r.n) {
+			if (published != head) {
+				atomic_store_explicit(r.head, head, memory_order_release);
+				published = head;
+			}
+			k = 0;
+			while (head - (cached_tail = atomic_load_explicit(r.tail, memory_order_acquire)) == r.n)
+				spin(&k);
+		}
+		unsigned char *s = slot(&r, head);
+		memcpy(s, &size, 4);
+		memcpy(s + 4, msg, size);
+		head++;
+		if (head - published >= batch) {
+			atomic_store_explicit(r.head, head, memory_order_release);
+			published = head;
+		}
+	}
+	atomic_store_explicit(r.head, head, memory_order_release);
+	while (atomic_load_explicit(r.tail, memory_order_acquire) != count)
+		spin(&k);
+	uint64_t t1 = now_ns();
+	if (wait_peer(pid) != 0)
+		return 1;
+	printf("msgs %llu\n", (unsigned long long)count);
+	printf("ns/msg %.3f\n", (double)(t1 - t0) / (double)count);
+	return 0;
+}
+
+// Round trip: the parent sends one message on ring a and waits for its echo
+// on ring b; the child copies each message from a's slot to b's slot.
+// Latencies go into the same log-linear histogram as the Go side's
+// (bench/hist_test.go): 128 sub-buckets per power of two.
+
+enum { SUB_BITS = 7, SUB = 1 << SUB_BITS, BUCKETS = SUB * 42 };
+
+static unsigned bucket(uint64_t v) {
+	if (v < SUB)
+		return (unsigned)v;
+	unsigned shift = 63 - (unsigned)__builtin_clzll(v) - SUB_BITS;
+	unsigned i = SUB + shift * SUB + (unsigned)((v >> shift) - SUB);
+	return i < BUCKETS ? i : BUCKETS - 1;
+}
+
+static double bucket_value(unsigned i) {
+	if (i < SUB)
+		return i;
+	unsigned shift = (i - SUB) / SUB;
+	uint64_t low = (uint64_t)((i - SUB) % SUB + SUB) << shift;
+	return (double)low + (double)((uint64_t)1 << shift) / 2;
+}
+
+static double quantile(const uint64_t *h, uint64_t total, double q) {
+	uint64_t rank = (uint64_t)(q * (double)total);
+	if ((double)rank < q * (double)total)
+		rank++;
+	if (rank == 0)
+		rank = 1;
+	uint64_t seen = 0;
+	for (unsigned i = 0; i < BUCKETS; i++) {
+		seen += h[i];
+		if (seen >= rank)
+			return bucket_value(i);
+	}
+	return bucket_value(BUCKETS - 1);
+}
+
+static int echo(struct ring *a, struct ring *b, uint64_t count) {
+	unsigned k = 0;
+	atomic_store_explicit(a->ready, 1, memory_order_release);
+	for (uint64_t i = 0; i < count; i++) {
+		k = 0;
+		while (atomic_load_explicit(a->head, memory_order_acquire) == i)
+			spin(&k);
+		const unsigned char *in = slot(a, i);
+		uint32_t len;
+		memcpy(&len, in, 4);
+		if (len + 4 > a->slot_size)
+			return 1;
+		// b has room: the parent reads each echo before its next send.
+		memcpy(slot(b, i), in, 4 + len);
+		atomic_store_explicit(b->head, i + 1, memory_order_release);
+		atomic_store_explicit(a->tail, i + 1, memory_order_release);
+	}
+	return 0;
+}
+
+static int rtt(uint32_t size, uint64_t slots, uint64_t slot_size, uint64_t count) {
+	uint64_t warm = count < 10000 ? count / 10 : 1000;
+	uint64_t total = warm + count;
+	size_t one = HEADER + slots * slot_size;
+	unsigned char *base = segment(2 * one);
+	struct ring a, b;
+	ring_at(&a, base, slots, slot_size);
+	ring_at(&b, base + one, slots, slot_size);
+	pid_t pid = fork_peer();
+	if (pid == 0)
+		_exit(echo(&a, &b, total));
+
+	uint64_t *h = calloc(BUCKETS, sizeof *h);
+	unsigned char *msg = malloc(size);
+	memset(msg, 0x5a, size);
+	unsigned k = 0, sum = 0;
+	await_ready(&a);
+	uint64_t start = 0, last = 0;
+	for (uint64_t i = 0; i < total; i++) {
+		if (i == warm)
+			start = last = now_ns();
+		unsigned char *s = slot(&a, i);
+		memcpy(s, &size, 4);
+		memcpy(s + 4, msg, size);
+		atomic_store_explicit(a.head, i + 1, memory_order_release);
+		k = 0;
+		while (atomic_load_explicit(b.head, memory_order_acquire) == i)
+			spin(&k);
+		const unsigned char *in = slot(&b, i);
+		uint32_t len;
+		memcpy(&len, in, 4);
+		if (len != size) {
+			fprintf(stderr, "cring: echo %llu has length %u, want %u\n", (unsigned long long)i, len, size);
+			return 1;
+		}
+		sum += in[4];
+		atomic_store_explicit(b.tail, i + 1, memory_order_release);
+		if (i >= warm) {
+			uint64_t t = now_ns();
+			h[bucket(t - last)]++;
+			last = t;
+		}
+	}
+	if (wait_peer(pid) != 0)
+		return 1;
+	printf("rts %llu\n", (unsigned long long)count);
+	printf("ns/rt %.3f\n", (double)(last - start) / (double)count);
+	printf("p50-ns %.1f\n", quantile(h, count, 0.50));
+	printf("p99-ns %.1f\n", quantile(h, count, 0.99));
+	printf("p99.9-ns %.1f\n", quantile(h, count, 0.999));
+	printf("checksum %u\n", sum);
+	return 0;
+}
+
+static uint64_t arg(const char *s, const char *name) {
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != 0 || v == 0) {
+		fprintf(stderr, "cring: bad %s \"%s\"\n", name, s);
+		exit(2);
+	}
+	return v;
+}
+
+int main(int argc, char **argv) {
+	if (argc == 7 && strcmp(argv[1], "tput") == 0) {
+		uint64_t size = arg(argv[2], "size"), slots = arg(argv[3], "slots"),
+			 slot_size = arg(argv[4], "slot size"), batch = arg(argv[5], "batch"),
+			 count = arg(argv[6], "count");
+		if ((slots & (slots - 1)) != 0 || size + 4 > slot_size || slot_size % 8 != 0) {
+			fprintf(stderr, "cring: bad geometry\n");
+			return 2;
+		}
+		return tput((uint32_t)size, slots, slot_size, batch, count);
+	}
+	if (argc == 6 && strcmp(argv[1], "rtt") == 0) {
+		uint64_t size = arg(argv[2], "size"), slots = arg(argv[3], "slots"),
+			 slot_size = arg(argv[4], "slot size"), count = arg(argv[5], "count");
+		if ((slots & (slots - 1)) != 0 || slots < 2 || size + 4 > slot_size || slot_size % 8 != 0) {
+			fprintf(stderr, "cring: bad geometry\n");
+			return 2;
+		}
+		return rtt((uint32_t)size, slots, slot_size, count);
+	}
+	fprintf(stderr, "usage: cring tput SIZE SLOTS SLOTSIZE BATCH COUNT\n"
+			"       cring rtt SIZE SLOTS SLOTSIZE COUNT\n");
+	return 2;
+}

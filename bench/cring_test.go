@@ -1,0 +1,147 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	_ "embed"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shmring/shmring/ring"
+)
+
+// The C reference ring, cref/cring.c, built once per test binary with the
+// system's C compiler into a temporary directory, removed by TestMain.
+
+//go:embed cref/cring.c
+var cringSource []byte
+
+var cringBuild struct {
+	once sync.Once
+	dir  string
+	bin  string
+	err  error
+	skip bool // no compiler: skip, do not fail
+}
+
+// cringBin returns the path of the built C reference, building it the first
+// time. Without a C compiler it skips the caller.
+func cringBin(h testing.TB) string {
+	h.Helper()
+	b := &cringBuild
+	b.once.Do(func() {
+		cc := os.Getenv("CC")
+		if cc == "" {
+			cc = "cc"
+		}
+		path, err := exec.LookPath(cc)
+		if err != nil {
+			b.err, b.skip = fmt.Errorf("no C compiler (%v): the C reference ring is not measured", err), true
+			return
+		}
+		if b.dir, b.err = os.MkdirTemp("", "shmring-cring-"); b.err != nil {
+			return
+		}
+		src := filepath.Join(b.dir, "cring.c")
+		if b.err = os.WriteFile(src, cringSource, 0o600); b.err != nil {
+			return
+		}
+		bin := filepath.Join(b.dir, "cring")
+		if out, err := exec.Command(path, "-O2", "-o", bin, src).CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("%s -O2 cring.c: %v\n%s", cc, err, out)
+			return
+		}
+		b.bin = bin
+	})
+	if b.skip {
+		h.Skip(b.err)
+	}
+	if b.err != nil {
+		h.Fatal(b.err)
+	}
+	return b.bin
+}
+
+func removeCRing() {
+	if cringBuild.dir != "" {
+		_ = os.RemoveAll(cringBuild.dir)
+	}
+}
+
+// runCRing runs the C reference with args and returns its "name value"
+// lines. It forks its own peer; both die if the benchmark kills it.
+func runCRing(h testing.TB, args ...string) map[string]float64 {
+	h.Helper()
+	bin := cringBin(h)
+	ctx, cancel := context.WithTimeout(context.Background(), peerTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Start()
+	if err == nil {
+		addPeer(cmd.Process.Pid)
+		err = cmd.Wait()
+	}
+	out := stdout.Bytes()
+	if err != nil {
+		h.Fatalf("cring %s: %v\n%s", strings.Join(args, " "), err, stderr.Bytes())
+	}
+	figs := make(map[string]float64)
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		name, val, ok := strings.Cut(sc.Text(), " ")
+		v, err := strconv.ParseFloat(val, 64)
+		if !ok || err != nil {
+			h.Fatalf("cring %s: bad line %q", strings.Join(args, " "), sc.Text())
+		}
+		figs[name] = v
+	}
+	return figs
+}
+
+func cringFigure(h testing.TB, figs map[string]float64, name string) float64 {
+	h.Helper()
+	v, ok := figs[name]
+	if !ok {
+		h.Fatalf("cring printed no %q (got %v)", name, figs)
+	}
+	return v
+}
+
+// cringThroughput has the C ring send n messages, with the Go ring's slot
+// size and count, publishing every batch messages.
+func cringThroughput(h harness, size, slots, n int) result {
+	figs := runCRing(h, "tput", strconv.Itoa(size), strconv.Itoa(slots),
+		strconv.Itoa(ring.SlotSizeFor(size)), strconv.Itoa(batch), strconv.Itoa(n))
+	if got := cringFigure(h, figs, "msgs"); got != float64(n) {
+		h.Fatalf("cring sent %v messages, want %d", got, n)
+	}
+	ns := cringFigure(h, figs, "ns/msg")
+	return result{elapsed: time.Duration(ns * float64(n)), external: true}
+}
+
+// cringRoundTrip has the C ring make n round trips with the Go ring's
+// geometry, spinning.
+func cringRoundTrip(h harness, size, n int) result {
+	figs := runCRing(h, "rtt", strconv.Itoa(size), strconv.Itoa(slotsFor(size)),
+		strconv.Itoa(ring.SlotSizeFor(size)), strconv.Itoa(n))
+	if got := cringFigure(h, figs, "rts"); got != float64(n) {
+		h.Fatalf("cring made %v round trips, want %d", got, n)
+	}
+	return result{
+		elapsed:  time.Duration(cringFigure(h, figs, "ns/rt") * float64(n)),
+		external: true,
+		p50:      cringFigure(h, figs, "p50-ns"),
+		p99:      cringFigure(h, figs, "p99-ns"),
+		p999:     cringFigure(h, figs, "p99.9-ns"),
+	}
+}

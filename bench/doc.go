@@ -1,0 +1,30 @@
+// Package bench measures shmring against what it replaces and against the
+// limit of the hardware. It holds no library code: everything is in its
+// tests, benchmarks and the report program in bench/report.
+//
+// Every figure comes from two OS processes, the way the ring is used: the
+// benchmark binary re-executes itself as the peer (see
+// internal/shmtest.Child), so the peer's work is real but its allocations
+// are not counted (allocs/op are the benchmark process's).
+//
+//	BenchmarkThroughput  one-way streams: ring Send, ring Reserve/Commit in
+//	                     batches, the C reference ring, a pipe, a Unix
+//	                     stream socket, a Go channel; 8 B to 64 KiB
+//	BenchmarkRoundTrip   ping-pong with p50/p99/p99.9: ring spinning, ring
+//	                     on futexes only, the C ring, a bare futex
+//	                     ping-pong, a pipe, a Unix stream socket, a channel
+//	BenchmarkScale       batched throughput from 64 to 2^20 slots
+//	BenchmarkRSS         resident memory of both processes as the message
+//	                     count grows 100x (TestRSSFlat asserts it)
+//	BenchmarkIdle        CPU of a consumer waiting on an empty ring for 1 s
+//
+// The C reference (cref/cring.c) is compiled with the system's cc at run
+// time; without a compiler its benchmarks are skipped. The baselines use
+// raw blocking read(2)/write(2), one call per message per side, so they
+// measure the kernel path and not Go's poller. The socket is SOCK_STREAM.
+//
+// Run it with "go test -run '^$' -bench . ./bench/", or through "go run
+// ./bench/report", which runs the suite and writes docs/BENCHMARKS.md.
+// "go test ./bench/" alone runs TestSmoke (every transport, a few
+// messages) and TestRSSFlat in a few seconds.
+package bench

@@ -1,0 +1,216 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/ring"
+)
+
+// harness is what a measurement needs from its caller: a *testing.B, or a
+// *testing.T wrapped in smoke, whose timer calls do nothing. Measurements
+// time themselves and call ResetTimer/StopTimer so that the benchmark's own
+// ns/op covers the same span.
+type harness interface {
+	testing.TB
+	ResetTimer()
+	StopTimer()
+}
+
+// smoke runs a measurement as a plain test.
+type smoke struct{ *testing.T }
+
+func (smoke) ResetTimer() {}
+func (smoke) StopTimer()  {}
+
+// result is what one measurement of n messages (or n round trips) gives.
+type result struct {
+	elapsed time.Duration // the transfer alone
+	// external: the C program timed itself; ns/op and MB/s must be taken
+	// from elapsed, not from the benchmark's clock (which saw exec too).
+	external bool
+	// Round trips: latency percentiles in ns.
+	p50, p99, p999 float64
+	// More figures, by unit (benchstat style: "futex/1000msg").
+	metrics map[string]float64
+}
+
+// Message sizes of every comparison, and their names in benchmark names.
+var sizes = []int{8, 64, 256, 1 << 10, 4 << 10, 64 << 10}
+
+func sizeName(n int) string {
+	switch {
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.Itoa(n>>10) + "KiB"
+	default:
+		return strconv.Itoa(n) + "B"
+	}
+}
+
+// slotsFor is the ring capacity for size-byte messages in every comparison
+// (the Go ring, the C ring and the channel's buffer): 4096 slots, halved
+// until the slots take at most 16 MiB (2048 slots of 4 KiB, 128 of 64 KiB).
+func slotsFor(size int) int {
+	n, ss := 4096, ring.SlotSizeFor(size)
+	for n > 64 && n*ss > 16<<20 {
+		n /= 2
+	}
+	return n
+}
+
+// batch is how many messages the batched paths (Reserve/Commit, the C ring)
+// publish with one cursor store.
+const batch = 64
+
+// peerTimeout bounds a peer's life: a wedged peer is killed, its stdout
+// closes, and the benchmark fails instead of hanging.
+const peerTimeout = 10 * time.Minute
+
+// peer is a child process playing a role, with its stdout for the
+// handshake ("ready") and its report ("done ...").
+type peer struct {
+	role string
+	cmd  *exec.Cmd
+	out  *bufio.Reader
+}
+
+// startPeer re-executes the benchmark binary as role, hands it files as fd
+// 3, 4, ... (closing the parent's copies), and waits for its "ready" line.
+// The child is killed when the test or benchmark ends.
+func startPeer(h testing.TB, role string, files []*os.File, args ...string) *peer {
+	h.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), peerTimeout)
+	h.Cleanup(cancel)
+	cmd := shmtest.Child(h, ctx, role, args...)
+	// A race-enabled binary sleeps a second at exit (GORACE
+	// atexit_sleep_ms): a peer needs no grace period to report races.
+	cmd.Env = append(cmd.Env, "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	cmd.ExtraFiles = files
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		h.Fatal(err)
+	}
+	err = cmd.Start()
+	for _, f := range files {
+		_ = f.Close()
+	}
+	if err != nil {
+		h.Fatalf("start %s: %v", role, err)
+	}
+	addPeer(cmd.Process.Pid)
+	p := &peer{role: role, cmd: cmd, out: bufio.NewReader(out)}
+	if l := p.line(h); l != "ready" {
+		h.Fatalf("peer %s: got %q, want \"ready\"", role, l)
+	}
+	return p
+}
+
+func (p *peer) pid() int { return p.cmd.Process.Pid }
+
+// line returns the peer's next line on stdout.
+func (p *peer) line(h testing.TB) string {
+	h.Helper()
+	l, err := p.out.ReadString('\n')
+	if err != nil {
+		if err == io.EOF {
+			err = fmt.Errorf("exited early (%v)", p.cmd.Wait())
+		}
+		h.Fatalf("peer %s: %v", p.role, err)
+	}
+	return strings.TrimSuffix(l, "\n")
+}
+
+// done reads the peer's "done COUNT" line, waits for it to exit, and checks
+// that it saw want messages.
+func (p *peer) done(h testing.TB, want int) {
+	h.Helper()
+	l := p.line(h)
+	var got int
+	if _, err := fmt.Sscanf(l, "done %d", &got); err != nil {
+		h.Fatalf("peer %s: got %q, want \"done N\"", p.role, l)
+	}
+	if err := p.cmd.Wait(); err != nil {
+		h.Fatalf("peer %s: %v", p.role, err)
+	}
+	if got != want {
+		h.Fatalf("peer %s: saw %d messages, want %d", p.role, got, want)
+	}
+}
+
+// span is one timed stretch of a measurement: the benchmark's timer, a
+// clock, and the heap allocations made meanwhile (by this process: a
+// peer's are its own), so that "0 allocations per message" can be checked
+// to better than allocs/op's whole numbers.
+type span struct {
+	h      harness
+	start  time.Time
+	allocs uint64
+}
+
+var allocSample = []metrics.Sample{{Name: "/gc/heap/allocs:objects"}}
+
+func heapAllocs() uint64 {
+	metrics.Read(allocSample)
+	return allocSample[0].Value.Uint64()
+}
+
+func begin(h harness) span {
+	h.ResetTimer()
+	return span{h: h, start: time.Now(), allocs: heapAllocs()}
+}
+
+// end stops the timer and returns the time since begin and the allocations
+// per 1000 operations of n.
+func (s span) end(n int) (time.Duration, float64) {
+	elapsed := time.Since(s.start)
+	allocs := heapAllocs() - s.allocs
+	s.h.StopTimer()
+	return elapsed, float64(allocs) * 1000 / float64(max(n, 1))
+}
+
+// measureRoundTrips runs roundTrip a few times to warm up, then n times
+// under the timer, each one timed into a histogram. Each sample reads the
+// clock once: the end of one round trip is the start of the next.
+func measureRoundTrips(h harness, n int, roundTrip func()) (r result, warm int) {
+	warm = min(1000, n/10+1)
+	for range warm {
+		roundTrip()
+	}
+	hist := new(histogram)
+	s := begin(h)
+	base := time.Now()
+	var last time.Duration
+	for range n {
+		roundTrip()
+		t := time.Since(base)
+		hist.record(int64(t - last))
+		last = t
+	}
+	_, allocs := s.end(n)
+	return result{
+		elapsed: last,
+		p50:     hist.quantile(0.5),
+		p99:     hist.quantile(0.99),
+		p999:    hist.quantile(0.999),
+		metrics: map[string]float64{"allocs/1000rt": allocs},
+	}, warm
+}
+
+// payload returns a message of size bytes with a recognisable pattern.
+func payload(size int) []byte {
+	m := make([]byte, size)
+	for i := range m {
+		m[i] = byte(i*7 + 1)
+	}
+	return m
+}

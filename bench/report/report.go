@@ -1,0 +1,570 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"time"
+)
+
+// Transports as the benchmarks name them, in the order the tables show
+// them, with the label a reader sees.
+var (
+	throughputTransports = []transport{
+		{"ring-batch64", "ring Reserve×64+Commit", colRing},
+		{"ring-send", "ring Send", colRing2},
+		{"cring-batch64", "C ring (limit)", colC},
+		{"pipe", "pipe", colPipe},
+		{"unix-stream", "Unix socket (stream)", colSocket},
+		{"chan", "Go channel", colChan},
+	}
+	roundTripTransports = []transport{
+		{"ring-spin", "ring, spin", colRing},
+		{"ring-futex", "ring, futex only", colRing2},
+		{"cring-spin", "C ring, spin (limit)", colC},
+		{"futex-bare", "bare futex", colFutex},
+		{"pipe", "pipe", colPipe},
+		{"unix-stream", "Unix socket (stream)", colSocket},
+		{"chan", "Go channel", colChan},
+	}
+	sizes      = []int{8, 64, 256, 1 << 10, 4 << 10, 64 << 10}
+	scaleSizes = []int{8, 64, 1 << 10, 4 << 10}
+	scaleSlots = []int{64, 256, 1 << 10, 4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20}
+)
+
+type transport struct {
+	name, label string
+	color       int // index into palette (plot.go)
+}
+
+func tputName(t string, size int) string { return "BenchmarkThroughput/" + t + "/" + sizeName(size) }
+func rttName(t string, size int) string  { return "BenchmarkRoundTrip/" + t + "/" + sizeName(size) }
+func scaleName(size, slots int) string {
+	return fmt.Sprintf("BenchmarkScale/ring-batch64/%s/slots=%d", sizeName(size), slots)
+}
+
+// Machine describes where the figures come from.
+type Machine struct {
+	CPU    string
+	Cores  int
+	Kernel string
+	Go     string
+	OSArch string
+}
+
+// Report is everything the markdown page is made of.
+type Report struct {
+	Machine  Machine
+	Date     time.Time
+	Command  string
+	Duration time.Duration // of the run; 0 if the output was read from a file
+	RawFile  string        // the raw go test output, relative to the page
+	RunError string        // how the run failed, if it did
+	Plots    []Plot        // relative to the page
+	Results  *Results
+}
+
+// Plot is an SVG written next to the page.
+type Plot struct{ File, Title string }
+
+// status is a target's verdict.
+type status int
+
+const (
+	notMeasured status = iota
+	met
+	missed
+)
+
+func (s status) String() string {
+	switch s {
+	case met:
+		return "met"
+	case missed:
+		return "**MISSED**"
+	}
+	return "not measured"
+}
+
+// target is one line of the targets table.
+type target struct {
+	what, want, got string
+	status          status
+}
+
+// ratio formats a ratio as "0.93×".
+func ratio(v float64) string { return fmt.Sprintf("%.2f×", v) }
+
+// num formats a figure with about three significant digits.
+func num(v float64) string {
+	a := math.Abs(v)
+	switch {
+	case math.IsNaN(v):
+		return "–"
+	case a == 0:
+		return "0"
+	case a >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case a >= 10:
+		return fmt.Sprintf("%.1f", v)
+	case a >= 1:
+		return fmt.Sprintf("%.2f", v)
+	case a >= 0.01:
+		return fmt.Sprintf("%.3f", v)
+	}
+	return fmt.Sprintf("%.2g", v)
+}
+
+// ns formats nanoseconds, switching to µs from 10 µs.
+func ns(v float64) string {
+	if v >= 10000 {
+		return num(v/1000) + " µs"
+	}
+	return num(v) + " ns"
+}
+
+// targets evaluates the issue's targets against one run.
+func targets(rs *Results) []target {
+	var ts []target
+	get := rs.Get
+
+	// Throughput against the C ring: a throughput ratio, C's ns over ours.
+	vsC := func(api, label string, want float64) {
+		for _, size := range []int{8, 64, 1024} {
+			t := target{what: fmt.Sprintf("%s throughput vs C ring, %s", label, sizeName(size)), want: "≥ " + ratio(want)}
+			g, ok1 := get(tputName(api, size), "ns/msg")
+			c, ok2 := get(tputName("cring-batch64", size), "ns/msg")
+			if ok1 && ok2 {
+				r := c / g
+				t.got = fmt.Sprintf("%s (%s vs %s per message)", ratio(r), ns(g), ns(c))
+				t.status = verdict(r >= want)
+			}
+			ts = append(ts, t)
+		}
+	}
+	vsC("ring-batch64", "Batched (Reserve×64+Commit)", 0.9)
+	vsC("ring-send", "Per-message Send", 0.5)
+
+	// Round trips against the C ring.
+	for _, q := range []struct {
+		unit, label string
+		want        float64
+	}{{"p50-ns", "p50", 1.2}, {"p99-ns", "p99", 2}} {
+		t := target{what: "Round trip " + q.label + ", spin, vs C ring, 64B", want: "≤ " + ratio(q.want)}
+		g, ok1 := get(rttName("ring-spin", 64), q.unit)
+		c, ok2 := get(rttName("cring-spin", 64), q.unit)
+		if ok1 && ok2 {
+			r := g / c
+			t.got = fmt.Sprintf("%s (%s vs %s)", ratio(r), ns(g), ns(c))
+			t.status = verdict(r <= q.want)
+		}
+		ts = append(ts, t)
+	}
+
+	// Futex-mode round trip against a pipe's.
+	{
+		t := target{what: "Round trip p50, futex only, vs pipe, 64B", want: "≤ 1.00×"}
+		f, ok1 := get(rttName("ring-futex", 64), "p50-ns")
+		p, ok2 := get(rttName("pipe", 64), "p50-ns")
+		if ok1 && ok2 {
+			t.got = fmt.Sprintf("%s (%s vs %s)", ratio(f/p), ns(f), ns(p))
+			t.status = verdict(f <= p)
+		}
+		ts = append(ts, t)
+	}
+
+	// Throughput against a pipe's.
+	for _, api := range []struct{ name, label string }{{"ring-batch64", "batched"}, {"ring-send", "per-message Send"}} {
+		t := target{what: "Throughput vs pipe, 64B, " + api.label, want: "≥ 30×"}
+		g, ok1 := get(tputName(api.name, 64), "ns/msg")
+		p, ok2 := get(tputName("pipe", 64), "ns/msg")
+		if ok1 && ok2 {
+			t.got = fmt.Sprintf("%s (%s vs %s per message)", ratio(p/g), ns(g), ns(p))
+			t.status = verdict(p/g >= 30)
+		}
+		ts = append(ts, t)
+	}
+
+	// Spin round trip against a pipe's.
+	{
+		t := target{what: "Round trip p50, spin, vs pipe, 64B (how many times lower)", want: "≥ 100×"}
+		g, ok1 := get(rttName("ring-spin", 64), "p50-ns")
+		p, ok2 := get(rttName("pipe", 64), "p50-ns")
+		if ok1 && ok2 {
+			t.got = fmt.Sprintf("%s (%s vs %s)", ratio(p/g), ns(g), ns(p))
+			t.status = verdict(p/g >= 100)
+		}
+		ts = append(ts, t)
+	}
+
+	// Allocations: every benchmark of the ring, both units.
+	{
+		t := target{what: "Allocations per message (ring benchmarks, benchmark process)", want: "0"}
+		var n int
+		var worstOp, worstK float64
+		var worstName string
+		for _, name := range rs.Names() {
+			if !isRingBench(name) {
+				continue
+			}
+			if v, ok := get(name, "allocs/op"); ok {
+				n++
+				worstOp = max(worstOp, v)
+			}
+			for _, u := range []string{"allocs/1000msg", "allocs/1000rt"} {
+				if v, ok := get(name, u); ok && v > worstK {
+					worstK, worstName = v, name
+				}
+			}
+		}
+		if n > 0 {
+			t.got = fmt.Sprintf("allocs/op %s in all %d; most per 1000: %s", num(worstOp), n, num(worstK))
+			if worstName != "" {
+				t.got += " (" + strings.TrimPrefix(worstName, "Benchmark") + ")"
+			}
+			t.status = verdict(worstOp == 0 && worstK == 0)
+		}
+		ts = append(ts, t)
+	}
+
+	// Futex syscalls under saturation.
+	{
+		t := target{what: "Futex syscalls per 1000 messages, saturated stream (all sizes, both APIs)", want: "≤ 1"}
+		worst, name := -1.0, ""
+		for _, api := range []string{"ring-send", "ring-batch64"} {
+			for _, size := range sizes {
+				if v, ok := get(tputName(api, size), "futex/1000msg"); ok && v > worst {
+					worst, name = v, tputName(api, size)
+				}
+			}
+		}
+		if worst >= 0 {
+			t.got = fmt.Sprintf("at most %s (%s)", num(worst), strings.TrimPrefix(name, "Benchmark"))
+			t.status = verdict(worst <= 1)
+		}
+		ts = append(ts, t)
+	}
+
+	// Idle consumer.
+	{
+		t := target{what: "CPU of an idle futex-mode consumer over 1 s", want: "< 1% of a core"}
+		c, ok1 := get("BenchmarkIdle/ring-futex", "cpu-pct")
+		o, ok2 := get("BenchmarkIdle/ring-futex", "oncpu-pct")
+		if ok1 && ok2 {
+			t.got = fmt.Sprintf("%s%% (utime+stime), %s%% (schedstat)", num(c), num(o))
+			t.status = verdict(c < 1 && o < 1)
+		}
+		ts = append(ts, t)
+	}
+
+	// Resident memory.
+	{
+		t := target{what: "Resident memory growth while messages grow 100×, either process", want: "< 4 MiB"}
+		worst, have := 0.0, false
+		for _, api := range []string{"ring-send", "ring-batch64"} {
+			for _, u := range []string{"parent-growth-KiB", "child-growth-KiB"} {
+				if v, ok := get("BenchmarkRSS/"+api+"/64B", u); ok {
+					worst, have = max(worst, v), true
+				}
+			}
+		}
+		if have {
+			t.got = fmt.Sprintf("at most %s KiB", num(worst))
+			t.status = verdict(worst < 4<<10)
+		}
+		ts = append(ts, t)
+	}
+	return ts
+}
+
+func verdict(ok bool) status {
+	if ok {
+		return met
+	}
+	return missed
+}
+
+func isRingBench(name string) bool {
+	for _, p := range []string{"BenchmarkThroughput/ring-", "BenchmarkRoundTrip/ring-", "BenchmarkScale/", "BenchmarkHeap/"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// Render writes the markdown page.
+func Render(w io.Writer, r *Report) error {
+	var b strings.Builder
+	rs := r.Results
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+
+	p("# Benchmarks\n\n")
+	p("Generated by `go run ./bench/report` on %s; do not edit by hand.\n", r.Date.UTC().Format("2006-01-02 15:04 MST"))
+	p("Every figure is from the one run below, so ratios compare figures taken minutes apart on the\n")
+	p("same machine. Benchmarks on a shared or virtual machine are noisy: rerun before concluding\n")
+	p("anything from a few percent, and compare runs with `benchstat` on the raw output.\n\n")
+	if r.RunError != "" {
+		p("> **The run did not finish cleanly:** %s. Figures below are what it printed before that.\n\n", r.RunError)
+	}
+	if len(rs.Failed) > 0 {
+		p("> **Failed:** %s\n\n", strings.Join(rs.Failed, ", "))
+	}
+
+	p("## Machine and command\n\n")
+	p("| | |\n|---|---|\n")
+	p("| CPU | %s |\n| cores | %d |\n| kernel | %s |\n| Go | %s (%s) |\n", r.Machine.CPU, r.Machine.Cores, r.Machine.Kernel, r.Machine.Go, r.Machine.OSArch)
+	p("| date | %s |\n", r.Date.UTC().Format(time.RFC3339))
+	if r.Duration > 0 {
+		p("| run time | %s |\n", r.Duration.Round(time.Second))
+	}
+	p("\n```\n%s\n```\n\n", r.Command)
+	if r.RawFile != "" {
+		p("The raw output is in [%s](%s) (`benchstat %s` reads it).\n\n", r.RawFile, r.RawFile, r.RawFile)
+	}
+
+	p("## Targets\n\n")
+	p("The issue's targets, from this run. They are reported, not asserted in tests.\n\n")
+	p("| target | want | measured | verdict |\n|---|---|---|---|\n")
+	var missedAny []string
+	for _, t := range targets(rs) {
+		got := t.got
+		if got == "" {
+			got = "–"
+		}
+		p("| %s | %s | %s | %s |\n", t.what, t.want, got, t.status)
+		if t.status == missed {
+			missedAny = append(missedAny, t.what)
+		}
+	}
+	if len(missedAny) > 0 {
+		p("\nMissed in this run: %s.\n", strings.Join(missedAny, "; "))
+	}
+	p("\n")
+
+	renderThroughput(p, rs)
+	renderRoundTrip(p, rs)
+	renderScale(p, rs)
+	renderResources(p, rs)
+	renderHeap(p, rs)
+
+	if len(r.Plots) > 0 {
+		p("## Plots\n\n")
+		for _, pl := range r.Plots {
+			p("### %s\n\n![%s](%s)\n\n", pl.Title, pl.Title, pl.File)
+		}
+	}
+
+	p("## How it is measured\n\n")
+	p("- Two OS processes for everything but the channel: the benchmark binary re-executes itself as\n")
+	p("  the peer (bench/, `shmtest.Child`). Timing starts after the peer reports ready and ends when\n")
+	p("  the consumer has released the last message (its cursor in the segment, or its \"done\" line\n")
+	p("  for pipes and sockets). Sizes are the outer loop, so the transports compared at one size run\n")
+	p("  within seconds of each other.\n")
+	p("- Allocations count the benchmark process only. allocs/op is rounded down to a whole number by\n")
+	p("  `go test`, so 0.9 allocations per message shows as 0; allocs/1000msg and allocs/1000rt (from\n")
+	p("  runtime/metrics over the timed stretch) are exact.\n")
+	p("- Ring geometry, the same for the Go ring, the C ring and the channel's buffer: slot size\n")
+	p("  `ring.SlotSizeFor(size)`, 4096 slots, halved until the slots take at most 16 MiB (2048 for\n")
+	p("  4 KiB, 128 for 64 KiB).\n")
+	p("- Throughput consumers read each message: `Recv` copies it out; `RecvBatch`, the C ring and the\n")
+	p("  channel read its first and last byte in place. Producers copy the message in.\n")
+	p("- The throughput benchmarks run the ring with its default adaptive wait (spin, yield, then futex);\n")
+	p("  futex/1000msg counts both sides' futex waits and wakes from the ring's own counters.\n")
+	p("- Round trips: the parent copies a message in and reads the echo in place; the peer copies it slot\n")
+	p("  to slot (`Peek`, `Reserve`, `Commit`, `Release`; the C ring the same). Each round trip is timed\n")
+	p("  with one monotonic clock reading into a log-linear histogram (0.8%% buckets), the same one in Go\n")
+	p("  and C. \"spin\" is `WaitSpin` on both sides, \"futex only\" is `WaitFutex` on both sides.\n")
+	p("- The C ring (bench/cref/cring.c) is built at run time with `cc -O2`: cached peer cursors, C11\n")
+	p("  release stores and acquire loads, publication once per 64 messages, busy-wait with the pause\n")
+	p("  instruction (`yield` on arm64). It is the limit every ratio is taken against.\n")
+	p("- Pipes and sockets: raw blocking read(2)/write(2), one write per message, reads of exactly one\n")
+	p("  message. The socket is AF_UNIX SOCK_STREAM. The bare futex ping-pong always wakes and sleeps\n")
+	p("  on a word in a SysV segment: the kernel's part of any futex handoff.\n")
+	p("- Idle CPU: utime+stime of the consumer process from /proc/PID/stat (10 ms ticks), and the exact\n")
+	p("  on-CPU time of its threads from /proc/PID/task/*/schedstat, over 1 s of waiting.\n")
+	p("- Resident memory: VmRSS of both processes after 65,536 messages and again after 100× more.\n")
+
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+type printer func(format string, args ...any)
+
+func cell(rs *Results, name, unit string, f func(float64) string) string {
+	if v, ok := rs.Get(name, unit); ok {
+		return f(v)
+	}
+	return "–"
+}
+
+func renderThroughput(p printer, rs *Results) {
+	p("## Throughput\n\n")
+	p("One-way stream, nanoseconds per message (lower is better):\n\n")
+	header(p, "size", throughputTransports)
+	for _, size := range sizes {
+		p("| %s |", sizeName(size))
+		for _, t := range throughputTransports {
+			p(" %s |", cell(rs, tputName(t.name, size), "ns/msg", num))
+		}
+		p("\n")
+	}
+	p("\nMB/s of payload (higher is better):\n\n")
+	header(p, "size", throughputTransports)
+	for _, size := range sizes {
+		p("| %s |", sizeName(size))
+		for _, t := range throughputTransports {
+			p(" %s |", cell(rs, tputName(t.name, size), "MB/s", num))
+		}
+		p("\n")
+	}
+	p("\nThroughput ratios (above 1: the ring moves more messages per second):\n\n")
+	p("| size | batched / C ring | Send / C ring | batched / pipe | Send / pipe | batched / socket | batched / channel |\n")
+	p("|---|---|---|---|---|---|---|\n")
+	for _, size := range sizes {
+		p("| %s | %s | %s | %s | %s | %s | %s |\n", sizeName(size),
+			tputRatio(rs, "ring-batch64", "cring-batch64", size),
+			tputRatio(rs, "ring-send", "cring-batch64", size),
+			tputRatio(rs, "ring-batch64", "pipe", size),
+			tputRatio(rs, "ring-send", "pipe", size),
+			tputRatio(rs, "ring-batch64", "unix-stream", size),
+			tputRatio(rs, "ring-batch64", "chan", size))
+	}
+	p("\nThe ring's own counters during those streams, per 1000 messages (futex syscalls of both sides;\n")
+	p("stalls: a side found the ring full or empty and had to wait) and heap allocations:\n\n")
+	p("| size | Send futex | Send stalls | Send allocs | batched futex | batched stalls | batched allocs |\n")
+	p("|---|---|---|---|---|---|---|\n")
+	for _, size := range sizes {
+		s, bt := tputName("ring-send", size), tputName("ring-batch64", size)
+		p("| %s | %s | %s | %s | %s | %s | %s |\n", sizeName(size),
+			cell(rs, s, "futex/1000msg", num), cell(rs, s, "stalls/1000msg", num), cell(rs, s, "allocs/1000msg", num),
+			cell(rs, bt, "futex/1000msg", num), cell(rs, bt, "stalls/1000msg", num), cell(rs, bt, "allocs/1000msg", num))
+	}
+	p("\n")
+}
+
+func tputRatio(rs *Results, a, b string, size int) string {
+	x, ok1 := rs.Get(tputName(a, size), "ns/msg")
+	y, ok2 := rs.Get(tputName(b, size), "ns/msg")
+	if !ok1 || !ok2 || x == 0 {
+		return "–"
+	}
+	return ratio(y / x)
+}
+
+func header(p printer, first string, ts []transport) {
+	p("| %s |", first)
+	for _, t := range ts {
+		p(" %s |", t.label)
+	}
+	p("\n|---|")
+	for range ts {
+		p("---|")
+	}
+	p("\n")
+}
+
+func renderRoundTrip(p printer, rs *Results) {
+	p("## Round trip\n\n")
+	p("Ping-pong of a 64-byte message:\n\n")
+	p("| transport | mean | p50 | p99 | p99.9 | p50 vs C ring | p99 vs C ring |\n|---|---|---|---|---|---|---|\n")
+	for _, t := range roundTripTransports {
+		n := rttName(t.name, 64)
+		p("| %s | %s | %s | %s | %s | %s | %s |\n", t.label,
+			cell(rs, n, "ns/op", ns), cell(rs, n, "p50-ns", ns), cell(rs, n, "p99-ns", ns), cell(rs, n, "p99.9-ns", ns),
+			rttRatio(rs, t.name, "cring-spin", 64, "p50-ns"), rttRatio(rs, t.name, "cring-spin", 64, "p99-ns"))
+	}
+	for _, q := range []struct{ unit, label string }{{"p50-ns", "p50"}, {"p99-ns", "p99"}, {"p99.9-ns", "p99.9"}} {
+		p("\n%s round trip by message size:\n\n", q.label)
+		header(p, "size", roundTripTransports)
+		for _, size := range sizes {
+			p("| %s |", sizeName(size))
+			for _, t := range roundTripTransports {
+				p(" %s |", cell(rs, rttName(t.name, size), q.unit, ns))
+			}
+			p("\n")
+		}
+	}
+	p("\n")
+}
+
+func rttRatio(rs *Results, a, b string, size int, unit string) string {
+	x, ok1 := rs.Get(rttName(a, size), unit)
+	y, ok2 := rs.Get(rttName(b, size), unit)
+	if !ok1 || !ok2 || y == 0 {
+		return "–"
+	}
+	return ratio(x / y)
+}
+
+func renderScale(p printer, rs *Results) {
+	p("## Scale: ring capacity\n\n")
+	p("Batched throughput (Reserve×64+Commit, RecvBatch), ns per message, by number of slots. A blank\n")
+	p("is a ring over 256 MiB, not run.\n\n")
+	p("| slots |")
+	for _, size := range scaleSizes {
+		p(" %s |", sizeName(size))
+	}
+	p("\n|---|")
+	for range scaleSizes {
+		p("---|")
+	}
+	p("\n")
+	for _, slots := range scaleSlots {
+		p("| %d |", slots)
+		for _, size := range scaleSizes {
+			n := scaleName(size, slots)
+			c := "–"
+			if v, ok := rs.Get(n, "ns/msg"); ok {
+				c = num(v)
+				if mb, ok := rs.Get(n, "MB/s"); ok {
+					c += fmt.Sprintf(" (%s MB/s)", num(mb))
+				}
+			}
+			p(" %s |", c)
+		}
+		p("\n")
+	}
+	p("\n")
+}
+
+func renderResources(p printer, rs *Results) {
+	p("## Memory and idle CPU\n\n")
+	p("| benchmark | parent VmRSS | child VmRSS | parent growth | child growth | messages |\n|---|---|---|---|---|---|\n")
+	for _, api := range []string{"ring-send", "ring-batch64"} {
+		n := "BenchmarkRSS/" + api + "/64B"
+		kib := func(v float64) string { return num(v) + " KiB" }
+		p("| %s | %s | %s | %s | %s | %s |\n", strings.TrimPrefix(n, "Benchmark"),
+			cell(rs, n, "parent-rss-KiB", kib), cell(rs, n, "child-rss-KiB", kib),
+			cell(rs, n, "parent-growth-KiB", kib), cell(rs, n, "child-growth-KiB", kib),
+			cell(rs, n, "msgs", num))
+	}
+	p("\n| idle consumer | CPU (utime+stime) | CPU (schedstat) |\n|---|---|---|\n")
+	for _, mode := range []string{"futex", "adaptive"} {
+		n := "BenchmarkIdle/ring-" + mode
+		pct := func(v float64) string { return num(v) + "%" }
+		p("| %s | %s | %s |\n", mode, cell(rs, n, "cpu-pct", pct), cell(rs, n, "oncpu-pct", pct))
+	}
+	p("\n")
+}
+
+func renderHeap(p printer, rs *Results) {
+	var names []string
+	for _, n := range rs.Names() {
+		if strings.HasPrefix(n, "BenchmarkHeap/") {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	p("## ring package: two goroutines over a heap ring\n\n")
+	p("`BenchmarkHeap` in ring/: the ring's own cost without a second process.\n\n")
+	p("| benchmark | ns/msg | MB/s | futex/1000msg | allocs/op |\n|---|---|---|---|---|\n")
+	for _, n := range names {
+		p("| %s | %s | %s | %s | %s |\n", strings.TrimPrefix(n, "Benchmark"),
+			cell(rs, n, "ns/op", num), cell(rs, n, "MB/s", num), cell(rs, n, "futex/1000msg", num), cell(rs, n, "allocs/op", num))
+	}
+	p("\n")
+}

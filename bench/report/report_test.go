@@ -1,0 +1,216 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sample is go test output as the suite prints it, trimmed, with noise
+// that the parser must skip: a child's stderr line, a failure, a log.
+const sample = `goos: linux
+goarch: amd64
+pkg: github.com/shmring/shmring/bench
+cpu: AMD EPYC
+BenchmarkThroughput/ring-send/64B-2         	23830952	        50.00 ns/op	1280.00 MB/s	         0.07927 futex/1000msg	  20000000 msgs/s	        50.00 ns/msg	        53.58 stalls/1000msg	       0 B/op	       0 allocs/op
+BenchmarkThroughput/ring-batch64/64B-2      	35131224	        30.00 ns/op	2133.33 MB/s	         0.5 futex/1000msg	  33333333 msgs/s	        30.00 ns/msg	        14.35 stalls/1000msg	       0 allocs/1000msg	       0 B/op	       0 allocs/op
+BenchmarkThroughput/cring-batch64/64B-2     	62298388	        25.00 ns/op	2560.00 MB/s	  40000000 msgs/s	        25.00 ns/msg	       0 B/op	       0 allocs/op
+bench child ring-consume: something went wrong
+BenchmarkThroughput/pipe/64B-2              	 1755976	       700.0 ns/op	  91.43 MB/s	   1428571 msgs/s	       700.0 ns/msg	       0 B/op	       0 allocs/op
+BenchmarkThroughput/pipe/64B-2              	 1755976	       900.0 ns/op	  71.11 MB/s	   1111111 msgs/s	       900.0 ns/msg	       0 B/op	       0 allocs/op
+BenchmarkThroughput/pipe/64B-2              	 1755976	       800.0 ns/op	  80.00 MB/s	   1250000 msgs/s	       800.0 ns/msg	       0 B/op	       0 allocs/op
+BenchmarkRoundTrip/ring-spin/64B-2         	 4434015	       275.2 ns/op	       250 p50-ns	       400 p99-ns	      2504 p99.9-ns	       7 B/op	       0 allocs/op
+BenchmarkRoundTrip/ring-futex/64B-2        	   87027	     13963 ns/op	      6500 p50-ns	     97536 p99-ns	    155136 p99.9-ns	       5 B/op	       0 allocs/op
+BenchmarkRoundTrip/cring-spin/64B-2        	 4673340	       238.8 ns/op	       200 p50-ns	       360 p99-ns	      1356 p99.9-ns	       0 B/op	       0 allocs/op
+BenchmarkRoundTrip/pipe/64B-2              	  132937	     11717 ns/op	      7000 p50-ns	     86272 p99-ns	    129280 p99.9-ns	       0 B/op	       0 allocs/op
+BenchmarkScale/ring-batch64/64B/slots=1024-2	1000	30 ns/op	2133 MB/s	33333333 msgs/s	30 ns/msg
+BenchmarkIdle/ring-futex-2 	       1	1000000000 ns/op	         0 cpu-pct	         0.05 oncpu-pct
+BenchmarkRSS/ring-send/64B-2	1	300000000 ns/op	12 child-growth-KiB	5000 child-rss-KiB	6684672 msgs	20 parent-growth-KiB	6000 parent-rss-KiB
+BenchmarkRoundTrip/chan/64B-2              	--- FAIL: BenchmarkRoundTrip/chan/64B-2
+    bench_test.go:1: broken
+FAIL
+exit status 1
+FAIL	github.com/shmring/shmring/bench	100.0s
+pkg: github.com/shmring/shmring/ring
+BenchmarkHeap/send/8B-2         	100	20.00 ns/op	400.00 MB/s	0 futex/1000msg	0 B/op	0 allocs/op
+`
+
+func TestParse(t *testing.T) {
+	rs, err := Parse(strings.NewReader(sample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs.CPU != "AMD EPYC" {
+		t.Errorf("CPU %q", rs.CPU)
+	}
+	for _, c := range []struct {
+		name, unit string
+		want       float64
+	}{
+		{"BenchmarkThroughput/ring-send/64B", "ns/msg", 50},
+		{"BenchmarkThroughput/ring-send/64B", "futex/1000msg", 0.07927},
+		{"BenchmarkThroughput/pipe/64B", "ns/msg", 800}, // median of three runs
+		{"BenchmarkRoundTrip/ring-futex/64B", "p99.9-ns", 155136},
+		{"BenchmarkScale/ring-batch64/64B/slots=1024", "ns/msg", 30},
+		{"BenchmarkIdle/ring-futex", "oncpu-pct", 0.05},
+		{"BenchmarkHeap/send/8B", "MB/s", 400},
+	} {
+		if got, ok := rs.Get(c.name, c.unit); !ok || got != c.want {
+			t.Errorf("%s %s = %v, %v; want %v", c.name, c.unit, got, ok, c.want)
+		}
+	}
+	if r, _ := rs.Result("BenchmarkThroughput/pipe/64B"); r.Runs != 3 || r.Procs != 2 {
+		t.Errorf("pipe: %d runs at GOMAXPROCS %d, want 3 at 2", r.Runs, r.Procs)
+	}
+	if r, _ := rs.Result("BenchmarkHeap/send/8B"); r.Pkg != "github.com/shmring/shmring/ring" {
+		t.Errorf("heap package %q", r.Pkg)
+	}
+	if rs.Has("BenchmarkRoundTrip/chan/64B") {
+		t.Error("a failed benchmark has a result")
+	}
+	want := []string{"BenchmarkRoundTrip/chan/64B", "github.com/shmring/shmring/bench"}
+	if fmt.Sprint(rs.Failed) != fmt.Sprint(want) {
+		t.Errorf("failed %q, want %q", rs.Failed, want)
+	}
+}
+
+func TestSizes(t *testing.T) {
+	for _, n := range []int{8, 64, 256, 1024, 4096, 65536, 3 << 20} {
+		if got, ok := sizeOf(sizeName(n)); !ok || got != n {
+			t.Errorf("sizeOf(sizeName(%d)) = %d, %v", n, got, ok)
+		}
+	}
+	if _, ok := sizeOf("slots=64"); ok {
+		t.Error("sizeOf(slots=64) ok")
+	}
+	if n, p := splitName("BenchmarkScale/ring-batch64/64B/slots=64-12"); n != "BenchmarkScale/ring-batch64/64B/slots=64" || p != 12 {
+		t.Errorf("splitName: %q %d", n, p)
+	}
+}
+
+func TestTargets(t *testing.T) {
+	rs, err := Parse(strings.NewReader(sample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]target{}
+	for _, tg := range targets(rs) {
+		got[tg.what] = tg
+	}
+	for _, c := range []struct {
+		what string
+		want status
+	}{
+		{"Batched (Reserve×64+Commit) throughput vs C ring, 64B", missed}, // 25/30 = 0.83
+		{"Per-message Send throughput vs C ring, 64B", met},               // 25/50 = 0.5
+		{"Batched (Reserve×64+Commit) throughput vs C ring, 8B", notMeasured},
+		{"Round trip p50, spin, vs C ring, 64B", missed}, // 250/200 = 1.25
+		{"Round trip p99, spin, vs C ring, 64B", met},
+		{"Round trip p50, futex only, vs pipe, 64B", met},
+		{"Throughput vs pipe, 64B, batched", missed},                          // 800/30 = 26.7
+		{"Round trip p50, spin, vs pipe, 64B (how many times lower)", missed}, // 28
+		{"Futex syscalls per 1000 messages, saturated stream (all sizes, both APIs)", met},
+		{"CPU of an idle futex-mode consumer over 1 s", met},
+		{"Resident memory growth while messages grow 100×, either process", met},
+	} {
+		tg, ok := got[c.what]
+		if !ok {
+			t.Errorf("no target %q", c.what)
+			continue
+		}
+		if tg.status != c.want {
+			t.Errorf("%s: %v (%s), want %v", c.what, tg.status, tg.got, c.want)
+		}
+	}
+}
+
+func TestRender(t *testing.T) {
+	rs, err := Parse(strings.NewReader(sample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	err = Render(&buf, &Report{
+		Machine: Machine{CPU: "Test CPU", Cores: 2, Kernel: "Linux 6.1", Go: "go1.26", OSArch: "linux/amd64"},
+		Date:    time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Command: "go test -run '^$' -bench . ./bench/ ./ring/",
+		RawFile: "benchmarks.txt",
+		Plots:   []Plot{{File: "bench-throughput.svg", Title: "Throughput"}},
+		Results: rs,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := buf.String()
+	for _, want := range []string{
+		"| CPU | Test CPU |",
+		"go test -run '^$' -bench . ./bench/ ./ring/",
+		"| Batched (Reserve×64+Commit) throughput vs C ring, 64B | ≥ 0.90× | 0.83× (30.0 ns vs 25.0 ns per message) | **MISSED** |",
+		"Missed in this run:",
+		"**Failed:** BenchmarkRoundTrip/chan/64B",
+		"| 64B | 30.0 | 50.0 | 25.0 | 800 | – | – |",
+		"| ring, futex only | 14.0 µs | 6500 ns | 97.5 µs | 155 µs |",
+		"![Throughput](bench-throughput.svg)",
+		"| Heap/send/8B | 20.0 | 400 | 0 | 0 |",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(page)
+	}
+}
+
+func TestPlots(t *testing.T) {
+	rs, err := Parse(strings.NewReader(sample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pl := range plots {
+		p, err := pl.make(rs)
+		if err != nil {
+			t.Fatalf("%s: %v", pl.file, err)
+		}
+		if p == nil {
+			continue
+		}
+		var buf bytes.Buffer
+		if err := writeSVG(&buf, p); err != nil {
+			t.Fatalf("%s: %v", pl.file, err)
+		}
+		if !bytes.Contains(buf.Bytes(), []byte("<svg")) {
+			t.Errorf("%s: not an SVG", pl.file)
+		}
+	}
+	// Nothing to draw: no plot.
+	empty, _ := Parse(strings.NewReader(""))
+	if p, err := throughputPlot(empty); p != nil || err != nil {
+		t.Errorf("empty results: plot %v, %v", p, err)
+	}
+}
+
+func TestCommandLine(t *testing.T) {
+	o := options{bench: ".", timeout: "60m", count: 1, pkgs: []string{"./bench/", "./ring/"}}
+	if got, want := commandLine(o.goTestArgs()), "go test -run '^$' -bench . -timeout 60m ./bench/ ./ring/"; got != want {
+		t.Errorf("got %s\nwant %s", got, want)
+	}
+}
+
+func TestProgress(t *testing.T) {
+	var w bytes.Buffer
+	p := &progress{w: &w, total: 3, start: time.Now()}
+	for _, chunk := range []string{"goos: linux\nBenchmarkA/x-2 ", "  \t", "  100\t 5 ns/op\nBenchmarkB-2\t", "--- FAIL: BenchmarkB-2\n"} {
+		if _, err := p.Write([]byte(chunk)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := w.String()
+	for _, want := range []string{"[1/3] BenchmarkA/x (2 left", "[2/3] BenchmarkB (1 left", "--- FAIL"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("progress lacks %q:\n%s", want, out)
+		}
+	}
+}

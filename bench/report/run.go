@@ -1,0 +1,280 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type options struct {
+	bench, benchtime, timeout string
+	count, passes             int
+	out, raw, in              string
+	noPlots                   bool
+	pkgs                      []string
+}
+
+// goTestArgs are the arguments of "go test" for the suite.
+func (o options) goTestArgs() []string {
+	args := []string{"test", "-run", "^$", "-bench", o.bench}
+	if o.benchtime != "" {
+		args = append(args, "-benchtime", o.benchtime)
+	}
+	if o.count > 1 {
+		args = append(args, "-count", strconv.Itoa(o.count))
+	}
+	args = append(args, "-timeout", o.timeout)
+	return append(args, o.pkgs...)
+}
+
+// shellQuote quotes an argument for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func commandLine(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = shellQuote(a)
+	}
+	return "go " + strings.Join(q, " ")
+}
+
+func run(o options) error {
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	rep := &Report{Date: time.Now(), Command: commandLine(o.goTestArgs())}
+	if o.passes > 1 {
+		rep.Command = fmt.Sprintf("%s   # %d times; the page shows medians", rep.Command, o.passes)
+	}
+	var output []byte
+	if o.in != "" {
+		if output, err = os.ReadFile(o.in); err != nil {
+			return err
+		}
+		if st, err := os.Stat(o.in); err == nil {
+			rep.Date = st.ModTime()
+		}
+	} else {
+		names, err := listBenchmarks(root, o)
+		if err != nil {
+			return err
+		}
+		total := len(names) * max(o.count, 1) * max(o.passes, 1)
+		fmt.Fprintf(os.Stderr, "bench/report: %d benchmarks to run: %s\n", total, rep.Command)
+		start := time.Now()
+		var out bytes.Buffer
+		prog := &progress{w: os.Stderr, total: total, start: start}
+		for pass := 1; pass <= max(o.passes, 1); pass++ {
+			cmd := exec.Command("go", o.goTestArgs()...)
+			cmd.Dir = root
+			cmd.Stdout = io.MultiWriter(&out, prog)
+			cmd.Stderr = os.Stderr
+			if err := cmd.Run(); err != nil {
+				rep.RunError = fmt.Sprintf("`go test` (pass %d) exited with %v", pass, err)
+				break
+			}
+		}
+		prog.finish()
+		rep.Duration = time.Since(start)
+		output = out.Bytes()
+	}
+	switch {
+	case o.in != "":
+		if abs, err := filepath.Abs(o.in); err == nil {
+			if rel, err := filepath.Rel(root, abs); err == nil && filepath.IsLocal(rel) {
+				rep.RawFile = relTo(o.out, rel)
+			}
+		}
+	case o.raw != "":
+		if err := os.WriteFile(filepath.Join(root, o.raw), output, 0o644); err != nil {
+			return err
+		}
+		rep.RawFile = relTo(o.out, o.raw)
+	}
+	rs, err := Parse(bytes.NewReader(output))
+	if err != nil {
+		return err
+	}
+	if len(rs.Names()) == 0 {
+		return errors.New("no benchmark results in the output")
+	}
+	rep.Results = rs
+	rep.Machine = machine(rs)
+
+	outPath := filepath.Join(root, o.out)
+	if !o.noPlots {
+		for _, pl := range plots {
+			p, err := pl.make(rs)
+			if err != nil {
+				return fmt.Errorf("plot %s: %w", pl.file, err)
+			}
+			if p == nil {
+				continue
+			}
+			var buf bytes.Buffer
+			if err := writeSVG(&buf, p); err != nil {
+				return fmt.Errorf("plot %s: %w", pl.file, err)
+			}
+			if err := os.WriteFile(filepath.Join(filepath.Dir(outPath), pl.file), buf.Bytes(), 0o644); err != nil {
+				return err
+			}
+			rep.Plots = append(rep.Plots, Plot{File: pl.file, Title: pl.title})
+		}
+	}
+	var page bytes.Buffer
+	if err := Render(&page, rep); err != nil {
+		return err
+	}
+	if err := os.WriteFile(outPath, page.Bytes(), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "bench/report: wrote %s (%d benchmarks, %d plots)\n", o.out, len(rs.Names()), len(rep.Plots))
+	if rep.RunError != "" {
+		return errors.New(rep.RunError)
+	}
+	return nil
+}
+
+// relTo returns target's path relative to the directory of page (both
+// relative to the module root).
+func relTo(page, target string) string {
+	r, err := filepath.Rel(filepath.Dir(page), target)
+	if err != nil {
+		return target
+	}
+	return filepath.ToSlash(r)
+}
+
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", errors.New("not inside a Go module: run from the shmring checkout")
+	}
+	return filepath.Dir(mod), nil
+}
+
+// listBenchmarks runs the suite with SHMRING_BENCH_LIST=1 and -benchtime 1x:
+// the bench package's benchmarks return at once, the others run one
+// iteration. It returns the names, to count what the real run will do.
+func listBenchmarks(root string, o options) ([]string, error) {
+	lo := o
+	lo.benchtime, lo.count = "1x", 1
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", lo.goTestArgs()...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "SHMRING_BENCH_LIST=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("listing the benchmarks: %v\n%s%s", err, out, stderr.Bytes())
+	}
+	rs, err := Parse(bytes.NewReader(out))
+	if err != nil {
+		return nil, err
+	}
+	return rs.Names(), nil
+}
+
+// progress watches go test's output as it streams and says on w which
+// benchmark runs and how many are left. go test prints a benchmark's name
+// (and a tab) once its first one-iteration run is done, and the figures
+// when it has finished: a partial line starting with "Benchmark" is the one
+// running.
+type progress struct {
+	w         io.Writer
+	total     int
+	done      int
+	start     time.Time
+	line      []byte
+	announced bool
+}
+
+func (p *progress) Write(b []byte) (int, error) {
+	for _, c := range b {
+		if c == '\n' {
+			p.endLine()
+			continue
+		}
+		p.line = append(p.line, c)
+		if !p.announced && c == '\t' && bytes.HasPrefix(p.line, []byte("Benchmark")) {
+			p.announced = true
+			name, _ := splitName(string(bytes.TrimSpace(p.line)))
+			fmt.Fprintf(p.w, "bench/report: [%d/%d] %s (%d left after it, %s so far)\n",
+				p.done+1, p.total, name, max(p.total-p.done-1, 0), time.Since(p.start).Round(time.Second))
+		}
+	}
+	return len(b), nil
+}
+
+func (p *progress) endLine() {
+	if p.announced {
+		p.done++
+	}
+	line := string(p.line)
+	p.line, p.announced = p.line[:0], false
+	if strings.HasPrefix(line, "ok ") || strings.HasPrefix(line, "FAIL") || strings.Contains(line, "--- FAIL") {
+		fmt.Fprintf(p.w, "bench/report: %s\n", line)
+	}
+}
+
+func (p *progress) finish() {
+	fmt.Fprintf(p.w, "bench/report: %d of %d benchmarks done in %s\n", p.done, p.total, time.Since(p.start).Round(time.Second))
+}
+
+// machine describes this machine: CPU model and cores from /proc/cpuinfo,
+// the kernel release, and the Go toolchain that ran the suite.
+func machine(rs *Results) Machine {
+	m := Machine{CPU: rs.CPU, Cores: runtime.NumCPU(), OSArch: runtime.GOOS + "/" + runtime.GOARCH}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		defer f.Close()
+		cores := 0
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			k, v, ok := strings.Cut(sc.Text(), ":")
+			if !ok {
+				continue
+			}
+			switch strings.TrimSpace(k) {
+			case "processor":
+				cores++
+			case "model name":
+				if m.CPU == "" || m.CPU == rs.CPU {
+					m.CPU = strings.TrimSpace(v)
+				}
+			}
+		}
+		if cores > 0 {
+			m.Cores = cores
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = "Linux " + strings.TrimSpace(string(b))
+	}
+	m.Go = runtime.Version()
+	if out, err := exec.Command("go", "env", "GOVERSION").Output(); err == nil {
+		m.Go = strings.TrimSpace(string(out))
+	}
+	return m
+}

@@ -1,0 +1,59 @@
+package bench
+
+import (
+	"os"
+	"strconv"
+	"testing"
+)
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestSmoke runs every transport of the benchmarks once, with a few
+// messages, at the smallest and largest sizes: what "go test ./bench/"
+// checks so that a broken benchmark shows up without running the suite.
+func TestSmoke(t *testing.T) {
+	for _, size := range []int{8, 64 << 10} {
+		for _, c := range throughputs {
+			t.Run("throughput/"+c.name+"/"+sizeName(size), func(t *testing.T) {
+				noLeaks(t)
+				r := c.run(smoke{t}, size, 3000)
+				if r.elapsed <= 0 {
+					t.Errorf("elapsed %v", r.elapsed)
+				}
+			})
+		}
+		for _, c := range roundTrips {
+			t.Run("roundtrip/"+c.name+"/"+sizeName(size), func(t *testing.T) {
+				noLeaks(t)
+				r := c.run(smoke{t}, size, 200)
+				if r.elapsed <= 0 || !(r.p50 > 0 && r.p50 <= r.p99 && r.p99 <= r.p999) {
+					t.Errorf("elapsed %v, p50 %v, p99 %v, p99.9 %v", r.elapsed, r.p50, r.p99, r.p999)
+				}
+			})
+		}
+	}
+	t.Run("scale/ring-batch64/64B/slots=64", func(t *testing.T) {
+		noLeaks(t)
+		ringThroughput(smoke{t}, apiBatch, 64, 64, 3000)
+	})
+}
+
+// TestProc checks the /proc readers on this process.
+func TestProc(t *testing.T) {
+	pid := os.Getpid()
+	if kib, err := rssKiB(pid); err != nil || kib <= 0 {
+		t.Errorf("rssKiB: %d, %v", kib, err)
+	}
+	if _, err := cpuTicks(pid); err != nil {
+		t.Errorf("cpuTicks: %v", err)
+	}
+	if ns, err := onCPUNanos(pid); err != nil || ns <= 0 {
+		t.Errorf("onCPUNanos: %d, %v", ns, err)
+	}
+	if !alive(pid) {
+		t.Error("alive(self) = false")
+	}
+	if alive(1 << 30) {
+		t.Error("alive(1<<30) = true")
+	}
+}
