@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmring/shmring/internal/shmtest"
 	"github.com/shmring/shmring/ring"
 )
 
@@ -60,7 +61,7 @@ func BenchmarkThroughput(b *testing.B) {
 				if listOnly {
 					return
 				}
-				noLeaks(b)
+				shmtest.NoLeaks(b)
 				b.SetBytes(int64(size))
 				b.ReportAllocs()
 				reportThroughput(b, t.run(b, size, b.N), size)
@@ -93,7 +94,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 				if listOnly {
 					return
 				}
-				noLeaks(b)
+				shmtest.NoLeaks(b)
 				b.ReportAllocs()
 				r := t.run(b, size, b.N)
 				if r.external {
@@ -130,7 +131,7 @@ func BenchmarkScale(b *testing.B) {
 				if listOnly {
 					return
 				}
-				noLeaks(b)
+				shmtest.NoLeaks(b)
 				b.SetBytes(int64(size))
 				b.ReportAllocs()
 				reportThroughput(b, ringThroughput(b, apiBatch, size, slots, b.N), size)
@@ -152,7 +153,7 @@ func BenchmarkRSS(b *testing.B) {
 			if listOnly {
 				return
 			}
-			noLeaks(b)
+			shmtest.NoLeaks(b)
 			var worst rssGrowth
 			for range b.N {
 				g := rssExperiment(b, api, 64, rssWarm)
@@ -179,7 +180,7 @@ func BenchmarkIdle(b *testing.B) {
 			if listOnly {
 				return
 			}
-			noLeaks(b)
+			shmtest.NoLeaks(b)
 			ticks, nanos, wall := idleCPU(b, mode, time.Duration(b.N)*time.Second)
 			b.ReportMetric(float64(ticks)/clockTick/wall.Seconds()*100, "cpu-pct")
 			b.ReportMetric(float64(nanos)/float64(wall.Nanoseconds())*100, "oncpu-pct")

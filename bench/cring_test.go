@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmring/shmring/internal/shmtest"
 	"github.com/shmring/shmring/ring"
 )
 
@@ -88,7 +89,7 @@ func runCRing(h testing.TB, args ...string) map[string]float64 {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Start()
 	if err == nil {
-		addPeer(cmd.Process.Pid)
+		shmtest.Track(cmd.Process.Pid)
 		err = cmd.Wait()
 	}
 	out := stdout.Bytes()

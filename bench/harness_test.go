@@ -107,7 +107,7 @@ func startPeer(h testing.TB, role string, files []*os.File, args ...string) *pee
 	if err != nil {
 		h.Fatalf("start %s: %v", role, err)
 	}
-	addPeer(cmd.Process.Pid)
+	shmtest.Track(cmd.Process.Pid)
 	p := &peer{role: role, cmd: cmd, out: bufio.NewReader(out)}
 	if l := p.line(h); l != "ready" {
 		h.Fatalf("peer %s: got %q, want \"ready\"", role, l)

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmring/shmring/internal/shmtest"
 	"github.com/shmring/shmring/ring"
 )
 
@@ -70,7 +71,7 @@ func rssExperiment(h testing.TB, api string, size, warm int) rssGrowth {
 func TestRSSFlat(t *testing.T) {
 	for _, api := range []string{apiSend, apiBatch} {
 		t.Run(api, func(t *testing.T) {
-			noLeaks(t)
+			shmtest.NoLeaks(t)
 			warm := 4 * slotsFor(64)
 			g := rssExperiment(t, api, 64, warm)
 			t.Logf("%d then %d messages: parent VmRSS %d KiB %+d KiB, child %d KiB %+d KiB",

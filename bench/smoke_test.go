@@ -4,6 +4,8 @@ import (
 	"os"
 	"strconv"
 	"testing"
+
+	"github.com/shmring/shmring/internal/shmtest"
 )
 
 func itoa(n int) string { return strconv.Itoa(n) }
@@ -15,7 +17,7 @@ func TestSmoke(t *testing.T) {
 	for _, size := range []int{8, 64 << 10} {
 		for _, c := range throughputs {
 			t.Run("throughput/"+c.name+"/"+sizeName(size), func(t *testing.T) {
-				noLeaks(t)
+				shmtest.NoLeaks(t)
 				r := c.run(smoke{t}, size, 3000)
 				if r.elapsed <= 0 {
 					t.Errorf("elapsed %v", r.elapsed)
@@ -24,7 +26,7 @@ func TestSmoke(t *testing.T) {
 		}
 		for _, c := range roundTrips {
 			t.Run("roundtrip/"+c.name+"/"+sizeName(size), func(t *testing.T) {
-				noLeaks(t)
+				shmtest.NoLeaks(t)
 				r := c.run(smoke{t}, size, 200)
 				if r.elapsed <= 0 || !(r.p50 > 0 && r.p50 <= r.p99 && r.p99 <= r.p999) {
 					t.Errorf("elapsed %v, p50 %v, p99 %v, p99.9 %v", r.elapsed, r.p50, r.p99, r.p999)
@@ -33,7 +35,7 @@ func TestSmoke(t *testing.T) {
 		}
 	}
 	t.Run("scale/ring-batch64/64B/slots=64", func(t *testing.T) {
-		noLeaks(t)
+		shmtest.NoLeaks(t)
 		ringThroughput(smoke{t}, apiBatch, 64, 64, 3000)
 	})
 }
