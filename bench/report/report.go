@@ -51,6 +51,7 @@ type Machine struct {
 	Kernel string
 	Go     string
 	OSArch string
+	Load   string // /proc/loadavg's 1, 5 and 15 minute averages when the run started
 }
 
 // Report is everything the markdown page is made of.
@@ -219,7 +220,7 @@ func targets(rs *Results) []target {
 			}
 		}
 		if n > 0 {
-			t.got = fmt.Sprintf("allocs/op %s in all %d; most per 1000: %s", num(worstOp), n, num(worstK))
+			t.got = fmt.Sprintf("allocs/op at most %s (%d benchmarks); most per 1000: %s", num(worstOp), n, num(worstK))
 			if worstName != "" {
 				t.got += " (" + strings.TrimPrefix(worstName, "Benchmark") + ")"
 			}
@@ -315,6 +316,9 @@ func Render(w io.Writer, r *Report) error {
 	p("## Machine and command\n\n")
 	p("| | |\n|---|---|\n")
 	p("| CPU | %s |\n| cores | %d |\n| kernel | %s |\n| Go | %s (%s) |\n", r.Machine.CPU, r.Machine.Cores, r.Machine.Kernel, r.Machine.Go, r.Machine.OSArch)
+	if r.Machine.Load != "" {
+		p("| load average at start | %s (1, 5, 15 min; anything else running skews every figure) |\n", r.Machine.Load)
+	}
 	p("| date | %s |\n", r.Date.UTC().Format(time.RFC3339))
 	if r.Duration > 0 {
 		p("| run time | %s |\n", r.Duration.Round(time.Second))

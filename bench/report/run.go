@@ -59,6 +59,12 @@ func run(o options) error {
 		return err
 	}
 	rep := &Report{Date: time.Now(), Command: commandLine(o.goTestArgs())}
+	load := ""
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil && o.in == "" {
+		if f := strings.Fields(string(b)); len(f) >= 3 {
+			load = strings.Join(f[:3], " ")
+		}
+	}
 	if o.passes > 1 {
 		rep.Command = fmt.Sprintf("%s   # %d times; the page shows medians", rep.Command, o.passes)
 	}
@@ -116,6 +122,7 @@ func run(o options) error {
 	}
 	rep.Results = rs
 	rep.Machine = machine(rs)
+	rep.Machine.Load = load
 
 	outPath := filepath.Join(root, o.out)
 	if !o.noPlots {
