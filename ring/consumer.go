@@ -196,8 +196,14 @@ func (c *Consumer) badLength(seq uint64, n uint32) error {
 // release publishes the consumer's cursor and wakes the producer if it said
 // it may sleep.
 func (c *Consumer) release() {
+	if crashPoints {
+		crash("recv-before-release")
+	}
 	c.released = c.tail
 	c.h.tail.Store(c.tail)
+	if crashPoints {
+		crash("recv-before-wake")
+	}
 	wakePeer(&c.h.spaceSeq, &c.h.producerSleeping, &c.h.cons)
 	if c.unflushed++; c.unflushed >= flushEvery {
 		c.flush(&c.h.cons)

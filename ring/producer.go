@@ -213,7 +213,14 @@ func (p *Producer) Commit() error {
 func (p *Producer) put(msg []byte) {
 	s := p.at(p.head)
 	binary.LittleEndian.PutUint32(s, uint32(len(msg)))
-	copy(s[lenSize:], msg)
+	if crashPoints {
+		half := len(msg) / 2
+		copy(s[lenSize:], msg[:half])
+		crash("send-mid-payload")
+		copy(s[lenSize+half:], msg[half:])
+	} else {
+		copy(s[lenSize:], msg)
+	}
 	p.head++
 	p.bytes += uint64(len(msg))
 }
@@ -221,8 +228,14 @@ func (p *Producer) put(msg []byte) {
 // publish makes everything written so far visible: one store of the cursor,
 // then a wake only if the consumer said it may sleep.
 func (p *Producer) publish() {
+	if crashPoints {
+		crash("send-before-publish")
+	}
 	p.published = p.head
 	p.h.head.Store(p.head)
+	if crashPoints {
+		crash("send-before-wake")
+	}
 	wakePeer(&p.h.dataSeq, &p.h.consumerSleeping, &p.h.prod)
 	if p.unflushed++; p.unflushed >= flushEvery {
 		p.flush(&p.h.prod)

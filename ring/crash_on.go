@@ -1,0 +1,64 @@
+//go:build shmring_crashpoints
+
+package ring
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+)
+
+// Fault injection, compiled in only with -tags shmring_crashpoints (the
+// reliability tests build their children so). The environment variable
+// SHMRING_CRASH names a point and, after a colon, on which visit to die
+// (default 1): SHMRING_CRASH=send-before-publish:1000 makes the process
+// SIGKILL itself the 1000th time it is about to publish. The points:
+//
+//	send-mid-payload     the producer has written the length and half the payload
+//	send-before-publish  the messages are written, the cursor not yet stored
+//	send-before-wake     the cursor is stored, the consumer not yet woken
+//	recv-before-release  the messages are read, the cursor not yet stored
+//	recv-before-wake     the cursor is stored, the producer not yet woken
+const crashPoints = true
+
+// CrashPoints lists the names SHMRING_CRASH accepts.
+var CrashPoints = []string{
+	"send-mid-payload", "send-before-publish", "send-before-wake",
+	"recv-before-release", "recv-before-wake",
+}
+
+var crashAt, crashVisit = func() (string, int64) {
+	v := os.Getenv("SHMRING_CRASH")
+	if v == "" {
+		return "", 0
+	}
+	name, nth, _ := strings.Cut(v, ":")
+	n := int64(1)
+	if nth != "" {
+		var err error
+		if n, err = strconv.ParseInt(nth, 10, 64); err != nil || n < 1 {
+			panic(fmt.Sprintf("SHMRING_CRASH=%q: visit %q is not a positive number", v, nth))
+		}
+	}
+	for _, p := range CrashPoints {
+		if p == name {
+			return name, n
+		}
+	}
+	panic(fmt.Sprintf("SHMRING_CRASH=%q: unknown point %q (want one of %v)", v, name, CrashPoints))
+}()
+
+var crashVisits atomic.Int64
+
+// crash kills the process, as abruptly as a power cut would, at the
+// configured visit of the configured point.
+func crash(point string) {
+	if point != crashAt || crashVisits.Add(1) != crashVisit {
+		return
+	}
+	_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	select {} // SIGKILL is not delivered synchronously; never run on
+}
