@@ -18,6 +18,14 @@ var (
 	// over; see Ring.Producer.
 	ErrPeerDead = errors.New("ring: peer process is dead")
 
+	// ErrPeerUnresponsive: the other side's process exists but was found
+	// stopped (SIGSTOP, a debugger) at two liveness checks in a row, so for
+	// at least Options.Liveness, while this side waited for it. Nothing
+	// was sent or received by the call that returns it; calling again
+	// waits again, and once the peer continues (SIGCONT) the ring carries
+	// on where it was, with nothing lost.
+	ErrPeerUnresponsive = errors.New("ring: peer process is stopped")
+
 	// ErrRoleTaken: the producer (or consumer) role is held by a live
 	// process, possibly this one.
 	ErrRoleTaken = errors.New("ring: role is held by a live process")

@@ -62,17 +62,35 @@ func readProcStat(pid int) (procStat, error) {
 	return procStat{state: f[0][0], start: start}, nil
 }
 
-// alive reports whether the process id names still runs (a stopped process
-// runs; a zombie does not). A pid now held by another process is not alive:
+// procStatus is what /proc says of an identity.
+type procStatus int
+
+const (
+	procDead    procStatus = iota // gone, a zombie, or the pid now names another process
+	procRunning                   // running or sleeping
+	procStopped                   // stopped by a signal (T) or a tracer (t)
+)
+
+// status looks the process up. A pid now held by another process is dead:
 // its start time differs. Only a positive answer from /proc counts as life;
 // kill(pid, 0) alone is never trusted.
-func (id identity) alive() bool {
+func (id identity) status() procStatus {
 	if id == 0 {
-		return false
+		return procDead
 	}
 	st, err := readProcStat(id.pid())
-	if err != nil {
-		return false
+	if err != nil || st.start != id.start() {
+		return procDead
 	}
-	return st.start == id.start() && st.state != 'Z' && st.state != 'X'
+	switch st.state {
+	case 'Z', 'X', 'x':
+		return procDead
+	case 'T', 't':
+		return procStopped
+	}
+	return procRunning
 }
+
+// alive reports whether the process id names still exists (a stopped
+// process exists; a zombie does not).
+func (id identity) alive() bool { return id.status() != procDead }

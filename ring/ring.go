@@ -17,8 +17,8 @@ const (
 	DefaultSlots        = 4096
 	DefaultLiveness     = time.Second
 	DefaultReadyTimeout = time.Second
-	DefaultSpin         = 1000
-	DefaultYield        = 50
+	DefaultSpin         = 20 * time.Microsecond
+	DefaultYield        = 50 * time.Microsecond
 )
 
 // WaitMode says what a side does when it must wait for its peer.
@@ -64,15 +64,21 @@ func ParseWaitMode(s string) (WaitMode, error) {
 }
 
 // WaitStrategy tunes waiting. The zero value is WaitAdaptive with the
-// default counts.
+// default durations.
+//
+// The phases are timed, not counted: how long a side should poll before it
+// sleeps depends on how long the peer takes to produce or consume the next
+// message (a 64 KiB copy takes microseconds, an 8-byte one nanoseconds),
+// not on how fast this side polls. A futex sleep and wake costs tens of
+// microseconds, so the defaults poll for about that long first.
 type WaitStrategy struct {
 	Mode WaitMode
-	// Spin is how many times to poll before yielding (adaptive, yield).
-	// Zero means DefaultSpin.
-	Spin int
-	// Yield is how many times to poll with runtime.Gosched in between
-	// before sleeping (adaptive). Zero means DefaultYield.
-	Yield int
+	// Spin is how long to poll before yielding (adaptive, yield). Zero
+	// means DefaultSpin.
+	Spin time.Duration
+	// Yield is how long to poll with runtime.Gosched in between before
+	// sleeping (adaptive). Zero means DefaultYield.
+	Yield time.Duration
 }
 
 // Options are the run-time settings of a ring handle: how it waits and how

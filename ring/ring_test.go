@@ -405,6 +405,48 @@ func TestZeroAllocs(t *testing.T) {
 	require.Zero(t, allocs)
 }
 
+// TestZeroAllocsWaiting: the paths that wait (spin, yield, futex sleep and
+// wake) allocate nothing either. An echo goroutine bounces each message back
+// over a second ring, so every round trip makes both sides wait.
+func TestZeroAllocsWaiting(t *testing.T) {
+	for _, mode := range []ring.WaitMode{ring.WaitAdaptive, ring.WaitYield, ring.WaitFutex} {
+		t.Run(mode.String(), func(t *testing.T) {
+			ctx := context.Background()
+			cfg := ring.Config{SlotSize: 72, Slots: 2, Options: ring.Options{Wait: ring.WaitStrategy{Mode: mode}}}
+			_, p1, c1 := heapRing(t, cfg)
+			_, p2, c2 := heapRing(t, cfg)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				buf := make([]byte, 64)
+				for {
+					n, err := c1.Recv(ctx, buf)
+					if err != nil {
+						return
+					}
+					if p2.Send(ctx, buf[:n]) != nil {
+						return
+					}
+				}
+			}()
+			msg, buf := make([]byte, 64), make([]byte, 64)
+			var failed error
+			allocs := testing.AllocsPerRun(2000, func() {
+				if err := p1.Send(ctx, msg); err != nil && failed == nil {
+					failed = err
+				}
+				if _, err := c2.Recv(ctx, buf); err != nil && failed == nil {
+					failed = err
+				}
+			})
+			require.NoError(t, p1.Close())
+			<-done
+			require.NoError(t, failed)
+			require.Zero(t, allocs, "allocations per round trip")
+		})
+	}
+}
+
 // TestStream moves messages between two goroutines in every wait mode,
 // verifying sequence and CRC, at the current GOMAXPROCS and at 1.
 func TestStream(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shmring/shmring/futex"
+	"github.com/shmring/shmring/internal/monotime"
 )
 
 // The wake-up protocol. Each side has a futex block: a sequence word the side
@@ -50,8 +51,11 @@ type poller interface {
 }
 
 // waitFor blocks until p.poll reports true or an error, the context ends, or
-// the peer is found dead. seq and sleeping are this side's futex block;
-// me counts the waits, peer is checked for liveness.
+// the peer is found dead or stopped too long. seq and sleeping are this
+// side's futex block; me counts the waits, peer is checked for liveness.
+//
+// It makes no allocation: waits are frequent, and a wait that allocates
+// turns a steady stream into garbage.
 func (r *Ring) waitFor(ctx context.Context, p poller, seq, sleeping *atomic.Uint32, me, peer *side) (err error) {
 	r.blocked.Add(1)
 	defer r.blocked.Add(-1)
@@ -59,9 +63,15 @@ func (r *Ring) waitFor(ctx context.Context, p poller, seq, sleeping *atomic.Uint
 
 	ws := r.opts.Wait
 	ctxDeadline, hasDeadline := ctx.Deadline()
-	var nextCheck time.Time // next liveness check; set at the first look at the clock
-	var stop func() bool
-	var fired chan struct{}
+	var (
+		spinUntil  = monotime.Now() + int64(ws.Spin) // then yield
+		yieldUntil int64                             // then sleep; set when yielding starts
+		yielding   bool
+		nextCheck  time.Time // next liveness check; set at the first look at the clock
+		stopped    bool      // the peer was stopped at the last liveness check
+		stop       func() bool
+		fired      chan struct{}
+	)
 	defer func() {
 		// The AfterFunc touches the futex word: it must be done before
 		// this call returns (and Close may unmap).
@@ -76,24 +86,32 @@ func (r *Ring) waitFor(ctx context.Context, p poller, seq, sleeping *atomic.Uint
 		}
 		// Spin, then yield, then sleep, as the mode says. Spinning yields
 		// now and then too (GOMAXPROCS=1: the peer may be a goroutine
-		// waiting for this P). The clock is read only now and then.
+		// waiting for this P). The clock is read only now and then: every
+		// 64 polls while spinning, after each yield while yielding, and
+		// the context and the peer are looked at every 1024 polls.
 		sleep := false
 		switch {
 		case ws.Mode == WaitFutex:
 			sleep = true
-		case ws.Mode == WaitSpin || i < ws.Spin:
-			if i&127 != 127 {
+		case ws.Mode == WaitSpin || !yielding:
+			if i&63 != 63 {
 				continue
 			}
-			runtime.Gosched()
+			if i&127 == 127 {
+				runtime.Gosched()
+			}
+			if ws.Mode != WaitSpin && monotime.Now() >= spinUntil {
+				yielding = true
+				yieldUntil = monotime.Now() + int64(ws.Yield)
+			}
 			if i&1023 != 1023 {
 				continue
 			}
-		case ws.Mode == WaitAdaptive && i >= ws.Spin+ws.Yield:
-			sleep = true
 		default:
 			runtime.Gosched()
-			if i&63 != 63 {
+			if ws.Mode == WaitAdaptive && monotime.Now() >= yieldUntil {
+				sleep = true
+			} else if i&63 != 63 {
 				continue
 			}
 		}
@@ -107,7 +125,7 @@ func (r *Ring) waitFor(ctx context.Context, p poller, seq, sleeping *atomic.Uint
 		if nextCheck.IsZero() {
 			nextCheck = now.Add(r.opts.Liveness)
 		} else if !now.Before(nextCheck) {
-			if err := checkPeer(peer); err != nil {
+			if err := checkPeer(peer, &stopped); err != nil {
 				return err
 			}
 			nextCheck = now.Add(r.opts.Liveness)
@@ -117,10 +135,14 @@ func (r *Ring) waitFor(ctx context.Context, p poller, seq, sleeping *atomic.Uint
 		}
 
 		if stop == nil && ctx.Done() != nil {
-			fired = make(chan struct{})
+			// A fresh variable for the closure: capturing fired itself
+			// would move it to the heap on every call, not only on
+			// those that get here.
+			ch := make(chan struct{})
+			fired = ch
 			stop = context.AfterFunc(ctx, func() {
 				wake(seq)
-				close(fired)
+				close(ch)
 			})
 		}
 		deadline := nextCheck
@@ -143,14 +165,31 @@ func (r *Ring) waitFor(ctx context.Context, p poller, seq, sleeping *atomic.Uint
 }
 
 // checkPeer returns ErrPeerDead if the peer's role is held by a process that
-// no longer exists. A free role (no peer yet, or it closed) is not death:
-// closing is reported by poll.
-func checkPeer(peer *side) error {
+// no longer exists, and ErrPeerUnresponsive if the process is stopped (by
+// SIGSTOP or a debugger) at this check and was at the previous one, which
+// was at least one liveness interval earlier: a stop shorter than the
+// interval is never reported. *stopped carries the previous check's
+// finding. A free role (no peer yet, or it closed) is not death: closing is
+// reported by poll.
+func checkPeer(peer *side, stopped *bool) error {
 	id := identity(peer.owner.Load())
-	if id == 0 || id.alive() {
+	if id == 0 {
+		*stopped = false
 		return nil
 	}
-	return fmt.Errorf("%w: pid %d", ErrPeerDead, id.pid())
+	switch id.status() {
+	case procDead:
+		return fmt.Errorf("%w: pid %d", ErrPeerDead, id.pid())
+	case procStopped:
+		if *stopped {
+			return fmt.Errorf("%w: pid %d found stopped (SIGSTOP or a debugger) at two liveness checks in a row",
+				ErrPeerUnresponsive, id.pid())
+		}
+		*stopped = true
+	default:
+		*stopped = false
+	}
+	return nil
 }
 
 // wake bumps a sequence word and wakes its sleeper. Used on the slow paths
