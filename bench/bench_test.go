@@ -3,7 +3,6 @@ package bench
 import (
 	"fmt"
 	"os"
-	"strconv"
 	"testing"
 	"time"
 
@@ -27,8 +26,8 @@ var throughputs = []struct {
 	run  throughputFunc
 }{
 	{"ring-send", func(h harness, size, n int) result { return ringThroughput(h, apiSend, size, slotsFor(size), n) }},
-	{"ring-batch64", func(h harness, size, n int) result { return ringThroughput(h, apiBatch, size, slotsFor(size), n) }},
-	{"cring-batch64", func(h harness, size, n int) result { return cringThroughput(h, size, slotsFor(size), n) }},
+	{"ring-batch", func(h harness, size, n int) result { return ringThroughput(h, apiBatch, size, slotsFor(size), n) }},
+	{"cring-batch", func(h harness, size, n int) result { return cringThroughput(h, size, slotsFor(size), n) }},
 	{"pipe", func(h harness, size, n int) result { return fdThroughput(h, fdPipe, size, n) }},
 	{"unix-stream", func(h harness, size, n int) result { return fdThroughput(h, fdSocket, size, n) }},
 	{"chan", chanThroughput},
@@ -127,7 +126,7 @@ func BenchmarkScale(b *testing.B) {
 			if slots*ring.SlotSizeFor(size) > scaleMaxBytes {
 				continue
 			}
-			b.Run(fmt.Sprintf("ring-batch64/%s/slots=%d", sizeName(size), slots), func(b *testing.B) {
+			b.Run(fmt.Sprintf("ring-batch/%s/slots=%d", sizeName(size), slots), func(b *testing.B) {
 				if listOnly {
 					return
 				}
@@ -146,9 +145,6 @@ func BenchmarkScale(b *testing.B) {
 func BenchmarkRSS(b *testing.B) {
 	for _, api := range []string{apiSend, apiBatch} {
 		name := "ring-" + api
-		if api == apiBatch {
-			name += strconv.Itoa(batch)
-		}
 		b.Run(name+"/64B", func(b *testing.B) {
 			if listOnly {
 				return

@@ -68,9 +68,18 @@ func slotsFor(size int) int {
 	return n
 }
 
-// batch is how many messages the batched paths (Reserve/Commit, the C ring)
-// publish with one cursor store.
-const batch = 64
+// batchFor is how many size-byte messages the batched paths (Reserve/Commit,
+// the C ring) publish with one cursor store: 64, or fewer so that a batch
+// holds at most batchBytes. Batching by count alone starves the consumer
+// when messages are large: 64 messages of 64 KiB take the producer about
+// 100 us to write, longer than the consumer polls before it sleeps, so every
+// batch would cost a futex wait and a wake. This is the policy the ring's
+// docs recommend to users.
+func batchFor(size int) int {
+	return max(1, min(64, batchBytes/max(size, 1)))
+}
+
+const batchBytes = 32 << 10
 
 // peerTimeout bounds a peer's life: a wedged peer is killed, its stdout
 // closes, and the benchmark fails instead of hanging.

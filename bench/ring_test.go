@@ -17,7 +17,7 @@ import (
 )
 
 // The ring's APIs under test. apiSend: Producer.Send per message, and
-// Consumer.Recv, which copies each message out. apiBatch: Reserve batch
+// Consumer.Recv, which copies each message out. apiBatch: Reserve batchFor(size)
 // times, write in place, one Commit; the consumer reads in place with
 // RecvBatch.
 const (
@@ -133,7 +133,7 @@ func (s *ringSender) send(h testing.TB, n int) {
 		}
 	case apiBatch:
 		for i := 0; i < n; {
-			k := min(batch, n-i)
+			k := min(batchFor(len(msg)), n-i)
 			for j := 0; j < k; {
 				m, err := p.Reserve(ctx, len(msg))
 				if errors.Is(err, ring.ErrFull) {

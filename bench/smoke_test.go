@@ -34,7 +34,7 @@ func TestSmoke(t *testing.T) {
 			})
 		}
 	}
-	t.Run("scale/ring-batch64/64B/slots=64", func(t *testing.T) {
+	t.Run("scale/ring-batch/64B/slots=64", func(t *testing.T) {
 		shmtest.NoLeaks(t)
 		ringThroughput(smoke{t}, apiBatch, 64, 64, 3000)
 	})

@@ -12,9 +12,9 @@ import (
 // them, with the label a reader sees.
 var (
 	throughputTransports = []transport{
-		{"ring-batch64", "ring Reserve×64+Commit", colRing},
+		{"ring-batch", "ring Reserve+Commit, ≤64 msgs or 32 KiB", colRing},
 		{"ring-send", "ring Send", colRing2},
-		{"cring-batch64", "C ring (limit)", colC},
+		{"cring-batch", "C ring (limit)", colC},
 		{"pipe", "pipe", colPipe},
 		{"unix-stream", "Unix socket (stream)", colSocket},
 		{"chan", "Go channel", colChan},
@@ -41,7 +41,7 @@ type transport struct {
 func tputName(t string, size int) string { return "BenchmarkThroughput/" + t + "/" + sizeName(size) }
 func rttName(t string, size int) string  { return "BenchmarkRoundTrip/" + t + "/" + sizeName(size) }
 func scaleName(size, slots int) string {
-	return fmt.Sprintf("BenchmarkScale/ring-batch64/%s/slots=%d", sizeName(size), slots)
+	return fmt.Sprintf("BenchmarkScale/ring-batch/%s/slots=%d", sizeName(size), slots)
 }
 
 // Machine describes where the figures come from.
@@ -135,7 +135,7 @@ func targets(rs *Results) []target {
 		for _, size := range []int{8, 64, 1024} {
 			t := target{what: fmt.Sprintf("%s throughput vs C ring, %s", label, sizeName(size)), want: "≥ " + ratio(want)}
 			g, ok1 := get(tputName(api, size), "ns/msg")
-			c, ok2 := get(tputName("cring-batch64", size), "ns/msg")
+			c, ok2 := get(tputName("cring-batch", size), "ns/msg")
 			if ok1 && ok2 {
 				r := c / g
 				t.got = fmt.Sprintf("%s (%s vs %s per message)", ratio(r), ns(g), ns(c))
@@ -144,7 +144,7 @@ func targets(rs *Results) []target {
 			ts = append(ts, t)
 		}
 	}
-	vsC("ring-batch64", "Batched (Reserve×64+Commit)", 0.9)
+	vsC("ring-batch", "Batched (Reserve+Commit, ≤64 msgs or 32 KiB)", 0.9)
 	vsC("ring-send", "Per-message Send", 0.5)
 
 	// Round trips against the C ring.
@@ -176,7 +176,7 @@ func targets(rs *Results) []target {
 	}
 
 	// Throughput against a pipe's.
-	for _, api := range []struct{ name, label string }{{"ring-batch64", "batched"}, {"ring-send", "per-message Send"}} {
+	for _, api := range []struct{ name, label string }{{"ring-batch", "batched"}, {"ring-send", "per-message Send"}} {
 		t := target{what: "Throughput vs pipe, 64B, " + api.label, want: "≥ 30×"}
 		g, ok1 := get(tputName(api.name, 64), "ns/msg")
 		p, ok2 := get(tputName("pipe", 64), "ns/msg")
@@ -233,7 +233,7 @@ func targets(rs *Results) []target {
 	{
 		t := target{what: "Futex syscalls per 1000 messages, saturated stream (all sizes, both APIs)", want: "≤ 1"}
 		worst, name := -1.0, ""
-		for _, api := range []string{"ring-send", "ring-batch64"} {
+		for _, api := range []string{"ring-send", "ring-batch"} {
 			for _, size := range sizes {
 				if v, ok := get(tputName(api, size), "futex/1000msg"); ok && v > worst {
 					worst, name = v, tputName(api, size)
@@ -263,7 +263,7 @@ func targets(rs *Results) []target {
 	{
 		t := target{what: "Resident memory growth while messages grow 100×, either process", want: "< 4 MiB"}
 		worst, have := 0.0, false
-		for _, api := range []string{"ring-send", "ring-batch64"} {
+		for _, api := range []string{"ring-send", "ring-batch"} {
 			for _, u := range []string{"parent-growth-KiB", "child-growth-KiB"} {
 				if v, ok := get("BenchmarkRSS/"+api+"/64B", u); ok {
 					worst, have = max(worst, v), true
@@ -428,19 +428,19 @@ func renderThroughput(p printer, rs *Results) {
 	p("|---|---|---|---|---|---|---|\n")
 	for _, size := range sizes {
 		p("| %s | %s | %s | %s | %s | %s | %s |\n", sizeName(size),
-			tputRatio(rs, "ring-batch64", "cring-batch64", size),
-			tputRatio(rs, "ring-send", "cring-batch64", size),
-			tputRatio(rs, "ring-batch64", "pipe", size),
+			tputRatio(rs, "ring-batch", "cring-batch", size),
+			tputRatio(rs, "ring-send", "cring-batch", size),
+			tputRatio(rs, "ring-batch", "pipe", size),
 			tputRatio(rs, "ring-send", "pipe", size),
-			tputRatio(rs, "ring-batch64", "unix-stream", size),
-			tputRatio(rs, "ring-batch64", "chan", size))
+			tputRatio(rs, "ring-batch", "unix-stream", size),
+			tputRatio(rs, "ring-batch", "chan", size))
 	}
 	p("\nThe ring's own counters during those streams, per 1000 messages (futex syscalls of both sides;\n")
 	p("stalls: a side found the ring full or empty and had to wait) and heap allocations:\n\n")
 	p("| size | Send futex | Send stalls | Send allocs | batched futex | batched stalls | batched allocs |\n")
 	p("|---|---|---|---|---|---|---|\n")
 	for _, size := range sizes {
-		s, bt := tputName("ring-send", size), tputName("ring-batch64", size)
+		s, bt := tputName("ring-send", size), tputName("ring-batch", size)
 		p("| %s | %s | %s | %s | %s | %s | %s |\n", sizeName(size),
 			cell(rs, s, "futex/1000msg", num), cell(rs, s, "stalls/1000msg", num), cell(rs, s, "allocs/1000msg", num),
 			cell(rs, bt, "futex/1000msg", num), cell(rs, bt, "stalls/1000msg", num), cell(rs, bt, "allocs/1000msg", num))
@@ -504,7 +504,7 @@ func rttRatio(rs *Results, a, b string, size int, unit string) string {
 
 func renderScale(p printer, rs *Results) {
 	p("## Scale: ring capacity\n\n")
-	p("Batched throughput (Reserve×64+Commit, RecvBatch), ns per message, by number of slots. A blank\n")
+	p("Batched throughput (Reserve+Commit, ≤64 msgs or 32 KiB, RecvBatch), ns per message, by number of slots. A blank\n")
 	p("is a ring over 256 MiB, not run.\n\n")
 	p("| slots |")
 	for _, size := range scaleSizes {
@@ -536,7 +536,7 @@ func renderScale(p printer, rs *Results) {
 func renderResources(p printer, rs *Results) {
 	p("## Memory and idle CPU\n\n")
 	p("| benchmark | parent VmRSS | child VmRSS | parent growth | child growth | messages |\n|---|---|---|---|---|---|\n")
-	for _, api := range []string{"ring-send", "ring-batch64"} {
+	for _, api := range []string{"ring-send", "ring-batch"} {
 		n := "BenchmarkRSS/" + api + "/64B"
 		kib := func(v float64) string { return num(v) + " KiB" }
 		p("| %s | %s | %s | %s | %s | %s |\n", strings.TrimPrefix(n, "Benchmark"),
