@@ -104,7 +104,7 @@ func TestTargets(t *testing.T) {
 		want status
 	}{
 		{"Batched (Reserve+Commit, ≤64 msgs or 32 KiB) throughput vs C ring, 64B", missed}, // 25/30 = 0.83
-		{"Per-message Send throughput vs C ring, 64B", met},               // 25/50 = 0.5
+		{"Per-message Send throughput vs C ring, 64B", met},                                // 25/50 = 0.5
 		{"Batched (Reserve+Commit, ≤64 msgs or 32 KiB) throughput vs C ring, 8B", notMeasured},
 		{"Round trip p50, spin, vs C ring, 64B", missed}, // 250/200 = 1.25
 		{"Round trip p99, spin, vs C ring, 64B", met},
