@@ -37,7 +37,7 @@ func newConsumer(r *Ring) *Consumer {
 	return &Consumer{
 		r: r, h: r.h, slots: newSlots(r),
 		tail: tail, released: tail, cachedHead: tail,
-		counters: counters{bytes: r.h.cons.bytes.Load()},
+		counters: loadCounters(&r.h.cons),
 	}
 }
 
@@ -251,9 +251,13 @@ func (c *Consumer) waitData(ctx context.Context) error {
 	if c.tail != c.released {
 		c.release()
 	}
-	c.flush(&c.h.cons)
+	c.stalls++
 	return c.r.waitFor(ctx, c, &c.h.dataSeq, &c.h.consumerSleeping, &c.h.cons, &c.h.prod)
 }
+
+// flushCounters copies the statistics to the header; waitFor calls it
+// before sleeping.
+func (c *Consumer) flushCounters() { c.flush(&c.h.cons) }
 
 // Close ends the consumer. The producer's next wait for space returns
 // ErrClosed: nothing will read what it sends. It wakes a call of this

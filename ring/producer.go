@@ -38,17 +38,24 @@ func (s *slots) tooLarge(n int) error {
 }
 
 // counters are a side's statistics, kept in the process and copied to the
-// header every flushEvery publications and before the side waits, so the
-// fast path costs no extra shared stores.
+// header every flushEvery publications and before the side sleeps, so
+// neither the fast path nor a short wait costs a shared store.
 type counters struct {
 	bytes     uint64
+	stalls    uint64
 	unflushed int
 }
 
 const flushEvery = 64
 
+// loadCounters resumes the counts a previous holder of the role left.
+func loadCounters(s *side) counters {
+	return counters{bytes: s.bytes.Load(), stalls: s.stalls.Load()}
+}
+
 func (c *counters) flush(s *side) {
 	s.bytes.Store(c.bytes)
+	s.stalls.Store(c.stalls)
 	c.unflushed = 0
 }
 
@@ -78,7 +85,7 @@ func newProducer(r *Ring) *Producer {
 	return &Producer{
 		r: r, h: r.h, slots: newSlots(r),
 		head: head, published: head, cachedTail: r.h.tail.Load(),
-		counters: counters{bytes: r.h.prod.bytes.Load()},
+		counters: loadCounters(&r.h.prod),
 	}
 }
 
@@ -273,9 +280,13 @@ func (p *Producer) waitSpace(ctx context.Context) error {
 	if p.head != p.published {
 		p.publish()
 	}
-	p.flush(&p.h.prod)
+	p.stalls++
 	return p.r.waitFor(ctx, p, &p.h.spaceSeq, &p.h.producerSleeping, &p.h.prod, &p.h.cons)
 }
+
+// flushCounters copies the statistics to the header; waitFor calls it
+// before sleeping.
+func (p *Producer) flushCounters() { p.flush(&p.h.prod) }
 
 // Close ends the producer: what was committed stays for the consumer, which
 // drains it and then reads io.EOF; what was reserved and not committed is

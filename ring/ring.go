@@ -502,13 +502,16 @@ func (r *Ring) closeSide(bit uint32, s *side) {
 	wake(&r.h.spaceSeq)
 }
 
-// SideStats are one side's counters.
+// SideStats are one side's counters. Messages, Waits and Wakes are exact.
+// Bytes and Stalls are kept in the process and copied to the header every
+// 64 publications, before the side sleeps, and when a wait ends in an
+// error: a busy side's may lag, a sleeping side's are exact.
 type SideStats struct {
 	PID      int  // holder's pid; 0 if the role is free
 	Alive    bool // the holder's process exists (pid and start time match)
 	Messages uint64
 	Bytes    uint64 // may lag Messages by up to 64 publications
-	Stalls   uint64 // times the side found the ring full (producer) or empty (consumer) and waited
+	Stalls   uint64 // times the side found the ring full (producer) or empty (consumer) and waited; lags like Bytes
 	Waits    uint64 // futex waits
 	Wakes    uint64 // futex wakes issued to the peer
 }

@@ -46,8 +46,11 @@ import (
 // poller is implemented by the producer (is there space?) and the consumer
 // (is there data?). poll returns true, or an error that ends the wait (the
 // peer closed, this side closed, corruption), or false to keep waiting.
+// flushCounters copies the side's statistics to the header before it
+// sleeps, so a sleeping side's counters are exact.
 type poller interface {
 	poll() (bool, error)
+	flushCounters()
 }
 
 // waitFor blocks until p.poll reports true or an error, the context ends, or
@@ -59,13 +62,12 @@ type poller interface {
 func (r *Ring) waitFor(ctx context.Context, p poller, seq, sleeping *atomic.Uint32, me, peer *side) (err error) {
 	r.blocked.Add(1)
 	defer r.blocked.Add(-1)
-	me.stalls.Add(1)
 
 	ws := r.opts.Wait
 	ctxDeadline, hasDeadline := ctx.Deadline()
 	var (
-		spinUntil  = monotime.Now() + int64(ws.Spin) // then yield
-		yieldUntil int64                             // then sleep; set when yielding starts
+		spinUntil  int64 // then yield; set at the first look at the clock
+		yieldUntil int64 // then sleep; set when yielding starts
 		yielding   bool
 		nextCheck  time.Time // next liveness check; set at the first look at the clock
 		stopped    bool      // the peer was stopped at the last liveness check
@@ -77,6 +79,12 @@ func (r *Ring) waitFor(ctx context.Context, p poller, seq, sleeping *atomic.Uint
 		// this call returns (and Close may unmap).
 		if stop != nil && !stop() {
 			<-fired
+		}
+		// A wait that fails (closed, cancelled, dead peer) is a good
+		// time to bring the counters up to date; still inside the
+		// blocked count, so Close has not unmapped.
+		if err != nil {
+			p.flushCounters()
 		}
 	}()
 
@@ -100,9 +108,16 @@ func (r *Ring) waitFor(ctx context.Context, p poller, seq, sleeping *atomic.Uint
 			if i&127 == 127 {
 				runtime.Gosched()
 			}
-			if ws.Mode != WaitSpin && monotime.Now() >= spinUntil {
-				yielding = true
-				yieldUntil = monotime.Now() + int64(ws.Yield)
+			if ws.Mode != WaitSpin {
+				// The first look at the clock is after 64 polls: a
+				// peer that answers sooner costs no clock read.
+				switch t := monotime.Now(); {
+				case spinUntil == 0:
+					spinUntil = t + int64(ws.Spin)
+				case t >= spinUntil:
+					yielding = true
+					yieldUntil = t + int64(ws.Yield)
+				}
 			}
 			if i&1023 != 1023 {
 				continue
@@ -149,6 +164,7 @@ func (r *Ring) waitFor(ctx context.Context, p poller, seq, sleeping *atomic.Uint
 		if hasDeadline && ctxDeadline.Before(deadline) {
 			deadline = ctxDeadline
 		}
+		p.flushCounters()
 		s := seq.Load()
 		sleeping.Store(1)
 		if ok, err := p.poll(); ok || err != nil {
