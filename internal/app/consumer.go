@@ -145,6 +145,9 @@ func (s *session) recvEach(rn *run, v *verifier) error {
 			return nil
 		}
 		n, err := s.c.Recv(rn.ctx, buf)
+		if rn.stalled(s.role, err) {
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -180,7 +183,7 @@ func (s *session) recvBatches(rn *run, v *verifier) error {
 			max = int(min(uint64(max), s.count-v.messages))
 		}
 		now = 0
-		if _, err := s.c.RecvBatch(rn.ctx, max, fn); err != nil {
+		if _, err := s.c.RecvBatch(rn.ctx, max, fn); err != nil && !rn.stalled(s.role, err) {
 			return err
 		}
 		if rn.endAt != 0 && now >= rn.endAt {

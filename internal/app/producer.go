@@ -91,7 +91,11 @@ func (s *session) sendEach(rn *run, seq uint64) (n, bytes uint64, first, last in
 			first = now
 		}
 		wire.Put(msg, seq, now)
-		if err = s.p.Send(rn.ctx, msg); err != nil {
+		if err = s.p.Send(rn.ctx, msg); rn.stalled(s.role, err) {
+			err = nil
+			continue
+		}
+		if err != nil {
 			break
 		}
 		seq++
@@ -131,6 +135,10 @@ func (s *session) sendBatches(rn *run, seq uint64) (n, bytes uint64, first, last
 			if err != nil {
 				if errors.Is(err, ring.ErrFull) && k > 0 {
 					err = nil // ring full with reservations pending: commit them
+				}
+				if k == 0 && rn.stalled(s.role, err) {
+					err = nil
+					continue
 				}
 				break
 			}

@@ -3,10 +3,12 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync/atomic"
 
 	"github.com/shmring/shmring/internal/monotime"
+	"github.com/shmring/shmring/ring"
 )
 
 func (s *session) baseReport() Report {
@@ -29,13 +31,25 @@ type run struct {
 	endAt   int64       // monotime at which -duration ends; 0 for none
 	ended   string      // why the loop ended, when it ended by itself
 	cleanup []func()
+	stderr  io.Writer
+}
+
+// stalled reports whether err says the peer is stopped (SIGSTOP, a
+// debugger). Such a wait is not a failure: the loop notes it on stderr and
+// waits again, and the stream resumes when the peer does.
+func (rn *run) stalled(role fmt.Stringer, err error) bool {
+	if !errors.Is(err, ring.ErrPeerUnresponsive) {
+		return false
+	}
+	fmt.Fprintf(rn.stderr, "%s: %v; still waiting\n", role, err)
+	return true
 }
 
 // start prepares a run of s under parent: the -duration deadline, the
 // watch for a peer that never comes, and the progress line.
 func (s *session) start(parent context.Context, stderr io.Writer) *run {
 	ctx, cancel := context.WithCancelCause(parent)
-	rn := &run{}
+	rn := &run{stderr: stderr}
 	rn.cleanup = append(rn.cleanup, func() { cancel(nil) })
 	if s.duration > 0 {
 		var cancelT context.CancelFunc
