@@ -29,6 +29,7 @@ type Consumer struct {
 	released   uint64 // the cursor in the header
 	cachedHead uint64 // the producer's cursor, as last read
 	counters
+	cw     ctxWake // wakes a wait when its context ends
 	closed atomic.Bool
 }
 
@@ -252,7 +253,7 @@ func (c *Consumer) waitData(ctx context.Context) error {
 		c.release()
 	}
 	c.stalls++
-	return c.r.waitFor(ctx, c, &c.h.dataSeq, &c.h.consumerSleeping, &c.h.cons, &c.h.prod)
+	return c.r.waitFor(ctx, c, &c.cw, &c.h.dataSeq, &c.h.consumerSleeping, &c.h.cons, &c.h.prod)
 }
 
 // flushCounters copies the statistics to the header; waitFor calls it

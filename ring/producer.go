@@ -77,6 +77,7 @@ type Producer struct {
 	published  uint64 // the cursor in the header
 	cachedTail uint64 // the consumer's cursor, as last read
 	counters
+	cw     ctxWake // wakes a wait when its context ends
 	closed atomic.Bool
 }
 
@@ -281,7 +282,7 @@ func (p *Producer) waitSpace(ctx context.Context) error {
 		p.publish()
 	}
 	p.stalls++
-	return p.r.waitFor(ctx, p, &p.h.spaceSeq, &p.h.producerSleeping, &p.h.prod, &p.h.cons)
+	return p.r.waitFor(ctx, p, &p.cw, &p.h.spaceSeq, &p.h.producerSleeping, &p.h.prod, &p.h.cons)
 }
 
 // flushCounters copies the statistics to the header; waitFor calls it

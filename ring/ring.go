@@ -479,6 +479,14 @@ func (r *Ring) Close() error {
 	for r.blocked.Load() != 0 {
 		time.Sleep(100 * time.Microsecond)
 	}
+	// No call is waiting now: drop the context registrations, which
+	// would otherwise write to the futex words when their contexts end.
+	if c != nil {
+		c.cw.disarm()
+	}
+	if p != nil {
+		p.cw.disarm()
+	}
 	if r.seg == nil {
 		return nil
 	}

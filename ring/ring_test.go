@@ -409,9 +409,20 @@ func TestZeroAllocs(t *testing.T) {
 // wake) allocate nothing either. An echo goroutine bounces each message back
 // over a second ring, so every round trip makes both sides wait.
 func TestZeroAllocsWaiting(t *testing.T) {
-	for _, mode := range []ring.WaitMode{ring.WaitAdaptive, ring.WaitYield, ring.WaitFutex} {
-		t.Run(mode.String(), func(t *testing.T) {
-			ctx := context.Background()
+	cancellable, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, tc := range []struct {
+		mode ring.WaitMode
+		ctx  context.Context
+	}{
+		{ring.WaitAdaptive, context.Background()},
+		{ring.WaitYield, context.Background()},
+		{ring.WaitFutex, context.Background()},
+		// A context that can end is registered once, not per sleep.
+		{ring.WaitFutex, cancellable},
+	} {
+		mode, ctx := tc.mode, tc.ctx
+		t.Run(fmt.Sprintf("%s/cancellable=%t", mode, ctx.Done() != nil), func(t *testing.T) {
 			cfg := ring.Config{SlotSize: 72, Slots: 2, Options: ring.Options{Wait: ring.WaitStrategy{Mode: mode}}}
 			_, p1, c1 := heapRing(t, cfg)
 			_, p2, c2 := heapRing(t, cfg)

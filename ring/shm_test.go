@@ -343,6 +343,32 @@ func TestTakeover(t *testing.T) {
 	require.NoError(t, second.Wait())
 }
 
+// TestContextAfterClose: a wait under a cancellable context leaves a
+// registration behind for the next wait; Ring.Close must drop it, or the
+// context ending later would write to the unmapped futex word (SIGSEGV).
+func TestContextAfterClose(t *testing.T) {
+	shmtest.NoLeaks(t)
+	key := shmseg.Key(shmtest.Key(t))
+	cfg := ring.Config{SlotSize: 16, Slots: 2, Options: ring.Options{Wait: ring.WaitStrategy{Mode: ring.WaitFutex}}}
+	r, err := ring.Create(key, cfg)
+	require.NoError(t, err)
+	p, err := r.Producer()
+	require.NoError(t, err)
+	c, err := r.Consumer()
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		time.Sleep(20 * time.Millisecond) // let the consumer sleep first
+		_ = p.Send(context.Background(), []byte("x"))
+	}()
+	_, err = c.Recv(ctx, make([]byte, 16))
+	require.NoError(t, err)
+	require.NoError(t, r.Close())
+	cancel()
+	time.Sleep(20 * time.Millisecond) // an AfterFunc left armed would run now
+}
+
 func TestOpenErrors(t *testing.T) {
 	shmtest.NoLeaks(t)
 	key := shmseg.Key(shmtest.Key(t))

@@ -59,7 +59,7 @@ type poller interface {
 //
 // It makes no allocation: waits are frequent, and a wait that allocates
 // turns a steady stream into garbage.
-func (r *Ring) waitFor(ctx context.Context, p poller, seq, sleeping *atomic.Uint32, me, peer *side) (err error) {
+func (r *Ring) waitFor(ctx context.Context, p poller, cw *ctxWake, seq, sleeping *atomic.Uint32, me, peer *side) (err error) {
 	r.blocked.Add(1)
 	defer r.blocked.Add(-1)
 
@@ -71,15 +71,8 @@ func (r *Ring) waitFor(ctx context.Context, p poller, seq, sleeping *atomic.Uint
 		yielding   bool
 		nextCheck  time.Time // next liveness check; set at the first look at the clock
 		stopped    bool      // the peer was stopped at the last liveness check
-		stop       func() bool
-		fired      chan struct{}
 	)
 	defer func() {
-		// The AfterFunc touches the futex word: it must be done before
-		// this call returns (and Close may unmap).
-		if stop != nil && !stop() {
-			<-fired
-		}
 		// A wait that fails (closed, cancelled, dead peer) is a good
 		// time to bring the counters up to date; still inside the
 		// blocked count, so Close has not unmapped.
@@ -149,17 +142,7 @@ func (r *Ring) waitFor(ctx context.Context, p poller, seq, sleeping *atomic.Uint
 			continue
 		}
 
-		if stop == nil && ctx.Done() != nil {
-			// A fresh variable for the closure: capturing fired itself
-			// would move it to the heap on every call, not only on
-			// those that get here.
-			ch := make(chan struct{})
-			fired = ch
-			stop = context.AfterFunc(ctx, func() {
-				wake(seq)
-				close(ch)
-			})
-		}
+		cw.arm(ctx, seq)
 		deadline := nextCheck
 		if hasDeadline && ctxDeadline.Before(deadline) {
 			deadline = ctxDeadline
@@ -178,6 +161,45 @@ func (r *Ring) waitFor(ctx context.Context, p poller, seq, sleeping *atomic.Uint
 			return fmt.Errorf("ring: wait: %w", err)
 		}
 	}
+}
+
+// ctxWake makes the end of a context wake a side that sleeps on seq. The
+// registration (context.AfterFunc, which allocates) is kept from one wait to
+// the next and serves every context with the same Done channel, so a side
+// that waits again and again under one context allocates once, not once per
+// sleep. A context that ends while its side is not waiting bumps the word
+// for nobody: a spurious wake-up, which the protocol allows.
+//
+// It belongs to the side's goroutine; Ring.Close disarms it once no call is
+// inside a wait, before the word is unmapped.
+type ctxWake struct {
+	done  <-chan struct{}
+	stop  func() bool
+	fired chan struct{}
+}
+
+// arm makes sure ctx's end wakes seq.
+func (w *ctxWake) arm(ctx context.Context, seq *atomic.Uint32) {
+	d := ctx.Done()
+	if d == nil || d == w.done {
+		return
+	}
+	w.disarm()
+	fired := make(chan struct{})
+	w.done, w.fired = d, fired
+	w.stop = context.AfterFunc(ctx, func() {
+		wake(seq)
+		close(fired)
+	})
+}
+
+// disarm drops the registration, waiting for it to finish if it has begun:
+// after disarm nothing touches the word on a context's account.
+func (w *ctxWake) disarm() {
+	if w.stop != nil && !w.stop() {
+		<-w.fired
+	}
+	*w = ctxWake{}
 }
 
 // checkPeer returns ErrPeerDead if the peer's role is held by a process that
