@@ -7,7 +7,7 @@ PKGS     := ./...
 # Short fuzz runs inside `make test`; `make fuzz` runs them longer.
 FUZZTIME ?= 10s
 
-.PHONY: all build test check-fmt vet race one-proc fuzz-short fuzz demo bench bench-report clean
+.PHONY: all setup build test check-fmt vet race one-proc fuzz-short fuzz soak fault demo bench bench-report clean
 
 all: build
 
@@ -16,7 +16,17 @@ build:
 
 # The whole suite: formatting, vet (amd64 and arm64), race tests, the same
 # tests on one P (GOMAXPROCS=1, short form), short fuzz runs.
-test: check-fmt vet race one-proc fuzz-short
+# SHMRING_REQUIRE_SPIN makes the model check (model/) fail, not skip, if
+# spin is missing; `setup` installs it.
+test: export SHMRING_REQUIRE_SPIN = 1
+test: setup check-fmt vet race one-proc fuzz-short
+
+# What the tests need beyond Go: spin and a C compiler (scripts/setup.sh
+# installs them with apt-get when missing).
+setup:
+	bash scripts/setup.sh
+
+race one-proc: | setup
 
 check-fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -45,6 +55,42 @@ fuzz-short:
 
 fuzz:
 	$(MAKE) fuzz-short FUZZTIME=5m
+
+# The long forms of the reliability tests (reliability/, docs/RELIABILITY.md);
+# their short forms run in `make test`. Counts can be lowered or raised:
+# make soak SOAK_MESSAGES=1e8.
+SOAK_MESSAGES     ?= 1e9
+PINGPONG_ROUNDS   ?= 1e7
+FASTPATH_MESSAGES ?= 1e8
+FAULT_RUNS        ?= 1000
+HOSTILE_RUNS      ?= 1000
+SOAK_TESTS  := ^(TestSoak|TestLostWakeups|TestFastPath|TestFutexStrace)$$
+FAULT_TESTS := ^(TestCrashPointsProducer|TestCrashPointsConsumer|TestRandomKills|TestPeerKilledAnyWaitMode|TestStoppedPeer|TestPidReuse|TestNoLeaksAfterKills|TestCloseAcrossProcesses|TestInsecure|TestHostileTargeted|TestHostileBeforeClaim|TestHostileWriter)$$
+# Unattached segments (nattch 0) under the tests' keys, 0x5e7a0000-0x5e7affff
+# (decimal in /proc/sysvipc/shm), by id.
+TEST_SEGMENTS := awk 'NR > 1 && $$1 >= 1585053696 && $$1 <= 1585119231 && $$7 == 0 { print $$2 }' /proc/sysvipc/shm | sort
+
+# >= 10^9 checked messages between two processes over rings of 2 to 2^20
+# slots and messages of 20 bytes to 64 KiB; lost wake-up hunt at GOMAXPROCS
+# 1 and 2; futex calls of a saturated stream, cross-checked with strace.
+soak:
+	SHMRING_SOAK_MESSAGES=$(SOAK_MESSAGES) SHMRING_PINGPONG_ROUNDS=$(PINGPONG_ROUNDS) \
+	SHMRING_FASTPATH_MESSAGES=$(FASTPATH_MESSAGES) \
+	$(GO) test -count=1 -v -timeout 3h -run '$(SOAK_TESTS)' ./reliability/
+
+# FAULT_RUNS kills per crash point and per random-kill scenario, stops,
+# pid reuse, takeovers, HOSTILE_RUNS hostile-writer runs per scenario; then
+# no SysV segment of the tests' keys may be left behind that was not there
+# before.
+fault:
+	@base=$$(mktemp); $(TEST_SEGMENTS) > $$base; \
+	SHMRING_FAULT_RUNS=$(FAULT_RUNS) SHMRING_HOSTILE_RUNS=$(HOSTILE_RUNS) \
+		$(GO) test -count=1 -v -timeout 3h -run '$(FAULT_TESTS)' ./reliability/; status=$$?; \
+	leaked=$$($(TEST_SEGMENTS) | comm -13 $$base -); rm -f $$base; \
+	if [ -n "$$leaked" ]; then \
+		echo "fault: SysV segments of the tests' keys left behind (ids): $$leaked"; exit 1; \
+	fi; \
+	echo "fault: no SysV segment of the tests' keys left behind"; exit $$status
 
 # Two real processes exchange 10^7 verified 64-byte messages and report.
 # MESSAGES, SIZE, SLOTS, WAIT, BATCH, RATE, TIMEOUT override the defaults.

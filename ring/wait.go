@@ -134,6 +134,14 @@ func (r *Ring) waitFor(ctx context.Context, p poller, cw *ctxWake, seq, sleeping
 			nextCheck = now.Add(r.opts.Liveness)
 		} else if !now.Before(nextCheck) {
 			if err := checkPeer(peer, &stopped); err != nil {
+				// The peer may have published (or freed) one
+				// more slot between the last poll and its death.
+				// It can do nothing more now, so this poll is
+				// final: report death only if it finds nothing
+				// (model/wakeup.pml, MUT_NO_FINAL_POLL).
+				if ok, perr := p.poll(); ok || perr != nil {
+					return perr
+				}
 				return err
 			}
 			nextCheck = now.Add(r.opts.Liveness)

@@ -1,0 +1,212 @@
+package model
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+const modelFile = "wakeup.pml"
+
+// maxDepth is pan's -m, the bound of its depth-first stack. The deepest
+// configuration reaches about 800 steps; a search the bound cut short fails
+// the test rather than passing on part of the state space.
+const maxDepth = 100000
+
+// A check is one verification run: spin -a with the defines, the verifier
+// compiled for a safety search (assertions, invalid end states) or for the
+// LTL claim "terminates" under weak fairness, and what it must report.
+type check struct {
+	name    string
+	defines []string
+	ltl     bool
+	// want is "" when the search must complete with no error, else the
+	// kind of error pan must find ("invalid end state", ...).
+	want string
+}
+
+var (
+	noTimeout    = []string{"-DTIMEOUTS=0", "-DDEATH=0"}
+	timeoutDeath = []string{"-DTIMEOUTS=1", "-DDEATH=1", "-DCHECK_DRAIN"}
+)
+
+func with(base []string, more ...string) []string {
+	return append(append([]string(nil), base...), more...)
+}
+
+var checks = []check{
+	// (a) delivery in order, no deadlock; (b) no lost wake-up: without
+	// timeouts a lost wake-up blocks a side for ever.
+	{name: "no-timeout/safety", defines: noTimeout},
+	{name: "no-timeout/termination", defines: noTimeout, ltl: true},
+	// (c) with timeouts and the death of either side, both sides end.
+	{name: "timeout-death/safety", defines: timeoutDeath},
+	{name: "timeout-death/termination", defines: timeoutDeath, ltl: true},
+
+	// Each mutation breaks the protocol; the model must catch it.
+	{name: "mutation/no-recheck", defines: with(noTimeout, "-DMUT_NO_RECHECK"), want: "invalid end state"},
+	{name: "mutation/no-seq-bump", defines: with(noTimeout, "-DMUT_NO_SEQ_BUMP"), want: "invalid end state"},
+	{name: "mutation/split-word", defines: with(noTimeout, "-DMUT_SPLIT_WORD"), want: "invalid end state"},
+	{name: "mutation/no-liveness", defines: with(timeoutDeath, "-DMUT_NO_LIVENESS"), ltl: true, want: "acceptance cycle"},
+
+	// waitFor once reported the producer dead with a message it published
+	// just before dying still unread; it now polls once more after
+	// finding the peer dead (wakeup.pml, "THE FINAL POLL").
+	{name: "mutation/no-final-poll", defines: with(timeoutDeath, "-DMUT_NO_FINAL_POLL"), want: "assertion violated"},
+}
+
+// tools finds spin and the C compiler. Spin preprocesses the model with
+// gcc; the verifier is compiled with $CC if set, else gcc. Without them the
+// test skips, unless SHMRING_REQUIRE_SPIN=1 (as `make test` sets), when it
+// fails.
+func tools(t *testing.T) (spin string, cc []string) {
+	t.Helper()
+	missing := func(what string) {
+		t.Helper()
+		msg := what + ": run `make setup` (or `apt-get install spin gcc`)"
+		if os.Getenv("SHMRING_REQUIRE_SPIN") == "1" {
+			t.Fatal(msg + "; SHMRING_REQUIRE_SPIN=1 forbids skipping")
+		}
+		t.Skip(msg)
+	}
+	spin, err := exec.LookPath("spin")
+	if err != nil {
+		missing("spin (the Promela model checker) is not installed")
+	}
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		missing("gcc is not installed (spin preprocesses with it, and the verifier is C)")
+	}
+	cc = []string{gcc}
+	if f := strings.Fields(os.Getenv("CC")); len(f) > 0 {
+		cc = f
+	}
+	return spin, cc
+}
+
+func TestModel(t *testing.T) {
+	spin, cc := tools(t)
+	src, err := os.ReadFile(modelFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range checks {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			verify(t, spin, cc, src, c)
+		})
+	}
+}
+
+// result is what pan reports.
+type result struct {
+	errors, states, depth int
+	seconds               float64
+	firstError            string // "pan:1: ..." line, if any
+	out                   string
+}
+
+var (
+	reErrors  = regexp.MustCompile(`errors: (\d+)`)
+	reStates  = regexp.MustCompile(`(\d+) states, stored`)
+	reDepth   = regexp.MustCompile(`depth reached (\d+)`)
+	reElapsed = regexp.MustCompile(`elapsed time ([0-9.e+-]+) seconds`)
+	reFirst   = regexp.MustCompile(`(?m)^pan:1: .*$`)
+)
+
+func parse(out string) (result, error) {
+	r := result{out: out}
+	num := func(re *regexp.Regexp, what string) (int, error) {
+		m := re.FindStringSubmatch(out)
+		if m == nil {
+			return 0, fmt.Errorf("pan's output has no %s", what)
+		}
+		return strconv.Atoi(m[1])
+	}
+	var errs [3]error
+	r.errors, errs[0] = num(reErrors, "error count")
+	r.states, errs[1] = num(reStates, "state count")
+	r.depth, errs[2] = num(reDepth, "depth")
+	if m := reElapsed.FindStringSubmatch(out); m != nil {
+		r.seconds, _ = strconv.ParseFloat(m[1], 64)
+	}
+	r.firstError = reFirst.FindString(out)
+	return r, errors.Join(errs[:]...)
+}
+
+func verify(t *testing.T, spin string, cc []string, src []byte, c check) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, modelFile), src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	run := func(name string, args ...string) string {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, name, args...)
+		cmd.Dir = dir
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out.String())
+		}
+		return out.String()
+	}
+
+	start := time.Now()
+	run(spin, append(with(c.defines, "-a"), modelFile)...)
+	build := with(cc[1:], "-O1", "-w", "-o", "pan")
+	if !c.ltl {
+		build = append(build, "-DSAFETY", "-DNOCLAIM")
+	}
+	run(cc[0], append(build, "pan.c")...)
+	pan := []string{"-m" + strconv.Itoa(maxDepth), "-n"}
+	if c.ltl {
+		pan = append(pan, "-a", "-f")
+	}
+	r, err := parse(run("./pan", pan...))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, r.out)
+	}
+	t.Logf("%s: %d states, depth %d, %d errors, pan %.2fs, all %.1fs %s",
+		strings.Join(c.defines, " "), r.states, r.depth, r.errors, r.seconds,
+		time.Since(start).Seconds(), r.firstError)
+
+	if c.want != "" {
+		if r.errors == 0 || !strings.Contains(r.firstError, c.want) {
+			t.Fatalf("the model did not catch it: want %q, pan found %d errors (%q)\n%s",
+				c.want, r.errors, r.firstError, r.out)
+		}
+		return
+	}
+	if r.errors != 0 {
+		trail := run(spin, append(with(c.defines, "-t", "-p", "-g"), modelFile)...)
+		t.Fatalf("pan found %d errors: %s\n%s\ncounterexample:\n%s", r.errors, r.firstError, r.out, tail(trail, 120))
+	}
+	for _, bad := range []string{"search depth too small", "Search not completed", "out of memory"} {
+		if strings.Contains(r.out, bad) {
+			t.Fatalf("the search was incomplete (%q)\n%s", bad, r.out)
+		}
+	}
+	if !strings.Contains(r.out, "Full statespace search") {
+		t.Fatalf("not a full state-space search\n%s", r.out)
+	}
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
