@@ -91,4 +91,15 @@
 // runtime knows about: the runtime hands the thread's P to another thread,
 // so other goroutines and the garbage collector keep running, even with
 // GOMAXPROCS=1. Each blocked waiter holds one thread.
+//
+// # Errors
+//
+// [Wait] returns nil to mean "look again" (see above),
+// [os.ErrDeadlineExceeded] when the deadline passes, [ErrUnaligned] for a
+// nil or misaligned word (without a system call), and any other failure of
+// the system call wrapped with the operation and the address, matching its
+// errno with errors.Is (unix.EFAULT for memory that is not mapped). A caller
+// must not loop on those: the word is unusable. [Wake] returns [ErrUnaligned]
+// or a wrapped errno the same way. Both need the word to stay mapped for the
+// whole call.
 package futex

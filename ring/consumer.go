@@ -50,9 +50,16 @@ func (c *Consumer) MaxMessage() int { return c.max }
 // length and io.ErrShortBuffer, and the message stays in the ring. It
 // returns io.EOF once the producer has closed and every message has been
 // received, ErrClosed once this consumer has closed, ErrPeerDead if the
-// producer's process died while the ring was empty, ErrCorrupt for a length
-// the slot cannot hold, and ctx's error if ctx ends first. Recv releases any
-// messages returned by Peek: their slices must not be used after.
+// producer's process died while the ring was empty (messages it published
+// just before dying may remain: drain with TryRecv until ErrEmpty),
+// ErrPeerUnresponsive if it was stopped, ErrCorrupt for a cursor or length
+// no producer of this ring could write, and ctx's error if ctx ends first.
+// Recv releases any messages returned by Peek: their slices must not be used
+// after.
+//
+// The message is released before Recv returns: a consumer process killed
+// after that loses it, and one that takes the role over starts after it.
+// Peek and Release, or RecvBatch, release only what the caller has seen.
 func (c *Consumer) Recv(ctx context.Context, buf []byte) (int, error) {
 	if c.closed.Load() {
 		return 0, ErrClosed
@@ -66,7 +73,8 @@ func (c *Consumer) Recv(ctx context.Context, buf []byte) (int, error) {
 }
 
 // TryRecv is Recv without waiting: it returns ErrEmpty when there is no
-// message.
+// message. It never checks the producer's liveness (Ring.Stats does). Like
+// Recv, it releases messages returned by Peek.
 func (c *Consumer) TryRecv(buf []byte) (int, error) {
 	if c.closed.Load() {
 		return 0, ErrClosed
@@ -98,8 +106,11 @@ func (c *Consumer) copyOut(buf []byte) (int, error) {
 
 // Peek returns the next message in place and moves past it without
 // releasing its slot; Release frees every peeked slot with one store. The
-// slice is valid until then, and must not be written. Peek may be called
-// several times before one Release (a batch).
+// slice is valid until then (or until a Recv, TryRecv or RecvBatch, which
+// release peeked messages too), and must not be written. Peek may be called
+// several times before one Release (a batch). A consumer that dies before
+// releasing leaves the peeked messages to be delivered again to the next
+// one (at least once).
 //
 // With nothing peeked, Peek waits while the ring is empty. With messages
 // peeked and not released it does not wait (the producer may be waiting for
@@ -144,9 +155,10 @@ func (c *Consumer) Release() error {
 
 // RecvBatch waits for at least one message, then calls fn on each message
 // available, up to max (all available if max <= 0), and releases them all
-// with one store. msg is valid only during the call. If fn returns an error,
-// RecvBatch stops there (that message counts as received) and returns it.
-// It returns how many messages fn saw.
+// with one store, together with any messages returned by Peek. msg is valid
+// only during the call. If fn returns an error, RecvBatch stops there (that
+// message counts as received) and returns it. It returns how many messages
+// fn saw. Its errors are those of Recv, and fn's.
 func (c *Consumer) RecvBatch(ctx context.Context, max int, fn func(msg []byte) error) (n int, err error) {
 	if c.closed.Load() {
 		return 0, ErrClosed

@@ -21,28 +21,51 @@
 // two goroutines of one process (and for the race detector, which cannot see
 // shared memory).
 //
+// The types: a [Ring] is one process's handle on a ring (the mapping, and
+// the roles it holds); a [Producer] and a [Consumer] are the two roles, one
+// of each per ring at a time, system-wide. [Config] describes a new ring and
+// [Options] how a handle waits and judges its peer; [Stats] is a snapshot of
+// the header, readable by any process (a read-only attach is enough).
+//
 // # The segment
 //
-//	+--------+--------+--------+--------+--------+--------+--------+--------+--------------------+
-//	| meta   | head   | tail   | data   | space  | prod   | cons   | (zero) | slot 0 ... slot N-1 |
-//	| block 0| block 1| block 2| futex  | futex  | owner, | owner, |        | len u32 | payload  |
-//	|        |        |        |        |        | counts | counts |        |                    |
-//	+--------+--------+--------+--------+--------+--------+--------+--------+--------------------+
+//	+--------+--------+--------+--------+--------+--------+--------+--------+--------+-----+----------+
+//	| meta   | head   | tail   | data   | space  | prod   | cons   | (zero) | slot 0 | ... | slot N-1 |
+//	| block 0| block 1| block 2| futex  | futex  | owner, | owner, |        |        |     |          |
+//	|        |        |        |        |        | counts | counts |        |        |     |          |
+//	+--------+--------+--------+--------+--------+--------+--------+--------+--------+-----+----------+
 //	0        128      256      384      512      640      768      896      1024
 //
-// The producer writes slots and then the head cursor; the consumer reads
-// slots and then the tail cursor. Cursors count messages and never wrap; a
-// slot's index is cursor & (N-1):
+// A slot is a little-endian u32 length and the payload. The producer writes
+// slots and then the head cursor; the consumer reads slots and then the tail
+// cursor. Cursors count messages and never wrap; a slot's index is
+// cursor & (N-1). With N = 8, tail = 13 and head = 18, messages 13 to 17 sit
+// in slots 5, 6, 7, 0 and 1; the consumer reads slot 5 (13&7) next and the
+// producer writes slot 2 (18&7) next:
 //
-//	          tail=13          head=18
-//	            v                v
-//	slot:  0 1 2 3 4 5 6 7     (N = 8)
-//	      [m m . . . m m m]    13&7=5: messages 13..17 sit in slots 5,6,7,0,1
+//	slot:    0    1    2    3    4    5    6    7
+//	       +----+----+----+----+----+----+----+----+
+//	       | 16 | 17 |    |    |    | 13 | 14 | 15 |
+//	       +----+----+----+----+----+----+----+----+
+//	                   ^              ^
+//	                   head&7 = 2     tail&7 = 5
 //
 // Each side keeps a copy of the other's cursor and reads the shared one only
 // when its copy says the ring is full (producer) or empty (consumer); each
 // publishes its own cursor once per call, however many messages the call
-// moves. docs/LAYOUT.md gives every field.
+// moves. docs/LAYOUT.md gives every field; docs/DESIGN.md explains the
+// design.
+//
+// # Concurrency
+//
+// A Producer is used by one goroutine at a time, and so is a Consumer (the
+// same goroutine or another); only their Close may be called from any
+// goroutine, to end the side and unblock a call waiting in it. Ring's
+// methods are safe for concurrent use, but Ring.Close unmaps the segment: it
+// must not run while another goroutine is inside a Producer or Consumer call
+// that is not blocked (it wakes blocked calls and waits for them to return).
+// Across processes there is no lock: the two sides synchronise only through
+// the cursors, with atomic loads and stores.
 //
 // # Waiting
 //
@@ -54,20 +77,39 @@
 //
 // A waiting side checks every Options.Liveness that its peer's process
 // still exists (pid and start time, so a reused pid is not mistaken for the
-// peer) and returns ErrPeerDead if it does not. A new process can then claim
-// the dead side's role and carry on from the cursors in the header.
+// peer) and returns ErrPeerDead if it does not, or ErrPeerUnresponsive if
+// the peer was stopped (SIGSTOP, a debugger) at two checks in a row. A new
+// process can then claim the dead side's role and carry on from the cursors
+// in the header. Only waiting calls check: TrySend and TryRecv never do.
 //
 // # Lifetime
 //
 // A segment outlives the processes that use it. Ring.Close removes it once
 // both sides have closed; a ring whose peer died stays, for a takeover, until
-// it is removed ("shmring rm -stale", or ipcrm). Slices returned by Reserve,
-// Peek and RecvBatch point into the segment: they are valid until Commit,
-// Release or the end of the callback, and never after Close.
+// it is removed ("shmring rm -stale", or ipcrm).
+//
+// Slices returned by Reserve, Peek and RecvBatch point into the segment, not
+// into a copy:
+//
+//   - a Reserve slice is valid until the message is published, by Commit or
+//     by a Send, TrySend or SendBatch (which publish pending reservations);
+//   - a Peek slice is valid until the message is released, by Release or by
+//     a Recv, TryRecv or RecvBatch (which release peeked messages);
+//   - a RecvBatch slice is valid only during the callback.
+//
+// None is valid after Ring.Close, which unmaps the memory: using one then
+// faults. Memory another process can write may change under a reader: copy
+// a message from an untrusted producer before validating it.
 //
 // # Errors
 //
 // Errors are the sentinels in errors.go, wrapped with the values seen; test
-// them with errors.Is. Memory another process can write is not trusted: a
-// cursor or length out of range is ErrCorrupt, never a read outside the ring.
+// them with errors.Is. Besides them, Consumer calls return io.EOF at the end
+// of the stream and io.ErrShortBuffer for a buffer too small, waiting calls
+// return their context's error, and Create, Open, OpenID, OpenOrCreate and
+// Close return the shmseg package's errors, wrapped. A few failures have no
+// sentinel: claiming a role through a read-only handle, failing to read this
+// process's own /proc/self/stat, and a futex call that fails (other than by
+// timing out). Memory another process can write is not trusted: a cursor or
+// length out of range is ErrCorrupt, never a read outside the ring.
 package ring

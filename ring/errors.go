@@ -8,14 +8,23 @@ import (
 // Errors returned by this package. Each is wrapped with the values seen, so
 // test with errors.Is, not ==.
 var (
-	// ErrClosed: this side, or the ring, was closed; or the consumer has
-	// closed and nothing will read what the producer sends. It is
-	// os.ErrClosed, so errors.Is(err, os.ErrClosed) holds too.
+	// ErrClosed: this side, or the ring handle, was closed; or the
+	// consumer has closed and nothing will read what the producer sends
+	// (the producer learns it when it waits for space: until the ring is
+	// full, its sends still succeed); or Ring.Producer or Ring.Consumer
+	// found the role closed in this ring, which is for good (a closed role
+	// is never claimed again: make a new ring). It is os.ErrClosed, so
+	// errors.Is(err, os.ErrClosed) holds too, and its message reads "file
+	// already closed".
 	ErrClosed = os.ErrClosed
 
-	// ErrPeerDead: the other side's process exited (or was killed) while
-	// this side waited for it. A new process may take the dead side's role
-	// over; see Ring.Producer.
+	// ErrPeerDead: the other side's process exited (or was killed, or is a
+	// zombie, or its pid now names another process) while this side waited
+	// for it. Only waiting calls report it. Messages the producer
+	// published just before it died may still be in the ring: a consumer
+	// should drain them with TryRecv until ErrEmpty. A new process may take
+	// the dead side's role over; see Ring.Producer. Two sides in different
+	// PID namespaces see each other as dead (docs/OPERATIONS.md).
 	ErrPeerDead = errors.New("ring: peer process is dead")
 
 	// ErrPeerUnresponsive: the other side's process exists but was found
@@ -31,7 +40,7 @@ var (
 	ErrRoleTaken = errors.New("ring: role is held by a live process")
 
 	// ErrMessageTooLarge: a message longer than the slot's payload
-	// (SlotSize-4 bytes).
+	// (SlotSize-4 bytes), or a negative size to Reserve.
 	ErrMessageTooLarge = errors.New("ring: message too large for slot")
 
 	// ErrFull and ErrEmpty: a non-blocking call found no free slot, or no
@@ -47,7 +56,8 @@ var (
 
 	// ErrLayout: sizes disagree: slot size or count out of range, header or
 	// segment size not what the slots need, memory smaller than the header
-	// says, or an existing ring's geometry differs from the one asked for.
+	// says (or than the header itself) or not 8-byte aligned, or an
+	// existing ring's geometry differs from the one OpenOrCreate asked for.
 	ErrLayout = errors.New("ring: layout mismatch")
 
 	// ErrCorrupt: a cursor, message length or state word out of range, at
@@ -60,6 +70,7 @@ var (
 	ErrNotReady = errors.New("ring: segment never became ready")
 
 	// ErrInsecure: the segment is writable by every user, or owned by
-	// another user; Open refuses it unless Options.AllowInsecure is set.
+	// another user than this process's effective uid; Open and OpenID
+	// refuse it unless Options.AllowInsecure or Options.ReadOnly is set.
 	ErrInsecure = errors.New("ring: segment permissions are unsafe")
 )

@@ -95,9 +95,13 @@ func (p *Producer) MaxMessage() int { return p.max }
 
 // Send copies msg into the next slot and publishes it, waiting while the
 // ring is full. It returns ErrMessageTooLarge for a message longer than
-// MaxMessage, ErrClosed once this producer or the consumer has closed,
-// ErrPeerDead if the consumer's process died while the ring was full, and
-// ctx's error if ctx ends first. Pending reservations are published with it.
+// MaxMessage, ErrClosed once this producer has closed, or when it must wait
+// for space and the consumer has closed (until the ring is full, a send
+// after the consumer closed still succeeds, and nobody reads it),
+// ErrPeerDead if the consumer's process died while the ring was full,
+// ErrPeerUnresponsive if it was stopped, ErrCorrupt for a consumer cursor
+// no consumer could write, and ctx's error if ctx ends first. Pending
+// reservations are published with it.
 func (p *Producer) Send(ctx context.Context, msg []byte) error {
 	if len(msg) > p.max {
 		return p.tooLarge(len(msg))
@@ -116,6 +120,7 @@ func (p *Producer) Send(ctx context.Context, msg []byte) error {
 }
 
 // TrySend is Send without waiting: it returns ErrFull when the ring is full.
+// It never checks the consumer's liveness (Ring.Stats does).
 func (p *Producer) TrySend(msg []byte) error {
 	if len(msg) > p.max {
 		return p.tooLarge(len(msg))
@@ -149,7 +154,9 @@ func (p *Producer) SendBatch(ctx context.Context, msgs [][]byte) (n int, err err
 		if p.closed.Load() {
 			return n, ErrClosed
 		}
-		if uint64(len(msgs)-n) > p.n-(p.head-p.cachedTail) {
+		// used > p.n only if the cursor read at claim time was
+		// corrupt (beyond head): poll refuses it.
+		if used := p.head - p.cachedTail; used > p.n || uint64(len(msgs)-n) > p.n-used {
 			if _, err := p.poll(); err != nil {
 				return n, err
 			}
@@ -173,7 +180,10 @@ func (p *Producer) SendBatch(ctx context.Context, msgs [][]byte) (n int, err err
 // its payload, to be written in place; Commit publishes it. Reserve may be
 // called several times before one Commit, which then publishes all the
 // reserved messages at once (a batch). The slices stay valid until the
-// message is committed; write nothing to them after.
+// message is published, by Commit or by a Send, TrySend or SendBatch (which
+// publish pending reservations too); write nothing to them after. The
+// consumer receives exactly n bytes: the slot is not cleared, so write all
+// of them, or it gets bytes of an earlier message.
 //
 // With no reservation pending, Reserve waits while the ring is full. With
 // reservations pending it does not wait (the consumer cannot free slots for
@@ -252,13 +262,16 @@ func (p *Producer) publish() {
 
 // poll re-reads the consumer's cursor: is there a free slot? It also ends a
 // wait when either side has closed, and refuses a cursor that could not
-// have come from a consumer of this ring.
+// have come from a consumer of this ring: beyond what was published, behind
+// what it was, or more than a ring behind what was published (which no
+// wait can cure: only a corrupt cursor, read then or at claim time, gets
+// there).
 func (p *Producer) poll() (bool, error) {
 	if p.closed.Load() {
 		return false, ErrClosed
 	}
 	t := p.h.tail.Load()
-	if t > p.published || t < p.cachedTail {
+	if t > p.published || t < p.cachedTail || p.published-t > p.n {
 		return false, fmt.Errorf("%w: consumer cursor %d, was %d, producer published %d",
 			ErrCorrupt, t, p.cachedTail, p.published)
 	}

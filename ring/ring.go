@@ -88,13 +88,16 @@ type Options struct {
 	Wait WaitStrategy
 	// Liveness is how often a waiting side checks that its peer's process
 	// still exists. A side blocked on a dead peer returns ErrPeerDead
-	// within twice this interval. Zero means DefaultLiveness.
+	// within twice this interval; one blocked on a peer found stopped at
+	// two checks in a row returns ErrPeerUnresponsive. A futex sleep never
+	// lasts longer than this. Zero means DefaultLiveness.
 	Liveness time.Duration
 	// ReadyTimeout is how long Open waits for the creator to finish
 	// initialising the segment. Zero means DefaultReadyTimeout.
 	ReadyTimeout time.Duration
 	// ReadOnly attaches the segment read-only: Stats works, claiming a
-	// role does not. For monitoring.
+	// role does not. For monitoring. A read-only Open skips the
+	// ErrInsecure check (it cannot be made to write anything).
 	ReadOnly bool
 	// AllowInsecure lets Open use a segment that every user may write, or
 	// that another user owns. Anyone who can write the segment can make
@@ -128,9 +131,14 @@ type Config struct {
 	// Slots is the number of slots, a power of two >= 2. Zero means
 	// DefaultSlots.
 	Slots int
-	// Mode holds the segment's permission bits; zero means 0600.
+	// Mode holds the segment's permission bits; zero means 0600. Open in
+	// another process refuses a mode that lets every user write (the 0o002
+	// bit) with ErrInsecure; use group permissions (0660) to share a ring
+	// between users.
 	Mode os.FileMode
-	// HugePages backs the segment with huge pages (SHM_HUGETLB).
+	// HugePages backs the segment with huge pages (SHM_HUGETLB). They must
+	// be reserved (vm.nr_hugepages), or Create fails with
+	// shmseg.ErrHugePages; see docs/OPERATIONS.md.
 	HugePages bool
 	// Options for the creating handle.
 	Options
@@ -273,8 +281,10 @@ func Create(key shmseg.Key, cfg Config) (r *Ring, err error) {
 }
 
 // Open attaches the existing ring at key, waits for it to be ready, and
-// validates it. opts may be nil. Unless opts.AllowInsecure, a segment that
-// every user may write, or that another user owns, is refused.
+// validates it (docs/LAYOUT.md lists every check and its error). opts may be
+// nil. Unless opts.AllowInsecure or opts.ReadOnly, a segment that every
+// user may write, or that another user owns, is refused with ErrInsecure.
+// A key with no segment gives shmseg.ErrNotExist.
 func Open(key shmseg.Key, opts *Options) (*Ring, error) {
 	id, err := shmseg.Open(key)
 	if err != nil {

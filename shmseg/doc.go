@@ -5,15 +5,24 @@
 // and, once it exists, identified by an [ID]. [Create] makes a segment,
 // [Open] finds an existing one by key, and [Attach] maps it into this
 // process as a [Segment] whose [Segment.Bytes] is the shared memory.
+// [Stat] and [List] describe segments ([Info]); [Remove] removes one.
+//
+// Keys and IDs belong to the caller's IPC namespace: processes in different
+// namespaces (containers, unless configured to share one) never see each
+// other's segments. The kernel limits the size of one segment, the total
+// size and the number of segments (kernel.shmmax, kernel.shmall in pages,
+// kernel.shmmni); docs/OPERATIONS.md shows how to read and raise them.
 //
 // # Segments outlive processes
 //
 // A segment belongs to the kernel, not to the process that created it. It
 // stays, with its contents, after every process has detached and exited,
-// until someone removes it with [Remove] or [Segment.Remove] (IPC_RMID), or
-// the machine reboots. A program that creates segments must arrange to
-// remove them; `ipcs -m` and [List] show what exists and `ipcrm -m ID`
-// removes one by hand.
+// until someone removes it with [Remove] or [Segment.Remove] (IPC_RMID), its
+// IPC namespace ends, or the machine reboots. A program that creates
+// segments must arrange to remove them; `ipcs -m` and [List] show what
+// exists and `ipcrm -m ID` removes one by hand. (With the sysctl
+// kernel.shm_rmid_forced set to 1, the kernel instead removes every segment
+// as soon as no process has it attached.)
 //
 // # Removal
 //
@@ -46,15 +55,20 @@
 // # Errors
 //
 // Failed system calls return an [*Error] naming the operation, the key or id
-// and the size. It wraps both a sentinel of this package and the
-// [golang.org/x/sys/unix.Errno] the kernel returned, so errors.Is works with either:
+// and the size. It wraps both a sentinel of this package (when the errno has
+// one; see [Error.Err]) and the [golang.org/x/sys/unix.Errno] the kernel
+// returned, so errors.Is works with either:
 //
 //	errors.Is(err, shmseg.ErrNotExist) // the portable question
 //	errors.Is(err, unix.EIDRM)         // the exact kernel answer
 //
 // The sentinels are [ErrExist], [ErrNotExist], [ErrPermission],
 // [ErrTooLarge], [ErrNoSpace], [ErrHugePages], [ErrDetached] and
-// [ErrInvalid]; each one's doc says which errno values it covers.
+// [ErrInvalid]; each one's doc says which errno values it covers. Arguments
+// found invalid before any system call also give an [*Error], wrapping
+// [ErrInvalid]. [Ftok] and [List] return plain wrapped errors: Ftok's wrap
+// [ErrInvalid] or the error of stat(2) on the path, List's the error of
+// reading /proc/sysvipc/shm.
 //
 // Functions are safe for concurrent use, and so are the methods of
 // [Segment].
