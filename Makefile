@@ -34,6 +34,7 @@ check-fmt:
 
 vet:
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags shmring_crashpoints $(PKGS)
 	GOARCH=arm64 $(GO) vet $(PKGS)
 
 race:

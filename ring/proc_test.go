@@ -29,6 +29,23 @@ func TestIdentity(t *testing.T) {
 	require.NoError(t, err)
 	child := makeIdentity(cmd.Process.Pid, st.start)
 	require.True(t, child.alive())
+
+	// The pid of a live process that is not the recorded owner (the
+	// owner's pid reused by it): another start time. Dead, and a side
+	// waiting on it is told so (RELIABILITY item 12; reliability.TestPidReuse
+	// does it across processes, with a real reused pid too).
+	for _, start := range []uint64{st.start + 1, st.start - 1} {
+		impostor := makeIdentity(cmd.Process.Pid, start)
+		require.False(t, impostor.alive(), "live pid %d with start time %d, not its own", impostor.pid(), start)
+		var peer side
+		peer.owner.Store(uint64(impostor))
+		stopped := false
+		require.ErrorIs(t, checkPeer(&peer, &stopped), ErrPeerDead)
+	}
+	var peer side
+	peer.owner.Store(uint64(child))
+	stopped := false
+	require.NoError(t, checkPeer(&peer, &stopped), "the real owner is alive")
 	require.NoError(t, cmd.Process.Kill())
 	require.Eventually(t, func() bool { return !child.alive() }, 10*time.Second, time.Millisecond)
 }

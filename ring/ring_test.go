@@ -326,9 +326,9 @@ func TestContext(t *testing.T) {
 			// A deadline while blocked on full.
 			require.NoError(t, p.Send(context.Background(), []byte{1}))
 			require.NoError(t, p.Send(context.Background(), []byte{2}))
+			start = time.Now() // before the deadline is set, so it is at least 30ms later
 			ctx, cancel = context.WithTimeout(context.Background(), 30*time.Millisecond)
 			defer cancel()
-			start = time.Now()
 			err = p.Send(ctx, []byte{3})
 			require.ErrorIs(t, err, context.DeadlineExceeded)
 			require.GreaterOrEqual(t, time.Since(start), 30*time.Millisecond)
