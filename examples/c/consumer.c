@@ -1,0 +1,173 @@
+/*
+ * consumer.c - the C twin of cmd/consumer: receives the messages of a
+ * producer (cmd/producer, examples/c/producer.c) through the shmring ring at
+ * a SysV key, creating the ring if no producer has yet, and checks every
+ * one: a good CRC32C and exactly the next sequence number, starting from
+ * the ring's tail when it joined (0 on a fresh ring).
+ *
+ *     cc -std=c11 -O2 -I../../include -o consumer consumer.c
+ *     ./consumer -key 0x5e7a0001 -size 64 -expect 1000000
+ *
+ * Prints one summary line to stdout; exit status 0 ok, 1 failure
+ * (including any message corrupt or out of sequence, or a count other than
+ * -expect), 2 bad usage.
+ */
+#include "common.h"
+
+static const char help[] =
+	"usage: consumer [flags]\n"
+	"\n"
+	"Receives and checks the messages of a shmring producer (the format of\n"
+	"cmd/producer) through the ring at a SysV key, creating the ring if no\n"
+	"producer has yet. Every message must have a good CRC32C and the next\n"
+	"sequence number. Stops when the producer closes, after -count messages,\n"
+	"or at SIGINT/SIGTERM, and prints one summary line.\n"
+	"\n"
+	"flags:\n"
+	"  -key HEX       SysV key of the ring (default 0x73686d72)\n"
+	"  -size N        message size in bytes, at least 20 (default 64): with\n"
+	"                 -slots, the geometry of the ring (slot size: size+4,\n"
+	"                 rounded up to 8); messages may be shorter\n"
+	"  -slots N       number of slots (default 4096)\n"
+	"  -count N       stop after this many messages; 0 = until the producer\n"
+	"                 closes (default 0)\n"
+	"  -expect N      fail unless exactly N messages were received\n"
+	"  -timeout D     how long to wait for the ring and for a producer (default 10s)\n"
+	"  -wait MODE     spin, yield, futex or adaptive (default adaptive)\n"
+	"\n"
+	"exit status: 0 ok, 1 failure, 2 bad usage\n";
+
+int main(int argc, char **argv)
+{
+	struct flags f;
+	struct shmring r;
+	struct shmring_stats st0, st;
+	unsigned char *buf;
+	uint64_t expected, n = 0, bytes = 0, corrupt = 0, out_of_order = 0, bad_at = 0, bad_got = 0;
+	uint64_t min_len = UINT64_MAX, max_len = 0;
+	int64_t start, first = 0, last = 0, lat_max = 0, last_seq = -1;
+	double lat_sum = 0, secs;
+	int created = 0, rc = 0, failed;
+	const char *ended = "eof";
+
+	prog = "consumer";
+	parse_flags(argc, argv, 0, &f, help);
+	if (crc_init() != 0) {
+		fprintf(stderr, "consumer: CRC32C self-test failed\n");
+		return 1;
+	}
+	catch_signals();
+	if (join(&r, &f, 0, &created) != 0)
+		return 1;
+	shmring_stats(&r, &st0);
+	expected = st0.consumer.messages; /* the ring's tail */
+	buf = (unsigned char *)malloc(shmring_max_message(&r));
+	if (buf == NULL) {
+		fprintf(stderr, "consumer: out of memory\n");
+		leave(&r, f.key, 0, 0);
+		return 1;
+	}
+	start = shmring_now_ns();
+	for (;;) {
+		size_t len;
+		uint64_t seq;
+		int64_t sent, now;
+		if (f.count > 0 && n >= f.count) {
+			ended = "count";
+			break;
+		}
+		if (stop_signal) {
+			ended = "interrupted";
+			break;
+		}
+		rc = shmring_recv(&r, buf, shmring_max_message(&r), &len, SLICE_NS);
+		if (rc == SHMRING_ETIMEOUT) {
+			rc = 0;
+			if (peer_absent(&r, 0) && shmring_now_ns() - start > f.timeout) {
+				fprintf(stderr, "consumer: no producer claimed ring %#x within -timeout\n",
+					(unsigned)f.key);
+				rc = SHMRING_ETIMEOUT;
+				ended = "error";
+				break;
+			}
+			continue;
+		}
+		if (rc == SHMRING_EPEERSTOPPED) {
+			fprintf(stderr, "consumer: %s; still waiting\n", shmring_strerror(rc));
+			rc = 0;
+			continue;
+		}
+		if (rc == SHMRING_EOF) {
+			rc = 0;
+			ended = "eof";
+			break;
+		}
+		if (rc != 0) {
+			fprintf(stderr, "consumer: receive message %llu: %s\n", (unsigned long long)expected,
+				shmring_strerror(rc));
+			ended = "error";
+			break;
+		}
+		now = shmring_now_ns();
+		if (n == 0)
+			first = now;
+		last = now;
+		n++;
+		bytes += len;
+		min_len = len < min_len ? len : min_len;
+		max_len = len > max_len ? len : max_len;
+		if (!wire_check(buf, len, &seq, &sent)) {
+			if (corrupt + out_of_order == 0)
+				bad_at = expected, bad_got = UINT64_MAX;
+			corrupt++;
+			expected++;
+			continue;
+		}
+		if (seq != expected) {
+			if (corrupt + out_of_order == 0)
+				bad_at = expected, bad_got = seq;
+			out_of_order++;
+			expected = seq + 1;
+			continue;
+		}
+		expected++;
+		last_seq = (int64_t)seq;
+		lat_sum += (double)(now - sent);
+		if (now - sent > lat_max)
+			lat_max = now - sent;
+	}
+	shmring_flush(&r);
+	shmring_stats(&r, &st);
+	secs = last > first ? (double)(last - first) / 1e9 : 0;
+	failed = rc != 0 || corrupt != 0 || out_of_order != 0 || (f.has_expect && n != f.expect);
+	printf("consumer: %s messages=%llu bytes=%llu first_seq=%llu last_seq=%lld min_len=%llu max_len=%llu "
+	       "corrupt=%llu out_of_order=%llu slots=%llu wait=%s created=%d seconds=%.3f msgs_per_sec=%.0f "
+	       "latency_mean_ns=%.0f latency_max_ns=%lld stalls=%llu waits=%llu wakes=%llu ended=%s\n",
+	       failed ? "FAILED" : "ok", (unsigned long long)n, (unsigned long long)bytes,
+	       (unsigned long long)st0.consumer.messages, (long long)last_seq,
+	       (unsigned long long)(n ? min_len : 0), (unsigned long long)max_len, (unsigned long long)corrupt,
+	       (unsigned long long)out_of_order, (unsigned long long)st.slots, wait_name(f.wait), created, secs,
+	       secs > 0 ? (double)n / secs : 0.0, n > corrupt + out_of_order ? lat_sum / (double)(n - corrupt - out_of_order) : 0.0,
+	       (long long)lat_max, (unsigned long long)(st.consumer.stalls - st0.consumer.stalls),
+	       (unsigned long long)(st.consumer.waits - st0.consumer.waits),
+	       (unsigned long long)(st.consumer.wakes - st0.consumer.wakes), ended);
+	fflush(stdout);
+	if (corrupt + out_of_order > 0) {
+		if (bad_got == UINT64_MAX)
+			fprintf(stderr, "consumer: check failed: message %llu is corrupt (bad CRC32C or shorter "
+					"than 20 bytes); %llu corrupt, %llu out of sequence in all\n",
+				(unsigned long long)bad_at, (unsigned long long)corrupt,
+				(unsigned long long)out_of_order);
+		else
+			fprintf(stderr, "consumer: check failed: expected sequence %llu, got %llu; %llu corrupt, "
+					"%llu out of sequence in all\n",
+				(unsigned long long)bad_at, (unsigned long long)bad_got, (unsigned long long)corrupt,
+				(unsigned long long)out_of_order);
+	}
+	if (f.has_expect && n != f.expect)
+		fprintf(stderr, "consumer: check failed: received %llu messages, -expect %llu\n",
+			(unsigned long long)n, (unsigned long long)f.expect);
+	leave(&r, f.key, 0, 0);
+	free(buf);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,1534 @@
+/*
+ * shmring.h - join a shmring ring from C (C11) or C++ (C++17 and later).
+ *
+ * A shmring ring is one System V shared memory segment: a 1024-byte header,
+ * then slot_count slots of slot_size bytes, each a little-endian u32 length
+ * and the payload. One producer process and one consumer process move
+ * messages through it without system calls while both are busy; a side with
+ * nothing to do spins, yields, then sleeps on a futex word in the header
+ * until the other side wakes it. docs/LAYOUT.md is the reference for the
+ * bytes; ring/ (Go) is the reference implementation. This header speaks the
+ * same protocol as the Go code, so a C producer can feed a Go consumer and
+ * the other way round, and "shmring stat" shows the C side's counters.
+ *
+ * The header is self-contained: no library, no other file. Every function is
+ * static inline. Linux only (futex, /proc), little-endian 64-bit (amd64,
+ * arm64), like the Go package.
+ *
+ * Feature macros: the header needs POSIX and the Linux syscall() wrapper. If
+ * neither _DEFAULT_SOURCE nor _GNU_SOURCE is defined it defines
+ * _DEFAULT_SOURCE, which only works when shmring.h comes before every system
+ * header of the translation unit. Otherwise compile with -D_DEFAULT_SOURCE
+ * (C++ compilers define _GNU_SOURCE already).
+ *
+ * Quick use (errors elided; every function returns 0 or a negative code,
+ * see "Return codes"):
+ *
+ *     struct shmring r;
+ *     shmring_open(&r, key, NULL);          // the ring must exist (Go made it)
+ *     shmring_consumer(&r);                 // claim the consumer role
+ *     char buf[4096]; size_t n;
+ *     while (shmring_recv(&r, buf, sizeof buf, &n, -1) == 0) use(buf, n);
+ *     shmring_close(&r);                    // SHMRING_EOF ended the loop
+ *
+ * Threads: a handle's producer functions must be called by one thread at a
+ * time, and its consumer functions by one thread at a time (the same or
+ * another). shmring_producer_close and shmring_consumer_close may be called
+ * from any thread to end a blocked call, which then returns SHMRING_ECLOSED;
+ * shmring_close may be called from any thread and waits for blocked calls to
+ * return before it detaches, but (as in Go) it must not run while another
+ * thread is inside a call that is not blocked. Nothing here is
+ * async-signal-safe.
+ *
+ * Return codes: 0 (SHMRING_OK) for success; a negative errno (-ENOENT,
+ * -EACCES, -EEXIST, ...) when a system call failed; or one of the negative
+ * SHMRING_E* codes below, each matching an error of the Go package.
+ * shmring_strerror describes any of them. No function aborts or exits.
+ */
+#ifndef SHMRING_H
+#define SHMRING_H
+
+#if !defined(__linux__)
+#error "shmring.h: shmring runs on Linux only (futex, System V shm, /proc)"
+#endif
+
+#if !defined(_DEFAULT_SOURCE) && !defined(_GNU_SOURCE)
+#define _DEFAULT_SOURCE 1
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Atomics: C11 <stdatomic.h> in C, <atomic> in C++. Every atomic operation
+ * below is sequentially consistent, as Go's sync/atomic is: the wake-up
+ * protocol depends on store-then-load ordering on both sides. */
+#ifdef __cplusplus
+#include <atomic>
+#define SHMRING_ATOMIC(T) std::atomic<T>
+#define SHMRING_STATIC_ASSERT(cond, msg) static_assert(cond, msg)
+#define SHMRING_LOAD(p) std::atomic_load(p)
+#define SHMRING_STORE(p, v) std::atomic_store((p), (v))
+#define SHMRING_SWAP(p, v) std::atomic_exchange((p), (v))
+#define SHMRING_ADD(p, v) std::atomic_fetch_add((p), (v))
+#define SHMRING_OR(p, v) std::atomic_fetch_or((p), (v))
+#define SHMRING_CAS(p, expp, v) std::atomic_compare_exchange_strong((p), (expp), (v))
+#define SHMRING_CAST(T, v) reinterpret_cast<T>(v)
+#define SHMRING_ALIGNOF(T) alignof(T)
+#else
+#include <stdatomic.h>
+#define SHMRING_ATOMIC(T) _Atomic(T)
+#define SHMRING_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
+#define SHMRING_LOAD(p) atomic_load(p)
+#define SHMRING_STORE(p, v) atomic_store((p), (v))
+#define SHMRING_SWAP(p, v) atomic_exchange((p), (v))
+#define SHMRING_ADD(p, v) atomic_fetch_add((p), (v))
+#define SHMRING_OR(p, v) atomic_fetch_or((p), (v))
+#define SHMRING_CAS(p, expp, v) atomic_compare_exchange_strong((p), (expp), (v))
+#define SHMRING_CAST(T, v) ((T)(v))
+#define SHMRING_ALIGNOF(T) _Alignof(T)
+#endif
+
+#ifndef __cplusplus
+/* Shared atomics must be lock-free: a lock would live in one process. */
+SHMRING_STATIC_ASSERT(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free");
+SHMRING_STATIC_ASSERT(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
+#else
+SHMRING_STATIC_ASSERT(std::atomic<uint32_t>::is_always_lock_free, "32-bit atomics must be lock-free");
+SHMRING_STATIC_ASSERT(std::atomic<uint64_t>::is_always_lock_free, "64-bit atomics must be lock-free");
+#endif
+SHMRING_STATIC_ASSERT(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "shmring is little-endian only");
+SHMRING_STATIC_ASSERT(sizeof(void *) == 8, "shmring is 64-bit only");
+
+/* ---- Layout constants (docs/LAYOUT.md, ring/layout.go) ---------------- */
+
+/* SHMRING_MAGIC: the first 8 bytes of a ring, "shmring\0" little-endian. */
+#define SHMRING_MAGIC UINT64_C(0x00676e69726d6873)
+/* The layout version this header implements. A segment of another major
+ * version is refused; any minor version of major 1 is accepted. */
+#define SHMRING_VERSION_MAJOR 1
+#define SHMRING_VERSION_MINOR 0
+/* Bytes before slot 0; also sizeof(struct shmring_header). */
+#define SHMRING_HEADER_SIZE 1024
+/* The header is eight blocks of this many bytes; fields written by
+ * different sides never share a block. */
+#define SHMRING_BLOCK_SIZE 128
+/* Bytes of the length prefix at the start of each slot. */
+#define SHMRING_LEN_SIZE 4
+/* Bounds of slot_size (a multiple of 8, length prefix included) and of
+ * slot_count (a power of two, at least 2). */
+#define SHMRING_MIN_SLOT_SIZE 8
+#define SHMRING_MAX_SLOT_SIZE (UINT32_C(1) << 30)
+#define SHMRING_MIN_SLOTS 2
+#define SHMRING_MAX_SLOTS (UINT32_C(1) << 30)
+
+/* Bits of header.state. 0 means the creator is still initialising. */
+#define SHMRING_STATE_READY UINT32_C(1)
+#define SHMRING_STATE_PRODUCER_CLOSED UINT32_C(2)
+#define SHMRING_STATE_CONSUMER_CLOSED UINT32_C(4)
+#define SHMRING_STATE_KNOWN UINT32_C(7)
+
+/* A process identity (side.owner) is pid | start_time << SHMRING_PID_BITS,
+ * start_time being field 22 of /proc/PID/stat (clock ticks since boot). */
+#define SHMRING_PID_BITS 22
+
+/* Defaults of struct shmring_options, the same as the Go package's. */
+#define SHMRING_DEFAULT_LIVENESS_NS INT64_C(1000000000)
+#define SHMRING_DEFAULT_READY_TIMEOUT_NS INT64_C(1000000000)
+#define SHMRING_DEFAULT_SPIN_NS INT64_C(20000)
+#define SHMRING_DEFAULT_YIELD_NS INT64_C(50000)
+
+/* Counters are copied to the header at least every this many publications
+ * (or releases), and before a side sleeps. */
+#define SHMRING_FLUSH_EVERY 64
+
+/* ---- The shared header ------------------------------------------------- */
+
+/* One side's block (producer at 640, consumer at 768). Only the holder of
+ * the role writes it; anyone may read it. */
+struct shmring_side {
+	SHMRING_ATOMIC(uint64_t) owner;  /* +0: holder's identity, 0 = role free */
+	SHMRING_ATOMIC(uint64_t) bytes;  /* +8: payload bytes moved (may lag) */
+	SHMRING_ATOMIC(uint64_t) stalls; /* +16: times the ring was full/empty and the side waited */
+	SHMRING_ATOMIC(uint64_t) waits;  /* +24: futex waits */
+	SHMRING_ATOMIC(uint64_t) wakes;  /* +32: futex wakes issued to the peer */
+	uint8_t reserved[88];            /* +40: zero */
+};
+
+/* The first 1024 bytes of the segment. Fields that are not atomic are
+ * written by the creator before it sets READY and never change after. */
+struct shmring_header {
+	/* Block 0: identity and geometry (creator), state (both). */
+	uint64_t magic;                  /* 0: SHMRING_MAGIC */
+	uint16_t major;                  /* 8: SHMRING_VERSION_MAJOR */
+	uint16_t minor;                  /* 10: SHMRING_VERSION_MINOR */
+	uint32_t header_size;            /* 12: SHMRING_HEADER_SIZE */
+	uint32_t slot_size;              /* 16: bytes per slot, length included */
+	uint32_t slot_count;             /* 20: number of slots, a power of two */
+	uint64_t segment_size;           /* 24: header_size + slot_size * slot_count */
+	SHMRING_ATOMIC(uint32_t) state;  /* 32: SHMRING_STATE_* bits */
+	uint32_t flags;                  /* 36: reserved, 0 in 1.0 */
+	int64_t created;                 /* 40: creation time, Unix nanoseconds */
+	uint8_t reserved0[80];           /* 48 */
+
+	/* Block 1: the producer's cursor, messages published since creation. */
+	SHMRING_ATOMIC(uint64_t) head;   /* 128 */
+	uint8_t reserved1[120];          /* 136 */
+
+	/* Block 2: the consumer's cursor, messages released since creation. */
+	SHMRING_ATOMIC(uint64_t) tail;   /* 256 */
+	uint8_t reserved2[120];          /* 264 */
+
+	/* Block 3: the consumer sleeps on data_seq when the ring is empty. */
+	SHMRING_ATOMIC(uint32_t) data_seq;          /* 384: bumped by the producer before a wake */
+	SHMRING_ATOMIC(uint32_t) consumer_sleeping; /* 388: 1 while the consumer may sleep */
+	uint8_t reserved3[120];                     /* 392 */
+
+	/* Block 4: the producer sleeps on space_seq when the ring is full. */
+	SHMRING_ATOMIC(uint32_t) space_seq;         /* 512: bumped by the consumer before a wake */
+	SHMRING_ATOMIC(uint32_t) producer_sleeping; /* 516: 1 while the producer may sleep */
+	uint8_t reserved4[120];                     /* 520 */
+
+	struct shmring_side producer;    /* 640 */
+	struct shmring_side consumer;    /* 768 */
+	uint8_t reserved7[128];          /* 896 */
+};
+
+/* Every offset and size, pinned. ring/layout_test.go pins the Go side with
+ * the same numbers, and internal/cinterop compares the two. */
+SHMRING_STATIC_ASSERT(sizeof(SHMRING_ATOMIC(uint32_t)) == 4, "atomic u32 is 4 bytes");
+SHMRING_STATIC_ASSERT(sizeof(SHMRING_ATOMIC(uint64_t)) == 8, "atomic u64 is 8 bytes");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_side, owner) == 0, "side.owner at +0");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_side, bytes) == 8, "side.bytes at +8");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_side, stalls) == 16, "side.stalls at +16");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_side, waits) == 24, "side.waits at +24");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_side, wakes) == 32, "side.wakes at +32");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_side, reserved) == 40, "side.reserved at +40");
+SHMRING_STATIC_ASSERT(sizeof(struct shmring_side) == 128, "side block is 128 bytes");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, magic) == 0, "magic at 0");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, major) == 8, "major at 8");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, minor) == 10, "minor at 10");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, header_size) == 12, "header_size at 12");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, slot_size) == 16, "slot_size at 16");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, slot_count) == 20, "slot_count at 20");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, segment_size) == 24, "segment_size at 24");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, state) == 32, "state at 32");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, flags) == 36, "flags at 36");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, created) == 40, "created at 40");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, reserved0) == 48, "reserved0 at 48");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, head) == 128, "head at 128");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, reserved1) == 136, "reserved1 at 136");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, tail) == 256, "tail at 256");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, reserved2) == 264, "reserved2 at 264");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, data_seq) == 384, "data_seq at 384");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, consumer_sleeping) == 388, "consumer_sleeping at 388");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, reserved3) == 392, "reserved3 at 392");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, space_seq) == 512, "space_seq at 512");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, producer_sleeping) == 516, "producer_sleeping at 516");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, reserved4) == 520, "reserved4 at 520");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, producer) == 640, "producer side at 640");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, consumer) == 768, "consumer side at 768");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, reserved7) == 896, "reserved7 at 896");
+SHMRING_STATIC_ASSERT(sizeof(struct shmring_header) == SHMRING_HEADER_SIZE, "header is 1024 bytes");
+SHMRING_STATIC_ASSERT(SHMRING_ALIGNOF(struct shmring_header) == 8, "header is 8-aligned");
+
+/* ---- Return codes ------------------------------------------------------ */
+
+/* Negative codes of this library. System call failures are -errno instead
+ * (all errno values are far below 1000). */
+enum shmring_status {
+	SHMRING_OK = 0,
+	/* The producer closed and every message has been received. */
+	SHMRING_EOF = -1000,
+	/* This side (or the handle) was closed; or, for the producer, the
+	 * consumer closed while the ring was full: nothing will read it. Also
+	 * claiming a role that was closed in this ring. (Go: ErrClosed.) */
+	SHMRING_ECLOSED = -1001,
+	/* The peer's process died while this side waited. (ErrPeerDead.) */
+	SHMRING_EPEERDEAD = -1002,
+	/* The peer's process was found stopped (SIGSTOP, a debugger) at two
+	 * liveness checks in a row. Nothing moved; calling again waits again.
+	 * (ErrPeerUnresponsive.) */
+	SHMRING_EPEERSTOPPED = -1003,
+	/* A live process holds the role. (ErrRoleTaken.) */
+	SHMRING_EROLETAKEN = -1004,
+	/* The message is longer than shmring_max_message. (ErrMessageTooLarge.) */
+	SHMRING_ETOOLARGE = -1005,
+	/* A call with timeout 0 found no free slot / no message. (ErrFull,
+	 * ErrEmpty.) Not failures: try again. */
+	SHMRING_EFULL = -1006,
+	SHMRING_EEMPTY = -1007,
+	/* Open: not a ring; another major version; sizes that do not add up;
+	 * cursors, lengths or state out of range; never became ready; writable
+	 * by everyone or owned by another user. (ErrBadMagic, ErrVersion,
+	 * ErrLayout, ErrCorrupt, ErrNotReady, ErrInsecure.) ECORRUPT is also
+	 * returned at run time for a cursor or length the peer could not have
+	 * written: the ring can no longer be trusted. */
+	SHMRING_EBADMAGIC = -1008,
+	SHMRING_EVERSION = -1009,
+	SHMRING_ELAYOUT = -1010,
+	SHMRING_ECORRUPT = -1011,
+	SHMRING_ENOTREADY = -1012,
+	SHMRING_EINSECURE = -1013,
+	/* A call with a positive timeout ran out of time. (The Go API's
+	 * context deadline.) */
+	SHMRING_ETIMEOUT = -1014,
+	/* shmring_recv: the buffer is shorter than the message, which stays
+	 * in the ring; *len says how long it is. (io.ErrShortBuffer.) */
+	SHMRING_ESHORTBUF = -1015,
+	/* The handle does not hold the role the call needs, or is read-only. */
+	SHMRING_ENOROLE = -1016
+};
+
+/* shmring_strerror returns a constant description of code: a SHMRING_*
+ * code, or a negated errno. */
+static inline const char *shmring_strerror(int code)
+{
+	switch (code) {
+	case SHMRING_OK: return "ok";
+	case SHMRING_EOF: return "end of stream: the producer closed and everything was received";
+	case SHMRING_ECLOSED: return "closed";
+	case SHMRING_EPEERDEAD: return "peer process is dead";
+	case SHMRING_EPEERSTOPPED: return "peer process is stopped";
+	case SHMRING_EROLETAKEN: return "role is held by a live process";
+	case SHMRING_ETOOLARGE: return "message too large for slot";
+	case SHMRING_EFULL: return "ring full";
+	case SHMRING_EEMPTY: return "ring empty";
+	case SHMRING_EBADMAGIC: return "bad magic: not a shmring segment";
+	case SHMRING_EVERSION: return "unsupported layout version";
+	case SHMRING_ELAYOUT: return "layout mismatch";
+	case SHMRING_ECORRUPT: return "corrupt segment";
+	case SHMRING_ENOTREADY: return "segment never became ready";
+	case SHMRING_EINSECURE: return "segment permissions are unsafe";
+	case SHMRING_ETIMEOUT: return "timed out";
+	case SHMRING_ESHORTBUF: return "buffer shorter than the message";
+	case SHMRING_ENOROLE: return "handle does not hold that role";
+	}
+	if (code < 0 && code > -4096)
+		return strerror(-code);
+	return "unknown shmring error";
+}
+
+/* ---- Options and handle ------------------------------------------------ */
+
+/* How a side waits for its peer (Go: ring.WaitMode). */
+enum shmring_wait_mode {
+	SHMRING_WAIT_ADAPTIVE = 0, /* spin, then sched_yield, then futex */
+	SHMRING_WAIT_SPIN = 1,     /* poll without sleeping */
+	SHMRING_WAIT_YIELD = 2,    /* spin, then poll with sched_yield */
+	SHMRING_WAIT_FUTEX = 3     /* sleep on the futex at once */
+};
+
+/* Per-process settings; not stored in the segment. Fill with
+ * shmring_options_default, then change what you need. A zero or negative
+ * duration means the default. */
+struct shmring_options {
+	enum shmring_wait_mode wait;
+	int64_t spin_ns;          /* adaptive, yield: spin this long first */
+	int64_t yield_ns;         /* adaptive: then yield this long, then sleep */
+	int64_t liveness_ns;      /* check the peer's process this often while
+				   * waiting; a dead peer is reported within
+				   * twice this */
+	int64_t ready_timeout_ns; /* open: wait this long for READY */
+	int readonly;             /* attach read-only: stats only, no role */
+	int allow_insecure;       /* accept a world-writable segment, or one
+				   * another user owns */
+};
+
+/* shmring_options_default fills o with the Go package's defaults: adaptive
+ * waiting, 20 us spin, 50 us yield, 1 s liveness, 1 s ready timeout,
+ * read-write, secure. */
+static inline void shmring_options_default(struct shmring_options *o)
+{
+	o->wait = SHMRING_WAIT_ADAPTIVE;
+	o->spin_ns = SHMRING_DEFAULT_SPIN_NS;
+	o->yield_ns = SHMRING_DEFAULT_YIELD_NS;
+	o->liveness_ns = SHMRING_DEFAULT_LIVENESS_NS;
+	o->ready_timeout_ns = SHMRING_DEFAULT_READY_TIMEOUT_NS;
+	o->readonly = 0;
+	o->allow_insecure = 0;
+}
+
+/* One side's process-local state. */
+struct shmring__prod {
+	uint64_t head;        /* next position to write */
+	uint64_t published;   /* the head cursor in the header */
+	uint64_t cached_tail; /* the consumer's cursor as last read */
+	uint64_t bytes, stalls;
+	unsigned unflushed;
+	int64_t next_check; /* liveness check due, carried over timed-out waits */
+	int stopped;        /* the peer was stopped at the last check */
+	int stall_pending;  /* the last call timed out waiting: a call that
+			     * waits again continues the same stall */
+	SHMRING_ATOMIC(int) closed;
+};
+
+struct shmring__cons {
+	uint64_t tail;        /* next position to read */
+	uint64_t released;    /* the tail cursor in the header */
+	uint64_t cached_head; /* the producer's cursor as last read */
+	uint64_t bytes, stalls;
+	unsigned unflushed;
+	int64_t next_check; /* liveness check due, carried over timed-out waits */
+	int stopped;        /* the peer was stopped at the last check */
+	int stall_pending;  /* the last call timed out waiting: a call that
+			     * waits again continues the same stall */
+	SHMRING_ATOMIC(int) closed;
+};
+
+/* A process's handle on a ring: the mapping and the roles it holds. It
+ * lives wherever the caller puts it; the functions fill it in. Treat the
+ * fields as read-only. */
+struct shmring {
+	struct shmring_header *hdr; /* the mapped segment */
+	unsigned char *slots;       /* slot 0 */
+	uint64_t slot_size, slot_count, mask, segment_size;
+	uint32_t max_message;       /* slot_size - 4 */
+	int shmid;
+	int readonly;
+	int created;                /* this handle created the segment */
+	struct shmring_options opts;
+	int has_producer, has_consumer;
+	SHMRING_ATOMIC(int) closed;  /* shmring_close was called */
+	SHMRING_ATOMIC(int) blocked; /* calls inside a wait */
+	struct shmring__prod prod;
+	struct shmring__cons cons;
+};
+
+/* ---- Small helpers ----------------------------------------------------- */
+
+/* shmring_now_ns returns CLOCK_MONOTONIC in nanoseconds, the clock of every
+ * deadline here (and of the Go package's futex deadlines). */
+static inline int64_t shmring_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Internal: sleep ns nanoseconds, resuming after signals. */
+static inline void shmring__sleep_ns(int64_t ns)
+{
+	struct timespec ts;
+	ts.tv_sec = (time_t)(ns / 1000000000);
+	ts.tv_nsec = (long)(ns % 1000000000);
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+	}
+}
+
+/* Internal: the CPU's spin-wait hint. */
+static inline void shmring__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ __volatile__("pause" ::: "memory");
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+/* shmring_slot_size_for returns the smallest valid slot size that holds a
+ * message of n bytes: n plus the 4-byte length, rounded up to a multiple of
+ * 8 (Go: ring.SlotSizeFor). */
+static inline uint64_t shmring_slot_size_for(uint64_t n)
+{
+	uint64_t s = (n + SHMRING_LEN_SIZE + 7) & ~UINT64_C(7);
+	return s < SHMRING_MIN_SLOT_SIZE ? SHMRING_MIN_SLOT_SIZE : s;
+}
+
+/* shmring_segment_size checks a geometry as the Go package does and stores
+ * the segment size it needs in *size. It returns 0 or SHMRING_ELAYOUT. */
+static inline int shmring_segment_size(uint64_t slot_size, uint64_t slot_count, uint64_t *size)
+{
+	if (slot_size < SHMRING_MIN_SLOT_SIZE || slot_size > SHMRING_MAX_SLOT_SIZE || slot_size % 8 != 0)
+		return SHMRING_ELAYOUT;
+	if (slot_count < SHMRING_MIN_SLOTS || slot_count > SHMRING_MAX_SLOTS || (slot_count & (slot_count - 1)) != 0)
+		return SHMRING_ELAYOUT;
+	*size = SHMRING_HEADER_SIZE + slot_size * slot_count;
+	return 0;
+}
+
+/* ---- Process identity -------------------------------------------------- */
+
+/* What /proc says of an identity (Go: procStatus). */
+enum shmring_proc_status {
+	SHMRING_PROC_DEAD = 0,    /* gone, a zombie, or the pid names another process */
+	SHMRING_PROC_RUNNING = 1, /* running or sleeping */
+	SHMRING_PROC_STOPPED = 2  /* stopped by a signal (T) or a tracer (t) */
+};
+
+/* shmring_proc_stat reads /proc/PID/stat: the one-letter state (field 3)
+ * into *state and the start time in clock ticks since boot (field 22) into
+ * *start. The command name (field 2) may hold spaces and parentheses, so
+ * fields are counted from the last ')'. Returns 0, -errno, or
+ * SHMRING_ECORRUPT for a line it cannot parse. */
+static inline int shmring_proc_stat(int pid, char *state, uint64_t *start)
+{
+	char path[64], buf[4096];
+	size_t n = 0, i;
+	int fd, field;
+	const char *p, *end, *close_paren = NULL;
+
+	if (pid <= 0)
+		return -ESRCH;
+	/* "/proc/" + decimal pid + "/stat", without stdio. */
+	{
+		char digits[24];
+		int nd = 0, v = pid;
+		size_t k = 0;
+		while (v > 0) {
+			digits[nd++] = (char)('0' + v % 10);
+			v /= 10;
+		}
+		memcpy(path, "/proc/", 6);
+		k = 6;
+		while (nd > 0)
+			path[k++] = digits[--nd];
+		memcpy(path + k, "/stat", 6);
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		ssize_t r = read(fd, buf + n, sizeof buf - 1 - n);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			close(fd);
+			return (int)r;
+		}
+		if (r == 0 || n + (size_t)r >= sizeof buf - 1) {
+			n += (size_t)r;
+			break;
+		}
+		n += (size_t)r;
+	}
+	close(fd);
+	for (i = 0; i < n; i++)
+		if (buf[i] == ')')
+			close_paren = buf + i;
+	if (close_paren == NULL)
+		return SHMRING_ECORRUPT;
+	p = close_paren + 1;
+	end = buf + n;
+	/* Field 3 is the first after ')'; field 22 is the 20th. */
+	for (field = 3; field <= 22; field++) {
+		const char *tok;
+		while (p < end && (*p == ' ' || *p == '\n' || *p == '\t'))
+			p++;
+		tok = p;
+		while (p < end && *p != ' ' && *p != '\n' && *p != '\t')
+			p++;
+		if (p == tok)
+			return SHMRING_ECORRUPT;
+		if (field == 3) {
+			if (p - tok != 1)
+				return SHMRING_ECORRUPT;
+			*state = *tok;
+		} else if (field == 22) {
+			uint64_t v = 0;
+			const char *q;
+			for (q = tok; q < p; q++) {
+				if (*q < '0' || *q > '9' || v > (UINT64_MAX - 9) / 10)
+					return SHMRING_ECORRUPT;
+				v = v * 10 + (uint64_t)(*q - '0');
+			}
+			*start = v;
+		}
+	}
+	return 0;
+}
+
+/* shmring_make_identity packs pid and start time into an owner word. */
+static inline uint64_t shmring_make_identity(int pid, uint64_t start)
+{
+	return start << SHMRING_PID_BITS | ((uint64_t)pid & ((UINT64_C(1) << SHMRING_PID_BITS) - 1));
+}
+
+/* shmring_identity_pid returns the pid of an owner word (0: nobody). */
+static inline int shmring_identity_pid(uint64_t id)
+{
+	return (int)(id & ((UINT64_C(1) << SHMRING_PID_BITS) - 1));
+}
+
+/* shmring_identity_of stores the identity of the live process pid in *id.
+ * Returns 0, -errno (-ENOENT: no such process) or SHMRING_ECORRUPT. */
+static inline int shmring_identity_of(int pid, uint64_t *id)
+{
+	char state;
+	uint64_t start;
+	int rc = shmring_proc_stat(pid, &state, &start);
+	if (rc != 0)
+		return rc;
+	*id = shmring_make_identity(pid, start);
+	return 0;
+}
+
+/* shmring_identity_status looks an owner word up in /proc exactly as the Go
+ * package does: an unreadable /proc/PID/stat, another start time (the pid
+ * was reused) or state Z/X/x is dead; T/t is stopped; anything else runs.
+ * Identity 0 is dead. */
+static inline enum shmring_proc_status shmring_identity_status(uint64_t id)
+{
+	char state;
+	uint64_t start;
+	if (id == 0)
+		return SHMRING_PROC_DEAD;
+	if (shmring_proc_stat(shmring_identity_pid(id), &state, &start) != 0 ||
+	    start != id >> SHMRING_PID_BITS)
+		return SHMRING_PROC_DEAD;
+	switch (state) {
+	case 'Z': case 'X': case 'x':
+		return SHMRING_PROC_DEAD;
+	case 'T': case 't':
+		return SHMRING_PROC_STOPPED;
+	}
+	return SHMRING_PROC_RUNNING;
+}
+
+/* ---- Futex ------------------------------------------------------------- */
+
+/* From <linux/futex.h>. FUTEX_PRIVATE_FLAG is deliberately never used: the
+ * words are shared between processes. FUTEX_WAIT_BITSET takes an absolute
+ * CLOCK_MONOTONIC deadline. */
+#define SHMRING__FUTEX_WAKE 1
+#define SHMRING__FUTEX_WAIT_BITSET 9
+#define SHMRING__FUTEX_BITSET_MATCH_ANY 0xffffffffu
+
+/* Sleep while *word == expect, until a wake, a signal or deadline_ns
+ * (CLOCK_MONOTONIC; 0 = none). Returns 0 (woken, value changed, signal,
+ * deadline) or -errno for anything else. */
+static inline int shmring__futex_wait(SHMRING_ATOMIC(uint32_t) *word, uint32_t expect, int64_t deadline_ns)
+{
+	struct timespec ts, *tsp = NULL;
+	long rc;
+	if (deadline_ns > 0) {
+		ts.tv_sec = (time_t)(deadline_ns / 1000000000);
+		ts.tv_nsec = (long)(deadline_ns % 1000000000);
+		tsp = &ts;
+	}
+	rc = syscall(SYS_futex, SHMRING_CAST(void *, word), SHMRING__FUTEX_WAIT_BITSET, expect, tsp,
+		     (void *)0, SHMRING__FUTEX_BITSET_MATCH_ANY);
+	if (rc == 0 || errno == EAGAIN || errno == EINTR || errno == ETIMEDOUT)
+		return 0;
+	return -errno;
+}
+
+/* Internal: wake one sleeper on word (shared futex). */
+static inline void shmring__futex_wake(SHMRING_ATOMIC(uint32_t) *word)
+{
+	(void)syscall(SYS_futex, SHMRING_CAST(void *, word), SHMRING__FUTEX_WAKE, 1, (void *)0, (void *)0, 0);
+}
+
+/* Bump a sequence word and wake its sleeper (Go: wake). */
+static inline void shmring__wake(SHMRING_ATOMIC(uint32_t) *seq)
+{
+	SHMRING_ADD(seq, 1u);
+	shmring__futex_wake(seq);
+}
+
+/* Wake the peer if it said it may sleep (Go: wakePeer). The load keeps the
+ * common case free of read-modify-write instructions; the swap makes a
+ * burst of publications wake once. */
+static inline void shmring__wake_peer(SHMRING_ATOMIC(uint32_t) *seq, SHMRING_ATOMIC(uint32_t) *sleeping,
+				      struct shmring_side *me)
+{
+	if (SHMRING_LOAD(sleeping) != 0 && SHMRING_SWAP(sleeping, 0u) != 0) {
+		SHMRING_ADD(&me->wakes, UINT64_C(1));
+		shmring__wake(seq);
+	}
+}
+
+/* ---- Opening ----------------------------------------------------------- */
+
+/* Internal: reset r and take the options (NULL: defaults; zero or
+ * negative durations: their defaults). */
+static inline void shmring__init_handle(struct shmring *r, const struct shmring_options *o)
+{
+	r->hdr = NULL;
+	r->slots = NULL;
+	r->slot_size = r->slot_count = r->mask = r->segment_size = 0;
+	r->max_message = 0;
+	r->shmid = -1;
+	r->readonly = 0;
+	r->created = 0;
+	if (o != NULL)
+		r->opts = *o;
+	else
+		shmring_options_default(&r->opts);
+	if (r->opts.spin_ns <= 0)
+		r->opts.spin_ns = SHMRING_DEFAULT_SPIN_NS;
+	if (r->opts.yield_ns <= 0)
+		r->opts.yield_ns = SHMRING_DEFAULT_YIELD_NS;
+	if (r->opts.liveness_ns <= 0)
+		r->opts.liveness_ns = SHMRING_DEFAULT_LIVENESS_NS;
+	if (r->opts.ready_timeout_ns <= 0)
+		r->opts.ready_timeout_ns = SHMRING_DEFAULT_READY_TIMEOUT_NS;
+	r->has_producer = r->has_consumer = 0;
+	SHMRING_STORE(&r->closed, 0);
+	SHMRING_STORE(&r->blocked, 0);
+	r->prod.head = r->prod.published = r->prod.cached_tail = 0;
+	r->prod.bytes = r->prod.stalls = 0;
+	r->prod.unflushed = 0;
+	r->prod.next_check = 0;
+	r->prod.stopped = 0;
+	r->prod.stall_pending = 0;
+	SHMRING_STORE(&r->prod.closed, 0);
+	r->cons.tail = r->cons.released = r->cons.cached_head = 0;
+	r->cons.bytes = r->cons.stalls = 0;
+	r->cons.unflushed = 0;
+	r->cons.next_check = 0;
+	r->cons.stopped = 0;
+	r->cons.stall_pending = 0;
+	SHMRING_STORE(&r->cons.closed, 0);
+}
+
+/* Read both cursors of a ring that may be live (Go: cursors). Tail first:
+ * it never passes head. *ok says tail did not move meanwhile. */
+static inline void shmring__cursors(struct shmring_header *h, uint64_t *head, uint64_t *tail, int *ok)
+{
+	int i;
+	*ok = 0;
+	for (i = 0; i < 8; i++) {
+		*tail = SHMRING_LOAD(&h->tail);
+		*head = SHMRING_LOAD(&h->head);
+		if (SHMRING_LOAD(&h->tail) == *tail) {
+			*ok = 1;
+			return;
+		}
+	}
+}
+
+/* Poll the state word until READY (Go: waitReady). */
+static inline int shmring__wait_ready(struct shmring_header *h, int64_t timeout_ns)
+{
+	int64_t deadline = shmring_now_ns() + timeout_ns, sleep = 50000;
+	for (;;) {
+		uint64_t m;
+		if (SHMRING_LOAD(&h->state) & SHMRING_STATE_READY)
+			return 0;
+		m = *(volatile uint64_t *)&h->magic;
+		if (m != 0 && m != SHMRING_MAGIC)
+			return SHMRING_EBADMAGIC;
+		if (shmring_now_ns() > deadline)
+			return SHMRING_ENOTREADY;
+		shmring__sleep_ns(sleep);
+		sleep = sleep * 2 > 10000000 ? 10000000 : sleep * 2;
+	}
+}
+
+/* Validate a READY header against the segment's real size (Go: validate),
+ * reading each field once, and fill in the geometry of r. */
+static inline int shmring__validate(struct shmring *r, uint64_t real_size)
+{
+	struct shmring_header *h = r->hdr;
+	uint64_t seg, need, head, tail;
+	uint32_t st;
+	int ok, rc;
+
+	if (h->magic != SHMRING_MAGIC)
+		return SHMRING_EBADMAGIC;
+	if (h->major != SHMRING_VERSION_MAJOR)
+		return SHMRING_EVERSION;
+	st = SHMRING_LOAD(&h->state);
+	if ((st & ~SHMRING_STATE_KNOWN) != 0 || (st & SHMRING_STATE_READY) == 0)
+		return SHMRING_ECORRUPT;
+	if (h->header_size != SHMRING_HEADER_SIZE)
+		return SHMRING_ELAYOUT;
+	r->slot_size = h->slot_size;
+	r->slot_count = h->slot_count;
+	if ((rc = shmring_segment_size(r->slot_size, r->slot_count, &need)) != 0)
+		return rc;
+	seg = h->segment_size;
+	if (seg != need || seg > real_size)
+		return SHMRING_ELAYOUT;
+	shmring__cursors(h, &head, &tail, &ok);
+	if (tail > head || (ok && head - tail > r->slot_count))
+		return SHMRING_ECORRUPT;
+	r->segment_size = seg;
+	r->mask = r->slot_count - 1;
+	r->max_message = (uint32_t)(r->slot_size - SHMRING_LEN_SIZE);
+	r->slots = SHMRING_CAST(unsigned char *, h) + SHMRING_HEADER_SIZE;
+	return 0;
+}
+
+/* shmring_open_id attaches the existing ring with System V id shmid into r
+ * and validates it as the Go opener does: unless o->allow_insecure (or
+ * o->readonly), a segment writable by every user or owned by another user
+ * is refused (SHMRING_EINSECURE); then it waits up to o->ready_timeout_ns
+ * for READY (SHMRING_ENOTREADY; another non-zero magic fails at once with
+ * SHMRING_EBADMAGIC), and checks magic, major version (SHMRING_EVERSION),
+ * state bits (SHMRING_ECORRUPT), header size, slot size and count, segment
+ * size against the header and against shm_segsz (SHMRING_ELAYOUT), and the
+ * cursors (SHMRING_ECORRUPT). o may be NULL for the defaults. On error
+ * nothing stays attached and r must not be used. */
+static inline int shmring_open_id(struct shmring *r, int shmid, const struct shmring_options *o)
+{
+	struct shmid_ds ds;
+	void *addr;
+	int rc;
+
+	shmring__init_handle(r, o);
+	addr = shmat(shmid, NULL, r->opts.readonly ? SHM_RDONLY : 0);
+	if (addr == (void *)-1)
+		return -errno;
+	r->hdr = SHMRING_CAST(struct shmring_header *, addr);
+	r->shmid = shmid;
+	r->readonly = r->opts.readonly;
+	/* The checks of docs/LAYOUT.md, in its order. */
+	if (shmctl(shmid, IPC_STAT, &ds) != 0)
+		rc = -errno;
+	else if (!r->opts.allow_insecure && !r->opts.readonly &&
+		 ((ds.shm_perm.mode & 0002) != 0 || ds.shm_perm.uid != geteuid()))
+		rc = SHMRING_EINSECURE;
+	else if ((uint64_t)ds.shm_segsz < SHMRING_HEADER_SIZE)
+		rc = SHMRING_ELAYOUT;
+	else
+		rc = shmring__wait_ready(r->hdr, r->opts.ready_timeout_ns);
+	if (rc == 0)
+		rc = shmring__validate(r, (uint64_t)ds.shm_segsz);
+	if (rc != 0) {
+		shmdt(addr);
+		r->hdr = NULL;
+		return rc;
+	}
+	return 0;
+}
+
+/* shmring_open looks the ring up by System V key and opens it as
+ * shmring_open_id does. -ENOENT: no segment has that key (yet). Key
+ * IPC_PRIVATE names no segment: -EINVAL. */
+static inline int shmring_open(struct shmring *r, key_t key, const struct shmring_options *o)
+{
+	int id;
+	shmring__init_handle(r, o);
+	if (key == IPC_PRIVATE)
+		return -EINVAL;
+	id = shmget(key, 0, 0);
+	if (id < 0)
+		return -errno;
+	return shmring_open_id(r, id, o);
+}
+
+/* shmring_create makes a new segment for key (it must not exist: -EEXIST),
+ * of slot_count slots of slot_size bytes (length prefix included; see
+ * shmring_slot_size_for), with permission bits mode (0 means 0600), and
+ * formats a ring in it: every field first, READY last. The handle holds no
+ * role yet. On error nothing is left behind. (Go: ring.Create.) */
+static inline int shmring_create(struct shmring *r, key_t key, uint32_t slot_size, uint32_t slot_count, int mode,
+				 const struct shmring_options *o)
+{
+	uint64_t size;
+	struct shmring_header *h;
+	struct timespec now;
+	void *addr;
+	int id, rc;
+
+	shmring__init_handle(r, o);
+	if (r->opts.readonly)
+		return -EINVAL;
+	if ((rc = shmring_segment_size(slot_size, slot_count, &size)) != 0)
+		return rc;
+	if (mode == 0)
+		mode = 0600;
+	if ((mode & ~0777) != 0)
+		return -EINVAL;
+	id = shmget(key, (size_t)size, IPC_CREAT | IPC_EXCL | mode);
+	if (id < 0)
+		return -errno;
+	addr = shmat(id, NULL, 0);
+	if (addr == (void *)-1) {
+		rc = -errno;
+		shmctl(id, IPC_RMID, NULL);
+		return rc;
+	}
+	h = SHMRING_CAST(struct shmring_header *, addr);
+	clock_gettime(CLOCK_REALTIME, &now);
+	/* A new segment is zero-filled; write every field anyway, as Go's
+	 * format does, and READY last. */
+	h->magic = SHMRING_MAGIC;
+	h->major = SHMRING_VERSION_MAJOR;
+	h->minor = SHMRING_VERSION_MINOR;
+	h->header_size = SHMRING_HEADER_SIZE;
+	h->slot_size = slot_size;
+	h->slot_count = slot_count;
+	h->segment_size = size;
+	h->flags = 0;
+	h->created = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+	SHMRING_STORE(&h->head, UINT64_C(0));
+	SHMRING_STORE(&h->tail, UINT64_C(0));
+	SHMRING_STORE(&h->data_seq, 0u);
+	SHMRING_STORE(&h->consumer_sleeping, 0u);
+	SHMRING_STORE(&h->space_seq, 0u);
+	SHMRING_STORE(&h->producer_sleeping, 0u);
+	{
+		struct shmring_side *sides[2];
+		int i;
+		sides[0] = &h->producer;
+		sides[1] = &h->consumer;
+		for (i = 0; i < 2; i++) {
+			SHMRING_STORE(&sides[i]->owner, UINT64_C(0));
+			SHMRING_STORE(&sides[i]->bytes, UINT64_C(0));
+			SHMRING_STORE(&sides[i]->stalls, UINT64_C(0));
+			SHMRING_STORE(&sides[i]->waits, UINT64_C(0));
+			SHMRING_STORE(&sides[i]->wakes, UINT64_C(0));
+		}
+	}
+	SHMRING_STORE(&h->state, SHMRING_STATE_READY);
+	r->hdr = h;
+	r->shmid = id;
+	r->created = 1;
+	rc = shmring__validate(r, size);
+	if (rc != 0) { /* cannot happen; keep the promise anyway */
+		shmdt(addr);
+		shmctl(id, IPC_RMID, NULL);
+		r->hdr = NULL;
+	}
+	return rc;
+}
+
+/* shmring_open_or_create opens the ring at key, or creates it (mode 0600)
+ * if there is none, whichever process comes first; *created (may be NULL)
+ * says which. An existing ring of another slot size or count is refused
+ * with SHMRING_ELAYOUT. (Go: ring.OpenOrCreate.) */
+static inline int shmring_open_or_create(struct shmring *r, key_t key, uint32_t slot_size, uint32_t slot_count,
+					 const struct shmring_options *o, int *created)
+{
+	int i, rc = -ENOENT;
+	if (created != NULL)
+		*created = 0;
+	for (i = 0; i < 10; i++) {
+		rc = shmring_create(r, key, slot_size, slot_count, 0, o);
+		if (rc == 0) {
+			if (created != NULL)
+				*created = 1;
+			return 0;
+		}
+		if (rc != -EEXIST)
+			return rc;
+		rc = shmring_open(r, key, o);
+		if (rc == -ENOENT || rc == -EIDRM)
+			continue; /* removed between our create and open: race again */
+		if (rc != 0)
+			return rc;
+		if (r->slot_size != slot_size || r->slot_count != slot_count) {
+			shmdt(r->hdr);
+			r->hdr = NULL;
+			return SHMRING_ELAYOUT;
+		}
+		return 0;
+	}
+	return rc;
+}
+
+/* shmring_max_message returns the largest message the ring carries:
+ * slot_size - 4. */
+static inline uint32_t shmring_max_message(const struct shmring *r)
+{
+	return r->max_message;
+}
+
+/* ---- Roles ------------------------------------------------------------- */
+
+/* Claim a side by compare-and-swap of its owner word (Go: claim). */
+static inline int shmring__claim(struct shmring_side *s)
+{
+	uint64_t me;
+	int rc = shmring_identity_of((int)getpid(), &me);
+	if (rc != 0)
+		return rc;
+	for (;;) {
+		uint64_t cur = SHMRING_LOAD(&s->owner);
+		if (cur == 0) {
+			uint64_t zero = 0;
+			if (SHMRING_CAS(&s->owner, &zero, me))
+				return 0;
+		} else if (cur == me) {
+			return SHMRING_EROLETAKEN; /* held by this process */
+		} else if (shmring_identity_status(cur) != SHMRING_PROC_DEAD) {
+			return SHMRING_EROLETAKEN;
+		} else if (SHMRING_CAS(&s->owner, &cur, me)) {
+			return 0; /* took over from a dead holder */
+		}
+	}
+}
+
+/* Internal: may this handle claim the role whose CLOSED bit is closed_bit?
+ * (Go: Ring.claimable.) */
+static inline int shmring__claimable(struct shmring *r, uint32_t closed_bit)
+{
+	if (r->hdr == NULL || SHMRING_LOAD(&r->closed))
+		return SHMRING_ECLOSED;
+	if (r->readonly)
+		return SHMRING_ENOROLE;
+	if (SHMRING_LOAD(&r->hdr->state) & closed_bit)
+		return SHMRING_ECLOSED;
+	return 0;
+}
+
+/* shmring_producer claims the producer role for this handle. If a live
+ * process holds it (this one included): SHMRING_EROLETAKEN. If the holder's
+ * process is dead, this one takes the role over and resumes at the
+ * published cursor. If a producer has closed this ring: SHMRING_ECLOSED.
+ * Counters resume from what the previous holder left. */
+static inline int shmring_producer(struct shmring *r)
+{
+	int rc;
+	if (r->has_producer)
+		return SHMRING_EROLETAKEN;
+	if ((rc = shmring__claimable(r, SHMRING_STATE_PRODUCER_CLOSED)) != 0)
+		return rc;
+	if ((rc = shmring__claim(&r->hdr->producer)) != 0)
+		return rc;
+	r->prod.head = r->prod.published = SHMRING_LOAD(&r->hdr->head);
+	r->prod.cached_tail = SHMRING_LOAD(&r->hdr->tail);
+	r->prod.bytes = SHMRING_LOAD(&r->hdr->producer.bytes);
+	r->prod.stalls = SHMRING_LOAD(&r->hdr->producer.stalls);
+	r->prod.unflushed = 0;
+	SHMRING_STORE(&r->prod.closed, 0);
+	r->has_producer = 1;
+	return 0;
+}
+
+/* shmring_consumer claims the consumer role, as shmring_producer does. A
+ * consumer that takes over from a dead one resumes at the released cursor:
+ * what the dead one had received but not released comes again. */
+static inline int shmring_consumer(struct shmring *r)
+{
+	int rc;
+	if (r->has_consumer)
+		return SHMRING_EROLETAKEN;
+	if ((rc = shmring__claimable(r, SHMRING_STATE_CONSUMER_CLOSED)) != 0)
+		return rc;
+	if ((rc = shmring__claim(&r->hdr->consumer)) != 0)
+		return rc;
+	r->cons.tail = r->cons.released = r->cons.cached_head = SHMRING_LOAD(&r->hdr->tail);
+	r->cons.bytes = SHMRING_LOAD(&r->hdr->consumer.bytes);
+	r->cons.stalls = SHMRING_LOAD(&r->hdr->consumer.stalls);
+	r->cons.unflushed = 0;
+	SHMRING_STORE(&r->cons.closed, 0);
+	r->has_consumer = 1;
+	return 0;
+}
+
+/* ---- Polls, counters, the wait ----------------------------------------- */
+
+/* Internal: copy a side's process-local counters to its side block. */
+static inline void shmring__flush_prod(struct shmring *r)
+{
+	SHMRING_STORE(&r->hdr->producer.bytes, r->prod.bytes);
+	SHMRING_STORE(&r->hdr->producer.stalls, r->prod.stalls);
+	r->prod.unflushed = 0;
+}
+
+static inline void shmring__flush_cons(struct shmring *r)
+{
+	SHMRING_STORE(&r->hdr->consumer.bytes, r->cons.bytes);
+	SHMRING_STORE(&r->hdr->consumer.stalls, r->cons.stalls);
+	r->cons.unflushed = 0;
+}
+
+/* Is there a free slot? 1 yes, 0 not yet, or an error: this producer
+ * closed, the consumer closed while the ring is full, or a consumer cursor
+ * that no consumer of this ring could have written (Go: Producer.poll). */
+static inline int shmring__prod_poll(struct shmring *r)
+{
+	struct shmring__prod *p = &r->prod;
+	uint64_t t;
+	if (SHMRING_LOAD(&p->closed))
+		return SHMRING_ECLOSED;
+	t = SHMRING_LOAD(&r->hdr->tail);
+	if (t > p->published || t < p->cached_tail || p->published - t > r->slot_count)
+		return SHMRING_ECORRUPT;
+	p->cached_tail = t;
+	if (p->head - t < r->slot_count)
+		return 1;
+	if (SHMRING_LOAD(&r->hdr->state) & SHMRING_STATE_CONSUMER_CLOSED)
+		return SHMRING_ECLOSED;
+	return 0;
+}
+
+/* Re-read the producer's cursor (Go: Consumer.refresh). */
+static inline int shmring__cons_refresh(struct shmring *r)
+{
+	struct shmring__cons *c = &r->cons;
+	uint64_t h = SHMRING_LOAD(&r->hdr->head);
+	if (h < c->cached_head || h - c->released > r->slot_count)
+		return SHMRING_ECORRUPT;
+	c->cached_head = h;
+	return h != c->tail;
+}
+
+/* Is there a message? 1 yes, 0 not yet, SHMRING_EOF once the producer has
+ * closed and everything was received, or an error (Go: Consumer.poll). */
+static inline int shmring__cons_poll(struct shmring *r)
+{
+	int rc;
+	if (SHMRING_LOAD(&r->cons.closed))
+		return SHMRING_ECLOSED;
+	if ((rc = shmring__cons_refresh(r)) != 0)
+		return rc;
+	if (SHMRING_LOAD(&r->hdr->state) & SHMRING_STATE_PRODUCER_CLOSED) {
+		/* The producer publishes before it sets the bit: look again. */
+		if ((rc = shmring__cons_refresh(r)) != 0)
+			return rc;
+		if (SHMRING_LOAD(&r->cons.closed))
+			return SHMRING_ECLOSED;
+		return SHMRING_EOF;
+	}
+	return 0;
+}
+
+/* Go: checkPeer. A free role is not death (closing is reported by poll);
+ * a stopped peer is reported at the second check in a row that finds it
+ * stopped. */
+static inline int shmring__check_peer(struct shmring_side *peer, int *stopped)
+{
+	uint64_t id = SHMRING_LOAD(&peer->owner);
+	if (id == 0) {
+		*stopped = 0;
+		return 0;
+	}
+	switch (shmring_identity_status(id)) {
+	case SHMRING_PROC_DEAD:
+		return SHMRING_EPEERDEAD;
+	case SHMRING_PROC_STOPPED:
+		if (*stopped)
+			return SHMRING_EPEERSTOPPED;
+		*stopped = 1;
+		break;
+	default:
+		*stopped = 0;
+	}
+	return 0;
+}
+
+/* The wait (Go: Ring.waitFor). is_prod picks the side. deadline_ns is
+ * absolute CLOCK_MONOTONIC, 0 for none. Returns 0 when the poll succeeds,
+ * or an error. The sleeper's half of the protocol:
+ *
+ *     s = *seq; *sleeping = 1; if the poll succeeds: *sleeping = 0, done;
+ *     futex_wait(seq, s); *sleeping = 0; loop
+ *
+ * Storing the flag and then loading the peer's cursor (both sequentially
+ * consistent), against the peer storing its cursor and then loading the
+ * flag, means one of the two always sees the other. */
+static inline int shmring__wait(struct shmring *r, int is_prod, int64_t deadline_ns)
+{
+	struct shmring_header *h = r->hdr;
+	SHMRING_ATOMIC(uint32_t) *seq = is_prod ? &h->space_seq : &h->data_seq;
+	SHMRING_ATOMIC(uint32_t) *sleeping = is_prod ? &h->producer_sleeping : &h->consumer_sleeping;
+	struct shmring_side *me = is_prod ? &h->producer : &h->consumer;
+	struct shmring_side *peer = is_prod ? &h->consumer : &h->producer;
+	enum shmring_wait_mode mode = r->opts.wait;
+	/* The liveness schedule outlives a wait that timed out, so that a
+	 * caller looping on timeouts shorter than the liveness interval still
+	 * has its peer checked. */
+	int64_t *next_check_p = is_prod ? &r->prod.next_check : &r->cons.next_check;
+	int *stopped_p = is_prod ? &r->prod.stopped : &r->cons.stopped;
+	int64_t spin_until = 0, yield_until = 0, next_check = *next_check_p;
+	int yielding = 0, stopped = *stopped_p, rc;
+	uint64_t i;
+
+	SHMRING_ADD(&r->blocked, 1);
+	for (i = 0;; i++) {
+		int sleep = 0;
+		int64_t now, dl;
+		uint32_t s;
+
+		rc = is_prod ? shmring__prod_poll(r) : shmring__cons_poll(r);
+		if (rc != 0)
+			break;
+		if (mode == SHMRING_WAIT_FUTEX) {
+			sleep = 1;
+		} else if (mode == SHMRING_WAIT_SPIN || !yielding) {
+			shmring__cpu_relax();
+			if ((i & 63) != 63)
+				continue;
+			if ((i & 1023) == 1023 && mode == SHMRING_WAIT_SPIN)
+				sched_yield(); /* so that it still ends on one CPU */
+			if (mode != SHMRING_WAIT_SPIN) {
+				int64_t t = shmring_now_ns();
+				if (spin_until == 0) {
+					spin_until = t + r->opts.spin_ns;
+				} else if (t >= spin_until) {
+					yielding = 1;
+					yield_until = t + r->opts.yield_ns;
+				}
+			}
+			if ((i & 1023) != 1023)
+				continue;
+		} else {
+			sched_yield();
+			if (mode == SHMRING_WAIT_ADAPTIVE && shmring_now_ns() >= yield_until)
+				sleep = 1;
+			else if ((i & 63) != 63)
+				continue;
+		}
+		now = shmring_now_ns();
+		if (deadline_ns > 0 && now >= deadline_ns) {
+			rc = SHMRING_ETIMEOUT;
+			break;
+		}
+		if (next_check == 0) {
+			next_check = now + r->opts.liveness_ns;
+		} else if (now >= next_check) {
+			if ((rc = shmring__check_peer(peer, &stopped)) != 0) {
+				/* The peer may have published (or freed) a
+				 * slot between the last poll and its death or
+				 * stop; it can do no more now, so one last
+				 * poll is final, as in Go: the peer is
+				 * reported only if it finds nothing. */
+				int last = is_prod ? shmring__prod_poll(r) : shmring__cons_poll(r);
+				if (last != 0)
+					rc = last;
+				break;
+			}
+			next_check = now + r->opts.liveness_ns;
+		}
+		if (!sleep)
+			continue;
+
+		dl = next_check;
+		if (deadline_ns > 0 && deadline_ns < dl)
+			dl = deadline_ns;
+		if (is_prod)
+			shmring__flush_prod(r);
+		else
+			shmring__flush_cons(r);
+		s = SHMRING_LOAD(seq);
+		SHMRING_STORE(sleeping, 1u);
+		rc = is_prod ? shmring__prod_poll(r) : shmring__cons_poll(r);
+		if (rc != 0) {
+			SHMRING_STORE(sleeping, 0u);
+			break;
+		}
+		SHMRING_ADD(&me->waits, UINT64_C(1));
+		rc = shmring__futex_wait(seq, s, dl);
+		SHMRING_STORE(sleeping, 0u);
+		if (rc != 0)
+			break;
+	}
+	if (rc == SHMRING_ETIMEOUT) {
+		*next_check_p = next_check;
+		*stopped_p = stopped;
+	} else {
+		*next_check_p = 0;
+		*stopped_p = 0;
+	}
+	if (rc < 0) {
+		/* A failed wait is a good time to bring the counters up to
+		 * date. */
+		if (is_prod)
+			shmring__flush_prod(r);
+		else
+			shmring__flush_cons(r);
+	}
+	SHMRING_ADD(&r->blocked, -1);
+	return rc < 0 ? rc : 0;
+}
+
+/* Internal: the absolute deadline of a timeout (0: none). */
+static inline int64_t shmring__deadline(int64_t timeout_ns)
+{
+	return timeout_ns > 0 ? shmring_now_ns() + timeout_ns : 0;
+}
+
+/* ---- Producer ---------------------------------------------------------- */
+
+/* shmring_send copies msg (len bytes, at most shmring_max_message) into the
+ * next slot and publishes it, waiting while the ring is full: forever if
+ * timeout_ns < 0, not at all if 0 (SHMRING_EFULL), up to timeout_ns
+ * nanoseconds if > 0 (SHMRING_ETIMEOUT). Errors: SHMRING_ETOOLARGE,
+ * SHMRING_ENOROLE (no producer role), SHMRING_ECLOSED (this producer
+ * closed, or the consumer closed while the ring was full),
+ * SHMRING_EPEERDEAD (the consumer's process died while the ring was full:
+ * it was still full after the consumer was found dead),
+ * SHMRING_EPEERSTOPPED (it was stopped for a liveness interval; call
+ * again to keep waiting), SHMRING_ECORRUPT. Nothing was sent on error.
+ * The peer's liveness is checked every o->liveness_ns of waiting, counted
+ * across calls that time out, so a loop of short timeouts is told of a dead
+ * peer as soon as one long wait would be.
+ * (Go: Producer.Send, TrySend.) */
+static inline int shmring_send(struct shmring *r, const void *msg, size_t len, int64_t timeout_ns)
+{
+	struct shmring__prod *p = &r->prod;
+	unsigned char *slot;
+	uint32_t n32;
+	int rc;
+
+	if (!r->has_producer)
+		return SHMRING_ENOROLE;
+	if (len > r->max_message)
+		return SHMRING_ETOOLARGE;
+	if (SHMRING_LOAD(&p->closed))
+		return SHMRING_ECLOSED;
+	if (p->head - p->cached_tail >= r->slot_count) {
+		rc = shmring__prod_poll(r);
+		if (rc < 0)
+			return rc;
+		if (rc == 0) {
+			if (timeout_ns == 0)
+				return SHMRING_EFULL;
+			if (!p->stall_pending)
+				p->stalls++;
+			rc = shmring__wait(r, 1, shmring__deadline(timeout_ns));
+			p->stall_pending = rc == SHMRING_ETIMEOUT;
+			if (rc != 0)
+				return rc;
+		}
+	}
+	p->stall_pending = 0;
+	slot = r->slots + (p->head & r->mask) * r->slot_size;
+	n32 = (uint32_t)len;
+	memcpy(slot, &n32, SHMRING_LEN_SIZE);
+	if (len > 0)
+		memcpy(slot + SHMRING_LEN_SIZE, msg, len);
+	p->head++;
+	p->bytes += len;
+	/* Publish: one sequentially consistent store of the cursor, then a
+	 * wake only if the consumer said it may sleep. */
+	p->published = p->head;
+	SHMRING_STORE(&r->hdr->head, p->head);
+	shmring__wake_peer(&r->hdr->data_seq, &r->hdr->consumer_sleeping, &r->hdr->producer);
+	if (++p->unflushed >= SHMRING_FLUSH_EVERY)
+		shmring__flush_prod(r);
+	return 0;
+}
+
+/* shmring_producer_close ends this handle's producer: what was sent stays
+ * for the consumer, which drains it and then gets SHMRING_EOF. It flushes
+ * the counters, sets PRODUCER_CLOSED, frees the role and wakes both futex
+ * words (a send blocked in another thread returns SHMRING_ECLOSED). A
+ * second call returns SHMRING_ECLOSED; without the role, SHMRING_ENOROLE.
+ * It does not detach: shmring_close does. */
+static inline int shmring_producer_close(struct shmring *r)
+{
+	int zero = 0;
+	if (!r->has_producer)
+		return SHMRING_ENOROLE;
+	if (!SHMRING_CAS(&r->prod.closed, &zero, 1))
+		return SHMRING_ECLOSED;
+	shmring__flush_prod(r);
+	SHMRING_OR(&r->hdr->state, SHMRING_STATE_PRODUCER_CLOSED);
+	SHMRING_STORE(&r->hdr->producer.owner, UINT64_C(0));
+	shmring__wake(&r->hdr->data_seq);
+	shmring__wake(&r->hdr->space_seq);
+	return 0;
+}
+
+/* ---- Consumer ---------------------------------------------------------- */
+
+/* shmring_recv copies the next message into buf (cap bytes) and stores its
+ * length in *len, waiting while the ring is empty: forever if timeout_ns <
+ * 0, not at all if 0 (SHMRING_EEMPTY), up to timeout_ns if > 0
+ * (SHMRING_ETIMEOUT). It returns SHMRING_EOF once the producer has closed
+ * and every message was received. If buf is too short it returns
+ * SHMRING_ESHORTBUF with the message's length in *len, and the message
+ * stays. Other errors: SHMRING_ENOROLE, SHMRING_ECLOSED (this consumer
+ * closed), SHMRING_EPEERDEAD (the producer's process died while the ring
+ * was empty; the ring is looked at once more after the producer is found
+ * dead, so nothing it published is left behind),
+ * SHMRING_EPEERSTOPPED (call again to keep waiting),
+ * SHMRING_ECORRUPT (a cursor or a length the producer could not have
+ * written). Liveness checks count across timed-out calls, as in
+ * shmring_send. (Go: Consumer.Recv, TryRecv.) */
+static inline int shmring_recv(struct shmring *r, void *buf, size_t cap, size_t *len, int64_t timeout_ns)
+{
+	struct shmring__cons *c = &r->cons;
+	const unsigned char *slot;
+	uint32_t n;
+	int rc;
+
+	if (!r->has_consumer)
+		return SHMRING_ENOROLE;
+	if (SHMRING_LOAD(&c->closed))
+		return SHMRING_ECLOSED;
+	if (c->tail == c->cached_head) {
+		rc = shmring__cons_poll(r);
+		if (rc < 0)
+			return rc;
+		if (rc == 0) {
+			if (timeout_ns == 0)
+				return SHMRING_EEMPTY;
+			if (!c->stall_pending)
+				c->stalls++;
+			rc = shmring__wait(r, 0, shmring__deadline(timeout_ns));
+			c->stall_pending = rc == SHMRING_ETIMEOUT;
+			if (rc != 0)
+				return rc;
+		}
+	}
+	c->stall_pending = 0;
+	slot = r->slots + (c->tail & r->mask) * r->slot_size;
+	memcpy(&n, slot, SHMRING_LEN_SIZE);
+	if (n > r->max_message)
+		return SHMRING_ECORRUPT;
+	*len = n;
+	if (n > cap)
+		return SHMRING_ESHORTBUF;
+	if (n > 0)
+		memcpy(buf, slot + SHMRING_LEN_SIZE, n);
+	c->tail++;
+	c->bytes += n;
+	/* Release: one store of the cursor, then a wake only if the producer
+	 * said it may sleep. */
+	c->released = c->tail;
+	SHMRING_STORE(&r->hdr->tail, c->tail);
+	shmring__wake_peer(&r->hdr->space_seq, &r->hdr->producer_sleeping, &r->hdr->consumer);
+	if (++c->unflushed >= SHMRING_FLUSH_EVERY)
+		shmring__flush_cons(r);
+	return 0;
+}
+
+/* shmring_consumer_close ends this handle's consumer: the producer's next
+ * wait for space returns its ECLOSED. Flushes the counters, sets
+ * CONSUMER_CLOSED, frees the role and wakes both futex words. A second call
+ * returns SHMRING_ECLOSED; without the role, SHMRING_ENOROLE. */
+static inline int shmring_consumer_close(struct shmring *r)
+{
+	int zero = 0;
+	if (!r->has_consumer)
+		return SHMRING_ENOROLE;
+	if (!SHMRING_CAS(&r->cons.closed, &zero, 1))
+		return SHMRING_ECLOSED;
+	shmring__flush_cons(r);
+	SHMRING_OR(&r->hdr->state, SHMRING_STATE_CONSUMER_CLOSED);
+	SHMRING_STORE(&r->hdr->consumer.owner, UINT64_C(0));
+	shmring__wake(&r->hdr->data_seq);
+	shmring__wake(&r->hdr->space_seq);
+	return 0;
+}
+
+/* ---- Closing, removing, statistics ------------------------------------- */
+
+/* shmring_close closes the roles this handle holds (consumer first, as Go
+ * does), waits for calls blocked in them to return, and detaches. If both
+ * the producer and the consumer have now closed, it also removes the
+ * segment (IPC_RMID): a ring is gone once both sides are done. A second
+ * call returns SHMRING_ECLOSED. After it, r's memory may be reused. */
+static inline int shmring_close(struct shmring *r)
+{
+	int zero = 0, rc = 0;
+	uint32_t both = SHMRING_STATE_PRODUCER_CLOSED | SHMRING_STATE_CONSUMER_CLOSED;
+	if (r->hdr == NULL || !SHMRING_CAS(&r->closed, &zero, 1))
+		return SHMRING_ECLOSED;
+	if (r->has_consumer)
+		(void)shmring_consumer_close(r);
+	if (r->has_producer)
+		(void)shmring_producer_close(r);
+	while (SHMRING_LOAD(&r->blocked) != 0)
+		shmring__sleep_ns(100000);
+	if (!r->readonly && (SHMRING_LOAD(&r->hdr->state) & both) == both) {
+		/* The peer may have removed it already: both sides try. */
+		if (shmctl(r->shmid, IPC_RMID, NULL) != 0 && errno != EINVAL && errno != EIDRM)
+			rc = -errno;
+	}
+	if (shmdt(r->hdr) != 0 && rc == 0)
+		rc = -errno;
+	r->hdr = NULL;
+	r->slots = NULL;
+	return rc;
+}
+
+/* shmring_remove marks the segment for removal (IPC_RMID) now: the kernel
+ * frees it when the last process detaches, and its key is free at once.
+ * For a ring whose peer never came or died. Returns 0 or -errno. */
+static inline int shmring_remove(struct shmring *r)
+{
+	if (shmctl(r->shmid, IPC_RMID, NULL) != 0)
+		return -errno;
+	return 0;
+}
+
+/* shmring_nattch returns how many attachments the segment has (this one
+ * included), or -errno. */
+static inline int shmring_nattch(const struct shmring *r)
+{
+	struct shmid_ds ds;
+	if (shmctl(r->shmid, IPC_STAT, &ds) != 0)
+		return -errno;
+	return (int)ds.shm_nattch;
+}
+
+/* shmring_flush copies the counters this handle keeps in the process (bytes
+ * and stalls of the roles it holds, which reach the header only every
+ * SHMRING_FLUSH_EVERY messages, before a sleep and at close) to the header
+ * now, so that shmring_stats, here or in any process, shows them exactly. */
+static inline void shmring_flush(struct shmring *r)
+{
+	if (r->hdr == NULL || r->readonly)
+		return;
+	if (r->has_producer && !SHMRING_LOAD(&r->prod.closed))
+		shmring__flush_prod(r);
+	if (r->has_consumer && !SHMRING_LOAD(&r->cons.closed))
+		shmring__flush_cons(r);
+}
+
+/* One side's counters as the header shows them (Go: SideStats). */
+struct shmring_side_stats {
+	int pid;           /* holder's pid; 0 if the role is free */
+	int alive;         /* the holder's process exists (pid and start time match) */
+	uint64_t messages; /* the side's cursor: head or tail */
+	uint64_t bytes;    /* may lag by up to SHMRING_FLUSH_EVERY messages */
+	uint64_t stalls;   /* lags like bytes; a wait that a call continues
+			    * after SHMRING_ETIMEOUT counts once */
+	uint64_t waits;
+	uint64_t wakes;
+};
+
+/* A snapshot of the header (Go: Stats). */
+struct shmring_stats {
+	uint64_t slot_size, slots;
+	uint64_t fill;       /* published and not yet released */
+	int64_t created_ns;  /* Unix nanoseconds */
+	int ready, producer_closed, consumer_closed;
+	struct shmring_side_stats producer, consumer;
+};
+
+/* Internal: one side block as shmring_side_stats. */
+static inline void shmring__side_stats(struct shmring_side *s, uint64_t cursor, struct shmring_side_stats *out)
+{
+	uint64_t id = SHMRING_LOAD(&s->owner);
+	out->pid = shmring_identity_pid(id);
+	out->alive = shmring_identity_status(id) != SHMRING_PROC_DEAD;
+	out->messages = cursor;
+	out->bytes = SHMRING_LOAD(&s->bytes);
+	out->stalls = SHMRING_LOAD(&s->stalls);
+	out->waits = SHMRING_LOAD(&s->waits);
+	out->wakes = SHMRING_LOAD(&s->wakes);
+}
+
+/* shmring_stats reads both sides' counters and the fill level. Works on a
+ * read-only handle; fields are read one by one from a live ring. */
+static inline void shmring_stats(const struct shmring *r, struct shmring_stats *st)
+{
+	struct shmring_header *h = r->hdr;
+	uint64_t head, tail;
+	uint32_t state;
+	int ok;
+	shmring__cursors(h, &head, &tail, &ok);
+	state = SHMRING_LOAD(&h->state);
+	st->slot_size = r->slot_size;
+	st->slots = r->slot_count;
+	st->fill = head - tail < r->slot_count ? head - tail : r->slot_count;
+	st->created_ns = h->created;
+	st->ready = (state & SHMRING_STATE_READY) != 0;
+	st->producer_closed = (state & SHMRING_STATE_PRODUCER_CLOSED) != 0;
+	st->consumer_closed = (state & SHMRING_STATE_CONSUMER_CLOSED) != 0;
+	shmring__side_stats(&h->producer, head, &st->producer);
+	shmring__side_stats(&h->consumer, tail, &st->consumer);
+}
+
+#endif /* SHMRING_H */

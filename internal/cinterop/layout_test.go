@@ -1,0 +1,388 @@
+package cinterop_test
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/shmring/shmring/ring"
+)
+
+// field is one field of the shared header: its name in C (a member
+// designator of struct shmring_header or struct shmring_side), and where
+// docs/LAYOUT.md and ring/layout_test.go put it.
+type field struct {
+	c            string
+	offset, size int
+}
+
+// headerFields is docs/LAYOUT.md's table, the numbers ring.TestLayout pins
+// with unsafe.Offsetof on the Go header type. Reserved ranges are included,
+// so the table covers every byte of the 1024.
+var headerFields = []field{
+	{"magic", 0, 8},
+	{"major", 8, 2},
+	{"minor", 10, 2},
+	{"header_size", 12, 4},
+	{"slot_size", 16, 4},
+	{"slot_count", 20, 4},
+	{"segment_size", 24, 8},
+	{"state", 32, 4},
+	{"flags", 36, 4},
+	{"created", 40, 8},
+	{"reserved0", 48, 80},
+	{"head", 128, 8},
+	{"reserved1", 136, 120},
+	{"tail", 256, 8},
+	{"reserved2", 264, 120},
+	{"data_seq", 384, 4},
+	{"consumer_sleeping", 388, 4},
+	{"reserved3", 392, 120},
+	{"space_seq", 512, 4},
+	{"producer_sleeping", 516, 4},
+	{"reserved4", 520, 120},
+	{"producer", 640, 128},
+	{"consumer", 768, 128},
+	{"reserved7", 896, 128},
+}
+
+var sideFields = []field{
+	{"owner", 0, 8},
+	{"bytes", 8, 8},
+	{"stalls", 16, 8},
+	{"waits", 24, 8},
+	{"wakes", 32, 8},
+	{"reserved", 40, 88},
+}
+
+// constants are the header's macros and the values the Go package (or,
+// for unexported ones, docs/LAYOUT.md) gives them.
+var constants = []struct {
+	c    string
+	want uint64
+}{
+	{"SHMRING_MAGIC", ring.Magic},
+	{"SHMRING_VERSION_MAJOR", ring.VersionMajor},
+	{"SHMRING_VERSION_MINOR", ring.VersionMinor},
+	{"SHMRING_HEADER_SIZE", ring.HeaderSize},
+	{"SHMRING_BLOCK_SIZE", 128},
+	{"SHMRING_LEN_SIZE", 4},
+	{"SHMRING_MIN_SLOT_SIZE", ring.MinSlotSize},
+	{"SHMRING_MAX_SLOT_SIZE", ring.MaxSlotSize},
+	{"SHMRING_MIN_SLOTS", 2},
+	{"SHMRING_MAX_SLOTS", ring.MaxSlots},
+	{"SHMRING_STATE_READY", 1},
+	{"SHMRING_STATE_PRODUCER_CLOSED", 2},
+	{"SHMRING_STATE_CONSUMER_CLOSED", 4},
+	{"SHMRING_STATE_KNOWN", 7},
+	{"SHMRING_PID_BITS", 22},
+	{"SHMRING_FLUSH_EVERY", 64},
+	{"SHMRING_DEFAULT_LIVENESS_NS", uint64(ring.DefaultLiveness)},
+	{"SHMRING_DEFAULT_READY_TIMEOUT_NS", uint64(ring.DefaultReadyTimeout)},
+	{"SHMRING_DEFAULT_SPIN_NS", uint64(ring.DefaultSpin)},
+	{"SHMRING_DEFAULT_YIELD_NS", uint64(ring.DefaultYield)},
+}
+
+// slotSizeInputs are message sizes whose shmring_slot_size_for is compared
+// with ring.SlotSizeFor.
+var slotSizeInputs = []int{0, 1, 3, 4, 5, 20, 64, 65, 68, 1000, 4096, 1<<30 - 8}
+
+// layoutProgram is a C (and C++) program that includes shmring.h and prints
+// what it says of the layout, one "kind name value..." line each, and the
+// identity of the process whose pid is its argument.
+func layoutProgram() string {
+	var b strings.Builder
+	b.WriteString(`#include "shmring.h"
+#include <stdio.h>
+#include <stdlib.h>
+
+#define FIELD(type, m) printf("field %s %s %zu %zu\n", #type, #m, offsetof(struct type, m), sizeof(((struct type *)0)->m))
+
+int main(int argc, char **argv)
+{
+	uint64_t id = 0;
+	uint64_t seg = 0;
+	printf("size shmring_header %zu\n", sizeof(struct shmring_header));
+	printf("size shmring_side %zu\n", sizeof(struct shmring_side));
+`)
+	for _, f := range headerFields {
+		fmt.Fprintf(&b, "\tFIELD(shmring_header, %s);\n", f.c)
+	}
+	for _, f := range sideFields {
+		fmt.Fprintf(&b, "\tFIELD(shmring_side, %s);\n", f.c)
+	}
+	for _, c := range constants {
+		fmt.Fprintf(&b, "\tprintf(\"const %s %%llu\\n\", (unsigned long long)(%s));\n", c.c, c.c)
+	}
+	for _, n := range slotSizeInputs {
+		fmt.Fprintf(&b, "\tprintf(\"slot_size_for %d %%llu\\n\", (unsigned long long)shmring_slot_size_for(%d));\n", n, n)
+	}
+	b.WriteString(`	if (shmring_segment_size(72, 4096, &seg) != 0)
+		return 3;
+	printf("segment_size 72x4096 %llu\n", (unsigned long long)seg);
+	if (argc > 1 && shmring_identity_of(atoi(argv[1]), &id) != 0)
+		return 4;
+	printf("identity %llu\n", (unsigned long long)id);
+	printf("status %d\n", (int)shmring_identity_status(id));
+	return 0;
+}
+`)
+	return b.String()
+}
+
+// cLayout is what the compiled layout program printed.
+type cLayout struct {
+	fields    map[string]field // "shmring_header.head", "shmring_side.owner"
+	sizes     map[string]int
+	consts    map[string]uint64
+	slotSizes map[int]uint64
+	segSize   uint64
+	identity  uint64
+	status    int
+	raw       string
+}
+
+func buildLayout(t *testing.T, compiler []string, lang string, flags ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "layout."+lang)
+	require.NoError(t, os.WriteFile(src, []byte(layoutProgram()), 0o600))
+	bin := filepath.Join(dir, "layout-"+lang)
+	args := append(append([]string{}, flags...), "-I", filepath.Join(repoRoot(t), "include"), "-o", bin, src)
+	compile(t, compiler, args...)
+	return bin
+}
+
+func runLayout(t *testing.T, bin string) cLayout {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, strconv.Itoa(os.Getpid())).CombinedOutput()
+	require.NoError(t, err, "%s\n%s", bin, out)
+	l := cLayout{fields: map[string]field{}, sizes: map[string]int{}, consts: map[string]uint64{},
+		slotSizes: map[int]uint64{}, raw: string(out)}
+	atoi := func(s string) int {
+		v, err := strconv.Atoi(s)
+		require.NoError(t, err)
+		return v
+	}
+	atou := func(s string) uint64 {
+		v, err := strconv.ParseUint(s, 10, 64)
+		require.NoError(t, err)
+		return v
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case f[0] == "field" && len(f) == 5:
+			l.fields[f[1]+"."+f[2]] = field{f[2], atoi(f[3]), atoi(f[4])}
+		case f[0] == "size" && len(f) == 3:
+			l.sizes[f[1]] = atoi(f[2])
+		case f[0] == "const" && len(f) == 3:
+			l.consts[f[1]] = atou(f[2])
+		case f[0] == "slot_size_for" && len(f) == 3:
+			l.slotSizes[atoi(f[1])] = atou(f[2])
+		case f[0] == "segment_size" && len(f) == 3:
+			l.segSize = atou(f[2])
+		case f[0] == "identity" && len(f) == 2:
+			l.identity = atou(f[1])
+		case f[0] == "status" && len(f) == 2:
+			l.status = atoi(f[1])
+		default:
+			t.Fatalf("layout program: unexpected line %q", line)
+		}
+	}
+	return l
+}
+
+// TestLayoutAgreement compiles a program against include/shmring.h and
+// checks what it prints in two ways: against the layout table (the numbers
+// ring.TestLayout pins on the Go type), and against the Go code's behaviour:
+// a ring.New ring is driven through the ring API while the test reads and
+// pokes its bytes at the offsets the C header gave. Any disagreement between
+// the header and the Go layout fails one or both.
+func TestLayoutAgreement(t *testing.T) {
+	l := runLayout(t, buildLayout(t, cCompiler(t), "c", cFlags...))
+
+	t.Run("table", func(t *testing.T) {
+		require.Equal(t, ring.HeaderSize, l.sizes["shmring_header"], "sizeof(struct shmring_header)")
+		require.Equal(t, 128, l.sizes["shmring_side"], "sizeof(struct shmring_side)")
+		for _, f := range headerFields {
+			require.Equal(t, f, l.fields["shmring_header."+f.c], "header field %s: C says, docs/LAYOUT.md says", f.c)
+		}
+		for _, f := range sideFields {
+			require.Equal(t, f, l.fields["shmring_side."+f.c], "side field %s", f.c)
+		}
+		require.Len(t, l.fields, len(headerFields)+len(sideFields))
+		// The table tiles the header and the side block exactly.
+		for _, tab := range []struct {
+			fields []field
+			size   int
+		}{{headerFields, ring.HeaderSize}, {sideFields, 128}} {
+			at := 0
+			for _, f := range tab.fields {
+				require.Equal(t, at, f.offset, "gap or overlap before %s", f.c)
+				at += f.size
+			}
+			require.Equal(t, tab.size, at)
+		}
+		for _, c := range constants {
+			require.Equal(t, c.want, l.consts[c.c], "%s", c.c)
+		}
+		for _, n := range slotSizeInputs {
+			require.Equal(t, uint64(ring.SlotSizeFor(n)), l.slotSizes[n], "slot size for a %d-byte message", n)
+		}
+		seg, err := ring.SegmentSize(72, 4096)
+		require.NoError(t, err)
+		require.Equal(t, uint64(seg), l.segSize)
+	})
+
+	t.Run("behaviour", func(t *testing.T) {
+		checkAgainstGo(t, l)
+	})
+}
+
+// checkAgainstGo drives a Go ring in ordinary memory and watches its bytes
+// through the C header's offsets and constants.
+func checkAgainstGo(t *testing.T, l cLayout) {
+	off := func(name string) int {
+		if f, ok := l.fields["shmring_header."+name]; ok {
+			return f.offset
+		}
+		side, member, ok := strings.Cut(name, ".")
+		require.True(t, ok, "no field %s", name)
+		return l.fields["shmring_header."+side].offset + l.fields["shmring_side."+member].offset
+	}
+	c := l.consts
+	le := binary.LittleEndian
+	const slotSize, slots = 24, 4
+	segSize, err := ring.SegmentSize(slotSize, slots)
+	require.NoError(t, err)
+	buf := make([]byte, segSize)
+	u16 := func(name string) uint16 { return le.Uint16(buf[off(name):]) }
+	u32 := func(name string) uint32 { return le.Uint32(buf[off(name):]) }
+	u64 := func(name string) uint64 { return le.Uint64(buf[off(name):]) }
+	put32 := func(name string, v uint32) { le.PutUint32(buf[off(name):], v) }
+	put64 := func(name string, v uint64) { le.PutUint64(buf[off(name):], v) }
+
+	before := time.Now().UnixNano()
+	r, err := ring.New(buf, ring.Config{SlotSize: slotSize, Slots: slots})
+	require.NoError(t, err)
+	after := time.Now().UnixNano()
+
+	// What the Go creator wrote, read where C reads it.
+	require.Equal(t, c["SHMRING_MAGIC"], u64("magic"))
+	require.Equal(t, c["SHMRING_VERSION_MAJOR"], uint64(u16("major")))
+	require.Equal(t, c["SHMRING_VERSION_MINOR"], uint64(u16("minor")))
+	require.Equal(t, c["SHMRING_HEADER_SIZE"], uint64(u32("header_size")))
+	require.Equal(t, uint32(slotSize), u32("slot_size"))
+	require.Equal(t, uint32(slots), u32("slot_count"))
+	require.Equal(t, uint64(segSize), u64("segment_size"))
+	require.Equal(t, c["SHMRING_STATE_READY"], uint64(u32("state")))
+	require.Zero(t, u32("flags"))
+	require.GreaterOrEqual(t, int64(u64("created")), before)
+	require.LessOrEqual(t, int64(u64("created")), after)
+
+	// Owner words: Go's identity of this process is the one C computes.
+	p, err := r.Producer()
+	require.NoError(t, err)
+	cons, err := r.Consumer()
+	require.NoError(t, err)
+	require.Equal(t, l.identity, u64("producer.owner"), "identity of pid %d: C vs Go's claim", os.Getpid())
+	require.Equal(t, l.identity, u64("consumer.owner"))
+	require.Equal(t, os.Getpid(), int(l.identity&(1<<c["SHMRING_PID_BITS"]-1)))
+	require.Equal(t, 1, l.status, "C sees this live process as running")
+
+	// A publication: the slot, the head cursor, and the wake of a consumer
+	// that said it may sleep.
+	put32("consumer_sleeping", 1)
+	require.NoError(t, p.Send(context.Background(), []byte("hello")))
+	slot := buf[c["SHMRING_HEADER_SIZE"]:]
+	require.Equal(t, uint32(5), le.Uint32(slot))
+	require.Equal(t, "hello", string(slot[c["SHMRING_LEN_SIZE"]:][:5]))
+	require.Equal(t, uint64(1), u64("head"))
+	require.Zero(t, u32("consumer_sleeping"), "the producer clears the flag it acts on")
+	require.Equal(t, uint32(1), u32("data_seq"), "and bumps the word the consumer sleeps on")
+	require.Equal(t, uint64(1), u64("producer.wakes"))
+	require.Zero(t, u32("space_seq"))
+
+	// A release, mirrored.
+	put32("producer_sleeping", 1)
+	got := make([]byte, 16)
+	n, err := cons.Recv(context.Background(), got)
+	require.NoError(t, err)
+	require.Equal(t, "hello", string(got[:n]))
+	require.Equal(t, uint64(1), u64("tail"))
+	require.Zero(t, u32("producer_sleeping"))
+	require.Equal(t, uint32(1), u32("space_seq"))
+	require.Equal(t, uint64(1), u64("consumer.wakes"))
+
+	// Counters written where C writes them are what Go's Stats report.
+	for i, side := range []string{"producer", "consumer"} {
+		base := uint64(1000 * (i + 1))
+		put64(side+".bytes", base+1)
+		put64(side+".stalls", base+2)
+		put64(side+".waits", base+3)
+		put64(side+".wakes", base+4)
+	}
+	put64("head", 3)
+	put64("tail", 2)
+	st := r.Stats()
+	require.Equal(t, ring.SideStats{PID: os.Getpid(), Alive: true, Messages: 3, Bytes: 1001, Stalls: 1002, Waits: 1003, Wakes: 1004}, st.Producer)
+	require.Equal(t, ring.SideStats{PID: os.Getpid(), Alive: true, Messages: 2, Bytes: 2001, Stalls: 2002, Waits: 2003, Wakes: 2004}, st.Consumer)
+	require.Equal(t, 1, st.Fill)
+	put64("head", 1)
+	put64("tail", 1)
+
+	// Closing: the state bits C tests, and the owner freed.
+	require.NoError(t, p.Close())
+	require.Equal(t, c["SHMRING_STATE_READY"]|c["SHMRING_STATE_PRODUCER_CLOSED"], uint64(u32("state")))
+	require.Zero(t, u64("producer.owner"))
+	require.NoError(t, cons.Close())
+	require.Equal(t, c["SHMRING_STATE_READY"]|c["SHMRING_STATE_PRODUCER_CLOSED"]|c["SHMRING_STATE_CONSUMER_CLOSED"],
+		uint64(u32("state")))
+	require.Zero(t, u64("consumer.owner"))
+	require.NoError(t, r.Close())
+
+	// The Go opener refuses what C's would, field by field.
+	for _, bad := range []struct {
+		name  string
+		poke  func(b []byte)
+		error error
+	}{
+		{"magic", func(b []byte) { le.PutUint64(b[off("magic"):], 1) }, ring.ErrBadMagic},
+		{"major", func(b []byte) { le.PutUint16(b[off("major"):], 2) }, ring.ErrVersion},
+		{"header_size", func(b []byte) { le.PutUint32(b[off("header_size"):], 2048) }, ring.ErrLayout},
+		{"slot_size", func(b []byte) { le.PutUint32(b[off("slot_size"):], 12) }, ring.ErrLayout},
+		{"slot_count", func(b []byte) { le.PutUint32(b[off("slot_count"):], 3) }, ring.ErrLayout},
+		{"segment_size", func(b []byte) { le.PutUint64(b[off("segment_size"):], uint64(segSize)+8) }, ring.ErrLayout},
+		{"state", func(b []byte) {
+			le.PutUint32(b[off("state"):], uint32(c["SHMRING_STATE_READY"]|(c["SHMRING_STATE_KNOWN"]+1)))
+		}, ring.ErrCorrupt},
+		{"cursors", func(b []byte) { le.PutUint64(b[off("tail"):], 2) }, ring.ErrCorrupt},
+	} {
+		fresh := make([]byte, segSize)
+		_, err := ring.New(fresh, ring.Config{SlotSize: slotSize, Slots: slots})
+		require.NoError(t, err)
+		bad.poke(fresh)
+		_, err = ring.Attach(fresh, &ring.Options{ReadyTimeout: time.Millisecond})
+		require.ErrorIs(t, err, bad.error, "header with a bad %s", bad.name)
+	}
+}
+
+// TestHeaderCompilesAsCXX: the header compiles as C++20 (with -Wall -Wextra
+// -Werror) and the layout a C++ compiler sees is the C one.
+func TestHeaderCompilesAsCXX(t *testing.T) {
+	cBin := buildLayout(t, cCompiler(t), "c", cFlags...)
+	cxxBin := buildLayout(t, cxxCompiler(t), "cc", "-std=c++20", "-Wall", "-Wextra", "-Werror", "-O2")
+	require.Equal(t, runLayout(t, cBin).raw, runLayout(t, cxxBin).raw)
+}
