@@ -50,8 +50,7 @@ func (c *Consumer) MaxMessage() int { return c.max }
 // length and io.ErrShortBuffer, and the message stays in the ring. It
 // returns io.EOF once the producer has closed and every message has been
 // received, ErrClosed once this consumer has closed, ErrPeerDead if the
-// producer's process died while the ring was empty (messages it published
-// just before dying may remain: drain with TryRecv until ErrEmpty),
+// producer's process died and everything it published has been received,
 // ErrPeerUnresponsive if it was stopped, ErrCorrupt for a cursor or length
 // no producer of this ring could write, and ctx's error if ctx ends first.
 // Recv releases any messages returned by Peek: their slices must not be used

@@ -20,9 +20,10 @@ var (
 
 	// ErrPeerDead: the other side's process exited (or was killed, or is a
 	// zombie, or its pid now names another process) while this side waited
-	// for it. Only waiting calls report it. Messages the producer
-	// published just before it died may still be in the ring: a consumer
-	// should drain them with TryRecv until ErrEmpty. A new process may take
+	// for it. Only waiting calls report it, and only when the ring holds
+	// nothing more for them: the wait polls once more after finding the
+	// peer dead, so a consumer has received everything the producer
+	// published. A new process may take
 	// the dead side's role over; see Ring.Producer. Two sides in different
 	// PID namespaces see each other as dead (docs/OPERATIONS.md).
 	ErrPeerDead = errors.New("ring: peer process is dead")

@@ -160,7 +160,10 @@ func goCommands(t testing.TB) string {
 		t.Skipf("no go command in PATH to build cmd/producer and cmd/consumer: %v", err)
 	}
 	dir, err := goBuild.do("shmring-cinterop-go-", func(dir string) error {
-		cmd := exec.Command(goTool, "build", "-o", dir+string(filepath.Separator),
+		// -buildvcs=false: no git status (which fails while another
+		// process holds the repository's index lock) for a binary
+		// that does not need it.
+		cmd := exec.Command(goTool, "build", "-buildvcs=false", "-o", dir+string(filepath.Separator),
 			"github.com/shmring/shmring/cmd/producer", "github.com/shmring/shmring/cmd/consumer")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("go build cmd/producer cmd/consumer: %v\n%s", err, out)
