@@ -78,3 +78,31 @@ func ExampleProducer_Reserve() {
 	// msg-1
 	// msg-2
 }
+
+// Batches: SendBatch publishes many messages with one cursor store;
+// RecvBatch hands each waiting message to a function, in place, and frees
+// them all with one store.
+func ExampleProducer_SendBatch() {
+	cfg := ring.Config{SlotSize: 16, Slots: 8}
+	size, _ := ring.SegmentSize(cfg.SlotSize, cfg.Slots)
+	r, _ := ring.New(make([]byte, size), cfg)
+	defer r.Close()
+	p, _ := r.Producer()
+	c, _ := r.Consumer()
+	ctx := context.Background()
+
+	n, err := p.SendBatch(ctx, [][]byte{[]byte("a"), []byte("bb"), []byte("ccc")})
+	fmt.Println("sent", n, err)
+
+	got, err := c.RecvBatch(ctx, 0, func(msg []byte) error {
+		fmt.Printf("%s (%d bytes)\n", msg, len(msg)) // msg is valid only here
+		return nil
+	})
+	fmt.Println("received", got, err)
+	// Output:
+	// sent 3 <nil>
+	// a (1 bytes)
+	// bb (2 bytes)
+	// ccc (3 bytes)
+	// received 3 <nil>
+}
