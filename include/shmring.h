@@ -11,6 +11,16 @@
  * same protocol as the Go code, so a C producer can feed a Go consumer and
  * the other way round, and "shmring stat" shows the C side's counters.
  *
+ * Layout version 2.0. Rings of another major version are refused, 1.x
+ * included: a 1.x process would ignore the ring's asymmetric-fence flag
+ * (header.flags, SHMRING_FLAG_ASYMMETRIC) and lose wake-ups. Such a ring's
+ * cursors are published with release stores, and a side about to sleep
+ * calls membarrier(2) instead; every process that claims a role in it must
+ * register for membarrier first (shmring_membarrier_register, done by the
+ * claim). A creator sets the flag unless told not to
+ * (shmring_options.symmetric_fences) or unless membarrier does not work
+ * here. See "The wake-up protocol" below and docs/LAYOUT.md.
+ *
  * The header is self-contained: no library, no other file. Every function is
  * static inline. Linux only (futex, /proc), little-endian 64-bit (amd64,
  * arm64), like the Go package.
@@ -69,15 +79,58 @@
 #include <time.h>
 #include <unistd.h>
 
+/* membarrier(2)'s command numbers come from <linux/membarrier.h> when it
+ * is there and new enough (Linux 4.16 headers, which added the expedited
+ * global commands); otherwise from the numbers below, which are the
+ * kernel's ABI. The enum constants cannot be tested with #ifdef, hence
+ * the version check. */
+#if defined(__has_include)
+#if __has_include(<linux/membarrier.h>) && __has_include(<linux/version.h>)
+#include <linux/membarrier.h>
+#include <linux/version.h>
+#if defined(LINUX_VERSION_CODE) && defined(KERNEL_VERSION)
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(4, 16, 0)
+#define SHMRING__HAVE_MEMBARRIER_H 1
+#endif
+#endif
+#endif
+#endif
+#ifdef SHMRING__HAVE_MEMBARRIER_H
+#define SHMRING__MEMBARRIER_CMD_QUERY MEMBARRIER_CMD_QUERY
+#define SHMRING__MEMBARRIER_CMD_GLOBAL_EXPEDITED MEMBARRIER_CMD_GLOBAL_EXPEDITED
+#define SHMRING__MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED
+#else
+#define SHMRING__MEMBARRIER_CMD_QUERY 0
+#define SHMRING__MEMBARRIER_CMD_GLOBAL_EXPEDITED (1 << 1)
+#define SHMRING__MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED (1 << 2)
+#endif
+/* The system call number: <sys/syscall.h> has it with Linux 4.3 headers. */
+#if !defined(SYS_membarrier) && defined(__NR_membarrier)
+#define SYS_membarrier __NR_membarrier
+#endif
+#if !defined(SYS_membarrier)
+#if defined(__x86_64__)
+#define SYS_membarrier 324
+#elif defined(__aarch64__)
+#define SYS_membarrier 283
+#endif
+#endif
+
 /* Atomics: C11 <stdatomic.h> in C, <atomic> in C++. Every atomic operation
- * below is sequentially consistent, as Go's sync/atomic is: the wake-up
- * protocol depends on store-then-load ordering on both sides. */
+ * below is sequentially consistent, as Go's sync/atomic is, with two
+ * exceptions: in a ring with asymmetric fences a side publishes its cursor
+ * with a release store followed by a compiler barrier
+ * (SHMRING_STORE_RELEASE, SHMRING_COMPILER_BARRIER; the sleeper's
+ * membarrier(2) supplies the store-load ordering, see shmring__wait), and
+ * the statistics counters are copied to the header with release stores. */
 #ifdef __cplusplus
 #include <atomic>
 #define SHMRING_ATOMIC(T) std::atomic<T>
 #define SHMRING_STATIC_ASSERT(cond, msg) static_assert(cond, msg)
 #define SHMRING_LOAD(p) std::atomic_load(p)
 #define SHMRING_STORE(p, v) std::atomic_store((p), (v))
+#define SHMRING_STORE_RELEASE(p, v) std::atomic_store_explicit((p), (v), std::memory_order_release)
+#define SHMRING_COMPILER_BARRIER() std::atomic_signal_fence(std::memory_order_seq_cst)
 #define SHMRING_SWAP(p, v) std::atomic_exchange((p), (v))
 #define SHMRING_ADD(p, v) std::atomic_fetch_add((p), (v))
 #define SHMRING_OR(p, v) std::atomic_fetch_or((p), (v))
@@ -90,6 +143,8 @@
 #define SHMRING_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
 #define SHMRING_LOAD(p) atomic_load(p)
 #define SHMRING_STORE(p, v) atomic_store((p), (v))
+#define SHMRING_STORE_RELEASE(p, v) atomic_store_explicit((p), (v), memory_order_release)
+#define SHMRING_COMPILER_BARRIER() atomic_signal_fence(memory_order_seq_cst)
 #define SHMRING_SWAP(p, v) atomic_exchange((p), (v))
 #define SHMRING_ADD(p, v) atomic_fetch_add((p), (v))
 #define SHMRING_OR(p, v) atomic_fetch_or((p), (v))
@@ -107,6 +162,10 @@ SHMRING_STATIC_ASSERT(std::atomic<uint32_t>::is_always_lock_free, "32-bit atomic
 SHMRING_STATIC_ASSERT(std::atomic<uint64_t>::is_always_lock_free, "64-bit atomics must be lock-free");
 #endif
 SHMRING_STATIC_ASSERT(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "shmring is little-endian only");
+SHMRING_STATIC_ASSERT(SHMRING__MEMBARRIER_CMD_QUERY == 0, "MEMBARRIER_CMD_QUERY is 0");
+SHMRING_STATIC_ASSERT(SHMRING__MEMBARRIER_CMD_GLOBAL_EXPEDITED == 2, "MEMBARRIER_CMD_GLOBAL_EXPEDITED is 1 << 1");
+SHMRING_STATIC_ASSERT(SHMRING__MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED == 4,
+		      "MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED is 1 << 2");
 SHMRING_STATIC_ASSERT(sizeof(void *) == 8, "shmring is 64-bit only");
 
 /* ---- Layout constants (docs/LAYOUT.md, ring/layout.go) ---------------- */
@@ -114,8 +173,12 @@ SHMRING_STATIC_ASSERT(sizeof(void *) == 8, "shmring is 64-bit only");
 /* SHMRING_MAGIC: the first 8 bytes of a ring, "shmring\0" little-endian. */
 #define SHMRING_MAGIC UINT64_C(0x00676e69726d6873)
 /* The layout version this header implements. A segment of another major
- * version is refused; any minor version of major 1 is accepted. */
-#define SHMRING_VERSION_MAJOR 1
+ * version is refused; any minor version of major 2 is accepted. 2.0 has the
+ * bytes of 1.0 (plus the fence words below, in what 1.0 reserved); the
+ * protocol changed: header.flags and its SHMRING_FLAG_ASYMMETRIC bit, which
+ * a 1.x process would ignore, losing wake-ups. So 1.x rings are refused
+ * too, and 1.x code refuses 2.0 rings. */
+#define SHMRING_VERSION_MAJOR 2
 #define SHMRING_VERSION_MINOR 0
 /* Bytes before slot 0; also sizeof(struct shmring_header). */
 #define SHMRING_HEADER_SIZE 1024
@@ -130,6 +193,20 @@ SHMRING_STATIC_ASSERT(sizeof(void *) == 8, "shmring is 64-bit only");
 #define SHMRING_MAX_SLOT_SIZE (UINT32_C(1) << 30)
 #define SHMRING_MIN_SLOTS 2
 #define SHMRING_MAX_SLOTS (UINT32_C(1) << 30)
+
+/* Bits of header.flags, set by the creator before READY and never changed.
+ * An opener refuses a ring with any other bit set (SHMRING_ELAYOUT).
+ *
+ * SHMRING_FLAG_ASYMMETRIC: the ring uses asymmetric fences. A side
+ * publishes its cursor with a release store, no full fence, and a side
+ * about to sleep calls membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) between
+ * raising its sleeping flag and its re-check, which makes up for the fence
+ * the publisher did not make. Every process must register
+ * (MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) before it claims a role.
+ * Without the flag, every publication is a sequentially consistent store and
+ * nobody calls membarrier (the 1.0 protocol). (Go: flagAsymmetric.) */
+#define SHMRING_FLAG_ASYMMETRIC UINT32_C(1)
+#define SHMRING_FLAGS_KNOWN SHMRING_FLAG_ASYMMETRIC
 
 /* Bits of header.state. 0 means the creator is still initialising. */
 #define SHMRING_STATE_READY UINT32_C(1)
@@ -176,7 +253,7 @@ struct shmring_header {
 	uint32_t slot_count;             /* 20: number of slots, a power of two */
 	uint64_t segment_size;           /* 24: header_size + slot_size * slot_count */
 	SHMRING_ATOMIC(uint32_t) state;  /* 32: SHMRING_STATE_* bits */
-	uint32_t flags;                  /* 36: reserved, 0 in 1.0 */
+	uint32_t flags;                  /* 36: SHMRING_FLAG_* bits */
 	int64_t created;                 /* 40: creation time, Unix nanoseconds */
 	uint8_t reserved0[80];           /* 48 */
 
@@ -191,12 +268,23 @@ struct shmring_header {
 	/* Block 3: the consumer sleeps on data_seq when the ring is empty. */
 	SHMRING_ATOMIC(uint32_t) data_seq;          /* 384: bumped by the producer before a wake */
 	SHMRING_ATOMIC(uint32_t) consumer_sleeping; /* 388: 1 while the consumer may sleep */
-	uint8_t reserved3[120];                     /* 392 */
+	/* 392: 1 if the consumer sleeps at once when the ring is empty
+	 * (SHMRING_WAIT_FUTEX) and asks the producer to publish with full
+	 * fences, so that its sleeps need no membarrier. Written by the
+	 * consumer at claim. */
+	SHMRING_ATOMIC(uint32_t) consumer_wants_fence;
+	/* 396: 1 once the producer publishes with full fences (its answer to
+	 * consumer_wants_fence). Zeroed by a producer at claim, set at most
+	 * once by it. */
+	SHMRING_ATOMIC(uint32_t) producer_fenced;
+	uint8_t reserved3[112];                     /* 400 */
 
 	/* Block 4: the producer sleeps on space_seq when the ring is full. */
 	SHMRING_ATOMIC(uint32_t) space_seq;         /* 512: bumped by the consumer before a wake */
 	SHMRING_ATOMIC(uint32_t) producer_sleeping; /* 516: 1 while the producer may sleep */
-	uint8_t reserved4[120];                     /* 520 */
+	SHMRING_ATOMIC(uint32_t) producer_wants_fence; /* 520: as consumer_wants_fence, for the producer's sleeps */
+	SHMRING_ATOMIC(uint32_t) consumer_fenced;      /* 524: as producer_fenced: the consumer's answer */
+	uint8_t reserved4[112];                        /* 528 */
 
 	struct shmring_side producer;    /* 640 */
 	struct shmring_side consumer;    /* 768 */
@@ -231,10 +319,14 @@ SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, tail) == 256, "tail at 256
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, reserved2) == 264, "reserved2 at 264");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, data_seq) == 384, "data_seq at 384");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, consumer_sleeping) == 388, "consumer_sleeping at 388");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, reserved3) == 392, "reserved3 at 392");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, consumer_wants_fence) == 392, "consumer_wants_fence at 392");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, producer_fenced) == 396, "producer_fenced at 396");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, reserved3) == 400, "reserved3 at 400");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, space_seq) == 512, "space_seq at 512");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, producer_sleeping) == 516, "producer_sleeping at 516");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, reserved4) == 520, "reserved4 at 520");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, producer_wants_fence) == 520, "producer_wants_fence at 520");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, consumer_fenced) == 524, "consumer_fenced at 524");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, reserved4) == 528, "reserved4 at 528");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, producer) == 640, "producer side at 640");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, consumer) == 768, "consumer side at 768");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, reserved7) == 896, "reserved7 at 896");
@@ -267,9 +359,10 @@ enum shmring_status {
 	 * ErrEmpty.) Not failures: try again. */
 	SHMRING_EFULL = -1006,
 	SHMRING_EEMPTY = -1007,
-	/* Open: not a ring; another major version; sizes that do not add up;
-	 * cursors, lengths or state out of range; never became ready; writable
-	 * by everyone or owned by another user. (ErrBadMagic, ErrVersion,
+	/* Open: not a ring; another major version (1.x included); sizes that
+	 * do not add up, or a flags bit this version does not know; cursors,
+	 * lengths or state out of range; never became ready; writable by
+	 * everyone or owned by another user. (ErrBadMagic, ErrVersion,
 	 * ErrLayout, ErrCorrupt, ErrNotReady, ErrInsecure.) ECORRUPT is also
 	 * returned at run time for a cursor or length the peer could not have
 	 * written: the ring can no longer be trusted. */
@@ -286,7 +379,17 @@ enum shmring_status {
 	 * in the ring; *len says how long it is. (io.ErrShortBuffer.) */
 	SHMRING_ESHORTBUF = -1015,
 	/* The handle does not hold the role the call needs, or is read-only. */
-	SHMRING_ENOROLE = -1016
+	SHMRING_ENOROLE = -1016,
+	/* The ring uses asymmetric fences (SHMRING_FLAG_ASYMMETRIC) and this
+	 * process cannot use membarrier(2): claiming a role failed because
+	 * registration (MEMBARRIER_CMD_QUERY, then
+	 * MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) failed, or a wait's
+	 * MEMBARRIER_CMD_GLOBAL_EXPEDITED failed (the side stopped waiting and
+	 * its sleeping flag is clear). The handle's membarrier_errno has the
+	 * errno (ENOSYS: the kernel lacks the commands; EPERM or ENOSYS: often
+	 * a seccomp filter). Such a process can only join rings created with
+	 * shmring_options.symmetric_fences (Go: Config.SymmetricFences). */
+	SHMRING_EMEMBARRIER = -1017
 };
 
 /* shmring_strerror returns a constant description of code: a SHMRING_*
@@ -312,6 +415,7 @@ static inline const char *shmring_strerror(int code)
 	case SHMRING_ETIMEOUT: return "timed out";
 	case SHMRING_ESHORTBUF: return "buffer shorter than the message";
 	case SHMRING_ENOROLE: return "handle does not hold that role";
+	case SHMRING_EMEMBARRIER: return "the ring uses asymmetric fences and membarrier(2) failed in this process";
 	}
 	if (code < 0 && code > -4096)
 		return strerror(-code);
@@ -342,11 +446,20 @@ struct shmring_options {
 	int readonly;             /* attach read-only: stats only, no role */
 	int allow_insecure;       /* accept a world-writable segment, or one
 				   * another user owns */
+	int symmetric_fences;     /* create: make a ring without
+				   * SHMRING_FLAG_ASYMMETRIC, where every
+				   * publication is a full fence (tens of ns
+				   * more each) and nobody calls membarrier.
+				   * For rings a process that cannot use
+				   * membarrier(2) must join. 0 (default):
+				   * asymmetric if membarrier works here.
+				   * Ignored by open. (Go:
+				   * Config.SymmetricFences.) */
 };
 
 /* shmring_options_default fills o with the Go package's defaults: adaptive
  * waiting, 20 us spin, 50 us yield, 1 s liveness, 1 s ready timeout,
- * read-write, secure. */
+ * read-write, secure, asymmetric fences where membarrier(2) works. */
 static inline void shmring_options_default(struct shmring_options *o)
 {
 	o->wait = SHMRING_WAIT_ADAPTIVE;
@@ -356,6 +469,7 @@ static inline void shmring_options_default(struct shmring_options *o)
 	o->ready_timeout_ns = SHMRING_DEFAULT_READY_TIMEOUT_NS;
 	o->readonly = 0;
 	o->allow_insecure = 0;
+	o->symmetric_fences = 0;
 }
 
 /* One side's process-local state. */
@@ -364,7 +478,10 @@ struct shmring__prod {
 	uint64_t published;   /* the head cursor in the header */
 	uint64_t cached_tail; /* the consumer's cursor as last read */
 	uint64_t bytes, stalls;
+	uint64_t membarriers; /* membarrier(2) calls of this side's waits */
 	unsigned unflushed;
+	int relaxed;        /* publish with a release store: an asymmetric
+			     * ring, until the consumer asks for full fences */
 	int64_t next_check; /* liveness check due, carried over timed-out waits */
 	int stopped;        /* the peer was stopped at the last check */
 	int stall_pending;  /* the last call timed out waiting: a call that
@@ -377,7 +494,10 @@ struct shmring__cons {
 	uint64_t released;    /* the tail cursor in the header */
 	uint64_t cached_head; /* the producer's cursor as last read */
 	uint64_t bytes, stalls;
+	uint64_t membarriers; /* membarrier(2) calls of this side's waits */
 	unsigned unflushed;
+	int relaxed;        /* release with a release store: an asymmetric
+			     * ring, until the producer asks for full fences */
 	int64_t next_check; /* liveness check due, carried over timed-out waits */
 	int stopped;        /* the peer was stopped at the last check */
 	int stall_pending;  /* the last call timed out waiting: a call that
@@ -396,6 +516,9 @@ struct shmring {
 	int shmid;
 	int readonly;
 	int created;                /* this handle created the segment */
+	int asymmetric;             /* the ring's SHMRING_FLAG_ASYMMETRIC */
+	SHMRING_ATOMIC(int) membarrier_errno; /* errno of the failure behind
+					       * SHMRING_EMEMBARRIER; 0 if none */
 	struct shmring_options opts;
 	int has_producer, has_consumer;
 	SHMRING_ATOMIC(int) closed;  /* shmring_close was called */
@@ -638,15 +761,133 @@ static inline void shmring__wake(SHMRING_ATOMIC(uint32_t) *seq)
 	shmring__futex_wake(seq);
 }
 
-/* Wake the peer if it said it may sleep (Go: wakePeer). The load keeps the
- * common case free of read-modify-write instructions; the swap makes a
- * burst of publications wake once. */
-static inline void shmring__wake_peer(SHMRING_ATOMIC(uint32_t) *seq, SHMRING_ATOMIC(uint32_t) *sleeping,
-				      struct shmring_side *me)
+/* The words of one futex block (header block 3 or 4): the sequence word
+ * the sleeper sleeps on, its sleeping flag, its request for full fences,
+ * and the waker's answer. (Go: futexWords.) */
+struct shmring__futex_words {
+	SHMRING_ATOMIC(uint32_t) *seq, *sleeping, *wants_fence, *fenced;
+};
+
+/* The block the consumer sleeps on (Go: dataWords). */
+static inline struct shmring__futex_words shmring__data_words(struct shmring_header *h)
 {
-	if (SHMRING_LOAD(sleeping) != 0 && SHMRING_SWAP(sleeping, 0u) != 0) {
+	struct shmring__futex_words w;
+	w.seq = &h->data_seq;
+	w.sleeping = &h->consumer_sleeping;
+	w.wants_fence = &h->consumer_wants_fence;
+	w.fenced = &h->producer_fenced;
+	return w;
+}
+
+/* The block the producer sleeps on (Go: spaceWords). */
+static inline struct shmring__futex_words shmring__space_words(struct shmring_header *h)
+{
+	struct shmring__futex_words w;
+	w.seq = &h->space_seq;
+	w.sleeping = &h->producer_sleeping;
+	w.wants_fence = &h->producer_wants_fence;
+	w.fenced = &h->consumer_fenced;
+	return w;
+}
+
+/* Publish a cursor (Go: slots.store): with a release store when relaxed
+ * (an asymmetric ring: the sleeper's membarrier supplies the store-load
+ * ordering), else sequentially consistent. The compiler barrier keeps the
+ * caller's next load, of the peer's sleeping flag, after the store in the
+ * machine code: membarrier orders the two only as the CPU runs them. */
+static inline void shmring__publish(SHMRING_ATOMIC(uint64_t) *cursor, uint64_t v, int relaxed)
+{
+	if (relaxed) {
+		SHMRING_STORE_RELEASE(cursor, v);
+		SHMRING_COMPILER_BARRIER();
+	} else {
+		SHMRING_STORE(cursor, v);
+	}
+}
+
+/* Wake the peer if it said it may sleep (Go: wakePeer, wakeSleeper); w is
+ * the peer's futex block. The load keeps the common case free of
+ * read-modify-write instructions; the swap makes a burst of publications
+ * wake once. Before the wake it answers the peer's request for full fences,
+ * if the peer made one and this side has not answered yet: from then on
+ * every publication is sequentially consistent, and the answer is a
+ * sequentially consistent store too, so every release store before it is
+ * visible before the peer can see the answer (and skip its membarrier). */
+static inline void shmring__wake_peer(struct shmring__futex_words w, int *relaxed, struct shmring_side *me)
+{
+	if (SHMRING_LOAD(w.sleeping) == 0)
+		return;
+	if (*relaxed && SHMRING_LOAD(w.wants_fence) != 0) {
+		*relaxed = 0;
+		SHMRING_STORE(w.fenced, 1u);
+	}
+	if (SHMRING_SWAP(w.sleeping, 0u) != 0) {
 		SHMRING_ADD(&me->wakes, UINT64_C(1));
-		shmring__wake(seq);
+		shmring__wake(w.seq);
+	}
+}
+
+/* ---- Membarrier -------------------------------------------------------- */
+
+/* Internal: membarrier(cmd, 0, 0): the result, or -errno. */
+static inline long shmring__membarrier(int cmd)
+{
+#ifdef SYS_membarrier
+	long rc = syscall(SYS_membarrier, cmd, 0u, 0);
+	return rc < 0 ? -errno : rc;
+#else
+	(void)cmd;
+	return -ENOSYS;
+#endif
+}
+
+/* shmring_membarrier_register registers this process for expedited global
+ * barriers, as the Go package's internal/fence.Register does:
+ * membarrier(MEMBARRIER_CMD_QUERY) must list both
+ * MEMBARRIER_CMD_GLOBAL_EXPEDITED and
+ * MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, then
+ * membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0) must succeed.
+ * Another process's MEMBARRIER_CMD_GLOBAL_EXPEDITED then interrupts this
+ * one's threads, until it exits. Returns 0, or -errno of the call that
+ * failed (-ENOSYS also when the query lacks a command: kernels before
+ * 4.16). The first result is kept and returned by later calls (once per
+ * translation unit, as the header has no library; registering again is
+ * harmless). Claiming a role in an asymmetric ring calls it, and
+ * shmring_create does to choose the flag; call it yourself to know in
+ * advance. Thread-safe. */
+static inline int shmring_membarrier_register(void)
+{
+	/* 1: registered; < 0: -errno; 0: not tried yet. */
+	static SHMRING_ATOMIC(int) result;
+	int rc = SHMRING_LOAD(&result);
+	long q;
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
+	q = shmring__membarrier(SHMRING__MEMBARRIER_CMD_QUERY);
+	if (q < 0)
+		rc = (int)q;
+	else if ((q & SHMRING__MEMBARRIER_CMD_GLOBAL_EXPEDITED) == 0 ||
+		 (q & SHMRING__MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0)
+		rc = -ENOSYS;
+	else if ((q = shmring__membarrier(SHMRING__MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED)) < 0)
+		rc = (int)q;
+	else
+		rc = 1;
+	SHMRING_STORE(&result, rc);
+	return rc < 0 ? rc : 0;
+}
+
+/* Internal: a full memory barrier on every CPU that runs a thread of a
+ * registered process, this one's included
+ * (MEMBARRIER_CMD_GLOBAL_EXPEDITED), retried on EINTR. Microseconds: a
+ * system call and an inter-processor interrupt per such CPU. Returns 0 or
+ * -errno. (Go: fence.Heavy.) */
+static inline int shmring__membarrier_heavy(void)
+{
+	for (;;) {
+		long rc = shmring__membarrier(SHMRING__MEMBARRIER_CMD_GLOBAL_EXPEDITED);
+		if (rc != -EINTR)
+			return rc < 0 ? (int)rc : 0;
 	}
 }
 
@@ -663,6 +904,8 @@ static inline void shmring__init_handle(struct shmring *r, const struct shmring_
 	r->shmid = -1;
 	r->readonly = 0;
 	r->created = 0;
+	r->asymmetric = 0;
+	SHMRING_STORE(&r->membarrier_errno, 0);
 	if (o != NULL)
 		r->opts = *o;
 	else
@@ -680,14 +923,18 @@ static inline void shmring__init_handle(struct shmring *r, const struct shmring_
 	SHMRING_STORE(&r->blocked, 0);
 	r->prod.head = r->prod.published = r->prod.cached_tail = 0;
 	r->prod.bytes = r->prod.stalls = 0;
+	r->prod.membarriers = 0;
 	r->prod.unflushed = 0;
+	r->prod.relaxed = 0;
 	r->prod.next_check = 0;
 	r->prod.stopped = 0;
 	r->prod.stall_pending = 0;
 	SHMRING_STORE(&r->prod.closed, 0);
 	r->cons.tail = r->cons.released = r->cons.cached_head = 0;
 	r->cons.bytes = r->cons.stalls = 0;
+	r->cons.membarriers = 0;
 	r->cons.unflushed = 0;
+	r->cons.relaxed = 0;
 	r->cons.next_check = 0;
 	r->cons.stopped = 0;
 	r->cons.stall_pending = 0;
@@ -734,7 +981,7 @@ static inline int shmring__validate(struct shmring *r, uint64_t real_size)
 {
 	struct shmring_header *h = r->hdr;
 	uint64_t seg, need, head, tail;
-	uint32_t st;
+	uint32_t st, flags;
 	int ok, rc;
 
 	if (h->magic != SHMRING_MAGIC)
@@ -750,6 +997,9 @@ static inline int shmring__validate(struct shmring *r, uint64_t real_size)
 	r->slot_count = h->slot_count;
 	if ((rc = shmring_segment_size(r->slot_size, r->slot_count, &need)) != 0)
 		return rc;
+	flags = h->flags;
+	if ((flags & ~SHMRING_FLAGS_KNOWN) != 0)
+		return SHMRING_ELAYOUT;
 	seg = h->segment_size;
 	if (seg != need || seg > real_size)
 		return SHMRING_ELAYOUT;
@@ -757,6 +1007,7 @@ static inline int shmring__validate(struct shmring *r, uint64_t real_size)
 	if (tail > head || (ok && head - tail > r->slot_count))
 		return SHMRING_ECORRUPT;
 	r->segment_size = seg;
+	r->asymmetric = (flags & SHMRING_FLAG_ASYMMETRIC) != 0;
 	r->mask = r->slot_count - 1;
 	r->max_message = (uint32_t)(r->slot_size - SHMRING_LEN_SIZE);
 	r->slots = SHMRING_CAST(unsigned char *, h) + SHMRING_HEADER_SIZE;
@@ -769,9 +1020,11 @@ static inline int shmring__validate(struct shmring *r, uint64_t real_size)
  * is refused (SHMRING_EINSECURE); then it waits up to o->ready_timeout_ns
  * for READY (SHMRING_ENOTREADY; another non-zero magic fails at once with
  * SHMRING_EBADMAGIC), and checks magic, major version (SHMRING_EVERSION),
- * state bits (SHMRING_ECORRUPT), header size, slot size and count, segment
- * size against the header and against shm_segsz (SHMRING_ELAYOUT), and the
- * cursors (SHMRING_ECORRUPT). o may be NULL for the defaults. On error
+ * state bits (SHMRING_ECORRUPT), header size, slot size and count, flags
+ * (no bit but SHMRING_FLAGS_KNOWN), segment size against the header and
+ * against shm_segsz (SHMRING_ELAYOUT), and the cursors (SHMRING_ECORRUPT).
+ * Opening does not need membarrier(2); claiming a role in an asymmetric
+ * ring does (shmring_producer). o may be NULL for the defaults. On error
  * nothing stays attached and r must not be used. */
 static inline int shmring_open_id(struct shmring *r, int shmid, const struct shmring_options *o)
 {
@@ -824,8 +1077,11 @@ static inline int shmring_open(struct shmring *r, key_t key, const struct shmrin
 /* shmring_create makes a new segment for key (it must not exist: -EEXIST),
  * of slot_count slots of slot_size bytes (length prefix included; see
  * shmring_slot_size_for), with permission bits mode (0 means 0600), and
- * formats a ring in it: every field first, READY last. The handle holds no
- * role yet. On error nothing is left behind. (Go: ring.Create.) */
+ * formats a ring in it: every field first, READY last. The ring uses
+ * asymmetric fences (SHMRING_FLAG_ASYMMETRIC) unless o->symmetric_fences
+ * is set or this process cannot register for membarrier(2)
+ * (shmring_membarrier_register); shmring_stats says which. The handle holds
+ * no role yet. On error nothing is left behind. (Go: ring.Create.) */
 static inline int shmring_create(struct shmring *r, key_t key, uint32_t slot_size, uint32_t slot_count, int mode,
 				 const struct shmring_options *o)
 {
@@ -833,6 +1089,7 @@ static inline int shmring_create(struct shmring *r, key_t key, uint32_t slot_siz
 	struct shmring_header *h;
 	struct timespec now;
 	void *addr;
+	uint32_t flags = 0;
 	int id, rc;
 
 	shmring__init_handle(r, o);
@@ -844,6 +1101,8 @@ static inline int shmring_create(struct shmring *r, key_t key, uint32_t slot_siz
 		mode = 0600;
 	if ((mode & ~0777) != 0)
 		return -EINVAL;
+	if (!r->opts.symmetric_fences && shmring_membarrier_register() == 0)
+		flags |= SHMRING_FLAG_ASYMMETRIC;
 	id = shmget(key, (size_t)size, IPC_CREAT | IPC_EXCL | mode);
 	if (id < 0)
 		return -errno;
@@ -864,7 +1123,7 @@ static inline int shmring_create(struct shmring *r, key_t key, uint32_t slot_siz
 	h->slot_size = slot_size;
 	h->slot_count = slot_count;
 	h->segment_size = size;
-	h->flags = 0;
+	h->flags = flags;
 	h->created = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
 	SHMRING_STORE(&h->head, UINT64_C(0));
 	SHMRING_STORE(&h->tail, UINT64_C(0));
@@ -872,6 +1131,10 @@ static inline int shmring_create(struct shmring *r, key_t key, uint32_t slot_siz
 	SHMRING_STORE(&h->consumer_sleeping, 0u);
 	SHMRING_STORE(&h->space_seq, 0u);
 	SHMRING_STORE(&h->producer_sleeping, 0u);
+	SHMRING_STORE(&h->consumer_wants_fence, 0u);
+	SHMRING_STORE(&h->producer_fenced, 0u);
+	SHMRING_STORE(&h->producer_wants_fence, 0u);
+	SHMRING_STORE(&h->consumer_fenced, 0u);
 	{
 		struct shmring_side *sides[2];
 		int i;
@@ -900,7 +1163,7 @@ static inline int shmring_create(struct shmring *r, key_t key, uint32_t slot_siz
 
 /* shmring_open_or_create opens the ring at key, or creates it (mode 0600)
  * if there is none, whichever process comes first; *created (may be NULL)
- * says which. An existing ring of another slot size or count is refused
+ * says which. o->symmetric_fences matters only if this process creates. An existing ring of another slot size or count is refused
  * with SHMRING_ELAYOUT. (Go: ring.OpenOrCreate.) */
 static inline int shmring_open_or_create(struct shmring *r, key_t key, uint32_t slot_size, uint32_t slot_count,
 					 const struct shmring_options *o, int *created)
@@ -965,22 +1228,48 @@ static inline int shmring__claim(struct shmring_side *s)
 }
 
 /* Internal: may this handle claim the role whose CLOSED bit is closed_bit?
+ * In an asymmetric ring this process registers for membarrier(2) first,
+ * before its first publication: the peer's barrier must reach it.
  * (Go: Ring.claimable.) */
 static inline int shmring__claimable(struct shmring *r, uint32_t closed_bit)
 {
+	int rc;
 	if (r->hdr == NULL || SHMRING_LOAD(&r->closed))
 		return SHMRING_ECLOSED;
 	if (r->readonly)
 		return SHMRING_ENOROLE;
 	if (SHMRING_LOAD(&r->hdr->state) & closed_bit)
 		return SHMRING_ECLOSED;
+	if (r->asymmetric && (rc = shmring_membarrier_register()) != 0) {
+		SHMRING_STORE(&r->membarrier_errno, -rc);
+		return SHMRING_EMEMBARRIER;
+	}
 	return 0;
+}
+
+/* Internal: set up a side's fence words as it claims its role, before its
+ * first publication (Go: slots.claimWords). own is the block this side
+ * sleeps on, peer the one the peer sleeps on. A previous holder of the
+ * role may have answered the peer's request for full fences; this one has
+ * not, and says so (sequentially consistent, before it publishes anything
+ * with a release store: a sleeper that read the old answer raised its flag
+ * before this store, so this side's next flag load sees it). It asks for
+ * full fences from the peer if it sleeps at once when it must wait
+ * (SHMRING_WAIT_FUTEX), so that its sleeps need no membarrier. */
+static inline int shmring__claim_words(struct shmring *r, struct shmring__futex_words own,
+				       struct shmring__futex_words peer)
+{
+	SHMRING_STORE(peer.fenced, 0u);
+	SHMRING_STORE(own.wants_fence, r->opts.wait == SHMRING_WAIT_FUTEX ? 1u : 0u);
+	return r->asymmetric;
 }
 
 /* shmring_producer claims the producer role for this handle. If a live
  * process holds it (this one included): SHMRING_EROLETAKEN. If the holder's
  * process is dead, this one takes the role over and resumes at the
  * published cursor. If a producer has closed this ring: SHMRING_ECLOSED.
+ * If the ring uses asymmetric fences and this process cannot register for
+ * membarrier(2): SHMRING_EMEMBARRIER (r->membarrier_errno says why).
  * Counters resume from what the previous holder left. */
 static inline int shmring_producer(struct shmring *r)
 {
@@ -996,6 +1285,7 @@ static inline int shmring_producer(struct shmring *r)
 	r->prod.bytes = SHMRING_LOAD(&r->hdr->producer.bytes);
 	r->prod.stalls = SHMRING_LOAD(&r->hdr->producer.stalls);
 	r->prod.unflushed = 0;
+	r->prod.relaxed = shmring__claim_words(r, shmring__space_words(r->hdr), shmring__data_words(r->hdr));
 	SHMRING_STORE(&r->prod.closed, 0);
 	r->has_producer = 1;
 	return 0;
@@ -1017,6 +1307,7 @@ static inline int shmring_consumer(struct shmring *r)
 	r->cons.bytes = SHMRING_LOAD(&r->hdr->consumer.bytes);
 	r->cons.stalls = SHMRING_LOAD(&r->hdr->consumer.stalls);
 	r->cons.unflushed = 0;
+	r->cons.relaxed = shmring__claim_words(r, shmring__data_words(r->hdr), shmring__space_words(r->hdr));
 	SHMRING_STORE(&r->cons.closed, 0);
 	r->has_consumer = 1;
 	return 0;
@@ -1025,17 +1316,18 @@ static inline int shmring_consumer(struct shmring *r)
 /* ---- Polls, counters, the wait ----------------------------------------- */
 
 /* Internal: copy a side's process-local counters to its side block. */
+/* Statistics need no fence: release stores, whatever the ring's fences. */
 static inline void shmring__flush_prod(struct shmring *r)
 {
-	SHMRING_STORE(&r->hdr->producer.bytes, r->prod.bytes);
-	SHMRING_STORE(&r->hdr->producer.stalls, r->prod.stalls);
+	SHMRING_STORE_RELEASE(&r->hdr->producer.bytes, r->prod.bytes);
+	SHMRING_STORE_RELEASE(&r->hdr->producer.stalls, r->prod.stalls);
 	r->prod.unflushed = 0;
 }
 
 static inline void shmring__flush_cons(struct shmring *r)
 {
-	SHMRING_STORE(&r->hdr->consumer.bytes, r->cons.bytes);
-	SHMRING_STORE(&r->hdr->consumer.stalls, r->cons.stalls);
+	SHMRING_STORE_RELEASE(&r->hdr->consumer.bytes, r->cons.bytes);
+	SHMRING_STORE_RELEASE(&r->hdr->consumer.stalls, r->cons.stalls);
 	r->cons.unflushed = 0;
 }
 
@@ -1114,21 +1406,59 @@ static inline int shmring__check_peer(struct shmring_side *peer, int *stopped)
 	return 0;
 }
 
+/* The wake-up protocol (Go: ring/wait.go). The sleeper (here the
+ * consumer; the producer on a full ring mirrors it) and the waker:
+ *
+ *     consumer (shmring__wait)             producer (shmring_send)
+ *     s = data_seq                         write the slot
+ *     consumer_sleeping = 1        (A)     head = h                    (C)
+ *     [asymmetric: membarrier]             if consumer_sleeping != 0   (D)
+ *     poll: head moved? -> done    (B)       and swap(it, 0) != 0:
+ *     futex_wait(&data_seq, s)                 data_seq++
+ *     consumer_sleeping = 0                    futex_wake(&data_seq)
+ *
+ * A and C are stores, B and D loads. With symmetric fences all four are
+ * sequentially consistent, so A-then-B and C-then-D cannot both miss the
+ * other's store: either B sees the new head, or D sees the flag. Reading s
+ * before A makes a bump that comes before the futex_wait fail it at once
+ * (the kernel compares the word), and one after it find the sleeper queued.
+ *
+ * With asymmetric fences (SHMRING_FLAG_ASYMMETRIC) C is a release store and
+ * D may be performed before C is visible to other CPUs (x86 store buffer),
+ * so the argument fails on its own. The sleeper makes up for it: between A
+ * and B it calls membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED), which runs a
+ * full barrier on every CPU running a thread of a registered process (every
+ * process that claims a role registers first). The barrier lands between
+ * two instructions of the waker: if D came before it, so did C, which the
+ * barrier makes visible before B; if D came after, it comes after A and
+ * sees the flag. A waker that is not running was switched out, a barrier
+ * too. C and D must stay in that order in the machine code: the compiler
+ * barrier after the release store (shmring__publish) sees to it.
+ *
+ * The membarrier costs the sleeper microseconds. A side that sleeps at once
+ * (SHMRING_WAIT_FUTEX) asks the waker for full fences instead
+ * (*_wants_fence, set at claim); the waker answers at its next wake by
+ * switching to sequentially consistent stores and setting its *_fenced
+ * word; a sleeper that reads the answer skips the membarrier, and the
+ * symmetric argument holds again (shmring__wake_peer, shmring__claim_words).
+ */
+
 /* The wait (Go: Ring.waitFor). is_prod picks the side. deadline_ns is
  * absolute CLOCK_MONOTONIC, 0 for none. Returns 0 when the poll succeeds,
- * or an error. The sleeper's half of the protocol:
+ * or an error. The sleeper's half of the protocol above:
  *
- *     s = *seq; *sleeping = 1; if the poll succeeds: *sleeping = 0, done;
- *     futex_wait(seq, s); *sleeping = 0; loop
- *
- * Storing the flag and then loading the peer's cursor (both sequentially
- * consistent), against the peer storing its cursor and then loading the
- * flag, means one of the two always sees the other. */
+ *     s = *seq; *sleeping = 1;
+ *     in an asymmetric ring, unless the peer answered with full fences:
+ *         membarrier (on failure: *sleeping = 0, SHMRING_EMEMBARRIER);
+ *     if the poll succeeds: *sleeping = 0, done;
+ *     futex_wait(seq, s); *sleeping = 0; loop */
 static inline int shmring__wait(struct shmring *r, int is_prod, int64_t deadline_ns)
 {
 	struct shmring_header *h = r->hdr;
-	SHMRING_ATOMIC(uint32_t) *seq = is_prod ? &h->space_seq : &h->data_seq;
-	SHMRING_ATOMIC(uint32_t) *sleeping = is_prod ? &h->producer_sleeping : &h->consumer_sleeping;
+	struct shmring__futex_words w = is_prod ? shmring__space_words(h) : shmring__data_words(h);
+	SHMRING_ATOMIC(uint32_t) *seq = w.seq;
+	SHMRING_ATOMIC(uint32_t) *sleeping = w.sleeping;
+	uint64_t *membarriers = is_prod ? &r->prod.membarriers : &r->cons.membarriers;
 	struct shmring_side *me = is_prod ? &h->producer : &h->consumer;
 	struct shmring_side *peer = is_prod ? &h->consumer : &h->producer;
 	enum shmring_wait_mode mode = r->opts.wait;
@@ -1209,6 +1539,19 @@ static inline int shmring__wait(struct shmring *r, int is_prod, int64_t deadline
 			shmring__flush_cons(r);
 		s = SHMRING_LOAD(seq);
 		SHMRING_STORE(sleeping, 1u);
+		if (r->asymmetric && SHMRING_LOAD(w.fenced) == 0) {
+			/* The peer's last cursor store may still sit in its
+			 * CPU's store buffer, and its flag load may have
+			 * passed it: this barrier runs on that CPU and makes
+			 * the store visible to the poll below. */
+			(*membarriers)++;
+			if ((rc = shmring__membarrier_heavy()) != 0) {
+				SHMRING_STORE(sleeping, 0u);
+				SHMRING_STORE(&r->membarrier_errno, -rc);
+				rc = SHMRING_EMEMBARRIER;
+				break;
+			}
+		}
 		rc = is_prod ? shmring__prod_poll(r) : shmring__cons_poll(r);
 		if (rc != 0) {
 			SHMRING_STORE(sleeping, 0u);
@@ -1297,11 +1640,12 @@ static inline int shmring_send(struct shmring *r, const void *msg, size_t len, i
 		memcpy(slot + SHMRING_LEN_SIZE, msg, len);
 	p->head++;
 	p->bytes += len;
-	/* Publish: one sequentially consistent store of the cursor, then a
-	 * wake only if the consumer said it may sleep. */
+	/* Publish: one store of the cursor (release in an asymmetric ring,
+	 * else sequentially consistent), then a wake only if the consumer
+	 * said it may sleep. */
 	p->published = p->head;
-	SHMRING_STORE(&r->hdr->head, p->head);
-	shmring__wake_peer(&r->hdr->data_seq, &r->hdr->consumer_sleeping, &r->hdr->producer);
+	shmring__publish(&r->hdr->head, p->head, p->relaxed);
+	shmring__wake_peer(shmring__data_words(r->hdr), &p->relaxed, &r->hdr->producer);
 	if (++p->unflushed >= SHMRING_FLUSH_EVERY)
 		shmring__flush_prod(r);
 	return 0;
@@ -1382,11 +1726,11 @@ static inline int shmring_recv(struct shmring *r, void *buf, size_t cap, size_t 
 		memcpy(buf, slot + SHMRING_LEN_SIZE, n);
 	c->tail++;
 	c->bytes += n;
-	/* Release: one store of the cursor, then a wake only if the producer
-	 * said it may sleep. */
+	/* Release: one store of the cursor (as in shmring_send), then a wake
+	 * only if the producer said it may sleep. */
 	c->released = c->tail;
-	SHMRING_STORE(&r->hdr->tail, c->tail);
-	shmring__wake_peer(&r->hdr->space_seq, &r->hdr->producer_sleeping, &r->hdr->consumer);
+	shmring__publish(&r->hdr->tail, c->tail, c->relaxed);
+	shmring__wake_peer(shmring__space_words(r->hdr), &c->relaxed, &r->hdr->consumer);
 	if (++c->unflushed >= SHMRING_FLUSH_EVERY)
 		shmring__flush_cons(r);
 	return 0;
@@ -1494,6 +1838,9 @@ struct shmring_stats {
 	uint64_t fill;       /* published and not yet released */
 	int64_t created_ns;  /* Unix nanoseconds */
 	int ready, producer_closed, consumer_closed;
+	int asymmetric_fences; /* SHMRING_FLAG_ASYMMETRIC: release-store
+				* publications, membarrier before a sleep
+				* (Go: Stats.AsymmetricFences) */
 	struct shmring_side_stats producer, consumer;
 };
 
@@ -1527,6 +1874,7 @@ static inline void shmring_stats(const struct shmring *r, struct shmring_stats *
 	st->ready = (state & SHMRING_STATE_READY) != 0;
 	st->producer_closed = (state & SHMRING_STATE_PRODUCER_CLOSED) != 0;
 	st->consumer_closed = (state & SHMRING_STATE_CONSUMER_CLOSED) != 0;
+	st->asymmetric_fences = r->asymmetric;
 	shmring__side_stats(&h->producer, head, &st->producer);
 	shmring__side_stats(&h->consumer, tail, &st->consumer);
 }

@@ -53,8 +53,15 @@ func rescue(t testing.TB, r *ring.Ring) {
 }
 
 // TestLostWakeups (RELIABILITY item 2): one message in flight between this
-// process and an echo peer over two rings in futex-only mode, so that each
-// side sleeps on the futex for every message, at GOMAXPROCS 1 and 2.
+// process and an echo peer over two rings, so that each side sleeps on the
+// futex for almost every message, at GOMAXPROCS 1 and 2, in two wait
+// modes that take the two paths of the protocol in a ring with asymmetric
+// fences:
+//   - futex: a side sleeps at once, and asks its peer to publish with full
+//     fences; once the peer answers, its sleeps skip membarrier;
+//   - adaptive with 1 ns spin and yield phases: a side polls briefly, then
+//     sleeps, asking for nothing, so every sleep calls membarrier to see the
+//     peer's release stores.
 //
 // Both sides run with a liveness interval of an hour, so the ring never
 // wakes itself by timeout: every wake-up is the peer's. A watchdog plays
@@ -68,16 +75,21 @@ func rescue(t testing.TB, r *ring.Ring) {
 func TestLostWakeups(t *testing.T) {
 	rounds := knob(t, envPingPongRounds, 30_000, 5_000)
 	for _, procs := range []int{1, 2} {
-		t.Run(fmt.Sprintf("GOMAXPROCS=%d", procs), func(t *testing.T) {
-			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
-			pingPong(t, procs, rounds)
-		})
+		for _, mode := range []ring.WaitMode{ring.WaitFutex, ring.WaitAdaptive} {
+			t.Run(fmt.Sprintf("GOMAXPROCS=%d/%s", procs, mode), func(t *testing.T) {
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+				pingPong(t, procs, mode, rounds)
+			})
+		}
 	}
 }
 
-func pingPong(t *testing.T, procs int, rounds int64) {
+func pingPong(t *testing.T, procs int, mode ring.WaitMode, rounds int64) {
 	shmtest.NoLeaks(t)
-	opts := ring.Options{Wait: ring.WaitStrategy{Mode: ring.WaitFutex}, Liveness: time.Hour}
+	// Adaptive: the shortest phases the options allow, so a side sleeps
+	// after a few dozen polls and one yield.
+	wait := ring.WaitStrategy{Mode: mode, Spin: time.Nanosecond, Yield: time.Nanosecond}
+	opts := ring.Options{Wait: wait, Liveness: time.Hour}
 	cfg := ring.Config{SlotSize: 32, Slots: 2, Options: opts}
 	ping, key := newRing(t, cfg)
 	pong, key2 := newRing(t, cfg)
@@ -86,7 +98,7 @@ func pingPong(t *testing.T, procs int, rounds int64) {
 	c, err := pong.Consumer()
 	require.NoError(t, err)
 	echo := startPeer(t, []string{fmt.Sprintf("GOMAXPROCS=%d", procs)}, "echo", key,
-		"-key2", key2.String(), "-wait", "futex", "-liveness", "1h")
+		"-key2", key2.String(), "-wait", mode.String(), "-spin", "1ns", "-yield", "1ns", "-liveness", "1h")
 	echo.ready(t)
 
 	var (
@@ -147,8 +159,8 @@ func pingPong(t *testing.T, procs int, rounds int64) {
 	defer mu.Unlock()
 	require.Empty(t, stalls, "wake-ups that only a timeout would have delivered while data was present")
 	pst, cst := ping.Stats(), pong.Stats()
-	t.Logf("GOMAXPROCS=%d: %d round trips, worst %v; futex waits: this process %d, echo %d; wake-ups by timeout while data was present: 0",
-		procs, rounds, worst, cst.Consumer.Waits, pst.Consumer.Waits)
+	t.Logf("GOMAXPROCS=%d %s, %s fences: %d round trips, worst %v; futex waits: this process %d, echo %d; wake-ups by timeout while data was present: 0",
+		procs, mode, fencesName(pst.AsymmetricFences), rounds, worst, cst.Consumer.Waits, pst.Consumer.Waits)
 	require.Less(t, worst, time.Second, "slowest round trip")
 	require.NotZero(t, cst.Consumer.Waits, "futex-only mode must sleep")
 }
@@ -293,4 +305,11 @@ func readStrace(t testing.TB, path string, base uint64) (onRing, total uint64, s
 	}
 	require.NoError(t, sc.Err())
 	return onRing, total, summary
+}
+
+func fencesName(asymmetric bool) string {
+	if asymmetric {
+		return "asymmetric"
+	}
+	return "symmetric"
 }

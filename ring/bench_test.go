@@ -2,7 +2,9 @@ package ring_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"testing"
 
 	"github.com/shmring/shmring/ring"
@@ -83,4 +85,50 @@ func reportSyscalls(b *testing.B, st ring.Stats) {
 	calls := st.Producer.Waits + st.Producer.Wakes + st.Consumer.Waits + st.Consumer.Wakes
 	b.ReportMetric(float64(calls)*1000/float64(b.N), "futex/1000msg")
 	b.ReportMetric(float64(st.Producer.Stalls+st.Consumer.Stalls)*1000/float64(b.N), "stalls/1000msg")
+}
+
+// BenchmarkHeapRoundTrip sends a message to a goroutine that echoes it on a
+// second ring, and waits for the echo: the ring's own round trip in each
+// wait mode, without a second process. ns/op is one round trip.
+func BenchmarkHeapRoundTrip(b *testing.B) {
+	for _, mode := range []ring.WaitMode{ring.WaitSpin, ring.WaitAdaptive, ring.WaitFutex} {
+		b.Run(mode.String(), func(b *testing.B) {
+			ctx := context.Background()
+			cfg := ring.Config{SlotSize: 16, Slots: 64, Options: ring.Options{Wait: ring.WaitStrategy{Mode: mode}}}
+			_, ping, pingC := heapRing(b, cfg)
+			_, pongP, pong := heapRing(b, cfg)
+			done := make(chan error, 1)
+			go func() {
+				buf := make([]byte, 8)
+				for {
+					n, err := pingC.Recv(ctx, buf)
+					if err != nil {
+						done <- err
+						return
+					}
+					if err := pongP.Send(ctx, buf[:n]); err != nil {
+						done <- err
+						return
+					}
+				}
+			}()
+			msg, buf := make([]byte, 8), make([]byte, 8)
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := ping.Send(ctx, msg); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := pong.Recv(ctx, buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			if err := ping.Close(); err != nil {
+				b.Fatal(err)
+			}
+			if err := <-done; !errors.Is(err, io.EOF) {
+				b.Fatal(err)
+			}
+		})
+	}
 }

@@ -35,11 +35,13 @@ type Consumer struct {
 
 func newConsumer(r *Ring) *Consumer {
 	tail := r.h.tail.Load()
-	return &Consumer{
+	c := &Consumer{
 		r: r, h: r.h, slots: newSlots(r),
 		tail: tail, released: tail, cachedHead: tail,
 		counters: loadCounters(&r.h.cons),
 	}
+	c.claimWords(dataWords(r.h), spaceWords(r.h), r.opts.Wait.Mode)
+	return c
 }
 
 // MaxMessage returns the largest message the ring carries.
@@ -212,11 +214,11 @@ func (c *Consumer) release() {
 		crash("recv-before-release")
 	}
 	c.released = c.tail
-	c.h.tail.Store(c.tail)
+	c.store(&c.h.tail, c.tail)
 	if crashPoints {
 		crash("recv-before-wake")
 	}
-	wakePeer(&c.h.spaceSeq, &c.h.producerSleeping, &c.h.cons)
+	c.wakePeer(&c.h.cons)
 	if c.unflushed++; c.unflushed >= flushEvery {
 		c.flush(&c.h.cons)
 	}
@@ -264,7 +266,7 @@ func (c *Consumer) waitData(ctx context.Context) error {
 		c.release()
 	}
 	c.stalls++
-	return c.r.waitFor(ctx, c, &c.cw, &c.h.dataSeq, &c.h.consumerSleeping, &c.h.cons, &c.h.prod)
+	return c.r.waitFor(ctx, c, &c.cw, c.own, &c.h.cons, &c.h.prod, &c.waiting)
 }
 
 // flushCounters copies the statistics to the header; waitFor calls it

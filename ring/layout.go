@@ -10,11 +10,14 @@ import (
 // every offset below with a literal number):
 //
 //	offset  block  contents                                   written by
-//	     0      0  magic, versions, sizes, state, created     creator (state: both)
+//	     0      0  magic, versions, sizes, state, flags,      creator (state: both)
+//	                created
 //	   128      1  head: producer cursor                      producer
 //	   256      2  tail: consumer cursor                      consumer
-//	   384      3  dataSeq, consumerSleeping (futex)          producer / consumer
-//	   512      4  spaceSeq, producerSleeping (futex)         consumer / producer
+//	   384      3  dataSeq, consumerSleeping, (futex)         producer / consumer
+//	                consumerWantsFence, producerFenced
+//	   512      4  spaceSeq, producerSleeping, (futex)        consumer / producer
+//	                producerWantsFence, consumerFenced
 //	   640      5  producer owner and counters                producer
 //	   768      6  consumer owner and counters                consumer
 //	   896      7  reserved (zero)
@@ -32,10 +35,12 @@ import (
 
 // Layout constants. A segment whose major version differs is refused; a newer
 // minor version is accepted (minor versions only define fields in reserved
-// space, which older code leaves alone).
+// space, which older code leaves alone). Version 2.0 has the bytes of 1.0;
+// what changed is the protocol: the asymmetric-fence flag, which a 1.0
+// process would have ignored, losing wake-ups.
 const (
 	Magic        uint64 = 0x00676e69726d6873 // "shmring\x00" little-endian
-	VersionMajor        = 1
+	VersionMajor        = 2
 	VersionMinor        = 0
 	HeaderSize          = 1024 // bytes before slot 0 in this version
 	blockSize           = 128
@@ -48,6 +53,27 @@ const (
 	MaxSlotSize = 1 << 30
 	// MaxSlots bounds Config.Slots (a power of two).
 	MaxSlots = 1 << 30
+)
+
+// Bits of header.flags, set by the creator before READY and never changed.
+//
+// flagAsymmetric: the ring uses asymmetric fences. A side publishes its
+// cursor with a release store, no full fence (internal/fence.Store64), and
+// a side about to sleep calls membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)
+// after raising its sleeping flag and before its re-check, which makes up
+// for the fence the publisher did not make. Every process that claims a
+// role must first register (MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED).
+// A side that would rather not pay the membarrier at every sleep (a
+// WaitFutex side) asks its peer for full fences instead with its wantsFence
+// word; the peer answers with its fenced word, and a sleeper that sees the
+// answer skips the membarrier. A process that claims a role clears its
+// answer word (sequentially consistent) before it publishes anything: its
+// predecessor's answer does not bind it. wait.go has the protocol.
+// Without the flag every publication is a sequentially consistent store
+// and nobody calls membarrier.
+const (
+	flagAsymmetric uint32 = 1 << 0
+	flagsKnown            = flagAsymmetric
 )
 
 // State bits of header.state. Zero means the creator is still initialising.
@@ -71,7 +97,7 @@ type header struct {
 	slotCount  uint32        // 20
 	segSize    uint64        // 24
 	state      atomic.Uint32 // 32
-	flags      uint32        // 36: reserved, zero in 1.0
+	flags      uint32        // 36: flag bits (flagAsymmetric)
 	created    int64         // 40: Unix nanoseconds, informational
 	_          [blockSize - 48]byte
 
@@ -86,12 +112,21 @@ type header struct {
 	// Block 3: the consumer sleeps on dataSeq when the ring is empty.
 	dataSeq          atomic.Uint32 // 384: bumped by the producer before a wake
 	consumerSleeping atomic.Uint32 // 388: 1 while the consumer may sleep
-	_                [blockSize - 8]byte
+	// 392: 1 if the consumer sleeps at once when the ring is empty
+	// (WaitFutex) and asks the producer to publish with full fences, so
+	// that its sleeps need no membarrier. Written by the consumer at claim.
+	consumerWantsFence atomic.Uint32
+	// 396: 1 once the producer publishes with full fences (its answer to
+	// consumerWantsFence). Zeroed by a producer at claim, set at most once.
+	producerFenced atomic.Uint32
+	_              [blockSize - 16]byte
 
 	// Block 4: the producer sleeps on spaceSeq when the ring is full.
-	spaceSeq         atomic.Uint32 // 512: bumped by the consumer before a wake
-	producerSleeping atomic.Uint32 // 516: 1 while the producer may sleep
-	_                [blockSize - 8]byte
+	spaceSeq           atomic.Uint32 // 512: bumped by the consumer before a wake
+	producerSleeping   atomic.Uint32 // 516: 1 while the producer may sleep
+	producerWantsFence atomic.Uint32 // 520: as consumerWantsFence, for the producer's sleeps
+	consumerFenced     atomic.Uint32 // 524: as producerFenced, the consumer's answer
+	_                  [blockSize - 16]byte
 
 	prod side // 640
 	cons side // 768
@@ -113,11 +148,12 @@ type side struct {
 	_      [blockSize - 40]byte
 }
 
-// geometry is a validated slot layout.
+// geometry is a validated slot layout, and the ring's flags.
 type geometry struct {
 	slotSize uint64
 	slots    uint64
 	segSize  uint64
+	flags    uint32
 }
 
 // SegmentSize returns the number of bytes a ring with slots slots of
@@ -158,7 +194,7 @@ func format(h *header, g geometry, created int64) {
 	h.slotSize = uint32(g.slotSize)
 	h.slotCount = uint32(g.slots)
 	h.segSize = g.segSize
-	h.flags = 0
+	h.flags = g.flags
 	h.created = created
 	h.head.Store(0)
 	h.tail.Store(0)
@@ -166,6 +202,10 @@ func format(h *header, g geometry, created int64) {
 	h.consumerSleeping.Store(0)
 	h.spaceSeq.Store(0)
 	h.producerSleeping.Store(0)
+	h.consumerWantsFence.Store(0)
+	h.producerFenced.Store(0)
+	h.producerWantsFence.Store(0)
+	h.consumerFenced.Store(0)
 	for _, s := range []*side{&h.prod, &h.cons} {
 		s.owner.Store(0)
 		s.bytes.Store(0)
@@ -199,6 +239,11 @@ func validate(h *header, size int) (geometry, error) {
 	if err != nil {
 		return geometry{}, err
 	}
+	f := h.flags
+	if f&^flagsKnown != 0 {
+		return geometry{}, fmt.Errorf("%w: flags %#x, version %d.%d knows %#x", ErrLayout, f, VersionMajor, VersionMinor, flagsKnown)
+	}
+	g.flags = f
 	if seg := h.segSize; seg != g.segSize || seg > uint64(size) {
 		return geometry{}, fmt.Errorf("%w: header says segment size %d, slots need %d (%d x %d + %d), memory is %d",
 			ErrLayout, seg, g.segSize, g.slots, g.slotSize, HeaderSize, size)

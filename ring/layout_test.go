@@ -36,6 +36,10 @@ func TestLayout(t *testing.T) {
 		{"consumerSleeping", unsafe.Offsetof(h.consumerSleeping), 388},
 		{"spaceSeq", unsafe.Offsetof(h.spaceSeq), 512},
 		{"producerSleeping", unsafe.Offsetof(h.producerSleeping), 516},
+		{"consumerWantsFence", unsafe.Offsetof(h.consumerWantsFence), 392},
+		{"producerFenced", unsafe.Offsetof(h.producerFenced), 396},
+		{"producerWantsFence", unsafe.Offsetof(h.producerWantsFence), 520},
+		{"consumerFenced", unsafe.Offsetof(h.consumerFenced), 524},
 		{"prod", unsafe.Offsetof(h.prod), 640},
 		{"cons", unsafe.Offsetof(h.cons), 768},
 		{"side.owner", unsafe.Offsetof(h.prod.owner), 0},
@@ -119,7 +123,9 @@ func TestValidate(t *testing.T) {
 		seen    string
 	}{
 		{"magic", func(b []byte) []byte { hdr(b).magic = 0x1234; return b }, ErrBadMagic, "0x0000000000001234"},
-		{"major version", func(b []byte) []byte { hdr(b).major = 2; return b }, ErrVersion, "2.0"},
+		{"major version", func(b []byte) []byte { hdr(b).major = 3; return b }, ErrVersion, "3.0"},
+		{"version 1, which lacked the fence flag", func(b []byte) []byte { hdr(b).major = 1; return b }, ErrVersion, "1.0"},
+		{"unknown flags", func(b []byte) []byte { hdr(b).flags = 1<<5 | flagAsymmetric; return b }, ErrLayout, "flags 0x21,"},
 		{"header size", func(b []byte) []byte { hdr(b).headerSize = 512; return b }, ErrLayout, "header size 512"},
 		{"slot count not a power of two", func(b []byte) []byte { hdr(b).slotCount = 12; return b }, ErrLayout, "slot count 12"},
 		{"slot count one", func(b []byte) []byte { hdr(b).slotCount = 1; return b }, ErrLayout, "slot count 1"},

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync/atomic"
+
+	"github.com/shmring/shmring/internal/fence"
 )
 
 // slots indexes the slot area. Shared by Producer and Consumer.
@@ -14,15 +16,78 @@ type slots struct {
 	mask uint64 // count-1
 	n    uint64 // count
 	max  int    // largest message: size-4
+	// relaxed: publish with a release store. True in a ring with
+	// asymmetric fences until the peer asks for full ones (wakeSleeper).
+	relaxed bool
+	own     futexWords // the block this side sleeps on
+	peer    futexWords // the block the peer sleeps on
+	waiting uint32     // 1 while inside a wait (Ring.enter)
+}
+
+// claimWords sets up a side's fence words as it claims its role, before its
+// first publication. A previous holder of the role may have answered the
+// peer's request for full fences; this one has not, and says so before it
+// publishes anything with a release store. It asks for full fences from
+// the peer if it sleeps at once when it must wait (WaitFutex): a sleep
+// then needs no membarrier.
+func (s *slots) claimWords(own, peer futexWords, mode WaitMode) {
+	s.own, s.peer = own, peer
+	peer.fenced.Store(0)
+	var want uint32
+	if mode == WaitFutex {
+		want = 1
+	}
+	own.wantsFence.Store(want)
+}
+
+// store publishes cursor value v: a release store when relaxed (the
+// sleeper's membarrier supplies the rest), else a sequentially consistent
+// one. See the protocol in wait.go.
+func (s *slots) store(c *atomic.Uint64, v uint64) {
+	if s.relaxed {
+		fence.Store64(u64(c), v)
+	} else {
+		c.Store(v)
+	}
+}
+
+// wakePeer wakes the peer if it announced it may sleep: w is the peer's
+// futex block. The Load keeps the common case (nobody sleeps) free of
+// read-modify-write instructions. It is split so the check inlines into
+// every publication.
+func (s *slots) wakePeer(me *side) {
+	if s.peer.sleeping.Load() != 0 {
+		s.wakeSleeper(me)
+	}
+}
+
+// wakeSleeper answers the peer's request for full fences, if it made one
+// and this side has not answered yet, then wakes the peer unless another
+// publication already did (the Swap makes a burst of publications wake
+// once).
+func (s *slots) wakeSleeper(me *side) {
+	w := s.peer
+	if s.relaxed && w.wantsFence.Load() != 0 {
+		// From now on every publication is a full fence. The Store is
+		// one too, so every relaxed store before it is visible before
+		// the peer can see the answer.
+		s.relaxed = false
+		w.fenced.Store(1)
+	}
+	if w.sleeping.Swap(0) != 0 {
+		me.wakes.Add(1)
+		wake(w.seq)
+	}
 }
 
 func newSlots(r *Ring) slots {
 	return slots{
-		area: r.buf[HeaderSize:r.g.segSize],
-		size: r.g.slotSize,
-		mask: r.g.slots - 1,
-		n:    r.g.slots,
-		max:  int(r.g.slotSize) - lenSize,
+		area:    r.buf[HeaderSize:r.g.segSize],
+		size:    r.g.slotSize,
+		mask:    r.g.slots - 1,
+		n:       r.g.slots,
+		max:     int(r.g.slotSize) - lenSize,
+		relaxed: r.asym,
 	}
 }
 
@@ -53,9 +118,11 @@ func loadCounters(s *side) counters {
 	return counters{bytes: s.bytes.Load(), stalls: s.stalls.Load()}
 }
 
+// flush copies the counters to the header. Statistics need no fence, so the
+// stores are release stores whatever the ring's mode.
 func (c *counters) flush(s *side) {
-	s.bytes.Store(c.bytes)
-	s.stalls.Store(c.stalls)
+	fence.Store64(u64(&s.bytes), c.bytes)
+	fence.Store64(u64(&s.stalls), c.stalls)
 	c.unflushed = 0
 }
 
@@ -67,8 +134,8 @@ func (c *counters) flush(s *side) {
 //
 // Messages are published in order. Send and SendBatch copy; Reserve and
 // Commit write in place (zero-copy). Every call that publishes makes one
-// sequentially consistent store of the cursor, however many messages it
-// publishes: batching is what makes a ring fast.
+// store of the cursor, however many messages it publishes: batching is what
+// makes a ring fast.
 type Producer struct {
 	r *Ring
 	h *header
@@ -83,11 +150,13 @@ type Producer struct {
 
 func newProducer(r *Ring) *Producer {
 	head := r.h.head.Load()
-	return &Producer{
+	p := &Producer{
 		r: r, h: r.h, slots: newSlots(r),
 		head: head, published: head, cachedTail: r.h.tail.Load(),
 		counters: loadCounters(&r.h.prod),
 	}
+	p.claimWords(spaceWords(r.h), dataWords(r.h), r.opts.Wait.Mode)
+	return p
 }
 
 // MaxMessage returns the largest message this producer can send.
@@ -250,11 +319,11 @@ func (p *Producer) publish() {
 		crash("send-before-publish")
 	}
 	p.published = p.head
-	p.h.head.Store(p.head)
+	p.store(&p.h.head, p.head)
 	if crashPoints {
 		crash("send-before-wake")
 	}
-	wakePeer(&p.h.dataSeq, &p.h.consumerSleeping, &p.h.prod)
+	p.wakePeer(&p.h.prod)
 	if p.unflushed++; p.unflushed >= flushEvery {
 		p.flush(&p.h.prod)
 	}
@@ -295,7 +364,7 @@ func (p *Producer) waitSpace(ctx context.Context) error {
 		p.publish()
 	}
 	p.stalls++
-	return p.r.waitFor(ctx, p, &p.cw, &p.h.spaceSeq, &p.h.producerSleeping, &p.h.prod, &p.h.cons)
+	return p.r.waitFor(ctx, p, &p.cw, p.own, &p.h.prod, &p.h.cons, &p.waiting)
 }
 
 // flushCounters copies the statistics to the header; waitFor calls it

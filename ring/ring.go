@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shmring/shmring/internal/fence"
 	"github.com/shmring/shmring/shmseg"
 )
 
@@ -140,6 +141,15 @@ type Config struct {
 	// be reserved (vm.nr_hugepages), or Create fails with
 	// shmseg.ErrHugePages; see docs/OPERATIONS.md.
 	HugePages bool
+	// SymmetricFences makes every publication of a cursor a full fence (a
+	// sequentially consistent store, an XCHG on amd64) instead of a plain
+	// release store backed by membarrier(2) on the sleeping side. It costs
+	// tens of nanoseconds per publication. Set it when a process that will
+	// join the ring cannot call membarrier (a seccomp filter, a kernel
+	// older than 4.16): such a process is refused a role in a ring made
+	// without it. Create sets it by itself when this process cannot use
+	// membarrier. Stats.AsymmetricFences tells which a ring uses.
+	SymmetricFences bool
 	// Options for the creating handle.
 	Options
 }
@@ -170,7 +180,9 @@ type Ring struct {
 	opts    Options
 	seg     *shmseg.Segment // nil over ordinary memory
 	ro      bool
-	blocked atomic.Int32 // calls inside wait, which Close must see out
+	asym    bool        // header flagAsymmetric: publish with fence.Store64, sleep after fence.Heavy
+	heavy   bool        // this process can use fence.Heavy (registered)
+	closing atomic.Bool // set by Close before it waits for waits to end (enter)
 
 	mu     sync.Mutex
 	prod   *Producer
@@ -197,8 +209,12 @@ func New(buf []byte, cfg Config) (*Ring, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !cfg.SymmetricFences && fence.Register() == nil {
+		g.flags |= flagAsymmetric
+	}
 	format(h, g, time.Now().UnixNano())
-	return &Ring{buf: buf[:g.segSize], h: h, g: g, opts: cfg.Options}, nil
+	return &Ring{buf: buf[:g.segSize], h: h, g: g, opts: cfg.Options,
+		asym: g.flags&flagAsymmetric != 0, heavy: fence.Register() == nil}, nil
 }
 
 // Attach joins a ring that New (or another process) made in buf, after
@@ -221,7 +237,10 @@ func Attach(buf []byte, opts *Options) (*Ring, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Ring{buf: buf[:g.segSize], h: h, g: g, opts: o, ro: o.ReadOnly}, nil
+	// A read-only handle holds no role and never waits: it need not be
+	// interrupted by other processes' barriers.
+	return &Ring{buf: buf[:g.segSize], h: h, g: g, opts: o, ro: o.ReadOnly,
+		asym: g.flags&flagAsymmetric != 0, heavy: !o.ReadOnly && fence.Register() == nil}, nil
 }
 
 // waitReady polls the state word until the creator publishes stateReady. A
@@ -436,6 +455,13 @@ func (r *Ring) claimable(closedBit uint32, role string) error {
 	case r.h.state.Load()&closedBit != 0:
 		return fmt.Errorf("%w: the %s has closed this ring", ErrClosed, role)
 	}
+	if r.asym {
+		// Before the first publication: the peer's membarrier must
+		// reach this process.
+		if err := fence.Register(); err != nil {
+			return fmt.Errorf("ring: claim %s: the ring uses asymmetric fences (created without Config.SymmetricFences) and this process cannot: %w", role, err)
+		}
+	}
 	return nil
 }
 
@@ -486,8 +512,29 @@ func (r *Ring) Close() error {
 	if p != nil {
 		_ = p.Close()
 	}
-	for r.blocked.Load() != 0 {
-		time.Sleep(100 * time.Microsecond)
+	// Wait for every call inside a wait to leave it (see enter): after
+	// closing is set and the barrier, a side either sees closing and does
+	// not start a wait, or its flag is visible here.
+	r.closing.Store(true)
+	if r.heavy {
+		if err := fence.Heavy(); err != nil {
+			// Cannot happen once registered (EINTR is retried). A
+			// waiter's release store is in its CPU's store buffer for
+			// nanoseconds: a millisecond is a practical bound.
+			time.Sleep(time.Millisecond)
+		}
+	}
+	var waiting []*uint32
+	if c != nil {
+		waiting = append(waiting, &c.waiting)
+	}
+	if p != nil {
+		waiting = append(waiting, &p.waiting)
+	}
+	for _, w := range waiting {
+		for atomic.LoadUint32(w) != 0 {
+			time.Sleep(100 * time.Microsecond)
+		}
 	}
 	// No call is waiting now: drop the context registrations, which
 	// would otherwise write to the futex words when their contexts end.
@@ -541,10 +588,13 @@ type Stats struct {
 	Fill            int // messages published and not yet released
 	Created         time.Time
 	Ready           bool
-	ProducerClosed  bool
-	ConsumerClosed  bool
-	Producer        SideStats
-	Consumer        SideStats
+	// AsymmetricFences: publications are release stores, and a side
+	// calls membarrier(2) before it sleeps (see Config.SymmetricFences).
+	AsymmetricFences bool
+	ProducerClosed   bool
+	ConsumerClosed   bool
+	Producer         SideStats
+	Consumer         SideStats
 }
 
 // Stats reads the counters of both sides and the fill level. It works on a
@@ -555,15 +605,16 @@ func (r *Ring) Stats() Stats {
 	head, tail, _ := cursors(h)
 	st := h.state.Load()
 	return Stats{
-		SlotSize:       int(r.g.slotSize),
-		Slots:          int(r.g.slots),
-		Fill:           int(min(head-tail, r.g.slots)),
-		Created:        time.Unix(0, h.created),
-		Ready:          st&stateReady != 0,
-		ProducerClosed: st&stateProducerClosed != 0,
-		ConsumerClosed: st&stateConsumerClosed != 0,
-		Producer:       sideStats(&h.prod, head),
-		Consumer:       sideStats(&h.cons, tail),
+		SlotSize:         int(r.g.slotSize),
+		Slots:            int(r.g.slots),
+		Fill:             int(min(head-tail, r.g.slots)),
+		Created:          time.Unix(0, h.created),
+		Ready:            st&stateReady != 0,
+		AsymmetricFences: r.asym,
+		ProducerClosed:   st&stateProducerClosed != 0,
+		ConsumerClosed:   st&stateConsumerClosed != 0,
+		Producer:         sideStats(&h.prod, head),
+		Consumer:         sideStats(&h.cons, tail),
 	}
 }
 

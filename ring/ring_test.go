@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/shmring/shmring/internal/fence"
 	"github.com/shmring/shmring/ring"
 )
 
@@ -459,21 +460,50 @@ func TestZeroAllocsWaiting(t *testing.T) {
 }
 
 // TestStream moves messages between two goroutines in every wait mode,
-// verifying sequence and CRC, at the current GOMAXPROCS and at 1.
+// with both kinds of fences, verifying sequence and CRC, at the current
+// GOMAXPROCS and at 1.
 func TestStream(t *testing.T) {
 	const total = 200_000
 	for _, procs := range []int{runtime.GOMAXPROCS(0), 1} {
 		for _, mode := range []ring.WaitMode{ring.WaitAdaptive, ring.WaitSpin, ring.WaitYield, ring.WaitFutex} {
-			t.Run(fmt.Sprintf("procs=%d/%s", procs, mode), func(t *testing.T) {
-				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
-				n := total
-				if mode == ring.WaitFutex || testing.Short() {
-					n = total / 10
-				}
-				_, p, c := heapRing(t, ring.Config{SlotSize: 64, Slots: 16, Options: ring.Options{Wait: ring.WaitStrategy{Mode: mode}}})
-				streamN(t, p, c, n)
-			})
+			for _, symmetric := range []bool{false, true} {
+				t.Run(fmt.Sprintf("procs=%d/%s/%s", procs, mode, fencesName(symmetric)), func(t *testing.T) {
+					defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+					n := total
+					if mode == ring.WaitFutex || testing.Short() {
+						n = total / 10
+					}
+					r, p, c := heapRing(t, ring.Config{SlotSize: 64, Slots: 16, SymmetricFences: symmetric,
+						Options: ring.Options{Wait: ring.WaitStrategy{Mode: mode}}})
+					requireFences(t, r, symmetric)
+					streamN(t, p, c, n)
+				})
+			}
 		}
+	}
+}
+
+func fencesName(symmetric bool) string {
+	if symmetric {
+		return "symmetric"
+	}
+	return "asymmetric"
+}
+
+// requireFences checks that a ring uses the fences asked for. Asymmetric
+// fences need membarrier(2); where the kernel refuses it, the ring falls
+// back to symmetric ones, and a test that wants asymmetric skips.
+func requireFences(t *testing.T, r *ring.Ring, symmetric bool) {
+	t.Helper()
+	got := r.Stats().AsymmetricFences
+	switch {
+	case symmetric:
+		require.False(t, got, "Config.SymmetricFences was set")
+	case !got:
+		if err := fence.Register(); err != nil {
+			t.Skipf("asymmetric fences unavailable: %v", err)
+		}
+		t.Fatal("membarrier works here, yet the ring uses symmetric fences")
 	}
 }
 

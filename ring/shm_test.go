@@ -203,8 +203,16 @@ func TestCrossProcessStream(t *testing.T) {
 
 // TestPingPongFutex: one message in flight, so a side sleeps on the futex
 // every time; no round trip may take a second (a lost wake-up would wait
-// for the liveness timeout instead).
+// for the liveness timeout instead). With asymmetric fences (the default)
+// every sleep goes through membarrier; with symmetric ones through a full
+// fence on the waker's side.
 func TestPingPongFutex(t *testing.T) {
+	for _, symmetric := range []bool{false, true} {
+		t.Run(fencesName(symmetric), func(t *testing.T) { pingPongFutex(t, symmetric) })
+	}
+}
+
+func pingPongFutex(t *testing.T, symmetric bool) {
 	shmtest.NoLeaks(t)
 	total := 1_000_000
 	if testing.Short() {
@@ -213,8 +221,10 @@ func TestPingPongFutex(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	futexOnly := ring.Options{Wait: ring.WaitStrategy{Mode: ring.WaitFutex}, Liveness: 2 * time.Second}
-	ping, key := shmRing(t, ring.Config{SlotSize: 16, Slots: 2, Options: futexOnly})
-	pong, err := ring.Create(key+1, ring.Config{SlotSize: 16, Slots: 2, Options: futexOnly})
+	cfg := ring.Config{SlotSize: 16, Slots: 2, SymmetricFences: symmetric, Options: futexOnly}
+	ping, key := shmRing(t, cfg)
+	requireFences(t, ping, symmetric)
+	pong, err := ring.Create(key+1, cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = pong.Segment().Remove(); _ = pong.Close() })
 	p, err := ping.Producer()

@@ -21,6 +21,11 @@ func headerOf(buf []byte) (*header, error) {
 	return (*header)(p), nil
 }
 
+// u64 returns the address of a 64-bit word for internal/fence.
+func u64(w *atomic.Uint64) *uint64 {
+	return (*uint64)(unsafe.Pointer(w))
+}
+
 // word returns the address of a futex word for the futex package.
 // atomic.Uint32 is a struct holding exactly one uint32 (and zero-size
 // markers), so its address is the word's.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shmring/shmring/futex"
+	"github.com/shmring/shmring/internal/fence"
 	"github.com/shmring/shmring/internal/monotime"
 )
 
@@ -25,13 +26,35 @@ import (
 //	  consumerSleeping = 0                   dataSeq++
 //	                                         futex_wake(&dataSeq)
 //
-// Why no wake-up is lost: A and C are stores, B and D loads, and Go's atomics
-// are sequentially consistent, so A-then-B and C-then-D cannot both read the
-// old value: either B sees the new head (the consumer does not sleep), or D
-// sees the flag (the producer wakes it). If the producer bumps dataSeq
-// before the consumer's futex_wait, the kernel sees dataSeq != s and returns
-// at once; if after, the consumer is queued on the word and the wake finds
-// it. Reading s before A is what makes the bump visible either way.
+// Why no wake-up is lost, with symmetric fences (Config.SymmetricFences):
+// A and C are stores, B and D loads, and all four are sequentially
+// consistent Go atomics, so A-then-B and C-then-D cannot both read the old
+// value: either B sees the new head (the consumer does not sleep), or D sees
+// the flag (the producer wakes it). If the producer bumps dataSeq before the
+// consumer's futex_wait, the kernel sees dataSeq != s and returns at once;
+// if after, the consumer is queued on the word and the wake finds it.
+// Reading s before A is what makes the bump visible either way.
+//
+// With asymmetric fences (the default where membarrier(2) works), C is a
+// release store (internal/fence.Store64: a plain MOV on amd64), so D may
+// read the flag before C is visible to the other CPU, and the argument
+// above fails on its own. The sleeper makes up for it: between A and B it
+// calls membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) (fence.Heavy), which runs
+// a full barrier on the CPU running the producer. If D came before that
+// barrier, so did C, and the barrier makes C visible before B; if D came
+// after, it sees the flag. internal/fence's package comment has the
+// argument, model/wakeup.pml checks it with store buffers, and its
+// MUT_NO_MEMBARRIER mutation shows the wake-up it would lose.
+//
+// The membarrier costs the sleeper microseconds (an interrupt to the other
+// CPU). A side that sleeps at once when it must wait (WaitFutex) would pay
+// it for every message, so it asks the peer to publish with full fences
+// instead (consumerWantsFence at claim); the peer answers at its next wake
+// by switching to sequentially consistent stores and setting
+// producerFenced with a sequentially consistent store, after which every
+// one of its earlier release stores is visible. A sleeper that sees the
+// answer skips the membarrier: the symmetric argument holds again. A new
+// holder of the waker's role clears the answer before it publishes.
 //
 // Why no syscall while both sides are busy: the producer makes the wake call
 // only when D sees the flag, and a consumer raises it only after spinning
@@ -39,9 +62,9 @@ import (
 // producer never wakes. The flag is cleared by the waker (swap), so a burst
 // of publications wakes once.
 //
-// The cost on the fast path is one sequentially consistent store per
-// publication (an XCHG on amd64) and one plain load of the flag. Batched
-// calls publish once per batch.
+// The cost on the fast path is one store per publication (a plain MOV on
+// amd64 with asymmetric fences, an XCHG with symmetric ones) and one plain
+// load of the flag. Batched calls publish once per batch.
 
 // poller is implemented by the producer (is there space?) and the consumer
 // (is there data?). poll returns true, or an error that ends the wait (the
@@ -59,10 +82,56 @@ type poller interface {
 //
 // It makes no allocation: waits are frequent, and a wait that allocates
 // turns a steady stream into garbage.
-func (r *Ring) waitFor(ctx context.Context, p poller, cw *ctxWake, seq, sleeping *atomic.Uint32, me, peer *side) (err error) {
-	r.blocked.Add(1)
-	defer r.blocked.Add(-1)
+//
+// waiting is the side's in-wait flag, which Ring.Close reads to know when
+// it may unmap (see enter).
+func (r *Ring) waitFor(ctx context.Context, p poller, cw *ctxWake, w futexWords, me, peer *side, waiting *uint32) error {
+	if !r.enter(waiting) {
+		return ErrClosed
+	}
+	err := r.wait(ctx, p, cw, w, me, peer)
+	if err != nil {
+		// A wait that fails (closed, cancelled, dead peer) is a good
+		// time to bring the counters up to date; still inside the
+		// wait, so Close has not unmapped.
+		p.flushCounters()
+	}
+	r.leave(waiting)
+	return err
+}
 
+// enter marks a side as inside a wait, unless the ring is closing: then it
+// returns false, and the caller must not touch the segment. leave unmarks
+// it; after leave the side may not touch the segment until it enters again
+// (or returns to its caller, who must not call Ring.Close concurrently).
+//
+// Ring.Close sets closing, then reads every side's flag, and unmaps only
+// when all are clear. The two make a Dekker pair (store, then load the
+// other's word), which needs store-load ordering on both sides. The waiting
+// side, which enters a wait for every message in a ping-pong, pays only a
+// release store: Close, which runs once, pays for both with fence.Heavy
+// (membarrier), which makes this store visible or this load see closing.
+// Without membarrier, both sides store with full fences.
+func (r *Ring) enter(waiting *uint32) bool {
+	if r.heavy {
+		fence.Store32(waiting, 1)
+	} else {
+		atomic.StoreUint32(waiting, 1)
+	}
+	if r.closing.Load() {
+		r.leave(waiting)
+		return false
+	}
+	return true
+}
+
+func (r *Ring) leave(waiting *uint32) {
+	fence.Store32(waiting, 0) // release: the wait's reads of the segment come before
+}
+
+// wait is waitFor's loop.
+func (r *Ring) wait(ctx context.Context, p poller, cw *ctxWake, w futexWords, me, peer *side) error {
+	seq, sleeping := w.seq, w.sleeping
 	ws := r.opts.Wait
 	ctxDeadline, hasDeadline := ctx.Deadline()
 	var (
@@ -72,14 +141,6 @@ func (r *Ring) waitFor(ctx context.Context, p poller, cw *ctxWake, seq, sleeping
 		nextCheck  time.Time // next liveness check; set at the first look at the clock
 		stopped    bool      // the peer was stopped at the last liveness check
 	)
-	defer func() {
-		// A wait that fails (closed, cancelled, dead peer) is a good
-		// time to bring the counters up to date; still inside the
-		// blocked count, so Close has not unmapped.
-		if err != nil {
-			p.flushCounters()
-		}
-	}()
 
 	for i := 0; ; i++ {
 		if ok, err := p.poll(); ok || err != nil {
@@ -158,6 +219,17 @@ func (r *Ring) waitFor(ctx context.Context, p poller, cw *ctxWake, seq, sleeping
 		p.flushCounters()
 		s := seq.Load()
 		sleeping.Store(1)
+		if r.asym && w.fenced.Load() == 0 {
+			// The peer's last cursor store may still sit in its
+			// CPU's store buffer, and its flag load may have
+			// passed it: this barrier runs on that CPU and makes
+			// the store visible to the poll below. Not needed
+			// once the peer publishes with full fences.
+			if err := fence.Heavy(); err != nil {
+				sleeping.Store(0)
+				return fmt.Errorf("ring: wait: %w", err)
+			}
+		}
 		if ok, err := p.poll(); ok || err != nil {
 			sleeping.Store(0)
 			return err
@@ -245,19 +317,19 @@ func wake(seq *atomic.Uint32) {
 	_, _ = futex.Wake(word(seq), 1)
 }
 
-// wakePeer wakes the peer if it announced it may sleep. The Load keeps the
-// common case (nobody sleeps) free of read-modify-write instructions; the
-// Swap makes a burst of publications wake once.
-// It is split so the check inlines into every publication.
-func wakePeer(seq, sleeping *atomic.Uint32, me *side) {
-	if sleeping.Load() != 0 {
-		wakeSleeper(seq, sleeping, me)
-	}
+// futexWords are the words of one futex block (header block 3 or 4): the
+// sequence word the sleeper sleeps on, its sleeping flag, its request for
+// full fences, and the waker's answer.
+type futexWords struct {
+	seq, sleeping, wantsFence, fenced *atomic.Uint32
 }
 
-func wakeSleeper(seq, sleeping *atomic.Uint32, me *side) {
-	if sleeping.Swap(0) != 0 {
-		me.wakes.Add(1)
-		wake(seq)
-	}
+// dataWords is the block the consumer sleeps on.
+func dataWords(h *header) futexWords {
+	return futexWords{&h.dataSeq, &h.consumerSleeping, &h.consumerWantsFence, &h.producerFenced}
+}
+
+// spaceWords is the block the producer sleeps on.
+func spaceWords(h *header) futexWords {
+	return futexWords{&h.spaceSeq, &h.producerSleeping, &h.producerWantsFence, &h.consumerFenced}
 }

@@ -131,6 +131,8 @@ struct flags {
 	uint64_t count;    /* -count */
 	int64_t timeout;   /* -timeout, ns: for the ring and for the peer */
 	enum shmring_wait_mode wait;
+	int64_t spin, yield; /* -spin, -yield, ns: the wait phases (0: default) */
+	int symmetric;     /* -symmetric: create the ring with symmetric fences */
 	int vary;          /* producer -vary: sizes from 20 to -size */
 	int has_expect;    /* consumer -expect N */
 	uint64_t expect;
@@ -231,6 +233,11 @@ static inline int parse_wait(const char *s, enum shmring_wait_mode *m)
 	return 0;
 }
 
+static inline const char *fences_name(const struct shmring_stats *st)
+{
+	return st->asymmetric_fences ? "asymmetric" : "symmetric";
+}
+
 static const char *wait_name(enum shmring_wait_mode m)
 {
 	switch (m) {
@@ -252,6 +259,8 @@ static inline void parse_flags(int argc, char **argv, int is_producer, struct fl
 	f->count = is_producer ? 1000000 : 0;
 	f->timeout = INT64_C(10000000000);
 	f->wait = SHMRING_WAIT_ADAPTIVE;
+	f->spin = f->yield = 0;
+	f->symmetric = 0;
 	f->vary = 0;
 	f->has_expect = 0;
 	f->expect = 0;
@@ -274,6 +283,10 @@ static inline void parse_flags(int argc, char **argv, int is_producer, struct fl
 		}
 		if (is_producer && strcmp(name, "vary") == 0) {
 			f->vary = eq ? strcmp(eq + 1, "false") != 0 && strcmp(eq + 1, "0") != 0 : 1;
+			continue;
+		}
+		if (strcmp(name, "symmetric") == 0) {
+			f->symmetric = eq ? strcmp(eq + 1, "false") != 0 && strcmp(eq + 1, "0") != 0 : 1;
 			continue;
 		}
 		if (eq)
@@ -299,6 +312,9 @@ static inline void parse_flags(int argc, char **argv, int is_producer, struct fl
 		} else if (strcmp(name, "timeout") == 0) {
 			if (parse_duration(val, &f->timeout) != 0 || f->timeout <= 0)
 				usage_fail("-timeout %s: want a positive duration (10s, 500ms)", val);
+		} else if (strcmp(name, "spin") == 0 || strcmp(name, "yield") == 0) {
+			if (parse_duration(val, name[0] == 's' ? &f->spin : &f->yield) != 0)
+				usage_fail("-spin/-yield %s: want a duration (20us, 1ns)", val);
 		} else if (strcmp(name, "wait") == 0) {
 			if (parse_wait(val, &f->wait) != 0)
 				usage_fail("-wait %s: want spin, yield, futex or adaptive", val);
@@ -339,12 +355,16 @@ static inline void catch_signals(void)
 #define SLICE_NS INT64_C(100000000)
 
 /* The options of the Go commands: their wait mode, a 250 ms liveness
- * interval, a ready timeout of min(-timeout, 1 s). */
+ * interval, a ready timeout of min(-timeout, 1 s); -spin and -yield; and,
+ * if this side creates the ring, symmetric fences with -symmetric. */
 static inline struct shmring_options run_options(const struct flags *f)
 {
 	struct shmring_options o;
 	shmring_options_default(&o);
 	o.wait = f->wait;
+	o.spin_ns = f->spin; /* 0: the default */
+	o.yield_ns = f->yield;
+	o.symmetric_fences = f->symmetric;
 	o.liveness_ns = INT64_C(250000000);
 	o.ready_timeout_ns = f->timeout < INT64_C(1000000000) ? f->timeout : INT64_C(1000000000);
 	return o;

@@ -34,6 +34,11 @@ static const char help[] =
 	"  -expect N      fail unless exactly N messages were received\n"
 	"  -timeout D     how long to wait for the ring and for a producer (default 10s)\n"
 	"  -wait MODE     spin, yield, futex or adaptive (default adaptive)\n"
+	"  -spin D        spin this long before yielding (adaptive, yield; default 20us)\n"
+	"  -yield D       then yield this long before sleeping (adaptive; default 50us)\n"
+	"  -symmetric     if this side creates the ring: symmetric fences (a full fence\n"
+	"                 per publication, no membarrier), for peers that cannot use\n"
+	"                 membarrier(2)\n"
 	"\n"
 	"exit status: 0 ok, 1 failure, 2 bad usage\n";
 
@@ -141,12 +146,14 @@ int main(int argc, char **argv)
 	secs = last > first ? (double)(last - first) / 1e9 : 0;
 	failed = rc != 0 || corrupt != 0 || out_of_order != 0 || (f.has_expect && n != f.expect);
 	printf("consumer: %s messages=%llu bytes=%llu first_seq=%llu last_seq=%lld min_len=%llu max_len=%llu "
-	       "corrupt=%llu out_of_order=%llu slots=%llu wait=%s created=%d seconds=%.3f msgs_per_sec=%.0f "
+	       "corrupt=%llu out_of_order=%llu slots=%llu wait=%s created=%d fences=%s membarriers=%llu "
+	       "seconds=%.3f msgs_per_sec=%.0f "
 	       "latency_mean_ns=%.0f latency_max_ns=%lld stalls=%llu waits=%llu wakes=%llu ended=%s\n",
 	       failed ? "FAILED" : "ok", (unsigned long long)n, (unsigned long long)bytes,
 	       (unsigned long long)st0.consumer.messages, (long long)last_seq,
 	       (unsigned long long)(n ? min_len : 0), (unsigned long long)max_len, (unsigned long long)corrupt,
-	       (unsigned long long)out_of_order, (unsigned long long)st.slots, wait_name(f.wait), created, secs,
+	       (unsigned long long)out_of_order, (unsigned long long)st.slots, wait_name(f.wait), created,
+	       fences_name(&st), (unsigned long long)r.cons.membarriers, secs,
 	       secs > 0 ? (double)n / secs : 0.0, n > corrupt + out_of_order ? lat_sum / (double)(n - corrupt - out_of_order) : 0.0,
 	       (long long)lat_max, (unsigned long long)(st.consumer.stalls - st0.consumer.stalls),
 	       (unsigned long long)(st.consumer.waits - st0.consumer.waits),

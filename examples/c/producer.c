@@ -28,6 +28,11 @@ static const char help[] =
 	"  -count N       messages to send; 0 = until interrupted (default 1000000)\n"
 	"  -timeout D     how long to wait for the ring and for a consumer (default 10s)\n"
 	"  -wait MODE     spin, yield, futex or adaptive (default adaptive)\n"
+	"  -spin D        spin this long before yielding (adaptive, yield; default 20us)\n"
+	"  -yield D       then yield this long before sleeping (adaptive; default 50us)\n"
+	"  -symmetric     if this side creates the ring: symmetric fences (a full fence\n"
+	"                 per publication, no membarrier), for peers that cannot use\n"
+	"                 membarrier(2)\n"
 	"  -vary          vary message sizes from 20 to -size bytes\n"
 	"\n"
 	"exit status: 0 ok, 1 failure, 2 bad usage\n";
@@ -118,10 +123,12 @@ int main(int argc, char **argv)
 	shmring_stats(&r, &st);
 	secs = last > first ? (double)(last - first) / 1e9 : 0;
 	printf("producer: %s messages=%llu bytes=%llu first_seq=%llu size=%llu vary=%d slots=%llu wait=%s "
-	       "created=%d seconds=%.3f msgs_per_sec=%.0f stalls=%llu waits=%llu wakes=%llu ended=%s\n",
+	       "created=%d fences=%s membarriers=%llu seconds=%.3f msgs_per_sec=%.0f stalls=%llu waits=%llu "
+	       "wakes=%llu ended=%s\n",
 	       rc == 0 ? "ok" : "FAILED", (unsigned long long)n, (unsigned long long)bytes,
 	       (unsigned long long)st0.producer.messages, (unsigned long long)f.size, f.vary,
-	       (unsigned long long)st.slots, wait_name(f.wait), created, secs, secs > 0 ? (double)n / secs : 0.0,
+	       (unsigned long long)st.slots, wait_name(f.wait), created, fences_name(&st),
+	       (unsigned long long)r.prod.membarriers, secs, secs > 0 ? (double)n / secs : 0.0,
 	       (unsigned long long)(st.producer.stalls - st0.producer.stalls),
 	       (unsigned long long)(st.producer.waits - st0.producer.waits),
 	       (unsigned long long)(st.producer.wakes - st0.producer.wakes), ended);

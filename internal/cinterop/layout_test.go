@@ -46,10 +46,14 @@ var headerFields = []field{
 	{"reserved2", 264, 120},
 	{"data_seq", 384, 4},
 	{"consumer_sleeping", 388, 4},
-	{"reserved3", 392, 120},
+	{"consumer_wants_fence", 392, 4},
+	{"producer_fenced", 396, 4},
+	{"reserved3", 400, 112},
 	{"space_seq", 512, 4},
 	{"producer_sleeping", 516, 4},
-	{"reserved4", 520, 120},
+	{"producer_wants_fence", 520, 4},
+	{"consumer_fenced", 524, 4},
+	{"reserved4", 528, 112},
 	{"producer", 640, 128},
 	{"consumer", 768, 128},
 	{"reserved7", 896, 128},
@@ -84,6 +88,8 @@ var constants = []struct {
 	{"SHMRING_STATE_PRODUCER_CLOSED", 2},
 	{"SHMRING_STATE_CONSUMER_CLOSED", 4},
 	{"SHMRING_STATE_KNOWN", 7},
+	{"SHMRING_FLAG_ASYMMETRIC", 1},
+	{"SHMRING_FLAGS_KNOWN", 1},
 	{"SHMRING_PID_BITS", 22},
 	{"SHMRING_FLUSH_EVERY", 64},
 	{"SHMRING_DEFAULT_LIVENESS_NS", uint64(ring.DefaultLiveness)},
@@ -251,9 +257,16 @@ func TestLayoutAgreement(t *testing.T) {
 	})
 }
 
-// checkAgainstGo drives a Go ring in ordinary memory and watches its bytes
-// through the C header's offsets and constants.
+// checkAgainstGo drives Go rings in ordinary memory, made with each kind
+// of fences, and watches their bytes through the C header's offsets and
+// constants.
 func checkAgainstGo(t *testing.T, l cLayout) {
+	for _, symmetric := range []bool{false, true} {
+		t.Run(fencesName(symmetric), func(t *testing.T) { checkAgainstGoFences(t, l, symmetric) })
+	}
+}
+
+func checkAgainstGoFences(t *testing.T, l cLayout, symmetric bool) {
 	off := func(name string) int {
 		if f, ok := l.fields["shmring_header."+name]; ok {
 			return f.offset
@@ -275,9 +288,10 @@ func checkAgainstGo(t *testing.T, l cLayout) {
 	put64 := func(name string, v uint64) { le.PutUint64(buf[off(name):], v) }
 
 	before := time.Now().UnixNano()
-	r, err := ring.New(buf, ring.Config{SlotSize: slotSize, Slots: slots})
+	r, err := ring.New(buf, ring.Config{SlotSize: slotSize, Slots: slots, SymmetricFences: symmetric})
 	require.NoError(t, err)
 	after := time.Now().UnixNano()
+	asym := wantAsymmetric(t, symmetric)
 
 	// What the Go creator wrote, read where C reads it.
 	require.Equal(t, c["SHMRING_MAGIC"], u64("magic"))
@@ -288,7 +302,12 @@ func checkAgainstGo(t *testing.T, l cLayout) {
 	require.Equal(t, uint32(slots), u32("slot_count"))
 	require.Equal(t, uint64(segSize), u64("segment_size"))
 	require.Equal(t, c["SHMRING_STATE_READY"], uint64(u32("state")))
-	require.Zero(t, u32("flags"))
+	wantFlags := uint32(0)
+	if asym {
+		wantFlags = uint32(c["SHMRING_FLAG_ASYMMETRIC"])
+	}
+	require.Equal(t, wantFlags, u32("flags"), "flags of a ring made with SymmetricFences=%v", symmetric)
+	require.Equal(t, asym, r.Stats().AsymmetricFences)
 	require.GreaterOrEqual(t, int64(u64("created")), before)
 	require.LessOrEqual(t, int64(u64("created")), after)
 
@@ -301,11 +320,20 @@ func checkAgainstGo(t *testing.T, l cLayout) {
 	require.Equal(t, l.identity, u64("consumer.owner"))
 	require.Equal(t, os.Getpid(), int(l.identity&(1<<c["SHMRING_PID_BITS"]-1)))
 	require.Equal(t, 1, l.status, "C sees this live process as running")
+	// Claims in the default wait mode ask for no fences, and clear the
+	// peer's answer word.
+	for _, w := range []string{"consumer_wants_fence", "producer_fenced", "producer_wants_fence", "consumer_fenced"} {
+		require.Zero(t, u32(w), "%s after claims in adaptive mode", w)
+	}
 
 	// A publication: the slot, the head cursor, and the wake of a consumer
-	// that said it may sleep.
+	// that said it may sleep and asked for full fences: in an asymmetric
+	// ring the producer answers before it wakes; in a symmetric one it
+	// publishes with full fences anyway, and does not.
 	put32("consumer_sleeping", 1)
+	put32("consumer_wants_fence", 1)
 	require.NoError(t, p.Send(context.Background(), []byte("hello")))
+	require.Equal(t, b2u(asym), u32("producer_fenced"), "the producer's answer to consumer_wants_fence")
 	slot := buf[c["SHMRING_HEADER_SIZE"]:]
 	require.Equal(t, uint32(5), le.Uint32(slot))
 	require.Equal(t, "hello", string(slot[c["SHMRING_LEN_SIZE"]:][:5]))
@@ -315,7 +343,7 @@ func checkAgainstGo(t *testing.T, l cLayout) {
 	require.Equal(t, uint64(1), u64("producer.wakes"))
 	require.Zero(t, u32("space_seq"))
 
-	// A release, mirrored.
+	// A release, mirrored; no request this time, so no answer.
 	put32("producer_sleeping", 1)
 	got := make([]byte, 16)
 	n, err := cons.Recv(context.Background(), got)
@@ -325,6 +353,7 @@ func checkAgainstGo(t *testing.T, l cLayout) {
 	require.Zero(t, u32("producer_sleeping"))
 	require.Equal(t, uint32(1), u32("space_seq"))
 	require.Equal(t, uint64(1), u64("consumer.wakes"))
+	require.Zero(t, u32("consumer_fenced"), "an answer nobody asked for")
 
 	// Counters written where C writes them are what Go's Stats report.
 	for i, side := range []string{"producer", "consumer"} {
@@ -360,7 +389,11 @@ func checkAgainstGo(t *testing.T, l cLayout) {
 		error error
 	}{
 		{"magic", func(b []byte) { le.PutUint64(b[off("magic"):], 1) }, ring.ErrBadMagic},
-		{"major", func(b []byte) { le.PutUint16(b[off("major"):], 2) }, ring.ErrVersion},
+		{"major 3", func(b []byte) { le.PutUint16(b[off("major"):], 3) }, ring.ErrVersion},
+		{"major 1", func(b []byte) { le.PutUint16(b[off("major"):], 1) }, ring.ErrVersion},
+		{"flags", func(b []byte) {
+			le.PutUint32(b[off("flags"):], le.Uint32(b[off("flags"):])|uint32(c["SHMRING_FLAGS_KNOWN"]+1))
+		}, ring.ErrLayout},
 		{"header_size", func(b []byte) { le.PutUint32(b[off("header_size"):], 2048) }, ring.ErrLayout},
 		{"slot_size", func(b []byte) { le.PutUint32(b[off("slot_size"):], 12) }, ring.ErrLayout},
 		{"slot_count", func(b []byte) { le.PutUint32(b[off("slot_count"):], 3) }, ring.ErrLayout},
@@ -371,7 +404,7 @@ func checkAgainstGo(t *testing.T, l cLayout) {
 		{"cursors", func(b []byte) { le.PutUint64(b[off("tail"):], 2) }, ring.ErrCorrupt},
 	} {
 		fresh := make([]byte, segSize)
-		_, err := ring.New(fresh, ring.Config{SlotSize: slotSize, Slots: slots})
+		_, err := ring.New(fresh, ring.Config{SlotSize: slotSize, Slots: slots, SymmetricFences: symmetric})
 		require.NoError(t, err)
 		bad.poke(fresh)
 		_, err = ring.Attach(fresh, &ring.Options{ReadyTimeout: time.Millisecond})

@@ -1,8 +1,11 @@
 // Package cinterop_test checks that the C header include/shmring.h and the
 // example programs in examples/c speak the ring's protocol with the Go code:
 // the same layout byte for byte (layout_test.go), messages streamed both
-// ways between a C process and Go (stream_test.go), and a peer's death,
-// takeover and stop seen across the language boundary (peer_test.go).
+// ways between a C process and Go (stream_test.go), a peer's death,
+// takeover and stop seen across the language boundary (peer_test.go), and
+// layout 2.0's fences: rings with and without the asymmetric-fence flag,
+// made by either language, the membarrier path of the sleeper, and both
+// openers refusing versions and flags they do not know (fences_test.go).
 //
 // The package holds tests only. The C code is compiled at run time with the
 // first compiler found of $CC, cc, gcc and clang; without one, every test

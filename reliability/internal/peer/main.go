@@ -58,6 +58,7 @@ type flags struct {
 	batch       int
 	min, max    int
 	wait        string
+	spin, yield time.Duration
 	liveness    time.Duration
 	survive     bool
 	noClose     bool
@@ -86,6 +87,8 @@ func main() {
 	fs.IntVar(&f.min, "min", stream.MinLen, "shortest message")
 	fs.IntVar(&f.max, "max", 0, "longest message; 0 = the slot's payload")
 	fs.StringVar(&f.wait, "wait", "adaptive", "wait mode")
+	fs.DurationVar(&f.spin, "spin", 0, "spin phase (0: the default)")
+	fs.DurationVar(&f.yield, "yield", 0, "yield phase (0: the default)")
 	fs.DurationVar(&f.liveness, "liveness", 200*time.Millisecond, "liveness interval")
 	fs.BoolVar(&f.survive, "survive", false, "on a dead or stopped peer, wait for it to be replaced or to resume")
 	fs.BoolVar(&f.noClose, "noclose", false, "exit at the end without closing the role")
@@ -124,7 +127,7 @@ func (f flags) options() (*ring.Options, error) {
 		return nil, err
 	}
 	return &ring.Options{
-		Wait:          ring.WaitStrategy{Mode: mode},
+		Wait:          ring.WaitStrategy{Mode: mode, Spin: f.spin, Yield: f.yield},
 		Liveness:      f.liveness,
 		ReadyTimeout:  10 * time.Second,
 		AllowInsecure: f.insecure,

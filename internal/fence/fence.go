@@ -1,0 +1,94 @@
+// Package fence has the two halves of an asymmetric memory barrier between
+// processes that share memory: a release store, which costs what a plain
+// store does, for the side that is fast and busy, and a heavy barrier,
+// membarrier(2), for the side that is about to sleep.
+//
+// The ring's wake-up protocol is a Dekker pattern: a waker stores its cursor
+// then loads the peer's "sleeping" flag; a sleeper stores the flag then
+// loads the cursor. On its own each side needs a full fence between its
+// store and its load (store-load ordering is the one reordering x86 makes),
+// and in Go that is a sequentially consistent store: an XCHG on amd64,
+// tens of nanoseconds when the line is contended, paid on every message.
+//
+// With the heavy barrier the waker needs none. The sleeper raises its flag,
+// calls Heavy, then loads the cursor. Heavy makes every CPU that runs a
+// thread of a registered process execute a full barrier before it returns,
+// which splits the waker's instruction stream in two: if the waker's flag
+// load came before that point, its cursor store (earlier in program order)
+// is globally visible once Heavy returns, and the sleeper's load sees it;
+// if the load came after, it sees the flag, and the waker wakes the
+// sleeper. Either way no wake-up is lost. The waker's store and load must
+// stay in program order: Store is an assembly routine, which the compiler
+// neither inlines nor reorders memory operations across.
+//
+// A process that stores with Store must have called Register first: Heavy
+// interrupts only registered processes.
+package fence
+
+import (
+	"fmt"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// membarrier(2) commands (linux/membarrier.h).
+const (
+	cmdQuery                   = 0
+	cmdGlobalExpedited         = 1 << 1
+	cmdRegisterGlobalExpedited = 1 << 2
+)
+
+var (
+	regOnce sync.Once
+	regErr  error
+)
+
+// Register registers this process for expedited global barriers
+// (MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED): another process's Heavy then
+// interrupts this one's threads. It is done once per process; later calls
+// return the first call's result. The registration lasts until the process
+// exits. It fails on kernels older than 4.16, or where a seccomp filter
+// refuses membarrier(2).
+func Register() error {
+	regOnce.Do(func() {
+		q, err := membarrier(cmdQuery)
+		switch {
+		case err != nil:
+			regErr = fmt.Errorf("membarrier(MEMBARRIER_CMD_QUERY): %w", err)
+		case q&cmdGlobalExpedited == 0 || q&cmdRegisterGlobalExpedited == 0:
+			regErr = fmt.Errorf("membarrier(2): the kernel lacks MEMBARRIER_CMD_GLOBAL_EXPEDITED (supported commands %#x)", q)
+		default:
+			if _, err := membarrier(cmdRegisterGlobalExpedited); err != nil {
+				regErr = fmt.Errorf("membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED): %w", err)
+			}
+		}
+	})
+	return regErr
+}
+
+// Heavy executes a full memory barrier on every CPU that runs a thread of a
+// registered process (this one's included), and returns when all have
+// (MEMBARRIER_CMD_GLOBAL_EXPEDITED). It costs a system call and an
+// inter-processor interrupt per such CPU: microseconds. The caller need not
+// be registered, but a caller that never registered cannot be sure anyone
+// else did.
+func Heavy() error {
+	for {
+		_, err := membarrier(cmdGlobalExpedited)
+		if err != unix.EINTR {
+			if err != nil {
+				return fmt.Errorf("membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED): %w", err)
+			}
+			return nil
+		}
+	}
+}
+
+func membarrier(cmd int) (int, error) {
+	r, _, errno := unix.Syscall(unix.SYS_MEMBARRIER, uintptr(cmd), 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(r), nil
+}

@@ -1,0 +1,14 @@
+//go:build !(amd64 || arm64) || race
+
+package fence
+
+import "sync/atomic"
+
+// Store64 stores v at *addr with (at least) release ordering. This build
+// uses a sequentially consistent store: under the race detector, so that
+// it sees the store as the synchronisation it is (assembly is invisible to
+// it), and on platforms without an assembly version.
+func Store64(addr *uint64, v uint64) { atomic.StoreUint64(addr, v) }
+
+// Store32 is Store64 for a 32-bit word.
+func Store32(addr *uint32, v uint32) { atomic.StoreUint32(addr, v) }
