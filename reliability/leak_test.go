@@ -1,7 +1,9 @@
 package reliability_test
 
 import (
+	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -24,11 +26,13 @@ import (
 const (
 	roleLeaks      = "leaks"
 	roleNeverReady = "never-ready"
+	roleUnfinished = "unfinished-creator"
 )
 
 func init() {
 	childRoles[roleLeaks] = leakScenario
 	childRoles[roleNeverReady] = neverReadyScenario
+	childRoles[roleUnfinished] = unfinishedCreator
 }
 
 // inIPCNamespace runs the test binary as a child in role, in a fresh IPC
@@ -86,45 +90,162 @@ func TestNoLeaksAfterKills(t *testing.T) {
 	require.NoError(t, err, "leak scenario (its stderr is above)")
 }
 
-// TestRmStaleNeverInitialised is the known issue of item 14, as a test
-// that fails: a creator killed after shmget and before it published the
-// ring header leaves a segment of zeros, nattch 0, that "shmring rm
-// -stale" lists as "not a ring (never initialised)" and, true to its
-// contract (other segments are never touched), does not remove. Skipped
-// unless SHMRING_KNOWN_ISSUES is set.
+// TestRmStaleNeverInitialised (RELIABILITY item 14): a creator that dies
+// after shmget and before it published the ring header leaves a segment of
+// zeros, or a header with the magic and state 0, that nobody will finish.
+// "shmring rm -stale" removes both once their creator is gone and nobody
+// has them attached, and keeps the same segment while its creator lives
+// (it may still be initialising). The scenario runs in an IPC namespace of
+// its own, like TestNoLeaksAfterKills, because rm -stale acts on the whole
+// namespace.
 func TestRmStaleNeverInitialised(t *testing.T) {
-	if os.Getenv("SHMRING_KNOWN_ISSUES") == "" {
-		t.Skip("known issue (docs/RELIABILITY.md, item 14): rm -stale leaves a never-initialised ring; SHMRING_KNOWN_ISSUES=1 runs this test")
-	}
 	shmtest.NoLeaks(t)
 	out, err := inIPCNamespace(t, roleNeverReady, opsBinaries(t)[2])
 	t.Logf("%s", out)
-	require.NoError(t, err)
+	require.NoError(t, err, "never-initialised scenario (its stderr is above)")
 }
 
-// neverReadyScenario makes, in the child's own IPC namespace, the segment
-// a creator killed before READY leaves (ring-sized, zeros, unattached),
-// runs rm -stale, and fails if the segment is still there.
+// Keys of neverReadyScenario, in its own IPC namespace.
+const (
+	keyZeroed  = shmtest.KeyBase | 0x1234 // creator exited after shmget
+	keyHalf    = shmtest.KeyBase | 0x1235 // creator killed after writing the magic
+	keyCreator = shmtest.KeyBase | 0x1236 // creator alive: the scenario itself
+)
+
+// neverReadyScenario, in the child's own IPC namespace, makes the segments
+// a creator killed before READY leaves (ring-sized, unattached, the creator
+// gone) with creators that are processes of their own, and one whose
+// creator is still alive; runs rm -stale; and fails unless exactly the
+// first two are gone. Argument: the path of the shmring command.
 func neverReadyScenario(args []string) error {
+	if len(args) != 1 {
+		return fmt.Errorf("want SHMRING, got %q", args)
+	}
 	size, err := ring.SegmentSize(72, 64)
 	if err != nil {
 		return err
 	}
-	key := shmseg.Key(int32(shmtest.KeyBase | 0x1234))
-	id, err := shmseg.Create(key, size, nil)
+	// A creator that exits right after shmget.
+	zeroed := unfinishedCommand(keyZeroed, size, "exit")
+	if err := zeroed.Run(); err != nil {
+		return fmt.Errorf("creator of %#x: %w", keyZeroed, err)
+	}
+	// A creator killed while attached, after it wrote the magic.
+	half := unfinishedCommand(keyHalf, size, "hang")
+	stdout, err := half.StdoutPipe()
 	if err != nil {
 		return err
+	}
+	if err := half.Start(); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	_ = half.Process.Kill()
+	_ = half.Wait() // reaped: its pid names no process now
+	if line != "ready\n" {
+		return fmt.Errorf("creator of %#x said %q (%v)", keyHalf, line, err)
+	}
+	// A live creator between shmget and its header: this process.
+	live, err := shmseg.Create(shmseg.Key(int32(keyCreator)), size, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = shmseg.Remove(live) }()
+
+	ids := map[uint32]shmseg.ID{}
+	for _, k := range []uint32{keyZeroed, keyHalf, keyCreator} {
+		id, err := shmseg.Open(shmseg.Key(int32(k)))
+		if err != nil {
+			return fmt.Errorf("%#x: %w", k, err)
+		}
+		info, err := shmseg.Stat(id)
+		if err != nil {
+			return err
+		}
+		ids[k] = id
+		fmt.Printf("segment %#x id %d: %d bytes, nattch %d, creator pid %d\n", k, id, info.Size, info.Nattch, info.CPID)
+		if info.Nattch != 0 {
+			return fmt.Errorf("segment %#x: nattch %d, want 0", k, info.Nattch)
+		}
 	}
 	out, err := exec.Command(args[0], "rm", "-stale").CombinedOutput()
-	fmt.Printf("shmring rm -stale: %s", out)
+	fmt.Printf("shmring rm -stale:\n%s", out)
 	if err != nil {
 		return err
 	}
-	if _, err := shmseg.Stat(id); err == nil {
-		_ = shmseg.Remove(id)
-		return fmt.Errorf("segment %v (id %d, %d bytes of zeros, nattch 0) is still there after rm -stale", key, id, size)
+	var problems []string
+	for _, k := range []uint32{keyZeroed, keyHalf} {
+		want := fmt.Sprintf("removed %#x (id %d): never initialised, creator pid ", k, ids[k])
+		if !strings.Contains(string(out), want) {
+			problems = append(problems, fmt.Sprintf("rm -stale did not say %q", want))
+		}
+		if _, err := shmseg.Stat(ids[k]); err == nil {
+			_ = shmseg.Remove(ids[k])
+			problems = append(problems, fmt.Sprintf("segment %#x (id %d, never initialised, creator gone, nattch 0) is still there after rm -stale", k, ids[k]))
+		}
+	}
+	want := fmt.Sprintf("keep   %#x (id %d): never initialised, but creator pid %d is alive", keyCreator, live, os.Getpid())
+	if !strings.Contains(string(out), want) {
+		problems = append(problems, fmt.Sprintf("rm -stale did not say %q", want))
+	}
+	if _, err := shmseg.Stat(live); err != nil {
+		problems = append(problems, fmt.Sprintf("segment %#x of a live creator: %v", keyCreator, err))
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "\n"))
 	}
 	return nil
+}
+
+// unfinishedCommand starts this test binary as a creator of the segment of
+// key, as ring.Create begins one (see unfinishedCreator). It is shmtest.Child
+// for a caller without a testing.T: the scenario, itself a child.
+func unfinishedCommand(key uint32, size int, how string) *exec.Cmd {
+	exe, err := os.Executable()
+	if err != nil {
+		exe = os.Args[0]
+	}
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), "SHMTEST_CHILD="+roleUnfinished,
+		fmt.Sprintf("SHMTEST_ARGS=%#x %d %s", key, size, how), "GORACE=atexit_sleep_ms=0")
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd
+}
+
+// unfinishedCreator begins a ring as ring.Create does and stops where a
+// killed creator would. Arguments: KEY SIZE HOW. With HOW "exit" it exits
+// right after shmget (a segment of zeros); with "hang" it also attaches,
+// writes the magic and the version (format's first stores, state still 0),
+// prints "ready" and waits to be killed.
+func unfinishedCreator(args []string) error {
+	if len(args) != 3 {
+		return fmt.Errorf("want KEY SIZE HOW, got %q", args)
+	}
+	key, err := strconv.ParseUint(args[0], 0, 32)
+	if err != nil {
+		return err
+	}
+	size, err := strconv.Atoi(args[1])
+	if err != nil {
+		return err
+	}
+	id, err := shmseg.Create(shmseg.Key(int32(uint32(key))), size, nil)
+	if err != nil || args[2] == "exit" {
+		return err
+	}
+	seg, err := shmseg.Attach(id, nil)
+	if err != nil {
+		return err
+	}
+	b, err := seg.Bytes()
+	if err != nil {
+		return err
+	}
+	binary.LittleEndian.PutUint64(b[0:], ring.Magic)
+	binary.LittleEndian.PutUint16(b[8:], ring.VersionMajor)
+	fmt.Println("ready")
+	select {} // until killed
 }
 
 // leakScenario runs in the child, in its own IPC namespace. Arguments: the
@@ -273,35 +394,31 @@ func leakScenario(args []string) error {
 	if err != nil {
 		return err
 	}
-	// A creator killed between shmget and publishing the header leaves
-	// a segment that is not (yet) a ring: rm -stale lists it and leaves
-	// it alone, as it does every segment that is not a ring (the known
-	// issue of docs/RELIABILITY.md, item 14). Those are counted, removed
-	// as the operator would (rm -force KEY), and do not fail the test;
-	// anything else left is a leak.
+	// Every segment the kills left must be gone now: rings nobody uses,
+	// and those whose creator was killed between shmget and publishing
+	// the header (never initialised, removed once their creator is gone).
 	var leaked []string
-	neverReady := 0
 	for _, s := range after {
 		if known[s.ID] || !(keys[uint32(s.Key)] || s.Key == 0) {
 			continue
 		}
-		desc := fmt.Sprintf("key %#x id %d size %d nattch %d creator pid %d", uint32(s.Key), s.ID, s.Size, s.Nattch, s.CPID)
-		if _, err := ring.OpenID(shmseg.ID(s.ID), &ring.Options{ReadOnly: true, ReadyTimeout: time.Millisecond}); errors.Is(err, ring.ErrNotReady) && s.Nattch == 0 {
-			key := fmt.Sprintf("%#x", uint32(s.Key))
-			if out, err := exec.Command(shmring, "rm", "-force", key).CombinedOutput(); err != nil {
-				problems = append(problems, fmt.Sprintf("shmring rm -force %s: %v\n%s", key, err, out))
-			}
+		leaked = append(leaked, fmt.Sprintf("key %#x id %d size %d nattch %d creator pid %d", uint32(s.Key), s.ID, s.Size, s.Nattch, s.CPID))
+	}
+	rings, neverReady := 0, 0
+	for _, l := range strings.Split(string(out), "\n") {
+		switch {
+		case strings.HasPrefix(l, "removed ") && strings.Contains(l, ": never initialised, "):
 			neverReady++
-			fmt.Printf("never initialised (creator killed before the header was published), left by rm -stale, removed by rm -force: %s\n", desc)
-			continue
+			fmt.Println(l)
+		case strings.HasPrefix(l, "removed "):
+			rings++
 		}
-		leaked = append(leaked, desc)
 	}
 	fmt.Printf("%d runs in %v: killed the producer only %d, the consumer only %d, both %d; "+
-		"%d segments left behind by the kills: %d rings, removed by shmring rm -stale, and %d never initialised, "+
-		"which rm -stale leaves (removed with rm -force); %d segments remain\n",
+		"%d segments left behind by the kills; shmring rm -stale removed %d rings and %d never initialised "+
+		"(creator killed between shmget and publishing the header); %d segments remain\n",
 		runs, time.Since(start).Round(time.Millisecond), killed[0], killed[1], killed[2],
-		left, left-neverReady, neverReady, len(leaked))
+		left, rings, neverReady, len(leaked))
 	if len(leaked) > 0 {
 		ls, _ := exec.Command(shmring, "ls", "-a").CombinedOutput()
 		problems = append(problems, fmt.Sprintf("segments left after rm -stale:\n%s\nrm -stale said:\n%s\nshmring ls -a:\n%s",

@@ -58,6 +58,9 @@ type Config struct {
 	Batch    int           // -batch; 0 or 1 = one message per call
 	JSON     bool          // -json
 	Rate     float64       // -rate (producer): messages/s, 0 = unlimited
+	// -symmetric-fences: a ring this command creates uses full fences
+	// (ring.Config.SymmetricFences)
+	SymmetricFences bool
 }
 
 // FlagSet returns the flag set of role's command with cfg bound to it and
@@ -85,6 +88,7 @@ func FlagSet(role Role, cfg *Config, handling flag.ErrorHandling) *flag.FlagSet 
 	} else {
 		fs.IntVar(&cfg.Batch, "batch", 0, "receive up to `N` messages per call (RecvBatch); 0 = Recv one by one")
 	}
+	fs.BoolVar(&cfg.SymmetricFences, "symmetric-fences", false, "if this command creates the ring, publish with full fences instead of relying on membarrier(2), for a peer that cannot call it")
 	fs.BoolVar(&cfg.JSON, "json", false, "print the report as one JSON object (and no progress line)")
 	fs.Usage = func() { usage(fs, role) }
 	return fs
@@ -121,18 +125,19 @@ exit status: 0 ok, 1 failure`)
 
 // settings are a checked Config.
 type settings struct {
-	role     Role
-	key      shmseg.Key
-	size     int
-	slotSize int
-	slots    int
-	count    uint64
-	duration time.Duration
-	timeout  time.Duration
-	wait     ring.WaitMode
-	batch    int
-	json     bool
-	rate     float64
+	role            Role
+	key             shmseg.Key
+	size            int
+	slotSize        int
+	slots           int
+	count           uint64
+	duration        time.Duration
+	timeout         time.Duration
+	wait            ring.WaitMode
+	batch           int
+	json            bool
+	rate            float64
+	symmetricFences bool
 }
 
 // errUsage marks errors that are the user's: exit status 2.
@@ -144,7 +149,8 @@ func usageErr(format string, args ...any) error {
 
 func (c Config) check(role Role, args []string) (settings, error) {
 	s := settings{role: role, size: c.Size, slots: c.Slots, count: c.Count,
-		duration: c.Duration, timeout: c.Timeout, batch: c.Batch, json: c.JSON, rate: c.Rate}
+		duration: c.Duration, timeout: c.Timeout, batch: c.Batch, json: c.JSON, rate: c.Rate,
+		symmetricFences: c.SymmetricFences}
 	if len(args) > 0 {
 		return s, usageErr("unexpected argument %q (flags only)", args[0])
 	}

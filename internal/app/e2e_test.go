@@ -32,6 +32,9 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
+	if role := shmtest.Role(); role != "" {
+		os.Exit(app.RunChild(role, shmtest.Args())) // started by shmtest.Child
+	}
 	os.Exit(runTests(m))
 }
 
@@ -594,13 +597,21 @@ func TestOps(t *testing.T) {
 }
 
 // TestNotARing: a plain segment is listed by ls -a only, refused by
-// stat and rm, and never touched by rm -stale.
+// stat and rm, and never touched by rm -stale. (It holds data: a page of
+// zeros is the size of a ring and looks like one being made; see
+// TestRmStaleUnfinished.)
 func TestNotARing(t *testing.T) {
 	shmtest.NoLeaks(t)
 	key := newKey(t)
 	id, err := shmseg.Create(key, 4096, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = shmseg.Remove(id) })
+	seg, err := shmseg.Attach(id, nil)
+	require.NoError(t, err)
+	b, err := seg.Bytes()
+	require.NoError(t, err)
+	copy(b, "not a ring")
+	require.NoError(t, seg.Detach())
 
 	p := run(t, "shmring", "ls")
 	require.NotContains(t, p.stdout.String(), key.String())

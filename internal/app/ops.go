@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,8 +30,11 @@ Commands:
   rm [-force] KEY...            remove rings; one with a live producer or
                                 consumer only with -force
   rm -stale [-dry-run]          remove every stale ring: no live producer or
-                                consumer and nobody attached (nattch 0);
-                                other segments are listed, never touched
+                                consumer and nobody attached (nattch 0); and
+                                every ring never initialised (zeros or a
+                                half-written header) whose creator is gone
+                                and that nobody attached; other segments
+                                are listed, never touched
   create [-size N] [-slots N] [-mode 0600] KEY
                                 create a ring and leave it for a producer and
                                 a consumer (-size is the message size, as
@@ -112,6 +116,7 @@ type entry struct {
 	info   shmseg.Info
 	isRing bool
 	why    string // why it is not a ring
+	err    error  // and the error that said so
 	st     ring.Stats
 }
 
@@ -122,7 +127,7 @@ func probe(info shmseg.Info, ready time.Duration) entry {
 	e := entry{info: info}
 	r, err := ring.OpenID(info.ID, &ring.Options{ReadOnly: true, ReadyTimeout: ready})
 	if err != nil {
-		e.why = notRing(err)
+		e.why, e.err = notRing(err), err
 		return e
 	}
 	e.isRing, e.st = true, r.Stats()
@@ -189,6 +194,7 @@ type SegmentJSON struct {
 	Slots    int       `json:"slots,omitempty"`
 	Fill     int       `json:"fill"`
 	Created  string    `json:"created,omitempty"`
+	Fences   string    `json:"fences,omitempty"` // "asymmetric" or "symmetric"
 	Producer *sideJSON `json:"producer,omitempty"`
 	Consumer *sideJSON `json:"consumer,omitempty"`
 }
@@ -199,6 +205,7 @@ func (e entry) json() SegmentJSON {
 	if e.isRing {
 		j.SlotSize, j.Slots, j.Fill = e.st.SlotSize, e.st.Slots, e.st.Fill
 		j.Created = e.st.Created.UTC().Format(time.RFC3339Nano)
+		j.Fences = fencesName(e.st.AsymmetricFences)
 		j.Producer = sideOf(e.st.Producer, e.st.ProducerClosed)
 		j.Consumer = sideOf(e.st.Consumer, e.st.ConsumerClosed)
 	}
@@ -369,7 +376,8 @@ func writeStat(b *strings.Builder, e entry, prev *ring.Stats, dt time.Duration) 
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "  segment\t%d bytes, mode %#o, uid %d, nattch %d, creator pid %d, last pid %d\n",
 		info.Size, uint32(info.Mode.Perm()), info.UID, info.Nattch, info.CPID, info.LPID)
-	fmt.Fprintf(tw, "  layout\t%d slots of %d bytes (messages up to %d bytes)\n", st.Slots, st.SlotSize, st.SlotSize-4)
+	fmt.Fprintf(tw, "  layout\t%d slots of %d bytes (messages up to %d bytes), %s fences\n",
+		st.Slots, st.SlotSize, st.SlotSize-4, fencesName(st.AsymmetricFences))
 	fmt.Fprintf(tw, "  created\t%s (%s ago)\n", st.Created.Format(time.RFC3339), time.Since(st.Created).Round(time.Second))
 	fmt.Fprintf(tw, "  state\t%s\n", state)
 	fmt.Fprintf(tw, "  fill\t%d of %d (%.1f%%)\n", st.Fill, st.Slots, float64(st.Fill)*100/float64(st.Slots))
@@ -400,7 +408,8 @@ func writeStat(b *strings.Builder, e entry, prev *ring.Stats, dt time.Duration) 
 func (o *ops) rm(args []string) error {
 	fs := o.flags("rm", "[-force] KEY... | -stale [-dry-run]")
 	force := fs.Bool("force", false, "remove a ring even if a producer or consumer is alive, or a segment that is not a ring")
-	stale := fs.Bool("stale", false, "remove every ring with no live producer or consumer and nattch 0")
+	stale := fs.Bool("stale", false, "remove every ring with no live producer or consumer and nattch 0, "+
+		"and every never-initialised ring whose creator is gone and nattch 0")
 	dry := fs.Bool("dry-run", false, "with -stale: say what would be removed, remove nothing")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -459,12 +468,18 @@ func (o *ops) rmKey(key shmseg.Key, force bool) error {
 // is held by a live process and no process has it attached; the second
 // condition keeps a ring that a process has opened and not yet claimed a
 // role in. nattch is read again after the probe's own attach is gone, just
-// before the removal.
+// before the removal. It also removes what a creator killed before it
+// published the header leaves (see rmUnfinished).
 func (o *ops) rmStale(dry bool) error {
 	infos, err := shmseg.List()
 	if err != nil {
 		return err
 	}
+	return o.rmStaleOf(infos, dry)
+}
+
+// rmStaleOf is rmStale over the segments infos (the tests pass their own).
+func (o *ops) rmStaleOf(infos []shmseg.Info, dry bool) error {
 	var errs []error
 	for _, info := range infos {
 		if info.Removed {
@@ -473,6 +488,12 @@ func (o *ops) rmStale(dry bool) error {
 		e := probe(info, probeTimeout)
 		name := fmt.Sprintf("%v (id %d)", info.Key, info.ID)
 		if !e.isRing {
+			if errors.Is(e.err, ring.ErrNotReady) {
+				if err := o.rmUnfinished(info, name, dry); err != nil {
+					errs = append(errs, err)
+				}
+				continue
+			}
 			fmt.Fprintf(o.stdout, "skip   %s: %s\n", name, e.why)
 			continue
 		}
@@ -502,6 +523,127 @@ func (o *ops) rmStale(dry bool) error {
 			side(st.Producer, st.ProducerClosed), side(st.Consumer, st.ConsumerClosed))
 	}
 	return errors.Join(errs...)
+}
+
+// rmUnfinished decides about a segment whose probe found no ready header
+// (ring.ErrNotReady). ring.Create makes the segment (shmget), attaches it,
+// writes the header and publishes READY last; a creator killed in between
+// leaves a segment of zeros, or a header with the magic and state 0, that
+// nobody will ever finish. Such a segment is removed when all of these
+// hold, each checked as late as it can be:
+//
+//   - its size is one ring.SegmentSize gives;
+//   - its header bytes are those of a ring being made (unfinished);
+//   - its creator (shm_cpid) is not a live process: a live one may still
+//     be initialising it (between shmget and shmat nattch is 0). A reused
+//     pid only makes us keep the segment;
+//   - nobody has it attached (nattch 0, read again just before IPC_RMID).
+//
+// Every other segment is skipped as not a ring, and never touched.
+func (o *ops) rmUnfinished(info shmseg.Info, name string, dry bool) error {
+	if why := unfinished(info); why != "" {
+		fmt.Fprintf(o.stdout, "skip   %s: %s\n", name, why)
+		return nil
+	}
+	if gone, why := creatorGone(info.CPID); !gone {
+		fmt.Fprintf(o.stdout, "keep   %s: never initialised, but %s\n", name, why)
+		return nil
+	}
+	now, err := shmseg.Stat(info.ID)
+	if err != nil || now.Key != info.Key || now.Removed || now.CPID != info.CPID {
+		return nil // gone or replaced meanwhile
+	}
+	if now.Nattch > 0 {
+		fmt.Fprintf(o.stdout, "keep   %s: never initialised, creator pid %d gone, but attached %d times\n",
+			name, info.CPID, now.Nattch)
+		return nil
+	}
+	if dry {
+		fmt.Fprintf(o.stdout, "stale  %s: would remove (never initialised, creator pid %d gone)\n", name, info.CPID)
+		return nil
+	}
+	if err := shmseg.Remove(info.ID); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.stdout, "removed %s: never initialised, creator pid %d gone\n", name, info.CPID)
+	return nil
+}
+
+// Offsets in the ring header (docs/LAYOUT.md) that tell a ring being made.
+const (
+	offMagic = 0  // uint64, ring.Magic, the creator's first store
+	offState = 32 // uint32, 0 until the creator publishes READY, its last
+)
+
+// unfinished returns "" if the segment of info looks like a ring whose
+// creator has not finished it: a ring's size, and a header that is all
+// zeros or has the magic and state 0. Otherwise it says why not, as the
+// note of a segment that is not a ring. It reads the header through a
+// read-only attach of its own and detaches before it judges.
+func unfinished(info shmseg.Info) string {
+	if !ringSized(info.Size) {
+		return fmt.Sprintf("not a ring (never initialised, but %d bytes is no ring's size)", info.Size)
+	}
+	seg, err := shmseg.Attach(info.ID, &shmseg.AttachOptions{ReadOnly: true})
+	if err != nil {
+		return notRing(err)
+	}
+	var hdr [ring.HeaderSize]byte
+	b, err := seg.Bytes()
+	if err == nil {
+		copy(hdr[:], b)
+	}
+	if derr := seg.Detach(); err == nil {
+		err = derr
+	}
+	if err != nil {
+		return "not a ring (header unreadable: " + err.Error() + ")"
+	}
+	magic := binary.LittleEndian.Uint64(hdr[offMagic:])
+	state := binary.LittleEndian.Uint32(hdr[offState:])
+	switch {
+	case hdr == [ring.HeaderSize]byte{}:
+		return ""
+	case magic == ring.Magic && state == 0:
+		return ""
+	}
+	return fmt.Sprintf("not a ring (never ready, and its header is neither zeros nor a ring's being made: magic %#x, state %#x)",
+		magic, state)
+}
+
+// ringSized reports whether a ring of some valid geometry has a segment of
+// exactly size bytes.
+func ringSized(size uint64) bool {
+	if size <= ring.HeaderSize || size > uint64(ring.HeaderSize+ring.MaxSlotSize*ring.MaxSlots) {
+		return false
+	}
+	rest := size - ring.HeaderSize
+	for slots := uint64(2); slots <= ring.MaxSlots && rest%slots == 0; slots *= 2 {
+		n, err := ring.SegmentSize(int(rest/slots), int(slots))
+		if err == nil && uint64(n) == size {
+			return true
+		}
+	}
+	return false
+}
+
+// creatorGone reports whether the process pid (a segment's creator) no
+// longer exists, and describes it. kill(pid, 0) failing with ESRCH is the
+// only answer taken for gone: EPERM means a process of another user has
+// the pid, and pid 0 a creator outside this PID namespace. If the pid was
+// reused, the segment is kept: the safe mistake.
+func creatorGone(pid int) (bool, string) {
+	if pid <= 0 {
+		return false, "its creator is unknown (not in this PID namespace)"
+	}
+	switch err := syscall.Kill(pid, 0); {
+	case errors.Is(err, syscall.ESRCH):
+		return true, fmt.Sprintf("creator pid %d gone", pid)
+	case err == nil || errors.Is(err, syscall.EPERM):
+		return false, fmt.Sprintf("creator pid %d is alive and may still be initialising it", pid)
+	default:
+		return false, fmt.Sprintf("creator pid %d: %v", pid, err)
+	}
 }
 
 func (o *ops) create(args []string) error {

@@ -24,6 +24,9 @@ type Report struct {
 	Wait       string  `json:"wait"`
 	Batch      int     `json:"batch"`
 	Created    bool    `json:"created"` // this process created the ring
+	// Fences: "asymmetric" (release stores, membarrier before a sleep)
+	// or "symmetric" (full fences), as the ring's creator chose.
+	Fences string `json:"fences"`
 	// Ended says why the run ended: "count", "duration", "eof" (the
 	// producer closed), "consumer closed", "interrupted" or "error".
 	Ended string `json:"ended"`
@@ -176,8 +179,15 @@ func (r *Report) head(b *strings.Builder) {
 	if r.Batch > 1 {
 		batch = fmt.Sprintf("batches of up to %d", r.Batch)
 	}
-	fmt.Fprintf(b, "  ring %s (%s): %d slots of %d bytes, wait %s, %s\n",
-		r.Key, how, r.Slots, r.SlotSize, r.Wait, batch)
+	fmt.Fprintf(b, "  ring %s (%s): %d slots of %d bytes, %s fences, wait %s, %s\n",
+		r.Key, how, r.Slots, r.SlotSize, r.Fences, r.Wait, batch)
+}
+
+func fencesName(asymmetric bool) string {
+	if asymmetric {
+		return "asymmetric"
+	}
+	return "symmetric"
 }
 
 func (r *Report) tail(b *strings.Builder) {

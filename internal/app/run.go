@@ -21,6 +21,7 @@ func (s *session) baseReport() Report {
 		Wait:     s.wait.String(),
 		Batch:    s.batch,
 		Created:  s.created,
+		Fences:   fencesName(s.r.Stats().AsymmetricFences),
 	}
 }
 

@@ -102,8 +102,9 @@ type session struct {
 // role held by a live process, fails at once.
 func attach(ctx context.Context, s settings) (*session, error) {
 	cfg := ring.Config{
-		SlotSize: s.slotSize,
-		Slots:    s.slots,
+		SlotSize:        s.slotSize,
+		Slots:           s.slots,
+		SymmetricFences: s.symmetricFences,
 		Options: ring.Options{
 			Wait:         ring.WaitStrategy{Mode: s.wait},
 			Liveness:     250 * time.Millisecond,
