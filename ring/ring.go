@@ -272,6 +272,10 @@ func Create(key shmseg.Key, cfg Config) (r *Ring, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// Register now, not in New: a creator killed between shmget and
+	// READY leaves a segment only "shmring rm -stale" can clean, so
+	// nothing slow goes in between.
+	_ = fence.Register()
 	id, err := shmseg.Create(key, int(g.segSize), &shmseg.CreateOptions{Mode: cfg.Mode, HugePages: cfg.HugePages})
 	if err != nil {
 		return nil, fmt.Errorf("ring: create %v: %w", key, err)
