@@ -61,7 +61,7 @@ fuzz:
 # their short forms run in `make test`. Counts can be lowered or raised:
 # make soak SOAK_MESSAGES=1e8.
 SOAK_MESSAGES     ?= 1e9
-PINGPONG_ROUNDS   ?= 1e7
+PINGPONG_ROUNDS   ?= 1e8
 FASTPATH_MESSAGES ?= 1e8
 FAULT_RUNS        ?= 1000
 HOSTILE_RUNS      ?= 1000

@@ -18,8 +18,8 @@ import (
 const modelFile = "wakeup.pml"
 
 // maxDepth is pan's -m, the bound of its depth-first stack. The deepest
-// configuration reaches about 800 steps; a search the bound cut short fails
-// the test rather than passing on part of the state space.
+// configuration reaches about 1,100 steps; a search the bound cut short
+// fails the test rather than passing on part of the state space.
 const maxDepth = 100000
 
 // A check is one verification run: spin -a with the defines, the verifier
@@ -32,11 +32,24 @@ type check struct {
 	// want is "" when the search must complete with no error, else the
 	// kind of error pan must find ("invalid end state", ...).
 	want string
+	// big: a search of millions of states, worth compiling the verifier
+	// with -O1 (a second of gcc); the others are compiled with -O0, which
+	// takes half a second and searches a million states in about one.
+	big bool
 }
 
 var (
 	noTimeout    = []string{"-DTIMEOUTS=0", "-DDEATH=0"}
 	timeoutDeath = []string{"-DTIMEOUTS=1", "-DDEATH=1", "-DCHECK_DRAIN"}
+	// The model's default is ASYM=1, the ring's default: asymmetric
+	// fences, cursor stores through a store buffer, membarrier before
+	// the re-check. ASYM=0 is Config.SymmetricFences.
+	sym = "-DASYM=0"
+	// The handshake (a WaitFutex sleeper asks the waker for full fences,
+	// then skips the membarrier) with each side asking or not. Its
+	// mutation needs a wake before both sides sleep, which a ring of one
+	// slot gives with 3 messages (2 slots need 4, a larger search).
+	handshake = []string{"-DFENCEREQ=2", "-DSLOTS=1"}
 )
 
 func with(base []string, more ...string) []string {
@@ -44,24 +57,51 @@ func with(base []string, more ...string) []string {
 }
 
 var checks = []check{
+	// (c) with timeouts and the death of either side, both sides end.
+	// The largest searches come first: the subtests run GOMAXPROCS at a
+	// time, in this order.
+	{name: "timeout-death/termination", defines: timeoutDeath, ltl: true, big: true},
+	// Both sides asking (FENCEREQ=2 is about 4 times the states).
+	{name: "handshake/timeout-death/safety", defines: with(timeoutDeath, "-DFENCEREQ=1", "-DSLOTS=1"), big: true},
+	{name: "sym/timeout-death/termination", defines: with(timeoutDeath, sym), ltl: true, big: true},
+	{name: "timeout-death/safety", defines: timeoutDeath, big: true},
+	{name: "sym/timeout-death/safety", defines: with(timeoutDeath, sym), big: true},
+
 	// (a) delivery in order, no deadlock; (b) no lost wake-up: without
-	// timeouts a lost wake-up blocks a side for ever.
+	// timeouts a lost wake-up blocks a side for ever. With asymmetric
+	// fences (the default) and symmetric ones.
 	{name: "no-timeout/safety", defines: noTimeout},
 	{name: "no-timeout/termination", defines: noTimeout, ltl: true},
-	// (c) with timeouts and the death of either side, both sides end.
-	{name: "timeout-death/safety", defines: timeoutDeath},
-	{name: "timeout-death/termination", defines: timeoutDeath, ltl: true},
+	{name: "sym/no-timeout/safety", defines: with(noTimeout, sym)},
+	{name: "sym/no-timeout/termination", defines: with(noTimeout, sym), ltl: true},
+	{name: "handshake/no-timeout/safety", defines: with(noTimeout, handshake...)},
 
-	// Each mutation breaks the protocol; the model must catch it.
+	// Each mutation breaks the protocol; the model must catch it, with
+	// asymmetric fences and with symmetric ones.
 	{name: "mutation/no-recheck", defines: with(noTimeout, "-DMUT_NO_RECHECK"), want: "invalid end state"},
 	{name: "mutation/no-seq-bump", defines: with(noTimeout, "-DMUT_NO_SEQ_BUMP"), want: "invalid end state"},
 	{name: "mutation/split-word", defines: with(noTimeout, "-DMUT_SPLIT_WORD"), want: "invalid end state"},
 	{name: "mutation/no-liveness", defines: with(timeoutDeath, "-DMUT_NO_LIVENESS"), ltl: true, want: "acceptance cycle"},
+	{name: "sym/mutation/no-recheck", defines: with(noTimeout, sym, "-DMUT_NO_RECHECK"), want: "invalid end state"},
+	{name: "sym/mutation/no-seq-bump", defines: with(noTimeout, sym, "-DMUT_NO_SEQ_BUMP"), want: "invalid end state"},
+	{name: "sym/mutation/split-word", defines: with(noTimeout, sym, "-DMUT_SPLIT_WORD"), want: "invalid end state"},
+	{name: "sym/mutation/no-liveness", defines: with(timeoutDeath, sym, "-DMUT_NO_LIVENESS"), ltl: true, want: "acceptance cycle"},
 
 	// waitFor once reported the producer dead with a message it published
 	// just before dying still unread; it now polls once more after
 	// finding the peer dead (wakeup.pml, "THE FINAL POLL").
 	{name: "mutation/no-final-poll", defines: with(timeoutDeath, "-DMUT_NO_FINAL_POLL"), want: "assertion violated"},
+	{name: "sym/mutation/no-final-poll", defines: with(timeoutDeath, sym, "-DMUT_NO_FINAL_POLL"), want: "assertion violated"},
+
+	// Asymmetric fences only. Without the sleeper's membarrier a cursor
+	// store still in the waker's store buffer is missed by the re-check
+	// while the waker's flag load missed the flag: both sides sleep for
+	// ever (wakeup.pml, MUT_NO_MEMBARRIER; it needs MSGS > SLOTS, the
+	// default). A waker that answers the request for full fences and
+	// goes on with release stores loses a wake-up the same way.
+	{name: "mutation/no-membarrier", defines: with(noTimeout, "-DMUT_NO_MEMBARRIER"), want: "invalid end state"},
+	{name: "handshake/mutation/no-membarrier", defines: with(with(noTimeout, handshake...), "-DMUT_NO_MEMBARRIER"), want: "invalid end state"},
+	{name: "handshake/mutation/no-fence-switch", defines: with(with(noTimeout, handshake...), "-DMUT_NO_FENCE_SWITCH"), want: "invalid end state"},
 }
 
 // tools finds spin and the C compiler. Spin preprocesses the model with
@@ -164,7 +204,11 @@ func verify(t *testing.T, spin string, cc []string, src []byte, c check) {
 
 	start := time.Now()
 	run(spin, append(with(c.defines, "-a"), modelFile)...)
-	build := with(cc[1:], "-O1", "-w", "-o", "pan")
+	opt := "-O0"
+	if c.big {
+		opt = "-O1"
+	}
+	build := with(cc[1:], opt, "-w", "-o", "pan")
 	if !c.ltl {
 		build = append(build, "-DSAFETY", "-DNOCLAIM")
 	}

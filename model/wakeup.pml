@@ -9,28 +9,35 @@
  * MSGS messages (defaults 2 and 3). Message i is the number i, written in
  * slot i%SLOTS, so the consumer can check order and that no slot was
  * overwritten before it was released. Every access to shared memory is one
- * Spin step, in the order the Go code makes it (Go's sync/atomic is
- * sequentially consistent, and Spin's interleaving is exactly that).
+ * Spin step, in the order the Go code makes it. With ASYM (the default, as
+ * the ring's default, flagAsymmetric) the cursor stores go through a store
+ * buffer, as on x86; everything else is sequentially consistent (MEMORY
+ * MODEL below).
  *
  *   Go (grep for the quoted text; line numbers move)     here
  *   -----------------------------------------------      ----
- *   ring/producer.go publish: p.h.head.Store(p.head)      atomic { h++; head = h }      (C)
- *     then wakePeer(&p.h.dataSeq, &p.h.consumerSleeping)  wakePeer(dataSeq, ...)       (D)
- *   ring/consumer.go release: c.h.tail.Store(c.tail)      tail = t                      (C')
- *     then wakePeer(&c.h.spaceSeq, &c.h.producerSleeping) wakePeer(spaceSeq, ...)      (D')
+ *   ring/producer.go publish: "p.store(&p.h.head, ...)"   atomic { h++; PUBLISH(head..) } (C)
+ *     store: fence.Store64 (relaxed) or head.Store        into the buffer, or through it
+ *     then "p.wakePeer(&p.h.prod)"                        wakePeer(dataSeq, ...)         (D)
+ *   ring/consumer.go release: "c.store(&c.h.tail, ...)"   PUBLISH(tail, tnew, t)         (C')
+ *     then "c.wakePeer(&c.h.cons)"                        wakePeer(spaceSeq, ...)        (D')
  *   producer.go / consumer.go poll                        ppoll() / cpoll()
- *   ring/wait.go waitFor, the loop:
+ *   ring/wait.go wait, the loop:
  *     "if ok, err := p.poll(); ok || err != nil"          first poll of the inner do
  *     "checkPeer(peer, &stopped)" (when nextCheck passed)  "if :: due ->" block
  *     "s := seq.Load()"                                   s = dataSeq / s = spaceSeq
- *     "sleeping.Store(1)"                                 ...Sleeping = 1               (A)
- *     "if ok, err := p.poll()" (the re-check)             second poll                   (B)
+ *     "sleeping.Store(1)"  (seq_cst: drains own buffer)   atomic { DRAIN(own); flag = 1 } (A)
+ *     "if r.asym && w.fenced.Load() == 0" fence.Heavy()   MEMBARRIER: DRAIN(peer's)      (M)
+ *     "if ok, err := p.poll()" (the re-check)             second poll                    (B)
  *     "futex.Wait(word(seq), s, deadline)"                futex_wait(...)
- *     "sleeping.Store(0)"                                 ...Sleeping = 0
- *   ring/wait.go wakePeer: "sleeping.Load() != 0"         if :: flag != 0 ->            (D)
- *     wakeSleeper: "sleeping.Swap(0) != 0"                atomic { flag != 0 -> flag = 0 }
+ *     "sleeping.Store(0)"                                 ...Sleeping = 0 (buffer empty)
+ *   ring/producer.go wakePeer: "sleeping.Load() != 0"     if :: flag != 0 ->             (D)
+ *     wakeSleeper: "s.relaxed && w.wantsFence.Load()"     relaxed && wants -> (handshake)
+ *       "s.relaxed = false", "w.fenced.Store(1)"           relaxed = 0; DRAIN; fenced = 1
+ *     "w.sleeping.Swap(0) != 0" (locked: drains)          atomic { DRAIN; flag != 0 -> flag = 0 }
  *     wake: "seq.Add(1)", "futex.Wake(word(seq), 1)"      wake(): word++; futex_wake
- *   ring/ring.go closeSide: state.Or(bit),                pclosed/cclosed = 1,
+ *   producer.go claimWords: "own.wantsFence.Store(want)"  consumerWantsFence, producerWantsFence
+ *   ring/ring.go closeSide: state.Or(bit) (locked),       atomic { DRAIN(own); pclosed/cclosed = 1 },
  *     s.owner.Store(0), wake(&dataSeq), wake(&spaceSeq)    powner/cowner = 0, two wake()s
  *   ring/wait.go checkPeer: owner 0 -> nil, dead -> err   "powner && pdead"
  *
@@ -53,12 +60,77 @@
  * any Recv; the producer, blocked on a full ring or not, must end with
  * ErrClosed (or finish its messages first).
  *
+ * MEMORY MODEL (ASYM=1; internal/fence's package comment has the argument)
+ *
+ * x86 is TSO: a store waits in its CPU's FIFO store buffer, and a later
+ * load of another address may be satisfied before the store is visible
+ * (store->load reordering, the only one). With asymmetric fences the waker
+ * publishes its cursor with a release store (a MOV) and then loads the
+ * peer's flag (D), so D may pass the cursor store (C): the Dekker pair
+ * C-then-D / A-then-B breaks unless the sleeper's membarrier (M) drains the
+ * waker's buffer between A and B. The model:
+ *   - Each side's cursor stores go through its store buffer: hnew (tnew) is
+ *     the side's last store, head (tail) the value in memory, which the
+ *     peer reads. Each publication moves the cursor by one, so the buffer
+ *     holds exactly the stores head+1 .. hnew, in order: an unbounded FIFO
+ *     in two bytes (it never holds more than SLOTS stores: the producer
+ *     cannot get more than SLOTS ahead of a tail the consumer released
+ *     after seeing head). The side itself reads its own stores through its
+ *     local h (t), as store forwarding does.
+ *   - A drain may happen at any moment: the process drainer makes the
+ *     oldest store visible (head++). Under weak fairness (property (c)) it
+ *     runs, so a buffer drains eventually.
+ *   - DRAIN (all of a side's buffer) is forced by: the side's own locked
+ *     instructions and sequentially consistent stores, which on x86 drain
+ *     the buffer before they execute (raising its flag (A), the Swap in
+ *     wakeSleeper, whether it finds the flag or not, state.Or in closeSide,
+ *     the answer fenced.Store(1)); the peer's membarrier (M); and the
+ *     side's death (a killed process passes through the kernel, a full
+ *     barrier, before /proc shows it dead: the killer drains and kills in
+ *     one step).
+ *   - The remaining sequentially consistent stores find the buffer empty
+ *     (the flag cleared after futex_wait or after a successful re-check,
+ *     seq.Add after the Swap or the Or, owner.Store(0) after the Or) and
+ *     have no DRAIN: it would change nothing.
+ *   - The slots are written at once. On x86 the producer's slot stores
+ *     precede its cursor store in the same FIFO buffer, so they are
+ *     visible before it; the consumer reads a slot only after it saw the
+ *     cursor past it, so it cannot tell. (A slot write that showed early
+ *     could only make the overwrite assertion fail sooner.) Loads are not
+ *     reordered with loads, nor with later stores, nor with locked
+ *     instructions, so the polls and the snapshot s keep their order.
+ *   - Why not a one-entry buffer in which a store waits for the previous
+ *     one to drain: that model cannot hold a whole ring of publications in
+ *     the buffer, and the lost wake-up below needs it. With a blocking
+ *     one-entry buffer MUT_NO_MEMBARRIER gives no counterexample at SLOTS=2
+ *     (only at SLOTS=1), where a real CPU (or one batched publication)
+ *     holds both. The FIFO costs about nothing over it.
+ * ASYM=0 is the ring with Config.SymmetricFences: every cursor store is
+ * sequentially consistent, no buffer, no membarrier; the model as it was
+ * before asymmetric fences.
+ *
+ * THE HANDSHAKE (FENCEREQ, with ASYM)
+ *
+ * A WaitFutex sleeper asks the waker for full fences (wantsFence, set at
+ * claim). The waker answers at its next wake (wakeSleeper): from then on it
+ * publishes with sequentially consistent stores, and it says so with a
+ * sequentially consistent store of fenced = 1, which drains everything it
+ * published before. A sleeper that reads fenced = 1 after raising its flag
+ * skips the membarrier. FENCEREQ=1: both sides ask; FENCEREQ=2: each side
+ * asks or not (both wait modes, chosen at the start); 0 (default): no side
+ * asks (the Adaptive, Spin and Yield modes, whose waits end in the same
+ * code as WaitFutex's after the polling phases). A new holder of the waker's
+ * role clears fenced at claim: role takeover is not modelled.
+ *
  * Left out, because they do not touch the protocol: the spin and yield
  * phases (they only poll; the model is WaitFutex), batching (one cursor
- * store and one wakePeer per batch, as here per message), Peek/Release,
- * ErrCorrupt checks, context cancellation (a bump and wake from a third
- * party: one more kind of spurious return), stopped peers
- * (ErrPeerUnresponsive), role takeover, and wrap-around of the 32-bit words.
+ * store and one wakePeer per batch, as here per message; a batch is a
+ * cursor store of several messages, which the FIFO covers: stores drained
+ * together), Peek/Release, ErrCorrupt checks, context cancellation (a bump
+ * and wake from a third party: one more kind of spurious return), stopped
+ * peers (ErrPeerUnresponsive), role takeover, Ring.Close's wait for the
+ * waits to leave (enter/leave, a Dekker pair inside one process), and
+ * wrap-around of the 32-bit words.
  *
  * CONFIGURATIONS (-D macros, all optional)
  *   MSGS=n, SLOTS=n  messages and ring size (3 and 2)
@@ -66,6 +138,8 @@
  *   DEATH=0|1        one side may die at any step (0)
  *   SPURIOUS=n       spurious returns allowed in all (1)
  *   CCLOSE=0|1       the consumer may close early (1)
+ *   ASYM=0|1         asymmetric fences: store buffers, membarrier (1)
+ *   FENCEREQ=0|1|2   the handshake: nobody, both, either side asks (0)
  *
  * PROPERTIES
  *  (a) Delivery and no deadlock. assert(slot[t % SLOTS] == t): every message
@@ -78,7 +152,8 @@
  *      return), so a lost wake-up leaves it blocked for ever: an invalid end
  *      state. The safety search finding none is the proof that the wakes in
  *      publish/release (wakePeer) and close (closeSide) are never lost, at
- *      any interleaving. (The LTL claim below also holds there.)
+ *      any interleaving and (ASYM) any timing of the store buffers. (The
+ *      LTL claim below also holds there.)
  *  (c) The survivor terminates. With TIMEOUTS=1 and DEATH=1, the LTL claim
  *      "terminates" (<> (pfin && cfin)), checked with weak fairness (pan -a
  *      -f), says every fair run ends with both sides finished, the dead one
@@ -98,6 +173,26 @@
  *                   other process's waiter: (b) fails, invalid end state.
  *  MUT_NO_LIVENESS  a timed-out side never checks its peer: (c) fails, an
  *                   acceptance cycle (the survivor times out for ever).
+ *  MUT_NO_MEMBARRIER (ASYM) the sleeper skips the membarrier (M): (b)
+ *                   fails, invalid end state. Both sides end asleep: the
+ *                   producer publishes until the ring is full, its cursor
+ *                   stores still in its buffer, its flag loads (D) finding
+ *                   the consumer awake; the consumer raises its flag and
+ *                   re-checks the stale head (empty) and sleeps; the
+ *                   producer raises its flag (its buffer drains, too late),
+ *                   re-checks (full) and sleeps. A lost wake-up of one side
+ *                   alone is rescued by the peer's next publication or its
+ *                   Close (its Swap finds the flag, or its bump moves the
+ *                   word); it hangs only when the peer then sleeps too, on
+ *                   a full ring: MSGS > SLOTS (the default 3 > 2; at
+ *                   MSGS=2 the search finds no error). With TIMEOUTS the
+ *                   timeout rescues both (no error either): a wait of a
+ *                   liveness interval instead of a hang.
+ *  MUT_NO_FENCE_SWITCH (FENCEREQ) the waker answers the request (fenced =
+ *                   1) but goes on publishing with release stores; the
+ *                   sleeper, seeing the answer, skips the membarrier: (b)
+ *                   fails. It needs a wake before the mutual sleep above,
+ *                   so more traffic than the default: SLOTS=1 (or MSGS=4).
  *
  * THE FINAL POLL (found by this model)
  *  CHECK_DRAIN adds assert(head == t) where the consumer reports the
@@ -107,7 +202,9 @@
  *  dies, the liveness check finds it dead, and Recv returned ErrPeerDead
  *  with that message unread. waitFor now polls once more after checkPeer
  *  reports death (a dead process publishes nothing more, so that poll is
- *  final). MUT_NO_FINAL_POLL removes that poll: CHECK_DRAIN fails.
+ *  final). MUT_NO_FINAL_POLL removes that poll: CHECK_DRAIN fails. With
+ *  ASYM the assertion also needs the dead producer's buffer drained before
+ *  it is seen dead (above): head is then everything it published.
  */
 
 #ifndef MSGS
@@ -127,6 +224,38 @@
 #endif
 #ifndef CCLOSE
 #define CCLOSE 1
+#endif
+#ifndef ASYM
+#define ASYM 1
+#endif
+#ifndef FENCEREQ
+#define FENCEREQ 0
+#endif
+
+#if ASYM && FENCEREQ
+#define HANDSHAKE 1
+#else
+#define HANDSHAKE 0
+#endif
+
+/* The store buffers (see MEMORY MODEL above). With ASYM, head and tail are
+ * the cursors in memory, what the peer reads; hnew and tnew each side's
+ * last cursor store. The buffer holds the values between: head+1 .. hnew.
+ * DRAIN empties a buffer (a locked instruction, a membarrier, a death);
+ * the drainer process empties it one store at a time. PUBLISH is a cursor
+ * store: a release store goes into the buffer; a sequentially consistent
+ * one (with the handshake, once the side has answered) drains the buffer
+ * and writes memory. Without ASYM: no buffer, every store goes to memory. */
+#if ASYM
+#define DRAIN(mem, buf) mem = buf
+#if HANDSHAKE
+#define PUBLISH(mem, buf, v) if :: relaxed -> buf = v :: else -> buf = v; mem = v fi
+#else
+#define PUBLISH(mem, buf, v) buf = v
+#endif
+#else
+#define DRAIN(mem, buf) skip
+#define PUBLISH(mem, buf, v) mem = v
 #endif
 
 /* What a poll found. */
@@ -153,7 +282,10 @@
 mtype = { RUNNING, GOT_EOF, CLOSED_EARLY, GOT_CLOSED, SENT_ALL, PEER_DEAD, DIED };
 
 /* The segment. */
-byte head, tail;                        /* cursors: published, released */
+byte head, tail;                        /* cursors in memory: published, released */
+byte hnew, tnew;                        /* the same, with the store buffers (ASYM) */
+bit consumerWantsFence = HANDSHAKE, producerWantsFence = HANDSHAKE; /* requests */
+bit producerFenced, consumerFenced;     /* the wakers' answers */
 byte slot[SLOTS];
 bit pclosed, cclosed;                   /* state: stateProducerClosed, stateConsumerClosed */
 bit powner = 1, cowner = 1;             /* roles held (side.owner != 0) */
@@ -206,17 +338,41 @@ inline wake(word, q, key) {
 	futex_wake(q, key)
 }
 
-/* ring/wait.go wakePeer and wakeSleeper: a load, then a swap. */
-inline wakePeer(word, flag, q, key) {
+/* ring/producer.go wakePeer and wakeSleeper: a load, then (with the
+ * handshake) the answer to a request for full fences, then a swap. The swap
+ * and the answer are locked instructions: they drain the waker's own store
+ * buffer (mem, buf) first, whatever they find. */
+inline wakePeer(word, flag, q, key, mem, buf, wants, fenced) {
 	if
 	:: flag != 0 ->                                 /* (D) */
+#if HANDSHAKE
 		if
-		:: atomic { flag != 0 -> flag = 0 }; wake(word, q, key)
-		:: atomic { flag == 0 }
+		:: relaxed && wants ->
+#ifndef MUT_NO_FENCE_SWITCH
+			relaxed = 0;
+#endif
+			atomic { DRAIN(mem, buf); fenced = 1 }
+		:: else -> skip
+		fi;
+#endif
+		if
+		:: atomic { flag != 0 -> DRAIN(mem, buf); flag = 0 }; wake(word, q, key)
+		:: atomic { flag == 0 -> DRAIN(mem, buf) }
 		fi
 	:: else -> skip
 	fi
 }
+
+/* ring/wait.go wait: "if r.asym && w.fenced.Load() == 0 { fence.Heavy() }",
+ * the sleeper's membarrier (M) between raising its flag and the re-check. A
+ * full barrier on the CPU running the peer drains the peer's buffer (mem,
+ * buf). With the handshake it is skipped once the peer has answered. Used
+ * only with ASYM and without MUT_NO_MEMBARRIER. */
+#if HANDSHAKE
+#define MEMBARRIER(mem, buf, fenced) if :: fenced == 0 -> DRAIN(mem, buf) :: else -> skip fi
+#else
+#define MEMBARRIER(mem, buf, fenced) DRAIN(mem, buf)
+#endif
 
 /* Consumer.poll: refresh, then the producer's closed bit, then refresh again. */
 inline cpoll() {
@@ -251,6 +407,17 @@ active proctype consumer() {
 	byte s;    /* the futex snapshot */
 	byte res, pr;
 	bit due;   /* the liveness check is due (a wait timed out) */
+#if HANDSHAKE
+	bit relaxed = 1; /* slots.relaxed: release stores until asked */
+#endif
+#if HANDSHAKE && FENCEREQ == 2
+	/* The sides' wait modes, at claim: a WaitFutex sleeper asks for full
+	 * fences, another does not. (Nobody reads a request before this.) */
+	atomic {
+		if :: consumerWantsFence = 0 :: skip fi;
+		if :: producerWantsFence = 0 :: skip fi
+	};
+#endif
 	{
 		do
 		:: CCLOSE && t < MSGS -> cresult = CLOSED_EARLY; break
@@ -285,7 +452,10 @@ active proctype consumer() {
 				:: else -> skip
 				fi;
 				s = dataSeq;
-				consumerSleeping = 1;                   /* (A) */
+				atomic { DRAIN(tail, tnew); consumerSleeping = 1 }; /* (A) */
+#if ASYM && !defined(MUT_NO_MEMBARRIER)
+				MEMBARRIER(head, hnew, producerFenced); /* (M) */
+#endif
 #ifndef MUT_NO_RECHECK
 				cpoll();                                /* (B) */
 				if
@@ -303,11 +473,11 @@ active proctype consumer() {
 			fi;
 			assert(slot[t % SLOTS] == t);
 			t++;
-			tail = t;                                       /* (C') */
-			wakePeer(spaceSeq, producerSleeping, spaceQ, KEY(CKEY))
+			atomic { PUBLISH(tail, tnew, t) };             /* (C') */
+			wakePeer(spaceSeq, producerSleeping, spaceQ, KEY(CKEY), tail, tnew, producerWantsFence, consumerFenced)
 		od;
 		/* Consumer.Close -> closeSide */
-		cclosed = 1;
+		atomic { DRAIN(tail, tnew); cclosed = 1 };
 		cowner = 0;
 		wake(dataSeq, dataQ, KEY(CKEY));
 		wake(spaceSeq, spaceQ, KEY(CKEY));
@@ -329,6 +499,9 @@ active proctype producer() {
 	byte s;
 	byte res, pr;
 	bit due;
+#if HANDSHAKE
+	bit relaxed = 1;
+#endif
 	{
 		do
 		:: h == MSGS -> presult = SENT_ALL; break
@@ -363,7 +536,10 @@ active proctype producer() {
 				:: else -> skip
 				fi;
 				s = spaceSeq;
-				producerSleeping = 1;                   /* (A) */
+				atomic { DRAIN(head, hnew); producerSleeping = 1 }; /* (A) */
+#if ASYM && !defined(MUT_NO_MEMBARRIER)
+				MEMBARRIER(tail, tnew, consumerFenced); /* (M) */
+#endif
 #ifndef MUT_NO_RECHECK
 				ppoll();                                /* (B) */
 				if
@@ -380,11 +556,11 @@ active proctype producer() {
 			:: else -> skip
 			fi;
 			slot[h % SLOTS] = h;
-			atomic { h++; head = h };                       /* (C) */
-			wakePeer(dataSeq, consumerSleeping, dataQ, KEY(PKEY))
+			atomic { h++; PUBLISH(head, hnew, h) };         /* (C) */
+			wakePeer(dataSeq, consumerSleeping, dataQ, KEY(PKEY), head, hnew, consumerWantsFence, producerFenced)
 		od;
 		/* Producer.Close -> closeSide */
-		pclosed = 1;
+		atomic { DRAIN(head, hnew); pclosed = 1 };
 		powner = 0;
 		wake(dataSeq, dataQ, KEY(PKEY));
 		wake(spaceSeq, spaceQ, KEY(PKEY));
@@ -402,10 +578,21 @@ pdone:
 /* At most one death, at any moment, of a side that has not finished. */
 active proctype killer() {
 	if
-	:: !pfin -> pdead = 1
-	:: !cfin -> cdead = 1
+	:: !pfin -> atomic { DRAIN(head, hnew); pdead = 1 }
+	:: !cfin -> atomic { DRAIN(tail, tnew); cdead = 1 }
 	:: skip
 	fi
+}
+#endif
+
+#if ASYM
+/* The store buffers drain on their own, at any moment. */
+active proctype drainer() {
+end:
+	do
+	:: atomic { head != hnew -> head++ }
+	:: atomic { tail != tnew -> tail++ }
+	od
 }
 #endif
 

@@ -71,9 +71,10 @@ func rescue(t testing.TB, r *ring.Ring) {
 // data was present" is exact, and must be zero, and no round trip may take
 // a second. ring.TestPingPongFutex does 10^6 round trips with the ring's
 // own timeouts (in the default, non-short run); this is the long form
-// (SHMRING_PINGPONG_ROUNDS per setting; make soak: 10^7).
+// (SHMRING_PINGPONG_ROUNDS per GOMAXPROCS setting, half in each wait mode;
+// make soak: 10^8).
 func TestLostWakeups(t *testing.T) {
-	rounds := knob(t, envPingPongRounds, 30_000, 5_000)
+	rounds := knob(t, envPingPongRounds, 60_000, 10_000) / 2
 	for _, procs := range []int{1, 2} {
 		for _, mode := range []ring.WaitMode{ring.WaitFutex, ring.WaitAdaptive} {
 			t.Run(fmt.Sprintf("GOMAXPROCS=%d/%s", procs, mode), func(t *testing.T) {
