@@ -136,7 +136,7 @@ func (s *ringSender) send(h testing.TB, n int) {
 			k := min(batchFor(len(msg)), n-i)
 			for j := 0; j < k; {
 				m, err := p.Reserve(ctx, len(msg))
-				if errors.Is(err, ring.ErrFull) {
+				if err != nil && errors.Is(err, ring.ErrFull) {
 					// Full with reservations pending: publish them,
 					// and the next Reserve waits for space.
 					if err := p.Commit(); err != nil {
