@@ -553,6 +553,20 @@ func TestOps(t *testing.T) {
 	require.Equal(t, 1, p.code, "%v", p)
 	require.Contains(t, p.stderr.String(), "exists")
 
+	// -symmetric-fences reaches the header.
+	sym := newKey(t)
+	p = run(t, "shmring", "create", "-symmetric-fences", sym.String())
+	require.Equal(t, 0, p.code, "%v", p)
+	t.Cleanup(func() {
+		if id, err := shmseg.Open(sym); err == nil {
+			_ = shmseg.Remove(id)
+		}
+	})
+	require.Contains(t, p.stdout.String(), "symmetric fences")
+	p = run(t, "shmring", "stat", sym.String())
+	require.Equal(t, 0, p.code, "%v", p)
+	require.Contains(t, p.stdout.String(), ", symmetric fences")
+
 	// A producer with the same geometry uses the ring made for it.
 	prod := run(t, "producer", "-key", key.String(), "-size", "100", "-slots", "64", "-count", "10")
 	require.Equal(t, 0, prod.code, "%v", prod)

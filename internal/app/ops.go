@@ -647,10 +647,11 @@ func creatorGone(pid int) (bool, string) {
 }
 
 func (o *ops) create(args []string) error {
-	fs := o.flags("create", "[-size N] [-slots N] [-mode 0600] KEY")
+	fs := o.flags("create", "[-size N] [-slots N] [-mode 0600] [-symmetric-fences] KEY")
 	size := fs.Int("size", DefaultSize, "message size in bytes (the producer's and consumer's -size)")
 	slots := fs.Int("slots", DefaultSlots, "number of slots, a power of two")
 	mode := fs.String("mode", "0600", "permission bits, octal")
+	symmetric := fs.Bool("symmetric-fences", false, "publish with full fences instead of relying on membarrier(2), for a peer that cannot call it")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -666,7 +667,7 @@ func (o *ops) create(args []string) error {
 	if *size < 1 || *size > ring.MaxSlotSize-8 {
 		return usageErr("create: -size %d: want 1 to %d", *size, ring.MaxSlotSize-8)
 	}
-	cfg := ring.Config{SlotSize: ring.SlotSizeFor(*size), Slots: *slots, Mode: os.FileMode(m)}
+	cfg := ring.Config{SlotSize: ring.SlotSizeFor(*size), Slots: *slots, Mode: os.FileMode(m), SymmetricFences: *symmetric}
 	if _, err := ring.SegmentSize(cfg.SlotSize, cfg.Slots); err != nil {
 		return usageErr("create: %v", err)
 	}
@@ -674,10 +675,10 @@ func (o *ops) create(args []string) error {
 	if err != nil {
 		return err
 	}
-	id := r.Segment().ID()
+	id, fences := r.Segment().ID(), fencesName(r.Stats().AsymmetricFences)
 	if err := r.Close(); err != nil { // detaches; the ring stays
 		return err
 	}
-	fmt.Fprintf(o.stdout, "created ring %v (id %d): %d slots of %d bytes\n", key, id, cfg.Slots, cfg.SlotSize)
+	fmt.Fprintf(o.stdout, "created ring %v (id %d): %d slots of %d bytes, %s fences\n", key, id, cfg.Slots, cfg.SlotSize, fences)
 	return nil
 }
