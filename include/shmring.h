@@ -1115,8 +1115,13 @@ static inline int shmring_create(struct shmring *r, key_t key, uint32_t slot_siz
 	h = SHMRING_CAST(struct shmring_header *, addr);
 	clock_gettime(CLOCK_REALTIME, &now);
 	/* A new segment is zero-filled; write every field anyway, as Go's
-	 * format does, and READY last. */
+	 * format does, and READY last. The magic goes first, and the barrier
+	 * keeps the compiler from moving the other plain stores before it: a
+	 * creator killed here leaves zeros or the magic with state 0, which
+	 * `shmring rm -stale` recognises as unfinished, never fields without
+	 * the magic. */
 	h->magic = SHMRING_MAGIC;
+	SHMRING_COMPILER_BARRIER();
 	h->major = SHMRING_VERSION_MAJOR;
 	h->minor = SHMRING_VERSION_MINOR;
 	h->header_size = SHMRING_HEADER_SIZE;
