@@ -45,9 +45,10 @@
  * time, and its consumer functions by one thread at a time (the same or
  * another). shmring_producer_close and shmring_consumer_close may be called
  * from any thread to end a blocked call, which then returns SHMRING_ECLOSED;
- * shmring_close may be called from any thread and waits for blocked calls to
- * return before it detaches, but (as in Go) it must not run while another
- * thread is inside a call that is not blocked. Nothing here is
+ * shmring_close may be called from any thread and waits for calls that found
+ * the ring full or empty and waited to return before it detaches, but (as
+ * in Go) it must not run while another thread is inside a call that did
+ * not have to wait. Nothing here is
  * async-signal-safe.
  *
  * Return codes: 0 (SHMRING_OK) for success; a negative errno (-ENOENT,
@@ -1476,7 +1477,16 @@ static inline int shmring__wait(struct shmring *r, int is_prod, int64_t deadline
 	int yielding = 0, stopped = *stopped_p, rc;
 	uint64_t i;
 
+	/* Counted as blocked before touching the segment; shmring_close sets
+	 * closed, then waits for blocked to drop to 0 (both sequentially
+	 * consistent, so one of the two sees the other). On success the
+	 * count stays up: the caller drops it (shmring__unblock) once it is
+	 * done with the slot it waited for. */
 	SHMRING_ADD(&r->blocked, 1);
+	if (SHMRING_LOAD(&r->closed)) {
+		SHMRING_ADD(&r->blocked, -1);
+		return SHMRING_ECLOSED;
+	}
 	for (i = 0;; i++) {
 		int sleep = 0;
 		int64_t now, dl;
@@ -1582,9 +1592,18 @@ static inline int shmring__wait(struct shmring *r, int is_prod, int64_t deadline
 			shmring__flush_prod(r);
 		else
 			shmring__flush_cons(r);
+		SHMRING_ADD(&r->blocked, -1);
+		return rc;
 	}
-	SHMRING_ADD(&r->blocked, -1);
-	return rc < 0 ? rc : 0;
+	return 0;
+}
+
+/* Internal: ends what a successful shmring__wait began, once the call is
+ * done with the segment (waited: whether it waited). */
+static inline void shmring__unblock(struct shmring *r, int waited)
+{
+	if (waited)
+		SHMRING_ADD(&r->blocked, -1);
 }
 
 /* Internal: the absolute deadline of a timeout (0: none). */
@@ -1614,7 +1633,7 @@ static inline int shmring_send(struct shmring *r, const void *msg, size_t len, i
 	struct shmring__prod *p = &r->prod;
 	unsigned char *slot;
 	uint32_t n32;
-	int rc;
+	int rc, waited = 0;
 
 	if (!r->has_producer)
 		return SHMRING_ENOROLE;
@@ -1635,6 +1654,7 @@ static inline int shmring_send(struct shmring *r, const void *msg, size_t len, i
 			p->stall_pending = rc == SHMRING_ETIMEOUT;
 			if (rc != 0)
 				return rc;
+			waited = 1;
 		}
 	}
 	p->stall_pending = 0;
@@ -1653,6 +1673,7 @@ static inline int shmring_send(struct shmring *r, const void *msg, size_t len, i
 	shmring__wake_peer(shmring__data_words(r->hdr), &p->relaxed, &r->hdr->producer);
 	if (++p->unflushed >= SHMRING_FLUSH_EVERY)
 		shmring__flush_prod(r);
+	shmring__unblock(r, waited);
 	return 0;
 }
 
@@ -1698,7 +1719,7 @@ static inline int shmring_recv(struct shmring *r, void *buf, size_t cap, size_t 
 	struct shmring__cons *c = &r->cons;
 	const unsigned char *slot;
 	uint32_t n;
-	int rc;
+	int rc, waited = 0;
 
 	if (!r->has_consumer)
 		return SHMRING_ENOROLE;
@@ -1717,16 +1738,21 @@ static inline int shmring_recv(struct shmring *r, void *buf, size_t cap, size_t 
 			c->stall_pending = rc == SHMRING_ETIMEOUT;
 			if (rc != 0)
 				return rc;
+			waited = 1;
 		}
 	}
 	c->stall_pending = 0;
 	slot = r->slots + (c->tail & r->mask) * r->slot_size;
 	memcpy(&n, slot, SHMRING_LEN_SIZE);
-	if (n > r->max_message)
+	if (n > r->max_message) {
+		shmring__unblock(r, waited);
 		return SHMRING_ECORRUPT;
+	}
 	*len = n;
-	if (n > cap)
+	if (n > cap) {
+		shmring__unblock(r, waited);
 		return SHMRING_ESHORTBUF;
+	}
 	if (n > 0)
 		memcpy(buf, slot + SHMRING_LEN_SIZE, n);
 	c->tail++;
@@ -1738,6 +1764,7 @@ static inline int shmring_recv(struct shmring *r, void *buf, size_t cap, size_t 
 	shmring__wake_peer(shmring__space_words(r->hdr), &c->relaxed, &r->hdr->consumer);
 	if (++c->unflushed >= SHMRING_FLUSH_EVERY)
 		shmring__flush_cons(r);
+	shmring__unblock(r, waited);
 	return 0;
 }
 

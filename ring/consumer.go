@@ -69,6 +69,7 @@ func (c *Consumer) Recv(ctx context.Context, buf []byte) (int, error) {
 		if err := c.waitData(ctx); err != nil {
 			return 0, err
 		}
+		defer c.leave()
 	}
 	return c.copyOut(buf)
 }
@@ -121,16 +122,18 @@ func (c *Consumer) Peek(ctx context.Context) ([]byte, error) {
 		return nil, ErrClosed
 	}
 	if c.tail == c.cachedHead {
-		ok, err := c.poll()
-		switch {
-		case err != nil:
-			return nil, err
-		case !ok && c.tail != c.released:
-			return nil, ErrEmpty
-		case !ok:
+		if c.tail != c.released {
+			// Messages peeked: look, but do not wait.
+			if ok, err := c.poll(); err != nil {
+				return nil, err
+			} else if !ok {
+				return nil, ErrEmpty
+			}
+		} else {
 			if err := c.waitData(ctx); err != nil {
 				return nil, err
 			}
+			defer c.leave()
 		}
 	}
 	msg, err := c.payload(c.tail)
@@ -159,7 +162,8 @@ func (c *Consumer) Release() error {
 // with one store, together with any messages returned by Peek. msg is valid
 // only during the call. If fn returns an error, RecvBatch stops there (that
 // message counts as received) and returns it. It returns how many messages
-// fn saw. Its errors are those of Recv, and fn's.
+// fn saw. Its errors are those of Recv, and fn's. fn must not call
+// Ring.Close: the messages it reads are in the segment Close unmaps.
 func (c *Consumer) RecvBatch(ctx context.Context, max int, fn func(msg []byte) error) (n int, err error) {
 	if c.closed.Load() {
 		return 0, ErrClosed
@@ -168,6 +172,7 @@ func (c *Consumer) RecvBatch(ctx context.Context, max int, fn func(msg []byte) e
 		if err := c.waitData(ctx); err != nil {
 			return 0, err
 		}
+		defer c.leave()
 	}
 	avail := c.cachedHead - c.tail
 	if max > 0 && uint64(max) < avail {
@@ -256,18 +261,23 @@ func (c *Consumer) refresh() (bool, error) {
 	return h != c.tail, nil
 }
 
-// waitData waits for a message. Peeked messages are released first: a
-// consumer must never sleep on slots the producer may be waiting for.
+// waitData waits for a message. On success the consumer is still marked as
+// inside a wait (see waitFor): the caller reads the slot, then calls leave.
 func (c *Consumer) waitData(ctx context.Context) error {
-	if ok, err := c.poll(); ok || err != nil {
-		return err
-	}
+	return c.r.waitFor(ctx, c, &c.cw, c.own, &c.h.cons, &c.h.prod, &c.waiting)
+}
+
+// beforeWait releases peeked messages: a consumer must never sleep on slots
+// the producer may be waiting for.
+func (c *Consumer) beforeWait() {
 	if c.tail != c.released {
 		c.release()
 	}
 	c.stalls++
-	return c.r.waitFor(ctx, c, &c.cw, c.own, &c.h.cons, &c.h.prod, &c.waiting)
 }
+
+// leave ends what waitData began, once the call is done with the segment.
+func (c *Consumer) leave() { c.r.leave(&c.waiting) }
 
 // flushCounters copies the statistics to the header; waitFor calls it
 // before sleeping.

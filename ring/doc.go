@@ -61,9 +61,11 @@
 // A Producer is used by one goroutine at a time, and so is a Consumer (the
 // same goroutine or another); only their Close may be called from any
 // goroutine, to end the side and unblock a call waiting in it. Ring's
-// methods are safe for concurrent use, but Ring.Close unmaps the segment: it
-// must not run while another goroutine is inside a Producer or Consumer call
-// that is not blocked (it wakes blocked calls and waits for them to return).
+// methods are safe for concurrent use, but Ring.Close unmaps the segment. A
+// call that found the ring full or empty is protected: Close wakes it and
+// waits until it has returned. A call that did not have to wait is not:
+// Close must not run while another goroutine is inside one, nor while
+// slices from Reserve, Peek or RecvBatch are in use.
 // Across processes there is no lock: the two sides synchronise only through
 // the cursors, with atomic loads and stores.
 //

@@ -117,7 +117,8 @@ type header struct {
 	// that its sleeps need no membarrier. Written by the consumer at claim.
 	consumerWantsFence atomic.Uint32
 	// 396: 1 once the producer publishes with full fences (its answer to
-	// consumerWantsFence). Zeroed by a producer at claim, set at most once.
+	// consumerWantsFence). Zeroed by a producer at claim, set at most once
+	// per holder of the role.
 	producerFenced atomic.Uint32
 	_              [blockSize - 16]byte
 

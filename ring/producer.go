@@ -182,6 +182,7 @@ func (p *Producer) Send(ctx context.Context, msg []byte) error {
 		if err := p.waitSpace(ctx); err != nil {
 			return err
 		}
+		defer p.leave()
 	}
 	p.put(msg)
 	p.publish()
@@ -219,6 +220,12 @@ func (p *Producer) SendBatch(ctx context.Context, msgs [][]byte) (n int, err err
 			return 0, fmt.Errorf("message %d: %w", i, p.tooLarge(len(m)))
 		}
 	}
+	waited := false
+	defer func() {
+		if waited {
+			p.leave()
+		}
+	}()
 	for n < len(msgs) {
 		if p.closed.Load() {
 			return n, ErrClosed
@@ -233,6 +240,7 @@ func (p *Producer) SendBatch(ctx context.Context, msgs [][]byte) (n int, err err
 				if err := p.waitSpace(ctx); err != nil {
 					return n, err
 				}
+				waited = true
 			}
 		}
 		k := min(uint64(len(msgs)-n), p.n-(p.head-p.cachedTail))
@@ -265,16 +273,18 @@ func (p *Producer) Reserve(ctx context.Context, n int) ([]byte, error) {
 		return nil, ErrClosed
 	}
 	if p.head-p.cachedTail >= p.n {
-		ok, err := p.poll()
-		switch {
-		case err != nil:
-			return nil, err
-		case !ok && p.head != p.published:
-			return nil, ErrFull
-		case !ok:
+		if p.head != p.published {
+			// Reservations pending: look, but do not wait.
+			if ok, err := p.poll(); err != nil {
+				return nil, err
+			} else if !ok {
+				return nil, ErrFull
+			}
+		} else {
 			if err := p.waitSpace(ctx); err != nil {
 				return nil, err
 			}
+			defer p.leave()
 		}
 	}
 	s := p.at(p.head)
@@ -354,18 +364,24 @@ func (p *Producer) poll() (bool, error) {
 	return false, nil
 }
 
-// waitSpace waits for a free slot. Anything reserved is published first: a
-// producer must never sleep on messages the consumer cannot see.
+// waitSpace waits for a free slot. On success the producer is still marked
+// as inside a wait (see waitFor): the caller fills the slot, then calls
+// leave.
 func (p *Producer) waitSpace(ctx context.Context) error {
-	if ok, err := p.poll(); ok || err != nil {
-		return err
-	}
+	return p.r.waitFor(ctx, p, &p.cw, p.own, &p.h.prod, &p.h.cons, &p.waiting)
+}
+
+// beforeWait publishes anything reserved: a producer must never sleep on
+// messages the consumer cannot see.
+func (p *Producer) beforeWait() {
 	if p.head != p.published {
 		p.publish()
 	}
 	p.stalls++
-	return p.r.waitFor(ctx, p, &p.cw, p.own, &p.h.prod, &p.h.cons, &p.waiting)
 }
+
+// leave ends what waitSpace began, once the call is done with the segment.
+func (p *Producer) leave() { p.r.leave(&p.waiting) }
 
 // flushCounters copies the statistics to the header; waitFor calls it
 // before sleeping.

@@ -170,9 +170,11 @@ func (c Config) withDefaults() Config {
 // side with Consumer; one process may hold both (as with New), or one each
 // in two processes (Create in one, Open in the other).
 //
-// Ring's methods are safe for concurrent use. Close unmaps the segment: it
-// must not run while another goroutine is inside a Producer or Consumer
-// method that is not blocked (Close wakes blocked ones and waits for them).
+// Ring's methods are safe for concurrent use. Close unmaps the segment. It
+// wakes a Producer or Consumer call that found the ring full or empty and
+// waits until that call has returned; it must not run while another
+// goroutine is inside a call that did not have to wait, nor while slices
+// from Reserve, Peek or RecvBatch are in use.
 type Ring struct {
 	buf     []byte
 	h       *header
@@ -494,7 +496,8 @@ func claim(s *side, role string) error {
 }
 
 // Close closes the roles this handle holds (as their Close methods do),
-// waits for calls blocked in them to return, and detaches the segment. If
+// waits for calls that were blocked in them (or had found the ring full or
+// empty) to return, and detaches the segment. If
 // both the producer and the consumer have now closed, it also removes the
 // segment (IPC_RMID): a ring is gone once both sides are done with it. A
 // ring whose peer died without closing stays until "shmring rm -stale" or a

@@ -9,6 +9,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -547,4 +548,38 @@ func streamN(t *testing.T, p *ring.Producer, c *ring.Consumer, total int) {
 		require.NoError(t, check(buf[:n], want))
 	}
 	require.NoError(t, <-errc)
+}
+
+// TestCancelBeforeSleep: the context ends, and its wake-up bumps the word,
+// in the moment between the waiting side's last look at the context and
+// its reading of the word it sleeps on (the hook puts it there). The futex
+// would then sleep until the next liveness check (an hour here); the wait
+// must see the cancellation instead.
+func TestCancelBeforeSleep(t *testing.T) {
+	_, _, c := heapRing(t, ring.Config{SlotSize: 16, Slots: 2, Options: ring.Options{
+		Wait: ring.WaitStrategy{Mode: ring.WaitFutex}, Liveness: time.Hour}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var once sync.Once
+	ring.SetTestHooks(func(seq *atomic.Uint32) {
+		once.Do(func() {
+			v := seq.Load()
+			cancel()
+			for seq.Load() == v { // the context's AfterFunc bumps it
+				runtime.Gosched()
+			}
+		})
+	}, nil)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Recv(ctx, make([]byte, 16))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, context.Canceled)
+	case <-time.After(time.Minute):
+		t.Fatal("Recv slept through the cancellation of its context")
+	}
+	ring.SetTestHooks(nil, nil)
 }

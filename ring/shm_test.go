@@ -438,3 +438,38 @@ func TestOpenOrCreate(t *testing.T) {
 	_, err = ro.Producer()
 	require.ErrorContains(t, err, "read-only")
 }
+
+// TestCloseWaitsForWokenCall: a Send blocked on a full ring is woken, and
+// Ring.Close starts while it is still writing the slot it waited for (the
+// hook holds it there). Close must wait for it: unmapping then would make
+// the Send fault on the segment.
+func TestCloseWaitsForWokenCall(t *testing.T) {
+	shmtest.NoLeaks(t)
+	key := shmseg.Key(shmtest.Key(t))
+	r, err := ring.Create(key, ring.Config{SlotSize: 16, Slots: 2})
+	require.NoError(t, err)
+	p, err := r.Producer()
+	require.NoError(t, err)
+	c, err := r.Consumer()
+	require.NoError(t, err)
+	ctx := context.Background()
+	for range 2 {
+		require.NoError(t, p.Send(ctx, []byte("full")))
+	}
+	const hold = 200 * time.Millisecond
+	woken := make(chan time.Time, 1)
+	ring.SetTestHooks(nil, func() {
+		woken <- time.Now()
+		time.Sleep(hold)
+	})
+	sent := make(chan error, 1)
+	go func() { sent <- p.Send(ctx, []byte("after")) }()
+	time.Sleep(20 * time.Millisecond) // let it block (it also works if not yet)
+	_, err = c.TryRecv(make([]byte, 16))
+	require.NoError(t, err)
+	at := <-woken
+	require.NoError(t, r.Close())
+	require.GreaterOrEqual(t, time.Since(at), hold, "Close returned while the woken Send was still in the segment")
+	require.NoError(t, <-sent)
+	ring.SetTestHooks(nil, nil)
+}

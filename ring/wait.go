@@ -70,10 +70,13 @@ import (
 // (is there data?). poll returns true, or an error that ends the wait (the
 // peer closed, this side closed, corruption), or false to keep waiting.
 // flushCounters copies the side's statistics to the header before it
-// sleeps, so a sleeping side's counters are exact.
+// sleeps, so a sleeping side's counters are exact. beforeWait runs once
+// before a call starts waiting: it counts the stall and makes visible what
+// the peer may be waiting for (pending reservations, peeked slots).
 type poller interface {
 	poll() (bool, error)
 	flushCounters()
+	beforeWait()
 }
 
 // waitFor blocks until p.poll reports true or an error, the context ends, or
@@ -84,26 +87,38 @@ type poller interface {
 // turns a steady stream into garbage.
 //
 // waiting is the side's in-wait flag, which Ring.Close reads to know when
-// it may unmap (see enter).
+// it may unmap (see enter). waitFor raises it before it touches the
+// segment. On success it leaves it raised: the caller goes on to write or
+// read the slot it waited for and publish, and only then calls leave, so a
+// Ring.Close that began while the call was blocked cannot unmap under it.
+// On error the flag is down again.
 func (r *Ring) waitFor(ctx context.Context, p poller, cw *ctxWake, w futexWords, me, peer *side, waiting *uint32) error {
 	if !r.enter(waiting) {
 		return ErrClosed
 	}
-	err := r.wait(ctx, p, cw, w, me, peer)
+	ok, err := p.poll()
+	if err == nil && !ok {
+		p.beforeWait()
+		err = r.wait(ctx, p, cw, w, me, peer)
+	}
 	if err != nil {
 		// A wait that fails (closed, cancelled, dead peer) is a good
 		// time to bring the counters up to date; still inside the
 		// wait, so Close has not unmapped.
 		p.flushCounters()
+		r.leave(waiting)
+		return err
 	}
-	r.leave(waiting)
-	return err
+	if hookWaited != nil {
+		hookWaited()
+	}
+	return nil
 }
 
 // enter marks a side as inside a wait, unless the ring is closing: then it
 // returns false, and the caller must not touch the segment. leave unmarks
-// it; after leave the side may not touch the segment until it enters again
-// (or returns to its caller, who must not call Ring.Close concurrently).
+// it, when the call that waited is done with the segment; after leave the
+// call returns at once.
 //
 // Ring.Close sets closing, then reads every side's flag, and unmaps only
 // when all are clear. The two make a Dekker pair (store, then load the
@@ -217,6 +232,9 @@ func (r *Ring) wait(ctx context.Context, p poller, cw *ctxWake, w futexWords, me
 			deadline = ctxDeadline
 		}
 		p.flushCounters()
+		if hookSnapshot != nil {
+			hookSnapshot(seq)
+		}
 		s := seq.Load()
 		sleeping.Store(1)
 		if r.asym && w.fenced.Load() == 0 {
@@ -231,6 +249,14 @@ func (r *Ring) wait(ctx context.Context, p poller, cw *ctxWake, w futexWords, me
 			}
 		}
 		if ok, err := p.poll(); ok || err != nil {
+			sleeping.Store(0)
+			return err
+		}
+		// A context that ended since the check above may have bumped
+		// the word before s was read: the futex would not return
+		// until the next liveness check. Its error is set before its
+		// AfterFunc bumps, so looking now, after reading s, is enough.
+		if err := ctx.Err(); err != nil {
 			sleeping.Store(0)
 			return err
 		}

@@ -21,8 +21,10 @@
 // stay in program order: Store is an assembly routine, which the compiler
 // neither inlines nor reorders memory operations across.
 //
-// A process that stores with Store must have called Register first: Heavy
-// interrupts only registered processes.
+// A process whose Store another process's Heavy must order has to call
+// Register first: Heavy interrupts only registered processes. A Store that
+// needs only release ordering (statistics, a flag read in this process)
+// needs no registration.
 package fence
 
 import (

@@ -1,0 +1,15 @@
+package ring
+
+import "sync/atomic"
+
+// Test hooks: nil outside this package's tests (export_test.go), which set
+// them before starting the calls they watch and clear them after those
+// calls end. Both sit on a wait's slow path, never on the fast path.
+var (
+	// hookSnapshot runs in wait just before a side reads the sequence
+	// word it is about to sleep on.
+	hookSnapshot func(seq *atomic.Uint32)
+	// hookWaited runs in waitFor when a wait has succeeded, before the
+	// call that waited uses the slot it waited for.
+	hookWaited func()
+)
