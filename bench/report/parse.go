@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"io"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -36,6 +37,36 @@ func (rs *Results) Get(name, unit string) (float64, bool) {
 	}
 	v, ok := r.Metrics[unit]
 	return v, ok
+}
+
+// PassRatios returns, for each pass (run) in which both benchmarks report
+// unit, a's figure over b's. Runs pair up in the order they appear: with
+// -passes, run i of each benchmark comes from pass i, minutes apart at
+// most, where medians of a and b may come from different passes.
+func (rs *Results) PassRatios(a, b, unit string) []float64 {
+	ra, rb := rs.runs[a], rs.runs[b]
+	var out []float64
+	for i := range min(len(ra), len(rb)) {
+		x, ok1 := ra[i][unit]
+		y, ok2 := rb[i][unit]
+		if ok1 && ok2 && y != 0 {
+			out = append(out, x/y)
+		}
+	}
+	return out
+}
+
+// median returns the median of vs (NaN if empty); vs is sorted in place.
+func median(vs []float64) float64 {
+	n := len(vs)
+	if n == 0 {
+		return math.NaN()
+	}
+	slices.Sort(vs)
+	if n%2 == 1 {
+		return vs[n/2]
+	}
+	return (vs[n/2-1] + vs[n/2]) / 2
 }
 
 // Has reports whether benchmark name produced a result.
@@ -143,13 +174,7 @@ func medians(runs []map[string]float64) map[string]float64 {
 	}
 	out := make(map[string]float64, len(vals))
 	for u, vs := range vals {
-		slices.Sort(vs)
-		n := len(vs)
-		if n%2 == 1 {
-			out[u] = vs[n/2]
-		} else {
-			out[u] = (vs[n/2-1] + vs[n/2]) / 2
-		}
+		out[u] = median(vs)
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -125,6 +126,20 @@ func ns(v float64) string {
 	return num(v) + " ns"
 }
 
+// vsPasses judges a comparison with the C ring by the median of its
+// per-pass ratios: the two figures of one pass were taken seconds apart,
+// while the medians of each may come from different passes, and the C
+// ring, like the ring, moves between a fast and a slow mode from run to
+// run. figures are the medians, for the reader.
+func vsPasses(rs []float64, figures string, ok func(float64) bool) (string, status) {
+	per := make([]string, len(rs))
+	for i, r := range rs {
+		per[i] = ratio(r)
+	}
+	m := median(slices.Clone(rs))
+	return fmt.Sprintf("%s (per pass %s; medians %s)", ratio(m), strings.Join(per, ", "), figures), verdict(ok(m))
+}
+
 // targets evaluates the targets against one run.
 func targets(rs *Results) []target {
 	var ts []target
@@ -137,9 +152,8 @@ func targets(rs *Results) []target {
 			g, ok1 := get(tputName(api, size), "ns/msg")
 			c, ok2 := get(tputName("cring-batch", size), "ns/msg")
 			if ok1 && ok2 {
-				r := c / g
-				t.got = fmt.Sprintf("%s (%s vs %s per message)", ratio(r), ns(g), ns(c))
-				t.status = verdict(r >= want)
+				t.got, t.status = vsPasses(rs.PassRatios(tputName("cring-batch", size), tputName(api, size), "ns/msg"),
+					fmt.Sprintf("%s vs %s per message", ns(g), ns(c)), func(r float64) bool { return r >= want })
 			}
 			ts = append(ts, t)
 		}
@@ -156,9 +170,8 @@ func targets(rs *Results) []target {
 		g, ok1 := get(rttName("ring-spin", 64), q.unit)
 		c, ok2 := get(rttName("cring-spin", 64), q.unit)
 		if ok1 && ok2 {
-			r := g / c
-			t.got = fmt.Sprintf("%s (%s vs %s)", ratio(r), ns(g), ns(c))
-			t.status = verdict(r <= q.want)
+			t.got, t.status = vsPasses(rs.PassRatios(rttName("ring-spin", 64), rttName("cring-spin", 64), q.unit),
+				fmt.Sprintf("%s vs %s", ns(g), ns(c)), func(r float64) bool { return r <= q.want })
 		}
 		ts = append(ts, t)
 	}
@@ -590,7 +603,7 @@ func renderWhy(p func(string, ...any), rs *Results) {
 		}
 		p(". Targets of 30× and 100× over this machine's pipe are beyond the hardware's limit as the C ring measures it, not only beyond this ring.\n")
 	}
-	p("- Per-message Send and the round trip: Go's atomic store is sequentially consistent (an XCHG on amd64), where the C ring uses release stores (a plain MOV). The wake-up protocol needs the store-then-load order (ring/wait.go), so each publication and release pays for a full fence, and a wait pays two locked instructions for Close's bookkeeping.\n")
-	p("- Noise: the two vCPUs are placed by the host, and the same benchmark moves between two modes (for example a spin round trip of about 130 or about 280 ns) from one run to the next; a figure can also flip between ring and C ring within one pass (compare Send and batched at 1 KiB). The load average above says what else ran.\n")
+	p("- Small messages and the round trip: a publication is a plain store, as in the C ring (asymmetric fences, docs/DESIGN.md), so what is left is Go's per-call cost. Reserve, Peek, Send and the copy's memmove are calls the compiler does not inline (its budget does not fit a fast path with a slow path to call), where the C ring's loop is inlined: a profile of the 8-byte batched producer puts most of its time in Reserve and the copy. A round trip crosses four such calls on each side.\n")
+	p("- Noise: the two vCPUs are placed by the host, and the same benchmark, the C ring's included, moves between two modes (for example 9 or 35 ns per 8-byte message for the C ring) from one run to the next. Comparisons with the C ring are judged by the median of the per-pass ratios, which the table lists; benchmarks.txt has every run. The load average above says what else ran.\n")
 	p("- Futex calls at 64 KiB: a message takes about 1.8 µs to write; a producer descheduled for longer than the consumer's spin and yield phases (70 µs) makes the consumer sleep, and each such pause costs a wait and a wake.\n")
 }
