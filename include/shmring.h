@@ -67,6 +67,7 @@
 #define _DEFAULT_SOURCE 1
 #endif
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -596,30 +597,45 @@ enum shmring_proc_status {
  * *start. The command name (field 2) may hold spaces and parentheses, so
  * fields are counted from the last ')'. Returns 0, -errno, or
  * SHMRING_ECORRUPT for a line it cannot parse. */
+static inline int shmring__stat_file(const char *path, char *state, uint64_t *start);
+
+/* Internal: appends the decimal digits of v (> 0) at path + k; returns the
+ * new length. Without stdio. */
+static inline size_t shmring__put_decimal(char *path, size_t k, int v)
+{
+	char digits[24];
+	int nd = 0;
+	while (v > 0) {
+		digits[nd++] = (char)('0' + v % 10);
+		v /= 10;
+	}
+	while (nd > 0)
+		path[k++] = digits[--nd];
+	return k;
+}
+
 static inline int shmring_proc_stat(int pid, char *state, uint64_t *start)
 {
-	char path[64], buf[4096];
+	char path[64];
+	size_t k;
+	if (pid <= 0)
+		return -ESRCH;
+	/* "/proc/" + decimal pid + "/stat". */
+	memcpy(path, "/proc/", 6);
+	k = shmring__put_decimal(path, 6, pid);
+	memcpy(path + k, "/stat", 6);
+	return shmring__stat_file(path, state, start);
+}
+
+/* Internal: parses a stat file of /proc, a process's or a thread's
+ * (/proc/PID/task/TID/stat, same format), as shmring_proc_stat says. */
+static inline int shmring__stat_file(const char *path, char *state, uint64_t *start)
+{
+	char buf[4096];
 	size_t n = 0, i;
 	int fd, field;
 	const char *p, *end, *close_paren = NULL;
 
-	if (pid <= 0)
-		return -ESRCH;
-	/* "/proc/" + decimal pid + "/stat", without stdio. */
-	{
-		char digits[24];
-		int nd = 0, v = pid;
-		size_t k = 0;
-		while (v > 0) {
-			digits[nd++] = (char)('0' + v % 10);
-			v /= 10;
-		}
-		memcpy(path, "/proc/", 6);
-		k = 6;
-		while (nd > 0)
-			path[k++] = digits[--nd];
-		memcpy(path + k, "/stat", 6);
-	}
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -699,10 +715,51 @@ static inline int shmring_identity_of(int pid, uint64_t *id)
 	return 0;
 }
 
+/* Internal: the state of a thread of process pid, other than its main
+ * thread, that has not exited; 0 if there is none (or /proc says nothing). */
+static inline char shmring__other_thread(int pid)
+{
+	char dir[64], path[128], state;
+	size_t k;
+	uint64_t start;
+	DIR *d;
+	struct dirent *e;
+
+	memcpy(dir, "/proc/", 6);
+	k = shmring__put_decimal(dir, 6, pid);
+	memcpy(dir + k, "/task", 6);
+	d = opendir(dir);
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		size_t len = strlen(e->d_name), j;
+		int tid = 0;
+		if (len == 0 || len > 7)
+			continue;
+		for (j = 0; j < len && e->d_name[j] >= '0' && e->d_name[j] <= '9'; j++)
+			tid = tid * 10 + (e->d_name[j] - '0');
+		if (j != len || tid == pid || tid <= 0)
+			continue;
+		memcpy(path, dir, k + 5);
+		path[k + 5] = '/';
+		j = shmring__put_decimal(path, k + 6, tid);
+		memcpy(path + j, "/stat", 6);
+		if (shmring__stat_file(path, &state, &start) == 0 &&
+		    state != 'Z' && state != 'X' && state != 'x') {
+			closedir(d);
+			return state;
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
 /* shmring_identity_status looks an owner word up in /proc exactly as the Go
- * package does: an unreadable /proc/PID/stat, another start time (the pid
- * was reused) or state Z/X/x is dead; T/t is stopped; anything else runs.
- * Identity 0 is dead. */
+ * package does: an unreadable /proc/PID/stat or another start time (the pid
+ * was reused) is dead. The process's own line shows its main thread, Z once
+ * that has exited even while other threads run (pthread_exit in main), so
+ * for Z the other threads decide: dead if none is left. Otherwise Z/X/x is
+ * dead, T/t is stopped, and anything else runs. Identity 0 is dead. */
 static inline enum shmring_proc_status shmring_identity_status(uint64_t id)
 {
 	char state;
@@ -712,7 +769,11 @@ static inline enum shmring_proc_status shmring_identity_status(uint64_t id)
 	if (shmring_proc_stat(shmring_identity_pid(id), &state, &start) != 0 ||
 	    start != id >> SHMRING_PID_BITS)
 		return SHMRING_PROC_DEAD;
+	if (state == 'Z')
+		state = shmring__other_thread(shmring_identity_pid(id));
 	switch (state) {
+	case 0:
+		return SHMRING_PROC_DEAD;
 	case 'Z': case 'X': case 'x':
 		return SHMRING_PROC_DEAD;
 	case 'T': case 't':

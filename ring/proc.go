@@ -42,7 +42,13 @@ type procStat struct {
 // readProcStat reads /proc/PID/stat. The command name (field 2) may hold
 // spaces and parentheses, so fields are counted from the last ')'.
 func readProcStat(pid int) (procStat, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	return readStat("/proc/"+strconv.Itoa(pid)+"/stat", pid)
+}
+
+// readStat parses a stat file of /proc: a process's, or a thread's
+// (/proc/PID/task/TID/stat, same format).
+func readStat(path string, pid int) (procStat, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return procStat{}, err
 	}
@@ -66,7 +72,7 @@ func readProcStat(pid int) (procStat, error) {
 type procStatus int
 
 const (
-	procDead    procStatus = iota // gone, a zombie, or the pid now names another process
+	procDead    procStatus = iota // gone, a zombie (every thread exited), or the pid now names another process
 	procRunning                   // running or sleeping
 	procStopped                   // stopped by a signal (T) or a tracer (t)
 )
@@ -82,13 +88,41 @@ func (id identity) status() procStatus {
 	if err != nil || st.start != id.start() {
 		return procDead
 	}
-	switch st.state {
-	case 'Z', 'X', 'x':
+	state := st.state
+	if state == 'Z' {
+		// The process's own line shows its main thread: Z once that
+		// has exited, even while other threads run (pthread_exit in
+		// main). It is dead only if they have all exited too.
+		state = otherThread(id.pid())
+	}
+	switch state {
+	case 0, 'Z', 'X', 'x':
 		return procDead
 	case 'T', 't':
 		return procStopped
 	}
 	return procRunning
+}
+
+// otherThread returns the state of a thread of process pid, other than its
+// main thread, that has not exited; 0 if there is none (or /proc says
+// nothing).
+func otherThread(pid int) byte {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task/"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	for _, e := range ents {
+		if e.Name() == strconv.Itoa(pid) {
+			continue
+		}
+		st, err := readStat(dir+e.Name()+"/stat", pid)
+		if err == nil && st.state != 'Z' && st.state != 'X' && st.state != 'x' {
+			return st.state
+		}
+	}
+	return 0
 }
 
 // alive reports whether the process id names still exists (a stopped

@@ -1,6 +1,7 @@
 package cinterop_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -170,9 +171,15 @@ func buildLayout(t *testing.T, compiler []string, lang string, flags ...string) 
 
 func runLayout(t *testing.T, bin string) cLayout {
 	t.Helper()
+	return runLayoutFor(t, bin, os.Getpid())
+}
+
+// runLayoutFor runs the layout program with the identity of process pid.
+func runLayoutFor(t *testing.T, bin string, pid int) cLayout {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, strconv.Itoa(os.Getpid())).CombinedOutput()
+	out, err := exec.CommandContext(ctx, bin, strconv.Itoa(pid)).CombinedOutput()
 	require.NoError(t, err, "%s\n%s", bin, out)
 	l := cLayout{fields: map[string]field{}, sizes: map[string]int{}, consts: map[string]uint64{},
 		slotSizes: map[int]uint64{}, raw: string(out)}
@@ -418,4 +425,50 @@ func TestHeaderCompilesAsCXX(t *testing.T) {
 	cBin := buildLayout(t, cCompiler(t), "c", cFlags...)
 	cxxBin := buildLayout(t, cxxCompiler(t), "cc", "-std=c++20", "-Wall", "-Wextra", "-Werror", "-O2")
 	require.Equal(t, runLayout(t, cBin).raw, runLayout(t, cxxBin).raw)
+}
+
+// mainExitsC is a process whose main thread exits (pthread_exit) while
+// another thread goes on: /proc/PID/stat then says Z, for the main thread.
+const mainExitsC = `#include <pthread.h>
+#include <stdio.h>
+#include <unistd.h>
+static void *worker(void *a) { (void)a; puts("ready"); fflush(stdout); for (;;) pause(); return 0; }
+int main(void) { pthread_t t; pthread_create(&t, 0, worker, 0); pthread_exit(0); }
+`
+
+// TestIdentityMainThreadExited: the C header, like the Go package
+// (ring.TestIdentityMainThreadExited), takes a process whose main thread
+// has exited while another thread runs for alive, and for dead once every
+// thread is gone (a zombie not yet reaped).
+func TestIdentityMainThreadExited(t *testing.T) {
+	cc := cCompiler(t)
+	layout := buildLayout(t, cc, "c", cFlags...)
+	dir := t.TempDir()
+	src, bin := filepath.Join(dir, "main_exits.c"), filepath.Join(dir, "main_exits")
+	require.NoError(t, os.WriteFile(src, []byte(mainExitsC), 0o600))
+	compile(t, cc, "-pthread", "-o", bin, src)
+	cmd := exec.Command(bin)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "ready\n", line)
+	pid := cmd.Process.Pid
+	state := func() string {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return ""
+		}
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		return f[0]
+	}
+	require.Eventually(t, func() bool { return state() == "Z" }, testTimeout, time.Millisecond,
+		"main thread of pid %d never exited", pid)
+	require.Equal(t, 1, runLayoutFor(t, layout, pid).status, "main thread exited, worker alive: running")
+
+	require.NoError(t, cmd.Process.Kill())
+	require.Eventually(t, func() bool { return runLayoutFor(t, layout, pid).status == 0 }, testTimeout, 10*time.Millisecond,
+		"killed, not reaped: dead")
 }
