@@ -66,11 +66,19 @@ func (c *Consumer) Recv(ctx context.Context, buf []byte) (int, error) {
 		return 0, ErrClosed
 	}
 	if c.tail == c.cachedHead {
-		if err := c.waitData(ctx); err != nil {
-			return 0, err
-		}
-		defer c.leave()
+		return c.recvWaiting(ctx, buf)
 	}
+	return c.copyOut(buf)
+}
+
+// recvWaiting is Recv on a ring that looked empty. The slow paths that wait
+// are functions of their own: a defer in Recv itself would cost every call
+// its setup.
+func (c *Consumer) recvWaiting(ctx context.Context, buf []byte) (int, error) {
+	if err := c.waitData(ctx); err != nil {
+		return 0, err
+	}
+	defer c.leave()
 	return c.copyOut(buf)
 }
 
@@ -130,12 +138,24 @@ func (c *Consumer) Peek(ctx context.Context) ([]byte, error) {
 				return nil, ErrEmpty
 			}
 		} else {
-			if err := c.waitData(ctx); err != nil {
-				return nil, err
-			}
-			defer c.leave()
+			return c.peekWaiting(ctx)
 		}
 	}
+	return c.next()
+}
+
+// peekWaiting is Peek on a ring that looked empty, with nothing peeked.
+func (c *Consumer) peekWaiting(ctx context.Context) ([]byte, error) {
+	if err := c.waitData(ctx); err != nil {
+		return nil, err
+	}
+	defer c.leave()
+	return c.next()
+}
+
+// next moves past the message at tail and returns it; the caller checked
+// that there is one.
+func (c *Consumer) next() ([]byte, error) {
 	msg, err := c.payload(c.tail)
 	if err != nil {
 		return nil, err
@@ -169,11 +189,23 @@ func (c *Consumer) RecvBatch(ctx context.Context, max int, fn func(msg []byte) e
 		return 0, ErrClosed
 	}
 	if c.tail == c.cachedHead {
-		if err := c.waitData(ctx); err != nil {
-			return 0, err
-		}
-		defer c.leave()
+		return c.recvBatchWaiting(ctx, max, fn)
 	}
+	return c.recvBatch(max, fn)
+}
+
+// recvBatchWaiting is RecvBatch on a ring that looked empty. The deferred
+// leave also runs if fn panics: Ring.Close must not wait for ever.
+func (c *Consumer) recvBatchWaiting(ctx context.Context, max int, fn func(msg []byte) error) (int, error) {
+	if err := c.waitData(ctx); err != nil {
+		return 0, err
+	}
+	defer c.leave()
+	return c.recvBatch(max, fn)
+}
+
+// recvBatch hands the available messages to fn and releases them.
+func (c *Consumer) recvBatch(max int, fn func(msg []byte) error) (n int, err error) {
 	avail := c.cachedHead - c.tail
 	if max > 0 && uint64(max) < avail {
 		avail = uint64(max)

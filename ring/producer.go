@@ -179,11 +179,21 @@ func (p *Producer) Send(ctx context.Context, msg []byte) error {
 		return ErrClosed
 	}
 	if p.head-p.cachedTail >= p.n {
-		if err := p.waitSpace(ctx); err != nil {
-			return err
-		}
-		defer p.leave()
+		return p.sendWaiting(ctx, msg)
 	}
+	p.put(msg)
+	p.publish()
+	return nil
+}
+
+// sendWaiting is Send on a ring that looked full. The slow paths that wait
+// are functions of their own: a defer in Send itself would cost every call
+// its setup.
+func (p *Producer) sendWaiting(ctx context.Context, msg []byte) error {
+	if err := p.waitSpace(ctx); err != nil {
+		return err
+	}
+	defer p.leave()
 	p.put(msg)
 	p.publish()
 	return nil
@@ -281,17 +291,30 @@ func (p *Producer) Reserve(ctx context.Context, n int) ([]byte, error) {
 				return nil, ErrFull
 			}
 		} else {
-			if err := p.waitSpace(ctx); err != nil {
-				return nil, err
-			}
-			defer p.leave()
+			return p.reserveWaiting(ctx, n)
 		}
 	}
+	return p.reserveNext(n), nil
+}
+
+// reserveWaiting is Reserve on a ring that looked full, with nothing
+// reserved.
+func (p *Producer) reserveWaiting(ctx context.Context, n int) ([]byte, error) {
+	if err := p.waitSpace(ctx); err != nil {
+		return nil, err
+	}
+	defer p.leave()
+	return p.reserveNext(n), nil
+}
+
+// reserveNext claims the slot at head for n bytes; the caller checked the
+// size and the space.
+func (p *Producer) reserveNext(n int) []byte {
 	s := p.at(p.head)
 	binary.LittleEndian.PutUint32(s, uint32(n))
 	p.head++
 	p.bytes += uint64(n)
-	return s[lenSize : lenSize+n : lenSize+n], nil
+	return s[lenSize : lenSize+n : lenSize+n]
 }
 
 // Commit publishes every message reserved since the last publication.
