@@ -1,14 +1,14 @@
 package ring
 
 import (
-	"bufio"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/shmring/shmring/internal/shmtest"
 )
 
 // TestIdentity: life is a matching pid and start time. A pid now held by
@@ -52,15 +52,6 @@ func TestIdentity(t *testing.T) {
 	require.Eventually(t, func() bool { return !child.alive() }, 10*time.Second, time.Millisecond)
 }
 
-// mainExitsC is a process whose main thread exits (pthread_exit) while
-// another thread goes on: /proc/PID/stat then says Z, for the main thread.
-const mainExitsC = `#include <pthread.h>
-#include <stdio.h>
-#include <unistd.h>
-static void *worker(void *a) { (void)a; puts("ready"); fflush(stdout); for (;;) pause(); return 0; }
-int main(void) { pthread_t t; pthread_create(&t, 0, worker, 0); pthread_exit(0); }
-`
-
 // TestIdentityMainThreadExited: a process whose main thread has exited
 // while another thread runs is alive (its own stat line says Z); once the
 // last thread is gone it is dead.
@@ -69,25 +60,8 @@ func TestIdentityMainThreadExited(t *testing.T) {
 	if err != nil {
 		t.Skipf("no C compiler (cc) in PATH to build the test program: %v", err)
 	}
-	dir := t.TempDir()
-	src, bin := filepath.Join(dir, "main_exits.c"), filepath.Join(dir, "main_exits")
-	require.NoError(t, os.WriteFile(src, []byte(mainExitsC), 0o644))
-	if out, err := exec.Command(cc, "-pthread", "-o", bin, src).CombinedOutput(); err != nil {
-		t.Fatalf("cc: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	require.NoError(t, err)
-	require.Equal(t, "ready\n", line)
+	cmd := shmtest.StartMainThreadExited(t, []string{cc})
 	pid := cmd.Process.Pid
-	require.Eventually(t, func() bool {
-		st, err := readProcStat(pid)
-		return err == nil && st.state == 'Z'
-	}, 10*time.Second, time.Millisecond, "main thread of pid %d never exited", pid)
 	st, err := readProcStat(pid)
 	require.NoError(t, err)
 	id := makeIdentity(pid, st.start)

@@ -1,7 +1,6 @@
 package cinterop_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/shmring/shmring/internal/shmtest"
 	"github.com/shmring/shmring/ring"
 )
 
@@ -427,15 +427,6 @@ func TestHeaderCompilesAsCXX(t *testing.T) {
 	require.Equal(t, runLayout(t, cBin).raw, runLayout(t, cxxBin).raw)
 }
 
-// mainExitsC is a process whose main thread exits (pthread_exit) while
-// another thread goes on: /proc/PID/stat then says Z, for the main thread.
-const mainExitsC = `#include <pthread.h>
-#include <stdio.h>
-#include <unistd.h>
-static void *worker(void *a) { (void)a; puts("ready"); fflush(stdout); for (;;) pause(); return 0; }
-int main(void) { pthread_t t; pthread_create(&t, 0, worker, 0); pthread_exit(0); }
-`
-
 // TestIdentityMainThreadExited: the C header, like the Go package
 // (ring.TestIdentityMainThreadExited), takes a process whose main thread
 // has exited while another thread runs for alive, and for dead once every
@@ -443,29 +434,8 @@ int main(void) { pthread_t t; pthread_create(&t, 0, worker, 0); pthread_exit(0);
 func TestIdentityMainThreadExited(t *testing.T) {
 	cc := cCompiler(t)
 	layout := buildLayout(t, cc, "c", cFlags...)
-	dir := t.TempDir()
-	src, bin := filepath.Join(dir, "main_exits.c"), filepath.Join(dir, "main_exits")
-	require.NoError(t, os.WriteFile(src, []byte(mainExitsC), 0o600))
-	compile(t, cc, "-pthread", "-o", bin, src)
-	cmd := exec.Command(bin)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	require.NoError(t, err)
-	require.Equal(t, "ready\n", line)
+	cmd := shmtest.StartMainThreadExited(t, cc)
 	pid := cmd.Process.Pid
-	state := func() string {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			return ""
-		}
-		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-		return f[0]
-	}
-	require.Eventually(t, func() bool { return state() == "Z" }, testTimeout, time.Millisecond,
-		"main thread of pid %d never exited", pid)
 	require.Equal(t, 1, runLayoutFor(t, layout, pid).status, "main thread exited, worker alive: running")
 
 	require.NoError(t, cmd.Process.Kill())
