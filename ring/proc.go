@@ -108,13 +108,14 @@ func (id identity) status() procStatus {
 // main thread, that has not exited; 0 if there is none (or /proc says
 // nothing).
 func otherThread(pid int) byte {
-	dir := "/proc/" + strconv.Itoa(pid) + "/task/"
+	main := strconv.Itoa(pid)
+	dir := "/proc/" + main + "/task/"
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return 0
 	}
 	for _, e := range ents {
-		if e.Name() == strconv.Itoa(pid) {
+		if e.Name() == main {
 			continue
 		}
 		st, err := readStat(dir+e.Name()+"/stat", pid)

@@ -1,6 +1,7 @@
 // Package shmtest holds helpers shared by the tests of shmring's packages:
-// a leak check of SysV segments against a baseline, unique test keys, and
-// re-execution of the test binary as a child process.
+// a leak check of SysV segments against a baseline, unique test keys,
+// re-execution of the test binary as a child process, and a C process whose
+// main thread has exited (for the liveness checks of Go and C).
 //
 // It is internal and only imported from _test.go files.
 package shmtest
