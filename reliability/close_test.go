@@ -91,21 +91,22 @@ func TestUseAfterClose(t *testing.T) {
 	buf := make([]byte, 36)
 
 	calls := map[string]func() error{
-		"Send":      func() error { return p.Send(ctx, buf) },
-		"TrySend":   func() error { return p.TrySend(buf) },
-		"SendBatch": func() error { _, err := p.SendBatch(ctx, [][]byte{buf}); return err },
-		"Reserve":   func() error { _, err := p.Reserve(ctx, 4); return err },
-		"Commit":    p.Commit,
-		"P.Close":   p.Close,
-		"Recv":      func() error { _, err := c.Recv(ctx, buf); return err },
-		"TryRecv":   func() error { _, err := c.TryRecv(buf); return err },
-		"Peek":      func() error { _, err := c.Peek(ctx); return err },
-		"Release":   c.Release,
-		"RecvBatch": func() error { _, err := c.RecvBatch(ctx, 0, func([]byte) error { return nil }); return err },
-		"C.Close":   c.Close,
-		"R.Close":   r.Close,
-		"Producer":  func() error { _, err := r.Producer(); return err },
-		"Consumer":  func() error { _, err := r.Consumer(); return err },
+		"Send":         func() error { return p.Send(ctx, buf) },
+		"TrySend":      func() error { return p.TrySend(buf) },
+		"SendBatch":    func() error { _, err := p.SendBatch(ctx, [][]byte{buf}); return err },
+		"Reserve":      func() error { _, err := p.Reserve(ctx, 4); return err },
+		"ReserveBatch": func() error { _, err := p.ReserveBatch(ctx, 2, 4); return err },
+		"Commit":       p.Commit,
+		"P.Close":      p.Close,
+		"Recv":         func() error { _, err := c.Recv(ctx, buf); return err },
+		"TryRecv":      func() error { _, err := c.TryRecv(buf); return err },
+		"Peek":         func() error { _, err := c.Peek(ctx); return err },
+		"Release":      c.Release,
+		"RecvBatch":    func() error { _, err := c.RecvBatch(ctx, 0, func([]byte) error { return nil }); return err },
+		"C.Close":      c.Close,
+		"R.Close":      r.Close,
+		"Producer":     func() error { _, err := r.Producer(); return err },
+		"Consumer":     func() error { _, err := r.Consumer(); return err },
 	}
 	for name, call := range calls {
 		for range 2 {

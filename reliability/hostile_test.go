@@ -225,6 +225,18 @@ func TestHostileBeforeClaim(t *testing.T) {
 				_, err := p.Reserve(ctx, len(msg))
 				return err
 			}},
+		{"tail-beyond-head/ReserveBatch", func(h *hostileRing) { h.u64(offTail).Store(h.u64(offHead).Load() + 2) },
+			func(p *ring.Producer, msg []byte) error {
+				_, err := p.ReserveBatch(context.Background(), 3, len(msg))
+				return err
+			}},
+		{"head-a-ring-ahead/ReserveBatch", func(h *hostileRing) { h.u64(offHead).Store(h.u64(offTail).Load() + 8 + 3) },
+			func(p *ring.Producer, msg []byte) error {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				_, err := p.ReserveBatch(ctx, 0, len(msg))
+				return err
+			}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -388,13 +400,21 @@ func hostileRun(t *testing.T, rng *rand.Rand, scenario string, run int, outcomes
 			msg := make([]byte, maxLen)
 			for ctx.Err() == nil {
 				var err error
-				switch prng.IntN(4) {
+				switch prng.IntN(5) {
 				case 0:
 					err = p.Send(ctx, msg[:prng.IntN(maxLen+1)])
 				case 1:
 					err = p.TrySend(msg[:prng.IntN(maxLen+1)])
 				case 2:
 					_, err = p.SendBatch(ctx, [][]byte{msg[:1], msg[:maxLen], msg[:0]})
+				case 3:
+					var b ring.Batch
+					if b, err = p.ReserveBatch(ctx, prng.IntN(10), prng.IntN(maxLen+1)); err == nil {
+						for i := range b.Len() {
+							clear(b.Slot(i))
+						}
+						err = p.Commit()
+					}
 				default:
 					var b []byte
 					if b, err = p.Reserve(ctx, prng.IntN(maxLen+1)); err == nil {

@@ -65,7 +65,7 @@
 // call that found the ring full or empty is protected: Close wakes it and
 // waits until it has returned. A call that did not have to wait is not:
 // Close must not run while another goroutine is inside one, nor while
-// slices from Reserve, Peek or RecvBatch are in use.
+// slices from Reserve, ReserveBatch, Peek or RecvBatch are in use.
 // Across processes there is no lock: the two sides synchronise only through
 // the cursors, with atomic loads and stores.
 //
@@ -90,11 +90,12 @@
 // both sides have closed; a ring whose peer died stays, for a takeover, until
 // it is removed ("shmring rm -stale", or ipcrm).
 //
-// Slices returned by Reserve, Peek and RecvBatch point into the segment, not
-// into a copy:
+// Slices returned by Reserve, Batch.Slot, Peek and RecvBatch point into the
+// segment, not into a copy:
 //
-//   - a Reserve slice is valid until the message is published, by Commit or
-//     by a Send, TrySend or SendBatch (which publish pending reservations);
+//   - a Reserve or Batch.Slot slice is valid until the message is
+//     published, by Commit or by a Send, TrySend or SendBatch (which publish
+//     pending reservations);
 //   - a Peek slice is valid until the message is released, by Release or by
 //     a Recv, TryRecv or RecvBatch (which release peeked messages);
 //   - a RecvBatch slice is valid only during the callback.

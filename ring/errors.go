@@ -41,7 +41,7 @@ var (
 	ErrRoleTaken = errors.New("ring: role is held by a live process")
 
 	// ErrMessageTooLarge: a message longer than the slot's payload
-	// (SlotSize-4 bytes), or a negative size to Reserve.
+	// (SlotSize-4 bytes), or a negative size to Reserve or ReserveBatch.
 	ErrMessageTooLarge = errors.New("ring: message too large for slot")
 
 	// ErrFull and ErrEmpty: a non-blocking call found no free slot, or no

@@ -168,6 +168,145 @@ func TestReserveCommit(t *testing.T) {
 	require.Zero(t, n)
 }
 
+func TestReserveBatch(t *testing.T) {
+	ctx := context.Background()
+	_, p, c := heapRing(t, ring.Config{SlotSize: 16, Slots: 8})
+	buf := make([]byte, 12)
+	recv := func(wantLen int, want byte) {
+		t.Helper()
+		n, err := c.Recv(ctx, buf)
+		require.NoError(t, err)
+		require.Equal(t, wantLen, n)
+		if n > 0 {
+			require.Equal(t, want, buf[0])
+		}
+	}
+
+	// Each slot is exactly n bytes, capacity included: an append cannot
+	// reach the next slot. Nothing is visible before Commit.
+	b, err := p.ReserveBatch(ctx, 3, 4)
+	require.NoError(t, err)
+	require.Equal(t, 3, b.Len())
+	for i := range b.Len() {
+		s := b.Slot(i)
+		require.Len(t, s, 4)
+		require.Equal(t, 4, cap(s))
+		s[0] = byte(10 + i)
+	}
+	_, err = c.TryRecv(buf)
+	require.ErrorIs(t, err, ring.ErrEmpty, "reserved messages are not visible before Commit")
+
+	// Asked for more than is free: what is free, after a Reserve.
+	one, err := p.Reserve(ctx, 2)
+	require.NoError(t, err)
+	one[0] = 13
+	b, err = p.ReserveBatch(ctx, 100, 1)
+	require.NoError(t, err)
+	require.Equal(t, 4, b.Len())
+	for i := range b.Len() {
+		b.Slot(i)[0] = byte(14 + i)
+	}
+	// Full with reservations pending: ErrFull, not a wait.
+	_, err = p.ReserveBatch(ctx, 1, 1)
+	require.ErrorIs(t, err, ring.ErrFull)
+	require.NoError(t, p.Commit())
+	for i := range 3 {
+		recv(4, byte(10+i))
+	}
+	recv(2, 13)
+	for i := range 4 {
+		recv(1, byte(14+i))
+	}
+
+	// k <= 0: every free slot; zero-length messages.
+	b, err = p.ReserveBatch(ctx, 0, 0)
+	require.NoError(t, err)
+	require.Equal(t, 8, b.Len())
+	require.Empty(t, b.Slot(7))
+	require.NoError(t, p.Commit())
+	for range 8 {
+		recv(0, 0)
+	}
+
+	// An index out of range panics, as a slice's does, and says which.
+	require.PanicsWithError(t, "ring: Batch.Slot(8) of a batch of 8 slots", func() { b.Slot(8) })
+	require.PanicsWithError(t, "ring: Batch.Slot(-1) of a batch of 8 slots", func() { b.Slot(-1) })
+	require.Panics(t, func() { ring.Batch{}.Slot(0) })
+
+	_, err = p.ReserveBatch(ctx, 1, 13)
+	require.ErrorIs(t, err, ring.ErrMessageTooLarge)
+	require.Contains(t, err.Error(), "13 bytes")
+	_, err = p.ReserveBatch(ctx, 1, -1)
+	require.ErrorIs(t, err, ring.ErrMessageTooLarge)
+	require.NoError(t, p.Close())
+	_, err = p.ReserveBatch(ctx, 1, 1)
+	require.ErrorIs(t, err, ring.ErrClosed)
+}
+
+// TestReserveBatchWrap: batches of every size start at every offset, so
+// they cross the end of the ring at every point, and every message arrives
+// intact and in order.
+func TestReserveBatchWrap(t *testing.T) {
+	ctx := context.Background()
+	for _, slots := range []int{2, 4, 8, 64} {
+		t.Run(fmt.Sprint(slots), func(t *testing.T) {
+			_, p, c := heapRing(t, ring.Config{SlotSize: 32, Slots: slots})
+			buf := make([]byte, 28)
+			var sent, got uint64
+			for round := range 3*slots + 5 {
+				want := 1 + round%slots
+				size := 12 + round%17
+				b, err := p.ReserveBatch(ctx, want, size)
+				require.NoError(t, err)
+				require.Equal(t, want, b.Len(), "an empty ring grants the whole batch")
+				for i := range b.Len() {
+					fill(b.Slot(i), sent)
+					sent++
+				}
+				require.NoError(t, p.Commit())
+				for got < sent {
+					n, err := c.Recv(ctx, buf)
+					require.NoError(t, err)
+					require.Equal(t, size, n)
+					require.NoError(t, check(buf[:n], got))
+					got++
+				}
+			}
+		})
+	}
+}
+
+// TestReserveBatchWaits: on a full ring with nothing reserved, ReserveBatch
+// waits for space as Reserve does, and ends as Reserve does.
+func TestReserveBatchWaits(t *testing.T) {
+	ctx := context.Background()
+	_, p, c := heapRing(t, ring.Config{SlotSize: 16, Slots: 2})
+	require.NoError(t, p.Send(ctx, []byte{1}))
+	require.NoError(t, p.Send(ctx, []byte{2}))
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		_, _ = c.Recv(ctx, make([]byte, 16))
+	}()
+	b, err := p.ReserveBatch(ctx, 2, 1)
+	require.NoError(t, err)
+	require.Equal(t, 1, b.Len(), "one slot freed, one granted")
+	b.Slot(0)[0] = 3
+	require.NoError(t, p.Commit())
+
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
+	defer cancel()
+	_, err = p.ReserveBatch(tctx, 2, 1)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		_ = c.Close()
+	}()
+	_, err = p.ReserveBatch(ctx, 2, 1)
+	require.ErrorIs(t, err, ring.ErrClosed)
+	require.Contains(t, err.Error(), "consumer has closed")
+}
+
 func TestPeekRelease(t *testing.T) {
 	ctx := context.Background()
 	_, p, c := heapRing(t, ring.Config{SlotSize: 16, Slots: 4})
@@ -403,6 +542,12 @@ func TestZeroAllocs(t *testing.T) {
 		_ = c.Release()
 		_, _ = p.SendBatch(ctx, msgs)
 		_, _ = c.RecvBatch(ctx, 0, fn)
+		bt, _ := p.ReserveBatch(ctx, 4, 64)
+		for i := range bt.Len() {
+			copy(bt.Slot(i), msg)
+		}
+		_ = p.Commit()
+		_, _ = c.RecvBatch(ctx, 0, fn)
 	})
 	require.Zero(t, allocs)
 }
@@ -514,11 +659,11 @@ func streamN(t *testing.T, p *ring.Producer, c *ring.Consumer, total int) {
 	errc := make(chan error, 1)
 	go func() {
 		msg := make([]byte, 60)
-		for i := range total {
+		for i := 0; i < total; i++ {
 			m := msg[:12+i%49]
 			fill(m, uint64(i))
 			var err error
-			switch i % 3 {
+			switch i % 4 {
 			case 0:
 				err = p.Send(ctx, m)
 			case 1:
@@ -527,8 +672,18 @@ func streamN(t *testing.T, p *ring.Producer, c *ring.Consumer, total int) {
 					copy(b, m)
 					err = p.Commit()
 				}
-			default:
+			case 2:
 				_, err = p.SendBatch(ctx, [][]byte{m})
+			default:
+				// Up to 5 messages of m's length, as many as are free.
+				var b ring.Batch
+				if b, err = p.ReserveBatch(ctx, min(5, total-i), len(m)); err == nil {
+					for j := range b.Len() {
+						fill(b.Slot(j), uint64(i+j))
+					}
+					i += b.Len() - 1
+					err = p.Commit()
+				}
 			}
 			if err != nil {
 				errc <- fmt.Errorf("send %d: %w", i, err)
