@@ -84,7 +84,7 @@ func FlagSet(role Role, cfg *Config, handling flag.ErrorHandling) *flag.FlagSet 
 	fs.DurationVar(&cfg.Timeout, "timeout", DefaultTimeout, "how long to wait for the ring to be ready and for the "+role.peer().String()+" to show up")
 	fs.StringVar(&cfg.Wait, "wait", ring.WaitAdaptive.String(), "how to wait for the peer: spin, yield, futex or adaptive")
 	if role == Producer {
-		fs.IntVar(&cfg.Batch, "batch", 0, "publish `N` messages at a time, written in place (Reserve x N, Commit); 0 = Send one by one")
+		fs.IntVar(&cfg.Batch, "batch", 0, "publish `N` messages at a time, written in place (ReserveBatch, Commit); 0 = Send one by one")
 	} else {
 		fs.IntVar(&cfg.Batch, "batch", 0, "receive up to `N` messages per call (RecvBatch); 0 = Recv one by one")
 	}

@@ -106,8 +106,8 @@ func (s *session) sendEach(rn *run, seq uint64) (n, bytes uint64, first, last in
 	return n, bytes, first, last, err
 }
 
-// sendBatches writes up to -batch messages in place (Reserve) and publishes
-// them with one Commit: the zero-copy path.
+// sendBatches writes up to -batch messages in place (ReserveBatch) and
+// publishes them with one Commit: the zero-copy path.
 func (s *session) sendBatches(rn *run, seq uint64) (n, bytes uint64, first, last int64, err error) {
 	for {
 		if rn.stop.Load() {
@@ -130,8 +130,8 @@ func (s *session) sendBatches(rn *run, seq uint64) (n, bytes uint64, first, last
 		}
 		var k uint64
 		for k < want {
-			var buf []byte
-			buf, err = s.p.Reserve(rn.ctx, s.size)
+			var b ring.Batch
+			b, err = s.p.ReserveBatch(rn.ctx, int(want-k), s.size)
 			if err != nil {
 				if errors.Is(err, ring.ErrFull) && k > 0 {
 					err = nil // ring full with reservations pending: commit them
@@ -142,14 +142,17 @@ func (s *session) sendBatches(rn *run, seq uint64) (n, bytes uint64, first, last
 				}
 				break
 			}
-			now := monotime.Now()
-			if n == 0 && k == 0 {
-				first = now
+			for i := range b.Len() {
+				buf := b.Slot(i)
+				now := monotime.Now()
+				if n == 0 && k == 0 {
+					first = now
+				}
+				wire.Fill(buf)
+				wire.Put(buf, seq, now)
+				seq++
+				k++
 			}
-			wire.Fill(buf)
-			wire.Put(buf, seq, now)
-			seq++
-			k++
 		}
 		if k > 0 {
 			if cerr := s.p.Commit(); cerr != nil && err == nil {
