@@ -193,6 +193,63 @@ func TestHostileTargeted(t *testing.T) {
 	}
 }
 
+// TestHostileBeforeCall (RELIABILITY item 18): the producer's cursor is
+// corrupted while the consumer is between calls, not blocked in one. Each
+// receiving call's fast path reads the cursor itself when its cached copy
+// runs out (Consumer.fresh); it must leave a bad value to the checks of the
+// slow path, which report ErrCorrupt, and neither take it nor wait.
+func TestHostileBeforeCall(t *testing.T) {
+	corruptions := []struct {
+		name    string
+		corrupt func(h *hostileRing)
+	}{
+		{"head-beyond-capacity", func(h *hostileRing) { h.u64(offHead).Store(h.u64(offTail).Load() + uint64(h.slots) + 1) }},
+		{"head-backwards", func(h *hostileRing) { h.u64(offHead).Store(h.u64(offHead).Load() - 1) }},
+		{"head-huge", func(h *hostileRing) { h.u64(offHead).Store(1 << 63) }},
+	}
+	calls := []struct {
+		name string
+		call func(c *ring.Consumer, buf []byte) error
+	}{
+		{"Recv", func(c *ring.Consumer, buf []byte) error { _, err := c.Recv(context.Background(), buf); return err }},
+		{"TryRecv", func(c *ring.Consumer, buf []byte) error { _, err := c.TryRecv(buf); return err }},
+		{"Peek", func(c *ring.Consumer, buf []byte) error { _, err := c.Peek(context.Background()); return err }},
+		{"RecvBatch", func(c *ring.Consumer, buf []byte) error {
+			_, err := c.RecvBatch(context.Background(), 0, func([]byte) error { return nil })
+			return err
+		}},
+	}
+	for _, k := range corruptions {
+		for _, c := range calls {
+			t.Run(k.name+"/"+c.name, func(t *testing.T) {
+				shmtest.NoLeaks(t)
+				h := newHostileRing(t, 40, 8)
+				p, err := h.prodRing.Producer()
+				require.NoError(t, err)
+				cons, err := h.consRing.Consumer()
+				require.NoError(t, err)
+				sz := stream.Upto(36)
+				buf := make([]byte, 36)
+				for i := range uint64(13) {
+					require.NoError(t, p.Send(context.Background(), sz.Put(buf, i)))
+					_, err := cons.Recv(context.Background(), buf)
+					require.NoError(t, err)
+				}
+				k.corrupt(h)
+				done := make(chan error, 1)
+				go func() { done <- c.call(cons, buf) }()
+				select {
+				case err := <-done:
+					require.ErrorIs(t, err, ring.ErrCorrupt)
+					require.Contains(t, err.Error(), "producer cursor")
+				case <-time.After(30 * time.Second):
+					t.Fatal("the call did not notice the corruption")
+				}
+			})
+		}
+	}
+}
+
 // TestHostileBeforeClaim (RELIABILITY item 18): cursors corrupted after a
 // ring was opened (and validated) but before the producer role is claimed.
 // The producer's first call must report ErrCorrupt rather than trust them:

