@@ -119,10 +119,10 @@ func cringFigure(h testing.TB, figs map[string]float64, name string) float64 {
 }
 
 // cringThroughput has the C ring send n messages, with the Go ring's slot
-// size and count, publishing every batchFor(size) messages.
-func cringThroughput(h harness, size, slots, n int) result {
+// size and count, publishing (and releasing) every batch messages.
+func cringThroughput(h harness, size, slots, batch, n int) result {
 	figs := runCRing(h, "tput", strconv.Itoa(size), strconv.Itoa(slots),
-		strconv.Itoa(ring.SlotSizeFor(size)), strconv.Itoa(batchFor(size)), strconv.Itoa(n))
+		strconv.Itoa(ring.SlotSizeFor(size)), strconv.Itoa(batch), strconv.Itoa(n))
 	if got := cringFigure(h, figs, "msgs"); got != float64(n) {
 		h.Fatalf("cring sent %v messages, want %d", got, n)
 	}

@@ -30,6 +30,7 @@ const (
 	colRing = iota
 	colRing2
 	colC
+	colC2
 	colPipe
 	colSocket
 	colChan
@@ -40,6 +41,7 @@ var palette = []color.Color{
 	colRing:   color.RGBA{R: 0x1f, G: 0x5f, B: 0xbf, A: 0xff}, // blue
 	colRing2:  color.RGBA{R: 0x5f, G: 0xaf, B: 0xef, A: 0xff}, // light blue
 	colC:      color.RGBA{R: 0x20, G: 0x20, B: 0x20, A: 0xff}, // black
+	colC2:     color.RGBA{R: 0x70, G: 0x70, B: 0x50, A: 0xff}, // dark olive
 	colPipe:   color.RGBA{R: 0xe0, G: 0x70, B: 0x10, A: 0xff}, // orange
 	colSocket: color.RGBA{R: 0x90, G: 0x30, B: 0xa0, A: 0xff}, // purple
 	colChan:   color.RGBA{R: 0x20, G: 0x90, B: 0x40, A: 0xff}, // green
