@@ -313,7 +313,7 @@ func (c *Consumer) refresh() (bool, error) {
 // waitData waits for a message. On success the consumer is still marked as
 // inside a wait (see waitFor): the caller reads the slot, then calls leave.
 func (c *Consumer) waitData(ctx context.Context) error {
-	return c.r.waitFor(ctx, c, &c.cw, c.own, &c.h.cons, &c.h.prod, &c.waiting)
+	return c.r.waitFor(ctx, c, &c.slots, &c.cw, &c.h.cons, &c.h.prod)
 }
 
 // beforeWait releases peeked messages: a consumer must never sleep on slots
@@ -327,6 +327,9 @@ func (c *Consumer) beforeWait() {
 
 // leave ends what waitData began, once the call is done with the segment.
 func (c *Consumer) leave() { c.r.leave(&c.waiting) }
+
+// peerCursor is the producer's cursor as last read.
+func (c *Consumer) peerCursor() uint64 { return c.cachedHead }
 
 // flushCounters copies the statistics to the header; waitFor calls it
 // before sleeping.

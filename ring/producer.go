@@ -22,6 +22,7 @@ type slots struct {
 	own     futexWords // the block this side sleeps on
 	peer    futexWords // the block the peer sleeps on
 	waiting uint32     // 1 while inside a wait (Ring.enter)
+	live    liveCheck  // when to check the peer next, across waiting calls
 }
 
 // claimWords sets up a side's fence words as it claims its role, before its
@@ -515,7 +516,7 @@ func (p *Producer) poll() (bool, error) {
 // as inside a wait (see waitFor): the caller fills the slot, then calls
 // leave.
 func (p *Producer) waitSpace(ctx context.Context) error {
-	return p.r.waitFor(ctx, p, &p.cw, p.own, &p.h.prod, &p.h.cons, &p.waiting)
+	return p.r.waitFor(ctx, p, &p.slots, &p.cw, &p.h.prod, &p.h.cons)
 }
 
 // beforeWait publishes anything reserved: a producer must never sleep on
@@ -529,6 +530,9 @@ func (p *Producer) beforeWait() {
 
 // leave ends what waitSpace began, once the call is done with the segment.
 func (p *Producer) leave() { p.r.leave(&p.waiting) }
+
+// peerCursor is the consumer's cursor as last read.
+func (p *Producer) peerCursor() uint64 { return p.cachedTail }
 
 // flushCounters copies the statistics to the header; waitFor calls it
 // before sleeping.

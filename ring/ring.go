@@ -90,8 +90,11 @@ type Options struct {
 	// Liveness is how often a waiting side checks that its peer's process
 	// still exists. A side blocked on a dead peer returns ErrPeerDead
 	// within twice this interval; one blocked on a peer found stopped at
-	// two checks in a row returns ErrPeerUnresponsive. A futex sleep never
-	// lasts longer than this. Zero means DefaultLiveness.
+	// two checks in a row returns ErrPeerUnresponsive. The interval counts
+	// waiting across calls until the peer's cursor moves, so calls that
+	// each wait less (a short context deadline, in a loop) still check.
+	// A futex sleep never lasts longer than this. Zero means
+	// DefaultLiveness.
 	Liveness time.Duration
 	// ReadyTimeout is how long Open waits for the creator to finish
 	// initialising the segment. Zero means DefaultReadyTimeout.

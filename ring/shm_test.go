@@ -305,6 +305,64 @@ func TestPeerKilled(t *testing.T) {
 	}
 }
 
+// TestPeerKilledShortCalls: a side that waits in calls shorter than the
+// liveness interval, one after another (a context deadline of a quarter of
+// it, in a loop, as a service that polls for shutdown would), still learns
+// that its peer died: the schedule of checks runs across the calls. With a
+// schedule that started again with each call, no call ever reached its
+// first check.
+func TestPeerKilledShortCalls(t *testing.T) {
+	for _, blockedOn := range []string{"empty", "full"} {
+		t.Run(blockedOn, func(t *testing.T) {
+			shmtest.NoLeaks(t)
+			const liveness = 200 * time.Millisecond
+			r, key := shmRing(t, ring.Config{SlotSize: 16, Slots: 4, Options: ring.Options{Liveness: liveness}})
+			holder := "hold-producer"
+			if blockedOn == "full" {
+				holder = "hold-consumer"
+			}
+			cmd := shmtest.Child(t, context.Background(), holder, keyArg(key))
+			out, err := cmd.StdoutPipe()
+			require.NoError(t, err)
+			require.NoError(t, cmd.Start())
+			_, err = io.ReadFull(out, make([]byte, 6))
+			require.NoError(t, err)
+
+			var call func(ctx context.Context) error
+			if blockedOn == "empty" {
+				c, err := r.Consumer()
+				require.NoError(t, err)
+				call = func(ctx context.Context) error { _, err := c.Recv(ctx, make([]byte, 16)); return err }
+			} else {
+				p, err := r.Producer()
+				require.NoError(t, err)
+				for range 4 {
+					require.NoError(t, p.Send(context.Background(), []byte{1}))
+				}
+				call = func(ctx context.Context) error { return p.Send(ctx, []byte{2}) }
+			}
+			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+			_ = cmd.Wait()
+			killed := time.Now()
+			for calls := 1; ; calls++ {
+				ctx, cancel := context.WithTimeout(context.Background(), liveness/4)
+				err := call(ctx)
+				cancel()
+				if errors.Is(err, context.DeadlineExceeded) {
+					if time.Since(killed) > 30*time.Second {
+						t.Fatalf("%d calls over %v all timed out: the dead peer was never checked", calls, time.Since(killed))
+					}
+					continue
+				}
+				require.ErrorIs(t, err, ring.ErrPeerDead, "call %d", calls)
+				require.Contains(t, err.Error(), fmt.Sprintf("pid %d", cmd.Process.Pid))
+				require.Greater(t, calls, 1, "the first call cannot outlast the interval")
+				break
+			}
+		})
+	}
+}
+
 // TestTakeover: a producer that dies without closing leaves its role to the
 // next process, which resumes at the committed cursor; the consumer sees
 // one unbroken sequence. While the first holds the role, nobody else gets it.

@@ -73,15 +73,31 @@ import (
 // sleeps, so a sleeping side's counters are exact. beforeWait runs once
 // before a call starts waiting: it counts the stall and makes visible what
 // the peer may be waiting for (pending reservations, peeked slots).
+// peerCursor is the peer's cursor as the last poll read it.
 type poller interface {
 	poll() (bool, error)
 	flushCounters()
 	beforeWait()
+	peerCursor() uint64
+}
+
+// liveCheck is a side's schedule of liveness checks. It lasts from one
+// waiting call to the next, so that a caller who waits in short calls (a
+// context whose deadline is shorter than Options.Liveness, in a loop) still
+// has its peer checked once per interval of waiting: each call resumes the
+// schedule instead of starting it again, which would push the first check
+// past every call's end. The schedule starts afresh once the peer's cursor
+// has moved since it began: the peer was alive then.
+type liveCheck struct {
+	next    time.Time // the next check; zero until a wait first reads the clock
+	stopped bool      // the peer was stopped at the last check
+	mark    uint64    // the peer's cursor when the schedule began
 }
 
 // waitFor blocks until p.poll reports true or an error, the context ends, or
-// the peer is found dead or stopped too long. seq and sleeping are this
-// side's futex block; me counts the waits, peer is checked for liveness.
+// the peer is found dead or stopped too long. s holds this side's futex
+// block (own), its in-wait flag and its liveness schedule; me counts the
+// waits, peer is checked for liveness.
 //
 // It makes no allocation: waits are frequent, and a wait that allocates
 // turns a steady stream into garbage.
@@ -92,14 +108,18 @@ type poller interface {
 // read the slot it waited for and publish, and only then calls leave, so a
 // Ring.Close that began while the call was blocked cannot unmap under it.
 // On error the flag is down again.
-func (r *Ring) waitFor(ctx context.Context, p poller, cw *ctxWake, w futexWords, me, peer *side, waiting *uint32) error {
+func (r *Ring) waitFor(ctx context.Context, p poller, s *slots, cw *ctxWake, me, peer *side) error {
+	waiting := &s.waiting
 	if !r.enter(waiting) {
 		return ErrClosed
 	}
 	ok, err := p.poll()
 	if err == nil && !ok {
+		if c := p.peerCursor(); c != s.live.mark {
+			s.live = liveCheck{mark: c}
+		}
 		p.beforeWait()
-		err = r.wait(ctx, p, cw, w, me, peer)
+		err = r.wait(ctx, p, cw, s.own, me, peer, &s.live)
 	}
 	if err != nil {
 		// A wait that fails (closed, cancelled, dead peer) is a good
@@ -145,7 +165,7 @@ func (r *Ring) leave(waiting *uint32) {
 }
 
 // wait is waitFor's loop.
-func (r *Ring) wait(ctx context.Context, p poller, cw *ctxWake, w futexWords, me, peer *side) error {
+func (r *Ring) wait(ctx context.Context, p poller, cw *ctxWake, w futexWords, me, peer *side, lc *liveCheck) error {
 	seq, sleeping := w.seq, w.sleeping
 	ws := r.opts.Wait
 	ctxDeadline, hasDeadline := ctx.Deadline()
@@ -153,8 +173,6 @@ func (r *Ring) wait(ctx context.Context, p poller, cw *ctxWake, w futexWords, me
 		spinUntil  int64 // then yield; set at the first look at the clock
 		yieldUntil int64 // then sleep; set when yielding starts
 		yielding   bool
-		nextCheck  time.Time // next liveness check; set at the first look at the clock
-		stopped    bool      // the peer was stopped at the last liveness check
 	)
 
 	for i := 0; ; i++ {
@@ -206,10 +224,10 @@ func (r *Ring) wait(ctx context.Context, p poller, cw *ctxWake, w futexWords, me
 		if hasDeadline && !now.Before(ctxDeadline) {
 			return context.DeadlineExceeded
 		}
-		if nextCheck.IsZero() {
-			nextCheck = now.Add(r.opts.Liveness)
-		} else if !now.Before(nextCheck) {
-			if err := checkPeer(peer, &stopped); err != nil {
+		if lc.next.IsZero() {
+			lc.next = now.Add(r.opts.Liveness)
+		} else if !now.Before(lc.next) {
+			if err := checkPeer(peer, &lc.stopped); err != nil {
 				// The peer may have published (or freed) one
 				// more slot between the last poll and its death.
 				// It can do nothing more now, so this poll is
@@ -220,14 +238,14 @@ func (r *Ring) wait(ctx context.Context, p poller, cw *ctxWake, w futexWords, me
 				}
 				return err
 			}
-			nextCheck = now.Add(r.opts.Liveness)
+			lc.next = now.Add(r.opts.Liveness)
 		}
 		if !sleep {
 			continue
 		}
 
 		cw.arm(ctx, seq)
-		deadline := nextCheck
+		deadline := lc.next
 		if hasDeadline && ctxDeadline.Before(deadline) {
 			deadline = ctxDeadline
 		}
