@@ -136,8 +136,10 @@ func TestPeerKilledAnyWaitMode(t *testing.T) {
 // long: stopped until the waiting side reports it; liveness 300 ms. The
 // blocked call returns ErrPeerUnresponsive (not ErrPeerDead), no sooner
 // than one liveness interval after the stop and within a generous bound,
-// having moved nothing; after SIGCONT, calling again carries on and the
-// stream completes with every message checked.
+// having moved nothing; a call made again while the peer is still stopped
+// waits at least an interval before it reports the same; after SIGCONT,
+// calling again carries on and the stream completes with every message
+// checked.
 func TestStoppedPeer(t *testing.T) {
 	runs := slowRuns(t, 10)
 	for _, c := range []struct {
@@ -236,6 +238,14 @@ func stoppedPeer(t *testing.T, stopped string, liveness, stop time.Duration, run
 			require.GreaterOrEqual(t, d, liveness, "run %d: a stop shorter than the liveness interval is never reported", run)
 			require.Less(t, d, 10*liveness+10*time.Second, "run %d: reported within a generous bound", run)
 			slowest = max(slowest, d)
+			// Calling again while it is still stopped waits again,
+			// at least an interval, and reports it again.
+			again := time.Now()
+			ok, err = call(next)
+			require.False(t, ok)
+			require.ErrorIs(t, err, ring.ErrPeerUnresponsive, "run %d, called again", run)
+			require.GreaterOrEqual(t, time.Since(again), liveness, "run %d: calling again after ErrPeerUnresponsive waits again", run)
+			require.Equal(t, before, counted(), "run %d: nor does the next", run)
 			break
 		}
 		peer.signal(t, syscall.SIGCONT)

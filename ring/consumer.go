@@ -65,7 +65,7 @@ func (c *Consumer) Recv(ctx context.Context, buf []byte) (int, error) {
 	if c.closed.Load() {
 		return 0, ErrClosed
 	}
-	if c.tail == c.cachedHead && !c.fresh() {
+	if c.tail == c.cachedHead {
 		return c.recvWaiting(ctx, buf)
 	}
 	return c.copyOut(buf)
@@ -89,7 +89,7 @@ func (c *Consumer) TryRecv(buf []byte) (int, error) {
 	if c.closed.Load() {
 		return 0, ErrClosed
 	}
-	if c.tail == c.cachedHead && !c.fresh() {
+	if c.tail == c.cachedHead {
 		if ok, err := c.poll(); err != nil {
 			return 0, err
 		} else if !ok {
@@ -129,7 +129,7 @@ func (c *Consumer) Peek(ctx context.Context) ([]byte, error) {
 	if c.closed.Load() {
 		return nil, ErrClosed
 	}
-	if c.tail == c.cachedHead && !c.fresh() {
+	if c.tail == c.cachedHead {
 		if c.tail != c.released {
 			// Messages peeked: look, but do not wait.
 			if ok, err := c.poll(); err != nil {
@@ -188,7 +188,7 @@ func (c *Consumer) RecvBatch(ctx context.Context, max int, fn func(msg []byte) e
 	if c.closed.Load() {
 		return 0, ErrClosed
 	}
-	if c.tail == c.cachedHead && !c.fresh() {
+	if c.tail == c.cachedHead {
 		return c.recvBatchWaiting(ctx, max, fn)
 	}
 	return c.recvBatch(max, fn)
@@ -283,14 +283,14 @@ func (c *Consumer) poll() (bool, error) {
 	return false, nil
 }
 
-// fresh is the fast paths' own look at the producer's cursor, when the
-// cached copy says the ring is empty: if the cursor has moved forward, by no
-// more than a ring, it takes the new value and reports true. Anything else
-// (no news, or a value refresh would refuse) it leaves to the slow path,
-// which polls and waits. Without it, every call that found its cached copy
-// stale went through the wait machinery even when the message was there:
-// in a ping-pong, that is every call. BenchmarkRoundTripCalls (one
-// goroutine, so nothing ever waits) went from 70-85 ns to 35-45.
+// fresh is waitData's first look at the producer's cursor: if the cursor
+// has moved forward, by no more than a ring, it takes the new value and
+// reports true. Anything else (no news, or a value refresh would refuse) it
+// leaves to the wait, which polls and checks. A call whose cached copy ran
+// out comes here even when the next message is already there (in a
+// ping-pong, every call does), and finding it this way, without the
+// wait's interface calls and setup, took BenchmarkRoundTripCalls (one
+// goroutine, so nothing ever waits) from 70-85 ns to about 50.
 func (c *Consumer) fresh() bool {
 	h := c.h.head.Load()
 	if h <= c.cachedHead || h-c.released > c.n {
@@ -312,8 +312,16 @@ func (c *Consumer) refresh() (bool, error) {
 
 // waitData waits for a message. On success the consumer is still marked as
 // inside a wait (see waitFor): the caller reads the slot, then calls leave.
+// It enters the wait before it reads the producer's cursor, so a Ring.Close
+// in another goroutine cannot unmap under that read either.
 func (c *Consumer) waitData(ctx context.Context) error {
-	return c.r.waitFor(ctx, c, &c.slots, &c.cw, &c.h.cons, &c.h.prod)
+	if !c.r.enter(&c.waiting) {
+		return ErrClosed
+	}
+	if c.fresh() {
+		return nil
+	}
+	return c.r.waitEntered(ctx, c, &c.slots, &c.cw, &c.h.cons, &c.h.prod)
 }
 
 // beforeWait releases peeked messages: a consumer must never sleep on slots

@@ -133,10 +133,11 @@ func (c *counters) flush(s *side) {
 // concurrently, except Close, which any goroutine may call to end the
 // producer and unblock a waiting call.
 //
-// Messages are published in order. Send and SendBatch copy; Reserve and
-// Commit write in place (zero-copy). Every call that publishes makes one
-// store of the cursor, however many messages it publishes: batching is what
-// makes a ring fast.
+// Messages are published in order. Send and SendBatch copy; Reserve,
+// ReserveBatch and Commit write in place (zero-copy). Every call that
+// publishes makes one store of the cursor, however many messages it
+// publishes: batching is what makes a ring fast, and ReserveBatch is the
+// fastest way to send messages of one length.
 type Producer struct {
 	r *Ring
 	h *header
@@ -323,16 +324,24 @@ func (p *Producer) ReserveBatch(ctx context.Context, k, n int) (Batch, error) {
 	}
 	// used > p.n only if the cursor read at claim time was corrupt
 	// (beyond head): poll refuses it.
-	if used := p.head - p.cachedTail; used >= p.n || p.n-used < want {
-		ok, err := p.poll()
-		switch {
-		case err != nil:
+	switch used := p.head - p.cachedTail; {
+	case used >= p.n && p.head == p.published:
+		// Full, nothing reserved: wait, as Reserve does. The wait
+		// polls first, inside the wait, where Ring.Close cannot
+		// unmap under it.
+		return p.reserveBatchWaiting(ctx, want, n)
+	case used >= p.n:
+		// Reservations pending: look, but do not wait.
+		if ok, err := p.poll(); err != nil {
 			return Batch{}, err
-		case !ok && p.head != p.published:
-			// Reservations pending: look, but do not wait.
+		} else if !ok {
 			return Batch{}, ErrFull
-		case !ok:
-			return p.reserveBatchWaiting(ctx, want, n)
+		}
+	case p.n-used < want:
+		// Room for fewer than asked: look whether the consumer has
+		// freed more. Some room is there either way.
+		if _, err := p.poll(); err != nil {
+			return Batch{}, err
 		}
 	}
 	return p.reserveRun(want, n), nil
@@ -366,7 +375,8 @@ func (p *Producer) reserveRun(want uint64, n int) Batch {
 }
 
 // Batch is a run of slots claimed by ReserveBatch, each for one message of
-// the same length, written in place. Commit publishes them.
+// the same length, written in place. Commit publishes them. The zero Batch
+// holds no slots.
 type Batch struct {
 	area  []byte // the ring's slots
 	first uint64 // cursor position of the batch's first slot

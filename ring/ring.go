@@ -177,7 +177,7 @@ func (c Config) withDefaults() Config {
 // wakes a Producer or Consumer call that found the ring full or empty and
 // waits until that call has returned; it must not run while another
 // goroutine is inside a call that did not have to wait, nor while slices
-// from Reserve, Peek or RecvBatch are in use.
+// from Reserve, ReserveBatch, Peek or RecvBatch are in use.
 type Ring struct {
 	buf     []byte
 	h       *header

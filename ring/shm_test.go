@@ -359,6 +359,13 @@ func TestPeerKilledShortCalls(t *testing.T) {
 				require.Greater(t, calls, 1, "the first call cannot outlast the interval")
 				break
 			}
+			// After the report, a call starts a schedule of its own:
+			// it waits an interval before it reports the death again.
+			again := time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			require.ErrorIs(t, call(ctx), ring.ErrPeerDead)
+			require.GreaterOrEqual(t, time.Since(again), liveness, "calling again after ErrPeerDead waits again")
 		})
 	}
 }

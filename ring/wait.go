@@ -2,6 +2,7 @@ package ring
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -82,12 +83,13 @@ type poller interface {
 }
 
 // liveCheck is a side's schedule of liveness checks. It lasts from one
-// waiting call to the next, so that a caller who waits in short calls (a
-// context whose deadline is shorter than Options.Liveness, in a loop) still
-// has its peer checked once per interval of waiting: each call resumes the
-// schedule instead of starting it again, which would push the first check
-// past every call's end. The schedule starts afresh once the peer's cursor
-// has moved since it began: the peer was alive then.
+// waiting call to the next when a call ends by its context, so that a
+// caller who waits in short calls (a context whose deadline is shorter than
+// Options.Liveness, in a loop) still has its peer checked once per interval
+// of waiting: each call resumes the schedule instead of starting it again,
+// which would push the first check past every call's end. The schedule
+// starts afresh once the peer's cursor has moved since it began (the peer
+// was alive then), and after a call that ended any other way.
 type liveCheck struct {
 	next    time.Time // the next check; zero until a wait first reads the clock
 	stopped bool      // the peer was stopped at the last check
@@ -102,17 +104,22 @@ type liveCheck struct {
 // It makes no allocation: waits are frequent, and a wait that allocates
 // turns a steady stream into garbage.
 //
-// waiting is the side's in-wait flag, which Ring.Close reads to know when
-// it may unmap (see enter). waitFor raises it before it touches the
-// segment. On success it leaves it raised: the caller goes on to write or
-// read the slot it waited for and publish, and only then calls leave, so a
-// Ring.Close that began while the call was blocked cannot unmap under it.
-// On error the flag is down again.
+// s.waiting is the side's in-wait flag, which Ring.Close reads to know
+// when it may unmap (see enter). waitFor raises it before it touches the
+// segment (waitEntered is for a caller that has raised it already). On
+// success it leaves it raised: the caller goes on to write or read the slot
+// it waited for and publish, and only then calls leave, so a Ring.Close
+// that began while the call was blocked cannot unmap under it. On error
+// the flag is down again.
 func (r *Ring) waitFor(ctx context.Context, p poller, s *slots, cw *ctxWake, me, peer *side) error {
-	waiting := &s.waiting
-	if !r.enter(waiting) {
+	if !r.enter(&s.waiting) {
 		return ErrClosed
 	}
+	return r.waitEntered(ctx, p, s, cw, me, peer)
+}
+
+func (r *Ring) waitEntered(ctx context.Context, p poller, s *slots, cw *ctxWake, me, peer *side) error {
+	waiting := &s.waiting
 	ok, err := p.poll()
 	if err == nil && !ok {
 		if c := p.peerCursor(); c != s.live.mark {
@@ -122,6 +129,14 @@ func (r *Ring) waitFor(ctx context.Context, p poller, s *slots, cw *ctxWake, me,
 		err = r.wait(ctx, p, cw, s.own, me, peer, &s.live)
 	}
 	if err != nil {
+		// Only a wait cut short by its context keeps the schedule for
+		// the next call. After a finding (dead, stopped) or anything
+		// else, the next call starts a schedule of its own: calling
+		// again after ErrPeerUnresponsive waits again, at least an
+		// interval, instead of failing at its first look at the clock.
+		if ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
+			s.live = liveCheck{mark: p.peerCursor()}
+		}
 		// A wait that fails (closed, cancelled, dead peer) is a good
 		// time to bring the counters up to date; still inside the
 		// wait, so Close has not unmapped.
@@ -227,6 +242,13 @@ func (r *Ring) wait(ctx context.Context, p poller, cw *ctxWake, w futexWords, me
 		if lc.next.IsZero() {
 			lc.next = now.Add(r.opts.Liveness)
 		} else if !now.Before(lc.next) {
+			if now.Sub(lc.next) > r.opts.Liveness {
+				// More than two intervals since the last check,
+				// not all of them spent waiting: what that check
+				// saw says nothing of now. "Stopped at two checks
+				// in a row" means one stop an interval long.
+				lc.stopped = false
+			}
 			if err := checkPeer(peer, &lc.stopped); err != nil {
 				// The peer may have published (or freed) one
 				// more slot between the last poll and its death.
