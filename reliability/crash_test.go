@@ -178,9 +178,9 @@ func TestCrashPointsProducer(t *testing.T) {
 				Options: ring.Options{Liveness: 200 * time.Millisecond}})
 			sz := stream.Upto(crashMax)
 			rc := newReceiver(t, r, sz)
-			apis := []string{"send", "batch", "reserve"}
+			apis := []string{"send", "batch", "reserve", "reservebatch"}
 			if point == "send-mid-payload" {
-				apis = apis[:2] // Reserve writes in place: no copy to interrupt
+				apis = apis[:2] // Reserve and ReserveBatch write in place: no copy to interrupt
 			}
 			byAPI := map[string]uint64{}
 			for run := range runs {
@@ -304,7 +304,7 @@ func TestRandomKills(t *testing.T) {
 		r, key := newRing(t, cfg)
 		rc := newReceiver(t, r, sz)
 		for run := range runs {
-			api := []string{"send", "batch", "reserve"}[run%3]
+			api := []string{"send", "batch", "reserve", "reservebatch"}[run%4]
 			p := startPeer(t, nil, "produce", key, "-api", api, "-batch", fmt.Sprint(1+rng.IntN(16)), "-max", maxArg)
 			time.AfterFunc(delay(rng), p.kill)
 			rc.untilGone(p)
@@ -356,7 +356,7 @@ func TestRandomKills(t *testing.T) {
 		r, key := newRing(t, cfg)
 		var released, redelivered, lostInRecv uint64
 		for run := range runs {
-			papi := []string{"send", "batch", "reserve"}[run%3]
+			papi := []string{"send", "batch", "reserve", "reservebatch"}[run%4]
 			capi := []string{"recv", "batch", "peek"}[rng.IntN(3)]
 			batch := 1 + rng.IntN(crashSlots)
 			path, delivered := deliveredFile(t, released)

@@ -43,7 +43,7 @@ var soakConfigs = []soakConfig{
 	{slotSize: 4104, slots: 256, sizes: stream.Upto(4100), papi: "reserve", capi: "batch", batch: 8, wait: "adaptive", share: 0.02, max: 20_000_000},
 	{slotSize: 65544, slots: 16, sizes: stream.Sizes{Min: 60000, Max: 65540}, papi: "send", capi: "peek", batch: 4, wait: "adaptive", share: 0.001, max: 1_000_000},
 	{slotSize: 32, slots: 1 << 20, sizes: stream.Upto(28), papi: "reserve", capi: "batch", batch: 256, wait: "adaptive", share: 0.20},
-	{slotSize: 24, slots: 1 << 20, sizes: stream.Fixed(20), papi: "send", capi: "recv", wait: "adaptive", share: 0.159},
+	{slotSize: 24, slots: 1 << 20, sizes: stream.Fixed(20), papi: "reservebatch", capi: "recv", batch: 256, wait: "adaptive", share: 0.159},
 }
 
 // TestSoak (RELIABILITY item 1): for each configuration, a producer process

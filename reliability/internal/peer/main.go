@@ -4,7 +4,7 @@
 // SHMRING_CRASH can kill it at a chosen point inside the ring, and run it
 // against rings they create.
 //
-//	peer produce  -key K [-count N] [-api send|batch|reserve] [-batch B] [-min L] [-max L]
+//	peer produce  -key K [-count N] [-api send|batch|reserve|reservebatch] [-batch B] [-min L] [-max L]
 //	peer consume  -key K [-count N] [-api recv|batch|peek] [-batch B] [-min L] [-max L] [-delivered FILE]
 //	peer echo     -key K -key2 K2
 //	peer hold     -key K -role producer|consumer
@@ -82,7 +82,7 @@ func main() {
 	fs.StringVar(&f.key, "key", "", "ring key, hex")
 	fs.StringVar(&f.key2, "key2", "", "echo: ring key to send on, hex")
 	fs.Uint64Var(&f.count, "count", 0, "messages to move; 0 = until killed (producer) or the end of the stream (consumer)")
-	fs.StringVar(&f.api, "api", "", "producer: send, batch or reserve; consumer: recv, batch or peek")
+	fs.StringVar(&f.api, "api", "", "producer: send, batch, reserve or reservebatch; consumer: recv, batch or peek")
 	fs.IntVar(&f.batch, "batch", 16, "messages per call for the batch APIs")
 	fs.IntVar(&f.min, "min", stream.MinLen, "shortest message")
 	fs.IntVar(&f.max, "max", 0, "longest message; 0 = the slot's payload")
@@ -294,6 +294,40 @@ func sendStream(r *ring.Ring, p *ring.Producer, f flags, sz stream.Sizes) int {
 				}
 				sz.Put(b, i+k)
 				k++
+			}
+			if err := p.Commit(); err != nil {
+				return fail(exitErr, "commit at %d: %v", i, err)
+			}
+			i += k
+		}
+	case "reservebatch":
+		// Up to batch messages per Commit, one ReserveBatch per run of
+		// equal lengths within them.
+		for i < end {
+			want := min(uint64(batch), end-i)
+			var k uint64
+			for k < want {
+				n := sz.Len(i + k)
+				run := uint64(1)
+				for k+run < want && sz.Len(i+k+run) == n {
+					run++
+				}
+				b, err := p.ReserveBatch(ctx, int(run), n)
+				if errors.Is(err, ring.ErrFull) && k > 0 {
+					break
+				}
+				if err != nil {
+					if ok, code := f.retry(err); ok && k == 0 {
+						continue
+					} else if !ok {
+						return fail(code, "reserve batch at %d: %v", i+k, err)
+					}
+					break
+				}
+				for j := range b.Len() {
+					sz.Put(b.Slot(j), i+k+uint64(j))
+				}
+				k += uint64(b.Len())
 			}
 			if err := p.Commit(); err != nil {
 				return fail(exitErr, "commit at %d: %v", i, err)
