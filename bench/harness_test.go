@@ -89,9 +89,10 @@ const peerTimeout = 10 * time.Minute
 // peer is a child process playing a role, with its stdout for the
 // handshake ("ready") and its report ("done ...").
 type peer struct {
-	role string
-	cmd  *exec.Cmd
-	out  *bufio.Reader
+	role  string
+	cmd   *exec.Cmd
+	out   *bufio.Reader
+	watch *procWatch
 }
 
 // startPeer re-executes the benchmark binary as role, hands it files as fd
@@ -118,7 +119,7 @@ func startPeer(h testing.TB, role string, files []*os.File, args ...string) *pee
 		h.Fatalf("start %s: %v", role, err)
 	}
 	shmtest.Track(cmd.Process.Pid)
-	p := &peer{role: role, cmd: cmd, out: bufio.NewReader(out)}
+	p := &peer{role: role, cmd: cmd, out: bufio.NewReader(out), watch: watchProc(h, cmd.Process.Pid)}
 	if l := p.line(h); l != "ready" {
 		h.Fatalf("peer %s: got %q, want \"ready\"", role, l)
 	}

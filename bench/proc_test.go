@@ -6,6 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // Readers of /proc for the resident-memory and idle-CPU figures.
@@ -89,9 +92,38 @@ func onCPUNanos(pid int) (int64, error) {
 // alive reports whether process pid exists and is not a zombie.
 func alive(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
+	return err == nil && statAlive(b)
+}
+
+// statAlive reads the state field of a /proc/PID/stat line: anything but
+// zombie or dead.
+func statAlive(b []byte) bool {
 	i := bytes.LastIndexByte(b, ')')
 	return i >= 0 && i+2 < len(b) && b[i+2] != 'Z' && b[i+2] != 'X'
+}
+
+// procWatch tells whether one process is alive without allocating: it
+// reads /proc/PID/stat through a descriptor opened once, which stays tied
+// to that process (a reused pid is another process; once it is reaped, the
+// read fails). awaitCursor asks inside a measured span, whose heap
+// allocations are charged to the ring: with alive's os.ReadFile, a
+// consumer that paused showed up as 0.0014 allocations per 1000 messages.
+type procWatch struct {
+	fd  int
+	buf [1024]byte
+}
+
+func watchProc(h testing.TB, pid int) *procWatch {
+	h.Helper()
+	fd, err := unix.Open(fmt.Sprintf("/proc/%d/stat", pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		h.Fatalf("watch pid %d: %v", pid, err)
+	}
+	h.Cleanup(func() { _ = unix.Close(fd) })
+	return &procWatch{fd: fd}
+}
+
+func (w *procWatch) alive() bool {
+	n, err := unix.Pread(w.fd, w.buf[:], 0)
+	return err == nil && statAlive(w.buf[:n])
 }

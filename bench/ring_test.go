@@ -188,7 +188,7 @@ func awaitCursor(h testing.TB, w *uint64, want uint64, p *peer) {
 		switch {
 		case v != last:
 			last, since = v, time.Now()
-		case !alive(p.pid()):
+		case !p.watch.alive():
 			h.Fatalf("peer %s died at cursor %d of %d", p.role, v, want)
 		case time.Since(since) > time.Minute:
 			h.Fatalf("peer %s stuck at cursor %d of %d", p.role, v, want)

@@ -2,8 +2,10 @@ package bench
 
 import (
 	"os"
+	"os/exec"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/shmring/shmring/internal/shmtest"
 )
@@ -57,5 +59,28 @@ func TestProc(t *testing.T) {
 	}
 	if alive(1 << 30) {
 		t.Error("alive(1<<30) = true")
+	}
+
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w := watchProc(t, cmd.Process.Pid)
+	if !w.alive() {
+		t.Error("procWatch: a running child is not alive")
+	}
+	if n := testing.AllocsPerRun(100, func() { w.alive() }); n != 0 {
+		t.Errorf("procWatch.alive: %v allocations per call, want 0", n)
+	}
+	_ = cmd.Process.Kill()
+	for i := 0; w.alive(); i++ { // a zombie until reaped, then gone
+		if i == 1000 {
+			t.Fatal("procWatch: a killed child still alive after 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_ = cmd.Wait()
+	if w.alive() {
+		t.Error("procWatch: a reaped child is alive")
 	}
 }

@@ -194,10 +194,10 @@ func TestHostileTargeted(t *testing.T) {
 }
 
 // TestHostileBeforeCall (RELIABILITY item 18): the producer's cursor is
-// corrupted while the consumer is between calls, not blocked in one. Each
-// receiving call's fast path reads the cursor itself when its cached copy
-// runs out (Consumer.fresh); it must leave a bad value to the checks of the
-// slow path, which report ErrCorrupt, and neither take it nor wait.
+// corrupted while the consumer is between calls, not blocked in one. A
+// receiving call whose cached copy has run out reads the cursor once before
+// it sets up a wait (Consumer.fresh); that look must leave a bad value to
+// the wait's checks, which report ErrCorrupt, and neither take it nor wait.
 func TestHostileBeforeCall(t *testing.T) {
 	corruptions := []struct {
 		name    string
