@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strconv"
 	"syscall"
 	"testing"
@@ -253,6 +254,37 @@ func pingPongFutex(t *testing.T, symmetric bool) {
 	require.NotZero(t, st.Producer.Wakes, "futex-only mode must have slept and been woken")
 }
 
+// sideOfHeldRing makes a 4-slot ring whose other side a child process
+// holds, claims this side and, with blockedOn "full", fills the ring. It
+// returns the child and a call that blocks: a Recv on the empty ring, or a
+// Send on the full one.
+func sideOfHeldRing(t *testing.T, blockedOn string, liveness time.Duration) (*exec.Cmd, func(ctx context.Context) error) {
+	t.Helper()
+	r, key := shmRing(t, ring.Config{SlotSize: 16, Slots: 4, Options: ring.Options{Liveness: liveness}})
+	holder := "hold-producer"
+	if blockedOn == "full" {
+		holder = "hold-consumer"
+	}
+	cmd := shmtest.Child(t, context.Background(), holder, keyArg(key))
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	_, err = io.ReadFull(out, make([]byte, 6))
+	require.NoError(t, err)
+
+	if blockedOn == "empty" {
+		c, err := r.Consumer()
+		require.NoError(t, err)
+		return cmd, func(ctx context.Context) error { _, err := c.Recv(ctx, make([]byte, 16)); return err }
+	}
+	p, err := r.Producer()
+	require.NoError(t, err)
+	for range 4 {
+		require.NoError(t, p.Send(context.Background(), []byte{1}))
+	}
+	return cmd, func(ctx context.Context) error { return p.Send(ctx, []byte{2}) }
+}
+
 // TestPeerKilled: a side blocked on an empty ring (consumer) and on a full
 // one (producer) returns ErrPeerDead within twice the liveness interval
 // after its peer is killed with SIGKILL.
@@ -261,34 +293,9 @@ func TestPeerKilled(t *testing.T) {
 		t.Run(blockedOn, func(t *testing.T) {
 			shmtest.NoLeaks(t)
 			const liveness = 300 * time.Millisecond
-			r, key := shmRing(t, ring.Config{SlotSize: 16, Slots: 4, Options: ring.Options{Liveness: liveness}})
-			holder := "hold-producer"
-			if blockedOn == "full" {
-				holder = "hold-consumer"
-			}
-			cmd := shmtest.Child(t, context.Background(), holder, keyArg(key))
-			out, err := cmd.StdoutPipe()
-			require.NoError(t, err)
-			require.NoError(t, cmd.Start())
-			ready := make([]byte, 6)
-			_, err = io.ReadFull(out, ready)
-			require.NoError(t, err)
-
-			var blocked func() error
-			if blockedOn == "empty" {
-				c, err := r.Consumer()
-				require.NoError(t, err)
-				blocked = func() error { _, err := c.Recv(context.Background(), make([]byte, 16)); return err }
-			} else {
-				p, err := r.Producer()
-				require.NoError(t, err)
-				for range 4 {
-					require.NoError(t, p.Send(context.Background(), []byte{1}))
-				}
-				blocked = func() error { return p.Send(context.Background(), []byte{2}) }
-			}
+			cmd, call := sideOfHeldRing(t, blockedOn, liveness)
 			done := make(chan error, 1)
-			go func() { done <- blocked() }()
+			go func() { done <- call(context.Background()) }()
 			time.Sleep(100 * time.Millisecond) // let it block
 			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 			killed := time.Now()
@@ -316,31 +323,7 @@ func TestPeerKilledShortCalls(t *testing.T) {
 		t.Run(blockedOn, func(t *testing.T) {
 			shmtest.NoLeaks(t)
 			const liveness = 200 * time.Millisecond
-			r, key := shmRing(t, ring.Config{SlotSize: 16, Slots: 4, Options: ring.Options{Liveness: liveness}})
-			holder := "hold-producer"
-			if blockedOn == "full" {
-				holder = "hold-consumer"
-			}
-			cmd := shmtest.Child(t, context.Background(), holder, keyArg(key))
-			out, err := cmd.StdoutPipe()
-			require.NoError(t, err)
-			require.NoError(t, cmd.Start())
-			_, err = io.ReadFull(out, make([]byte, 6))
-			require.NoError(t, err)
-
-			var call func(ctx context.Context) error
-			if blockedOn == "empty" {
-				c, err := r.Consumer()
-				require.NoError(t, err)
-				call = func(ctx context.Context) error { _, err := c.Recv(ctx, make([]byte, 16)); return err }
-			} else {
-				p, err := r.Producer()
-				require.NoError(t, err)
-				for range 4 {
-					require.NoError(t, p.Send(context.Background(), []byte{1}))
-				}
-				call = func(ctx context.Context) error { return p.Send(ctx, []byte{2}) }
-			}
+			cmd, call := sideOfHeldRing(t, blockedOn, liveness)
 			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 			_ = cmd.Wait()
 			killed := time.Now()
