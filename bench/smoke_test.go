@@ -65,6 +65,7 @@ func TestProc(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	w := watchProc(t, cmd.Process.Pid)
 	if !w.alive() {
 		t.Error("procWatch: a running child is not alive")
@@ -79,7 +80,7 @@ func TestProc(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	_ = cmd.Wait()
+	_ = cmd.Wait() // reaped: the descriptor's process is gone
 	if w.alive() {
 		t.Error("procWatch: a reaped child is alive")
 	}
