@@ -71,6 +71,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -755,8 +756,11 @@ static inline char shmring__other_thread(int pid)
 }
 
 /* shmring_identity_status looks an owner word up in /proc exactly as the Go
- * package does: an unreadable /proc/PID/stat or another start time (the pid
- * was reused) is dead. The process's own line shows its main thread, Z once
+ * package does: another start time (the pid was reused) is dead. When
+ * /proc/PID/stat cannot be read, the process is dead only if kill(pid, 0)
+ * fails with ESRCH; any other failure (EMFILE, ENOMEM, /proc mounted with
+ * hidepid) says nothing of it, and it counts as running, so that nobody
+ * takes a live holder's role. The process's own line shows its main thread, Z once
  * that has exited even while other threads run (pthread_exit in main), so
  * for Z the other threads decide: dead if none is left. Otherwise Z/X/x is
  * dead, T/t is stopped, and anything else runs. Identity 0 is dead. */
@@ -766,8 +770,12 @@ static inline enum shmring_proc_status shmring_identity_status(uint64_t id)
 	uint64_t start;
 	if (id == 0)
 		return SHMRING_PROC_DEAD;
-	if (shmring_proc_stat(shmring_identity_pid(id), &state, &start) != 0 ||
-	    start != id >> SHMRING_PID_BITS)
+	if (shmring_proc_stat(shmring_identity_pid(id), &state, &start) != 0) {
+		if (kill(shmring_identity_pid(id), 0) != 0 && errno == ESRCH)
+			return SHMRING_PROC_DEAD;
+		return SHMRING_PROC_RUNNING;
+	}
+	if (start != id >> SHMRING_PID_BITS)
 		return SHMRING_PROC_DEAD;
 	if (state == 'Z')
 		state = shmring__other_thread(shmring_identity_pid(id));

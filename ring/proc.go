@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 )
 
 // identity names a process for the life of the system: its pid in the low 22
@@ -78,14 +79,16 @@ const (
 )
 
 // status looks the process up. A pid now held by another process is dead:
-// its start time differs. Only a positive answer from /proc counts as life;
-// kill(pid, 0) alone is never trusted.
+// its start time differs. When /proc cannot be read, see unreadable.
 func (id identity) status() procStatus {
 	if id == 0 {
 		return procDead
 	}
 	st, err := readProcStat(id.pid())
-	if err != nil || st.start != id.start() {
+	if err != nil {
+		return unreadable(id.pid())
+	}
+	if st.start != id.start() {
 		return procDead
 	}
 	state := st.state
@@ -100,6 +103,23 @@ func (id identity) status() procStatus {
 		return procDead
 	case 'T', 't':
 		return procStopped
+	}
+	return procRunning
+}
+
+// unreadable judges a process whose /proc entry could not be read. It is
+// dead only if the kernel says the pid is free (kill(pid, 0) fails with
+// ESRCH): that is the common case, a process gone. Any other failure says
+// nothing of the process: no descriptor left (EMFILE), no memory, or /proc
+// mounted with hidepid, which hides other users' processes. Judging it dead
+// would let a claimer take the role of a live holder and a waiting side
+// report ErrPeerDead of a live peer, so the pid counts as running. Its
+// start time cannot be checked then: a pid reused by another process is
+// not told apart until /proc can be read again, which errs on the safe
+// side (ErrRoleTaken, a wait that goes on).
+func unreadable(pid int) procStatus {
+	if err := syscall.Kill(pid, 0); err == syscall.ESRCH {
+		return procDead
 	}
 	return procRunning
 }

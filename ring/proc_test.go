@@ -3,6 +3,7 @@ package ring
 import (
 	"os"
 	"os/exec"
+	"syscall"
 	"testing"
 	"time"
 
@@ -69,4 +70,32 @@ func TestIdentityMainThreadExited(t *testing.T) {
 
 	require.NoError(t, cmd.Process.Kill())
 	require.Eventually(t, func() bool { return id.status() == procDead }, 10*time.Second, time.Millisecond)
+}
+
+// TestIdentityProcUnreadable: a process whose /proc entry cannot be read
+// for want of a descriptor (EMFILE) is not dead: a claimer would take its
+// role and a waiter report a live peer dead. A free pid is still dead.
+func TestIdentityProcUnreadable(t *testing.T) {
+	cmd := exec.Command("sleep", "60")
+	require.NoError(t, cmd.Start())
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	st, err := readProcStat(cmd.Process.Pid)
+	require.NoError(t, err)
+	child := makeIdentity(cmd.Process.Pid, st.start)
+	gone := makeIdentity(1<<pidBits-1, 1)
+
+	// With the soft limit at 3 descriptors, every open fails: 0, 1 and
+	// 2 are taken, and more besides. No other test runs meanwhile.
+	var old syscall.Rlimit
+	require.NoError(t, syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old))
+	low := old
+	low.Cur = 3
+	require.NoError(t, syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low))
+	_, openErr := readProcStat(child.pid())
+	childStatus, goneStatus := child.status(), gone.status()
+	require.NoError(t, syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old))
+
+	require.ErrorIs(t, openErr, syscall.EMFILE, "the test needs /proc to be unreadable")
+	require.Equal(t, procRunning, childStatus, "a live process whose /proc entry could not be read")
+	require.Equal(t, procDead, goneStatus, "a free pid")
 }

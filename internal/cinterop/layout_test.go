@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -111,6 +112,7 @@ func layoutProgram() string {
 	b.WriteString(`#include "shmring.h"
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #define FIELD(type, m) printf("field %s %s %zu %zu\n", #type, #m, offsetof(struct type, m), sizeof(((struct type *)0)->m))
 
@@ -140,6 +142,15 @@ int main(int argc, char **argv)
 		return 4;
 	printf("identity %llu\n", (unsigned long long)id);
 	printf("status %d\n", (int)shmring_identity_status(id));
+	/* With no descriptor left, /proc cannot be read: the status must
+	 * not turn to dead for it. */
+	struct rlimit rl = {3, 3};
+	char state;
+	uint64_t start;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return 5;
+	printf("stat_nofd %d\n", shmring_proc_stat(atoi(argc > 1 ? argv[1] : "1"), &state, &start));
+	printf("status_nofd %d\n", (int)shmring_identity_status(id));
 	return 0;
 }
 `)
@@ -148,14 +159,16 @@ int main(int argc, char **argv)
 
 // cLayout is what the compiled layout program printed.
 type cLayout struct {
-	fields    map[string]field // "shmring_header.head", "shmring_side.owner"
-	sizes     map[string]int
-	consts    map[string]uint64
-	slotSizes map[int]uint64
-	segSize   uint64
-	identity  uint64
-	status    int
-	raw       string
+	fields     map[string]field // "shmring_header.head", "shmring_side.owner"
+	sizes      map[string]int
+	consts     map[string]uint64
+	slotSizes  map[int]uint64
+	segSize    uint64
+	identity   uint64
+	status     int
+	statNoFD   int // shmring_proc_stat with no descriptor left: -EMFILE
+	statusNoFD int // shmring_identity_status then
+	raw        string
 }
 
 func buildLayout(t *testing.T, compiler []string, lang string, flags ...string) string {
@@ -210,6 +223,10 @@ func runLayoutFor(t *testing.T, bin string, pid int) cLayout {
 			l.identity = atou(f[1])
 		case f[0] == "status" && len(f) == 2:
 			l.status = atoi(f[1])
+		case f[0] == "stat_nofd" && len(f) == 2:
+			l.statNoFD = atoi(f[1])
+		case f[0] == "status_nofd" && len(f) == 2:
+			l.statusNoFD = atoi(f[1])
 		default:
 			t.Fatalf("layout program: unexpected line %q", line)
 		}
@@ -327,6 +344,8 @@ func checkAgainstGoFences(t *testing.T, l cLayout, symmetric bool) {
 	require.Equal(t, l.identity, u64("consumer.owner"))
 	require.Equal(t, os.Getpid(), int(l.identity&(1<<c["SHMRING_PID_BITS"]-1)))
 	require.Equal(t, 1, l.status, "C sees this live process as running")
+	require.Equal(t, -int(syscall.EMFILE), l.statNoFD, "the layout program cannot open /proc with its descriptor limit at 3")
+	require.Equal(t, 1, l.statusNoFD, "C sees this live process as running even when /proc cannot be read")
 	// Claims in the default wait mode ask for no fences, and clear the
 	// peer's answer word.
 	for _, w := range []string{"consumer_wants_fence", "producer_fenced", "producer_wants_fence", "consumer_fenced"} {
