@@ -25,12 +25,9 @@ func TestIdentity(t *testing.T) {
 	require.False(t, makeIdentity(1<<pidBits-1, 1).alive(), "no such pid")
 
 	// A killed child not yet reaped is a zombie: dead.
-	cmd := exec.Command("sleep", "60")
-	require.NoError(t, cmd.Start())
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	cmd, child := sleepingChild(t)
 	st, err := readProcStat(cmd.Process.Pid)
 	require.NoError(t, err)
-	child := makeIdentity(cmd.Process.Pid, st.start)
 	require.True(t, child.alive())
 
 	// The pid of a live process that is not the recorded owner (the
@@ -76,12 +73,7 @@ func TestIdentityMainThreadExited(t *testing.T) {
 // for want of a descriptor (EMFILE) is not dead: a claimer would take its
 // role and a waiter report a live peer dead. A free pid is still dead.
 func TestIdentityProcUnreadable(t *testing.T) {
-	cmd := exec.Command("sleep", "60")
-	require.NoError(t, cmd.Start())
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	st, err := readProcStat(cmd.Process.Pid)
-	require.NoError(t, err)
-	child := makeIdentity(cmd.Process.Pid, st.start)
+	_, child := sleepingChild(t)
 	gone := makeIdentity(1<<pidBits-1, 1)
 
 	// With the soft limit at 3 descriptors, every open fails: 0, 1 and
@@ -98,4 +90,16 @@ func TestIdentityProcUnreadable(t *testing.T) {
 	require.ErrorIs(t, openErr, syscall.EMFILE, "the test needs /proc to be unreadable")
 	require.Equal(t, procRunning, childStatus, "a live process whose /proc entry could not be read")
 	require.Equal(t, procDead, goneStatus, "a free pid")
+}
+
+// sleepingChild starts a child that sleeps, killed and reaped when the test
+// ends, and returns it with its identity.
+func sleepingChild(t *testing.T) (*exec.Cmd, identity) {
+	t.Helper()
+	cmd := exec.Command("sleep", "60")
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	st, err := readProcStat(cmd.Process.Pid)
+	require.NoError(t, err)
+	return cmd, makeIdentity(cmd.Process.Pid, st.start)
 }

@@ -44,6 +44,7 @@ import (
 )
 
 const (
+	exitOK        = 0
 	exitErr       = 1
 	exitUsage     = 2
 	exitMisdeliv  = 3
@@ -276,63 +277,38 @@ func sendStream(r *ring.Ring, p *ring.Producer, f flags, sz stream.Sizes) int {
 			}
 		}
 	case "reserve":
-		for i < end {
-			want := min(uint64(batch), end-i)
-			var k uint64
-			for k < want {
-				b, err := p.Reserve(ctx, sz.Len(i+k))
-				if errors.Is(err, ring.ErrFull) && k > 0 {
-					break
-				}
-				if err != nil {
-					if ok, code := f.retry(err); ok && k == 0 {
-						continue
-					} else if !ok {
-						return fail(code, "reserve %d: %v", i+k, err)
-					}
-					break
-				}
-				sz.Put(b, i+k)
-				k++
+		var code int
+		i, code = commitRuns(p, f, i, end, batch, func(at, room uint64) (uint64, error) {
+			b, err := p.Reserve(ctx, sz.Len(at))
+			if err != nil {
+				return 0, err
 			}
-			if err := p.Commit(); err != nil {
-				return fail(exitErr, "commit at %d: %v", i, err)
-			}
-			i += k
+			sz.Put(b, at)
+			return 1, nil
+		})
+		if code != exitOK {
+			return code
 		}
 	case "reservebatch":
-		// Up to batch messages per Commit, one ReserveBatch per run of
-		// equal lengths within them.
-		for i < end {
-			want := min(uint64(batch), end-i)
-			var k uint64
-			for k < want {
-				n := sz.Len(i + k)
-				run := uint64(1)
-				for k+run < want && sz.Len(i+k+run) == n {
-					run++
-				}
-				b, err := p.ReserveBatch(ctx, int(run), n)
-				if errors.Is(err, ring.ErrFull) && k > 0 {
-					break
-				}
-				if err != nil {
-					if ok, code := f.retry(err); ok && k == 0 {
-						continue
-					} else if !ok {
-						return fail(code, "reserve batch at %d: %v", i+k, err)
-					}
-					break
-				}
-				for j := range b.Len() {
-					sz.Put(b.Slot(j), i+k+uint64(j))
-				}
-				k += uint64(b.Len())
+		// One ReserveBatch per run of equal lengths.
+		var code int
+		i, code = commitRuns(p, f, i, end, batch, func(at, room uint64) (uint64, error) {
+			n := sz.Len(at)
+			run := uint64(1)
+			for run < room && sz.Len(at+run) == n {
+				run++
 			}
-			if err := p.Commit(); err != nil {
-				return fail(exitErr, "commit at %d: %v", i, err)
+			b, err := p.ReserveBatch(ctx, int(run), n)
+			if err != nil {
+				return 0, err
 			}
-			i += k
+			for j := range b.Len() {
+				sz.Put(b.Slot(j), at+uint64(j))
+			}
+			return uint64(b.Len()), nil
+		})
+		if code != exitOK {
+			return code
 		}
 	default:
 		return fail(exitUsage, "unknown producer api %q", f.api)
@@ -349,6 +325,39 @@ func sendStream(r *ring.Ring, p *ring.Producer, f flags, sz stream.Sizes) int {
 		return fail(exitErr, "close ring: %v", err)
 	}
 	return 0
+}
+
+// commitRuns sends messages i to end with the zero-copy calls: reserve
+// writes messages from at on, no more than room of them, and returns how
+// many; up to batch messages go into one Commit. A full ring ends the batch
+// early once something is reserved (reserve returns ErrFull then). It
+// returns the next message and exitOK, or the exit status of a failure.
+func commitRuns(p *ring.Producer, f flags, i, end uint64, batch int,
+	reserve func(at, room uint64) (uint64, error)) (uint64, int) {
+	for i < end {
+		want := min(uint64(batch), end-i)
+		var k uint64
+		for k < want {
+			got, err := reserve(i+k, want-k)
+			if errors.Is(err, ring.ErrFull) && k > 0 {
+				break
+			}
+			if err != nil {
+				if ok, code := f.retry(err); ok && k == 0 {
+					continue
+				} else if !ok {
+					return i, fail(code, "reserve %d: %v", i+k, err)
+				}
+				break
+			}
+			k += got
+		}
+		if err := p.Commit(); err != nil {
+			return i, fail(exitErr, "commit at %d: %v", i, err)
+		}
+		i += k
+	}
+	return i, exitOK
 }
 
 // counter is where a consumer counts what it delivered: the first word of a
