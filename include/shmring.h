@@ -716,8 +716,21 @@ static inline int shmring_identity_of(int pid, uint64_t *id)
 	return 0;
 }
 
+/* Internal: the status of a process whose /proc entry could not be read
+ * (Go: unreadable). Dead only if kill(pid, 0) fails with ESRCH; any other
+ * failure (EMFILE, ENOMEM, /proc mounted with hidepid) says nothing of it,
+ * and it counts as running, so that nobody takes a live holder's role. */
+static inline enum shmring_proc_status shmring__unreadable(int pid)
+{
+	if (kill(pid, 0) != 0 && errno == ESRCH)
+		return SHMRING_PROC_DEAD;
+	return SHMRING_PROC_RUNNING;
+}
+
 /* Internal: the state of a thread of process pid, other than its main
- * thread, that has not exited; 0 if there is none (or /proc says nothing). */
+ * thread, that has not exited; 0 if there is none; '?' if /proc could not
+ * say (a read failed other than with ENOENT or ESRCH, the process or thread
+ * gone), which the caller judges as an unreadable entry. */
 static inline char shmring__other_thread(int pid)
 {
 	char dir[64], path[128], state;
@@ -725,13 +738,14 @@ static inline char shmring__other_thread(int pid)
 	uint64_t start;
 	DIR *d;
 	struct dirent *e;
+	int unknown = 0, rc;
 
 	memcpy(dir, "/proc/", 6);
 	k = shmring__put_decimal(dir, 6, pid);
 	memcpy(dir + k, "/task", 6);
 	d = opendir(dir);
 	if (d == NULL)
-		return 0;
+		return errno == ENOENT || errno == ESRCH ? 0 : '?';
 	while ((e = readdir(d)) != NULL) {
 		size_t len = strlen(e->d_name), j;
 		int tid = 0;
@@ -745,22 +759,23 @@ static inline char shmring__other_thread(int pid)
 		path[k + 5] = '/';
 		j = shmring__put_decimal(path, k + 6, tid);
 		memcpy(path + j, "/stat", 6);
-		if (shmring__stat_file(path, &state, &start) == 0 &&
-		    state != 'Z' && state != 'X' && state != 'x') {
+		rc = shmring__stat_file(path, &state, &start);
+		if (rc != 0) {
+			if (rc != -ENOENT && rc != -ESRCH)
+				unknown = 1;
+		} else if (state != 'Z' && state != 'X' && state != 'x') {
 			closedir(d);
 			return state;
 		}
 	}
 	closedir(d);
-	return 0;
+	return unknown ? '?' : 0;
 }
 
 /* shmring_identity_status looks an owner word up in /proc exactly as the Go
- * package does: another start time (the pid was reused) is dead. When
- * /proc/PID/stat cannot be read, the process is dead only if kill(pid, 0)
- * fails with ESRCH; any other failure (EMFILE, ENOMEM, /proc mounted with
- * hidepid) says nothing of it, and it counts as running, so that nobody
- * takes a live holder's role. The process's own line shows its main thread, Z once
+ * package does: another start time (the pid was reused) is dead, and an
+ * entry that cannot be read is judged by shmring__unreadable. The process's
+ * own line shows its main thread, Z once
  * that has exited even while other threads run (pthread_exit in main), so
  * for Z the other threads decide: dead if none is left. Otherwise Z/X/x is
  * dead, T/t is stopped, and anything else runs. Identity 0 is dead. */
@@ -770,15 +785,14 @@ static inline enum shmring_proc_status shmring_identity_status(uint64_t id)
 	uint64_t start;
 	if (id == 0)
 		return SHMRING_PROC_DEAD;
-	if (shmring_proc_stat(shmring_identity_pid(id), &state, &start) != 0) {
-		if (kill(shmring_identity_pid(id), 0) != 0 && errno == ESRCH)
-			return SHMRING_PROC_DEAD;
-		return SHMRING_PROC_RUNNING;
-	}
+	if (shmring_proc_stat(shmring_identity_pid(id), &state, &start) != 0)
+		return shmring__unreadable(shmring_identity_pid(id));
 	if (start != id >> SHMRING_PID_BITS)
 		return SHMRING_PROC_DEAD;
 	if (state == 'Z')
 		state = shmring__other_thread(shmring_identity_pid(id));
+	if (state == '?')
+		return shmring__unreadable(shmring_identity_pid(id));
 	switch (state) {
 	case 0:
 		return SHMRING_PROC_DEAD;

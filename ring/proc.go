@@ -2,7 +2,9 @@ package ring
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
 	"sync"
@@ -96,7 +98,10 @@ func (id identity) status() procStatus {
 		// The process's own line shows its main thread: Z once that
 		// has exited, even while other threads run (pthread_exit in
 		// main). It is dead only if they have all exited too.
-		state = otherThread(id.pid())
+		var known bool
+		if state, known = otherThread(id.pid()); !known {
+			return unreadable(id.pid())
+		}
 	}
 	switch state {
 	case 0, 'Z', 'X', 'x':
@@ -125,25 +130,36 @@ func unreadable(pid int) procStatus {
 }
 
 // otherThread returns the state of a thread of process pid, other than its
-// main thread, that has not exited; 0 if there is none (or /proc says
-// nothing).
-func otherThread(pid int) byte {
+// main thread, that has not exited; 0 if there is none. known is false when
+// /proc could not say (a read failed other than because the process or
+// thread is gone): the caller judges as for an unreadable entry.
+func otherThread(pid int) (state byte, known bool) {
 	main := strconv.Itoa(pid)
 	dir := "/proc/" + main + "/task/"
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return 0
+		return 0, gone(err)
 	}
+	known = true
 	for _, e := range ents {
 		if e.Name() == main {
 			continue
 		}
 		st, err := readStat(dir+e.Name()+"/stat", pid)
-		if err == nil && st.state != 'Z' && st.state != 'X' && st.state != 'x' {
-			return st.state
+		switch {
+		case err != nil:
+			known = known && gone(err)
+		case st.state != 'Z' && st.state != 'X' && st.state != 'x':
+			return st.state, true
 		}
 	}
-	return 0
+	return 0, known
+}
+
+// gone reports whether a failed read of /proc failed because the process or
+// thread no longer exists.
+func gone(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH)
 }
 
 // alive reports whether the process id names still exists (a stopped

@@ -85,11 +85,15 @@ func TestIdentityProcUnreadable(t *testing.T) {
 	require.NoError(t, syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low))
 	_, openErr := readProcStat(child.pid())
 	childStatus, goneStatus := child.status(), gone.status()
+	_, threadsKnown := otherThread(os.Getpid()) // the look a Z main thread takes
 	require.NoError(t, syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old))
 
 	require.ErrorIs(t, openErr, syscall.EMFILE, "the test needs /proc to be unreadable")
 	require.Equal(t, procRunning, childStatus, "a live process whose /proc entry could not be read")
 	require.Equal(t, procDead, goneStatus, "a free pid")
+	require.False(t, threadsKnown, "otherThread cannot read /proc/PID/task: it must say it does not know")
+	_, threadsKnown = otherThread(os.Getpid())
+	require.True(t, threadsKnown)
 }
 
 // sleepingChild starts a child that sleeps, killed and reaped when the test
