@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestStore(t *testing.T) {
@@ -101,5 +102,22 @@ func TestDekker(t *testing.T) {
 	}
 	if !testing.Short() && !raceEnabled {
 		t.Logf("without Heavy, both loads saw 0 in %d of %d rounds", sb(t, n*10, false), n*10)
+	}
+}
+
+// TestPause: a count of zero or less is no pause (an assembly loop that
+// decremented first would run 2^64 times), and a long one returns.
+func TestPause(t *testing.T) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Pause(0)
+		Pause(-1)
+		Pause(1 << 10)
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Pause(0), Pause(-1) or Pause(1024) did not return in 30 s")
 	}
 }
