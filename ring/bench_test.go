@@ -176,3 +176,65 @@ func BenchmarkRoundTripCalls(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkOneSide times Send alone and Recv alone, one message per call,
+// in one goroutine: the other side's work is done with the timer stopped,
+// a ring's worth at a time, so no cache line moves between CPUs while the
+// timer runs. It is the calls' own cost, which the cross-process figures in
+// bench/ add the line transfers to.
+func BenchmarkOneSide(b *testing.B) {
+	for _, size := range []int{8, 64} {
+		for _, side := range []string{"send", "recv"} {
+			b.Run(fmt.Sprintf("%s/%dB", side, size), func(b *testing.B) {
+				benchOneSide(b, side == "send", size)
+			})
+		}
+	}
+}
+
+func benchOneSide(b *testing.B, send bool, size int) {
+	ctx := context.Background()
+	const slots = 4096
+	_, p, c := heapRing(b, ring.Config{SlotSize: ring.SlotSizeFor(size), Slots: slots})
+	msg, buf := make([]byte, size), make([]byte, size)
+	// fill sends up to a ring's worth; drain receives everything.
+	fill := func() {
+		for p.TrySend(msg) == nil {
+		}
+	}
+	drain := func() {
+		for {
+			if _, err := c.TryRecv(buf); err != nil {
+				return
+			}
+		}
+	}
+	if !send {
+		fill()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	k := 0
+	for range b.N {
+		if k == slots {
+			b.StopTimer()
+			if send {
+				drain()
+			} else {
+				fill()
+			}
+			b.StartTimer()
+			k = 0
+		}
+		var err error
+		if send {
+			err = p.Send(ctx, msg)
+		} else {
+			_, err = c.Recv(ctx, buf)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		k++
+	}
+}

@@ -99,19 +99,32 @@ func (c *Consumer) TryRecv(buf []byte) (int, error) {
 	return c.copyOut(buf)
 }
 
+// copyOut copies the message at tail into buf and releases it. It is what
+// Recv does for every message, so payload and release are written out: a
+// call is a frame and spills on every message (docs/DESIGN.md,
+// "Per-message sends"; BenchmarkOneSide).
 func (c *Consumer) copyOut(buf []byte) (int, error) {
-	msg, err := c.payload(c.tail)
-	if err != nil {
-		return 0, err
+	s := c.at(c.tail)
+	n := binary.LittleEndian.Uint32(s)
+	if n > uint32(c.max) {
+		return 0, c.badLength(c.tail, n)
 	}
-	if len(msg) > len(buf) {
-		return len(msg), io.ErrShortBuffer
+	if int(n) > len(buf) {
+		return int(n), io.ErrShortBuffer
 	}
-	n := copy(buf, msg)
+	copy(buf, s[lenSize:lenSize+n])
 	c.tail++
 	c.bytes += uint64(n)
-	c.release()
-	return n, nil
+	if crashPoints {
+		c.release()
+		return int(n), nil
+	}
+	c.released = c.tail
+	c.store(&c.h.tail, c.tail)
+	if c.unflushed++; c.peer.sleeping.Load() != 0 || c.unflushed >= flushEvery {
+		c.settle(&c.counters, &c.h.cons)
+	}
+	return int(n), nil
 }
 
 // Peek returns the next message in place and moves past it without
@@ -255,9 +268,8 @@ func (c *Consumer) release() {
 	if crashPoints {
 		crash("recv-before-wake")
 	}
-	c.wakePeer(&c.h.cons)
-	if c.unflushed++; c.unflushed >= flushEvery {
-		c.flush(&c.h.cons)
+	if c.unflushed++; c.peer.sleeping.Load() != 0 || c.unflushed >= flushEvery {
+		c.settle(&c.counters, &c.h.cons)
 	}
 }
 

@@ -81,6 +81,17 @@ func (s *slots) wakeSleeper(me *side) {
 	}
 }
 
+// settle is the rare work after a store of this side's cursor, which the
+// caller does when the peer may sleep or every flushEvery stores: it wakes
+// the peer if it may sleep, and copies the counters c to the header block
+// me when they are due. The caller counted the store in c.unflushed.
+func (s *slots) settle(c *counters, me *side) {
+	s.wakePeer(me)
+	if c.unflushed >= flushEvery {
+		c.flush(me)
+	}
+}
+
 func newSlots(r *Ring) slots {
 	return slots{
 		area:    r.buf[HeaderSize:r.g.segSize],
@@ -184,7 +195,18 @@ func (p *Producer) Send(ctx context.Context, msg []byte) error {
 		return p.sendWaiting(ctx, msg)
 	}
 	p.put(msg)
-	p.publish()
+	if crashPoints {
+		p.publish()
+		return nil
+	}
+	// publish, written out: Send is the call made most often, and a call
+	// is a frame and spills on every message (docs/DESIGN.md,
+	// "Per-message sends"; BenchmarkOneSide).
+	p.published = p.head
+	p.store(&p.h.head, p.head)
+	if p.unflushed++; p.peer.sleeping.Load() != 0 || p.unflushed >= flushEvery {
+		p.settle(&p.counters, &p.h.prod)
+	}
 	return nil
 }
 
@@ -491,9 +513,8 @@ func (p *Producer) publish() {
 	if crashPoints {
 		crash("send-before-wake")
 	}
-	p.wakePeer(&p.h.prod)
-	if p.unflushed++; p.unflushed >= flushEvery {
-		p.flush(&p.h.prod)
+	if p.unflushed++; p.peer.sleeping.Load() != 0 || p.unflushed >= flushEvery {
+		p.settle(&p.counters, &p.h.prod)
 	}
 }
 
