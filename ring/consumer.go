@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"sync/atomic"
+
+	"github.com/shmring/shmring/internal/fence"
 )
 
 // Consumer is the receiving side of a ring. Get it from Ring.Consumer.
@@ -21,6 +23,12 @@ import (
 //
 // After the producer closes, the consumer receives what is left, then
 // io.EOF.
+//
+// A consumer that keeps finding the next message already there when its
+// cached copy of the producer's cursor runs out (a stream that keeps pace
+// with it) pauses about 100 ns before each such look, so that it reads
+// several messages behind the producer rather than each one beside it;
+// docs/DESIGN.md, "Per-message sends", has why and what it gains.
 type Consumer struct {
 	r *Ring
 	h *header
@@ -28,6 +36,10 @@ type Consumer struct {
 	tail       uint64 // next position to read: released plus peeked
 	released   uint64 // the cursor in the header
 	cachedHead uint64 // the producer's cursor, as last read
+	// paced counts, up to trailAfter, the catch-ups in a row (calls whose
+	// cached cursor ran out) that found the next message already
+	// published: the producer keeps pace, and the next catch-up trails.
+	paced int
 	counters
 	cw     ctxWake // wakes a wait when its context ends
 	closed atomic.Bool
@@ -330,11 +342,41 @@ func (c *Consumer) waitData(ctx context.Context) error {
 	if !c.r.enter(&c.waiting) {
 		return ErrClosed
 	}
+	trail := c.paced >= trailAfter
+	if trail {
+		fence.Pause(trailPauses)
+	}
 	if c.fresh() {
+		switch {
+		case trail && c.cachedHead-c.tail == 1:
+			// The pause found no more than was there before it:
+			// the producer is not streaming, and pausing only
+			// delays this consumer.
+			c.paced = 0
+		case c.paced < trailAfter:
+			c.paced++
+		}
 		return nil
 	}
+	c.paced = 0
 	return c.r.waitEntered(ctx, c, &c.slots, &c.cw, &c.h.cons, &c.h.prod)
 }
+
+// Trailing a producer that keeps pace (docs/DESIGN.md, "Per-message
+// sends"). A
+// consumer that is a little faster than its producer catches up with it
+// every message or two, and each time reads the producer's cursor while the
+// producer is about to write it again, and the slots next to the one the
+// producer is writing: every message then moves those cache lines between
+// the two CPUs once more. After trailAfter catch-ups in a row that found a
+// message already published, the consumer pauses briefly before it reads
+// the cursor, so that it finds several messages at once and reads behind
+// the producer instead of beside it. A pause that finds a single message
+// (a request answered before it was asked for, not a stream) ends it.
+const (
+	trailAfter  = 8
+	trailPauses = 4 // spin-wait hints: about 100 ns on the project VM
+)
 
 // beforeWait releases peeked messages: a consumer must never sleep on slots
 // the producer may be waiting for.

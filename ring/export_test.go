@@ -7,3 +7,10 @@ import "sync/atomic"
 func SetTestHooks(snapshot func(seq *atomic.Uint32), waited func()) {
 	hookSnapshot, hookWaited = snapshot, waited
 }
+
+// TrailAfter is trailAfter, for the trailing tests.
+const TrailAfter = trailAfter
+
+// Paced is the consumer's count of catch-ups in a row that found a message
+// already published.
+func (c *Consumer) Paced() int { return c.paced }

@@ -524,6 +524,57 @@ func TestStats(t *testing.T) {
 	require.Equal(t, uint64(1), st.Consumer.Stalls)
 }
 
+// TestTrailing follows the consumer's trailing state (consumer.go,
+// "Trailing a producer that keeps pace"): catch-ups (calls whose cached
+// cursor ran out) that find a message already published count up to
+// TrailAfter, in every receiving call; a trailing catch-up that finds
+// several messages goes on trailing, one that finds a single message stops,
+// and one that has to wait starts the count again.
+func TestTrailing(t *testing.T) {
+	ctx := context.Background()
+	_, p, c := heapRing(t, ring.Config{SlotSize: 16, Slots: 64})
+	msg, buf := make([]byte, 8), make([]byte, 8)
+	send := func(k int) {
+		for range k {
+			require.NoError(t, p.Send(ctx, msg))
+		}
+	}
+	recv := func(k int) {
+		for range k {
+			_, err := c.Recv(ctx, buf)
+			require.NoError(t, err)
+		}
+	}
+	for i := 1; i <= ring.TrailAfter; i++ {
+		send(1)
+		recv(1)
+		require.Equal(t, min(i, ring.TrailAfter), c.Paced(), "after %d catch-ups that found a message", i)
+	}
+	send(3)
+	recv(3) // one catch-up, which trails and finds three
+	require.Equal(t, ring.TrailAfter, c.Paced(), "a trailing catch-up that found three messages")
+	send(1)
+	recv(1)
+	require.Equal(t, 0, c.Paced(), "a trailing catch-up that found one message")
+
+	// Peek and RecvBatch catch up the same way.
+	send(1)
+	_, err := c.Peek(ctx)
+	require.NoError(t, err)
+	require.NoError(t, c.Release())
+	require.Equal(t, 1, c.Paced(), "Peek")
+	send(1)
+	_, err = c.RecvBatch(ctx, 0, func([]byte) error { return nil })
+	require.NoError(t, err)
+	require.Equal(t, 2, c.Paced(), "RecvBatch")
+
+	short, cancel := context.WithTimeout(ctx, time.Millisecond)
+	defer cancel()
+	_, err = c.Recv(short, buf)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Equal(t, 0, c.Paced(), "a catch-up that had to wait")
+}
+
 func TestZeroAllocs(t *testing.T) {
 	ctx := context.Background()
 	_, p, c := heapRing(t, ring.Config{SlotSize: 72, Slots: 64})
