@@ -614,7 +614,7 @@ func renderWhy(p func(string, ...any), rs *Results) {
 		if g, ok3 := rs.Get(tputName("ring-send", 64), "ns/msg"); ok3 {
 			p("; Send took %s, %s the C ring's per-message speed", ns(g), ratio(each/g))
 		}
-		p(". The 0.5× target is measured against the batched C ring.\n")
+		p(". The 0.5× target is measured against the batched C ring. The consumer trails a producer that keeps pace, which cuts that traffic but cannot remove it (docs/DESIGN.md, \"Per-message sends\").\n")
 	}
 	p("- The round trip: a publication is a plain store, as in the C ring (asymmetric fences, docs/DESIGN.md); what is left is Go's per-call cost on the path from seeing a message to publishing the answer (Peek, Reserve, Commit, Release on the echoing side; a memmove call per copy), where the C ring's loop is inlined.\n")
 	p("- Noise: the two vCPUs are placed by the host, and the same benchmark, the C ring's included, moves between two modes (for example 9 or 35 ns per 8-byte message for the C ring) from one run to the next. Comparisons with the C ring are judged by the median of the per-pass ratios, which the table lists; benchmarks.txt has every run. The load average above says what else ran.\n")
