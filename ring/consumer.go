@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"sync/atomic"
 
 	"github.com/shmring/shmring/internal/fence"
@@ -28,7 +29,8 @@ import (
 // cached copy of the producer's cursor runs out (a stream that keeps pace
 // with it) pauses about 100 ns before each such look, so that it reads
 // several messages behind the producer rather than each one beside it;
-// docs/DESIGN.md, "Per-message sends", has why and what it gains.
+// WaitStrategy.NoTrail turns this off, and docs/DESIGN.md, "Per-message
+// sends", has why and what it costs and gains.
 type Consumer struct {
 	r *Ring
 	h *header
@@ -38,8 +40,9 @@ type Consumer struct {
 	cachedHead uint64 // the producer's cursor, as last read
 	// paced counts, up to trailAfter, the catch-ups in a row (calls whose
 	// cached cursor ran out) that found the next message already
-	// published: the producer keeps pace, and the next catch-up trails.
-	paced int
+	// published: the producer keeps pace, and once paced reaches trailAt
+	// (trailAfter, or never with WaitStrategy.NoTrail) catch-ups trail.
+	paced, trailAt int
 	counters
 	cw     ctxWake // wakes a wait when its context ends
 	closed atomic.Bool
@@ -51,6 +54,10 @@ func newConsumer(r *Ring) *Consumer {
 		r: r, h: r.h, slots: newSlots(r),
 		tail: tail, released: tail, cachedHead: tail,
 		counters: loadCounters(&r.h.cons),
+		trailAt:  trailAfter,
+	}
+	if r.opts.Wait.NoTrail {
+		c.trailAt = math.MaxInt
 	}
 	c.claimWords(dataWords(r.h), spaceWords(r.h), r.opts.Wait.Mode)
 	return c
@@ -342,7 +349,7 @@ func (c *Consumer) waitData(ctx context.Context) error {
 	if !c.r.enter(&c.waiting) {
 		return ErrClosed
 	}
-	trail := c.paced >= trailAfter
+	trail := c.paced >= c.trailAt
 	if trail {
 		fence.Pause(trailPauses)
 	}

@@ -573,6 +573,16 @@ func TestTrailing(t *testing.T) {
 	_, err = c.Recv(short, buf)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.Equal(t, 0, c.Paced(), "a catch-up that had to wait")
+
+	// With NoTrail a consumer never trails, so a catch-up that finds a
+	// single message after trailAfter others does not end anything.
+	cfg := ring.Config{SlotSize: 16, Slots: 64, Options: ring.Options{Wait: ring.WaitStrategy{NoTrail: true}}}
+	_, p, c = heapRing(t, cfg)
+	for range ring.TrailAfter + 1 {
+		send(1)
+		recv(1)
+	}
+	require.Equal(t, ring.TrailAfter, c.Paced(), "NoTrail")
 }
 
 func TestZeroAllocs(t *testing.T) {

@@ -6,8 +6,9 @@
 # Settings (environment): MESSAGES (default 10000000), SIZE (64), SLOTS
 # (4096), WAIT (adaptive), BATCH (0: one message per call), RATE (0: as fast
 # as possible; a rate below the ring's capacity shows latency without
-# queueing), TIMEOUT (10s), GO (go). Exit status 0 only if both processes exited 0 and the segment is
-# gone.
+# queueing), TRAIL (1; 0 runs the consumer with -no-trail: lower latency
+# in a full-speed stream, lower throughput), TIMEOUT (10s), GO (go). Exit
+# status 0 only if both processes exited 0 and the segment is gone.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -18,6 +19,7 @@ SLOTS=${SLOTS:-4096}
 WAIT=${WAIT:-adaptive}
 BATCH=${BATCH:-0}
 RATE=${RATE:-0}
+TRAIL=${TRAIL:-1}
 TIMEOUT=${TIMEOUT:-10s}
 GO=${GO:-go}
 
@@ -90,7 +92,11 @@ echo "demo: $MESSAGES messages of $SIZE bytes through ring $key ($SLOTS slots, w
 
 # The consumer's stderr stays on the terminal: its progress line shows
 # there while the stream runs.
-bin/consumer "${flags[@]}" >"$tmp/consumer.out" &
+cons_flags=()
+if [[ $TRAIL == 0 ]]; then
+	cons_flags=(-no-trail)
+fi
+bin/consumer "${flags[@]}" "${cons_flags[@]}" >"$tmp/consumer.out" &
 cons_pid=$!
 bin/producer "${flags[@]}" -count "$MESSAGES" -rate "$RATE" >"$tmp/producer.out" 2>"$tmp/producer.err" &
 prod_pid=$!

@@ -61,6 +61,7 @@ type Config struct {
 	// -symmetric-fences: a ring this command creates uses full fences
 	// (ring.Config.SymmetricFences)
 	SymmetricFences bool
+	NoTrail         bool // -no-trail (consumer): ring.WaitStrategy.NoTrail
 }
 
 // FlagSet returns the flag set of role's command with cfg bound to it and
@@ -87,6 +88,7 @@ func FlagSet(role Role, cfg *Config, handling flag.ErrorHandling) *flag.FlagSet 
 		fs.IntVar(&cfg.Batch, "batch", 0, "publish `N` messages at a time, written in place (ReserveBatch, Commit); 0 = Send one by one")
 	} else {
 		fs.IntVar(&cfg.Batch, "batch", 0, "receive up to `N` messages per call (RecvBatch); 0 = Recv one by one")
+		fs.BoolVar(&cfg.NoTrail, "no-trail", false, "never trail a producer that keeps pace: read each message as soon as it is published (lower latency, lower throughput; see ring.WaitStrategy.NoTrail)")
 	}
 	fs.BoolVar(&cfg.SymmetricFences, "symmetric-fences", false, "if this command creates the ring, publish with full fences instead of relying on membarrier(2), for a peer that cannot call it")
 	fs.BoolVar(&cfg.JSON, "json", false, "print the report as one JSON object (and no progress line)")
@@ -138,6 +140,7 @@ type settings struct {
 	json            bool
 	rate            float64
 	symmetricFences bool
+	noTrail         bool
 }
 
 // errUsage marks errors that are the user's: exit status 2.
@@ -150,7 +153,7 @@ func usageErr(format string, args ...any) error {
 func (c Config) check(role Role, args []string) (settings, error) {
 	s := settings{role: role, size: c.Size, slots: c.Slots, count: c.Count,
 		duration: c.Duration, timeout: c.Timeout, batch: c.Batch, json: c.JSON, rate: c.Rate,
-		symmetricFences: c.SymmetricFences}
+		symmetricFences: c.SymmetricFences, noTrail: c.NoTrail}
 	if len(args) > 0 {
 		return s, usageErr("unexpected argument %q (flags only)", args[0])
 	}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -171,11 +172,13 @@ func TestStream(t *testing.T) {
 	cases := []struct {
 		name  string
 		extra []string
+		cons  []string // the consumer's only
 	}{
-		{"default", nil},
-		{"batch futex", []string{"-batch", "64", "-wait", "futex"}},
-		{"spin size 200 slots 64", []string{"-wait", "spin", "-size", "200", "-slots", "64"}},
-		{"yield batch 7", []string{"-wait", "yield", "-batch", "7", "-slots", "16"}},
+		{"default", nil, nil},
+		{"batch futex", []string{"-batch", "64", "-wait", "futex"}, nil},
+		{"spin size 200 slots 64", []string{"-wait", "spin", "-size", "200", "-slots", "64"}, nil},
+		{"yield batch 7", []string{"-wait", "yield", "-batch", "7", "-slots", "16"}, nil},
+		{"no trail", nil, []string{"-no-trail"}},
 	}
 	const count = 200_000
 	for _, tc := range cases {
@@ -183,7 +186,7 @@ func TestStream(t *testing.T) {
 			shmtest.NoLeaks(t)
 			key := newKey(t)
 			args := append([]string{"-key", keyFlag(key), "-json"}, tc.extra...)
-			cons := start(t, "consumer", args...)
+			cons := start(t, "consumer", append(slices.Clone(args), tc.cons...)...)
 			prod := start(t, "producer", append(args, "-count", fmt.Sprint(count))...)
 			require.Equal(t, 0, prod.wait(t), "%v", prod)
 			require.Equal(t, 0, cons.wait(t), "%v", cons)
@@ -208,6 +211,7 @@ func TestStream(t *testing.T) {
 			require.Positive(t, l.Max)
 			require.NotEqual(t, cr.Created, pr.Created, "exactly one side creates the ring")
 			require.Equal(t, cr.Slots, pr.Slots)
+			require.Equal(t, len(tc.cons) > 0, cr.NoTrail, "the report says whether the consumer trails")
 		})
 	}
 }
@@ -337,6 +341,7 @@ func TestFlags(t *testing.T) {
 		{"producer", []string{"-wait", "nap"}, "want spin, yield, futex or adaptive"},
 		{"consumer", []string{"-slots", "100"}, "power of two"},
 		{"producer", []string{"-no-such-flag"}, "flag provided but not defined"},
+		{"producer", []string{"-no-trail"}, "flag provided but not defined"}, // the consumer's
 		{"consumer", []string{"-count", "many"}, "invalid value"},
 		{"producer", []string{"stray"}, "unexpected argument"},
 		{"consumer", []string{"-key", "0x1", "-path", "/tmp"}, "choose one"},

@@ -22,6 +22,7 @@ type Report struct {
 	SlotSize   int     `json:"slot_size"`
 	Slots      int     `json:"slots"`
 	Wait       string  `json:"wait"`
+	NoTrail    bool    `json:"no_trail,omitempty"` // consumer: -no-trail
 	Batch      int     `json:"batch"`
 	Created    bool    `json:"created"` // this process created the ring
 	// Fences: "asymmetric" (release stores, membarrier before a sleep)
@@ -178,6 +179,9 @@ func (r *Report) head(b *strings.Builder) {
 	batch := "one message per call"
 	if r.Batch > 1 {
 		batch = fmt.Sprintf("batches of up to %d", r.Batch)
+	}
+	if r.NoTrail {
+		batch += ", no trailing"
 	}
 	fmt.Fprintf(b, "  ring %s (%s): %d slots of %d bytes, %s fences, wait %s, %s\n",
 		r.Key, how, r.Slots, r.SlotSize, r.Fences, r.Wait, batch)

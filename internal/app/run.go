@@ -19,6 +19,7 @@ func (s *session) baseReport() Report {
 		SlotSize: s.slotSize,
 		Slots:    s.slots,
 		Wait:     s.wait.String(),
+		NoTrail:  s.noTrail,
 		Batch:    s.batch,
 		Created:  s.created,
 		Fences:   fencesName(s.r.Stats().AsymmetricFences),

@@ -106,7 +106,7 @@ func attach(ctx context.Context, s settings) (*session, error) {
 		Slots:           s.slots,
 		SymmetricFences: s.symmetricFences,
 		Options: ring.Options{
-			Wait:         ring.WaitStrategy{Mode: s.wait},
+			Wait:         ring.WaitStrategy{Mode: s.wait, NoTrail: s.noTrail},
 			Liveness:     250 * time.Millisecond,
 			ReadyTimeout: min(s.timeout, time.Second),
 		},
