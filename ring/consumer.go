@@ -370,16 +370,16 @@ func (c *Consumer) waitData(ctx context.Context) error {
 }
 
 // Trailing a producer that keeps pace (docs/DESIGN.md, "Per-message
-// sends"). A
-// consumer that is a little faster than its producer catches up with it
-// every message or two, and each time reads the producer's cursor while the
-// producer is about to write it again, and the slots next to the one the
-// producer is writing: every message then moves those cache lines between
-// the two CPUs once more. After trailAfter catch-ups in a row that found a
-// message already published, the consumer pauses briefly before it reads
-// the cursor, so that it finds several messages at once and reads behind
-// the producer instead of beside it. A pause that finds a single message
-// (a request answered before it was asked for, not a stream) ends it.
+// sends"). A consumer that is a little faster than its producer catches up
+// with it every message or two, and each time reads the producer's cursor
+// while the producer is about to write it again, and the slots next to the
+// one the producer is writing: every message then moves those cache lines
+// between the two CPUs once more. After trailAfter catch-ups in a row that
+// found a message already published, the consumer pauses briefly before it
+// reads the cursor, so that it finds several messages at once and reads
+// behind the producer instead of beside it. A pause that finds a single
+// message (a request answered before it was asked for, not a stream) ends
+// it. WaitStrategy.NoTrail turns it off.
 const (
 	trailAfter  = 8
 	trailPauses = 4 // spin-wait hints: about 100 ns on the project VM
