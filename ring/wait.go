@@ -204,13 +204,14 @@ func (r *Ring) wait(ctx context.Context, p poller, cw *ctxWake, w futexWords, me
 		case ws.Mode == WaitFutex:
 			sleep = true
 		case ws.Mode == WaitSpin || !yielding:
-			// After the first 64 polls, which a ping-pong's
-			// answer usually arrives within, each poll waits for
-			// a spin-wait hint first: a longer spin that reads
-			// the peer's cursor as fast as the CPU can would take
-			// the core from the peer, if that runs on the other
-			// hardware thread of the same core.
-			if i >= 64 {
+			// After the first 128 polls (two looks at the clock:
+			// a ping-pong's answer usually arrives before, and a
+			// Spin shorter than that has ended), each poll waits
+			// for a spin-wait hint first: a longer spin that
+			// reads the peer's cursor as fast as the CPU can
+			// would take the core from the peer, if that runs on
+			// the other hardware thread of the same core.
+			if i >= 128 {
 				fence.Pause(1)
 			}
 			if i&63 != 63 {
