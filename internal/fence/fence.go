@@ -25,6 +25,9 @@
 // Register first: Heavy interrupts only registered processes. A Store that
 // needs only release ordering (statistics, a flag read in this process)
 // needs no registration.
+//
+// Pause, the CPU's spin-wait hint, is here too: it is what the ring's
+// spinning loops run between looks at memory another process writes.
 package fence
 
 import (
