@@ -14,3 +14,9 @@ const TrailAfter = trailAfter
 // Paced is the consumer's count of catch-ups in a row that found a message
 // already published.
 func (c *Consumer) Paced() int { return c.paced }
+
+// QuickPollsFor is quickPollsFor, and QuickPollCount quickPollCount, for
+// TestQuickPolls.
+var QuickPollsFor = quickPollsFor
+
+const QuickPollCount = quickPollCount

@@ -585,6 +585,26 @@ func TestTrailing(t *testing.T) {
 	require.Equal(t, ring.TrailAfter, c.Paced(), "NoTrail")
 }
 
+// TestQuickPolls: a consumer polls the producer's cursor itself before the
+// general wait (consumer.go, waitData) unless its strategy sleeps at once
+// or spins for less time than the polls may take.
+func TestQuickPolls(t *testing.T) {
+	for _, tc := range []struct {
+		ws   ring.WaitStrategy
+		want int
+	}{
+		{ring.WaitStrategy{Mode: ring.WaitAdaptive, Spin: ring.DefaultSpin}, ring.QuickPollCount},
+		{ring.WaitStrategy{Mode: ring.WaitYield, Spin: ring.DefaultSpin}, ring.QuickPollCount},
+		{ring.WaitStrategy{Mode: ring.WaitSpin}, ring.QuickPollCount},
+		{ring.WaitStrategy{Mode: ring.WaitSpin, Spin: time.Nanosecond}, ring.QuickPollCount},
+		{ring.WaitStrategy{Mode: ring.WaitAdaptive, Spin: time.Nanosecond}, 0},
+		{ring.WaitStrategy{Mode: ring.WaitYield, Spin: time.Microsecond}, 0},
+		{ring.WaitStrategy{Mode: ring.WaitFutex, Spin: ring.DefaultSpin}, 0},
+	} {
+		require.Equal(t, tc.want, ring.QuickPollsFor(tc.ws), "%+v", tc.ws)
+	}
+}
+
 func TestZeroAllocs(t *testing.T) {
 	ctx := context.Background()
 	_, p, c := heapRing(t, ring.Config{SlotSize: 72, Slots: 64})

@@ -205,8 +205,9 @@ func (r *Ring) wait(ctx context.Context, p poller, cw *ctxWake, w futexWords, me
 			sleep = true
 		case ws.Mode == WaitSpin || !yielding:
 			// After the first 128 polls (two looks at the clock:
-			// a ping-pong's answer usually arrives before, and a
-			// Spin shorter than that has ended), each poll waits
+			// a ping-pong's answer usually arrives before, if the
+			// consumer's quick polls have not found it already,
+			// and a Spin shorter than that has ended), each poll waits
 			// for a spin-wait hint first: a longer spin that
 			// reads the peer's cursor as fast as the CPU can
 			// would take the core from the peer, if that runs on
