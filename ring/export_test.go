@@ -1,6 +1,9 @@
 package ring
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // SetTestHooks sets the hooks of hooks.go; nil clears one. Call it only
 // while no Producer or Consumer call runs.
@@ -20,3 +23,13 @@ func (c *Consumer) Paced() int { return c.paced }
 var QuickPollsFor = quickPollsFor
 
 const QuickPollCount = quickPollCount
+
+// Adapt runs a side's adapt on a stretch after one sleep and returns the
+// stretch it leaves.
+func Adapt(stretch uint, slept time.Duration, woken bool, ws WaitStrategy) uint {
+	s := slots{stretch: stretch}
+	s.adapt(int64(slept), woken, ws)
+	return s.stretch
+}
+
+const MaxStretch = maxStretch

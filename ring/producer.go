@@ -23,6 +23,9 @@ type slots struct {
 	peer    futexWords // the block the peer sleeps on
 	waiting uint32     // 1 while inside a wait (Ring.enter)
 	live    liveCheck  // when to check the peer next, across waiting calls
+	// stretch: the yield phase of this side's waits lasts
+	// WaitStrategy.Yield << stretch (wait.go, adapt).
+	stretch uint
 }
 
 // claimWords sets up a side's fence words as it claims its role, before its

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -602,6 +603,50 @@ func TestQuickPolls(t *testing.T) {
 		{ring.WaitStrategy{Mode: ring.WaitFutex, Spin: ring.DefaultSpin}, 0},
 	} {
 		require.Equal(t, tc.want, ring.QuickPollsFor(tc.ws), "%+v", tc.ws)
+	}
+}
+
+// TestAdapt: a sleep that a woken side could have avoided by polling one or
+// two doublings longer stretches its yield phase, up to MaxStretch
+// doublings; one that lasts more than eight times its polling, or until its
+// deadline, shrinks it; one in between changes nothing (wait.go, adapt).
+func TestAdapt(t *testing.T) {
+	ws := ring.WaitStrategy{Mode: ring.WaitAdaptive, Spin: 20 * time.Microsecond, Yield: 50 * time.Microsecond}
+	polled := func(k uint) time.Duration { return ws.Spin + ws.Yield<<k } // 70, 120, 220, 420 µs
+	k := uint(0)
+	for want := uint(1); want <= ring.MaxStretch; want++ {
+		k = ring.Adapt(k, 2*polled(k), true, ws)
+		require.Equal(t, want, k, "a sleep twice as long as the polling before it")
+	}
+	require.Equal(t, uint(ring.MaxStretch), ring.Adapt(k, time.Microsecond, true, ws), "past MaxStretch")
+	require.Equal(t, k, ring.Adapt(k, 8*polled(k), true, ws), "a sleep in between")
+	require.Equal(t, k, ring.Adapt(k, 2*polled(k)+time.Microsecond, true, ws), "a sleep in between")
+	k = ring.Adapt(k, 8*polled(k)+time.Microsecond, true, ws)
+	require.Equal(t, uint(ring.MaxStretch-1), k, "a sleep more than eight times as long")
+	k = ring.Adapt(k, time.Microsecond, false, ws)
+	require.Equal(t, uint(ring.MaxStretch-2), k, "a sleep to its deadline, however short")
+	require.Equal(t, uint(0), ring.Adapt(0, time.Hour, false, ws), "below zero")
+
+	// Durations so long that doubling them overflows count as for ever.
+	huge := ring.WaitStrategy{Mode: ring.WaitAdaptive, Spin: math.MaxInt64, Yield: math.MaxInt64}
+	require.Equal(t, uint(1), ring.Adapt(0, time.Hour, true, huge))
+	require.Equal(t, uint(ring.MaxStretch), ring.Adapt(ring.MaxStretch, time.Hour, true, huge))
+}
+
+// TestHugeWaitDurations: a Spin or Yield of hundreds of years means spin or
+// yield for ever, not a deadline that overflows into the past and sleeps at
+// once.
+func TestHugeWaitDurations(t *testing.T) {
+	for _, ws := range []ring.WaitStrategy{
+		{Mode: ring.WaitAdaptive, Spin: math.MaxInt64},
+		{Mode: ring.WaitAdaptive, Spin: time.Nanosecond, Yield: math.MaxInt64},
+	} {
+		r, _, c := heapRing(t, ring.Config{SlotSize: 16, Slots: 2, Options: ring.Options{Wait: ws}})
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		_, err := c.Recv(ctx, make([]byte, 16))
+		cancel()
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		require.Zero(t, r.Stats().Consumer.Waits, "futex sleeps with Spin %v, Yield %v", ws.Spin, ws.Yield)
 	}
 }
 

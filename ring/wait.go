@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"sync/atomic"
@@ -126,7 +127,7 @@ func (r *Ring) waitEntered(ctx context.Context, p poller, s *slots, cw *ctxWake,
 			s.live = liveCheck{mark: c}
 		}
 		p.beforeWait()
-		err = r.wait(ctx, p, cw, s.own, me, peer, &s.live)
+		err = r.wait(ctx, p, cw, s, me, peer)
 	}
 	if err != nil {
 		// Only a wait cut short by its context keeps the schedule for
@@ -179,8 +180,10 @@ func (r *Ring) leave(waiting *uint32) {
 	fence.Store32(waiting, 0) // release: the wait's reads of the segment come before
 }
 
-// wait is waitFor's loop.
-func (r *Ring) wait(ctx context.Context, p poller, cw *ctxWake, w futexWords, me, peer *side, lc *liveCheck) error {
+// wait is waitFor's loop. s is the waiting side's: its futex block, its
+// liveness schedule and its stretch.
+func (r *Ring) wait(ctx context.Context, p poller, cw *ctxWake, s *slots, me, peer *side) error {
+	w, lc := s.own, &s.live
 	seq, sleeping := w.seq, w.sleeping
 	ws := r.opts.Wait
 	ctxDeadline, hasDeadline := ctx.Deadline()
@@ -226,10 +229,10 @@ func (r *Ring) wait(ctx context.Context, p poller, cw *ctxWake, w futexWords, me
 				// peer that answers sooner costs no clock read.
 				switch t := monotime.Now(); {
 				case spinUntil == 0:
-					spinUntil = t + int64(ws.Spin)
+					spinUntil = later(t, int64(ws.Spin))
 				case t >= spinUntil:
 					yielding = true
-					yieldUntil = t + int64(ws.Yield)
+					yieldUntil = later(t, stretched(ws.Yield, s.stretch))
 				}
 			}
 			if i&1023 != 1023 {
@@ -286,7 +289,7 @@ func (r *Ring) wait(ctx context.Context, p poller, cw *ctxWake, w futexWords, me
 		if hookSnapshot != nil {
 			hookSnapshot(seq)
 		}
-		s := seq.Load()
+		v := seq.Load()
 		sleeping.Store(1)
 		if r.asym && w.fenced.Load() == 0 {
 			// The peer's last cursor store may still sit in its
@@ -312,12 +315,66 @@ func (r *Ring) wait(ctx context.Context, p poller, cw *ctxWake, w futexWords, me
 			return err
 		}
 		me.waits.Add(1)
-		err := futex.Wait(word(seq), s, deadline)
+		slept := monotime.Now()
+		err := futex.Wait(word(seq), v, deadline)
 		sleeping.Store(0)
+		if ws.Mode == WaitAdaptive {
+			s.adapt(monotime.Now()-slept, err == nil, ws)
+		}
 		if err != nil && !os.IsTimeout(err) {
 			return fmt.Errorf("ring: wait: %w", err)
 		}
 	}
+}
+
+// Stretching the yield phase (WaitAdaptive). Polling before a sleep is
+// worth it when the peer moves within about what a sleep and a wake cost,
+// which the default durations are. A side that sleeps and is woken soon
+// after, within twice as long as it polled, has a busy peer that was only
+// late (a copy of a large message, a peer descheduled for a moment, other
+// work between messages, a slow phase of the machine), and it paid two
+// system calls and a wake-up's latency for it. Such a sleep doubles the
+// yield phase of the side's next waits, up to maxStretch doublings: one
+// or two more and polling would have found the peer. A sleep that lasts
+// more than eight times as long as the polling before it, or until its
+// deadline, means the peer was idle, not late, and halves it again; the
+// sleeps in between change nothing, so a peer that keeps a steady pace
+// does not flip the side between two lengths. A saturated stream whose
+// peer keeps stalling for a little longer than the defaults allow stops
+// making system calls after a few stalls, and a side whose peer is idle
+// polls for the default time before it sleeps, as before. The spin phase
+// is never stretched: it is the one that competes with a peer on the
+// other hardware thread of the same core.
+const maxStretch = 3 // the yield phase at most 8 times WaitStrategy.Yield
+
+// adapt updates the side's stretch after a sleep of slept nanoseconds that
+// ended by a wake-up (woken) or by its deadline.
+func (s *slots) adapt(slept int64, woken bool, ws WaitStrategy) {
+	polled := later(int64(ws.Spin), stretched(ws.Yield, s.stretch))
+	switch {
+	case woken && slept/2 <= polled:
+		s.stretch = min(s.stretch+1, maxStretch)
+	case !woken || slept/8 > polled:
+		s.stretch = max(s.stretch, 1) - 1
+	}
+}
+
+// stretched is d doubled k times, or the largest duration if that is
+// larger.
+func stretched(d time.Duration, k uint) int64 {
+	if int64(d) > math.MaxInt64>>k {
+		return math.MaxInt64
+	}
+	return int64(d) << k
+}
+
+// later is t+d for d >= 0, or the largest time if that is later: a Spin or
+// Yield of hundreds of years means for ever, not an overflow into the past.
+func later(t, d int64) int64 {
+	if t > math.MaxInt64-d {
+		return math.MaxInt64
+	}
+	return t + d
 }
 
 // ctxWake makes the end of a context wake a side that sleeps on seq. The

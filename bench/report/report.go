@@ -618,5 +618,5 @@ func renderWhy(p func(string, ...any), rs *Results) {
 	}
 	p("- The round trip: a publication is a plain store, as in the C ring (asymmetric fences, docs/DESIGN.md); what is left is Go's per-call cost on the path from seeing a message to publishing the answer (Peek, Reserve, Commit, Release on the echoing side; a memmove call per copy), where the C ring's loop is inlined.\n")
 	p("- Noise: the two vCPUs are placed by the host, and the same benchmark, the C ring's included, moves between two modes (for example 9 or 35 ns per 8-byte message for the C ring) from one run to the next. Comparisons with the C ring are judged by the median of the per-pass ratios, which the table lists; benchmarks.txt has every run. The load average above says what else ran.\n")
-	p("- Futex calls at 64 KiB: a message takes about 1.8 µs to write; a producer descheduled for longer than the consumer's spin and yield phases (70 µs) makes the consumer sleep, and each such pause costs a wait and a wake.\n")
+	p("- Futex calls at 64 KiB: a message takes about 1.8 µs to write; a producer descheduled for longer than the consumer's spin and yield phases (70 µs, stretched up to 420 µs once such sleeps keep ending soon) makes the consumer sleep, and each such pause costs a wait and a wake. The VM's slow phases, when every message takes several times as long, make such pauses frequent.\n")
 }
