@@ -105,7 +105,7 @@ bench:
 
 # Runs the suite and writes docs/BENCHMARKS.md with its plots.
 bench-report:
-	$(GO) run ./bench/report -passes 3
+	$(GO) run ./bench/report -passes 5
 
 clean:
 	rm -rf $(BIN)
