@@ -81,8 +81,8 @@ type WaitStrategy struct {
 	// sleeping (adaptive). Zero means DefaultYield. In WaitAdaptive mode
 	// a side whose sleeps keep ending soon after they began (its peer is
 	// busy, and only late now and then) doubles it for its next waits,
-	// up to 8 times Yield, and halves it again after a sleep much longer
-	// than its polling (docs/DESIGN.md, "Phases").
+	// up to 8 times Yield, and halves it again after any longer sleep
+	// (docs/DESIGN.md, "Phases").
 	Yield time.Duration
 	// NoTrail stops a consumer from trailing its producer. By default a
 	// consumer that keeps finding the next message already published

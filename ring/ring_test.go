@@ -608,8 +608,8 @@ func TestQuickPolls(t *testing.T) {
 
 // TestAdapt: a sleep that a woken side could have avoided by polling one or
 // two doublings longer stretches its yield phase, up to MaxStretch
-// doublings; one that lasts more than eight times its polling, or until its
-// deadline, shrinks it; one in between changes nothing (wait.go, adapt).
+// doublings; any other (longer, or to its deadline) shrinks it (wait.go,
+// adapt).
 func TestAdapt(t *testing.T) {
 	ws := ring.WaitStrategy{Mode: ring.WaitAdaptive, Spin: 20 * time.Microsecond, Yield: 50 * time.Microsecond}
 	polled := func(k uint) time.Duration { return ws.Spin + ws.Yield<<k } // 70, 120, 220, 420 µs
@@ -619,13 +619,37 @@ func TestAdapt(t *testing.T) {
 		require.Equal(t, want, k, "a sleep twice as long as the polling before it")
 	}
 	require.Equal(t, uint(ring.MaxStretch), ring.Adapt(k, time.Microsecond, true, ws), "past MaxStretch")
-	require.Equal(t, k, ring.Adapt(k, 8*polled(k), true, ws), "a sleep in between")
-	require.Equal(t, k, ring.Adapt(k, 2*polled(k)+time.Microsecond, true, ws), "a sleep in between")
-	k = ring.Adapt(k, 8*polled(k)+time.Microsecond, true, ws)
-	require.Equal(t, uint(ring.MaxStretch-1), k, "a sleep more than eight times as long")
+	k = ring.Adapt(k, 2*polled(k)+2*time.Nanosecond, true, ws)
+	require.Equal(t, uint(ring.MaxStretch-1), k, "a sleep longer than twice the polling")
 	k = ring.Adapt(k, time.Microsecond, false, ws)
 	require.Equal(t, uint(ring.MaxStretch-2), k, "a sleep to its deadline, however short")
 	require.Equal(t, uint(0), ring.Adapt(0, time.Hour, false, ws), "below zero")
+
+	// A steady gap between messages (the whole wait, polling and sleep):
+	// the stretch settles where polling covers the gap, if sleeps short
+	// enough lead there, and at zero if not; from the top it stays while
+	// the sleeps stay under twice the polling.
+	for _, tc := range []struct {
+		from uint
+		gap  time.Duration
+		want uint
+	}{
+		{0, 60 * time.Microsecond, 0},
+		{0, 100 * time.Microsecond, 1},
+		{0, 200 * time.Microsecond, 2},
+		{0, 400 * time.Microsecond, 0},
+		{0, time.Millisecond, 0},
+		{ring.MaxStretch, time.Millisecond, ring.MaxStretch},
+		{ring.MaxStretch, 1500 * time.Microsecond, 0},
+	} {
+		k := tc.from
+		for range 10 {
+			if tc.gap > polled(k) {
+				k = ring.Adapt(k, tc.gap-polled(k), true, ws)
+			}
+		}
+		require.Equal(t, tc.want, k, "gap %v from %d", tc.gap, tc.from)
+	}
 
 	// Durations so long that doubling them overflows count as for ever.
 	huge := ring.WaitStrategy{Mode: ring.WaitAdaptive, Spin: math.MaxInt64, Yield: math.MaxInt64}

@@ -333,28 +333,28 @@ func (r *Ring) wait(ctx context.Context, p poller, cw *ctxWake, s *slots, me, pe
 // after, within twice as long as it polled, has a busy peer that was only
 // late (a copy of a large message, a peer descheduled for a moment, other
 // work between messages, a slow phase of the machine), and it paid two
-// system calls and a wake-up's latency for it. Such a sleep doubles the
-// yield phase of the side's next waits, up to maxStretch doublings: one
-// or two more and polling would have found the peer. A sleep that lasts
-// more than eight times as long as the polling before it, or until its
-// deadline, means the peer was idle, not late, and halves it again; the
-// sleeps in between change nothing, so a peer that keeps a steady pace
-// does not flip the side between two lengths. A saturated stream whose
-// peer keeps stalling for a little longer than the defaults allow stops
-// making system calls after a few stalls, and a side whose peer is idle
-// polls for the default time before it sleeps, as before. The spin phase
-// is never stretched: it is the one that competes with a peer on the
-// other hardware thread of the same core.
+// system calls and a wake-up's latency that one or two more doublings of
+// its polling would have saved. Such a sleep doubles the yield phase of
+// the side's next waits, up to maxStretch doublings; any other sleep (a
+// longer one, or one that ran to its deadline: the peer was idle, not
+// late) halves it again. A peer with a steady pace does not make the side
+// flip between two lengths: the longer the polling, the longer the sleeps
+// that count as short, so a side that grows once for a gap keeps growing
+// until it polls through it, and one that shrinks keeps shrinking to the
+// default. A saturated stream whose peer keeps stalling for a little
+// longer than the defaults allow stops making system calls after a few
+// stalls, and a side whose peer is idle polls for the default time before
+// it sleeps, as before. The spin phase is never stretched: it is the one
+// that competes with a peer on the other hardware thread of the same core.
 const maxStretch = 3 // the yield phase at most 8 times WaitStrategy.Yield
 
 // adapt updates the side's stretch after a sleep of slept nanoseconds that
 // ended by a wake-up (woken) or by its deadline.
 func (s *slots) adapt(slept int64, woken bool, ws WaitStrategy) {
 	polled := later(int64(ws.Spin), stretched(ws.Yield, s.stretch))
-	switch {
-	case woken && slept/2 <= polled:
+	if woken && slept/2 <= polled {
 		s.stretch = min(s.stretch+1, maxStretch)
-	case !woken || slept/8 > polled:
+	} else {
 		s.stretch = max(s.stretch, 1) - 1
 	}
 }
