@@ -315,11 +315,15 @@ func (r *Ring) wait(ctx context.Context, p poller, cw *ctxWake, s *slots, me, pe
 			return err
 		}
 		me.waits.Add(1)
-		slept := monotime.Now()
+		adaptive := ws.Mode == WaitAdaptive // only it has a yield phase to stretch
+		var asleep int64
+		if adaptive {
+			asleep = monotime.Now()
+		}
 		err := futex.Wait(word(seq), v, deadline)
 		sleeping.Store(0)
-		if ws.Mode == WaitAdaptive {
-			s.adapt(monotime.Now()-slept, err == nil, ws)
+		if adaptive {
+			s.adapt(monotime.Now()-asleep, err == nil, ws)
 		}
 		if err != nil && !os.IsTimeout(err) {
 			return fmt.Errorf("ring: wait: %w", err)
