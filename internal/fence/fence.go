@@ -7,8 +7,9 @@
 // then loads the peer's "sleeping" flag; a sleeper stores the flag then
 // loads the cursor. On its own each side needs a full fence between its
 // store and its load (store-load ordering is the one reordering x86 makes),
-// and in Go that is a sequentially consistent store: an XCHG on amd64,
-// tens of nanoseconds when the line is contended, paid on every message.
+// and in Go that is a sequentially consistent store (StoreFull64): an XCHG
+// on amd64, tens of nanoseconds when the line is contended, paid on every
+// message.
 //
 // With the heavy barrier the waker needs none. The sleeper raises its flag,
 // calls Heavy, then loads the cursor. Heavy makes every CPU that runs a

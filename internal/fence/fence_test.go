@@ -6,7 +6,13 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
+
+func u64(w *atomic.Uint64) *uint64 { return (*uint64)(unsafe.Pointer(w)) }
 
 func TestStore(t *testing.T) {
 	var w64 [2]uint64
@@ -33,9 +39,18 @@ func TestHeavy(t *testing.T) {
 // sb runs the store-buffering litmus test n times on two threads: A stores x
 // then loads y, B stores y, optionally calls Heavy, then loads x. It returns
 // how often both loads saw 0, the outcome a Dekker handshake must exclude.
+// A stores with Store64, B with an atomic store; the words are on the Go
+// heap.
 func sb(t *testing.T, n int, heavy bool) int {
+	var x, y atomic.Uint64
+	storeA := func(w *atomic.Uint64) { Store64(u64(w), 1) }
+	storeB := func(w *atomic.Uint64) { w.Store(1) }
+	return litmus(t, n, &x, &y, storeA, storeB, heavy)
+}
+
+// litmus is sb with the words and the two sides' stores given.
+func litmus(t *testing.T, n int, x, y *atomic.Uint64, storeA, storeB func(*atomic.Uint64), heavy bool) int {
 	var (
-		x, y         uint64
 		r1, r2       uint64
 		start, ended atomic.Int64
 		wg           sync.WaitGroup
@@ -49,8 +64,8 @@ func sb(t *testing.T, n int, heavy bool) int {
 		for i := int64(1); i <= int64(n); i++ {
 			for start.Load() < i {
 			}
-			Store64(&x, 1)
-			r1 = atomic.LoadUint64(&y)
+			storeA(x)
+			r1 = y.Load()
 			ended.Add(1)
 		}
 	}()
@@ -59,17 +74,17 @@ func sb(t *testing.T, n int, heavy bool) int {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		for i := int64(1); i <= int64(n); i++ {
-			atomic.StoreUint64(&x, 0)
-			atomic.StoreUint64(&y, 0)
+			x.Store(0)
+			y.Store(0)
 			start.Store(i)
-			atomic.StoreUint64(&y, 1)
+			storeB(y)
 			if heavy {
 				if err := Heavy(); err != nil {
 					t.Error(err)
 					return
 				}
 			}
-			r2 = atomic.LoadUint64(&x)
+			r2 = x.Load()
 			for ended.Load() < i {
 			}
 			if r1 == 0 && r2 == 0 {
@@ -102,6 +117,36 @@ func TestDekker(t *testing.T) {
 	}
 	if !testing.Short() && !raceEnabled {
 		t.Logf("without Heavy, both loads saw 0 in %d of %d rounds", sb(t, n*10, false), n*10)
+	}
+}
+
+// TestStoreFullDekker: StoreFull64 on both sides, no Heavy, over memory
+// outside the Go heap (a shared anonymous mapping, as a SysV segment is):
+// the store-buffering outcome never happens, in race builds too. There a
+// plain atomic store to such memory is a release store, and the outcome
+// shows (logged, not required: a loaded machine may never show it).
+func TestStoreFullDekker(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 || runtime.NumCPU() < 2 {
+		t.Skip("needs two CPUs running at once")
+	}
+	mem, err := unix.Mmap(-1, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_SHARED)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, unix.Munmap(mem)) }()
+	// x and y on lines of their own, as the ring's words are.
+	x := (*atomic.Uint64)(unsafe.Pointer(&mem[0]))
+	y := (*atomic.Uint64)(unsafe.Pointer(&mem[128]))
+	n := 200_000
+	if testing.Short() {
+		n = 20_000
+	}
+	full := func(w *atomic.Uint64) { StoreFull64(w, 1) }
+	if got := litmus(t, n, x, y, full, full, false); got != 0 {
+		t.Errorf("with StoreFull64, both loads saw 0 in %d of %d rounds", got, n)
+	}
+	if !testing.Short() {
+		plain := func(w *atomic.Uint64) { w.Store(1) }
+		t.Logf("with atomic stores (race build: %v), both loads saw 0 in %d of %d rounds",
+			raceEnabled, litmus(t, n, x, y, plain, plain, false), n)
 	}
 }
 
