@@ -63,6 +63,7 @@ fuzz:
 SOAK_MESSAGES     ?= 1e9
 PINGPONG_ROUNDS   ?= 1e8
 FASTPATH_MESSAGES ?= 1e8
+HUNT_ROUNDS       ?= 2e6
 FAULT_RUNS        ?= 1000
 HOSTILE_RUNS      ?= 1000
 SOAK_TESTS  := ^(TestSoak|TestLostWakeups|TestFastPath|TestFutexStrace)$$
@@ -73,11 +74,14 @@ TEST_SEGMENTS := awk 'NR > 1 && $$1 >= 1585053696 && $$1 <= 1585119231 && $$7 ==
 
 # >= 10^9 checked messages between two processes over rings of 2 to 2^20
 # slots and messages of 20 bytes to 64 KiB; lost wake-up hunt at GOMAXPROCS
-# 1 and 2; futex calls of a saturated stream, cross-checked with strace.
+# 1 and 2; futex calls of a saturated stream, cross-checked with strace;
+# then the race build's wake-up hunt (ring.TestWakeupHunt, HUNT_ROUNDS per
+# case; make test runs 10^5).
 soak:
 	SHMRING_SOAK_MESSAGES=$(SOAK_MESSAGES) SHMRING_PINGPONG_ROUNDS=$(PINGPONG_ROUNDS) \
 	SHMRING_FASTPATH_MESSAGES=$(FASTPATH_MESSAGES) \
 	$(GO) test -count=1 -v -timeout 3h -run '$(SOAK_TESTS)' ./reliability/
+	SHMRING_HUNT_ROUNDS=$(HUNT_ROUNDS) $(GO) test -race -count=1 -v -timeout 3h -run '^TestWakeupHunt$$' ./ring/
 
 # FAULT_RUNS kills per crash point and per random-kill scenario, stops,
 # pid reuse, takeovers, HOSTILE_RUNS hostile-writer runs per scenario; then

@@ -75,7 +75,10 @@
 // (WaitAdaptive; see WaitMode for the others). The sleeper raises a flag and
 // re-checks before sleeping; the other side makes the wake syscall only when
 // it sees the flag, so while both sides keep up, no system call is made at
-// all. wait.go gives the ordering argument.
+// all. wait.go gives the ordering argument. It holds in race builds too
+// (go test -race), where Go's atomic stores to shared memory are weaker,
+// so a program that embeds the ring loses no wake-up under the race
+// detector either.
 //
 // A waiting side checks every Options.Liveness that its peer's process
 // still exists (pid and start time, so a reused pid is not mistaken for the

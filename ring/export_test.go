@@ -33,3 +33,28 @@ func Adapt(stretch uint, slept time.Duration, woken bool, ws WaitStrategy) uint 
 }
 
 const MaxStretch = maxStretch
+
+// Rescue is a spurious wake-up of both sides: it bumps both sequence words
+// and wakes their sleepers, as the protocol allows anyone to. The lost
+// wake-up hunt's watchdog calls it after it has recorded a stall.
+func (r *Ring) Rescue() {
+	wake(&r.h.dataSeq)
+	wake(&r.h.spaceSeq)
+}
+
+// Sleeping reports the two sleeping flags: the consumer's (on an empty
+// ring) and the producer's (on a full one).
+func (r *Ring) Sleeping() (consumer, producer bool) {
+	return r.h.consumerSleeping.Load() != 0, r.h.producerSleeping.Load() != 0
+}
+
+// Sleeps returns how many futex waits the consumer and the producer have
+// made, and Wakes how many wake calls each has made to the other: the
+// header's exact counters, read without the /proc look that Stats makes.
+func (r *Ring) Sleeps() (consumer, producer uint64) {
+	return r.h.cons.waits.Load(), r.h.prod.waits.Load()
+}
+
+func (r *Ring) Wakes() (consumer, producer uint64) {
+	return r.h.cons.wakes.Load(), r.h.prod.wakes.Load()
+}

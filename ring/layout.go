@@ -67,9 +67,9 @@ const (
 // WaitFutex side) asks its peer for full fences instead with its wantsFence
 // word; the peer answers with its fenced word, and a sleeper that sees the
 // answer skips the membarrier. A process that claims a role clears its
-// answer word (sequentially consistent) before it publishes anything: its
+// answer word (a full store) before it publishes anything: its
 // predecessor's answer does not bind it. wait.go has the protocol.
-// Without the flag every publication is a sequentially consistent store
+// Without the flag every publication is a full store (fence.StoreFull64)
 // and nobody calls membarrier.
 const (
 	flagAsymmetric uint32 = 1 << 0

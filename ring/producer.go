@@ -19,10 +19,10 @@ type slots struct {
 	// relaxed: publish with a release store. True in a ring with
 	// asymmetric fences until the peer asks for full ones (wakeSleeper).
 	relaxed bool
-	own     futexWords // the block this side sleeps on
-	peer    futexWords // the block the peer sleeps on
-	waiting uint32     // 1 while inside a wait (Ring.enter)
-	live    liveCheck  // when to check the peer next, across waiting calls
+	own     futexWords    // the block this side sleeps on
+	peer    futexWords    // the block the peer sleeps on
+	waiting atomic.Uint32 // 1 while inside a wait (Ring.enter)
+	live    liveCheck     // when to check the peer next, across waiting calls
 	// stretch: the yield phase of this side's waits lasts
 	// WaitStrategy.Yield << stretch (wait.go, adapt).
 	stretch uint
@@ -31,12 +31,14 @@ type slots struct {
 // claimWords sets up a side's fence words as it claims its role, before its
 // first publication. A previous holder of the role may have answered the
 // peer's request for full fences; this one has not, and says so before it
-// publishes anything with a release store. It asks for full fences from
-// the peer if it sleeps at once when it must wait (WaitFutex): a sleep
-// then needs no membarrier.
+// publishes anything with a release store. The clear is a full store
+// (fence.StoreFull32): a sleeper that still read the old answer would skip
+// its membarrier, so this side's flag load must not pass the clear. It asks
+// for full fences from the peer if it sleeps at once when it must wait
+// (WaitFutex): a sleep then needs no membarrier.
 func (s *slots) claimWords(own, peer futexWords, mode WaitMode) {
 	s.own, s.peer = own, peer
-	peer.fenced.Store(0)
+	fence.StoreFull32(peer.fenced, 0)
 	var want uint32
 	if mode == WaitFutex {
 		want = 1
@@ -45,13 +47,13 @@ func (s *slots) claimWords(own, peer futexWords, mode WaitMode) {
 }
 
 // store publishes cursor value v: a release store when relaxed (the
-// sleeper's membarrier supplies the rest), else a sequentially consistent
-// one. See the protocol in wait.go.
+// sleeper's membarrier supplies the rest), else a store no later load may
+// pass (fence.StoreFull64, in race builds too). See the protocol in wait.go.
 func (s *slots) store(c *atomic.Uint64, v uint64) {
 	if s.relaxed {
 		fence.Store64(u64(c), v)
 	} else {
-		c.Store(v)
+		fence.StoreFull64(c, v)
 	}
 }
 
@@ -72,11 +74,11 @@ func (s *slots) wakePeer(me *side) {
 func (s *slots) wakeSleeper(me *side) {
 	w := s.peer
 	if s.relaxed && w.wantsFence.Load() != 0 {
-		// From now on every publication is a full fence. The Store is
-		// one too, so every relaxed store before it is visible before
-		// the peer can see the answer.
+		// From now on every publication is a full fence. The answer
+		// is one too, so every relaxed store before it is visible
+		// before the peer can see the answer.
 		s.relaxed = false
-		w.fenced.Store(1)
+		fence.StoreFull32(w.fenced, 1)
 	}
 	if w.sleeping.Swap(0) != 0 {
 		me.wakes.Add(1)

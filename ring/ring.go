@@ -542,7 +542,9 @@ func (r *Ring) Close() error {
 	// Wait for every call inside a wait to leave it (see enter): after
 	// closing is set and the barrier, a side either sees closing and does
 	// not start a wait, or its flag is visible here.
-	r.closing.Store(true)
+	// A swap, not a store: without Heavy, the loads of the flags below
+	// must not pass it, in race builds too (fence.StoreFull32).
+	r.closing.Swap(true)
 	if r.heavy {
 		if err := fence.Heavy(); err != nil {
 			// Cannot happen once registered (EINTR is retried). A
@@ -551,7 +553,7 @@ func (r *Ring) Close() error {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	var waiting []*uint32
+	var waiting []*atomic.Uint32
 	if c != nil {
 		waiting = append(waiting, &c.waiting)
 	}
@@ -559,7 +561,7 @@ func (r *Ring) Close() error {
 		waiting = append(waiting, &p.waiting)
 	}
 	for _, w := range waiting {
-		for atomic.LoadUint32(w) != 0 {
+		for w.Load() != 0 {
 			time.Sleep(100 * time.Microsecond)
 		}
 	}

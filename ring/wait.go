@@ -29,10 +29,13 @@ import (
 //	                                         futex_wake(&dataSeq)
 //
 // Why no wake-up is lost, with symmetric fences (Config.SymmetricFences):
-// A and C are stores, B and D loads, and all four are sequentially
-// consistent Go atomics, so A-then-B and C-then-D cannot both read the old
-// value: either B sees the new head (the consumer does not sleep), or D sees
-// the flag (the producer wakes it). If the producer bumps dataSeq before the
+// A and C are stores that no later load may pass (internal/fence.StoreFull32
+// and StoreFull64), B and D loads, so A-then-B and C-then-D cannot both
+// read the old value: either B sees the new head (the consumer does not
+// sleep), or D sees the flag (the producer wakes it). A Go atomic store is
+// not enough on its own: in race builds, one to a shared segment is only a
+// release store, and a later load may pass it (fence.StoreFull64 says why),
+// so StoreFull is a swap there. If the producer bumps dataSeq before the
 // consumer's futex_wait, the kernel sees dataSeq != s and returns at once;
 // if after, the consumer is queued on the word and the wake finds it.
 // Reading s before A is what makes the bump visible either way.
@@ -52,8 +55,8 @@ import (
 // CPU). A side that sleeps at once when it must wait (WaitFutex) would pay
 // it for every message, so it asks the peer to publish with full fences
 // instead (consumerWantsFence at claim); the peer answers at its next wake
-// by switching to sequentially consistent stores and setting
-// producerFenced with a sequentially consistent store, after which every
+// by switching to full stores (fence.StoreFull64) and setting
+// producerFenced with a full store, after which every
 // one of its earlier release stores is visible. A sleeper that sees the
 // answer skips the membarrier: the symmetric argument holds again. A new
 // holder of the waker's role clears the answer before it publishes.
@@ -162,12 +165,13 @@ func (r *Ring) waitEntered(ctx context.Context, p poller, s *slots, cw *ctxWake,
 // side, which enters a wait for every message in a ping-pong, pays only a
 // release store: Close, which runs once, pays for both with fence.Heavy
 // (membarrier), which makes this store visible or this load see closing.
-// Without membarrier, both sides store with full fences.
-func (r *Ring) enter(waiting *uint32) bool {
+// Without membarrier, both sides store with full fences (fence.StoreFull32,
+// and a swap in Close).
+func (r *Ring) enter(waiting *atomic.Uint32) bool {
 	if r.heavy {
-		fence.Store32(waiting, 1)
+		fence.Store32(word(waiting), 1)
 	} else {
-		atomic.StoreUint32(waiting, 1)
+		fence.StoreFull32(waiting, 1)
 	}
 	if r.closing.Load() {
 		r.leave(waiting)
@@ -176,8 +180,8 @@ func (r *Ring) enter(waiting *uint32) bool {
 	return true
 }
 
-func (r *Ring) leave(waiting *uint32) {
-	fence.Store32(waiting, 0) // release: the wait's reads of the segment come before
+func (r *Ring) leave(waiting *atomic.Uint32) {
+	fence.Store32(word(waiting), 0) // release: the wait's reads of the segment come before
 }
 
 // wait is waitFor's loop. s is the waiting side's: its futex block, its
@@ -290,7 +294,7 @@ func (r *Ring) wait(ctx context.Context, p poller, cw *ctxWake, s *slots, me, pe
 			hookSnapshot(seq)
 		}
 		v := seq.Load()
-		sleeping.Store(1)
+		fence.StoreFull32(sleeping, 1)
 		if r.asym && w.fenced.Load() == 0 {
 			// The peer's last cursor store may still sit in its
 			// CPU's store buffer, and its flag load may have
