@@ -171,6 +171,21 @@ func SlotSizeFor(n int) int {
 	return max(s, MinSlotSize)
 }
 
+// IsSegmentSize reports whether a ring of some valid geometry has a segment
+// of exactly size bytes. Create makes no segment of another size.
+func IsSegmentSize(size uint64) bool {
+	if size <= HeaderSize || size > HeaderSize+MaxSlotSize*MaxSlots {
+		return false
+	}
+	rest := size - HeaderSize
+	for slots := uint64(2); slots <= MaxSlots && rest%slots == 0; slots *= 2 {
+		if _, err := newGeometry(int(rest/slots), int(slots)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
 func newGeometry(slotSize, slots int) (geometry, error) {
 	switch {
 	case slotSize < MinSlotSize || slotSize > MaxSlotSize || slotSize%8 != 0:
@@ -184,6 +199,9 @@ func newGeometry(slotSize, slots int) (geometry, error) {
 	g.segSize = HeaderSize + g.slotSize*g.slots
 	return g, nil
 }
+
+// loadMagic reads the magic of a header another process may be writing.
+func (h *header) loadMagic() uint64 { return atomic.LoadUint64(&h.magic) }
 
 // format writes a fresh header for g into h and publishes it: every field
 // first, stateReady last, so an opener that sees READY sees the rest.

@@ -145,7 +145,7 @@ func notRing(err error) string {
 		return "ring of another layout version"
 	case errors.Is(err, ring.ErrCorrupt):
 		return "corrupt ring"
-	case errors.Is(err, ring.ErrNotReady):
+	case errors.Is(err, ring.ErrNotReady), errors.Is(err, ring.ErrNotRing):
 		return "not a ring (never initialised)"
 	}
 	return "not a ring"
@@ -488,7 +488,7 @@ func (o *ops) rmStaleOf(infos []shmseg.Info, dry bool) error {
 		e := probe(info, probeTimeout)
 		name := fmt.Sprintf("%v (id %d)", info.Key, info.ID)
 		if !e.isRing {
-			if errors.Is(e.err, ring.ErrNotReady) {
+			if errors.Is(e.err, ring.ErrNotReady) || errors.Is(e.err, ring.ErrNotRing) {
 				if err := o.rmUnfinished(info, name, dry); err != nil {
 					errs = append(errs, err)
 				}
@@ -526,7 +526,7 @@ func (o *ops) rmStaleOf(infos []shmseg.Info, dry bool) error {
 }
 
 // rmUnfinished decides about a segment whose probe found no ready header
-// (ring.ErrNotReady). ring.Create makes the segment (shmget), attaches it,
+// (ring.ErrNotReady, ring.ErrNotRing). ring.Create makes the segment (shmget), attaches it,
 // writes the header and publishes READY last; a creator killed in between
 // leaves a segment of zeros, or a header with the magic and state 0, that
 // nobody will ever finish. Such a segment is removed when all of these
