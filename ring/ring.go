@@ -314,6 +314,9 @@ func Create(key shmseg.Key, cfg Config) (r *Ring, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("ring: create %v: %w", key, err)
 	}
+	if crashPoints {
+		crash("create-after-shmget")
+	}
 	seg, err := shmseg.Attach(id, nil)
 	if err != nil {
 		_ = shmseg.Remove(id)
@@ -328,6 +331,22 @@ func Create(key shmseg.Key, cfg Config) (r *Ring, err error) {
 	buf, err := seg.Bytes()
 	if err != nil {
 		return nil, err
+	}
+	if crashPoints {
+		crash("create-after-attach")
+	}
+	// The mark first, before anything else is computed or written: from
+	// here on the segment is provably a ring being made, which an opener
+	// waits for and "shmring rm -stale" removes if this process dies.
+	// Until then it is zeros, which nobody can tell from another
+	// program's segment.
+	h, err := headerOf(buf)
+	if err != nil {
+		return nil, err
+	}
+	h.mark()
+	if crashPoints {
+		crash("create-after-mark")
 	}
 	r, err = New(buf, cfg)
 	if err != nil {
