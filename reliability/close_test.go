@@ -167,8 +167,9 @@ func TestBlockedWaiterDoesNotStallRuntime(t *testing.T) {
 // headers in ordinary memory; here through Open on real segments, where the
 // size that counts is the kernel's: a header that claims more slots than
 // the segment holds, a segment smaller than a header, and a segment of
-// zeros (a creator that died before publishing it). Each fails with its own
-// error and nothing panics.
+// zeros made by this process (a creator that has not published it yet:
+// ring.TestOpenNotRing has the creators that are gone). Each fails with
+// its own error and nothing panics.
 func TestOpenRealSegment(t *testing.T) {
 	shmtest.NoLeaks(t)
 	opts := &ring.Options{ReadyTimeout: 20 * time.Millisecond}

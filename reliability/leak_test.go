@@ -1,9 +1,7 @@
 package reliability_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -19,20 +17,19 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shmring/shmring/internal/shmtest"
-	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shmseg"
 )
 
 const (
-	roleLeaks      = "leaks"
-	roleNeverReady = "never-ready"
-	roleUnfinished = "unfinished-creator"
+	roleLeaks         = "leaks"
+	roleCreationCrash = "creation-crash"
+	rolePlainSegment  = "plain-segment"
 )
 
 func init() {
 	childRoles[roleLeaks] = leakScenario
-	childRoles[roleNeverReady] = neverReadyScenario
-	childRoles[roleUnfinished] = unfinishedCreator
+	childRoles[roleCreationCrash] = creationCrashScenario
+	childRoles[rolePlainSegment] = plainSegment
 }
 
 // inIPCNamespace runs the test binary as a child in role, in a fresh IPC
@@ -73,9 +70,10 @@ func opsBinaries(t testing.TB) []string {
 // and consumer, which create their ring on first use and remove it when
 // they end or find their peer dead) run in pairs, and one side, the other,
 // or both are killed with SIGKILL at random times, from the first
-// millisecond on. Then "shmring rm -stale" cleans up, and no segment of
-// the runs' keys may remain: /proc/sysvipc/shm holds nothing beyond the
-// baseline taken before.
+// millisecond on. Then "shmring rm -stale" cleans up, the command it gives
+// for each segment of zeros it lists is run (a creator killed before its
+// first store leaves one), and no segment of the runs' keys may remain:
+// /proc/sysvipc/shm holds nothing beyond the baseline taken before.
 //
 // "rm -stale" removes every stale ring it can see, so the scenario runs in
 // a fresh IPC namespace of its own (a child process with CLONE_NEWIPC),
@@ -90,70 +88,133 @@ func TestNoLeaksAfterKills(t *testing.T) {
 	require.NoError(t, err, "leak scenario (its stderr is above)")
 }
 
-// TestRmStaleNeverInitialised (RELIABILITY item 14): a creator that dies
-// after shmget and before it published the ring header leaves a segment of
-// zeros, or a header with the magic and state 0, that nobody will finish.
-// "shmring rm -stale" removes both once their creator is gone and nobody
-// has them attached, and keeps the same segment while its creator lives
-// (it may still be initialising). The scenario runs in an IPC namespace of
-// its own, like TestNoLeaksAfterKills, because rm -stale acts on the whole
-// namespace.
-func TestRmStaleNeverInitialised(t *testing.T) {
+// TestRmStaleCreationCrash (RELIABILITY item 14): "shmring create", built
+// with the crash points, is killed at each step of ring.Create; what each
+// kill leaves is either removed by "shmring rm -stale" (the ring's magic is
+// there: a ring whose creator died while formatting it) or listed by it
+// with the exact command that removes it (zeros: nothing tells them from
+// another program's segment), and that command removes it. A page of zeros
+// as "ipcmk -M 4096" leaves one (mode 0644, its creator gone) survives rm
+// -stale, and a live creator's zeros are kept. The scenario runs in an IPC
+// namespace of its own, like TestNoLeaksAfterKills, because rm -stale acts
+// on the whole namespace.
+func TestRmStaleCreationCrash(t *testing.T) {
 	shmtest.NoLeaks(t)
-	out, err := inIPCNamespace(t, roleNeverReady, opsBinaries(t)[2])
+	shmring := buildBinary(t, "shmring-crashpoints", "github.com/shmring/shmring/cmd/shmring", "shmring_crashpoints")
+	out, err := inIPCNamespace(t, roleCreationCrash, shmring)
 	t.Logf("%s", out)
-	require.NoError(t, err, "never-initialised scenario (its stderr is above)")
+	require.NoError(t, err, "creation crash scenario (its stderr is above)")
 }
 
-// Keys of neverReadyScenario, in its own IPC namespace.
+// plainSegment makes a segment as a program other than shmring would, and
+// exits. Arguments: KEY SIZE MODE (octal).
+func plainSegment(args []string) error {
+	if len(args) != 3 {
+		return fmt.Errorf("want KEY SIZE MODE, got %q", args)
+	}
+	key, err1 := strconv.ParseUint(args[0], 0, 32)
+	size, err2 := strconv.Atoi(args[1])
+	mode, err3 := strconv.ParseUint(args[2], 8, 32)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return err
+	}
+	_, err := shmseg.Create(shmseg.Key(int32(uint32(key))), size, &shmseg.CreateOptions{Mode: os.FileMode(mode)})
+	return err
+}
+
+// removeCommands returns the commands "shmring rm -stale" printed (out) to
+// remove the segments it listed and left, by the segment's name
+// ("KEY (id N)").
+func removeCommands(out []byte) map[string]string {
+	cmds := map[string]string{}
+	for _, l := range strings.Split(string(out), "\n") {
+		rest, ok := strings.CutPrefix(l, "skip   ")
+		name, rest, ok2 := strings.Cut(rest, ": ")
+		_, cmd, ok3 := strings.Cut(rest, "; to remove it: ")
+		if ok && ok2 && ok3 {
+			cmds[name] = cmd
+		}
+	}
+	return cmds
+}
+
+// runTold runs a command rm -stale printed, with the shmring command at
+// path shmring, and prints what it says.
+func runTold(shmring, cmd string) error {
+	f := strings.Fields(cmd)
+	if len(f) < 2 || f[0] != "shmring" {
+		return fmt.Errorf("%q is not a shmring command", cmd)
+	}
+	out, err := exec.Command(shmring, f[1:]...).CombinedOutput()
+	fmt.Printf("%s:\n%s", cmd, out)
+	if err != nil {
+		return fmt.Errorf("%s: %v\n%s", cmd, err, out)
+	}
+	return nil
+}
+
+// Keys of creationCrashScenario, in its own IPC namespace: one per
+// creation crash point, from keyCrashed on, and two more.
 const (
-	keyZeroed  = shmtest.KeyBase | 0x1234 // creator exited after shmget
-	keyHalf    = shmtest.KeyBase | 0x1235 // creator killed after writing the magic
-	keyCreator = shmtest.KeyBase | 0x1236 // creator alive: the scenario itself
+	keyCrashed = shmtest.KeyBase | 0x1230
+	keyForeign = shmtest.KeyBase | 0x1240 // another program's page of zeros, its creator gone
+	keyCreator = shmtest.KeyBase | 0x1241 // zeros whose creator is alive: the scenario itself
 )
 
-// neverReadyScenario, in the child's own IPC namespace, makes the segments
-// a creator killed before READY leaves (ring-sized, unattached, the creator
-// gone) with creators that are processes of their own, and one whose
-// creator is still alive; runs rm -stale; and fails unless exactly the
-// first two are gone. Argument: the path of the shmring command.
-func neverReadyScenario(args []string) error {
+// createPoints are ring.Create's crash points, in its order, and whether a
+// creator killed there leaves the ring's magic (else zeros).
+var createPoints = []struct {
+	name  string
+	magic bool
+}{
+	{"create-after-shmget", false},
+	{"create-after-attach", false},
+	{"create-after-mark", true},
+	{"create-before-ready", true},
+}
+
+// creationCrashScenario, in the child's own IPC namespace: see
+// TestRmStaleCreationCrash. Argument: the path of the shmring command
+// built with the crash points.
+func creationCrashScenario(args []string) error {
 	if len(args) != 1 {
 		return fmt.Errorf("want SHMRING, got %q", args)
 	}
-	size, err := ring.SegmentSize(72, 64)
+	shmring := args[0]
+	ids := map[uint32]shmseg.ID{}
+	for i, p := range createPoints {
+		key := keyCrashed + uint32(i)
+		cmd := exec.Command(shmring, "create", "-slots", "64", fmt.Sprintf("%#x", key))
+		cmd.Env = append(os.Environ(), "SHMRING_CRASH="+p.name)
+		out, err := cmd.CombinedOutput()
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+			return fmt.Errorf("shmring create with SHMRING_CRASH=%s: want death by SIGKILL, got %v\n%s", p.name, err, out)
+		}
+	}
+	// Another program's segment, made as "ipcmk -M 4096" makes one, by a
+	// process that then exits.
+	exe, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	// A creator that exits right after shmget.
-	zeroed := unfinishedCommand(keyZeroed, size, "exit")
-	if err := zeroed.Run(); err != nil {
-		return fmt.Errorf("creator of %#x: %w", keyZeroed, err)
-	}
-	// A creator killed while attached, after it wrote the magic.
-	half := unfinishedCommand(keyHalf, size, "hang")
-	stdout, err := half.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := half.Start(); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	_ = half.Process.Kill()
-	_ = half.Wait() // reaped: its pid names no process now
-	if line != "ready\n" {
-		return fmt.Errorf("creator of %#x said %q (%v)", keyHalf, line, err)
+	foreign := exec.Command(exe, "-test.run=^$")
+	foreign.Env = append(os.Environ(), "SHMTEST_CHILD="+rolePlainSegment,
+		fmt.Sprintf("SHMTEST_ARGS=%#x 4096 0644", keyForeign), "GORACE=atexit_sleep_ms=0")
+	if out, err := foreign.CombinedOutput(); err != nil {
+		return fmt.Errorf("making segment %#x: %v\n%s", keyForeign, err, out)
 	}
 	// A live creator between shmget and its header: this process.
-	live, err := shmseg.Create(shmseg.Key(int32(keyCreator)), size, nil)
+	live, err := shmseg.Create(shmseg.Key(int32(keyCreator)), 4096, nil)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = shmseg.Remove(live) }()
 
-	ids := map[uint32]shmseg.ID{}
-	for _, k := range []uint32{keyZeroed, keyHalf, keyCreator} {
+	keys := []uint32{keyForeign, keyCreator}
+	for i := range createPoints {
+		keys = append(keys, keyCrashed+uint32(i))
+	}
+	for _, k := range keys {
 		id, err := shmseg.Open(shmseg.Key(int32(k)))
 		if err != nil {
 			return fmt.Errorf("%#x: %w", k, err)
@@ -163,89 +224,85 @@ func neverReadyScenario(args []string) error {
 			return err
 		}
 		ids[k] = id
-		fmt.Printf("segment %#x id %d: %d bytes, nattch %d, creator pid %d\n", k, id, info.Size, info.Nattch, info.CPID)
+		fmt.Printf("segment %#x id %d: %d bytes, mode %#o, nattch %d, creator pid %d\n",
+			k, id, info.Size, uint32(info.Mode.Perm()), info.Nattch, info.CPID)
 		if info.Nattch != 0 {
 			return fmt.Errorf("segment %#x: nattch %d, want 0", k, info.Nattch)
 		}
 	}
-	out, err := exec.Command(args[0], "rm", "-stale").CombinedOutput()
+	if info, _ := shmseg.Stat(ids[keyForeign]); info == nil || info.Size != 4096 || info.Mode.Perm() != 0o644 {
+		return fmt.Errorf("segment %#x: %+v, want 4096 bytes of mode 0644, as ipcmk -M 4096 makes", keyForeign, info)
+	}
+
+	out, err := exec.Command(shmring, "rm", "-stale").CombinedOutput()
 	fmt.Printf("shmring rm -stale:\n%s", out)
 	if err != nil {
 		return err
 	}
 	var problems []string
-	for _, k := range []uint32{keyZeroed, keyHalf} {
+	problem := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	exists := func(k uint32) bool { _, err := shmseg.Stat(ids[k]); return err == nil }
+	told := removeCommands(out)
+	// The command rm -stale gives for k, run; or a problem.
+	removeAsTold := func(k uint32, what string) {
+		name := fmt.Sprintf("%#x (id %d)", k, ids[k])
+		cmd, ok := told[name]
+		if !ok {
+			problem("%s: rm -stale did not list segment %s with a command that removes it", what, name)
+			return
+		}
+		if want := fmt.Sprintf("shmring rm -force %#x", k); cmd != want {
+			problem("%s: rm -stale says %q, want %q", what, cmd, want)
+			return
+		}
+		if err := runTold(shmring, cmd); err != nil {
+			problem("%s: %v", what, err)
+		}
+		if exists(k) {
+			problem("%s: segment %s is still there after %s", what, name, cmd)
+		}
+	}
+	for i, p := range createPoints {
+		k := keyCrashed + uint32(i)
+		what := "creator killed at " + p.name
+		if !p.magic {
+			if !exists(k) {
+				problem("%s: rm -stale removed segment %#x of zeros", what, k)
+			}
+			removeAsTold(k, what)
+			continue
+		}
 		want := fmt.Sprintf("removed %#x (id %d): never initialised, creator pid ", k, ids[k])
 		if !strings.Contains(string(out), want) {
-			problems = append(problems, fmt.Sprintf("rm -stale did not say %q", want))
+			problem("%s: rm -stale did not say %q", what, want)
 		}
-		if _, err := shmseg.Stat(ids[k]); err == nil {
-			_ = shmseg.Remove(ids[k])
-			problems = append(problems, fmt.Sprintf("segment %#x (id %d, never initialised, creator gone, nattch 0) is still there after rm -stale", k, ids[k]))
+		if exists(k) {
+			problem("%s: segment %#x (id %d, the ring's magic, creator gone, nattch 0) is still there after rm -stale", what, k, ids[k])
 		}
+	}
+	if !exists(keyForeign) {
+		problem("rm -stale removed another program's segment %#x (zeros, mode 0644, creator gone)", keyForeign)
 	}
 	want := fmt.Sprintf("keep   %#x (id %d): never initialised, but creator pid %d is alive", keyCreator, live, os.Getpid())
 	if !strings.Contains(string(out), want) {
-		problems = append(problems, fmt.Sprintf("rm -stale did not say %q", want))
+		problem("rm -stale did not say %q", want)
 	}
-	if _, err := shmseg.Stat(live); err != nil {
-		problems = append(problems, fmt.Sprintf("segment %#x of a live creator: %v", keyCreator, err))
+	if !exists(keyCreator) {
+		problem("rm -stale removed segment %#x of a live creator", keyCreator)
+	}
+	// On request, the foreign segment goes too.
+	out, err = exec.Command(shmring, "rm", "-stale", "-zeroed").CombinedOutput()
+	fmt.Printf("shmring rm -stale -zeroed:\n%s", out)
+	if err != nil || exists(keyForeign) {
+		problem("rm -stale -zeroed did not remove segment %#x: %v", keyForeign, err)
+	}
+	if !exists(keyCreator) {
+		problem("rm -stale -zeroed removed segment %#x of a live creator", keyCreator)
 	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "\n"))
 	}
 	return nil
-}
-
-// unfinishedCommand starts this test binary as a creator of the segment of
-// key, as ring.Create begins one (see unfinishedCreator). It is shmtest.Child
-// for a caller without a testing.T: the scenario, itself a child.
-func unfinishedCommand(key uint32, size int, how string) *exec.Cmd {
-	exe, err := os.Executable()
-	if err != nil {
-		exe = os.Args[0]
-	}
-	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), "SHMTEST_CHILD="+roleUnfinished,
-		fmt.Sprintf("SHMTEST_ARGS=%#x %d %s", key, size, how), "GORACE=atexit_sleep_ms=0")
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	return cmd
-}
-
-// unfinishedCreator begins a ring as ring.Create does and stops where a
-// killed creator would. Arguments: KEY SIZE HOW. With HOW "exit" it exits
-// right after shmget (a segment of zeros); with "hang" it also attaches,
-// writes the magic and the version (format's first stores, state still 0),
-// prints "ready" and waits to be killed.
-func unfinishedCreator(args []string) error {
-	if len(args) != 3 {
-		return fmt.Errorf("want KEY SIZE HOW, got %q", args)
-	}
-	key, err := strconv.ParseUint(args[0], 0, 32)
-	if err != nil {
-		return err
-	}
-	size, err := strconv.Atoi(args[1])
-	if err != nil {
-		return err
-	}
-	id, err := shmseg.Create(shmseg.Key(int32(uint32(key))), size, nil)
-	if err != nil || args[2] == "exit" {
-		return err
-	}
-	seg, err := shmseg.Attach(id, nil)
-	if err != nil {
-		return err
-	}
-	b, err := seg.Bytes()
-	if err != nil {
-		return err
-	}
-	binary.LittleEndian.PutUint64(b[0:], ring.Magic)
-	binary.LittleEndian.PutUint16(b[8:], ring.VersionMajor)
-	fmt.Println("ready")
-	select {} // until killed
 }
 
 // leakScenario runs in the child, in its own IPC namespace. Arguments: the
@@ -390,13 +447,23 @@ func leakScenario(args []string) error {
 	if err != nil {
 		problems = append(problems, fmt.Sprintf("shmring rm -stale: %v\n%s", err, out))
 	}
+	// Zeros left by a creator killed before its first store are listed
+	// with the command that removes each: an operator runs it.
+	told := removeCommands(out)
+	for _, cmd := range told {
+		if err := runTold(shmring, cmd); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
 	after, err := shmtest.Segments()
 	if err != nil {
 		return err
 	}
 	// Every segment the kills left must be gone now: rings nobody uses,
-	// and those whose creator was killed between shmget and publishing
-	// the header (never initialised, removed once their creator is gone).
+	// those whose creator was killed after its first store and before it
+	// published the header (never initialised, removed once their creator
+	// is gone), and those of a creator killed before its first store
+	// (zeros, removed by the command rm -stale gave).
 	var leaked []string
 	for _, s := range after {
 		if known[s.ID] || !(keys[uint32(s.Key)] || s.Key == 0) {
@@ -416,9 +483,10 @@ func leakScenario(args []string) error {
 	}
 	fmt.Printf("%d runs in %v: killed the producer only %d, the consumer only %d, both %d; "+
 		"%d segments left behind by the kills; shmring rm -stale removed %d rings and %d never initialised "+
-		"(creator killed between shmget and publishing the header); %d segments remain\n",
+		"(creator killed between its first store and publishing the header), and listed %d of zeros "+
+		"(creator killed between shmget and its first store) with the command that removed them; %d segments remain\n",
 		runs, time.Since(start).Round(time.Millisecond), killed[0], killed[1], killed[2],
-		left, rings, neverReady, len(leaked))
+		left, rings, neverReady, len(told), len(leaked))
 	if len(leaked) > 0 {
 		ls, _ := exec.Command(shmring, "ls", "-a").CombinedOutput()
 		problems = append(problems, fmt.Sprintf("segments left after rm -stale:\n%s\nrm -stale said:\n%s\nshmring ls -a:\n%s",

@@ -24,12 +24,21 @@ import (
 //	send-before-wake     the cursor is stored, the consumer not yet woken
 //	recv-before-release  the messages are read, the cursor not yet stored
 //	recv-before-wake     the cursor is stored, the producer not yet woken
+//
+// and Create's steps, each with the segment a creator killed there leaves
+// (create-before-ready is in New's format too):
+//
+//	create-after-shmget  the segment exists (zeros), not attached
+//	create-after-attach  attached, nothing written (zeros)
+//	create-after-mark    the magic written, nothing else (state 0)
+//	create-before-ready  every field written but READY (state 0)
 const crashPoints = true
 
 // CrashPoints lists the names SHMRING_CRASH accepts.
 var CrashPoints = []string{
 	"send-mid-payload", "send-before-publish", "send-before-wake",
 	"recv-before-release", "recv-before-wake",
+	"create-after-shmget", "create-after-attach", "create-after-mark", "create-before-ready",
 }
 
 var crashAt, crashVisit = func() (string, int64) {

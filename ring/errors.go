@@ -66,9 +66,20 @@ var (
 	// was read.
 	ErrCorrupt = errors.New("ring: corrupt segment")
 
-	// ErrNotReady: the creator never finished initialising the segment
-	// (it crashed, or the segment is not a ring) within Options.ReadyTimeout.
+	// ErrNotReady: the segment did not become ready within
+	// Options.ReadyTimeout, though a creator could still have been making
+	// it: it carries the ring's magic (its creator died, or is slow, after
+	// its first store), or its creator process is alive.
 	ErrNotReady = errors.New("ring: segment never became ready")
+
+	// ErrNotRing: Open or OpenID found a segment without the ring's magic
+	// that nobody can make into a ring any more: its creator process is
+	// gone, or no ring has its size. A creator writes the magic right
+	// after it attaches, so such a segment is another program's, or a
+	// ring whose creator died between shmget and its first store. Open
+	// fails at once, without waiting Options.ReadyTimeout; the message
+	// names the segment's size, owner, mode and creator pid.
+	ErrNotRing = errors.New("ring: segment is not a ring")
 
 	// ErrInsecure: the segment is writable by every user, or owned by
 	// another user than this process's effective uid; Open and OpenID

@@ -171,6 +171,21 @@ func SlotSizeFor(n int) int {
 	return max(s, MinSlotSize)
 }
 
+// IsSegmentSize reports whether a ring of some valid geometry has a segment
+// of exactly size bytes. Create makes no segment of another size.
+func IsSegmentSize(size uint64) bool {
+	if size <= HeaderSize || size > HeaderSize+MaxSlotSize*MaxSlots {
+		return false
+	}
+	rest := size - HeaderSize
+	for slots := uint64(2); slots <= MaxSlots && rest%slots == 0; slots *= 2 {
+		if _, err := newGeometry(int(rest/slots), int(slots)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
 func newGeometry(slotSize, slots int) (geometry, error) {
 	switch {
 	case slotSize < MinSlotSize || slotSize > MaxSlotSize || slotSize%8 != 0:
@@ -185,10 +200,19 @@ func newGeometry(slotSize, slots int) (geometry, error) {
 	return g, nil
 }
 
-// format writes a fresh header for g into h and publishes it: every field
-// first, stateReady last, so an opener that sees READY sees the rest.
+// mark writes the ring's magic, a creator's first store. It is atomic so
+// that no later store of the header can be moved before it: a creator
+// killed at any point leaves either zeros or the magic.
+func (h *header) mark() { atomic.StoreUint64(&h.magic, Magic) }
+
+// loadMagic reads the magic of a header another process may be writing.
+func (h *header) loadMagic() uint64 { return atomic.LoadUint64(&h.magic) }
+
+// format writes a fresh header for g into h and publishes it: the magic
+// first, every other field next, stateReady last, so an opener that sees
+// READY sees the rest.
 func format(h *header, g geometry, created int64) {
-	h.magic = Magic
+	h.mark()
 	h.major = VersionMajor
 	h.minor = VersionMinor
 	h.headerSize = HeaderSize
@@ -213,6 +237,9 @@ func format(h *header, g geometry, created int64) {
 		s.stalls.Store(0)
 		s.waits.Store(0)
 		s.wakes.Store(0)
+	}
+	if crashPoints {
+		crash("create-before-ready")
 	}
 	h.state.Store(stateReady)
 }

@@ -247,3 +247,17 @@ func FuzzSlotLength(f *testing.F) {
 		require.Equal(t, int(n), m)
 	})
 }
+
+// TestIsSegmentSize: every geometry's segment size is one, and sizes
+// between are not (a page is: 1024 + 2 x 1536).
+func TestIsSegmentSize(t *testing.T) {
+	for _, c := range []struct{ slotSize, slots int }{{8, 2}, {72, 64}, {72, 4096}, {1 << 20, 2}, {8, 1 << 20}, {MaxSlotSize, 4}} {
+		n, err := SegmentSize(c.slotSize, c.slots)
+		require.NoError(t, err)
+		require.True(t, IsSegmentSize(uint64(n)), "%d x %d = %d", c.slotSize, c.slots, n)
+	}
+	for _, n := range []uint64{0, 1, 100, HeaderSize, HeaderSize + 8, HeaderSize + 24, 4095, 4100, HeaderSize + 1<<62} {
+		require.False(t, IsSegmentSize(n), "%d", n)
+	}
+	require.True(t, IsSegmentSize(4096), "4096 = 1024 + 2 x 1536: a page is a ring's size")
+}

@@ -165,3 +165,18 @@ func gone(err error) bool {
 // alive reports whether the process id names still exists (a stopped
 // process exists; a zombie does not).
 func (id identity) alive() bool { return id.status() != procDead }
+
+// pidAlive reports whether process pid may exist: it is dead only if /proc
+// or the kernel says so (gone, or a zombie whose threads have all exited).
+// Pid 0, a process outside this PID namespace, counts as alive: nothing can
+// be said of it.
+func pidAlive(pid int) bool {
+	if pid <= 0 {
+		return true
+	}
+	st, err := readProcStat(pid)
+	if err != nil {
+		return unreadable(pid) != procDead
+	}
+	return makeIdentity(pid, st.start).alive()
+}

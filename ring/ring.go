@@ -247,12 +247,18 @@ func Attach(buf []byte, opts *Options) (*Ring, error) {
 	if opts != nil {
 		o = *opts
 	}
+	return attach(buf, o, nil)
+}
+
+// attach is Attach. abandoned, nil over ordinary memory, tells whether a
+// header without the magic can still become a ring (see waitReady).
+func attach(buf []byte, o Options, abandoned func(*header) error) (*Ring, error) {
 	o = o.withDefaults()
 	h, err := headerOf(buf)
 	if err != nil {
 		return nil, err
 	}
-	if err := waitReady(h, o.ReadyTimeout); err != nil {
+	if err := waitReady(h, o.ReadyTimeout, abandoned); err != nil {
 		return nil, err
 	}
 	g, err := validate(h, len(buf))
@@ -267,14 +273,20 @@ func Attach(buf []byte, opts *Options) (*Ring, error) {
 
 // waitReady polls the state word until the creator publishes stateReady. A
 // non-zero magic other than ours cannot be a ring being made (the creator
-// writes only the right one), so it fails at once.
-func waitReady(h *header, timeout time.Duration) error {
+// writes only the right one), so it fails at once. So does a header still
+// without the magic that abandoned (if not nil) says nobody will write.
+func waitReady(h *header, timeout time.Duration, abandoned func(*header) error) error {
 	deadline := time.Now().Add(timeout)
 	for sleep := 50 * time.Microsecond; ; sleep = min(2*sleep, 10*time.Millisecond) {
 		if h.state.Load()&stateReady != 0 {
 			return nil
 		}
-		if m := h.magic; m != 0 && m != Magic {
+		switch m := h.loadMagic(); {
+		case m == 0 && abandoned != nil:
+			if err := abandoned(h); err != nil {
+				return err
+			}
+		case m != 0 && m != Magic:
 			return fmt.Errorf("%w: got %#016x, want %#016x", ErrBadMagic, m, Magic)
 		}
 		if time.Now().After(deadline) {
@@ -302,6 +314,9 @@ func Create(key shmseg.Key, cfg Config) (r *Ring, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("ring: create %v: %w", key, err)
 	}
+	if crashPoints {
+		crash("create-after-shmget")
+	}
 	seg, err := shmseg.Attach(id, nil)
 	if err != nil {
 		_ = shmseg.Remove(id)
@@ -317,6 +332,22 @@ func Create(key shmseg.Key, cfg Config) (r *Ring, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if crashPoints {
+		crash("create-after-attach")
+	}
+	// The mark first, before anything else is computed or written: from
+	// here on the segment is provably a ring being made, which an opener
+	// waits for and "shmring rm -stale" removes if this process dies.
+	// Until then it is zeros, which nobody can tell from another
+	// program's segment.
+	h, err := headerOf(buf)
+	if err != nil {
+		return nil, err
+	}
+	h.mark()
+	if crashPoints {
+		crash("create-after-mark")
+	}
 	r, err = New(buf, cfg)
 	if err != nil {
 		return nil, err
@@ -330,6 +361,12 @@ func Create(key shmseg.Key, cfg Config) (r *Ring, err error) {
 // nil. Unless opts.AllowInsecure or opts.ReadOnly, a segment that every
 // user may write, or that another user owns, is refused with ErrInsecure.
 // A key with no segment gives shmseg.ErrNotExist.
+//
+// Open waits up to opts.ReadyTimeout for the header only while a creator
+// could still be writing it: once the ring's magic is there, or while the
+// process that created the segment is alive (ErrNotReady at the end). A
+// segment without the magic whose creator is gone, or whose size no ring
+// has, fails at once with ErrNotRing.
 func Open(key shmseg.Key, opts *Options) (*Ring, error) {
 	id, err := shmseg.Open(key)
 	if err != nil {
@@ -367,12 +404,39 @@ func OpenID(id shmseg.ID, opts *Options) (r *Ring, err error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err = Attach(buf, &o)
+	r, err = attach(buf, o, func(h *header) error { return abandoned(seg, h) })
 	if err != nil {
 		return nil, err
 	}
 	r.seg = seg
 	return r, nil
+}
+
+// abandoned returns an ErrNotRing error if seg, whose header h had no
+// magic, can no longer become a ring: its creator process is gone (a
+// creator writes the magic first, and nobody else writes it), or no ring
+// has its size (Create makes none of another size). The header is read
+// again after the creator was found gone: it may have finished just
+// before it exited. A creator that cannot be judged (pid 0, from another
+// PID namespace; a pid reused since) counts as alive, and the wait goes on.
+func abandoned(seg *shmseg.Segment, h *header) error {
+	info, err := seg.Stat()
+	if err != nil {
+		return nil // cannot tell: wait, as for a live creator
+	}
+	sized := IsSegmentSize(info.Size)
+	if sized && pidAlive(info.CPID) {
+		return nil
+	}
+	if h.state.Load()&stateReady != 0 || h.loadMagic() != 0 {
+		return nil
+	}
+	why := fmt.Sprintf("its creator (pid %d) is gone", info.CPID)
+	if !sized {
+		why = fmt.Sprintf("no ring is %d bytes", info.Size)
+	}
+	return fmt.Errorf("%w: no ring magic, and %s: %d bytes, owner uid %d, mode %#o, creator pid %d",
+		ErrNotRing, why, info.Size, info.UID, uint32(info.Mode.Perm()), info.CPID)
 }
 
 func checkOwner(seg *shmseg.Segment) error {

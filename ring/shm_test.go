@@ -1,7 +1,9 @@
 package ring_test
 
 import (
+	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -34,6 +36,9 @@ func TestMain(m *testing.M) {
 }
 
 func child(role string, args []string) error {
+	if role == roleSegment {
+		return makeSegment(args)
+	}
 	key, err := strconv.ParseInt(args[0], 0, 64)
 	if err != nil {
 		return err
@@ -520,4 +525,138 @@ func TestCloseWaitsForWokenCall(t *testing.T) {
 	require.GreaterOrEqual(t, time.Since(at), hold, "Close returned while the woken Send was still in the segment")
 	require.NoError(t, <-sent)
 	ring.SetTestHooks(nil, nil)
+}
+
+// roleSegment makes a segment as another program would, or as a creator
+// that stops inside ring.Create leaves it. Arguments: KEY SIZE MODE HOW.
+// HOW "zeros" exits after shmget; "magic" writes the ring's magic (a
+// creator's first store) and exits; "hang" exits after shmget too, but
+// only once killed: it says "ready" and waits.
+const roleSegment = "segment"
+
+func makeSegment(args []string) error {
+	if len(args) != 4 {
+		return fmt.Errorf("want KEY SIZE MODE HOW, got %q", args)
+	}
+	key, err1 := strconv.ParseUint(args[0], 0, 32)
+	size, err2 := strconv.Atoi(args[1])
+	mode, err3 := strconv.ParseUint(args[2], 8, 32)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return err
+	}
+	id, err := shmseg.Create(shmseg.Key(int32(uint32(key))), size, &shmseg.CreateOptions{Mode: os.FileMode(mode)})
+	if err != nil {
+		return err
+	}
+	switch args[3] {
+	case "zeros":
+		return nil
+	case "hang":
+		fmt.Println("ready")
+		select {}
+	case "magic":
+		seg, err := shmseg.Attach(id, nil)
+		if err != nil {
+			return err
+		}
+		b, err := seg.Bytes()
+		if err != nil {
+			return err
+		}
+		binary.LittleEndian.PutUint64(b, ring.Magic)
+		return seg.Detach()
+	}
+	return fmt.Errorf("unknown HOW %q", args[3])
+}
+
+// segmentOf runs roleSegment in a child and returns the segment's key and
+// the child, which has exited unless how is "hang". The segment is removed
+// when the test ends.
+func segmentOf(t *testing.T, size int, mode, how string) (shmseg.Key, *exec.Cmd) {
+	t.Helper()
+	key := shmseg.Key(shmtest.Key(t))
+	cmd := shmtest.Child(t, context.Background(), roleSegment, keyArg(key), strconv.Itoa(size), mode, how)
+	if how == "hang" {
+		out, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		line, err := bufio.NewReader(out).ReadString('\n')
+		require.Equal(t, "ready\n", line, "%v", err)
+	} else {
+		require.NoError(t, cmd.Run())
+	}
+	id, err := shmseg.Open(key)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = shmseg.Remove(id) })
+	info, err := shmseg.Stat(id)
+	require.NoError(t, err)
+	require.Equal(t, cmd.Process.Pid, info.CPID)
+	return key, cmd
+}
+
+// TestOpenNotRing: Open waits for a ring's header only while a creator
+// could still write it. A page of zeros left by a creator that has exited
+// (as "ipcmk -M 4096" leaves one: mode 0644) is no ring, and Open says so
+// at once with ErrNotRing, naming its size, owner, mode and creator pid;
+// so does a segment of no ring's size, whoever made it. The same zeros
+// made by a live process, and the magic left by a creator that is gone,
+// are waited for, up to ReadyTimeout; a creator that dies during that wait
+// ends it.
+func TestOpenNotRing(t *testing.T) {
+	shmtest.NoLeaks(t)
+	const long = 10 * time.Second
+	open := func(key shmseg.Key, timeout time.Duration, ro bool) (time.Duration, error) {
+		start := time.Now()
+		r, err := ring.Open(key, &ring.Options{ReadyTimeout: timeout, ReadOnly: ro})
+		if err == nil {
+			_ = r.Close()
+		}
+		return time.Since(start), err
+	}
+
+	t.Run("zeros, creator gone", func(t *testing.T) {
+		key, cmd := segmentOf(t, 4096, "0644", "zeros")
+		for _, ro := range []bool{false, true} {
+			took, err := open(key, long, ro)
+			require.ErrorIs(t, err, ring.ErrNotRing)
+			require.Less(t, took, time.Second, "at once, not after ReadyTimeout")
+			require.Contains(t, err.Error(), fmt.Sprintf("no ring magic, and its creator (pid %d) is gone: "+
+				"4096 bytes, owner uid %d, mode 0644, creator pid %d", cmd.Process.Pid, os.Geteuid(), cmd.Process.Pid))
+		}
+	})
+	t.Run("no ring's size, creator alive", func(t *testing.T) {
+		key := shmseg.Key(shmtest.Key(t))
+		id, err := shmseg.Create(key, 4100, nil) // by this process
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = shmseg.Remove(id) })
+		took, err := open(key, long, false)
+		require.ErrorIs(t, err, ring.ErrNotRing)
+		require.Less(t, took, time.Second)
+		require.Contains(t, err.Error(), "no ring is 4100 bytes")
+	})
+	t.Run("zeros, creator alive", func(t *testing.T) {
+		key := shmseg.Key(shmtest.Key(t))
+		id, err := shmseg.Create(key, 4096, nil)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = shmseg.Remove(id) })
+		took, err := open(key, 50*time.Millisecond, false)
+		require.ErrorIs(t, err, ring.ErrNotReady)
+		require.GreaterOrEqual(t, took, 50*time.Millisecond)
+		require.Contains(t, err.Error(), "state 0x0 after 50ms")
+	})
+	t.Run("magic, creator gone", func(t *testing.T) {
+		key, _ := segmentOf(t, 4096, "0600", "magic")
+		took, err := open(key, 50*time.Millisecond, false)
+		require.ErrorIs(t, err, ring.ErrNotReady)
+		require.GreaterOrEqual(t, took, 50*time.Millisecond)
+	})
+	t.Run("creator dies while waited for", func(t *testing.T) {
+		key, cmd := segmentOf(t, 4096, "0600", "hang")
+		time.AfterFunc(100*time.Millisecond, func() { _ = cmd.Process.Kill() })
+		took, err := open(key, long, false)
+		require.ErrorIs(t, err, ring.ErrNotRing)
+		require.GreaterOrEqual(t, took, 100*time.Millisecond)
+		require.Less(t, took, 2*time.Second)
+		_ = cmd.Wait()
+	})
 }

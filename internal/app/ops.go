@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -28,13 +29,19 @@ Commands:
   stat [-watch] [-json] KEY     a ring's header and live counters
                                 (-watch: refresh every -interval until Ctrl-C)
   rm [-force] KEY...            remove rings; one with a live producer or
-                                consumer only with -force
-  rm -stale [-dry-run]          remove every stale ring: no live producer or
+                                consumer, or a segment that is not a ring,
+                                only with -force
+  rm -stale [-zeroed] [-dry-run]
+                                remove every stale ring: no live producer or
                                 consumer and nobody attached (nattch 0); and
-                                every ring never initialised (zeros or a
-                                half-written header) whose creator is gone
-                                and that nobody attached; other segments
-                                are listed, never touched
+                                every ring never initialised (the ring's
+                                magic, a half-written header) whose creator
+                                is gone and that nobody attached. Other
+                                segments are listed, never touched: one
+                                that may be a ring whose creator died before
+                                its first store (zeros, a ring's size,
+                                creator gone) with the command that removes
+                                it; -zeroed removes those too
   create [-size N] [-slots N] [-mode 0600] KEY
                                 create a ring and leave it for a producer and
                                 a consumer (-size is the message size, as
@@ -145,6 +152,8 @@ func notRing(err error) string {
 		return "ring of another layout version"
 	case errors.Is(err, ring.ErrCorrupt):
 		return "corrupt ring"
+	case errors.Is(err, ring.ErrNotRing):
+		return "not a ring (no ring magic)"
 	case errors.Is(err, ring.ErrNotReady):
 		return "not a ring (never initialised)"
 	}
@@ -406,10 +415,12 @@ func writeStat(b *strings.Builder, e entry, prev *ring.Stats, dt time.Duration) 
 }
 
 func (o *ops) rm(args []string) error {
-	fs := o.flags("rm", "[-force] KEY... | -stale [-dry-run]")
+	fs := o.flags("rm", "[-force] KEY... | -stale [-zeroed] [-dry-run]")
 	force := fs.Bool("force", false, "remove a ring even if a producer or consumer is alive, or a segment that is not a ring")
 	stale := fs.Bool("stale", false, "remove every ring with no live producer or consumer and nattch 0, "+
-		"and every never-initialised ring whose creator is gone and nattch 0")
+		"and every ring whose creator died while writing its header (magic, never ready) and nattch 0")
+	zeroed := fs.Bool("zeroed", false, "with -stale: also remove segments of all zeros and of a ring's size whose creator "+
+		"is gone and nattch 0 (a ring whose creator died before its first store, or another program's segment)")
 	dry := fs.Bool("dry-run", false, "with -stale: say what would be removed, remove nothing")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -421,9 +432,11 @@ func (o *ops) rm(args []string) error {
 	case *stale && *force:
 		return usageErr("rm: -stale never removes a ring in use, so -force cannot go with it")
 	case *stale:
-		return o.rmStale(*dry)
+		return o.rmStale(*dry, *zeroed)
 	case *dry:
 		return usageErr("rm: -dry-run goes with -stale")
+	case *zeroed:
+		return usageErr("rm: -zeroed goes with -stale (to remove one segment: rm -force KEY)")
 	case len(pos) == 0:
 		return usageErr("rm: want KEY... or -stale")
 	}
@@ -468,18 +481,24 @@ func (o *ops) rmKey(key shmseg.Key, force bool) error {
 // is held by a live process and no process has it attached; the second
 // condition keeps a ring that a process has opened and not yet claimed a
 // role in. nattch is read again after the probe's own attach is gone, just
-// before the removal. It also removes what a creator killed before it
-// published the header leaves (see rmUnfinished).
-func (o *ops) rmStale(dry bool) error {
+// before the removal. It also removes what a creator killed after its
+// first store and before it published the header leaves (see
+// rmUnfinished).
+//
+// It removes only what it can prove is a ring: the ring's magic at offset
+// 0. A creator killed between shmget and that first store leaves zeros,
+// which nobody can tell from another program's segment; those it lists
+// with the command that removes one, and removes with zeroed only.
+func (o *ops) rmStale(dry, zeroed bool) error {
 	infos, err := shmseg.List()
 	if err != nil {
 		return err
 	}
-	return o.rmStaleOf(infos, dry)
+	return o.rmStaleOf(infos, dry, zeroed)
 }
 
 // rmStaleOf is rmStale over the segments infos (the tests pass their own).
-func (o *ops) rmStaleOf(infos []shmseg.Info, dry bool) error {
+func (o *ops) rmStaleOf(infos []shmseg.Info, dry, zeroed bool) error {
 	var errs []error
 	for _, info := range infos {
 		if info.Removed {
@@ -488,8 +507,8 @@ func (o *ops) rmStaleOf(infos []shmseg.Info, dry bool) error {
 		e := probe(info, probeTimeout)
 		name := fmt.Sprintf("%v (id %d)", info.Key, info.ID)
 		if !e.isRing {
-			if errors.Is(e.err, ring.ErrNotReady) {
-				if err := o.rmUnfinished(info, name, dry); err != nil {
+			if errors.Is(e.err, ring.ErrNotReady) || errors.Is(e.err, ring.ErrNotRing) {
+				if err := o.rmUnfinished(info, name, dry, zeroed); err != nil {
 					errs = append(errs, err)
 				}
 				continue
@@ -526,22 +545,28 @@ func (o *ops) rmStaleOf(infos []shmseg.Info, dry bool) error {
 }
 
 // rmUnfinished decides about a segment whose probe found no ready header
-// (ring.ErrNotReady). ring.Create makes the segment (shmget), attaches it,
-// writes the header and publishes READY last; a creator killed in between
-// leaves a segment of zeros, or a header with the magic and state 0, that
-// nobody will ever finish. Such a segment is removed when all of these
-// hold, each checked as late as it can be:
+// (ring.ErrNotReady, ring.ErrNotRing). ring.Create makes the segment
+// (shmget), attaches it, writes the magic first, the rest of the header
+// next and publishes READY last; a creator killed in between leaves a
+// segment that nobody will ever finish: a header with the magic and state
+// 0, or, killed before its first store, zeros. The first is removed when
+// all of these hold, each checked as late as it can be:
 //
 //   - its size is one ring.SegmentSize gives;
-//   - its header bytes are those of a ring being made (unfinished);
+//   - its header holds the magic and state 0;
 //   - its creator (shm_cpid) is not a live process: a live one may still
 //     be initialising it (between shmget and shmat nattch is 0). A reused
 //     pid only makes us keep the segment;
 //   - nobody has it attached (nattch 0, read again just before IPC_RMID).
 //
-// Every other segment is skipped as not a ring, and never touched.
-func (o *ops) rmUnfinished(info shmseg.Info, name string, dry bool) error {
-	if why := unfinished(info); why != "" {
+// Zeros are what any program's new segment holds, so a segment of zeros
+// that passes the other checks is only listed, with the command that
+// removes it, unless zeroed asks for it: then every byte of it must be
+// zero too. Every other segment is skipped as not a ring, and never
+// touched.
+func (o *ops) rmUnfinished(info shmseg.Info, name string, dry, zeroed bool) error {
+	kind, why := unfinished(info)
+	if kind == notUnfinished {
 		fmt.Fprintf(o.stdout, "skip   %s: %s\n", name, why)
 		return nil
 	}
@@ -549,24 +574,45 @@ func (o *ops) rmUnfinished(info shmseg.Info, name string, dry bool) error {
 		fmt.Fprintf(o.stdout, "keep   %s: never initialised, but %s\n", name, why)
 		return nil
 	}
+	what := "never initialised"
+	if kind == zeroHeader {
+		if !zeroed {
+			fmt.Fprintf(o.stdout, "skip   %s: no ring magic (its header is zeros), creator pid %d gone: "+
+				"a ring never initialised, or another program's segment; to remove it: %s\n", name, info.CPID, removeCommand(info))
+			return nil
+		}
+		if why := allZeros(info); why != "" {
+			fmt.Fprintf(o.stdout, "skip   %s: %s\n", name, why)
+			return nil
+		}
+		what = "all zeros"
+	}
 	now, err := shmseg.Stat(info.ID)
 	if err != nil || now.Key != info.Key || now.Removed || now.CPID != info.CPID {
 		return nil // gone or replaced meanwhile
 	}
 	if now.Nattch > 0 {
-		fmt.Fprintf(o.stdout, "keep   %s: never initialised, creator pid %d gone, but attached %d times\n",
-			name, info.CPID, now.Nattch)
+		fmt.Fprintf(o.stdout, "keep   %s: %s, creator pid %d gone, but attached %d times\n",
+			name, what, info.CPID, now.Nattch)
 		return nil
 	}
 	if dry {
-		fmt.Fprintf(o.stdout, "stale  %s: would remove (never initialised, creator pid %d gone)\n", name, info.CPID)
+		fmt.Fprintf(o.stdout, "stale  %s: would remove (%s, creator pid %d gone)\n", name, what, info.CPID)
 		return nil
 	}
 	if err := shmseg.Remove(info.ID); err != nil {
 		return err
 	}
-	fmt.Fprintf(o.stdout, "removed %s: never initialised, creator pid %d gone\n", name, info.CPID)
+	fmt.Fprintf(o.stdout, "removed %s: %s, creator pid %d gone\n", name, what, info.CPID)
 	return nil
+}
+
+// removeCommand is the command that removes the one segment of info.
+func removeCommand(info shmseg.Info) string {
+	if info.Key == shmseg.IPCPrivate {
+		return fmt.Sprintf("ipcrm -m %d", info.ID)
+	}
+	return fmt.Sprintf("shmring rm -force %v", info.Key)
 }
 
 // Offsets in the ring header (docs/LAYOUT.md) that tell a ring being made.
@@ -575,56 +621,76 @@ const (
 	offState = 32 // uint32, 0 until the creator publishes READY, its last
 )
 
-// unfinished returns "" if the segment of info looks like a ring whose
-// creator has not finished it: a ring's size, and a header that is all
-// zeros or has the magic and state 0. Otherwise it says why not, as the
-// note of a segment that is not a ring. It reads the header through a
-// read-only attach of its own and detaches before it judges.
-func unfinished(info shmseg.Info) string {
-	if !ringSized(info.Size) {
-		return fmt.Sprintf("not a ring (never initialised, but %d bytes is no ring's size)", info.Size)
-	}
-	seg, err := shmseg.Attach(info.ID, &shmseg.AttachOptions{ReadOnly: true})
-	if err != nil {
-		return notRing(err)
+// What the header of a segment without a ready ring says (unfinished).
+type unfinishedKind int
+
+const (
+	notUnfinished unfinishedKind = iota // neither below: not a ring
+	halfWritten                         // the magic and state 0: a ring being made
+	zeroHeader                          // zeros: a ring not begun, or another program's segment
+)
+
+// unfinished tells whether the segment of info may be a ring whose
+// creator has not finished it: a ring's size, and a header with the magic
+// and state 0, or all zeros. Otherwise it says why not, as the note of a
+// segment that is not a ring. It reads the header through a read-only
+// attach of its own and detaches before it judges.
+func unfinished(info shmseg.Info) (unfinishedKind, string) {
+	if !ring.IsSegmentSize(info.Size) {
+		return notUnfinished, fmt.Sprintf("not a ring (never initialised, and %d bytes is no ring's size)", info.Size)
 	}
 	var hdr [ring.HeaderSize]byte
-	b, err := seg.Bytes()
-	if err == nil {
-		copy(hdr[:], b)
-	}
-	if derr := seg.Detach(); err == nil {
-		err = derr
-	}
-	if err != nil {
-		return "not a ring (header unreadable: " + err.Error() + ")"
+	if err := readSegment(info, func(b []byte) { copy(hdr[:], b) }); err != nil {
+		return notUnfinished, "not a ring (header unreadable: " + err.Error() + ")"
 	}
 	magic := binary.LittleEndian.Uint64(hdr[offMagic:])
 	state := binary.LittleEndian.Uint32(hdr[offState:])
 	switch {
 	case hdr == [ring.HeaderSize]byte{}:
-		return ""
+		return zeroHeader, ""
 	case magic == ring.Magic && state == 0:
-		return ""
+		return halfWritten, ""
 	}
-	return fmt.Sprintf("not a ring (never ready, and its header is neither zeros nor a ring's being made: magic %#x, state %#x)",
+	return notUnfinished, fmt.Sprintf("not a ring (never ready, and its header is neither zeros nor a ring's being made: magic %#x, state %#x)",
 		magic, state)
 }
 
-// ringSized reports whether a ring of some valid geometry has a segment of
-// exactly size bytes.
-func ringSized(size uint64) bool {
-	if size <= ring.HeaderSize || size > uint64(ring.HeaderSize+ring.MaxSlotSize*ring.MaxSlots) {
-		return false
-	}
-	rest := size - ring.HeaderSize
-	for slots := uint64(2); slots <= ring.MaxSlots && rest%slots == 0; slots *= 2 {
-		n, err := ring.SegmentSize(int(rest/slots), int(slots))
-		if err == nil && uint64(n) == size {
-			return true
+// allZeros returns "" if every byte of the segment of info is zero, or
+// else why it is not a ring. It reads the whole segment: pages never
+// written are allocated as it reads them, until it is removed.
+func allZeros(info shmseg.Info) string {
+	zero := true
+	err := readSegment(info, func(b []byte) {
+		var z [4096]byte
+		for len(b) > 0 && zero {
+			n := min(len(b), len(z))
+			zero, b = bytes.Equal(b[:n], z[:n]), b[n:]
 		}
+	})
+	switch {
+	case err != nil:
+		return "not a ring (unreadable: " + err.Error() + ")"
+	case !zero:
+		return "not a ring (zeros in the header, data after it)"
 	}
-	return false
+	return ""
+}
+
+// readSegment attaches the segment of info read-only, hands its bytes to
+// read, and detaches.
+func readSegment(info shmseg.Info, read func([]byte)) error {
+	seg, err := shmseg.Attach(info.ID, &shmseg.AttachOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	b, err := seg.Bytes()
+	if err == nil {
+		read(b)
+	}
+	if derr := seg.Detach(); err == nil {
+		err = derr
+	}
+	return err
 }
 
 // creatorGone reports whether the process pid (a segment's creator) no

@@ -98,21 +98,24 @@ type session struct {
 // attach opens the ring at s.key, or creates it, and claims s.role. It
 // retries, for up to s.timeout, while the ring is not ready yet or this role
 // was closed in it by an earlier run whose peer is still draining (once
-// that ring is gone, a new one is made). A ring of another geometry, or a
-// role held by a live process, fails at once.
+// that ring is gone, a new one is made). A ring of another geometry, a
+// role held by a live process, or a segment that is not a ring
+// (ring.ErrNotRing) fails at once.
 func attach(ctx context.Context, s settings) (*session, error) {
 	cfg := ring.Config{
 		SlotSize:        s.slotSize,
 		Slots:           s.slots,
 		SymmetricFences: s.symmetricFences,
 		Options: ring.Options{
-			Wait:         ring.WaitStrategy{Mode: s.wait, NoTrail: s.noTrail},
-			Liveness:     250 * time.Millisecond,
-			ReadyTimeout: min(s.timeout, time.Second),
+			Wait:     ring.WaitStrategy{Mode: s.wait, NoTrail: s.noTrail},
+			Liveness: 250 * time.Millisecond,
 		},
 	}
 	deadline := time.Now().Add(s.timeout)
 	for {
+		// An Open waits for a ring being made a second at most, so that
+		// ctx is looked at, and never past the deadline.
+		cfg.ReadyTimeout = max(min(time.Until(deadline), time.Second), time.Millisecond)
 		sess, err := tryAttach(s, cfg)
 		if err == nil {
 			return sess, nil
@@ -123,6 +126,10 @@ func attach(ctx context.Context, s settings) (*session, error) {
 			return nil, err
 		}
 		if time.Now().After(deadline) {
+			if errors.Is(err, ring.ErrNotReady) {
+				// err names the last Open's wait: name the whole one.
+				return nil, fmt.Errorf("ring %v: %w within -timeout %v", s.key, ring.ErrNotReady, s.timeout)
+			}
 			return nil, fmt.Errorf("%w (gave up after -timeout %v)", err, s.timeout)
 		}
 		select {
