@@ -664,30 +664,39 @@ func (r *Ring) closeSide(bit uint32, s *side) {
 // Bytes and Stalls are kept in the process and copied to the header every
 // 64 publications, before the side sleeps, and when a wait ends in an
 // error: a busy side's may lag, a sleeping side's are exact.
+//
+// The JSON names are part of the API (docs/OPERATIONS.md, "Stats as
+// JSON"): fields may be added, none renamed or removed.
 type SideStats struct {
-	PID      int  // holder's pid; 0 if the role is free
-	Alive    bool // the holder's process exists (pid and start time match)
-	Messages uint64
-	Bytes    uint64 // may lag Messages by up to 64 publications
-	Stalls   uint64 // times the side found the ring full (producer) or empty (consumer) and waited; lags like Bytes
-	Waits    uint64 // futex waits
-	Wakes    uint64 // futex wakes issued to the peer
+	PID      int    `json:"pid"`      // holder's pid; 0 if the role is free
+	Alive    bool   `json:"alive"`    // the holder's process exists (pid and start time match)
+	Messages uint64 `json:"messages"` // published (producer) or released (consumer)
+	Bytes    uint64 `json:"bytes"`    // may lag Messages by up to 64 publications
+	Stalls   uint64 `json:"stalls"`   // times the side found the ring full (producer) or empty (consumer) and waited; lags like Bytes
+	Waits    uint64 `json:"waits"`    // futex waits
+	Wakes    uint64 `json:"wakes"`    // futex wakes issued to the peer
 }
 
 // Stats is a snapshot of a ring's header. Fields are read one by one from a
 // live ring, so they may come from slightly different instants.
+//
+// As JSON (encoding/json) the names are snake_case and stable, as
+// SideStats'; Created is an RFC 3339 string with nanoseconds, in the zone
+// of the process that took the snapshot. [Ring.StatsVar] publishes them
+// through expvar.
 type Stats struct {
-	SlotSize, Slots int
-	Fill            int // messages published and not yet released
-	Created         time.Time
-	Ready           bool
+	SlotSize int       `json:"slot_size"` // bytes per slot, the 4-byte length included
+	Slots    int       `json:"slots"`
+	Fill     int       `json:"fill"` // messages published and not yet released
+	Created  time.Time `json:"created"`
+	Ready    bool      `json:"ready"`
 	// AsymmetricFences: publications are release stores, and a side
 	// calls membarrier(2) before it sleeps (see Config.SymmetricFences).
-	AsymmetricFences bool
-	ProducerClosed   bool
-	ConsumerClosed   bool
-	Producer         SideStats
-	Consumer         SideStats
+	AsymmetricFences bool      `json:"asymmetric_fences"`
+	ProducerClosed   bool      `json:"producer_closed"`
+	ConsumerClosed   bool      `json:"consumer_closed"`
+	Producer         SideStats `json:"producer"`
+	Consumer         SideStats `json:"consumer"`
 }
 
 // Stats reads the counters of both sides and the fill level. It works on a
