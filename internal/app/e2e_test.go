@@ -591,9 +591,29 @@ func TestOps(t *testing.T) {
 	require.Equal(t, 104, found.SlotSize)
 	require.Equal(t, 64, found.Slots)
 	require.Equal(t, 10, found.Fill)
-	require.True(t, found.Producer.Closed)
+	require.True(t, found.ProducerClosed)
+	require.False(t, found.ConsumerClosed)
 	require.Equal(t, uint64(10), found.Producer.Messages)
 	require.Zero(t, found.Nattch)
+
+	// stat -json: ring.Stats' names beside the segment's, in one flat
+	// object (docs/OPERATIONS.md, "Stats as JSON"), created in UTC.
+	p = run(t, "shmring", "stat", "-json", key.String())
+	require.Equal(t, 0, p.code, "%v", p)
+	var obj map[string]any
+	require.NoError(t, json.Unmarshal(p.stdout.Bytes(), &obj), "%v", p)
+	require.Equal(t, key.String(), obj["key"])
+	require.Equal(t, true, obj["ring"])
+	require.EqualValues(t, 104, obj["slot_size"])
+	require.EqualValues(t, 10, obj["fill"])
+	require.Equal(t, true, obj["ready"])
+	require.Equal(t, true, obj["producer_closed"])
+	require.Contains(t, obj, "asymmetric_fences")
+	require.Regexp(t, `^\d{4}-\d\d-\d\dT[0-9:.]+Z$`, obj["created"])
+	prodObj, ok := obj["producer"].(map[string]any)
+	require.True(t, ok, "producer: %v", obj["producer"])
+	require.EqualValues(t, 10, prodObj["messages"])
+	require.EqualValues(t, 0, prodObj["pid"], "a closed role is free")
 
 	p = run(t, "shmring", "stat", key.String())
 	require.Equal(t, 0, p.code, "%v", p)
@@ -636,6 +656,22 @@ func TestNotARing(t *testing.T) {
 	require.NotContains(t, p.stdout.String(), key.String())
 	p = run(t, "shmring", "ls", "-a")
 	require.Regexp(t, key.String()+`.*not a ring`, p.stdout.String())
+	// In JSON: the segment's fields only, none of a ring's stats.
+	p = run(t, "shmring", "ls", "-a", "-json")
+	require.Equal(t, 0, p.code, "%v", p)
+	var segs []map[string]any
+	require.NoError(t, json.Unmarshal(p.stdout.Bytes(), &segs), "%v", p)
+	var js map[string]any
+	for _, s := range segs {
+		if s["key"] == key.String() {
+			js = s
+		}
+	}
+	require.NotNil(t, js, "%v", p)
+	require.Equal(t, false, js["ring"])
+	require.Contains(t, js["not_ring"], "not a ring")
+	require.NotContains(t, js, "fill")
+	require.NotContains(t, js, "producer")
 	p = run(t, "shmring", "stat", key.String())
 	require.Equal(t, 1, p.code, "%v", p)
 	require.Contains(t, p.stderr.String(), "not a ring")

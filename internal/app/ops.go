@@ -174,49 +174,30 @@ func side(s ring.SideStats, closed bool) string {
 	return strconv.Itoa(s.PID) + " dead"
 }
 
-type sideJSON struct {
-	PID      int    `json:"pid"`
-	Alive    bool   `json:"alive"`
-	Closed   bool   `json:"closed"`
-	Messages uint64 `json:"messages"`
-	Bytes    uint64 `json:"bytes"`
-	Stalls   uint64 `json:"stalls"`
-	Waits    uint64 `json:"waits"`
-	Wakes    uint64 `json:"wakes"`
-}
-
-func sideOf(s ring.SideStats, closed bool) *sideJSON {
-	return &sideJSON{PID: s.PID, Alive: s.Alive, Closed: closed, Messages: s.Messages,
-		Bytes: s.Bytes, Stalls: s.Stalls, Waits: s.Waits, Wakes: s.Wakes}
-}
-
-// SegmentJSON is one line of "shmring ls -json" and the object of
-// "shmring stat -json".
+// SegmentJSON is one element of "shmring ls -json" and the object of
+// "shmring stat -json": the segment's fields and, for a ring, ring.Stats
+// beside them under its own JSON names (docs/OPERATIONS.md, "Stats as
+// JSON"). Stats is nil, and none of its fields printed, for a segment that
+// is not a ring.
 type SegmentJSON struct {
-	Key      string    `json:"key"`
-	ID       int       `json:"id"`
-	Size     uint64    `json:"size"`
-	Nattch   uint64    `json:"nattch"`
-	Ring     bool      `json:"ring"`
-	NotRing  string    `json:"not_ring,omitempty"`
-	SlotSize int       `json:"slot_size,omitempty"`
-	Slots    int       `json:"slots,omitempty"`
-	Fill     int       `json:"fill"`
-	Created  string    `json:"created,omitempty"`
-	Fences   string    `json:"fences,omitempty"` // "asymmetric" or "symmetric"
-	Producer *sideJSON `json:"producer,omitempty"`
-	Consumer *sideJSON `json:"consumer,omitempty"`
+	Key         string `json:"key"`
+	ID          int    `json:"id"`
+	Size        uint64 `json:"size"`
+	Nattch      uint64 `json:"nattch"`
+	Ring        bool   `json:"ring"`
+	NotRing     string `json:"not_ring,omitempty"`
+	*ring.Stats        // its fields are promoted into this object
 }
 
 func (e entry) json() SegmentJSON {
 	j := SegmentJSON{Key: e.info.Key.String(), ID: int(e.info.ID), Size: e.info.Size,
 		Nattch: e.info.Nattch, Ring: e.isRing, NotRing: e.why}
 	if e.isRing {
-		j.SlotSize, j.Slots, j.Fill = e.st.SlotSize, e.st.Slots, e.st.Fill
-		j.Created = e.st.Created.UTC().Format(time.RFC3339Nano)
-		j.Fences = fencesName(e.st.AsymmetricFences)
-		j.Producer = sideOf(e.st.Producer, e.st.ProducerClosed)
-		j.Consumer = sideOf(e.st.Consumer, e.st.ConsumerClosed)
+		st := e.st
+		// The same string whatever the zone of the machine that runs
+		// the command.
+		st.Created = st.Created.UTC()
+		j.Stats = &st
 	}
 	return j
 }
