@@ -7,7 +7,7 @@ PKGS     := ./...
 # Short fuzz runs inside `make test`; `make fuzz` runs them longer.
 FUZZTIME ?= 10s
 
-.PHONY: all setup build test check-fmt vet race one-proc fuzz-short fuzz soak fault demo bench bench-report clean
+.PHONY: all setup build test check-fmt vet race one-proc fuzz-short examples fuzz soak fault demo bench bench-report clean
 
 all: build
 
@@ -15,11 +15,12 @@ build:
 	$(GO) build $(PKGS)
 
 # The whole suite: formatting, vet (amd64 and arm64), race tests, the same
-# tests on one P (GOMAXPROCS=1, short form), short fuzz runs.
+# tests on one P (GOMAXPROCS=1, short form), short fuzz runs, the examples
+# that are modules of their own.
 # SHMRING_REQUIRE_SPIN makes the model check (model/) fail, not skip, if
 # spin is missing; `setup` installs it.
 test: export SHMRING_REQUIRE_SPIN = 1
-test: setup check-fmt vet race one-proc fuzz-short
+test: setup check-fmt vet race one-proc fuzz-short examples
 
 # What the tests need beyond Go: spin and a C compiler (scripts/setup.sh
 # installs them with apt-get when missing).
@@ -56,6 +57,16 @@ fuzz-short:
 
 fuzz:
 	$(MAKE) fuzz-short FUZZTIME=5m
+
+# Examples with a go.mod of their own (so that the library's does not carry
+# their dependencies): the root's ./... does not reach them.
+EXAMPLE_MODULES := examples/prometheus
+
+examples:
+	@for m in $(EXAMPLE_MODULES); do \
+		echo "examples: $$m"; \
+		(cd $$m && $(GO) vet ./... && $(GO) test -count=1 ./...) || exit 1; \
+	done
 
 # The long forms of the reliability tests (reliability/, docs/RELIABILITY.md);
 # their short forms run in `make test`. Counts can be lowered or raised:
