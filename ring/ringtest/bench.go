@@ -28,7 +28,7 @@ var errNoMain = errors.New("ringtest: TestMain must call ringtest.Main(m) (or ri
 
 // Throughput sends b.N messages to a peer process, which hands each to
 // sink (nil: it only counts them), and reports ns/msg, msgs/s and MB/s of
-// payload, with b's ns/op the same as ns/msg. produce builds message i in
+// payload; b's ns/op is per message too. produce builds message i in
 // buf, which has length 0 and capacity cfg.MaxMessage and is reused for
 // every message, and returns it; it may return a slice of its own instead
 // (a message made in advance). The benchmark fails if the peer received

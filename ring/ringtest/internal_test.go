@@ -59,7 +59,8 @@ func fixed(size int) func(int, []byte) []byte {
 	}
 }
 
-// children returns the pids of this process's unreaped child processes.
+// children returns the pids of this process's child processes that have
+// not been reaped.
 func children(t *testing.T) []string {
 	t.Helper()
 	paths, err := filepath.Glob("/proc/self/task/*/children")

@@ -10,8 +10,9 @@ import (
 	"github.com/shmring/shmring/ring"
 )
 
-// Config describes the rings of a benchmark. The zero value is the ring's
-// defaults: 4096 slots of 68-byte messages, waiting adaptively.
+// Config describes the rings of a benchmark. The zero value is the ring
+// package's defaults: ring.DefaultSlots slots of ring.DefaultSlotSize,
+// waiting adaptively.
 type Config struct {
 	// MaxMessage is the largest message produce (or a responder) returns,
 	// in bytes. Zero means the ring's default.

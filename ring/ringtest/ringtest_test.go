@@ -3,15 +3,13 @@ package ringtest_test
 import (
 	"flag"
 	"math"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/ring/ringtest"
 )
 
 // shortBenchtime makes testing.Benchmark run a fixed, small number of
@@ -24,23 +22,6 @@ func shortBenchtime(t *testing.T, n string) {
 	old := f.Value.String()
 	require.NoError(t, f.Value.Set(n))
 	t.Cleanup(func() { _ = f.Value.Set(old) })
-}
-
-// children returns the pids of this process's child processes that have
-// not been reaped.
-func children(t *testing.T) []string {
-	t.Helper()
-	paths, err := filepath.Glob("/proc/self/task/*/children")
-	require.NoError(t, err)
-	var pids []string
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue // the thread exited
-		}
-		pids = append(pids, strings.Fields(string(b))...)
-	}
-	return pids
 }
 
 // failed explains a benchmark that testing.Benchmark reports with N = 0.
@@ -73,5 +54,5 @@ func TestBenchmarks(t *testing.T) {
 	assert.False(t, math.IsInf(p999, 0) || math.IsNaN(p999))
 	assert.Positive(t, r.T)
 
-	assert.Empty(t, children(t), "a peer process outlived its benchmark")
+	assert.Empty(t, ringtest.Children(t), "a peer process outlived its benchmark")
 }
