@@ -17,6 +17,10 @@
 //	BenchmarkRSS         resident memory of both processes as the message
 //	                     count grows 100x (TestRSSFlat asserts it)
 //	BenchmarkIdle        CPU of a consumer waiting on an empty ring for 1 s
+//	BenchmarkRingtest    ring-send, ring-spin and ring-futex at 64 B again,
+//	                     through ring/ringtest (the helper users time
+//	                     their own messages with), to check it against
+//	                     the suite
 //
 // The C reference (cref/cring.c) is compiled with the system's cc at run
 // time; without a compiler its benchmarks are skipped. The baselines use

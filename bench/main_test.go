@@ -7,16 +7,18 @@ import (
 	"testing"
 
 	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/ring/ringtest"
 )
 
 // TestMain plays a peer's role when the binary was re-executed as one
-// (shmtest.Child), and otherwise runs the tests and benchmarks, then removes
-// the C reference's build directory.
+// (shmtest.Child, or ringtest's peer for BenchmarkRingtest), and otherwise
+// runs the tests and benchmarks, then removes the C reference's build
+// directory.
 func TestMain(m *testing.M) {
 	if role := shmtest.Role(); role != "" {
 		os.Exit(runChild(role, shmtest.Args()))
 	}
-	code := m.Run()
+	code := ringtest.Run(m)
 	removeCRing()
 	os.Exit(code)
 }
