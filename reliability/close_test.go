@@ -21,7 +21,7 @@ import (
 // TestCloseAcrossProcesses (RELIABILITY item 8): ring.TestCloseWakesBlocked
 // and TestConsumerCloseStopsProducer close from another goroutine; here the
 // peer is another process. A consumer process that closes wakes this
-// process's producer blocked on a full ring (ErrClosed); a producer process
+// process's producer blocked on a full ring (ErrPeerClosed); a producer process
 // that closes wakes this process's consumer blocked on an empty ring, which
 // drains and gets io.EOF. Both promptly: far sooner than a liveness
 // interval (an hour here, so only the wake-up can end the wait). Later
@@ -42,12 +42,14 @@ func TestCloseAcrossProcesses(t *testing.T) {
 				s.next++
 			}
 		}
-		require.ErrorIs(t, err, ring.ErrClosed)
+		require.ErrorIs(t, err, ring.ErrPeerClosed)
 		require.Contains(t, err.Error(), "consumer has closed")
-		require.Equal(t, uint64(20+8), s.next, "20 read, 8 left in the ring")
+		require.GreaterOrEqual(t, s.next, uint64(20), "20 read")
+		require.LessOrEqual(t, s.next, uint64(20+8), "20 read, at most 8 left in the ring")
 		c.waitOK(t, time.Minute)
 		for range 2 {
-			require.ErrorIs(t, s.p.Send(context.Background(), []byte("late")), ring.ErrClosed)
+			require.ErrorIs(t, s.p.Send(context.Background(), []byte("late")), ring.ErrPeerClosed,
+				"every send after the consumer closed fails")
 		}
 	})
 

@@ -89,14 +89,38 @@ func (c *Consumer) MaxMessage() int { return c.max }
 // The message is released before Recv returns: a consumer process killed
 // after that loses it, and one that takes the role over starts after it.
 // Peek and Release, or RecvBatch, release only what the caller has seen.
-func (c *Consumer) Recv(ctx context.Context, buf []byte) (int, error) {
+func (c *Consumer) Recv(ctx context.Context, buf []byte) (n int, err error) {
+	c.begin()
+	switch {
+	case c.closed.Load():
+		err = ErrClosed
+	case c.tail == c.cachedHead:
+		n, err = c.recvWaiting(ctx, buf)
+	default:
+		n, err = c.copyOut(buf)
+	}
+	c.end()
+	return n, err
+}
+
+// endCall ends a call unless it leaves peeked messages unreleased: then
+// the mark stays up until the call that releases them, so that Ring.Close
+// does not unmap what the caller is reading (see Ring.Close).
+func (c *Consumer) endCall() {
+	if c.tail == c.released {
+		c.end()
+	}
+}
+
+// open begins a call (begin) and reports whether it may go on: the
+// consumer is open. If not, the call is ended and the error is ErrClosed.
+func (c *Consumer) open() error {
+	c.begin()
 	if c.closed.Load() {
-		return 0, ErrClosed
+		c.end()
+		return ErrClosed
 	}
-	if c.tail == c.cachedHead {
-		return c.recvWaiting(ctx, buf)
-	}
-	return c.copyOut(buf)
+	return nil
 }
 
 // recvWaiting is Recv on a ring that looked empty. The slow paths that wait
@@ -106,7 +130,6 @@ func (c *Consumer) recvWaiting(ctx context.Context, buf []byte) (int, error) {
 	if err := c.waitData(ctx); err != nil {
 		return 0, err
 	}
-	defer c.leave()
 	return c.copyOut(buf)
 }
 
@@ -114,9 +137,10 @@ func (c *Consumer) recvWaiting(ctx context.Context, buf []byte) (int, error) {
 // message. It never checks the producer's liveness (Ring.Stats does). Like
 // Recv, it releases messages returned by Peek.
 func (c *Consumer) TryRecv(buf []byte) (int, error) {
-	if c.closed.Load() {
-		return 0, ErrClosed
+	if err := c.open(); err != nil {
+		return 0, err
 	}
+	defer c.end()
 	if c.tail == c.cachedHead {
 		if ok, err := c.poll(); err != nil {
 			return 0, err
@@ -167,9 +191,10 @@ func (c *Consumer) copyOut(buf []byte) (int, error) {
 // peeked and not released it does not wait (the producer may be waiting for
 // those very slots): it returns ErrEmpty, and the caller releases.
 func (c *Consumer) Peek(ctx context.Context) ([]byte, error) {
-	if c.closed.Load() {
-		return nil, ErrClosed
+	if err := c.open(); err != nil {
+		return nil, err
 	}
+	defer c.endCall()
 	if c.tail == c.cachedHead {
 		if c.tail != c.released {
 			// Messages peeked: look, but do not wait.
@@ -190,7 +215,6 @@ func (c *Consumer) peekWaiting(ctx context.Context) ([]byte, error) {
 	if err := c.waitData(ctx); err != nil {
 		return nil, err
 	}
-	defer c.leave()
 	return c.next()
 }
 
@@ -209,9 +233,10 @@ func (c *Consumer) next() ([]byte, error) {
 // Release frees the slots of every message returned by Peek. Releasing
 // nothing is not an error.
 func (c *Consumer) Release() error {
-	if c.closed.Load() {
-		return ErrClosed
+	if err := c.open(); err != nil {
+		return err
 	}
+	defer c.end()
 	if c.tail != c.released {
 		c.release()
 	}
@@ -226,22 +251,21 @@ func (c *Consumer) Release() error {
 // fn saw. Its errors are those of Recv, and fn's. fn must not call
 // Ring.Close: the messages it reads are in the segment Close unmaps.
 func (c *Consumer) RecvBatch(ctx context.Context, max int, fn func(msg []byte) error) (n int, err error) {
-	if c.closed.Load() {
-		return 0, ErrClosed
+	if err := c.open(); err != nil {
+		return 0, err
 	}
+	defer c.end()
 	if c.tail == c.cachedHead {
 		return c.recvBatchWaiting(ctx, max, fn)
 	}
 	return c.recvBatch(max, fn)
 }
 
-// recvBatchWaiting is RecvBatch on a ring that looked empty. The deferred
-// leave also runs if fn panics: Ring.Close must not wait for ever.
+// recvBatchWaiting is RecvBatch on a ring that looked empty.
 func (c *Consumer) recvBatchWaiting(ctx context.Context, max int, fn func(msg []byte) error) (int, error) {
 	if err := c.waitData(ctx); err != nil {
 		return 0, err
 	}
-	defer c.leave()
 	return c.recvBatch(max, fn)
 }
 
@@ -350,14 +374,9 @@ func (c *Consumer) refresh() (bool, error) {
 	return h != c.tail, nil
 }
 
-// waitData waits for a message. On success the consumer is still marked as
-// inside a wait (see waitFor): the caller reads the slot, then calls leave.
-// It enters the wait before it reads the producer's cursor, so a Ring.Close
-// in another goroutine cannot unmap under that read either.
+// waitData waits for a message. The caller is inside a call (slots.begin),
+// so a Ring.Close in another goroutine cannot unmap under its reads.
 func (c *Consumer) waitData(ctx context.Context) error {
-	if !c.r.enter(&c.waiting) {
-		return ErrClosed
-	}
 	trail := c.paced >= c.trailAt
 	if trail {
 		fence.Pause(trailPauses)
@@ -393,7 +412,7 @@ func (c *Consumer) waitData(ctx context.Context) error {
 			}
 		}
 	}
-	return c.r.waitEntered(ctx, c, &c.slots, &c.cw, &c.h.cons, &c.h.prod)
+	return c.r.waitFor(ctx, c, &c.slots, &c.cw, &c.h.cons, &c.h.prod)
 }
 
 // quickPollCount is how many quick polls a consumer makes (waitData) before
@@ -447,9 +466,6 @@ func (c *Consumer) beforeWait() {
 	c.stalls++
 }
 
-// leave ends what waitData began, once the call is done with the segment.
-func (c *Consumer) leave() { c.r.leave(&c.waiting) }
-
 // peerCursor is the producer's cursor as last read.
 func (c *Consumer) peerCursor() uint64 { return c.cachedHead }
 
@@ -457,12 +473,14 @@ func (c *Consumer) peerCursor() uint64 { return c.cachedHead }
 // before sleeping.
 func (c *Consumer) flushCounters() { c.flush(&c.h.cons) }
 
-// Close ends the consumer. The producer's next wait for space returns
-// ErrClosed: nothing will read what it sends. It wakes a call of this
+// Close ends the consumer. From then on every sending call of the producer
+// returns ErrPeerClosed: nothing will read what it sends. It wakes a call of this
 // consumer blocked in another goroutine (which returns ErrClosed) and the
 // producer. A second Close returns ErrClosed. Close does not unmap the
 // segment: Ring.Close does.
 func (c *Consumer) Close() error {
+	c.closes.Add(1) // a read-modify-write: a full fence, no Heavy needed
+	defer c.closes.Add(-1)
 	if !c.closed.CompareAndSwap(false, true) {
 		return ErrClosed
 	}

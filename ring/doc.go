@@ -61,11 +61,13 @@
 // A Producer is used by one goroutine at a time, and so is a Consumer (the
 // same goroutine or another); only their Close may be called from any
 // goroutine, to end the side and unblock a call waiting in it. Ring's
-// methods are safe for concurrent use, but Ring.Close unmaps the segment. A
-// call that found the ring full or empty is protected: Close wakes it and
-// waits until it has returned. A call that did not have to wait is not:
-// Close must not run while another goroutine is inside one, nor while
-// slices from Reserve, ReserveBatch, Peek or RecvBatch are in use.
+// methods are safe for concurrent use, Ring.Close included: it closes the
+// sides, wakes a call blocked in a wait, and waits for every call under
+// way to end before it unmaps the segment, so a call in flight finishes or
+// returns ErrClosed and nothing touches unmapped memory. It also waits for
+// pending Reserve and ReserveBatch slots to be committed and peeked
+// messages to be released; if that has not happened within a second, it
+// leaves the segment mapped rather than unmap memory a slice points into.
 // Across processes there is no lock: the two sides synchronise only through
 // the cursors, with atomic loads and stores.
 //

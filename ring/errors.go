@@ -8,15 +8,24 @@ import (
 // Errors returned by this package. Each is wrapped with the values seen, so
 // test with errors.Is, not ==.
 var (
-	// ErrClosed: this side, or the ring handle, was closed; or the
-	// consumer has closed and nothing will read what the producer sends
-	// (the producer learns it when it waits for space: until the ring is
-	// full, its sends still succeed); or Ring.Producer or Ring.Consumer
-	// found the role closed in this ring, which is for good (a closed role
-	// is never claimed again: make a new ring). It is os.ErrClosed, so
-	// errors.Is(err, os.ErrClosed) holds too, and its message reads "file
-	// already closed".
+	// ErrClosed: this side, or this ring handle, was closed, here: by
+	// its Close or by Ring.Close. It is os.ErrClosed, so errors.Is(err,
+	// os.ErrClosed) holds too, and its message reads "file already
+	// closed".
 	ErrClosed = os.ErrClosed
+
+	// ErrPeerClosed: the consumer has closed the ring, so nothing will
+	// read what the producer sends: every sending call of the producer
+	// (Send, TrySend, SendBatch, Reserve, ReserveBatch, Commit) fails with
+	// it from then on, as a write to a pipe whose reader has gone fails
+	// with EPIPE. The consumer learns that the producer closed from
+	// io.EOF, after it has received everything.
+	ErrPeerClosed = errors.New("ring: peer closed")
+
+	// ErrRingClosed: Ring.Producer or Ring.Consumer found the role closed
+	// in this ring, which is for good: a closed role is never claimed
+	// again, so the ring is finished. Make a new ring.
+	ErrRingClosed = errors.New("ring: role closed for good; the ring is finished")
 
 	// ErrPeerDead: the other side's process exited (or was killed, or is a
 	// zombie, or its pid now names another process) while this side waited

@@ -2,7 +2,9 @@ package ring_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -52,20 +54,23 @@ func TestWakeupHunt(t *testing.T) {
 	if runtime.GOMAXPROCS(0) < 2 || runtime.NumCPU() < 2 {
 		t.Skip("the race needs two sides running at once: GOMAXPROCS and CPUs >= 2")
 	}
-	rounds := 100_000
+	// A loaded machine stretches every round (both sides must run at
+	// once): the short form stops a case after budget, the long form
+	// (the variable set) runs every round.
+	rounds, budget := 100_000, 30*time.Second
 	if testing.Short() {
 		rounds = 20_000
 	}
 	if v := os.Getenv(envHuntRounds); v != "" {
 		f, err := strconv.ParseFloat(v, 64)
 		require.NoError(t, err, "%s=%q", envHuntRounds, v)
-		rounds = int(f)
+		rounds, budget = int(f), time.Duration(math.MaxInt64)
 	}
 	for _, dir := range []string{"empty", "full"} {
 		for _, symmetric := range []bool{false, true} {
 			for _, mode := range []ring.WaitMode{ring.WaitFutex, ring.WaitAdaptive} {
 				name := fmt.Sprintf("%s/%s/%s", dir, fencesName(symmetric), mode)
-				t.Run(name, func(t *testing.T) { hunt(t, dir, symmetric, mode, rounds) })
+				t.Run(name, func(t *testing.T) { hunt(t, dir, symmetric, mode, rounds, budget) })
 			}
 		}
 	}
@@ -101,7 +106,7 @@ func mappedRing(t *testing.T, cfg ring.Config) (*ring.Ring, *ring.Producer, *rin
 
 // hunt runs one case: the sleeper side runs its calls in a loop; the waker
 // side makes one call per round, after the sleeper is done with its last.
-func hunt(t *testing.T, dir string, symmetric bool, mode ring.WaitMode, rounds int) {
+func hunt(t *testing.T, dir string, symmetric bool, mode ring.WaitMode, rounds int, budget time.Duration) {
 	const slots = 2
 	wait := ring.WaitStrategy{Mode: mode, Spin: time.Nanosecond, Yield: time.Nanosecond}
 	r, p, c := mappedRing(t, ring.Config{SlotSize: 16, Slots: slots, SymmetricFences: symmetric,
@@ -112,8 +117,8 @@ func hunt(t *testing.T, dir string, symmetric bool, mode ring.WaitMode, rounds i
 
 	// The sleeper's calls and the waker's, with lead: how many calls the
 	// sleeper completes before its next one must wait for the waker's.
-	send := func(i int) error { return p.Send(ctx, []byte{byte(i)}) }
-	recv := func(i int) error {
+	send := func(ctx context.Context, i int) error { return p.Send(ctx, []byte{byte(i)}) }
+	recv := func(ctx context.Context, i int) error {
 		var b [16]byte
 		n, err := c.Recv(ctx, b[:])
 		if err == nil && (n != 1 || b[0] != byte(i)) {
@@ -148,9 +153,12 @@ func hunt(t *testing.T, dir string, symmetric bool, mode ring.WaitMode, rounds i
 		sleeperDelay atomic.Int64
 		wg           sync.WaitGroup
 	)
+	// The sleeper's context ends if the budget stops the hunt early.
+	sleeperCtx, stopSleeper := context.WithCancel(ctx)
+	defer stopSleeper()
 	wg.Go(func() {
 		for i := range sleeperRounds {
-			if err := sleeperCall(i); err != nil {
+			if err := sleeperCall(sleeperCtx, i); err != nil {
 				sleeperErr = err
 				failed.Store(true)
 				return
@@ -164,10 +172,17 @@ func hunt(t *testing.T, dir string, symmetric bool, mode ring.WaitMode, rounds i
 		stalls         []string
 		delay          int // pauses before the waker's call if > 0, after the sleeper's if < 0; tuned
 		early, late    int // rounds the sleeper did not sleep, and rounds it was woken
+		played         int // rounds the waker played
 		sleeps0, wake0 = slept(), woke()
 	)
 	rng := rand.New(rand.NewPCG(1, 2))
+	began := time.Now()
 	for i := 0; i < rounds && !failed.Load(); i++ {
+		if i&1023 == 0 && time.Since(began) > budget {
+			t.Logf("stopped after %d rounds: the budget of %v is spent (a loaded machine)", i, budget)
+			stopSleeper()
+			break
+		}
 		// Wait for the sleeper to finish its call before this round's:
 		// it is on its way into the next wait. A second with the flag
 		// up and data there is a lost wake-up.
@@ -201,17 +216,21 @@ func hunt(t *testing.T, dir string, symmetric bool, mode ring.WaitMode, rounds i
 		jitter := rng.IntN(8)
 		sleeperDelay.Store(int64(-delay - jitter))
 		fence.Pause(delay + jitter)
-		require.NoError(t, wakerCall(i))
+		require.NoError(t, wakerCall(ctx, i))
+		played++
 	}
-	if dir == "full" {
+	if dir == "full" && played == rounds {
 		for i := rounds; i < rounds+slots && !failed.Load(); i++ {
-			require.NoError(t, recv(i))
+			require.NoError(t, recv(ctx, i))
 		}
 	}
 	wg.Wait()
+	if played < rounds && errors.Is(sleeperErr, context.Canceled) {
+		sleeperErr = nil // stopped by the budget
+	}
 	require.NoError(t, sleeperErr)
 	t.Logf("%d rounds: the sleeper slept and was woken in %d, found the message without sleeping in %d; final delay %d pauses",
-		rounds, late, early, delay)
+		played, late, early, delay)
 	require.Empty(t, stalls, "wake-ups lost while data was present")
 	require.NotZero(t, late, "no round slept: the hunt did not reach the sleep path")
 	require.NotZero(t, early, "every round slept: the hunt never reached the edge")

@@ -19,10 +19,16 @@ type slots struct {
 	// relaxed: publish with a release store. True in a ring with
 	// asymmetric fences until the peer asks for full ones (wakeSleeper).
 	relaxed bool
-	own     futexWords    // the block this side sleeps on
-	peer    futexWords    // the block the peer sleeps on
-	waiting atomic.Uint32 // 1 while inside a wait (Ring.enter)
-	live    liveCheck     // when to check the peer next, across waiting calls
+	own     futexWords // the block this side sleeps on
+	peer    futexWords // the block the peer sleeps on
+	// active is 1 while a call of this side may touch the segment
+	// (begin, end); Ring.Close waits for it to be 0 before it unmaps.
+	active atomic.Uint32
+	// closes counts the side's Close calls under way, from any
+	// goroutine; Ring.Close waits for it to be 0 as well.
+	closes atomic.Int32
+	heavy  bool      // the Ring's heavy: Ring.Close calls fence.Heavy
+	live   liveCheck // when to check the peer next, across waiting calls
 	// stretch: the yield phase of this side's waits lasts
 	// WaitStrategy.Yield << stretch (wait.go, adapt).
 	stretch uint
@@ -105,6 +111,38 @@ func newSlots(r *Ring) slots {
 		n:       r.g.slots,
 		max:     int(r.g.slotSize) - lenSize,
 		relaxed: r.asym,
+		heavy:   r.heavy,
+	}
+}
+
+// begin marks this side as inside a call that may touch the segment; end
+// unmarks it. Every exported method of Producer and Consumer that touches
+// the segment runs between the two, and looks whether the side is closed
+// only after begin: Ring.Close closes the sides, then waits for the mark to
+// go before it unmaps, so a call either sees the side closed and touches
+// nothing, or Close sees the mark and waits for the call to end. That is a
+// Dekker pair (store the mark, load closed; store closed, load the mark):
+// with membarrier, Close's fence.Heavy orders this side's release store,
+// as for the wait's enter; without, the mark is a full store.
+func (s *slots) begin() {
+	if s.heavy {
+		fence.Store32(word(&s.active), 1)
+	} else {
+		fence.StoreFull32(&s.active, 1)
+	}
+}
+
+// end is a release store: the call's reads and writes of the segment come
+// before it.
+func (s *slots) end() { fence.Store32(word(&s.active), 0) }
+
+// endCall ends a call unless it leaves slices into the segment pending
+// (reserved, not yet published): then the mark stays up until the call
+// that publishes them, so that Ring.Close does not unmap what the caller
+// is writing (see Ring.Close).
+func (p *Producer) endCall() {
+	if p.head == p.published {
+		p.end()
 	}
 }
 
@@ -182,9 +220,8 @@ func (p *Producer) MaxMessage() int { return p.max }
 
 // Send copies msg into the next slot and publishes it, waiting while the
 // ring is full. It returns ErrMessageTooLarge for a message longer than
-// MaxMessage, ErrClosed once this producer has closed, or when it must wait
-// for space and the consumer has closed (until the ring is full, a send
-// after the consumer closed still succeeds, and nobody reads it),
+// MaxMessage, ErrClosed once this producer has closed, ErrPeerClosed once
+// the consumer has closed (nobody would read it),
 // ErrPeerDead if the consumer's process died while the ring was full,
 // ErrPeerUnresponsive if it was stopped, ErrCorrupt for a consumer cursor
 // no consumer could write, and ctx's error if ctx ends first. Pending
@@ -193,15 +230,20 @@ func (p *Producer) Send(ctx context.Context, msg []byte) error {
 	if len(msg) > p.max {
 		return p.tooLarge(len(msg))
 	}
-	if p.closed.Load() {
-		return ErrClosed
+	p.begin()
+	if p.closed.Load() || p.h.state.Load()&stateConsumerClosed != 0 {
+		p.end()
+		return p.closedErr()
 	}
 	if p.head-p.cachedTail >= p.n {
-		return p.sendWaiting(ctx, msg)
+		err := p.sendWaiting(ctx, msg)
+		p.end()
+		return err
 	}
 	p.put(msg)
 	if crashPoints {
 		p.publish()
+		p.end()
 		return nil
 	}
 	// publish, written out: Send is the call made most often, and a call
@@ -212,7 +254,29 @@ func (p *Producer) Send(ctx context.Context, msg []byte) error {
 	if p.unflushed++; p.peer.sleeping.Load() != 0 || p.unflushed >= flushEvery {
 		p.settle(&p.counters, &p.h.prod)
 	}
+	p.end()
 	return nil
+}
+
+// closedErr is the error of a call that found this producer closed
+// (ErrClosed) or the consumer closed (ErrPeerClosed).
+func (p *Producer) closedErr() error {
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	return fmt.Errorf("%w: the consumer has closed the ring; nothing will read what is sent", ErrPeerClosed)
+}
+
+// open begins a call (begin) and reports whether it may go on: the
+// producer and the consumer are open. If not, the call is ended and err
+// says why.
+func (p *Producer) open() (err error) {
+	p.begin()
+	if p.closed.Load() || p.h.state.Load()&stateConsumerClosed != 0 {
+		err = p.closedErr()
+		p.end()
+	}
+	return err
 }
 
 // sendWaiting is Send on a ring that looked full. The slow paths that wait
@@ -222,7 +286,6 @@ func (p *Producer) sendWaiting(ctx context.Context, msg []byte) error {
 	if err := p.waitSpace(ctx); err != nil {
 		return err
 	}
-	defer p.leave()
 	p.put(msg)
 	p.publish()
 	return nil
@@ -234,9 +297,10 @@ func (p *Producer) TrySend(msg []byte) error {
 	if len(msg) > p.max {
 		return p.tooLarge(len(msg))
 	}
-	if p.closed.Load() {
-		return ErrClosed
+	if err := p.open(); err != nil {
+		return err
 	}
+	defer p.end()
 	if p.head-p.cachedTail >= p.n {
 		if ok, err := p.poll(); err != nil {
 			return err
@@ -259,12 +323,10 @@ func (p *Producer) SendBatch(ctx context.Context, msgs [][]byte) (n int, err err
 			return 0, fmt.Errorf("message %d: %w", i, p.tooLarge(len(m)))
 		}
 	}
-	waited := false
-	defer func() {
-		if waited {
-			p.leave()
-		}
-	}()
+	if err := p.open(); err != nil {
+		return 0, err
+	}
+	defer p.end()
 	for n < len(msgs) {
 		if p.closed.Load() {
 			return n, ErrClosed
@@ -279,7 +341,6 @@ func (p *Producer) SendBatch(ctx context.Context, msgs [][]byte) (n int, err err
 				if err := p.waitSpace(ctx); err != nil {
 					return n, err
 				}
-				waited = true
 			}
 		}
 		k := min(uint64(len(msgs)-n), p.n-(p.head-p.cachedTail))
@@ -306,9 +367,10 @@ func (p *Producer) Reserve(ctx context.Context, n int) ([]byte, error) {
 	if n < 0 || n > p.max {
 		return nil, p.tooLarge(n)
 	}
-	if p.closed.Load() {
-		return nil, ErrClosed
+	if err := p.open(); err != nil {
+		return nil, err
 	}
+	defer p.endCall()
 	if p.head-p.cachedTail >= p.n {
 		if p.head != p.published {
 			// Reservations pending: look, but do not wait.
@@ -342,9 +404,10 @@ func (p *Producer) ReserveBatch(ctx context.Context, k, n int) (Batch, error) {
 	if n < 0 || n > p.max {
 		return Batch{}, p.tooLarge(n)
 	}
-	if p.closed.Load() {
-		return Batch{}, ErrClosed
+	if err := p.open(); err != nil {
+		return Batch{}, err
 	}
+	defer p.endCall()
 	want := p.n
 	if k > 0 {
 		want = min(uint64(k), p.n)
@@ -380,7 +443,6 @@ func (p *Producer) reserveBatchWaiting(ctx context.Context, want uint64, n int) 
 	if err := p.waitSpace(ctx); err != nil {
 		return Batch{}, err
 	}
-	defer p.leave()
 	return p.reserveRun(want, n), nil
 }
 
@@ -439,7 +501,6 @@ func (p *Producer) reserveWaiting(ctx context.Context, n int) ([]byte, error) {
 	if err := p.waitSpace(ctx); err != nil {
 		return nil, err
 	}
-	defer p.leave()
 	return p.reserveNext(n), nil
 }
 
@@ -456,9 +517,10 @@ func (p *Producer) reserveNext(n int) []byte {
 // Commit publishes every message reserved since the last publication.
 // Committing nothing is not an error.
 func (p *Producer) Commit() error {
-	if p.closed.Load() {
-		return ErrClosed
+	if err := p.open(); err != nil {
+		return err
 	}
+	defer p.end()
 	if p.head != p.published {
 		p.publish()
 	}
@@ -543,14 +605,13 @@ func (p *Producer) poll() (bool, error) {
 		return true, nil
 	}
 	if p.h.state.Load()&stateConsumerClosed != 0 {
-		return false, fmt.Errorf("%w: the consumer has closed the ring", ErrClosed)
+		return false, p.closedErr()
 	}
 	return false, nil
 }
 
-// waitSpace waits for a free slot. On success the producer is still marked
-// as inside a wait (see waitFor): the caller fills the slot, then calls
-// leave.
+// waitSpace waits for a free slot. The caller is inside a call
+// (slots.begin), so a Ring.Close cannot unmap under it.
 func (p *Producer) waitSpace(ctx context.Context) error {
 	return p.r.waitFor(ctx, p, &p.slots, &p.cw, &p.h.prod, &p.h.cons)
 }
@@ -563,9 +624,6 @@ func (p *Producer) beforeWait() {
 	}
 	p.stalls++
 }
-
-// leave ends what waitSpace began, once the call is done with the segment.
-func (p *Producer) leave() { p.r.leave(&p.waiting) }
 
 // peerCursor is the consumer's cursor as last read.
 func (p *Producer) peerCursor() uint64 { return p.cachedTail }
@@ -580,6 +638,8 @@ func (p *Producer) flushCounters() { p.flush(&p.h.prod) }
 // (which returns ErrClosed) and the consumer. A second Close returns
 // ErrClosed. Close does not unmap the segment: Ring.Close does.
 func (p *Producer) Close() error {
+	p.closes.Add(1) // a read-modify-write: a full fence, no Heavy needed
+	defer p.closes.Add(-1)
 	if !p.closed.CompareAndSwap(false, true) {
 		return ErrClosed
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/shmring/shmring/internal/fence"
@@ -190,21 +189,19 @@ func (c Config) withDefaults() Config {
 // side with Consumer; one process may hold both (as with New), or one each
 // in two processes (Create in one, Open in the other).
 //
-// Ring's methods are safe for concurrent use. Close unmaps the segment. It
-// wakes a Producer or Consumer call that found the ring full or empty and
-// waits until that call has returned; it must not run while another
-// goroutine is inside a call that did not have to wait, nor while slices
-// from Reserve, ReserveBatch, Peek or RecvBatch are in use.
+// Ring's methods are safe for concurrent use, Close included, from any
+// goroutine at any time: Close wakes a Producer or Consumer call blocked in
+// a wait, waits for every call under way to return, and only then unmaps
+// the segment (see Close for slices from Reserve, ReserveBatch and Peek).
 type Ring struct {
-	buf     []byte
-	h       *header
-	g       geometry
-	opts    Options
-	seg     *shmseg.Segment // nil over ordinary memory
-	ro      bool
-	asym    bool        // header flagAsymmetric: publish with fence.Store64, sleep after fence.Heavy
-	heavy   bool        // this process can use fence.Heavy (registered)
-	closing atomic.Bool // set by Close before it waits for waits to end (enter)
+	buf   []byte
+	h     *header
+	g     geometry
+	opts  Options
+	seg   *shmseg.Segment // nil over ordinary memory
+	ro    bool
+	asym  bool // header flagAsymmetric: publish with fence.Store64, sleep after fence.Heavy
+	heavy bool // this process can use fence.Heavy (registered)
 
 	mu     sync.Mutex
 	prod   *Producer
@@ -543,7 +540,7 @@ func (r *Ring) claimable(closedBit uint32, role string) error {
 	case r.ro:
 		return fmt.Errorf("ring: cannot claim the %s role through a read-only attach", role)
 	case r.h.state.Load()&closedBit != 0:
-		return fmt.Errorf("%w: the %s has closed this ring", ErrClosed, role)
+		return fmt.Errorf("%w: the %s has closed this ring", ErrRingClosed, role)
 	}
 	if r.asym {
 		// Before the first publication: the peer's membarrier must
@@ -580,8 +577,15 @@ func claim(s *side, role string) error {
 }
 
 // Close closes the roles this handle holds (as their Close methods do),
-// waits for calls that were blocked in them (or had found the ring full or
-// empty) to return, and detaches the segment. If
+// waits for every call of them under way in other goroutines to return, and
+// detaches the segment. A call under way finishes (what it sent is sent,
+// what it received is the caller's), or, if it had not got far enough to
+// touch the ring, returns ErrClosed; a call blocked in a wait is woken and
+// returns ErrClosed. Nothing touches the unmapped memory afterwards, so
+// Close is safe from any goroutine at any time, as os.File's is; but
+// slices from Reserve, ReserveBatch, Peek or RecvBatch point into the
+// segment and must not be used after it (and a RecvBatch callback must not
+// call Close: Close would wait for it for ever). If
 // both the producer and the consumer have now closed, it also removes the
 // segment (IPC_RMID): a ring is gone once both sides are done with it. A
 // ring whose peer died without closing stays until "shmring rm -stale" or a
@@ -603,12 +607,10 @@ func (r *Ring) Close() error {
 	if p != nil {
 		_ = p.Close()
 	}
-	// Wait for every call inside a wait to leave it (see enter): after
-	// closing is set and the barrier, a side either sees closing and does
-	// not start a wait, or its flag is visible here.
-	// A swap, not a store: without Heavy, the loads of the flags below
-	// must not pass it, in race builds too (fence.StoreFull32).
-	r.closing.Swap(true)
+	// Wait for every call under way to end (see slots.begin): after the
+	// sides are closed (each a compare-and-swap, a full fence) and the
+	// barrier, a call either sees its side closed and touches nothing,
+	// or its mark is visible here.
 	if r.heavy {
 		if err := fence.Heavy(); err != nil {
 			// Cannot happen once registered (EINTR is retried). A
@@ -617,17 +619,31 @@ func (r *Ring) Close() error {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	var waiting []*atomic.Uint32
+	var sides []*slots
 	if c != nil {
-		waiting = append(waiting, &c.waiting)
+		sides = append(sides, &c.slots)
 	}
 	if p != nil {
-		waiting = append(waiting, &p.waiting)
+		sides = append(sides, &p.slots)
 	}
-	for _, w := range waiting {
-		for w.Load() != 0 {
+	inUse := false
+	for _, s := range sides {
+		deadline := time.Now().Add(closeWait)
+		for s.active.Load() != 0 || s.closes.Load() != 0 {
+			if time.Now().After(deadline) {
+				inUse = true
+				break
+			}
 			time.Sleep(100 * time.Microsecond)
 		}
+	}
+	if inUse {
+		// A call has not ended (a RecvBatch callback that takes its
+		// time), or its caller holds slices into the segment (Reserve
+		// without Commit, Peek without Release) and has made no call
+		// since. Unmapping would fault it: the segment stays mapped,
+		// until the process exits. Everything else is done.
+		return r.removeIfDone()
 	}
 	// No call is waiting now: drop the context registrations, which
 	// would otherwise write to the futex words when their contexts end.
@@ -640,15 +656,27 @@ func (r *Ring) Close() error {
 	if r.seg == nil {
 		return nil
 	}
-	var err error
-	if !r.ro && r.h.state.Load()&(stateProducerClosed|stateConsumerClosed) == stateProducerClosed|stateConsumerClosed {
-		// The peer may have removed it already: both sides try.
-		if err = r.seg.Remove(); errors.Is(err, shmseg.ErrNotExist) {
-			err = nil
-		}
-	}
+	err := r.removeIfDone()
 	// After this the header and slots are unmapped: nothing may touch them.
 	return errors.Join(err, r.seg.Detach())
+}
+
+// closeWait is how long Ring.Close waits for a call of a side to end, or
+// for its pending zero-copy slices to be published or released, before it
+// leaves the segment mapped instead of unmapping it.
+const closeWait = time.Second
+
+// removeIfDone removes a shared ring's segment (IPC_RMID) once both sides
+// have closed: the kernel frees it with the last detach.
+func (r *Ring) removeIfDone() error {
+	if r.seg == nil || r.ro || r.h.state.Load()&(stateProducerClosed|stateConsumerClosed) != stateProducerClosed|stateConsumerClosed {
+		return nil
+	}
+	// The peer may have removed it already: both sides try.
+	if err := r.seg.Remove(); !errors.Is(err, shmseg.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // closeSide marks one side closed in the shared state, gives up its role and
@@ -701,8 +729,15 @@ type Stats struct {
 
 // Stats reads the counters of both sides and the fill level. It works on a
 // read-only attach, from any process, and is safe to call from any
-// goroutine while the ring is open.
+// goroutine at any time; after Ring.Close it returns the zero Stats.
 func (r *Ring) Stats() Stats {
+	// Under the lock, so that Close, which takes it first, cannot unmap
+	// the header while it is read.
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return Stats{}
+	}
 	h := r.h
 	head, tail, _ := cursors(h)
 	st := h.state.Load()

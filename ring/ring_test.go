@@ -304,7 +304,7 @@ func TestReserveBatchWaits(t *testing.T) {
 		_ = c.Close()
 	}()
 	_, err = p.ReserveBatch(ctx, 2, 1)
-	require.ErrorIs(t, err, ring.ErrClosed)
+	require.ErrorIs(t, err, ring.ErrPeerClosed)
 	require.Contains(t, err.Error(), "consumer has closed")
 }
 
@@ -423,7 +423,8 @@ func TestConsumerCloseStopsProducer(t *testing.T) {
 	require.NoError(t, c.Close())
 	select {
 	case err := <-done:
-		require.ErrorIs(t, err, ring.ErrClosed)
+		require.ErrorIs(t, err, ring.ErrPeerClosed)
+		require.NotErrorIs(t, err, ring.ErrClosed, "the producer did not close")
 		require.Contains(t, err.Error(), "consumer has closed")
 	case <-time.After(10 * time.Second):
 		t.Fatal("blocked Send not woken by the consumer's Close")
@@ -492,7 +493,7 @@ func TestRoles(t *testing.T) {
 	require.ErrorIs(t, err, ring.ErrRoleTaken)
 	require.NoError(t, p.Close())
 	_, err = r.Producer()
-	require.ErrorIs(t, err, ring.ErrClosed, "a closed role is not claimed again")
+	require.ErrorIs(t, err, ring.ErrRingClosed, "a closed role is not claimed again")
 }
 
 func TestStats(t *testing.T) {

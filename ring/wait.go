@@ -102,28 +102,18 @@ type liveCheck struct {
 
 // waitFor blocks until p.poll reports true or an error, the context ends, or
 // the peer is found dead or stopped too long. s holds this side's futex
-// block (own), its in-wait flag and its liveness schedule; me counts the
+// block (own), its call mark and its liveness schedule; me counts the
 // waits, peer is checked for liveness.
 //
 // It makes no allocation: waits are frequent, and a wait that allocates
 // turns a steady stream into garbage.
 //
-// s.waiting is the side's in-wait flag, which Ring.Close reads to know
-// when it may unmap (see enter). waitFor raises it before it touches the
-// segment (waitEntered is for a caller that has raised it already). On
-// success it leaves it raised: the caller goes on to write or read the slot
-// it waited for and publish, and only then calls leave, so a Ring.Close
-// that began while the call was blocked cannot unmap under it. On error
-// the flag is down again.
+// The call that waits has marked its side as inside a call (slots.begin)
+// and looked that its side is open: Ring.Close, which closes the sides and
+// then waits for the mark to go, wakes the wait, whose poll sees the side
+// closed (ErrClosed), and cannot unmap under it. On success the call goes
+// on to write or read the slot it waited for, still marked.
 func (r *Ring) waitFor(ctx context.Context, p poller, s *slots, cw *ctxWake, me, peer *side) error {
-	if !r.enter(&s.waiting) {
-		return ErrClosed
-	}
-	return r.waitEntered(ctx, p, s, cw, me, peer)
-}
-
-func (r *Ring) waitEntered(ctx context.Context, p poller, s *slots, cw *ctxWake, me, peer *side) error {
-	waiting := &s.waiting
 	ok, err := p.poll()
 	if err == nil && !ok {
 		if c := p.peerCursor(); c != s.live.mark {
@@ -143,45 +133,14 @@ func (r *Ring) waitEntered(ctx context.Context, p poller, s *slots, cw *ctxWake,
 		}
 		// A wait that fails (closed, cancelled, dead peer) is a good
 		// time to bring the counters up to date; still inside the
-		// wait, so Close has not unmapped.
+		// call, so Close has not unmapped.
 		p.flushCounters()
-		r.leave(waiting)
 		return err
 	}
 	if hookWaited != nil {
 		hookWaited()
 	}
 	return nil
-}
-
-// enter marks a side as inside a wait, unless the ring is closing: then it
-// returns false, and the caller must not touch the segment. leave unmarks
-// it, when the call that waited is done with the segment; after leave the
-// call returns at once.
-//
-// Ring.Close sets closing, then reads every side's flag, and unmaps only
-// when all are clear. The two make a Dekker pair (store, then load the
-// other's word), which needs store-load ordering on both sides. The waiting
-// side, which enters a wait for every message in a ping-pong, pays only a
-// release store: Close, which runs once, pays for both with fence.Heavy
-// (membarrier), which makes this store visible or this load see closing.
-// Without membarrier, both sides store with full fences (fence.StoreFull32,
-// and a swap in Close).
-func (r *Ring) enter(waiting *atomic.Uint32) bool {
-	if r.heavy {
-		fence.Store32(word(waiting), 1)
-	} else {
-		fence.StoreFull32(waiting, 1)
-	}
-	if r.closing.Load() {
-		r.leave(waiting)
-		return false
-	}
-	return true
-}
-
-func (r *Ring) leave(waiting *atomic.Uint32) {
-	fence.Store32(word(waiting), 0) // release: the wait's reads of the segment come before
 }
 
 // wait is waitFor's loop. s is the waiting side's: its futex block, its
@@ -393,7 +352,7 @@ func later(t, d int64) int64 {
 // for nobody: a spurious wake-up, which the protocol allows.
 //
 // It belongs to the side's goroutine; Ring.Close disarms it once no call is
-// inside a wait, before the word is unmapped.
+// under way, before the word is unmapped.
 type ctxWake struct {
 	done  <-chan struct{}
 	stop  func() bool

@@ -28,7 +28,7 @@ func (s *session) produce(ctx context.Context, stderr io.Writer) report {
 		n, bytes, first, last, err = s.sendEach(rn, st0.Producer.Messages)
 	}
 	var closed bool
-	if errors.Is(err, ring.ErrClosed) {
+	if errors.Is(err, ring.ErrPeerClosed) {
 		// The consumer stopped first (its -count or -duration, or
 		// Ctrl-C): a normal end.
 		closed, err = true, nil

@@ -120,7 +120,7 @@ func attach(ctx context.Context, s settings) (*session, error) {
 		if err == nil {
 			return sess, nil
 		}
-		retry := errors.Is(err, ring.ErrNotReady) || errors.Is(err, ring.ErrClosed) ||
+		retry := errors.Is(err, ring.ErrNotReady) || errors.Is(err, ring.ErrRingClosed) ||
 			errors.Is(err, shmseg.ErrNotExist)
 		if !retry {
 			return nil, err
