@@ -11,10 +11,10 @@ import "encoding/json"
 // (there is no Unpublish): publish a ring once, under a name of its own,
 // or give every ring a key of an expvar.Map, whose Set replaces.
 //
-// Unlike Ring.Stats, a StatsVar may be read at any time: an expvar lives
-// as long as the process, its ring may not. Once the ring's Close has
-// begun it holds no stats (String returns null), and it never touches
-// the header again, which Close unmaps.
+// A StatsVar may be read at any time: an expvar lives as long as the
+// process, its ring may not. Once the ring's Close has begun it holds no
+// stats (String returns null), and it never touches the header again,
+// which Close unmaps.
 //
 // The ring package does not import expvar, which would register a
 // handler on http.DefaultServeMux in every program that uses a ring; a
@@ -29,14 +29,7 @@ func (r *Ring) StatsVar() StatsVar { return StatsVar{r} }
 // begun. It holds the ring's lock while it reads them, so Close cannot
 // unmap the header meanwhile; like Ring.Stats, it reads /proc to tell
 // whether each side's process is alive.
-func (v StatsVar) Stats() (Stats, bool) {
-	v.r.mu.Lock()
-	defer v.r.mu.Unlock()
-	if v.r.closed {
-		return Stats{}, false
-	}
-	return v.r.Stats(), true
-}
+func (v StatsVar) Stats() (Stats, bool) { return v.r.snapshot() }
 
 // String returns the ring's Stats as a JSON object, or null once the
 // ring's Close has begun.

@@ -731,13 +731,23 @@ type Stats struct {
 // read-only attach, from any process, and is safe to call from any
 // goroutine at any time; after Ring.Close it returns the zero Stats.
 func (r *Ring) Stats() Stats {
-	// Under the lock, so that Close, which takes it first, cannot unmap
-	// the header while it is read.
+	st, _ := r.snapshot()
+	return st
+}
+
+// snapshot is Stats, and false once Close has begun. It reads under the
+// lock, so that Close, which takes it first, cannot unmap the header
+// meanwhile.
+func (r *Ring) snapshot() (Stats, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return Stats{}
+		return Stats{}, false
 	}
+	return r.stats(), true
+}
+
+func (r *Ring) stats() Stats {
 	h := r.h
 	head, tail, _ := cursors(h)
 	st := h.state.Load()
