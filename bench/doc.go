@@ -23,8 +23,10 @@
 // raw blocking read(2)/write(2), one call per message per side, so they
 // measure the kernel path and not Go's poller. The socket is SOCK_STREAM.
 //
-// Run it with "go test -run '^$' -bench . ./bench/", or through "go run
-// ./bench/report", which runs the suite and writes docs/BENCHMARKS.md.
+// Run it with "go test -run '^$' -bench . ./bench/", or through "make
+// bench-report" (bench/report, a module of its own so that its plotting
+// dependencies stay out of the library's), which runs the suite and writes
+// docs/BENCHMARKS.md.
 // "go test ./bench/" alone runs TestSmoke (every transport, a few
 // messages) and TestRSSFlat in a few seconds.
 package bench

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -243,4 +245,40 @@ func TestPassRatios(t *testing.T) {
 		}
 	}
 	t.Fatal("no 8B batched target")
+}
+
+// TestFindRoot: the report finds the checkout it belongs to from its own
+// directory (go test runs here, in bench/report, two levels below it), and
+// not the go.mod of the report's own module on the way.
+func TestFindRoot(t *testing.T) {
+	want, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := findRoot("."); err != nil || got != want {
+		t.Errorf("findRoot(.) = %q, %v; want %q", got, err, want)
+	}
+	if got := modulePath("go.mod"); got != shmringModule+"/bench/report" {
+		t.Errorf("the report's own go.mod declares %q", got)
+	}
+
+	dir := t.TempDir()
+	deep := filepath.Join(dir, "a", "b")
+	if err := os.MkdirAll(deep, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(path, text string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(dir, "a", "go.mod"), "module example.com/other\n")
+	if _, err := findRoot(deep); err == nil || !strings.Contains(err.Error(), shmringModule) {
+		t.Errorf("no shmring go.mod above %s: err %v, want one naming %s", deep, err, shmringModule)
+	}
+	write(filepath.Join(dir, "go.mod"), "// a comment\nmodule \""+shmringModule+"\" // quoted\n\ngo 1.26.0\n")
+	if got, err := findRoot(deep); err != nil || got != dir {
+		t.Errorf("findRoot(%s) = %q, %v; want %q", deep, got, err, dir)
+	}
 }
