@@ -131,14 +131,19 @@ func ns(v float64) string {
 // per-pass ratios: the two figures of one pass were taken seconds apart,
 // while the medians of each may come from different passes, and the C
 // ring, like the ring, moves between a fast and a slow mode from run to
-// run. figures are the medians, for the reader.
+// run. With passes enough it gives benchmath's confidence interval of that
+// median. figures are the medians, for the reader.
 func vsPasses(rs []float64, figures string, ok func(float64) bool) (string, status) {
 	per := make([]string, len(rs))
 	for i, r := range rs {
 		per[i] = ratio(r)
 	}
-	m := median(slices.Clone(rs))
-	return fmt.Sprintf("%s (per pass %s; medians %s)", ratio(m), strings.Join(per, ", "), figures), verdict(ok(m))
+	s := summarize(slices.Clone(rs))
+	ci := ""
+	if finiteCI(s) {
+		ci = fmt.Sprintf("%.0f%% CI %s–%s; ", 100*s.Confidence, ratio(s.Lo), ratio(s.Hi))
+	}
+	return fmt.Sprintf("%s (%sper pass %s; medians %s)", ratio(s.Center), ci, strings.Join(per, ", "), figures), verdict(ok(s.Center))
 }
 
 // targets evaluates the targets against one run.
@@ -419,6 +424,19 @@ func cell(rs *Results, name, unit string, f func(float64) string) string {
 	return "–"
 }
 
+// cellCI is cell with the half-width of the median's confidence interval,
+// as benchstat prints it ("250 ns ±3%"), where the runs allow one.
+func cellCI(rs *Results, name, unit string, f func(float64) string) string {
+	s, ok := rs.Summary(name, unit)
+	if !ok {
+		return "–"
+	}
+	if finiteCI(s) {
+		return f(s.Center) + " ±" + s.PctRangeString()
+	}
+	return f(s.Center)
+}
+
 func renderThroughput(p printer, rs *Results) {
 	p("## Throughput\n\n")
 	p("One-way stream, nanoseconds per message (lower is better):\n\n")
@@ -488,12 +506,14 @@ func header(p printer, first string, ts []transport) {
 
 func renderRoundTrip(p printer, rs *Results) {
 	p("## Round trip\n\n")
-	p("Ping-pong of a 64-byte message:\n\n")
+	p("Ping-pong of a 64-byte message (medians over the passes; ± is the larger half of benchmath's\n")
+	p("confidence interval of the median, at %.0f%% or more, where there are passes enough: with five\n", 100*confidence)
+	p("passes it spans the fastest to the slowest):\n\n")
 	p("| transport | mean | p50 | p99 | p99.9 | p50 vs C ring | p99 vs C ring |\n|---|---|---|---|---|---|---|\n")
 	for _, t := range roundTripTransports {
 		n := rttName(t.name, 64)
 		p("| %s | %s | %s | %s | %s | %s | %s |\n", t.label,
-			cell(rs, n, "ns/op", ns), cell(rs, n, "p50-ns", ns), cell(rs, n, "p99-ns", ns), cell(rs, n, "p99.9-ns", ns),
+			cellCI(rs, n, "ns/op", ns), cellCI(rs, n, "p50-ns", ns), cellCI(rs, n, "p99-ns", ns), cellCI(rs, n, "p99.9-ns", ns),
 			rttRatio(rs, t.name, "cring-spin", 64, "p50-ns"), rttRatio(rs, t.name, "cring-spin", 64, "p99-ns"))
 	}
 	for _, q := range []struct{ unit, label string }{{"p50-ns", "p50"}, {"p99-ns", "p99"}, {"p99.9-ns", "p99.9"}} {

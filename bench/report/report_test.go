@@ -282,3 +282,42 @@ func TestFindRoot(t *testing.T) {
 		t.Errorf("findRoot(%s) = %q, %v; want %q", deep, got, err, dir)
 	}
 }
+
+// TestConfidence: five passes give the median a confidence interval
+// (benchmath's, assuming nothing: with five runs it spans the smallest to
+// the largest, at 93.75%); three do not, and the page then shows the
+// median alone.
+func TestConfidence(t *testing.T) {
+	var b strings.Builder
+	for _, v := range []float64{250, 242, 914, 251, 243} {
+		fmt.Fprintf(&b, "BenchmarkRoundTrip/ring-spin/64B-2 1000 %v ns/op %v p50-ns\n", v+20, v)
+		fmt.Fprintf(&b, "BenchmarkRoundTrip/cring-spin/64B-2 1000 %v ns/op %v p50-ns\n", v, v-20)
+	}
+	rs, err := Parse(strings.NewReader(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, ok := rs.Summary("BenchmarkRoundTrip/ring-spin/64B", "p50-ns")
+	if !ok || s.Center != 250 || s.Lo != 242 || s.Hi != 914 || s.Confidence < confidence {
+		t.Errorf("p50-ns: %+v, %v; want median 250 in [242, 914] at >= %v", s, ok, confidence)
+	}
+	if got := cellCI(rs, "BenchmarkRoundTrip/ring-spin/64B", "p50-ns", ns); got != "250 ns ±266%" {
+		t.Errorf("cellCI: %q", got)
+	}
+	if got := cellCI(rs, "BenchmarkRoundTrip/ring-spin/64B", "ns/op", ns); got != "270 ns ±246%" {
+		t.Errorf("cellCI of ns/op (which benchfmt reads as sec/op): %q", got)
+	}
+	for _, tg := range targets(rs) {
+		if tg.what == "Round trip p50, spin, vs C ring, 64B" && !strings.Contains(tg.got, "94% CI 1.02×–1.09×; per pass") {
+			t.Errorf("%s: %q, want a 94%% CI", tg.what, tg.got)
+		}
+	}
+
+	three, err := Parse(strings.NewReader(strings.Join(strings.SplitAfter(b.String(), "\n")[:6], "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cellCI(three, "BenchmarkRoundTrip/ring-spin/64B", "p50-ns", ns); got != "250 ns" {
+		t.Errorf("three runs: cellCI %q, want the median alone", got)
+	}
+}
