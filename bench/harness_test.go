@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmring/shmring/internal/hist"
 	"github.com/shmring/shmring/internal/monotime"
 	"github.com/shmring/shmring/internal/shmtest"
 	"github.com/shmring/shmring/ring"
@@ -190,14 +191,15 @@ func (s span) end(n int) (time.Duration, float64) {
 }
 
 // measureRoundTrips runs roundTrip a few times to warm up, then n times
-// under the timer, each one timed into a histogram. Each sample reads the
-// clock once: the end of one round trip is the start of the next.
+// under the timer, each one timed into internal/hist's histogram (the one
+// bench/cref/cring.c ports). Each sample reads the clock once: the end of
+// one round trip is the start of the next.
 func measureRoundTrips(h harness, n int, roundTrip func()) (r result, warm int) {
 	warm = min(1000, n/10+1)
 	for range warm {
 		roundTrip()
 	}
-	hist := new(histogram)
+	lat := new(hist.Histogram)
 	s := begin(h)
 	// One clock read per round trip, as the C reference makes: time.Now
 	// reads two clocks (wall and monotonic), about 24 ns more on this VM,
@@ -207,15 +209,15 @@ func measureRoundTrips(h harness, n int, roundTrip func()) (r result, warm int) 
 	for range n {
 		roundTrip()
 		t := monotime.Now()
-		hist.record(t - last)
+		lat.Record(t - last)
 		last = t
 	}
 	_, allocs := s.end(n)
 	return result{
 		elapsed: time.Duration(last - base),
-		p50:     hist.quantile(0.5),
-		p99:     hist.quantile(0.99),
-		p999:    hist.quantile(0.999),
+		p50:     float64(lat.Quantile(0.5)),
+		p99:     float64(lat.Quantile(0.99)),
+		p999:    float64(lat.Quantile(0.999)),
 		metrics: map[string]float64{"allocs/1000rt": allocs},
 	}, warm
 }

@@ -14,6 +14,11 @@
 //
 //	value:   0 1 ... 63 | 64 66 ... 126 | 128 132 ... 252 | ...
 //	width:   1          | 2             | 4               | ...
+//
+// The benchmarks (bench/) time round trips into it, and the C reference
+// ring they measure against carries a port of Record and Quantile
+// (bench/cref/cring.c): a change here must be made there too, or bench's
+// TestCRingHistogram fails.
 package hist
 
 import "math/bits"
