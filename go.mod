@@ -3,6 +3,7 @@ module github.com/shmring/shmring
 go 1.26.0
 
 require (
+	github.com/loov/hrtime v1.0.3
 	github.com/stretchr/testify v1.12.1
 	golang.org/x/sys v0.49.0
 )

@@ -13,6 +13,11 @@
 //	BenchmarkRoundTrip   ping-pong with p50/p99/p99.9: ring spinning, ring
 //	                     on futexes only, the C ring, a bare futex
 //	                     ping-pong, a pipe, a Unix stream socket, a channel
+//	BenchmarkRoundTripHRTime
+//	                     the same at 64 B, for the transports timed in
+//	                     this process, with github.com/loov/hrtime's timer
+//	                     and percentiles: a cross-check of the clock and of
+//	                     internal/hist
 //	BenchmarkScale       batched throughput from 64 to 2^20 slots
 //	BenchmarkRSS         resident memory of both processes as the message
 //	                     count grows 100x (TestRSSFlat asserts it)
