@@ -42,6 +42,7 @@ type transport struct {
 
 func tputName(t string, size int) string { return "BenchmarkThroughput/" + t + "/" + sizeName(size) }
 func rttName(t string, size int) string  { return "BenchmarkRoundTrip/" + t + "/" + sizeName(size) }
+func hrtimeName(t string) string         { return "BenchmarkRoundTripHRTime/" + t + "/64B" }
 func scaleName(size, slots int) string {
 	return fmt.Sprintf("BenchmarkScale/ring-batch/%s/slots=%d", sizeName(size), slots)
 }
@@ -369,6 +370,7 @@ func Render(w io.Writer, r *Report) error {
 
 	renderThroughput(p, rs)
 	renderRoundTrip(p, rs)
+	renderCrossCheck(p, rs)
 	renderScale(p, rs)
 	renderResources(p, rs)
 	renderHeap(p, rs)
@@ -528,6 +530,42 @@ func renderRoundTrip(p printer, rs *Results) {
 			}
 			p("\n")
 		}
+	}
+	p("\n")
+}
+
+// renderCrossCheck sets the 64-byte round trips as BenchmarkRoundTrip times
+// them (one CLOCK_MONOTONIC read per round trip, internal/hist) beside
+// BenchmarkRoundTripHRTime's (github.com/loov/hrtime's timer and exact
+// percentiles, and internal/hist's of the same laps).
+func renderCrossCheck(p printer, rs *Results) {
+	var ts []transport
+	for _, t := range roundTripTransports {
+		if rs.Has(hrtimeName(t.name)) {
+			ts = append(ts, t)
+		}
+	}
+	if len(ts) == 0 {
+		return
+	}
+	p("## Cross-check: hrtime against internal/hist\n\n")
+	p("The 64-byte round trips measured two ways. *One clock read*: `BenchmarkRoundTrip`, one\n")
+	p("CLOCK_MONOTONIC read per round trip into internal/hist. *hrtime*: `BenchmarkRoundTripHRTime`,\n")
+	p("github.com/loov/hrtime's benchmark timer (hrtesting), which keeps every lap and takes exact\n")
+	p("percentiles from them sorted; *internal/hist of hrtime's laps*: the same laps summarised by\n")
+	p("internal/hist. Columns of the same laps differ by the histogram alone (a bucket is at most\n")
+	p("1/32 of its values wide; hrtime takes the sample of rank round(q·n)+1, internal/hist of rank\n")
+	p("round(q·n)). Columns of the two benchmarks differ by the clock too: hrtime reads time.Now's\n")
+	p("wall clock twice per lap, and each lap pays for both reads.\n\n")
+	p("| transport | mean, one clock read | mean, hrtime | p50, one clock read | p50, hrtime | p50, internal/hist of hrtime's laps | p99, one clock read | p99, hrtime | p99, internal/hist of hrtime's laps | hrtime p90 |\n")
+	p("|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, t := range ts {
+		one, hr := rttName(t.name, 64), hrtimeName(t.name)
+		p("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", t.label,
+			cell(rs, one, "ns/op", ns), cell(rs, hr, "ns/op", ns),
+			cell(rs, one, "p50-ns", ns), cell(rs, hr, "ns/p50", ns), cell(rs, hr, "p50-ns", ns),
+			cell(rs, one, "p99-ns", ns), cell(rs, hr, "ns/p99", ns), cell(rs, hr, "p99-ns", ns),
+			cell(rs, hr, "ns/p90", ns))
 	}
 	p("\n")
 }

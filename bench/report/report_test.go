@@ -27,6 +27,7 @@ BenchmarkRoundTrip/ring-spin/64B-2         	 4434015	       275.2 ns/op	       2
 BenchmarkRoundTrip/ring-futex/64B-2        	   87027	     13963 ns/op	      6500 p50-ns	     97536 p99-ns	    155136 p99.9-ns	       5 B/op	       0 allocs/op
 BenchmarkRoundTrip/cring-spin/64B-2        	 4673340	       238.8 ns/op	       200 p50-ns	       360 p99-ns	      1356 p99.9-ns	       0 B/op	       0 allocs/op
 BenchmarkRoundTrip/pipe/64B-2              	  132937	     11717 ns/op	      7000 p50-ns	     86272 p99-ns	    129280 p99.9-ns	       0 B/op	       0 allocs/op
+BenchmarkRoundTripHRTime/ring-spin/64B-2  	 4000000	       301.0 ns/op	       297 ns/p50	       330 ns/p90	       420 ns/p99	       296 p50-ns	       421 p99-ns	      2100 p99.9-ns	       0 allocs/1000rt	       8 B/op	       0 allocs/op
 BenchmarkScale/ring-batch/64B/slots=1024-2	1000	30 ns/op	2133 MB/s	33333333 msgs/s	30 ns/msg
 BenchmarkIdle/ring-futex-2 	       1	1000000000 ns/op	         0 cpu-pct	         0.05 oncpu-pct
 BenchmarkRSS/ring-send/64B-2	1	300000000 ns/op	12 child-growth-KiB	5000 child-rss-KiB	6684672 msgs	20 parent-growth-KiB	6000 parent-rss-KiB
@@ -58,6 +59,7 @@ func TestParse(t *testing.T) {
 		{"BenchmarkScale/ring-batch/64B/slots=1024", "ns/msg", 30},
 		{"BenchmarkIdle/ring-futex", "oncpu-pct", 0.05},
 		{"BenchmarkHeap/send/8B", "MB/s", 400},
+		{"BenchmarkRoundTripHRTime/ring-spin/64B", "ns/p90", 330}, // hrtesting's unit, which benchfmt reads as sec/p90
 	} {
 		if got, ok := rs.Get(c.name, c.unit); !ok || got != c.want {
 			t.Errorf("%s %s = %v, %v; want %v", c.name, c.unit, got, ok, c.want)
@@ -156,6 +158,8 @@ func TestRender(t *testing.T) {
 		"| ring, futex only | 14.0 µs | 6500 ns | 97.5 µs | 155 µs |",
 		"![Throughput](bench-throughput.svg)",
 		"| Heap/send/8B | 20.0 | 400 | 0 | 0 |",
+		"## Cross-check: hrtime against internal/hist",
+		"| ring, spin | 275 ns | 301 ns | 250 ns | 297 ns | 296 ns | 400 ns | 420 ns | 421 ns | 330 ns |",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
