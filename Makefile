@@ -7,7 +7,7 @@ PKGS     := ./...
 # Short fuzz runs inside `make test`; `make fuzz` runs them longer.
 FUZZTIME ?= 10s
 
-.PHONY: all setup build test check-fmt vet race one-proc fuzz-short examples fuzz soak fault demo bench bench-report clean
+.PHONY: all setup build test check-fmt vet race one-proc fuzz-short examples report-test fuzz soak fault demo bench bench-report clean
 
 all: build
 
@@ -16,11 +16,11 @@ build:
 
 # The whole suite: formatting, vet (amd64 and arm64), race tests, the same
 # tests on one P (GOMAXPROCS=1, short form), short fuzz runs, the examples
-# that are modules of their own.
+# that are modules of their own, and the benchmark report's own module.
 # SHMRING_REQUIRE_SPIN makes the model check (model/) fail, not skip, if
 # spin is missing; `setup` installs it.
 test: export SHMRING_REQUIRE_SPIN = 1
-test: setup check-fmt vet race one-proc fuzz-short examples
+test: setup check-fmt vet race one-proc fuzz-short examples report-test
 
 # What the tests need beyond Go: spin and a C compiler (scripts/setup.sh
 # installs them with apt-get when missing).
@@ -67,6 +67,13 @@ examples:
 		echo "examples: $$m"; \
 		(cd $$m && $(GO) vet ./... && $(GO) test -count=1 ./...) || exit 1; \
 	done
+
+# bench/report is a module of its own, so that its plotting and statistics
+# dependencies stay out of the library's module graph; ./... above does not
+# reach into it. Its tests parse and render saved output: no benchmark runs.
+report-test:
+	cd bench/report && $(GO) vet ./...
+	cd bench/report && $(GO) test -count=1 ./...
 
 # The long forms of the reliability tests (reliability/, docs/RELIABILITY.md);
 # their short forms run in `make test`. Counts can be lowered or raised:
@@ -118,9 +125,11 @@ demo:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./bench/ ./ring/
 
-# Runs the suite and writes docs/BENCHMARKS.md with its plots.
+# Runs the suite and writes docs/BENCHMARKS.md with its plots. The report
+# (bench/report, a module of its own) finds the checkout above it; -out and
+# -raw are relative to the checkout's root.
 bench-report:
-	$(GO) run ./bench/report -passes 5
+	cd bench/report && $(GO) run . -passes 5
 
 clean:
 	rm -rf $(BIN)

@@ -6,6 +6,8 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmring/shmring/internal/hist"
 	"github.com/shmring/shmring/internal/shmtest"
 	"github.com/shmring/shmring/ring"
 )
@@ -144,5 +147,53 @@ func cringRoundTrip(h harness, size, n int) result {
 		p50:      cringFigure(h, figs, "p50-ns"),
 		p99:      cringFigure(h, figs, "p99-ns"),
 		p999:     cringFigure(h, figs, "p99.9-ns"),
+	}
+}
+
+// TestCRingHistogram: the C reference's round-trip percentiles come from a
+// port of internal/hist (cref/cring.c), so that the ratios against it
+// compare like with like. Fed the same values, the two must give the same
+// quantiles, to the nanosecond: bucket edges, ties, the rank rule, the
+// clamp to the exact minimum and maximum.
+func TestCRingHistogram(t *testing.T) {
+	bin := cringBin(t)
+	r := rand.New(rand.NewPCG(3, 4))
+	vals := []int64{0, 1, 31, 32, 63, 64, 65, 127, 128, 129, 1000, 1 << 20, 1<<40 + 12345, math.MaxInt64}
+	for e := range 63 {
+		vals = append(vals, 1<<e-1, 1<<e, 1<<e+1)
+	}
+	for range 50_000 {
+		// Round trips: about 250 ns with a long tail, and a few 10^5.
+		vals = append(vals, int64(math.Exp(r.NormFloat64()*0.6+5.5)), int64(r.ExpFloat64()*20_000))
+	}
+	quantiles := []float64{0, 0.001, 0.25, 0.5, 0.9, 0.99, 0.999, 0.9999, 1}
+	// A small histogram too, where every rank is near an edge.
+	for _, in := range [][]int64{vals, vals[:5], {7}} {
+		var h hist.Histogram
+		var stdin strings.Builder
+		for _, v := range in {
+			h.Record(v)
+			fmt.Fprintln(&stdin, v)
+		}
+		args := []string{"hist"}
+		for _, q := range quantiles {
+			args = append(args, strconv.FormatFloat(q, 'g', -1, 64))
+		}
+		cmd := exec.Command(bin, args...)
+		cmd.Stdin = strings.NewReader(stdin.String())
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("cring hist (%d values): %v", len(in), err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if len(lines) != len(quantiles) {
+			t.Fatalf("cring hist (%d values): %d lines for %d quantiles:\n%s", len(in), len(lines), len(quantiles), out)
+		}
+		for i, q := range quantiles {
+			want := fmt.Sprintf("%s %d", args[i+1], h.Quantile(q))
+			if lines[i] != want {
+				t.Errorf("%d values, quantile %v: C says %q, internal/hist %q", len(in), q, lines[i], want)
+			}
+		}
 	}
 }

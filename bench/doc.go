@@ -13,6 +13,11 @@
 //	BenchmarkRoundTrip   ping-pong with p50/p99/p99.9: ring spinning, ring
 //	                     on futexes only, the C ring, a bare futex
 //	                     ping-pong, a pipe, a Unix stream socket, a channel
+//	BenchmarkRoundTripHRTime
+//	                     the same at 64 B, for the transports timed in
+//	                     this process, with github.com/loov/hrtime's timer
+//	                     and percentiles: a cross-check of the clock and of
+//	                     internal/hist
 //	BenchmarkScale       batched throughput from 64 to 2^20 slots
 //	BenchmarkRSS         resident memory of both processes as the message
 //	                     count grows 100x (TestRSSFlat asserts it)
@@ -27,8 +32,10 @@
 // raw blocking read(2)/write(2), one call per message per side, so they
 // measure the kernel path and not Go's poller. The socket is SOCK_STREAM.
 //
-// Run it with "go test -run '^$' -bench . ./bench/", or through "go run
-// ./bench/report", which runs the suite and writes docs/BENCHMARKS.md.
+// Run it with "go test -run '^$' -bench . ./bench/", or through "make
+// bench-report" (bench/report, a module of its own so that its plotting
+// dependencies stay out of the library's), which runs the suite and writes
+// docs/BENCHMARKS.md.
 // "go test ./bench/" alone runs TestSmoke (every transport, a few
 // messages) and TestRSSFlat in a few seconds.
 package bench

@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loov/hrtime/hrtesting"
+
+	"github.com/shmring/shmring/internal/hist"
 	"github.com/shmring/shmring/internal/monotime"
 	"github.com/shmring/shmring/internal/shmtest"
 	"github.com/shmring/shmring/ring"
@@ -190,14 +193,18 @@ func (s span) end(n int) (time.Duration, float64) {
 }
 
 // measureRoundTrips runs roundTrip a few times to warm up, then n times
-// under the timer, each one timed into a histogram. Each sample reads the
-// clock once: the end of one round trip is the start of the next.
+// under the timer, each one timed into internal/hist's histogram (the one
+// bench/cref/cring.c ports). Each sample reads the clock once: the end of
+// one round trip is the start of the next.
 func measureRoundTrips(h harness, n int, roundTrip func()) (r result, warm int) {
 	warm = min(1000, n/10+1)
 	for range warm {
 		roundTrip()
 	}
-	hist := new(histogram)
+	if hb, ok := h.(hrBench); ok {
+		return measureHRTime(hb.B, n, roundTrip), warm
+	}
+	lat := new(hist.Histogram)
 	s := begin(h)
 	// One clock read per round trip, as the C reference makes: time.Now
 	// reads two clocks (wall and monotonic), about 24 ns more on this VM,
@@ -207,17 +214,62 @@ func measureRoundTrips(h harness, n int, roundTrip func()) (r result, warm int) 
 	for range n {
 		roundTrip()
 		t := monotime.Now()
-		hist.record(t - last)
+		lat.Record(t - last)
 		last = t
 	}
 	_, allocs := s.end(n)
 	return result{
 		elapsed: time.Duration(last - base),
-		p50:     hist.quantile(0.5),
-		p99:     hist.quantile(0.99),
-		p999:    hist.quantile(0.999),
+		p50:     float64(lat.Quantile(0.5)),
+		p99:     float64(lat.Quantile(0.99)),
+		p999:    float64(lat.Quantile(0.999)),
 		metrics: map[string]float64{"allocs/1000rt": allocs},
 	}, warm
+}
+
+// hrBench is a benchmark whose round trips hrtime times, for
+// BenchmarkRoundTripHRTime: measureRoundTrips hands its loop to hrtesting.
+type hrBench struct{ *testing.B }
+
+// measureHRTime times n round trips with hrtime's benchmark timer and
+// reports its percentiles as benchmark metrics (hrtesting's Report:
+// ns/p50, ns/p90, ns/p99). result's percentiles are internal/hist's of the
+// same laps, so that a difference from BenchmarkRoundTrip's is the clock's
+// and not the histogram's.
+//
+// hrtime's laps differ from measureRoundTrips' in two ways, which the
+// cross-check in docs/BENCHMARKS.md measures: its clock is time.Now's wall
+// clock (UnixNano, which an NTP step would skew), read twice per lap (Next
+// reads it before checking whether it is done, then again to start the
+// lap), where measureRoundTrips reads CLOCK_MONOTONIC once.
+func measureHRTime(b *testing.B, n int, roundTrip func()) result {
+	if n != b.N {
+		b.Fatalf("hrtime times b.N round trips: asked for %d, b.N is %d", n, b.N)
+	}
+	b.StopTimer()
+	b.ResetTimer()
+	hb := hrtesting.NewBenchmark(b) // the laps, allocated with the timer off
+	allocs := heapAllocs()
+	for hb.Next() {
+		roundTrip()
+	}
+	allocs = heapAllocs() - allocs
+	hb.Report()
+
+	laps := hb.Float64s() // none when built with -tags nohrtime
+	lat := new(hist.Histogram)
+	var total float64
+	for _, l := range laps {
+		lat.Record(int64(l))
+		total += l
+	}
+	return result{
+		elapsed: time.Duration(total),
+		p50:     float64(lat.Quantile(0.5)),
+		p99:     float64(lat.Quantile(0.99)),
+		p999:    float64(lat.Quantile(0.999)),
+		metrics: map[string]float64{"allocs/1000rt": float64(allocs) * 1000 / float64(max(n, 1))},
+	}
 }
 
 // payload returns a message of size bytes with a recognisable pattern.

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"flag"
 	"os"
 	"os/exec"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/ring"
 )
 
 func itoa(n int) string { return strconv.Itoa(n) }
@@ -83,5 +85,46 @@ func TestProc(t *testing.T) {
 	_ = cmd.Wait() // reaped: the descriptor's process is gone
 	if w.alive() {
 		t.Error("procWatch: a reaped child is alive")
+	}
+}
+
+// TestRoundTripHRTime runs BenchmarkRoundTripHRTime's measurement of the
+// spinning ring for 300 round trips (testing.Benchmark, with -benchtime
+// set to 300x meanwhile): hrtime's timer must have run the loop and
+// reported its percentiles, and internal/hist's of the same laps must be
+// there beside them.
+func TestRoundTripHRTime(t *testing.T) {
+	f := flag.Lookup("test.benchtime")
+	if f == nil {
+		t.Fatal("no -test.benchtime flag")
+	}
+	old := f.Value.String()
+	if err := f.Value.Set("300x"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Value.Set(old) })
+
+	var failed bool
+	res := testing.Benchmark(func(b *testing.B) {
+		defer func() { failed = failed || b.Failed() }()
+		shmtest.NoLeaks(b)
+		reportRoundTrip(b, ringRoundTrip(hrBench{b}, ring.WaitSpin, hrtimeSize, b.N))
+	})
+	if failed {
+		t.Fatal("the benchmark failed")
+	}
+	if res.N != 300 {
+		t.Fatalf("ran %d round trips, want 300", res.N)
+	}
+	for _, pair := range [][2]string{{"ns/p50", "ns/p99"}, {"ns/p50", "ns/p90"}, {"p50-ns", "p99-ns"}, {"p99-ns", "p99.9-ns"}} {
+		lo, ok1 := res.Extra[pair[0]]
+		hi, ok2 := res.Extra[pair[1]]
+		if !ok1 || !ok2 || !(lo > 0 && lo <= hi) {
+			t.Errorf("%s %v (%v), %s %v (%v): want both, 0 < the first <= the second (metrics %v)",
+				pair[0], lo, ok1, pair[1], hi, ok2, res.Extra)
+		}
+	}
+	if res.T <= 0 {
+		t.Errorf("hrtime's timer ran for %v", res.T)
 	}
 }

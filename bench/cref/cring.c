@@ -8,6 +8,9 @@
 //	    COUNT messages of SIZE bytes one way; prints ns/msg.
 //	cring rtt SIZE SLOTS SLOTSIZE COUNT
 //	    COUNT round trips over two rings; prints ns/rt and percentiles.
+//	cring hist Q... < VALUES
+//	    the round trips' histogram alone: quantiles Q of the values on
+//	    stdin, one a line (for the test that it matches internal/hist).
 //
 // What makes it the limit:
 //   - each side keeps a copy of the other's cursor and reads the shared one
@@ -214,43 +217,88 @@ static int tput(uint32_t size, uint64_t slots, uint64_t slot_size, uint64_t batc
 	return 0;
 }
 
-// Round trip: the parent sends one message on ring a and waits for its echo
-// on ring b; the child copies each message from a's slot to b's slot.
-// Latencies go into the same log-linear histogram as the Go side's
-// (bench/hist_test.go): 128 sub-buckets per power of two.
+// Latencies go into internal/hist's log-linear histogram, ported here so
+// that the Go and C percentiles come from the same buckets and the same
+// rank rule (bench's TestCRingHistogram feeds both the same values and
+// wants the same answers): below 64 every value has its own bucket; above,
+// every power of two [2^e, 2^(e+1)) is split into 32 equal buckets. A
+// quantile is the middle of the bucket holding its rank, clamped to the
+// exact minimum and maximum.
 
-enum { SUB_BITS = 7, SUB = 1 << SUB_BITS, BUCKETS = SUB * 42 };
+enum { SUB_BITS = 5, SUB = 1 << SUB_BITS, BUCKETS = (64 - SUB_BITS + 1) << SUB_BITS };
 
-static unsigned bucket(uint64_t v) {
-	if (v < SUB)
-		return (unsigned)v;
-	unsigned shift = 63 - (unsigned)__builtin_clzll(v) - SUB_BITS;
-	unsigned i = SUB + shift * SUB + (unsigned)((v >> shift) - SUB);
-	return i < BUCKETS ? i : BUCKETS - 1;
+struct hist {
+	uint64_t counts[BUCKETS];
+	uint64_t n, min, max;
+};
+
+static unsigned hist_index(uint64_t v) {
+	int len = v == 0 ? 0 : 64 - __builtin_clzll(v);
+	int shift = len - SUB_BITS - 1;
+	if (shift < 0)
+		shift = 0;
+	return ((unsigned)shift << SUB_BITS) + (unsigned)(v >> shift);
 }
 
-static double bucket_value(unsigned i) {
-	if (i < SUB)
-		return i;
-	unsigned shift = (i - SUB) / SUB;
-	uint64_t low = (uint64_t)((i - SUB) % SUB + SUB) << shift;
-	return (double)low + (double)((uint64_t)1 << shift) / 2;
+static void hist_record(struct hist *h, uint64_t v) {
+	h->counts[hist_index(v)]++;
+	if (h->n == 0 || v < h->min)
+		h->min = v;
+	if (v > h->max)
+		h->max = v;
+	h->n++;
 }
 
-static double quantile(const uint64_t *h, uint64_t total, double q) {
-	uint64_t rank = (uint64_t)(q * (double)total);
-	if ((double)rank < q * (double)total)
-		rank++;
-	if (rank == 0)
+static uint64_t hist_quantile(const struct hist *h, double q) {
+	if (h->n == 0)
+		return 0;
+	uint64_t rank = (uint64_t)(q * (double)h->n + 0.5);
+	if (rank < 1)
 		rank = 1;
+	if (rank >= h->n)
+		return h->max;
 	uint64_t seen = 0;
 	for (unsigned i = 0; i < BUCKETS; i++) {
-		seen += h[i];
-		if (seen >= rank)
-			return bucket_value(i);
+		seen += h->counts[i];
+		if (seen < rank)
+			continue;
+		uint64_t low = i, width = 1;
+		if (i >= 2 * SUB) {
+			unsigned shift = (i >> SUB_BITS) - 1;
+			low = (uint64_t)(i - (shift << SUB_BITS)) << shift;
+			width = (uint64_t)1 << shift;
+		}
+		uint64_t v = low + (width - 1) / 2;
+		return v < h->min ? h->min : v > h->max ? h->max : v;
 	}
-	return bucket_value(BUCKETS - 1);
+	return h->max;
 }
+
+// hist_main reads one value a line from stdin and prints "Q VALUE" for
+// each quantile Q of its arguments: the histogram alone, for the test.
+static int hist_main(int nq, char **qs) {
+	struct hist *h = calloc(1, sizeof *h);
+	unsigned long long v;
+	while (scanf("%llu", &v) == 1)
+		hist_record(h, v);
+	if (!feof(stdin)) {
+		fprintf(stderr, "cring: hist: stdin is not one number a line\n");
+		return 2;
+	}
+	for (int i = 0; i < nq; i++) {
+		char *end;
+		double q = strtod(qs[i], &end);
+		if (*end != 0 || q < 0 || q > 1) {
+			fprintf(stderr, "cring: bad quantile \"%s\"\n", qs[i]);
+			return 2;
+		}
+		printf("%s %llu\n", qs[i], (unsigned long long)hist_quantile(h, q));
+	}
+	return 0;
+}
+
+// Round trip: the parent sends one message on ring a and waits for its echo
+// on ring b; the child copies each message from a's slot to b's slot.
 
 static int echo(struct ring *a, struct ring *b, uint64_t count) {
 	unsigned k = 0;
@@ -284,7 +332,7 @@ static int rtt(uint32_t size, uint64_t slots, uint64_t slot_size, uint64_t count
 	if (pid == 0)
 		_exit(echo(&a, &b, total));
 
-	uint64_t *h = calloc(BUCKETS, sizeof *h);
+	struct hist *h = calloc(1, sizeof *h);
 	unsigned char *msg = malloc(size);
 	memset(msg, 0x5a, size);
 	unsigned k = 0, sum = 0;
@@ -311,7 +359,7 @@ static int rtt(uint32_t size, uint64_t slots, uint64_t slot_size, uint64_t count
 		atomic_store_explicit(b.tail, i + 1, memory_order_release);
 		if (i >= warm) {
 			uint64_t t = now_ns();
-			h[bucket(t - last)]++;
+			hist_record(h, t - last);
 			last = t;
 		}
 	}
@@ -319,9 +367,9 @@ static int rtt(uint32_t size, uint64_t slots, uint64_t slot_size, uint64_t count
 		return 1;
 	printf("rts %llu\n", (unsigned long long)count);
 	printf("ns/rt %.3f\n", (double)(last - start) / (double)count);
-	printf("p50-ns %.1f\n", quantile(h, count, 0.50));
-	printf("p99-ns %.1f\n", quantile(h, count, 0.99));
-	printf("p99.9-ns %.1f\n", quantile(h, count, 0.999));
+	printf("p50-ns %llu\n", (unsigned long long)hist_quantile(h, 0.50));
+	printf("p99-ns %llu\n", (unsigned long long)hist_quantile(h, 0.99));
+	printf("p99.9-ns %llu\n", (unsigned long long)hist_quantile(h, 0.999));
 	printf("checksum %u\n", sum);
 	return 0;
 }
@@ -357,7 +405,10 @@ int main(int argc, char **argv) {
 		}
 		return rtt((uint32_t)size, slots, slot_size, count);
 	}
+	if (argc >= 2 && strcmp(argv[1], "hist") == 0)
+		return hist_main(argc - 2, argv + 2);
 	fprintf(stderr, "usage: cring tput SIZE SLOTS SLOTSIZE BATCH COUNT\n"
-			"       cring rtt SIZE SLOTS SLOTSIZE COUNT\n");
+			"       cring rtt SIZE SLOTS SLOTSIZE COUNT\n"
+			"       cring hist Q... < values\n");
 	return 2;
 }

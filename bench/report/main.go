@@ -2,13 +2,19 @@
 // docs/BENCHMARKS.md: the machine, the command, tables of absolute figures
 // and of the ratios the project targets, and SVG plots.
 //
-//	go run ./bench/report                 # run everything (several minutes)
-//	go run ./bench/report -benchtime 3s   # steadier figures, longer run
-//	go run ./bench/report -in out.txt     # redo the page from a saved run
+// It is a module of its own, so that its dependencies (gonum's plotting,
+// golang.org/x/perf) stay out of the module graph of every program that
+// embeds shmring. Run it from its directory ("make bench-report" does):
 //
-// It runs from the module root, wherever it is started. While the suite
-// runs, a line on stderr says which benchmark is running and how many are
-// left.
+//	cd bench/report
+//	go run .                                          # everything (several minutes)
+//	go run . -benchtime 3s                            # steadier figures, longer run
+//	go run . -in ../../docs/benchmarks.txt            # redo the page from a saved run
+//
+// It runs the suite in the shmring checkout that holds the current
+// directory (the nearest go.mod of module github.com/shmring/shmring above
+// it), or in -root. While the suite runs, a line on stderr says which
+// benchmark is running and how many are left.
 package main
 
 import (
@@ -29,10 +35,11 @@ func main() {
 	flag.StringVar(&o.raw, "raw", "docs/benchmarks.txt", "where to keep go test's output (for benchstat); empty: nowhere")
 	flag.StringVar(&o.in, "in", "", "read go test's output from this file instead of running the suite")
 	flag.BoolVar(&o.noPlots, "noplots", false, "write no SVG plots")
+	flag.StringVar(&o.root, "root", "", "the shmring checkout to run the suite in (default: the one holding the current directory)")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./bench/report [flags] [packages]\n\n"+
-			"Runs go test -run '^$' -bench on the packages (default ./bench/ ./ring/) and\n"+
-			"writes the results as markdown, with SVG plots beside it.\n\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run . [flags] [packages]   (in bench/report)\n\n"+
+			"Runs go test -run '^$' -bench on the packages (default ./bench/ ./ring/, relative\n"+
+			"to the shmring checkout) and writes the results as markdown, with SVG plots beside it.\n\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()

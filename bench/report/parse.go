@@ -1,42 +1,79 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"io"
 	"math"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+
+	"golang.org/x/perf/benchfmt"
+	"golang.org/x/perf/benchmath"
 )
 
-// Result is one benchmark's figures: the median of each unit over the
-// runs (-count) that produced it.
+// confidence is the level of the intervals the page gives around a median:
+// 90%, the highest that the five passes of "make bench-report" allow.
+// benchmath makes no assumption about the distribution (the VM's figures
+// are bimodal), and its interval for a median at 95% needs six runs.
+const confidence = 0.9
+
+// Result is one benchmark's figures, each run (-count, -passes) kept.
 type Result struct {
-	Name    string // without the GOMAXPROCS suffix: "BenchmarkThroughput/ring-send/64B"
-	Pkg     string
-	Procs   int // GOMAXPROCS it ran with
-	Runs    int
-	Metrics map[string]float64 // by unit: "ns/op", "MB/s", "p50-ns", ...
+	Name  string // without the GOMAXPROCS suffix: "BenchmarkThroughput/ring-send/64B"
+	Pkg   string
+	Procs int // GOMAXPROCS it ran with
+	Runs  int
+	runs  []map[string]float64 // by unit, in the order go test printed them
 }
+
+// Summary returns the median of unit over the runs that report it, with
+// its confidence interval.
+func (r *Result) Summary(unit string) (benchmath.Summary, bool) {
+	var vs []float64
+	for _, m := range r.runs {
+		if v, ok := m[unit]; ok {
+			vs = append(vs, v)
+		}
+	}
+	if len(vs) == 0 {
+		return benchmath.Summary{}, false
+	}
+	return summarize(vs), true
+}
+
+// summarize returns the median of vs and its confidence interval, from
+// benchmath, which sorts vs in place.
+func summarize(vs []float64) benchmath.Summary {
+	return benchmath.AssumeNothing.Summary(benchmath.NewSample(vs, &benchmath.DefaultThresholds), confidence)
+}
+
+// finiteCI reports whether s has a confidence interval: with too few runs
+// benchmath's bounds are infinite.
+func finiteCI(s benchmath.Summary) bool { return !math.IsInf(s.Lo, 0) && !math.IsInf(s.Hi, 0) }
 
 // Results is a parsed "go test -bench" output.
 type Results struct {
 	byName map[string]*Result
-	runs   map[string][]map[string]float64
 	order  []string
 	Failed []string // benchmarks and packages reported as failing
-	CPU    string   // the "cpu:" header line of the first package
+	CPU    string   // the "cpu:" configuration of the first result
 }
 
-// Get returns the figure of benchmark name in unit.
+// Get returns the median figure of benchmark name in unit.
 func (rs *Results) Get(name, unit string) (float64, bool) {
+	s, ok := rs.Summary(name, unit)
+	return s.Center, ok
+}
+
+// Summary returns the median figure of benchmark name in unit and its
+// confidence interval.
+func (rs *Results) Summary(name, unit string) (benchmath.Summary, bool) {
 	r, ok := rs.byName[name]
 	if !ok {
-		return 0, false
+		return benchmath.Summary{}, false
 	}
-	v, ok := r.Metrics[unit]
-	return v, ok
+	return r.Summary(unit)
 }
 
 // PassRatios returns, for each pass (run) in which both benchmarks report
@@ -44,29 +81,19 @@ func (rs *Results) Get(name, unit string) (float64, bool) {
 // -passes, run i of each benchmark comes from pass i, minutes apart at
 // most, where medians of a and b may come from different passes.
 func (rs *Results) PassRatios(a, b, unit string) []float64 {
-	ra, rb := rs.runs[a], rs.runs[b]
+	ra, rb := rs.byName[a], rs.byName[b]
+	if ra == nil || rb == nil {
+		return nil
+	}
 	var out []float64
-	for i := range min(len(ra), len(rb)) {
-		x, ok1 := ra[i][unit]
-		y, ok2 := rb[i][unit]
+	for i := range min(len(ra.runs), len(rb.runs)) {
+		x, ok1 := ra.runs[i][unit]
+		y, ok2 := rb.runs[i][unit]
 		if ok1 && ok2 && y != 0 {
 			out = append(out, x/y)
 		}
 	}
 	return out
-}
-
-// median returns the median of vs (NaN if empty); vs is sorted in place.
-func median(vs []float64) float64 {
-	n := len(vs)
-	if n == 0 {
-		return math.NaN()
-	}
-	slices.Sort(vs)
-	if n%2 == 1 {
-		return vs[n/2]
-	}
-	return (vs[n/2-1] + vs[n/2]) / 2
 }
 
 // Has reports whether benchmark name produced a result.
@@ -81,102 +108,80 @@ func (rs *Results) Result(name string) (*Result, bool) {
 	return r, ok
 }
 
-// procsSuffix is the "-N" that go test appends to a benchmark name when
-// GOMAXPROCS is not 1.
-var procsSuffix = regexp.MustCompile(`-(\d+)$`)
-
-// splitName splits "BenchmarkX/y-2" into "BenchmarkX/y" and 2.
+// splitName splits "BenchmarkX/y-2" into "BenchmarkX/y" and 2, the
+// GOMAXPROCS that go test appends when it is not 1.
 func splitName(s string) (string, int) {
-	if m := procsSuffix.FindStringSubmatch(s); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		return s[:len(s)-len(m[0])], n
+	_, parts := benchfmt.Name(s).Parts()
+	if n := len(parts); n > 0 && strings.HasPrefix(string(parts[n-1]), "-") {
+		if procs, err := strconv.Atoi(string(parts[n-1][1:])); err == nil {
+			return s[:len(s)-len(parts[n-1])], procs
+		}
 	}
 	return s, 1
 }
 
-// Parse reads go test's benchmark output. Lines it does not know (test
-// logs, a child's stderr) are skipped; a line reporting a result is
-//
-//	BenchmarkName-2   	 1000	  123.4 ns/op	  56.7 MB/s	  0 allocs/op
-//
-// that is, a name, an iteration count, then value-unit pairs.
+// Parse reads go test's benchmark output with benchfmt, which keeps the
+// configuration lines ("pkg:", "cpu:") and skips what is not a result (test
+// logs, a child's stderr, a benchmark line cut short by its failure).
+// Failures, which benchfmt does not report, are read from the same lines.
 func Parse(r io.Reader) (*Results, error) {
-	rs := &Results{byName: map[string]*Result{}, runs: map[string][]map[string]float64{}}
-	pkg := ""
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "pkg: "):
-			pkg = strings.TrimPrefix(line, "pkg: ")
-			continue
-		case strings.HasPrefix(line, "cpu: "):
-			if rs.CPU == "" {
-				rs.CPU = strings.TrimPrefix(line, "cpu: ")
-			}
-			continue
-		case strings.HasPrefix(line, "FAIL\t"):
-			rs.Failed = append(rs.Failed, strings.Fields(line)[1])
-			continue
-		}
-		if i := strings.Index(line, "--- FAIL: "); i >= 0 {
-			f := strings.Fields(line[i+len("--- FAIL: "):])
-			if len(f) > 0 {
-				name, _ := splitName(f[0])
-				rs.Failed = append(rs.Failed, name)
-			}
-			continue
-		}
-		if !strings.HasPrefix(line, "Benchmark") {
-			continue
-		}
-		f := strings.Fields(line)
-		if len(f) < 4 || len(f)%2 != 0 {
-			continue
-		}
-		if _, err := strconv.ParseInt(f[1], 10, 64); err != nil {
-			continue
-		}
-		m := make(map[string]float64, len(f)/2)
-		ok := true
-		for i := 2; i+1 < len(f); i += 2 {
-			v, err := strconv.ParseFloat(f[i], 64)
-			if err != nil {
-				ok = false
-				break
-			}
-			m[f[i+1]] = v
-		}
-		if !ok {
-			continue
-		}
-		name, procs := splitName(f[0])
-		if _, seen := rs.byName[name]; !seen {
-			rs.order = append(rs.order, name)
-			rs.byName[name] = &Result{Name: name, Pkg: pkg, Procs: procs}
-		}
-		rs.runs[name] = append(rs.runs[name], m)
-		res := rs.byName[name]
-		res.Runs = len(rs.runs[name])
-		res.Metrics = medians(rs.runs[name])
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
 	}
-	return rs, sc.Err()
+	rs := &Results{byName: map[string]*Result{}, Failed: failures(data)}
+	br := benchfmt.NewReader(bytes.NewReader(data), "go test output")
+	for br.Scan() {
+		res, ok := br.Result().(*benchfmt.Result)
+		if !ok {
+			continue // *benchfmt.SyntaxError, *benchfmt.UnitMetadata
+		}
+		if rs.CPU == "" {
+			rs.CPU = res.GetConfig("cpu")
+		}
+		// benchfmt scales values to base units (ns/op to sec/op); the
+		// page speaks in the units the benchmarks report.
+		m := make(map[string]float64, len(res.Values))
+		for _, v := range res.Values {
+			if v.OrigUnit != "" {
+				m[v.OrigUnit] = v.OrigValue
+			} else {
+				m[v.Unit] = v.Value
+			}
+		}
+		name, procs := splitName("Benchmark" + res.Name.String())
+		r, seen := rs.byName[name]
+		if !seen {
+			r = &Result{Name: name, Pkg: res.GetConfig("pkg"), Procs: procs}
+			rs.byName[name] = r
+			rs.order = append(rs.order, name)
+		}
+		r.runs = append(r.runs, m)
+		r.Runs = len(r.runs)
+	}
+	return rs, br.Err()
 }
 
-// medians returns, for each unit, the median over the runs that report it.
-func medians(runs []map[string]float64) map[string]float64 {
-	vals := map[string][]float64{}
-	for _, m := range runs {
-		for u, v := range m {
-			vals[u] = append(vals[u], v)
+// failures returns the benchmarks ("--- FAIL: Name", which may follow a
+// benchmark's name printed before it failed) and packages ("FAIL\tpkg")
+// that go test reported as failing.
+func failures(data []byte) []string {
+	var failed []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if pkg, ok := strings.CutPrefix(line, "FAIL\t"); ok {
+			if f := strings.Fields(pkg); len(f) > 0 {
+				failed = append(failed, f[0])
+			}
+			continue
+		}
+		if _, after, ok := strings.Cut(line, "--- FAIL: "); ok {
+			if f := strings.Fields(after); len(f) > 0 {
+				name, _ := splitName(f[0])
+				failed = append(failed, name)
+			}
 		}
 	}
-	out := make(map[string]float64, len(vals))
-	for u, vs := range vals {
-		out[u] = median(vs)
-	}
-	return out
+	return failed
 }
 
 // sizeOf parses a message size as the benchmarks name it: "64B", "4KiB".

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +27,7 @@ BenchmarkRoundTrip/ring-spin/64B-2         	 4434015	       275.2 ns/op	       2
 BenchmarkRoundTrip/ring-futex/64B-2        	   87027	     13963 ns/op	      6500 p50-ns	     97536 p99-ns	    155136 p99.9-ns	       5 B/op	       0 allocs/op
 BenchmarkRoundTrip/cring-spin/64B-2        	 4673340	       238.8 ns/op	       200 p50-ns	       360 p99-ns	      1356 p99.9-ns	       0 B/op	       0 allocs/op
 BenchmarkRoundTrip/pipe/64B-2              	  132937	     11717 ns/op	      7000 p50-ns	     86272 p99-ns	    129280 p99.9-ns	       0 B/op	       0 allocs/op
+BenchmarkRoundTripHRTime/ring-spin/64B-2  	 4000000	       301.0 ns/op	       297 ns/p50	       330 ns/p90	       420 ns/p99	       296 p50-ns	       421 p99-ns	      2100 p99.9-ns	       0 allocs/1000rt	       8 B/op	       0 allocs/op
 BenchmarkScale/ring-batch/64B/slots=1024-2	1000	30 ns/op	2133 MB/s	33333333 msgs/s	30 ns/msg
 BenchmarkIdle/ring-futex-2 	       1	1000000000 ns/op	         0 cpu-pct	         0.05 oncpu-pct
 BenchmarkRSS/ring-send/64B-2	1	300000000 ns/op	12 child-growth-KiB	5000 child-rss-KiB	6684672 msgs	20 parent-growth-KiB	6000 parent-rss-KiB
@@ -56,6 +59,7 @@ func TestParse(t *testing.T) {
 		{"BenchmarkScale/ring-batch/64B/slots=1024", "ns/msg", 30},
 		{"BenchmarkIdle/ring-futex", "oncpu-pct", 0.05},
 		{"BenchmarkHeap/send/8B", "MB/s", 400},
+		{"BenchmarkRoundTripHRTime/ring-spin/64B", "ns/p90", 330}, // hrtesting's unit, which benchfmt reads as sec/p90
 	} {
 		if got, ok := rs.Get(c.name, c.unit); !ok || got != c.want {
 			t.Errorf("%s %s = %v, %v; want %v", c.name, c.unit, got, ok, c.want)
@@ -154,6 +158,8 @@ func TestRender(t *testing.T) {
 		"| ring, futex only | 14.0 µs | 6500 ns | 97.5 µs | 155 µs |",
 		"![Throughput](bench-throughput.svg)",
 		"| Heap/send/8B | 20.0 | 400 | 0 | 0 |",
+		"## Cross-check: hrtime against internal/hist",
+		"| ring, spin | 275 ns | 301 ns | 250 ns | 297 ns | 296 ns | 400 ns | 420 ns | 421 ns | 330 ns |",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
@@ -243,4 +249,79 @@ func TestPassRatios(t *testing.T) {
 		}
 	}
 	t.Fatal("no 8B batched target")
+}
+
+// TestFindRoot: the report finds the checkout it belongs to from its own
+// directory (go test runs here, in bench/report, two levels below it), and
+// not the go.mod of the report's own module on the way.
+func TestFindRoot(t *testing.T) {
+	want, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := findRoot("."); err != nil || got != want {
+		t.Errorf("findRoot(.) = %q, %v; want %q", got, err, want)
+	}
+	if got := modulePath("go.mod"); got != shmringModule+"/bench/report" {
+		t.Errorf("the report's own go.mod declares %q", got)
+	}
+
+	dir := t.TempDir()
+	deep := filepath.Join(dir, "a", "b")
+	if err := os.MkdirAll(deep, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(path, text string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(dir, "a", "go.mod"), "module example.com/other\n")
+	if _, err := findRoot(deep); err == nil || !strings.Contains(err.Error(), shmringModule) {
+		t.Errorf("no shmring go.mod above %s: err %v, want one naming %s", deep, err, shmringModule)
+	}
+	write(filepath.Join(dir, "go.mod"), "// a comment\nmodule \""+shmringModule+"\" // quoted\n\ngo 1.26.0\n")
+	if got, err := findRoot(deep); err != nil || got != dir {
+		t.Errorf("findRoot(%s) = %q, %v; want %q", deep, got, err, dir)
+	}
+}
+
+// TestConfidence: five passes give the median a confidence interval
+// (benchmath's, assuming nothing: with five runs it spans the smallest to
+// the largest, at 93.75%); three do not, and the page then shows the
+// median alone.
+func TestConfidence(t *testing.T) {
+	var b strings.Builder
+	for _, v := range []float64{250, 242, 914, 251, 243} {
+		fmt.Fprintf(&b, "BenchmarkRoundTrip/ring-spin/64B-2 1000 %v ns/op %v p50-ns\n", v+20, v)
+		fmt.Fprintf(&b, "BenchmarkRoundTrip/cring-spin/64B-2 1000 %v ns/op %v p50-ns\n", v, v-20)
+	}
+	rs, err := Parse(strings.NewReader(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, ok := rs.Summary("BenchmarkRoundTrip/ring-spin/64B", "p50-ns")
+	if !ok || s.Center != 250 || s.Lo != 242 || s.Hi != 914 || s.Confidence < confidence {
+		t.Errorf("p50-ns: %+v, %v; want median 250 in [242, 914] at >= %v", s, ok, confidence)
+	}
+	if got := cellCI(rs, "BenchmarkRoundTrip/ring-spin/64B", "p50-ns", ns); got != "250 ns ±266%" {
+		t.Errorf("cellCI: %q", got)
+	}
+	if got := cellCI(rs, "BenchmarkRoundTrip/ring-spin/64B", "ns/op", ns); got != "270 ns ±246%" {
+		t.Errorf("cellCI of ns/op (which benchfmt reads as sec/op): %q", got)
+	}
+	for _, tg := range targets(rs) {
+		if tg.what == "Round trip p50, spin, vs C ring, 64B" && !strings.Contains(tg.got, "94% CI 1.02×–1.09×; per pass") {
+			t.Errorf("%s: %q, want a 94%% CI", tg.what, tg.got)
+		}
+	}
+
+	three, err := Parse(strings.NewReader(strings.Join(strings.SplitAfter(b.String(), "\n")[:6], "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cellCI(three, "BenchmarkRoundTrip/ring-spin/64B", "p50-ns", ns); got != "250 ns" {
+		t.Errorf("three runs: cellCI %q, want the median alone", got)
+	}
 }

@@ -20,6 +20,7 @@ type options struct {
 	bench, benchtime, timeout string
 	count, passes             int
 	out, raw, in              string
+	root                      string // the shmring checkout; "": found from the current directory
 	noPlots                   bool
 	pkgs                      []string
 }
@@ -54,7 +55,13 @@ func commandLine(args []string) string {
 }
 
 func run(o options) error {
-	root, err := moduleRoot()
+	root := o.root
+	var err error
+	if root == "" {
+		root, err = findRoot(".")
+	} else if modulePath(filepath.Join(root, "go.mod")) != shmringModule {
+		err = fmt.Errorf("-root %s: no go.mod of module %s there", root, shmringModule)
+	}
 	if err != nil {
 		return err
 	}
@@ -168,16 +175,42 @@ func relTo(page, target string) string {
 	return filepath.ToSlash(r)
 }
 
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
+// shmringModule is the module whose suite the report runs.
+const shmringModule = "github.com/shmring/shmring"
+
+// findRoot returns the shmring checkout: the nearest directory at or above
+// dir whose go.mod declares shmringModule. "go env GOMOD" will not do: the
+// report is a module of its own (bench/report/go.mod, which keeps its
+// plotting dependencies out of the library's module graph), so from here
+// it names the report's go.mod.
+func findRoot(dir string) (string, error) {
+	dir, err := filepath.Abs(dir)
 	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
+		return "", err
 	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return "", errors.New("not inside a Go module: run from the shmring checkout")
+	for d := dir; ; d = filepath.Dir(d) {
+		if modulePath(filepath.Join(d, "go.mod")) == shmringModule {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("no go.mod of module %s at or above %s: run inside the shmring checkout, or pass -root", shmringModule, dir)
+		}
 	}
-	return filepath.Dir(mod), nil
+}
+
+// modulePath returns the module path a go.mod file declares, or "" if
+// there is no such file or no module line.
+func modulePath(gomod string) string {
+	b, err := os.ReadFile(gomod)
+	if err != nil {
+		return ""
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "module" {
+			return strings.Trim(f[1], `"`)
+		}
+	}
+	return ""
 }
 
 // listBenchmarks runs the suite with SHMRING_BENCH_LIST=1 and -benchtime 1x:

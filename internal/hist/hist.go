@@ -5,8 +5,10 @@
 // Why not github.com/loov/hrtime's Histogram: it is built from a slice of
 // every sample, which it copies and sorts, so 10^7 latencies would cost
 // 160 MB and a sort at the end; this one is 15 KB and a few instructions per
-// sample, whatever the count. (hrtime is also not a dependency of this
-// module.)
+// sample, whatever the count, and two processes' histograms merge. hrtime
+// is the right tool where the samples are few and in one process: bench's
+// BenchmarkRoundTripHRTime times b.N round trips with it, and
+// docs/BENCHMARKS.md sets its percentiles beside this package's.
 //
 // Buckets: values below 2^(subBits+1) each have their own bucket (exact).
 // Above, every power of two [2^e, 2^(e+1)) is split into 2^subBits equal
@@ -14,6 +16,11 @@
 //
 //	value:   0 1 ... 63 | 64 66 ... 126 | 128 132 ... 252 | ...
 //	width:   1          | 2             | 4               | ...
+//
+// The benchmarks (bench/) time round trips into it, and the C reference
+// ring they measure against carries a port of Record and Quantile
+// (bench/cref/cring.c): a change here must be made there too, or bench's
+// TestCRingHistogram fails.
 package hist
 
 import "math/bits"
