@@ -23,23 +23,68 @@
  *
  * The header is self-contained: no library, no other file. Every function is
  * static inline. Linux only (futex, /proc), little-endian 64-bit (amd64,
- * arm64), like the Go package.
+ * arm64), like the Go package. An older C or C++ standard than C11 or C++17
+ * stops the build with an #error that names the version needed.
  *
  * Feature macros: the header needs POSIX and the Linux syscall() wrapper. If
  * neither _DEFAULT_SOURCE nor _GNU_SOURCE is defined it defines
  * _DEFAULT_SOURCE, which only works when shmring.h comes before every system
  * header of the translation unit. Otherwise compile with -D_DEFAULT_SOURCE
- * (C++ compilers define _GNU_SOURCE already).
+ * (C++ compilers define _GNU_SOURCE already). An include order that defeats
+ * it stops the build with an #error saying so, not with an undeclared
+ * clock_gettime.
  *
- * Quick use (errors elided; every function returns 0 or a negative code,
- * see "Return codes"):
+ * Quick use: a consumer. Both sides name the ring by a System V key: derive
+ * it from a file both know with ftok(3) (Go's shmseg.Ftok(path, 1) gives the
+ * same key), or agree on a constant. Whichever side comes first creates the
+ * ring (shmring_create; shmring_open_or_create creates it or opens it), so
+ * a side that only opens may have to wait for it to exist and be ready, as
+ * this one does (errors elided; every function returns 0 or a negative
+ * code, see "Return codes"; internal/cinterop compiles and runs this code):
  *
+ *     key_t key = ftok(path, 1);                 // path: a file both sides name
+ *     if (key == -1)
+ *         return -errno;                         // no such file, or not allowed to stat it
  *     struct shmring r;
- *     shmring_open(&r, key, NULL);          // the ring must exist (Go made it)
- *     shmring_consumer(&r);                 // claim the consumer role
- *     char buf[4096]; size_t n;
- *     while (shmring_recv(&r, buf, sizeof buf, &n, -1) == 0) use(buf, n);
- *     shmring_close(&r);                    // SHMRING_EOF ended the loop
+ *     int rc = -ENOENT;
+ *     for (int tries = 0; tries < 500; tries++) { // up to 5 s for the creator
+ *         rc = shmring_open(&r, key, NULL);
+ *         if (rc != -ENOENT && rc != SHMRING_ENOTREADY)
+ *             break;                             // open, or a real error
+ *         usleep(10000);
+ *     }
+ *     if (rc != 0)
+ *         return rc;
+ *     if ((rc = shmring_consumer(&r)) != 0) {    // claim the consumer role
+ *         shmring_close(&r);
+ *         return rc;
+ *     }
+ *     char buf[4096];
+ *     size_t n;
+ *     while ((rc = shmring_recv(&r, buf, sizeof buf, &n, -1)) == 0 || rc == SHMRING_EPEERSTOPPED)
+ *         if (rc == 0)
+ *             use(buf, n);
+ *     if (rc == SHMRING_EPEERDEAD)               // the producer died: the ring would stay
+ *         shmring_remove(&r);                    // for a new producer; give it up instead
+ *     shmring_close(&r);                         // after SHMRING_EOF, removes the ring too
+ *     return rc == SHMRING_EOF ? 0 : rc;
+ *
+ * A ring outlives its processes. shmring_close removes it only once both
+ * roles have closed; a ring whose peer died (SHMRING_EPEERDEAD) stays, so
+ * that a new process can take the dead role over (shmring_producer and
+ * shmring_consumer claim a dead process's role). A process that gives up
+ * on such a ring must call shmring_remove before shmring_close, or the ring
+ * stays until "shmring rm -stale" (or ipcrm) removes it.
+ *
+ * With the commands: cmd/producer and cmd/consumer (and examples/c) make
+ * rings of 4096 slots of shmring_slot_size_for(size) bytes, size being their
+ * -size (default 64: 72-byte slots), at key 0x73686d72 unless -key names
+ * another (or, for the Go commands, -path: ftok(path, -proj), -proj 1 by
+ * default). Whichever comes first creates the ring, so a C side that creates
+ * it for them must use that geometry: they refuse another (ring.ErrLayout).
+ * Their message format is in docs/WIRE.md. They check that their peer is
+ * alive every 250 ms; this header's default is 1 s
+ * (shmring_options.liveness_ns).
  *
  * Threads: a handle's producer functions must be called by one thread at a
  * time, and its consumer functions by one thread at a time (the same or
@@ -63,8 +108,19 @@
 #error "shmring.h: shmring runs on Linux only (futex, System V shm, /proc)"
 #endif
 
+/* The language versions, checked first: without them the first error
+ * would be about std::atomic<T>::is_always_lock_free (C++17) or
+ * <stdatomic.h> and _Static_assert (C11), not about the version. */
+#if defined(__cplusplus) && __cplusplus < 201703L
+#error "shmring.h needs C++17 or later (std::atomic<T>::is_always_lock_free): compile with -std=c++17 or newer"
+#endif
+#if !defined(__cplusplus) && (!defined(__STDC_VERSION__) || __STDC_VERSION__ < 201112L)
+#error "shmring.h needs C11 or later (<stdatomic.h>, _Static_assert): compile with -std=c11 or newer"
+#endif
+
 #if !defined(_DEFAULT_SOURCE) && !defined(_GNU_SOURCE)
 #define _DEFAULT_SOURCE 1
+#define SHMRING__DEFINED_DEFAULT_SOURCE 1
 #endif
 
 #include <dirent.h>
@@ -81,6 +137,21 @@
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
+
+/* The feature macros must have reached <features.h>, which reads them
+ * once, at the first system header of the translation unit. If that was
+ * before this header, under a strict -std=c11, clock_gettime, nanosleep,
+ * kill and syscall are undeclared and CLOCK_MONOTONIC and O_CLOEXEC
+ * undefined, and the compiler would report those instead of the cause.
+ * CLOCK_MONOTONIC and O_CLOEXEC stand for the POSIX functions; __USE_MISC,
+ * glibc's mark of _DEFAULT_SOURCE, for syscall(). */
+#if !defined(CLOCK_MONOTONIC) || !defined(O_CLOEXEC) || (defined(__GLIBC__) && !defined(__USE_MISC))
+#if defined(SHMRING__DEFINED_DEFAULT_SOURCE)
+#error "shmring.h: a system header was included before shmring.h, so the _DEFAULT_SOURCE that shmring.h defines came too late and clock_gettime, syscall and CLOCK_MONOTONIC are hidden: include shmring.h before every system header, or compile with -D_DEFAULT_SOURCE"
+#else
+#error "shmring.h: _DEFAULT_SOURCE or _GNU_SOURCE was defined after a system header was included, so it came too late and clock_gettime, syscall and CLOCK_MONOTONIC are hidden: define it before every #include, or compile with -D_DEFAULT_SOURCE"
+#endif
+#endif
 
 /* membarrier(2)'s command numbers come from <linux/membarrier.h> when it
  * is there and new enough (Linux 4.16 headers, which added the expedited

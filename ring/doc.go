@@ -5,17 +5,39 @@
 //
 // # Using it
 //
-// One process creates the ring and the other opens it by key; each claims
-// one role:
+// Two processes find a ring by a System V key, a [shmseg.Key]: derive it
+// from a file both know with [shmseg.Ftok] (a C program's ftok(3) gives
+// the same key), or agree on a constant. One process creates the ring and
+// the other opens it; each claims one role. In the creating process, from
+// ExampleCreate (which has the whole program; errors are handled there):
 //
+//	key, err := shmseg.Ftok(path, 1)
+//	...
 //	r, err := ring.Create(key, ring.Config{SlotSize: ring.SlotSizeFor(64), Slots: 4096})
+//	...
+//	defer r.Close() // the last side to close removes the segment
 //	p, err := r.Producer()
-//	err = p.Send(ctx, msg)
-//	defer r.Close()
+//	...
+//	if err := p.Send(ctx, []byte(m)); err != nil { // waits while the ring is full
+//	...
+//	return p.Close() // the receiver reads io.EOF after the last message
+//
+// and in the other, once the ring exists (Open fails with
+// shmseg.ErrNotExist until then):
 //
 //	r, err := ring.Open(key, nil)
+//	...
 //	c, err := r.Consumer()
-//	n, err := c.Recv(ctx, buf) // io.EOF after the producer closed and all is read
+//	...
+//	n, err := c.Recv(ctx, buf)
+//	if errors.Is(err, io.EOF) {
+//		return nil // the sender has closed, and everything is read
+//	}
+//
+// A consumer that runs for long also meets ErrPeerUnresponsive (a stopped
+// producer: call again) and ErrPeerDead (a dead one, whose role a new
+// process may take over); examples/linepipe runs both sides as two
+// programs and handles both.
 //
 // OpenOrCreate does whichever is needed. New makes a ring over a []byte for
 // two goroutines of one process (and for the race detector, which cannot see

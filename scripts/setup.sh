@@ -2,8 +2,10 @@
 # Installs what `make test` needs beyond Go, when it is missing:
 #   spin  the Promela model checker that verifies model/wakeup.pml
 #   gcc   spin preprocesses models with it, and its verifiers are C
+#   g++   internal/cinterop compiles include/shmring.h as C++ too (those
+#         tests skip without a C++ compiler)
 #   strace  reliability/TestFutexStrace cross-checks the futex counters
-# Idempotent: with both present it changes nothing. Installs with apt-get
+# Idempotent: with all present it changes nothing. Installs with apt-get
 # (through sudo when not root), running apt-get update only if the install
 # fails without it. Exits non-zero, saying why, if it cannot install.
 set -euo pipefail
@@ -17,10 +19,11 @@ die() {
 need=()
 command -v spin >/dev/null 2>&1 || need+=(spin)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
+command -v g++ >/dev/null 2>&1 || need+=(g++)
 command -v strace >/dev/null 2>&1 || need+=(strace)
 
 if ((${#need[@]} == 0)); then
-	say "spin, gcc and strace are installed, nothing to do ($(spin -V 2>/dev/null | head -n 1))"
+	say "spin, gcc, g++ and strace are installed, nothing to do ($(spin -V 2>/dev/null | head -n 1))"
 	exit 0
 fi
 say "missing: ${need[*]}"

@@ -35,6 +35,12 @@ func (r Role) peer() Role { return 1 - r }
 // DefaultKey is the ring used when neither -key nor -path is given: "shmr".
 const DefaultKey = 0x73686d72
 
+// Liveness is how often a command checks, while it waits, that its peer's
+// process is alive (ring.Options.Liveness). It is a quarter of the ring
+// package's default, so that a dead peer ends a run within half a second.
+// No flag changes it; -h says what it is.
+const Liveness = 250 * time.Millisecond
+
 // Defaults of the flags.
 const (
 	DefaultSize          = 64
@@ -115,6 +121,14 @@ throughput, one-way latency percentiles and the number of messages lost,
 duplicated, reordered or corrupt.
 `)
 	}
+	peer := role.peer()
+	fmt.Fprintf(w, `
+While it waits for the %s, it checks every %v that the %s's
+process is alive (no flag changes this; the ring package's default is %v).
+A %s that died ends the run with exit status 1; one found stopped
+(SIGSTOP, a debugger) at two checks in a row is noted on stderr and waited
+for.
+`, peer, Liveness, peer, ring.DefaultLiveness, peer)
 	fmt.Fprint(w, "\nflags:\n")
 	fs.PrintDefaults()
 	fmt.Fprint(w, `

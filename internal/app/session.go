@@ -108,7 +108,7 @@ func attach(ctx context.Context, s settings) (*session, error) {
 		SymmetricFences: s.symmetricFences,
 		Options: ring.Options{
 			Wait:     ring.WaitStrategy{Mode: s.wait, NoTrail: s.noTrail},
-			Liveness: 250 * time.Millisecond,
+			Liveness: Liveness,
 		},
 	}
 	deadline := time.Now().Add(s.timeout)

@@ -5,7 +5,9 @@
 // takeover and stop seen across the language boundary (peer_test.go), and
 // layout 2.0's fences: rings with and without the asymmetric-fence flag,
 // made by either language, the membarrier path of the sleeper, and both
-// openers refusing versions and flags they do not know (fences_test.go).
+// openers refusing versions and flags they do not know (fences_test.go);
+// the header's own checks of the language standard and the feature macros,
+// and its quick-use example, compiled and run as written (header_test.go).
 //
 // The package holds tests only. The C code is compiled at run time with the
 // first compiler found of $CC, cc, gcc and clang; without one, every test
