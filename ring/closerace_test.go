@@ -21,7 +21,9 @@ import (
 // Close unmaps. Every call in flight must finish or return ErrClosed (or,
 // for the producer, ErrPeerClosed: Close closes the consumer first); none
 // may touch the unmapped segment, which would kill the test binary with a
-// fault, not fail it. The consumer's calls check that what they received is
+// fault, not fail it. Nor may the caller's use of a slice from Reserve,
+// ReserveBatch or Peek between its call and the next (Close swaps the
+// segment for private memory then). The consumer's calls check that what they received is
 // what was sent, in order: a call that returned ErrClosed must not have
 // taken a message. It runs under -race in make test and without it.
 func TestCloseRacesCalls(t *testing.T) {
@@ -92,10 +94,14 @@ func TestCloseRacesCalls(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				if err := checkMsg(m, i); err != nil {
+				// A Close that ran since Peek may have swapped the
+				// segment for zeros: what was read counts only if
+				// Release then finds the consumer open.
+				got := string(m)
+				if err := c.Release(); err != nil {
 					return err
 				}
-				return c.Release()
+				return checkMsg([]byte(got), i)
 			})
 		}, true},
 		{"RecvBatch", func(ctx context.Context, _ *ring.Producer, c *ring.Consumer) (int, error) {
@@ -174,4 +180,41 @@ func checkMsg(m []byte, i int) error {
 		return fmt.Errorf("message %d: got %q", i, m)
 	}
 	return nil
+}
+
+// TestCloseWithSlicesOut: a caller that holds a reserved slot and a peeked
+// message and never comes back (its context ended, say) does not hold
+// Ring.Close up, and its late use of the slices does not fault: Close swaps
+// the segment for private memory, which detaches it, so the segment is
+// gone once both sides have closed.
+func TestCloseWithSlicesOut(t *testing.T) {
+	shmtest.NoLeaks(t)
+	ctx := context.Background()
+	r, err := ring.Create(shmseg.Key(shmtest.Key(t)), ring.Config{SlotSize: 16, Slots: 4})
+	require.NoError(t, err)
+	id := r.Segment().ID()
+	p, err := r.Producer()
+	require.NoError(t, err)
+	c, err := r.Consumer()
+	require.NoError(t, err)
+	require.NoError(t, p.Send(ctx, msgOf(0)))
+	peeked, err := c.Peek(ctx)
+	require.NoError(t, err)
+	reserved, err := p.Reserve(ctx, 8)
+	require.NoError(t, err)
+
+	closed := make(chan error, 1)
+	go func() { closed <- r.Close() }()
+	select {
+	case err := <-closed:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Ring.Close waited for slices nobody will give back")
+	}
+	copy(reserved, "late") // lost, but no fault
+	require.Equal(t, make([]byte, 8), peeked, "a late read sees the private memory's zeros")
+	_, err = shmseg.Stat(id)
+	require.ErrorIs(t, err, shmseg.ErrNotExist, "both sides closed and nothing attached: the segment is gone")
+	require.ErrorIs(t, p.Commit(), ring.ErrClosed)
+	require.ErrorIs(t, c.Release(), ring.ErrClosed)
 }

@@ -103,15 +103,6 @@ func (c *Consumer) Recv(ctx context.Context, buf []byte) (n int, err error) {
 	return n, err
 }
 
-// endCall ends a call unless it leaves peeked messages unreleased: then
-// the mark stays up until the call that releases them, so that Ring.Close
-// does not unmap what the caller is reading (see Ring.Close).
-func (c *Consumer) endCall() {
-	if c.tail == c.released {
-		c.end()
-	}
-}
-
 // open begins a call (begin) and reports whether it may go on: the
 // consumer is open. If not, the call is ended and the error is ErrClosed.
 func (c *Consumer) open() error {
@@ -194,7 +185,7 @@ func (c *Consumer) Peek(ctx context.Context) ([]byte, error) {
 	if err := c.open(); err != nil {
 		return nil, err
 	}
-	defer c.endCall()
+	defer c.end()
 	if c.tail == c.cachedHead {
 		if c.tail != c.released {
 			// Messages peeked: look, but do not wait.
@@ -225,6 +216,7 @@ func (c *Consumer) next() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.lend()
 	c.tail++
 	c.bytes += uint64(len(msg))
 	return msg, nil
@@ -317,6 +309,7 @@ func (c *Consumer) release() {
 	}
 	c.released = c.tail
 	c.store(&c.h.tail, c.tail)
+	c.settled()
 	if crashPoints {
 		crash("recv-before-wake")
 	}

@@ -86,10 +86,10 @@
 // methods are safe for concurrent use, Ring.Close included: it closes the
 // sides, wakes a call blocked in a wait, and waits for every call under
 // way to end before it unmaps the segment, so a call in flight finishes or
-// returns ErrClosed and nothing touches unmapped memory. It also waits for
-// pending Reserve and ReserveBatch slots to be committed and peeked
-// messages to be released; if that has not happened within a second, it
-// leaves the segment mapped rather than unmap memory a slice points into.
+// returns ErrClosed and nothing touches unmapped memory. If slices from
+// Reserve, ReserveBatch or Peek may still be in use, Close swaps the
+// segment's pages for private memory rather than unmap them: a late write
+// to such a slice is lost, a late read sees zeros, neither faults.
 // Across processes there is no lock: the two sides synchronise only through
 // the cursors, with atomic loads and stores.
 //

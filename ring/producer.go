@@ -27,8 +27,11 @@ type slots struct {
 	// closes counts the side's Close calls under way, from any
 	// goroutine; Ring.Close waits for it to be 0 as well.
 	closes atomic.Int32
-	heavy  bool      // the Ring's heavy: Ring.Close calls fence.Heavy
-	live   liveCheck // when to check the peer next, across waiting calls
+	// pending is 1 while the caller may hold slices into the segment
+	// (lend, settled).
+	pending atomic.Uint32
+	heavy   bool      // the Ring's heavy: Ring.Close calls fence.Heavy
+	live    liveCheck // when to check the peer next, across waiting calls
 	// stretch: the yield phase of this side's waits lasts
 	// WaitStrategy.Yield << stretch (wait.go, adapt).
 	stretch uint
@@ -136,13 +139,22 @@ func (s *slots) begin() {
 // before it.
 func (s *slots) end() { fence.Store32(word(&s.active), 0) }
 
-// endCall ends a call unless it leaves slices into the segment pending
-// (reserved, not yet published): then the mark stays up until the call
-// that publishes them, so that Ring.Close does not unmap what the caller
-// is writing (see Ring.Close).
-func (p *Producer) endCall() {
-	if p.head == p.published {
-		p.end()
+// lend records that the caller holds slices into the segment (reserved
+// or peeked, not yet published or released): Ring.Close then swaps the
+// segment for private memory instead of unmapping it under them. Only the
+// side's goroutine writes it, before its end's release store; Close reads
+// it after it has seen the call end.
+func (s *slots) lend() {
+	if s.pending.Load() == 0 {
+		fence.Store32(word(&s.pending), 1)
+	}
+}
+
+// settled records that no slice into the segment is in the caller's hands
+// any more.
+func (s *slots) settled() {
+	if s.pending.Load() != 0 {
+		fence.Store32(word(&s.pending), 0)
 	}
 }
 
@@ -370,7 +382,7 @@ func (p *Producer) Reserve(ctx context.Context, n int) ([]byte, error) {
 	if err := p.open(); err != nil {
 		return nil, err
 	}
-	defer p.endCall()
+	defer p.end()
 	if p.head-p.cachedTail >= p.n {
 		if p.head != p.published {
 			// Reservations pending: look, but do not wait.
@@ -383,6 +395,7 @@ func (p *Producer) Reserve(ctx context.Context, n int) ([]byte, error) {
 			return p.reserveWaiting(ctx, n)
 		}
 	}
+	p.lend()
 	return p.reserveNext(n), nil
 }
 
@@ -407,7 +420,7 @@ func (p *Producer) ReserveBatch(ctx context.Context, k, n int) (Batch, error) {
 	if err := p.open(); err != nil {
 		return Batch{}, err
 	}
-	defer p.endCall()
+	defer p.end()
 	want := p.n
 	if k > 0 {
 		want = min(uint64(k), p.n)
@@ -434,6 +447,7 @@ func (p *Producer) ReserveBatch(ctx context.Context, k, n int) (Batch, error) {
 			return Batch{}, err
 		}
 	}
+	p.lend()
 	return p.reserveRun(want, n), nil
 }
 
@@ -443,6 +457,7 @@ func (p *Producer) reserveBatchWaiting(ctx context.Context, want uint64, n int) 
 	if err := p.waitSpace(ctx); err != nil {
 		return Batch{}, err
 	}
+	p.lend()
 	return p.reserveRun(want, n), nil
 }
 
@@ -501,6 +516,7 @@ func (p *Producer) reserveWaiting(ctx context.Context, n int) ([]byte, error) {
 	if err := p.waitSpace(ctx); err != nil {
 		return nil, err
 	}
+	p.lend()
 	return p.reserveNext(n), nil
 }
 
@@ -577,6 +593,7 @@ func (p *Producer) publish() {
 	}
 	p.published = p.head
 	p.store(&p.h.head, p.head)
+	p.settled()
 	if crashPoints {
 		crash("send-before-wake")
 	}

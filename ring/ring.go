@@ -582,10 +582,14 @@ func claim(s *side, role string) error {
 // what it received is the caller's), or, if it had not got far enough to
 // touch the ring, returns ErrClosed; a call blocked in a wait is woken and
 // returns ErrClosed. Nothing touches the unmapped memory afterwards, so
-// Close is safe from any goroutine at any time, as os.File's is; but
-// slices from Reserve, ReserveBatch, Peek or RecvBatch point into the
-// segment and must not be used after it (and a RecvBatch callback must not
-// call Close: Close would wait for it for ever). If
+// Close is safe from any goroutine at any time, as os.File's is. Slices
+// from Reserve, ReserveBatch and Peek outlive their calls: if any may
+// still be in use (reserved and not committed, peeked and not released),
+// or a call has not ended within a second (a RecvBatch callback that takes
+// its time; one that calls Close), Close detaches the segment by swapping
+// its pages for private memory (shmseg.Segment.DetachPrivate), so a late
+// write through such a slice is lost and a late read sees zeros, instead
+// of faulting; that mapping lasts until the process exits. If
 // both the producer and the consumer have now closed, it also removes the
 // segment (IPC_RMID): a ring is gone once both sides are done with it. A
 // ring whose peer died without closing stays until "shmring rm -stale" or a
@@ -626,24 +630,29 @@ func (r *Ring) Close() error {
 	if p != nil {
 		sides = append(sides, &p.slots)
 	}
-	inUse := false
+	lent := false // slices into the segment may be in use
 	for _, s := range sides {
 		deadline := time.Now().Add(closeWait)
 		for s.active.Load() != 0 || s.closes.Load() != 0 {
 			if time.Now().After(deadline) {
-				inUse = true
+				lent = true // a call that has not ended: a slow RecvBatch callback
 				break
 			}
 			time.Sleep(100 * time.Microsecond)
 		}
+		if s.pending.Load() != 0 {
+			lent = true
+		}
 	}
-	if inUse {
-		// A call has not ended (a RecvBatch callback that takes its
-		// time), or its caller holds slices into the segment (Reserve
-		// without Commit, Peek without Release) and has made no call
-		// since. Unmapping would fault it: the segment stays mapped,
-		// until the process exits. Everything else is done.
-		return r.removeIfDone()
+	if lent {
+		// Unmapping would fault whoever uses a slice: swap the
+		// segment's pages for private memory instead (a mapping
+		// that stays until the process exits).
+		err := r.removeIfDone()
+		if r.seg == nil {
+			return err
+		}
+		return errors.Join(err, r.seg.DetachPrivate())
 	}
 	// No call is waiting now: drop the context registrations, which
 	// would otherwise write to the futex words when their contexts end.
@@ -661,9 +670,8 @@ func (r *Ring) Close() error {
 	return errors.Join(err, r.seg.Detach())
 }
 
-// closeWait is how long Ring.Close waits for a call of a side to end, or
-// for its pending zero-copy slices to be published or released, before it
-// leaves the segment mapped instead of unmapping it.
+// closeWait is how long Ring.Close waits for a call of a side to end
+// before it swaps the segment for private memory instead of unmapping it.
 const closeWait = time.Second
 
 // removeIfDone removes a shared ring's segment (IPC_RMID) once both sides

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"sync"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -240,6 +241,35 @@ func (s *Segment) Detach() error {
 	}
 	s.data = nil
 	return nil
+}
+
+// DetachPrivate detaches the segment, as Detach does, but leaves its address
+// range mapped: the kernel replaces the segment's pages with private
+// zero-filled memory of the same size, in one step (mmap with MAP_FIXED over
+// the attachment). A slice into the segment that is still in use somewhere
+// then reads zeros and writes memory nobody else sees, instead of faulting.
+// The range stays mapped until the process exits: it is for a caller that
+// cannot know whether such a slice is still in use. The segment's nattch
+// drops as with Detach, and a segment marked for removal goes with its last
+// attachment.
+func (s *Segment) DetachPrivate() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.data == nil {
+		return s.detachedErr(opDetach)
+	}
+	if err := mapPrivate(s.data); err != nil {
+		return sysErr(opDetach, s.key, s.id, s.size, err)
+	}
+	s.data = nil
+	return nil
+}
+
+// mapPrivate maps private zero-filled memory over b's pages, in place.
+func mapPrivate(b []byte) error {
+	_, err := unix.MmapPtr(-1, 0, unsafe.Pointer(unsafe.SliceData(b)), uintptr(len(b)),
+		unix.PROT_READ|unix.PROT_WRITE, unix.MAP_FIXED|unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	return err
 }
 
 // Remove removes the segment (IPC_RMID), or marks it for removal while it
