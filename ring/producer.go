@@ -30,7 +30,6 @@ type slots struct {
 	// pending is 1 while the caller may hold slices into the segment
 	// (lend, settled).
 	pending atomic.Uint32
-	heavy   bool      // the Ring's heavy: Ring.Close calls fence.Heavy
 	live    liveCheck // when to check the peer next, across waiting calls
 	// stretch: the yield phase of this side's waits lasts
 	// WaitStrategy.Yield << stretch (wait.go, adapt).
@@ -114,7 +113,6 @@ func newSlots(r *Ring) slots {
 		n:       r.g.slots,
 		max:     int(r.g.slotSize) - lenSize,
 		relaxed: r.asym,
-		heavy:   r.heavy,
 	}
 }
 
@@ -124,16 +122,13 @@ func newSlots(r *Ring) slots {
 // only after begin: Ring.Close closes the sides, then waits for the mark to
 // go before it unmaps, so a call either sees the side closed and touches
 // nothing, or Close sees the mark and waits for the call to end. That is a
-// Dekker pair (store the mark, load closed; store closed, load the mark):
-// with membarrier, Close's fence.Heavy orders this side's release store,
-// as for the wait's enter; without, the mark is a full store.
-func (s *slots) begin() {
-	if s.heavy {
-		fence.Store32(word(&s.active), 1)
-	} else {
-		fence.StoreFull32(&s.active, 1)
-	}
-}
+// Dekker pair (store the mark, load closed; store closed, load the mark).
+// The mark is a release store, a plain MOV on amd64, because it is paid on
+// every call; Close, which runs once, pays for the store-load ordering
+// with fence.Heavy (membarrier), which makes the mark visible or the load
+// see closed. Where membarrier is not to be had, Close waits a millisecond
+// instead: a store sits in a CPU's store buffer for nanoseconds.
+func (s *slots) begin() { fence.Store32(word(&s.active), 1) }
 
 // end is a release store: the call's reads and writes of the segment come
 // before it.

@@ -615,13 +615,12 @@ func (r *Ring) Close() error {
 	// sides are closed (each a compare-and-swap, a full fence) and the
 	// barrier, a call either sees its side closed and touches nothing,
 	// or its mark is visible here.
-	if r.heavy {
-		if err := fence.Heavy(); err != nil {
-			// Cannot happen once registered (EINTR is retried). A
-			// waiter's release store is in its CPU's store buffer for
-			// nanoseconds: a millisecond is a practical bound.
-			time.Sleep(time.Millisecond)
-		}
+	if !r.heavy || fence.Heavy() != nil {
+		// No membarrier here (or, which cannot happen once
+		// registered, it failed): a call's release store of its mark
+		// sits in its CPU's store buffer for nanoseconds, so a
+		// millisecond is a practical bound.
+		time.Sleep(time.Millisecond)
 	}
 	var sides []*slots
 	if c != nil {
