@@ -5,11 +5,13 @@ import "encoding/json"
 // StatsVar is a ring's Stats as an expvar.Var: its String method returns
 // them as JSON (the names of Stats' doc), so
 //
-//	expvar.Publish("shmring", r.StatsVar())
+//	expvar.Publish(name, r.StatsVar())
 //
 // serves them at /debug/vars. expvar.Publish panics if the name is taken
 // (there is no Unpublish): publish a ring once, under a name of its own,
-// or give every ring a key of an expvar.Map, whose Set replaces.
+// or give every ring a key of an expvar.Map, whose Set replaces:
+//
+//	rings.Set("orders", r.StatsVar())
 //
 // A StatsVar may be read at any time: an expvar lives as long as the
 // process, its ring may not. Once the ring's Close has begun it holds no

@@ -3,9 +3,9 @@
 //
 //	func TestMain(m *testing.M) { ringtest.Main(m) }
 //
-//	func BenchmarkOrders(b *testing.B) {
-//		ringtest.Throughput(b, ringtest.Config{MaxMessage: 64},
-//			func(i int, buf []byte) []byte { return appendOrder(buf, i) }, decodeOrders)
+//	func BenchmarkOrderThroughput(b *testing.B) {
+//		ringtest.Throughput(b, ringtest.Config{MaxMessage: orderSize},
+//			func(i int, buf []byte) []byte { return appendOrder(buf, newOrder(i)) }, decodeOrders)
 //	}
 //
 // [Throughput] streams b.N messages one way and reports ns/msg, msgs/s and
@@ -31,14 +31,23 @@
 // program starts, in package-level variables (or in TestMain before Main),
 // and both processes find them there:
 //
+//	var nextOrder uint64
+//	...
 //	var decodeOrders = ringtest.NewSink("orders", func(msg []byte) error {
-//		_, err := decodeOrder(msg)
-//		return err
+//		o, err := decodeOrder(msg)
+//		if err != nil {
+//			return err
+//		}
+//		if o.ID != nextOrder {
+//			return fmt.Errorf("order %d arrived, want %d", o.ID, nextOrder)
+//		}
+//		nextOrder++
+//		return nil
 //	})
 //
-// They keep their state, if any, in the peer process: a sink may check
-// that message numbers arrive in order, but it cannot tell the benchmark
-// anything except by failing. An error from a sink or a responder ends the
+// They keep their state, if any, in the peer process: this sink checks
+// that orders arrive in turn, but it cannot tell the benchmark anything
+// except by failing. An error from a sink or a responder ends the
 // peer, and the benchmark fails with that error and the peer's output.
 //
 // # What is timed

@@ -12,11 +12,18 @@ import (
 )
 
 // This file is what a benchmark of one's own messages looks like in one's
-// own module; main_test.go holds the TestMain it needs:
+// own module. Run it with "go test -run '^$' -bench Order ./ring/ringtest/".
 //
-//	func TestMain(m *testing.M) { ringtest.Main(m) }
-//
-// Run it with "go test -run '^$' -bench Order ./ring/ringtest/".
+// The peer process is this test binary, started again by the benchmark:
+// ringtest.Main, called first in TestMain (the one TestMain of the
+// package's tests), is where it finds its part. BenchmarkOrderThroughput
+// streams orders to the peer, and decodeOrders decodes them there.
+func TestMain(m *testing.M) { ringtest.Main(m) }
+
+func BenchmarkOrderThroughput(b *testing.B) {
+	ringtest.Throughput(b, ringtest.Config{MaxMessage: orderSize},
+		func(i int, buf []byte) []byte { return appendOrder(buf, newOrder(i)) }, decodeOrders)
+}
 
 // order is the caller's own message type: a fixed-size little-endian
 // record.
@@ -42,28 +49,29 @@ func decodeOrder(b []byte) (order, error) {
 	return order{ID: le.Uint64(b), Price: int64(le.Uint64(b[8:])), Qty: le.Uint32(b[16:])}, nil
 }
 
-// produceOrder builds order i, without allocating, in the buffer the
-// benchmark lends.
-func produceOrder(i int, buf []byte) []byte {
-	return appendOrder(buf, order{ID: uint64(i), Price: 100_00 + int64(i%7), Qty: uint32(i%100 + 1)})
+// newOrder is order i: its ID is i, which decodeOrders checks.
+func newOrder(i int) order {
+	return order{ID: uint64(i), Price: 100_00 + int64(i%7), Qty: uint32(i%100 + 1)}
 }
 
-// decodeOrders runs in the peer process, on every order it receives. Its
-// state (next) is the peer's: each benchmark run starts a new peer.
-var decodeOrders = func() *ringtest.Sink {
-	var next uint64
-	return ringtest.NewSink("orders", func(msg []byte) error {
-		o, err := decodeOrder(msg)
-		if err != nil {
-			return err
-		}
-		if o.ID != next {
-			return fmt.Errorf("order %d arrived, want %d", o.ID, next)
-		}
-		next++
-		return nil
-	})
-}()
+// nextOrder is the ID that decodeOrders expects next. It lives in the peer
+// process, as a sink's state does: each benchmark run starts a new peer.
+var nextOrder uint64
+
+// decodeOrders runs in the peer process, on every order it receives: an
+// order that does not decode, or that arrives out of turn, fails the
+// benchmark.
+var decodeOrders = ringtest.NewSink("orders", func(msg []byte) error {
+	o, err := decodeOrder(msg)
+	if err != nil {
+		return err
+	}
+	if o.ID != nextOrder {
+		return fmt.Errorf("order %d arrived, want %d", o.ID, nextOrder)
+	}
+	nextOrder++
+	return nil
+})
 
 // ackOrders runs in the peer process too: it answers each order with its ID.
 var ackOrders = ringtest.NewResponder("order-acks", func(req, reply []byte) ([]byte, error) {
@@ -74,12 +82,6 @@ var ackOrders = ringtest.NewResponder("order-acks", func(req, reply []byte) ([]b
 	return binary.LittleEndian.AppendUint64(reply, o.ID), nil
 })
 
-// BenchmarkOrderThroughput streams orders to a peer process that decodes
-// them.
-func BenchmarkOrderThroughput(b *testing.B) {
-	ringtest.Throughput(b, ringtest.Config{MaxMessage: orderSize}, produceOrder, decodeOrders)
-}
-
 // BenchmarkOrderRoundTrip sends orders one at a time and waits for each
 // acknowledgement. Both processes wait adaptively, the ring's default;
 // Wait: ring.WaitStrategy{Mode: ring.WaitSpin} gives the lowest latency
@@ -88,7 +90,8 @@ func BenchmarkOrderThroughput(b *testing.B) {
 // while the side it waits for does not run.
 func BenchmarkOrderRoundTrip(b *testing.B) {
 	cfg := ringtest.Config{MaxMessage: orderSize}
-	ringtest.RoundTrip(b, cfg, produceOrder, ackOrders, func(i int, reply []byte) error {
+	produce := func(i int, buf []byte) []byte { return appendOrder(buf, newOrder(i)) }
+	ringtest.RoundTrip(b, cfg, produce, ackOrders, func(i int, reply []byte) error {
 		if len(reply) != 8 || binary.LittleEndian.Uint64(reply) != uint64(i) {
 			return errors.New("the acknowledgement is not of this order")
 		}
