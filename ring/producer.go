@@ -128,11 +128,11 @@ func newSlots(r *Ring) slots {
 // with fence.Heavy (membarrier), which makes the mark visible or the load
 // see closed. Where membarrier is not to be had, Close waits a millisecond
 // instead: a store sits in a CPU's store buffer for nanoseconds.
-func (s *slots) begin() { fence.Store32(word(&s.active), 1) }
+func (s *slots) begin() { fence.Mark32(word(&s.active), 1) }
 
 // end is a release store: the call's reads and writes of the segment come
 // before it.
-func (s *slots) end() { fence.Store32(word(&s.active), 0) }
+func (s *slots) end() { fence.Mark32(word(&s.active), 0) }
 
 // lend records that the caller holds slices into the segment (reserved
 // or peeked, not yet published or released): Ring.Close then swaps the
