@@ -417,7 +417,10 @@ enum shmring_status {
 	SHMRING_EOF = -1000,
 	/* This side (or the handle) was closed; or, for the producer, the
 	 * consumer closed while the ring was full: nothing will read it. Also
-	 * claiming a role that was closed in this ring. (Go: ErrClosed.) */
+	 * claiming a role that was closed in this ring. (Go splits these:
+	 * ErrClosed, ErrPeerClosed, ErrRingClosed; and Go's producer fails
+	 * every send once the consumer has closed, where this header's learns
+	 * it when the ring is full.) */
 	SHMRING_ECLOSED = -1001,
 	/* The peer's process died while this side waited. (ErrPeerDead.) */
 	SHMRING_EPEERDEAD = -1002,
