@@ -96,7 +96,7 @@ var documentedErrors = []struct {
 	name string
 	err  error
 }{
-	{"ErrCorrupt", ring.ErrCorrupt}, {"ErrClosed", ring.ErrClosed}, {"ErrPeerClosed", ring.ErrPeerClosed}, {"EOF", io.EOF},
+	{"ErrCorrupt", ring.ErrCorrupt}, {"ErrClosed", ring.ErrClosed}, {"ErrPeerClosed", ring.ErrPeerClosed}, {"ErrRingClosed", ring.ErrRingClosed}, {"EOF", io.EOF},
 	{"ErrPeerDead", ring.ErrPeerDead}, {"ErrPeerUnresponsive", ring.ErrPeerUnresponsive},
 	{"ErrRoleTaken", ring.ErrRoleTaken}, {"ErrEmpty", ring.ErrEmpty}, {"ErrFull", ring.ErrFull},
 	{"ErrShortBuffer", io.ErrShortBuffer},
