@@ -69,7 +69,7 @@ func openRing(s string, mode ring.WaitMode) (*ring.Ring, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ring.Open(shmseg.Key(key), &ring.Options{
+	return ring.Open(shmseg.Key(key), ring.Options{
 		Wait:         ring.WaitStrategy{Mode: mode},
 		ReadyTimeout: 10 * time.Second,
 	})

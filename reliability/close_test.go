@@ -196,24 +196,24 @@ func TestOpenRealSegment(t *testing.T) {
 		require.NoError(t, err)
 		copy(b, make16(t, src)[:ring.HeaderSize])
 	})
-	_, err = ring.Open(key, opts)
+	_, err = ring.Open(key, *opts)
 	require.ErrorIs(t, err, ring.ErrLayout)
 	require.Contains(t, err.Error(), "memory is 1536")
 
 	key = segment(100, func([]byte) {})
-	_, err = ring.Open(key, opts)
+	_, err = ring.Open(key, *opts)
 	require.ErrorIs(t, err, ring.ErrLayout)
 	require.Contains(t, err.Error(), "100")
 
 	key = segment(good, func([]byte) {})
-	_, err = ring.Open(key, opts)
+	_, err = ring.Open(key, *opts)
 	require.ErrorIs(t, err, ring.ErrNotReady)
 }
 
 // make16 returns the memory of a fresh ring of 16 slots of 64 bytes.
 func make16(t testing.TB, size int) []byte {
 	buf := make([]byte, size)
-	_, err := ring.New(buf, ring.Config{SlotSize: 64, Slots: 16})
+	_, err := ring.NewIn(buf, ring.Config{SlotSize: 64, Slots: 16})
 	require.NoError(t, err)
 	return buf
 }
@@ -226,7 +226,7 @@ func TestSegmentAlignment(t *testing.T) {
 	shmtest.NoLeaks(t)
 	for _, slots := range []int{2, 4096} {
 		r, key := newRing(t, ring.Config{SlotSize: 72, Slots: slots})
-		r2, err := ring.Open(key, nil)
+		r2, err := ring.Open(key, ring.Options{})
 		require.NoError(t, err)
 		for _, rr := range []*ring.Ring{r, r2} {
 			b, err := rr.Segment().Bytes()

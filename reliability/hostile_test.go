@@ -54,7 +54,7 @@ func newHostileRing(t testing.TB, slotSize, slots int) *hostileRing {
 	t.Helper()
 	opts := ring.Options{Liveness: 50 * time.Millisecond, ReadyTimeout: 10 * time.Second}
 	pr, key := newRing(t, ring.Config{SlotSize: slotSize, Slots: slots, Options: opts})
-	cr, err := ring.Open(key, &opts)
+	cr, err := ring.Open(key, opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = cr.Close() })
 	seg, err := shmseg.Attach(pr.Segment().ID(), nil)

@@ -63,15 +63,15 @@ func TestInsecure(t *testing.T) {
 		require.Equal(t, uint32(nobody), info.UID)
 		require.Equal(t, os.FileMode(0o600), info.Mode)
 
-		_, err = ring.Open(key, &ring.Options{ReadyTimeout: 10 * time.Second})
+		_, err = ring.Open(key, ring.Options{ReadyTimeout: 10 * time.Second})
 		require.ErrorIs(t, err, ring.ErrInsecure)
 		require.Contains(t, err.Error(), "owned by uid 65534, this process is uid 0")
 		// Root may still look (read-only needs no trust: it claims nothing).
-		ro, err := ring.Open(key, &ring.Options{ReadOnly: true})
+		ro, err := ring.Open(key, ring.Options{ReadOnly: true})
 		require.NoError(t, err)
 		require.NoError(t, ro.Close())
 
-		r, err := ring.Open(key, &ring.Options{AllowInsecure: true, ReadyTimeout: 10 * time.Second})
+		r, err := ring.Open(key, ring.Options{AllowInsecure: true, ReadyTimeout: 10 * time.Second})
 		require.NoError(t, err)
 		rc := newReceiver(t, r, sz)
 		rc.toEOF(time.Minute)

@@ -13,7 +13,7 @@
 //
 //	key, err := shmseg.Ftok(path, 1)
 //	...
-//	r, err := ring.Create(key, ring.Config{SlotSize: ring.SlotSizeFor(64), Slots: 4096})
+//	r, err := ring.Create(key, ring.Config{MaxMessage: 64, Slots: 4096})
 //	...
 //	defer r.Close() // the last side to close removes the segment
 //	p, err := r.Producer()
@@ -25,7 +25,7 @@
 // and in the other, once the ring exists (Open fails with
 // shmseg.ErrNotExist until then):
 //
-//	r, err := ring.Open(key, nil)
+//	r, err := ring.Open(key, ring.Options{})
 //	...
 //	c, err := r.Consumer()
 //	...
@@ -39,9 +39,12 @@
 // process may take over); examples/linepipe runs both sides as two
 // programs and handles both.
 //
-// OpenOrCreate does whichever is needed. New makes a ring over a []byte for
-// two goroutines of one process (and for the race detector, which cannot see
-// shared memory).
+// OpenOrCreate does whichever is needed. New makes a ring in ordinary
+// memory for two goroutines of one process (and for the race detector,
+// which cannot see shared memory); NewIn does so in memory the caller
+// provides. A Config is written in message sizes (MaxMessage); the slot is
+// derived from it. Options are passed by value: the zero Options are the
+// defaults.
 //
 // The types: a [Ring] is one process's handle on a ring (the mapping, and
 // the roles it holds); a [Producer] and a [Consumer] are the two roles, one

@@ -52,7 +52,7 @@ func send(path string, msgs []string) error {
 	if err != nil {
 		return err
 	}
-	r, err := ring.Create(key, ring.Config{SlotSize: ring.SlotSizeFor(64), Slots: 4096})
+	r, err := ring.Create(key, ring.Config{MaxMessage: 64, Slots: 4096})
 	if err != nil {
 		return err
 	}
@@ -75,7 +75,7 @@ func send(path string, msgs []string) error {
 func openWhenCreated(key shmseg.Key, timeout time.Duration) (*ring.Ring, error) {
 	deadline := time.Now().Add(timeout)
 	for {
-		r, err := ring.Open(key, nil)
+		r, err := ring.Open(key, ring.Options{})
 		if !errors.Is(err, shmseg.ErrNotExist) || time.Now().After(deadline) {
 			return r, err
 		}

@@ -13,12 +13,7 @@ import (
 // receive until io.EOF. Between processes, ring.Create and ring.Open take
 // the place of ring.New; the calls on the sides are the same.
 func Example() {
-	cfg := ring.Config{SlotSize: ring.SlotSizeFor(32), Slots: 8}
-	size, err := ring.SegmentSize(cfg.SlotSize, cfg.Slots)
-	if err != nil {
-		panic(err)
-	}
-	r, err := ring.New(make([]byte, size), cfg)
+	r, err := ring.New(ring.Config{MaxMessage: 32, Slots: 8})
 	if err != nil {
 		panic(err)
 	}
@@ -51,9 +46,7 @@ func Example() {
 // Zero-copy: write messages in place with Reserve, publish them together
 // with one Commit, read them in place with Peek, free them with Release.
 func ExampleProducer_Reserve() {
-	cfg := ring.Config{SlotSize: 16, Slots: 4}
-	size, _ := ring.SegmentSize(cfg.SlotSize, cfg.Slots)
-	r, _ := ring.New(make([]byte, size), cfg)
+	r, _ := ring.New(ring.Config{MaxMessage: 12, Slots: 4})
 	defer r.Close()
 	p, _ := r.Producer()
 	c, _ := r.Consumer()
@@ -83,9 +76,7 @@ func ExampleProducer_Reserve() {
 // RecvBatch hands each waiting message to a function, in place, and frees
 // them all with one store.
 func ExampleProducer_SendBatch() {
-	cfg := ring.Config{SlotSize: 16, Slots: 8}
-	size, _ := ring.SegmentSize(cfg.SlotSize, cfg.Slots)
-	r, _ := ring.New(make([]byte, size), cfg)
+	r, _ := ring.New(ring.Config{MaxMessage: 12, Slots: 8})
 	defer r.Close()
 	p, _ := r.Producer()
 	c, _ := r.Consumer()
@@ -111,9 +102,7 @@ func ExampleProducer_SendBatch() {
 // each slot is written in place, and one Commit publishes them. The loop
 // asks again when the ring granted fewer slots than were left to send.
 func ExampleProducer_ReserveBatch() {
-	cfg := ring.Config{SlotSize: 16, Slots: 8}
-	size, _ := ring.SegmentSize(cfg.SlotSize, cfg.Slots)
-	r, _ := ring.New(make([]byte, size), cfg)
+	r, _ := ring.New(ring.Config{MaxMessage: 12, Slots: 8})
 	defer r.Close()
 	p, _ := r.Producer()
 	c, _ := r.Consumer()

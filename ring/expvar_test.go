@@ -134,9 +134,7 @@ func TestStatsVarClose(t *testing.T) {
 // ring, which expvar.Publish("shmring", &rings) would serve at
 // /debug/vars.
 func ExampleRing_StatsVar() {
-	cfg := ring.Config{SlotSize: ring.SlotSizeFor(32), Slots: 8}
-	size, _ := ring.SegmentSize(cfg.SlotSize, cfg.Slots)
-	r, _ := ring.New(make([]byte, size), cfg)
+	r, _ := ring.New(ring.Config{MaxMessage: 32, Slots: 8})
 	p, _ := r.Producer()
 	_ = p.Send(context.Background(), []byte("hello"))
 

@@ -88,7 +88,7 @@ func mappedRing(t *testing.T, cfg ring.Config) (*ring.Ring, *ring.Producer, *rin
 	require.NoError(t, err)
 	buf, err := unix.Mmap(-1, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_SHARED)
 	require.NoError(t, err)
-	r, err := ring.New(buf, cfg)
+	r, err := ring.NewIn(buf, cfg)
 	if err != nil {
 		_ = unix.Munmap(buf)
 		require.NoError(t, err)

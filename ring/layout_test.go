@@ -105,7 +105,7 @@ func newBuf(t testing.TB, slotSize, slots int) []byte {
 	size, err := SegmentSize(slotSize, slots)
 	require.NoError(t, err)
 	buf := make([]byte, size)
-	_, err = New(buf, Config{SlotSize: slotSize, Slots: slots})
+	_, err = NewIn(buf, Config{SlotSize: slotSize, Slots: slots})
 	require.NoError(t, err)
 	return buf
 }
@@ -144,7 +144,7 @@ func TestValidate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			buf := tt.corrupt(newBuf(t, 64, 16))
-			_, err := Attach(buf, opts)
+			_, err := Attach(buf, *opts)
 			require.ErrorIs(t, err, tt.want)
 			require.Contains(t, err.Error(), tt.seen)
 		})
@@ -152,21 +152,21 @@ func TestValidate(t *testing.T) {
 	t.Run("valid", func(t *testing.T) {
 		buf := newBuf(t, 64, 16)
 		buf = append(buf, make([]byte, 8)...)[:len(buf)+8] // larger memory is fine
-		r, err := Attach(buf, opts)
+		r, err := Attach(buf, *opts)
 		require.NoError(t, err)
 		require.Equal(t, 16, r.Slots())
 	})
 	t.Run("newer minor version", func(t *testing.T) {
 		buf := newBuf(t, 64, 16)
 		hdr(buf).minor = 7
-		_, err := Attach(buf, opts)
+		_, err := Attach(buf, *opts)
 		require.NoError(t, err)
 	})
 	t.Run("unaligned memory", func(t *testing.T) {
 		buf := newBuf(t, 64, 16)
 		big := make([]byte, len(buf)+1)
 		copy(big[1:], buf)
-		_, err := Attach(big[1:], opts)
+		_, err := Attach(big[1:], *opts)
 		require.ErrorIs(t, err, ErrLayout)
 		require.Contains(t, err.Error(), "aligned")
 	})
@@ -195,7 +195,7 @@ func FuzzAttach(f *testing.F) {
 		if size >= HeaderSize {
 			hdr(buf).state.Store(hdr(buf).state.Load() | stateReady) // do not wait
 		}
-		r, err := Attach(buf, &Options{ReadyTimeout: time.Nanosecond})
+		r, err := Attach(buf, Options{ReadyTimeout: time.Nanosecond})
 		if err != nil {
 			return
 		}
@@ -227,7 +227,7 @@ func FuzzSlotLength(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, n uint32, slot uint8) {
 		buf := newBuf(t, 64, 4)
-		r, err := Attach(buf, nil)
+		r, err := Attach(buf, Options{})
 		require.NoError(t, err)
 		h := hdr(buf)
 		i := uint64(slot % 4)

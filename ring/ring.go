@@ -143,10 +143,15 @@ func (o Options) withDefaults() Options {
 
 // Config describes a new ring.
 type Config struct {
-	// SlotSize is the size of each slot in bytes, including the 4-byte
-	// length: messages may be up to SlotSize-4 bytes. A multiple of 8;
-	// SlotSizeFor computes it from a message size. Zero means
-	// DefaultSlotSize.
+	// MaxMessage is the largest message the ring must carry, in bytes:
+	// the size a Config is usually written in. The slot is derived from
+	// it (SlotSizeFor: the 4-byte length added, rounded up to a multiple
+	// of 8), so Producer.MaxMessage may come out a few bytes larger.
+	MaxMessage int
+	// SlotSize sets the slot itself, its 4-byte length included (a
+	// multiple of 8), for a caller that lays out the segment; most leave
+	// it zero and set MaxMessage. Set both, and MaxMessage must fit in
+	// the slot. Neither set means DefaultSlotSize.
 	SlotSize int
 	// Slots is the number of slots, a power of two >= 2. Zero means
 	// DefaultSlots.
@@ -174,14 +179,32 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.SlotSize == 0 {
+	switch {
+	case c.SlotSize == 0 && c.MaxMessage == 0:
 		c.SlotSize = DefaultSlotSize
+	case c.SlotSize == 0 && c.MaxMessage > 0 && c.MaxMessage <= MaxSlotSize-lenSize:
+		c.SlotSize = SlotSizeFor(c.MaxMessage)
 	}
 	if c.Slots == 0 {
 		c.Slots = DefaultSlots
 	}
 	c.Options = c.Options.withDefaults()
 	return c
+}
+
+// geometry validates the sizes of a Config that has its defaults, naming
+// the field that is wrong and its value.
+func (c Config) geometry() (geometry, error) {
+	switch {
+	case c.MaxMessage < 0:
+		return geometry{}, fmt.Errorf("%w: Config.MaxMessage %d is negative", ErrLayout, c.MaxMessage)
+	case c.MaxMessage > MaxSlotSize-lenSize:
+		return geometry{}, fmt.Errorf("%w: Config.MaxMessage %d: a slot holds at most %d bytes", ErrLayout, c.MaxMessage, MaxSlotSize-lenSize)
+	case c.MaxMessage > c.SlotSize-lenSize:
+		return geometry{}, fmt.Errorf("%w: Config.MaxMessage %d does not fit in Config.SlotSize %d (at most %d bytes)",
+			ErrLayout, c.MaxMessage, c.SlotSize, c.SlotSize-lenSize)
+	}
+	return newGeometry(c.SlotSize, c.Slots)
 }
 
 // Ring is one process's handle on a ring: the mapped memory, and the roles
@@ -209,14 +232,25 @@ type Ring struct {
 	closed bool
 }
 
-// New makes a ring in buf, ordinary memory (make([]byte, n) with n from
-// SegmentSize), for two goroutines of one process: the same code as a shared
-// ring, and the way to run it under the race detector. buf must be 8-byte
-// aligned (any Go allocation of 8 bytes or more is). Whatever buf held is
-// overwritten.
-func New(buf []byte, cfg Config) (*Ring, error) {
+// New makes a ring in ordinary memory of its own, for two goroutines of
+// one process: the same code as a shared ring, and the way to run it under
+// the race detector.
+func New(cfg Config) (*Ring, error) {
 	cfg = cfg.withDefaults()
-	g, err := newGeometry(cfg.SlotSize, cfg.Slots)
+	g, err := cfg.geometry()
+	if err != nil {
+		return nil, err
+	}
+	// A Go allocation of 8 bytes or more is 8-byte aligned.
+	return NewIn(make([]byte, g.segSize), cfg)
+}
+
+// NewIn is New in memory the caller provides (SegmentSize says how much),
+// for instance a mapping of its own. buf must be 8-byte aligned. Whatever
+// buf held is overwritten.
+func NewIn(buf []byte, cfg Config) (*Ring, error) {
+	cfg = cfg.withDefaults()
+	g, err := cfg.geometry()
 	if err != nil {
 		return nil, err
 	}
@@ -236,15 +270,12 @@ func New(buf []byte, cfg Config) (*Ring, error) {
 		asym: g.flags&flagAsymmetric != 0, heavy: fence.Register() == nil}, nil
 }
 
-// Attach joins a ring that New (or another process) made in buf, after
+// Attach joins a ring that NewIn (or another process) made in buf, after
 // validating its header against len(buf). It waits up to
-// opts.ReadyTimeout for the creator to publish the header. opts may be nil.
-func Attach(buf []byte, opts *Options) (*Ring, error) {
-	var o Options
-	if opts != nil {
-		o = *opts
-	}
-	return attach(buf, o, nil)
+// opts.ReadyTimeout for the creator to publish the header. The zero
+// Options are the defaults.
+func Attach(buf []byte, opts Options) (*Ring, error) {
+	return attach(buf, opts, nil)
 }
 
 // attach is Attach. abandoned, nil over ordinary memory, tells whether a
@@ -299,7 +330,7 @@ func waitReady(h *header, timeout time.Duration, abandoned func(*header) error) 
 // "shmring rm". On error nothing is left behind.
 func Create(key shmseg.Key, cfg Config) (r *Ring, err error) {
 	cfg = cfg.withDefaults()
-	g, err := newGeometry(cfg.SlotSize, cfg.Slots)
+	g, err := cfg.geometry()
 	if err != nil {
 		return nil, err
 	}
@@ -345,7 +376,7 @@ func Create(key shmseg.Key, cfg Config) (r *Ring, err error) {
 	if crashPoints {
 		crash("create-after-mark")
 	}
-	r, err = New(buf, cfg)
+	r, err = NewIn(buf, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -354,8 +385,8 @@ func Create(key shmseg.Key, cfg Config) (r *Ring, err error) {
 }
 
 // Open attaches the existing ring at key, waits for it to be ready, and
-// validates it (docs/LAYOUT.md lists every check and its error). opts may be
-// nil. Unless opts.AllowInsecure or opts.ReadOnly, a segment that every
+// validates it (docs/LAYOUT.md lists every check and its error). The zero
+// Options are the defaults. Unless opts.AllowInsecure or opts.ReadOnly, a segment that every
 // user may write, or that another user owns, is refused with ErrInsecure.
 // A key with no segment gives shmseg.ErrNotExist.
 //
@@ -364,7 +395,7 @@ func Create(key shmseg.Key, cfg Config) (r *Ring, err error) {
 // process that created the segment is alive (ErrNotReady at the end). A
 // segment without the magic whose creator is gone, or whose size no ring
 // has, fails at once with ErrNotRing.
-func Open(key shmseg.Key, opts *Options) (*Ring, error) {
+func Open(key shmseg.Key, opts Options) (*Ring, error) {
 	id, err := shmseg.Open(key)
 	if err != nil {
 		return nil, fmt.Errorf("ring: open %v: %w", key, err)
@@ -378,11 +409,8 @@ func Open(key shmseg.Key, opts *Options) (*Ring, error) {
 
 // OpenID is Open by segment id (as "ipcs -m" and shmseg.List show it), for
 // a segment whose key is gone: one marked for removal has key IPC_PRIVATE.
-func OpenID(id shmseg.ID, opts *Options) (r *Ring, err error) {
-	var o Options
-	if opts != nil {
-		o = *opts
-	}
+func OpenID(id shmseg.ID, opts Options) (r *Ring, err error) {
+	o := opts
 	seg, err := shmseg.Attach(id, &shmseg.AttachOptions{ReadOnly: o.ReadOnly})
 	if err != nil {
 		return nil, err
@@ -464,7 +492,7 @@ func OpenOrCreate(key shmseg.Key, cfg Config) (r *Ring, created bool, err error)
 		if !errors.Is(err, shmseg.ErrExist) {
 			return nil, false, err
 		}
-		r, err = Open(key, &cfg.Options)
+		r, err = Open(key, cfg.Options)
 		if errors.Is(err, shmseg.ErrNotExist) {
 			continue // removed between our create and open: race again
 		}

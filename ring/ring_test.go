@@ -25,9 +25,7 @@ import (
 func heapRing(t testing.TB, cfg ring.Config) (*ring.Ring, *ring.Producer, *ring.Consumer) {
 	t.Helper()
 	cfg.Liveness = max(cfg.Liveness, 50*time.Millisecond)
-	size, err := ring.SegmentSize(cfg.SlotSize, cfg.Slots)
-	require.NoError(t, err)
-	r, err := ring.New(make([]byte, size), cfg)
+	r, err := ring.New(cfg)
 	require.NoError(t, err)
 	p, err := r.Producer()
 	require.NoError(t, err)
@@ -888,4 +886,41 @@ func TestCancelBeforeSleep(t *testing.T) {
 		t.Fatal("Recv slept through the cancellation of its context")
 	}
 	ring.SetTestHooks(nil, nil)
+}
+
+// TestConfigMaxMessage: a Config written in message sizes gets the slot
+// that holds them; a size that does not fit, or makes no slot, is refused
+// with ErrLayout naming the field and the value.
+func TestConfigMaxMessage(t *testing.T) {
+	tests := []struct {
+		name     string
+		cfg      ring.Config
+		slotSize int    // 0: refused
+		msg      string // in the error
+	}{
+		{"message size", ring.Config{MaxMessage: 64}, 72, ""},
+		{"rounded up to 8", ring.Config{MaxMessage: 61}, 72, ""},
+		{"a tiny message gets the smallest slot", ring.Config{MaxMessage: 1}, ring.MinSlotSize, ""},
+		{"neither: the default", ring.Config{}, ring.DefaultSlotSize, ""},
+		{"slot alone", ring.Config{SlotSize: 32}, 32, ""},
+		{"both, fitting", ring.Config{MaxMessage: 60, SlotSize: 64}, 64, ""},
+		{"both, too large", ring.Config{MaxMessage: 61, SlotSize: 64}, 0, "Config.MaxMessage 61 does not fit in Config.SlotSize 64 (at most 60 bytes)"},
+		{"negative", ring.Config{MaxMessage: -1}, 0, "Config.MaxMessage -1 is negative"},
+		{"larger than any slot", ring.Config{MaxMessage: ring.MaxSlotSize}, 0, fmt.Sprintf("Config.MaxMessage %d", ring.MaxSlotSize)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.cfg.Slots = 4
+			r, err := ring.New(tt.cfg)
+			if tt.slotSize == 0 {
+				require.ErrorIs(t, err, ring.ErrLayout)
+				require.Contains(t, err.Error(), tt.msg)
+				return
+			}
+			require.NoError(t, err)
+			defer r.Close()
+			require.Equal(t, tt.slotSize, r.SlotSize())
+			require.GreaterOrEqual(t, r.MaxMessage(), tt.cfg.MaxMessage)
+		})
+	}
 }

@@ -52,7 +52,7 @@ func child(role string, args []string) error {
 		}
 		opts.Wait.Mode = mode
 	}
-	r, err := ring.Open(shmseg.Key(key), opts)
+	r, err := ring.Open(shmseg.Key(key), *opts)
 	if err != nil {
 		return err
 	}
@@ -90,7 +90,7 @@ func child(role string, args []string) error {
 		if err != nil {
 			return err
 		}
-		r2, err := ring.Open(shmseg.Key(key+1), opts)
+		r2, err := ring.Open(shmseg.Key(key+1), *opts)
 		if err != nil {
 			return err
 		}
@@ -435,7 +435,7 @@ func TestContextAfterClose(t *testing.T) {
 func TestOpenErrors(t *testing.T) {
 	shmtest.NoLeaks(t)
 	key := shmseg.Key(shmtest.Key(t))
-	_, err := ring.Open(key, nil)
+	_, err := ring.Open(key, ring.Options{})
 	require.ErrorIs(t, err, shmseg.ErrNotExist)
 
 	// A segment that is not a ring.
@@ -447,10 +447,10 @@ func TestOpenErrors(t *testing.T) {
 	b, err := seg.Bytes()
 	require.NoError(t, err)
 	copy(b, "not a ring")
-	_, err = ring.Open(key, &ring.Options{ReadyTimeout: 10 * time.Millisecond})
+	_, err = ring.Open(key, ring.Options{ReadyTimeout: 10 * time.Millisecond})
 	require.ErrorIs(t, err, ring.ErrBadMagic)
 	clear(b)
-	_, err = ring.Open(key, &ring.Options{ReadyTimeout: 10 * time.Millisecond})
+	_, err = ring.Open(key, ring.Options{ReadyTimeout: 10 * time.Millisecond})
 	require.ErrorIs(t, err, ring.ErrNotReady)
 	require.NoError(t, seg.Detach())
 
@@ -459,10 +459,10 @@ func TestOpenErrors(t *testing.T) {
 	r, err := ring.Create(key2, ring.Config{Mode: 0o666, SlotSize: 16, Slots: 2})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = r.Segment().Remove(); _ = r.Close() })
-	_, err = ring.Open(key2, nil)
+	_, err = ring.Open(key2, ring.Options{})
 	require.ErrorIs(t, err, ring.ErrInsecure)
 	require.Contains(t, err.Error(), "666")
-	r2, err := ring.Open(key2, &ring.Options{AllowInsecure: true})
+	r2, err := ring.Open(key2, ring.Options{AllowInsecure: true})
 	require.NoError(t, err)
 	require.NoError(t, r2.Close())
 }
@@ -484,7 +484,7 @@ func TestOpenOrCreate(t *testing.T) {
 	require.Contains(t, err.Error(), "existing ring has 8 slots of 16 bytes, asked for 8 slots of 24 bytes")
 
 	// Read-only: stats, but no role.
-	ro, err := ring.Open(key, &ring.Options{ReadOnly: true})
+	ro, err := ring.Open(key, ring.Options{ReadOnly: true})
 	require.NoError(t, err)
 	defer ro.Close()
 	require.Equal(t, 8, ro.Stats().Slots)
@@ -607,7 +607,7 @@ func TestOpenNotRing(t *testing.T) {
 	const long = 10 * time.Second
 	open := func(key shmseg.Key, timeout time.Duration, ro bool) (time.Duration, error) {
 		start := time.Now()
-		r, err := ring.Open(key, &ring.Options{ReadyTimeout: timeout, ReadOnly: ro})
+		r, err := ring.Open(key, ring.Options{ReadyTimeout: timeout, ReadOnly: ro})
 		if err == nil {
 			_ = r.Close()
 		}

@@ -94,9 +94,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // in flight.
 func config(liveness time.Duration) ring.Config {
 	return ring.Config{
-		SlotSize: ring.SlotSizeFor(maxLine),
-		Slots:    64,
-		Options:  ring.Options{Liveness: liveness},
+		MaxMessage: maxLine,
+		Slots:      64,
+		Options:    ring.Options{Liveness: liveness},
 	}
 }
 
@@ -204,7 +204,7 @@ func send(ctx context.Context, path string, liveness, timeout time.Duration, in 
 func openWhenCreated(ctx context.Context, key shmseg.Key, opts *ring.Options, timeout time.Duration) (*ring.Ring, error) {
 	deadline := time.Now().Add(timeout)
 	for {
-		r, err := ring.Open(key, opts)
+		r, err := ring.Open(key, *opts)
 		if !errors.Is(err, shmseg.ErrNotExist) {
 			return r, err
 		}

@@ -22,10 +22,7 @@ import (
 // with 3 messages sent and 1 received: fill 2.
 func heapRing(t *testing.T) *ring.Ring {
 	t.Helper()
-	cfg := ring.Config{SlotSize: 16, Slots: 4}
-	size, err := ring.SegmentSize(cfg.SlotSize, cfg.Slots)
-	require.NoError(t, err)
-	r, err := ring.New(make([]byte, size), cfg)
+	r, err := ring.New(ring.Config{MaxMessage: 12, Slots: 4})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = r.Close() })
 	p, err := r.Producer()

@@ -93,7 +93,7 @@ func openRing(ctx context.Context, key string) (*ring.Ring, string, error) {
 	k := shmseg.Key(int32(uint32(v)))
 	// Read-only: Stats works, no role is claimed, and the ring's segment
 	// is left as it is when this process ends.
-	r, err := ring.Open(k, &ring.Options{ReadOnly: true})
+	r, err := ring.Open(k, ring.Options{ReadOnly: true})
 	if err != nil {
 		return nil, "", err
 	}
@@ -103,12 +103,7 @@ func openRing(ctx context.Context, key string) (*ring.Ring, string, error) {
 // demoRing makes a ring in this process's memory and moves messages
 // through it, in bursts, until ctx ends, so that the metrics move.
 func demoRing(ctx context.Context) (*ring.Ring, error) {
-	cfg := ring.Config{SlotSize: ring.SlotSizeFor(64), Slots: 1024}
-	size, err := ring.SegmentSize(cfg.SlotSize, cfg.Slots)
-	if err != nil {
-		return nil, err
-	}
-	r, err := ring.New(make([]byte, size), cfg)
+	r, err := ring.New(ring.Config{MaxMessage: 64, Slots: 1024})
 	if err != nil {
 		return nil, err
 	}

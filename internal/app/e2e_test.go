@@ -153,7 +153,7 @@ func waitStream(t *testing.T, key shmseg.Key, n uint64) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		if r, err := ring.Open(key, &ring.Options{ReadOnly: true, ReadyTimeout: time.Second}); err == nil {
+		if r, err := ring.Open(key, ring.Options{ReadOnly: true, ReadyTimeout: time.Second}); err == nil {
 			st := r.Stats()
 			_ = r.Close()
 			if st.Producer.Alive && st.Consumer.Alive && st.Consumer.Messages >= n {

@@ -49,7 +49,7 @@ func waitCreated(t *testing.T, key shmseg.Key) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		if r, err := ring.Open(key, &ring.Options{ReadOnly: true, ReadyTimeout: time.Second}); err == nil {
+		if r, err := ring.Open(key, ring.Options{ReadOnly: true, ReadyTimeout: time.Second}); err == nil {
 			_ = r.Close()
 			return
 		}

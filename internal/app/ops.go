@@ -132,7 +132,7 @@ type entry struct {
 // detaches before it returns, so nattch is as it was.
 func probe(info shmseg.Info, ready time.Duration) entry {
 	e := entry{info: info}
-	r, err := ring.OpenID(info.ID, &ring.Options{ReadOnly: true, ReadyTimeout: ready})
+	r, err := ring.OpenID(info.ID, ring.Options{ReadOnly: true, ReadyTimeout: ready})
 	if err != nil {
 		e.why, e.err = notRing(err), err
 		return e
@@ -287,7 +287,7 @@ func (o *ops) stat(args []string) error {
 	if err != nil {
 		return err
 	}
-	r, err := ring.OpenID(id, &ring.Options{ReadOnly: true})
+	r, err := ring.OpenID(id, ring.Options{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("segment %v (id %d) is %s: %w", key, id, notRing(err), err)
 	}

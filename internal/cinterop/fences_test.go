@@ -164,7 +164,7 @@ func fenceStream(t *testing.T, bin string, cCreates, symmetric bool, w fenceWait
 	if cCreates {
 		waitUntil(t, ctx, "the C "+cRole+" to create the ring", func() bool {
 			var err error
-			r, err = ring.Open(shmseg.Key(key), &opts)
+			r, err = ring.Open(shmseg.Key(key), opts)
 			if err != nil && !errors.Is(err, shmseg.ErrNotExist) && !errors.Is(err, ring.ErrNotReady) {
 				t.Fatalf("opening the ring the C %s made: %v\n%v", cRole, err, cp)
 			}
@@ -343,7 +343,7 @@ func TestOpenRefusedByBoth(t *testing.T) {
 				tc.poke(t, b)
 			}
 
-			g, err := ring.Open(shmseg.Key(key), &ring.Options{ReadyTimeout: 50 * time.Millisecond})
+			g, err := ring.Open(shmseg.Key(key), ring.Options{ReadyTimeout: 50 * time.Millisecond})
 			if tc.goErr == nil {
 				require.NoError(t, err)
 				require.Equal(t, asym, g.Stats().AsymmetricFences)

@@ -312,7 +312,7 @@ func checkAgainstGoFences(t *testing.T, l cLayout, symmetric bool) {
 	put64 := func(name string, v uint64) { le.PutUint64(buf[off(name):], v) }
 
 	before := time.Now().UnixNano()
-	r, err := ring.New(buf, ring.Config{SlotSize: slotSize, Slots: slots, SymmetricFences: symmetric})
+	r, err := ring.NewIn(buf, ring.Config{SlotSize: slotSize, Slots: slots, SymmetricFences: symmetric})
 	require.NoError(t, err)
 	after := time.Now().UnixNano()
 	asym := wantAsymmetric(t, symmetric)
@@ -430,10 +430,10 @@ func checkAgainstGoFences(t *testing.T, l cLayout, symmetric bool) {
 		{"cursors", func(b []byte) { le.PutUint64(b[off("tail"):], 2) }, ring.ErrCorrupt},
 	} {
 		fresh := make([]byte, segSize)
-		_, err := ring.New(fresh, ring.Config{SlotSize: slotSize, Slots: slots, SymmetricFences: symmetric})
+		_, err := ring.NewIn(fresh, ring.Config{SlotSize: slotSize, Slots: slots, SymmetricFences: symmetric})
 		require.NoError(t, err)
 		bad.poke(fresh)
-		_, err = ring.Attach(fresh, &ring.Options{ReadyTimeout: time.Millisecond})
+		_, err = ring.Attach(fresh, ring.Options{ReadyTimeout: time.Millisecond})
 		require.ErrorIs(t, err, bad.error, "header with a bad %s", bad.name)
 	}
 }

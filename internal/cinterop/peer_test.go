@@ -161,7 +161,7 @@ func TestCStoppedPeer(t *testing.T) {
 	var mon *ring.Ring
 	waitUntil(t, ctx, "the ring", func() bool {
 		var err error
-		mon, err = ring.Open(shmseg.Key(key), &ring.Options{ReadOnly: true})
+		mon, err = ring.Open(shmseg.Key(key), ring.Options{ReadOnly: true})
 		return err == nil
 	})
 	defer closeRing(t, mon)

@@ -126,7 +126,7 @@ func runChild(role string, args []string) int {
 		fmt.Fprintf(os.Stderr, "cinterop child: %v\n", err)
 		return 2
 	}
-	r, err := ring.Open(shmseg.Key(int32(uint32(key))), &ring.Options{Liveness: 250 * time.Millisecond})
+	r, err := ring.Open(shmseg.Key(int32(uint32(key))), ring.Options{Liveness: 250 * time.Millisecond})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "cinterop child: %v\n", err)
 		return 1

@@ -279,12 +279,12 @@ func runPeer(spec string, ctl *os.File) error {
 	mu.Unlock()
 
 	opts := ringOptions(s.Wait)
-	in, err := ring.OpenID(s.In, &opts)
+	in, err := ring.OpenID(s.In, opts)
 	if err != nil {
 		return fmt.Errorf("open the input ring: %w", err)
 	}
 	defer in.Close()
-	out, err := ring.OpenID(s.Out, &opts)
+	out, err := ring.OpenID(s.Out, opts)
 	if err != nil {
 		return fmt.Errorf("open the output ring: %w", err)
 	}

@@ -144,7 +144,7 @@ func (f flags) open(key string) (*ring.Ring, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := ring.Open(k, opts)
+	r, err := ring.Open(k, *opts)
 	if err != nil {
 		return nil, err
 	}
