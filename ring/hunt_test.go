@@ -57,7 +57,7 @@ func TestWakeupHunt(t *testing.T) {
 	// A loaded machine stretches every round (both sides must run at
 	// once): the short form stops a case after budget, the long form
 	// (the variable set) runs every round.
-	rounds, budget := 100_000, 30*time.Second
+	rounds, budget := 100_000, 15*time.Second
 	if testing.Short() {
 		rounds = 20_000
 	}
