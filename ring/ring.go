@@ -657,12 +657,12 @@ func (r *Ring) Close() error {
 	if p != nil {
 		sides = append(sides, &p.slots)
 	}
-	lent := false // slices into the segment may be in use
+	lent, running := false, false // slices into the segment may be in use; a call has not ended
 	for _, s := range sides {
 		deadline := time.Now().Add(closeWait)
 		for s.active.Load() != 0 || s.closes.Load() != 0 {
 			if time.Now().After(deadline) {
-				lent = true // a call that has not ended: a slow RecvBatch callback
+				running = true // a slow RecvBatch callback, say
 				break
 			}
 			time.Sleep(100 * time.Microsecond)
@@ -671,26 +671,25 @@ func (r *Ring) Close() error {
 			lent = true
 		}
 	}
-	if lent {
-		// Unmapping would fault whoever uses a slice: swap the
-		// segment's pages for private memory instead (a mapping
-		// that stays until the process exits).
-		err := r.removeIfDone()
-		if r.seg == nil {
-			return err
+	if !running {
+		// No call is under way now: drop the context registrations,
+		// which would otherwise write to the futex words when their
+		// contexts end. (A call still running owns its registration.)
+		if c != nil {
+			c.cw.disarm()
 		}
-		return errors.Join(err, r.seg.DetachPrivate())
-	}
-	// No call is waiting now: drop the context registrations, which
-	// would otherwise write to the futex words when their contexts end.
-	if c != nil {
-		c.cw.disarm()
-	}
-	if p != nil {
-		p.cw.disarm()
+		if p != nil {
+			p.cw.disarm()
+		}
 	}
 	if r.seg == nil {
 		return nil
+	}
+	if lent || running {
+		// Unmapping would fault whoever uses a slice: swap the
+		// segment's pages for private memory instead (a mapping
+		// that stays until the process exits).
+		return errors.Join(r.removeIfDone(), r.seg.DetachPrivate())
 	}
 	err := r.removeIfDone()
 	// After this the header and slots are unmapped: nothing may touch them.
