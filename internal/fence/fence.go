@@ -19,8 +19,11 @@
 // is globally visible once Heavy returns, and the sleeper's load sees it;
 // if the load came after, it sees the flag, and the waker wakes the
 // sleeper. Either way no wake-up is lost. The waker's store and load must
-// stay in program order: Store is an assembly routine, which the compiler
-// neither inlines nor reorders memory operations across.
+// stay in program order: on arm64 Store64 is an assembly routine (STLR),
+// which the compiler neither inlines nor reorders memory operations across;
+// on amd64 it is a plain Go store, which the gc compiler keeps in order
+// with the atomic load after it (store_amd64.go says why), and which it
+// inlines, so that the ring's publication step inlines too.
 //
 // A process whose Store another process's Heavy must order has to call
 // Register first: Heavy interrupts only registered processes. A Store that

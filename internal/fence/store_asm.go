@@ -1,13 +1,13 @@
-//go:build (amd64 || arm64) && !race
+//go:build arm64 && !race
 
 package fence
 
 // Store64 stores v at *addr with release ordering: every load and store
 // before it in program order is visible to another CPU before v is. It is
 // no full fence: a load after it may be satisfied before v is visible,
-// which is what Heavy, run by the other side, makes up for. On amd64 it is
-// a plain MOV (x86 stores are release stores); on arm64 an STLR. addr must
-// be 8-byte aligned.
+// which is what Heavy, run by the other side, makes up for. On arm64 it is
+// an STLR, in assembly, which the compiler neither inlines nor reorders
+// memory operations across. addr must be 8-byte aligned.
 //
 //go:noescape
 func Store64(addr *uint64, v uint64)
