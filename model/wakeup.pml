@@ -16,27 +16,29 @@
  *
  *   Go (grep for the quoted text; line numbers move)     here
  *   -----------------------------------------------      ----
- *   ring/producer.go publish: "p.store(&p.h.head, ...)"   atomic { h++; PUBLISH(head..) } (C)
- *     store: fence.Store64 (relaxed) or head.Store        into the buffer, or through it
- *     then "p.wakePeer(&p.h.prod)"                        wakePeer(dataSeq, ...)         (D)
- *   ring/consumer.go release: "c.store(&c.h.tail, ...)"   PUBLISH(tail, tnew, t)         (C')
- *     then "c.wakePeer(&c.h.cons)"                        wakePeer(spaceSeq, ...)        (D')
+ *   ring/producer.go publishCursor: "s.store(cursor, v)"  atomic { h++; PUBLISH(head..) } (C)
+ *     store: fence.Store64 (relaxed) or StoreFull64       into the buffer, or through it
+ *     then "s.peer.sleeping.Load() != 0" -> settle        wakePeer(dataSeq, ...)         (D)
+ *   the consumer's release: the same publishCursor        PUBLISH(tail, tnew, t)         (C')
+ *     on its own cursor, then its flag check              wakePeer(spaceSeq, ...)        (D')
  *   producer.go / consumer.go poll                        ppoll() / cpoll()
- *   ring/wait.go wait, the loop:
+ *   ring/wait.go, the waiter: wait's sleep loop
  *     "if ok, err := p.poll(); ok || err != nil"          first poll of the inner do
- *     "checkPeer(peer, &stopped)" (when nextCheck passed)  "if :: due ->" block
+ *     "w.check(ctx, p)": checkPeer when the schedule      "if :: due ->" block
+ *       is due, then the final poll
+ *   ring/wait.go waiter.sleep:
  *     "s := seq.Load()"                                   s = dataSeq / s = spaceSeq
- *     "sleeping.Store(1)"  (seq_cst: drains own buffer)   atomic { DRAIN(own); flag = 1 } (A)
- *     "if r.asym && w.fenced.Load() == 0" fence.Heavy()   MEMBARRIER: DRAIN(peer's)      (M)
- *     "if ok, err := p.poll()" (the re-check)             second poll                    (B)
+ *     "fence.StoreFull32(sleeping, 1) // (A)"             atomic { DRAIN(own); flag = 1 } (A)
+ *     "if w.asym && w.own.fenced.Load() == 0" Heavy       MEMBARRIER: DRAIN(peer's)      (M)
+ *     "p.poll(); ok || err != nil { // (B)"               second poll                    (B)
  *     "futex.Wait(word(seq), s, deadline)"                futex_wait(...)
  *     "sleeping.Store(0)"                                 ...Sleeping = 0 (buffer empty)
  *   ring/producer.go wakePeer: "sleeping.Load() != 0"     if :: flag != 0 ->             (D)
  *     wakeSleeper: "s.relaxed && w.wantsFence.Load()"     relaxed && wants -> (handshake)
- *       "s.relaxed = false", "w.fenced.Store(1)"           relaxed = 0; DRAIN; fenced = 1
+ *       "s.relaxed = false", "fence.StoreFull32(w.fenced, 1)" relaxed = 0; DRAIN; fenced = 1
  *     "w.sleeping.Swap(0) != 0" (locked: drains)          atomic { DRAIN; flag != 0 -> flag = 0 }
  *     wake: "seq.Add(1)", "futex.Wake(word(seq), 1)"      wake(): word++; futex_wake
- *   producer.go claimWords: "own.wantsFence.Store(want)"  consumerWantsFence, producerWantsFence
+ *   ring/wait.go waiter.claim: "own.wantsFence.Store(want)" consumerWantsFence, producerWantsFence
  *   ring/ring.go closeSide: state.Or(bit) (locked),       atomic { DRAIN(own); pclosed/cclosed = 1 },
  *     s.owner.Store(0), wake(&dataSeq), wake(&spaceSeq)    powner/cowner = 0, two wake()s
  *   ring/wait.go checkPeer: owner 0 -> nil, dead -> err   "powner && pdead"

@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"sync/atomic"
-	"time"
 
 	"github.com/shmring/shmring/internal/fence"
 )
@@ -28,11 +27,10 @@ import (
 //
 // A consumer that keeps finding the next message already there when its
 // cached copy of the producer's cursor runs out (a stream that keeps pace
-// with it) pauses briefly before each such look (4 spin-wait hints: about
-// 100 ns on the AMD EPYC measured, more or less on other CPUs), so that it
-// reads several messages behind the producer rather than each one beside it;
-// WaitStrategy.NoTrail turns this off, and docs/DESIGN.md, "Per-message
-// sends", has why and what it costs and gains.
+// with it) pauses briefly before each such look (4 spin-wait hints), so that
+// it reads several messages behind the producer rather than each one beside
+// it; WaitStrategy.NoTrail turns this off, and docs/DESIGN.md, "Per-message
+// sends", says why.
 type Consumer struct {
 	r *Ring
 	h *header
@@ -45,30 +43,20 @@ type Consumer struct {
 	// published: the producer keeps pace, and once paced reaches trailAt
 	// (trailAfter, or never with WaitStrategy.NoTrail) catch-ups trail.
 	paced, trailAt int
-	// quickPolls is how many times waitData re-reads the producer's
-	// cursor itself, a spin-wait hint before each, before it hands over
-	// to the general wait: 0 when the wait strategy must not spin that
-	// long (see quickPollsFor).
-	quickPolls int
-	counters
-	cw     ctxWake // wakes a wait when its context ends
-	closed atomic.Bool
+	closed         atomic.Bool
 }
 
 func newConsumer(r *Ring) *Consumer {
 	tail := r.h.tail.Load()
 	c := &Consumer{
-		r: r, h: r.h, slots: newSlots(r),
+		r: r, h: r.h, slots: newSlots(r, &r.h.cons),
 		tail: tail, released: tail, cachedHead: tail,
-		counters: loadCounters(&r.h.cons),
-		trailAt:  trailAfter,
-
-		quickPolls: quickPollsFor(r.opts.Wait),
+		trailAt: trailAfter,
 	}
 	if r.opts.Wait.NoTrail {
 		c.trailAt = math.MaxInt
 	}
-	c.claimWords(dataWords(r.h), spaceWords(r.h), r.opts.Wait.Mode)
+	c.claim(r, dataWords(r.h), spaceWords(r.h), &r.h.cons, &r.h.prod)
 	return c
 }
 
@@ -142,10 +130,7 @@ func (c *Consumer) TryRecv(buf []byte) (int, error) {
 	return c.copyOut(buf)
 }
 
-// copyOut copies the message at tail into buf and releases it. It is what
-// Recv does for every message, so payload and release are written out: a
-// call is a frame and spills on every message (docs/DESIGN.md,
-// "Per-message sends"; BenchmarkOneSide).
+// copyOut copies the message at tail into buf and releases it.
 func (c *Consumer) copyOut(buf []byte) (int, error) {
 	s := c.at(c.tail)
 	n := binary.LittleEndian.Uint32(s)
@@ -158,14 +143,11 @@ func (c *Consumer) copyOut(buf []byte) (int, error) {
 	copy(buf, s[lenSize:lenSize+n])
 	c.tail++
 	c.bytes += uint64(n)
-	if crashPoints {
-		c.release()
-		return int(n), nil
-	}
+	// release, with publishCursor inlined here (release is not: it calls
+	// settle too).
 	c.released = c.tail
-	c.store(&c.h.tail, c.tail)
-	if c.unflushed++; c.peer.sleeping.Load() != 0 || c.unflushed >= flushEvery {
-		c.settle(&c.counters, &c.h.cons)
+	if c.publishCursor(&c.h.tail, c.tail, "recv-before-release", "recv-before-wake") {
+		c.settle()
 	}
 	return int(n), nil
 }
@@ -304,17 +286,9 @@ func (c *Consumer) badLength(seq uint64, n uint32) error {
 // release publishes the consumer's cursor and wakes the producer if it said
 // it may sleep.
 func (c *Consumer) release() {
-	if crashPoints {
-		crash("recv-before-release")
-	}
 	c.released = c.tail
-	c.store(&c.h.tail, c.tail)
-	c.settled()
-	if crashPoints {
-		crash("recv-before-wake")
-	}
-	if c.unflushed++; c.peer.sleeping.Load() != 0 || c.unflushed >= flushEvery {
-		c.settle(&c.counters, &c.h.cons)
+	if c.publishCursor(&c.h.tail, c.tail, "recv-before-release", "recv-before-wake") {
+		c.settle()
 	}
 }
 
@@ -340,41 +314,43 @@ func (c *Consumer) poll() (bool, error) {
 	return false, nil
 }
 
-// fresh is waitData's first look at the producer's cursor: if the cursor
-// has moved forward, by no more than a ring, it takes the new value and
-// reports true. Anything else (no news, or a value refresh would refuse) it
-// leaves to the wait, which polls and checks. A call whose cached copy ran
-// out comes here even when the next message is already there (in a
-// ping-pong, every call does), and finding it this way, without the
-// wait's interface calls and setup, took BenchmarkRoundTripCalls (one
-// goroutine, so nothing ever waits) from 70-82 ns to 56-64 in most runs.
-func (c *Consumer) fresh() bool {
-	h := c.h.head.Load()
-	if h <= c.cachedHead || h-c.released > c.n {
-		return false
-	}
-	c.cachedHead = h
-	return true
-}
-
+// refresh re-reads the producer's cursor: is there a message? It refuses a
+// cursor that went back, or ran more than a ring ahead of what this
+// consumer released: no producer of this ring writes one. It inlines into
+// every catch-up (TestInlining), so its error is a value built in place
+// rather than by a call.
 func (c *Consumer) refresh() (bool, error) {
 	h := c.h.head.Load()
 	if h < c.cachedHead || h-c.released > c.n {
-		return false, fmt.Errorf("%w: producer cursor %d, was %d, consumer released %d of %d slots",
-			ErrCorrupt, h, c.cachedHead, c.released, c.n)
+		return false, &headError{h, c.cachedHead, c.released, c.n}
 	}
 	c.cachedHead = h
 	return h != c.tail, nil
 }
 
-// waitData waits for a message. The caller is inside a call (slots.begin),
-// so a Ring.Close in another goroutine cannot unmap under its reads.
+// headError is ErrCorrupt for a producer cursor that refresh refused.
+type headError struct{ head, was, released, slots uint64 }
+
+func (e *headError) Error() string {
+	return fmt.Sprintf("%v: producer cursor %d, was %d, consumer released %d of %d slots",
+		ErrCorrupt, e.head, e.was, e.released, e.slots)
+}
+
+func (e *headError) Unwrap() error { return ErrCorrupt }
+
+// waitData is a receiving call's catch-up: its cached copy of the producer's
+// cursor ran out. It looks at the cursor once (after a pause, when
+// trailing), and waits if that finds nothing. The caller is inside a call
+// (slots.begin), so a Ring.Close in another goroutine cannot unmap under
+// its reads.
 func (c *Consumer) waitData(ctx context.Context) error {
 	trail := c.paced >= c.trailAt
 	if trail {
 		fence.Pause(trailPauses)
 	}
-	if c.fresh() {
+	if ok, err := c.refresh(); err != nil {
+		return err
+	} else if ok {
 		switch {
 		case trail && c.cachedHead-c.tail == 1:
 			// The pause found no more than was there before it:
@@ -387,52 +363,8 @@ func (c *Consumer) waitData(ctx context.Context) error {
 		return nil
 	}
 	c.paced = 0
-	// Quick polls: a reply that is on its way (a ping-pong, a request
-	// answered) is found here, and the call goes on to read it with
-	// nothing of the general wait's setup and interface calls between
-	// finding it and publishing the answer. Only with nothing peeked:
-	// the general wait releases peeked slots first, which the producer
-	// may be waiting for.
-	if c.tail == c.released {
-		for range c.quickPolls {
-			fence.Pause(1)
-			if c.fresh() {
-				c.stalls++ // it had to wait, as a wait that polls counts
-				if hookWaited != nil {
-					hookWaited()
-				}
-				return nil
-			}
-		}
-	}
-	return c.r.waitFor(ctx, c, &c.slots, &c.cw, &c.h.cons, &c.h.prod)
+	return c.waitFor(ctx, c)
 }
-
-// quickPollCount is how many quick polls a consumer makes (waitData) before
-// the general wait: at about 25 ns a hint on the project VM, 32 cover 0.8
-// µs, a round trip across processes three times over, while a peer that
-// takes longer is left to the general wait, which reads the clock, the
-// context and the peer's liveness.
-const quickPollCount = 32
-
-// quickPollsFor is the number of quick polls for a wait strategy: none when
-// it sleeps at once (WaitFutex), or spins for less than quickPollMinSpin
-// (the polls would stretch it: the lost-wakeup tests spin 1 ns so that
-// their sides sleep as often as they can).
-func quickPollsFor(ws WaitStrategy) int {
-	switch {
-	case ws.Mode == WaitFutex:
-		return 0
-	case ws.Mode != WaitSpin && ws.Spin < quickPollMinSpin:
-		return 0
-	}
-	return quickPollCount
-}
-
-// quickPollMinSpin is the shortest WaitStrategy.Spin that quick polls fit
-// in, with room for a hint four times as long as the project VM's (a
-// hint's length varies by CPU).
-const quickPollMinSpin = quickPollCount * 100 * time.Nanosecond
 
 // Trailing a producer that keeps pace (docs/DESIGN.md, "Per-message
 // sends"). A consumer that is a little faster than its producer catches up
@@ -464,7 +396,7 @@ func (c *Consumer) peerCursor() uint64 { return c.cachedHead }
 
 // flushCounters copies the statistics to the header; waitFor calls it
 // before sleeping.
-func (c *Consumer) flushCounters() { c.flush(&c.h.cons) }
+func (c *Consumer) flushCounters() { c.flush(c.me) }
 
 // Close ends the consumer. From then on every sending call of the producer
 // returns ErrPeerClosed: nothing will read what it sends. It wakes a call of this

@@ -18,18 +18,22 @@ const TrailAfter = trailAfter
 // already published.
 func (c *Consumer) Paced() int { return c.paced }
 
-// QuickPollsFor is quickPollsFor, and QuickPollCount quickPollCount, for
-// TestQuickPolls.
-var QuickPollsFor = quickPollsFor
+// Backoff is the backoff a side chooses for ws: how long it spins, then
+// yields (Forever: that phase does not end), and whether it stretches its
+// yield phase.
+func Backoff(ws WaitStrategy) (spin, yield time.Duration, adapt bool) {
+	b := newBackoff(ws)
+	return time.Duration(b.spin), time.Duration(b.yield), b.adapt
+}
 
-const QuickPollCount = quickPollCount
+const Forever = time.Duration(forever)
 
 // Adapt runs a side's adapt on a stretch after one sleep and returns the
 // stretch it leaves.
 func Adapt(stretch uint, slept time.Duration, woken bool, ws WaitStrategy) uint {
-	s := slots{stretch: stretch}
-	s.adapt(int64(slept), woken, ws)
-	return s.stretch
+	w := waiter{b: newBackoff(ws), stretch: stretch}
+	w.adapt(int64(slept), woken)
+	return w.stretch
 }
 
 const MaxStretch = maxStretch

@@ -9,7 +9,8 @@ import (
 	"github.com/shmring/shmring/internal/fence"
 )
 
-// slots indexes the slot area. Shared by Producer and Consumer.
+// slots indexes the slot area, and holds what a side keeps for the calls
+// that publish and wait. Shared by Producer and Consumer.
 type slots struct {
 	area []byte
 	size uint64 // bytes per slot
@@ -19,8 +20,6 @@ type slots struct {
 	// relaxed: publish with a release store. True in a ring with
 	// asymmetric fences until the peer asks for full ones (wakeSleeper).
 	relaxed bool
-	own     futexWords // the block this side sleeps on
-	peer    futexWords // the block the peer sleeps on
 	// active is 1 while a call of this side may touch the segment
 	// (begin, end); Ring.Close waits for it to be 0 before it unmaps.
 	active atomic.Uint32
@@ -30,28 +29,8 @@ type slots struct {
 	// pending is 1 while the caller may hold slices into the segment
 	// (lend, settled).
 	pending atomic.Uint32
-	live    liveCheck // when to check the peer next, across waiting calls
-	// stretch: the yield phase of this side's waits lasts
-	// WaitStrategy.Yield << stretch (wait.go, adapt).
-	stretch uint
-}
-
-// claimWords sets up a side's fence words as it claims its role, before its
-// first publication. A previous holder of the role may have answered the
-// peer's request for full fences; this one has not, and says so before it
-// publishes anything with a release store. The clear is a full store
-// (fence.StoreFull32): a sleeper that still read the old answer would skip
-// its membarrier, so this side's flag load must not pass the clear. It asks
-// for full fences from the peer if it sleeps at once when it must wait
-// (WaitFutex): a sleep then needs no membarrier.
-func (s *slots) claimWords(own, peer futexWords, mode WaitMode) {
-	s.own, s.peer = own, peer
-	fence.StoreFull32(peer.fenced, 0)
-	var want uint32
-	if mode == WaitFutex {
-		want = 1
-	}
-	own.wantsFence.Store(want)
+	counters
+	waiter
 }
 
 // store publishes cursor value v: a release store when relaxed (the
@@ -69,9 +48,9 @@ func (s *slots) store(c *atomic.Uint64, v uint64) {
 // futex block. The Load keeps the common case (nobody sleeps) free of
 // read-modify-write instructions. It is split so the check inlines into
 // every publication.
-func (s *slots) wakePeer(me *side) {
+func (s *slots) wakePeer() {
 	if s.peer.sleeping.Load() != 0 {
-		s.wakeSleeper(me)
+		s.wakeSleeper()
 	}
 }
 
@@ -79,7 +58,7 @@ func (s *slots) wakePeer(me *side) {
 // and this side has not answered yet, then wakes the peer unless another
 // publication already did (the Swap makes a burst of publications wake
 // once).
-func (s *slots) wakeSleeper(me *side) {
+func (s *slots) wakeSleeper() {
 	w := s.peer
 	if s.relaxed && w.wantsFence.Load() != 0 {
 		// From now on every publication is a full fence. The answer
@@ -89,30 +68,62 @@ func (s *slots) wakeSleeper(me *side) {
 		fence.StoreFull32(w.fenced, 1)
 	}
 	if w.sleeping.Swap(0) != 0 {
-		me.wakes.Add(1)
+		s.me.wakes.Add(1)
 		wake(w.seq)
 	}
 }
 
-// settle is the rare work after a store of this side's cursor, which the
-// caller does when the peer may sleep or every flushEvery stores: it wakes
-// the peer if it may sleep, and copies the counters c to the header block
-// me when they are due. The caller counted the store in c.unflushed.
-func (s *slots) settle(c *counters, me *side) {
-	s.wakePeer(me)
-	if c.unflushed >= flushEvery {
-		c.flush(me)
+// publishCursor is the publication step (C, D in wait.go), the one every
+// call that publishes or releases ends with: it stores v to this side's
+// cursor, then reports whether the rare work is due, which the caller then
+// does with settle: the peer may sleep (D), the counters are due for a copy
+// to the header (every flushEvery stores), or the caller may have held
+// slices into the segment (lend), which it holds no longer. Every caller
+// writes
+//
+//	if s.publishCursor(...) {
+//		s.settle()
+//	}
+//
+// so that publishCursor itself makes no call but the store and inlines
+// into every call that publishes (TestInlining): a call is a frame and
+// spills on every message. before and beforeWake name the crash points
+// around the store, which exist only in the fault-injection build
+// (crash_on.go); in any other the compiler drops them.
+func (s *slots) publishCursor(cursor *atomic.Uint64, v uint64, before, beforeWake string) (settle bool) {
+	if crashPoints {
+		crash(before)
+	}
+	s.store(cursor, v)
+	if crashPoints {
+		crash(beforeWake)
+	}
+	s.unflushed++
+	return s.peer.sleeping.Load() != 0 || s.unflushed >= flushEvery || s.pending.Load() != 0
+}
+
+// settle is the rare work after a store of this side's cursor
+// (publishCursor): it records that no slice is lent, wakes the peer if it
+// may sleep, and copies the counters to the header when they are due.
+func (s *slots) settle() {
+	s.settled()
+	s.wakePeer()
+	if s.unflushed >= flushEvery {
+		s.flush(s.me)
 	}
 }
 
-func newSlots(r *Ring) slots {
+// newSlots indexes r's slot area for a side whose header block is me; its
+// counters resume where a previous holder of the role left them.
+func newSlots(r *Ring, me *side) slots {
 	return slots{
-		area:    r.buf[HeaderSize:r.g.segSize],
-		size:    r.g.slotSize,
-		mask:    r.g.slots - 1,
-		n:       r.g.slots,
-		max:     int(r.g.slotSize) - lenSize,
-		relaxed: r.asym,
+		area:     r.buf[HeaderSize:r.g.segSize],
+		size:     r.g.slotSize,
+		mask:     r.g.slots - 1,
+		n:        r.g.slots,
+		max:      int(r.g.slotSize) - lenSize,
+		relaxed:  r.asym,
+		counters: loadCounters(me),
 	}
 }
 
@@ -128,11 +139,11 @@ func newSlots(r *Ring) slots {
 // with fence.Heavy (membarrier), which makes the mark visible or the load
 // see closed. Where membarrier is not to be had, Close waits a millisecond
 // instead: a store sits in a CPU's store buffer for nanoseconds.
-func (s *slots) begin() { fence.Mark32(word(&s.active), 1) }
+func (s *slots) begin() { fence.Store32(word(&s.active), 1) }
 
 // end is a release store: the call's reads and writes of the segment come
 // before it.
-func (s *slots) end() { fence.Mark32(word(&s.active), 0) }
+func (s *slots) end() { fence.Store32(word(&s.active), 0) }
 
 // lend records that the caller holds slices into the segment (reserved
 // or peeked, not yet published or released): Ring.Close then swaps the
@@ -206,19 +217,16 @@ type Producer struct {
 	head       uint64 // next position to write: published plus reserved
 	published  uint64 // the cursor in the header
 	cachedTail uint64 // the consumer's cursor, as last read
-	counters
-	cw     ctxWake // wakes a wait when its context ends
-	closed atomic.Bool
+	closed     atomic.Bool
 }
 
 func newProducer(r *Ring) *Producer {
 	head := r.h.head.Load()
 	p := &Producer{
-		r: r, h: r.h, slots: newSlots(r),
+		r: r, h: r.h, slots: newSlots(r, &r.h.prod),
 		head: head, published: head, cachedTail: r.h.tail.Load(),
-		counters: loadCounters(&r.h.prod),
 	}
-	p.claimWords(spaceWords(r.h), dataWords(r.h), r.opts.Wait.Mode)
+	p.claim(r, spaceWords(r.h), dataWords(r.h), &r.h.prod, &r.h.cons)
 	return p
 }
 
@@ -248,18 +256,11 @@ func (p *Producer) Send(ctx context.Context, msg []byte) error {
 		return err
 	}
 	p.put(msg)
-	if crashPoints {
-		p.publish()
-		p.end()
-		return nil
-	}
-	// publish, written out: Send is the call made most often, and a call
-	// is a frame and spills on every message (docs/DESIGN.md,
-	// "Per-message sends"; BenchmarkOneSide).
+	// publish, with publishCursor inlined here (publish is not: it
+	// calls settle too).
 	p.published = p.head
-	p.store(&p.h.head, p.head)
-	if p.unflushed++; p.peer.sleeping.Load() != 0 || p.unflushed >= flushEvery {
-		p.settle(&p.counters, &p.h.prod)
+	if p.publishCursor(&p.h.head, p.head, "send-before-publish", "send-before-wake") {
+		p.settle()
 	}
 	p.end()
 	return nil
@@ -583,17 +584,9 @@ func putPayload(dst, msg []byte) {
 // publish makes everything written so far visible: one store of the cursor,
 // then a wake only if the consumer said it may sleep.
 func (p *Producer) publish() {
-	if crashPoints {
-		crash("send-before-publish")
-	}
 	p.published = p.head
-	p.store(&p.h.head, p.head)
-	p.settled()
-	if crashPoints {
-		crash("send-before-wake")
-	}
-	if p.unflushed++; p.peer.sleeping.Load() != 0 || p.unflushed >= flushEvery {
-		p.settle(&p.counters, &p.h.prod)
+	if p.publishCursor(&p.h.head, p.head, "send-before-publish", "send-before-wake") {
+		p.settle()
 	}
 }
 
@@ -625,7 +618,7 @@ func (p *Producer) poll() (bool, error) {
 // waitSpace waits for a free slot. The caller is inside a call
 // (slots.begin), so a Ring.Close cannot unmap under it.
 func (p *Producer) waitSpace(ctx context.Context) error {
-	return p.r.waitFor(ctx, p, &p.slots, &p.cw, &p.h.prod, &p.h.cons)
+	return p.waitFor(ctx, p)
 }
 
 // beforeWait publishes anything reserved: a producer must never sleep on
@@ -642,7 +635,7 @@ func (p *Producer) peerCursor() uint64 { return p.cachedTail }
 
 // flushCounters copies the statistics to the header; waitFor calls it
 // before sleeping.
-func (p *Producer) flushCounters() { p.flush(&p.h.prod) }
+func (p *Producer) flushCounters() { p.flush(p.me) }
 
 // Close ends the producer: what was committed stays for the consumer, which
 // drains it and then reads io.EOF; what was reserved and not committed is

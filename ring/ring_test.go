@@ -585,23 +585,23 @@ func TestTrailing(t *testing.T) {
 	require.Equal(t, ring.TrailAfter, c.Paced(), "NoTrail")
 }
 
-// TestQuickPolls: a consumer polls the producer's cursor itself before the
-// general wait (consumer.go, waitData) unless its strategy sleeps at once
-// or spins for less time than the polls may take.
-func TestQuickPolls(t *testing.T) {
+// TestBackoff: each wait mode's phases (wait.go, newBackoff). WaitSpin
+// never stops spinning and WaitYield never stops yielding, so neither
+// sleeps; WaitFutex sleeps at once; only WaitAdaptive stretches.
+func TestBackoff(t *testing.T) {
+	const spin, yield = 3 * time.Microsecond, 7 * time.Microsecond
 	for _, tc := range []struct {
-		ws   ring.WaitStrategy
-		want int
+		mode        ring.WaitMode
+		spin, yield time.Duration
+		adapt       bool
 	}{
-		{ring.WaitStrategy{Mode: ring.WaitAdaptive, Spin: ring.DefaultSpin}, ring.QuickPollCount},
-		{ring.WaitStrategy{Mode: ring.WaitYield, Spin: ring.DefaultSpin}, ring.QuickPollCount},
-		{ring.WaitStrategy{Mode: ring.WaitSpin}, ring.QuickPollCount},
-		{ring.WaitStrategy{Mode: ring.WaitSpin, Spin: time.Nanosecond}, ring.QuickPollCount},
-		{ring.WaitStrategy{Mode: ring.WaitAdaptive, Spin: time.Nanosecond}, 0},
-		{ring.WaitStrategy{Mode: ring.WaitYield, Spin: time.Microsecond}, 0},
-		{ring.WaitStrategy{Mode: ring.WaitFutex, Spin: ring.DefaultSpin}, 0},
+		{ring.WaitAdaptive, spin, yield, true},
+		{ring.WaitSpin, ring.Forever, 0, false},
+		{ring.WaitYield, spin, ring.Forever, false},
+		{ring.WaitFutex, 0, 0, false},
 	} {
-		require.Equal(t, tc.want, ring.QuickPollsFor(tc.ws), "%+v", tc.ws)
+		s, y, a := ring.Backoff(ring.WaitStrategy{Mode: tc.mode, Spin: spin, Yield: yield})
+		require.Equal(t, []any{tc.spin, tc.yield, tc.adapt}, []any{s, y, a}, "%v", tc.mode)
 	}
 }
 

@@ -20,13 +20,15 @@ import (
 // consumer waiting on an empty ring (the producer waiting on a full one is
 // the mirror image, with tail, spaceSeq and producerSleeping):
 //
-//	consumer (sleeper)                 producer (waker)
+//	consumer (sleeper, waiter.sleep)   producer (waker, publishCursor)
 //	  s := dataSeq                       write slots
 //	  consumerSleeping = 1    (A)        head = h             (C)
-//	  if head != tail: done   (B)        if consumerSleeping  (D)
-//	  futex_wait(&dataSeq, s)                consumerSleeping = 0
-//	  consumerSleeping = 0                   dataSeq++
-//	                                         futex_wake(&dataSeq)
+//	  [membarrier()]          (M)        if consumerSleeping  (D)
+//	  if head != tail: done   (B)            consumerSleeping = 0
+//	  futex_wait(&dataSeq, s)                dataSeq++
+//	  consumerSleeping = 0                   futex_wake(&dataSeq)
+//
+// (M) is there only with asymmetric fences, below.
 //
 // Why no wake-up is lost, with symmetric fences (Config.SymmetricFences):
 // A and C are stores that no later load may pass (internal/fence.StoreFull32
@@ -86,6 +88,76 @@ type poller interface {
 	peerCursor() uint64
 }
 
+// waiter is one side's way of waiting, set up when the side claims its role
+// (claim) and used by every call of the side that finds the ring full or
+// empty. It owns the side's futex words, its schedule of liveness checks,
+// its context wake-up and its backoff.
+type waiter struct {
+	own, peer futexWords // the block this side sleeps on; the one its peer sleeps on
+	me, them  *side      // the header blocks: this side's (waits, wakes), the peer's (owner)
+	b         backoff
+	liveness  time.Duration // Options.Liveness
+	asym      bool          // the ring has asymmetric fences: a sleep needs membarrier
+	live      liveCheck     // when to check the peer next, across waiting calls
+	// stretch: the yield phase of this side's waits lasts b.yield <<
+	// stretch (adapt).
+	stretch uint
+	cw      ctxWake // wakes a sleep when its context ends
+}
+
+// backoff is a side's waiting policy, chosen once from its WaitStrategy
+// (newBackoff): poll with a spin-wait hint before each poll for spin
+// nanoseconds, then poll with runtime.Gosched in between for yield
+// nanoseconds, then sleep on the futex until woken, polling once before
+// each sleep. forever means the phase never ends: WaitSpin spins for ever,
+// WaitYield yields for ever, and neither sleeps. adapt stretches the yield
+// phase (WaitAdaptive, adapt).
+type backoff struct {
+	spin, yield int64
+	adapt       bool
+	clockEvery  int // spin reads the clock every clockEvery polls
+}
+
+// forever is a phase that does not end.
+const forever = math.MaxInt64
+
+func newBackoff(ws WaitStrategy) backoff {
+	var b backoff
+	switch ws.Mode {
+	case WaitSpin:
+		b = backoff{spin: forever}
+	case WaitYield:
+		b = backoff{spin: int64(ws.Spin), yield: forever}
+	case WaitFutex:
+		b = backoff{}
+	default:
+		b = backoff{spin: int64(ws.Spin), yield: int64(ws.Yield), adapt: true}
+	}
+	b.clockEvery = spinClockEvery
+	if b.spin < int64(shortSpin) {
+		// A spin shorter than spinClockEvery polls can take would be
+		// stretched by them: read the clock at every poll.
+		b.clockEvery = 1
+	}
+	return b
+}
+
+// The cadence of the polling phases, in polls: how often a spinning side
+// reads the clock (its spin phase may be over) and gives up its P (the peer
+// may be a goroutine waiting for it: GOMAXPROCS=1), and how often a
+// spinning or yielding side looks at its context and its peer (check).
+// Reading the clock costs about as much as a poll, time.Now and a context
+// more, so the polls between them find a prompt peer without either.
+const (
+	spinClockEvery  = 64
+	spinYieldEvery  = 128
+	spinCheckEvery  = 1024
+	yieldCheckEvery = 64
+	// shortSpin is about how long spinClockEvery polls take, with a
+	// hint before each, on a CPU whose hint takes 100 ns.
+	shortSpin = spinClockEvery * 100 * time.Nanosecond
+)
+
 // liveCheck is a side's schedule of liveness checks. It lasts from one
 // waiting call to the next when a call ends by its context, so that a
 // caller who waits in short calls (a context whose deadline is shorter than
@@ -100,27 +172,44 @@ type liveCheck struct {
 	mark    uint64    // the peer's cursor when the schedule began
 }
 
+// claim sets up the waiter of a side that claims its role, before its
+// first publication. A previous holder of the role may have answered the
+// peer's request for full fences; this one has not, and says so before it
+// publishes anything with a release store. The clear is a full store
+// (fence.StoreFull32): a sleeper that still read the old answer would skip
+// its membarrier, so this side's flag load must not pass the clear. It asks
+// for full fences from the peer if it sleeps at once when it must wait
+// (WaitFutex): a sleep then needs no membarrier.
+func (w *waiter) claim(r *Ring, own, peer futexWords, me, them *side) {
+	ws := r.opts.Wait
+	*w = waiter{own: own, peer: peer, me: me, them: them,
+		b: newBackoff(ws), liveness: r.opts.Liveness, asym: r.asym}
+	fence.StoreFull32(peer.fenced, 0)
+	var want uint32
+	if ws.Mode == WaitFutex {
+		want = 1
+	}
+	own.wantsFence.Store(want)
+}
+
 // waitFor blocks until p.poll reports true or an error, the context ends, or
-// the peer is found dead or stopped too long. s holds this side's futex
-// block (own), its call mark and its liveness schedule; me counts the
-// waits, peer is checked for liveness.
-//
-// It makes no allocation: waits are frequent, and a wait that allocates
-// turns a steady stream into garbage.
+// the peer is found dead or stopped too long. It makes no allocation: waits
+// are frequent, and a wait that allocates turns a steady stream into
+// garbage.
 //
 // The call that waits has marked its side as inside a call (slots.begin)
 // and looked that its side is open: Ring.Close, which closes the sides and
 // then waits for the mark to go, wakes the wait, whose poll sees the side
 // closed (ErrClosed), and cannot unmap under it. On success the call goes
 // on to write or read the slot it waited for, still marked.
-func (r *Ring) waitFor(ctx context.Context, p poller, s *slots, cw *ctxWake, me, peer *side) error {
+func (w *waiter) waitFor(ctx context.Context, p poller) error {
 	ok, err := p.poll()
 	if err == nil && !ok {
-		if c := p.peerCursor(); c != s.live.mark {
-			s.live = liveCheck{mark: c}
+		if c := p.peerCursor(); c != w.live.mark {
+			w.live = liveCheck{mark: c}
 		}
 		p.beforeWait()
-		err = r.wait(ctx, p, cw, s, me, peer)
+		err = w.wait(ctx, p)
 	}
 	if err != nil {
 		// Only a wait cut short by its context keeps the schedule for
@@ -129,7 +218,7 @@ func (r *Ring) waitFor(ctx context.Context, p poller, s *slots, cw *ctxWake, me,
 		// again after ErrPeerUnresponsive waits again, at least an
 		// interval, instead of failing at its first look at the clock.
 		if ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
-			s.live = liveCheck{mark: p.peerCursor()}
+			w.live = liveCheck{mark: p.peerCursor()}
 		}
 		// A wait that fails (closed, cancelled, dead peer) is a good
 		// time to bring the counters up to date; still inside the
@@ -143,155 +232,185 @@ func (r *Ring) waitFor(ctx context.Context, p poller, s *slots, cw *ctxWake, me,
 	return nil
 }
 
-// wait is waitFor's loop. s is the waiting side's: its futex block, its
-// liveness schedule and its stretch.
-func (r *Ring) wait(ctx context.Context, p poller, cw *ctxWake, s *slots, me, peer *side) error {
-	w, lc := s.own, &s.live
-	seq, sleeping := w.seq, w.sleeping
-	ws := r.opts.Wait
-	ctxDeadline, hasDeadline := ctx.Deadline()
-	var (
-		spinUntil  int64 // then yield; set at the first look at the clock
-		yieldUntil int64 // then sleep; set when yielding starts
-		yielding   bool
-	)
-
-	for i := 0; ; i++ {
+// wait runs the backoff's phases in turn: spin, yield, sleep. Each phase
+// returns true when a poll found what the side waits for, an error that
+// ends the wait, or false, nil when it is over.
+func (w *waiter) wait(ctx context.Context, p poller) error {
+	if ok, err := w.spin(ctx, p); ok || err != nil {
+		return err
+	}
+	if ok, err := w.yield(ctx, p); ok || err != nil {
+		return err
+	}
+	for {
 		if ok, err := p.poll(); ok || err != nil {
 			return err
 		}
-		// Spin, then yield, then sleep, as the mode says. Spinning yields
-		// now and then too (GOMAXPROCS=1: the peer may be a goroutine
-		// waiting for this P). The clock is read only now and then: every
-		// 64 polls while spinning, after each yield while yielding, and
-		// the context and the peer are looked at every 1024 polls.
-		sleep := false
-		switch {
-		case ws.Mode == WaitFutex:
-			sleep = true
-		case ws.Mode == WaitSpin || !yielding:
-			// After the first 128 polls (two looks at the clock:
-			// a ping-pong's answer usually arrives before, if the
-			// consumer's quick polls have not found it already,
-			// and a Spin shorter than that has ended), each poll waits
-			// for a spin-wait hint first: a longer spin that
-			// reads the peer's cursor as fast as the CPU can
-			// would take the core from the peer, if that runs on
-			// the other hardware thread of the same core.
-			if i >= 128 {
-				fence.Pause(1)
-			}
-			if i&63 != 63 {
-				continue
-			}
-			if i&127 == 127 {
-				runtime.Gosched()
-			}
-			if ws.Mode != WaitSpin {
-				// The first look at the clock is after 64 polls: a
-				// peer that answers sooner costs no clock read.
-				switch t := monotime.Now(); {
-				case spinUntil == 0:
-					spinUntil = later(t, int64(ws.Spin))
-				case t >= spinUntil:
-					yielding = true
-					yieldUntil = later(t, stretched(ws.Yield, s.stretch))
-				}
-			}
-			if i&1023 != 1023 {
-				continue
-			}
-		default:
-			runtime.Gosched()
-			if ws.Mode == WaitAdaptive && monotime.Now() >= yieldUntil {
-				sleep = true
-			} else if i&63 != 63 {
-				continue
-			}
-		}
-		now := time.Now()
-		if err := ctx.Err(); err != nil {
+		if err := w.check(ctx, p); err != nil {
 			return err
 		}
-		if hasDeadline && !now.Before(ctxDeadline) {
-			return context.DeadlineExceeded
-		}
-		if lc.next.IsZero() {
-			lc.next = now.Add(r.opts.Liveness)
-		} else if !now.Before(lc.next) {
-			if now.Sub(lc.next) > r.opts.Liveness {
-				// More than two intervals since the last check,
-				// not all of them spent waiting: what that check
-				// saw says nothing of now. "Stopped at two checks
-				// in a row" means one stop an interval long.
-				lc.stopped = false
-			}
-			if err := checkPeer(peer, &lc.stopped); err != nil {
-				// The peer may have published (or freed) one
-				// more slot between the last poll and its death.
-				// It can do nothing more now, so this poll is
-				// final: report death only if it finds nothing
-				// (model/wakeup.pml, MUT_NO_FINAL_POLL).
-				if ok, perr := p.poll(); ok || perr != nil {
-					return perr
-				}
-				return err
-			}
-			lc.next = now.Add(r.opts.Liveness)
-		}
-		if !sleep {
-			continue
-		}
-
-		cw.arm(ctx, seq)
-		deadline := lc.next
-		if hasDeadline && ctxDeadline.Before(deadline) {
-			deadline = ctxDeadline
-		}
-		p.flushCounters()
-		if hookSnapshot != nil {
-			hookSnapshot(seq)
-		}
-		v := seq.Load()
-		fence.StoreFull32(sleeping, 1)
-		if r.asym && w.fenced.Load() == 0 {
-			// The peer's last cursor store may still sit in its
-			// CPU's store buffer, and its flag load may have
-			// passed it: this barrier runs on that CPU and makes
-			// the store visible to the poll below. Not needed
-			// once the peer publishes with full fences.
-			if err := fence.Heavy(); err != nil {
-				sleeping.Store(0)
-				return fmt.Errorf("ring: wait: %w", err)
-			}
-		}
-		if ok, err := p.poll(); ok || err != nil {
-			sleeping.Store(0)
+		if ok, err := w.sleep(ctx, p); ok || err != nil {
 			return err
-		}
-		// A context that ended since the check above may have bumped
-		// the word before s was read: the futex would not return
-		// until the next liveness check. Its error is set before its
-		// AfterFunc bumps, so looking now, after reading s, is enough.
-		if err := ctx.Err(); err != nil {
-			sleeping.Store(0)
-			return err
-		}
-		me.waits.Add(1)
-		adaptive := ws.Mode == WaitAdaptive // only it has a yield phase to stretch
-		var asleep int64
-		if adaptive {
-			asleep = monotime.Now()
-		}
-		err := futex.Wait(word(seq), v, deadline)
-		sleeping.Store(0)
-		if adaptive {
-			s.adapt(monotime.Now()-asleep, err == nil, ws)
-		}
-		if err != nil && !os.IsTimeout(err) {
-			return fmt.Errorf("ring: wait: %w", err)
 		}
 	}
+}
+
+// spin polls with a spin-wait hint before each poll, for b.spin. A poll as
+// fast as the CPU can would take the core from the peer, if that runs on
+// the other hardware thread of the same core; a hint (about 25 ns on the
+// project VM) still finds a reply on its way (a ping-pong) within a few
+// dozen nanoseconds of its arrival.
+func (w *waiter) spin(ctx context.Context, p poller) (bool, error) {
+	if w.b.spin == 0 {
+		return false, nil
+	}
+	until := int64(forever)
+	if w.b.spin != forever {
+		until = later(monotime.Now(), w.b.spin)
+	}
+	for i := 1; ; i++ {
+		fence.Pause(1)
+		if ok, err := p.poll(); ok || err != nil {
+			return ok, err
+		}
+		if i%w.b.clockEvery != 0 {
+			continue
+		}
+		if until != forever && monotime.Now() >= until {
+			return false, nil
+		}
+		if i%spinYieldEvery == 0 {
+			runtime.Gosched()
+		}
+		if i%spinCheckEvery == 0 {
+			if err := w.check(ctx, p); err != nil {
+				return false, err
+			}
+		}
+	}
+}
+
+// yield polls with runtime.Gosched before each poll, for b.yield stretched
+// (adapt).
+func (w *waiter) yield(ctx context.Context, p poller) (bool, error) {
+	if w.b.yield == 0 {
+		return false, nil
+	}
+	until := int64(forever)
+	if w.b.yield != forever {
+		until = later(monotime.Now(), stretched(time.Duration(w.b.yield), w.stretch))
+	}
+	for i := 1; ; i++ {
+		runtime.Gosched()
+		if ok, err := p.poll(); ok || err != nil {
+			return ok, err
+		}
+		if until != forever && monotime.Now() >= until {
+			return false, nil
+		}
+		if i%yieldCheckEvery == 0 {
+			if err := w.check(ctx, p); err != nil {
+				return false, err
+			}
+		}
+	}
+}
+
+// check looks at the context and, when the schedule says so, at the peer's
+// process: ErrPeerDead, ErrPeerUnresponsive, or ctx's error end the wait.
+func (w *waiter) check(ctx context.Context, p poller) error {
+	now := time.Now()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !now.Before(d) {
+		return context.DeadlineExceeded
+	}
+	lc := &w.live
+	switch {
+	case lc.next.IsZero():
+		lc.next = now.Add(w.liveness)
+		return nil
+	case now.Before(lc.next):
+		return nil
+	case now.Sub(lc.next) > w.liveness:
+		// More than two intervals since the last check, not all of
+		// them spent waiting: what that check saw says nothing of now.
+		// "Stopped at two checks in a row" means one stop an interval
+		// long.
+		lc.stopped = false
+	}
+	lc.next = now.Add(w.liveness)
+	err := checkPeer(w.them, &lc.stopped)
+	if err == nil {
+		return nil
+	}
+	// The peer may have published (or freed) one more slot between the
+	// last poll and its death. It can do nothing more now, so this poll
+	// is final: report death only if it finds nothing
+	// (model/wakeup.pml, MUT_NO_FINAL_POLL). If it finds something, the
+	// caller's next poll takes it.
+	if ok, perr := p.poll(); ok || perr != nil {
+		return perr
+	}
+	return err
+}
+
+// sleep is one sleep of the protocol above, step by step as in
+// model/wakeup.pml's consumer (s, A, M, B, futex_wait): it reads the word,
+// raises the flag, makes the peer's stores visible if they may not be, polls
+// once more, and sleeps until woken, the next liveness check or the
+// context's deadline. check has run just before, so the schedule is set.
+func (w *waiter) sleep(ctx context.Context, p poller) (bool, error) {
+	seq, sleeping := w.own.seq, w.own.sleeping
+	w.cw.arm(ctx, seq)
+	deadline := w.live.next
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	p.flushCounters()
+	if hookSnapshot != nil {
+		hookSnapshot(seq)
+	}
+	s := seq.Load()
+	fence.StoreFull32(sleeping, 1) // (A)
+	if w.asym && w.own.fenced.Load() == 0 {
+		// (M) The peer's last cursor store may still sit in its
+		// CPU's store buffer, and its flag load may have passed it:
+		// this barrier runs on that CPU and makes the store visible
+		// to the poll below. Not needed once the peer publishes with
+		// full fences.
+		if err := fence.Heavy(); err != nil {
+			sleeping.Store(0)
+			return false, fmt.Errorf("ring: wait: %w", err)
+		}
+	}
+	if ok, err := p.poll(); ok || err != nil { // (B)
+		sleeping.Store(0)
+		return ok, err
+	}
+	// A context that ended since check may have bumped the word before s
+	// was read: the futex would not return until the next liveness
+	// check. Its error is set before its AfterFunc bumps, so looking
+	// now, after reading s, is enough.
+	if err := ctx.Err(); err != nil {
+		sleeping.Store(0)
+		return false, err
+	}
+	w.me.waits.Add(1)
+	var asleep int64
+	if w.b.adapt {
+		asleep = monotime.Now()
+	}
+	err := futex.Wait(word(seq), s, deadline)
+	sleeping.Store(0)
+	if w.b.adapt {
+		w.adapt(monotime.Now()-asleep, err == nil)
+	}
+	if err != nil && !os.IsTimeout(err) {
+		return false, fmt.Errorf("ring: wait: %w", err)
+	}
+	return false, nil
 }
 
 // Stretching the yield phase (WaitAdaptive). Polling before a sleep is
@@ -317,12 +436,12 @@ const maxStretch = 3 // the yield phase at most 8 times WaitStrategy.Yield
 
 // adapt updates the side's stretch after a sleep of slept nanoseconds that
 // ended by a wake-up (woken) or by its deadline.
-func (s *slots) adapt(slept int64, woken bool, ws WaitStrategy) {
-	polled := later(int64(ws.Spin), stretched(ws.Yield, s.stretch))
+func (w *waiter) adapt(slept int64, woken bool) {
+	polled := later(w.b.spin, stretched(time.Duration(w.b.yield), w.stretch))
 	if woken && slept/2 <= polled {
-		s.stretch = min(s.stretch+1, maxStretch)
+		w.stretch = min(w.stretch+1, maxStretch)
 	} else {
-		s.stretch = max(s.stretch, 1) - 1
+		w.stretch = max(w.stretch, 1) - 1
 	}
 }
 
