@@ -86,12 +86,11 @@ type WaitStrategy struct {
 	// NoTrail stops a consumer from trailing its producer. By default a
 	// consumer that keeps finding the next message already published
 	// when it looks for more (a stream that keeps pace with it) pauses
-	// briefly before each such look (4 spin-wait hints: about 100 ns on
-	// the AMD EPYC measured; the hint's length varies by CPU), and then
-	// reads several messages at once behind the producer instead of
-	// each one beside it: a per-message stream moves fewer cache lines
-	// between the CPUs and runs faster, and a message waits a few
-	// hundred nanoseconds more in the ring while the stream lasts
+	// briefly before each such look (4 spin-wait hints; a hint's length
+	// varies by CPU), and then reads several messages at once behind the
+	// producer instead of each one beside it: a per-message stream moves
+	// fewer cache lines between the CPUs and runs faster, and a message
+	// waits a little longer in the ring while the stream lasts
 	// (docs/DESIGN.md, "Per-message sends"). Set it for the lowest
 	// latency in a stream that runs at full speed. It has no effect on
 	// the producer, nor on a consumer that has to wait for its messages.
@@ -617,12 +616,30 @@ func claim(s *side, role string) error {
 // its time; one that calls Close), Close detaches the segment by swapping
 // its pages for private memory (shmseg.Segment.DetachPrivate), so a late
 // write through such a slice is lost and a late read sees zeros, instead
-// of faulting; that mapping lasts until the process exits. If
-// both the producer and the consumer have now closed, it also removes the
-// segment (IPC_RMID): a ring is gone once both sides are done with it. A
-// ring whose peer died without closing stays until "shmring rm -stale" or a
-// new process takes the role over. Close returns ErrClosed if called twice.
-func (r *Ring) Close() error {
+// of faulting; that mapping lasts until the process exits.
+//
+// Close also decides whether the segment outlives it; this is the one
+// place that does. It removes the segment (IPC_RMID: the kernel frees it
+// with the last detach) when nobody will use it again: both sides have
+// closed; or this handle held a role, no other process is attached, and
+// the peer's role is held by a dead process or was never claimed. A
+// producer whose consumer has not come yet leaves its committed messages
+// for it, and a handle that claimed no role (a creator or a monitor)
+// removes nothing unless both sides have closed. A ring whose peer died
+// while another process is still attached stays until "shmring rm -stale"
+// or a new process takes the role over. Close returns ErrClosed if called
+// twice.
+func (r *Ring) Close() error { return r.close(true) }
+
+// Abandon is Close for a producer that gives up on its messages: where
+// Close would leave committed messages for a consumer that has not come
+// yet, Abandon removes the segment (if no other process is attached). For
+// a handle without the producer role it is Close.
+func (r *Ring) Abandon() error { return r.close(false) }
+
+// close is Close; keep leaves a producer's committed messages for a
+// consumer yet to come.
+func (r *Ring) close(keep bool) error {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -633,16 +650,40 @@ func (r *Ring) Close() error {
 	r.mu.Unlock()
 	// Consumer first: a call blocked on either side then sees a closed
 	// side (ErrClosed), never the producer's end of stream (io.EOF).
+	var sides []*slots
 	if c != nil {
 		_ = c.Close()
+		sides = append(sides, &c.slots)
 	}
 	if p != nil {
 		_ = p.Close()
+		sides = append(sides, &p.slots)
 	}
-	// Wait for every call under way to end (see slots.begin): after the
-	// sides are closed (each a compare-and-swap, a full fence) and the
-	// barrier, a call either sees its side closed and touches nothing,
-	// or its mark is visible here.
+	lent, running := r.waitCalls(sides)
+	if r.seg == nil {
+		return nil
+	}
+	err := r.removeIfAbandoned(p != nil, c != nil, keep)
+	if lent || running {
+		// Unmapping would fault whoever uses a slice: swap the
+		// segment's pages for private memory instead (a mapping
+		// that stays until the process exits).
+		return errors.Join(err, r.seg.DetachPrivate())
+	}
+	// After this the header and slots are unmapped: nothing may touch them.
+	return errors.Join(err, r.seg.Detach())
+}
+
+// waitCalls waits for every call of the closed sides under way to end
+// (see slots.begin), up to closeWait each. It reports whether the caller
+// may still hold slices into the segment (lent) and whether a call has not
+// ended (running). When none is running it drops the sides' context
+// registrations, which would otherwise write to the futex words when their
+// contexts end (a call still running owns its registration).
+func (r *Ring) waitCalls(sides []*slots) (lent, running bool) {
+	// After the sides are closed (each a compare-and-swap, a full fence)
+	// and the barrier, a call either sees its side closed and touches
+	// nothing, or its mark is visible here.
 	if !r.heavy || fence.Heavy() != nil {
 		// No membarrier here (or, which cannot happen once
 		// registered, it failed): a call's release store of its mark
@@ -650,14 +691,6 @@ func (r *Ring) Close() error {
 		// millisecond is a practical bound.
 		time.Sleep(time.Millisecond)
 	}
-	var sides []*slots
-	if c != nil {
-		sides = append(sides, &c.slots)
-	}
-	if p != nil {
-		sides = append(sides, &p.slots)
-	}
-	lent, running := false, false // slices into the segment may be in use; a call has not ended
 	for _, s := range sides {
 		deadline := time.Now().Add(closeWait)
 		for s.active.Load() != 0 || s.closes.Load() != 0 {
@@ -667,43 +700,26 @@ func (r *Ring) Close() error {
 			}
 			time.Sleep(100 * time.Microsecond)
 		}
-		if s.pending.Load() != 0 {
-			lent = true
-		}
+		lent = lent || s.pending.Load() != 0
 	}
 	if !running {
-		// No call is under way now: drop the context registrations,
-		// which would otherwise write to the futex words when their
-		// contexts end. (A call still running owns its registration.)
-		if c != nil {
-			c.cw.disarm()
-		}
-		if p != nil {
-			p.cw.disarm()
+		for _, s := range sides {
+			s.cw.disarm()
 		}
 	}
-	if r.seg == nil {
-		return nil
-	}
-	if lent || running {
-		// Unmapping would fault whoever uses a slice: swap the
-		// segment's pages for private memory instead (a mapping
-		// that stays until the process exits).
-		return errors.Join(r.removeIfDone(), r.seg.DetachPrivate())
-	}
-	err := r.removeIfDone()
-	// After this the header and slots are unmapped: nothing may touch them.
-	return errors.Join(err, r.seg.Detach())
+	return lent, running
 }
 
 // closeWait is how long Ring.Close waits for a call of a side to end
 // before it swaps the segment for private memory instead of unmapping it.
 const closeWait = time.Second
 
-// removeIfDone removes a shared ring's segment (IPC_RMID) once both sides
-// have closed: the kernel frees it with the last detach.
-func (r *Ring) removeIfDone() error {
-	if r.seg == nil || r.ro || r.h.state.Load()&(stateProducerClosed|stateConsumerClosed) != stateProducerClosed|stateConsumerClosed {
+// removeIfAbandoned removes a shared ring's segment (IPC_RMID) when nobody
+// will use it again (the policy is in Close's doc). prod and cons say which
+// roles this handle held, keep whether a producer leaves its messages for a
+// consumer yet to come.
+func (r *Ring) removeIfAbandoned(prod, cons, keep bool) error {
+	if r.ro || !r.abandoned(prod, cons, keep) {
 		return nil
 	}
 	// The peer may have removed it already: both sides try.
@@ -711,6 +727,38 @@ func (r *Ring) removeIfDone() error {
 		return err
 	}
 	return nil
+}
+
+// abandoned applies Close's policy: true when the segment has no future
+// user once this handle, which held the roles prod and cons, detaches.
+func (r *Ring) abandoned(prod, cons, keep bool) bool {
+	const both = stateProducerClosed | stateConsumerClosed
+	st := r.h.state.Load()
+	if st&both == both {
+		return true
+	}
+	if prod == cons { // neither role (or both, and then both closed above)
+		return false
+	}
+	peer, peerClosed := &r.h.cons, uint32(stateConsumerClosed)
+	if cons {
+		peer, peerClosed = &r.h.prod, stateProducerClosed
+	}
+	id := identity(peer.owner.Load())
+	switch {
+	case st&peerClosed != 0 || id.alive():
+		return false
+	case id == 0 && prod && keep && r.fill() > 0:
+		return false // committed messages wait for a consumer yet to come
+	}
+	info, err := r.seg.Stat()
+	return err == nil && info.Nattch <= 1
+}
+
+// fill is how many messages are published and not yet released.
+func (r *Ring) fill() uint64 {
+	head, tail, _ := cursors(r.h)
+	return min(head-tail, r.g.slots)
 }
 
 // closeSide marks one side closed in the shared state, gives up its role and

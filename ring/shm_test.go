@@ -660,3 +660,70 @@ func TestOpenNotRing(t *testing.T) {
 		_ = cmd.Wait()
 	})
 }
+
+// TestClosePolicy: Ring.Close removes the segment exactly when nobody will
+// use it again (Close's doc), and Abandon when a producer gives up on its
+// messages.
+func TestClosePolicy(t *testing.T) {
+	shmtest.NoLeaks(t)
+	gone := func(r *ring.Ring) bool {
+		_, err := shmseg.Stat(r.Segment().ID())
+		return errors.Is(err, shmseg.ErrNotExist)
+	}
+	send := func(t *testing.T, r *ring.Ring, n int) {
+		p, err := r.Producer()
+		require.NoError(t, err)
+		for range n {
+			require.NoError(t, p.Send(context.Background(), []byte{1}))
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, r *ring.Ring)
+		close func(r *ring.Ring) error
+		gone  bool
+	}{
+		{"no role claimed", func(*testing.T, *ring.Ring) {}, (*ring.Ring).Close, false},
+		{"producer, messages for a consumer yet to come", func(t *testing.T, r *ring.Ring) { send(t, r, 2) }, (*ring.Ring).Close, false},
+		{"producer abandons them", func(t *testing.T, r *ring.Ring) { send(t, r, 2) }, (*ring.Ring).Abandon, true},
+		{"producer, nothing sent, no consumer", func(t *testing.T, r *ring.Ring) { send(t, r, 0) }, (*ring.Ring).Close, true},
+		{"consumer, no producer", func(t *testing.T, r *ring.Ring) {
+			_, err := r.Consumer()
+			require.NoError(t, err)
+		}, (*ring.Ring).Close, true},
+		{"producer, consumer's process died", func(t *testing.T, r *ring.Ring) {
+			send(t, r, 2)
+			holdAndKill(t, r, "hold-consumer")
+		}, (*ring.Ring).Close, true},
+		{"producer, consumer alive", func(t *testing.T, r *ring.Ring) {
+			send(t, r, 2)
+			c, err := ring.Open(r.Segment().Key(), ring.Options{})
+			require.NoError(t, err)
+			_, err = c.Consumer()
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = c.Close() })
+		}, (*ring.Ring).Close, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, _ := shmRing(t, ring.Config{SlotSize: 16, Slots: 4})
+			tc.setup(t, r)
+			require.NoError(t, tc.close(r))
+			require.Equal(t, tc.gone, gone(r), "segment removed")
+		})
+	}
+}
+
+// holdAndKill has a child process claim role ("hold-producer" or
+// "hold-consumer") in r's segment, then kills it: the role is left held by a
+// dead process.
+func holdAndKill(t *testing.T, r *ring.Ring, role string) {
+	t.Helper()
+	cmd := shmtest.Child(t, context.Background(), role, keyArg(r.Segment().Key()))
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	_, err = io.ReadFull(out, make([]byte, 6))
+	require.NoError(t, err)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	_ = cmd.Wait()
+}

@@ -214,37 +214,32 @@ func (s *session) watchPeer(cancel context.CancelCauseFunc) (stop func()) {
 	}
 }
 
-// close ends this side and detaches. The segment goes when both sides are
-// gone: ring.Close removes it once both have closed; here it is also
-// removed when the peer never came or died and nobody else is attached.
-// The one exception is a producer that finished normally before any
-// consumer came: its messages wait in the ring for one. It returns a note
-// for the report, or "".
+// close ends this side and detaches. Whether the segment goes is
+// ring.Ring.Close's policy (Abandon's, when a producer does not keep its
+// messages for a consumer yet to come); this only says what happened, for
+// the report. It returns a note, or "".
 func (s *session) close(keepForPeer bool) (note string) {
 	st := s.r.Stats()
 	ps, pid := s.peer(st)
-	remove := false
-	switch ps {
-	case peerAbsent:
-		if keepForPeer && st.Fill > 0 {
-			note = fmt.Sprintf("no consumer yet: %d messages wait in ring %v for one", st.Fill, s.key)
-		} else {
-			remove = true
-		}
-	case peerDead:
-		remove = true
-		note = fmt.Sprintf("the %s (pid %d) died", s.role.peer(), pid)
+	// Close removes the segment when the peer never came or died and no
+	// other process is attached: say which.
+	others := false
+	if info, err := s.r.Segment().Stat(); err == nil {
+		others = info.Nattch > 1
 	}
-	if remove {
-		if info, err := s.r.Segment().Stat(); err == nil && info.Nattch <= 1 {
-			if err := s.r.Segment().Remove(); err == nil && ps == peerDead {
-				note += fmt.Sprintf("; ring %v removed", s.key)
-			}
-		} else if ps == peerDead {
-			note += fmt.Sprintf("; ring %v left (attached elsewhere): shmring rm -stale removes it", s.key)
-		}
+	switch {
+	case ps == peerAbsent && keepForPeer && st.Fill > 0:
+		note = fmt.Sprintf("no consumer yet: %d messages wait in ring %v for one", st.Fill, s.key)
+	case ps == peerDead && others:
+		note = fmt.Sprintf("the %s (pid %d) died; ring %v left (attached elsewhere): shmring rm -stale removes it", s.role.peer(), pid, s.key)
+	case ps == peerDead:
+		note = fmt.Sprintf("the %s (pid %d) died; ring %v removed", s.role.peer(), pid, s.key)
 	}
-	if err := s.r.Close(); err != nil && note == "" {
+	closeRing := s.r.Close
+	if !keepForPeer {
+		closeRing = s.r.Abandon
+	}
+	if err := closeRing(); err != nil && note == "" {
 		note = fmt.Sprintf("closing ring %v: %v", s.key, err)
 	}
 	return note
