@@ -117,8 +117,10 @@
 // # Lifetime
 //
 // A segment outlives the processes that use it. Ring.Close removes it once
-// both sides have closed; a ring whose peer died stays, for a takeover, until
-// it is removed ("shmring rm -stale", or ipcrm).
+// both sides have closed, or when the closing side's peer never came or
+// died and no other process is attached (Ring.Close has the whole rule). A
+// ring whose sides both died stays until it is removed ("shmring rm
+// -stale", or ipcrm).
 //
 // Slices returned by Reserve, Batch.Slot, Peek and RecvBatch point into the
 // segment, not into a copy:
