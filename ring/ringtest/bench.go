@@ -75,9 +75,6 @@ type throughputResult struct {
 
 func throughput(h harness, cfg Config, n int, produce func(int, []byte) []byte, sink *Sink) (throughputResult, error) {
 	h.Helper()
-	if !mainStarted() {
-		return throughputResult{}, errNoMain
-	}
 	if produce == nil {
 		return throughputResult{}, errors.New("ringtest: Throughput: produce is nil")
 	}
@@ -85,53 +82,35 @@ func throughput(h harness, cfg Config, n int, produce func(int, []byte) []byte, 
 	if sink != nil {
 		name = sink.name
 	}
-	out, err := newRing(h, ringConfig(cfg.MaxMessage, cfg.Slots, cfg.Wait))
+	l, err := connect(h, roleSink, name, cfg, ringConfig(ackSize, 2, cfg.Wait))
 	if err != nil {
 		return throughputResult{}, err
 	}
-	back, err := newRing(h, ringConfig(ackSize, 2, cfg.Wait))
-	if err != nil {
-		return throughputResult{}, err
-	}
-	p, err := out.Producer()
-	if err != nil {
-		return throughputResult{}, err
-	}
-	c, err := back.Consumer()
-	if err != nil {
-		return throughputResult{}, err
-	}
-	pr, err := startPeer(h, peerSpec{Role: roleSink, Name: name,
-		In: out.Segment().ID(), Out: back.Segment().ID(), Wait: cfg.Wait})
-	if err != nil {
-		return throughputResult{}, fmt.Errorf("ringtest: %w", err)
-	}
-
-	ctx := pr.ctx
-	buf := make([]byte, 0, p.MaxMessage())
+	ctx := l.pr.ctx
+	buf := make([]byte, 0, l.p.MaxMessage())
 	var sent ack
 	var reply [ackSize]byte
 	h.ResetTimer()
 	start := monotime.Now()
 	for i := range n {
 		msg := produce(i, buf[:0])
-		if err := p.Send(ctx, msg); err != nil {
-			return throughputResult{}, pr.fail(fmt.Errorf("ringtest: send message %d (%d bytes): %w", i, len(msg), err))
+		if err := l.p.Send(ctx, msg); err != nil {
+			return throughputResult{}, l.pr.fail(fmt.Errorf("ringtest: send message %d (%d bytes): %w", i, len(msg), err))
 		}
 		sent.sum += ends(msg)
 		sent.bytes += uint64(len(msg))
 	}
 	sent.count = uint64(n)
 	// The peer reads io.EOF after the last message, and answers.
-	err = p.Close()
+	err = l.p.Close()
 	var k int
 	if err == nil {
-		k, err = c.Recv(ctx, reply[:])
+		k, err = l.c.Recv(ctx, reply[:])
 	}
 	elapsed := max(monotime.Now()-start, 1)
 	h.StopTimer()
 	if err != nil {
-		return throughputResult{}, pr.fail(fmt.Errorf("ringtest: wait for the peer's count: %w", err))
+		return throughputResult{}, l.pr.fail(fmt.Errorf("ringtest: wait for the peer's count: %w", err))
 	}
 	got, err := decodeAck(reply[:k])
 	if err != nil {
@@ -141,13 +120,7 @@ func throughput(h harness, cfg Config, n int, produce func(int, []byte) []byte, 
 		return throughputResult{}, fmt.Errorf("ringtest: the peer received %d messages, %d bytes, checksum %d; "+
 			"%d, %d and %d were sent", got.count, got.bytes, got.sum, sent.count, sent.bytes, sent.sum)
 	}
-	if err := pr.wait(); err != nil {
-		return throughputResult{}, fmt.Errorf("ringtest: %w", err)
-	}
-	if o := pr.output(); o != "" {
-		h.Logf("ringtest: %s", o)
-	}
-	return throughputResult{elapsed: elapsed, bytes: sent.bytes}, nil
+	return throughputResult{elapsed: elapsed, bytes: sent.bytes}, l.finish(h)
 }
 
 // roundTripResult is one RoundTrip run: every timed round trip, in ns.
@@ -158,9 +131,6 @@ type roundTripResult struct {
 func roundTrip(h harness, cfg Config, n int, produce func(int, []byte) []byte, resp *Responder,
 	check func(int, []byte) error) (roundTripResult, error) {
 	h.Helper()
-	if !mainStarted() {
-		return roundTripResult{}, errNoMain
-	}
 	if produce == nil {
 		return roundTripResult{}, errors.New("ringtest: RoundTrip: produce is nil")
 	}
@@ -168,46 +138,27 @@ func roundTrip(h harness, cfg Config, n int, produce func(int, []byte) []byte, r
 	if resp != nil {
 		name = resp.name
 	}
-	rc := ringConfig(cfg.MaxMessage, cfg.Slots, cfg.Wait)
-	out, err := newRing(h, rc)
+	l, err := connect(h, roleRespond, name, cfg, ringConfig(cfg.MaxMessage, cfg.Slots, cfg.Wait))
 	if err != nil {
 		return roundTripResult{}, err
 	}
-	back, err := newRing(h, rc)
-	if err != nil {
-		return roundTripResult{}, err
-	}
-	p, err := out.Producer()
-	if err != nil {
-		return roundTripResult{}, err
-	}
-	c, err := back.Consumer()
-	if err != nil {
-		return roundTripResult{}, err
-	}
-	pr, err := startPeer(h, peerSpec{Role: roleRespond, Name: name,
-		In: out.Segment().ID(), Out: back.Segment().ID(), Wait: cfg.Wait})
-	if err != nil {
-		return roundTripResult{}, fmt.Errorf("ringtest: %w", err)
-	}
-
-	ctx := pr.ctx
-	buf := make([]byte, 0, p.MaxMessage())
+	ctx := l.pr.ctx
+	buf := make([]byte, 0, l.p.MaxMessage())
 	one := func(i int) error {
 		msg := produce(i, buf[:0])
-		if err := p.Send(ctx, msg); err != nil {
-			return pr.fail(fmt.Errorf("ringtest: send request %d (%d bytes): %w", i, len(msg), err))
+		if err := l.p.Send(ctx, msg); err != nil {
+			return l.pr.fail(fmt.Errorf("ringtest: send request %d (%d bytes): %w", i, len(msg), err))
 		}
-		reply, err := c.Peek(ctx)
+		reply, err := l.c.Peek(ctx)
 		if err != nil {
-			return pr.fail(fmt.Errorf("ringtest: wait for reply %d: %w", i, err))
+			return l.pr.fail(fmt.Errorf("ringtest: wait for reply %d: %w", i, err))
 		}
 		if check != nil {
 			if err := check(i, reply); err != nil {
 				return fmt.Errorf("ringtest: check reply %d: %w", i, err)
 			}
 		}
-		return c.Release()
+		return l.c.Release()
 	}
 	// The first round trips fault in the slots and the code: bench's
 	// warm-up, so that the two report the same thing.
@@ -230,16 +181,58 @@ func roundTrip(h harness, cfg Config, n int, produce func(int, []byte) []byte, r
 		last = t
 	}
 	h.StopTimer()
-	if err := p.Close(); err != nil {
-		return roundTripResult{}, pr.fail(fmt.Errorf("ringtest: close: %w", err))
+	if err := l.p.Close(); err != nil {
+		return roundTripResult{}, l.pr.fail(fmt.Errorf("ringtest: close: %w", err))
 	}
-	if err := pr.wait(); err != nil {
-		return roundTripResult{}, fmt.Errorf("ringtest: %w", err)
+	return roundTripResult{hist: hg}, l.finish(h)
+}
+
+// link is a measurement's two rings and its peer: messages go out through
+// p, and the peer answers through c.
+type link struct {
+	p  *ring.Producer
+	c  *ring.Consumer
+	pr *peer
+}
+
+// connect makes the two rings, the outgoing one for cfg and the answers'
+// one for back, and starts the peer in role with name's function.
+func connect(h harness, role, name string, cfg Config, back ring.Config) (link, error) {
+	if !mainStarted() {
+		return link{}, errNoMain
 	}
-	if o := pr.output(); o != "" {
+	out, err := newRing(h, ringConfig(cfg.MaxMessage, cfg.Slots, cfg.Wait))
+	if err != nil {
+		return link{}, err
+	}
+	in, err := newRing(h, back)
+	if err != nil {
+		return link{}, err
+	}
+	var l link
+	if l.p, err = out.Producer(); err != nil {
+		return link{}, err
+	}
+	if l.c, err = in.Consumer(); err != nil {
+		return link{}, err
+	}
+	l.pr, err = startPeer(h, peerSpec{Role: role, Name: name,
+		In: out.Segment().ID(), Out: in.Segment().ID(), Wait: cfg.Wait})
+	if err != nil {
+		return link{}, fmt.Errorf("ringtest: %w", err)
+	}
+	return l, nil
+}
+
+// finish waits for the peer to end and logs what it printed.
+func (l link) finish(h harness) error {
+	if err := l.pr.wait(); err != nil {
+		return fmt.Errorf("ringtest: %w", err)
+	}
+	if o := l.pr.output(); o != "" {
 		h.Logf("ringtest: %s", o)
 	}
-	return roundTripResult{hist: hg}, nil
+	return nil
 }
 
 // newRing makes a ring in a new private segment and marks the segment for

@@ -139,6 +139,15 @@ func startPeer(h harness, s peerSpec) (*peer, error) {
 		}
 	})
 
+	if err := p.awaitReady(cmd, rd); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// awaitReady waits for the peer started as cmd to say "ready" on rd, and
+// kills it if it does not within readyTimeout.
+func (p *peer) awaitReady(cmd *exec.Cmd, rd *os.File) error {
 	ready := make(chan error, 1)
 	go func() {
 		line, err := bufio.NewReader(rd).ReadString('\n')
@@ -150,18 +159,18 @@ func startPeer(h harness, s peerSpec) (*peer, error) {
 	select {
 	case err := <-ready:
 		if err == nil {
-			return p, nil
+			return nil
 		}
 		if err := p.wait(); err != nil {
-			return nil, fmt.Errorf("the peer ended before it was ready: %w", err)
+			return fmt.Errorf("the peer ended before it was ready: %w", err)
 		}
-		return nil, fmt.Errorf("the peer (pid %d) exited 0 before it was ready: does TestMain call ringtest.Main or ringtest.Run?%s",
+		return fmt.Errorf("the peer (pid %d) exited 0 before it was ready: does TestMain call ringtest.Main or ringtest.Run?%s",
 			p.pid, p.output())
 	case <-time.After(readyTimeout):
 		// Its output may be read only once it is reaped.
 		_ = cmd.Process.Kill()
 		<-p.exited
-		return nil, fmt.Errorf("the peer (pid %d) was not ready after %v, and was killed%s", p.pid, readyTimeout, p.output())
+		return fmt.Errorf("the peer (pid %d) was not ready after %v, and was killed%s", p.pid, readyTimeout, p.output())
 	}
 }
 
