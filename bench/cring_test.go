@@ -33,24 +33,16 @@ var cringBuild struct {
 	dir  string
 	bin  string
 	err  error
-	skip bool // no compiler: skip, do not fail
 }
 
 // cringBin returns the path of the built C reference, building it the first
-// time. Without a C compiler it skips the caller.
+// time. Without a C compiler it skips the caller: the C reference ring is
+// not measured.
 func cringBin(h testing.TB) string {
 	h.Helper()
+	cc := shmtest.CC(h)
 	b := &cringBuild
 	b.once.Do(func() {
-		cc := os.Getenv("CC")
-		if cc == "" {
-			cc = "cc"
-		}
-		path, err := exec.LookPath(cc)
-		if err != nil {
-			b.err, b.skip = fmt.Errorf("no C compiler (%v): the C reference ring is not measured", err), true
-			return
-		}
 		if b.dir, b.err = os.MkdirTemp("", "shmring-cring-"); b.err != nil {
 			return
 		}
@@ -59,15 +51,11 @@ func cringBin(h testing.TB) string {
 			return
 		}
 		bin := filepath.Join(b.dir, "cring")
-		if out, err := exec.Command(path, "-O2", "-o", bin, src).CombinedOutput(); err != nil {
-			b.err = fmt.Errorf("%s -O2 cring.c: %v\n%s", cc, err, out)
+		if b.err = shmtest.Compile(cc, "-O2", "-o", bin, src); b.err != nil {
 			return
 		}
 		b.bin = bin
 	})
-	if b.skip {
-		h.Skip(b.err)
-	}
 	if b.err != nil {
 		h.Fatal(b.err)
 	}

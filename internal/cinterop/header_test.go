@@ -51,15 +51,15 @@ func TestHeaderRefusesBadSetups(t *testing.T) {
 			"_DEFAULT_SOURCE or _GNU_SOURCE was defined after a system header was included"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			compiler, ext := cCompiler(t), ".c"
+			compiler, ext := shmtest.CC(t), ".c"
 			if tc.cxx {
-				compiler, ext = cxxCompiler(t), ".cc"
+				compiler, ext = shmtest.CXX(t), ".cc"
 			}
 			dir := t.TempDir()
 			src := filepath.Join(dir, "main"+ext)
 			require.NoError(t, os.WriteFile(src, []byte(tc.src), 0o600))
 			args := append(append(append(compiler[1:len(compiler):len(compiler)], tc.flags...),
-				"-Wall", "-Wextra", "-Werror", "-I", filepath.Join(repoRoot(t), "include"), "-c", "-o", filepath.Join(dir, "main.o")), src)
+				"-Wall", "-Wextra", "-Werror", "-I", includeDir(t), "-c", "-o", filepath.Join(dir, "main.o")), src)
 			out, err := exec.Command(compiler[0], args...).CombinedOutput()
 			if tc.want == "" {
 				require.NoError(t, err, "%s %s\n%s", compiler[0], strings.Join(args, " "), out)
@@ -148,11 +148,7 @@ int main(int argc, char **argv)
 // dies (it must print what was sent, fail with the dead peer, and remove
 // the ring, as its comment says it does).
 func TestHeaderQuickUse(t *testing.T) {
-	cc := cCompiler(t)
-	dir := t.TempDir()
-	src, bin := filepath.Join(dir, "quick.c"), filepath.Join(dir, "quick")
-	require.NoError(t, os.WriteFile(src, []byte(quickUseProgram(quickUse(t))), 0o600))
-	compile(t, cc, append(append([]string{}, cFlags...), "-I", filepath.Join(repoRoot(t), "include"), "-o", bin, src)...)
+	bin := buildC(t, "quick.c", quickUseProgram(quickUse(t)))
 
 	// start runs the quick use on a fresh path and returns it, its key,
 	// and a function that waits for its exit.

@@ -10,8 +10,8 @@
 // and its quick-use example, compiled and run as written (header_test.go).
 //
 // The package holds tests only. The C code is compiled at run time with the
-// first compiler found of $CC, cc, gcc and clang; without one, every test
-// skips and says so.
+// first compiler found of $CC, cc, gcc and clang (shmtest.CC); without one,
+// every test skips and says so.
 package cinterop_test
 
 import (
@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -67,49 +68,17 @@ func repoRoot(t testing.TB) string {
 	return dir
 }
 
-// cCompiler returns the C compiler command (program and any arguments
-// given in $CC), or skips the test if there is none.
-func cCompiler(t testing.TB) []string {
-	t.Helper()
-	return findCompiler(t, "CC", "cc", "gcc", "clang")
-}
-
-// cxxCompiler is cCompiler for C++: $CXX, c++, g++, clang++.
-func cxxCompiler(t testing.TB) []string {
-	t.Helper()
-	return findCompiler(t, "CXX", "c++", "g++", "clang++")
-}
-
-func findCompiler(t testing.TB, env string, names ...string) []string {
-	t.Helper()
-	var tried []string
-	if f := strings.Fields(os.Getenv(env)); len(f) > 0 {
-		if p, err := exec.LookPath(f[0]); err == nil {
-			return append([]string{p}, f[1:]...)
-		}
-		tried = append(tried, "$"+env+"="+os.Getenv(env))
-	}
-	for _, n := range names {
-		if p, err := exec.LookPath(n); err == nil {
-			return []string{p}
-		}
-		tried = append(tried, n)
-	}
-	t.Skipf("no compiler found (tried %s): the C interoperability tests need one", strings.Join(tried, ", "))
-	return nil
-}
-
 // cFlags are the flags every C program of these tests is built with.
 var cFlags = []string{"-std=c11", "-Wall", "-Wextra", "-Werror", "-O2"}
 
-// compile runs compiler with args and fails the test with its output if it
-// fails.
-func compile(t testing.TB, compiler []string, args ...string) {
+// includeDir is the directory of include/shmring.h.
+func includeDir(t testing.TB) string { return filepath.Join(repoRoot(t), "include") }
+
+// buildC compiles the C program src, named name ("opener.c"), with cFlags
+// and the header, and returns its path.
+func buildC(t testing.TB, name, src string) string {
 	t.Helper()
-	cmd := exec.Command(compiler[0], append(compiler[1:], args...)...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s %s: %v\n%s", filepath.Base(compiler[0]), strings.Join(args, " "), err, out)
-	}
+	return shmtest.CompileSource(t, shmtest.CC(t), name, src, append(slices.Clone(cFlags), "-I", includeDir(t))...)
 }
 
 // buildOnce builds something once per test binary into a directory that
@@ -136,15 +105,14 @@ var cBuild, goBuild buildOnce
 // consumer, compiled with cFlags (once per test binary).
 func cPrograms(t testing.TB) string {
 	t.Helper()
-	cc := cCompiler(t)
+	cc := shmtest.CC(t)
 	root := repoRoot(t)
 	dir, err := cBuild.do("shmring-cinterop-", func(dir string) error {
 		for _, prog := range []string{"producer", "consumer"} {
-			args := append(append([]string{}, cFlags...), "-I", filepath.Join(root, "include"),
+			args := append(slices.Clone(cFlags), "-I", filepath.Join(root, "include"),
 				"-o", filepath.Join(dir, prog), filepath.Join(root, "examples", "c", prog+".c"))
-			cmd := exec.Command(cc[0], append(cc[1:], args...)...)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				return fmt.Errorf("compiling examples/c/%s.c: %v\n%s", prog, err, out)
+			if err := shmtest.Compile(cc, args...); err != nil {
+				return err
 			}
 		}
 		return nil

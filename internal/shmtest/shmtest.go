@@ -1,7 +1,8 @@
 // Package shmtest holds helpers shared by the tests of shmring's packages:
 // a leak check of SysV segments against a baseline, unique test keys,
-// re-execution of the test binary as a child process, and a C process whose
-// main thread has exited (for the liveness checks of Go and C).
+// re-execution of the test binary as a child process, the C compiler to
+// build test programs with (cc.go), and a C process whose main thread has
+// exited, for the liveness checks of Go and C (process.go).
 //
 // It is internal and only imported from _test.go files.
 package shmtest
@@ -208,54 +209,3 @@ func Track(pid int) {
 
 // Args returns the arguments a child was started with.
 func Args() []string { return strings.Fields(os.Getenv("SHMTEST_ARGS")) }
-
-// mainThreadExitsC is a process whose main thread exits (pthread_exit)
-// while another thread goes on: /proc/PID/stat then says Z, for the main
-// thread, though the process runs.
-const mainThreadExitsC = `#include <pthread.h>
-#include <stdio.h>
-#include <unistd.h>
-static void *worker(void *a) { (void)a; puts("ready"); fflush(stdout); for (;;) pause(); return 0; }
-int main(void) { pthread_t t; pthread_create(&t, 0, worker, 0); pthread_exit(0); }
-`
-
-// StartMainThreadExited builds, with the C compiler cc (program and
-// arguments), a program whose main thread exits while another thread runs,
-// starts it, and returns once /proc says its main thread has exited (state
-// Z). The test kills it whenever it likes; it is killed and reaped when the
-// test ends.
-func StartMainThreadExited(t testing.TB, cc []string) *exec.Cmd {
-	t.Helper()
-	dir := t.TempDir()
-	src, bin := dir+"/main_exits.c", dir+"/main_exits"
-	if err := os.WriteFile(src, []byte(mainThreadExitsC), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	args := append(append(slices.Clone(cc[1:]), "-pthread", "-o", bin), src)
-	if out, err := exec.Command(cc[0], args...).CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", cc[0], err, out)
-	}
-	cmd := exec.Command(bin)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
-		t.Fatalf("%s: read %q, %v; want \"ready\"", bin, line, err)
-	}
-	stat := fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid)
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		b, err := os.ReadFile(stat)
-		if i := strings.LastIndexByte(string(b), ')'); err == nil && i >= 0 && strings.HasPrefix(string(b[i+1:]), " Z") {
-			return cmd
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: the main thread of pid %d did not exit: %q, %v", bin, cmd.Process.Pid, b, err)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
