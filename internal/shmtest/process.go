@@ -2,13 +2,48 @@ package shmtest
 
 import (
 	"bufio"
-	"fmt"
-	"os"
 	"os/exec"
-	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shmring/shmring/internal/platform/proc"
 )
+
+// Sleeper starts a process that sleeps until the test ends, when it is
+// killed and reaped: a live process that is not the test's.
+func Sleeper(t testing.TB) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("sleep", "3600")
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("shmtest: starting sleep: %v", err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd
+}
+
+// WithoutFiles runs f with the soft limit of open files at 3, so that
+// every open fails with EMFILE (descriptors 0, 1 and 2 are taken, and more
+// besides), and restores the limit before it returns. Nothing else of the
+// test may run meanwhile: no parallel test, no t.Fatal in f.
+func WithoutFiles(t testing.TB, f func()) {
+	t.Helper()
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	low := old
+	low.Cur = 3
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	f()
+}
 
 // mainThreadExitsC is a process whose main thread exits (pthread_exit)
 // while another thread goes on: /proc/PID/stat then says Z, for the main
@@ -40,14 +75,13 @@ func StartMainThreadExited(t testing.TB) *exec.Cmd {
 	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
 		t.Fatalf("%s: read %q, %v; want \"ready\"", bin, line, err)
 	}
-	stat := fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid)
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		b, err := os.ReadFile(stat)
-		if i := strings.LastIndexByte(string(b), ')'); err == nil && i >= 0 && strings.HasPrefix(string(b[i+1:]), " Z") {
+		st, err := proc.ReadStat(cmd.Process.Pid)
+		if err == nil && st.State == 'Z' {
 			return cmd
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: the main thread of pid %d did not exit: %q, %v", bin, cmd.Process.Pid, b, err)
+			t.Fatalf("%s: the main thread of pid %d did not exit: %+v, %v", bin, cmd.Process.Pid, st, err)
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -1,8 +1,9 @@
 // Package shmtest holds helpers shared by the tests of shmring's packages:
 // a leak check of SysV segments against a baseline, unique test keys,
 // re-execution of the test binary as a child process, the C compiler to
-// build test programs with (cc.go), and a C process whose main thread has
-// exited, for the liveness checks of Go and C (process.go).
+// build test programs with (cc.go), and processes that do not outlive
+// their test: a sleeper, and a C process whose main thread has exited, for
+// the liveness checks of Go and C (process.go).
 //
 // It is internal and only imported from _test.go files.
 package shmtest
