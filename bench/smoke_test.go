@@ -3,7 +3,6 @@ package bench
 import (
 	"flag"
 	"os"
-	"os/exec"
 	"strconv"
 	"testing"
 	"time"
@@ -56,18 +55,8 @@ func TestProc(t *testing.T) {
 	if ns, err := onCPUNanos(pid); err != nil || ns <= 0 {
 		t.Errorf("onCPUNanos: %d, %v", ns, err)
 	}
-	if !alive(pid) {
-		t.Error("alive(self) = false")
-	}
-	if alive(1 << 30) {
-		t.Error("alive(1<<30) = true")
-	}
 
-	cmd := exec.Command("sleep", "60")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	cmd := shmtest.Sleeper(t)
 	w := watchProc(t, cmd.Process.Pid)
 	if !w.alive() {
 		t.Error("procWatch: a running child is not alive")
