@@ -193,13 +193,10 @@ func creationCrashScenario(args []string) error {
 	}
 	// Another program's segment, made as "ipcmk -M 4096" makes one, by a
 	// process that then exits.
-	exe, err := os.Executable()
+	foreign, err := shmtest.ChildCommand(context.Background(), rolePlainSegment, fmt.Sprintf("%#x", keyForeign), "4096", "0644")
 	if err != nil {
 		return err
 	}
-	foreign := exec.Command(exe, "-test.run=^$")
-	foreign.Env = append(os.Environ(), "SHMTEST_CHILD="+rolePlainSegment,
-		fmt.Sprintf("SHMTEST_ARGS=%#x 4096 0644", keyForeign), "GORACE=atexit_sleep_ms=0")
 	if out, err := foreign.CombinedOutput(); err != nil {
 		return fmt.Errorf("making segment %#x: %v\n%s", keyForeign, err, out)
 	}

@@ -28,26 +28,16 @@ import (
 // Child roles of the test binary itself (shmtest.Child), for tests that
 // must run a whole scenario in another process: in a fresh IPC namespace,
 // for instance.
-var childRoles = map[string]func(args []string) error{}
+var childRoles = shmtest.Roles{}
 
 func TestMain(m *testing.M) {
-	if role := shmtest.Role(); role != "" {
-		f, ok := childRoles[role]
-		if !ok {
-			fmt.Fprintf(os.Stderr, "reliability: unknown child role %q\n", role)
-			os.Exit(2)
+	shmtest.Main(func() int {
+		code := m.Run()
+		if binDir != "" {
+			_ = os.RemoveAll(binDir)
 		}
-		if err := f(shmtest.Args()); err != nil {
-			fmt.Fprintf(os.Stderr, "reliability child %s: %v\n", role, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	code := m.Run()
-	if binDir != "" {
-		_ = os.RemoveAll(binDir)
-	}
-	os.Exit(code)
+		return code
+	}, childRoles.Play)
 }
 
 // Long forms. Each knob is an environment variable read by one or more

@@ -21,19 +21,10 @@ import (
 	"github.com/shmring/shmring/shmseg"
 )
 
-// Cross-process tests: the test binary re-executes itself as the peer. The
-// children's roles are dispatched here; each prints nothing on success and
+// Cross-process tests: the test binary re-executes itself as the peer,
+// which plays one of child's roles; each prints nothing on success and
 // exits non-zero with a message on failure.
-func TestMain(m *testing.M) {
-	if role := shmtest.Role(); role != "" {
-		if err := child(role, shmtest.Args()); err != nil {
-			fmt.Fprintf(os.Stderr, "child %s: %v\n", role, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { shmtest.Main(m.Run, child) }
 
 func child(role string, args []string) error {
 	if role == roleSegment {

@@ -28,10 +28,12 @@ const testTimeout = 2 * time.Minute
 const liveness = "100ms"
 
 func TestMain(m *testing.M) {
-	if shmtest.Role() == "linepipe" {
-		os.Exit(run(shmtest.Args(), os.Stdin, os.Stdout, os.Stderr))
-	}
-	os.Exit(m.Run())
+	shmtest.Main(m.Run, shmtest.Roles{"linepipe": func(args []string) error {
+		if code := run(args, os.Stdin, os.Stdout, os.Stderr); code != 0 {
+			return shmtest.ExitCode(code)
+		}
+		return nil
+	}}.Play)
 }
 
 // proc is linepipe running in a child process (the test binary, re-executed

@@ -33,10 +33,7 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
-	if role := shmtest.Role(); role != "" {
-		os.Exit(app.RunChild(role, shmtest.Args())) // started by shmtest.Child
-	}
-	os.Exit(runTests(m))
+	shmtest.Main(func() int { return runTests(m) }, app.RunChild)
 }
 
 func runTests(m *testing.M) int {

@@ -37,17 +37,16 @@ import (
 const testTimeout = 2 * time.Minute
 
 func TestMain(m *testing.M) {
-	if role := shmtest.Role(); role != "" {
-		os.Exit(runChild(role, shmtest.Args()))
-	}
-	_, _ = root() // before any test can change the working directory
-	code := m.Run()
-	for _, b := range []*buildOnce{&cBuild, &goBuild} {
-		if b.dir != "" {
-			_ = os.RemoveAll(b.dir)
+	shmtest.Main(func() int {
+		_, _ = root() // before any test can change the working directory
+		code := m.Run()
+		for _, b := range []*buildOnce{&cBuild, &goBuild} {
+			if b.dir != "" {
+				_ = os.RemoveAll(b.dir)
+			}
 		}
-	}
-	os.Exit(code)
+		return code
+	}, shmtest.Roles{"producer": producerChild}.Play)
 }
 
 // root is the module's root, found once: go test runs a package's tests in

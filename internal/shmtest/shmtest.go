@@ -1,21 +1,21 @@
-// Package shmtest holds helpers shared by the tests of shmring's packages:
-// a leak check of SysV segments against a baseline, unique test keys,
-// re-execution of the test binary as a child process, the C compiler to
-// build test programs with (cc.go), and processes that do not outlive
-// their test: a sleeper, and a C process whose main thread has exited, for
-// the liveness checks of Go and C (process.go).
+// Package shmtest holds what the tests of shmring's packages share, so
+// that each helper is written once: a leak check of SysV segments against a
+// baseline and unique test keys (this file); the test binary run again as a
+// child playing a role, and the TestMain that dispatches the roles
+// (child.go); the C compiler to build test programs with (cc.go); and
+// processes that do not outlive their test: a sleeper, and a C process
+// whose main thread has exited, for the liveness checks of Go and C
+// (process.go).
 //
 // It is internal and only imported from _test.go files.
 package shmtest
 
 import (
 	"bufio"
-	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -164,40 +164,6 @@ func Key(t testing.TB) int32 {
 	}
 }
 
-// childEnv names the environment variable that tells a re-executed test
-// binary which child role to play.
-const childEnv = "SHMTEST_CHILD"
-
-// Role returns the child role this process was started with by Child, or ""
-// in the parent. A test package's TestMain (or the test itself) dispatches on
-// it.
-func Role() string { return os.Getenv(childEnv) }
-
-// Child returns a command that re-executes the running test binary as a
-// child playing role, with args passed in SHMTEST_ARGS (space separated).
-// The command is killed when ctx ends and when the test ends, so no child
-// outlives its test.
-func Child(t testing.TB, ctx context.Context, role string, args ...string) *exec.Cmd {
-	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatalf("shmtest: %v", err)
-	}
-	cmd := exec.CommandContext(ctx, exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+role, "SHMTEST_ARGS="+strings.Join(args, " "))
-	// A race-built child otherwise sleeps a second at exit.
-	cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0")
-	cmd.Stderr = os.Stderr
-	cmd.WaitDelay = 5 * time.Second
-	t.Cleanup(func() {
-		if cmd.Process != nil && cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	return cmd
-}
-
 // Track makes NoLeaks count the segments that process pid creates as the
 // test's. Segments under keys from Key, and those this process creates, are
 // counted already; call Track after starting a child that creates segments
@@ -207,6 +173,3 @@ func Track(pid int) {
 	childPIDs = append(childPIDs, pid)
 	mu.Unlock()
 }
-
-// Args returns the arguments a child was started with.
-func Args() []string { return strings.Fields(os.Getenv("SHMTEST_ARGS")) }
