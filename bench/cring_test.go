@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,17 +22,10 @@ import (
 )
 
 // The C reference ring, cref/cring.c, built once per test binary with the
-// system's C compiler into a temporary directory, removed by TestMain.
+// system's C compiler (shmtest.Build).
 
 //go:embed cref/cring.c
 var cringSource []byte
-
-var cringBuild struct {
-	once sync.Once
-	dir  string
-	bin  string
-	err  error
-}
 
 // cringBin returns the path of the built C reference, building it the first
 // time. Without a C compiler it skips the caller: the C reference ring is
@@ -41,31 +33,14 @@ var cringBuild struct {
 func cringBin(h testing.TB) string {
 	h.Helper()
 	cc := shmtest.CC(h)
-	b := &cringBuild
-	b.once.Do(func() {
-		if b.dir, b.err = os.MkdirTemp("", "shmring-cring-"); b.err != nil {
-			return
+	dir := shmtest.Build(h, "cring", func(dir string) error {
+		src := filepath.Join(dir, "cring.c")
+		if err := os.WriteFile(src, cringSource, 0o600); err != nil {
+			return err
 		}
-		src := filepath.Join(b.dir, "cring.c")
-		if b.err = os.WriteFile(src, cringSource, 0o600); b.err != nil {
-			return
-		}
-		bin := filepath.Join(b.dir, "cring")
-		if b.err = shmtest.Compile(cc, "-O2", "-o", bin, src); b.err != nil {
-			return
-		}
-		b.bin = bin
+		return shmtest.Compile(cc, "-O2", "-o", filepath.Join(dir, "cring"), src)
 	})
-	if b.err != nil {
-		h.Fatal(b.err)
-	}
-	return b.bin
-}
-
-func removeCRing() {
-	if cringBuild.dir != "" {
-		_ = os.RemoveAll(cringBuild.dir)
-	}
+	return filepath.Join(dir, "cring")
 }
 
 // runCRing runs the C reference with args and returns its "name value"

@@ -11,14 +11,9 @@ import (
 
 // TestMain plays a peer's role when the binary was re-executed as one
 // (shmtest.Child, or ringtest's peer for BenchmarkRingtest), and otherwise
-// runs the tests and benchmarks, then removes the C reference's build
-// directory.
+// runs the tests and benchmarks.
 func TestMain(m *testing.M) {
-	shmtest.Main(func() int {
-		code := ringtest.Run(m)
-		removeCRing()
-		return code
-	}, childRoles.Play)
+	shmtest.Main(func() int { return ringtest.Run(m) }, childRoles.Play)
 }
 
 // childRoles are the peers' parts. Each prints "ready" on stdout once it is

@@ -416,8 +416,8 @@ func TestNoHookInProductionBuilds(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the producer command twice; skipped in -short")
 	}
-	plain := buildBinary(t, "producer", "github.com/shmring/shmring/cmd/producer")
-	tagged := buildBinary(t, "producer-crashpoints", "github.com/shmring/shmring/cmd/producer", "shmring_crashpoints")
+	plain := buildBinary(t, "github.com/shmring/shmring/cmd/producer")
+	tagged := buildBinary(t, "github.com/shmring/shmring/cmd/producer", "shmring_crashpoints")
 	for _, c := range []struct {
 		path string
 		want bool

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,11 +60,8 @@ func inIPCNamespace(t *testing.T, role string, args ...string) ([]byte, error) {
 }
 
 func opsBinaries(t testing.TB) []string {
-	return []string{
-		buildBinary(t, "producer", "github.com/shmring/shmring/cmd/producer"),
-		buildBinary(t, "consumer", "github.com/shmring/shmring/cmd/consumer"),
-		buildBinary(t, "shmring", "github.com/shmring/shmring/cmd/shmring"),
-	}
+	dir := shmtest.GoBuild(t, "github.com/shmring/shmring/cmd/...")
+	return []string{filepath.Join(dir, "producer"), filepath.Join(dir, "consumer"), filepath.Join(dir, "shmring")}
 }
 
 // TestNoLeaksAfterKills (RELIABILITY item 14): the real commands (producer
@@ -100,7 +98,7 @@ func TestNoLeaksAfterKills(t *testing.T) {
 // on the whole namespace.
 func TestRmStaleCreationCrash(t *testing.T) {
 	shmtest.NoLeaks(t)
-	shmring := buildBinary(t, "shmring-crashpoints", "github.com/shmring/shmring/cmd/shmring", "shmring_crashpoints")
+	shmring := buildBinary(t, "github.com/shmring/shmring/cmd/shmring", "shmring_crashpoints")
 	out, err := inIPCNamespace(t, roleCreationCrash, shmring)
 	t.Logf("%s", out)
 	require.NoError(t, err, "creation crash scenario (its stderr is above)")

@@ -1,6 +1,6 @@
 package app_test
 
-// End-to-end tests: the real binaries, built once in TestMain, run as
+// End-to-end tests: the real binaries, built once per test binary, run as
 // separate processes, as a user runs them.
 
 import (
@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"go/build"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,37 +29,15 @@ import (
 	"github.com/shmring/shmring/shmseg"
 )
 
-var binDir string
+func TestMain(m *testing.M) { shmtest.Main(m.Run, app.RunChild) }
 
-func TestMain(m *testing.M) {
-	shmtest.Main(func() int { return runTests(m) }, app.RunChild)
-}
-
-func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "shmring-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	// Not -race even under go test -race: the race detector cannot see
-	// the shared memory, and the binaries' logic runs in-process in
-	// TestInProcess.
-	cmd := exec.Command(goTool(), "build", "-o", dir+"/", "github.com/shmring/shmring/cmd/...")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building the commands:", err)
-		return 1
-	}
-	binDir = dir
-	return m.Run()
-}
-
-func goTool() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return filepath.Join(build.Default.GOROOT, "bin", "go")
+// command returns the path of cmd/name, built (with the other commands) the
+// first time. Not -race even under go test -race: the race detector cannot
+// see the shared memory, and the binaries' logic runs in-process in
+// TestInProcess.
+func command(t *testing.T, name string) string {
+	t.Helper()
+	return filepath.Join(shmtest.GoBuild(t, "github.com/shmring/shmring/cmd/..."), name)
 }
 
 // proc is a command started by a test, killed at the end of the test if it
@@ -74,7 +51,7 @@ type proc struct {
 
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(filepath.Join(binDir, name), args...), done: make(chan struct{})}
+	p := &proc{cmd: exec.Command(command(t, name), args...), done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
 	require.NoError(t, p.cmd.Start())
 	go func() {

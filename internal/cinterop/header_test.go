@@ -90,7 +90,7 @@ func firstError(out string) string {
 // that follow the paragraph starting with "Quick use".
 func quickUse(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(repoRoot(t), "include", "shmring.h"))
+	b, err := os.ReadFile(filepath.Join(shmtest.RepoRoot(t), "include", "shmring.h"))
 	require.NoError(t, err)
 	lines := strings.Split(string(b), "\n")
 	i := 0

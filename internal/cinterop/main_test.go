@@ -19,13 +19,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,41 +35,14 @@ import (
 const testTimeout = 2 * time.Minute
 
 func TestMain(m *testing.M) {
-	shmtest.Main(func() int {
-		_, _ = root() // before any test can change the working directory
-		code := m.Run()
-		for _, b := range []*buildOnce{&cBuild, &goBuild} {
-			if b.dir != "" {
-				_ = os.RemoveAll(b.dir)
-			}
-		}
-		return code
-	}, shmtest.Roles{"producer": producerChild}.Play)
-}
-
-// root is the module's root, found once: go test runs a package's tests in
-// its directory, internal/cinterop.
-var root = sync.OnceValues(func() (string, error) {
-	return filepath.Abs(filepath.Join("..", ".."))
-})
-
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "include", "shmring.h")); err != nil {
-		t.Fatalf("cannot find include/shmring.h from %s: %v", dir, err)
-	}
-	return dir
+	shmtest.Main(m.Run, shmtest.Roles{"producer": producerChild}.Play)
 }
 
 // cFlags are the flags every C program of these tests is built with.
 var cFlags = []string{"-std=c11", "-Wall", "-Wextra", "-Werror", "-O2"}
 
 // includeDir is the directory of include/shmring.h.
-func includeDir(t testing.TB) string { return filepath.Join(repoRoot(t), "include") }
+func includeDir(t testing.TB) string { return filepath.Join(shmtest.RepoRoot(t), "include") }
 
 // buildC compiles the C program src, named name ("opener.c"), with cFlags
 // and the header, and returns its path.
@@ -80,33 +51,13 @@ func buildC(t testing.TB, name, src string) string {
 	return shmtest.CompileSource(t, shmtest.CC(t), name, src, append(slices.Clone(cFlags), "-I", includeDir(t))...)
 }
 
-// buildOnce builds something once per test binary into a directory that
-// TestMain removes.
-type buildOnce struct {
-	once sync.Once
-	dir  string
-	err  error
-}
-
-func (b *buildOnce) do(prefix string, build func(dir string) error) (string, error) {
-	b.once.Do(func() {
-		if b.dir, b.err = os.MkdirTemp("", prefix); b.err != nil {
-			return
-		}
-		b.err = build(b.dir)
-	})
-	return b.dir, b.err
-}
-
-var cBuild, goBuild buildOnce
-
 // cPrograms returns the directory holding the examples/c producer and
 // consumer, compiled with cFlags (once per test binary).
 func cPrograms(t testing.TB) string {
 	t.Helper()
 	cc := shmtest.CC(t)
-	root := repoRoot(t)
-	dir, err := cBuild.do("shmring-cinterop-", func(dir string) error {
+	root := shmtest.RepoRoot(t)
+	return shmtest.Build(t, "examples/c", func(dir string) error {
 		for _, prog := range []string{"producer", "consumer"} {
 			args := append(slices.Clone(cFlags), "-I", filepath.Join(root, "include"),
 				"-o", filepath.Join(dir, prog), filepath.Join(root, "examples", "c", prog+".c"))
@@ -116,36 +67,14 @@ func cPrograms(t testing.TB) string {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir
 }
 
-// goCommands returns the directory holding cmd/producer and cmd/consumer,
-// built with the go command (once per test binary; not -race: the race
-// detector cannot see shared memory, and their logic has its own tests).
+// goCommands returns the directory holding cmd/producer and cmd/consumer
+// (shmtest.GoBuild: once per test binary; not -race, the race detector
+// cannot see shared memory, and their logic has its own tests).
 func goCommands(t testing.TB) string {
 	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("no go command in PATH to build cmd/producer and cmd/consumer: %v", err)
-	}
-	dir, err := goBuild.do("shmring-cinterop-go-", func(dir string) error {
-		// -buildvcs=false: no git status (which fails while another
-		// process holds the repository's index lock) for a binary
-		// that does not need it.
-		cmd := exec.Command(goTool, "build", "-buildvcs=false", "-o", dir+string(filepath.Separator),
-			"github.com/shmring/shmring/cmd/producer", "github.com/shmring/shmring/cmd/consumer")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build cmd/producer cmd/consumer: %v\n%s", err, out)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return shmtest.GoBuild(t, "github.com/shmring/shmring/cmd/...")
 }
 
 // proc is a process started by a test. It is killed when the test's context

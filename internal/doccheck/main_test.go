@@ -15,23 +15,14 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-)
 
-// repoRoot is the module's root: go test runs a package's tests in its
-// directory, internal/doccheck.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", ".."))
-	require.NoError(t, err)
-	_, err = os.Stat(filepath.Join(dir, "go.mod"))
-	require.NoError(t, err, "the module root, from %s", dir)
-	return dir
-}
+	"github.com/shmring/shmring/internal/shmtest"
+)
 
 // readFile returns the file at path, relative to the module root.
 func readFile(t testing.TB, path string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(repoRoot(t), path))
+	b, err := os.ReadFile(filepath.Join(shmtest.RepoRoot(t), path))
 	require.NoError(t, err)
 	return string(b)
 }

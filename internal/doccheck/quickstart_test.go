@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -17,19 +16,6 @@ import (
 	"github.com/shmring/shmring/internal/shmtest"
 	"github.com/shmring/shmring/shmseg"
 )
-
-// goCommand returns the go command: the one on PATH, else the one of the
-// toolchain that built this test.
-func goCommand(t *testing.T) string {
-	t.Helper()
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	p := filepath.Join(runtime.GOROOT(), "bin", "go")
-	_, err := os.Stat(p)
-	require.NoError(t, err, "no go command on PATH, nor in GOROOT")
-	return p
-}
 
 // goVersion returns the go directive of the module's go.mod.
 func goVersion(t *testing.T) string {
@@ -51,7 +37,7 @@ func goVersion(t *testing.T) string {
 // root go.sum vouches for it.
 func TestQuickStart(t *testing.T) {
 	shmtest.NoLeaks(t)
-	root := repoRoot(t)
+	root := shmtest.RepoRoot(t)
 	readme := readFile(t, "README.md")
 	program := markedBlock(t, readme, "README.md", "quickstart")
 	want := markedBlock(t, readme, "README.md", "quickstart-output")
@@ -66,7 +52,7 @@ func TestQuickStart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	bin := filepath.Join(dir, "quickstart")
-	build := exec.CommandContext(ctx, goCommand(t), "build", "-o", bin, ".")
+	build := exec.CommandContext(ctx, shmtest.GoTool(t), "build", "-o", bin, ".")
 	build.Dir = dir
 	// -mod=mod lets go add the requirements the new module inherits
 	// (golang.org/x/sys) to its go.mod, as "go mod tidy" would.

@@ -38,17 +38,24 @@ type ExitCode int
 
 func (c ExitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) }
 
-// Main is TestMain's body in a package whose tests start children (Child).
-// In a child, it calls play with the role the child was started with and
-// its arguments, and exits: 0 when play returns nil, the status of an
-// ExitCode, else 1 with the error on stderr. Otherwise it runs the tests
-// with run (m.Run, or a function that calls it), and exits with run's
-// status. A TestMain is then one line: shmtest.Main(m.Run, roles.Play).
+// Main is TestMain's body in a package whose tests start children (Child)
+// or build programs (Build). In a child, it calls play with the role the
+// child was started with and its arguments, and exits: 0 when play returns
+// nil, the status of an ExitCode, else 1 with the error on stderr.
+// Otherwise it runs the tests with run (m.Run, or a function that calls
+// it), removes what Build built, and exits with run's status. A TestMain is
+// then one line: shmtest.Main(m.Run, roles.Play).
 func Main(run func() int, play func(role string, args []string) error) {
 	if role := os.Getenv(childEnv); role != "" {
 		os.Exit(exitStatus(role, play(role, strings.Fields(os.Getenv(argsEnv)))))
 	}
-	os.Exit(run())
+	_, _ = repoRoot() // before any test can change the working directory
+	builds.mu.Lock()
+	builds.main = true
+	builds.mu.Unlock()
+	code := run()
+	removeBuilds()
+	os.Exit(code)
 }
 
 func exitStatus(role string, err error) int {

@@ -2,7 +2,8 @@
 // that each helper is written once: a leak check of SysV segments against a
 // baseline and unique test keys (this file); the test binary run again as a
 // child playing a role, and the TestMain that dispatches the roles
-// (child.go); the C compiler to build test programs with (cc.go); and
+// (child.go); programs built once per test binary, and the module's root
+// (build.go); the C compiler to build test programs with (cc.go); and
 // processes that do not outlive their test: a sleeper, and a C process
 // whose main thread has exited, for the liveness checks of Go and C
 // (process.go).
