@@ -205,10 +205,10 @@ func fenceStream(t *testing.T, bin string, cCreates, symmetric bool, w fenceWait
 		require.NoError(t, consume(ctx, c, v, nil), "%v", cp)
 		goMessages = v.messages
 	}
-	require.Equal(t, 0, cp.wait(), "%v", cp)
+	require.Equal(t, 0, cp.ExitCode(), "%v", cp)
 	require.Equal(t, uint64(count), goMessages)
 
-	sum := cp.summary(t)
+	sum := summary(t, cp)
 	require.Equal(t, "ok", sum["status"], "%v", cp)
 	require.Equal(t, int64(count), num(t, sum, "messages"))
 	require.Equal(t, fencesName(!asym), sum["fences"], "C's view of the ring's fences")

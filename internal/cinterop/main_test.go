@@ -15,7 +15,6 @@
 package cinterop_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -77,67 +76,19 @@ func goCommands(t testing.TB) string {
 	return shmtest.GoBuild(t, "github.com/shmring/shmring/cmd/...")
 }
 
-// proc is a process started by a test. It is killed when the test's context
-// ends and when the test ends, so none outlives its test.
-type proc struct {
-	name           string
-	cmd            *exec.Cmd
-	stdout, stderr bytes.Buffer
-	done           chan struct{}
-	code           int // exit status once done; -1 if killed by a signal
-}
-
-func start(t testing.TB, ctx context.Context, path string, args ...string) *proc {
+// start starts the program at path; it is killed when ctx ends and when
+// the test ends, so none outlives its test.
+func start(t testing.TB, ctx context.Context, path string, args ...string) *shmtest.Proc {
 	t.Helper()
-	p := &proc{name: filepath.Base(path), cmd: exec.CommandContext(ctx, path, args...), done: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
-	p.cmd.WaitDelay = 5 * time.Second
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", path, err)
-	}
-	go func() {
-		err := p.cmd.Wait()
-		var ee *exec.ExitError
-		switch {
-		case err == nil:
-			p.code = 0
-		case errors.As(err, &ee):
-			p.code = ee.ExitCode()
-		default:
-			p.code = -2
-		}
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	return p
-}
-
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-// wait waits for the process to exit (the context kills it if it hangs)
-// and returns its exit status.
-func (p *proc) wait() int {
-	<-p.done
-	return p.code
-}
-
-func (p *proc) String() string {
-	return fmt.Sprintf("%s (pid %d) exit %d\nstdout:\n%s\nstderr:\n%s", p.name, p.pid(), p.code, &p.stdout, &p.stderr)
+	return shmtest.Start(t, exec.CommandContext(ctx, path, args...))
 }
 
 // summary parses the one-line report of an examples/c program:
 // "consumer: ok key=value key=value ...". The verdict is under "status".
-func (p *proc) summary(t testing.TB) map[string]string {
+func summary(t testing.TB, p *shmtest.Proc) map[string]string {
 	t.Helper()
-	for _, line := range strings.Split(p.stdout.String(), "\n") {
-		rest, ok := strings.CutPrefix(line, p.name+": ")
+	for _, line := range strings.Split(p.Stdout.String(), "\n") {
+		rest, ok := strings.CutPrefix(line, p.Name()+": ")
 		if !ok {
 			continue
 		}

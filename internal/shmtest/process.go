@@ -2,13 +2,105 @@ package shmtest
 
 import (
 	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/shmring/shmring/internal/platform/proc"
 )
+
+// Proc is a process started by a test, its output kept. It is killed and
+// reaped when the test ends if it still runs, so none outlives its test.
+type Proc struct {
+	Cmd *exec.Cmd
+	// Stdout and Stderr hold what the process wrote. Read them once it
+	// has exited: until then os/exec writes them.
+	Stdout, Stderr bytes.Buffer
+	done           chan struct{}
+	code           int // exit status once done; -1 if killed by a signal
+}
+
+// Start starts cmd (whose Stdout and Stderr must be unset).
+func Start(t testing.TB, cmd *exec.Cmd) *Proc {
+	t.Helper()
+	p := &Proc{Cmd: cmd, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = &p.Stdout, &p.Stderr
+	if cmd.WaitDelay == 0 {
+		cmd.WaitDelay = 5 * time.Second // a grandchild holding the pipes
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", cmd.Path, err)
+	}
+	go func() {
+		err := cmd.Wait()
+		var ee *exec.ExitError
+		switch {
+		case err == nil:
+			p.code = 0
+		case errors.As(err, &ee):
+			p.code = ee.ExitCode()
+		default:
+			p.code = -2
+		}
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+// Name is the base name of the program.
+func (p *Proc) Name() string { return filepath.Base(p.Cmd.Path) }
+
+// Pid is the process's id.
+func (p *Proc) Pid() int { return p.Cmd.Process.Pid }
+
+// Done is closed once the process has exited and been reaped.
+func (p *Proc) Done() <-chan struct{} { return p.done }
+
+// ExitCode waits for the process to exit and returns its exit status: -1
+// if a signal killed it. What bounds the wait is the caller's: a context
+// the command was made with, or a kill.
+func (p *Proc) ExitCode() int {
+	<-p.done
+	return p.code
+}
+
+// Wait waits for the process to exit and returns its exit status: -1 if a
+// signal killed it. If it has not exited within timeout, Wait kills it and
+// fails the test.
+func (p *Proc) Wait(t testing.TB, timeout time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		_ = p.Cmd.Process.Kill()
+		<-p.done
+		t.Fatalf("%s did not exit within %v; %v", p.Name(), timeout, p)
+	}
+	return p.code
+}
+
+func (p *Proc) String() string {
+	code := "running"
+	select {
+	case <-p.done:
+		code = fmt.Sprintf("exit %d", p.code)
+	default:
+	}
+	return fmt.Sprintf("%s (pid %d) %s\nstdout:\n%s\nstderr:\n%s", p.Name(), p.Pid(), code, &p.Stdout, &p.Stderr)
+}
 
 // Sleeper starts a process that sleeps until the test ends, when it is
 // killed and reaped: a live process that is not the test's.
