@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/wire"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shmseg"
 )
@@ -176,7 +177,7 @@ func TestCrossProcessStream(t *testing.T) {
 			k = 1
 		}
 		for j := range k {
-			m := store[j][:12+(i+j)%49]
+			m := store[j][:wire.HeaderSize+(i+j)%41]
 			fill(m, uint64(i+j))
 			batch[j] = m
 		}
@@ -218,7 +219,7 @@ func pingPongFutex(t *testing.T, symmetric bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	futexOnly := ring.Options{Wait: ring.WaitStrategy{Mode: ring.WaitFutex}, Liveness: 2 * time.Second}
-	cfg := ring.Config{SlotSize: 16, Slots: 2, SymmetricFences: symmetric, Options: futexOnly}
+	cfg := ring.Config{SlotSize: 24, Slots: 2, SymmetricFences: symmetric, Options: futexOnly}
 	ping, key := shmRing(t, cfg)
 	requireFences(t, ping, symmetric)
 	pong, err := ring.Create(key+1, cfg)
@@ -231,7 +232,7 @@ func pingPongFutex(t *testing.T, symmetric bool) {
 	cmd := shmtest.Child(t, ctx, "pong", keyArg(key), "0", "futex")
 	require.NoError(t, cmd.Start())
 
-	msg, buf := make([]byte, 12), make([]byte, 12)
+	msg, buf := make([]byte, wire.HeaderSize), make([]byte, wire.HeaderSize)
 	var worst time.Duration
 	for i := range total {
 		fill(msg, uint64(i))
