@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -128,20 +127,6 @@ func (p *proc) wait(t *testing.T) int {
 	return 0
 }
 
-// newPath returns a fresh file to name a ring by, and its key, which no
-// segment may have yet.
-func newPath(t *testing.T) (string, shmseg.Key) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "ring")
-	require.NoError(t, os.WriteFile(path, nil, 0o600))
-	key, err := shmseg.Ftok(path, 1)
-	require.NoError(t, err)
-	if _, err := shmseg.Open(key); err == nil {
-		t.Skipf("key %v of a fresh temporary file is in use by another segment", key)
-	}
-	return path, key
-}
-
 // requireGone fails the test if a segment still has key.
 func requireGone(t *testing.T, key shmseg.Key) {
 	t.Helper()
@@ -156,7 +141,7 @@ func TestTwoProcesses(t *testing.T) {
 	shmtest.NoLeaks(t)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	path, key := newPath(t)
+	path, key := shmtest.FtokPath(t, 1)
 	recv := start(t, ctx, "recv", "-path", path)
 	send := start(t, ctx, "send", "-path", path)
 	send.send(t, "hello", "shared", "memory")
@@ -173,7 +158,7 @@ func TestSenderStartsFirst(t *testing.T) {
 	shmtest.NoLeaks(t)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	path, key := newPath(t)
+	path, key := shmtest.FtokPath(t, 1)
 	send := start(t, ctx, "send", "-path", path)
 	send.send(t, "early")
 	require.NoError(t, send.stdin.Close())
@@ -191,7 +176,7 @@ func TestStoppedSender(t *testing.T) {
 	shmtest.NoLeaks(t)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	path, key := newPath(t)
+	path, key := shmtest.FtokPath(t, 1)
 	recv := start(t, ctx, "recv", "-path", path, "-liveness", liveness)
 	send := start(t, ctx, "send", "-path", path, "-liveness", liveness)
 	send.send(t, "before")
@@ -215,7 +200,7 @@ func TestTakeover(t *testing.T) {
 	shmtest.NoLeaks(t)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	path, key := newPath(t)
+	path, key := shmtest.FtokPath(t, 1)
 	recv := start(t, ctx, "recv", "-path", path, "-liveness", liveness)
 	first := start(t, ctx, "send", "-path", path, "-liveness", liveness)
 	first.send(t, "one", "two")
@@ -240,7 +225,7 @@ func TestGiveUp(t *testing.T) {
 	shmtest.NoLeaks(t)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	path, key := newPath(t)
+	path, key := shmtest.FtokPath(t, 1)
 	recv := start(t, ctx, "recv", "-path", path, "-liveness", liveness, "-give-up", "300ms")
 	send := start(t, ctx, "send", "-path", path, "-liveness", liveness)
 	send.send(t, "last words")

@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -150,13 +149,7 @@ func TestStream(t *testing.T) {
 // would.
 func TestFtokPath(t *testing.T) {
 	shmtest.NoLeaks(t)
-	path := filepath.Join(t.TempDir(), "ring")
-	require.NoError(t, os.WriteFile(path, nil, 0o600))
-	key, err := shmseg.Ftok(path, 7)
-	require.NoError(t, err)
-	if _, err := shmseg.Open(key); err == nil {
-		t.Skipf("ftok key %v is in use", key)
-	}
+	path, key := shmtest.FtokPath(t, 7)
 	cons := start(t, "consumer", "-path", path, "-proj", "7", "-json")
 	prod := run(t, "producer", "-path", path, "-proj", "7", "-count", "1000", "-json")
 	require.Equal(t, 0, prod.ExitCode(), "%v", prod)

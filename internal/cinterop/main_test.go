@@ -26,8 +26,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/shmring/shmring/internal/shmtest"
 	"github.com/shmring/shmring/ring"
+	"github.com/shmring/shmring/shmseg"
 )
 
 // testTimeout bounds every test: a hang is a failure, never a wait forever.
@@ -148,6 +151,27 @@ func closeRing(t testing.TB, r *ring.Ring) {
 }
 
 const closeTimeout = 30 * time.Second
+
+// newRing creates a ring at a fresh test key. Unless the test has closed it
+// with closeR (which checks Close as closeRing does), it is removed and
+// closed when the test ends.
+func newRing(t *testing.T, cfg ring.Config) (r *ring.Ring, key int32, closeR func()) {
+	t.Helper()
+	key = shmtest.Key(t)
+	r, err := ring.Create(shmseg.Key(key), cfg)
+	require.NoError(t, err)
+	closed := false
+	t.Cleanup(func() {
+		if !closed {
+			_ = r.Segment().Remove()
+			closeRing(t, r)
+		}
+	})
+	return r, key, func() {
+		closed = true
+		closeRing(t, r)
+	}
+}
 
 // hexKey formats a key for the -key flag.
 func hexKey(k int32) string { return fmt.Sprintf("%#08x", uint32(k)) }

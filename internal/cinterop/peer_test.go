@@ -66,19 +66,10 @@ func TestGoConsumerSeesDeadCProducerAndCTakesOver(t *testing.T) {
 	shmtest.NoLeaks(t)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	key := shmtest.Key(t)
 	const size, slots, more = 64, 64, 1000
-	r, err := ring.Create(shmseg.Key(key), ring.Config{
+	r, key, closeR := newRing(t, ring.Config{
 		SlotSize: ring.SlotSizeFor(size), Slots: slots,
 		Options: ring.Options{Liveness: 100 * time.Millisecond},
-	})
-	require.NoError(t, err)
-	closed := false
-	t.Cleanup(func() {
-		if !closed {
-			_ = r.Segment().Remove()
-			closeRing(t, r)
-		}
 	})
 	c, err := r.Consumer()
 	require.NoError(t, err)
@@ -141,8 +132,7 @@ func TestGoConsumerSeesDeadCProducerAndCTakesOver(t *testing.T) {
 	require.Equal(t, int64(resumeAt), num(t, sum, "first_seq"), "the new producer resumes at the head cursor")
 	require.Equal(t, resumeAt+more, v.next)
 	t.Logf("first producer killed after %d messages; the second sent %d more: %s", resumeAt, more, &second.Stdout)
-	closed = true
-	closeRing(t, r)
+	closeR()
 }
 
 // TestCStoppedPeer: a C producer stopped with SIGSTOP for several liveness

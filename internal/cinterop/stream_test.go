@@ -71,16 +71,7 @@ func TestGoProducerCConsumer(t *testing.T) {
 			shmtest.NoLeaks(t)
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
-			key := shmtest.Key(t)
-			r, err := ring.Create(shmseg.Key(key), s.config())
-			require.NoError(t, err)
-			closed := false
-			t.Cleanup(func() {
-				if !closed {
-					_ = r.Segment().Remove()
-					closeRing(t, r)
-				}
-			})
+			r, key, closeR := newRing(t, s.config())
 			p, err := r.Producer()
 			require.NoError(t, err)
 
@@ -132,8 +123,7 @@ func TestGoProducerCConsumer(t *testing.T) {
 			}
 			t.Logf("%d messages, %d bytes; Go producer: %d stalls, %d futex waits, %d wakes; C consumer: %s",
 				s.count, bytes, st.Producer.Stalls, st.Producer.Waits, st.Producer.Wakes, &cons.Stdout)
-			closed = true
-			closeRing(t, r)
+			closeR()
 		})
 	}
 }
@@ -148,16 +138,7 @@ func TestCProducerGoConsumer(t *testing.T) {
 			shmtest.NoLeaks(t)
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
-			key := shmtest.Key(t)
-			r, err := ring.Create(shmseg.Key(key), s.config())
-			require.NoError(t, err)
-			closed := false
-			t.Cleanup(func() {
-				if !closed {
-					_ = r.Segment().Remove()
-					closeRing(t, r)
-				}
-			})
+			r, key, closeR := newRing(t, s.config())
 			c, err := r.Consumer()
 			require.NoError(t, err)
 
@@ -205,8 +186,7 @@ func TestCProducerGoConsumer(t *testing.T) {
 			}
 			t.Logf("%d messages, %d bytes; Go consumer: %d stalls, %d futex waits, %d wakes; C producer: %s",
 				v.messages, v.bytes, st.Consumer.Stalls, st.Consumer.Waits, st.Consumer.Wakes, &prod.Stdout)
-			closed = true
-			closeRing(t, r)
+			closeR()
 		})
 	}
 }

@@ -63,13 +63,7 @@ func TestQuickStart(t *testing.T) {
 	// A file of the test's own, to name the ring by, so that the key is
 	// known before the program runs and no run of the program elsewhere
 	// shares it.
-	path := filepath.Join(t.TempDir(), "quickstart.ring")
-	require.NoError(t, os.WriteFile(path, nil, 0o600))
-	key, err := shmseg.Ftok(path, 1)
-	require.NoError(t, err)
-	if _, err := shmseg.Open(key); err == nil {
-		t.Skipf("key %v of a fresh temporary file is in use by another segment", key)
-	}
+	path, key := shmtest.FtokPath(t, 1)
 	var stdout, stderr bytes.Buffer
 	run := exec.CommandContext(ctx, bin, path)
 	run.Stdout, run.Stderr = &stdout, &stderr

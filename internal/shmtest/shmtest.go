@@ -1,6 +1,6 @@
 // Package shmtest holds what the tests of shmring's packages share, so
 // that each helper is written once: a leak check of SysV segments against a
-// baseline and unique test keys (this file); the test binary run again as a
+// baseline, unique test keys and ftok paths (this file); the test binary run again as a
 // child playing a role, and the TestMain that dispatches the roles
 // (child.go); programs built once per test binary, and the module's root
 // (build.go); the C compiler to build test programs with (cc.go); and
@@ -8,7 +8,8 @@
 // whose main thread has exited, for the liveness checks of Go and C
 // (process.go).
 //
-// It is internal and only imported from _test.go files.
+// It is internal and only imported from _test.go files. It imports shmseg
+// but not ring: ring's own tests (package ring) use it.
 package shmtest
 
 import (
@@ -17,6 +18,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,6 +27,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/shmring/shmring/shmseg"
 )
 
 // KeyBase marks the keys tests create: 0x5e7Axxxx ("set A" for "test").
@@ -163,6 +167,25 @@ func Key(t testing.TB) int32 {
 			return k
 		}
 	}
+}
+
+// FtokPath returns a new file of the test's to name a ring by, and the key
+// ftok(3) gives it with projID. A file's key is not unique: if a segment
+// has it already, the test skips.
+func FtokPath(t testing.TB, projID int) (string, shmseg.Key) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ring")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key, err := shmseg.Ftok(path, projID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := shmseg.Open(key); err == nil {
+		t.Skipf("key %v of a fresh temporary file is in use by another segment", key)
+	}
+	return path, key
 }
 
 // Track makes NoLeaks count the segments that process pid creates as the

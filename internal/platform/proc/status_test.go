@@ -2,6 +2,7 @@ package proc_test
 
 import (
 	"os"
+	"os/exec"
 	"syscall"
 	"testing"
 	"time"
@@ -37,13 +38,32 @@ func TestLookup(t *testing.T) {
 	require.True(t, proc.Alive(pid), "Alive takes any start time")
 
 	require.NoError(t, child.Process.Signal(syscall.SIGSTOP))
-	require.Eventually(t, func() bool { return proc.Lookup(pid, st.Start) == proc.Stopped }, 10*time.Second, time.Millisecond)
+	becomes(t, pid, st.Start, proc.Stopped)
 	require.True(t, proc.Alive(pid), "a stopped process exists")
 	require.NoError(t, child.Process.Signal(syscall.SIGCONT))
-	require.Eventually(t, func() bool { return proc.Lookup(pid, st.Start) == proc.Running }, 10*time.Second, time.Millisecond)
+	becomes(t, pid, st.Start, proc.Running)
 
-	require.NoError(t, child.Process.Kill()) // not reaped until the test ends: a zombie
-	require.Eventually(t, func() bool { return proc.Lookup(pid, st.Start) == proc.Dead }, 10*time.Second, time.Millisecond)
+	killed(t, child) // not reaped until the test ends: a zombie
+}
+
+// becomes waits until Lookup says want of the process, and fails the test
+// if it does not within a generous bound (a signal is acted on
+// asynchronously).
+func becomes(t *testing.T, pid int, start uint64, want proc.Status) {
+	t.Helper()
+	require.Eventually(t, func() bool { return proc.Lookup(pid, start) == want }, 10*time.Second, time.Millisecond,
+		"pid %d never %v", pid, want)
+}
+
+// killed kills cmd's process, which the test has not reaped, and checks
+// that it is dead, for Lookup and Alive alike.
+func killed(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	pid := cmd.Process.Pid
+	st, err := proc.ReadStat(pid)
+	require.NoError(t, err)
+	require.NoError(t, cmd.Process.Kill())
+	becomes(t, pid, st.Start, proc.Dead)
 	require.False(t, proc.Alive(pid))
 }
 
@@ -68,10 +88,7 @@ func TestLookupMainThreadExited(t *testing.T) {
 	require.Equal(t, 1, live, "one thread runs: %v", threads)
 	require.Equal(t, proc.Running, proc.Lookup(pid, st.Start))
 	require.True(t, proc.Alive(pid))
-
-	require.NoError(t, cmd.Process.Kill())
-	require.Eventually(t, func() bool { return proc.Lookup(pid, st.Start) == proc.Dead }, 10*time.Second, time.Millisecond)
-	require.False(t, proc.Alive(pid))
+	killed(t, cmd)
 }
 
 // TestUnreadable: when /proc cannot be read for want of a descriptor
