@@ -430,21 +430,13 @@ func TestOpenErrors(t *testing.T) {
 	_, err := ring.Open(key, ring.Options{})
 	require.ErrorIs(t, err, shmseg.ErrNotExist)
 
-	// A segment that is not a ring.
-	id, err := shmseg.Create(key, 4096, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = shmseg.Remove(id) })
-	seg, err := shmseg.Attach(id, nil)
-	require.NoError(t, err)
-	b, err := seg.Bytes()
-	require.NoError(t, err)
-	copy(b, "not a ring")
-	_, err = ring.Open(key, ring.Options{ReadyTimeout: 10 * time.Millisecond})
+	// A segment that is not a ring, and one of zeros: a ring being made.
+	notRing := shmtest.PlainSegment(t, 4096, func(b []byte) { copy(b, "not a ring") })
+	_, err = ring.Open(notRing, ring.Options{ReadyTimeout: 10 * time.Millisecond})
 	require.ErrorIs(t, err, ring.ErrBadMagic)
-	clear(b)
-	_, err = ring.Open(key, ring.Options{ReadyTimeout: 10 * time.Millisecond})
+	zeros := shmtest.PlainSegment(t, 4096, func([]byte) {})
+	_, err = ring.Open(zeros, ring.Options{ReadyTimeout: 10 * time.Millisecond})
 	require.ErrorIs(t, err, ring.ErrNotReady)
-	require.NoError(t, seg.Detach())
 
 	// Every user may write it: refused unless asked for.
 	key2 := shmseg.Key(shmtest.Key(t))

@@ -1,6 +1,6 @@
 // Package shmtest holds what the tests of shmring's packages share, so
 // that each helper is written once: a leak check of SysV segments against a
-// baseline, unique test keys and ftok paths (this file); the test binary run again as a
+// baseline, unique test keys, ftok paths and plain segments (this file); the test binary run again as a
 // child playing a role, and the TestMain that dispatches the roles
 // (child.go); programs built once per test binary, and the module's root
 // (build.go); the C compiler to build test programs with (cc.go); and
@@ -16,6 +16,7 @@ import (
 	"bufio"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -167,6 +168,32 @@ func Key(t testing.TB) int32 {
 			return k
 		}
 	}
+}
+
+// PlainSegment creates a segment of size bytes, not a ring, at a fresh key (Key),
+// fills it with fill through an attachment it then detaches, and returns
+// the key: what another program leaves in a segment. It is removed when the
+// test ends.
+func PlainSegment(t testing.TB, size int, fill func(b []byte)) shmseg.Key {
+	t.Helper()
+	key := shmseg.Key(Key(t))
+	id, err := shmseg.Create(key, size, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = shmseg.Remove(id) })
+	seg, err := shmseg.Attach(id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := seg.Bytes()
+	if err == nil {
+		fill(b)
+	}
+	if err := errors.Join(err, seg.Detach()); err != nil {
+		t.Fatal(err)
+	}
+	return key
 }
 
 // FtokPath returns a new file of the test's to name a ring by, and the key
