@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shmring/shmring/internal/hist"
-	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/app/hist"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/ring"
 )
 
@@ -114,7 +114,7 @@ func cringRoundTrip(h harness, size, n int) result {
 }
 
 // TestCRingHistogram: the C reference's round-trip percentiles come from a
-// port of internal/hist (cref/cring.c), so that the ratios against it
+// port of internal/app/hist (cref/cring.c), so that the ratios against it
 // compare like with like. Fed the same values, the two must give the same
 // quantiles, to the nanosecond: bucket edges, ties, the rank rule, the
 // clamp to the exact minimum and maximum.
@@ -155,7 +155,7 @@ func TestCRingHistogram(t *testing.T) {
 		for i, q := range quantiles {
 			want := fmt.Sprintf("%s %d", args[i+1], h.Quantile(q))
 			if lines[i] != want {
-				t.Errorf("%d values, quantile %v: C says %q, internal/hist %q", len(in), q, lines[i], want)
+				t.Errorf("%d values, quantile %v: C says %q, internal/app/hist %q", len(in), q, lines[i], want)
 			}
 		}
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/ring"
 )
 
@@ -80,7 +80,7 @@ func TestProc(t *testing.T) {
 // TestRoundTripHRTime runs BenchmarkRoundTripHRTime's measurement of the
 // spinning ring for 300 round trips (testing.Benchmark, with -benchtime
 // set to 300x meanwhile): hrtime's timer must have run the loop and
-// reported its percentiles, and internal/hist's of the same laps must be
+// reported its percentiles, and internal/app/hist's of the same laps must be
 // there beside them.
 func TestRoundTripHRTime(t *testing.T) {
 	f := flag.Lookup("test.benchtime")

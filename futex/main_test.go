@@ -3,7 +3,7 @@ package futex_test
 import (
 	"testing"
 
-	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 )
 
 // Child roles: the test binary re-executes itself (shmtest.Child) to play

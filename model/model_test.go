@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 )
 
 const modelFile = "wakeup.pml"

@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	procfs "github.com/shmring/shmring/internal/platform/proc"
-	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/reliability/internal/stream"
 	"github.com/shmring/shmring/ring"
 )

@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/shmring/shmring/internal/fence"
+	"github.com/shmring/shmring/internal/platform/fence"
 )
 
 // Consumer is the receiving side of a ring. Get it from Ring.Consumer.

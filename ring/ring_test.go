@@ -15,8 +15,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/shmring/shmring/internal/fence"
-	"github.com/shmring/shmring/internal/wire"
+	"github.com/shmring/shmring/internal/app/wire"
+	"github.com/shmring/shmring/internal/platform/fence"
 	"github.com/shmring/shmring/ring"
 )
 
@@ -35,7 +35,7 @@ func heapRing(t testing.TB, cfg ring.Config) (*ring.Ring, *ring.Producer, *ring.
 	return r, p, c
 }
 
-// Test messages are the commands' (internal/wire): a CRC32C over a
+// Test messages are the commands' (internal/app/wire): a CRC32C over a
 // sequence number, a send time (0 here) and filler, at least
 // wire.HeaderSize bytes.
 func fill(msg []byte, seq uint64) {

@@ -16,8 +16,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/shmring/shmring/internal/shmtest"
-	"github.com/shmring/shmring/internal/wire"
+	"github.com/shmring/shmring/internal/app/wire"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shmseg"
 )

@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/shmseg"
 )
 

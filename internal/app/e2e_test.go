@@ -20,9 +20,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shmring/shmring/internal/app"
-	"github.com/shmring/shmring/internal/monotime"
-	"github.com/shmring/shmring/internal/shmtest"
-	"github.com/shmring/shmring/internal/wire"
+	"github.com/shmring/shmring/internal/app/wire"
+	"github.com/shmring/shmring/internal/platform/monotime"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shmseg"
 )

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shmring/shmring/internal/platform/proc"
-	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 )
 
 // TestLookup: a process is its pid and its start time. The same pid with

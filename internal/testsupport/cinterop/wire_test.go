@@ -8,13 +8,13 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/shmring/shmring/internal/monotime"
-	"github.com/shmring/shmring/internal/wire"
+	"github.com/shmring/shmring/internal/app/wire"
+	"github.com/shmring/shmring/internal/platform/monotime"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shmseg"
 )
 
-// The Go halves of the streams, speaking internal/wire as cmd/producer and
+// The Go halves of the streams, speaking internal/app/wire as cmd/producer and
 // cmd/consumer do, and the child process the peer tests kill.
 
 // variedLen is the length of message seq when sizes vary up to size: the

@@ -16,7 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 )
 
 // snippet is Go code shown in a doc: a README block or a code block of a

@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 )
 
 // TestBuild: a build runs once per test binary, whoever asks, in a

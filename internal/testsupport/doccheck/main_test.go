@@ -2,7 +2,7 @@
 // README's quick start, copied into a module of its own, builds and runs
 // (quickstart_test.go); every Go snippet in the README and in the package
 // docs is code that an example compiles (snippets_test.go); and
-// docs/WIRE.md describes the commands' messages as internal/wire makes
+// docs/WIRE.md describes the commands' messages as internal/app/wire makes
 // them (wire_test.go).
 //
 // The package holds tests only.
@@ -16,7 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 )
 
 // readFile returns the file at path, relative to the module root.
