@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -73,4 +74,66 @@ func goCmd(t *testing.T, args ...string) []byte {
 		t.Fatalf("go %s: %s", strings.Join(args, " "), msg)
 	}
 	return out
+}
+
+const modulePath = "github.com/shmring/shmring"
+
+// layerOf names the layer of package path, an import path in the module
+// (internal/README.md). "top" is everything else: cmd/, bench,
+// ring/ringtest, reliability, examples, model.
+func layerOf(path string) string {
+	rel := strings.TrimPrefix(path, modulePath+"/")
+	switch {
+	case rel == "futex" || rel == "shmseg" || rel == "ring":
+		return "library"
+	case strings.HasPrefix(rel, "internal/platform/"):
+		return "platform"
+	case rel == "internal/app" || strings.HasPrefix(rel, "internal/app/"):
+		return "app"
+	case strings.HasPrefix(rel, "internal/testsupport/"):
+		return "testsupport"
+	}
+	return "top"
+}
+
+// mayImport lists, for each layer, the layers its code (tests aside) may
+// import.
+var mayImport = map[string][]string{
+	"platform":    {"platform"},
+	"library":     {"platform", "library"},
+	"app":         {"platform", "library", "app"},
+	"testsupport": {"platform", "library", "app", "testsupport", "top"},
+	"top":         {"platform", "library", "app", "top"},
+}
+
+// TestLayers: every package's imports, tests aside, keep to the layers of
+// internal/README.md. Platform primitives import only each other (and
+// outside the module, only the standard library and golang.org/x/sys); the
+// library (futex, shmseg, ring) imports only them and itself, likewise; and
+// no code but tests and test support imports test support.
+func TestLayers(t *testing.T) {
+	out := goCmd(t, "list", "-f", "{{.ImportPath}}|{{join .Imports \",\"}}", "./...")
+	found := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pkg, imports, _ := strings.Cut(line, "|")
+		from := layerOf(pkg)
+		found[from]++
+		for _, imp := range strings.Split(imports, ",") {
+			first, _, _ := strings.Cut(imp, "/")
+			switch {
+			case strings.HasPrefix(imp, modulePath+"/"):
+				if to := layerOf(imp); !slices.Contains(mayImport[from], to) {
+					t.Errorf("%s (%s) imports %s (%s); the %s layer may import %v", pkg, from, imp, to, from, mayImport[from])
+				}
+			case (from == "platform" || from == "library") && strings.Contains(first, ".") && !strings.HasPrefix(imp, "golang.org/x/sys/"):
+				t.Errorf("%s (%s) imports %s; the %s layer needs only the standard library and golang.org/x/sys", pkg, from, imp, from)
+			}
+		}
+	}
+	// The folders the layers name are where the packages are.
+	for layer, want := range map[string]int{"platform": 3, "library": 3, "app": 3, "testsupport": 3} {
+		if found[layer] < want {
+			t.Errorf("go list ./... found %d packages of the %s layer, want at least %d:\n%s", found[layer], layer, want, out)
+		}
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/shmring/shmring/futex"
+	"github.com/shmring/shmring/internal/platform/proc"
 	"github.com/shmring/shmring/shmseg"
 )
 
@@ -293,7 +294,7 @@ func awaitWord(w *uint32, old uint32, peer int) (uint32, error) {
 		if err != nil && !os.IsTimeout(err) {
 			return 0, err
 		}
-		if err != nil && peer > 0 && !alive(peer) {
+		if err != nil && peer > 0 && !proc.Alive(peer) {
 			return 0, fmt.Errorf("peer %d died", peer)
 		}
 	}

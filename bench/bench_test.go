@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/ring"
 )
 
@@ -113,13 +113,13 @@ func BenchmarkRoundTrip(b *testing.B) {
 // transports timed in this process, with github.com/loov/hrtime's
 // benchmark timer (hrtesting) in place of one monotonic clock read per
 // round trip. It reports hrtime's percentiles (ns/p50, ns/p90, ns/p99,
-// exact, from every lap sorted) and internal/hist's of the same laps
+// exact, from every lap sorted) and internal/app/hist's of the same laps
 // (p50-ns, p99-ns, p99.9-ns): the report sets both beside
 // BenchmarkRoundTrip's as a cross-check of the clock and of the histogram.
 //
 // hrtime keeps every lap (8 bytes each, b.N of them) and sorts them at the
-// end: right for a benchmark's b.N; internal/hist's package doc says why
-// the programs' 10^7-message streams use internal/hist instead.
+// end: right for a benchmark's b.N; internal/app/hist's package doc says why
+// the programs' 10^7-message streams use internal/app/hist instead.
 func BenchmarkRoundTripHRTime(b *testing.B) {
 	for _, t := range roundTrips {
 		if t.external {

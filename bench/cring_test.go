@@ -13,71 +13,34 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/shmring/shmring/internal/hist"
-	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/app/hist"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/ring"
 )
 
 // The C reference ring, cref/cring.c, built once per test binary with the
-// system's C compiler into a temporary directory, removed by TestMain.
+// system's C compiler (shmtest.Build).
 
 //go:embed cref/cring.c
 var cringSource []byte
 
-var cringBuild struct {
-	once sync.Once
-	dir  string
-	bin  string
-	err  error
-	skip bool // no compiler: skip, do not fail
-}
-
 // cringBin returns the path of the built C reference, building it the first
-// time. Without a C compiler it skips the caller.
+// time. Without a C compiler it skips the caller: the C reference ring is
+// not measured.
 func cringBin(h testing.TB) string {
 	h.Helper()
-	b := &cringBuild
-	b.once.Do(func() {
-		cc := os.Getenv("CC")
-		if cc == "" {
-			cc = "cc"
+	cc := shmtest.CC(h)
+	dir := shmtest.Build(h, "cring", func(dir string) error {
+		src := filepath.Join(dir, "cring.c")
+		if err := os.WriteFile(src, cringSource, 0o600); err != nil {
+			return err
 		}
-		path, err := exec.LookPath(cc)
-		if err != nil {
-			b.err, b.skip = fmt.Errorf("no C compiler (%v): the C reference ring is not measured", err), true
-			return
-		}
-		if b.dir, b.err = os.MkdirTemp("", "shmring-cring-"); b.err != nil {
-			return
-		}
-		src := filepath.Join(b.dir, "cring.c")
-		if b.err = os.WriteFile(src, cringSource, 0o600); b.err != nil {
-			return
-		}
-		bin := filepath.Join(b.dir, "cring")
-		if out, err := exec.Command(path, "-O2", "-o", bin, src).CombinedOutput(); err != nil {
-			b.err = fmt.Errorf("%s -O2 cring.c: %v\n%s", cc, err, out)
-			return
-		}
-		b.bin = bin
+		return shmtest.Compile(cc, "-O2", "-o", filepath.Join(dir, "cring"), src)
 	})
-	if b.skip {
-		h.Skip(b.err)
-	}
-	if b.err != nil {
-		h.Fatal(b.err)
-	}
-	return b.bin
-}
-
-func removeCRing() {
-	if cringBuild.dir != "" {
-		_ = os.RemoveAll(cringBuild.dir)
-	}
+	return filepath.Join(dir, "cring")
 }
 
 // runCRing runs the C reference with args and returns its "name value"
@@ -151,7 +114,7 @@ func cringRoundTrip(h harness, size, n int) result {
 }
 
 // TestCRingHistogram: the C reference's round-trip percentiles come from a
-// port of internal/hist (cref/cring.c), so that the ratios against it
+// port of internal/app/hist (cref/cring.c), so that the ratios against it
 // compare like with like. Fed the same values, the two must give the same
 // quantiles, to the nanosecond: bucket edges, ties, the rank rule, the
 // clamp to the exact minimum and maximum.
@@ -192,7 +155,7 @@ func TestCRingHistogram(t *testing.T) {
 		for i, q := range quantiles {
 			want := fmt.Sprintf("%s %d", args[i+1], h.Quantile(q))
 			if lines[i] != want {
-				t.Errorf("%d values, quantile %v: C says %q, internal/hist %q", len(in), q, lines[i], want)
+				t.Errorf("%d values, quantile %v: C says %q, internal/app/hist %q", len(in), q, lines[i], want)
 			}
 		}
 	}

@@ -4,7 +4,7 @@
 //
 // Every figure comes from two OS processes, the way the ring is used: the
 // benchmark binary re-executes itself as the peer (see
-// internal/shmtest.Child), so the peer's work is real but its allocations
+// internal/testsupport/shmtest.Child), so the peer's work is real but its allocations
 // are not counted (allocs/op are the benchmark process's).
 //
 //	BenchmarkThroughput  one-way streams: ring Send, ring Reserve/Commit in
@@ -17,7 +17,7 @@
 //	                     the same at 64 B, for the transports timed in
 //	                     this process, with github.com/loov/hrtime's timer
 //	                     and percentiles: a cross-check of the clock and of
-//	                     internal/hist
+//	                     internal/app/hist
 //	BenchmarkScale       batched throughput from 64 to 2^20 slots
 //	BenchmarkRSS         resident memory of both processes as the message
 //	                     count grows 100x (TestRSSFlat asserts it)

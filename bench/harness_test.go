@@ -15,9 +15,9 @@ import (
 
 	"github.com/loov/hrtime/hrtesting"
 
-	"github.com/shmring/shmring/internal/hist"
-	"github.com/shmring/shmring/internal/monotime"
-	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/app/hist"
+	"github.com/shmring/shmring/internal/platform/monotime"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/ring"
 )
 
@@ -193,7 +193,7 @@ func (s span) end(n int) (time.Duration, float64) {
 }
 
 // measureRoundTrips runs roundTrip a few times to warm up, then n times
-// under the timer, each one timed into internal/hist's histogram (the one
+// under the timer, each one timed into internal/app/hist's histogram (the one
 // bench/cref/cring.c ports). Each sample reads the clock once: the end of
 // one round trip is the start of the next.
 func measureRoundTrips(h harness, n int, roundTrip func()) (r result, warm int) {
@@ -233,7 +233,7 @@ type hrBench struct{ *testing.B }
 
 // measureHRTime times n round trips with hrtime's benchmark timer and
 // reports its percentiles as benchmark metrics (hrtesting's Report:
-// ns/p50, ns/p90, ns/p99). result's percentiles are internal/hist's of the
+// ns/p50, ns/p90, ns/p99). result's percentiles are internal/app/hist's of the
 // same laps, so that a difference from BenchmarkRoundTrip's is the clock's
 // and not the histogram's.
 //

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/shmring/shmring/internal/platform/proc"
 )
 
 // Readers of /proc for the resident-memory and idle-CPU figures.
@@ -37,28 +39,10 @@ func rssKiB(pid int) (int64, error) {
 const clockTick = 100
 
 // cpuTicks returns utime+stime of process pid (all its threads) in clock
-// ticks, from /proc/PID/stat fields 14 and 15.
+// ticks.
 func cpuTicks(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name (field 2) may hold spaces: count from the last ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no ')'", pid)
-	}
-	f := bytes.Fields(b[i+1:])
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields after the name", pid, len(f))
-	}
-	// f[0] is field 3, so fields 14 and 15 are f[11] and f[12].
-	u, err1 := strconv.ParseInt(string(f[11]), 10, 64)
-	s, err2 := strconv.ParseInt(string(f[12]), 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: bad utime %q or stime %q", pid, f[11], f[12])
-	}
-	return u + s, nil
+	st, err := proc.ReadStat(pid)
+	return int64(st.UTime + st.STime), err
 }
 
 // onCPUNanos returns the time all threads of process pid have spent on a
@@ -89,24 +73,11 @@ func onCPUNanos(pid int) (int64, error) {
 	return sum, nil
 }
 
-// alive reports whether process pid exists and is not a zombie.
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	return err == nil && statAlive(b)
-}
-
-// statAlive reads the state field of a /proc/PID/stat line: anything but
-// zombie or dead.
-func statAlive(b []byte) bool {
-	i := bytes.LastIndexByte(b, ')')
-	return i >= 0 && i+2 < len(b) && b[i+2] != 'Z' && b[i+2] != 'X'
-}
-
 // procWatch tells whether one process is alive without allocating: it
 // reads /proc/PID/stat through a descriptor opened once, which stays tied
 // to that process (a reused pid is another process; once it is reaped, the
 // read fails). awaitCursor asks inside a measured span, whose heap
-// allocations are charged to the ring: with alive's os.ReadFile, a
+// allocations are charged to the ring: with proc.Alive's os.ReadFile, a
 // consumer that paused showed up as 0.0014 allocations per 1000 messages.
 type procWatch struct {
 	fd  int
@@ -125,5 +96,9 @@ func watchProc(h testing.TB, pid int) *procWatch {
 
 func (w *procWatch) alive() bool {
 	n, err := unix.Pread(w.fd, w.buf[:], 0)
-	return err == nil && statAlive(w.buf[:n])
+	if err != nil {
+		return false
+	}
+	st, err := proc.ParseStat(w.buf[:n])
+	return err == nil && !st.Exited()
 }

@@ -5,7 +5,7 @@ import (
 	"flag"
 	"testing"
 
-	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/ring/ringtest"
 )

@@ -3,12 +3,11 @@ package bench
 import (
 	"flag"
 	"os"
-	"os/exec"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/ring"
 )
 
@@ -56,18 +55,8 @@ func TestProc(t *testing.T) {
 	if ns, err := onCPUNanos(pid); err != nil || ns <= 0 {
 		t.Errorf("onCPUNanos: %d, %v", ns, err)
 	}
-	if !alive(pid) {
-		t.Error("alive(self) = false")
-	}
-	if alive(1 << 30) {
-		t.Error("alive(1<<30) = true")
-	}
 
-	cmd := exec.Command("sleep", "60")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	cmd := shmtest.Sleeper(t)
 	w := watchProc(t, cmd.Process.Pid)
 	if !w.alive() {
 		t.Error("procWatch: a running child is not alive")
@@ -91,7 +80,7 @@ func TestProc(t *testing.T) {
 // TestRoundTripHRTime runs BenchmarkRoundTripHRTime's measurement of the
 // spinning ring for 300 round trips (testing.Benchmark, with -benchtime
 // set to 300x meanwhile): hrtime's timer must have run the loop and
-// reported its percentiles, and internal/hist's of the same laps must be
+// reported its percentiles, and internal/app/hist's of the same laps must be
 // there beside them.
 func TestRoundTripHRTime(t *testing.T) {
 	f := flag.Lookup("test.benchtime")

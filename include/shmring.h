@@ -40,7 +40,7 @@
  * ring (shmring_create; shmring_open_or_create creates it or opens it), so
  * a side that only opens may have to wait for it to exist and be ready, as
  * this one does (errors elided; every function returns 0 or a negative
- * code, see "Return codes"; internal/cinterop compiles and runs this code):
+ * code, see "Return codes"; internal/testsupport/cinterop compiles and runs this code):
  *
  *     key_t key = ftok(path, 1);                 // path: a file both sides name
  *     if (key == -1)
@@ -366,7 +366,7 @@ struct shmring_header {
 };
 
 /* Every offset and size, pinned. ring/layout_test.go pins the Go side with
- * the same numbers, and internal/cinterop compares the two. */
+ * the same numbers, and internal/testsupport/cinterop compares the two. */
 SHMRING_STATIC_ASSERT(sizeof(SHMRING_ATOMIC(uint32_t)) == 4, "atomic u32 is 4 bytes");
 SHMRING_STATIC_ASSERT(sizeof(SHMRING_ATOMIC(uint64_t)) == 8, "atomic u64 is 8 bytes");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_side, owner) == 0, "side.owner at +0");
@@ -1000,7 +1000,7 @@ static inline long shmring__membarrier(int cmd)
 }
 
 /* shmring_membarrier_register registers this process for expedited global
- * barriers, as the Go package's internal/fence.Register does:
+ * barriers, as the Go package's internal/platform/fence.Register does:
  * membarrier(MEMBARRIER_CMD_QUERY) must list both
  * MEMBARRIER_CMD_GLOBAL_EXPEDITED and
  * MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, then

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 )
 
 const modelFile = "wakeup.pml"
@@ -122,13 +124,12 @@ func tools(t *testing.T) (spin string, cc []string) {
 	if err != nil {
 		missing("spin (the Promela model checker) is not installed")
 	}
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
+	if _, err := exec.LookPath("gcc"); err != nil {
 		missing("gcc is not installed (spin preprocesses with it, and the verifier is C)")
 	}
-	cc = []string{gcc}
-	if f := strings.Fields(os.Getenv("CC")); len(f) > 0 {
-		cc = f
+	cc, err = shmtest.FindCompiler("CC", "gcc")
+	if err != nil {
+		missing(err.Error())
 	}
 	return spin, cc
 }

@@ -62,7 +62,7 @@
  * any Recv; the producer, blocked on a full ring or not, must end with
  * ErrClosed (or finish its messages first).
  *
- * MEMORY MODEL (ASYM=1; internal/fence's package comment has the argument)
+ * MEMORY MODEL (ASYM=1; internal/platform/fence's package comment has the argument)
  *
  * x86 is TSO: a store waits in its CPU's FIFO store buffer, and a later
  * load of another address may be satisfied before the store is visible

@@ -12,7 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/reliability/internal/stream"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shmseg"
@@ -175,19 +175,7 @@ func TestBlockedWaiterDoesNotStallRuntime(t *testing.T) {
 func TestOpenRealSegment(t *testing.T) {
 	shmtest.NoLeaks(t)
 	opts := &ring.Options{ReadyTimeout: 20 * time.Millisecond}
-	segment := func(size int, fill func(b []byte)) shmseg.Key {
-		key := shmseg.Key(shmtest.Key(t))
-		id, err := shmseg.Create(key, size, nil)
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = shmseg.Remove(id) })
-		seg, err := shmseg.Attach(id, nil)
-		require.NoError(t, err)
-		b, err := seg.Bytes()
-		require.NoError(t, err)
-		fill(b)
-		require.NoError(t, seg.Detach())
-		return key
-	}
+	segment := func(size int, fill func(b []byte)) shmseg.Key { return shmtest.PlainSegment(t, size, fill) }
 	// A real header for 16 slots of 64 bytes, in a segment made for 8.
 	good, err := ring.SegmentSize(64, 8)
 	require.NoError(t, err)

@@ -14,7 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/reliability/internal/stream"
 	"github.com/shmring/shmring/ring"
 )
@@ -416,8 +416,8 @@ func TestNoHookInProductionBuilds(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the producer command twice; skipped in -short")
 	}
-	plain := buildBinary(t, "producer", "github.com/shmring/shmring/cmd/producer")
-	tagged := buildBinary(t, "producer-crashpoints", "github.com/shmring/shmring/cmd/producer", "shmring_crashpoints")
+	plain := buildBinary(t, "github.com/shmring/shmring/cmd/producer")
+	tagged := buildBinary(t, "github.com/shmring/shmring/cmd/producer", "shmring_crashpoints")
 	for _, c := range []struct {
 		path string
 		want bool

@@ -17,7 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/reliability/internal/stream"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shmseg"

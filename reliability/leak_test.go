@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,7 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/shmseg"
 )
 
@@ -59,11 +60,8 @@ func inIPCNamespace(t *testing.T, role string, args ...string) ([]byte, error) {
 }
 
 func opsBinaries(t testing.TB) []string {
-	return []string{
-		buildBinary(t, "producer", "github.com/shmring/shmring/cmd/producer"),
-		buildBinary(t, "consumer", "github.com/shmring/shmring/cmd/consumer"),
-		buildBinary(t, "shmring", "github.com/shmring/shmring/cmd/shmring"),
-	}
+	dir := shmtest.GoBuild(t, "github.com/shmring/shmring/cmd/...")
+	return []string{filepath.Join(dir, "producer"), filepath.Join(dir, "consumer"), filepath.Join(dir, "shmring")}
 }
 
 // TestNoLeaksAfterKills (RELIABILITY item 14): the real commands (producer
@@ -100,7 +98,7 @@ func TestNoLeaksAfterKills(t *testing.T) {
 // on the whole namespace.
 func TestRmStaleCreationCrash(t *testing.T) {
 	shmtest.NoLeaks(t)
-	shmring := buildBinary(t, "shmring-crashpoints", "github.com/shmring/shmring/cmd/shmring", "shmring_crashpoints")
+	shmring := buildBinary(t, "github.com/shmring/shmring/cmd/shmring", "shmring_crashpoints")
 	out, err := inIPCNamespace(t, roleCreationCrash, shmring)
 	t.Logf("%s", out)
 	require.NoError(t, err, "creation crash scenario (its stderr is above)")
@@ -193,13 +191,10 @@ func creationCrashScenario(args []string) error {
 	}
 	// Another program's segment, made as "ipcmk -M 4096" makes one, by a
 	// process that then exits.
-	exe, err := os.Executable()
+	foreign, err := shmtest.ChildCommand(context.Background(), rolePlainSegment, fmt.Sprintf("%#x", keyForeign), "4096", "0644")
 	if err != nil {
 		return err
 	}
-	foreign := exec.Command(exe, "-test.run=^$")
-	foreign.Env = append(os.Environ(), "SHMTEST_CHILD="+rolePlainSegment,
-		fmt.Sprintf("SHMTEST_ARGS=%#x 4096 0644", keyForeign), "GORACE=atexit_sleep_ms=0")
 	if out, err := foreign.CombinedOutput(); err != nil {
 		return fmt.Errorf("making segment %#x: %v\n%s", keyForeign, err, out)
 	}

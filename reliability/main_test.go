@@ -6,11 +6,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"go/build"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,7 +19,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shmseg"
 )
@@ -28,27 +27,9 @@ import (
 // Child roles of the test binary itself (shmtest.Child), for tests that
 // must run a whole scenario in another process: in a fresh IPC namespace,
 // for instance.
-var childRoles = map[string]func(args []string) error{}
+var childRoles = shmtest.Roles{}
 
-func TestMain(m *testing.M) {
-	if role := shmtest.Role(); role != "" {
-		f, ok := childRoles[role]
-		if !ok {
-			fmt.Fprintf(os.Stderr, "reliability: unknown child role %q\n", role)
-			os.Exit(2)
-		}
-		if err := f(shmtest.Args()); err != nil {
-			fmt.Fprintf(os.Stderr, "reliability child %s: %v\n", role, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	code := m.Run()
-	if binDir != "" {
-		_ = os.RemoveAll(binDir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { shmtest.Main(m.Run, childRoles.Play) }
 
 // Long forms. Each knob is an environment variable read by one or more
 // tests; unset, a test runs its short form (smaller still under -short).
@@ -80,64 +61,16 @@ func knob(t testing.TB, env string, def, short int64) int64 {
 // long reports whether env asks for a long form.
 func long(env string) bool { return os.Getenv(env) != "" }
 
-// Binaries built for the tests, once per test binary, into binDir (world
-// readable and executable, for children that run as another user).
-var (
-	binDir   string
-	binMu    sync.Mutex
-	binBuilt = map[string]error{}
-)
-
-func goTool() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return filepath.Join(build.Default.GOROOT, "bin", "go")
-}
-
-// buildBinary builds pkg (an import path) with the build tags and returns the
-// path of the executable, named name.
-func buildBinary(t testing.TB, name, pkg string, tags ...string) string {
+// buildBinary builds the command pkg (an import path) with the build tags,
+// once per test binary, and returns the executable's path.
+func buildBinary(t testing.TB, pkg string, tags ...string) string {
 	t.Helper()
-	binMu.Lock()
-	defer binMu.Unlock()
-	if binDir == "" {
-		dir, err := os.MkdirTemp("", "shmring-reliability-")
-		require.NoError(t, err)
-		require.NoError(t, os.Chmod(dir, 0o755))
-		binDir = dir
-	}
-	path := filepath.Join(binDir, name)
-	err, done := binBuilt[path]
-	if !done {
-		args := []string{"build", "-o", path}
-		if len(tags) > 0 {
-			args = append(args, "-tags", strings.Join(tags, ","))
-		}
-		cmd := exec.Command(goTool(), append(args, pkg)...)
-		cmd.Dir = sourceDir() // in the module, wherever the test binary runs
-		out, berr := cmd.CombinedOutput()
-		if berr != nil {
-			err = fmt.Errorf("go %s: %v\n%s", strings.Join(cmd.Args[1:], " "), berr, out)
-		}
-		binBuilt[path] = err
-	}
-	require.NoError(t, err)
-	return path
-}
-
-// sourceDir is the directory of this file.
-func sourceDir() string {
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		return "."
-	}
-	return filepath.Dir(file)
+	return filepath.Join(shmtest.GoBuild(t, pkg, tags...), path.Base(pkg))
 }
 
 // peerBinary is the helper program built with the crash points compiled in.
 func peerBinary(t testing.TB) string {
-	return buildBinary(t, "peer", "github.com/shmring/shmring/reliability/internal/peer", "shmring_crashpoints")
+	return buildBinary(t, "github.com/shmring/shmring/reliability/internal/peer", "shmring_crashpoints")
 }
 
 // proc is a child process whose stdout is read line by line.

@@ -1,7 +1,6 @@
 package reliability_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -16,7 +15,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/shmring/shmring/internal/shmtest"
+	procfs "github.com/shmring/shmring/internal/platform/proc"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/reliability/internal/stream"
 	"github.com/shmring/shmring/ring"
 )
@@ -30,15 +30,12 @@ const (
 	pidBits          = 22
 )
 
-// startTime reads a process's start time from /proc/PID/stat.
+// startTime reads a process's start time.
 func startTime(t testing.TB, pid int) uint64 {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := procfs.ReadStat(pid)
 	require.NoError(t, err)
-	f := bytes.Fields(b[bytes.LastIndexByte(b, ')')+1:])
-	start, err := strconv.ParseUint(string(f[19]), 10, 64)
-	require.NoError(t, err)
-	return start
+	return st.Start
 }
 
 // forgeOwner writes an identity into a role's owner word, as a process
@@ -48,15 +45,6 @@ func forgeOwner(t testing.TB, r *ring.Ring, off int, pid int, start uint64) {
 	b, err := r.Segment().Bytes()
 	require.NoError(t, err)
 	(*atomic.Uint64)(unsafe.Pointer(&b[off])).Store(start<<pidBits | uint64(pid))
-}
-
-// sleeper starts an unrelated process that lives until the test ends.
-func sleeper(t testing.TB) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command("sleep", "3600")
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	return cmd
 }
 
 // slowRuns is how many runs a test whose runs take most of a second does:
@@ -279,18 +267,12 @@ func stopProcess(t testing.TB, p *proc) time.Time {
 	sent := time.Now()
 	p.signal(t, syscall.SIGSTOP)
 	for deadline := sent.Add(time.Minute); ; {
-		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", p.pid()))
+		threads, err := procfs.Threads(p.pid())
 		require.NoError(t, err)
+		require.NotEmpty(t, threads, "%s: gone", p)
 		all := true
-		for _, task := range tasks {
-			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", p.pid(), task.Name()))
-			if err != nil {
-				continue // a thread that exited
-			}
-			if f := bytes.Fields(b[bytes.LastIndexByte(b, ')')+1:]); len(f) == 0 || f[0][0] != 'T' {
-				all = false
-				break
-			}
+		for _, th := range threads {
+			all = all && th.State == 'T'
 		}
 		if all {
 			return sent
@@ -333,7 +315,7 @@ func TestPidReuse(t *testing.T) {
 
 func pidReuseForged(t *testing.T) {
 	r, key := newRing(t, ring.Config{SlotSize: 40, Slots: 16, Options: ring.Options{Liveness: 200 * time.Millisecond}})
-	other := sleeper(t)
+	other := shmtest.Sleeper(t)
 	pid := other.Process.Pid
 	real := startTime(t, pid)
 	forgeOwner(t, r, offProducerOwner, pid, real+1)

@@ -8,7 +8,7 @@ import (
 	"math"
 	"sync/atomic"
 
-	"github.com/shmring/shmring/internal/fence"
+	"github.com/shmring/shmring/internal/platform/fence"
 )
 
 // Consumer is the receiving side of a ring. Get it from Ring.Consumer.

@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
-	"github.com/shmring/shmring/internal/fence"
+	"github.com/shmring/shmring/internal/platform/fence"
 	"github.com/shmring/shmring/ring"
 )
 
@@ -42,7 +42,7 @@ const envHuntRounds = "SHMRING_HUNT_ROUNDS"
 //
 // It runs over ordinary memory, so the race detector's build of the
 // atomics is the one tested: make test runs it with -race, where Go's
-// atomic stores are release stores only (see internal/fence.StoreFull32).
+// atomic stores are release stores only (see internal/platform/fence.StoreFull32).
 // Cases: both directions (the consumer sleeping on an empty ring, the
 // producer on a full one), both fence modes, futex-only and adaptive
 // waits. The ring's own timeouts are an hour away; a watchdog plays the

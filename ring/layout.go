@@ -58,7 +58,7 @@ const (
 // Bits of header.flags, set by the creator before READY and never changed.
 //
 // flagAsymmetric: the ring uses asymmetric fences. A side publishes its
-// cursor with a release store, no full fence (internal/fence.Store64), and
+// cursor with a release store, no full fence (internal/platform/fence.Store64), and
 // a side about to sleep calls membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)
 // after raising its sleeping flag and before its re-check, which makes up
 // for the fence the publisher did not make. Every process that claims a

@@ -9,7 +9,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/platform/proc"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 )
 
 // TestIdentity: life is a matching pid and start time. A pid now held by
@@ -26,15 +27,13 @@ func TestIdentity(t *testing.T) {
 
 	// A killed child not yet reaped is a zombie: dead.
 	cmd, child := sleepingChild(t)
-	st, err := readProcStat(cmd.Process.Pid)
-	require.NoError(t, err)
 	require.True(t, child.alive())
 
 	// The pid of a live process that is not the recorded owner (the
 	// owner's pid reused by it): another start time. Dead, and a side
 	// waiting on it is told so (RELIABILITY item 12; reliability.TestPidReuse
 	// does it across processes, with a real reused pid too).
-	for _, start := range []uint64{st.start + 1, st.start - 1} {
+	for _, start := range []uint64{child.start() + 1, child.start() - 1} {
 		impostor := makeIdentity(cmd.Process.Pid, start)
 		require.False(t, impostor.alive(), "live pid %d with start time %d, not its own", impostor.pid(), start)
 		var peer side
@@ -54,15 +53,11 @@ func TestIdentity(t *testing.T) {
 // while another thread runs is alive (its own stat line says Z); once the
 // last thread is gone it is dead.
 func TestIdentityMainThreadExited(t *testing.T) {
-	cc, err := exec.LookPath("cc")
-	if err != nil {
-		t.Skipf("no C compiler (cc) in PATH to build the test program: %v", err)
-	}
-	cmd := shmtest.StartMainThreadExited(t, []string{cc})
+	cmd := shmtest.StartMainThreadExited(t)
 	pid := cmd.Process.Pid
-	st, err := readProcStat(pid)
+	st, err := proc.ReadStat(pid)
 	require.NoError(t, err)
-	id := makeIdentity(pid, st.start)
+	id := makeIdentity(pid, st.Start)
 	require.Equal(t, procRunning, id.status(), "main thread exited, worker alive")
 
 	require.NoError(t, cmd.Process.Kill())
@@ -76,34 +71,23 @@ func TestIdentityProcUnreadable(t *testing.T) {
 	_, child := sleepingChild(t)
 	gone := makeIdentity(1<<pidBits-1, 1)
 
-	// With the soft limit at 3 descriptors, every open fails: 0, 1 and
-	// 2 are taken, and more besides. No other test runs meanwhile.
-	var old syscall.Rlimit
-	require.NoError(t, syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old))
-	low := old
-	low.Cur = 3
-	require.NoError(t, syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low))
-	_, openErr := readProcStat(child.pid())
-	childStatus, goneStatus := child.status(), gone.status()
-	_, threadsKnown := otherThread(os.Getpid()) // the look a Z main thread takes
-	require.NoError(t, syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old))
-
+	var openErr error
+	var childStatus, goneStatus procStatus
+	shmtest.WithoutFiles(t, func() {
+		_, openErr = proc.ReadStat(child.pid())
+		childStatus, goneStatus = child.status(), gone.status()
+	})
 	require.ErrorIs(t, openErr, syscall.EMFILE, "the test needs /proc to be unreadable")
 	require.Equal(t, procRunning, childStatus, "a live process whose /proc entry could not be read")
 	require.Equal(t, procDead, goneStatus, "a free pid")
-	require.False(t, threadsKnown, "otherThread cannot read /proc/PID/task: it must say it does not know")
-	_, threadsKnown = otherThread(os.Getpid())
-	require.True(t, threadsKnown)
 }
 
 // sleepingChild starts a child that sleeps, killed and reaped when the test
 // ends, and returns it with its identity.
 func sleepingChild(t *testing.T) (*exec.Cmd, identity) {
 	t.Helper()
-	cmd := exec.Command("sleep", "60")
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	st, err := readProcStat(cmd.Process.Pid)
+	cmd := shmtest.Sleeper(t)
+	st, err := proc.ReadStat(cmd.Process.Pid)
 	require.NoError(t, err)
-	return cmd, makeIdentity(cmd.Process.Pid, st.start)
+	return cmd, makeIdentity(cmd.Process.Pid, st.Start)
 }

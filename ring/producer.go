@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
-	"github.com/shmring/shmring/internal/fence"
+	"github.com/shmring/shmring/internal/platform/fence"
 )
 
 // slots indexes the slot area, and holds what a side keeps for the calls

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/shmring/shmring/internal/fence"
+	"github.com/shmring/shmring/internal/platform/fence"
 	"github.com/shmring/shmring/shmseg"
 )
 

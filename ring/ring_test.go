@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"math"
 	"runtime"
@@ -16,7 +15,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/shmring/shmring/internal/fence"
+	"github.com/shmring/shmring/internal/app/wire"
+	"github.com/shmring/shmring/internal/platform/fence"
 	"github.com/shmring/shmring/ring"
 )
 
@@ -35,31 +35,22 @@ func heapRing(t testing.TB, cfg ring.Config) (*ring.Ring, *ring.Producer, *ring.
 	return r, p, c
 }
 
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
-
-// Test messages: [seq u64][crc u32][body], crc = CRC32C(seq bytes, body).
+// Test messages are the commands' (internal/app/wire): a CRC32C over a
+// sequence number, a send time (0 here) and filler, at least
+// wire.HeaderSize bytes.
 func fill(msg []byte, seq uint64) {
-	binary.LittleEndian.PutUint64(msg, seq)
-	for i := 12; i < len(msg); i++ {
-		msg[i] = byte(seq) + byte(i)
-	}
-	binary.LittleEndian.PutUint32(msg[8:], msgCRC(msg))
-}
-
-func msgCRC(msg []byte) uint32 {
-	return crc32.Update(crc32.Update(0, crcTable, msg[:8]), crcTable, msg[12:])
+	wire.Fill(msg)
+	wire.Put(msg, seq, 0)
 }
 
 // check verifies a message written by fill for the expected sequence number.
 func check(msg []byte, want uint64) error {
-	if len(msg) < 12 {
-		return fmt.Errorf("message %d: length %d", want, len(msg))
-	}
-	if seq := binary.LittleEndian.Uint64(msg); seq != want {
+	seq, _, ok := wire.Check(msg)
+	switch {
+	case !ok:
+		return fmt.Errorf("message %d: CRC32C mismatch, or %d bytes: too short", want, len(msg))
+	case seq != want:
 		return fmt.Errorf("got message %d, want %d", seq, want)
-	}
-	if msgCRC(msg) != binary.LittleEndian.Uint32(msg[8:]) {
-		return fmt.Errorf("message %d: CRC mismatch", want)
 	}
 	return nil
 }
@@ -249,12 +240,12 @@ func TestReserveBatchWrap(t *testing.T) {
 	ctx := context.Background()
 	for _, slots := range []int{2, 4, 8, 64} {
 		t.Run(fmt.Sprint(slots), func(t *testing.T) {
-			_, p, c := heapRing(t, ring.Config{SlotSize: 32, Slots: slots})
-			buf := make([]byte, 28)
+			_, p, c := heapRing(t, ring.Config{SlotSize: 40, Slots: slots})
+			buf := make([]byte, 36)
 			var sent, got uint64
 			for round := range 3*slots + 5 {
 				want := 1 + round%slots
-				size := 12 + round%17
+				size := wire.HeaderSize + round%17
 				b, err := p.ReserveBatch(ctx, want, size)
 				require.NoError(t, err)
 				require.Equal(t, want, b.Len(), "an empty ring grants the whole batch")
@@ -809,7 +800,7 @@ func streamN(t *testing.T, p *ring.Producer, c *ring.Consumer, total int) {
 	go func() {
 		msg := make([]byte, 60)
 		for i := 0; i < total; i++ {
-			m := msg[:12+i%49]
+			m := msg[:wire.HeaderSize+i%41]
 			fill(m, uint64(i))
 			var err error
 			switch i % 4 {

@@ -16,24 +16,16 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/app/wire"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shmseg"
 )
 
-// Cross-process tests: the test binary re-executes itself as the peer. The
-// children's roles are dispatched here; each prints nothing on success and
+// Cross-process tests: the test binary re-executes itself as the peer,
+// which plays one of child's roles; each prints nothing on success and
 // exits non-zero with a message on failure.
-func TestMain(m *testing.M) {
-	if role := shmtest.Role(); role != "" {
-		if err := child(role, shmtest.Args()); err != nil {
-			fmt.Fprintf(os.Stderr, "child %s: %v\n", role, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { shmtest.Main(m.Run, child) }
 
 func child(role string, args []string) error {
 	if role == roleSegment {
@@ -185,7 +177,7 @@ func TestCrossProcessStream(t *testing.T) {
 			k = 1
 		}
 		for j := range k {
-			m := store[j][:12+(i+j)%49]
+			m := store[j][:wire.HeaderSize+(i+j)%41]
 			fill(m, uint64(i+j))
 			batch[j] = m
 		}
@@ -227,7 +219,7 @@ func pingPongFutex(t *testing.T, symmetric bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	futexOnly := ring.Options{Wait: ring.WaitStrategy{Mode: ring.WaitFutex}, Liveness: 2 * time.Second}
-	cfg := ring.Config{SlotSize: 16, Slots: 2, SymmetricFences: symmetric, Options: futexOnly}
+	cfg := ring.Config{SlotSize: 24, Slots: 2, SymmetricFences: symmetric, Options: futexOnly}
 	ping, key := shmRing(t, cfg)
 	requireFences(t, ping, symmetric)
 	pong, err := ring.Create(key+1, cfg)
@@ -240,7 +232,7 @@ func pingPongFutex(t *testing.T, symmetric bool) {
 	cmd := shmtest.Child(t, ctx, "pong", keyArg(key), "0", "futex")
 	require.NoError(t, cmd.Start())
 
-	msg, buf := make([]byte, 12), make([]byte, 12)
+	msg, buf := make([]byte, wire.HeaderSize), make([]byte, wire.HeaderSize)
 	var worst time.Duration
 	for i := range total {
 		fill(msg, uint64(i))
@@ -438,21 +430,13 @@ func TestOpenErrors(t *testing.T) {
 	_, err := ring.Open(key, ring.Options{})
 	require.ErrorIs(t, err, shmseg.ErrNotExist)
 
-	// A segment that is not a ring.
-	id, err := shmseg.Create(key, 4096, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = shmseg.Remove(id) })
-	seg, err := shmseg.Attach(id, nil)
-	require.NoError(t, err)
-	b, err := seg.Bytes()
-	require.NoError(t, err)
-	copy(b, "not a ring")
-	_, err = ring.Open(key, ring.Options{ReadyTimeout: 10 * time.Millisecond})
+	// A segment that is not a ring, and one of zeros: a ring being made.
+	notRing := shmtest.PlainSegment(t, 4096, func(b []byte) { copy(b, "not a ring") })
+	_, err = ring.Open(notRing, ring.Options{ReadyTimeout: 10 * time.Millisecond})
 	require.ErrorIs(t, err, ring.ErrBadMagic)
-	clear(b)
-	_, err = ring.Open(key, ring.Options{ReadyTimeout: 10 * time.Millisecond})
+	zeros := shmtest.PlainSegment(t, 4096, func([]byte) {})
+	_, err = ring.Open(zeros, ring.Options{ReadyTimeout: 10 * time.Millisecond})
 	require.ErrorIs(t, err, ring.ErrNotReady)
-	require.NoError(t, seg.Detach())
 
 	// Every user may write it: refused unless asked for.
 	key2 := shmseg.Key(shmtest.Key(t))

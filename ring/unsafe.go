@@ -21,7 +21,7 @@ func headerOf(buf []byte) (*header, error) {
 	return (*header)(p), nil
 }
 
-// u64 returns the address of a 64-bit word for internal/fence.
+// u64 returns the address of a 64-bit word for internal/platform/fence.
 func u64(w *atomic.Uint64) *uint64 {
 	return (*uint64)(unsafe.Pointer(w))
 }

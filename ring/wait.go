@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/shmring/shmring/futex"
-	"github.com/shmring/shmring/internal/fence"
-	"github.com/shmring/shmring/internal/monotime"
+	"github.com/shmring/shmring/internal/platform/fence"
+	"github.com/shmring/shmring/internal/platform/monotime"
 )
 
 // The wake-up protocol. Each side has a futex block: a sequence word the side
@@ -31,7 +31,7 @@ import (
 // (M) is there only with asymmetric fences, below.
 //
 // Why no wake-up is lost, with symmetric fences (Config.SymmetricFences):
-// A and C are stores that no later load may pass (internal/fence.StoreFull32
+// A and C are stores that no later load may pass (internal/platform/fence.StoreFull32
 // and StoreFull64), B and D loads, so A-then-B and C-then-D cannot both
 // read the old value: either B sees the new head (the consumer does not
 // sleep), or D sees the flag (the producer wakes it). A Go atomic store is
@@ -43,13 +43,13 @@ import (
 // Reading s before A is what makes the bump visible either way.
 //
 // With asymmetric fences (the default where membarrier(2) works), C is a
-// release store (internal/fence.Store64: a plain MOV on amd64), so D may
+// release store (internal/platform/fence.Store64: a plain MOV on amd64), so D may
 // read the flag before C is visible to the other CPU, and the argument
 // above fails on its own. The sleeper makes up for it: between A and B it
 // calls membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) (fence.Heavy), which runs
 // a full barrier on the CPU running the producer. If D came before that
 // barrier, so did C, and the barrier makes C visible before B; if D came
-// after, it sees the flag. internal/fence's package comment has the
+// after, it sees the flag. internal/platform/fence's package comment has the
 // argument, model/wakeup.pml checks it with store buffers, and its
 // MUT_NO_MEMBARRIER mutation shows the wake-up it would lose.
 //

@@ -2,7 +2,7 @@
 # Installs what `make test` needs beyond Go, when it is missing:
 #   spin  the Promela model checker that verifies model/wakeup.pml
 #   gcc   spin preprocesses models with it, and its verifiers are C
-#   g++   internal/cinterop compiles include/shmring.h as C++ too (those
+#   g++   internal/testsupport/cinterop compiles include/shmring.h as C++ too (those
 #         tests skip without a C++ compiler)
 #   strace  reliability/TestFutexStrace cross-checks the futex counters
 # Idempotent: with all present it changes nothing. Installs with apt-get

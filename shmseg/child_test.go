@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/shmseg"
 )
 
@@ -29,36 +29,15 @@ const (
 	roleReuse   = "reuse"    // no args; makes the kernel reuse an id in its own IPC namespace
 )
 
-func TestMain(m *testing.M) {
-	if role := shmtest.Role(); role != "" {
-		os.Exit(runChild(role, shmtest.Args()))
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { shmtest.Main(m.Run, childRoles.Play) }
 
-func runChild(role string, args []string) int {
-	var err error
-	switch role {
-	case roleWrite:
-		err = childWrite(args)
-	case roleHold:
-		err = childHold(args)
-	case rolePerm:
-		err = childPerm(args)
-	case roleLimits:
-		err = childLimits()
-	case roleROWrite:
-		err = childROWrite(args)
-	case roleReuse:
-		err = childReuse()
-	default:
-		err = fmt.Errorf("unknown role %q", role)
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "child %s: %v\n", role, err)
-		return 1
-	}
-	return 0
+var childRoles = shmtest.Roles{
+	roleWrite:   childWrite,
+	roleHold:    childHold,
+	rolePerm:    childPerm,
+	roleLimits:  func([]string) error { return childLimits() },
+	roleROWrite: childROWrite,
+	roleReuse:   func([]string) error { return childReuse() },
 }
 
 // outcome names how an operation ended, for a child to report to its

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/shmseg"
 )
 
@@ -38,17 +39,8 @@ int main(int argc, char **argv) {
 // Ftok must give the C library's keys, or Go and C programs would not find
 // each other's segments.
 func TestFtokMatchesC(t *testing.T) {
-	cc, err := exec.LookPath("cc")
-	if err != nil {
-		t.Skipf("no C compiler (cc) in PATH to build the reference ftok program: %v", err)
-	}
+	prog := shmtest.CompileSource(t, shmtest.CC(t), "ftok.c", ftokC)
 	dir := t.TempDir()
-	src := filepath.Join(dir, "ftok.c")
-	prog := filepath.Join(dir, "ftok")
-	require.NoError(t, os.WriteFile(src, []byte(ftokC), 0o644))
-	if out, err := exec.Command(cc, "-o", prog, src).CombinedOutput(); err != nil {
-		t.Fatalf("cc: %v\n%s", err, out)
-	}
 
 	var paths []string
 	for i := range 3 {

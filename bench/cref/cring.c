@@ -10,7 +10,7 @@
 //	    COUNT round trips over two rings; prints ns/rt and percentiles.
 //	cring hist Q... < VALUES
 //	    the round trips' histogram alone: quantiles Q of the values on
-//	    stdin, one a line (for the test that it matches internal/hist).
+//	    stdin, one a line (for the test that it matches internal/app/hist).
 //
 // What makes it the limit:
 //   - each side keeps a copy of the other's cursor and reads the shared one
@@ -217,7 +217,7 @@ static int tput(uint32_t size, uint64_t slots, uint64_t slot_size, uint64_t batc
 	return 0;
 }
 
-// Latencies go into internal/hist's log-linear histogram, ported here so
+// Latencies go into internal/app/hist's log-linear histogram, ported here so
 // that the Go and C percentiles come from the same buckets and the same
 // rank rule (bench's TestCRingHistogram feeds both the same values and
 // wants the same answers): below 64 every value has its own bucket; above,

@@ -400,7 +400,7 @@ func Render(w io.Writer, r *Report) error {
 	p("  futex/1000msg counts both sides' futex waits and wakes from the ring's own counters.\n")
 	p("- Round trips: the parent copies a message in and reads the echo in place; the peer copies it slot\n")
 	p("  to slot (`Peek`, `Reserve`, `Commit`, `Release`; the C ring the same). Each round trip is timed\n")
-	p("  with one monotonic clock reading into internal/hist's log-linear histogram (buckets at most\n")
+	p("  with one monotonic clock reading into internal/app/hist's log-linear histogram (buckets at most\n")
 	p("  1/32 of their values wide), which cring.c ports (`TestCRingHistogram` checks that both give the\n")
 	p("  same percentiles for the same values). \"spin\" is `WaitSpin` on both sides, \"futex only\" is\n")
 	p("  `WaitFutex` on both sides.\n")
@@ -535,9 +535,9 @@ func renderRoundTrip(p printer, rs *Results) {
 }
 
 // renderCrossCheck sets the 64-byte round trips as BenchmarkRoundTrip times
-// them (one CLOCK_MONOTONIC read per round trip, internal/hist) beside
+// them (one CLOCK_MONOTONIC read per round trip, internal/app/hist) beside
 // BenchmarkRoundTripHRTime's (github.com/loov/hrtime's timer and exact
-// percentiles, and internal/hist's of the same laps).
+// percentiles, and internal/app/hist's of the same laps).
 func renderCrossCheck(p printer, rs *Results) {
 	var ts []transport
 	for _, t := range roundTripTransports {
@@ -548,16 +548,16 @@ func renderCrossCheck(p printer, rs *Results) {
 	if len(ts) == 0 {
 		return
 	}
-	p("## Cross-check: hrtime against internal/hist\n\n")
+	p("## Cross-check: hrtime against internal/app/hist\n\n")
 	p("The 64-byte round trips measured two ways. *One clock read*: `BenchmarkRoundTrip`, one\n")
-	p("CLOCK_MONOTONIC read per round trip into internal/hist. *hrtime*: `BenchmarkRoundTripHRTime`,\n")
+	p("CLOCK_MONOTONIC read per round trip into internal/app/hist. *hrtime*: `BenchmarkRoundTripHRTime`,\n")
 	p("github.com/loov/hrtime's benchmark timer (hrtesting), which keeps every lap and takes exact\n")
-	p("percentiles from them sorted; *internal/hist of hrtime's laps*: the same laps summarised by\n")
-	p("internal/hist. Columns of the same laps differ by the histogram alone (a bucket is at most\n")
-	p("1/32 of its values wide; hrtime takes the sample of rank round(q·n)+1, internal/hist of rank\n")
+	p("percentiles from them sorted; *internal/app/hist of hrtime's laps*: the same laps summarised by\n")
+	p("internal/app/hist. Columns of the same laps differ by the histogram alone (a bucket is at most\n")
+	p("1/32 of its values wide; hrtime takes the sample of rank round(q·n)+1, internal/app/hist of rank\n")
 	p("round(q·n)). Columns of the two benchmarks differ by the clock too: hrtime reads time.Now's\n")
 	p("wall clock twice per lap, and each lap pays for both reads.\n\n")
-	p("| transport | mean, one clock read | mean, hrtime | p50, one clock read | p50, hrtime | p50, internal/hist of hrtime's laps | p99, one clock read | p99, hrtime | p99, internal/hist of hrtime's laps | hrtime p90 |\n")
+	p("| transport | mean, one clock read | mean, hrtime | p50, one clock read | p50, hrtime | p50, internal/app/hist of hrtime's laps | p99, one clock read | p99, hrtime | p99, internal/app/hist of hrtime's laps | hrtime p90 |\n")
 	p("|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, t := range ts {
 		one, hr := rttName(t.name, 64), hrtimeName(t.name)

@@ -158,7 +158,7 @@ func TestRender(t *testing.T) {
 		"| ring, futex only | 14.0 µs | 6500 ns | 97.5 µs | 155 µs |",
 		"![Throughput](bench-throughput.svg)",
 		"| Heap/send/8B | 20.0 | 400 | 0 | 0 |",
-		"## Cross-check: hrtime against internal/hist",
+		"## Cross-check: hrtime against internal/app/hist",
 		"| ring, spin | 275 ns | 301 ns | 250 ns | 297 ns | 296 ns | 400 ns | 420 ns | 421 ns | 330 ns |",
 	} {
 		if !strings.Contains(page, want) {

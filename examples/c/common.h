@@ -1,9 +1,9 @@
 /*
  * common.h - what the C example producer and consumer share: the message
- * format of cmd/producer and cmd/consumer (internal/wire), a software
+ * format of cmd/producer and cmd/consumer (internal/app/wire), a software
  * CRC32C, flag parsing, and joining a ring the way internal/app does.
  *
- * Message format (little-endian), the same as internal/wire:
+ * Message format (little-endian), the same as internal/app/wire:
  *
  *     0        4                12               20                 len
  *     | crc32c | seq (u64)      | sent (i64)     | filler ...       |

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,7 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/shmseg"
 )
 
@@ -28,10 +27,12 @@ const testTimeout = 2 * time.Minute
 const liveness = "100ms"
 
 func TestMain(m *testing.M) {
-	if shmtest.Role() == "linepipe" {
-		os.Exit(run(shmtest.Args(), os.Stdin, os.Stdout, os.Stderr))
-	}
-	os.Exit(m.Run())
+	shmtest.Main(m.Run, shmtest.Roles{"linepipe": func(args []string) error {
+		if code := run(args, os.Stdin, os.Stdout, os.Stderr); code != 0 {
+			return shmtest.ExitCode(code)
+		}
+		return nil
+	}}.Play)
 }
 
 // proc is linepipe running in a child process (the test binary, re-executed
@@ -126,20 +127,6 @@ func (p *proc) wait(t *testing.T) int {
 	return 0
 }
 
-// newPath returns a fresh file to name a ring by, and its key, which no
-// segment may have yet.
-func newPath(t *testing.T) (string, shmseg.Key) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "ring")
-	require.NoError(t, os.WriteFile(path, nil, 0o600))
-	key, err := shmseg.Ftok(path, 1)
-	require.NoError(t, err)
-	if _, err := shmseg.Open(key); err == nil {
-		t.Skipf("key %v of a fresh temporary file is in use by another segment", key)
-	}
-	return path, key
-}
-
 // requireGone fails the test if a segment still has key.
 func requireGone(t *testing.T, key shmseg.Key) {
 	t.Helper()
@@ -154,7 +141,7 @@ func TestTwoProcesses(t *testing.T) {
 	shmtest.NoLeaks(t)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	path, key := newPath(t)
+	path, key := shmtest.FtokPath(t, 1)
 	recv := start(t, ctx, "recv", "-path", path)
 	send := start(t, ctx, "send", "-path", path)
 	send.send(t, "hello", "shared", "memory")
@@ -171,7 +158,7 @@ func TestSenderStartsFirst(t *testing.T) {
 	shmtest.NoLeaks(t)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	path, key := newPath(t)
+	path, key := shmtest.FtokPath(t, 1)
 	send := start(t, ctx, "send", "-path", path)
 	send.send(t, "early")
 	require.NoError(t, send.stdin.Close())
@@ -189,7 +176,7 @@ func TestStoppedSender(t *testing.T) {
 	shmtest.NoLeaks(t)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	path, key := newPath(t)
+	path, key := shmtest.FtokPath(t, 1)
 	recv := start(t, ctx, "recv", "-path", path, "-liveness", liveness)
 	send := start(t, ctx, "send", "-path", path, "-liveness", liveness)
 	send.send(t, "before")
@@ -213,7 +200,7 @@ func TestTakeover(t *testing.T) {
 	shmtest.NoLeaks(t)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	path, key := newPath(t)
+	path, key := shmtest.FtokPath(t, 1)
 	recv := start(t, ctx, "recv", "-path", path, "-liveness", liveness)
 	first := start(t, ctx, "send", "-path", path, "-liveness", liveness)
 	first.send(t, "one", "two")
@@ -238,7 +225,7 @@ func TestGiveUp(t *testing.T) {
 	shmtest.NoLeaks(t)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	path, key := newPath(t)
+	path, key := shmtest.FtokPath(t, 1)
 	recv := start(t, ctx, "recv", "-path", path, "-liveness", liveness, "-give-up", "300ms")
 	send := start(t, ctx, "send", "-path", path, "-liveness", liveness)
 	send.send(t, "last words")

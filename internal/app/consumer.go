@@ -5,9 +5,9 @@ import (
 	"errors"
 	"io"
 
-	"github.com/shmring/shmring/internal/hist"
-	"github.com/shmring/shmring/internal/monotime"
-	"github.com/shmring/shmring/internal/wire"
+	"github.com/shmring/shmring/internal/app/hist"
+	"github.com/shmring/shmring/internal/app/wire"
+	"github.com/shmring/shmring/internal/platform/monotime"
 )
 
 // maxGaps bounds the gaps the verifier remembers. A message from a gap older

@@ -3,7 +3,7 @@
 // call Run or Shmring; everything else is here, where the tests reach it.
 //
 // The producer and the consumer stream messages in the format of
-// internal/wire through a ring at one key. Whichever starts first creates
+// internal/app/wire through a ring at one key. Whichever starts first creates
 // the ring and the other opens it. The consumer checks every message
 // (sequence, CRC32C) and measures its one-way latency from the send
 // timestamp.

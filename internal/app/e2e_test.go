@@ -1,16 +1,13 @@
 package app_test
 
-// End-to-end tests: the real binaries, built once in TestMain, run as
+// End-to-end tests: the real binaries, built once per test binary, run as
 // separate processes, as a user runs them.
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"go/build"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -23,107 +20,39 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shmring/shmring/internal/app"
-	"github.com/shmring/shmring/internal/monotime"
-	"github.com/shmring/shmring/internal/shmtest"
-	"github.com/shmring/shmring/internal/wire"
+	"github.com/shmring/shmring/internal/app/wire"
+	"github.com/shmring/shmring/internal/platform/monotime"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shmseg"
 )
 
-var binDir string
+func TestMain(m *testing.M) { shmtest.Main(m.Run, app.RunChild) }
 
-func TestMain(m *testing.M) {
-	if role := shmtest.Role(); role != "" {
-		os.Exit(app.RunChild(role, shmtest.Args())) // started by shmtest.Child
-	}
-	os.Exit(runTests(m))
-}
-
-func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "shmring-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	// Not -race even under go test -race: the race detector cannot see
-	// the shared memory, and the binaries' logic runs in-process in
-	// TestInProcess.
-	cmd := exec.Command(goTool(), "build", "-o", dir+"/", "github.com/shmring/shmring/cmd/...")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building the commands:", err)
-		return 1
-	}
-	binDir = dir
-	return m.Run()
-}
-
-func goTool() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return filepath.Join(build.Default.GOROOT, "bin", "go")
-}
-
-// proc is a command started by a test, killed at the end of the test if it
-// is still running.
-type proc struct {
-	cmd            *exec.Cmd
-	stdout, stderr bytes.Buffer
-	done           chan struct{}
-	code           int
-}
-
-func start(t *testing.T, name string, args ...string) *proc {
+// command returns the path of cmd/name, built (with the other commands) the
+// first time. Not -race even under go test -race: the race detector cannot
+// see the shared memory, and the binaries' logic runs in-process in
+// TestInProcess.
+func command(t *testing.T, name string) string {
 	t.Helper()
-	p := &proc{cmd: exec.Command(filepath.Join(binDir, name), args...), done: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
-	require.NoError(t, p.cmd.Start())
-	go func() {
-		err := p.cmd.Wait()
-		p.code = 0
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			p.code = ee.ExitCode() // -1 if killed by a signal
-		} else if err != nil {
-			p.code = -2
-		}
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	return p
+	return filepath.Join(shmtest.GoBuild(t, "github.com/shmring/shmring/cmd/..."), name)
 }
 
-// wait waits for p to exit and returns its exit status.
-func (p *proc) wait(t *testing.T) int {
+// start starts cmd/name; it is killed at the end of the test if it is
+// still running.
+func start(t *testing.T, name string, args ...string) *shmtest.Proc {
 	t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		t.Fatalf("%s did not exit within 30s\nstdout:\n%s\nstderr:\n%s", p.cmd.Path, &p.stdout, &p.stderr)
-	}
-	return p.code
+	return shmtest.Start(t, exec.Command(command(t, name), args...))
 }
 
-func (p *proc) String() string {
-	return fmt.Sprintf("%s exit %d\nstdout:\n%s\nstderr:\n%s", filepath.Base(p.cmd.Path), p.code, &p.stdout, &p.stderr)
-}
+// exitTimeout bounds the wait for a command's exit: a hang fails the test.
+const exitTimeout = 30 * time.Second
 
 // run runs a command to its end.
-func run(t *testing.T, name string, args ...string) *proc {
+func run(t *testing.T, name string, args ...string) *shmtest.Proc {
 	t.Helper()
 	p := start(t, name, args...)
-	p.wait(t)
+	p.Wait(t, exitTimeout)
 	return p
 }
 
@@ -140,10 +69,10 @@ func requireGone(t *testing.T, key shmseg.Key) {
 	require.ErrorIs(t, err, shmseg.ErrNotExist, "segment %v should be gone", key)
 }
 
-func decode[T any](t *testing.T, p *proc) T {
+func decode[T any](t *testing.T, p *shmtest.Proc) T {
 	t.Helper()
 	var v T
-	require.NoError(t, json.Unmarshal(p.stdout.Bytes(), &v), "%v", p)
+	require.NoError(t, json.Unmarshal(p.Stdout.Bytes(), &v), "%v", p)
 	return v
 }
 
@@ -188,8 +117,8 @@ func TestStream(t *testing.T) {
 			args := append([]string{"-key", keyFlag(key), "-json"}, tc.extra...)
 			cons := start(t, "consumer", append(slices.Clone(args), tc.cons...)...)
 			prod := start(t, "producer", append(args, "-count", fmt.Sprint(count))...)
-			require.Equal(t, 0, prod.wait(t), "%v", prod)
-			require.Equal(t, 0, cons.wait(t), "%v", cons)
+			require.Equal(t, 0, prod.Wait(t, exitTimeout), "%v", prod)
+			require.Equal(t, 0, cons.Wait(t, exitTimeout), "%v", cons)
 			requireGone(t, key)
 
 			pr := decode[app.ProducerReport](t, prod)
@@ -220,17 +149,11 @@ func TestStream(t *testing.T) {
 // would.
 func TestFtokPath(t *testing.T) {
 	shmtest.NoLeaks(t)
-	path := filepath.Join(t.TempDir(), "ring")
-	require.NoError(t, os.WriteFile(path, nil, 0o600))
-	key, err := shmseg.Ftok(path, 7)
-	require.NoError(t, err)
-	if _, err := shmseg.Open(key); err == nil {
-		t.Skipf("ftok key %v is in use", key)
-	}
+	path, key := shmtest.FtokPath(t, 7)
 	cons := start(t, "consumer", "-path", path, "-proj", "7", "-json")
 	prod := run(t, "producer", "-path", path, "-proj", "7", "-count", "1000", "-json")
-	require.Equal(t, 0, prod.code, "%v", prod)
-	require.Equal(t, 0, cons.wait(t), "%v", cons)
+	require.Equal(t, 0, prod.ExitCode(), "%v", prod)
+	require.Equal(t, 0, cons.Wait(t, exitTimeout), "%v", cons)
 	cr := decode[app.ConsumerReport](t, cons)
 	require.Equal(t, key.String(), cr.Key)
 	require.Equal(t, uint64(1000), cr.Messages)
@@ -244,12 +167,12 @@ func TestProducerFirst(t *testing.T) {
 	shmtest.NoLeaks(t)
 	key := newKey(t)
 	prod := run(t, "producer", "-key", keyFlag(key), "-count", "100", "-json")
-	require.Equal(t, 0, prod.code, "%v", prod)
+	require.Equal(t, 0, prod.ExitCode(), "%v", prod)
 	require.Contains(t, decode[app.ProducerReport](t, prod).Note, "100 messages wait")
 	_, err := shmseg.Open(key)
 	require.NoError(t, err, "the ring stays for the consumer")
 	cons := run(t, "consumer", "-key", keyFlag(key), "-json")
-	require.Equal(t, 0, cons.code, "%v", cons)
+	require.Equal(t, 0, cons.ExitCode(), "%v", cons)
 	cr := decode[app.ConsumerReport](t, cons)
 	require.Equal(t, uint64(100), cr.Messages)
 	require.Equal(t, "eof", cr.Ended)
@@ -263,8 +186,8 @@ func TestConsumerStopsFirst(t *testing.T) {
 	key := newKey(t)
 	cons := start(t, "consumer", "-key", keyFlag(key), "-count", "50000", "-json", "-slots", "256")
 	prod := start(t, "producer", "-key", keyFlag(key), "-count", "0", "-json", "-slots", "256")
-	require.Equal(t, 0, cons.wait(t), "%v", cons)
-	require.Equal(t, 0, prod.wait(t), "%v", prod)
+	require.Equal(t, 0, cons.Wait(t, exitTimeout), "%v", cons)
+	require.Equal(t, 0, prod.Wait(t, exitTimeout), "%v", prod)
 	cr := decode[app.ConsumerReport](t, cons)
 	require.Equal(t, uint64(50000), cr.Messages)
 	require.Equal(t, "count", cr.Ended)
@@ -281,8 +204,8 @@ func TestDuration(t *testing.T) {
 	key := newKey(t)
 	cons := start(t, "consumer", "-key", keyFlag(key), "-json")
 	prod := start(t, "producer", "-key", keyFlag(key), "-count", "0", "-duration", "300ms", "-rate", "20000", "-json")
-	require.Equal(t, 0, prod.wait(t), "%v", prod)
-	require.Equal(t, 0, cons.wait(t), "%v", cons)
+	require.Equal(t, 0, prod.Wait(t, exitTimeout), "%v", prod)
+	require.Equal(t, 0, cons.Wait(t, exitTimeout), "%v", cons)
 	pr := decode[app.ProducerReport](t, prod)
 	require.Equal(t, "duration", pr.Ended)
 	// 20000/s for 0.3 s, from the first message: ~6000, give or take a
@@ -319,13 +242,13 @@ func TestCorrupt(t *testing.T) {
 	require.NoError(t, p.Close())
 
 	cons := run(t, "consumer", "-key", keyFlag(key), "-size", fmt.Sprint(size), "-slots", fmt.Sprint(slots), "-json")
-	require.Equal(t, 1, cons.code, "%v", cons)
+	require.Equal(t, 1, cons.ExitCode(), "%v", cons)
 	cr := decode[app.ConsumerReport](t, cons)
 	require.Equal(t, uint64(1), cr.Corrupt)
 	require.Zero(t, cr.Lost+cr.Duplicated+cr.Reordered, "%+v", cr)
 	require.Equal(t, uint64(n), cr.Messages)
 	require.Equal(t, "eof", cr.Ended)
-	require.Contains(t, cons.stderr.String(), "0 lost, 0 duplicated, 0 reordered, 1 corrupt")
+	require.Contains(t, cons.Stderr.String(), "0 lost, 0 duplicated, 0 reordered, 1 corrupt")
 }
 
 // TestFlags: usage errors exit 2 with a message naming the problem; -h
@@ -356,18 +279,18 @@ func TestFlags(t *testing.T) {
 	}
 	for _, c := range cases {
 		p := run(t, c.cmd, c.args...)
-		require.Equal(t, 2, p.code, "%v", p)
-		require.Contains(t, p.stderr.String(), c.want, "%v", p)
+		require.Equal(t, 2, p.ExitCode(), "%v", p)
+		require.Contains(t, p.Stderr.String(), c.want, "%v", p)
 	}
 	for _, cmd := range []string{"producer", "consumer"} {
 		p := run(t, cmd, "-h")
-		require.Equal(t, 0, p.code, "%v", p)
-		require.Contains(t, p.stderr.String(), "usage: "+cmd)
-		require.Contains(t, p.stderr.String(), "-timeout")
+		require.Equal(t, 0, p.ExitCode(), "%v", p)
+		require.Contains(t, p.Stderr.String(), "usage: "+cmd)
+		require.Contains(t, p.Stderr.String(), "-timeout")
 	}
 	p := run(t, "shmring", "-h")
-	require.Equal(t, 0, p.code, "%v", p)
-	require.Contains(t, p.stdout.String(), "rm -stale")
+	require.Equal(t, 0, p.ExitCode(), "%v", p)
+	require.Contains(t, p.Stdout.String(), "rm -stale")
 }
 
 // TestLayoutMismatch: a ring exists with other slots than asked for: the
@@ -382,13 +305,13 @@ func TestLayoutMismatch(t *testing.T) {
 		_ = r.Close()
 	})
 	cons := run(t, "consumer", "-key", keyFlag(key), "-size", "128")
-	require.Equal(t, 1, cons.code, "%v", cons)
-	require.Contains(t, cons.stderr.String(), "4096 slots of 72 bytes", "%v", cons)
-	require.Contains(t, cons.stderr.String(), "4096 slots of 136 bytes", "%v", cons)
+	require.Equal(t, 1, cons.ExitCode(), "%v", cons)
+	require.Contains(t, cons.Stderr.String(), "4096 slots of 72 bytes", "%v", cons)
+	require.Contains(t, cons.Stderr.String(), "4096 slots of 136 bytes", "%v", cons)
 	prod := run(t, "producer", "-key", keyFlag(key), "-slots", "1024")
-	require.Equal(t, 1, prod.code, "%v", prod)
-	require.Contains(t, prod.stderr.String(), "4096 slots of 72 bytes", "%v", prod)
-	require.Contains(t, prod.stderr.String(), "1024 slots of 72 bytes", "%v", prod)
+	require.Equal(t, 1, prod.ExitCode(), "%v", prod)
+	require.Contains(t, prod.Stderr.String(), "4096 slots of 72 bytes", "%v", prod)
+	require.Contains(t, prod.Stderr.String(), "1024 slots of 72 bytes", "%v", prod)
 }
 
 // TestNoPeer: a consumer alone gives up after -timeout and leaves nothing.
@@ -396,8 +319,8 @@ func TestNoPeer(t *testing.T) {
 	shmtest.NoLeaks(t)
 	key := newKey(t)
 	cons := run(t, "consumer", "-key", keyFlag(key), "-timeout", "300ms")
-	require.Equal(t, 1, cons.code, "%v", cons)
-	require.Contains(t, cons.stderr.String(), "no producer claimed ring "+key.String())
+	require.Equal(t, 1, cons.ExitCode(), "%v", cons)
+	require.Contains(t, cons.Stderr.String(), "no producer claimed ring "+key.String())
 	requireGone(t, key)
 }
 
@@ -411,10 +334,10 @@ func TestInterrupt(t *testing.T) {
 			cons := start(t, "consumer", "-key", keyFlag(key), "-json", "-batch", batch)
 			prod := start(t, "producer", "-key", keyFlag(key), "-count", "0", "-json", "-batch", batch)
 			waitStream(t, key, 10_000)
-			require.NoError(t, prod.cmd.Process.Signal(syscall.SIGINT))
-			require.NoError(t, cons.cmd.Process.Signal(syscall.SIGINT))
-			require.Equal(t, 0, prod.wait(t), "%v", prod)
-			require.Equal(t, 0, cons.wait(t), "%v", cons)
+			require.NoError(t, prod.Cmd.Process.Signal(syscall.SIGINT))
+			require.NoError(t, cons.Cmd.Process.Signal(syscall.SIGINT))
+			require.Equal(t, 0, prod.Wait(t, exitTimeout), "%v", prod)
+			require.Equal(t, 0, cons.Wait(t, exitTimeout), "%v", cons)
 			pr := decode[app.ProducerReport](t, prod)
 			cr := decode[app.ConsumerReport](t, cons)
 			require.Contains(t, []string{"interrupted", "consumer closed"}, pr.Ended)
@@ -434,13 +357,13 @@ func TestTerminate(t *testing.T) {
 	cons := start(t, "consumer", "-key", keyFlag(key))
 	prod := start(t, "producer", "-key", keyFlag(key), "-count", "0", "-rate", "100000")
 	waitStream(t, key, 1000)
-	require.NoError(t, cons.cmd.Process.Signal(syscall.SIGTERM))
-	require.Equal(t, 0, cons.wait(t), "%v", cons)
-	require.Contains(t, cons.stdout.String(), "(ended: interrupted)")
-	require.Contains(t, cons.stdout.String(), "lost 0, duplicated 0, reordered 0, corrupt 0: OK")
+	require.NoError(t, cons.Cmd.Process.Signal(syscall.SIGTERM))
+	require.Equal(t, 0, cons.Wait(t, exitTimeout), "%v", cons)
+	require.Contains(t, cons.Stdout.String(), "(ended: interrupted)")
+	require.Contains(t, cons.Stdout.String(), "lost 0, duplicated 0, reordered 0, corrupt 0: OK")
 	// The consumer has gone: the producer stops once the ring is full.
-	require.Equal(t, 0, prod.wait(t), "%v", prod)
-	require.Contains(t, prod.stdout.String(), "(ended: consumer closed)")
+	require.Equal(t, 0, prod.Wait(t, exitTimeout), "%v", prod)
+	require.Contains(t, prod.Stdout.String(), "(ended: consumer closed)")
 	requireGone(t, key)
 }
 
@@ -458,12 +381,12 @@ func TestPeerDies(t *testing.T) {
 			if victim == "consumer" {
 				dead, survivor = cons, prod
 			}
-			require.NoError(t, dead.cmd.Process.Kill())
-			dead.wait(t)
-			require.Equal(t, 1, survivor.wait(t), "%v", survivor)
-			require.Contains(t, survivor.stderr.String(), "peer process is dead", "%v", survivor)
+			require.NoError(t, dead.Cmd.Process.Kill())
+			dead.Wait(t, exitTimeout)
+			require.Equal(t, 1, survivor.Wait(t, exitTimeout), "%v", survivor)
+			require.Contains(t, survivor.Stderr.String(), "peer process is dead", "%v", survivor)
 			var rep app.Report
-			require.NoError(t, json.Unmarshal(survivor.stdout.Bytes(), &rep), "%v", survivor)
+			require.NoError(t, json.Unmarshal(survivor.Stdout.Bytes(), &rep), "%v", survivor)
 			require.Equal(t, "error", rep.Ended)
 			require.Contains(t, rep.Note, "died; ring "+key.String()+" removed")
 			requireGone(t, key)
@@ -481,15 +404,15 @@ func TestPeerStopped(t *testing.T) {
 	cons := start(t, "consumer", "-key", keyFlag(key), "-json", "-slots", "64")
 	prod := start(t, "producer", "-key", keyFlag(key), "-json", "-slots", "64", "-count", strconv.Itoa(count), "-rate", "50000")
 	waitStream(t, key, 1000)
-	require.NoError(t, cons.cmd.Process.Signal(syscall.SIGSTOP))
+	require.NoError(t, cons.Cmd.Process.Signal(syscall.SIGSTOP))
 	// The producer fills 64 slots at once, then finds the consumer
 	// stopped at two liveness checks a second apart: 2 to 3 s.
 	time.Sleep(4 * time.Second)
-	require.NoError(t, cons.cmd.Process.Signal(syscall.SIGCONT))
-	require.Equal(t, 0, prod.wait(t), "%v", prod)
-	require.Equal(t, 0, cons.wait(t), "%v", cons)
-	require.Contains(t, prod.stderr.String(), "peer process is stopped", "%v", prod)
-	require.Contains(t, prod.stderr.String(), "still waiting", "%v", prod)
+	require.NoError(t, cons.Cmd.Process.Signal(syscall.SIGCONT))
+	require.Equal(t, 0, prod.Wait(t, exitTimeout), "%v", prod)
+	require.Equal(t, 0, cons.Wait(t, exitTimeout), "%v", cons)
+	require.Contains(t, prod.Stderr.String(), "peer process is stopped", "%v", prod)
+	require.Contains(t, prod.Stderr.String(), "still waiting", "%v", prod)
 	rep := decode[app.ConsumerReport](t, cons)
 	require.Equal(t, uint64(count), rep.Messages, "%v", cons)
 	require.Zero(t, rep.Lost+rep.Corrupt+rep.Duplicated+rep.Reordered, "%v", cons)
@@ -507,10 +430,10 @@ func TestRmStale(t *testing.T) {
 	cons := start(t, "consumer", "-key", keyFlag(dead))
 	prod := start(t, "producer", "-key", keyFlag(dead), "-count", "0")
 	waitStream(t, dead, 1000)
-	require.NoError(t, prod.cmd.Process.Kill())
-	require.NoError(t, cons.cmd.Process.Kill())
-	prod.wait(t)
-	cons.wait(t)
+	require.NoError(t, prod.Cmd.Process.Kill())
+	require.NoError(t, cons.Cmd.Process.Kill())
+	prod.Wait(t, exitTimeout)
+	cons.Wait(t, exitTimeout)
 
 	r, err := ring.Create(live, ring.Config{})
 	require.NoError(t, err)
@@ -524,22 +447,22 @@ func TestRmStale(t *testing.T) {
 	// process): kept on both counts.
 
 	ls := run(t, "shmring", "ls")
-	require.Equal(t, 0, ls.code, "%v", ls)
-	require.Regexp(t, dead.String()+`.* dead .* dead +0\n`, ls.stdout.String())
-	require.Regexp(t, live.String()+`.* live +- +1\n`, ls.stdout.String())
+	require.Equal(t, 0, ls.ExitCode(), "%v", ls)
+	require.Regexp(t, dead.String()+`.* dead .* dead +0\n`, ls.Stdout.String())
+	require.Regexp(t, live.String()+`.* live +- +1\n`, ls.Stdout.String())
 
 	rm := run(t, "shmring", "rm", "-stale")
-	require.Equal(t, 0, rm.code, "%v", rm)
-	require.Contains(t, rm.stdout.String(), "removed "+dead.String())
-	require.Contains(t, rm.stdout.String(), "keep   "+live.String())
+	require.Equal(t, 0, rm.ExitCode(), "%v", rm)
+	require.Contains(t, rm.Stdout.String(), "removed "+dead.String())
+	require.Contains(t, rm.Stdout.String(), "keep   "+live.String())
 	requireGone(t, dead)
 	_, err = shmseg.Open(live)
 	require.NoError(t, err, "the live ring stays")
 
 	// rm KEY refuses the live ring without -force.
 	p := run(t, "shmring", "rm", live.String())
-	require.Equal(t, 1, p.code, "%v", p)
-	require.Contains(t, p.stderr.String(), "in use")
+	require.Equal(t, 1, p.ExitCode(), "%v", p)
+	require.Contains(t, p.Stderr.String(), "in use")
 }
 
 // TestOps: create, ls -json, stat, rm.
@@ -547,39 +470,39 @@ func TestOps(t *testing.T) {
 	shmtest.NoLeaks(t)
 	key := newKey(t)
 	p := run(t, "shmring", "create", key.String(), "-size", "100", "-slots", "64")
-	require.Equal(t, 0, p.code, "%v", p)
-	require.Contains(t, p.stdout.String(), "64 slots of 104 bytes")
+	require.Equal(t, 0, p.ExitCode(), "%v", p)
+	require.Contains(t, p.Stdout.String(), "64 slots of 104 bytes")
 	t.Cleanup(func() {
 		if id, err := shmseg.Open(key); err == nil {
 			_ = shmseg.Remove(id)
 		}
 	})
 	p = run(t, "shmring", "create", key.String())
-	require.Equal(t, 1, p.code, "%v", p)
-	require.Contains(t, p.stderr.String(), "exists")
+	require.Equal(t, 1, p.ExitCode(), "%v", p)
+	require.Contains(t, p.Stderr.String(), "exists")
 
 	// -symmetric-fences reaches the header.
 	sym := newKey(t)
 	p = run(t, "shmring", "create", "-symmetric-fences", sym.String())
-	require.Equal(t, 0, p.code, "%v", p)
+	require.Equal(t, 0, p.ExitCode(), "%v", p)
 	t.Cleanup(func() {
 		if id, err := shmseg.Open(sym); err == nil {
 			_ = shmseg.Remove(id)
 		}
 	})
-	require.Contains(t, p.stdout.String(), "symmetric fences")
+	require.Contains(t, p.Stdout.String(), "symmetric fences")
 	p = run(t, "shmring", "stat", sym.String())
-	require.Equal(t, 0, p.code, "%v", p)
-	require.Contains(t, p.stdout.String(), ", symmetric fences")
+	require.Equal(t, 0, p.ExitCode(), "%v", p)
+	require.Contains(t, p.Stdout.String(), ", symmetric fences")
 
 	// A producer with the same geometry uses the ring made for it.
 	prod := run(t, "producer", "-key", key.String(), "-size", "100", "-slots", "64", "-count", "10")
-	require.Equal(t, 0, prod.code, "%v", prod)
+	require.Equal(t, 0, prod.ExitCode(), "%v", prod)
 
 	p = run(t, "shmring", "ls", "-json")
-	require.Equal(t, 0, p.code, "%v", p)
+	require.Equal(t, 0, p.ExitCode(), "%v", p)
 	var segs []app.SegmentJSON
-	require.NoError(t, json.Unmarshal(p.stdout.Bytes(), &segs))
+	require.NoError(t, json.Unmarshal(p.Stdout.Bytes(), &segs))
 	var found *app.SegmentJSON
 	for i := range segs {
 		if segs[i].Key == key.String() {
@@ -599,9 +522,9 @@ func TestOps(t *testing.T) {
 	// stat -json: ring.Stats' names beside the segment's, in one flat
 	// object (docs/OPERATIONS.md, "Stats as JSON"), created in UTC.
 	p = run(t, "shmring", "stat", "-json", key.String())
-	require.Equal(t, 0, p.code, "%v", p)
+	require.Equal(t, 0, p.ExitCode(), "%v", p)
 	var obj map[string]any
-	require.NoError(t, json.Unmarshal(p.stdout.Bytes(), &obj), "%v", p)
+	require.NoError(t, json.Unmarshal(p.Stdout.Bytes(), &obj), "%v", p)
 	require.Equal(t, key.String(), obj["key"])
 	require.Equal(t, true, obj["ring"])
 	require.EqualValues(t, 104, obj["slot_size"])
@@ -616,23 +539,23 @@ func TestOps(t *testing.T) {
 	require.EqualValues(t, 0, prodObj["pid"], "a closed role is free")
 
 	p = run(t, "shmring", "stat", key.String())
-	require.Equal(t, 0, p.code, "%v", p)
-	require.Contains(t, p.stdout.String(), "64 slots of 104 bytes")
-	require.Contains(t, p.stdout.String(), "fill      10 of 64")
-	require.Regexp(t, `producer +closed, 10 messages`, p.stdout.String())
+	require.Equal(t, 0, p.ExitCode(), "%v", p)
+	require.Contains(t, p.Stdout.String(), "64 slots of 104 bytes")
+	require.Contains(t, p.Stdout.String(), "fill      10 of 64")
+	require.Regexp(t, `producer +closed, 10 messages`, p.Stdout.String())
 
 	p = run(t, "shmring", "stat", "-watch", "-interval", "50ms", "-n", "3", "-json", key.String())
-	require.Equal(t, 0, p.code, "%v", p)
-	require.Equal(t, 3, strings.Count(p.stdout.String(), "\n"), "%v", p)
+	require.Equal(t, 0, p.ExitCode(), "%v", p)
+	require.Equal(t, 3, strings.Count(p.Stdout.String(), "\n"), "%v", p)
 
 	p = run(t, "shmring", "rm", key.String())
-	require.Equal(t, 0, p.code, "%v", p)
+	require.Equal(t, 0, p.ExitCode(), "%v", p)
 	requireGone(t, key)
 	p = run(t, "shmring", "rm", key.String())
-	require.Equal(t, 1, p.code, "%v", p)
-	require.Contains(t, p.stderr.String(), "no such segment")
+	require.Equal(t, 1, p.ExitCode(), "%v", p)
+	require.Contains(t, p.Stderr.String(), "no such segment")
 	p = run(t, "shmring", "stat", key.String())
-	require.Equal(t, 1, p.code, "%v", p)
+	require.Equal(t, 1, p.ExitCode(), "%v", p)
 }
 
 // TestNotARing: a plain segment is listed by ls -a only, refused by
@@ -641,26 +564,17 @@ func TestOps(t *testing.T) {
 // TestRmStaleUnfinished.)
 func TestNotARing(t *testing.T) {
 	shmtest.NoLeaks(t)
-	key := newKey(t)
-	id, err := shmseg.Create(key, 4096, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = shmseg.Remove(id) })
-	seg, err := shmseg.Attach(id, nil)
-	require.NoError(t, err)
-	b, err := seg.Bytes()
-	require.NoError(t, err)
-	copy(b, "not a ring")
-	require.NoError(t, seg.Detach())
+	key := shmtest.PlainSegment(t, 4096, func(b []byte) { copy(b, "not a ring") })
 
 	p := run(t, "shmring", "ls")
-	require.NotContains(t, p.stdout.String(), key.String())
+	require.NotContains(t, p.Stdout.String(), key.String())
 	p = run(t, "shmring", "ls", "-a")
-	require.Regexp(t, key.String()+`.*not a ring`, p.stdout.String())
+	require.Regexp(t, key.String()+`.*not a ring`, p.Stdout.String())
 	// In JSON: the segment's fields only, none of a ring's stats.
 	p = run(t, "shmring", "ls", "-a", "-json")
-	require.Equal(t, 0, p.code, "%v", p)
+	require.Equal(t, 0, p.ExitCode(), "%v", p)
 	var segs []map[string]any
-	require.NoError(t, json.Unmarshal(p.stdout.Bytes(), &segs), "%v", p)
+	require.NoError(t, json.Unmarshal(p.Stdout.Bytes(), &segs), "%v", p)
 	var js map[string]any
 	for _, s := range segs {
 		if s["key"] == key.String() {
@@ -673,18 +587,18 @@ func TestNotARing(t *testing.T) {
 	require.NotContains(t, js, "fill")
 	require.NotContains(t, js, "producer")
 	p = run(t, "shmring", "stat", key.String())
-	require.Equal(t, 1, p.code, "%v", p)
-	require.Contains(t, p.stderr.String(), "not a ring")
+	require.Equal(t, 1, p.ExitCode(), "%v", p)
+	require.Contains(t, p.Stderr.String(), "not a ring")
 	p = run(t, "shmring", "rm", "-stale")
-	require.Equal(t, 0, p.code, "%v", p)
-	require.Contains(t, p.stdout.String(), "skip   "+key.String())
+	require.Equal(t, 0, p.ExitCode(), "%v", p)
+	require.Contains(t, p.Stdout.String(), "skip   "+key.String())
 	p = run(t, "shmring", "rm", key.String())
-	require.Equal(t, 1, p.code, "%v", p)
-	require.Contains(t, p.stderr.String(), "-force")
-	_, err = shmseg.Stat(id)
-	require.NoError(t, err)
+	require.Equal(t, 1, p.ExitCode(), "%v", p)
+	require.Contains(t, p.Stderr.String(), "-force")
+	_, err := shmseg.Open(key)
+	require.NoError(t, err, "rm without -force removed it")
 	p = run(t, "shmring", "rm", "-force", key.String())
-	require.Equal(t, 0, p.code, "%v", p)
+	require.Equal(t, 0, p.ExitCode(), "%v", p)
 	requireGone(t, key)
 }
 

@@ -7,8 +7,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shmring/shmring/internal/app"
-	"github.com/shmring/shmring/internal/fence"
-	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/platform/fence"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shmseg"
 )
@@ -32,8 +32,8 @@ func TestFences(t *testing.T) {
 			prod := start(t, "producer", args...)
 			waitCreated(t, key) // the producer makes the ring, and chooses
 			cons := run(t, "consumer", "-key", keyFlag(key), "-wait", "futex", "-json")
-			require.Equal(t, 0, cons.code, "%v", cons)
-			require.Equal(t, 0, prod.wait(t), "%v", prod)
+			require.Equal(t, 0, cons.ExitCode(), "%v", cons)
+			require.Equal(t, 0, prod.Wait(t, exitTimeout), "%v", prod)
 			pr, cr := decode[app.ProducerReport](t, prod), decode[app.ConsumerReport](t, cons)
 			require.Equal(t, uint64(20000), cr.Messages)
 			require.True(t, pr.Created)

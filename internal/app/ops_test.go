@@ -12,7 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shmseg"
 )
@@ -54,17 +54,8 @@ func fill(b []byte, how string) error {
 	return nil
 }
 
-// RunChild runs the child role of this test binary; TestMain calls it when
-// shmtest.Role is set, and exits with its status.
-func RunChild(role string, args []string) int {
-	if err := runChild(role, args); err != nil {
-		fmt.Fprintf(os.Stderr, "app test child %s: %v\n", role, err)
-		return 1
-	}
-	return 0
-}
-
-func runChild(role string, args []string) error {
+// RunChild plays the child role of this test binary (shmtest.Main's play).
+func RunChild(role string, args []string) error {
 	if role != roleSegment || len(args) < 3 || len(args) > 4 {
 		return fmt.Errorf("want role %q with KEY SIZE FILL [MODE], got %q %q", roleSegment, role, args)
 	}

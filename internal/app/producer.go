@@ -8,8 +8,8 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/shmring/shmring/internal/monotime"
-	"github.com/shmring/shmring/internal/wire"
+	"github.com/shmring/shmring/internal/app/wire"
+	"github.com/shmring/shmring/internal/platform/monotime"
 	"github.com/shmring/shmring/ring"
 )
 

@@ -7,7 +7,7 @@ import (
 	"io"
 	"sync/atomic"
 
-	"github.com/shmring/shmring/internal/monotime"
+	"github.com/shmring/shmring/internal/platform/monotime"
 	"github.com/shmring/shmring/ring"
 )
 

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/shmring/shmring/internal/hist"
-	"github.com/shmring/shmring/internal/monotime"
+	"github.com/shmring/shmring/internal/app/hist"
+	"github.com/shmring/shmring/internal/platform/monotime"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shmseg"
 )
@@ -49,7 +49,7 @@ func Throughput(b *testing.B, cfg Config, produce func(i int, buf []byte) []byte
 // RoundTrip sends b.N messages to a peer process one at a time, each after
 // the answer to the one before, and reports b's ns/op as the mean round
 // trip and p50-ns, p99-ns and p99.9-ns as its percentiles (within about 3%:
-// internal/hist). produce builds request i as for [Throughput]; the peer
+// internal/app/hist). produce builds request i as for [Throughput]; the peer
 // answers with resp's reply (nil: the request itself); check, if not nil,
 // judges reply i, which is valid only until check returns. A few round
 // trips run untimed first, with i counting from 0 again afterwards.

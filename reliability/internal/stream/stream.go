@@ -4,7 +4,7 @@
 // exactly message n as some producer (possibly an earlier, killed one) sent
 // it.
 //
-// A message is the wire format of the commands (internal/wire: CRC32C,
+// A message is the wire format of the commands (internal/app/wire: CRC32C,
 // sequence number, timestamp, filler) at the length Len(n) gives. Check
 // refuses a message whose length, CRC or sequence number is not message
 // n's. Lengths vary from message to message, so every slot and the wrap
@@ -14,8 +14,8 @@ package stream
 import (
 	"fmt"
 
-	"github.com/shmring/shmring/internal/monotime"
-	"github.com/shmring/shmring/internal/wire"
+	"github.com/shmring/shmring/internal/app/wire"
+	"github.com/shmring/shmring/internal/platform/monotime"
 )
 
 // MinLen is the shortest message: the wire header.

@@ -8,7 +8,7 @@
 //
 // seq is the message's position in the ring (the producer starts at the
 // ring's head cursor, so message n sits in slot n mod slots); sent is
-// CLOCK_MONOTONIC in nanoseconds (internal/monotime), comparable between
+// CLOCK_MONOTONIC in nanoseconds (internal/platform/monotime), comparable between
 // processes on one host; the CRC is Castagnoli (hardware-accelerated on
 // amd64 and arm64). Integers are little-endian. The filler is a fixed
 // pattern: the CRC, not the pattern, is what detects damage to it.

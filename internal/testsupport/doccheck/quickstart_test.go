@@ -7,29 +7,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/shmseg"
 )
-
-// goCommand returns the go command: the one on PATH, else the one of the
-// toolchain that built this test.
-func goCommand(t *testing.T) string {
-	t.Helper()
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	p := filepath.Join(runtime.GOROOT(), "bin", "go")
-	_, err := os.Stat(p)
-	require.NoError(t, err, "no go command on PATH, nor in GOROOT")
-	return p
-}
 
 // goVersion returns the go directive of the module's go.mod.
 func goVersion(t *testing.T) string {
@@ -51,7 +37,7 @@ func goVersion(t *testing.T) string {
 // root go.sum vouches for it.
 func TestQuickStart(t *testing.T) {
 	shmtest.NoLeaks(t)
-	root := repoRoot(t)
+	root := shmtest.RepoRoot(t)
 	readme := readFile(t, "README.md")
 	program := markedBlock(t, readme, "README.md", "quickstart")
 	want := markedBlock(t, readme, "README.md", "quickstart-output")
@@ -66,7 +52,7 @@ func TestQuickStart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	bin := filepath.Join(dir, "quickstart")
-	build := exec.CommandContext(ctx, goCommand(t), "build", "-o", bin, ".")
+	build := exec.CommandContext(ctx, shmtest.GoTool(t), "build", "-o", bin, ".")
 	build.Dir = dir
 	// -mod=mod lets go add the requirements the new module inherits
 	// (golang.org/x/sys) to its go.mod, as "go mod tidy" would.
@@ -77,13 +63,7 @@ func TestQuickStart(t *testing.T) {
 	// A file of the test's own, to name the ring by, so that the key is
 	// known before the program runs and no run of the program elsewhere
 	// shares it.
-	path := filepath.Join(t.TempDir(), "quickstart.ring")
-	require.NoError(t, os.WriteFile(path, nil, 0o600))
-	key, err := shmseg.Ftok(path, 1)
-	require.NoError(t, err)
-	if _, err := shmseg.Open(key); err == nil {
-		t.Skipf("key %v of a fresh temporary file is in use by another segment", key)
-	}
+	path, key := shmtest.FtokPath(t, 1)
 	var stdout, stderr bytes.Buffer
 	run := exec.CommandContext(ctx, bin, path)
 	run.Stdout, run.Stderr = &stdout, &stderr

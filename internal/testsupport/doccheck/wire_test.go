@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/shmring/shmring/internal/wire"
+	"github.com/shmring/shmring/internal/app/wire"
 )
 
 // wireField is a row of the table in docs/WIRE.md, "Fields".
@@ -47,7 +47,7 @@ func wireFields(t *testing.T, doc string) map[string]wireField {
 
 // crc32c is CRC-32C computed bit by bit from the parameters docs/WIRE.md
 // gives (reflected polynomial 0x82f63b78, initial value 0xffffffff, final
-// complement), not from hash/crc32, which internal/wire uses.
+// complement), not from hash/crc32, which internal/app/wire uses.
 func crc32c(b []byte) uint32 {
 	c := ^uint32(0)
 	for _, x := range b {
@@ -63,11 +63,11 @@ func crc32c(b []byte) uint32 {
 	return ^c
 }
 
-// TestWireDoc: docs/WIRE.md describes the messages internal/wire makes, so
+// TestWireDoc: docs/WIRE.md describes the messages internal/app/wire makes, so
 // that a peer written from the page alone agrees with the commands. A
-// message made by internal/wire is read back at the page's offsets, with
+// message made by internal/app/wire is read back at the page's offsets, with
 // its types and its CRC; a message made from the page alone passes
-// wire.Check; the worked example is internal/wire's bytes.
+// wire.Check; the worked example is internal/app/wire's bytes.
 func TestWireDoc(t *testing.T) {
 	doc := readFile(t, "docs/WIRE.md")
 	fields := wireFields(t, doc)
@@ -85,7 +85,7 @@ func TestWireDoc(t *testing.T) {
 	seqV := uint64(0x0102030405060708)
 	sentV := int64(-0x1122334455667788) // negative: the sign must survive
 	for _, size := range []int{wire.HeaderSize, 21, 64, 600, 4096} {
-		// internal/wire's message, read as the page says.
+		// internal/app/wire's message, read as the page says.
 		m := make([]byte, size)
 		wire.Fill(m)
 		wire.Put(m, seqV, sentV)
@@ -96,7 +96,7 @@ func TestWireDoc(t *testing.T) {
 			require.Equal(t, byte((131*i+17)%256), m[filler.offset+i], "filler byte %d of a %d-byte message", i, size)
 		}
 
-		// The page's message, checked by internal/wire.
+		// The page's message, checked by internal/app/wire.
 		d := make([]byte, size)
 		for i := range size - filler.offset {
 			d[filler.offset+i] = byte((131*i + 17) % 256)
@@ -108,7 +108,7 @@ func TestWireDoc(t *testing.T) {
 		require.True(t, ok, "wire.Check refuses a %d-byte message made from docs/WIRE.md", size)
 		require.Equal(t, seqV, gotSeq)
 		require.Equal(t, sentV, gotSent)
-		require.Equal(t, m, d, "a %d-byte message made from docs/WIRE.md is internal/wire's", size)
+		require.Equal(t, m, d, "a %d-byte message made from docs/WIRE.md is internal/app/wire's", size)
 	}
 	require.Equal(t, uint32(0xe3069283), crc32c([]byte("123456789")), "the check value docs/WIRE.md gives")
 

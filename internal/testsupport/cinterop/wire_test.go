@@ -5,17 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"time"
 
-	"github.com/shmring/shmring/internal/monotime"
-	"github.com/shmring/shmring/internal/wire"
+	"github.com/shmring/shmring/internal/app/wire"
+	"github.com/shmring/shmring/internal/platform/monotime"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shmseg"
 )
 
-// The Go halves of the streams, speaking internal/wire as cmd/producer and
+// The Go halves of the streams, speaking internal/app/wire as cmd/producer and
 // cmd/consumer do, and the child process the peer tests kill.
 
 // variedLen is the length of message seq when sizes vary up to size: the
@@ -109,39 +108,33 @@ func consume(ctx context.Context, c *ring.Consumer, v *checker, each func()) err
 	}
 }
 
-// runChild plays a child role in a re-executed test binary.
-//
-// "producer KEY COUNT SIZE": open the ring, claim the producer role, send
-// COUNT messages of SIZE bytes, then hold the role without closing until
-// killed. The peer tests kill it to make a dead Go producer.
-func runChild(role string, args []string) int {
-	if role != "producer" || len(args) != 3 {
-		fmt.Fprintf(os.Stderr, "cinterop child: unknown role %q %q\n", role, args)
-		return 2
+// producerChild is the child role "producer KEY COUNT SIZE": open the ring,
+// claim the producer role, send COUNT messages of SIZE bytes, then hold the
+// role without closing until killed. The peer tests kill it to make a dead
+// Go producer.
+func producerChild(args []string) error {
+	if len(args) != 3 {
+		return fmt.Errorf("want KEY COUNT SIZE, got %q", args)
 	}
 	key, err1 := strconv.ParseInt(args[0], 0, 64)
 	count, err2 := strconv.Atoi(args[1])
 	size, err3 := strconv.Atoi(args[2])
 	if err := errors.Join(err1, err2, err3); err != nil {
-		fmt.Fprintf(os.Stderr, "cinterop child: %v\n", err)
-		return 2
+		return err
 	}
 	r, err := ring.Open(shmseg.Key(int32(uint32(key))), ring.Options{Liveness: 250 * time.Millisecond})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "cinterop child: %v\n", err)
-		return 1
+		return err
 	}
 	p, err := r.Producer()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "cinterop child: %v\n", err)
-		return 1
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	if _, err := produce(ctx, p, 0, count, size, false, nil); err != nil {
-		fmt.Fprintf(os.Stderr, "cinterop child: %v\n", err)
-		return 1
+		return err
 	}
 	<-ctx.Done() // hold the role; the test kills this process
-	return 1
+	return ctx.Err()
 }

@@ -1,9 +1,7 @@
 package cinterop_test
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shmseg"
 )
@@ -51,15 +49,15 @@ func TestHeaderRefusesBadSetups(t *testing.T) {
 			"_DEFAULT_SOURCE or _GNU_SOURCE was defined after a system header was included"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			compiler, ext := cCompiler(t), ".c"
+			compiler, ext := shmtest.CC(t), ".c"
 			if tc.cxx {
-				compiler, ext = cxxCompiler(t), ".cc"
+				compiler, ext = shmtest.CXX(t), ".cc"
 			}
 			dir := t.TempDir()
 			src := filepath.Join(dir, "main"+ext)
 			require.NoError(t, os.WriteFile(src, []byte(tc.src), 0o600))
 			args := append(append(append(compiler[1:len(compiler):len(compiler)], tc.flags...),
-				"-Wall", "-Wextra", "-Werror", "-I", filepath.Join(repoRoot(t), "include"), "-c", "-o", filepath.Join(dir, "main.o")), src)
+				"-Wall", "-Wextra", "-Werror", "-I", includeDir(t), "-c", "-o", filepath.Join(dir, "main.o")), src)
 			out, err := exec.Command(compiler[0], args...).CombinedOutput()
 			if tc.want == "" {
 				require.NoError(t, err, "%s %s\n%s", compiler[0], strings.Join(args, " "), out)
@@ -90,7 +88,7 @@ func firstError(out string) string {
 // that follow the paragraph starting with "Quick use".
 func quickUse(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(repoRoot(t), "include", "shmring.h"))
+	b, err := os.ReadFile(filepath.Join(shmtest.RepoRoot(t), "include", "shmring.h"))
 	require.NoError(t, err)
 	lines := strings.Split(string(b), "\n")
 	i := 0
@@ -148,47 +146,25 @@ int main(int argc, char **argv)
 // dies (it must print what was sent, fail with the dead peer, and remove
 // the ring, as its comment says it does).
 func TestHeaderQuickUse(t *testing.T) {
-	cc := cCompiler(t)
-	dir := t.TempDir()
-	src, bin := filepath.Join(dir, "quick.c"), filepath.Join(dir, "quick")
-	require.NoError(t, os.WriteFile(src, []byte(quickUseProgram(quickUse(t))), 0o600))
-	compile(t, cc, append(append([]string{}, cFlags...), "-I", filepath.Join(repoRoot(t), "include"), "-o", bin, src)...)
+	bin := buildC(t, "quick.c", quickUseProgram(quickUse(t)))
 
-	// start runs the quick use on a fresh path and returns it, its key,
-	// and a function that waits for its exit.
-	start := func(t *testing.T, ctx context.Context) (shmseg.Key, func() (stdout, stderr string, err error)) {
-		path := filepath.Join(t.TempDir(), "ring")
-		require.NoError(t, os.WriteFile(path, nil, 0o600))
-		key, err := shmseg.Ftok(path, 1)
-		require.NoError(t, err)
-		if _, err := shmseg.Open(key); err == nil {
-			t.Skipf("key %v of a fresh temporary file is in use by another segment", key)
-		}
-		var stdout, stderr bytes.Buffer
-		cmd := exec.CommandContext(ctx, bin, path)
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		require.NoError(t, cmd.Start())
-		t.Cleanup(func() {
-			if cmd.ProcessState == nil {
-				_ = cmd.Process.Kill()
-				_ = cmd.Wait()
-			}
-		})
+	// run starts the quick use on a fresh path and returns the path's key
+	// and the process.
+	run := func(t *testing.T, ctx context.Context) (shmseg.Key, *shmtest.Proc) {
+		path, key := shmtest.FtokPath(t, 1)
+		p := start(t, ctx, bin, path)
 		// Most likely the program is now waiting for the ring to exist,
 		// the case the quick use's loop is for; the test passes either
 		// way.
 		time.Sleep(100 * time.Millisecond)
-		return key, func() (string, string, error) {
-			err := cmd.Wait()
-			return stdout.String(), stderr.String(), err
-		}
+		return key, p
 	}
 
 	t.Run("end-of-stream", func(t *testing.T) {
 		shmtest.NoLeaks(t)
 		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 		defer cancel()
-		key, wait := start(t, ctx)
+		key, quick := run(t, ctx)
 		r, err := ring.Create(key, quickUseConfig())
 		require.NoError(t, err)
 		p, err := r.Producer()
@@ -197,9 +173,8 @@ func TestHeaderQuickUse(t *testing.T) {
 			require.NoError(t, p.Send(ctx, []byte(m)))
 		}
 		require.NoError(t, p.Close())
-		stdout, stderr, err := wait()
-		require.NoError(t, err, "quick use: %s", stderr)
-		require.Equal(t, "one\ntwo\nthree\n", stdout)
+		require.Equal(t, 0, quick.ExitCode(), "%v", quick)
+		require.Equal(t, "one\ntwo\nthree\n", quick.Stdout.String())
 		require.NoError(t, r.Close())
 		_, err = shmseg.Open(key)
 		require.ErrorIs(t, err, shmseg.ErrNotExist, "both sides closed: the ring is gone")
@@ -209,7 +184,7 @@ func TestHeaderQuickUse(t *testing.T) {
 		shmtest.NoLeaks(t)
 		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 		defer cancel()
-		key, wait := start(t, ctx)
+		key, quick := run(t, ctx)
 		// This process creates the ring and holds no role; a child
 		// process, the producer, sends and is killed.
 		r, err := ring.Create(key, quickUseConfig())
@@ -226,12 +201,9 @@ func TestHeaderQuickUse(t *testing.T) {
 		require.NoError(t, child.Process.Kill())
 		_ = child.Wait()
 
-		stdout, stderr, err := wait()
-		var exit *exec.ExitError
-		require.True(t, errors.As(err, &exit), "quick use: %v, %s; want exit status 1", err, stderr)
-		require.Equal(t, 1, exit.ExitCode(), "quick use: %s", stderr)
-		require.Equal(t, "quick use: peer process is dead\n", stderr, "shmring_strerror(SHMRING_EPEERDEAD)")
-		require.Equal(t, uint64(2), r.Stats().Consumer.Messages, "stdout: %q", stdout)
+		require.Equal(t, 1, quick.ExitCode(), "%v", quick)
+		require.Equal(t, "quick use: peer process is dead\n", quick.Stderr.String(), "shmring_strerror(SHMRING_EPEERDEAD)")
+		require.Equal(t, uint64(2), r.Stats().Consumer.Messages, "%v", quick)
 		_, err = shmseg.Open(key)
 		require.ErrorIs(t, err, shmseg.ErrNotExist, "the quick use removed the ring it gave up on")
 	})

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -15,8 +14,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/shmring/shmring/internal/fence"
-	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/platform/fence"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shmseg"
 )
@@ -206,10 +205,10 @@ func fenceStream(t *testing.T, bin string, cCreates, symmetric bool, w fenceWait
 		require.NoError(t, consume(ctx, c, v, nil), "%v", cp)
 		goMessages = v.messages
 	}
-	require.Equal(t, 0, cp.wait(), "%v", cp)
+	require.Equal(t, 0, cp.ExitCode(), "%v", cp)
 	require.Equal(t, uint64(count), goMessages)
 
-	sum := cp.summary(t)
+	sum := summary(t, cp)
 	require.Equal(t, "ok", sum["status"], "%v", cp)
 	require.Equal(t, int64(count), num(t, sum, "messages"))
 	require.Equal(t, fencesName(!asym), sum["fences"], "C's view of the ring's fences")
@@ -295,11 +294,7 @@ const (
 // flags bit that version 2.0 does not define. The unchanged ring, of
 // either fences, is accepted by both, which agree on the flag.
 func TestOpenRefusedByBoth(t *testing.T) {
-	dir := t.TempDir()
-	src := filepath.Join(dir, "opener.c")
-	require.NoError(t, os.WriteFile(src, []byte(openerProgram), 0o600))
-	bin := filepath.Join(dir, "opener")
-	compile(t, cCompiler(t), append(append([]string{}, cFlags...), "-I", filepath.Join(repoRoot(t), "include"), "-o", bin, src)...)
+	bin := buildC(t, "opener.c", openerProgram)
 	le := binary.LittleEndian
 
 	for _, tc := range []struct {
@@ -446,11 +441,7 @@ func TestCWithoutMembarrier(t *testing.T) {
 	shmtest.NoLeaks(t)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	dir := t.TempDir()
-	src := filepath.Join(dir, "nomb.c")
-	require.NoError(t, os.WriteFile(src, []byte(noMembarrierProgram), 0o600))
-	bin := filepath.Join(dir, "nomb")
-	compile(t, cCompiler(t), append(append([]string{}, cFlags...), "-I", filepath.Join(repoRoot(t), "include"), "-o", bin, src)...)
+	bin := buildC(t, "nomb.c", noMembarrierProgram)
 	run := func(args ...string) string {
 		t.Helper()
 		out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()

@@ -1,19 +1,25 @@
-// Package shmtest holds helpers shared by the tests of shmring's packages:
-// a leak check of SysV segments against a baseline, unique test keys,
-// re-execution of the test binary as a child process, and a C process whose
-// main thread has exited (for the liveness checks of Go and C).
+// Package shmtest holds what the tests of shmring's packages share, so
+// that each helper is written once: a leak check of SysV segments against a
+// baseline, unique test keys, ftok paths and plain segments (this file); the test binary run again as a
+// child playing a role, and the TestMain that dispatches the roles
+// (child.go); programs built once per test binary, and the module's root
+// (build.go); the C compiler to build test programs with (cc.go); and
+// processes that do not outlive their test: a sleeper, and a C process
+// whose main thread has exited, for the liveness checks of Go and C
+// (process.go).
 //
-// It is internal and only imported from _test.go files.
+// It is internal and only imported from _test.go files. It imports shmseg
+// but not ring: ring's own tests (package ring) use it.
 package shmtest
 
 import (
 	"bufio"
-	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
-	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +28,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/shmring/shmring/shmseg"
 )
 
 // KeyBase marks the keys tests create: 0x5e7Axxxx ("set A" for "test").
@@ -162,38 +170,49 @@ func Key(t testing.TB) int32 {
 	}
 }
 
-// childEnv names the environment variable that tells a re-executed test
-// binary which child role to play.
-const childEnv = "SHMTEST_CHILD"
-
-// Role returns the child role this process was started with by Child, or ""
-// in the parent. A test package's TestMain (or the test itself) dispatches on
-// it.
-func Role() string { return os.Getenv(childEnv) }
-
-// Child returns a command that re-executes the running test binary as a
-// child playing role, with args passed in SHMTEST_ARGS (space separated).
-// The command is killed when ctx ends and when the test ends, so no child
-// outlives its test.
-func Child(t testing.TB, ctx context.Context, role string, args ...string) *exec.Cmd {
+// PlainSegment creates a segment of size bytes, not a ring, at a fresh key (Key),
+// fills it with fill through an attachment it then detaches, and returns
+// the key: what another program leaves in a segment. It is removed when the
+// test ends.
+func PlainSegment(t testing.TB, size int, fill func(b []byte)) shmseg.Key {
 	t.Helper()
-	exe, err := os.Executable()
+	key := shmseg.Key(Key(t))
+	id, err := shmseg.Create(key, size, nil)
 	if err != nil {
-		t.Fatalf("shmtest: %v", err)
+		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(ctx, exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+role, "SHMTEST_ARGS="+strings.Join(args, " "))
-	// A race-built child otherwise sleeps a second at exit.
-	cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0")
-	cmd.Stderr = os.Stderr
-	cmd.WaitDelay = 5 * time.Second
-	t.Cleanup(func() {
-		if cmd.Process != nil && cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	return cmd
+	t.Cleanup(func() { _ = shmseg.Remove(id) })
+	seg, err := shmseg.Attach(id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := seg.Bytes()
+	if err == nil {
+		fill(b)
+	}
+	if err := errors.Join(err, seg.Detach()); err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+// FtokPath returns a new file of the test's to name a ring by, and the key
+// ftok(3) gives it with projID. A file's key is not unique: if a segment
+// has it already, the test skips.
+func FtokPath(t testing.TB, projID int) (string, shmseg.Key) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ring")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key, err := shmseg.Ftok(path, projID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := shmseg.Open(key); err == nil {
+		t.Skipf("key %v of a fresh temporary file is in use by another segment", key)
+	}
+	return path, key
 }
 
 // Track makes NoLeaks count the segments that process pid creates as the
@@ -204,58 +223,4 @@ func Track(pid int) {
 	mu.Lock()
 	childPIDs = append(childPIDs, pid)
 	mu.Unlock()
-}
-
-// Args returns the arguments a child was started with.
-func Args() []string { return strings.Fields(os.Getenv("SHMTEST_ARGS")) }
-
-// mainThreadExitsC is a process whose main thread exits (pthread_exit)
-// while another thread goes on: /proc/PID/stat then says Z, for the main
-// thread, though the process runs.
-const mainThreadExitsC = `#include <pthread.h>
-#include <stdio.h>
-#include <unistd.h>
-static void *worker(void *a) { (void)a; puts("ready"); fflush(stdout); for (;;) pause(); return 0; }
-int main(void) { pthread_t t; pthread_create(&t, 0, worker, 0); pthread_exit(0); }
-`
-
-// StartMainThreadExited builds, with the C compiler cc (program and
-// arguments), a program whose main thread exits while another thread runs,
-// starts it, and returns once /proc says its main thread has exited (state
-// Z). The test kills it whenever it likes; it is killed and reaped when the
-// test ends.
-func StartMainThreadExited(t testing.TB, cc []string) *exec.Cmd {
-	t.Helper()
-	dir := t.TempDir()
-	src, bin := dir+"/main_exits.c", dir+"/main_exits"
-	if err := os.WriteFile(src, []byte(mainThreadExitsC), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	args := append(append(slices.Clone(cc[1:]), "-pthread", "-o", bin), src)
-	if out, err := exec.Command(cc[0], args...).CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", cc[0], err, out)
-	}
-	cmd := exec.Command(bin)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
-		t.Fatalf("%s: read %q, %v; want \"ready\"", bin, line, err)
-	}
-	stat := fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid)
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		b, err := os.ReadFile(stat)
-		if i := strings.LastIndexByte(string(b), ')'); err == nil && i >= 0 && strings.HasPrefix(string(b[i+1:]), " Z") {
-			return cmd
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: the main thread of pid %d did not exit: %q, %v", bin, cmd.Process.Pid, b, err)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }

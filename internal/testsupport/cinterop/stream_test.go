@@ -11,7 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shmseg"
 )
@@ -71,16 +71,7 @@ func TestGoProducerCConsumer(t *testing.T) {
 			shmtest.NoLeaks(t)
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
-			key := shmtest.Key(t)
-			r, err := ring.Create(shmseg.Key(key), s.config())
-			require.NoError(t, err)
-			closed := false
-			t.Cleanup(func() {
-				if !closed {
-					_ = r.Segment().Remove()
-					closeRing(t, r)
-				}
-			})
+			r, key, closeR := newRing(t, s.config())
 			p, err := r.Producer()
 			require.NoError(t, err)
 
@@ -97,7 +88,7 @@ func TestGoProducerCConsumer(t *testing.T) {
 				// its role and cannot have finished.
 				if i == s.slots+16 {
 					st := r.Stats()
-					require.Equal(t, cons.pid(), st.Consumer.PID, "consumer pid in the header")
+					require.Equal(t, cons.Pid(), st.Consumer.PID, "consumer pid in the header")
 					require.True(t, st.Consumer.Alive, "Go sees the C consumer's identity as alive")
 					checked = true
 				}
@@ -105,9 +96,9 @@ func TestGoProducerCConsumer(t *testing.T) {
 			require.NoError(t, err, "%v", cons)
 			require.True(t, checked || s.count <= s.slots+16)
 			require.NoError(t, p.Close())
-			require.Equal(t, 0, cons.wait(), "%v", cons)
+			require.Equal(t, 0, cons.ExitCode(), "%v", cons)
 
-			sum := cons.summary(t)
+			sum := summary(t, cons)
 			require.Equal(t, "ok", sum["status"], "%v", cons)
 			require.Equal(t, int64(s.count), num(t, sum, "messages"))
 			require.Equal(t, int64(bytes), num(t, sum, "bytes"))
@@ -131,9 +122,8 @@ func TestGoProducerCConsumer(t *testing.T) {
 				require.NotZero(t, st.Consumer.Wakes+st.Producer.Wakes, "no side woke the other")
 			}
 			t.Logf("%d messages, %d bytes; Go producer: %d stalls, %d futex waits, %d wakes; C consumer: %s",
-				s.count, bytes, st.Producer.Stalls, st.Producer.Waits, st.Producer.Wakes, &cons.stdout)
-			closed = true
-			closeRing(t, r)
+				s.count, bytes, st.Producer.Stalls, st.Producer.Waits, st.Producer.Wakes, &cons.Stdout)
+			closeR()
 		})
 	}
 }
@@ -148,16 +138,7 @@ func TestCProducerGoConsumer(t *testing.T) {
 			shmtest.NoLeaks(t)
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
-			key := shmtest.Key(t)
-			r, err := ring.Create(shmseg.Key(key), s.config())
-			require.NoError(t, err)
-			closed := false
-			t.Cleanup(func() {
-				if !closed {
-					_ = r.Segment().Remove()
-					closeRing(t, r)
-				}
-			})
+			r, key, closeR := newRing(t, s.config())
 			c, err := r.Consumer()
 			require.NoError(t, err)
 
@@ -178,15 +159,15 @@ func TestCProducerGoConsumer(t *testing.T) {
 				// ahead of the first message.
 				if v.messages == 1 && s.count > s.slots+1 {
 					st := r.Stats()
-					require.Equal(t, prod.pid(), st.Producer.PID, "producer pid in the header")
+					require.Equal(t, prod.Pid(), st.Producer.PID, "producer pid in the header")
 					require.True(t, st.Producer.Alive, "Go sees the C producer's identity as alive")
 				}
 			})
 			require.NoError(t, err, "%v", prod)
 			require.Equal(t, uint64(s.count), v.messages, "messages received before EOF")
-			require.Equal(t, 0, prod.wait(), "%v", prod)
+			require.Equal(t, 0, prod.ExitCode(), "%v", prod)
 
-			sum := prod.summary(t)
+			sum := summary(t, prod)
 			require.Equal(t, "ok", sum["status"], "%v", prod)
 			require.Equal(t, int64(s.count), num(t, sum, "messages"))
 			require.Equal(t, int64(v.bytes), num(t, sum, "bytes"))
@@ -204,9 +185,8 @@ func TestCProducerGoConsumer(t *testing.T) {
 				require.NotZero(t, st.Consumer.Wakes+st.Producer.Wakes, "no side woke the other")
 			}
 			t.Logf("%d messages, %d bytes; Go consumer: %d stalls, %d futex waits, %d wakes; C producer: %s",
-				v.messages, v.bytes, st.Consumer.Stalls, st.Consumer.Waits, st.Consumer.Wakes, &prod.stdout)
-			closed = true
-			closeRing(t, r)
+				v.messages, v.bytes, st.Consumer.Stalls, st.Consumer.Waits, st.Consumer.Wakes, &prod.Stdout)
+			closeR()
 		})
 	}
 }
@@ -223,7 +203,7 @@ func TestCToC(t *testing.T) {
 			key := shmtest.Key(t)
 			count := pick(200_000, 20_000)
 			common := []string{"-key", hexKey(key), "-size", "100", "-slots", "16", "-timeout", "60s"}
-			var prod, cons *proc
+			var prod, cons *shmtest.Proc
 			if consumerFirst {
 				cons = start(t, ctx, filepath.Join(bin, "consumer"), append(common, "-expect", strconv.Itoa(count))...)
 				prod = start(t, ctx, filepath.Join(bin, "producer"), append(common, "-count", strconv.Itoa(count), "-vary")...)
@@ -231,9 +211,9 @@ func TestCToC(t *testing.T) {
 				prod = start(t, ctx, filepath.Join(bin, "producer"), append(common, "-count", strconv.Itoa(count), "-vary")...)
 				cons = start(t, ctx, filepath.Join(bin, "consumer"), append(common, "-expect", strconv.Itoa(count))...)
 			}
-			require.Equal(t, 0, prod.wait(), "%v", prod)
-			require.Equal(t, 0, cons.wait(), "%v", cons)
-			ps, cs := prod.summary(t), cons.summary(t)
+			require.Equal(t, 0, prod.ExitCode(), "%v", prod)
+			require.Equal(t, 0, cons.ExitCode(), "%v", cons)
+			ps, cs := summary(t, prod), summary(t, cons)
 			require.Equal(t, int64(count), num(t, cs, "messages"))
 			require.Equal(t, num(t, ps, "bytes"), num(t, cs, "bytes"))
 			require.Equal(t, int64(count-1), num(t, cs, "last_seq"))
@@ -274,13 +254,13 @@ func TestGoCommands(t *testing.T) {
 			key := shmtest.Key(t)
 			cons := start(t, ctx, filepath.Join(cbin, "consumer"), append(common(key), "-expect", strconv.Itoa(count))...)
 			prod := start(t, ctx, filepath.Join(gobin, "producer"), append(common(key), "-count", strconv.Itoa(count))...)
-			require.Equal(t, 0, prod.wait(), "%v", prod)
-			require.Equal(t, 0, cons.wait(), "%v", cons)
-			sum := cons.summary(t)
+			require.Equal(t, 0, prod.ExitCode(), "%v", prod)
+			require.Equal(t, 0, cons.ExitCode(), "%v", cons)
+			sum := summary(t, cons)
 			require.Equal(t, int64(count), num(t, sum, "messages"))
 			require.Equal(t, int64(count-1), num(t, sum, "last_seq"))
 			require.Equal(t, "eof", sum["ended"])
-			t.Logf("C consumer: %s", &cons.stdout)
+			t.Logf("C consumer: %s", &cons.Stdout)
 		})
 		t.Run(fmt.Sprintf("c-producer-to-cmd-consumer/slots=%d", slots), func(t *testing.T) {
 			shmtest.NoLeaks(t)
@@ -289,14 +269,14 @@ func TestGoCommands(t *testing.T) {
 			key := shmtest.Key(t)
 			cons := start(t, ctx, filepath.Join(gobin, "consumer"), append(common(key), "-json")...)
 			prod := start(t, ctx, filepath.Join(cbin, "producer"), append(common(key), "-count", strconv.Itoa(count), "-vary")...)
-			require.Equal(t, 0, prod.wait(), "%v", prod)
-			require.Equal(t, 0, cons.wait(), "%v", cons)
+			require.Equal(t, 0, prod.ExitCode(), "%v", prod)
+			require.Equal(t, 0, cons.ExitCode(), "%v", cons)
 			var rep consumerJSON
-			require.NoError(t, json.Unmarshal(cons.stdout.Bytes(), &rep), "%v", cons)
+			require.NoError(t, json.Unmarshal(cons.Stdout.Bytes(), &rep), "%v", cons)
 			require.Equal(t, consumerJSON{
-				Messages: uint64(count), Bytes: uint64(num(t, prod.summary(t), "bytes")), Ended: "eof",
+				Messages: uint64(count), Bytes: uint64(num(t, summary(t, prod), "bytes")), Ended: "eof",
 			}, rep)
-			t.Logf("C producer: %s", &prod.stdout)
+			t.Logf("C producer: %s", &prod.Stdout)
 		})
 	}
 }

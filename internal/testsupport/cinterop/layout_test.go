@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,7 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/ring"
 )
 
@@ -171,15 +171,11 @@ type cLayout struct {
 	raw        string
 }
 
+// buildLayout compiles the layout program with compiler as the language
+// lang (the source's suffix: c, cc) with flags, and returns its path.
 func buildLayout(t *testing.T, compiler []string, lang string, flags ...string) string {
 	t.Helper()
-	dir := t.TempDir()
-	src := filepath.Join(dir, "layout."+lang)
-	require.NoError(t, os.WriteFile(src, []byte(layoutProgram()), 0o600))
-	bin := filepath.Join(dir, "layout-"+lang)
-	args := append(append([]string{}, flags...), "-I", filepath.Join(repoRoot(t), "include"), "-o", bin, src)
-	compile(t, compiler, args...)
-	return bin
+	return shmtest.CompileSource(t, compiler, "layout."+lang, layoutProgram(), append(slices.Clone(flags), "-I", includeDir(t))...)
 }
 
 func runLayout(t *testing.T, bin string) cLayout {
@@ -241,7 +237,7 @@ func runLayoutFor(t *testing.T, bin string, pid int) cLayout {
 // pokes its bytes at the offsets the C header gave. Any disagreement between
 // the header and the Go layout fails one or both.
 func TestLayoutAgreement(t *testing.T) {
-	l := runLayout(t, buildLayout(t, cCompiler(t), "c", cFlags...))
+	l := runLayout(t, buildLayout(t, shmtest.CC(t), "c", cFlags...))
 
 	t.Run("table", func(t *testing.T) {
 		require.Equal(t, ring.HeaderSize, l.sizes["shmring_header"], "sizeof(struct shmring_header)")
@@ -441,8 +437,8 @@ func checkAgainstGoFences(t *testing.T, l cLayout, symmetric bool) {
 // TestHeaderCompilesAsCXX: the header compiles as C++20 (with -Wall -Wextra
 // -Werror) and the layout a C++ compiler sees is the C one.
 func TestHeaderCompilesAsCXX(t *testing.T) {
-	cBin := buildLayout(t, cCompiler(t), "c", cFlags...)
-	cxxBin := buildLayout(t, cxxCompiler(t), "cc", "-std=c++20", "-Wall", "-Wextra", "-Werror", "-O2")
+	cBin := buildLayout(t, shmtest.CC(t), "c", cFlags...)
+	cxxBin := buildLayout(t, shmtest.CXX(t), "cc", "-std=c++20", "-Wall", "-Wextra", "-Werror", "-O2")
 	require.Equal(t, runLayout(t, cBin).raw, runLayout(t, cxxBin).raw)
 }
 
@@ -451,9 +447,8 @@ func TestHeaderCompilesAsCXX(t *testing.T) {
 // has exited while another thread runs for alive, and for dead once every
 // thread is gone (a zombie not yet reaped).
 func TestIdentityMainThreadExited(t *testing.T) {
-	cc := cCompiler(t)
-	layout := buildLayout(t, cc, "c", cFlags...)
-	cmd := shmtest.StartMainThreadExited(t, cc)
+	layout := buildLayout(t, shmtest.CC(t), "c", cFlags...)
+	cmd := shmtest.StartMainThreadExited(t)
 	pid := cmd.Process.Pid
 	require.Equal(t, 1, runLayoutFor(t, layout, pid).status, "main thread exited, worker alive: running")
 

@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 )
 
 // snippet is Go code shown in a doc: a README block or a code block of a
@@ -124,7 +126,7 @@ func quotes(src []string, s [][]string) bool {
 // relative to the root.
 func goFiles(t *testing.T, f func(rel, path string)) {
 	t.Helper()
-	root := repoRoot(t)
+	root := shmtest.RepoRoot(t)
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err

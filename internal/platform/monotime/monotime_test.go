@@ -5,7 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/shmring/shmring/internal/monotime"
+	"github.com/shmring/shmring/internal/platform/monotime"
 )
 
 // TestSameClockAsClockGettime: Now must be CLOCK_MONOTONIC itself (another

@@ -12,7 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shmseg"
 )
@@ -46,9 +46,9 @@ func TestCConsumerSeesDeadGoProducer(t *testing.T) {
 	require.NoError(t, child.Process.Kill())
 	_ = child.Wait()
 
-	require.Equal(t, 1, cons.wait(), "%v", cons)
-	require.Contains(t, cons.stderr.String(), "peer process is dead", "%v", cons)
-	sum := cons.summary(t)
+	require.Equal(t, 1, cons.ExitCode(), "%v", cons)
+	require.Contains(t, cons.Stderr.String(), "peer process is dead", "%v", cons)
+	sum := summary(t, cons)
 	require.Equal(t, "FAILED", sum["status"])
 	require.Equal(t, int64(sent), num(t, sum, "messages"))
 	require.Equal(t, int64(sent-1), num(t, sum, "last_seq"))
@@ -66,19 +66,10 @@ func TestGoConsumerSeesDeadCProducerAndCTakesOver(t *testing.T) {
 	shmtest.NoLeaks(t)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	key := shmtest.Key(t)
 	const size, slots, more = 64, 64, 1000
-	r, err := ring.Create(shmseg.Key(key), ring.Config{
+	r, key, closeR := newRing(t, ring.Config{
 		SlotSize: ring.SlotSizeFor(size), Slots: slots,
 		Options: ring.Options{Liveness: 100 * time.Millisecond},
-	})
-	require.NoError(t, err)
-	closed := false
-	t.Cleanup(func() {
-		if !closed {
-			_ = r.Segment().Remove()
-			closeRing(t, r)
-		}
 	})
 	c, err := r.Consumer()
 	require.NoError(t, err)
@@ -92,9 +83,9 @@ func TestGoConsumerSeesDeadCProducerAndCTakesOver(t *testing.T) {
 		require.NoError(t, err, "%v", first)
 		require.NoError(t, v.check(buf[:n]))
 	}
-	require.Equal(t, first.pid(), r.Stats().Producer.PID)
-	require.NoError(t, first.cmd.Process.Kill())
-	first.wait()
+	require.Equal(t, first.Pid(), r.Stats().Producer.PID)
+	require.NoError(t, first.Cmd.Process.Kill())
+	first.ExitCode()
 
 	// Drain what the dead producer published; then the verdict. Recv
 	// polls once more after finding the producer dead, so the TryRecv
@@ -123,7 +114,7 @@ func TestGoConsumerSeesDeadCProducerAndCTakesOver(t *testing.T) {
 	// Until it claims the role, the owner is still the dead process, and a
 	// Recv would rightly say so again.
 	waitUntil(t, ctx, "the second producer to take the role over", func() bool {
-		return r.Stats().Producer.PID == second.pid()
+		return r.Stats().Producer.PID == second.Pid()
 	})
 	checked := false
 	require.NoError(t, consume(ctx, c, v, func() {
@@ -131,18 +122,17 @@ func TestGoConsumerSeesDeadCProducerAndCTakesOver(t *testing.T) {
 			// The second producer cannot be done: it sends more than a
 			// ring's worth.
 			st := r.Stats()
-			require.Equal(t, second.pid(), st.Producer.PID, "the new C producer took the role over")
+			require.Equal(t, second.Pid(), st.Producer.PID, "the new C producer took the role over")
 			require.True(t, st.Producer.Alive)
 			checked = true
 		}
 	}), "%v", second)
-	require.Equal(t, 0, second.wait(), "%v", second)
-	sum := second.summary(t)
+	require.Equal(t, 0, second.ExitCode(), "%v", second)
+	sum := summary(t, second)
 	require.Equal(t, int64(resumeAt), num(t, sum, "first_seq"), "the new producer resumes at the head cursor")
 	require.Equal(t, resumeAt+more, v.next)
-	t.Logf("first producer killed after %d messages; the second sent %d more: %s", resumeAt, more, &second.stdout)
-	closed = true
-	closeRing(t, r)
+	t.Logf("first producer killed after %d messages; the second sent %d more: %s", resumeAt, more, &second.Stdout)
+	closeR()
 }
 
 // TestCStoppedPeer: a C producer stopped with SIGSTOP for several liveness
@@ -169,21 +159,21 @@ func TestCStoppedPeer(t *testing.T) {
 		return func() bool { return mon.Stats().Consumer.Messages > n }
 	}
 	waitUntil(t, ctx, "messages to flow", moved(1000))
-	require.NoError(t, prod.cmd.Process.Signal(syscall.SIGSTOP))
+	require.NoError(t, prod.Cmd.Process.Signal(syscall.SIGSTOP))
 	time.Sleep(4 * cLiveness)
 	at := mon.Stats().Consumer.Messages
-	require.NoError(t, prod.cmd.Process.Signal(syscall.SIGCONT))
+	require.NoError(t, prod.Cmd.Process.Signal(syscall.SIGCONT))
 	waitUntil(t, ctx, "messages to flow again", moved(at+1000))
-	require.NoError(t, prod.cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, prod.Cmd.Process.Signal(syscall.SIGTERM))
 
-	require.Equal(t, 0, prod.wait(), "%v", prod)
-	require.Equal(t, 0, cons.wait(), "%v", cons)
-	ps, cs := prod.summary(t), cons.summary(t)
+	require.Equal(t, 0, prod.ExitCode(), "%v", prod)
+	require.Equal(t, 0, cons.ExitCode(), "%v", cons)
+	ps, cs := summary(t, prod), summary(t, cons)
 	require.Equal(t, "interrupted", ps["ended"])
 	require.Equal(t, "eof", cs["ended"])
 	require.Equal(t, num(t, ps, "messages"), num(t, cs, "messages"))
-	if strings.Contains(cons.stderr.String(), "peer process is stopped") {
-		t.Logf("the consumer noticed the stop: %s", strings.TrimSpace(cons.stderr.String()))
+	if strings.Contains(cons.Stderr.String(), "peer process is stopped") {
+		t.Logf("the consumer noticed the stop: %s", strings.TrimSpace(cons.Stderr.String()))
 	} else {
 		t.Logf("the consumer did not wait through two liveness checks during the stop")
 	}

@@ -2,7 +2,7 @@
 // README's quick start, copied into a module of its own, builds and runs
 // (quickstart_test.go); every Go snippet in the README and in the package
 // docs is code that an example compiles (snippets_test.go); and
-// docs/WIRE.md describes the commands' messages as internal/wire makes
+// docs/WIRE.md describes the commands' messages as internal/app/wire makes
 // them (wire_test.go).
 //
 // The package holds tests only.
@@ -15,23 +15,14 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-)
 
-// repoRoot is the module's root: go test runs a package's tests in its
-// directory, internal/doccheck.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", ".."))
-	require.NoError(t, err)
-	_, err = os.Stat(filepath.Join(dir, "go.mod"))
-	require.NoError(t, err, "the module root, from %s", dir)
-	return dir
-}
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
+)
 
 // readFile returns the file at path, relative to the module root.
 func readFile(t testing.TB, path string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(repoRoot(t), path))
+	b, err := os.ReadFile(filepath.Join(shmtest.RepoRoot(t), path))
 	require.NoError(t, err)
 	return string(b)
 }
