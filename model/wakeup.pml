@@ -202,7 +202,7 @@
  *  ring was empty" (consumer.go, Recv). An earlier waitFor failed it: the
  *  consumer polls (empty), the producer publishes one more message and
  *  dies, the liveness check finds it dead, and Recv returned ErrPeerDead
- *  with that message unread. waitFor now polls once more after checkPeer
+ *  with that message unread. waiter.check now polls once more after checkPeer
  *  reports death (a dead process publishes nothing more, so that poll is
  *  final). MUT_NO_FINAL_POLL removes that poll: CHECK_DRAIN fails. With
  *  ASYM the assertion also needs the dead producer's buffer drained before
