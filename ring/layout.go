@@ -85,7 +85,9 @@ const (
 )
 
 // header is the start of the segment. It holds no Go pointers (a test walks
-// it by reflection): it lives in memory another process writes.
+// it by reflection): it lives in memory another process writes. A field's
+// name in docs/LAYOUT.md and C (HeaderFields) is its name here in snake
+// case, or its layout tag.
 type header struct {
 	// Block 0: written by the creator before it publishes stateReady, then
 	// read-only, except state.
@@ -95,7 +97,7 @@ type header struct {
 	headerSize uint32        // 12
 	slotSize   uint32        // 16
 	slotCount  uint32        // 20
-	segSize    uint64        // 24
+	segSize    uint64        `layout:"segment_size"` // 24
 	state      atomic.Uint32 // 32
 	flags      uint32        // 36: flag bits (flagAsymmetric)
 	created    int64         // 40: Unix nanoseconds, informational
@@ -129,8 +131,8 @@ type header struct {
 	consumerFenced     atomic.Uint32 // 524: as producerFenced, the consumer's answer
 	_                  [blockSize - 16]byte
 
-	prod side // 640
-	cons side // 768
+	prod side `layout:"producer"` // 640
+	cons side `layout:"consumer"` // 768
 
 	_ [blockSize]byte // 896: reserved
 }

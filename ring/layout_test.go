@@ -261,3 +261,38 @@ func TestIsSegmentSize(t *testing.T) {
 	}
 	require.True(t, IsSegmentSize(4096), "4096 = 1024 + 2 x 1536: a page is a ring's size")
 }
+
+// TestHeaderFields: the fields tools get (HeaderFields, FieldOffset) are
+// the header's, tile it exactly, and name the side blocks' fields through
+// their block.
+func TestHeaderFields(t *testing.T) {
+	fields := HeaderFields()
+	at := 0
+	for _, f := range fields {
+		require.Equal(t, at, f.Offset, "gap or overlap before %s", f.Name)
+		require.Equal(t, f.Offset, FieldOffset(f.Name))
+		at += f.Size
+	}
+	require.Equal(t, HeaderSize, at, "the fields cover the header")
+
+	var h header
+	for _, c := range []struct {
+		name string
+		want uintptr
+	}{
+		{"magic", unsafe.Offsetof(h.magic)},
+		{"segment_size", unsafe.Offsetof(h.segSize)},
+		{"head", unsafe.Offsetof(h.head)},
+		{"consumer_wants_fence", unsafe.Offsetof(h.consumerWantsFence)},
+		{"producer.owner", unsafe.Offsetof(h.prod) + unsafe.Offsetof(h.prod.owner)},
+		{"consumer.stalls", unsafe.Offsetof(h.cons) + unsafe.Offsetof(h.cons.stalls)},
+		{"reserved7", HeaderSize - blockSize},
+	} {
+		require.Equal(t, int(c.want), FieldOffset(c.name), c.name)
+	}
+	require.PanicsWithValue(t, `ring: FieldOffset("producer"): the header has no such field (HeaderFields lists them)`,
+		func() { FieldOffset("producer") }, "a side block is named by its fields")
+
+	fields[0].Offset = 99
+	require.Zero(t, HeaderFields()[0].Offset, "HeaderFields returns a copy")
+}

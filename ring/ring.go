@@ -781,17 +781,19 @@ func (r *Ring) snapshot() (Stats, bool) {
 	return r.stats(), true
 }
 
-func (r *Ring) stats() Stats {
-	h := r.h
+func (r *Ring) stats() Stats { return statsOf(r.h, r.g) }
+
+// statsOf reads the Stats of header h, whose geometry g was validated.
+func statsOf(h *header, g geometry) Stats {
 	head, tail, _ := cursors(h)
 	st := h.state.Load()
 	return Stats{
-		SlotSize:         int(r.g.slotSize),
-		Slots:            int(r.g.slots),
-		Fill:             int(min(head-tail, r.g.slots)),
+		SlotSize:         int(g.slotSize),
+		Slots:            int(g.slots),
+		Fill:             int(min(head-tail, g.slots)),
 		Created:          time.Unix(0, h.created),
 		Ready:            st&stateReady != 0,
-		AsymmetricFences: r.asym,
+		AsymmetricFences: g.flags&flagAsymmetric != 0,
 		ProducerClosed:   st&stateProducerClosed != 0,
 		ConsumerClosed:   st&stateConsumerClosed != 0,
 		Producer:         sideStats(&h.prod, head),
