@@ -21,7 +21,9 @@
  * (shmring_options.symmetric_fences) or unless membarrier does not work
  * here. See "The wake-up protocol" below and docs/LAYOUT.md.
  *
- * The header is self-contained: no library, no other file. Every function is
+ * The header needs no library and one other file: shmring_layout.h, the
+ * shared header's structs and constants, generated from the Go definition;
+ * keep the two side by side and include this one only. Every function is
  * static inline. Linux only (futex, /proc), little-endian 64-bit (amd64,
  * arm64), like the Go package. An older C or C++ standard than C11 or C++17
  * stops the build with an #error that names the version needed.
@@ -242,170 +244,41 @@ SHMRING_STATIC_ASSERT(SHMRING__MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED == 4,
 		      "MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED is 1 << 2");
 SHMRING_STATIC_ASSERT(sizeof(void *) == 8, "shmring is 64-bit only");
 
-/* ---- Layout constants (docs/LAYOUT.md, ring/layout.go) ---------------- */
+/* ---- Layout (docs/LAYOUT.md, ring/layout.go) --------------------------- */
 
-/* SHMRING_MAGIC: the first 8 bytes of a ring, "shmring\0" little-endian. */
-#define SHMRING_MAGIC UINT64_C(0x00676e69726d6873)
-/* The layout version this header implements. A segment of another major
- * version is refused; any minor version of major 2 is accepted. 2.0 has the
- * bytes of 1.0 (plus the fence words below, in what 1.0 reserved); the
- * protocol changed: header.flags and its SHMRING_FLAG_ASYMMETRIC bit, which
- * a 1.x process would ignore, losing wake-ups. So 1.x rings are refused
- * too, and 1.x code refuses 2.0 rings. */
-#define SHMRING_VERSION_MAJOR 2
-#define SHMRING_VERSION_MINOR 0
-/* Bytes before slot 0; also sizeof(struct shmring_header). */
-#define SHMRING_HEADER_SIZE 1024
-/* The header is eight blocks of this many bytes; fields written by
- * different sides never share a block. */
-#define SHMRING_BLOCK_SIZE 128
-/* Bytes of the length prefix at the start of each slot. */
-#define SHMRING_LEN_SIZE 4
-/* Bounds of slot_size (a multiple of 8, length prefix included) and of
- * slot_count (a power of two, at least 2). */
-#define SHMRING_MIN_SLOT_SIZE 8
-#define SHMRING_MAX_SLOT_SIZE (UINT32_C(1) << 30)
-#define SHMRING_MIN_SLOTS 2
-#define SHMRING_MAX_SLOTS (UINT32_C(1) << 30)
-
-/* Bits of header.flags, set by the creator before READY and never changed.
- * An opener refuses a ring with any other bit set (SHMRING_ELAYOUT).
+/* The shared header is defined in shmring_layout.h, which this header
+ * includes: the layout's constants (SHMRING_MAGIC, SHMRING_VERSION_MAJOR
+ * and _MINOR, SHMRING_HEADER_SIZE, SHMRING_BLOCK_SIZE, SHMRING_LEN_SIZE,
+ * the bounds of slot_size and slot_count, the SHMRING_FLAG_* and
+ * SHMRING_STATE_* bits, SHMRING_PID_BITS, SHMRING_FLUSH_EVERY), the offset
+ * of every field (SHMRING_OFFSET_*, SHMRING_SIDE_OFFSET_*), struct
+ * shmring_header and struct shmring_side, and static assertions of every
+ * offset. It is generated from the Go definition (go generate ./ring), so
+ * the two languages cannot disagree on a byte; edit ring/layout.go, not it.
  *
- * SHMRING_FLAG_ASYMMETRIC: the ring uses asymmetric fences. A side
- * publishes its cursor with a release store, no full fence, and a side
- * about to sleep calls membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) between
- * raising its sleeping flag and its re-check, which makes up for the fence
- * the publisher did not make. Every process must register
+ * Versions: a segment of another major version is refused; any minor
+ * version of major 2 is accepted. 2.0 has the bytes of 1.0 (plus the fence
+ * words, in what 1.0 reserved); the protocol changed: header.flags and its
+ * SHMRING_FLAG_ASYMMETRIC bit, which a 1.x process would ignore, losing
+ * wake-ups. So 1.x rings are refused too, and 1.x code refuses 2.0 rings.
+ *
+ * Flags: an opener refuses a ring with a bit set that is not in
+ * SHMRING_FLAGS_KNOWN (SHMRING_ELAYOUT). SHMRING_FLAG_ASYMMETRIC: the ring
+ * uses asymmetric fences. A side publishes its cursor with a release
+ * store, no full fence, and a side about to sleep calls
+ * membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) between raising its sleeping
+ * flag and its re-check, which makes up for the fence the publisher did not
+ * make. Every process must register
  * (MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) before it claims a role.
- * Without the flag, every publication is a sequentially consistent store and
- * nobody calls membarrier (the 1.0 protocol). (Go: flagAsymmetric.) */
-#define SHMRING_FLAG_ASYMMETRIC UINT32_C(1)
-#define SHMRING_FLAGS_KNOWN SHMRING_FLAG_ASYMMETRIC
-
-/* Bits of header.state. 0 means the creator is still initialising. */
-#define SHMRING_STATE_READY UINT32_C(1)
-#define SHMRING_STATE_PRODUCER_CLOSED UINT32_C(2)
-#define SHMRING_STATE_CONSUMER_CLOSED UINT32_C(4)
-#define SHMRING_STATE_KNOWN UINT32_C(7)
-
-/* A process identity (side.owner) is pid | start_time << SHMRING_PID_BITS,
- * start_time being field 22 of /proc/PID/stat (clock ticks since boot). */
-#define SHMRING_PID_BITS 22
+ * Without the flag, every publication is a sequentially consistent store
+ * and nobody calls membarrier (the 1.0 protocol). */
+#include "shmring_layout.h"
 
 /* Defaults of struct shmring_options, the same as the Go package's. */
 #define SHMRING_DEFAULT_LIVENESS_NS INT64_C(1000000000)
 #define SHMRING_DEFAULT_READY_TIMEOUT_NS INT64_C(1000000000)
 #define SHMRING_DEFAULT_SPIN_NS INT64_C(20000)
 #define SHMRING_DEFAULT_YIELD_NS INT64_C(50000)
-
-/* Counters are copied to the header at least every this many publications
- * (or releases), and before a side sleeps. */
-#define SHMRING_FLUSH_EVERY 64
-
-/* ---- The shared header ------------------------------------------------- */
-
-/* One side's block (producer at 640, consumer at 768). Only the holder of
- * the role writes it; anyone may read it. */
-struct shmring_side {
-	SHMRING_ATOMIC(uint64_t) owner;  /* +0: holder's identity, 0 = role free */
-	SHMRING_ATOMIC(uint64_t) bytes;  /* +8: payload bytes moved (may lag) */
-	SHMRING_ATOMIC(uint64_t) stalls; /* +16: times the ring was full/empty and the side waited */
-	SHMRING_ATOMIC(uint64_t) waits;  /* +24: futex waits */
-	SHMRING_ATOMIC(uint64_t) wakes;  /* +32: futex wakes issued to the peer */
-	uint8_t reserved[88];            /* +40: zero */
-};
-
-/* The first 1024 bytes of the segment. Fields that are not atomic are
- * written by the creator before it sets READY and never change after. */
-struct shmring_header {
-	/* Block 0: identity and geometry (creator), state (both). */
-	uint64_t magic;                  /* 0: SHMRING_MAGIC */
-	uint16_t major;                  /* 8: SHMRING_VERSION_MAJOR */
-	uint16_t minor;                  /* 10: SHMRING_VERSION_MINOR */
-	uint32_t header_size;            /* 12: SHMRING_HEADER_SIZE */
-	uint32_t slot_size;              /* 16: bytes per slot, length included */
-	uint32_t slot_count;             /* 20: number of slots, a power of two */
-	uint64_t segment_size;           /* 24: header_size + slot_size * slot_count */
-	SHMRING_ATOMIC(uint32_t) state;  /* 32: SHMRING_STATE_* bits */
-	uint32_t flags;                  /* 36: SHMRING_FLAG_* bits */
-	int64_t created;                 /* 40: creation time, Unix nanoseconds */
-	uint8_t reserved0[80];           /* 48 */
-
-	/* Block 1: the producer's cursor, messages published since creation. */
-	SHMRING_ATOMIC(uint64_t) head;   /* 128 */
-	uint8_t reserved1[120];          /* 136 */
-
-	/* Block 2: the consumer's cursor, messages released since creation. */
-	SHMRING_ATOMIC(uint64_t) tail;   /* 256 */
-	uint8_t reserved2[120];          /* 264 */
-
-	/* Block 3: the consumer sleeps on data_seq when the ring is empty. */
-	SHMRING_ATOMIC(uint32_t) data_seq;          /* 384: bumped by the producer before a wake */
-	SHMRING_ATOMIC(uint32_t) consumer_sleeping; /* 388: 1 while the consumer may sleep */
-	/* 392: 1 if the consumer sleeps at once when the ring is empty
-	 * (SHMRING_WAIT_FUTEX) and asks the producer to publish with full
-	 * fences, so that its sleeps need no membarrier. Written by the
-	 * consumer at claim. */
-	SHMRING_ATOMIC(uint32_t) consumer_wants_fence;
-	/* 396: 1 once the producer publishes with full fences (its answer to
-	 * consumer_wants_fence). Zeroed by a producer at claim, set at most
-	 * once by it. */
-	SHMRING_ATOMIC(uint32_t) producer_fenced;
-	uint8_t reserved3[112];                     /* 400 */
-
-	/* Block 4: the producer sleeps on space_seq when the ring is full. */
-	SHMRING_ATOMIC(uint32_t) space_seq;         /* 512: bumped by the consumer before a wake */
-	SHMRING_ATOMIC(uint32_t) producer_sleeping; /* 516: 1 while the producer may sleep */
-	SHMRING_ATOMIC(uint32_t) producer_wants_fence; /* 520: as consumer_wants_fence, for the producer's sleeps */
-	SHMRING_ATOMIC(uint32_t) consumer_fenced;      /* 524: as producer_fenced: the consumer's answer */
-	uint8_t reserved4[112];                        /* 528 */
-
-	struct shmring_side producer;    /* 640 */
-	struct shmring_side consumer;    /* 768 */
-	uint8_t reserved7[128];          /* 896 */
-};
-
-/* Every offset and size, pinned. ring/layout_test.go pins the Go side with
- * the same numbers, and internal/cinterop compares the two. */
-SHMRING_STATIC_ASSERT(sizeof(SHMRING_ATOMIC(uint32_t)) == 4, "atomic u32 is 4 bytes");
-SHMRING_STATIC_ASSERT(sizeof(SHMRING_ATOMIC(uint64_t)) == 8, "atomic u64 is 8 bytes");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_side, owner) == 0, "side.owner at +0");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_side, bytes) == 8, "side.bytes at +8");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_side, stalls) == 16, "side.stalls at +16");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_side, waits) == 24, "side.waits at +24");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_side, wakes) == 32, "side.wakes at +32");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_side, reserved) == 40, "side.reserved at +40");
-SHMRING_STATIC_ASSERT(sizeof(struct shmring_side) == 128, "side block is 128 bytes");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, magic) == 0, "magic at 0");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, major) == 8, "major at 8");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, minor) == 10, "minor at 10");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, header_size) == 12, "header_size at 12");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, slot_size) == 16, "slot_size at 16");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, slot_count) == 20, "slot_count at 20");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, segment_size) == 24, "segment_size at 24");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, state) == 32, "state at 32");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, flags) == 36, "flags at 36");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, created) == 40, "created at 40");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, reserved0) == 48, "reserved0 at 48");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, head) == 128, "head at 128");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, reserved1) == 136, "reserved1 at 136");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, tail) == 256, "tail at 256");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, reserved2) == 264, "reserved2 at 264");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, data_seq) == 384, "data_seq at 384");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, consumer_sleeping) == 388, "consumer_sleeping at 388");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, consumer_wants_fence) == 392, "consumer_wants_fence at 392");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, producer_fenced) == 396, "producer_fenced at 396");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, reserved3) == 400, "reserved3 at 400");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, space_seq) == 512, "space_seq at 512");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, producer_sleeping) == 516, "producer_sleeping at 516");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, producer_wants_fence) == 520, "producer_wants_fence at 520");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, consumer_fenced) == 524, "consumer_fenced at 524");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, reserved4) == 528, "reserved4 at 528");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, producer) == 640, "producer side at 640");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, consumer) == 768, "consumer side at 768");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, reserved7) == 896, "reserved7 at 896");
-SHMRING_STATIC_ASSERT(sizeof(struct shmring_header) == SHMRING_HEADER_SIZE, "header is 1024 bytes");
-SHMRING_STATIC_ASSERT(SHMRING_ALIGNOF(struct shmring_header) == 8, "header is 8-aligned");
 
 /* ---- Return codes ------------------------------------------------------ */
 
