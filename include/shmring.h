@@ -422,37 +422,37 @@ static inline void shmring_options_default(struct shmring_options *o)
 	o->symmetric_fences = 0;
 }
 
-/* One side's process-local state. */
-struct shmring__prod {
-	uint64_t head;        /* next position to write */
-	uint64_t published;   /* the head cursor in the header */
-	uint64_t cached_tail; /* the consumer's cursor as last read */
+/* The words of one futex block (header block 3 or 4): the sequence word
+ * the sleeper sleeps on, its sleeping flag, its request for full fences,
+ * and the waker's answer. (Go: futexWords.) */
+struct shmring__futex_words {
+	SHMRING_ATOMIC(uint32_t) *seq, *sleeping, *wants_fence, *fenced;
+};
+
+/* One role's process-local state: the producer's or the consumer's. The
+ * two run the same logic on mirrored fields (Go: slots, in the Producer
+ * and the Consumer), so they are one type, set up at claim. */
+struct shmring__side {
+	uint64_t next;      /* next position: to write (producer), to read (consumer) */
+	uint64_t published; /* this side's cursor in the header (head, tail) */
+	uint64_t peer;      /* the peer's cursor as last read */
 	uint64_t bytes, stalls;
 	uint64_t membarriers; /* membarrier(2) calls of this side's waits */
 	unsigned unflushed;
 	int relaxed;        /* publish with a release store: an asymmetric
-			     * ring, until the consumer asks for full fences */
+			     * ring, until the peer asks for full fences */
 	int64_t next_check; /* liveness check due, carried over timed-out waits */
 	int stopped;        /* the peer was stopped at the last check */
 	int stall_pending;  /* the last call timed out waiting: a call that
 			     * waits again continues the same stall */
 	SHMRING_ATOMIC(int) closed;
-};
-
-struct shmring__cons {
-	uint64_t tail;        /* next position to read */
-	uint64_t released;    /* the tail cursor in the header */
-	uint64_t cached_head; /* the producer's cursor as last read */
-	uint64_t bytes, stalls;
-	uint64_t membarriers; /* membarrier(2) calls of this side's waits */
-	unsigned unflushed;
-	int relaxed;        /* release with a release store: an asymmetric
-			     * ring, until the producer asks for full fences */
-	int64_t next_check; /* liveness check due, carried over timed-out waits */
-	int stopped;        /* the peer was stopped at the last check */
-	int stall_pending;  /* the last call timed out waiting: a call that
-			     * waits again continues the same stall */
-	SHMRING_ATOMIC(int) closed;
+	/* Set at claim: where this role's words are. */
+	int producer;                            /* 1 for the producer role */
+	uint32_t closed_bit;                     /* its SHMRING_STATE_*_CLOSED */
+	SHMRING_ATOMIC(uint64_t) *cursor;        /* its cursor: head or tail */
+	struct shmring_side *block, *peer_block; /* its side block, the peer's */
+	struct shmring__futex_words own;         /* the block it sleeps on */
+	struct shmring__futex_words theirs;      /* the block the peer sleeps on */
 };
 
 /* A process's handle on a ring: the mapping and the roles it holds. It
@@ -473,8 +473,8 @@ struct shmring {
 	int has_producer, has_consumer;
 	SHMRING_ATOMIC(int) closed;  /* shmring_close was called */
 	SHMRING_ATOMIC(int) blocked; /* calls inside a wait */
-	struct shmring__prod prod;
-	struct shmring__cons cons;
+	struct shmring__side prod; /* the producer role, if has_producer */
+	struct shmring__side cons; /* the consumer role, if has_consumer */
 };
 
 /* ---- Small helpers ----------------------------------------------------- */
@@ -792,13 +792,6 @@ static inline void shmring__wake(SHMRING_ATOMIC(uint32_t) *seq)
 	shmring__futex_wake(seq);
 }
 
-/* The words of one futex block (header block 3 or 4): the sequence word
- * the sleeper sleeps on, its sleeping flag, its request for full fences,
- * and the waker's answer. (Go: futexWords.) */
-struct shmring__futex_words {
-	SHMRING_ATOMIC(uint32_t) *seq, *sleeping, *wants_fence, *fenced;
-};
-
 /* The block the consumer sleeps on (Go: dataWords). */
 static inline struct shmring__futex_words shmring__data_words(struct shmring_header *h)
 {
@@ -821,12 +814,12 @@ static inline struct shmring__futex_words shmring__space_words(struct shmring_he
 	return w;
 }
 
-/* Publish a cursor (Go: slots.store): with a release store when relaxed
+/* Store a cursor (Go: slots.store): with a release store when relaxed
  * (an asymmetric ring: the sleeper's membarrier supplies the store-load
  * ordering), else sequentially consistent. The compiler barrier keeps the
  * caller's next load, of the peer's sleeping flag, after the store in the
  * machine code: membarrier orders the two only as the CPU runs them. */
-static inline void shmring__publish(SHMRING_ATOMIC(uint64_t) *cursor, uint64_t v, int relaxed)
+static inline void shmring__store_cursor(SHMRING_ATOMIC(uint64_t) *cursor, uint64_t v, int relaxed)
 {
 	if (relaxed) {
 		SHMRING_STORE_RELEASE(cursor, v);
@@ -924,6 +917,25 @@ static inline int shmring__membarrier_heavy(void)
 
 /* ---- Opening ----------------------------------------------------------- */
 
+/* Internal: reset a role's state (no role held). */
+static inline void shmring__init_side(struct shmring__side *s)
+{
+	s->next = s->published = s->peer = 0;
+	s->bytes = s->stalls = s->membarriers = 0;
+	s->unflushed = 0;
+	s->relaxed = 0;
+	s->next_check = 0;
+	s->stopped = 0;
+	s->stall_pending = 0;
+	SHMRING_STORE(&s->closed, 0);
+	s->producer = 0;
+	s->closed_bit = 0;
+	s->cursor = NULL;
+	s->block = s->peer_block = NULL;
+	s->own.seq = s->own.sleeping = s->own.wants_fence = s->own.fenced = NULL;
+	s->theirs = s->own;
+}
+
 /* Internal: reset r and take the options (NULL: defaults; zero or
  * negative durations: their defaults). */
 static inline void shmring__init_handle(struct shmring *r, const struct shmring_options *o)
@@ -952,24 +964,8 @@ static inline void shmring__init_handle(struct shmring *r, const struct shmring_
 	r->has_producer = r->has_consumer = 0;
 	SHMRING_STORE(&r->closed, 0);
 	SHMRING_STORE(&r->blocked, 0);
-	r->prod.head = r->prod.published = r->prod.cached_tail = 0;
-	r->prod.bytes = r->prod.stalls = 0;
-	r->prod.membarriers = 0;
-	r->prod.unflushed = 0;
-	r->prod.relaxed = 0;
-	r->prod.next_check = 0;
-	r->prod.stopped = 0;
-	r->prod.stall_pending = 0;
-	SHMRING_STORE(&r->prod.closed, 0);
-	r->cons.tail = r->cons.released = r->cons.cached_head = 0;
-	r->cons.bytes = r->cons.stalls = 0;
-	r->cons.membarriers = 0;
-	r->cons.unflushed = 0;
-	r->cons.relaxed = 0;
-	r->cons.next_check = 0;
-	r->cons.stopped = 0;
-	r->cons.stall_pending = 0;
-	SHMRING_STORE(&r->cons.closed, 0);
+	shmring__init_side(&r->prod);
+	shmring__init_side(&r->cons);
 }
 
 /* Read both cursors of a ring that may be live (Go: cursors). Tail first:
@@ -1284,20 +1280,55 @@ static inline int shmring__claimable(struct shmring *r, uint32_t closed_bit)
 }
 
 /* Internal: set up a side's fence words as it claims its role, before its
- * first publication (Go: slots.claimWords). own is the block this side
- * sleeps on, peer the one the peer sleeps on. A previous holder of the
- * role may have answered the peer's request for full fences; this one has
- * not, and says so (sequentially consistent, before it publishes anything
- * with a release store: a sleeper that read the old answer raised its flag
+ * first publication (Go: slots.claimWords). A previous holder of the role
+ * may have answered the peer's request for full fences; this one has not,
+ * and says so (sequentially consistent, before it publishes anything with
+ * a release store: a sleeper that read the old answer raised its flag
  * before this store, so this side's next flag load sees it). It asks for
  * full fences from the peer if it sleeps at once when it must wait
  * (SHMRING_WAIT_FUTEX), so that its sleeps need no membarrier. */
-static inline int shmring__claim_words(struct shmring *r, struct shmring__futex_words own,
-				       struct shmring__futex_words peer)
+static inline void shmring__claim_words(struct shmring *r, struct shmring__side *s)
 {
-	SHMRING_STORE(peer.fenced, 0u);
-	SHMRING_STORE(own.wants_fence, r->opts.wait == SHMRING_WAIT_FUTEX ? 1u : 0u);
-	return r->asymmetric;
+	SHMRING_STORE(s->theirs.fenced, 0u);
+	SHMRING_STORE(s->own.wants_fence, r->opts.wait == SHMRING_WAIT_FUTEX ? 1u : 0u);
+	s->relaxed = r->asymmetric;
+}
+
+/* Internal: claim a role for this handle: the producer's if producer, else
+ * the consumer's (Go: Ring.Producer, Ring.Consumer). The side resumes at
+ * the role's cursor in the header, and its counters where the previous
+ * holder left them. */
+static inline int shmring__claim_role(struct shmring *r, int producer)
+{
+	struct shmring_header *h = r->hdr;
+	struct shmring__side *s = producer ? &r->prod : &r->cons;
+	int *held = producer ? &r->has_producer : &r->has_consumer;
+	uint32_t closed_bit = producer ? SHMRING_STATE_PRODUCER_CLOSED : SHMRING_STATE_CONSUMER_CLOSED;
+	int rc;
+
+	if (*held)
+		return SHMRING_EROLETAKEN;
+	if ((rc = shmring__claimable(r, closed_bit)) != 0)
+		return rc;
+	if ((rc = shmring__claim(producer ? &h->producer : &h->consumer)) != 0)
+		return rc;
+	shmring__init_side(s);
+	s->producer = producer;
+	s->closed_bit = closed_bit;
+	s->cursor = producer ? &h->head : &h->tail;
+	s->block = producer ? &h->producer : &h->consumer;
+	s->peer_block = producer ? &h->consumer : &h->producer;
+	s->own = producer ? shmring__space_words(h) : shmring__data_words(h);
+	s->theirs = producer ? shmring__data_words(h) : shmring__space_words(h);
+	s->next = s->published = SHMRING_LOAD(s->cursor);
+	/* The consumer's copy of head starts at its own tail: "empty" makes
+	 * its first call read head. */
+	s->peer = producer ? SHMRING_LOAD(&h->tail) : s->next;
+	s->bytes = SHMRING_LOAD(&s->block->bytes);
+	s->stalls = SHMRING_LOAD(&s->block->stalls);
+	shmring__claim_words(r, s);
+	*held = 1;
+	return 0;
 }
 
 /* shmring_producer claims the producer role for this handle. If a live
@@ -1309,22 +1340,7 @@ static inline int shmring__claim_words(struct shmring *r, struct shmring__futex_
  * Counters resume from what the previous holder left. */
 static inline int shmring_producer(struct shmring *r)
 {
-	int rc;
-	if (r->has_producer)
-		return SHMRING_EROLETAKEN;
-	if ((rc = shmring__claimable(r, SHMRING_STATE_PRODUCER_CLOSED)) != 0)
-		return rc;
-	if ((rc = shmring__claim(&r->hdr->producer)) != 0)
-		return rc;
-	r->prod.head = r->prod.published = SHMRING_LOAD(&r->hdr->head);
-	r->prod.cached_tail = SHMRING_LOAD(&r->hdr->tail);
-	r->prod.bytes = SHMRING_LOAD(&r->hdr->producer.bytes);
-	r->prod.stalls = SHMRING_LOAD(&r->hdr->producer.stalls);
-	r->prod.unflushed = 0;
-	r->prod.relaxed = shmring__claim_words(r, shmring__space_words(r->hdr), shmring__data_words(r->hdr));
-	SHMRING_STORE(&r->prod.closed, 0);
-	r->has_producer = 1;
-	return 0;
+	return shmring__claim_role(r, 1);
 }
 
 /* shmring_consumer claims the consumer role, as shmring_producer does. A
@@ -1332,39 +1348,18 @@ static inline int shmring_producer(struct shmring *r)
  * what the dead one had received but not released comes again. */
 static inline int shmring_consumer(struct shmring *r)
 {
-	int rc;
-	if (r->has_consumer)
-		return SHMRING_EROLETAKEN;
-	if ((rc = shmring__claimable(r, SHMRING_STATE_CONSUMER_CLOSED)) != 0)
-		return rc;
-	if ((rc = shmring__claim(&r->hdr->consumer)) != 0)
-		return rc;
-	r->cons.tail = r->cons.released = r->cons.cached_head = SHMRING_LOAD(&r->hdr->tail);
-	r->cons.bytes = SHMRING_LOAD(&r->hdr->consumer.bytes);
-	r->cons.stalls = SHMRING_LOAD(&r->hdr->consumer.stalls);
-	r->cons.unflushed = 0;
-	r->cons.relaxed = shmring__claim_words(r, shmring__data_words(r->hdr), shmring__space_words(r->hdr));
-	SHMRING_STORE(&r->cons.closed, 0);
-	r->has_consumer = 1;
-	return 0;
+	return shmring__claim_role(r, 0);
 }
 
 /* ---- Polls, counters, the wait ----------------------------------------- */
 
-/* Internal: copy a side's process-local counters to its side block. */
-/* Statistics need no fence: release stores, whatever the ring's fences. */
-static inline void shmring__flush_prod(struct shmring *r)
+/* Internal: copy a side's process-local counters to its side block.
+ * Statistics need no fence: release stores, whatever the ring's fences. */
+static inline void shmring__flush(struct shmring__side *s)
 {
-	SHMRING_STORE_RELEASE(&r->hdr->producer.bytes, r->prod.bytes);
-	SHMRING_STORE_RELEASE(&r->hdr->producer.stalls, r->prod.stalls);
-	r->prod.unflushed = 0;
-}
-
-static inline void shmring__flush_cons(struct shmring *r)
-{
-	SHMRING_STORE_RELEASE(&r->hdr->consumer.bytes, r->cons.bytes);
-	SHMRING_STORE_RELEASE(&r->hdr->consumer.stalls, r->cons.stalls);
-	r->cons.unflushed = 0;
+	SHMRING_STORE_RELEASE(&s->block->bytes, s->bytes);
+	SHMRING_STORE_RELEASE(&s->block->stalls, s->stalls);
+	s->unflushed = 0;
 }
 
 /* Is there a free slot? 1 yes, 0 not yet, or an error: this producer
@@ -1372,15 +1367,15 @@ static inline void shmring__flush_cons(struct shmring *r)
  * that no consumer of this ring could have written (Go: Producer.poll). */
 static inline int shmring__prod_poll(struct shmring *r)
 {
-	struct shmring__prod *p = &r->prod;
+	struct shmring__side *p = &r->prod;
 	uint64_t t;
 	if (SHMRING_LOAD(&p->closed))
 		return SHMRING_ECLOSED;
 	t = SHMRING_LOAD(&r->hdr->tail);
-	if (t > p->published || t < p->cached_tail || p->published - t > r->slot_count)
+	if (t > p->published || t < p->peer || p->published - t > r->slot_count)
 		return SHMRING_ECORRUPT;
-	p->cached_tail = t;
-	if (p->head - t < r->slot_count)
+	p->peer = t;
+	if (p->next - t < r->slot_count)
 		return 1;
 	if (SHMRING_LOAD(&r->hdr->state) & SHMRING_STATE_CONSUMER_CLOSED)
 		return SHMRING_ECLOSED;
@@ -1390,12 +1385,12 @@ static inline int shmring__prod_poll(struct shmring *r)
 /* Re-read the producer's cursor (Go: Consumer.refresh). */
 static inline int shmring__cons_refresh(struct shmring *r)
 {
-	struct shmring__cons *c = &r->cons;
+	struct shmring__side *c = &r->cons;
 	uint64_t h = SHMRING_LOAD(&r->hdr->head);
-	if (h < c->cached_head || h - c->released > r->slot_count)
+	if (h < c->peer || h - c->published > r->slot_count)
 		return SHMRING_ECORRUPT;
-	c->cached_head = h;
-	return h != c->tail;
+	c->peer = h;
+	return h != c->next;
 }
 
 /* Is there a message? 1 yes, 0 not yet, SHMRING_EOF once the producer has
@@ -1416,6 +1411,13 @@ static inline int shmring__cons_poll(struct shmring *r)
 		return SHMRING_EOF;
 	}
 	return 0;
+}
+
+/* Can side s go on: a free slot for the producer, a message for the
+ * consumer? As the two polls above (Go: poller.poll). */
+static inline int shmring__poll(struct shmring *r, struct shmring__side *s)
+{
+	return s->producer ? shmring__prod_poll(r) : shmring__cons_poll(r);
 }
 
 /* Go: checkPeer. A free role is not death (closing is reported by poll);
@@ -1445,7 +1447,7 @@ static inline int shmring__check_peer(struct shmring_side *peer, int *stopped)
 /* The wake-up protocol (Go: ring/wait.go). The sleeper (here the
  * consumer; the producer on a full ring mirrors it) and the waker:
  *
- *     consumer (shmring__wait)             producer (shmring_send)
+ *     consumer (shmring__wait)             producer (shmring__publish)
  *     s = data_seq                         write the slot
  *     consumer_sleeping = 1        (A)     head = h                    (C)
  *     [asymmetric: membarrier]             if consumer_sleeping != 0   (D)
@@ -1469,7 +1471,7 @@ static inline int shmring__check_peer(struct shmring_side *peer, int *stopped)
  * barrier makes visible before B; if D came after, it comes after A and
  * sees the flag. A waker that is not running was switched out, a barrier
  * too. C and D must stay in that order in the machine code: the compiler
- * barrier after the release store (shmring__publish) sees to it.
+ * barrier after the release store (shmring__store_cursor) sees to it.
  *
  * The membarrier costs the sleeper microseconds. A side that sleeps at once
  * (SHMRING_WAIT_FUTEX) asks the waker for full fences instead
@@ -1479,7 +1481,7 @@ static inline int shmring__check_peer(struct shmring_side *peer, int *stopped)
  * symmetric argument holds again (shmring__wake_peer, shmring__claim_words).
  */
 
-/* The wait (Go: Ring.waitFor). is_prod picks the side. deadline_ns is
+/* The wait of side s (Go: Ring.waitFor). deadline_ns is
  * absolute CLOCK_MONOTONIC, 0 for none. Returns 0 when the poll succeeds,
  * or an error. The sleeper's half of the protocol above:
  *
@@ -1488,23 +1490,17 @@ static inline int shmring__check_peer(struct shmring_side *peer, int *stopped)
  *         membarrier (on failure: *sleeping = 0, SHMRING_EMEMBARRIER);
  *     if the poll succeeds: *sleeping = 0, done;
  *     futex_wait(seq, s); *sleeping = 0; loop */
-static inline int shmring__wait(struct shmring *r, int is_prod, int64_t deadline_ns)
+static inline int shmring__wait(struct shmring *r, struct shmring__side *s, int64_t deadline_ns)
 {
-	struct shmring_header *h = r->hdr;
-	struct shmring__futex_words w = is_prod ? shmring__space_words(h) : shmring__data_words(h);
+	struct shmring__futex_words w = s->own;
 	SHMRING_ATOMIC(uint32_t) *seq = w.seq;
 	SHMRING_ATOMIC(uint32_t) *sleeping = w.sleeping;
-	uint64_t *membarriers = is_prod ? &r->prod.membarriers : &r->cons.membarriers;
-	struct shmring_side *me = is_prod ? &h->producer : &h->consumer;
-	struct shmring_side *peer = is_prod ? &h->consumer : &h->producer;
 	enum shmring_wait_mode mode = r->opts.wait;
 	/* The liveness schedule outlives a wait that timed out, so that a
 	 * caller looping on timeouts shorter than the liveness interval still
 	 * has its peer checked. */
-	int64_t *next_check_p = is_prod ? &r->prod.next_check : &r->cons.next_check;
-	int *stopped_p = is_prod ? &r->prod.stopped : &r->cons.stopped;
-	int64_t spin_until = 0, yield_until = 0, next_check = *next_check_p;
-	int yielding = 0, stopped = *stopped_p, rc;
+	int64_t spin_until = 0, yield_until = 0, next_check = s->next_check;
+	int yielding = 0, stopped = s->stopped, rc;
 	uint64_t i;
 
 	/* Counted as blocked before touching the segment; shmring_close sets
@@ -1520,9 +1516,9 @@ static inline int shmring__wait(struct shmring *r, int is_prod, int64_t deadline
 	for (i = 0;; i++) {
 		int sleep = 0;
 		int64_t now, dl;
-		uint32_t s;
+		uint32_t v;
 
-		rc = is_prod ? shmring__prod_poll(r) : shmring__cons_poll(r);
+		rc = shmring__poll(r, s);
 		if (rc != 0)
 			break;
 		if (mode == SHMRING_WAIT_FUTEX) {
@@ -1559,13 +1555,13 @@ static inline int shmring__wait(struct shmring *r, int is_prod, int64_t deadline
 		if (next_check == 0) {
 			next_check = now + r->opts.liveness_ns;
 		} else if (now >= next_check) {
-			if ((rc = shmring__check_peer(peer, &stopped)) != 0) {
+			if ((rc = shmring__check_peer(s->peer_block, &stopped)) != 0) {
 				/* The peer may have published (or freed) a
 				 * slot between the last poll and its death or
 				 * stop; it can do no more now, so one last
 				 * poll is final, as in Go: the peer is
 				 * reported only if it finds nothing. */
-				int last = is_prod ? shmring__prod_poll(r) : shmring__cons_poll(r);
+				int last = shmring__poll(r, s);
 				if (last != 0)
 					rc = last;
 				break;
@@ -1578,18 +1574,15 @@ static inline int shmring__wait(struct shmring *r, int is_prod, int64_t deadline
 		dl = next_check;
 		if (deadline_ns > 0 && deadline_ns < dl)
 			dl = deadline_ns;
-		if (is_prod)
-			shmring__flush_prod(r);
-		else
-			shmring__flush_cons(r);
-		s = SHMRING_LOAD(seq);
+		shmring__flush(s);
+		v = SHMRING_LOAD(seq);
 		SHMRING_STORE(sleeping, 1u);
 		if (r->asymmetric && SHMRING_LOAD(w.fenced) == 0) {
 			/* The peer's last cursor store may still sit in its
 			 * CPU's store buffer, and its flag load may have
 			 * passed it: this barrier runs on that CPU and makes
 			 * the store visible to the poll below. */
-			(*membarriers)++;
+			s->membarriers++;
 			if ((rc = shmring__membarrier_heavy()) != 0) {
 				SHMRING_STORE(sleeping, 0u);
 				SHMRING_STORE(&r->membarrier_errno, -rc);
@@ -1597,31 +1590,28 @@ static inline int shmring__wait(struct shmring *r, int is_prod, int64_t deadline
 				break;
 			}
 		}
-		rc = is_prod ? shmring__prod_poll(r) : shmring__cons_poll(r);
+		rc = shmring__poll(r, s);
 		if (rc != 0) {
 			SHMRING_STORE(sleeping, 0u);
 			break;
 		}
-		SHMRING_ADD(&me->waits, UINT64_C(1));
-		rc = shmring__futex_wait(seq, s, dl);
+		SHMRING_ADD(&s->block->waits, UINT64_C(1));
+		rc = shmring__futex_wait(seq, v, dl);
 		SHMRING_STORE(sleeping, 0u);
 		if (rc != 0)
 			break;
 	}
 	if (rc == SHMRING_ETIMEOUT) {
-		*next_check_p = next_check;
-		*stopped_p = stopped;
+		s->next_check = next_check;
+		s->stopped = stopped;
 	} else {
-		*next_check_p = 0;
-		*stopped_p = 0;
+		s->next_check = 0;
+		s->stopped = 0;
 	}
 	if (rc < 0) {
 		/* A failed wait is a good time to bring the counters up to
 		 * date. */
-		if (is_prod)
-			shmring__flush_prod(r);
-		else
-			shmring__flush_cons(r);
+		shmring__flush(s);
 		SHMRING_ADD(&r->blocked, -1);
 		return rc;
 	}
@@ -1642,6 +1632,60 @@ static inline int64_t shmring__deadline(int64_t timeout_ns)
 	return timeout_ns > 0 ? shmring_now_ns() + timeout_ns : 0;
 }
 
+/* Internal: the start of a call whose copy of the peer's cursor says the
+ * ring is full (producer) or empty (consumer). It polls, and waits if the
+ * poll agrees, up to timeout_ns as shmring_send and shmring_recv take it;
+ * none is the code of a call that may not wait (timeout_ns 0). Returns 1
+ * if it waited (the caller calls shmring__unblock once it is done with the
+ * slot), 0 if the poll found room or a message, or an error. A wait counts
+ * one stall; a call that waits again after the last one timed out
+ * continues that stall. */
+static inline int shmring__await(struct shmring *r, struct shmring__side *s, int64_t timeout_ns, int none)
+{
+	int rc = shmring__poll(r, s);
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
+	if (timeout_ns == 0)
+		return none;
+	if (!s->stall_pending)
+		s->stalls++;
+	rc = shmring__wait(r, s, shmring__deadline(timeout_ns));
+	s->stall_pending = rc == SHMRING_ETIMEOUT;
+	return rc != 0 ? rc : 1;
+}
+
+/* Internal: publish side s's position as its cursor, head or tail (a
+ * release store in an asymmetric ring, else sequentially consistent), then
+ * wake the peer only if it said it may sleep, and copy the counters to the
+ * header when they are due (Go: Producer.publish, Consumer.release). */
+static inline void shmring__publish(struct shmring__side *s)
+{
+	s->published = s->next;
+	shmring__store_cursor(s->cursor, s->next, s->relaxed);
+	shmring__wake_peer(s->theirs, &s->relaxed, s->block);
+	if (++s->unflushed >= SHMRING_FLUSH_EVERY)
+		shmring__flush(s);
+}
+
+/* Internal: close side s, which this handle holds if held (Go:
+ * Producer.Close, Consumer.Close, Ring.closeSide): flush the counters, set
+ * its CLOSED bit, free the role and wake both futex words, so that a call
+ * blocked in either side, here or in the peer, returns. */
+static inline int shmring__close_side(struct shmring *r, struct shmring__side *s, int held)
+{
+	int zero = 0;
+	if (!held)
+		return SHMRING_ENOROLE;
+	if (!SHMRING_CAS(&s->closed, &zero, 1))
+		return SHMRING_ECLOSED;
+	shmring__flush(s);
+	SHMRING_OR(&r->hdr->state, s->closed_bit);
+	SHMRING_STORE(&s->block->owner, UINT64_C(0));
+	shmring__wake(&r->hdr->data_seq);
+	shmring__wake(&r->hdr->space_seq);
+	return 0;
+}
+
 /* ---- Producer ---------------------------------------------------------- */
 
 /* shmring_send copies msg (len bytes, at most shmring_max_message) into the
@@ -1660,10 +1704,10 @@ static inline int64_t shmring__deadline(int64_t timeout_ns)
  * (Go: Producer.Send, TrySend.) */
 static inline int shmring_send(struct shmring *r, const void *msg, size_t len, int64_t timeout_ns)
 {
-	struct shmring__prod *p = &r->prod;
+	struct shmring__side *p = &r->prod;
 	unsigned char *slot;
 	uint32_t n32;
-	int rc, waited = 0;
+	int waited = 0;
 
 	if (!r->has_producer)
 		return SHMRING_ENOROLE;
@@ -1671,38 +1715,20 @@ static inline int shmring_send(struct shmring *r, const void *msg, size_t len, i
 		return SHMRING_ETOOLARGE;
 	if (SHMRING_LOAD(&p->closed))
 		return SHMRING_ECLOSED;
-	if (p->head - p->cached_tail >= r->slot_count) {
-		rc = shmring__prod_poll(r);
-		if (rc < 0)
-			return rc;
-		if (rc == 0) {
-			if (timeout_ns == 0)
-				return SHMRING_EFULL;
-			if (!p->stall_pending)
-				p->stalls++;
-			rc = shmring__wait(r, 1, shmring__deadline(timeout_ns));
-			p->stall_pending = rc == SHMRING_ETIMEOUT;
-			if (rc != 0)
-				return rc;
-			waited = 1;
-		}
+	if (p->next - p->peer >= r->slot_count) {
+		waited = shmring__await(r, p, timeout_ns, SHMRING_EFULL);
+		if (waited < 0)
+			return waited;
 	}
 	p->stall_pending = 0;
-	slot = r->slots + (p->head & r->mask) * r->slot_size;
+	slot = r->slots + (p->next & r->mask) * r->slot_size;
 	n32 = (uint32_t)len;
 	memcpy(slot, &n32, SHMRING_LEN_SIZE);
 	if (len > 0)
 		memcpy(slot + SHMRING_LEN_SIZE, msg, len);
-	p->head++;
+	p->next++;
 	p->bytes += len;
-	/* Publish: one store of the cursor (release in an asymmetric ring,
-	 * else sequentially consistent), then a wake only if the consumer
-	 * said it may sleep. */
-	p->published = p->head;
-	shmring__publish(&r->hdr->head, p->head, p->relaxed);
-	shmring__wake_peer(shmring__data_words(r->hdr), &p->relaxed, &r->hdr->producer);
-	if (++p->unflushed >= SHMRING_FLUSH_EVERY)
-		shmring__flush_prod(r);
+	shmring__publish(p);
 	shmring__unblock(r, waited);
 	return 0;
 }
@@ -1715,17 +1741,7 @@ static inline int shmring_send(struct shmring *r, const void *msg, size_t len, i
  * It does not detach: shmring_close does. */
 static inline int shmring_producer_close(struct shmring *r)
 {
-	int zero = 0;
-	if (!r->has_producer)
-		return SHMRING_ENOROLE;
-	if (!SHMRING_CAS(&r->prod.closed, &zero, 1))
-		return SHMRING_ECLOSED;
-	shmring__flush_prod(r);
-	SHMRING_OR(&r->hdr->state, SHMRING_STATE_PRODUCER_CLOSED);
-	SHMRING_STORE(&r->hdr->producer.owner, UINT64_C(0));
-	shmring__wake(&r->hdr->data_seq);
-	shmring__wake(&r->hdr->space_seq);
-	return 0;
+	return shmring__close_side(r, &r->prod, r->has_producer);
 }
 
 /* ---- Consumer ---------------------------------------------------------- */
@@ -1746,33 +1762,22 @@ static inline int shmring_producer_close(struct shmring *r)
  * shmring_send. (Go: Consumer.Recv, TryRecv.) */
 static inline int shmring_recv(struct shmring *r, void *buf, size_t cap, size_t *len, int64_t timeout_ns)
 {
-	struct shmring__cons *c = &r->cons;
+	struct shmring__side *c = &r->cons;
 	const unsigned char *slot;
 	uint32_t n;
-	int rc, waited = 0;
+	int waited = 0;
 
 	if (!r->has_consumer)
 		return SHMRING_ENOROLE;
 	if (SHMRING_LOAD(&c->closed))
 		return SHMRING_ECLOSED;
-	if (c->tail == c->cached_head) {
-		rc = shmring__cons_poll(r);
-		if (rc < 0)
-			return rc;
-		if (rc == 0) {
-			if (timeout_ns == 0)
-				return SHMRING_EEMPTY;
-			if (!c->stall_pending)
-				c->stalls++;
-			rc = shmring__wait(r, 0, shmring__deadline(timeout_ns));
-			c->stall_pending = rc == SHMRING_ETIMEOUT;
-			if (rc != 0)
-				return rc;
-			waited = 1;
-		}
+	if (c->next == c->peer) {
+		waited = shmring__await(r, c, timeout_ns, SHMRING_EEMPTY);
+		if (waited < 0)
+			return waited;
 	}
 	c->stall_pending = 0;
-	slot = r->slots + (c->tail & r->mask) * r->slot_size;
+	slot = r->slots + (c->next & r->mask) * r->slot_size;
 	memcpy(&n, slot, SHMRING_LEN_SIZE);
 	if (n > r->max_message) {
 		shmring__unblock(r, waited);
@@ -1785,15 +1790,9 @@ static inline int shmring_recv(struct shmring *r, void *buf, size_t cap, size_t 
 	}
 	if (n > 0)
 		memcpy(buf, slot + SHMRING_LEN_SIZE, n);
-	c->tail++;
+	c->next++;
 	c->bytes += n;
-	/* Release: one store of the cursor (as in shmring_send), then a wake
-	 * only if the producer said it may sleep. */
-	c->released = c->tail;
-	shmring__publish(&r->hdr->tail, c->tail, c->relaxed);
-	shmring__wake_peer(shmring__space_words(r->hdr), &c->relaxed, &r->hdr->consumer);
-	if (++c->unflushed >= SHMRING_FLUSH_EVERY)
-		shmring__flush_cons(r);
+	shmring__publish(c);
 	shmring__unblock(r, waited);
 	return 0;
 }
@@ -1804,17 +1803,7 @@ static inline int shmring_recv(struct shmring *r, void *buf, size_t cap, size_t 
  * returns SHMRING_ECLOSED; without the role, SHMRING_ENOROLE. */
 static inline int shmring_consumer_close(struct shmring *r)
 {
-	int zero = 0;
-	if (!r->has_consumer)
-		return SHMRING_ENOROLE;
-	if (!SHMRING_CAS(&r->cons.closed, &zero, 1))
-		return SHMRING_ECLOSED;
-	shmring__flush_cons(r);
-	SHMRING_OR(&r->hdr->state, SHMRING_STATE_CONSUMER_CLOSED);
-	SHMRING_STORE(&r->hdr->consumer.owner, UINT64_C(0));
-	shmring__wake(&r->hdr->data_seq);
-	shmring__wake(&r->hdr->space_seq);
-	return 0;
+	return shmring__close_side(r, &r->cons, r->has_consumer);
 }
 
 /* ---- Closing, removing, statistics ------------------------------------- */
@@ -1877,9 +1866,9 @@ static inline void shmring_flush(struct shmring *r)
 	if (r->hdr == NULL || r->readonly)
 		return;
 	if (r->has_producer && !SHMRING_LOAD(&r->prod.closed))
-		shmring__flush_prod(r);
+		shmring__flush(&r->prod);
 	if (r->has_consumer && !SHMRING_LOAD(&r->cons.closed))
-		shmring__flush_cons(r);
+		shmring__flush(&r->cons);
 }
 
 /* One side's counters as the header shows them (Go: SideStats). */
