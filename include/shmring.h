@@ -271,7 +271,15 @@ SHMRING_STATIC_ASSERT(sizeof(void *) == 8, "shmring is 64-bit only");
  * make. Every process must register
  * (MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) before it claims a role.
  * Without the flag, every publication is a sequentially consistent store
- * and nobody calls membarrier (the 1.0 protocol). */
+ * and nobody calls membarrier (the 1.0 protocol).
+ *
+ * Counters (struct shmring_side): a side keeps bytes and stalls in the
+ * process and copies them to its block at least every SHMRING_FLUSH_EVERY
+ * publications and before it sleeps, so they may lag. stalls counts the
+ * calls that found the ring full (producer) or empty (consumer) and waited:
+ * one per call, however long it waited and however the wait ended, so a
+ * call that times out and is made again counts again (Go:
+ * SideStats.Stalls). */
 #include "shmring_layout.h"
 
 /* Defaults of struct shmring_options, the same as the Go package's. */
@@ -443,8 +451,6 @@ struct shmring__side {
 			     * ring, until the peer asks for full fences */
 	int64_t next_check; /* liveness check due, carried over timed-out waits */
 	int stopped;        /* the peer was stopped at the last check */
-	int stall_pending;  /* the last call timed out waiting: a call that
-			     * waits again continues the same stall */
 	SHMRING_ATOMIC(int) closed;
 	/* Set at claim: where this role's words are. */
 	int producer;                            /* 1 for the producer role */
@@ -926,7 +932,6 @@ static inline void shmring__init_side(struct shmring__side *s)
 	s->relaxed = 0;
 	s->next_check = 0;
 	s->stopped = 0;
-	s->stall_pending = 0;
 	SHMRING_STORE(&s->closed, 0);
 	s->producer = 0;
 	s->closed_bit = 0;
@@ -1637,9 +1642,9 @@ static inline int64_t shmring__deadline(int64_t timeout_ns)
  * poll agrees, up to timeout_ns as shmring_send and shmring_recv take it;
  * none is the code of a call that may not wait (timeout_ns 0). Returns 1
  * if it waited (the caller calls shmring__unblock once it is done with the
- * slot), 0 if the poll found room or a message, or an error. A wait counts
- * one stall; a call that waits again after the last one timed out
- * continues that stall. */
+ * slot), 0 if the poll found room or a message, or an error. A call that
+ * waits counts one stall, however the wait ends: the meaning of the shared
+ * stalls counter, the same as Go's (Go: waitFor, beforeWait). */
 static inline int shmring__await(struct shmring *r, struct shmring__side *s, int64_t timeout_ns, int none)
 {
 	int rc = shmring__poll(r, s);
@@ -1647,10 +1652,8 @@ static inline int shmring__await(struct shmring *r, struct shmring__side *s, int
 		return rc < 0 ? rc : 0;
 	if (timeout_ns == 0)
 		return none;
-	if (!s->stall_pending)
-		s->stalls++;
+	s->stalls++;
 	rc = shmring__wait(r, s, shmring__deadline(timeout_ns));
-	s->stall_pending = rc == SHMRING_ETIMEOUT;
 	return rc != 0 ? rc : 1;
 }
 
@@ -1700,7 +1703,8 @@ static inline int shmring__close_side(struct shmring *r, struct shmring__side *s
  * again to keep waiting), SHMRING_ECORRUPT. Nothing was sent on error.
  * The peer's liveness is checked every o->liveness_ns of waiting, counted
  * across calls that time out, so a loop of short timeouts is told of a dead
- * peer as soon as one long wait would be.
+ * peer as soon as one long wait would be. A call that waits counts one
+ * stall (shmring_side_stats.stalls), however the wait ends.
  * (Go: Producer.Send, TrySend.) */
 static inline int shmring_send(struct shmring *r, const void *msg, size_t len, int64_t timeout_ns)
 {
@@ -1720,7 +1724,6 @@ static inline int shmring_send(struct shmring *r, const void *msg, size_t len, i
 		if (waited < 0)
 			return waited;
 	}
-	p->stall_pending = 0;
 	slot = r->slots + (p->next & r->mask) * r->slot_size;
 	n32 = (uint32_t)len;
 	memcpy(slot, &n32, SHMRING_LEN_SIZE);
@@ -1758,8 +1761,8 @@ static inline int shmring_producer_close(struct shmring *r)
  * dead, so nothing it published is left behind),
  * SHMRING_EPEERSTOPPED (call again to keep waiting),
  * SHMRING_ECORRUPT (a cursor or a length the producer could not have
- * written). Liveness checks count across timed-out calls, as in
- * shmring_send. (Go: Consumer.Recv, TryRecv.) */
+ * written). Liveness checks and stalls count as in shmring_send. (Go:
+ * Consumer.Recv, TryRecv.) */
 static inline int shmring_recv(struct shmring *r, void *buf, size_t cap, size_t *len, int64_t timeout_ns)
 {
 	struct shmring__side *c = &r->cons;
@@ -1776,7 +1779,6 @@ static inline int shmring_recv(struct shmring *r, void *buf, size_t cap, size_t 
 		if (waited < 0)
 			return waited;
 	}
-	c->stall_pending = 0;
 	slot = r->slots + (c->next & r->mask) * r->slot_size;
 	memcpy(&n, slot, SHMRING_LEN_SIZE);
 	if (n > r->max_message) {
@@ -1877,8 +1879,9 @@ struct shmring_side_stats {
 	int alive;         /* the holder's process exists (pid and start time match) */
 	uint64_t messages; /* the side's cursor: head or tail */
 	uint64_t bytes;    /* may lag by up to SHMRING_FLUSH_EVERY messages */
-	uint64_t stalls;   /* lags like bytes; a wait that a call continues
-			    * after SHMRING_ETIMEOUT counts once */
+	uint64_t stalls;   /* calls that found the ring full (producer) or
+			    * empty (consumer) and waited, one per call
+			    * however the wait ended; lags like bytes */
 	uint64_t waits;
 	uint64_t wakes;
 };

@@ -103,7 +103,12 @@ struct shmring_side {
 	 * zeroed when the holder closes the role. */
 	SHMRING_ATOMIC(uint64_t) owner;
 	SHMRING_ATOMIC(uint64_t) bytes;  /* +8: payload bytes moved (may lag) */
-	SHMRING_ATOMIC(uint64_t) stalls; /* +16: times the holder found the ring full (producer) or empty (consumer) and had to wait (may lag) */
+
+	/* +16: calls that found the ring full (producer) or empty (consumer)
+	 * and waited: one per call, however long it waited and however the
+	 * wait ended, so a call that times out and is made again counts again
+	 * (may lag, as bytes). */
+	SHMRING_ATOMIC(uint64_t) stalls;
 	SHMRING_ATOMIC(uint64_t) waits;  /* +24: futex waits */
 	SHMRING_ATOMIC(uint64_t) wakes;  /* +32: futex wakes issued to the peer by publications */
 	uint8_t reserved[88];            /* +40 */

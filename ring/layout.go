@@ -157,9 +157,13 @@ type side struct {
 	// time (clock ticks since boot, /proc/PID/stat field 22) above. Zero:
 	// the role is free. Claimed and taken over by compare-and-swap,
 	// zeroed when the holder closes the role.
-	owner  atomic.Uint64
-	bytes  atomic.Uint64 // +8: payload bytes moved (may lag)
-	stalls atomic.Uint64 // +16: times the holder found the ring full (producer) or empty (consumer) and had to wait (may lag)
+	owner atomic.Uint64
+	bytes atomic.Uint64 // +8: payload bytes moved (may lag)
+	// +16: calls that found the ring full (producer) or empty (consumer)
+	// and waited: one per call, however long it waited and however the
+	// wait ended, so a call that times out and is made again counts again
+	// (may lag, as bytes).
+	stalls atomic.Uint64
 	waits  atomic.Uint64 // +24: futex waits
 	wakes  atomic.Uint64 // +32: futex wakes issued to the peer by publications
 	_      [blockSize - 40]byte

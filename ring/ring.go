@@ -734,7 +734,7 @@ type SideStats struct {
 	Alive    bool   `json:"alive"`    // the holder's process exists (pid and start time match)
 	Messages uint64 `json:"messages"` // published (producer) or released (consumer)
 	Bytes    uint64 `json:"bytes"`    // may lag Messages by up to 64 publications
-	Stalls   uint64 `json:"stalls"`   // times the side found the ring full (producer) or empty (consumer) and waited; lags like Bytes
+	Stalls   uint64 `json:"stalls"`   // calls that found the ring full (producer) or empty (consumer) and waited, one per call; lags like Bytes
 	Waits    uint64 `json:"waits"`    // futex waits
 	Wakes    uint64 `json:"wakes"`    // futex wakes issued to the peer
 }

@@ -1,0 +1,258 @@
+package cinterop_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/shmring/shmring/internal/shmtest"
+	"github.com/shmring/shmring/ring"
+	"github.com/shmring/shmring/shmseg"
+)
+
+// Every shared field means one thing, whichever language writes it and
+// whichever reads it: the tests below play the same moves with the Go
+// package on one side and include/shmring.h on the other (a C process
+// driven line by line, testdata/script.c), and read the header from both.
+
+// The return codes of include/shmring.h these tests expect.
+const cTimeout = -1014 // SHMRING_ETIMEOUT
+
+var scriptBuild buildOnce
+
+// cScript is a C process that runs testdata/script.c's commands.
+type cScript struct {
+	t     *testing.T
+	in    io.WriteCloser
+	lines chan string
+	ctx   context.Context
+}
+
+// startScript compiles testdata/script.c (once per test binary) and starts
+// it; it is killed when the test ends.
+func startScript(t *testing.T, ctx context.Context) *cScript {
+	t.Helper()
+	cc := cCompiler(t)
+	root := repoRoot(t)
+	dir, err := scriptBuild.do("shmring-cinterop-script-", func(dir string) error {
+		args := append(append([]string{}, cFlags...), "-I", filepath.Join(root, "include"),
+			"-o", filepath.Join(dir, "script"), filepath.Join(root, "internal", "cinterop", "testdata", "script.c"))
+		if out, err := exec.Command(cc[0], append(cc[1:], args...)...).CombinedOutput(); err != nil {
+			return fmt.Errorf("compiling testdata/script.c: %v\n%s", err, out)
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	cmd := exec.CommandContext(ctx, filepath.Join(dir, "script"))
+	in, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	s := &cScript{t: t, in: in, lines: make(chan string), ctx: ctx}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(s.lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			select {
+			case s.lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = in.Close()
+		_ = cmd.Process.Kill()
+		wg.Wait()
+		_ = cmd.Wait()
+	})
+	return s
+}
+
+// send writes one command without waiting for its answer (for a call that
+// blocks until the Go side moves); next reads the answer.
+func (s *cScript) send(cmd string) {
+	s.t.Helper()
+	_, err := io.WriteString(s.in, cmd+"\n")
+	require.NoError(s.t, err, "command %q", cmd)
+}
+
+// next returns the script's next answer, split in fields.
+func (s *cScript) next() []string {
+	s.t.Helper()
+	select {
+	case l, ok := <-s.lines:
+		require.True(s.t, ok, "the C script exited")
+		return strings.Fields(l)
+	case <-s.ctx.Done():
+		s.t.Fatalf("no answer from the C script: %v", s.ctx.Err())
+	}
+	return nil
+}
+
+// do runs one command and returns its code.
+func (s *cScript) do(cmd string) int {
+	s.t.Helper()
+	s.send(cmd)
+	return s.code(cmd)
+}
+
+// code reads the answer to cmd and returns its code.
+func (s *cScript) code(cmd string) int {
+	s.t.Helper()
+	f := s.next()
+	name := strings.Fields(cmd)[0]
+	require.GreaterOrEqual(s.t, len(f), 2, "answer to %q: %q", cmd, f)
+	require.Equal(s.t, name, f[0], "answer to %q: %q", cmd, f)
+	rc, err := strconv.Atoi(f[1])
+	require.NoError(s.t, err, "answer to %q: %q", cmd, f)
+	return rc
+}
+
+// ok runs commands that must each return 0.
+func (s *cScript) ok(cmds ...string) {
+	s.t.Helper()
+	for _, c := range cmds {
+		require.Zero(s.t, s.do(c), "C: %s", c)
+	}
+}
+
+// stats returns what shmring_stats reads of the header, by name.
+func (s *cScript) stats() map[string]uint64 {
+	s.t.Helper()
+	s.send("stats")
+	f := s.next()
+	require.Equal(s.t, "stats", f[0], "answer to stats: %q", f)
+	m := map[string]uint64{}
+	for _, kv := range f[1:] {
+		k, v, _ := strings.Cut(kv, "=")
+		n, err := strconv.ParseUint(v, 10, 64)
+		require.NoError(s.t, err, "stats field %q", kv)
+		m[k] = n
+	}
+	return m
+}
+
+// sharedRing creates a Go ring of slots 16-byte slots for a test, and
+// returns the key the C script opens.
+func sharedRing(t *testing.T, slots int) (*ring.Ring, int32) {
+	t.Helper()
+	key := shmtest.Key(t)
+	r, err := ring.Create(shmseg.Key(key), ring.Config{MaxMessage: 16, Slots: slots})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = r.Segment().Remove()
+		closeRing(t, r)
+	})
+	return r, key
+}
+
+// wait is a timeout for one call that must run out: a millisecond, in ns.
+const wait = "1000000"
+
+// TestSharedStalls: a side's stalls counter counts the calls that found the
+// ring full (producer) or empty (consumer) and waited, one per call,
+// however the wait ended: three calls that each time out are three stalls,
+// not one stall continued, in Go and in C, and each language reads the
+// other's count as its own. A call that finds what it needs at its first
+// look is no stall.
+func TestSharedStalls(t *testing.T) {
+	const timeouts = 3
+
+	t.Run("c-consumer", func(t *testing.T) {
+		shmtest.NoLeaks(t)
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		r, key := sharedRing(t, 2)
+		c := startScript(t, ctx)
+		c.ok(fmt.Sprintf("open %d", key), "consumer")
+		for range timeouts {
+			require.Equal(t, cTimeout, c.do("recv "+wait), "C recv on an empty ring")
+		}
+		c.ok("flush")
+		require.Equal(t, uint64(timeouts), r.Stats().Consumer.Stalls, "Go reads the C consumer's stalls")
+
+		p, err := r.Producer()
+		require.NoError(t, err)
+		require.NoError(t, p.Send(ctx, []byte("there")))
+		require.Zero(t, c.do("recv "+wait), "a message there at the first look")
+		// One call that sleeps until the producer sends.
+		slept := r.Stats().Consumer.Waits
+		c.send("recv -1")
+		waitUntil(t, ctx, "the C consumer to sleep", func() bool { return r.Stats().Consumer.Waits > slept })
+		require.NoError(t, p.Send(ctx, []byte("later")))
+		require.Zero(t, c.code("recv"))
+		c.ok("flush")
+		require.Equal(t, uint64(timeouts+1), r.Stats().Consumer.Stalls)
+		require.Equal(t, uint64(timeouts+1), c.stats()["consumer_stalls"], "C reads its own count as Go does")
+	})
+
+	t.Run("c-producer", func(t *testing.T) {
+		shmtest.NoLeaks(t)
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		r, key := sharedRing(t, 2)
+		c := startScript(t, ctx)
+		c.ok(fmt.Sprintf("open %d", key), "producer", "send 8 "+wait, "send 8 "+wait)
+		for range timeouts {
+			require.Equal(t, cTimeout, c.do("send 8 "+wait), "C send on a full ring")
+		}
+		c.ok("flush")
+		require.Equal(t, uint64(timeouts), r.Stats().Producer.Stalls, "Go reads the C producer's stalls")
+	})
+
+	t.Run("go-consumer", func(t *testing.T) {
+		shmtest.NoLeaks(t)
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		r, key := sharedRing(t, 2)
+		cons, err := r.Consumer()
+		require.NoError(t, err)
+		buf := make([]byte, 16)
+		for range timeouts {
+			wctx, wcancel := context.WithTimeout(ctx, time.Millisecond)
+			_, err := cons.Recv(wctx, buf)
+			wcancel()
+			require.ErrorIs(t, err, context.DeadlineExceeded, "Go Recv on an empty ring")
+		}
+		c := startScript(t, ctx)
+		c.ok(fmt.Sprintf("open %d", key))
+		require.Equal(t, uint64(timeouts), c.stats()["consumer_stalls"], "C reads the Go consumer's stalls")
+		require.Equal(t, uint64(timeouts), r.Stats().Consumer.Stalls)
+	})
+
+	t.Run("go-producer", func(t *testing.T) {
+		shmtest.NoLeaks(t)
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		r, key := sharedRing(t, 2)
+		p, err := r.Producer()
+		require.NoError(t, err)
+		for range 2 {
+			require.NoError(t, p.Send(ctx, []byte("fill")))
+		}
+		for range timeouts {
+			wctx, wcancel := context.WithTimeout(ctx, time.Millisecond)
+			err := p.Send(wctx, []byte("full"))
+			wcancel()
+			require.ErrorIs(t, err, context.DeadlineExceeded, "Go Send on a full ring")
+		}
+		c := startScript(t, ctx)
+		c.ok(fmt.Sprintf("open %d", key))
+		require.Equal(t, uint64(timeouts), c.stats()["producer_stalls"], "C reads the Go producer's stalls")
+	})
+}
