@@ -273,6 +273,12 @@ SHMRING_STATIC_ASSERT(sizeof(void *) == 8, "shmring is 64-bit only");
  * Without the flag, every publication is a sequentially consistent store
  * and nobody calls membarrier (the 1.0 protocol).
  *
+ * State: READY is set by the creator, last. A side that closes sets its
+ * CLOSED bit, for good: the role is never claimed again. Once
+ * SHMRING_STATE_PRODUCER_CLOSED is set, the consumer receives what is left
+ * and then SHMRING_EOF; once SHMRING_STATE_CONSUMER_CLOSED is set, every
+ * send fails with SHMRING_ECLOSED: nothing would read it (Go: ErrPeerClosed).
+ *
  * Counters (struct shmring_side): a side keeps bytes and stalls in the
  * process and copies them to its block at least every SHMRING_FLUSH_EVERY
  * publications and before it sleeps, so they may lag. stalls counts the
@@ -297,11 +303,10 @@ enum shmring_status {
 	/* The producer closed and every message has been received. */
 	SHMRING_EOF = -1000,
 	/* This side (or the handle) was closed; or, for the producer, the
-	 * consumer closed while the ring was full: nothing will read it. Also
-	 * claiming a role that was closed in this ring. (Go splits these:
-	 * ErrClosed, ErrPeerClosed, ErrRingClosed; and Go's producer fails
-	 * every send once the consumer has closed, where this header's learns
-	 * it when the ring is full.) */
+	 * consumer has closed: nothing will read what it sends, so every send
+	 * fails from then on, as in Go. Also claiming a role that was closed
+	 * in this ring. (Go splits these: ErrClosed, ErrPeerClosed,
+	 * ErrRingClosed.) */
 	SHMRING_ECLOSED = -1001,
 	/* The peer's process died while this side waited. (ErrPeerDead.) */
 	SHMRING_EPEERDEAD = -1002,
@@ -1671,9 +1676,11 @@ static inline void shmring__publish(struct shmring__side *s)
 }
 
 /* Internal: close side s, which this handle holds if held (Go:
- * Producer.Close, Consumer.Close, Ring.closeSide): flush the counters, set
- * its CLOSED bit, free the role and wake both futex words, so that a call
- * blocked in either side, here or in the peer, returns. */
+ * Producer.Close, Consumer.Close, Ring.closeSide): set its CLOSED bit,
+ * free the role and wake both futex words, so that a call blocked in
+ * either side, here or in the peer, returns. Another thread may be inside
+ * a call of the side, so this touches nothing of its process-local state
+ * but the closed flag (shmring_close flushes the counters). */
 static inline int shmring__close_side(struct shmring *r, struct shmring__side *s, int held)
 {
 	int zero = 0;
@@ -1681,7 +1688,6 @@ static inline int shmring__close_side(struct shmring *r, struct shmring__side *s
 		return SHMRING_ENOROLE;
 	if (!SHMRING_CAS(&s->closed, &zero, 1))
 		return SHMRING_ECLOSED;
-	shmring__flush(s);
 	SHMRING_OR(&r->hdr->state, s->closed_bit);
 	SHMRING_STORE(&s->block->owner, UINT64_C(0));
 	shmring__wake(&r->hdr->data_seq);
@@ -1696,7 +1702,7 @@ static inline int shmring__close_side(struct shmring *r, struct shmring__side *s
  * timeout_ns < 0, not at all if 0 (SHMRING_EFULL), up to timeout_ns
  * nanoseconds if > 0 (SHMRING_ETIMEOUT). Errors: SHMRING_ETOOLARGE,
  * SHMRING_ENOROLE (no producer role), SHMRING_ECLOSED (this producer
- * closed, or the consumer closed while the ring was full),
+ * closed, or the consumer has closed: nothing would read the message),
  * SHMRING_EPEERDEAD (the consumer's process died while the ring was full:
  * it was still full after the consumer was found dead),
  * SHMRING_EPEERSTOPPED (it was stopped for a liveness interval; call
@@ -1717,7 +1723,7 @@ static inline int shmring_send(struct shmring *r, const void *msg, size_t len, i
 		return SHMRING_ENOROLE;
 	if (len > r->max_message)
 		return SHMRING_ETOOLARGE;
-	if (SHMRING_LOAD(&p->closed))
+	if (SHMRING_LOAD(&p->closed) || (SHMRING_LOAD(&r->hdr->state) & SHMRING_STATE_CONSUMER_CLOSED))
 		return SHMRING_ECLOSED;
 	if (p->next - p->peer >= r->slot_count) {
 		waited = shmring__await(r, p, timeout_ns, SHMRING_EFULL);
@@ -1737,11 +1743,11 @@ static inline int shmring_send(struct shmring *r, const void *msg, size_t len, i
 }
 
 /* shmring_producer_close ends this handle's producer: what was sent stays
- * for the consumer, which drains it and then gets SHMRING_EOF. It flushes
- * the counters, sets PRODUCER_CLOSED, frees the role and wakes both futex
- * words (a send blocked in another thread returns SHMRING_ECLOSED). A
- * second call returns SHMRING_ECLOSED; without the role, SHMRING_ENOROLE.
- * It does not detach: shmring_close does. */
+ * for the consumer, which drains it and then gets SHMRING_EOF. It sets
+ * PRODUCER_CLOSED, frees the role and wakes both futex words (a send
+ * blocked in another thread returns SHMRING_ECLOSED). A second call returns
+ * SHMRING_ECLOSED; without the role, SHMRING_ENOROLE. It does not detach:
+ * shmring_close does. */
 static inline int shmring_producer_close(struct shmring *r)
 {
 	return shmring__close_side(r, &r->prod, r->has_producer);
@@ -1799,10 +1805,11 @@ static inline int shmring_recv(struct shmring *r, void *buf, size_t cap, size_t 
 	return 0;
 }
 
-/* shmring_consumer_close ends this handle's consumer: the producer's next
- * wait for space returns its ECLOSED. Flushes the counters, sets
- * CONSUMER_CLOSED, frees the role and wakes both futex words. A second call
- * returns SHMRING_ECLOSED; without the role, SHMRING_ENOROLE. */
+/* shmring_consumer_close ends this handle's consumer: every later send of
+ * the producer returns its SHMRING_ECLOSED, and one blocked in another
+ * thread or process returns it too. Sets CONSUMER_CLOSED, frees the role
+ * and wakes both futex words. A second call returns SHMRING_ECLOSED;
+ * without the role, SHMRING_ENOROLE. */
 static inline int shmring_consumer_close(struct shmring *r)
 {
 	return shmring__close_side(r, &r->cons, r->has_consumer);
@@ -1810,8 +1817,25 @@ static inline int shmring_consumer_close(struct shmring *r)
 
 /* ---- Closing, removing, statistics ------------------------------------- */
 
+/* shmring_flush copies the counters this handle keeps in the process (bytes
+ * and stalls of the roles it holds, which reach the header only every
+ * SHMRING_FLUSH_EVERY messages, before a sleep and at shmring_close) to the
+ * header now, so that shmring_stats, here or in any process, shows them
+ * exactly. Call it where the roles' calls are made (the same thread, or
+ * one that waited for their calls to end), not while one runs. */
+static inline void shmring_flush(struct shmring *r)
+{
+	if (r->hdr == NULL || r->readonly)
+		return;
+	if (r->has_producer)
+		shmring__flush(&r->prod);
+	if (r->has_consumer)
+		shmring__flush(&r->cons);
+}
+
 /* shmring_close closes the roles this handle holds (consumer first, as Go
- * does), waits for calls blocked in them to return, and detaches. If both
+ * does), waits for calls blocked in them to return, copies their counters
+ * to the header (shmring_flush), and detaches. If both
  * the producer and the consumer have now closed, it also removes the
  * segment (IPC_RMID): a ring is gone once both sides are done. A second
  * call returns SHMRING_ECLOSED. After it, r's memory may be reused. */
@@ -1827,6 +1851,9 @@ static inline int shmring_close(struct shmring *r)
 		(void)shmring_producer_close(r);
 	while (SHMRING_LOAD(&r->blocked) != 0)
 		shmring__sleep_ns(100000);
+	/* No call is under way now: the counters can be read. A closed role
+	 * is never claimed again, so its block is still this side's. */
+	shmring_flush(r);
 	if (!r->readonly && (SHMRING_LOAD(&r->hdr->state) & both) == both) {
 		/* The peer may have removed it already: both sides try. */
 		if (shmctl(r->shmid, IPC_RMID, NULL) != 0 && errno != EINVAL && errno != EIDRM)
@@ -1857,20 +1884,6 @@ static inline int shmring_nattch(const struct shmring *r)
 	if (shmctl(r->shmid, IPC_STAT, &ds) != 0)
 		return -errno;
 	return (int)ds.shm_nattch;
-}
-
-/* shmring_flush copies the counters this handle keeps in the process (bytes
- * and stalls of the roles it holds, which reach the header only every
- * SHMRING_FLUSH_EVERY messages, before a sleep and at close) to the header
- * now, so that shmring_stats, here or in any process, shows them exactly. */
-static inline void shmring_flush(struct shmring *r)
-{
-	if (r->hdr == NULL || r->readonly)
-		return;
-	if (r->has_producer && !SHMRING_LOAD(&r->prod.closed))
-		shmring__flush(&r->prod);
-	if (r->has_consumer && !SHMRING_LOAD(&r->cons.closed))
-		shmring__flush(&r->cons);
 }
 
 /* One side's counters as the header shows them (Go: SideStats). */

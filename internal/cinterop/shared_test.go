@@ -26,7 +26,11 @@ import (
 // driven line by line, testdata/script.c), and read the header from both.
 
 // The return codes of include/shmring.h these tests expect.
-const cTimeout = -1014 // SHMRING_ETIMEOUT
+const (
+	cEOF     = -1000 // SHMRING_EOF
+	cClosed  = -1001 // SHMRING_ECLOSED
+	cTimeout = -1014 // SHMRING_ETIMEOUT
+)
 
 var scriptBuild buildOnce
 
@@ -254,5 +258,115 @@ func TestSharedStalls(t *testing.T) {
 		c := startScript(t, ctx)
 		c.ok(fmt.Sprintf("open %d", key))
 		require.Equal(t, uint64(timeouts), c.stats()["producer_stalls"], "C reads the Go producer's stalls")
+	})
+}
+
+// TestSharedClose: closing a side means the same in both languages. Its
+// CLOSED bit in state is for good (the role is never claimed again, by
+// either language), its owner word is freed, a consumer drains what the
+// producer sent before it closed and then reads the end of the stream, a
+// producer fails every send once the consumer has closed, full ring or not,
+// and whichever side closes last removes the segment.
+func TestSharedClose(t *testing.T) {
+	t.Run("go-consumer-closes", func(t *testing.T) {
+		shmtest.NoLeaks(t)
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		r, key := sharedRing(t, 4)
+		c := startScript(t, ctx)
+		c.ok(fmt.Sprintf("open %d", key), "producer", "send 8 0")
+		cons, err := r.Consumer()
+		require.NoError(t, err)
+		require.NoError(t, cons.Close())
+		st := c.stats()
+		require.Equal(t, uint64(1), st["consumer_closed"], "C sees CONSUMER_CLOSED")
+		require.Zero(t, st["consumer_pid"], "and the consumer's role free")
+		require.Equal(t, cClosed, c.do("send 8 0"), "a C send after the consumer closed, with room in the ring")
+		require.Equal(t, cClosed, c.do("send 8 "+wait), "and one that may wait")
+		require.Equal(t, cClosed, c.do("consumer"), "C cannot claim the closed role")
+
+		// The C producer closes last: it removes the segment.
+		c.ok("close")
+		info, err := r.Segment().Stat()
+		require.NoError(t, err)
+		require.True(t, info.Removed, "the segment after both sides closed")
+	})
+
+	t.Run("c-consumer-closes", func(t *testing.T) {
+		shmtest.NoLeaks(t)
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		r, key := sharedRing(t, 4)
+		p, err := r.Producer()
+		require.NoError(t, err)
+		c := startScript(t, ctx)
+		c.ok(fmt.Sprintf("open %d", key), "consumer", "consumer_close")
+		st := r.Stats()
+		require.True(t, st.ConsumerClosed, "Go sees CONSUMER_CLOSED")
+		require.Zero(t, st.Consumer.PID, "and the consumer's role free")
+		require.ErrorIs(t, p.Send(ctx, []byte("x")), ring.ErrPeerClosed)
+		_, err = r.Consumer()
+		require.ErrorIs(t, err, ring.ErrRingClosed, "Go cannot claim the closed role")
+
+		// The Go producer closes last: it removes the segment, which
+		// goes once the C process detaches too.
+		id := r.Segment().ID()
+		require.NoError(t, p.Close())
+		require.NoError(t, r.Close())
+		info, err := shmseg.Stat(id)
+		require.NoError(t, err)
+		require.True(t, info.Removed, "the segment after both sides closed")
+		c.ok("close")
+		_, err = shmseg.Stat(id)
+		require.ErrorIs(t, err, shmseg.ErrNotExist)
+	})
+
+	t.Run("c-producer-closes", func(t *testing.T) {
+		shmtest.NoLeaks(t)
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		r, key := sharedRing(t, 4)
+		cons, err := r.Consumer()
+		require.NoError(t, err)
+		c := startScript(t, ctx)
+		c.ok(fmt.Sprintf("open %d", key), "producer", "send 5 0", "send 7 0", "producer_close")
+		st := r.Stats()
+		require.True(t, st.ProducerClosed, "Go sees PRODUCER_CLOSED")
+		require.Zero(t, st.Producer.PID, "and the producer's role free")
+		buf := make([]byte, 16)
+		for _, want := range []int{5, 7} {
+			n, err := cons.Recv(ctx, buf)
+			require.NoError(t, err, "what the C producer sent before it closed")
+			require.Equal(t, want, n)
+		}
+		_, err = cons.Recv(ctx, buf)
+		require.ErrorIs(t, err, io.EOF)
+		_, err = r.Producer()
+		require.ErrorIs(t, err, ring.ErrRingClosed, "Go cannot claim the closed role")
+		require.Equal(t, cClosed, c.do("send 1 0"), "nor can C send on it")
+	})
+
+	t.Run("go-producer-closes", func(t *testing.T) {
+		shmtest.NoLeaks(t)
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		r, key := sharedRing(t, 4)
+		p, err := r.Producer()
+		require.NoError(t, err)
+		c := startScript(t, ctx)
+		c.ok(fmt.Sprintf("open %d", key), "consumer")
+		require.NoError(t, p.Send(ctx, []byte("hello")))
+		// A C consumer blocked on the empty ring is woken by the close.
+		require.Zero(t, c.do("recv -1"))
+		slept := r.Stats().Consumer.Waits
+		c.send("recv -1")
+		waitUntil(t, ctx, "the C consumer to sleep", func() bool { return r.Stats().Consumer.Waits > slept })
+		require.NoError(t, p.Close())
+		f := c.next()
+		require.Equal(t, []string{"recv", strconv.Itoa(cEOF), "0"}, f, "the sleeping C consumer after the producer closed")
+		st := c.stats()
+		require.Equal(t, uint64(1), st["producer_closed"])
+		require.Zero(t, st["producer_pid"])
+		require.Equal(t, cClosed, c.do("producer"), "C cannot claim the closed role")
 	})
 }
