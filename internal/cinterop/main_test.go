@@ -44,7 +44,7 @@ func TestMain(m *testing.M) {
 	}
 	_, _ = root() // before any test can change the working directory
 	code := m.Run()
-	for _, b := range []*buildOnce{&cBuild, &goBuild} {
+	for _, b := range []*buildOnce{&cBuild, &goBuild, &scriptBuild} {
 		if b.dir != "" {
 			_ = os.RemoveAll(b.dir)
 		}

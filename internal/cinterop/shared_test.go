@@ -151,10 +151,13 @@ func (s *cScript) stats() map[string]uint64 {
 	return m
 }
 
-// sharedRing creates a Go ring of slots 16-byte slots for a test, and
-// returns the key the C script opens.
-func sharedRing(t *testing.T, slots int) (*ring.Ring, int32) {
+// sharedCase sets up one case: a Go ring of slots 16-byte slots in a new
+// segment, and a C script that has opened it and holds no role yet.
+func sharedCase(t *testing.T, slots int) (context.Context, *ring.Ring, *cScript) {
 	t.Helper()
+	shmtest.NoLeaks(t)
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	t.Cleanup(cancel)
 	key := shmtest.Key(t)
 	r, err := ring.Create(shmseg.Key(key), ring.Config{MaxMessage: 16, Slots: slots})
 	require.NoError(t, err)
@@ -162,7 +165,9 @@ func sharedRing(t *testing.T, slots int) (*ring.Ring, int32) {
 		_ = r.Segment().Remove()
 		closeRing(t, r)
 	})
-	return r, key
+	c := startScript(t, ctx)
+	c.ok(fmt.Sprintf("open %d", key))
+	return ctx, r, c
 }
 
 // wait is a timeout for one call that must run out: a millisecond, in ns.
@@ -178,12 +183,8 @@ func TestSharedStalls(t *testing.T) {
 	const timeouts = 3
 
 	t.Run("c-consumer", func(t *testing.T) {
-		shmtest.NoLeaks(t)
-		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-		defer cancel()
-		r, key := sharedRing(t, 2)
-		c := startScript(t, ctx)
-		c.ok(fmt.Sprintf("open %d", key), "consumer")
+		ctx, r, c := sharedCase(t, 2)
+		c.ok("consumer")
 		for range timeouts {
 			require.Equal(t, cTimeout, c.do("recv "+wait), "C recv on an empty ring")
 		}
@@ -206,12 +207,8 @@ func TestSharedStalls(t *testing.T) {
 	})
 
 	t.Run("c-producer", func(t *testing.T) {
-		shmtest.NoLeaks(t)
-		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-		defer cancel()
-		r, key := sharedRing(t, 2)
-		c := startScript(t, ctx)
-		c.ok(fmt.Sprintf("open %d", key), "producer", "send 8 "+wait, "send 8 "+wait)
+		_, r, c := sharedCase(t, 2)
+		c.ok("producer", "send 8 "+wait, "send 8 "+wait)
 		for range timeouts {
 			require.Equal(t, cTimeout, c.do("send 8 "+wait), "C send on a full ring")
 		}
@@ -220,10 +217,7 @@ func TestSharedStalls(t *testing.T) {
 	})
 
 	t.Run("go-consumer", func(t *testing.T) {
-		shmtest.NoLeaks(t)
-		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-		defer cancel()
-		r, key := sharedRing(t, 2)
+		ctx, r, c := sharedCase(t, 2)
 		cons, err := r.Consumer()
 		require.NoError(t, err)
 		buf := make([]byte, 16)
@@ -233,17 +227,12 @@ func TestSharedStalls(t *testing.T) {
 			wcancel()
 			require.ErrorIs(t, err, context.DeadlineExceeded, "Go Recv on an empty ring")
 		}
-		c := startScript(t, ctx)
-		c.ok(fmt.Sprintf("open %d", key))
 		require.Equal(t, uint64(timeouts), c.stats()["consumer_stalls"], "C reads the Go consumer's stalls")
 		require.Equal(t, uint64(timeouts), r.Stats().Consumer.Stalls)
 	})
 
 	t.Run("go-producer", func(t *testing.T) {
-		shmtest.NoLeaks(t)
-		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-		defer cancel()
-		r, key := sharedRing(t, 2)
+		ctx, r, c := sharedCase(t, 2)
 		p, err := r.Producer()
 		require.NoError(t, err)
 		for range 2 {
@@ -255,8 +244,6 @@ func TestSharedStalls(t *testing.T) {
 			wcancel()
 			require.ErrorIs(t, err, context.DeadlineExceeded, "Go Send on a full ring")
 		}
-		c := startScript(t, ctx)
-		c.ok(fmt.Sprintf("open %d", key))
 		require.Equal(t, uint64(timeouts), c.stats()["producer_stalls"], "C reads the Go producer's stalls")
 	})
 }
@@ -269,12 +256,8 @@ func TestSharedStalls(t *testing.T) {
 // and whichever side closes last removes the segment.
 func TestSharedClose(t *testing.T) {
 	t.Run("go-consumer-closes", func(t *testing.T) {
-		shmtest.NoLeaks(t)
-		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-		defer cancel()
-		r, key := sharedRing(t, 4)
-		c := startScript(t, ctx)
-		c.ok(fmt.Sprintf("open %d", key), "producer", "send 8 0")
+		_, r, c := sharedCase(t, 4)
+		c.ok("producer", "send 8 0")
 		cons, err := r.Consumer()
 		require.NoError(t, err)
 		require.NoError(t, cons.Close())
@@ -293,14 +276,10 @@ func TestSharedClose(t *testing.T) {
 	})
 
 	t.Run("c-consumer-closes", func(t *testing.T) {
-		shmtest.NoLeaks(t)
-		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-		defer cancel()
-		r, key := sharedRing(t, 4)
+		ctx, r, c := sharedCase(t, 4)
 		p, err := r.Producer()
 		require.NoError(t, err)
-		c := startScript(t, ctx)
-		c.ok(fmt.Sprintf("open %d", key), "consumer", "consumer_close")
+		c.ok("consumer", "consumer_close")
 		st := r.Stats()
 		require.True(t, st.ConsumerClosed, "Go sees CONSUMER_CLOSED")
 		require.Zero(t, st.Consumer.PID, "and the consumer's role free")
@@ -322,14 +301,10 @@ func TestSharedClose(t *testing.T) {
 	})
 
 	t.Run("c-producer-closes", func(t *testing.T) {
-		shmtest.NoLeaks(t)
-		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-		defer cancel()
-		r, key := sharedRing(t, 4)
+		ctx, r, c := sharedCase(t, 4)
 		cons, err := r.Consumer()
 		require.NoError(t, err)
-		c := startScript(t, ctx)
-		c.ok(fmt.Sprintf("open %d", key), "producer", "send 5 0", "send 7 0", "producer_close")
+		c.ok("producer", "send 5 0", "send 7 0", "producer_close")
 		st := r.Stats()
 		require.True(t, st.ProducerClosed, "Go sees PRODUCER_CLOSED")
 		require.Zero(t, st.Producer.PID, "and the producer's role free")
@@ -347,14 +322,10 @@ func TestSharedClose(t *testing.T) {
 	})
 
 	t.Run("go-producer-closes", func(t *testing.T) {
-		shmtest.NoLeaks(t)
-		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-		defer cancel()
-		r, key := sharedRing(t, 4)
+		ctx, r, c := sharedCase(t, 4)
 		p, err := r.Producer()
 		require.NoError(t, err)
-		c := startScript(t, ctx)
-		c.ok(fmt.Sprintf("open %d", key), "consumer")
+		c.ok("consumer")
 		require.NoError(t, p.Send(ctx, []byte("hello")))
 		// A C consumer blocked on the empty ring is woken by the close.
 		require.Zero(t, c.do("recv -1"))
