@@ -28,7 +28,7 @@ const (
 // tailOffset is where the consumer's cursor lives in the segment
 // (docs/LAYOUT.md): the parent reads it to know when the consumer has
 // released everything, without a message of its own.
-const tailOffset = 256
+var tailOffset = ring.FieldOffset("tail")
 
 // newRing creates a ring for size-byte messages in a new segment and closes
 // it when the benchmark ends.

@@ -21,7 +21,9 @@
  * (shmring_options.symmetric_fences) or unless membarrier does not work
  * here. See "The wake-up protocol" below and docs/LAYOUT.md.
  *
- * The header is self-contained: no library, no other file. Every function is
+ * The header needs no library and one other file: shmring_layout.h, the
+ * shared header's structs and constants, generated from the Go definition;
+ * keep the two side by side and include this one only. Every function is
  * static inline. Linux only (futex, /proc), little-endian 64-bit (amd64,
  * arm64), like the Go package. An older C or C++ standard than C11 or C++17
  * stops the build with an #error that names the version needed.
@@ -242,170 +244,55 @@ SHMRING_STATIC_ASSERT(SHMRING__MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED == 4,
 		      "MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED is 1 << 2");
 SHMRING_STATIC_ASSERT(sizeof(void *) == 8, "shmring is 64-bit only");
 
-/* ---- Layout constants (docs/LAYOUT.md, ring/layout.go) ---------------- */
+/* ---- Layout (docs/LAYOUT.md, ring/layout.go) --------------------------- */
 
-/* SHMRING_MAGIC: the first 8 bytes of a ring, "shmring\0" little-endian. */
-#define SHMRING_MAGIC UINT64_C(0x00676e69726d6873)
-/* The layout version this header implements. A segment of another major
- * version is refused; any minor version of major 2 is accepted. 2.0 has the
- * bytes of 1.0 (plus the fence words below, in what 1.0 reserved); the
- * protocol changed: header.flags and its SHMRING_FLAG_ASYMMETRIC bit, which
- * a 1.x process would ignore, losing wake-ups. So 1.x rings are refused
- * too, and 1.x code refuses 2.0 rings. */
-#define SHMRING_VERSION_MAJOR 2
-#define SHMRING_VERSION_MINOR 0
-/* Bytes before slot 0; also sizeof(struct shmring_header). */
-#define SHMRING_HEADER_SIZE 1024
-/* The header is eight blocks of this many bytes; fields written by
- * different sides never share a block. */
-#define SHMRING_BLOCK_SIZE 128
-/* Bytes of the length prefix at the start of each slot. */
-#define SHMRING_LEN_SIZE 4
-/* Bounds of slot_size (a multiple of 8, length prefix included) and of
- * slot_count (a power of two, at least 2). */
-#define SHMRING_MIN_SLOT_SIZE 8
-#define SHMRING_MAX_SLOT_SIZE (UINT32_C(1) << 30)
-#define SHMRING_MIN_SLOTS 2
-#define SHMRING_MAX_SLOTS (UINT32_C(1) << 30)
-
-/* Bits of header.flags, set by the creator before READY and never changed.
- * An opener refuses a ring with any other bit set (SHMRING_ELAYOUT).
+/* The shared header is defined in shmring_layout.h, which this header
+ * includes: the layout's constants (SHMRING_MAGIC, SHMRING_VERSION_MAJOR
+ * and _MINOR, SHMRING_HEADER_SIZE, SHMRING_BLOCK_SIZE, SHMRING_LEN_SIZE,
+ * the bounds of slot_size and slot_count, the SHMRING_FLAG_* and
+ * SHMRING_STATE_* bits, SHMRING_PID_BITS, SHMRING_FLUSH_EVERY), the offset
+ * of every field (SHMRING_OFFSET_*, SHMRING_SIDE_OFFSET_*), struct
+ * shmring_header and struct shmring_side, and static assertions of every
+ * offset. It is generated from the Go definition (go generate ./ring), so
+ * the two languages cannot disagree on a byte; edit ring/layout.go, not it.
  *
- * SHMRING_FLAG_ASYMMETRIC: the ring uses asymmetric fences. A side
- * publishes its cursor with a release store, no full fence, and a side
- * about to sleep calls membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) between
- * raising its sleeping flag and its re-check, which makes up for the fence
- * the publisher did not make. Every process must register
+ * Versions: a segment of another major version is refused; any minor
+ * version of major 2 is accepted. 2.0 has the bytes of 1.0 (plus the fence
+ * words, in what 1.0 reserved); the protocol changed: header.flags and its
+ * SHMRING_FLAG_ASYMMETRIC bit, which a 1.x process would ignore, losing
+ * wake-ups. So 1.x rings are refused too, and 1.x code refuses 2.0 rings.
+ *
+ * Flags: an opener refuses a ring with a bit set that is not in
+ * SHMRING_FLAGS_KNOWN (SHMRING_ELAYOUT). SHMRING_FLAG_ASYMMETRIC: the ring
+ * uses asymmetric fences. A side publishes its cursor with a release
+ * store, no full fence, and a side about to sleep calls
+ * membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) between raising its sleeping
+ * flag and its re-check, which makes up for the fence the publisher did not
+ * make. Every process must register
  * (MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) before it claims a role.
- * Without the flag, every publication is a sequentially consistent store and
- * nobody calls membarrier (the 1.0 protocol). (Go: flagAsymmetric.) */
-#define SHMRING_FLAG_ASYMMETRIC UINT32_C(1)
-#define SHMRING_FLAGS_KNOWN SHMRING_FLAG_ASYMMETRIC
-
-/* Bits of header.state. 0 means the creator is still initialising. */
-#define SHMRING_STATE_READY UINT32_C(1)
-#define SHMRING_STATE_PRODUCER_CLOSED UINT32_C(2)
-#define SHMRING_STATE_CONSUMER_CLOSED UINT32_C(4)
-#define SHMRING_STATE_KNOWN UINT32_C(7)
-
-/* A process identity (side.owner) is pid | start_time << SHMRING_PID_BITS,
- * start_time being field 22 of /proc/PID/stat (clock ticks since boot). */
-#define SHMRING_PID_BITS 22
+ * Without the flag, every publication is a sequentially consistent store
+ * and nobody calls membarrier (the 1.0 protocol).
+ *
+ * State: READY is set by the creator, last. A side that closes sets its
+ * CLOSED bit, for good: the role is never claimed again. Once
+ * SHMRING_STATE_PRODUCER_CLOSED is set, the consumer receives what is left
+ * and then SHMRING_EOF; once SHMRING_STATE_CONSUMER_CLOSED is set, every
+ * send fails with SHMRING_ECLOSED: nothing would read it (Go: ErrPeerClosed).
+ *
+ * Counters (struct shmring_side): a side keeps bytes and stalls in the
+ * process and copies them to its block at least every SHMRING_FLUSH_EVERY
+ * publications and before it sleeps, so they may lag. stalls counts the
+ * calls that found the ring full (producer) or empty (consumer) and waited:
+ * one per call, however long it waited and however the wait ended, so a
+ * call that times out and is made again counts again (Go:
+ * SideStats.Stalls). */
+#include "shmring_layout.h"
 
 /* Defaults of struct shmring_options, the same as the Go package's. */
 #define SHMRING_DEFAULT_LIVENESS_NS INT64_C(1000000000)
 #define SHMRING_DEFAULT_READY_TIMEOUT_NS INT64_C(1000000000)
 #define SHMRING_DEFAULT_SPIN_NS INT64_C(20000)
 #define SHMRING_DEFAULT_YIELD_NS INT64_C(50000)
-
-/* Counters are copied to the header at least every this many publications
- * (or releases), and before a side sleeps. */
-#define SHMRING_FLUSH_EVERY 64
-
-/* ---- The shared header ------------------------------------------------- */
-
-/* One side's block (producer at 640, consumer at 768). Only the holder of
- * the role writes it; anyone may read it. */
-struct shmring_side {
-	SHMRING_ATOMIC(uint64_t) owner;  /* +0: holder's identity, 0 = role free */
-	SHMRING_ATOMIC(uint64_t) bytes;  /* +8: payload bytes moved (may lag) */
-	SHMRING_ATOMIC(uint64_t) stalls; /* +16: times the ring was full/empty and the side waited */
-	SHMRING_ATOMIC(uint64_t) waits;  /* +24: futex waits */
-	SHMRING_ATOMIC(uint64_t) wakes;  /* +32: futex wakes issued to the peer */
-	uint8_t reserved[88];            /* +40: zero */
-};
-
-/* The first 1024 bytes of the segment. Fields that are not atomic are
- * written by the creator before it sets READY and never change after. */
-struct shmring_header {
-	/* Block 0: identity and geometry (creator), state (both). */
-	uint64_t magic;                  /* 0: SHMRING_MAGIC */
-	uint16_t major;                  /* 8: SHMRING_VERSION_MAJOR */
-	uint16_t minor;                  /* 10: SHMRING_VERSION_MINOR */
-	uint32_t header_size;            /* 12: SHMRING_HEADER_SIZE */
-	uint32_t slot_size;              /* 16: bytes per slot, length included */
-	uint32_t slot_count;             /* 20: number of slots, a power of two */
-	uint64_t segment_size;           /* 24: header_size + slot_size * slot_count */
-	SHMRING_ATOMIC(uint32_t) state;  /* 32: SHMRING_STATE_* bits */
-	uint32_t flags;                  /* 36: SHMRING_FLAG_* bits */
-	int64_t created;                 /* 40: creation time, Unix nanoseconds */
-	uint8_t reserved0[80];           /* 48 */
-
-	/* Block 1: the producer's cursor, messages published since creation. */
-	SHMRING_ATOMIC(uint64_t) head;   /* 128 */
-	uint8_t reserved1[120];          /* 136 */
-
-	/* Block 2: the consumer's cursor, messages released since creation. */
-	SHMRING_ATOMIC(uint64_t) tail;   /* 256 */
-	uint8_t reserved2[120];          /* 264 */
-
-	/* Block 3: the consumer sleeps on data_seq when the ring is empty. */
-	SHMRING_ATOMIC(uint32_t) data_seq;          /* 384: bumped by the producer before a wake */
-	SHMRING_ATOMIC(uint32_t) consumer_sleeping; /* 388: 1 while the consumer may sleep */
-	/* 392: 1 if the consumer sleeps at once when the ring is empty
-	 * (SHMRING_WAIT_FUTEX) and asks the producer to publish with full
-	 * fences, so that its sleeps need no membarrier. Written by the
-	 * consumer at claim. */
-	SHMRING_ATOMIC(uint32_t) consumer_wants_fence;
-	/* 396: 1 once the producer publishes with full fences (its answer to
-	 * consumer_wants_fence). Zeroed by a producer at claim, set at most
-	 * once by it. */
-	SHMRING_ATOMIC(uint32_t) producer_fenced;
-	uint8_t reserved3[112];                     /* 400 */
-
-	/* Block 4: the producer sleeps on space_seq when the ring is full. */
-	SHMRING_ATOMIC(uint32_t) space_seq;         /* 512: bumped by the consumer before a wake */
-	SHMRING_ATOMIC(uint32_t) producer_sleeping; /* 516: 1 while the producer may sleep */
-	SHMRING_ATOMIC(uint32_t) producer_wants_fence; /* 520: as consumer_wants_fence, for the producer's sleeps */
-	SHMRING_ATOMIC(uint32_t) consumer_fenced;      /* 524: as producer_fenced: the consumer's answer */
-	uint8_t reserved4[112];                        /* 528 */
-
-	struct shmring_side producer;    /* 640 */
-	struct shmring_side consumer;    /* 768 */
-	uint8_t reserved7[128];          /* 896 */
-};
-
-/* Every offset and size, pinned. ring/layout_test.go pins the Go side with
- * the same numbers, and internal/testsupport/cinterop compares the two. */
-SHMRING_STATIC_ASSERT(sizeof(SHMRING_ATOMIC(uint32_t)) == 4, "atomic u32 is 4 bytes");
-SHMRING_STATIC_ASSERT(sizeof(SHMRING_ATOMIC(uint64_t)) == 8, "atomic u64 is 8 bytes");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_side, owner) == 0, "side.owner at +0");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_side, bytes) == 8, "side.bytes at +8");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_side, stalls) == 16, "side.stalls at +16");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_side, waits) == 24, "side.waits at +24");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_side, wakes) == 32, "side.wakes at +32");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_side, reserved) == 40, "side.reserved at +40");
-SHMRING_STATIC_ASSERT(sizeof(struct shmring_side) == 128, "side block is 128 bytes");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, magic) == 0, "magic at 0");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, major) == 8, "major at 8");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, minor) == 10, "minor at 10");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, header_size) == 12, "header_size at 12");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, slot_size) == 16, "slot_size at 16");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, slot_count) == 20, "slot_count at 20");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, segment_size) == 24, "segment_size at 24");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, state) == 32, "state at 32");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, flags) == 36, "flags at 36");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, created) == 40, "created at 40");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, reserved0) == 48, "reserved0 at 48");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, head) == 128, "head at 128");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, reserved1) == 136, "reserved1 at 136");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, tail) == 256, "tail at 256");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, reserved2) == 264, "reserved2 at 264");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, data_seq) == 384, "data_seq at 384");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, consumer_sleeping) == 388, "consumer_sleeping at 388");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, consumer_wants_fence) == 392, "consumer_wants_fence at 392");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, producer_fenced) == 396, "producer_fenced at 396");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, reserved3) == 400, "reserved3 at 400");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, space_seq) == 512, "space_seq at 512");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, producer_sleeping) == 516, "producer_sleeping at 516");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, producer_wants_fence) == 520, "producer_wants_fence at 520");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, consumer_fenced) == 524, "consumer_fenced at 524");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, reserved4) == 528, "reserved4 at 528");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, producer) == 640, "producer side at 640");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, consumer) == 768, "consumer side at 768");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, reserved7) == 896, "reserved7 at 896");
-SHMRING_STATIC_ASSERT(sizeof(struct shmring_header) == SHMRING_HEADER_SIZE, "header is 1024 bytes");
-SHMRING_STATIC_ASSERT(SHMRING_ALIGNOF(struct shmring_header) == 8, "header is 8-aligned");
 
 /* ---- Return codes ------------------------------------------------------ */
 
@@ -416,11 +303,10 @@ enum shmring_status {
 	/* The producer closed and every message has been received. */
 	SHMRING_EOF = -1000,
 	/* This side (or the handle) was closed; or, for the producer, the
-	 * consumer closed while the ring was full: nothing will read it. Also
-	 * claiming a role that was closed in this ring. (Go splits these:
-	 * ErrClosed, ErrPeerClosed, ErrRingClosed; and Go's producer fails
-	 * every send once the consumer has closed, where this header's learns
-	 * it when the ring is full.) */
+	 * consumer has closed: nothing will read what it sends, so every send
+	 * fails from then on, as in Go. Also claiming a role that was closed
+	 * in this ring. (Go splits these: ErrClosed, ErrPeerClosed,
+	 * ErrRingClosed.) */
 	SHMRING_ECLOSED = -1001,
 	/* The peer's process died while this side waited. (ErrPeerDead.) */
 	SHMRING_EPEERDEAD = -1002,
@@ -549,37 +435,35 @@ static inline void shmring_options_default(struct shmring_options *o)
 	o->symmetric_fences = 0;
 }
 
-/* One side's process-local state. */
-struct shmring__prod {
-	uint64_t head;        /* next position to write */
-	uint64_t published;   /* the head cursor in the header */
-	uint64_t cached_tail; /* the consumer's cursor as last read */
+/* The words of one futex block (header block 3 or 4): the sequence word
+ * the sleeper sleeps on, its sleeping flag, its request for full fences,
+ * and the waker's answer. (Go: futexWords.) */
+struct shmring__futex_words {
+	SHMRING_ATOMIC(uint32_t) *seq, *sleeping, *wants_fence, *fenced;
+};
+
+/* One role's process-local state: the producer's or the consumer's. The
+ * two run the same logic on mirrored fields (Go: slots, in the Producer
+ * and the Consumer), so they are one type, set up at claim. */
+struct shmring__side {
+	uint64_t next;      /* next position: to write (producer), to read (consumer) */
+	uint64_t published; /* this side's cursor in the header (head, tail) */
+	uint64_t peer;      /* the peer's cursor as last read */
 	uint64_t bytes, stalls;
 	uint64_t membarriers; /* membarrier(2) calls of this side's waits */
 	unsigned unflushed;
 	int relaxed;        /* publish with a release store: an asymmetric
-			     * ring, until the consumer asks for full fences */
+			     * ring, until the peer asks for full fences */
 	int64_t next_check; /* liveness check due, carried over timed-out waits */
 	int stopped;        /* the peer was stopped at the last check */
-	int stall_pending;  /* the last call timed out waiting: a call that
-			     * waits again continues the same stall */
 	SHMRING_ATOMIC(int) closed;
-};
-
-struct shmring__cons {
-	uint64_t tail;        /* next position to read */
-	uint64_t released;    /* the tail cursor in the header */
-	uint64_t cached_head; /* the producer's cursor as last read */
-	uint64_t bytes, stalls;
-	uint64_t membarriers; /* membarrier(2) calls of this side's waits */
-	unsigned unflushed;
-	int relaxed;        /* release with a release store: an asymmetric
-			     * ring, until the producer asks for full fences */
-	int64_t next_check; /* liveness check due, carried over timed-out waits */
-	int stopped;        /* the peer was stopped at the last check */
-	int stall_pending;  /* the last call timed out waiting: a call that
-			     * waits again continues the same stall */
-	SHMRING_ATOMIC(int) closed;
+	/* Set at claim: where this role's words are. */
+	int producer;                            /* 1 for the producer role */
+	uint32_t closed_bit;                     /* its SHMRING_STATE_*_CLOSED */
+	SHMRING_ATOMIC(uint64_t) *cursor;        /* its cursor: head or tail */
+	struct shmring_side *block, *peer_block; /* its side block, the peer's */
+	struct shmring__futex_words own;         /* the block it sleeps on */
+	struct shmring__futex_words theirs;      /* the block the peer sleeps on */
 };
 
 /* A process's handle on a ring: the mapping and the roles it holds. It
@@ -600,8 +484,8 @@ struct shmring {
 	int has_producer, has_consumer;
 	SHMRING_ATOMIC(int) closed;  /* shmring_close was called */
 	SHMRING_ATOMIC(int) blocked; /* calls inside a wait */
-	struct shmring__prod prod;
-	struct shmring__cons cons;
+	struct shmring__side prod; /* the producer role, if has_producer */
+	struct shmring__side cons; /* the consumer role, if has_consumer */
 };
 
 /* ---- Small helpers ----------------------------------------------------- */
@@ -919,13 +803,6 @@ static inline void shmring__wake(SHMRING_ATOMIC(uint32_t) *seq)
 	shmring__futex_wake(seq);
 }
 
-/* The words of one futex block (header block 3 or 4): the sequence word
- * the sleeper sleeps on, its sleeping flag, its request for full fences,
- * and the waker's answer. (Go: futexWords.) */
-struct shmring__futex_words {
-	SHMRING_ATOMIC(uint32_t) *seq, *sleeping, *wants_fence, *fenced;
-};
-
 /* The block the consumer sleeps on (Go: dataWords). */
 static inline struct shmring__futex_words shmring__data_words(struct shmring_header *h)
 {
@@ -948,12 +825,12 @@ static inline struct shmring__futex_words shmring__space_words(struct shmring_he
 	return w;
 }
 
-/* Publish a cursor (Go: slots.store): with a release store when relaxed
+/* Store a cursor (Go: slots.store): with a release store when relaxed
  * (an asymmetric ring: the sleeper's membarrier supplies the store-load
  * ordering), else sequentially consistent. The compiler barrier keeps the
  * caller's next load, of the peer's sleeping flag, after the store in the
  * machine code: membarrier orders the two only as the CPU runs them. */
-static inline void shmring__publish(SHMRING_ATOMIC(uint64_t) *cursor, uint64_t v, int relaxed)
+static inline void shmring__store_cursor(SHMRING_ATOMIC(uint64_t) *cursor, uint64_t v, int relaxed)
 {
 	if (relaxed) {
 		SHMRING_STORE_RELEASE(cursor, v);
@@ -1051,6 +928,24 @@ static inline int shmring__membarrier_heavy(void)
 
 /* ---- Opening ----------------------------------------------------------- */
 
+/* Internal: reset a role's state (no role held). */
+static inline void shmring__init_side(struct shmring__side *s)
+{
+	s->next = s->published = s->peer = 0;
+	s->bytes = s->stalls = s->membarriers = 0;
+	s->unflushed = 0;
+	s->relaxed = 0;
+	s->next_check = 0;
+	s->stopped = 0;
+	SHMRING_STORE(&s->closed, 0);
+	s->producer = 0;
+	s->closed_bit = 0;
+	s->cursor = NULL;
+	s->block = s->peer_block = NULL;
+	s->own.seq = s->own.sleeping = s->own.wants_fence = s->own.fenced = NULL;
+	s->theirs = s->own;
+}
+
 /* Internal: reset r and take the options (NULL: defaults; zero or
  * negative durations: their defaults). */
 static inline void shmring__init_handle(struct shmring *r, const struct shmring_options *o)
@@ -1079,24 +974,8 @@ static inline void shmring__init_handle(struct shmring *r, const struct shmring_
 	r->has_producer = r->has_consumer = 0;
 	SHMRING_STORE(&r->closed, 0);
 	SHMRING_STORE(&r->blocked, 0);
-	r->prod.head = r->prod.published = r->prod.cached_tail = 0;
-	r->prod.bytes = r->prod.stalls = 0;
-	r->prod.membarriers = 0;
-	r->prod.unflushed = 0;
-	r->prod.relaxed = 0;
-	r->prod.next_check = 0;
-	r->prod.stopped = 0;
-	r->prod.stall_pending = 0;
-	SHMRING_STORE(&r->prod.closed, 0);
-	r->cons.tail = r->cons.released = r->cons.cached_head = 0;
-	r->cons.bytes = r->cons.stalls = 0;
-	r->cons.membarriers = 0;
-	r->cons.unflushed = 0;
-	r->cons.relaxed = 0;
-	r->cons.next_check = 0;
-	r->cons.stopped = 0;
-	r->cons.stall_pending = 0;
-	SHMRING_STORE(&r->cons.closed, 0);
+	shmring__init_side(&r->prod);
+	shmring__init_side(&r->cons);
 }
 
 /* Read both cursors of a ring that may be live (Go: cursors). Tail first:
@@ -1411,20 +1290,55 @@ static inline int shmring__claimable(struct shmring *r, uint32_t closed_bit)
 }
 
 /* Internal: set up a side's fence words as it claims its role, before its
- * first publication (Go: slots.claimWords). own is the block this side
- * sleeps on, peer the one the peer sleeps on. A previous holder of the
- * role may have answered the peer's request for full fences; this one has
- * not, and says so (sequentially consistent, before it publishes anything
- * with a release store: a sleeper that read the old answer raised its flag
+ * first publication (Go: slots.claimWords). A previous holder of the role
+ * may have answered the peer's request for full fences; this one has not,
+ * and says so (sequentially consistent, before it publishes anything with
+ * a release store: a sleeper that read the old answer raised its flag
  * before this store, so this side's next flag load sees it). It asks for
  * full fences from the peer if it sleeps at once when it must wait
  * (SHMRING_WAIT_FUTEX), so that its sleeps need no membarrier. */
-static inline int shmring__claim_words(struct shmring *r, struct shmring__futex_words own,
-				       struct shmring__futex_words peer)
+static inline void shmring__claim_words(struct shmring *r, struct shmring__side *s)
 {
-	SHMRING_STORE(peer.fenced, 0u);
-	SHMRING_STORE(own.wants_fence, r->opts.wait == SHMRING_WAIT_FUTEX ? 1u : 0u);
-	return r->asymmetric;
+	SHMRING_STORE(s->theirs.fenced, 0u);
+	SHMRING_STORE(s->own.wants_fence, r->opts.wait == SHMRING_WAIT_FUTEX ? 1u : 0u);
+	s->relaxed = r->asymmetric;
+}
+
+/* Internal: claim a role for this handle: the producer's if producer, else
+ * the consumer's (Go: Ring.Producer, Ring.Consumer). The side resumes at
+ * the role's cursor in the header, and its counters where the previous
+ * holder left them. */
+static inline int shmring__claim_role(struct shmring *r, int producer)
+{
+	struct shmring_header *h = r->hdr;
+	struct shmring__side *s = producer ? &r->prod : &r->cons;
+	int *held = producer ? &r->has_producer : &r->has_consumer;
+	uint32_t closed_bit = producer ? SHMRING_STATE_PRODUCER_CLOSED : SHMRING_STATE_CONSUMER_CLOSED;
+	int rc;
+
+	if (*held)
+		return SHMRING_EROLETAKEN;
+	if ((rc = shmring__claimable(r, closed_bit)) != 0)
+		return rc;
+	if ((rc = shmring__claim(producer ? &h->producer : &h->consumer)) != 0)
+		return rc;
+	shmring__init_side(s);
+	s->producer = producer;
+	s->closed_bit = closed_bit;
+	s->cursor = producer ? &h->head : &h->tail;
+	s->block = producer ? &h->producer : &h->consumer;
+	s->peer_block = producer ? &h->consumer : &h->producer;
+	s->own = producer ? shmring__space_words(h) : shmring__data_words(h);
+	s->theirs = producer ? shmring__data_words(h) : shmring__space_words(h);
+	s->next = s->published = SHMRING_LOAD(s->cursor);
+	/* The consumer's copy of head starts at its own tail: "empty" makes
+	 * its first call read head. */
+	s->peer = producer ? SHMRING_LOAD(&h->tail) : s->next;
+	s->bytes = SHMRING_LOAD(&s->block->bytes);
+	s->stalls = SHMRING_LOAD(&s->block->stalls);
+	shmring__claim_words(r, s);
+	*held = 1;
+	return 0;
 }
 
 /* shmring_producer claims the producer role for this handle. If a live
@@ -1436,22 +1350,7 @@ static inline int shmring__claim_words(struct shmring *r, struct shmring__futex_
  * Counters resume from what the previous holder left. */
 static inline int shmring_producer(struct shmring *r)
 {
-	int rc;
-	if (r->has_producer)
-		return SHMRING_EROLETAKEN;
-	if ((rc = shmring__claimable(r, SHMRING_STATE_PRODUCER_CLOSED)) != 0)
-		return rc;
-	if ((rc = shmring__claim(&r->hdr->producer)) != 0)
-		return rc;
-	r->prod.head = r->prod.published = SHMRING_LOAD(&r->hdr->head);
-	r->prod.cached_tail = SHMRING_LOAD(&r->hdr->tail);
-	r->prod.bytes = SHMRING_LOAD(&r->hdr->producer.bytes);
-	r->prod.stalls = SHMRING_LOAD(&r->hdr->producer.stalls);
-	r->prod.unflushed = 0;
-	r->prod.relaxed = shmring__claim_words(r, shmring__space_words(r->hdr), shmring__data_words(r->hdr));
-	SHMRING_STORE(&r->prod.closed, 0);
-	r->has_producer = 1;
-	return 0;
+	return shmring__claim_role(r, 1);
 }
 
 /* shmring_consumer claims the consumer role, as shmring_producer does. A
@@ -1459,39 +1358,18 @@ static inline int shmring_producer(struct shmring *r)
  * what the dead one had received but not released comes again. */
 static inline int shmring_consumer(struct shmring *r)
 {
-	int rc;
-	if (r->has_consumer)
-		return SHMRING_EROLETAKEN;
-	if ((rc = shmring__claimable(r, SHMRING_STATE_CONSUMER_CLOSED)) != 0)
-		return rc;
-	if ((rc = shmring__claim(&r->hdr->consumer)) != 0)
-		return rc;
-	r->cons.tail = r->cons.released = r->cons.cached_head = SHMRING_LOAD(&r->hdr->tail);
-	r->cons.bytes = SHMRING_LOAD(&r->hdr->consumer.bytes);
-	r->cons.stalls = SHMRING_LOAD(&r->hdr->consumer.stalls);
-	r->cons.unflushed = 0;
-	r->cons.relaxed = shmring__claim_words(r, shmring__data_words(r->hdr), shmring__space_words(r->hdr));
-	SHMRING_STORE(&r->cons.closed, 0);
-	r->has_consumer = 1;
-	return 0;
+	return shmring__claim_role(r, 0);
 }
 
 /* ---- Polls, counters, the wait ----------------------------------------- */
 
-/* Internal: copy a side's process-local counters to its side block. */
-/* Statistics need no fence: release stores, whatever the ring's fences. */
-static inline void shmring__flush_prod(struct shmring *r)
+/* Internal: copy a side's process-local counters to its side block.
+ * Statistics need no fence: release stores, whatever the ring's fences. */
+static inline void shmring__flush(struct shmring__side *s)
 {
-	SHMRING_STORE_RELEASE(&r->hdr->producer.bytes, r->prod.bytes);
-	SHMRING_STORE_RELEASE(&r->hdr->producer.stalls, r->prod.stalls);
-	r->prod.unflushed = 0;
-}
-
-static inline void shmring__flush_cons(struct shmring *r)
-{
-	SHMRING_STORE_RELEASE(&r->hdr->consumer.bytes, r->cons.bytes);
-	SHMRING_STORE_RELEASE(&r->hdr->consumer.stalls, r->cons.stalls);
-	r->cons.unflushed = 0;
+	SHMRING_STORE_RELEASE(&s->block->bytes, s->bytes);
+	SHMRING_STORE_RELEASE(&s->block->stalls, s->stalls);
+	s->unflushed = 0;
 }
 
 /* Is there a free slot? 1 yes, 0 not yet, or an error: this producer
@@ -1499,15 +1377,15 @@ static inline void shmring__flush_cons(struct shmring *r)
  * that no consumer of this ring could have written (Go: Producer.poll). */
 static inline int shmring__prod_poll(struct shmring *r)
 {
-	struct shmring__prod *p = &r->prod;
+	struct shmring__side *p = &r->prod;
 	uint64_t t;
 	if (SHMRING_LOAD(&p->closed))
 		return SHMRING_ECLOSED;
 	t = SHMRING_LOAD(&r->hdr->tail);
-	if (t > p->published || t < p->cached_tail || p->published - t > r->slot_count)
+	if (t > p->published || t < p->peer || p->published - t > r->slot_count)
 		return SHMRING_ECORRUPT;
-	p->cached_tail = t;
-	if (p->head - t < r->slot_count)
+	p->peer = t;
+	if (p->next - t < r->slot_count)
 		return 1;
 	if (SHMRING_LOAD(&r->hdr->state) & SHMRING_STATE_CONSUMER_CLOSED)
 		return SHMRING_ECLOSED;
@@ -1517,12 +1395,12 @@ static inline int shmring__prod_poll(struct shmring *r)
 /* Re-read the producer's cursor (Go: Consumer.refresh). */
 static inline int shmring__cons_refresh(struct shmring *r)
 {
-	struct shmring__cons *c = &r->cons;
+	struct shmring__side *c = &r->cons;
 	uint64_t h = SHMRING_LOAD(&r->hdr->head);
-	if (h < c->cached_head || h - c->released > r->slot_count)
+	if (h < c->peer || h - c->published > r->slot_count)
 		return SHMRING_ECORRUPT;
-	c->cached_head = h;
-	return h != c->tail;
+	c->peer = h;
+	return h != c->next;
 }
 
 /* Is there a message? 1 yes, 0 not yet, SHMRING_EOF once the producer has
@@ -1543,6 +1421,13 @@ static inline int shmring__cons_poll(struct shmring *r)
 		return SHMRING_EOF;
 	}
 	return 0;
+}
+
+/* Can side s go on: a free slot for the producer, a message for the
+ * consumer? As the two polls above (Go: poller.poll). */
+static inline int shmring__poll(struct shmring *r, struct shmring__side *s)
+{
+	return s->producer ? shmring__prod_poll(r) : shmring__cons_poll(r);
 }
 
 /* Go: checkPeer. A free role is not death (closing is reported by poll);
@@ -1572,7 +1457,7 @@ static inline int shmring__check_peer(struct shmring_side *peer, int *stopped)
 /* The wake-up protocol (Go: ring/wait.go). The sleeper (here the
  * consumer; the producer on a full ring mirrors it) and the waker:
  *
- *     consumer (shmring__wait)             producer (shmring_send)
+ *     consumer (shmring__wait)             producer (shmring__publish)
  *     s = data_seq                         write the slot
  *     consumer_sleeping = 1        (A)     head = h                    (C)
  *     [asymmetric: membarrier]             if consumer_sleeping != 0   (D)
@@ -1596,7 +1481,7 @@ static inline int shmring__check_peer(struct shmring_side *peer, int *stopped)
  * barrier makes visible before B; if D came after, it comes after A and
  * sees the flag. A waker that is not running was switched out, a barrier
  * too. C and D must stay in that order in the machine code: the compiler
- * barrier after the release store (shmring__publish) sees to it.
+ * barrier after the release store (shmring__store_cursor) sees to it.
  *
  * The membarrier costs the sleeper microseconds. A side that sleeps at once
  * (SHMRING_WAIT_FUTEX) asks the waker for full fences instead
@@ -1606,7 +1491,7 @@ static inline int shmring__check_peer(struct shmring_side *peer, int *stopped)
  * symmetric argument holds again (shmring__wake_peer, shmring__claim_words).
  */
 
-/* The wait (Go: Ring.waitFor). is_prod picks the side. deadline_ns is
+/* The wait of side s (Go: Ring.waitFor). deadline_ns is
  * absolute CLOCK_MONOTONIC, 0 for none. Returns 0 when the poll succeeds,
  * or an error. The sleeper's half of the protocol above:
  *
@@ -1615,23 +1500,17 @@ static inline int shmring__check_peer(struct shmring_side *peer, int *stopped)
  *         membarrier (on failure: *sleeping = 0, SHMRING_EMEMBARRIER);
  *     if the poll succeeds: *sleeping = 0, done;
  *     futex_wait(seq, s); *sleeping = 0; loop */
-static inline int shmring__wait(struct shmring *r, int is_prod, int64_t deadline_ns)
+static inline int shmring__wait(struct shmring *r, struct shmring__side *s, int64_t deadline_ns)
 {
-	struct shmring_header *h = r->hdr;
-	struct shmring__futex_words w = is_prod ? shmring__space_words(h) : shmring__data_words(h);
+	struct shmring__futex_words w = s->own;
 	SHMRING_ATOMIC(uint32_t) *seq = w.seq;
 	SHMRING_ATOMIC(uint32_t) *sleeping = w.sleeping;
-	uint64_t *membarriers = is_prod ? &r->prod.membarriers : &r->cons.membarriers;
-	struct shmring_side *me = is_prod ? &h->producer : &h->consumer;
-	struct shmring_side *peer = is_prod ? &h->consumer : &h->producer;
 	enum shmring_wait_mode mode = r->opts.wait;
 	/* The liveness schedule outlives a wait that timed out, so that a
 	 * caller looping on timeouts shorter than the liveness interval still
 	 * has its peer checked. */
-	int64_t *next_check_p = is_prod ? &r->prod.next_check : &r->cons.next_check;
-	int *stopped_p = is_prod ? &r->prod.stopped : &r->cons.stopped;
-	int64_t spin_until = 0, yield_until = 0, next_check = *next_check_p;
-	int yielding = 0, stopped = *stopped_p, rc;
+	int64_t spin_until = 0, yield_until = 0, next_check = s->next_check;
+	int yielding = 0, stopped = s->stopped, rc;
 	uint64_t i;
 
 	/* Counted as blocked before touching the segment; shmring_close sets
@@ -1647,9 +1526,9 @@ static inline int shmring__wait(struct shmring *r, int is_prod, int64_t deadline
 	for (i = 0;; i++) {
 		int sleep = 0;
 		int64_t now, dl;
-		uint32_t s;
+		uint32_t v;
 
-		rc = is_prod ? shmring__prod_poll(r) : shmring__cons_poll(r);
+		rc = shmring__poll(r, s);
 		if (rc != 0)
 			break;
 		if (mode == SHMRING_WAIT_FUTEX) {
@@ -1686,13 +1565,13 @@ static inline int shmring__wait(struct shmring *r, int is_prod, int64_t deadline
 		if (next_check == 0) {
 			next_check = now + r->opts.liveness_ns;
 		} else if (now >= next_check) {
-			if ((rc = shmring__check_peer(peer, &stopped)) != 0) {
+			if ((rc = shmring__check_peer(s->peer_block, &stopped)) != 0) {
 				/* The peer may have published (or freed) a
 				 * slot between the last poll and its death or
 				 * stop; it can do no more now, so one last
 				 * poll is final, as in Go: the peer is
 				 * reported only if it finds nothing. */
-				int last = is_prod ? shmring__prod_poll(r) : shmring__cons_poll(r);
+				int last = shmring__poll(r, s);
 				if (last != 0)
 					rc = last;
 				break;
@@ -1705,18 +1584,15 @@ static inline int shmring__wait(struct shmring *r, int is_prod, int64_t deadline
 		dl = next_check;
 		if (deadline_ns > 0 && deadline_ns < dl)
 			dl = deadline_ns;
-		if (is_prod)
-			shmring__flush_prod(r);
-		else
-			shmring__flush_cons(r);
-		s = SHMRING_LOAD(seq);
+		shmring__flush(s);
+		v = SHMRING_LOAD(seq);
 		SHMRING_STORE(sleeping, 1u);
 		if (r->asymmetric && SHMRING_LOAD(w.fenced) == 0) {
 			/* The peer's last cursor store may still sit in its
 			 * CPU's store buffer, and its flag load may have
 			 * passed it: this barrier runs on that CPU and makes
 			 * the store visible to the poll below. */
-			(*membarriers)++;
+			s->membarriers++;
 			if ((rc = shmring__membarrier_heavy()) != 0) {
 				SHMRING_STORE(sleeping, 0u);
 				SHMRING_STORE(&r->membarrier_errno, -rc);
@@ -1724,31 +1600,28 @@ static inline int shmring__wait(struct shmring *r, int is_prod, int64_t deadline
 				break;
 			}
 		}
-		rc = is_prod ? shmring__prod_poll(r) : shmring__cons_poll(r);
+		rc = shmring__poll(r, s);
 		if (rc != 0) {
 			SHMRING_STORE(sleeping, 0u);
 			break;
 		}
-		SHMRING_ADD(&me->waits, UINT64_C(1));
-		rc = shmring__futex_wait(seq, s, dl);
+		SHMRING_ADD(&s->block->waits, UINT64_C(1));
+		rc = shmring__futex_wait(seq, v, dl);
 		SHMRING_STORE(sleeping, 0u);
 		if (rc != 0)
 			break;
 	}
 	if (rc == SHMRING_ETIMEOUT) {
-		*next_check_p = next_check;
-		*stopped_p = stopped;
+		s->next_check = next_check;
+		s->stopped = stopped;
 	} else {
-		*next_check_p = 0;
-		*stopped_p = 0;
+		s->next_check = 0;
+		s->stopped = 0;
 	}
 	if (rc < 0) {
 		/* A failed wait is a good time to bring the counters up to
 		 * date. */
-		if (is_prod)
-			shmring__flush_prod(r);
-		else
-			shmring__flush_cons(r);
+		shmring__flush(s);
 		SHMRING_ADD(&r->blocked, -1);
 		return rc;
 	}
@@ -1769,6 +1642,59 @@ static inline int64_t shmring__deadline(int64_t timeout_ns)
 	return timeout_ns > 0 ? shmring_now_ns() + timeout_ns : 0;
 }
 
+/* Internal: the start of a call whose copy of the peer's cursor says the
+ * ring is full (producer) or empty (consumer). It polls, and waits if the
+ * poll agrees, up to timeout_ns as shmring_send and shmring_recv take it;
+ * none is the code of a call that may not wait (timeout_ns 0). Returns 1
+ * if it waited (the caller calls shmring__unblock once it is done with the
+ * slot), 0 if the poll found room or a message, or an error. A call that
+ * waits counts one stall, however the wait ends: the meaning of the shared
+ * stalls counter, the same as Go's (Go: waitFor, beforeWait). */
+static inline int shmring__await(struct shmring *r, struct shmring__side *s, int64_t timeout_ns, int none)
+{
+	int rc = shmring__poll(r, s);
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
+	if (timeout_ns == 0)
+		return none;
+	s->stalls++;
+	rc = shmring__wait(r, s, shmring__deadline(timeout_ns));
+	return rc != 0 ? rc : 1;
+}
+
+/* Internal: publish side s's position as its cursor, head or tail (a
+ * release store in an asymmetric ring, else sequentially consistent), then
+ * wake the peer only if it said it may sleep, and copy the counters to the
+ * header when they are due (Go: Producer.publish, Consumer.release). */
+static inline void shmring__publish(struct shmring__side *s)
+{
+	s->published = s->next;
+	shmring__store_cursor(s->cursor, s->next, s->relaxed);
+	shmring__wake_peer(s->theirs, &s->relaxed, s->block);
+	if (++s->unflushed >= SHMRING_FLUSH_EVERY)
+		shmring__flush(s);
+}
+
+/* Internal: close side s, which this handle holds if held (Go:
+ * Producer.Close, Consumer.Close, Ring.closeSide): set its CLOSED bit,
+ * free the role and wake both futex words, so that a call blocked in
+ * either side, here or in the peer, returns. Another thread may be inside
+ * a call of the side, so this touches nothing of its process-local state
+ * but the closed flag (shmring_close flushes the counters). */
+static inline int shmring__close_side(struct shmring *r, struct shmring__side *s, int held)
+{
+	int zero = 0;
+	if (!held)
+		return SHMRING_ENOROLE;
+	if (!SHMRING_CAS(&s->closed, &zero, 1))
+		return SHMRING_ECLOSED;
+	SHMRING_OR(&r->hdr->state, s->closed_bit);
+	SHMRING_STORE(&s->block->owner, UINT64_C(0));
+	shmring__wake(&r->hdr->data_seq);
+	shmring__wake(&r->hdr->space_seq);
+	return 0;
+}
+
 /* ---- Producer ---------------------------------------------------------- */
 
 /* shmring_send copies msg (len bytes, at most shmring_max_message) into the
@@ -1776,83 +1702,55 @@ static inline int64_t shmring__deadline(int64_t timeout_ns)
  * timeout_ns < 0, not at all if 0 (SHMRING_EFULL), up to timeout_ns
  * nanoseconds if > 0 (SHMRING_ETIMEOUT). Errors: SHMRING_ETOOLARGE,
  * SHMRING_ENOROLE (no producer role), SHMRING_ECLOSED (this producer
- * closed, or the consumer closed while the ring was full),
+ * closed, or the consumer has closed: nothing would read the message),
  * SHMRING_EPEERDEAD (the consumer's process died while the ring was full:
  * it was still full after the consumer was found dead),
  * SHMRING_EPEERSTOPPED (it was stopped for a liveness interval; call
  * again to keep waiting), SHMRING_ECORRUPT. Nothing was sent on error.
  * The peer's liveness is checked every o->liveness_ns of waiting, counted
  * across calls that time out, so a loop of short timeouts is told of a dead
- * peer as soon as one long wait would be.
+ * peer as soon as one long wait would be. A call that waits counts one
+ * stall (shmring_side_stats.stalls), however the wait ends.
  * (Go: Producer.Send, TrySend.) */
 static inline int shmring_send(struct shmring *r, const void *msg, size_t len, int64_t timeout_ns)
 {
-	struct shmring__prod *p = &r->prod;
+	struct shmring__side *p = &r->prod;
 	unsigned char *slot;
 	uint32_t n32;
-	int rc, waited = 0;
+	int waited = 0;
 
 	if (!r->has_producer)
 		return SHMRING_ENOROLE;
 	if (len > r->max_message)
 		return SHMRING_ETOOLARGE;
-	if (SHMRING_LOAD(&p->closed))
+	if (SHMRING_LOAD(&p->closed) || (SHMRING_LOAD(&r->hdr->state) & SHMRING_STATE_CONSUMER_CLOSED))
 		return SHMRING_ECLOSED;
-	if (p->head - p->cached_tail >= r->slot_count) {
-		rc = shmring__prod_poll(r);
-		if (rc < 0)
-			return rc;
-		if (rc == 0) {
-			if (timeout_ns == 0)
-				return SHMRING_EFULL;
-			if (!p->stall_pending)
-				p->stalls++;
-			rc = shmring__wait(r, 1, shmring__deadline(timeout_ns));
-			p->stall_pending = rc == SHMRING_ETIMEOUT;
-			if (rc != 0)
-				return rc;
-			waited = 1;
-		}
+	if (p->next - p->peer >= r->slot_count) {
+		waited = shmring__await(r, p, timeout_ns, SHMRING_EFULL);
+		if (waited < 0)
+			return waited;
 	}
-	p->stall_pending = 0;
-	slot = r->slots + (p->head & r->mask) * r->slot_size;
+	slot = r->slots + (p->next & r->mask) * r->slot_size;
 	n32 = (uint32_t)len;
 	memcpy(slot, &n32, SHMRING_LEN_SIZE);
 	if (len > 0)
 		memcpy(slot + SHMRING_LEN_SIZE, msg, len);
-	p->head++;
+	p->next++;
 	p->bytes += len;
-	/* Publish: one store of the cursor (release in an asymmetric ring,
-	 * else sequentially consistent), then a wake only if the consumer
-	 * said it may sleep. */
-	p->published = p->head;
-	shmring__publish(&r->hdr->head, p->head, p->relaxed);
-	shmring__wake_peer(shmring__data_words(r->hdr), &p->relaxed, &r->hdr->producer);
-	if (++p->unflushed >= SHMRING_FLUSH_EVERY)
-		shmring__flush_prod(r);
+	shmring__publish(p);
 	shmring__unblock(r, waited);
 	return 0;
 }
 
 /* shmring_producer_close ends this handle's producer: what was sent stays
- * for the consumer, which drains it and then gets SHMRING_EOF. It flushes
- * the counters, sets PRODUCER_CLOSED, frees the role and wakes both futex
- * words (a send blocked in another thread returns SHMRING_ECLOSED). A
- * second call returns SHMRING_ECLOSED; without the role, SHMRING_ENOROLE.
- * It does not detach: shmring_close does. */
+ * for the consumer, which drains it and then gets SHMRING_EOF. It sets
+ * PRODUCER_CLOSED, frees the role and wakes both futex words (a send
+ * blocked in another thread returns SHMRING_ECLOSED). A second call returns
+ * SHMRING_ECLOSED; without the role, SHMRING_ENOROLE. It does not detach:
+ * shmring_close does. */
 static inline int shmring_producer_close(struct shmring *r)
 {
-	int zero = 0;
-	if (!r->has_producer)
-		return SHMRING_ENOROLE;
-	if (!SHMRING_CAS(&r->prod.closed, &zero, 1))
-		return SHMRING_ECLOSED;
-	shmring__flush_prod(r);
-	SHMRING_OR(&r->hdr->state, SHMRING_STATE_PRODUCER_CLOSED);
-	SHMRING_STORE(&r->hdr->producer.owner, UINT64_C(0));
-	shmring__wake(&r->hdr->data_seq);
-	shmring__wake(&r->hdr->space_seq);
-	return 0;
+	return shmring__close_side(r, &r->prod, r->has_producer);
 }
 
 /* ---- Consumer ---------------------------------------------------------- */
@@ -1869,37 +1767,25 @@ static inline int shmring_producer_close(struct shmring *r)
  * dead, so nothing it published is left behind),
  * SHMRING_EPEERSTOPPED (call again to keep waiting),
  * SHMRING_ECORRUPT (a cursor or a length the producer could not have
- * written). Liveness checks count across timed-out calls, as in
- * shmring_send. (Go: Consumer.Recv, TryRecv.) */
+ * written). Liveness checks and stalls count as in shmring_send. (Go:
+ * Consumer.Recv, TryRecv.) */
 static inline int shmring_recv(struct shmring *r, void *buf, size_t cap, size_t *len, int64_t timeout_ns)
 {
-	struct shmring__cons *c = &r->cons;
+	struct shmring__side *c = &r->cons;
 	const unsigned char *slot;
 	uint32_t n;
-	int rc, waited = 0;
+	int waited = 0;
 
 	if (!r->has_consumer)
 		return SHMRING_ENOROLE;
 	if (SHMRING_LOAD(&c->closed))
 		return SHMRING_ECLOSED;
-	if (c->tail == c->cached_head) {
-		rc = shmring__cons_poll(r);
-		if (rc < 0)
-			return rc;
-		if (rc == 0) {
-			if (timeout_ns == 0)
-				return SHMRING_EEMPTY;
-			if (!c->stall_pending)
-				c->stalls++;
-			rc = shmring__wait(r, 0, shmring__deadline(timeout_ns));
-			c->stall_pending = rc == SHMRING_ETIMEOUT;
-			if (rc != 0)
-				return rc;
-			waited = 1;
-		}
+	if (c->next == c->peer) {
+		waited = shmring__await(r, c, timeout_ns, SHMRING_EEMPTY);
+		if (waited < 0)
+			return waited;
 	}
-	c->stall_pending = 0;
-	slot = r->slots + (c->tail & r->mask) * r->slot_size;
+	slot = r->slots + (c->next & r->mask) * r->slot_size;
 	memcpy(&n, slot, SHMRING_LEN_SIZE);
 	if (n > r->max_message) {
 		shmring__unblock(r, waited);
@@ -1912,42 +1798,44 @@ static inline int shmring_recv(struct shmring *r, void *buf, size_t cap, size_t 
 	}
 	if (n > 0)
 		memcpy(buf, slot + SHMRING_LEN_SIZE, n);
-	c->tail++;
+	c->next++;
 	c->bytes += n;
-	/* Release: one store of the cursor (as in shmring_send), then a wake
-	 * only if the producer said it may sleep. */
-	c->released = c->tail;
-	shmring__publish(&r->hdr->tail, c->tail, c->relaxed);
-	shmring__wake_peer(shmring__space_words(r->hdr), &c->relaxed, &r->hdr->consumer);
-	if (++c->unflushed >= SHMRING_FLUSH_EVERY)
-		shmring__flush_cons(r);
+	shmring__publish(c);
 	shmring__unblock(r, waited);
 	return 0;
 }
 
-/* shmring_consumer_close ends this handle's consumer: the producer's next
- * wait for space returns its ECLOSED. Flushes the counters, sets
- * CONSUMER_CLOSED, frees the role and wakes both futex words. A second call
- * returns SHMRING_ECLOSED; without the role, SHMRING_ENOROLE. */
+/* shmring_consumer_close ends this handle's consumer: every later send of
+ * the producer returns its SHMRING_ECLOSED, and one blocked in another
+ * thread or process returns it too. Sets CONSUMER_CLOSED, frees the role
+ * and wakes both futex words. A second call returns SHMRING_ECLOSED;
+ * without the role, SHMRING_ENOROLE. */
 static inline int shmring_consumer_close(struct shmring *r)
 {
-	int zero = 0;
-	if (!r->has_consumer)
-		return SHMRING_ENOROLE;
-	if (!SHMRING_CAS(&r->cons.closed, &zero, 1))
-		return SHMRING_ECLOSED;
-	shmring__flush_cons(r);
-	SHMRING_OR(&r->hdr->state, SHMRING_STATE_CONSUMER_CLOSED);
-	SHMRING_STORE(&r->hdr->consumer.owner, UINT64_C(0));
-	shmring__wake(&r->hdr->data_seq);
-	shmring__wake(&r->hdr->space_seq);
-	return 0;
+	return shmring__close_side(r, &r->cons, r->has_consumer);
 }
 
 /* ---- Closing, removing, statistics ------------------------------------- */
 
+/* shmring_flush copies the counters this handle keeps in the process (bytes
+ * and stalls of the roles it holds, which reach the header only every
+ * SHMRING_FLUSH_EVERY messages, before a sleep and at shmring_close) to the
+ * header now, so that shmring_stats, here or in any process, shows them
+ * exactly. Call it where the roles' calls are made (the same thread, or
+ * one that waited for their calls to end), not while one runs. */
+static inline void shmring_flush(struct shmring *r)
+{
+	if (r->hdr == NULL || r->readonly)
+		return;
+	if (r->has_producer)
+		shmring__flush(&r->prod);
+	if (r->has_consumer)
+		shmring__flush(&r->cons);
+}
+
 /* shmring_close closes the roles this handle holds (consumer first, as Go
- * does), waits for calls blocked in them to return, and detaches. If both
+ * does), waits for calls blocked in them to return, copies their counters
+ * to the header (shmring_flush), and detaches. If both
  * the producer and the consumer have now closed, it also removes the
  * segment (IPC_RMID): a ring is gone once both sides are done. A second
  * call returns SHMRING_ECLOSED. After it, r's memory may be reused. */
@@ -1963,6 +1851,9 @@ static inline int shmring_close(struct shmring *r)
 		(void)shmring_producer_close(r);
 	while (SHMRING_LOAD(&r->blocked) != 0)
 		shmring__sleep_ns(100000);
+	/* No call is under way now: the counters can be read. A closed role
+	 * is never claimed again, so its block is still this side's. */
+	shmring_flush(r);
 	if (!r->readonly && (SHMRING_LOAD(&r->hdr->state) & both) == both) {
 		/* The peer may have removed it already: both sides try. */
 		if (shmctl(r->shmid, IPC_RMID, NULL) != 0 && errno != EINVAL && errno != EIDRM)
@@ -1995,28 +1886,15 @@ static inline int shmring_nattch(const struct shmring *r)
 	return (int)ds.shm_nattch;
 }
 
-/* shmring_flush copies the counters this handle keeps in the process (bytes
- * and stalls of the roles it holds, which reach the header only every
- * SHMRING_FLUSH_EVERY messages, before a sleep and at close) to the header
- * now, so that shmring_stats, here or in any process, shows them exactly. */
-static inline void shmring_flush(struct shmring *r)
-{
-	if (r->hdr == NULL || r->readonly)
-		return;
-	if (r->has_producer && !SHMRING_LOAD(&r->prod.closed))
-		shmring__flush_prod(r);
-	if (r->has_consumer && !SHMRING_LOAD(&r->cons.closed))
-		shmring__flush_cons(r);
-}
-
 /* One side's counters as the header shows them (Go: SideStats). */
 struct shmring_side_stats {
 	int pid;           /* holder's pid; 0 if the role is free */
 	int alive;         /* the holder's process exists (pid and start time match) */
 	uint64_t messages; /* the side's cursor: head or tail */
 	uint64_t bytes;    /* may lag by up to SHMRING_FLUSH_EVERY messages */
-	uint64_t stalls;   /* lags like bytes; a wait that a call continues
-			    * after SHMRING_ETIMEOUT counts once */
+	uint64_t stalls;   /* calls that found the ring full (producer) or
+			    * empty (consumer) and waited, one per call
+			    * however the wait ended; lags like bytes */
 	uint64_t waits;
 	uint64_t wakes;
 };

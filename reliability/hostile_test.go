@@ -24,18 +24,20 @@ import (
 )
 
 // Offsets in the header (docs/LAYOUT.md) that the hostile writer aims at.
-const (
-	offMagic      = 0
-	offHeaderSize = 12
-	offSlotSize   = 16
-	offSlotCount  = 20
-	offSegSize    = 24
-	offState      = 32
-	offHead       = 128
-	offTail       = 256
-	offConsSleep  = 388
-	offProdSleep  = 516
-	offCounters   = 8 // after each owner: bytes, stalls, waits, wakes
+var (
+	offMagic      = ring.FieldOffset("magic")
+	offHeaderSize = ring.FieldOffset("header_size")
+	offSlotSize   = ring.FieldOffset("slot_size")
+	offSlotCount  = ring.FieldOffset("slot_count")
+	offSegSize    = ring.FieldOffset("segment_size")
+	offState      = ring.FieldOffset("state")
+	offHead       = ring.FieldOffset("head")
+	offTail       = ring.FieldOffset("tail")
+	offConsSleep  = ring.FieldOffset("consumer_sleeping")
+	offProdSleep  = ring.FieldOffset("producer_sleeping")
+	// From a side's owner to its first counter: bytes, stalls, waits,
+	// wakes follow, 8 bytes each.
+	offCounters = ring.FieldOffset("producer.bytes") - ring.FieldOffset("producer.owner")
 )
 
 // hostileRing is one ring mapped three times in this process: once for

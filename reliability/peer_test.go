@@ -24,11 +24,12 @@ import (
 // Offsets of the role owners in the header (docs/LAYOUT.md): an identity
 // is the pid in the low 22 bits and the start time (clock ticks since boot,
 // /proc/PID/stat field 22) above.
-const (
-	offProducerOwner = 640
-	offConsumerOwner = 768
-	pidBits          = 22
+var (
+	offProducerOwner = ring.FieldOffset("producer.owner")
+	offConsumerOwner = ring.FieldOffset("consumer.owner")
 )
+
+const pidBits = 22
 
 // startTime reads a process's start time.
 func startTime(t testing.TB, pid int) uint64 {

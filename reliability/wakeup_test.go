@@ -26,11 +26,10 @@ import (
 	"github.com/shmring/shmring/ring"
 )
 
-// Offsets of the futex words in the header (docs/LAYOUT.md; TestLayout in
-// ring pins them).
-const (
-	offDataSeq  = 384 // the consumer sleeps on it
-	offSpaceSeq = 512 // the producer sleeps on it
+// Offsets of the futex words in the header (docs/LAYOUT.md).
+var (
+	offDataSeq  = ring.FieldOffset("data_seq")  // the consumer sleeps on it
+	offSpaceSeq = ring.FieldOffset("space_seq") // the producer sleeps on it
 )
 
 // word returns the futex word at off in a ring's segment, as this process
@@ -277,8 +276,9 @@ func tracee(t testing.TB, p *proc) (base uint64) {
 }
 
 // readStrace counts the futex calls in an strace -f -C output: those on the
-// ring's data and space words (base+384, base+512), which must not be
-// private, and all of them; it returns the summary's futex line too.
+// ring's data and space words (base+offDataSeq, base+offSpaceSeq), which
+// must not be private, and all of them; it returns the summary's futex
+// line too.
 func readStrace(t testing.TB, path string, base uint64) (onRing, total uint64, summary string) {
 	t.Helper()
 	f, err := os.Open(path)
@@ -298,7 +298,7 @@ func readStrace(t testing.TB, path string, base uint64) (onRing, total uint64, s
 		total++
 		addr, err := strconv.ParseUint(m[2], 0, 64)
 		require.NoError(t, err)
-		if addr != base+offDataSeq && addr != base+offSpaceSeq {
+		if addr != base+uint64(offDataSeq) && addr != base+uint64(offSpaceSeq) {
 			continue
 		}
 		onRing++

@@ -7,7 +7,13 @@ import (
 )
 
 // The segment, byte for byte (docs/LAYOUT.md is the reference; TestLayout pins
-// every offset below with a literal number):
+// every offset below with a literal number, and TestLayoutDoc checks the
+// reference against the header type). include/shmring_layout.h, the C
+// definition, is generated from the header type: after a change here, run
+// go generate ./ring (TestCLayout fails until then).
+//
+//go:generate go test -run ^TestCLayout$ -write-c-layout
+//
 //
 //	offset  block  contents                                   written by
 //	     0      0  magic, versions, sizes, state, flags,      creator (state: both)
@@ -53,6 +59,7 @@ const (
 	MaxSlotSize = 1 << 30
 	// MaxSlots bounds Config.Slots (a power of two).
 	MaxSlots = 1 << 30
+	minSlots = 2 // a ring of one slot could not tell full from empty
 )
 
 // Bits of header.flags, set by the creator before READY and never changed.
@@ -86,19 +93,25 @@ const (
 
 // header is the start of the segment. It holds no Go pointers (a test walks
 // it by reflection): it lives in memory another process writes.
+//
+// It is also the definition the C header's structs are generated from
+// (TestCLayout): a field's name there is its name here in snake case, or
+// its layout tag; its comments here become its comments there. A comment
+// that starts with an offset ("384:", "+16:") must give the field's real
+// offset (TestCLayout checks), and should read well in both languages.
 type header struct {
-	// Block 0: written by the creator before it publishes stateReady, then
+	// Block 0: written by the creator before it publishes READY, then
 	// read-only, except state.
-	magic      uint64        // 0
-	major      uint16        // 8
-	minor      uint16        // 10
-	headerSize uint32        // 12
-	slotSize   uint32        // 16
-	slotCount  uint32        // 20
-	segSize    uint64        // 24
-	state      atomic.Uint32 // 32
-	flags      uint32        // 36: flag bits (flagAsymmetric)
-	created    int64         // 40: Unix nanoseconds, informational
+	magic      uint64        // 0: "shmring\x00" little-endian
+	major      uint16        // 8: layout major version
+	minor      uint16        // 10: layout minor version
+	headerSize uint32        // 12: bytes before slot 0
+	slotSize   uint32        // 16: bytes per slot, length prefix included
+	slotCount  uint32        // 20: number of slots, a power of two
+	segSize    uint64        `layout:"segment_size"` // 24: header_size + slot_size * slot_count
+	state      atomic.Uint32 // 32: state bits (READY, PRODUCER_CLOSED, CONSUMER_CLOSED)
+	flags      uint32        // 36: flag bits (ASYMMETRIC)
+	created    int64         // 40: creation time, Unix nanoseconds, informational
 	_          [blockSize - 48]byte
 
 	// Block 1: the producer cursor, the number of messages published.
@@ -109,28 +122,30 @@ type header struct {
 	tail atomic.Uint64 // 256
 	_    [blockSize - 8]byte
 
-	// Block 3: the consumer sleeps on dataSeq when the ring is empty.
+	// Block 3: the consumer sleeps on data_seq when the ring is empty.
 	dataSeq          atomic.Uint32 // 384: bumped by the producer before a wake
 	consumerSleeping atomic.Uint32 // 388: 1 while the consumer may sleep
-	// 392: 1 if the consumer sleeps at once when the ring is empty
-	// (WaitFutex) and asks the producer to publish with full fences, so
-	// that its sleeps need no membarrier. Written by the consumer at claim.
+	// 392: 1 if the consumer sleeps at once when the ring is empty (the
+	// futex wait mode) and asks the producer to publish with full fences,
+	// so that its sleeps need no membarrier. Written by the consumer at
+	// claim.
 	consumerWantsFence atomic.Uint32
 	// 396: 1 once the producer publishes with full fences (its answer to
-	// consumerWantsFence). Zeroed by a producer at claim, set at most once
-	// per holder of the role.
+	// consumer_wants_fence). Zeroed by a producer at claim, set at most
+	// once per holder of the role.
 	producerFenced atomic.Uint32
 	_              [blockSize - 16]byte
 
-	// Block 4: the producer sleeps on spaceSeq when the ring is full.
+	// Block 4: the producer sleeps on space_seq when the ring is full.
 	spaceSeq           atomic.Uint32 // 512: bumped by the consumer before a wake
 	producerSleeping   atomic.Uint32 // 516: 1 while the producer may sleep
-	producerWantsFence atomic.Uint32 // 520: as consumerWantsFence, for the producer's sleeps
-	consumerFenced     atomic.Uint32 // 524: as producerFenced, the consumer's answer
+	producerWantsFence atomic.Uint32 // 520: as consumer_wants_fence, for the producer's sleeps
+	consumerFenced     atomic.Uint32 // 524: as producer_fenced, the consumer's answer
 	_                  [blockSize - 16]byte
 
-	prod side // 640
-	cons side // 768
+	// Blocks 5 and 6: who holds each role, and what it has done.
+	prod side `layout:"producer"` // 640: the producer role
+	cons side `layout:"consumer"` // 768: the consumer role
 
 	_ [blockSize]byte // 896: reserved
 }
@@ -138,14 +153,19 @@ type header struct {
 // side is one role's block: who holds the role and what it has done. Only the
 // holder writes it (others read it for Stats and liveness).
 type side struct {
-	// owner is the holder's identity: pid in the low 22 bits, process start
+	// +0: the holder's identity: pid in the low 22 bits, process start
 	// time (clock ticks since boot, /proc/PID/stat field 22) above. Zero:
-	// the role is free. Claimed and taken over by compare-and-swap.
-	owner  atomic.Uint64 // +0
-	bytes  atomic.Uint64 // +8: payload bytes moved (may lag, see Stats)
-	stalls atomic.Uint64 // +16: times the holder found the ring full (producer) or empty (consumer) and had to wait
+	// the role is free. Claimed and taken over by compare-and-swap,
+	// zeroed when the holder closes the role.
+	owner atomic.Uint64
+	bytes atomic.Uint64 // +8: payload bytes moved (may lag)
+	// +16: calls that found the ring full (producer) or empty (consumer)
+	// and waited: one per call, however long it waited and however the
+	// wait ended, so a call that times out and is made again counts again
+	// (may lag, as bytes).
+	stalls atomic.Uint64
 	waits  atomic.Uint64 // +24: futex waits
-	wakes  atomic.Uint64 // +32: futex wakes issued to the peer
+	wakes  atomic.Uint64 // +32: futex wakes issued to the peer by publications
 	_      [blockSize - 40]byte
 }
 
@@ -191,9 +211,9 @@ func newGeometry(slotSize, slots int) (geometry, error) {
 	case slotSize < MinSlotSize || slotSize > MaxSlotSize || slotSize%8 != 0:
 		return geometry{}, fmt.Errorf("%w: slot size %d: want a multiple of 8 in [%d, %d]",
 			ErrLayout, slotSize, MinSlotSize, MaxSlotSize)
-	case slots < 2 || slots > MaxSlots || bits.OnesCount(uint(slots)) != 1:
-		return geometry{}, fmt.Errorf("%w: slot count %d: want a power of two in [2, %d]",
-			ErrLayout, slots, MaxSlots)
+	case slots < minSlots || slots > MaxSlots || bits.OnesCount(uint(slots)) != 1:
+		return geometry{}, fmt.Errorf("%w: slot count %d: want a power of two in [%d, %d]",
+			ErrLayout, slots, minSlots, MaxSlots)
 	}
 	g := geometry{slotSize: uint64(slotSize), slots: uint64(slots)}
 	g.segSize = HeaderSize + g.slotSize*g.slots

@@ -3,7 +3,12 @@ package ring
 import (
 	"encoding/binary"
 	"errors"
+	"os"
 	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -13,7 +18,8 @@ import (
 
 // TestLayout pins every offset of the shared header with a literal number:
 // the segment is a wire format, and a change here must be deliberate (a new
-// major version) and be mirrored in docs/LAYOUT.md and include/shmring.h.
+// major version). docs/LAYOUT.md must follow (TestLayoutDoc), and so must
+// include/shmring_layout.h (go generate ./ring; TestCLayout).
 func TestLayout(t *testing.T) {
 	var h header
 	offsets := []struct {
@@ -260,4 +266,114 @@ func TestIsSegmentSize(t *testing.T) {
 		require.False(t, IsSegmentSize(n), "%d", n)
 	}
 	require.True(t, IsSegmentSize(4096), "4096 = 1024 + 2 x 1536: a page is a ring's size")
+}
+
+// TestHeaderFields: the fields tools get (HeaderFields, FieldOffset) are
+// the header's, tile it exactly, and name the side blocks' fields through
+// their block.
+func TestHeaderFields(t *testing.T) {
+	fields := HeaderFields()
+	at := 0
+	for _, f := range fields {
+		require.Equal(t, at, f.Offset, "gap or overlap before %s", f.Name)
+		require.Equal(t, f.Offset, FieldOffset(f.Name))
+		at += f.Size
+	}
+	require.Equal(t, HeaderSize, at, "the fields cover the header")
+
+	var h header
+	for _, c := range []struct {
+		name string
+		want uintptr
+	}{
+		{"magic", unsafe.Offsetof(h.magic)},
+		{"segment_size", unsafe.Offsetof(h.segSize)},
+		{"head", unsafe.Offsetof(h.head)},
+		{"consumer_wants_fence", unsafe.Offsetof(h.consumerWantsFence)},
+		{"producer.owner", unsafe.Offsetof(h.prod) + unsafe.Offsetof(h.prod.owner)},
+		{"consumer.stalls", unsafe.Offsetof(h.cons) + unsafe.Offsetof(h.cons.stalls)},
+		{"reserved7", HeaderSize - blockSize},
+	} {
+		require.Equal(t, int(c.want), FieldOffset(c.name), c.name)
+	}
+	require.PanicsWithValue(t, `ring: FieldOffset("producer"): the header has no such field (HeaderFields lists them)`,
+		func() { FieldOffset("producer") }, "a side block is named by its fields")
+
+	fields[0].Offset = 99
+	require.Zero(t, HeaderFields()[0].Offset, "HeaderFields returns a copy")
+}
+
+// layoutDocRow is one row of a table of docs/LAYOUT.md: offset, size,
+// type and field.
+var layoutDocRow = regexp.MustCompile(`^\| *(\+?\d+) *\| *(\d+) *\| *([^|]*?) *\| *([^|]*?) *\|`)
+
+// layoutDocTable returns the rows of the first table after the line that
+// starts with heading.
+func layoutDocTable(t *testing.T, doc, heading string) [][]string {
+	t.Helper()
+	_, rest, ok := strings.Cut(doc, "\n"+heading)
+	require.True(t, ok, "docs/LAYOUT.md has no %q", heading)
+	var rows [][]string
+	for _, line := range strings.Split(rest, "\n") {
+		switch m := layoutDocRow.FindStringSubmatch(line); {
+		case m != nil:
+			rows = append(rows, m[1:])
+		case len(rows) > 0 && !strings.HasPrefix(line, "|"):
+			return rows
+		}
+	}
+	return rows
+}
+
+// docType is the type column of docs/LAYOUT.md for a field's Go type.
+func docType(t *testing.T, f layoutField) string {
+	t.Helper()
+	switch f.typ {
+	case reflect.TypeFor[uint16]():
+		return "u16"
+	case reflect.TypeFor[uint32]():
+		return "u32"
+	case reflect.TypeFor[uint64]():
+		return "u64"
+	case reflect.TypeFor[int64]():
+		return "i64"
+	case reflect.TypeFor[atomic.Uint32]():
+		return "u32 atomic"
+	case reflect.TypeFor[atomic.Uint64]():
+		return "u64 atomic"
+	case reflect.TypeFor[side]():
+		return "side"
+	}
+	require.Equal(t, "_", f.goName, "%s: a type docs/LAYOUT.md has no name for", f.goName)
+	return ""
+}
+
+// TestLayoutDoc checks the tables of docs/LAYOUT.md, the reference for
+// other implementations, against the header type: one row per field, in
+// order, with its offset, size, type and name (reserved bytes are
+// "reserved").
+func TestLayoutDoc(t *testing.T) {
+	b, err := os.ReadFile("../docs/LAYOUT.md")
+	require.NoError(t, err)
+	doc := string(b)
+	for _, tab := range []struct {
+		heading string
+		typ     reflect.Type
+		plus    string
+	}{
+		{"## Header", reflect.TypeFor[header](), ""},
+		{"### Side block", reflect.TypeFor[side](), "+"},
+	} {
+		rows := layoutDocTable(t, doc, tab.heading)
+		fields := layoutOf(tab.typ)
+		require.Len(t, rows, len(fields), "rows of the table under %q, fields of %v", tab.heading, tab.typ)
+		for i, f := range fields {
+			name := f.name
+			if f.goName == "_" {
+				name = "reserved"
+			}
+			want := []string{tab.plus + strconv.Itoa(int(f.off)), strconv.Itoa(int(f.typ.Size())), docType(t, f), name}
+			require.Equal(t, want, rows[i], "row %d of the table under %q (offset, size, type, field)", i+1, tab.heading)
+		}
+	}
 }

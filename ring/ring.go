@@ -782,7 +782,7 @@ type SideStats struct {
 	Alive    bool   `json:"alive"`    // the holder's process exists (pid and start time match)
 	Messages uint64 `json:"messages"` // published (producer) or released (consumer)
 	Bytes    uint64 `json:"bytes"`    // may lag Messages by up to 64 publications
-	Stalls   uint64 `json:"stalls"`   // times the side found the ring full (producer) or empty (consumer) and waited; lags like Bytes
+	Stalls   uint64 `json:"stalls"`   // calls that found the ring full (producer) or empty (consumer) and waited, one per call; lags like Bytes
 	Waits    uint64 `json:"waits"`    // futex waits
 	Wakes    uint64 `json:"wakes"`    // futex wakes issued to the peer
 }
@@ -829,17 +829,19 @@ func (r *Ring) snapshot() (Stats, bool) {
 	return r.stats(), true
 }
 
-func (r *Ring) stats() Stats {
-	h := r.h
+func (r *Ring) stats() Stats { return statsOf(r.h, r.g) }
+
+// statsOf reads the Stats of header h, whose geometry g was validated.
+func statsOf(h *header, g geometry) Stats {
 	head, tail, _ := cursors(h)
 	st := h.state.Load()
 	return Stats{
-		SlotSize:         int(r.g.slotSize),
-		Slots:            int(r.g.slots),
-		Fill:             int(min(head-tail, r.g.slots)),
+		SlotSize:         int(g.slotSize),
+		Slots:            int(g.slots),
+		Fill:             int(min(head-tail, g.slots)),
 		Created:          time.Unix(0, h.created),
 		Ready:            st&stateReady != 0,
-		AsymmetricFences: r.asym,
+		AsymmetricFences: g.flags&flagAsymmetric != 0,
 		ProducerClosed:   st&stateProducerClosed != 0,
 		ConsumerClosed:   st&stateConsumerClosed != 0,
 		Producer:         sideStats(&h.prod, head),

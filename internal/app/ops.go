@@ -3,7 +3,6 @@ package app
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -596,12 +595,6 @@ func removeCommand(info shmseg.Info) string {
 	return fmt.Sprintf("shmring rm -force %v", info.Key)
 }
 
-// Offsets in the ring header (docs/LAYOUT.md) that tell a ring being made.
-const (
-	offMagic = 0  // uint64, ring.Magic, the creator's first store
-	offState = 32 // uint32, 0 until the creator publishes READY, its last
-)
-
 // What the header of a segment without a ready ring says (unfinished).
 type unfinishedKind int
 
@@ -613,27 +606,28 @@ const (
 
 // unfinished tells whether the segment of info may be a ring whose
 // creator has not finished it: a ring's size, and a header with the magic
-// and state 0, or all zeros. Otherwise it says why not, as the note of a
-// segment that is not a ring. It reads the header through a read-only
-// attach of its own and detaches before it judges.
+// (the creator's first store) and state 0 (READY is its last), or all
+// zeros. Otherwise it says why not, as the note of a segment that is not a
+// ring. It reads the header through a read-only attach of its own
+// (ring.Inspect) and detaches before it judges.
 func unfinished(info shmseg.Info) (unfinishedKind, string) {
 	if !ring.IsSegmentSize(info.Size) {
 		return notUnfinished, fmt.Sprintf("not a ring (never initialised, and %d bytes is no ring's size)", info.Size)
 	}
-	var hdr [ring.HeaderSize]byte
-	if err := readSegment(info, func(b []byte) { copy(hdr[:], b) }); err != nil {
+	// Inspect's error is not needed: a header that is no ring's is
+	// judged by its words, which Inspect reports whatever it found.
+	var hdr ring.HeaderInfo
+	if err := readSegment(info, func(b []byte) { hdr, _ = ring.Inspect(b) }); err != nil {
 		return notUnfinished, "not a ring (header unreadable: " + err.Error() + ")"
 	}
-	magic := binary.LittleEndian.Uint64(hdr[offMagic:])
-	state := binary.LittleEndian.Uint32(hdr[offState:])
 	switch {
-	case hdr == [ring.HeaderSize]byte{}:
+	case hdr.Zero:
 		return zeroHeader, ""
-	case magic == ring.Magic && state == 0:
+	case hdr.Magic == ring.Magic && hdr.State == 0:
 		return halfWritten, ""
 	}
 	return notUnfinished, fmt.Sprintf("not a ring (never ready, and its header is neither zeros nor a ring's being made: magic %#x, state %#x)",
-		magic, state)
+		hdr.Magic, hdr.State)
 }
 
 // allZeros returns "" if every byte of the segment of info is zero, or

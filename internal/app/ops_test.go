@@ -37,15 +37,15 @@ func fill(b []byte, how string) error {
 	switch how {
 	case fillZero:
 	case fillMagic:
-		binary.LittleEndian.PutUint64(b[0:], ring.Magic)
-		binary.LittleEndian.PutUint16(b[8:], ring.VersionMajor)
+		binary.LittleEndian.PutUint64(b[ring.FieldOffset("magic"):], ring.Magic)
+		binary.LittleEndian.PutUint16(b[ring.FieldOffset("major"):], ring.VersionMajor)
 	case fillFF:
 		b[0] = 0xff
 	case fillJunk:
 		b[100] = 0xff
 	case fillState:
-		binary.LittleEndian.PutUint64(b[0:], ring.Magic)
-		binary.LittleEndian.PutUint32(b[32:], 2)
+		binary.LittleEndian.PutUint64(b[ring.FieldOffset("magic"):], ring.Magic)
+		binary.LittleEndian.PutUint32(b[ring.FieldOffset("state"):], 2) // PRODUCER_CLOSED
 	case fillTail:
 		b[ring.HeaderSize+10] = 1
 	default:

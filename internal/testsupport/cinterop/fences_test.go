@@ -55,18 +55,6 @@ func b2u(b bool) uint32 {
 	return 0
 }
 
-// headerOffset is where headerFields puts a field of the shared header.
-func headerOffset(t testing.TB, name string) int {
-	t.Helper()
-	for _, f := range headerFields {
-		if f.c == name {
-			return f.offset
-		}
-	}
-	t.Fatalf("no header field %s", name)
-	return 0
-}
-
 // fenceWait is a wait setting for the fence streams, with the C programs'
 // flags for it.
 type fenceWait struct {
@@ -234,7 +222,7 @@ func fenceStream(t *testing.T, bin string, cCreates, symmetric bool, w fenceWait
 	// already and answers nothing; in adaptive mode nobody asks.
 	b, err := r.Segment().Bytes()
 	require.NoError(t, err)
-	word := func(name string) uint32 { return binary.LittleEndian.Uint32(b[headerOffset(t, name):]) }
+	word := func(name string) uint32 { return binary.LittleEndian.Uint32(b[ring.FieldOffset(name):]) }
 	goAnswer, cAnswer := "producer_fenced", "consumer_fenced"
 	if !goProduces {
 		goAnswer, cAnswer = cAnswer, goAnswer
@@ -307,16 +295,16 @@ func TestOpenRefusedByBoth(t *testing.T) {
 	}{
 		{name: "asymmetric unchanged", cCode: cOK},
 		{name: "symmetric unchanged", symmetric: true, cCode: cOK},
-		{name: "major 1", poke: func(t *testing.T, b []byte) { le.PutUint16(b[headerOffset(t, "major"):], 1) },
+		{name: "major 1", poke: func(t *testing.T, b []byte) { le.PutUint16(b[ring.FieldOffset("major"):], 1) },
 			goErr: ring.ErrVersion, goSays: "1.0", cCode: cEVersion},
-		{name: "major 3", poke: func(t *testing.T, b []byte) { le.PutUint16(b[headerOffset(t, "major"):], 3) },
+		{name: "major 3", poke: func(t *testing.T, b []byte) { le.PutUint16(b[ring.FieldOffset("major"):], 3) },
 			goErr: ring.ErrVersion, goSays: "3.0", cCode: cEVersion},
 		{name: "unknown flag bit", poke: func(t *testing.T, b []byte) {
-			at := headerOffset(t, "flags")
+			at := ring.FieldOffset("flags")
 			le.PutUint32(b[at:], le.Uint32(b[at:])|1<<7)
 		}, goErr: ring.ErrLayout, goSays: "flags 0x8", cCode: cELayout},
 		{name: "unknown flag bit, symmetric", symmetric: true, poke: func(t *testing.T, b []byte) {
-			le.PutUint32(b[headerOffset(t, "flags"):], 1<<31)
+			le.PutUint32(b[ring.FieldOffset("flags"):], 1<<31)
 		}, goErr: ring.ErrLayout, goSays: "flags 0x80000000", cCode: cELayout},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -19,55 +19,23 @@ import (
 	"github.com/shmring/shmring/ring"
 )
 
-// field is one field of the shared header: its name in C (a member
-// designator of struct shmring_header or struct shmring_side), and where
-// docs/LAYOUT.md and ring/layout_test.go put it.
+// field is one field of the shared header: its name (a member designator
+// of struct shmring_header: "head", "producer.owner"), its offset from the
+// start of the segment and its size.
 type field struct {
 	c            string
 	offset, size int
 }
 
-// headerFields is docs/LAYOUT.md's table, the numbers ring.TestLayout pins
-// with unsafe.Offsetof on the Go header type. Reserved ranges are included,
-// so the table covers every byte of the 1024.
-var headerFields = []field{
-	{"magic", 0, 8},
-	{"major", 8, 2},
-	{"minor", 10, 2},
-	{"header_size", 12, 4},
-	{"slot_size", 16, 4},
-	{"slot_count", 20, 4},
-	{"segment_size", 24, 8},
-	{"state", 32, 4},
-	{"flags", 36, 4},
-	{"created", 40, 8},
-	{"reserved0", 48, 80},
-	{"head", 128, 8},
-	{"reserved1", 136, 120},
-	{"tail", 256, 8},
-	{"reserved2", 264, 120},
-	{"data_seq", 384, 4},
-	{"consumer_sleeping", 388, 4},
-	{"consumer_wants_fence", 392, 4},
-	{"producer_fenced", 396, 4},
-	{"reserved3", 400, 112},
-	{"space_seq", 512, 4},
-	{"producer_sleeping", 516, 4},
-	{"producer_wants_fence", 520, 4},
-	{"consumer_fenced", 524, 4},
-	{"reserved4", 528, 112},
-	{"producer", 640, 128},
-	{"consumer", 768, 128},
-	{"reserved7", 896, 128},
-}
-
-var sideFields = []field{
-	{"owner", 0, 8},
-	{"bytes", 8, 8},
-	{"stalls", 16, 8},
-	{"waits", 24, 8},
-	{"wakes", 32, 8},
-	{"reserved", 40, 88},
+// headerFields are the header's fields where the Go package puts them
+// (ring.HeaderFields: the Go compiler's offsets), reserved bytes included,
+// so they cover every byte of the 1024.
+func headerFields() []field {
+	var fs []field
+	for _, f := range ring.HeaderFields() {
+		fs = append(fs, field{f.Name, f.Offset, f.Size})
+	}
+	return fs
 }
 
 // constants are the header's macros and the values the Go package (or,
@@ -114,7 +82,7 @@ func layoutProgram() string {
 #include <stdlib.h>
 #include <sys/resource.h>
 
-#define FIELD(type, m) printf("field %s %s %zu %zu\n", #type, #m, offsetof(struct type, m), sizeof(((struct type *)0)->m))
+#define FIELD(m) printf("field %s %zu %zu\n", #m, offsetof(struct shmring_header, m), sizeof(((struct shmring_header *)0)->m))
 
 int main(int argc, char **argv)
 {
@@ -123,11 +91,8 @@ int main(int argc, char **argv)
 	printf("size shmring_header %zu\n", sizeof(struct shmring_header));
 	printf("size shmring_side %zu\n", sizeof(struct shmring_side));
 `)
-	for _, f := range headerFields {
-		fmt.Fprintf(&b, "\tFIELD(shmring_header, %s);\n", f.c)
-	}
-	for _, f := range sideFields {
-		fmt.Fprintf(&b, "\tFIELD(shmring_side, %s);\n", f.c)
+	for _, f := range headerFields() {
+		fmt.Fprintf(&b, "\tFIELD(%s);\n", f.c)
 	}
 	for _, c := range constants {
 		fmt.Fprintf(&b, "\tprintf(\"const %s %%llu\\n\", (unsigned long long)(%s));\n", c.c, c.c)
@@ -159,7 +124,7 @@ int main(int argc, char **argv)
 
 // cLayout is what the compiled layout program printed.
 type cLayout struct {
-	fields     map[string]field // "shmring_header.head", "shmring_side.owner"
+	fields     map[string]field // "head", "producer.owner"
 	sizes      map[string]int
 	consts     map[string]uint64
 	slotSizes  map[int]uint64
@@ -205,8 +170,8 @@ func runLayoutFor(t *testing.T, bin string, pid int) cLayout {
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		f := strings.Fields(line)
 		switch {
-		case f[0] == "field" && len(f) == 5:
-			l.fields[f[1]+"."+f[2]] = field{f[2], atoi(f[3]), atoi(f[4])}
+		case f[0] == "field" && len(f) == 4:
+			l.fields[f[1]] = field{f[1], atoi(f[2]), atoi(f[3])}
 		case f[0] == "size" && len(f) == 3:
 			l.sizes[f[1]] = atoi(f[2])
 		case f[0] == "const" && len(f) == 3:
@@ -231,8 +196,10 @@ func runLayoutFor(t *testing.T, bin string, pid int) cLayout {
 }
 
 // TestLayoutAgreement compiles a program against include/shmring.h and
-// checks what it prints in two ways: against the layout table (the numbers
-// ring.TestLayout pins on the Go type), and against the Go code's behaviour:
+// checks what it prints in two ways: against the Go package's layout
+// (ring.HeaderFields, the Go compiler's offsets, which ring.TestLayout pins
+// with literal numbers; include/shmring_layout.h is generated from them and
+// asserts them at compile time), and against the Go code's behaviour:
 // a ring.New ring is driven through the ring API while the test reads and
 // pokes its bytes at the offsets the C header gave. Any disagreement between
 // the header and the Go layout fails one or both.
@@ -242,25 +209,11 @@ func TestLayoutAgreement(t *testing.T) {
 	t.Run("table", func(t *testing.T) {
 		require.Equal(t, ring.HeaderSize, l.sizes["shmring_header"], "sizeof(struct shmring_header)")
 		require.Equal(t, 128, l.sizes["shmring_side"], "sizeof(struct shmring_side)")
-		for _, f := range headerFields {
-			require.Equal(t, f, l.fields["shmring_header."+f.c], "header field %s: C says, docs/LAYOUT.md says", f.c)
+		fields := headerFields()
+		for _, f := range fields {
+			require.Equal(t, f, l.fields[f.c], "header field %s: C says, the Go compiler says", f.c)
 		}
-		for _, f := range sideFields {
-			require.Equal(t, f, l.fields["shmring_side."+f.c], "side field %s", f.c)
-		}
-		require.Len(t, l.fields, len(headerFields)+len(sideFields))
-		// The table tiles the header and the side block exactly.
-		for _, tab := range []struct {
-			fields []field
-			size   int
-		}{{headerFields, ring.HeaderSize}, {sideFields, 128}} {
-			at := 0
-			for _, f := range tab.fields {
-				require.Equal(t, at, f.offset, "gap or overlap before %s", f.c)
-				at += f.size
-			}
-			require.Equal(t, tab.size, at)
-		}
+		require.Len(t, l.fields, len(fields))
 		for _, c := range constants {
 			require.Equal(t, c.want, l.consts[c.c], "%s", c.c)
 		}
@@ -288,12 +241,9 @@ func checkAgainstGo(t *testing.T, l cLayout) {
 
 func checkAgainstGoFences(t *testing.T, l cLayout, symmetric bool) {
 	off := func(name string) int {
-		if f, ok := l.fields["shmring_header."+name]; ok {
-			return f.offset
-		}
-		side, member, ok := strings.Cut(name, ".")
-		require.True(t, ok, "no field %s", name)
-		return l.fields["shmring_header."+side].offset + l.fields["shmring_side."+member].offset
+		f, ok := l.fields[name]
+		require.True(t, ok, "the C program printed no field %s", name)
+		return f.offset
 	}
 	c := l.consts
 	le := binary.LittleEndian

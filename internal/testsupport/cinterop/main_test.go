@@ -6,6 +6,9 @@
 // layout 2.0's fences: rings with and without the asymmetric-fence flag,
 // made by either language, the membarrier path of the sleeper, and both
 // openers refusing versions and flags they do not know (fences_test.go);
+// shared fields that mean the same whichever language writes and reads
+// them (the stalls counter, the closed bits and owners), a C process driven
+// move by move against the Go package (shared_test.go, testdata/script.c);
 // the header's own checks of the language standard and the feature macros,
 // and its quick-use example, compiled and run as written (header_test.go).
 //
