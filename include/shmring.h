@@ -66,17 +66,20 @@
  *     while ((rc = shmring_recv(&r, buf, sizeof buf, &n, -1)) == 0 || rc == SHMRING_EPEERSTOPPED)
  *         if (rc == 0)
  *             use(buf, n);
- *     if (rc == SHMRING_EPEERDEAD)               // the producer died: the ring would stay
- *         shmring_remove(&r);                    // for a new producer; give it up instead
- *     shmring_close(&r);                         // after SHMRING_EOF, removes the ring too
+ *     if (rc == SHMRING_EPEERDEAD)               // the producer died: give the ring up,
+ *         shmring_remove(&r);                    // even if another process is attached
+ *     shmring_close(&r);                         // removes the ring if nobody will use it
  *     return rc == SHMRING_EOF ? 0 : rc;
  *
- * A ring outlives its processes. shmring_close removes it only once both
- * roles have closed; a ring whose peer died (SHMRING_EPEERDEAD) stays, so
- * that a new process can take the dead role over (shmring_producer and
- * shmring_consumer claim a dead process's role). A process that gives up
- * on such a ring must call shmring_remove before shmring_close, or the ring
- * stays until "shmring rm -stale" (or ipcrm) removes it.
+ * A ring outlives its processes. shmring_close decides, by the same rule
+ * as Go's Ring.Close, whether it goes: it removes the segment once both
+ * roles have closed, or when this handle held a role, no other process is
+ * attached, and the peer's role was never claimed or is held by a dead
+ * process (SHMRING_EPEERDEAD). A producer whose consumer has not come yet
+ * leaves its messages for one; shmring_abandon does not. A ring whose
+ * peer died while another process is attached stays, so that a new process
+ * can take the dead role over (shmring_producer and shmring_consumer claim
+ * a dead process's role), or until "shmring rm -stale" (or ipcrm).
  *
  * With the commands: cmd/producer and cmd/consumer (and examples/c) make
  * rings of 4096 slots of shmring_slot_size_for(size) bytes, size being their
@@ -1833,16 +1836,43 @@ static inline void shmring_flush(struct shmring *r)
 		shmring__flush(&r->cons);
 }
 
-/* shmring_close closes the roles this handle holds (consumer first, as Go
- * does), waits for calls blocked in them to return, copies their counters
- * to the header (shmring_flush), and detaches. If both
- * the producer and the consumer have now closed, it also removes the
- * segment (IPC_RMID): a ring is gone once both sides are done. A second
- * call returns SHMRING_ECLOSED. After it, r's memory may be reused. */
-static inline int shmring_close(struct shmring *r)
+/* shmring_nattch returns how many attachments the segment has (this one
+ * included), or -errno. */
+static inline int shmring_nattch(const struct shmring *r)
+{
+	struct shmid_ds ds;
+	if (shmctl(r->shmid, IPC_STAT, &ds) != 0)
+		return -errno;
+	return (int)ds.shm_nattch;
+}
+
+/* shmring__abandoned is Go's Ring.abandoned: whether nobody will use the
+ * segment once this handle, which held the roles it says, detaches. keep:
+ * a producer leaves its committed messages for a consumer yet to come. */
+static inline int shmring__abandoned(struct shmring *r, int keep)
+{
+	uint32_t both = SHMRING_STATE_PRODUCER_CLOSED | SHMRING_STATE_CONSUMER_CLOSED;
+	uint32_t st = SHMRING_LOAD(&r->hdr->state), peer_closed;
+	struct shmring_side *peer;
+	uint64_t id;
+	if ((st & both) == both)
+		return 1;
+	if (r->has_producer == r->has_consumer) /* neither role, or both and closed above */
+		return 0;
+	peer = r->has_producer ? &r->hdr->consumer : &r->hdr->producer;
+	peer_closed = r->has_producer ? SHMRING_STATE_CONSUMER_CLOSED : SHMRING_STATE_PRODUCER_CLOSED;
+	id = SHMRING_LOAD(&peer->owner);
+	if ((st & peer_closed) != 0 || (id != 0 && shmring_identity_status(id) != SHMRING_PROC_DEAD))
+		return 0;
+	if (id == 0 && r->has_producer && keep &&
+	    SHMRING_LOAD(&r->hdr->head) != SHMRING_LOAD(&r->hdr->tail))
+		return 0; /* committed messages wait for a consumer yet to come */
+	return shmring_nattch(r) == 1;
+}
+
+static inline int shmring__close(struct shmring *r, int keep)
 {
 	int zero = 0, rc = 0;
-	uint32_t both = SHMRING_STATE_PRODUCER_CLOSED | SHMRING_STATE_CONSUMER_CLOSED;
 	if (r->hdr == NULL || !SHMRING_CAS(&r->closed, &zero, 1))
 		return SHMRING_ECLOSED;
 	if (r->has_consumer)
@@ -1854,7 +1884,7 @@ static inline int shmring_close(struct shmring *r)
 	/* No call is under way now: the counters can be read. A closed role
 	 * is never claimed again, so its block is still this side's. */
 	shmring_flush(r);
-	if (!r->readonly && (SHMRING_LOAD(&r->hdr->state) & both) == both) {
+	if (!r->readonly && shmring__abandoned(r, keep)) {
 		/* The peer may have removed it already: both sides try. */
 		if (shmctl(r->shmid, IPC_RMID, NULL) != 0 && errno != EINVAL && errno != EIDRM)
 			rc = -errno;
@@ -1866,6 +1896,20 @@ static inline int shmring_close(struct shmring *r)
 	return rc;
 }
 
+/* shmring_close closes the roles this handle holds (consumer first, as Go
+ * does), waits for calls blocked in them to return, copies their counters
+ * to the header (shmring_flush), and detaches. It removes the segment
+ * (IPC_RMID) when nobody will use it again, by the rule above the header's
+ * quick-use example (Go's Ring.Close has the same). A second call returns
+ * SHMRING_ECLOSED. After it, r's memory may be reused. */
+static inline int shmring_close(struct shmring *r) { return shmring__close(r, 1); }
+
+/* shmring_abandon is shmring_close for a producer that gives up on its
+ * messages: where shmring_close would leave them for a consumer that has
+ * not come yet, it removes the segment (if no other process is attached).
+ * For a handle without the producer role it is shmring_close. */
+static inline int shmring_abandon(struct shmring *r) { return shmring__close(r, 0); }
+
 /* shmring_remove marks the segment for removal (IPC_RMID) now: the kernel
  * frees it when the last process detaches, and its key is free at once.
  * For a ring whose peer never came or died. Returns 0 or -errno. */
@@ -1876,15 +1920,6 @@ static inline int shmring_remove(struct shmring *r)
 	return 0;
 }
 
-/* shmring_nattch returns how many attachments the segment has (this one
- * included), or -errno. */
-static inline int shmring_nattch(const struct shmring *r)
-{
-	struct shmid_ds ds;
-	if (shmctl(r->shmid, IPC_STAT, &ds) != 0)
-		return -errno;
-	return (int)ds.shm_nattch;
-}
 
 /* One side's counters as the header shows them (Go: SideStats). */
 struct shmring_side_stats {

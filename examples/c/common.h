@@ -411,32 +411,28 @@ static inline int peer_absent(const struct shmring *r, int is_producer)
 	return peer->pid == 0 && !(is_producer ? st.consumer_closed : st.producer_closed);
 }
 
-/* leave ends the session as internal/app's close does: the segment is
- * removed if the peer never came (unless a producer leaves messages for a
- * consumer yet to come) or died, and nobody else is attached; then the
- * handle is closed, which removes the ring if both sides have closed. */
+/* leave ends the session: the segment goes by shmring_close's rule (the
+ * library's, shared with Go), or shmring_abandon's when a producer does not
+ * keep its messages for a consumer yet to come; this only says what
+ * happened. */
 static inline void leave(struct shmring *r, key_t key, int is_producer, int keep_for_peer)
 {
 	struct shmring_stats st;
 	const struct shmring_side_stats *peer;
-	int peer_closed, remove = 0;
+	int peer_closed;
 	shmring_stats(r, &st);
 	peer = is_producer ? &st.consumer : &st.producer;
 	peer_closed = is_producer ? st.consumer_closed : st.producer_closed;
-	if (!peer_closed && peer->pid == 0) {
-		if (keep_for_peer && st.fill > 0)
-			fprintf(stderr, "%s: note: no %s yet: %llu messages wait in ring %#x for one\n", prog,
-				is_producer ? "consumer" : "producer", (unsigned long long)st.fill, (unsigned)key);
-		else
-			remove = 1;
-	} else if (!peer_closed && !peer->alive) {
-		remove = 1;
+	if (!peer_closed && peer->pid == 0 && keep_for_peer && st.fill > 0)
+		fprintf(stderr, "%s: note: no %s yet: %llu messages wait in ring %#x for one\n", prog,
+			is_producer ? "consumer" : "producer", (unsigned long long)st.fill, (unsigned)key);
+	else if (!peer_closed && peer->pid != 0 && !peer->alive)
 		fprintf(stderr, "%s: note: the %s (pid %d) died\n", prog, is_producer ? "consumer" : "producer",
 			peer->pid);
-	}
-	if (remove && shmring_nattch(r) <= 1)
-		shmring_remove(r);
-	shmring_close(r);
+	if (keep_for_peer)
+		shmring_close(r);
+	else
+		shmring_abandon(r);
 }
 
 #endif
