@@ -3,6 +3,7 @@ package futex
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"sync/atomic"
@@ -72,7 +73,7 @@ func TestPortableWake(t *testing.T) {
 		t.Fatalf("third waiter returned before its Wake: %v", err)
 	default:
 	}
-	woken, err = wakePortable(word, 1<<40)
+	woken, err = wakePortable(word, math.MaxInt)
 	require.NoError(t, err)
 	require.Equal(t, 1, woken)
 	require.NoError(t, <-done[2])
