@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/shmring/shmring/shmseg"
 )
 
 // KeyBase marks the keys tests create: 0x5e7Axxxx ("set A" for "test").
@@ -113,7 +113,7 @@ func NoLeaks(t testing.TB) {
 		for _, s := range leaked {
 			t.Errorf("shmtest: test left a SysV segment behind: key %#x id %d size %d nattch %d creator pid %d",
 				uint32(s.Key), s.ID, s.Size, s.Nattch, s.CPID)
-			_, _ = unix.SysvShmCtl(s.ID, unix.IPC_RMID, nil)
+			_ = shmseg.Remove(shmseg.ID(s.ID))
 		}
 	})
 }
