@@ -141,7 +141,8 @@
 // with an error wrapping errors.ErrUnsupported. New, NewIn and Attach
 // build and work on the other 64-bit platforms Go supports too (Plan 9
 // excepted), macOS and Windows included, so code written there runs
-// unchanged. Off Linux a side that
+// unchanged; TestOtherPlatforms builds a program for both, and runs it on
+// Linux over the stand-in for futex(2) they use. Off Linux a side that
 // sleeps waits on the futex package's stand-in for futex(2) (a wake-up
 // from another process reaches it by polling, within 10 ms), publications
 // are full fences (there is no membarrier(2)), and a peer is judged by its

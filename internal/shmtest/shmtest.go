@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -258,4 +260,18 @@ func StartMainThreadExited(t testing.TB, cc []string) *exec.Cmd {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// GoCommand returns the go command, for tests that build programs: the one
+// on PATH, else the one of the toolchain that built the test.
+func GoCommand(t testing.TB) string {
+	t.Helper()
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	p := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("shmtest: no go command on PATH, nor in GOROOT: %v", err)
+	}
+	return p
 }
