@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -77,9 +78,12 @@ func Segments() ([]Segment, error) {
 // several packages at once, and they share the machine's IPC namespace.
 // Leaked segments are removed (IPC_RMID) so one failing test does not poison
 // the next. Call it first in a test, before creating segments, so that it
-// runs after every other cleanup.
+// runs after every other cleanup. Where this platform has no System V
+// shared memory it skips the test (RequireSysV): every test that calls it
+// makes segments.
 func NoLeaks(t testing.TB) {
 	t.Helper()
+	RequireSysV(t)
 	before, err := Segments()
 	if err != nil {
 		t.Fatalf("shmtest: %v", err)
@@ -118,6 +122,17 @@ func NoLeaks(t testing.TB) {
 			_ = shmseg.Remove(shmseg.ID(s.ID))
 		}
 	})
+}
+
+// RequireSysV skips the test where shmseg has no System V shared memory to
+// offer (every platform but linux/amd64 and linux/arm64: its calls fail
+// with errors.ErrUnsupported), so that go test on macOS runs what works
+// there, rings in ordinary memory, and skips the rest.
+func RequireSysV(t testing.TB) {
+	t.Helper()
+	if _, err := shmseg.List(); errors.Is(err, errors.ErrUnsupported) {
+		t.Skipf("needs System V shared memory: %v", err)
+	}
 }
 
 var (
