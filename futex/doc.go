@@ -4,6 +4,8 @@
 // It is a thin layer over futex(2) with two calls: [Wait] sleeps while a
 // word holds an expected value, [Wake] wakes sleepers on a word. Neither
 // knows what the word means; the contract below is what makes them correct.
+// futex(2) is Linux's: on other platforms the same two calls keep the
+// contract within one process (see "Other platforms").
 //
 // # The contract
 //
@@ -91,6 +93,25 @@
 // runtime knows about: the runtime hands the thread's P to another thread,
 // so other goroutines and the garbage collector keep running, even with
 // GOMAXPROCS=1. Each blocked waiter holds one thread.
+//
+// # Other platforms
+//
+// Where futex(2) is not called (every platform but Linux on amd64 and
+// arm64), Wait and Wake keep the contract above between goroutines of one
+// process, with no system call: a waiter queues itself on the word's
+// address in a table of its process, compares the word, and blocks its
+// goroutine (not a thread) on a channel; Wake signals up to n waiters
+// queued on the address. Queueing comes before comparing, so no wake-up is
+// lost, as with the kernel's atomic compare and sleep.
+//
+// A Wake in another process does not reach such a waiter: the table is
+// per process. A waiter also looks at the word itself, at intervals that
+// grow from 50 µs to 10 ms, and returns when it has changed, so that two
+// processes that map the same memory (a file both map) still work, with a
+// wake-up latency of up to 10 ms instead of microseconds. An idle waiter
+// costs a timer every 10 ms. Wake counts only the waiters of its own
+// process. Linux uses this implementation too when built with the tag
+// shmring_portable_futex, which is how it is tested there.
 //
 // # Errors
 //

@@ -1,4 +1,4 @@
-//go:build linux && (amd64 || arm64)
+//go:build linux && (amd64 || arm64) && !shmring_portable_futex
 
 package futex
 
@@ -106,12 +106,4 @@ func Wake(word *uint32, n int) (woken int, err error) {
 		return 0, fmt.Errorf("futex: wake %p: %w", word, errno)
 	}
 	return int(r), nil
-}
-
-// checkWord refuses a nil or misaligned word before the kernel sees it.
-func checkWord(op string, word *uint32) error {
-	if word == nil || uintptr(unsafe.Pointer(word))%4 != 0 {
-		return fmt.Errorf("futex: %s %p: %w", op, word, ErrUnaligned)
-	}
-	return nil
 }

@@ -1,3 +1,7 @@
+//go:build linux
+
+// IPC namespaces (CLONE_NEWIPC) and Pdeathsig are Linux's.
+
 package reliability_test
 
 import (

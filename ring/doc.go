@@ -1,7 +1,7 @@
 // Package ring is a lock-free single-producer, single-consumer ring of
 // fixed-size slots in one System V shared memory segment, for messages
 // between two processes on one Linux host (or two goroutines, over ordinary
-// memory).
+// memory, on other 64-bit platforms too: see "Other platforms").
 //
 // # Using it
 //
@@ -135,6 +135,21 @@
 // None is valid after Ring.Close, which unmaps the memory: using one then
 // faults. Memory another process can write may change under a reader: copy
 // a message from an untrusted producer before validating it.
+//
+// # Other platforms
+//
+// Create, Open, OpenID and OpenOrCreate need System V shared memory, which
+// the package uses on linux/amd64 and linux/arm64 only; elsewhere they fail
+// with an error wrapping errors.ErrUnsupported. New, NewIn and Attach
+// build and work on the other 64-bit platforms Go supports too (Plan 9
+// excepted), macOS and Windows included, so code written there runs
+// unchanged; TestOtherPlatforms builds a program for both, and runs it on
+// Linux over the stand-in for futex(2) they use. Off Linux a side that
+// sleeps waits on the futex package's stand-in for futex(2) (a wake-up
+// from another process reaches it by polling, within 10 ms), publications
+// are full fences (there is no membarrier(2)), and a peer is judged by its
+// pid alone (kill(pid, 0); on Windows a peer always counts as alive). A
+// 32-bit platform stops the build with the reason (unsupported.go).
 //
 // # Errors
 //

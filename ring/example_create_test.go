@@ -1,3 +1,7 @@
+//go:build linux && (amd64 || arm64)
+
+// ExampleCreate makes System V segments, and an example cannot skip.
+
 package ring_test
 
 import (

@@ -13,7 +13,8 @@ import (
 // later process has a later start time, so the pair never names two
 // processes. Zero names nobody. It fits one word so a role is claimed with
 // one compare-and-swap. What /proc says of it is internal/platform/proc's
-// to read.
+// to read; off Linux, with no /proc, the start time is 0 and the identity
+// is the pid alone.
 type identity uint64
 
 const pidBits = 22
@@ -27,11 +28,11 @@ func (id identity) start() uint64 { return uint64(id >> pidBits) }
 
 var self = sync.OnceValues(func() (identity, error) {
 	pid := os.Getpid()
-	st, err := proc.ReadStat(pid)
+	start, err := proc.Start(pid)
 	if err != nil {
 		return 0, err
 	}
-	return makeIdentity(pid, st.Start), nil
+	return makeIdentity(pid, start), nil
 })
 
 // procStatus is what /proc says of an identity: dead, running or stopped.

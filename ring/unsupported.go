@@ -1,8 +1,14 @@
-//go:build !linux || !(amd64 || arm64)
+//go:build 386 || arm || mips || mipsle
 
 package ring
 
-// shmring needs 64-bit Linux (amd64 or arm64): System V shared memory,
-// shared futexes and 64-bit atomics in a segment. This undefined name makes
-// the build stop here, with the reason in the error, on any other platform.
-var _ = shmring_requires_linux_amd64_or_arm64
+// A ring needs a 64-bit platform. Its cursors, owners and counters are
+// 64-bit atomics in memory that another process may map too (NewIn and
+// Attach take any mapping), and on 32-bit arm and mips Go makes 64-bit
+// atomics with a lock table private to the process, which another process
+// never takes: the ring would tear there without a sign. Its sizes are
+// 64-bit too, and an int of 32 bits would truncate them. Rather than a
+// ring that works in one process only, and untested, the build stops here
+// with the reason in the error. Every 64-bit platform Go supports builds
+// (System V shared memory itself needs linux/amd64 or linux/arm64).
+var _ = shmring_ring_requires_a_64_bit_platform

@@ -72,4 +72,15 @@
 //
 // Functions are safe for concurrent use, and so are the methods of
 // [Segment].
+//
+// # Other platforms
+//
+// The package builds everywhere, so that a program that imports it (or the
+// ring package, whose rings in ordinary memory work everywhere) compiles on
+// macOS and Windows too. It makes the System V calls on 64-bit Linux
+// (amd64, arm64) only: elsewhere Create, Open, Attach, Stat, Remove, List
+// and Ftok fail with an error that wraps [errors.ErrUnsupported] and names
+// the platform ("shmseg: open key 0x5e7a0001: unsupported on darwin/arm64
+// ..."), so errors.Is(err, errors.ErrUnsupported) tells a program to fall
+// back.
 package shmseg

@@ -1,14 +1,10 @@
-//go:build linux && (amd64 || arm64)
-
 package shmseg
 
 import (
 	"errors"
-	"os"
 	"strconv"
 	"strings"
-
-	"golang.org/x/sys/unix"
+	"syscall"
 )
 
 // Sentinel errors. Errors returned by this package wrap one of them (test
@@ -81,12 +77,14 @@ type Error struct {
 	Size int
 
 	// Err is the sentinel (ErrExist, ErrNotExist, ...) or nil when the
-	// errno has none.
+	// errno has none. Off 64-bit Linux it is an error wrapping
+	// errors.ErrUnsupported that names the platform.
 	Err error
 
 	// Errno is the kernel's error number, or 0 when the error did not
-	// come from a system call (ErrDetached, ErrInvalid, ...).
-	Errno unix.Errno
+	// come from a system call (ErrDetached, ErrInvalid, ...). It is a
+	// golang.org/x/sys/unix.Errno, which is the same type.
+	Errno syscall.Errno
 
 	// detail is added to the message: what was wrong with an argument,
 	// what to look at for huge pages.
@@ -126,7 +124,7 @@ func (e *Error) Error() string {
 	}
 	if e.Errno != 0 {
 		b.WriteString(" (")
-		if name := unix.ErrnoName(e.Errno); name != "" {
+		if name := errnoName(e.Errno); name != "" {
 			b.WriteString(name)
 		} else {
 			b.WriteString("errno " + strconv.Itoa(int(e.Errno)))
@@ -151,53 +149,6 @@ func (e *Error) Unwrap() []error {
 		errs = append(errs, e.Errno)
 	}
 	return errs
-}
-
-// sysErr turns the error of a system call made for op into an *Error with
-// the matching sentinel. EINVAL means a size problem to shmget and an
-// unknown id to shmat and shmctl.
-func sysErr(op string, key Key, id ID, size int, err error) *Error {
-	e := &Error{Op: op, Key: key, ID: id, Size: size}
-	if !errors.As(err, &e.Errno) {
-		// Not from the kernel: keep it as it is, behind the context.
-		e.Err = err
-		return e
-	}
-	switch e.Errno {
-	case unix.EEXIST:
-		e.Err = ErrExist
-	case unix.ENOENT, unix.EIDRM:
-		e.Err = ErrNotExist
-	case unix.EACCES, unix.EPERM:
-		e.Err = ErrPermission
-	case unix.ENOSPC, unix.ENOMEM:
-		e.Err = ErrNoSpace
-	case unix.EINVAL:
-		if op == opCreate || op == opOpen {
-			e.Err = ErrTooLarge
-		} else {
-			e.Err = ErrNotExist
-		}
-	}
-	return e
-}
-
-// hugePagesErr is the error of a Create with SHM_HUGETLB that the kernel
-// refused for want of huge pages.
-func hugePagesErr(key Key, size int, errno unix.Errno) error {
-	const file = "/proc/sys/vm/nr_hugepages"
-	e := &Error{Op: opCreate, Key: key, Size: size, Err: ErrHugePages, Errno: errno}
-	data, err := os.ReadFile(file)
-	switch {
-	case err != nil:
-		e.detail = "the system may have no huge pages reserved (" + file + ": " + err.Error() + ")"
-	case strings.TrimSpace(string(data)) == "0":
-		e.detail = "the system has no huge pages reserved (" + file + " is 0)"
-	default:
-		e.detail = "the huge pages reserved are taken or too few (" + file + " is " +
-			strings.TrimSpace(string(data)) + ")"
-	}
-	return e
 }
 
 // invalid is the error for a bad argument of op; detail names the value.

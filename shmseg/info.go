@@ -1,10 +1,7 @@
-//go:build linux && (amd64 || arm64)
-
 package shmseg
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -12,8 +9,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+)
 
-	"golang.org/x/sys/unix"
+// Bits of shm_perm.mode that x/sys/unix does not define (linux/shm.h); also
+// the perms column of /proc/sysvipc/shm.
+const (
+	shmDest   = 0o1000 // SHM_DEST: marked for removal at last detach
+	shmLocked = 0o2000 // SHM_LOCKED: not swapped (SHM_LOCK)
 )
 
 // Info describes a segment, from [Stat] (IPC_STAT) or from [List]
@@ -49,50 +51,11 @@ type Info struct {
 	RSS, Swap uint64
 }
 
-func infoFromDesc(id ID, d *unix.SysvShmDesc) Info {
-	return Info{
-		Key:     Key(d.Perm.Key),
-		ID:      id,
-		Size:    d.Segsz,
-		Mode:    os.FileMode(d.Perm.Mode) & os.ModePerm,
-		UID:     d.Perm.Uid,
-		GID:     d.Perm.Gid,
-		CUID:    d.Perm.Cuid,
-		CGID:    d.Perm.Cgid,
-		CPID:    int(d.Cpid),
-		LPID:    int(d.Lpid),
-		Nattch:  d.Nattch,
-		Atime:   unixTime(d.Atime),
-		Dtime:   unixTime(d.Dtime),
-		Ctime:   unixTime(d.Ctime),
-		Removed: d.Perm.Mode&shmDest != 0,
-		Locked:  d.Perm.Mode&shmLocked != 0,
-	}
-}
-
 func unixTime(sec int64) time.Time {
 	if sec == 0 {
 		return time.Time{}
 	}
 	return time.Unix(sec, 0)
-}
-
-// procFile lists the segments of this process's IPC namespace.
-const procFile = "/proc/sysvipc/shm"
-
-// List returns every segment this process can see, from /proc/sysvipc/shm,
-// the file ipcs -m reads: those of its IPC namespace, whatever their mode.
-// The list is a snapshot; segments come and go.
-func List() ([]Info, error) {
-	data, err := os.ReadFile(procFile)
-	if err != nil {
-		return nil, fmt.Errorf("shmseg: list: %w", err)
-	}
-	infos, err := parseList(bytes.NewReader(data))
-	if err != nil {
-		return nil, fmt.Errorf("shmseg: list: %s: %w", procFile, err)
-	}
-	return infos, nil
 }
 
 // parseList parses the text of /proc/sysvipc/shm: a header line naming the

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"flag"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -184,6 +186,20 @@ func TestFormat(t *testing.T) {
 	require.Equal(t, "999", si(999))
 }
 
+// TestIsTerminal: a buffer and a regular file are not terminals; a
+// pseudo-terminal's master is (its termios reads), which a wrong ioctl
+// number for the platform (ioctlReadTermios) would miss.
 func TestIsTerminal(t *testing.T) {
 	require.False(t, isTerminal(&bytes.Buffer{}))
+	f, err := os.Create(filepath.Join(t.TempDir(), "file"))
+	require.NoError(t, err)
+	defer f.Close()
+	require.False(t, isTerminal(f), "a regular file")
+
+	pty, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminal to check with: %v", err)
+	}
+	defer pty.Close()
+	require.True(t, isTerminal(pty), "/dev/ptmx")
 }

@@ -11,14 +11,15 @@ import (
 	"github.com/shmring/shmring/ring"
 )
 
-// isTerminal reports whether w is a terminal (the TCGETS ioctl works on
-// it). golang.org/x/term does the same; it is not worth a dependency.
+// isTerminal reports whether w is a terminal (the ioctl that reads its
+// termios works on it: ioctlReadTermios). golang.org/x/term does the same;
+// it is not worth a dependency.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
 	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	_, err := unix.IoctlGetTermios(int(f.Fd()), ioctlReadTermios)
 	return err == nil
 }
 

@@ -7,6 +7,10 @@
 // unix.ClockGettime is a real system call on every read. The runtime's
 // nanotime is CLOCK_MONOTONIC read through the vDSO: no system call, the same
 // clock in every process, tens of nanoseconds a read.
+//
+// That is Linux. Elsewhere Now is whatever monotonic clock the runtime reads
+// there (mach_absolute_time on macOS); only Linux's is tested to be
+// CLOCK_MONOTONIC, the clock another process compares with.
 package monotime
 
 import (

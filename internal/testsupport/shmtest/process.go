@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -112,29 +111,6 @@ func Sleeper(t testing.TB) *exec.Cmd {
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	return cmd
-}
-
-// WithoutFiles runs f with the soft limit of open files at 3, so that
-// every open fails with EMFILE (descriptors 0, 1 and 2 are taken, and more
-// besides), and restores the limit before it returns. Nothing else of the
-// test may run meanwhile: no parallel test, no t.Fatal in f.
-func WithoutFiles(t testing.TB, f func()) {
-	t.Helper()
-	var old syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
-		t.Fatal(err)
-	}
-	low := old
-	low.Cur = 3
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
-			t.Fatal(err)
-		}
-	}()
-	f()
 }
 
 // mainThreadExitsC is a process whose main thread exits (pthread_exit)
