@@ -75,8 +75,8 @@
  * as Go's Ring.Close, whether it goes: it removes the segment once both
  * roles have closed, or when this handle held a role, no other process is
  * attached, and the peer's role was never claimed or is held by a dead
- * process (SHMRING_EPEERDEAD). A producer whose consumer has not come yet
- * leaves its messages for one; shmring_abandon does not. A ring whose
+ * process (SHMRING_EPEERDEAD). A producer whose consumer has not come yet,
+ * or died, leaves its messages for the next one; shmring_abandon does not. A ring whose
  * peer died while another process is attached stays, so that a new process
  * can take the dead role over (shmring_producer and shmring_consumer claim
  * a dead process's role), or until "shmring rm -stale" (or ipcrm).
@@ -1864,9 +1864,8 @@ static inline int shmring__abandoned(struct shmring *r, int keep)
 	id = SHMRING_LOAD(&peer->owner);
 	if ((st & peer_closed) != 0 || (id != 0 && shmring_identity_status(id) != SHMRING_PROC_DEAD))
 		return 0;
-	if (id == 0 && r->has_producer && keep &&
-	    SHMRING_LOAD(&r->hdr->head) != SHMRING_LOAD(&r->hdr->tail))
-		return 0; /* committed messages wait for a consumer yet to come */
+	if (r->has_producer && keep && SHMRING_LOAD(&r->hdr->head) != SHMRING_LOAD(&r->hdr->tail))
+		return 0; /* committed messages wait for a consumer to come or take over */
 	return shmring_nattch(r) == 1;
 }
 

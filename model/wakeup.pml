@@ -365,7 +365,7 @@ inline wakePeer(word, flag, q, key, mem, buf, wants, fenced) {
 	fi
 }
 
-/* ring/wait.go wait: "if r.asym && w.fenced.Load() == 0 { fence.Heavy() }",
+/* ring/wait.go waiter.sleep: "if w.asym && w.own.fenced.Load() == 0 { fence.Heavy() }",
  * the sleeper's membarrier (M) between raising its flag and the re-check. A
  * full barrier on the CPU running the peer drains the peer's buffer (mem,
  * buf). With the handshake it is skipped once the peer has answered. Used

@@ -348,9 +348,10 @@ func (c *Consumer) waitData(ctx context.Context) error {
 	if trail {
 		fence.Pause(trailPauses)
 	}
-	if ok, err := c.refresh(); err != nil {
-		return err
-	} else if ok {
+	// A cursor refresh refuses is left to the wait, whose poll looks
+	// whether this consumer closed first and reports it (ErrCorrupt) with
+	// the counters flushed.
+	if ok, err := c.refresh(); err == nil && ok {
 		switch {
 		case trail && c.cachedHead-c.tail == 1:
 			// The pause found no more than was there before it:
@@ -394,8 +395,8 @@ func (c *Consumer) beforeWait() {
 // peerCursor is the producer's cursor as last read.
 func (c *Consumer) peerCursor() uint64 { return c.cachedHead }
 
-// flushCounters copies the statistics to the header; waitFor calls it
-// before sleeping.
+// flushCounters copies the statistics to the header; the waiter calls it
+// before sleeping and when a wait fails.
 func (c *Consumer) flushCounters() { c.flush(c.me) }
 
 // Close ends the consumer. From then on every sending call of the producer

@@ -5,7 +5,10 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // TestInlining pins which functions of the fast paths the compiler inlines,
@@ -66,4 +69,54 @@ var mustInline = []string{
 	"(*Consumer).refresh",
 	"Batch.Len",
 	"Batch.Slot",
+}
+
+// TestStoreOrder checks, in the compiler's output, what the wake-up
+// protocol needs of a cursor store that is a plain Go store
+// (internal/platform/fence's store_amd64.go): in every call that
+// publishes, the store is there (not dropped), and the load of the peer's
+// sleeping flag (D) comes after it (C), before the call that may wake the
+// peer. gc keeps that order (every memory operation is a link in one chain
+// of memory states); this test is what says so for the compiler at hand.
+func TestStoreOrder(t *testing.T) {
+	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+		t.Skip("the plain-store cursor is linux/amd64's")
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("no go command: %v", err)
+	}
+	out, err := exec.Command(goBin, "build", "-gcflags=-S", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build -gcflags=-S: %v\n%s", err, out)
+	}
+	funcs := map[string][]string{}
+	var cur string
+	for _, line := range strings.Split(string(out), "\n") {
+		if i := strings.Index(line, " STEXT "); i >= 0 {
+			cur = strings.TrimPrefix(line[:i], "github.com/shmring/shmring/ring.")
+			continue
+		}
+		if cur != "" && strings.HasPrefix(line, "\t0x") {
+			funcs[cur] = append(funcs[cur], line)
+		}
+	}
+	for _, fn := range []string{"(*Producer).Send", "(*Producer).publish", "(*Consumer).copyOut", "(*Consumer).release"} {
+		text := funcs[fn]
+		require.NotEmpty(t, text, "no code for %s", fn)
+		store, load, wake := -1, -1, -1
+		for i, ins := range text {
+			switch {
+			case store < 0 && strings.Contains(ins, "fence/store_amd64.go") && strings.Contains(ins, "MOVQ"):
+				store = i
+			case store >= 0 && load < 0 && strings.Contains(ins, "sync/atomic/type.go") && strings.Contains(ins, "MOVL"):
+				load = i
+			case store >= 0 && strings.Contains(ins, "CALL") && strings.Contains(ins, "(*slots).settle"):
+				wake = i
+			}
+		}
+		require.GreaterOrEqual(t, store, 0, "%s: no plain cursor store", fn)
+		require.Greater(t, load, store, "%s: no atomic load of the flag after the cursor store", fn)
+		require.Greater(t, wake, load, "%s: the flag load is not before the call to settle", fn)
+	}
 }

@@ -44,10 +44,8 @@ func (s *slots) store(c *atomic.Uint64, v uint64) {
 	}
 }
 
-// wakePeer wakes the peer if it announced it may sleep: w is the peer's
-// futex block. The Load keeps the common case (nobody sleeps) free of
-// read-modify-write instructions. It is split so the check inlines into
-// every publication.
+// wakePeer wakes the peer if it announced it may sleep. The Load keeps the
+// common case (nobody sleeps) free of read-modify-write instructions.
 func (s *slots) wakePeer() {
 	if s.peer.sleeping.Load() != 0 {
 		s.wakeSleeper()
@@ -633,8 +631,8 @@ func (p *Producer) beforeWait() {
 // peerCursor is the consumer's cursor as last read.
 func (p *Producer) peerCursor() uint64 { return p.cachedTail }
 
-// flushCounters copies the statistics to the header; waitFor calls it
-// before sleeping.
+// flushCounters copies the statistics to the header; the waiter calls it
+// before sleeping and when a wait fails.
 func (p *Producer) flushCounters() { p.flush(p.me) }
 
 // Close ends the producer: what was committed stays for the consumer, which

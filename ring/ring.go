@@ -623,18 +623,19 @@ func claim(s *side, role string) error {
 // with the last detach) when nobody will use it again: both sides have
 // closed; or this handle held a role, no other process is attached, and
 // the peer's role is held by a dead process or was never claimed. A
-// producer whose consumer has not come yet leaves its committed messages
-// for it, and a handle that claimed no role (a creator or a monitor)
-// removes nothing unless both sides have closed. A ring whose peer died
-// while another process is still attached stays until "shmring rm -stale"
-// or a new process takes the role over. Close returns ErrClosed if called
-// twice.
+// producer whose consumer has not come yet, or died, leaves its committed
+// messages for the next one (which takes the dead one's role over); a
+// handle that claimed no role (a creator or a monitor) removes nothing
+// unless both sides have closed. A ring whose peer died while another
+// process is still attached stays until "shmring rm -stale" or a new
+// process takes the role over. Close returns ErrClosed if called twice.
 func (r *Ring) Close() error { return r.close(true) }
 
 // Abandon is Close for a producer that gives up on its messages: where
 // Close would leave committed messages for a consumer that has not come
-// yet, Abandon removes the segment (if no other process is attached). For
-// a handle without the producer role it is Close.
+// yet, or for one that takes a dead one's role over, Abandon removes the
+// segment (if no other process is attached). For a handle without the
+// producer role it is Close.
 func (r *Ring) Abandon() error { return r.close(false) }
 
 // close is Close; keep leaves a producer's committed messages for a
@@ -748,8 +749,10 @@ func (r *Ring) abandoned(prod, cons, keep bool) bool {
 	switch {
 	case st&peerClosed != 0 || id.alive():
 		return false
-	case id == 0 && prod && keep && r.fill() > 0:
-		return false // committed messages wait for a consumer yet to come
+	case prod && keep && r.fill() > 0:
+		// Committed messages wait for a consumer yet to come, or for
+		// one that takes the dead one's role over.
+		return false
 	}
 	info, err := r.seg.Stat()
 	return err == nil && info.Nattch <= 1

@@ -675,9 +675,22 @@ func TestClosePolicy(t *testing.T) {
 			_, err := r.Consumer()
 			require.NoError(t, err)
 		}, (*ring.Ring).Close, true},
-		{"producer, consumer's process died", func(t *testing.T, r *ring.Ring) {
+		{"producer, consumer's process died, messages for a takeover", func(t *testing.T, r *ring.Ring) {
 			send(t, r, 2)
 			holdAndKill(t, r, "hold-consumer")
+		}, (*ring.Ring).Close, false},
+		{"producer abandons them to a dead consumer", func(t *testing.T, r *ring.Ring) {
+			send(t, r, 2)
+			holdAndKill(t, r, "hold-consumer")
+		}, (*ring.Ring).Abandon, true},
+		{"producer, consumer's process died, nothing left", func(t *testing.T, r *ring.Ring) {
+			send(t, r, 0)
+			holdAndKill(t, r, "hold-consumer")
+		}, (*ring.Ring).Close, true},
+		{"consumer, producer's process died", func(t *testing.T, r *ring.Ring) {
+			holdAndKill(t, r, "hold-producer")
+			_, err := r.Consumer()
+			require.NoError(t, err)
 		}, (*ring.Ring).Close, true},
 		{"producer, consumer alive", func(t *testing.T, r *ring.Ring) {
 			send(t, r, 2)

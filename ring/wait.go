@@ -246,7 +246,7 @@ func (w *waiter) wait(ctx context.Context, p poller) error {
 		if ok, err := p.poll(); ok || err != nil {
 			return err
 		}
-		if err := w.check(ctx, p); err != nil {
+		if ok, err := w.check(ctx, p); ok || err != nil {
 			return err
 		}
 		if ok, err := w.sleep(ctx, p); ok || err != nil {
@@ -283,8 +283,8 @@ func (w *waiter) spin(ctx context.Context, p poller) (bool, error) {
 			runtime.Gosched()
 		}
 		if i%spinCheckEvery == 0 {
-			if err := w.check(ctx, p); err != nil {
-				return false, err
+			if ok, err := w.check(ctx, p); ok || err != nil {
+				return ok, err
 			}
 		}
 	}
@@ -309,8 +309,8 @@ func (w *waiter) yield(ctx context.Context, p poller) (bool, error) {
 			return false, nil
 		}
 		if i%yieldCheckEvery == 0 {
-			if err := w.check(ctx, p); err != nil {
-				return false, err
+			if ok, err := w.check(ctx, p); ok || err != nil {
+				return ok, err
 			}
 		}
 	}
@@ -318,21 +318,23 @@ func (w *waiter) yield(ctx context.Context, p poller) (bool, error) {
 
 // check looks at the context and, when the schedule says so, at the peer's
 // process: ErrPeerDead, ErrPeerUnresponsive, or ctx's error end the wait.
-func (w *waiter) check(ctx context.Context, p poller) error {
+// It reports true when the final poll after finding the peer dead found
+// what the side waits for (the wait then ends well).
+func (w *waiter) check(ctx context.Context, p poller) (bool, error) {
 	now := time.Now()
 	if err := ctx.Err(); err != nil {
-		return err
+		return false, err
 	}
 	if d, ok := ctx.Deadline(); ok && !now.Before(d) {
-		return context.DeadlineExceeded
+		return false, context.DeadlineExceeded
 	}
 	lc := &w.live
 	switch {
 	case lc.next.IsZero():
 		lc.next = now.Add(w.liveness)
-		return nil
+		return false, nil
 	case now.Before(lc.next):
-		return nil
+		return false, nil
 	case now.Sub(lc.next) > w.liveness:
 		// More than two intervals since the last check, not all of
 		// them spent waiting: what that check saw says nothing of now.
@@ -343,17 +345,16 @@ func (w *waiter) check(ctx context.Context, p poller) error {
 	lc.next = now.Add(w.liveness)
 	err := checkPeer(w.them, &lc.stopped)
 	if err == nil {
-		return nil
+		return false, nil
 	}
 	// The peer may have published (or freed) one more slot between the
 	// last poll and its death. It can do nothing more now, so this poll
 	// is final: report death only if it finds nothing
-	// (model/wakeup.pml, MUT_NO_FINAL_POLL). If it finds something, the
-	// caller's next poll takes it.
+	// (model/wakeup.pml, MUT_NO_FINAL_POLL).
 	if ok, perr := p.poll(); ok || perr != nil {
-		return perr
+		return ok, perr
 	}
-	return err
+	return false, err
 }
 
 // sleep is one sleep of the protocol above, step by step as in

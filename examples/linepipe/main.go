@@ -114,7 +114,9 @@ func receive(ctx context.Context, path string, liveness, giveUp time.Duration, o
 	if err != nil {
 		return err
 	}
-	defer finish(r, func(st ring.Stats) bool { return !st.Producer.Alive })
+	// Close removes the ring once both sides have closed it, or when the
+	// sender died or never came and nobody else has it attached.
+	defer r.Close()
 	c, err := r.Consumer()
 	if err != nil {
 		return err
@@ -166,9 +168,10 @@ func send(ctx context.Context, path string, liveness, timeout time.Duration, in 
 	if err != nil {
 		return err
 	}
-	// The receiver made the ring: one that has not claimed its role yet is
-	// about to, and only a receiver that claimed it can die.
-	defer finish(r, func(st ring.Stats) bool { return st.Consumer.PID != 0 && !st.Consumer.Alive })
+	// Abandon, not Close: lines left for a receiver that died would wait
+	// for nobody, since a receiver always makes a new ring. A receiver that
+	// has not claimed its role yet has the ring attached, so it stays.
+	defer r.Abandon()
 	p, err := r.Producer() // ring.ErrRoleTaken if a live sender has it
 	if err != nil {
 		return err
@@ -217,17 +220,4 @@ func openWhenCreated(ctx context.Context, key shmseg.Key, opts *ring.Options, ti
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-}
-
-// finish closes this side's handle on r. Close removes the ring once both
-// sides have closed it; if peerGone says the peer will not close its side
-// (it died, or never came), remove the ring too: once this side has
-// closed, no linepipe process can use it (recv always makes a new ring,
-// and a sender would find the receiver's role closed for good), so it
-// would only wait for "shmring rm -stale".
-func finish(r *ring.Ring, peerGone func(ring.Stats) bool) {
-	if peerGone(r.Stats()) {
-		_ = r.Segment().Remove() // shmseg.ErrNotExist if the peer removed it first
-	}
-	_ = r.Close()
 }

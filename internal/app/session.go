@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -216,31 +217,31 @@ func (s *session) watchPeer(cancel context.CancelCauseFunc) (stop func()) {
 
 // close ends this side and detaches. Whether the segment goes is
 // ring.Ring.Close's policy (Abandon's, when a producer does not keep its
-// messages for a consumer yet to come); this only says what happened, for
-// the report. It returns a note, or "".
+// messages for a consumer yet to come); this says what happened, for the
+// report, from what is there after. It returns a note, or "".
 func (s *session) close(keepForPeer bool) (note string) {
 	st := s.r.Stats()
 	ps, pid := s.peer(st)
-	// Close removes the segment when the peer never came or died and no
-	// other process is attached: say which.
-	others := false
-	if info, err := s.r.Segment().Stat(); err == nil {
-		others = info.Nattch > 1
-	}
-	switch {
-	case ps == peerAbsent && keepForPeer && st.Fill > 0:
-		note = fmt.Sprintf("no consumer yet: %d messages wait in ring %v for one", st.Fill, s.key)
-	case ps == peerDead && others:
-		note = fmt.Sprintf("the %s (pid %d) died; ring %v left (attached elsewhere): shmring rm -stale removes it", s.role.peer(), pid, s.key)
-	case ps == peerDead:
-		note = fmt.Sprintf("the %s (pid %d) died; ring %v removed", s.role.peer(), pid, s.key)
-	}
+	id := s.r.Segment().ID()
 	closeRing := s.r.Close
 	if !keepForPeer {
 		closeRing = s.r.Abandon
 	}
-	if err := closeRing(); err != nil && note == "" {
-		note = fmt.Sprintf("closing ring %v: %v", s.key, err)
+	err := closeRing()
+	_, statErr := shmseg.Stat(id)
+	removed := errors.Is(statErr, shmseg.ErrNotExist)
+	var notes []string
+	switch {
+	case ps == peerDead && removed:
+		notes = append(notes, fmt.Sprintf("the %s (pid %d) died; ring %v removed", s.role.peer(), pid, s.key))
+	case ps == peerDead:
+		notes = append(notes, fmt.Sprintf("the %s (pid %d) died; ring %v left, for a new %s or shmring rm -stale",
+			s.role.peer(), pid, s.key, s.role.peer()))
+	case ps == peerAbsent && !removed && st.Fill > 0:
+		notes = append(notes, fmt.Sprintf("no %s yet: %d messages wait in ring %v for one", s.role.peer(), st.Fill, s.key))
 	}
-	return note
+	if err != nil {
+		notes = append(notes, fmt.Sprintf("closing ring %v: %v", s.key, err))
+	}
+	return strings.Join(notes, "; ")
 }

@@ -1,4 +1,4 @@
-//go:build amd64 && !race
+//go:build amd64 && gc && !race
 
 package fence
 
@@ -16,7 +16,10 @@ package fence
 // in one chain of memory states, and the atomic load of the peer's flag
 // that follows the store takes the state the store made. It does not drop
 // the store either: a store is dead only if another store to the same
-// address follows with no load in between, and the flag load is one.
+// address follows with no load in between, and the flag load is one. That
+// is gc's behaviour, not a promise of the Go memory model: other compilers
+// (gccgo, which may sink a plain store below an atomic load) build
+// store_atomic.go instead, and ring's TestStoreOrder checks gc's output.
 func Store64(addr *uint64, v uint64) { *addr = v }
 
 // Store32 is Store64 for a 32-bit word (4-byte aligned).
