@@ -18,19 +18,7 @@ import (
 // see the whole list; a function that stops inlining for a good reason
 // leaves this list in the same commit, with the reason.
 func TestInlining(t *testing.T) {
-	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
-		// On arm64 the cursor store is an assembly routine (STLR),
-		// and the publication step calling it is too costly to inline.
-		t.Skip("the list is for linux/amd64")
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("no go command: %v", err)
-	}
-	out, err := exec.Command(goBin, "build", "-gcflags=-m", ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build -gcflags=-m: %v\n%s", err, out)
-	}
+	out := compilerOutput(t, "-m")
 	got := map[string]bool{}
 	for _, m := range regexp.MustCompile(`(?m): can inline (\S+)`).FindAllStringSubmatch(string(out), -1) {
 		got[m[1]] = true
@@ -79,17 +67,7 @@ var mustInline = []string{
 // peer. gc keeps that order (every memory operation is a link in one chain
 // of memory states); this test is what says so for the compiler at hand.
 func TestStoreOrder(t *testing.T) {
-	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
-		t.Skip("the plain-store cursor is linux/amd64's")
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("no go command: %v", err)
-	}
-	out, err := exec.Command(goBin, "build", "-gcflags=-S", ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build -gcflags=-S: %v\n%s", err, out)
-	}
+	out := compilerOutput(t, "-S")
 	funcs := map[string][]string{}
 	var cur string
 	for _, line := range strings.Split(string(out), "\n") {
@@ -119,4 +97,24 @@ func TestStoreOrder(t *testing.T) {
 		require.Greater(t, load, store, "%s: no atomic load of the flag after the cursor store", fn)
 		require.Greater(t, wake, load, "%s: the flag load is not before the call to settle", fn)
 	}
+}
+
+// compilerOutput builds this package with -gcflags=flag and returns what the
+// compiler printed. The lists these tests check are linux/amd64's: on
+// arm64 the cursor store is an assembly routine (STLR), and the
+// publication step calling it is too costly to inline.
+func compilerOutput(t *testing.T, flag string) []byte {
+	t.Helper()
+	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+		t.Skip("the compiled code checked here is linux/amd64's")
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("no go command: %v", err)
+	}
+	out, err := exec.Command(goBin, "build", "-gcflags="+flag, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build -gcflags=%s: %v\n%s", flag, err, out)
+	}
+	return out
 }
