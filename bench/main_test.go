@@ -30,6 +30,7 @@ func TestMain(m *testing.M) {
 var childRoles = map[string]func(args []string) error{
 	"ring-consume": ringConsume,
 	"ring-pong":    ringPong,
+	"ring-ack":     ringAck,
 	"fd-consume":   fdConsume,
 	"fd-pong":      fdPong,
 	"futex-pong":   futexPong,
