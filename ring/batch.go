@@ -1,0 +1,40 @@
+package ring
+
+import "encoding/binary"
+
+// The loops of the batch calls, SendBatch and RecvBatch: what they do for
+// every message of a batch.
+
+// putRun writes msgs into the slots from head on, each message's length
+// and then its payload. The caller checked space and sizes.
+//
+// Between two processes the loop is bound by its stores. Every slot was
+// read by the consumer a lap ago, so its line is the consumer core's, and
+// a store waits in the CPU's store buffer until the line is this core's
+// again; the buffer holds a fixed number of stores, and the fewer stores a
+// message takes, the more lines are on their way at once. Go keeps no
+// register across a call: each value the loop still needs after memmove
+// is stored to the stack before it, a store per value per message. So the
+// byte count is summed first, in a loop that makes no call, and the copy
+// loop carries only the index across memmove.
+//
+// Lengths are not written ahead of the payloads, as ReserveBatch writes
+// them (docs/DESIGN.md, "Writing a batch"): with a copy to make after each
+// length, a slot's line is stored to twice, far apart, and across
+// processes that was no faster for small slots and much slower for slots
+// of a cache line or more.
+func (p *Producer) putRun(msgs [][]byte) {
+	var bytes uint64
+	for _, m := range msgs {
+		bytes += uint64(len(m))
+	}
+	head, area, mask, size := p.head, p.area, p.mask, p.size
+	for i := range msgs {
+		off := ((head + uint64(i)) & mask) * size
+		m := msgs[i]
+		binary.LittleEndian.PutUint32(area[off:off+lenSize], uint32(len(m)))
+		putPayload(area[off+lenSize:off+size], m)
+	}
+	p.head += uint64(len(msgs))
+	p.bytes += bytes
+}
