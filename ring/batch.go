@@ -15,8 +15,9 @@ import "encoding/binary"
 // message takes, the more lines are on their way at once. Go keeps no
 // register across a call: each value the loop still needs after memmove
 // is stored to the stack before it, a store per value per message. So the
-// byte count is summed first, in a loop that makes no call, and the copy
-// loop carries only the index across memmove.
+// byte count is summed first, in a loop that makes no call, the copy
+// loop carries only the index across memmove, and a small payload is
+// copied without a call (putSmall).
 //
 // Lengths are not written ahead of the payloads, as ReserveBatch writes
 // them (docs/DESIGN.md, "Writing a batch"): with a copy to make after each
@@ -33,8 +34,29 @@ func (p *Producer) putRun(msgs [][]byte) {
 		off := ((head + uint64(i)) & mask) * size
 		m := msgs[i]
 		binary.LittleEndian.PutUint32(area[off:off+lenSize], uint32(len(m)))
-		putPayload(area[off+lenSize:off+size], m)
+		if dst := area[off+lenSize : off+size]; crashPoints || !putSmall(dst, m) {
+			putPayload(dst, m)
+		}
 	}
 	p.head += uint64(len(msgs))
 	p.bytes += bytes
+}
+
+// putSmall copies a payload of 8 to 16 bytes into dst with one or two
+// word moves (two overlap below 16 bytes), and reports whether it did;
+// any other length is left to the caller. It inlines, so that a loop
+// copying such messages makes no call: for small messages memmove's call
+// costs more than its copy, and its spills more than the payload's own
+// stores. A build with crash points does not call it: every payload goes
+// through putPayload, which may die halfway.
+func putSmall(dst, msg []byte) bool {
+	n := len(msg)
+	if n < 8 || n > 16 || len(dst) < n {
+		return false
+	}
+	binary.LittleEndian.PutUint64(dst, binary.LittleEndian.Uint64(msg))
+	if n > 8 {
+		binary.LittleEndian.PutUint64(dst[n-8:], binary.LittleEndian.Uint64(msg[n-8:]))
+	}
+	return true
 }

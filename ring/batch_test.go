@@ -1,0 +1,83 @@
+package ring_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/shmring/shmring/ring"
+)
+
+// TestSendBatchWritesExactly sends every length a slot holds, 0 to 28
+// bytes (those of 8 to 16 are copied without memmove, the others with it),
+// through SendBatch in runs of 1 to 8 messages, which start at every slot
+// and wrap around the end of the ring, and looks at the slots themselves
+// (the ring is in a buffer of the test's): each holds its message's length
+// and bytes, and nothing after them is written, which a word copy that
+// overshoots would break. The consumer then receives each message as it
+// was sent.
+func TestSendBatchWritesExactly(t *testing.T) {
+	const slotSize, slots, sentinel = 32, 8, 0xee
+	cfg := ring.Config{SlotSize: slotSize, Slots: slots}
+	buf := make([]byte, ring.HeaderSize+slotSize*slots)
+	r, err := ring.NewIn(buf, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = r.Close() })
+	p, err := r.Producer()
+	require.NoError(t, err)
+	c, err := r.Consumer()
+	require.NoError(t, err)
+	slot := func(seq int) []byte {
+		off := ring.HeaderSize + seq%slots*slotSize
+		return buf[off : off+slotSize]
+	}
+	for seq := range slots {
+		for i := range slot(seq) {
+			slot(seq)[i] = sentinel
+		}
+	}
+
+	ctx := context.Background()
+	var msgs [][]byte
+	for n := range p.MaxMessage() + 1 {
+		m := make([]byte, n)
+		for i := range m {
+			m[i] = byte(n*31 + i + 1)
+		}
+		msgs = append(msgs, m)
+	}
+	seq := 0
+	for round := 0; round < 3; round++ { // runs start at different slots each round
+		for i, run := 0, 1+round; i < len(msgs); i, run = i+run, run%slots+1 {
+			batch := msgs[i:min(i+run, len(msgs))]
+			k, err := p.SendBatch(ctx, batch)
+			require.NoError(t, err)
+			require.Equal(t, len(batch), k)
+			for j, m := range batch {
+				s := slot(seq + j)
+				require.Equal(t, uint32(len(m)), binary.LittleEndian.Uint32(s), "message of %d bytes: length", len(m))
+				require.Equal(t, m, s[4:4+len(m)], "message of %d bytes: payload", len(m))
+				require.Equal(t, bytes.Repeat([]byte{sentinel}, slotSize-4-len(m)), s[4+len(m):],
+					"message of %d bytes: the rest of the slot", len(m))
+			}
+			got := 0
+			_, err = c.RecvBatch(ctx, 0, func(m []byte) error {
+				require.Equal(t, batch[got], m)
+				got++
+				return nil
+			})
+			require.NoError(t, err)
+			require.Equal(t, len(batch), got)
+			for j := range batch {
+				s := slot(seq + j)
+				for b := range s {
+					s[b] = sentinel
+				}
+			}
+			seq += len(batch)
+		}
+	}
+}
