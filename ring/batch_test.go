@@ -81,3 +81,34 @@ func TestSendBatchWritesExactly(t *testing.T) {
 		}
 	}
 }
+
+// TestRecvBatchRefusesBadLength: a slot length longer than a slot holds
+// can only come from a broken or hostile writer. RecvBatch hands fn the
+// messages before it, then stops there with ErrCorrupt, and leaves the
+// bad one unreceived.
+func TestRecvBatchRefusesBadLength(t *testing.T) {
+	const slotSize, slots = 32, 8
+	for _, bad := range []uint32{slotSize - 4 + 1, 1<<32 - 1} {
+		buf := make([]byte, ring.HeaderSize+slotSize*slots)
+		r, err := ring.NewIn(buf, ring.Config{SlotSize: slotSize, Slots: slots})
+		require.NoError(t, err)
+		p, err := r.Producer()
+		require.NoError(t, err)
+		c, err := r.Consumer()
+		require.NoError(t, err)
+		ctx := context.Background()
+		_, err = p.SendBatch(ctx, [][]byte{{1}, {2}, {3}})
+		require.NoError(t, err)
+		binary.LittleEndian.PutUint32(buf[ring.HeaderSize+slotSize:], bad) // the second message's
+		var got [][]byte
+		n, err := c.RecvBatch(ctx, 0, func(m []byte) error {
+			got = append(got, bytes.Clone(m))
+			return nil
+		})
+		require.ErrorIs(t, err, ring.ErrCorrupt, "length %d", bad)
+		require.Equal(t, 1, n, "length %d", bad)
+		require.Equal(t, [][]byte{{1}}, got, "length %d", bad)
+		require.Equal(t, 2, r.Stats().Fill, "length %d: the bad message and the one after it stay", bad)
+		require.NoError(t, r.Close())
+	}
+}
