@@ -5,6 +5,41 @@ import "encoding/binary"
 // The loops of the batch calls, SendBatch and RecvBatch: what they do for
 // every message of a batch.
 
+// recvBatch hands the available messages to fn and releases them.
+//
+// The slot is read here, not through payload: payload is too large to
+// inline, and a call per message is a frame and a round of spills and
+// reloads on top of fn's, which the loop pays anyway. fn is opaque to the
+// compiler, so everything the loop keeps is reloaded after it: the loop
+// keeps little, and updates tail and the byte count in the Consumer
+// itself, so that a message fn has seen counts as received even if fn
+// panics.
+func (c *Consumer) recvBatch(max int, fn func(msg []byte) error) (n int, err error) {
+	avail := c.cachedHead - c.tail
+	if max > 0 && uint64(max) < avail {
+		avail = uint64(max)
+	}
+	for ; uint64(n) < avail; n++ {
+		off := (c.tail & c.mask) * c.size
+		s := c.area[off : off+c.size : off+c.size]
+		k := binary.LittleEndian.Uint32(s)
+		if k > uint32(c.max) {
+			err = c.badLength(c.tail, k)
+			break
+		}
+		c.tail++
+		c.bytes += uint64(k)
+		if err = fn(s[lenSize : lenSize+k : lenSize+k]); err != nil {
+			n++
+			break
+		}
+	}
+	if c.tail != c.released {
+		c.release()
+	}
+	return n, err
+}
+
 // putRun writes msgs into the slots from head on, each message's length
 // and then its payload. The caller checked space and sizes.
 //
