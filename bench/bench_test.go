@@ -27,6 +27,10 @@ var throughputs = []struct {
 }{
 	{"ring-send", func(h harness, size, n int) result { return ringThroughput(h, apiSend, size, slotsFor(size), n) }},
 	{"ring-batch", func(h harness, size, n int) result { return ringThroughput(h, apiBatch, size, slotsFor(size), n) }},
+	// The copying calls of a program with its messages in hand, both
+	// sides spinning, through exported calls only (public_test.go).
+	{"ring-sendbatch-spin", func(h harness, size, n int) result { return publicThroughput(h, apiSendBatch, size, n) }},
+	{"ring-send-spin", func(h harness, size, n int) result { return publicThroughput(h, apiSendRecv, size, n) }},
 	{"cring-batch", func(h harness, size, n int) result {
 		return cringThroughput(h, size, slotsFor(size), batchFor(size), n)
 	}},

@@ -8,8 +8,10 @@
 // are not counted (allocs/op are the benchmark process's).
 //
 //	BenchmarkThroughput  one-way streams: ring Send, ring Reserve/Commit in
-//	                     batches, the C reference ring, a pipe, a Unix
-//	                     stream socket, a Go channel; 8 B to 64 KiB
+//	                     batches, ring SendBatch/RecvBatch and Send/Recv
+//	                     spinning through exported calls only, the C
+//	                     reference ring, a pipe, a Unix stream socket, a
+//	                     Go channel; 8 B to 64 KiB
 //	BenchmarkRoundTrip   ping-pong with p50/p99/p99.9: ring spinning, ring
 //	                     on futexes only, the C ring, a bare futex
 //	                     ping-pong, a pipe, a Unix stream socket, a channel

@@ -99,6 +99,13 @@ func ringThroughput(h harness, api string, size, slots, n int) result {
 	awaitCursor(h, tail, uint64(n), peer)
 	elapsed, allocs := s.end(n)
 
+	return closeStream(h, r, p, peer, n, elapsed, allocs)
+}
+
+// closeStream ends a one-way stream of n messages, timed as elapsed with
+// allocs per 1000 messages: it reads the ring's counters, closes the
+// producer, and checks that the peer saw n messages.
+func closeStream(h harness, r *ring.Ring, p *ring.Producer, peer *peer, n int, elapsed time.Duration, allocs float64) result {
 	st := r.Stats()
 	if err := p.Close(); err != nil {
 		h.Fatal(err)
@@ -314,6 +321,30 @@ func ringRoundTrip(h harness, mode ring.WaitMode, size, n int) result {
 	return r
 }
 
+// openPair opens the ring keyed in as its consumer and the ring keyed out
+// as its producer, both waiting with mode: a peer that answers on a ring
+// of its own. closeRings closes both.
+func openPair(in, out string, mode ring.WaitMode) (c *ring.Consumer, p *ring.Producer, closeRings func(), err error) {
+	ra, err := openRing(in, mode)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rb, err := openRing(out, mode)
+	if err != nil {
+		_ = ra.Close()
+		return nil, nil, nil, err
+	}
+	closeRings = func() { _ = ra.Close(); _ = rb.Close() }
+	if c, err = ra.Consumer(); err == nil {
+		p, err = rb.Producer()
+	}
+	if err != nil {
+		closeRings()
+		return nil, nil, nil, err
+	}
+	return c, p, closeRings, nil
+}
+
 // ringPong: args KEY_IN KEY_OUT MODE. Echoes each message of ring KEY_IN on
 // ring KEY_OUT, slot to slot, until the producer closes; prints
 // "done COUNT".
@@ -329,24 +360,11 @@ func ringPong(args []string) error {
 	if err != nil {
 		return err
 	}
-	ra, err := openRing(in, mode)
+	c, p, closeRings, err := openPair(in, out, mode)
 	if err != nil {
 		return err
 	}
-	defer ra.Close()
-	rb, err := openRing(out, mode)
-	if err != nil {
-		return err
-	}
-	defer rb.Close()
-	c, err := ra.Consumer()
-	if err != nil {
-		return err
-	}
-	p, err := rb.Producer()
-	if err != nil {
-		return err
-	}
+	defer closeRings()
 	fmt.Println("ready")
 
 	ctx := context.Background()

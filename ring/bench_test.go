@@ -179,28 +179,44 @@ func BenchmarkRoundTripCalls(b *testing.B) {
 }
 
 // BenchmarkOneSide times Send alone and Recv alone, one message per call,
+// and SendBatch alone and RecvBatch alone, oneSideBatch messages per call,
 // in one goroutine: the other side's work is done between runs of a ring's
 // worth of calls, outside the time reported, so no cache line moves
 // between CPUs while the calls are timed. It is the calls' own cost, which
 // the cross-process figures in bench/ add the line transfers to. ns/op is
-// the timed calls only. (StopTimer would not do: it reads the memory
-// statistics, a stop-the-world pause, which every ring's worth of calls
-// would pay.)
+// per message, for the timed calls only. (StopTimer would not do: it reads
+// the memory statistics, a stop-the-world pause, which every ring's worth
+// of calls would pay.)
 func BenchmarkOneSide(b *testing.B) {
 	for _, size := range []int{8, 64} {
-		for _, side := range []string{"send", "recv"} {
+		for _, side := range []string{"send", "recv", "sendbatch", "recvbatch"} {
 			b.Run(fmt.Sprintf("%s/%dB", side, size), func(b *testing.B) {
-				benchOneSide(b, side == "send", size)
+				benchOneSide(b, side, size)
 			})
 		}
 	}
 }
 
-func benchOneSide(b *testing.B, send bool, size int) {
+// oneSideBatch is the batch of BenchmarkOneSide's batch calls: bench/'s
+// for small messages.
+const oneSideBatch = 64
+
+func benchOneSide(b *testing.B, side string, size int) {
 	ctx := context.Background()
 	const slots = 4096
 	_, p, c := heapRing(b, ring.Config{SlotSize: ring.SlotSizeFor(size), Slots: slots})
 	msg, buf := make([]byte, size), make([]byte, size)
+	msgs := make([][]byte, oneSideBatch)
+	for i := range msgs {
+		msgs[i] = msg
+	}
+	sum := 0
+	// As bench/'s consumer: the first and last byte, in place.
+	read := func(m []byte) error {
+		sum += int(m[0]) + int(m[len(m)-1])
+		return nil
+	}
+	send := side == "send" || side == "sendbatch"
 	b.ReportAllocs()
 	var timed time.Duration
 	for done := 0; done < b.N; {
@@ -218,16 +234,22 @@ func benchOneSide(b *testing.B, send bool, size int) {
 		}
 		k := min(slots, b.N-done)
 		start := time.Now()
-		for range k {
-			var err error
-			if send {
+		for i := 0; i < k; {
+			n, err := 1, error(nil)
+			switch side {
+			case "send":
 				err = p.Send(ctx, msg)
-			} else {
+			case "recv":
 				_, err = c.Recv(ctx, buf)
+			case "sendbatch":
+				n, err = p.SendBatch(ctx, msgs[:min(oneSideBatch, k-i)])
+			case "recvbatch":
+				n, err = c.RecvBatch(ctx, min(oneSideBatch, k-i), read)
 			}
 			if err != nil {
 				b.Fatal(err)
 			}
+			i += n
 		}
 		timed += time.Since(start)
 		done += k

@@ -243,31 +243,6 @@ func (c *Consumer) recvBatchWaiting(ctx context.Context, max int, fn func(msg []
 	return c.recvBatch(max, fn)
 }
 
-// recvBatch hands the available messages to fn and releases them.
-func (c *Consumer) recvBatch(max int, fn func(msg []byte) error) (n int, err error) {
-	avail := c.cachedHead - c.tail
-	if max > 0 && uint64(max) < avail {
-		avail = uint64(max)
-	}
-	for ; uint64(n) < avail; n++ {
-		msg, perr := c.payload(c.tail)
-		if perr != nil {
-			err = perr
-			break
-		}
-		c.tail++
-		c.bytes += uint64(len(msg))
-		if err = fn(msg); err != nil {
-			n++
-			break
-		}
-	}
-	if c.tail != c.released {
-		c.release()
-	}
-	return n, err
-}
-
 // payload returns the message at seq, refusing a length the slot cannot
 // hold: it came from a producer that is broken or hostile.
 func (c *Consumer) payload(seq uint64) ([]byte, error) {

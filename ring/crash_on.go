@@ -18,8 +18,8 @@ import (
 // SIGKILL itself the 1000th time it is about to publish. The points:
 //
 //	send-mid-payload     the producer has written the length and half the payload
-//	                     (SendBatch: every length of the run, and the messages
-//	                     before this one)
+//	                     (SendBatch: and the messages of the run before this
+//	                     one)
 //	send-before-publish  the messages are written, the cursor not yet stored
 //	send-before-wake     the cursor is stored, the consumer not yet woken
 //	recv-before-release  the messages are read, the cursor not yet stored

@@ -546,26 +546,6 @@ func (p *Producer) put(msg []byte) {
 	p.bytes += uint64(len(msg))
 }
 
-// putRun writes msgs into the slots from head on: every length first, then
-// every payload, so that the length stores ask for all the run's cache
-// lines at once (docs/DESIGN.md, "Writing a batch"). The caller checked
-// space and sizes.
-func (p *Producer) putRun(msgs [][]byte) {
-	head, area, mask, size := p.head, p.area, p.mask, p.size
-	for i, m := range msgs {
-		off := ((head + uint64(i)) & mask) * size
-		binary.LittleEndian.PutUint32(area[off:off+lenSize], uint32(len(m)))
-	}
-	var bytes uint64
-	for i, m := range msgs {
-		off := ((head + uint64(i)) & mask) * size
-		putPayload(area[off+lenSize:off+size], m)
-		bytes += uint64(len(m))
-	}
-	p.head += uint64(len(msgs))
-	p.bytes += bytes
-}
-
 // putPayload copies msg into a slot's payload. A build with crash points
 // may die halfway.
 func putPayload(dst, msg []byte) {

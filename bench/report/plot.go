@@ -29,6 +29,8 @@ var plots = []struct {
 const (
 	colRing = iota
 	colRing2
+	colRing3
+	colRing4
 	colC
 	colC2
 	colPipe
@@ -40,6 +42,8 @@ const (
 var palette = []color.Color{
 	colRing:   color.RGBA{R: 0x1f, G: 0x5f, B: 0xbf, A: 0xff}, // blue
 	colRing2:  color.RGBA{R: 0x5f, G: 0xaf, B: 0xef, A: 0xff}, // light blue
+	colRing3:  color.RGBA{R: 0x10, G: 0x90, B: 0x90, A: 0xff}, // teal
+	colRing4:  color.RGBA{R: 0x60, G: 0xc0, B: 0xb0, A: 0xff}, // light teal
 	colC:      color.RGBA{R: 0x20, G: 0x20, B: 0x20, A: 0xff}, // black
 	colC2:     color.RGBA{R: 0x70, G: 0x70, B: 0x50, A: 0xff}, // dark olive
 	colPipe:   color.RGBA{R: 0xe0, G: 0x70, B: 0x10, A: 0xff}, // orange

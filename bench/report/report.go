@@ -15,6 +15,8 @@ var (
 	throughputTransports = []transport{
 		{"ring-batch", "ring ReserveBatch+Commit, ≤64 msgs or 32 KiB", colRing},
 		{"ring-send", "ring Send", colRing2},
+		{"ring-sendbatch-spin", "ring SendBatch+RecvBatch, spin", colRing3},
+		{"ring-send-spin", "ring Send+Recv, spin", colRing4},
 		{"cring-batch", "C ring (limit)", colC},
 		{"cring-each", "C ring, every message", colC2},
 		{"pipe", "pipe", colPipe},
@@ -153,20 +155,27 @@ func targets(rs *Results) []target {
 	get := rs.Get
 
 	// Throughput against the C ring: a throughput ratio, C's ns over ours.
-	vsC := func(api, label string, want float64) {
-		for _, size := range []int{8, 64, 1024} {
-			t := target{what: fmt.Sprintf("%s throughput vs C ring, %s", label, sizeName(size)), want: "≥ " + ratio(want)}
+	// cring is the C ring's transport, vs its label.
+	vsC := func(api, label, cring, vs string, want float64, sizes ...int) {
+		for _, size := range sizes {
+			t := target{what: fmt.Sprintf("%s throughput vs %s, %s", label, vs, sizeName(size)), want: "≥ " + ratio(want)}
 			g, ok1 := get(tputName(api, size), "ns/msg")
-			c, ok2 := get(tputName("cring-batch", size), "ns/msg")
+			c, ok2 := get(tputName(cring, size), "ns/msg")
 			if ok1 && ok2 {
-				t.got, t.status = vsPasses(rs.PassRatios(tputName("cring-batch", size), tputName(api, size), "ns/msg"),
+				t.got, t.status = vsPasses(rs.PassRatios(tputName(cring, size), tputName(api, size), "ns/msg"),
 					fmt.Sprintf("%s vs %s per message", ns(g), ns(c)), func(r float64) bool { return r >= want })
 			}
 			ts = append(ts, t)
 		}
 	}
-	vsC("ring-batch", "Batched (ReserveBatch+Commit, ≤64 msgs or 32 KiB)", 0.9)
-	vsC("ring-send", "Per-message Send", 0.5)
+	vsC("ring-batch", "Batched (ReserveBatch+Commit, ≤64 msgs or 32 KiB)", "cring-batch", "C ring", 0.9, 8, 64, 1024)
+	vsC("ring-send", "Per-message Send", "cring-batch", "C ring", 0.5, 8, 64, 1024)
+	// The copying calls through exported calls alone, both sides
+	// spinning (issue 18, "The public batch calls"): SendBatch against
+	// the C ring publishing as often, Send against the C ring
+	// publishing every message, as Send does.
+	vsC("ring-sendbatch-spin", "SendBatch+RecvBatch (≤64 msgs or 32 KiB, spin)", "cring-batch", "C ring", 0.9, 8, 64, 1024)
+	vsC("ring-send-spin", "Send+Recv (spin)", "cring-each", "C ring publishing every message", 0.5, 8)
 
 	// Round trips against the C ring.
 	for _, q := range []struct {
@@ -398,6 +407,11 @@ func Render(w io.Writer, r *Report) error {
 	p("  channel read its first and last byte in place. Producers copy the message in.\n")
 	p("- The throughput benchmarks run the ring with its default adaptive wait (spin, yield, then futex);\n")
 	p("  futex/1000msg counts both sides' futex waits and wakes from the ring's own counters.\n")
+	p("- \"spin\" throughput rows are a program with its messages in hand: `SendBatch` of ≤64 messages or\n")
+	p("  32 KiB (as many as the C ring publishes at once) with `RecvBatch` of as many, or `Send` with `Recv`,\n")
+	p("  both sides `WaitSpin`, through exported calls alone: the clock stops when the consumer's\n")
+	p("  acknowledgement of the last message arrives on a second ring. `SendBatch` is compared with the\n")
+	p("  batched C ring, `Send` with the C ring publishing every message.\n")
 	p("- Round trips: the parent copies a message in and reads the echo in place; the peer copies it slot\n")
 	p("  to slot (`Peek`, `Reserve`, `Commit`, `Release`; the C ring the same). Each round trip is timed\n")
 	p("  with one monotonic clock reading into internal/app/hist's log-linear histogram (buckets at most\n")
@@ -462,13 +476,15 @@ func renderThroughput(p printer, rs *Results) {
 		p("\n")
 	}
 	p("\nThroughput ratios (above 1: the ring moves more messages per second):\n\n")
-	p("| size | batched / C ring | Send / C ring | Send / C ring every message | batched / pipe | Send / pipe | batched / socket | batched / channel |\n")
-	p("|---|---|---|---|---|---|---|---|\n")
+	p("| size | batched / C ring | Send / C ring | Send / C ring every message | SendBatch spin / C ring | Send spin / C ring every message | batched / pipe | Send / pipe | batched / socket | batched / channel |\n")
+	p("|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, size := range sizes {
-		p("| %s | %s | %s | %s | %s | %s | %s | %s |\n", sizeName(size),
+		p("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", sizeName(size),
 			tputRatio(rs, "ring-batch", "cring-batch", size),
 			tputRatio(rs, "ring-send", "cring-batch", size),
 			tputRatio(rs, "ring-send", "cring-each", size),
+			tputRatio(rs, "ring-sendbatch-spin", "cring-batch", size),
+			tputRatio(rs, "ring-send-spin", "cring-each", size),
 			tputRatio(rs, "ring-batch", "pipe", size),
 			tputRatio(rs, "ring-send", "pipe", size),
 			tputRatio(rs, "ring-batch", "unix-stream", size),

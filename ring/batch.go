@@ -1,0 +1,97 @@
+package ring
+
+import "encoding/binary"
+
+// The loops of the batch calls, SendBatch and RecvBatch: what they do for
+// every message of a batch.
+
+// recvBatch hands the available messages to fn and releases them.
+//
+// The slot is read here, not through payload: payload is too large to
+// inline, and a call per message is a frame and a round of spills and
+// reloads on top of fn's, which the loop pays anyway. fn is opaque to the
+// compiler, so everything the loop keeps is reloaded after it: the loop
+// keeps little, and updates tail and the byte count in the Consumer
+// itself, so that a message fn has seen counts as received even if fn
+// panics.
+func (c *Consumer) recvBatch(max int, fn func(msg []byte) error) (n int, err error) {
+	avail := c.cachedHead - c.tail
+	if max > 0 && uint64(max) < avail {
+		avail = uint64(max)
+	}
+	for ; uint64(n) < avail; n++ {
+		off := (c.tail & c.mask) * c.size
+		s := c.area[off : off+c.size : off+c.size]
+		k := binary.LittleEndian.Uint32(s)
+		if k > uint32(c.max) {
+			err = c.badLength(c.tail, k)
+			break
+		}
+		c.tail++
+		c.bytes += uint64(k)
+		if err = fn(s[lenSize : lenSize+k : lenSize+k]); err != nil {
+			n++
+			break
+		}
+	}
+	if c.tail != c.released {
+		c.release()
+	}
+	return n, err
+}
+
+// putRun writes msgs into the slots from head on, each message's length
+// and then its payload. The caller checked space and sizes.
+//
+// Between two processes the loop is bound by its stores. Every slot was
+// read by the consumer a lap ago, so its line is the consumer core's, and
+// a store waits in the CPU's store buffer until the line is this core's
+// again; the buffer holds a fixed number of stores, and the fewer stores a
+// message takes, the more lines are on their way at once. Go keeps no
+// register across a call: each value the loop still needs after memmove
+// is stored to the stack before it, a store per value per message. So the
+// byte count is summed first, in a loop that makes no call, the copy
+// loop carries only the index across memmove, and a small payload is
+// copied without a call (putSmall).
+//
+// Lengths are not written ahead of the payloads, as ReserveBatch writes
+// them (docs/DESIGN.md, "Writing a batch"): with a copy to make after each
+// length, a slot's line is stored to twice, far apart, and across
+// processes that was no faster for small slots and much slower for slots
+// of a cache line or more.
+func (p *Producer) putRun(msgs [][]byte) {
+	var bytes uint64
+	for _, m := range msgs {
+		bytes += uint64(len(m))
+	}
+	head, area, mask, size := p.head, p.area, p.mask, p.size
+	for i := range msgs {
+		off := ((head + uint64(i)) & mask) * size
+		m := msgs[i]
+		binary.LittleEndian.PutUint32(area[off:off+lenSize], uint32(len(m)))
+		if dst := area[off+lenSize : off+size]; crashPoints || !putSmall(dst, m) {
+			putPayload(dst, m)
+		}
+	}
+	p.head += uint64(len(msgs))
+	p.bytes += bytes
+}
+
+// putSmall copies a payload of 8 to 16 bytes into dst with one or two
+// word moves (two overlap below 16 bytes), and reports whether it did;
+// any other length is left to the caller. It inlines, so that a loop
+// copying such messages makes no call: for small messages memmove's call
+// costs more than its copy, and its spills more than the payload's own
+// stores. A build with crash points does not call it: every payload goes
+// through putPayload, which may die halfway.
+func putSmall(dst, msg []byte) bool {
+	n := len(msg)
+	if n < 8 || n > 16 || len(dst) < n {
+		return false
+	}
+	binary.LittleEndian.PutUint64(dst, binary.LittleEndian.Uint64(msg))
+	if n > 8 {
+		binary.LittleEndian.PutUint64(dst[n-8:], binary.LittleEndian.Uint64(msg[n-8:]))
+	}
+	return true
+}
