@@ -57,6 +57,7 @@ var mustInline = []string{
 	"(*Consumer).refresh",
 	"Batch.Len",
 	"Batch.Slot",
+	"putSmall",
 }
 
 // TestStoreOrder checks, in the compiler's output, what the wake-up
