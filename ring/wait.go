@@ -115,7 +115,7 @@ type waiter struct {
 type backoff struct {
 	spin, yield int64
 	adapt       bool
-	clockEvery  int // spin reads the clock every clockEvery polls
+	clockMask   int // spin reads the clock when the poll count & clockMask is 0
 }
 
 // forever is a phase that does not end.
@@ -133,16 +133,16 @@ func newBackoff(ws WaitStrategy) backoff {
 	default:
 		b = backoff{spin: int64(ws.Spin), yield: int64(ws.Yield), adapt: true}
 	}
-	b.clockEvery = spinClockEvery
+	b.clockMask = spinClockEvery - 1
 	if b.spin < int64(shortSpin) {
 		// A spin shorter than spinClockEvery polls can take would be
 		// stretched by them: read the clock at every poll.
-		b.clockEvery = 1
+		b.clockMask = 0
 	}
 	return b
 }
 
-// The cadence of the polling phases, in polls: how often a spinning side
+// The cadence of the polling phases, in polls (powers of two): how often a spinning side
 // reads the clock (its spin phase may be over) and gives up its P (the peer
 // may be a goroutine waiting for it: GOMAXPROCS=1), and how often a
 // spinning or yielding side looks at its context and its peer (check).
@@ -273,7 +273,7 @@ func (w *waiter) spin(ctx context.Context, p poller) (bool, error) {
 		if ok, err := p.poll(); ok || err != nil {
 			return ok, err
 		}
-		if i%w.b.clockEvery != 0 {
+		if i&w.b.clockMask != 0 { // a mask, not %: no division per poll
 			continue
 		}
 		if until != forever && monotime.Now() >= until {
