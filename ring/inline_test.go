@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 )
 
 // TestInlining pins which functions of the fast paths the compiler inlines,
@@ -109,11 +111,7 @@ func compilerOutput(t *testing.T, flag string) []byte {
 	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
 		t.Skip("the compiled code checked here is linux/amd64's")
 	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("no go command: %v", err)
-	}
-	out, err := exec.Command(goBin, "build", "-gcflags="+flag, ".").CombinedOutput()
+	out, err := exec.Command(shmtest.GoTool(t), "build", "-gcflags="+flag, ".").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build -gcflags=%s: %v\n%s", flag, err, out)
 	}

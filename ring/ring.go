@@ -749,7 +749,7 @@ func (r *Ring) abandoned(prod, cons, keep bool) bool {
 	switch {
 	case st&peerClosed != 0 || id.alive():
 		return false
-	case prod && keep && r.fill() > 0:
+	case prod && keep && fill(r.h, r.g) > 0:
 		// Committed messages wait for a consumer yet to come, or for
 		// one that takes the dead one's role over.
 		return false
@@ -758,10 +758,11 @@ func (r *Ring) abandoned(prod, cons, keep bool) bool {
 	return err == nil && info.Nattch <= 1
 }
 
-// fill is how many messages are published and not yet released.
-func (r *Ring) fill() uint64 {
-	head, tail, _ := cursors(r.h)
-	return min(head-tail, r.g.slots)
+// fill is how many messages are published and not yet released, as far as
+// a ring of geometry g can hold.
+func fill(h *header, g geometry) uint64 {
+	head, tail, _ := cursors(h)
+	return min(head-tail, g.slots)
 }
 
 // closeSide marks one side closed in the shared state, gives up its role and
@@ -841,7 +842,7 @@ func statsOf(h *header, g geometry) Stats {
 	return Stats{
 		SlotSize:         int(g.slotSize),
 		Slots:            int(g.slots),
-		Fill:             int(min(head-tail, g.slots)),
+		Fill:             int(fill(h, g)),
 		Created:          time.Unix(0, h.created),
 		Ready:            st&stateReady != 0,
 		AsymmetricFences: g.flags&flagAsymmetric != 0,
