@@ -339,6 +339,21 @@ func (c *Consumer) waitData(ctx context.Context) error {
 		return nil
 	}
 	c.paced = 0
+	// The wait's first polls (backoff.first), here and inlined. Only
+	// with nothing peeked: the wait releases peeked slots first, which
+	// the producer may be waiting for.
+	if c.tail == c.released {
+		for range c.b.first {
+			fence.Pause(1)
+			if ok, err := c.refresh(); ok && err == nil {
+				c.stalls++ // it had to wait, as a wait that polls counts
+				if hookWaited != nil {
+					hookWaited()
+				}
+				return nil
+			}
+		}
+	}
 	return c.waitFor(ctx, c)
 }
 

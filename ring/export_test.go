@@ -21,10 +21,12 @@ func (c *Consumer) Paced() int { return c.paced }
 // Backoff is the backoff a side chooses for ws: how long it spins, then
 // yields (Forever: that phase does not end), and whether it stretches its
 // yield phase.
-func Backoff(ws WaitStrategy) (spin, yield time.Duration, adapt bool) {
+func Backoff(ws WaitStrategy) (first int, spin, yield time.Duration, adapt bool) {
 	b := newBackoff(ws)
-	return time.Duration(b.spin), time.Duration(b.yield), b.adapt
+	return b.first, time.Duration(b.spin), time.Duration(b.yield), b.adapt
 }
+
+const FirstPolls = firstPolls
 
 const Forever = time.Duration(forever)
 

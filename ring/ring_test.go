@@ -580,19 +580,23 @@ func TestTrailing(t *testing.T) {
 // never stops spinning and WaitYield never stops yielding, so neither
 // sleeps; WaitFutex sleeps at once; only WaitAdaptive stretches.
 func TestBackoff(t *testing.T) {
-	const spin, yield = 3 * time.Microsecond, 7 * time.Microsecond
+	const spin, yield = 5 * time.Microsecond, 7 * time.Microsecond
 	for _, tc := range []struct {
 		mode        ring.WaitMode
+		spinArg     time.Duration // WaitStrategy.Spin
+		first       int
 		spin, yield time.Duration
 		adapt       bool
 	}{
-		{ring.WaitAdaptive, spin, yield, true},
-		{ring.WaitSpin, ring.Forever, 0, false},
-		{ring.WaitYield, spin, ring.Forever, false},
-		{ring.WaitFutex, 0, 0, false},
+		{ring.WaitAdaptive, spin, ring.FirstPolls, spin, yield, true},
+		{ring.WaitAdaptive, 3 * time.Microsecond, 0, 3 * time.Microsecond, yield, true}, // too short for first polls
+		{ring.WaitSpin, spin, ring.FirstPolls, ring.Forever, 0, false},
+		{ring.WaitYield, spin, ring.FirstPolls, spin, ring.Forever, false},
+		{ring.WaitYield, 0, 0, 0, ring.Forever, false},
+		{ring.WaitFutex, spin, 0, 0, 0, false},
 	} {
-		s, y, a := ring.Backoff(ring.WaitStrategy{Mode: tc.mode, Spin: spin, Yield: yield})
-		require.Equal(t, []any{tc.spin, tc.yield, tc.adapt}, []any{s, y, a}, "%v", tc.mode)
+		f, s, y, a := ring.Backoff(ring.WaitStrategy{Mode: tc.mode, Spin: tc.spinArg, Yield: yield})
+		require.Equal(t, []any{tc.first, tc.spin, tc.yield, tc.adapt}, []any{f, s, y, a}, "%v spin %v", tc.mode, tc.spinArg)
 	}
 }
 

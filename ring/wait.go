@@ -106,13 +106,25 @@ type waiter struct {
 }
 
 // backoff is a side's waiting policy, chosen once from its WaitStrategy
-// (newBackoff): poll with a spin-wait hint before each poll for spin
+// (newBackoff): first re-read the peer's cursor first times, a spin-wait
+// hint before each; then poll with a hint before each poll for spin
 // nanoseconds, then poll with runtime.Gosched in between for yield
 // nanoseconds, then sleep on the futex until woken, polling once before
 // each sleep. forever means the phase never ends: WaitSpin spins for ever,
 // WaitYield yields for ever, and neither sleeps. adapt stretches the yield
 // phase (WaitAdaptive, adapt).
+//
+// The first polls are the side's own: the consumer's catch-up (waitData)
+// makes them before it calls waitFor, with its cursor read inlined
+// (refresh), so that a reply on its way (a ping-pong, a request answered)
+// is found and read with no interface call, no setup of the wait and no
+// look at the closing flags between its arrival and the answer. Measured
+// on the project VM, 64-byte spin round trips, medians of 10 interleaved
+// runs: 1.2x the C ring with them, 1.6x without, in the VM's slow mode.
+// Only the consumer makes them: a producer waits for space only behind a
+// consumer that fell behind, where they would save nothing.
 type backoff struct {
+	first       int // the first polls, 0 when the strategy must not spin (firstPolls)
 	spin, yield int64
 	adapt       bool
 	clockMask   int // spin reads the clock when the poll count & clockMask is 0
@@ -139,8 +151,24 @@ func newBackoff(ws WaitStrategy) backoff {
 		// stretched by them: read the clock at every poll.
 		b.clockMask = 0
 	}
+	if b.spin >= int64(firstPollsSpin) {
+		// Shorter spins get no first polls, which would stretch them
+		// (the lost-wakeup tests spin 1 ns so that their sides sleep
+		// as often as they can).
+		b.first = firstPolls
+	}
 	return b
 }
+
+// firstPolls is how many polls a side's catch-up makes itself before it
+// calls waitFor (backoff.first): about 0.8 µs of polling on the project
+// VM, longer than most round trips' remaining wait. firstPollsSpin is the
+// shortest spin phase that has them: what they take on a CPU whose hint
+// takes 100 ns.
+const (
+	firstPolls     = 32
+	firstPollsSpin = firstPolls * 100 * time.Nanosecond
+)
 
 // The cadence of the polling phases, in polls (powers of two): how often a spinning side
 // reads the clock (its spin phase may be over) and gives up its P (the peer
