@@ -142,15 +142,21 @@ func (o Options) withDefaults() Options {
 
 // Config describes a new ring.
 type Config struct {
-	// MaxMessage is the largest message the ring must carry, in bytes:
-	// the size a Config is usually written in. The slot is derived from
-	// it (SlotSizeFor: the 4-byte length added, rounded up to a multiple
-	// of 8), so Producer.MaxMessage may come out a few bytes larger.
+	// MaxMessage is the largest message the ring carries, in bytes (at
+	// most MaxMessageLimit): the size a Config is usually written in. It
+	// is stored in the segment, and both sides refuse longer messages
+	// (ErrMessageTooLarge). A message longer than a slot's payload travels
+	// in fragments, one per slot, and may be longer than the whole ring.
+	// When SlotSize is zero the slot is derived from MaxMessage
+	// (SlotSizeFor: the 4-byte length added, rounded up to a multiple of
+	// 8), up to a payload of DefaultMaxSlotPayload. Zero means SlotSize-4
+	// when SlotSize is set, else DefaultMaxMessage.
 	MaxMessage int
 	// SlotSize sets the slot itself, its 4-byte length included (a
 	// multiple of 8), for a caller that lays out the segment; most leave
-	// it zero and set MaxMessage. Set both, and MaxMessage must fit in
-	// the slot. Neither set means DefaultSlotSize.
+	// it zero and set MaxMessage. A MaxMessage larger than the slot's
+	// payload needs slots of MinFragmentSlot bytes or more. Neither set
+	// means DefaultSlotSize and DefaultMaxMessage.
 	SlotSize int
 	// Slots is the number of slots, a power of two >= 2. Zero means
 	// DefaultSlots.
@@ -180,9 +186,11 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	switch {
 	case c.SlotSize == 0 && c.MaxMessage == 0:
-		c.SlotSize = DefaultSlotSize
-	case c.SlotSize == 0 && c.MaxMessage > 0 && c.MaxMessage <= MaxSlotSize-lenSize:
-		c.SlotSize = SlotSizeFor(c.MaxMessage)
+		c.SlotSize, c.MaxMessage = DefaultSlotSize, DefaultMaxMessage
+	case c.SlotSize == 0 && c.MaxMessage > 0:
+		c.SlotSize = SlotSizeFor(min(c.MaxMessage, DefaultMaxSlotPayload))
+	case c.MaxMessage == 0 && c.SlotSize > lenSize:
+		c.MaxMessage = c.SlotSize - lenSize
 	}
 	if c.Slots == 0 {
 		c.Slots = DefaultSlots
@@ -197,13 +205,17 @@ func (c Config) geometry() (geometry, error) {
 	switch {
 	case c.MaxMessage < 0:
 		return geometry{}, fmt.Errorf("%w: Config.MaxMessage %d is negative", ErrLayout, c.MaxMessage)
-	case c.MaxMessage > MaxSlotSize-lenSize:
-		return geometry{}, fmt.Errorf("%w: Config.MaxMessage %d: a slot holds at most %d bytes", ErrLayout, c.MaxMessage, MaxSlotSize-lenSize)
-	case c.MaxMessage > c.SlotSize-lenSize:
-		return geometry{}, fmt.Errorf("%w: Config.MaxMessage %d does not fit in Config.SlotSize %d (at most %d bytes)",
-			ErrLayout, c.MaxMessage, c.SlotSize, c.SlotSize-lenSize)
+	case c.MaxMessage > MaxMessageLimit:
+		return geometry{}, fmt.Errorf("%w: Config.MaxMessage %d: at most %d", ErrLayout, c.MaxMessage, MaxMessageLimit)
 	}
-	return newGeometry(c.SlotSize, c.Slots)
+	g, err := newGeometry(c.SlotSize, c.Slots)
+	if err != nil {
+		return geometry{}, err
+	}
+	if err := g.setMax(uint64(c.MaxMessage)); err != nil {
+		return geometry{}, fmt.Errorf("Config.MaxMessage %d with Config.SlotSize %d: %w", c.MaxMessage, c.SlotSize, err)
+	}
+	return g, nil
 }
 
 // Ring is one process's handle on a ring: the mapped memory, and the roles
