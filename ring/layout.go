@@ -17,7 +17,7 @@ import (
 //
 //	offset  block  contents                                   written by
 //	     0      0  magic, versions, sizes, state, flags,      creator (state: both)
-//	                created
+//	                created, max_message
 //	   128      1  head: producer cursor                      producer
 //	   256      2  tail: consumer cursor                      consumer
 //	   384      3  dataSeq, consumerSleeping, (futex)         producer / consumer
@@ -32,9 +32,13 @@ import (
 //	slot:   0          4                                SlotSize
 //	        | length   | payload (length bytes) ... pad |
 //
+// A message longer than a slot's payload is split into fragments, one per
+// slot, marked by flag bits above the length (fragment.go has the format).
+//
 // Each block is 128 bytes: two 64-byte lines, because x86 prefetches lines in
 // adjacent pairs, so a 64-byte separation still lets the two sides' cursors
-// bounce together. The cursors count messages from 0 and never wrap in
+// bounce together. The cursors count slots (a message of k fragments
+// takes k) from 0 and never wrap in
 // practice (2^64 messages at a billion a second is 584 years); a slot index is
 // cursor & (Slots-1). All integers are little-endian (the only byte order of
 // the platforms shmring builds for).
@@ -43,10 +47,13 @@ import (
 // minor version is accepted (minor versions only define fields in reserved
 // space, which older code leaves alone). Version 2.0 has the bytes of 1.0;
 // what changed is the protocol: the asymmetric-fence flag, which a 1.0
-// process would have ignored, losing wake-ups.
+// process would have ignored, losing wake-ups. Version 3.0 adds fragments
+// (flag bits in a slot's length word) and max_message: a 2.x reader would
+// take a fragment's length word for a corrupt length, so 3.0 had to be a
+// major version, which 2.x refuses at open.
 const (
 	Magic        uint64 = 0x00676e69726d6873 // "shmring\x00" little-endian
-	VersionMajor        = 2
+	VersionMajor        = 3
 	VersionMinor        = 0
 	HeaderSize          = 1024 // bytes before slot 0 in this version
 	blockSize           = 128
@@ -56,7 +63,8 @@ const (
 	// multiple of 8 so every length prefix is 4-byte aligned and slots tile
 	// cache lines predictably.
 	MinSlotSize = 8
-	MaxSlotSize = 1 << 30
+	MaxSlotSize = 1 << 29 // a fragment's length has 29 bits
+
 	// MaxSlots bounds Config.Slots (a power of two).
 	MaxSlots = 1 << 30
 	minSlots = 2 // a ring of one slot could not tell full from empty
@@ -112,7 +120,8 @@ type header struct {
 	state      atomic.Uint32 // 32: state bits (READY, PRODUCER_CLOSED, CONSUMER_CLOSED)
 	flags      uint32        // 36: flag bits (ASYMMETRIC)
 	created    int64         // 40: creation time, Unix nanoseconds, informational
-	_          [blockSize - 48]byte
+	maxMessage uint64        // 48: the largest message either side sends or accepts, in bytes
+	_          [blockSize - 56]byte
 
 	// Block 1: the producer cursor, the number of messages published.
 	head atomic.Uint64 // 128
@@ -175,6 +184,22 @@ type geometry struct {
 	slots    uint64
 	segSize  uint64
 	flags    uint32
+	maxMsg   uint64 // header max_message
+}
+
+// setMax sets the ring's largest message, m bytes: at most MaxMessageLimit,
+// and more than a slot's payload only in slots large enough to fragment
+// (MinFragmentSlot).
+func (g *geometry) setMax(m uint64) error {
+	switch {
+	case m < 1 || m > MaxMessageLimit:
+		return fmt.Errorf("%w: max_message %d: want 1 to %d", ErrLayout, m, uint64(MaxMessageLimit))
+	case m > g.slotSize-lenSize && g.slotSize < MinFragmentSlot:
+		return fmt.Errorf("%w: max_message %d is longer than a %d-byte slot holds, and fragments need slots of %d bytes or more",
+			ErrLayout, m, g.slotSize, MinFragmentSlot)
+	}
+	g.maxMsg = m
+	return nil
 }
 
 // SegmentSize returns the number of bytes a ring with slots slots of
@@ -241,6 +266,7 @@ func format(h *header, g geometry, created int64) {
 	h.segSize = g.segSize
 	h.flags = g.flags
 	h.created = created
+	h.maxMessage = g.maxMsg
 	h.head.Store(0)
 	h.tail.Store(0)
 	h.dataSeq.Store(0)
@@ -292,6 +318,9 @@ func validate(h *header, size int) (geometry, error) {
 		return geometry{}, fmt.Errorf("%w: flags %#x, version %d.%d knows %#x", ErrLayout, f, VersionMajor, VersionMinor, flagsKnown)
 	}
 	g.flags = f
+	if err := g.setMax(h.maxMessage); err != nil {
+		return geometry{}, err
+	}
 	if seg := h.segSize; seg != g.segSize || seg > uint64(size) {
 		return geometry{}, fmt.Errorf("%w: header says segment size %d, slots need %d (%d x %d + %d), memory is %d",
 			ErrLayout, seg, g.segSize, g.slots, g.slotSize, HeaderSize, size)

@@ -142,15 +142,21 @@ func (o Options) withDefaults() Options {
 
 // Config describes a new ring.
 type Config struct {
-	// MaxMessage is the largest message the ring must carry, in bytes:
-	// the size a Config is usually written in. The slot is derived from
-	// it (SlotSizeFor: the 4-byte length added, rounded up to a multiple
-	// of 8), so Producer.MaxMessage may come out a few bytes larger.
+	// MaxMessage is the largest message the ring carries, in bytes (at
+	// most MaxMessageLimit): the size a Config is usually written in. It
+	// is stored in the segment, and both sides refuse longer messages
+	// (ErrMessageTooLarge). A message longer than a slot's payload travels
+	// in fragments, one per slot, and may be longer than the whole ring.
+	// When SlotSize is zero the slot is derived from MaxMessage
+	// (SlotSizeFor: the 4-byte length added, rounded up to a multiple of
+	// 8), up to a payload of DefaultMaxSlotPayload. Zero means SlotSize-4
+	// when SlotSize is set, else DefaultMaxMessage.
 	MaxMessage int
 	// SlotSize sets the slot itself, its 4-byte length included (a
 	// multiple of 8), for a caller that lays out the segment; most leave
-	// it zero and set MaxMessage. Set both, and MaxMessage must fit in
-	// the slot. Neither set means DefaultSlotSize.
+	// it zero and set MaxMessage. A MaxMessage larger than the slot's
+	// payload needs slots of MinFragmentSlot bytes or more. Neither set
+	// means DefaultSlotSize and DefaultMaxMessage.
 	SlotSize int
 	// Slots is the number of slots, a power of two >= 2. Zero means
 	// DefaultSlots.
@@ -180,9 +186,11 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	switch {
 	case c.SlotSize == 0 && c.MaxMessage == 0:
-		c.SlotSize = DefaultSlotSize
-	case c.SlotSize == 0 && c.MaxMessage > 0 && c.MaxMessage <= MaxSlotSize-lenSize:
-		c.SlotSize = SlotSizeFor(c.MaxMessage)
+		c.SlotSize, c.MaxMessage = DefaultSlotSize, DefaultMaxMessage
+	case c.SlotSize == 0 && c.MaxMessage > 0:
+		c.SlotSize = SlotSizeFor(min(c.MaxMessage, DefaultMaxSlotPayload))
+	case c.MaxMessage == 0 && c.SlotSize > lenSize:
+		c.MaxMessage = c.SlotSize - lenSize
 	}
 	if c.Slots == 0 {
 		c.Slots = DefaultSlots
@@ -197,13 +205,17 @@ func (c Config) geometry() (geometry, error) {
 	switch {
 	case c.MaxMessage < 0:
 		return geometry{}, fmt.Errorf("%w: Config.MaxMessage %d is negative", ErrLayout, c.MaxMessage)
-	case c.MaxMessage > MaxSlotSize-lenSize:
-		return geometry{}, fmt.Errorf("%w: Config.MaxMessage %d: a slot holds at most %d bytes", ErrLayout, c.MaxMessage, MaxSlotSize-lenSize)
-	case c.MaxMessage > c.SlotSize-lenSize:
-		return geometry{}, fmt.Errorf("%w: Config.MaxMessage %d does not fit in Config.SlotSize %d (at most %d bytes)",
-			ErrLayout, c.MaxMessage, c.SlotSize, c.SlotSize-lenSize)
+	case c.MaxMessage > MaxMessageLimit:
+		return geometry{}, fmt.Errorf("%w: Config.MaxMessage %d: at most %d", ErrLayout, c.MaxMessage, MaxMessageLimit)
 	}
-	return newGeometry(c.SlotSize, c.Slots)
+	g, err := newGeometry(c.SlotSize, c.Slots)
+	if err != nil {
+		return geometry{}, err
+	}
+	if err := g.setMax(uint64(c.MaxMessage)); err != nil {
+		return geometry{}, fmt.Errorf("Config.MaxMessage %d with Config.SlotSize %d: %w", c.MaxMessage, c.SlotSize, err)
+	}
+	return g, nil
 }
 
 // Ring is one process's handle on a ring: the mapped memory, and the roles
@@ -479,8 +491,8 @@ func checkOwner(seg *shmseg.Segment) error {
 
 // OpenOrCreate opens the ring at key, or creates it with cfg if there is
 // none, whichever process comes first. created reports which. An existing
-// ring whose slot size or count differs from cfg's is refused with ErrLayout
-// naming both.
+// ring whose slot size, slot count or MaxMessage differs from cfg's is
+// refused with ErrLayout naming both.
 func OpenOrCreate(key shmseg.Key, cfg Config) (r *Ring, created bool, err error) {
 	cfg = cfg.withDefaults()
 	for range 10 {
@@ -498,8 +510,9 @@ func OpenOrCreate(key shmseg.Key, cfg Config) (r *Ring, created bool, err error)
 		if err != nil {
 			return nil, false, err
 		}
-		if r.SlotSize() != cfg.SlotSize || r.Slots() != cfg.Slots {
-			have, want := r.geometryString(), fmt.Sprintf("%d slots of %d bytes", cfg.Slots, cfg.SlotSize)
+		if r.SlotSize() != cfg.SlotSize || r.Slots() != cfg.Slots || r.MaxMessage() != cfg.MaxMessage {
+			have := r.geometryString()
+			want := fmt.Sprintf("%d slots of %d bytes, messages of up to %d", cfg.Slots, cfg.SlotSize, cfg.MaxMessage)
 			_ = r.Close()
 			return nil, false, fmt.Errorf("ring: open %v: %w: existing ring has %s, asked for %s", key, ErrLayout, have, want)
 		}
@@ -509,7 +522,7 @@ func OpenOrCreate(key shmseg.Key, cfg Config) (r *Ring, created bool, err error)
 }
 
 func (r *Ring) geometryString() string {
-	return fmt.Sprintf("%d slots of %d bytes", r.g.slots, r.g.slotSize)
+	return fmt.Sprintf("%d slots of %d bytes, messages of up to %d", r.g.slots, r.g.slotSize, r.g.maxMsg)
 }
 
 // SlotSize returns the size of a slot in bytes, length prefix included.
@@ -518,8 +531,10 @@ func (r *Ring) SlotSize() int { return int(r.g.slotSize) }
 // Slots returns the number of slots.
 func (r *Ring) Slots() int { return int(r.g.slots) }
 
-// MaxMessage returns the largest message a slot holds: SlotSize()-4.
-func (r *Ring) MaxMessage() int { return int(r.g.slotSize) - lenSize }
+// MaxMessage returns the largest message the ring carries, its
+// max_message (Config.MaxMessage). Messages longer than a slot's payload,
+// SlotSize()-4 bytes, travel in fragments.
+func (r *Ring) MaxMessage() int { return int(r.g.maxMsg) }
 
 // Segment returns the SysV segment the ring lives in, or nil for a ring
 // over ordinary memory.
@@ -784,7 +799,7 @@ func (r *Ring) closeSide(bit uint32, s *side) {
 type SideStats struct {
 	PID      int    `json:"pid"`      // holder's pid; 0 if the role is free
 	Alive    bool   `json:"alive"`    // the holder's process exists (pid and start time match)
-	Messages uint64 `json:"messages"` // published (producer) or released (consumer)
+	Messages uint64 `json:"messages"` // slots published (producer) or released (consumer): a message of k fragments counts k
 	Bytes    uint64 `json:"bytes"`    // may lag Messages by up to 64 publications
 	Stalls   uint64 `json:"stalls"`   // calls that found the ring full (producer) or empty (consumer) and waited, one per call; lags like Bytes
 	Waits    uint64 `json:"waits"`    // futex waits
@@ -799,11 +814,12 @@ type SideStats struct {
 // of the process that took the snapshot. [Ring.StatsVar] publishes them
 // through expvar.
 type Stats struct {
-	SlotSize int       `json:"slot_size"` // bytes per slot, the 4-byte length included
-	Slots    int       `json:"slots"`
-	Fill     int       `json:"fill"` // messages published and not yet released
-	Created  time.Time `json:"created"`
-	Ready    bool      `json:"ready"`
+	SlotSize   int       `json:"slot_size"` // bytes per slot, the 4-byte length included
+	Slots      int       `json:"slots"`
+	Fill       int       `json:"fill"`        // slots published and not yet released
+	MaxMessage int       `json:"max_message"` // the longest message (header max_message); longer than SlotSize-4 travels in fragments
+	Created    time.Time `json:"created"`
+	Ready      bool      `json:"ready"`
 	// AsymmetricFences: publications are release stores, and a side
 	// calls membarrier(2) before it sleeps (see Config.SymmetricFences).
 	AsymmetricFences bool      `json:"asymmetric_fences"`
@@ -843,6 +859,7 @@ func statsOf(h *header, g geometry) Stats {
 		SlotSize:         int(g.slotSize),
 		Slots:            int(g.slots),
 		Fill:             int(fill(h, g)),
+		MaxMessage:       int(g.maxMsg),
 		Created:          time.Unix(0, h.created),
 		Ready:            st&stateReady != 0,
 		AsymmetricFences: g.flags&flagAsymmetric != 0,
