@@ -105,7 +105,7 @@ func (v *verifier) fill(seq uint64) bool {
 func (s *session) consume(ctx context.Context, stderr io.Writer) report {
 	rep := &ConsumerReport{Report: s.baseReport()}
 	st0 := s.r.Stats()
-	v := &verifier{next: st0.Consumer.Messages}
+	v := &verifier{next: st0.Consumer.Messages / s.perMessage}
 	rn := s.start(ctx, stderr)
 	var err error
 	if s.batch > 1 {
@@ -136,9 +136,11 @@ func (s *session) consume(ctx context.Context, stderr io.Writer) report {
 	return rep
 }
 
-// recvEach receives one message per Recv: the copy path.
+// recvEach receives one message per Recv: the copy path. The buffer holds
+// -size bytes, the ring's largest message: ring.OpenOrCreate refuses a
+// ring whose max_message is not the Config.MaxMessage attach asks for.
 func (s *session) recvEach(rn *run, v *verifier) error {
-	buf := make([]byte, s.c.MaxMessage())
+	buf := make([]byte, s.size)
 	for !rn.stop.Load() {
 		if s.count > 0 && v.messages >= s.count {
 			rn.ended = "count"

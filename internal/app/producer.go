@@ -23,9 +23,9 @@ func (s *session) produce(ctx context.Context, stderr io.Writer) report {
 	var first, last int64
 	var err error
 	if s.batch > 1 {
-		n, bytes, first, last, err = s.sendBatches(rn, st0.Producer.Messages)
+		n, bytes, first, last, err = s.sendBatches(rn, st0.Producer.Messages/s.perMessage)
 	} else {
-		n, bytes, first, last, err = s.sendEach(rn, st0.Producer.Messages)
+		n, bytes, first, last, err = s.sendEach(rn, st0.Producer.Messages/s.perMessage)
 	}
 	var closed bool
 	if errors.Is(err, ring.ErrPeerClosed) {
@@ -40,7 +40,7 @@ func (s *session) produce(ctx context.Context, stderr io.Writer) report {
 	rep.Stalls = st.Producer.Stalls - st0.Producer.Stalls
 	rep.Waits = st.Producer.Waits - st0.Producer.Waits
 	if closed {
-		rep.addNote(fmt.Sprintf("the consumer closed the ring; the last %d messages sent were not read", st.Fill))
+		rep.addNote(fmt.Sprintf("the consumer closed the ring; the last %d messages sent were not read", s.messages(uint64(st.Fill))))
 	}
 	normal := rep.Ended == "count" || rep.Ended == "duration"
 	rep.addNote(s.close(normal))
