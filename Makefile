@@ -139,7 +139,9 @@ fault:
 	echo "fault: no SysV segment of the tests' keys left behind"; exit $$status
 
 # Two real processes exchange 10^7 verified 64-byte messages and report.
-# MESSAGES, SIZE, SLOTS, WAIT, BATCH, RATE, TIMEOUT override the defaults.
+# MESSAGES, SIZE, SLOTS, SLOT_SIZE, WAIT, BATCH, RATE, TRAIL, TIMEOUT
+# override the defaults (scripts/demo.sh): make demo SIZE=1048576 sends
+# 3814 messages of 1 MiB, 64 fragments each in 4096 slots of 16392 bytes.
 demo:
 	GO=$(GO) bash scripts/demo.sh
 
