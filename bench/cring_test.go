@@ -102,6 +102,12 @@ func cringFigure(h testing.TB, figs map[string]float64, name string) float64 {
 func cringThroughput(h harness, size, slots, batch, n int) result {
 	figs := runCRing(h, "tput", strconv.Itoa(size), strconv.Itoa(slots),
 		strconv.Itoa(ring.SlotSizeFor(size)), strconv.Itoa(batch), strconv.Itoa(n))
+	return cringStreamResult(h, figs, n)
+}
+
+// cringStreamResult is the result of a C ring stream of n messages (tput,
+// ftput), from its figures.
+func cringStreamResult(h testing.TB, figs map[string]float64, n int) result {
 	if got := cringFigure(h, figs, "msgs"); got != float64(n) {
 		h.Fatalf("cring sent %v messages, want %d", got, n)
 	}
@@ -114,6 +120,12 @@ func cringThroughput(h harness, size, slots, batch, n int) result {
 func cringRoundTrip(h harness, size, n int) result {
 	figs := runCRing(h, "rtt", strconv.Itoa(size), strconv.Itoa(slotsFor(size)),
 		strconv.Itoa(ring.SlotSizeFor(size)), strconv.Itoa(n))
+	return cringRoundTripResult(h, figs, n)
+}
+
+// cringRoundTripResult is the result of n C ring round trips (rtt, frtt),
+// from its figures.
+func cringRoundTripResult(h testing.TB, figs map[string]float64, n int) result {
 	if got := cringFigure(h, figs, "rts"); got != float64(n) {
 		h.Fatalf("cring made %v round trips, want %d", got, n)
 	}

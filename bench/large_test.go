@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/ring"
@@ -249,18 +248,7 @@ func ringRoundTripLarge(h harness, slotSize, size, n int) result {
 // into a buffer (Recv) and sends it back on ring KEY_OUT (Send), until the
 // producer closes; prints "done COUNT".
 func ringEcho(args []string) error {
-	a := childArgs(args)
-	in, err1 := a.str(0)
-	out, err2 := a.str(1)
-	modeName, err3 := a.str(2)
-	if err := errors.Join(err1, err2, err3); err != nil {
-		return err
-	}
-	mode, err := ring.ParseWaitMode(modeName)
-	if err != nil {
-		return err
-	}
-	c, p, closeRings, err := openPairPrefaulted(in, out, mode, true)
+	c, p, closeRings, err := openPairArgs(args, true)
 	if err != nil {
 		return err
 	}
@@ -295,22 +283,9 @@ func cringLarge(h harness, mode string, slotSize, size, n int) result {
 	figs := runCRing(h, mode, strconv.Itoa(size), strconv.Itoa(largeSlots), strconv.Itoa(slotSize),
 		strconv.Itoa(batch), strconv.Itoa(n))
 	if mode == "ftput" {
-		if got := cringFigure(h, figs, "msgs"); got != float64(n) {
-			h.Fatalf("cring sent %v messages, want %d", got, n)
-		}
-		ns := cringFigure(h, figs, "ns/msg")
-		return result{elapsed: time.Duration(ns * float64(n)), external: true}
+		return cringStreamResult(h, figs, n)
 	}
-	if got := cringFigure(h, figs, "rts"); got != float64(n) {
-		h.Fatalf("cring made %v round trips, want %d", got, n)
-	}
-	return result{
-		elapsed:  time.Duration(cringFigure(h, figs, "ns/rt") * float64(n)),
-		external: true,
-		p50:      cringFigure(h, figs, "p50-ns"),
-		p99:      cringFigure(h, figs, "p99-ns"),
-		p999:     cringFigure(h, figs, "p99.9-ns"),
-	}
+	return cringRoundTripResult(h, figs, n)
 }
 
 // TestSmokeLarge runs every large-message transport once, with a few

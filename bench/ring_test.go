@@ -370,22 +370,28 @@ func openPairPrefaulted(in, out string, mode ring.WaitMode, prefault bool) (c *r
 	return c, p, closeRings, nil
 }
 
-// ringPong: args KEY_IN KEY_OUT MODE. Echoes each message of ring KEY_IN on
-// ring KEY_OUT, slot to slot, until the producer closes; prints
-// "done COUNT".
-func ringPong(args []string) error {
+// openPairArgs is openPairPrefaulted for a peer's arguments KEY_IN KEY_OUT
+// MODE.
+func openPairArgs(args []string, prefault bool) (c *ring.Consumer, p *ring.Producer, closeRings func(), err error) {
 	a := childArgs(args)
 	in, err1 := a.str(0)
 	out, err2 := a.str(1)
 	modeName, err3 := a.str(2)
 	if err := errors.Join(err1, err2, err3); err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	mode, err := ring.ParseWaitMode(modeName)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
-	c, p, closeRings, err := openPair(in, out, mode)
+	return openPairPrefaulted(in, out, mode, prefault)
+}
+
+// ringPong: args KEY_IN KEY_OUT MODE. Echoes each message of ring KEY_IN on
+// ring KEY_OUT, slot to slot, until the producer closes; prints
+// "done COUNT".
+func ringPong(args []string) error {
+	c, p, closeRings, err := openPairArgs(args, false)
 	if err != nil {
 		return err
 	}
