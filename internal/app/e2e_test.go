@@ -356,6 +356,9 @@ func TestSizeMismatch(t *testing.T) {
 		}
 	})
 	require.Contains(t, p.Stdout.String(), "16 slots of 16384 bytes, messages up to 20000 bytes (2 slots)")
+	p = run(t, "shmring", "stat", key.String())
+	require.Equal(t, 0, p.ExitCode(), "%v", p)
+	require.Contains(t, p.Stdout.String(), "16 slots of 16384 bytes, messages up to 20000 bytes (2 slots)")
 	for _, cmd := range []string{"producer", "consumer"} {
 		for _, size := range []string{"30000", "10000"} {
 			c := run(t, cmd, "-key", keyFlag(key), "-size", size, "-slot-size", "16384", "-slots", "16", "-count", "1")
@@ -662,9 +665,9 @@ func TestOps(t *testing.T) {
 
 	p = run(t, "shmring", "stat", key.String())
 	require.Equal(t, 0, p.ExitCode(), "%v", p)
-	require.Contains(t, p.Stdout.String(), "64 slots of 104 bytes")
-	require.Contains(t, p.Stdout.String(), "fill      10 of 64")
-	require.Regexp(t, `producer +closed, 10 messages`, p.Stdout.String())
+	require.Contains(t, p.Stdout.String(), "64 slots of 104 bytes, messages up to 100 bytes,")
+	require.Contains(t, p.Stdout.String(), "fill      10 of 64 slots")
+	require.Regexp(t, `producer +closed, 10 slots`, p.Stdout.String())
 
 	p = run(t, "shmring", "stat", "-watch", "-interval", "50ms", "-n", "3", "-json", key.String())
 	require.Equal(t, 0, p.ExitCode(), "%v", p)

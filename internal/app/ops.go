@@ -377,11 +377,11 @@ func writeStat(b *strings.Builder, e entry, prev *ring.Stats, dt time.Duration) 
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "  segment\t%d bytes, mode %#o, uid %d, nattch %d, creator pid %d, last pid %d\n",
 		info.Size, uint32(info.Mode.Perm()), info.UID, info.Nattch, info.CPID, info.LPID)
-	fmt.Fprintf(tw, "  layout\t%d slots of %d bytes (messages up to %d bytes), %s fences\n",
-		st.Slots, st.SlotSize, st.SlotSize-4, fencesName(st.AsymmetricFences))
+	fmt.Fprintf(tw, "  layout\t%d slots of %d bytes, %s, %s fences\n",
+		st.Slots, st.SlotSize, messagesUpTo(st.MaxMessage, st.SlotSize), fencesName(st.AsymmetricFences))
 	fmt.Fprintf(tw, "  created\t%s (%s ago)\n", st.Created.Format(time.RFC3339), time.Since(st.Created).Round(time.Second))
 	fmt.Fprintf(tw, "  state\t%s\n", state)
-	fmt.Fprintf(tw, "  fill\t%d of %d (%.1f%%)\n", st.Fill, st.Slots, float64(st.Fill)*100/float64(st.Slots))
+	fmt.Fprintf(tw, "  fill\t%d of %d slots (%.1f%%)\n", st.Fill, st.Slots, float64(st.Fill)*100/float64(st.Slots))
 	sides := []struct {
 		name   string
 		s      ring.SideStats
@@ -396,10 +396,11 @@ func writeStat(b *strings.Builder, e entry, prev *ring.Stats, dt time.Duration) 
 		sides[0].prev, sides[1].prev = prev.Producer.Messages, prev.Consumer.Messages
 	}
 	for _, sd := range sides {
-		fmt.Fprintf(tw, "  %s\t%s, %d messages, %d bytes, %s %d times, %d futex sleeps, %d wakes sent",
+		// The cursors count slots: a message in fragments takes several.
+		fmt.Fprintf(tw, "  %s\t%s, %d slots, %d bytes, %s %d times, %d futex sleeps, %d wakes sent",
 			sd.name, side(sd.s, sd.closed), sd.s.Messages, sd.s.Bytes, sd.event, sd.s.Stalls, sd.s.Waits, sd.s.Wakes)
 		if prev != nil && dt > 0 {
-			fmt.Fprintf(tw, ", %s msg/s", si(float64(sd.s.Messages-sd.prev)/dt.Seconds()))
+			fmt.Fprintf(tw, ", %s slots/s", si(float64(sd.s.Messages-sd.prev)/dt.Seconds()))
 		}
 		fmt.Fprintln(tw)
 	}
