@@ -146,7 +146,10 @@ demo:
 	GO=$(GO) bash scripts/demo.sh
 
 # The performance suite: cross-process ring, C reference ring, pipe, Unix
-# socket, Go channel, bare futex (bench/), and the heap ring (ring/).
+# socket, Go channel, bare futex (bench/), and the heap ring (ring/);
+# messages of 8 B to 16 MiB (BenchmarkThroughputLarge, BenchmarkRoundTripLarge:
+# 64 KiB to 16 MiB in fragments through 1 KiB and 16 KiB slots), which
+# bench-report runs apart at -benchtime 0.25s (bench/report -help).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./bench/ ./ring/
 
