@@ -2,8 +2,10 @@ package app
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shmring/shmring/internal/app/wire"
+	"github.com/shmring/shmring/ring"
 )
 
 func msg(seq uint64, sent int64) []byte {
@@ -83,6 +86,39 @@ func TestVerifierNoAlloc(t *testing.T) {
 		v.check(m, 2)
 	})
 	require.Zero(t, allocs)
+}
+
+// TestVerifierTorn: a torn message stands for the one expected, as a
+// corrupt one does, so the next arrives in order; it is counted apart.
+func TestVerifierTorn(t *testing.T) {
+	v := &verifier{}
+	v.check(msg(0, 0), 1)
+	v.tornMessage()
+	v.check(msg(2, 0), 2)
+	require.Equal(t, uint64(1), v.torn)
+	require.Equal(t, uint64(2), v.messages)
+	require.Zero(t, v.lost+v.dup+v.reorder+v.corrupt)
+}
+
+// TestTornAlone: the consumer goes on after ErrTorn alone (the rest of a
+// torn message discarded), not after ErrTorn wrapped with the error that
+// ended a wait, which decides by itself.
+func TestTornAlone(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{ring.ErrTorn, true},
+		{fmt.Errorf("%w: the rest of a torn message discarded, through slot 9", ring.ErrTorn), true},
+		{fmt.Errorf("recv: %w", fmt.Errorf("%w: discarded", ring.ErrTorn)), true},
+		{fmt.Errorf("%w: 5 of 9 bytes received: %w", ring.ErrTorn, ring.ErrPeerDead), false},
+		{fmt.Errorf("%w: 5 of 9 bytes received: %w", ring.ErrTorn, context.Canceled), false},
+		{ring.ErrPeerDead, false},
+		{io.EOF, false},
+	} {
+		require.Equal(t, c.want, tornAlone(c.err), "%v", c.err)
+	}
 }
 
 func TestVerifierGapsBounded(t *testing.T) {

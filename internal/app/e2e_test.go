@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -299,7 +300,7 @@ func TestLargeMessages(t *testing.T) {
 			require.Equal(t, uint64(tc.count), cr.Messages)
 			require.Equal(t, uint64(tc.count)*uint64(tc.size), cr.Bytes)
 			require.Equal(t, "eof", cr.Ended)
-			require.Zero(t, cr.Lost+cr.Duplicated+cr.Reordered+cr.Corrupt, "%+v", cr)
+			require.Zero(t, cr.Lost+cr.Duplicated+cr.Reordered+cr.Corrupt+cr.Torn, "%+v", cr)
 		})
 	}
 }
@@ -340,6 +341,98 @@ func TestCorruptFragment(t *testing.T) {
 	require.Equal(t, uint64(n), cr.Messages)
 	require.Equal(t, "eof", cr.Ended)
 	require.Contains(t, cons.Stderr.String(), "0 lost, 0 duplicated, 0 reordered, 1 corrupt")
+}
+
+// TestTornMessage: a producer that gives up in the middle of a message
+// larger than the ring (its Send's context ends while the consumer process
+// is stopped) tears it. The consumer reports one message torn, standing for
+// the one it expected, and receives the next in order: nothing lost,
+// duplicated or corrupt, exit status 0. The test is the producer, in the
+// commands' wire format.
+func TestTornMessage(t *testing.T) {
+	shmtest.NoLeaks(t)
+	key := newKey(t)
+	const size, slotSize, slots = 4096, 64, 16 // 69 slots a message, four times the ring
+	cons := start(t, "consumer", "-key", keyFlag(key), "-size", fmt.Sprint(size), "-slot-size", fmt.Sprint(slotSize),
+		"-slots", fmt.Sprint(slots), "-json")
+	r, _, err := ring.OpenOrCreate(key, ring.Config{MaxMessage: size, SlotSize: slotSize, Slots: slots,
+		Options: ring.Options{ReadyTimeout: 10 * time.Second}})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = r.Segment().Remove() // if the test failed before the consumer removed it
+		_ = r.Close()
+	})
+	p, err := r.Producer()
+	require.NoError(t, err)
+	msg := make([]byte, size)
+	wire.Fill(msg)
+	send := func(ctx context.Context, seq uint64) error {
+		wire.Put(msg, seq, monotime.Now())
+		return p.Send(ctx, msg)
+	}
+	require.NoError(t, send(context.Background(), 0))
+	// Once the consumer has released all of message 0, stop it.
+	deadline := time.Now().Add(20 * time.Second)
+	for r.Stats().Consumer.Messages < 69 {
+		require.True(t, time.Now().Before(deadline), "the consumer did not take message 0")
+		time.Sleep(time.Millisecond)
+	}
+	require.NoError(t, cons.Cmd.Process.Signal(syscall.SIGSTOP))
+	stopped := true
+	t.Cleanup(func() {
+		if stopped {
+			_ = cons.Cmd.Process.Signal(syscall.SIGCONT)
+		}
+	})
+	// A signal stops its target some time after kill(2) returns; the
+	// consumer could take a whole message meanwhile.
+	waitThreadsStopped(t, cons.Cmd.Process.Pid)
+	// Message 1 fills the ring, 16 of its 69 slots, and waits for room
+	// that never comes.
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	err = send(ctx, 1)
+	cancel()
+	require.ErrorIs(t, err, ring.ErrTorn)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.NoError(t, cons.Cmd.Process.Signal(syscall.SIGCONT))
+	stopped = false
+	// Message 1's number is spent: the next carries 2.
+	require.NoError(t, send(context.Background(), 2))
+	require.NoError(t, p.Close())
+	require.NoError(t, r.Close()) // the consumer, the last to close, removes the ring
+
+	require.Equal(t, 0, cons.Wait(t, exitTimeout), "%v", cons)
+	cr := decode[app.ConsumerReport](t, cons)
+	require.Equal(t, uint64(1), cr.Torn, "%v", cons)
+	require.Equal(t, uint64(2), cr.Messages)
+	require.Zero(t, cr.Lost+cr.Duplicated+cr.Reordered+cr.Corrupt, "%+v", cr)
+	require.Equal(t, "eof", cr.Ended)
+	requireGone(t, key)
+}
+
+// waitThreadsStopped waits until every thread of process pid is stopped
+// (state T in /proc/PID/task/*/stat).
+func waitThreadsStopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+		require.NoError(t, err)
+		stopped := len(tasks) > 0
+		for _, f := range tasks {
+			b, err := os.ReadFile(f)
+			// The state follows the command's closing parenthesis.
+			i := bytes.LastIndexByte(b, ')')
+			if err != nil || i < 0 || i+2 >= len(b) || b[i+2] != 'T' {
+				stopped = false
+			}
+		}
+		if stopped {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "process %d not stopped within 10s", pid)
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // TestSizeMismatch: -size is the ring's largest message, so commands

@@ -92,11 +92,14 @@ type Latency struct {
 // ConsumerReport is the consumer's report.
 type ConsumerReport struct {
 	Report
-	Lost       uint64  `json:"lost"`
-	Duplicated uint64  `json:"duplicated"`
-	Reordered  uint64  `json:"reordered"`
-	Corrupt    uint64  `json:"corrupt"`
-	LatencyNS  Latency `json:"latency_ns"`
+	Lost       uint64 `json:"lost"`
+	Duplicated uint64 `json:"duplicated"`
+	Reordered  uint64 `json:"reordered"`
+	Corrupt    uint64 `json:"corrupt"`
+	// Torn: messages the ring tore and discarded (ring.ErrTorn), each
+	// standing for the one expected next: not a failure of the checks.
+	Torn      uint64  `json:"torn"`
+	LatencyNS Latency `json:"latency_ns"`
 }
 
 type report interface {
@@ -168,6 +171,9 @@ func (r *ConsumerReport) print(w io.Writer, asJSON bool) error {
 	}
 	fmt.Fprintf(&b, "  checks    lost %d, duplicated %d, reordered %d, corrupt %d: %s\n",
 		r.Lost, r.Duplicated, r.Reordered, r.Corrupt, verdict)
+	if r.Torn > 0 {
+		fmt.Fprintf(&b, "  torn      %d messages discarded by the ring: their producer gave up in the middle of one, or a wait ended there\n", r.Torn)
+	}
 	fmt.Fprintf(&b, "  ring empty %d times (%d futex sleeps)\n", r.Stalls, r.Waits)
 	r.tail(&b)
 	_, err := io.WriteString(w, b.String())
