@@ -637,6 +637,36 @@ func TestPeerStopped(t *testing.T) {
 	requireGone(t, key)
 }
 
+// TestPeerStoppedLarge is TestPeerStopped with messages four times the
+// ring. A consumer stopped for longer than two liveness checks makes the
+// producer give up the message it is streaming (if it has begun it: a
+// ring still full of the last one gives it no room to): both count it
+// torn, the producer notes the stop and goes on once the consumer
+// resumes, and every other message arrives in order.
+func TestPeerStoppedLarge(t *testing.T) {
+	shmtest.NoLeaks(t)
+	key := newKey(t)
+	const count = 300
+	args := []string{"-key", keyFlag(key), "-json", "-size", "65536", "-slot-size", "1024", "-slots", "16"}
+	cons := start(t, "consumer", args...)
+	prod := start(t, "producer", append(slices.Clone(args), "-count", strconv.Itoa(count), "-rate", "200")...)
+	waitStream(t, key, 20*66) // 20 messages of 66 slots
+	require.NoError(t, cons.Cmd.Process.Signal(syscall.SIGSTOP))
+	time.Sleep(2 * time.Second) // two liveness checks are 0.5 s
+	require.NoError(t, cons.Cmd.Process.Signal(syscall.SIGCONT))
+	require.Equal(t, 0, prod.Wait(t, exitTimeout), "%v", prod)
+	require.Equal(t, 0, cons.Wait(t, exitTimeout), "%v", cons)
+	require.Contains(t, prod.Stderr.String(), "peer process is stopped", "%v", prod)
+	pr := decode[app.ProducerReport](t, prod)
+	cr := decode[app.ConsumerReport](t, cons)
+	require.Equal(t, uint64(count), pr.Messages, "%v", prod)
+	require.Equal(t, uint64(count), cr.Messages, "%v", cons)
+	t.Logf("torn: producer %d, consumer %d", pr.Torn, cr.Torn)
+	require.Equal(t, pr.Torn, cr.Torn, "both sides count the torn messages")
+	require.Zero(t, cr.Lost+cr.Corrupt+cr.Duplicated+cr.Reordered, "%v", cons)
+	requireGone(t, key)
+}
+
 // TestRmStale: after SIGKILL of both sides, shmring rm -stale removes their
 // ring, and leaves alone a ring with a live producer (this test).
 func TestRmStale(t *testing.T) {

@@ -76,6 +76,10 @@ func (r *Report) addNote(n string) {
 type ProducerReport struct {
 	Report
 	Rate float64 `json:"rate,omitempty"` // -rate asked for
+	// Torn: messages given up in the middle (ring.ErrTorn: the consumer
+	// stopped or died, or the run ended, while one larger than the ring
+	// streamed), not counted in Messages.
+	Torn uint64 `json:"torn"`
 }
 
 // Latency holds one-way latency percentiles in nanoseconds.
@@ -151,6 +155,9 @@ func (r *ProducerReport) print(w io.Writer, asJSON bool) error {
 		fmt.Fprintf(&b, ", rate limit %s msg/s", si(r.Rate))
 	}
 	b.WriteString("\n")
+	if r.Torn > 0 {
+		fmt.Fprintf(&b, "  torn      %d messages given up in the middle (the ring's consumer discards them)\n", r.Torn)
+	}
 	r.tail(&b)
 	_, err := io.WriteString(w, b.String())
 	return err
