@@ -139,12 +139,17 @@ fault:
 	echo "fault: no SysV segment of the tests' keys left behind"; exit $$status
 
 # Two real processes exchange 10^7 verified 64-byte messages and report.
-# MESSAGES, SIZE, SLOTS, WAIT, BATCH, RATE, TIMEOUT override the defaults.
+# MESSAGES, SIZE, SLOTS, SLOT_SIZE, WAIT, BATCH, RATE, TRAIL, TIMEOUT
+# override the defaults (scripts/demo.sh): make demo SIZE=1048576 sends
+# 3814 messages of 1 MiB, 64 fragments each in 4096 slots of 16392 bytes.
 demo:
 	GO=$(GO) bash scripts/demo.sh
 
 # The performance suite: cross-process ring, C reference ring, pipe, Unix
-# socket, Go channel, bare futex (bench/), and the heap ring (ring/).
+# socket, Go channel, bare futex (bench/), and the heap ring (ring/);
+# messages of 8 B to 16 MiB (BenchmarkThroughputLarge, BenchmarkRoundTripLarge:
+# 64 KiB to 16 MiB in fragments through 1 KiB and 16 KiB slots), which
+# bench-report runs apart at -benchtime 0.25s (bench/report -help).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./bench/ ./ring/
 

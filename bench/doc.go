@@ -20,6 +20,11 @@
 //	                     this process, with github.com/loov/hrtime's timer
 //	                     and percentiles: a cross-check of the clock and of
 //	                     internal/app/hist
+//	BenchmarkThroughputLarge, BenchmarkRoundTripLarge
+//	                     messages of 64 KiB, 1 MiB and 16 MiB, in
+//	                     fragments through 4096 slots of 1 KiB and of
+//	                     16 KiB: ring Send and Recv, the C ring splitting
+//	                     them the same way, a pipe, a Unix stream socket
 //	BenchmarkScale       batched throughput from 64 to 2^20 slots
 //	BenchmarkRSS         resident memory of both processes as the message
 //	                     count grows 100x (TestRSSFlat asserts it)
@@ -38,6 +43,6 @@
 // bench-report" (bench/report, a module of its own so that its plotting
 // dependencies stay out of the library's), which runs the suite and writes
 // docs/BENCHMARKS.md.
-// "go test ./bench/" alone runs TestSmoke (every transport, a few
-// messages) and TestRSSFlat in a few seconds.
+// "go test ./bench/" alone runs TestSmoke and TestSmokeLarge (every
+// transport, a few messages) and TestRSSFlat in a few seconds.
 package bench

@@ -54,6 +54,8 @@ var sizes = []int{8, 64, 256, 1 << 10, 4 << 10, 64 << 10}
 
 func sizeName(n int) string {
 	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.Itoa(n>>20) + "MiB"
 	case n >= 1<<10 && n%(1<<10) == 0:
 		return strconv.Itoa(n>>10) + "KiB"
 	default:

@@ -23,6 +23,7 @@ func TestMain(m *testing.M) {
 var childRoles = shmtest.Roles{
 	"ring-consume": ringConsume,
 	"ring-pong":    ringPong,
+	"ring-echo":    ringEcho,
 	"ring-ack":     ringAck,
 	"fd-consume":   fdConsume,
 	"fd-pong":      fdPong,

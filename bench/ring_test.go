@@ -34,12 +34,16 @@ var tailOffset = ring.FieldOffset("tail")
 // it when the benchmark ends.
 func newRing(h testing.TB, slots, size int, mode ring.WaitMode) (*ring.Ring, shmseg.Key) {
 	h.Helper()
+	return newRingOf(h, ring.Config{SlotSize: ring.SlotSizeFor(size), Slots: slots}, mode)
+}
+
+// newRingOf creates a ring of cfg, waiting with mode, in a new segment and
+// closes it when the benchmark ends.
+func newRingOf(h testing.TB, cfg ring.Config, mode ring.WaitMode) (*ring.Ring, shmseg.Key) {
+	h.Helper()
 	key := shmseg.Key(shmtest.Key(h))
-	r, err := ring.Create(key, ring.Config{
-		SlotSize: ring.SlotSizeFor(size),
-		Slots:    slots,
-		Options:  ring.Options{Wait: ring.WaitStrategy{Mode: mode}},
-	})
+	cfg.Options.Wait = ring.WaitStrategy{Mode: mode}
+	r, err := ring.Create(key, cfg)
 	if err != nil {
 		h.Fatal(err)
 	}
@@ -203,8 +207,10 @@ func awaitCursor(h testing.TB, w *uint64, want uint64, p *peer) {
 	}
 }
 
-// ringConsume: args KEY API SIZE MODE. Receives until the producer closes,
-// checking each message's length; prints "done COUNT".
+// ringConsume: args KEY API SIZE MODE [prefault]. Receives until the
+// producer closes, checking each message's length; prints "done COUNT".
+// With "prefault", it reads every page of the segment first
+// (prefaultRing).
 func ringConsume(args []string) error {
 	a := childArgs(args)
 	key, err1 := a.str(0)
@@ -223,6 +229,11 @@ func ringConsume(args []string) error {
 		return err
 	}
 	defer r.Close()
+	if t, _ := a.str(4); t == "prefault" {
+		if err := prefaultRing(r, false); err != nil {
+			return err
+		}
+	}
 	c, err := r.Consumer()
 	if err != nil {
 		return err
@@ -325,6 +336,12 @@ func ringRoundTrip(h harness, mode ring.WaitMode, size, n int) result {
 // as its producer, both waiting with mode: a peer that answers on a ring
 // of its own. closeRings closes both.
 func openPair(in, out string, mode ring.WaitMode) (c *ring.Consumer, p *ring.Producer, closeRings func(), err error) {
+	return openPairPrefaulted(in, out, mode, false)
+}
+
+// openPairPrefaulted is openPair; with prefault, it first reads every page
+// of both segments (prefaultRing).
+func openPairPrefaulted(in, out string, mode ring.WaitMode, prefault bool) (c *ring.Consumer, p *ring.Producer, closeRings func(), err error) {
 	ra, err := openRing(in, mode)
 	if err != nil {
 		return nil, nil, nil, err
@@ -335,6 +352,14 @@ func openPair(in, out string, mode ring.WaitMode) (c *ring.Consumer, p *ring.Pro
 		return nil, nil, nil, err
 	}
 	closeRings = func() { _ = ra.Close(); _ = rb.Close() }
+	if prefault {
+		for _, r := range []*ring.Ring{ra, rb} {
+			if err := prefaultRing(r, false); err != nil {
+				closeRings()
+				return nil, nil, nil, err
+			}
+		}
+	}
 	if c, err = ra.Consumer(); err == nil {
 		p, err = rb.Producer()
 	}
@@ -345,22 +370,28 @@ func openPair(in, out string, mode ring.WaitMode) (c *ring.Consumer, p *ring.Pro
 	return c, p, closeRings, nil
 }
 
-// ringPong: args KEY_IN KEY_OUT MODE. Echoes each message of ring KEY_IN on
-// ring KEY_OUT, slot to slot, until the producer closes; prints
-// "done COUNT".
-func ringPong(args []string) error {
+// openPairArgs is openPairPrefaulted for a peer's arguments KEY_IN KEY_OUT
+// MODE.
+func openPairArgs(args []string, prefault bool) (c *ring.Consumer, p *ring.Producer, closeRings func(), err error) {
 	a := childArgs(args)
 	in, err1 := a.str(0)
 	out, err2 := a.str(1)
 	modeName, err3 := a.str(2)
 	if err := errors.Join(err1, err2, err3); err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	mode, err := ring.ParseWaitMode(modeName)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
-	c, p, closeRings, err := openPair(in, out, mode)
+	return openPairPrefaulted(in, out, mode, prefault)
+}
+
+// ringPong: args KEY_IN KEY_OUT MODE. Echoes each message of ring KEY_IN on
+// ring KEY_OUT, slot to slot, until the producer closes; prints
+// "done COUNT".
+func ringPong(args []string) error {
+	c, p, closeRings, err := openPairArgs(args, false)
 	if err != nil {
 		return err
 	}

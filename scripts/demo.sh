@@ -3,19 +3,27 @@
 # consumer process through a fresh ring, print both reports, and check that
 # nothing was lost or corrupt and that no segment is left behind.
 #
-# Settings (environment): MESSAGES (default 10000000), SIZE (64), SLOTS
-# (4096), WAIT (adaptive), BATCH (0: one message per call), RATE (0: as fast
-# as possible; a rate below the ring's capacity shows latency without
-# queueing), TRAIL (1; 0 runs the consumer with -no-trail: lower latency
-# in a full-speed stream, lower throughput), TIMEOUT (10s), GO (go). Exit
-# status 0 only if both processes exited 0 and the segment is gone.
+# Settings (environment): SIZE (default 64; larger than a slot, a message
+# travels in fragments), MESSAGES (10000000, or fewer so that they make at
+# most 4 GB: 3814 of 1 MiB), SLOTS (4096), SLOT_SIZE (0: derived from SIZE,
+# at most 16 KiB of payload), WAIT (adaptive), BATCH (0: one message per
+# call), RATE (0: as fast as possible; a rate below the ring's capacity
+# shows latency without queueing), TRAIL (1; 0 runs the consumer with
+# -no-trail: lower latency in a full-speed stream, lower throughput),
+# TIMEOUT (10s), GO (go). Exit status 0 only if both processes exited 0
+# and the segment is gone.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-MESSAGES=${MESSAGES:-10000000}
 SIZE=${SIZE:-64}
+if [[ ! $SIZE =~ ^[0-9]+$ ]] || (( SIZE == 0 )); then
+	echo "demo: SIZE=$SIZE: want a message size in bytes" >&2
+	exit 2
+fi
+MESSAGES=${MESSAGES:-$(( SIZE * 10000000 <= 4000000000 ? 10000000 : 4000000000 / SIZE ))}
 SLOTS=${SLOTS:-4096}
+SLOT_SIZE=${SLOT_SIZE:-0}
 WAIT=${WAIT:-adaptive}
 BATCH=${BATCH:-0}
 RATE=${RATE:-0}
@@ -87,8 +95,10 @@ wait_for() {
 	done
 }
 
-flags=(-key "$key" -size "$SIZE" -slots "$SLOTS" -wait "$WAIT" -batch "$BATCH" -timeout "$TIMEOUT")
-echo "demo: $MESSAGES messages of $SIZE bytes through ring $key ($SLOTS slots, wait $WAIT, batch $BATCH)"
+flags=(-key "$key" -size "$SIZE" -slot-size "$SLOT_SIZE" -slots "$SLOTS" -wait "$WAIT" -batch "$BATCH" -timeout "$TIMEOUT")
+slot="slots of $SLOT_SIZE bytes"
+(( SLOT_SIZE != 0 )) || slot="slots, slot size derived from SIZE"
+echo "demo: $MESSAGES messages of $SIZE bytes through ring $key ($SLOTS $slot, wait $WAIT, batch $BATCH)"
 
 # The consumer's stderr stays on the terminal: its progress line shows
 # there while the stream runs.

@@ -11,6 +11,12 @@
 //	cring hist Q... < VALUES
 //	    the round trips' histogram alone: quantiles Q of the values on
 //	    stdin, one a line (for the test that it matches internal/app/hist).
+//	cring ftput SIZE SLOTS SLOTSIZE BATCH COUNT
+//	cring frtt SIZE SLOTS SLOTSIZE BATCH COUNT
+//	    tput and rtt for messages of any size: a message longer than a
+//	    slot's payload is split into fragments, one per slot, in shmring's
+//	    format (docs/LAYOUT.md, "Fragments"), copied in from the sender's
+//	    buffer and out into the receiver's, as Send and Recv do.
 //
 // What makes it the limit:
 //   - each side keeps a copy of the other's cursor and reads the shared one
@@ -40,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/shm.h>
 #include <sys/wait.h>
@@ -217,6 +224,235 @@ static int tput(uint32_t size, uint64_t slots, uint64_t slot_size, uint64_t batc
 	return 0;
 }
 
+// Messages of any size. A message that fits a slot's payload (SLOTSIZE-4)
+// is one slot, as above. A longer one is split as shmring splits it
+// (docs/LAYOUT.md, "Fragments"): the length word carries MORE (another
+// fragment follows) and CONT (this one continues a message) above a 29-bit
+// length; the first fragment has the message's total length, a u64, after
+// its word and SLOTSIZE-12 bytes of payload; the middle ones SLOTSIZE-4;
+// the last the rest. The sender copies each fragment in from its message
+// buffer and publishes every BATCH slots, at the end of each message, and
+// before it waits; the receiver copies each out into its buffer and
+// releases likewise, so that a message larger than the whole ring streams
+// through it. The receiver checks each word's kind and length as a
+// consumer must, and the total.
+
+#define F_MORE 0x80000000u // another fragment of this message follows
+#define F_CONT 0x40000000u // this slot continues a message begun earlier
+#define F_LEN 0x1fffffffu  // the length bits
+
+struct sender {
+	struct ring *r;
+	uint64_t head, cached_tail, published, batch;
+};
+
+struct receiver {
+	struct ring *r;
+	uint64_t tail, cached_head, released, batch;
+};
+
+// free_slot returns the slot at head once it is free, publishing what was
+// written before it waits.
+static inline unsigned char *free_slot(struct sender *s) {
+	if (s->head - s->cached_tail == s->r->n) {
+		if (s->published != s->head) {
+			atomic_store_explicit(s->r->head, s->head, memory_order_release);
+			s->published = s->head;
+		}
+		unsigned k = 0;
+		while (s->head - (s->cached_tail = atomic_load_explicit(s->r->tail, memory_order_acquire)) == s->r->n)
+			spin(&k);
+	}
+	return slot(s->r, s->head);
+}
+
+static inline void publish(struct sender *s) {
+	atomic_store_explicit(s->r->head, s->head, memory_order_release);
+	s->published = s->head;
+}
+
+// written counts the slot at head as written: published with the batch.
+static inline void written(struct sender *s) {
+	s->head++;
+	if (s->head - s->published >= s->batch)
+		publish(s);
+}
+
+static void send_msg(struct sender *s, const unsigned char *msg, uint64_t size) {
+	uint64_t pay = s->r->slot_size - 4;
+	unsigned char *d = free_slot(s);
+	if (size <= pay) {
+		uint32_t w = (uint32_t)size;
+		memcpy(d, &w, 4);
+		memcpy(d + 4, msg, size);
+		written(s);
+		publish(s);
+		return;
+	}
+	uint32_t w = F_MORE | (uint32_t)(pay - 8);
+	memcpy(d, &w, 4);
+	memcpy(d + 4, &size, 8);
+	memcpy(d + 12, msg, pay - 8);
+	written(s);
+	for (uint64_t off = pay - 8; off < size;) {
+		uint64_t n = size - off < pay ? size - off : pay;
+		d = free_slot(s);
+		w = F_CONT | (off + n < size ? F_MORE : 0) | (uint32_t)n;
+		memcpy(d, &w, 4);
+		memcpy(d + 4, msg + off, n);
+		off += n;
+		written(s);
+	}
+	publish(s);
+}
+
+// full_slot returns the slot at tail once it is published, releasing what
+// was read before it waits.
+static inline const unsigned char *full_slot(struct receiver *c) {
+	if (c->tail == c->cached_head) {
+		if (c->released != c->tail) {
+			atomic_store_explicit(c->r->tail, c->tail, memory_order_release);
+			c->released = c->tail;
+		}
+		unsigned k = 0;
+		while ((c->cached_head = atomic_load_explicit(c->r->head, memory_order_acquire)) == c->tail)
+			spin(&k);
+	}
+	return slot(c->r, c->tail);
+}
+
+static inline void release(struct receiver *c) {
+	atomic_store_explicit(c->r->tail, c->tail, memory_order_release);
+	c->released = c->tail;
+}
+
+static inline void consumed(struct receiver *c) {
+	c->tail++;
+	if (c->tail - c->released >= c->batch)
+		release(c);
+}
+
+// recv_msg receives one message of size bytes into buf; 1 if it is not
+// one (a bad word, length or total).
+static int recv_msg(struct receiver *c, unsigned char *buf, uint64_t size) {
+	uint64_t pay = c->r->slot_size - 4;
+	const unsigned char *s = full_slot(c);
+	uint32_t w;
+	memcpy(&w, s, 4);
+	if ((w & ~F_LEN) == 0) {
+		if (w != size)
+			return 1;
+		memcpy(buf, s + 4, w);
+		consumed(c);
+		release(c);
+		return 0;
+	}
+	uint64_t total;
+	memcpy(&total, s + 4, 8);
+	if (w != (F_MORE | (uint32_t)(pay - 8)) || total != size)
+		return 1;
+	memcpy(buf, s + 12, pay - 8);
+	uint64_t off = pay - 8;
+	consumed(c);
+	do {
+		s = full_slot(c);
+		memcpy(&w, s, 4);
+		uint32_t n = w & F_LEN;
+		// A continuation; full unless it is the last, which ends the
+		// message exactly.
+		if ((w & ~(F_MORE | F_LEN)) != F_CONT || n == 0 || n > size - off ||
+		    ((w & F_MORE) ? n != pay : off + n != size))
+			return 1;
+		memcpy(buf + off, s + 4, n);
+		off += n;
+		consumed(c);
+	} while (w & F_MORE);
+	release(c);
+	return 0;
+}
+
+// The rings of ftput and frtt are up to 64 MiB, and on the project's VM
+// the first access to a page of a new segment costs some 12 us, in the
+// process that allocates it and again in the one that maps it: a fresh
+// 64 MiB ring would spend 0.4 s of its first lap in page faults, which a
+// ring in use has long paid. So the parent writes a byte of every page
+// before it forks and the child reads one before it says it is ready, as
+// the Go benchmarks do (bench/large_test.go, prefault). madvise's
+// MADV_POPULATE_WRITE or _READ first (Linux 5.14; refused before) halves
+// the cost. The parent prints "ready" once the child is, so that the Go
+// benchmark's own clock, which steers its iteration count, starts there
+// too.
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#define MADV_POPULATE_WRITE 23
+#endif
+
+static unsigned prefault(unsigned char *base, size_t size, int write) {
+	// madvise wants a page-aligned start: from the segment's, which is.
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned char *start = (unsigned char *)((uintptr_t)base & ~(uintptr_t)(page - 1));
+	madvise(start, size + (size_t)(base - start), write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ);
+	unsigned sum = 0;
+	for (size_t i = 0; i < size; i += page) {
+		if (write)
+			((volatile unsigned char *)base)[i] = 0;
+		else
+			sum += ((volatile unsigned char *)base)[i];
+	}
+	return sum;
+}
+
+static void say_ready(void) {
+	printf("ready\n");
+	fflush(stdout);
+}
+
+// ftput is tput for messages of any size: the parent sends, the child
+// receives each message into a buffer and reads its first and last byte.
+static int fconsume(struct ring *r, uint64_t size, uint64_t batch, uint64_t count) {
+	struct receiver c = {.r = r, .batch = batch};
+	unsigned char *buf = malloc(size);
+	unsigned sum = prefault(r->slots, r->n * r->slot_size, 0);
+	atomic_store_explicit(r->ready, 1, memory_order_release);
+	for (uint64_t i = 0; i < count; i++) {
+		if (recv_msg(&c, buf, size) != 0) {
+			fprintf(stderr, "cring: message %llu is not one of %llu bytes\n",
+				(unsigned long long)i, (unsigned long long)size);
+			return 1;
+		}
+		sum += buf[0] + buf[size - 1];
+	}
+	return sum == 0xffffffff; // keep sum alive; never true
+}
+
+static int ftput(uint64_t size, uint64_t slots, uint64_t slot_size, uint64_t batch, uint64_t count) {
+	struct ring r;
+	ring_at(&r, segment(HEADER + slots * slot_size), slots, slot_size);
+	prefault(r.slots, slots * slot_size, 1);
+	pid_t pid = fork_peer();
+	if (pid == 0)
+		_exit(fconsume(&r, size, batch, count));
+
+	unsigned char *msg = malloc(size);
+	memset(msg, 0xa5, size);
+	struct sender s = {.r = &r, .batch = batch};
+	await_ready(&r);
+	say_ready();
+	uint64_t t0 = now_ns();
+	for (uint64_t i = 0; i < count; i++)
+		send_msg(&s, msg, size);
+	unsigned k = 0;
+	while (atomic_load_explicit(r.tail, memory_order_acquire) != s.head)
+		spin(&k);
+	uint64_t t1 = now_ns();
+	if (wait_peer(pid) != 0)
+		return 1;
+	printf("msgs %llu\n", (unsigned long long)count);
+	printf("slots %llu\n", (unsigned long long)s.head);
+	printf("ns/msg %.3f\n", (double)(t1 - t0) / (double)count);
+	return 0;
+}
+
 // Latencies go into internal/app/hist's log-linear histogram, ported here so
 // that the Go and C percentiles come from the same buckets and the same
 // rank rule (bench's TestCRingHistogram feeds both the same values and
@@ -374,6 +610,72 @@ static int rtt(uint32_t size, uint64_t slots, uint64_t slot_size, uint64_t count
 	return 0;
 }
 
+// frtt is rtt for messages of any size: the parent sends a message on ring
+// a and receives its echo on ring b; the child receives each message into
+// a buffer and sends it back from there.
+static int fecho(struct ring *a, struct ring *b, uint64_t size, uint64_t batch, uint64_t count) {
+	struct receiver c = {.r = a, .batch = batch};
+	struct sender s = {.r = b, .batch = batch};
+	unsigned char *buf = malloc(size);
+	prefault(a->slots, a->n * a->slot_size, 0);
+	prefault(b->slots, b->n * b->slot_size, 0);
+	atomic_store_explicit(a->ready, 1, memory_order_release);
+	for (uint64_t i = 0; i < count; i++) {
+		if (recv_msg(&c, buf, size) != 0)
+			return 1;
+		send_msg(&s, buf, size);
+	}
+	return 0;
+}
+
+static int frtt(uint64_t size, uint64_t slots, uint64_t slot_size, uint64_t batch, uint64_t count) {
+	uint64_t warm = count < 10000 ? count / 10 : 1000;
+	uint64_t total = warm + count;
+	size_t one = HEADER + slots * slot_size;
+	unsigned char *base = segment(2 * one);
+	struct ring a, b;
+	ring_at(&a, base, slots, slot_size);
+	ring_at(&b, base + one, slots, slot_size);
+	prefault(base, 2 * one, 1);
+	pid_t pid = fork_peer();
+	if (pid == 0)
+		_exit(fecho(&a, &b, size, batch, total));
+
+	struct hist *h = calloc(1, sizeof *h);
+	unsigned char *msg = malloc(size), *in = malloc(size);
+	memset(msg, 0x5a, size);
+	struct sender s = {.r = &a, .batch = batch};
+	struct receiver c = {.r = &b, .batch = batch};
+	unsigned sum = 0;
+	await_ready(&a);
+	say_ready();
+	uint64_t start = 0, last = 0;
+	for (uint64_t i = 0; i < total; i++) {
+		if (i == warm)
+			start = last = now_ns();
+		send_msg(&s, msg, size);
+		if (recv_msg(&c, in, size) != 0) {
+			fprintf(stderr, "cring: echo %llu is not one of %llu bytes\n", (unsigned long long)i, (unsigned long long)size);
+			return 1;
+		}
+		sum += in[0];
+		if (i >= warm) {
+			uint64_t t = now_ns();
+			hist_record(h, t - last);
+			last = t;
+		}
+	}
+	if (wait_peer(pid) != 0)
+		return 1;
+	printf("rts %llu\n", (unsigned long long)count);
+	printf("ns/rt %.3f\n", (double)(last - start) / (double)count);
+	printf("p50-ns %llu\n", (unsigned long long)hist_quantile(h, 0.50));
+	printf("p99-ns %llu\n", (unsigned long long)hist_quantile(h, 0.99));
+	printf("p99.9-ns %llu\n", (unsigned long long)hist_quantile(h, 0.999));
+	printf("checksum %u\n", sum);
+	return 0;
+}
+
 static uint64_t arg(const char *s, const char *name) {
 	char *end;
 	errno = 0;
@@ -405,10 +707,26 @@ int main(int argc, char **argv) {
 		}
 		return rtt((uint32_t)size, slots, slot_size, count);
 	}
+	if (argc == 7 && (strcmp(argv[1], "ftput") == 0 || strcmp(argv[1], "frtt") == 0)) {
+		uint64_t size = arg(argv[2], "size"), slots = arg(argv[3], "slots"),
+			 slot_size = arg(argv[4], "slot size"), batch = arg(argv[5], "batch"),
+			 count = arg(argv[6], "count");
+		// Fragments need a first fragment's word, total and a byte.
+		if ((slots & (slots - 1)) != 0 || slots < 2 || slot_size % 8 != 0 || slot_size < 16 ||
+		    slot_size - 4 > F_LEN) {
+			fprintf(stderr, "cring: bad geometry\n");
+			return 2;
+		}
+		if (argv[1][1] == 't')
+			return ftput(size, slots, slot_size, batch, count);
+		return frtt(size, slots, slot_size, batch, count);
+	}
 	if (argc >= 2 && strcmp(argv[1], "hist") == 0)
 		return hist_main(argc - 2, argv + 2);
 	fprintf(stderr, "usage: cring tput SIZE SLOTS SLOTSIZE BATCH COUNT\n"
 			"       cring rtt SIZE SLOTS SLOTSIZE COUNT\n"
+			"       cring ftput SIZE SLOTS SLOTSIZE BATCH COUNT\n"
+			"       cring frtt SIZE SLOTS SLOTSIZE BATCH COUNT\n"
 			"       cring hist Q... < values\n");
 	return 2;
 }

@@ -30,6 +30,9 @@ func main() {
 	flag.IntVar(&o.count, "count", 1, "go test -count: runs of each benchmark; the page shows medians")
 	flag.IntVar(&o.passes, "passes", 1, "run the whole suite this many times, one after the other; the page shows medians\n"+
 		"(spreads the repetitions over time, unlike -count)")
+	flag.StringVar(&o.large, "large", largeBenchmarks, "with -bench . (the whole suite): the large-message benchmarks, run apart at -large-benchtime\n"+
+		"(\"\": with the rest, at -benchtime)")
+	flag.StringVar(&o.largeBenchtime, "large-benchtime", "0.25s", "go test -benchtime of the -large benchmarks (a 16 MiB message takes milliseconds)")
 	flag.StringVar(&o.timeout, "timeout", "60m", "go test -timeout")
 	flag.StringVar(&o.out, "out", "docs/BENCHMARKS.md", "the page to write, relative to the module root")
 	flag.StringVar(&o.raw, "raw", "docs/benchmarks.txt", "where to keep go test's output (for benchstat); empty: nowhere")

@@ -206,6 +206,9 @@ func sizeOf(s string) (int, bool) {
 
 // sizeName is the inverse of sizeOf.
 func sizeName(n int) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return strconv.Itoa(n>>20) + "MiB"
+	}
 	if n >= 1<<10 && n%(1<<10) == 0 {
 		return strconv.Itoa(n>>10) + "KiB"
 	}

@@ -37,6 +37,27 @@ var (
 	scaleSlots = []int{64, 256, 1 << 10, 4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20}
 )
 
+// The large-message benchmarks (bench/large_test.go): messages of
+// largeSizes in fragments through 4096 slots of each of largeSlotSizes,
+// against a pipe and a Unix socket. The run gives them a -benchtime of
+// their own (options.large).
+const largeBenchmarks = "^Benchmark(Throughput|RoundTrip)Large$"
+
+var (
+	largeSizes     = []int{64 << 10, 1 << 20, 16 << 20}
+	largeSlotSizes = []int{1 << 10, 16 << 10}
+)
+
+// largeName names a large-message benchmark: kind "Throughput" or
+// "RoundTrip"; slot 0 for a transport without slots (pipe, socket).
+func largeName(kind, t string, size, slot int) string {
+	n := "Benchmark" + kind + "Large/" + t + "/" + sizeName(size)
+	if slot > 0 {
+		n += "/slot=" + sizeName(slot)
+	}
+	return n
+}
+
 type transport struct {
 	name, label string
 	color       int // index into palette (plot.go)
@@ -177,6 +198,29 @@ func targets(rs *Results) []target {
 	vsC("ring-sendbatch-spin", "SendBatch+RecvBatch (≤64 msgs or 32 KiB, spin)", "cring-batch", "C ring", 0.9, 8, 64, 1024)
 	vsC("ring-send-spin", "Send+Recv (spin)", "cring-each", "C ring publishing every message", 0.5, 8)
 
+	// Large messages (issue 20): MB/s at 1 MiB against the C ring
+	// splitting them the same way, and against a Unix socket, for each
+	// slot size, by the median of the per-pass ratios.
+	for _, slot := range largeSlotSizes {
+		ring := largeName("Throughput", "ring-send", 1<<20, slot)
+		for _, vs := range []struct {
+			name, label string
+			want        float64
+		}{
+			{largeName("Throughput", "cring", 1<<20, slot), "C ring", 0.8},
+			{largeName("Throughput", "unix-stream", 1<<20, 0), "Unix socket", 5},
+		} {
+			t := target{what: fmt.Sprintf("Send+Recv MB/s of 1MiB messages, %s slots, vs %s", sizeName(slot), vs.label), want: "≥ " + ratio(vs.want)}
+			g, ok1 := get(ring, "MB/s")
+			o, ok2 := get(vs.name, "MB/s")
+			if ok1 && ok2 {
+				t.got, t.status = vsPasses(rs.PassRatios(ring, vs.name, "MB/s"),
+					fmt.Sprintf("%s vs %s MB/s", num(g), num(o)), func(r float64) bool { return r >= vs.want })
+			}
+			ts = append(ts, t)
+		}
+	}
+
 	// Round trips against the C ring.
 	for _, q := range []struct {
 		unit, label string
@@ -316,7 +360,8 @@ func verdict(ok bool) status {
 }
 
 func isRingBench(name string) bool {
-	for _, p := range []string{"BenchmarkThroughput/ring-", "BenchmarkRoundTrip/ring-", "BenchmarkScale/", "BenchmarkHeap/"} {
+	for _, p := range []string{"BenchmarkThroughput/ring-", "BenchmarkRoundTrip/ring-", "BenchmarkScale/", "BenchmarkHeap/",
+		"BenchmarkThroughputLarge/ring-", "BenchmarkRoundTripLarge/ring-"} {
 		if strings.HasPrefix(name, p) {
 			return true
 		}
@@ -379,6 +424,7 @@ func Render(w io.Writer, r *Report) error {
 
 	renderThroughput(p, rs)
 	renderRoundTrip(p, rs)
+	renderLarge(p, rs)
 	renderCrossCheck(p, rs)
 	renderScale(p, rs)
 	renderResources(p, rs)
@@ -425,6 +471,16 @@ func Render(w io.Writer, r *Report) error {
 	p("- Pipes and sockets: raw blocking read(2)/write(2), one write per message, reads of exactly one\n")
 	p("  message. The socket is AF_UNIX SOCK_STREAM. The bare futex ping-pong always wakes and sleeps\n")
 	p("  on a word in a SysV segment: the kernel's part of any futex handoff.\n")
+	p("- Large messages (64 KiB, 1 MiB, 16 MiB) go in fragments through 4096 slots of 1 KiB (a 4 MiB\n")
+	p("  ring) or of 16 KiB (64 MiB): the ring with `Send` and `Recv` (throughput: adaptive wait, as\n")
+	p("  shipped; round trip: spin, the echo receiving each message whole and sending it back); the C ring\n")
+	p("  (cring.c `ftput`, `frtt`) splitting them into the same fragments, copying each in from the\n")
+	p("  sender's buffer and out into the receiver's, publishing and releasing every 32 KiB of slots, at\n")
+	p("  the end of each message and before it waits, spinning; a pipe and a Unix socket, one write(2)\n")
+	p("  per message. Both processes touch every page of the rings before the clock starts (a ring in\n")
+	p("  use has its pages; a fresh 64 MiB one spends a quarter of a second of its first lap in page\n")
+	p("  faults on this VM). They run apart from the rest, with `-benchtime` of their own (the command\n")
+	p("  above).\n")
 	p("- Idle CPU: utime+stime of the consumer process from /proc/PID/stat (10 ms ticks), and the exact\n")
 	p("  on-CPU time of its threads from /proc/PID/task/*/schedstat, over 1 s of waiting.\n")
 	p("- Resident memory: VmRSS of both processes after 65,536 messages and again after 100× more.\n")
@@ -593,6 +649,105 @@ func rttRatio(rs *Results, a, b string, size int, unit string) string {
 		return "–"
 	}
 	return ratio(x / y)
+}
+
+// renderLarge shows the large-message benchmarks: MB/s one way and the
+// round trip, by message size, for each transport and slot size.
+func renderLarge(p printer, rs *Results) {
+	type col struct {
+		t, label string
+		slot     int
+	}
+	var tput, rtt []col
+	for _, slot := range largeSlotSizes {
+		tput = append(tput, col{"ring-send", "ring Send+Recv, " + sizeName(slot) + " slots", slot},
+			col{"cring", "C ring, " + sizeName(slot) + " slots", slot})
+		rtt = append(rtt, col{"ring-spin", "ring, spin, " + sizeName(slot) + " slots", slot},
+			col{"cring-spin", "C ring, spin, " + sizeName(slot) + " slots", slot})
+	}
+	for _, t := range []struct{ name, label string }{{"pipe", "pipe"}, {"unix-stream", "Unix socket (stream)"}} {
+		tput = append(tput, col{t.name, t.label, 0})
+		rtt = append(rtt, col{t.name, t.label, 0})
+	}
+	have := false
+	for _, size := range largeSizes {
+		for _, c := range tput {
+			have = have || rs.Has(largeName("Throughput", c.t, size, c.slot)) || rs.Has(largeName("RoundTrip", c.t, size, c.slot))
+		}
+	}
+	if !have {
+		return
+	}
+	head := func(cols []col) {
+		p("| size |")
+		for _, c := range cols {
+			p(" %s |", c.label)
+		}
+		p("\n|---|")
+		for range cols {
+			p("---|")
+		}
+		p("\n")
+	}
+	p("## Large messages\n\n")
+	p("Messages larger than a slot, in fragments through 4096 slots of 1 KiB (4 MiB) or 16 KiB (64 MiB);\n")
+	p("a 16 MiB message is larger than either ring. One-way MB/s of payload (higher is better):\n\n")
+	head(tput)
+	for _, size := range largeSizes {
+		p("| %s |", sizeName(size))
+		for _, c := range tput {
+			p(" %s |", cellCI(rs, largeName("Throughput", c.t, size, c.slot), "MB/s", num))
+		}
+		p("\n")
+	}
+	p("\nThe ring's MB/s over the others' (medians of each):\n\n")
+	p("| size |")
+	for _, slot := range largeSlotSizes {
+		p(" %s slots: / C ring | / pipe | / Unix socket |", sizeName(slot))
+	}
+	p("\n|---|")
+	for range largeSlotSizes {
+		p("---|---|---|")
+	}
+	p("\n")
+	for _, size := range largeSizes {
+		p("| %s |", sizeName(size))
+		for _, slot := range largeSlotSizes {
+			ring := largeName("Throughput", "ring-send", size, slot)
+			for _, vs := range []string{largeName("Throughput", "cring", size, slot),
+				largeName("Throughput", "pipe", size, 0), largeName("Throughput", "unix-stream", size, 0)} {
+				x, ok1 := rs.Get(ring, "MB/s")
+				y, ok2 := rs.Get(vs, "MB/s")
+				c := "–"
+				if ok1 && ok2 && y != 0 {
+					c = ratio(x / y)
+				}
+				p(" %s |", c)
+			}
+		}
+		p("\n")
+	}
+	for _, q := range []struct{ unit, label string }{{"ns/op", "Mean"}, {"p99-ns", "p99"}} {
+		p("\n%s round trip (the message there and back):\n\n", q.label)
+		head(rtt)
+		for _, size := range largeSizes {
+			p("| %s |", sizeName(size))
+			for _, c := range rtt {
+				p(" %s |", cell(rs, largeName("RoundTrip", c.t, size, c.slot), q.unit, duration))
+			}
+			p("\n")
+		}
+	}
+	p("\n")
+}
+
+// duration formats nanoseconds as ns, switching to µs from 10 µs and to ms
+// from 10 ms.
+func duration(v float64) string {
+	if v >= 10e6 {
+		return num(v/1e6) + " ms"
+	}
+	return ns(v)
 }
 
 func renderScale(p printer, rs *Results) {

@@ -91,6 +91,11 @@ func TestSizes(t *testing.T) {
 			t.Errorf("sizeOf(sizeName(%d)) = %d, %v", n, got, ok)
 		}
 	}
+	for n, want := range map[int]string{64 << 10: "64KiB", 1 << 20: "1MiB", 16 << 20: "16MiB", 1<<20 + 1<<10: "1025KiB"} {
+		if got := sizeName(n); got != want {
+			t.Errorf("sizeName(%d) = %q, want %q", n, got, want)
+		}
+	}
 	if _, ok := sizeOf("slots=64"); ok {
 		t.Error("sizeOf(slots=64) ok")
 	}
@@ -213,8 +218,95 @@ func TestPlots(t *testing.T) {
 
 func TestCommandLine(t *testing.T) {
 	o := options{bench: ".", timeout: "60m", count: 1, pkgs: []string{"./bench/", "./ring/"}}
-	if got, want := commandLine(o.goTestArgs()), "go test -run '^$' -bench . -timeout 60m ./bench/ ./ring/"; got != want {
+	if got, want := o.commandLines(), "go test -run '^$' -bench . -timeout 60m ./bench/ ./ring/"; got != want {
 		t.Errorf("got %s\nwant %s", got, want)
+	}
+	// The large-message benchmarks apart, at a -benchtime of their own.
+	o.large, o.largeBenchtime, o.benchtime = largeBenchmarks, "0.25s", "2s"
+	want := "go test -run '^$' -bench . -skip '^Benchmark(Throughput|RoundTrip)Large$' -benchtime 2s -timeout 60m ./bench/ ./ring/ && " +
+		"go test -run '^$' -bench '^Benchmark(Throughput|RoundTrip)Large$' -benchtime 0.25s -timeout 60m ./bench/ ./ring/"
+	if got := o.commandLines(); got != want {
+		t.Errorf("got %s\nwant %s", got, want)
+	}
+	// Part of the suite: one run, as asked.
+	o.bench = "Throughput"
+	if got, want := len(o.invocations()), 1; got != want {
+		t.Errorf("-bench %s: %d go test runs, want %d", o.bench, got, want)
+	}
+}
+
+// largeSample is go test output of the large-message benchmarks, trimmed.
+const largeSample = `pkg: github.com/shmring/shmring/bench
+BenchmarkThroughputLarge/ring-send/1MiB/slot=1KiB-2	100	262144 ns/op	4000.00 MB/s	0 allocs/1000msg
+BenchmarkThroughputLarge/cring/1MiB/slot=1KiB-2	100	200000 ns/op	5242.88 MB/s	200000 ns/msg
+BenchmarkThroughputLarge/ring-send/1MiB/slot=16KiB-2	100	150000 ns/op	6990.51 MB/s	0 allocs/1000msg
+BenchmarkThroughputLarge/cring/1MiB/slot=16KiB-2	100	200000 ns/op	5242.88 MB/s	200000 ns/msg
+BenchmarkThroughputLarge/unix-stream/1MiB-2	100	1000000 ns/op	1048.58 MB/s
+BenchmarkRoundTripLarge/ring-spin/16MiB/slot=1KiB-2	10	12000000 ns/op	11000000 p50-ns	15000000 p99-ns	15000000 p99.9-ns	0 allocs/1000rt
+BenchmarkRoundTripLarge/pipe/16MiB-2	10	30000000 ns/op	29000000 p50-ns	40000000 p99-ns	40000000 p99.9-ns
+`
+
+// TestLarge: the large-message targets (MB/s at 1 MiB against the C ring
+// and the Unix socket, per slot size) and tables.
+func TestLarge(t *testing.T) {
+	rs, err := Parse(strings.NewReader(largeSample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]target{}
+	for _, tg := range targets(rs) {
+		got[tg.what] = tg
+	}
+	for _, c := range []struct {
+		what string
+		want status
+	}{
+		{"Send+Recv MB/s of 1MiB messages, 1KiB slots, vs C ring", missed},      // 4000/5243 = 0.76
+		{"Send+Recv MB/s of 1MiB messages, 1KiB slots, vs Unix socket", missed}, // 3.81
+		{"Send+Recv MB/s of 1MiB messages, 16KiB slots, vs C ring", met},        // 1.33
+		{"Send+Recv MB/s of 1MiB messages, 16KiB slots, vs Unix socket", met},   // 6.67
+	} {
+		tg, ok := got[c.what]
+		if !ok {
+			t.Errorf("no target %q", c.what)
+			continue
+		}
+		if tg.status != c.want {
+			t.Errorf("%s: %v (%s), want %v", c.what, tg.status, tg.got, c.want)
+		}
+	}
+	if tg := got["Send+Recv MB/s of 1MiB messages, 1KiB slots, vs C ring"]; !strings.HasPrefix(tg.got, "0.76× (per pass 0.76×; medians 4000 vs 5243 MB/s)") {
+		t.Errorf("1KiB vs C ring: %q", tg.got)
+	}
+
+	var buf bytes.Buffer
+	if err := Render(&buf, &Report{Results: rs}); err != nil {
+		t.Fatal(err)
+	}
+	page := buf.String()
+	for _, want := range []string{
+		"## Large messages",
+		"| size | ring Send+Recv, 1KiB slots | C ring, 1KiB slots | ring Send+Recv, 16KiB slots | C ring, 16KiB slots | pipe | Unix socket (stream) |",
+		"| 1MiB | 4000 | 5243 | 6991 | 5243 | – | 1049 |",
+		"| 1MiB | 0.76× | – | 3.81× | 1.33× | – | 6.67× |",
+		"| 16MiB | 12.0 ms | – | – | – | 30.0 ms | – |",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(page)
+	}
+
+	// Without large-message results, no section.
+	buf.Reset()
+	small, _ := Parse(strings.NewReader(sample))
+	if err := Render(&buf, &Report{Results: small}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "## Large messages") {
+		t.Error("a page without large-message results has their section")
 	}
 }
 

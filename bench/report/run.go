@@ -18,24 +18,53 @@ import (
 
 type options struct {
 	bench, benchtime, timeout string
-	count, passes             int
-	out, raw, in              string
-	root                      string // the shmring checkout; "": found from the current directory
-	noPlots                   bool
-	pkgs                      []string
+	// large: the large-message benchmarks, which a run of the whole
+	// suite (-bench .) runs apart, at largeBenchtime: a 16 MiB message
+	// takes milliseconds, and at go test's 1 s they would add minutes
+	// per pass.
+	large, largeBenchtime string
+	count, passes         int
+	out, raw, in          string
+	root                  string // the shmring checkout; "": found from the current directory
+	noPlots               bool
+	pkgs                  []string
 }
 
-// goTestArgs are the arguments of "go test" for the suite.
-func (o options) goTestArgs() []string {
-	args := []string{"test", "-run", "^$", "-bench", o.bench}
-	if o.benchtime != "" {
-		args = append(args, "-benchtime", o.benchtime)
+// invocations are the argument lists of the "go test" runs that make one
+// pass of the suite: one, or for the whole suite with large set, the rest
+// at -benchtime and then the large-message benchmarks at
+// -large-benchtime.
+func (o options) invocations() [][]string {
+	if o.bench != "." || o.large == "" {
+		return [][]string{o.goTestArgs(o.bench, "", o.benchtime)}
+	}
+	return [][]string{o.goTestArgs(o.bench, o.large, o.benchtime), o.goTestArgs(o.large, "", o.largeBenchtime)}
+}
+
+// goTestArgs are the arguments of "go test" for the benchmarks matching
+// bench and not skip, at benchtime ("": go test's default).
+func (o options) goTestArgs(bench, skip, benchtime string) []string {
+	args := []string{"test", "-run", "^$", "-bench", bench}
+	if skip != "" {
+		args = append(args, "-skip", skip)
+	}
+	if benchtime != "" {
+		args = append(args, "-benchtime", benchtime)
 	}
 	if o.count > 1 {
 		args = append(args, "-count", strconv.Itoa(o.count))
 	}
 	args = append(args, "-timeout", o.timeout)
 	return append(args, o.pkgs...)
+}
+
+// commandLines is the shell form of invocations, joined by " && ".
+func (o options) commandLines() string {
+	var lines []string
+	for _, args := range o.invocations() {
+		lines = append(lines, commandLine(args))
+	}
+	return strings.Join(lines, " && ")
 }
 
 // shellQuote quotes an argument for a POSIX shell when it needs it.
@@ -65,7 +94,7 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	rep := &Report{Date: time.Now(), Command: commandLine(o.goTestArgs())}
+	rep := &Report{Date: time.Now(), Command: o.commandLines()}
 	load := ""
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil && o.in == "" {
 		if f := strings.Fields(string(b)); len(f) >= 3 {
@@ -93,14 +122,17 @@ func run(o options) error {
 		start := time.Now()
 		var out bytes.Buffer
 		prog := &progress{w: os.Stderr, total: total, start: start}
+	passes:
 		for pass := 1; pass <= max(o.passes, 1); pass++ {
-			cmd := exec.Command("go", o.goTestArgs()...)
-			cmd.Dir = root
-			cmd.Stdout = io.MultiWriter(&out, prog)
-			cmd.Stderr = os.Stderr
-			if err := cmd.Run(); err != nil {
-				rep.RunError = fmt.Sprintf("`go test` (pass %d) exited with %v", pass, err)
-				break
+			for _, args := range o.invocations() {
+				cmd := exec.Command("go", args...)
+				cmd.Dir = root
+				cmd.Stdout = io.MultiWriter(&out, prog)
+				cmd.Stderr = os.Stderr
+				if err := cmd.Run(); err != nil {
+					rep.RunError = fmt.Sprintf("`%s` (pass %d) exited with %v", commandLine(args), pass, err)
+					break passes
+				}
 			}
 		}
 		prog.finish()
@@ -218,23 +250,27 @@ func modulePath(gomod string) string {
 // iteration. It returns the names, to count what the real run will do.
 func listBenchmarks(root string, o options) ([]string, error) {
 	lo := o
-	lo.benchtime, lo.count = "1x", 1
+	lo.benchtime, lo.largeBenchtime, lo.count = "1x", "1x", 1
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", lo.goTestArgs()...)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "SHMRING_BENCH_LIST=1")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("listing the benchmarks: %v\n%s%s", err, out, stderr.Bytes())
+	var names []string
+	for _, args := range lo.invocations() {
+		cmd := exec.CommandContext(ctx, "go", args...)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "SHMRING_BENCH_LIST=1")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return nil, fmt.Errorf("listing the benchmarks: %v\n%s%s", err, out, stderr.Bytes())
+		}
+		rs, err := Parse(bytes.NewReader(out))
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, rs.Names()...)
 	}
-	rs, err := Parse(bytes.NewReader(out))
-	if err != nil {
-		return nil, err
-	}
-	return rs.Names(), nil
+	return names, nil
 }
 
 // progress watches go test's output as it streams and says on w which

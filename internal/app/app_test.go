@@ -2,11 +2,14 @@ package app
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shmring/shmring/internal/app/wire"
+	"github.com/shmring/shmring/ring"
 )
 
 func msg(seq uint64, sent int64) []byte {
@@ -84,6 +88,39 @@ func TestVerifierNoAlloc(t *testing.T) {
 	require.Zero(t, allocs)
 }
 
+// TestVerifierTorn: a torn message stands for the one expected, as a
+// corrupt one does, so the next arrives in order; it is counted apart.
+func TestVerifierTorn(t *testing.T) {
+	v := &verifier{}
+	v.check(msg(0, 0), 1)
+	v.tornMessage()
+	v.check(msg(2, 0), 2)
+	require.Equal(t, uint64(1), v.torn)
+	require.Equal(t, uint64(2), v.messages)
+	require.Zero(t, v.lost+v.dup+v.reorder+v.corrupt)
+}
+
+// TestTornAlone: the consumer goes on after ErrTorn alone (the rest of a
+// torn message discarded), not after ErrTorn wrapped with the error that
+// ended a wait, which decides by itself.
+func TestTornAlone(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{ring.ErrTorn, true},
+		{fmt.Errorf("%w: the rest of a torn message discarded, through slot 9", ring.ErrTorn), true},
+		{fmt.Errorf("recv: %w", fmt.Errorf("%w: discarded", ring.ErrTorn)), true},
+		{fmt.Errorf("%w: 5 of 9 bytes received: %w", ring.ErrTorn, ring.ErrPeerDead), false},
+		{fmt.Errorf("%w: 5 of 9 bytes received: %w", ring.ErrTorn, context.Canceled), false},
+		{ring.ErrPeerDead, false},
+		{io.EOF, false},
+	} {
+		require.Equal(t, c.want, tornAlone(c.err), "%v", c.err)
+	}
+}
+
 func TestVerifierGapsBounded(t *testing.T) {
 	v := &verifier{}
 	for i := range 3 * maxGaps {
@@ -117,11 +154,37 @@ func TestCheckFlags(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "0xffffffff", s.key.String())
 
+	// -size past a slot: the slot is derived up to 16 KiB of payload,
+	// or set by -slot-size, and a message takes several.
+	s, err = parse(Producer, "-size", "1048576")
+	require.NoError(t, err)
+	require.Equal(t, 16392, s.slotSize)
+	require.Equal(t, uint64(64), s.perMessage)
+	s, err = parse(Producer, "-size", "1048576", "-slot-size", "16384", "-slots", "16")
+	require.NoError(t, err)
+	require.Equal(t, 16384, s.slotSize)
+	require.Equal(t, uint64(65), s.perMessage)
+	s, err = parse(Consumer, "-size", "20", "-slot-size", "4096")
+	require.NoError(t, err)
+	require.Equal(t, 4096, s.slotSize)
+	require.Equal(t, uint64(1), s.perMessage)
+	s, err = parse(Consumer, "-size", "100", "-slot-size", "16")
+	require.NoError(t, err, "the smallest slot that carries fragments")
+	require.Equal(t, uint64(1+(100-4+11)/12), s.perMessage)
+	_, err = parse(Producer, "-size", strconv.Itoa(MaxSize))
+	require.NoError(t, err)
+
 	bad := []struct {
 		args []string
 		want string
 	}{
 		{[]string{"-size", "19"}, "minimum is 20 bytes"},
+		{[]string{"-size", strconv.Itoa(MaxSize + 1)}, "-size 1073741825: the maximum is 1073741824 bytes"},
+		{[]string{"-slot-size", "100"}, "-slot-size 100: want a multiple of 8 from 8 to 536870912"},
+		{[]string{"-slot-size", "4"}, "-slot-size 4: want a multiple of 8"},
+		{[]string{"-slot-size", strconv.Itoa(1 << 30)}, "-slot-size 1073741824: want a multiple of 8"},
+		{[]string{"-size", "24", "-slot-size", "8"}, "-slot-size 8: -size 24 does not fit, and fragments need slots of 16 bytes or more"},
+		{[]string{"-size", "70000", "-batch", "8"}, "-batch 8: batches hold one slot per message, and -size 70000 takes 5 slots of 16392 bytes"},
 		{[]string{"-slots", "1000"}, "power of two"},
 		{[]string{"-wait", "sleep"}, "want spin, yield, futex or adaptive"},
 		{[]string{"-key", "xyz"}, "hex"},
@@ -142,6 +205,45 @@ func TestCheckFlags(t *testing.T) {
 	}
 	_, err = parse(Producer, "-rate", "-5")
 	require.ErrorIs(t, err, errUsage)
+}
+
+// TestSlotsPerMessage pins the fragment count of docs/LAYOUT.md
+// ("Fragments") with literal numbers: one slot up to a slot's payload
+// (slot-4), then a first fragment of slot-12 bytes and the rest in
+// fragments of slot-4.
+func TestSlotsPerMessage(t *testing.T) {
+	for _, c := range []struct {
+		size, slot int
+		want       uint64
+	}{
+		{64, 72, 1},
+		{68, 72, 1},   // a full slot
+		{69, 72, 2},   // 60 in the first fragment, 9 in the last
+		{128, 72, 2},  // 60 + 68
+		{129, 72, 3},  // 60 + 68 + 1
+		{20, 16, 3},   // 4 + 12 + 4 in the smallest slot that fragments
+		{100, 16, 9},  // 4 + 8 x 12
+		{101, 16, 10}, // 4 + 8 x 12 + 1
+		{1 << 20, 16384, 65},
+		{1 << 20, 16392, 64},
+		{16 << 20, 1024, 16449},
+	} {
+		require.Equal(t, c.want, slotsPerMessage(c.size, c.slot), "%d bytes in slots of %d", c.size, c.slot)
+	}
+}
+
+func TestBytesName(t *testing.T) {
+	for n, want := range map[int]string{
+		64:        "64 bytes",
+		1023:      "1023 bytes",
+		1024:      "1024 bytes (1 KiB)",
+		20000:     "20000 bytes (19.5 KiB)",
+		1 << 20:   "1048576 bytes (1 MiB)",
+		3 << 29:   "1610612736 bytes (1.5 GiB)",
+		1<<20 + 1: "1048577 bytes (1 MiB)",
+	} {
+		require.Equal(t, want, bytesName(n))
+	}
 }
 
 func TestPrintErrDropsTag(t *testing.T) {

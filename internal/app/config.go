@@ -49,6 +49,13 @@ const (
 	DefaultTimeout       = 10 * time.Second
 )
 
+// MaxSize bounds -size: 1 GiB, ring.DefaultMaxMessage. The ring carries
+// messages up to ring.MaxMessageLimit (1 TiB), but each command holds a
+// whole message in memory of its own (the producer builds it, the consumer
+// receives it to check its CRC), so -size is what each process allocates;
+// past a gibibyte that is a typo more often than a test.
+const MaxSize = ring.DefaultMaxMessage
+
 // Config holds the flags of the producer and the consumer. FlagSet binds
 // them; Run checks them.
 type Config struct {
@@ -56,6 +63,7 @@ type Config struct {
 	Path     string        // -path: the key is ftok(path, Proj)
 	Proj     int           // -proj
 	Size     int           // -size: message bytes
+	SlotSize int           // -slot-size: bytes per slot; 0 = derived from -size
 	Slots    int           // -slots
 	Count    uint64        // -count: messages; 0 = no limit
 	Duration time.Duration // -duration; 0 = no limit
@@ -78,7 +86,9 @@ func FlagSet(role Role, cfg *Config, handling flag.ErrorHandling) *flag.FlagSet 
 	fs.StringVar(&cfg.Key, "key", "", fmt.Sprintf("SysV key of the ring, hex (default %#x unless -path)", DefaultKey))
 	fs.StringVar(&cfg.Path, "path", "", "derive the key with ftok(`path`, -proj) instead of -key")
 	fs.IntVar(&cfg.Proj, "proj", 1, "ftok project id for -path, 1-255")
-	fs.IntVar(&cfg.Size, "size", DefaultSize, fmt.Sprintf("message size in bytes, at least %d; slot size is this plus 4, rounded up to 8", wire.HeaderSize))
+	fs.IntVar(&cfg.Size, "size", DefaultSize, fmt.Sprintf("message size in bytes, %d to %d; a message larger than a slot travels in fragments, one per slot", wire.HeaderSize, MaxSize))
+	fs.IntVar(&cfg.SlotSize, "slot-size", 0, fmt.Sprintf("bytes per slot, its 4-byte length included, a multiple of 8 (default: -size plus 4, rounded up to 8, at most %d)",
+		ring.SlotSizeFor(ring.DefaultMaxSlotPayload)))
 	fs.IntVar(&cfg.Slots, "slots", DefaultSlots, "number of slots, a power of two")
 	if role == Producer {
 		fs.Uint64Var(&cfg.Count, "count", DefaultProducerCount, "messages to send; 0 = until -duration or interrupted")
@@ -146,6 +156,7 @@ type settings struct {
 	size            int
 	slotSize        int
 	slots           int
+	perMessage      uint64 // slots a message of size bytes takes (slotsPerMessage)
 	count           uint64
 	duration        time.Duration
 	timeout         time.Duration
@@ -192,13 +203,17 @@ func (c Config) check(role Role, args []string) (settings, error) {
 	default:
 		s.key = DefaultKey
 	}
-	if c.Size < wire.HeaderSize {
+	switch {
+	case c.Size < wire.HeaderSize:
 		return s, usageErr("-size %d: the minimum is %d bytes (sequence number, timestamp and CRC32C)", c.Size, wire.HeaderSize)
+	case c.Size > MaxSize:
+		return s, usageErr("-size %d: the maximum is %d bytes (each command holds a whole message in memory)", c.Size, MaxSize)
 	}
-	if c.Size > ring.MaxSlotSize-8 {
-		return s, usageErr("-size %d: the maximum is %d bytes", c.Size, ring.MaxSlotSize-8)
+	slotSize, err := checkSlotSize(c.Size, c.SlotSize)
+	if err != nil {
+		return s, usageErr("%v", err)
 	}
-	s.slotSize = ring.SlotSizeFor(c.Size)
+	s.slotSize, s.perMessage = slotSize, slotsPerMessage(c.Size, slotSize)
 	if _, err := ring.SegmentSize(s.slotSize, c.Slots); err != nil {
 		return s, usageErr("-slots %d: want a power of two from 2 to %d", c.Slots, ring.MaxSlots)
 	}
@@ -214,11 +229,47 @@ func (c Config) check(role Role, args []string) (settings, error) {
 		return s, usageErr("-timeout %v: want a positive duration", c.Timeout)
 	case c.Batch < 0:
 		return s, usageErr("-batch %d is negative", c.Batch)
+	case c.Batch > 1 && s.perMessage > 1:
+		// ReserveBatch and RecvBatch hand out one slot per message.
+		return s, usageErr("-batch %d: batches hold one slot per message, and -size %d takes %d slots of %d bytes; use -batch 0",
+			c.Batch, c.Size, s.perMessage, s.slotSize)
 	case c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0):
 		return s, usageErr("-rate %v: want messages per second, 0 for no limit", c.Rate)
 	}
 	s.batch = max(s.batch, 1)
 	return s, nil
+}
+
+// checkSlotSize returns the slot for messages of size bytes (-size): slotSize (-slot-size) if
+// set (a valid slot, and one that can carry fragments if size does not
+// fit it), else the one ring.Config derives: size plus the 4-byte length,
+// rounded up to 8, with a payload of at most ring.DefaultMaxSlotPayload.
+func checkSlotSize(size, slotSize int) (int, error) {
+	if slotSize == 0 {
+		return ring.SlotSizeFor(min(size, ring.DefaultMaxSlotPayload)), nil
+	}
+	if slotSize < ring.MinSlotSize || slotSize > ring.MaxSlotSize || slotSize%8 != 0 {
+		return 0, fmt.Errorf("-slot-size %d: want a multiple of 8 from %d to %d", slotSize, ring.MinSlotSize, ring.MaxSlotSize)
+	}
+	if size > slotSize-4 && slotSize < ring.MinFragmentSlot {
+		return 0, fmt.Errorf("-slot-size %d: -size %d does not fit, and fragments need slots of %d bytes or more",
+			slotSize, size, ring.MinFragmentSlot)
+	}
+	return slotSize, nil
+}
+
+// slotsPerMessage is the number of slots a message of size bytes takes in
+// slots of slotSize bytes (docs/LAYOUT.md, "Fragments"): one if it fits a
+// slot's payload (slotSize-4), else a first fragment of slotSize-12 bytes
+// (after the length word and the message's total) and as many of
+// slotSize-4 as the rest needs. The ring's cursors count slots, so this
+// turns its counters into messages of this size.
+func slotsPerMessage(size, slotSize int) uint64 {
+	if size <= slotSize-4 {
+		return 1
+	}
+	rest, per := uint64(size-(slotSize-12)), uint64(slotSize-4)
+	return 1 + (rest+per-1)/per
 }
 
 // ParseKey parses a SysV key as ipcs shows it: hex, with or without 0x.

@@ -8,6 +8,7 @@ import (
 	"github.com/shmring/shmring/internal/app/hist"
 	"github.com/shmring/shmring/internal/app/wire"
 	"github.com/shmring/shmring/internal/platform/monotime"
+	"github.com/shmring/shmring/ring"
 )
 
 // maxGaps bounds the gaps the verifier remembers. A message from a gap older
@@ -23,6 +24,7 @@ const maxGaps = 1024
 //	seq <  next, inside a gap        reordered (and one fewer lost)
 //	seq <  next, otherwise           duplicated
 //	bad CRC or too short             corrupt; it stands for message next
+//	torn (the ring discarded it)     torn; it stands for message next
 type verifier struct {
 	next     uint64
 	gaps     []gap // missing sequence numbers, oldest first
@@ -32,6 +34,7 @@ type verifier struct {
 	dup      uint64
 	reorder  uint64
 	corrupt  uint64
+	torn     uint64
 	first    int64 // monotime of the first message
 	last     int64 // and of the latest
 	lat      hist.Histogram
@@ -74,6 +77,33 @@ func (v *verifier) check(msg []byte, now int64) {
 	}
 }
 
+// tornMessage counts a message the ring tore and discarded (ring.ErrTorn):
+// its producer gave up in the middle of it, or a wait ended there. Like a
+// corrupt one, it stands for the message expected next; unlike one, it is
+// no fault of the stream (the ring says so, and delivers no part of it),
+// so it is reported, not failed.
+func (v *verifier) tornMessage() {
+	v.torn++
+	v.next++
+}
+
+// tornAlone reports whether err is ring.ErrTorn alone: what the call that
+// discarded the rest of a torn message returns (ErrTorn's doc). A call
+// whose wait ended in the middle of a message returns that wait's error
+// wrapped with ErrTorn as well; the wait's error decides then.
+func tornAlone(err error) bool {
+	for err != nil {
+		if err == ring.ErrTorn {
+			return true
+		}
+		if _, both := err.(interface{ Unwrap() []error }); both {
+			return false
+		}
+		err = errors.Unwrap(err)
+	}
+	return false
+}
+
 // fill removes seq from the gap that holds it, if one does.
 func (v *verifier) fill(seq uint64) bool {
 	for i := len(v.gaps) - 1; i >= 0; i-- {
@@ -105,7 +135,7 @@ func (v *verifier) fill(seq uint64) bool {
 func (s *session) consume(ctx context.Context, stderr io.Writer) report {
 	rep := &ConsumerReport{Report: s.baseReport()}
 	st0 := s.r.Stats()
-	v := &verifier{next: st0.Consumer.Messages}
+	v := &verifier{next: st0.Consumer.Messages / s.perMessage}
 	rn := s.start(ctx, stderr)
 	var err error
 	if s.batch > 1 {
@@ -119,7 +149,7 @@ func (s *session) consume(ctx context.Context, stderr io.Writer) report {
 	}
 	rn.finish(&rep.Report, err)
 	rep.setRate(v.messages, v.bytes, v.first, v.last)
-	rep.Lost, rep.Duplicated, rep.Reordered, rep.Corrupt = v.lost, v.dup, v.reorder, v.corrupt
+	rep.Lost, rep.Duplicated, rep.Reordered, rep.Corrupt, rep.Torn = v.lost, v.dup, v.reorder, v.corrupt, v.torn
 	rep.LatencyNS = Latency{
 		P50:  v.lat.Quantile(0.50),
 		P90:  v.lat.Quantile(0.90),
@@ -136,9 +166,11 @@ func (s *session) consume(ctx context.Context, stderr io.Writer) report {
 	return rep
 }
 
-// recvEach receives one message per Recv: the copy path.
+// recvEach receives one message per Recv: the copy path. The buffer holds
+// -size bytes, the ring's largest message: ring.OpenOrCreate refuses a
+// ring whose max_message is not the Config.MaxMessage attach asks for.
 func (s *session) recvEach(rn *run, v *verifier) error {
-	buf := make([]byte, s.c.MaxMessage())
+	buf := make([]byte, s.size)
 	for !rn.stop.Load() {
 		if s.count > 0 && v.messages >= s.count {
 			rn.ended = "count"
@@ -146,6 +178,10 @@ func (s *session) recvEach(rn *run, v *verifier) error {
 		}
 		n, err := s.c.Recv(rn.ctx, buf)
 		if rn.stalled(s.role, err) {
+			continue
+		}
+		if tornAlone(err) {
+			v.tornMessage()
 			continue
 		}
 		if err != nil {
@@ -183,7 +219,9 @@ func (s *session) recvBatches(rn *run, v *verifier) error {
 			max = int(min(uint64(max), s.count-v.messages))
 		}
 		now = 0
-		if _, err := s.c.RecvBatch(rn.ctx, max, fn); err != nil && !rn.stalled(s.role, err) {
+		if _, err := s.c.RecvBatch(rn.ctx, max, fn); tornAlone(err) {
+			v.tornMessage()
+		} else if err != nil && !rn.stalled(s.role, err) {
 			return err
 		}
 		if rn.endAt != 0 && now >= rn.endAt {

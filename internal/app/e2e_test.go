@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -224,7 +225,7 @@ func TestCorrupt(t *testing.T) {
 	key := newKey(t)
 	const size, slots, n, bad = 64, 64, 40, 21
 	slotSize := ring.SlotSizeFor(size)
-	r, err := ring.Create(key, ring.Config{SlotSize: slotSize, Slots: slots})
+	r, err := ring.Create(key, ring.Config{MaxMessage: size, SlotSize: slotSize, Slots: slots})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = r.Close() })
 	p, err := r.Producer()
@@ -251,6 +252,219 @@ func TestCorrupt(t *testing.T) {
 	require.Contains(t, cons.Stderr.String(), "0 lost, 0 duplicated, 0 reordered, 1 corrupt")
 }
 
+// TestLargeMessages: messages larger than a slot travel in fragments
+// between the two processes, and every one arrives whole, in order, with
+// its CRC good across all its fragments. The first case is the issue's:
+// each 1 MiB message is four times the whole ring (16 slots of 16 KiB), so
+// the producer must publish fragments as it writes them and the consumer
+// copy them out as they come. In the second a message fits the ring; the
+// third derives the slot from -size.
+func TestLargeMessages(t *testing.T) {
+	cases := []struct {
+		name              string
+		size, slot        int // slot 0: no -slot-size
+		slots             int
+		count             int
+		wantSlot          int
+		wantSlotsPerMsg   uint64
+		largerThanTheRing bool
+	}{
+		{"four times the ring", 1 << 20, 16384, 16, 100, 16384, 65, true},
+		{"fits the ring", 100_000, 1024, 256, 1000, 1024, 99, false},
+		{"derived slot", 70_000, 0, 64, 1000, 16392, 5, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			shmtest.NoLeaks(t)
+			key := newKey(t)
+			args := []string{"-key", keyFlag(key), "-json", "-size", fmt.Sprint(tc.size), "-slots", fmt.Sprint(tc.slots)}
+			if tc.slot != 0 {
+				args = append(args, "-slot-size", fmt.Sprint(tc.slot))
+			}
+			cons := start(t, "consumer", args...)
+			prod := start(t, "producer", append(slices.Clone(args), "-count", fmt.Sprint(tc.count))...)
+			require.Equal(t, 0, prod.Wait(t, exitTimeout), "%v", prod)
+			require.Equal(t, 0, cons.Wait(t, exitTimeout), "%v", cons)
+			requireGone(t, key)
+
+			pr := decode[app.ProducerReport](t, prod)
+			cr := decode[app.ConsumerReport](t, cons)
+			for _, r := range []app.Report{pr.Report, cr.Report} {
+				require.Equal(t, tc.size, r.Size, r.Role)
+				require.Equal(t, tc.wantSlot, r.SlotSize, r.Role)
+				require.Equal(t, tc.slots, r.Slots, r.Role)
+				require.Equal(t, tc.wantSlotsPerMsg, r.SlotsPerMessage, r.Role)
+			}
+			require.Equal(t, tc.largerThanTheRing, tc.size > tc.slots*tc.wantSlot)
+			require.Equal(t, uint64(tc.count), pr.Messages)
+			require.Equal(t, uint64(tc.count), cr.Messages)
+			require.Equal(t, uint64(tc.count)*uint64(tc.size), cr.Bytes)
+			require.Equal(t, "eof", cr.Ended)
+			require.Zero(t, cr.Lost+cr.Duplicated+cr.Reordered+cr.Corrupt+cr.Torn, "%+v", cr)
+		})
+	}
+}
+
+// TestCorruptFragment: the consumer's CRC covers a message across its
+// fragments. The test is the producer: three messages of 17 fragments
+// each, then one byte flipped in the tenth fragment of the second, in its
+// slot, before the consumer process reads them.
+func TestCorruptFragment(t *testing.T) {
+	shmtest.NoLeaks(t)
+	key := newKey(t)
+	const size, slotSize, slots, n = 4096, 256, 64, 3
+	r, err := ring.Create(key, ring.Config{MaxMessage: size, SlotSize: slotSize, Slots: slots})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = r.Close() })
+	p, err := r.Producer()
+	require.NoError(t, err)
+	msg := make([]byte, size)
+	wire.Fill(msg)
+	for seq := range uint64(n) {
+		wire.Put(msg, seq, monotime.Now())
+		require.NoError(t, p.Send(context.Background(), msg))
+	}
+	const perMsg = 17 // 244 bytes in the first fragment, 252 in each next
+	require.Equal(t, uint64(n*perMsg), r.Stats().Producer.Messages, "the cursor counts slots")
+	mem, err := r.Segment().Bytes()
+	require.NoError(t, err)
+	off := ring.HeaderSize + (perMsg+9)*slotSize + 4 // payload of message 1's tenth fragment
+	mem[off+100] ^= 0x08
+	require.NoError(t, p.Close())
+
+	cons := run(t, "consumer", "-key", keyFlag(key), "-size", fmt.Sprint(size), "-slot-size", fmt.Sprint(slotSize),
+		"-slots", fmt.Sprint(slots), "-json")
+	require.Equal(t, 1, cons.ExitCode(), "%v", cons)
+	cr := decode[app.ConsumerReport](t, cons)
+	require.Equal(t, uint64(1), cr.Corrupt)
+	require.Zero(t, cr.Lost+cr.Duplicated+cr.Reordered, "%+v", cr)
+	require.Equal(t, uint64(n), cr.Messages)
+	require.Equal(t, "eof", cr.Ended)
+	require.Contains(t, cons.Stderr.String(), "0 lost, 0 duplicated, 0 reordered, 1 corrupt")
+}
+
+// TestTornMessage: a producer that gives up in the middle of a message
+// larger than the ring (its Send's context ends while the consumer process
+// is stopped) tears it. The consumer reports one message torn, standing for
+// the one it expected, and receives the next in order: nothing lost,
+// duplicated or corrupt, exit status 0. The test is the producer, in the
+// commands' wire format.
+func TestTornMessage(t *testing.T) {
+	shmtest.NoLeaks(t)
+	key := newKey(t)
+	const size, slotSize, slots = 4096, 64, 16 // 69 slots a message, four times the ring
+	cons := start(t, "consumer", "-key", keyFlag(key), "-size", fmt.Sprint(size), "-slot-size", fmt.Sprint(slotSize),
+		"-slots", fmt.Sprint(slots), "-json")
+	r, _, err := ring.OpenOrCreate(key, ring.Config{MaxMessage: size, SlotSize: slotSize, Slots: slots,
+		Options: ring.Options{ReadyTimeout: 10 * time.Second}})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = r.Segment().Remove() // if the test failed before the consumer removed it
+		_ = r.Close()
+	})
+	p, err := r.Producer()
+	require.NoError(t, err)
+	msg := make([]byte, size)
+	wire.Fill(msg)
+	send := func(ctx context.Context, seq uint64) error {
+		wire.Put(msg, seq, monotime.Now())
+		return p.Send(ctx, msg)
+	}
+	require.NoError(t, send(context.Background(), 0))
+	// Once the consumer has released all of message 0, stop it.
+	deadline := time.Now().Add(20 * time.Second)
+	for r.Stats().Consumer.Messages < 69 {
+		require.True(t, time.Now().Before(deadline), "the consumer did not take message 0")
+		time.Sleep(time.Millisecond)
+	}
+	require.NoError(t, cons.Cmd.Process.Signal(syscall.SIGSTOP))
+	stopped := true
+	t.Cleanup(func() {
+		if stopped {
+			_ = cons.Cmd.Process.Signal(syscall.SIGCONT)
+		}
+	})
+	// A signal stops its target some time after kill(2) returns; the
+	// consumer could take a whole message meanwhile.
+	waitThreadsStopped(t, cons.Cmd.Process.Pid)
+	// Message 1 fills the ring, 16 of its 69 slots, and waits for room
+	// that never comes.
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	err = send(ctx, 1)
+	cancel()
+	require.ErrorIs(t, err, ring.ErrTorn)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.NoError(t, cons.Cmd.Process.Signal(syscall.SIGCONT))
+	stopped = false
+	// Message 1's number is spent: the next carries 2.
+	require.NoError(t, send(context.Background(), 2))
+	require.NoError(t, p.Close())
+	require.NoError(t, r.Close()) // the consumer, the last to close, removes the ring
+
+	require.Equal(t, 0, cons.Wait(t, exitTimeout), "%v", cons)
+	cr := decode[app.ConsumerReport](t, cons)
+	require.Equal(t, uint64(1), cr.Torn, "%v", cons)
+	require.Equal(t, uint64(2), cr.Messages)
+	require.Zero(t, cr.Lost+cr.Duplicated+cr.Reordered+cr.Corrupt, "%+v", cr)
+	require.Equal(t, "eof", cr.Ended)
+	requireGone(t, key)
+}
+
+// waitThreadsStopped waits until every thread of process pid is stopped
+// (state T in /proc/PID/task/*/stat).
+func waitThreadsStopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+		require.NoError(t, err)
+		stopped := len(tasks) > 0
+		for _, f := range tasks {
+			b, err := os.ReadFile(f)
+			// The state follows the command's closing parenthesis.
+			i := bytes.LastIndexByte(b, ')')
+			if err != nil || i < 0 || i+2 >= len(b) || b[i+2] != 'T' {
+				stopped = false
+			}
+		}
+		if stopped {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "process %d not stopped within 10s", pid)
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestSizeMismatch: -size is the ring's largest message, so commands
+// whose -size differs from the ring's, with the same slots, are refused at
+// once, naming both, and leave the ring as it was.
+func TestSizeMismatch(t *testing.T) {
+	shmtest.NoLeaks(t)
+	key := newKey(t)
+	p := run(t, "shmring", "create", key.String(), "-size", "20000", "-slot-size", "16384", "-slots", "16")
+	require.Equal(t, 0, p.ExitCode(), "%v", p)
+	t.Cleanup(func() {
+		if id, err := shmseg.Open(key); err == nil {
+			_ = shmseg.Remove(id)
+		}
+	})
+	require.Contains(t, p.Stdout.String(), "16 slots of 16384 bytes, messages up to 20000 bytes (2 slots)")
+	p = run(t, "shmring", "stat", key.String())
+	require.Equal(t, 0, p.ExitCode(), "%v", p)
+	require.Contains(t, p.Stdout.String(), "16 slots of 16384 bytes, messages up to 20000 bytes (2 slots)")
+	for _, cmd := range []string{"producer", "consumer"} {
+		for _, size := range []string{"30000", "10000"} {
+			c := run(t, cmd, "-key", keyFlag(key), "-size", size, "-slot-size", "16384", "-slots", "16", "-count", "1")
+			require.Equal(t, 1, c.ExitCode(), "%v", c)
+			require.Contains(t, c.Stderr.String(), "20000", "%v", c)
+			require.Contains(t, c.Stderr.String(), size, "%v", c)
+		}
+	}
+	p = run(t, "shmring", "rm", key.String())
+	require.Equal(t, 0, p.ExitCode(), "the ring is there, unclaimed: %v", p)
+	requireGone(t, key)
+}
+
 // TestFlags: usage errors exit 2 with a message naming the problem; -h
 // exits 0.
 func TestFlags(t *testing.T) {
@@ -261,6 +475,9 @@ func TestFlags(t *testing.T) {
 	}{
 		{"producer", []string{"-size", "8"}, "minimum is 20 bytes"},
 		{"consumer", []string{"-size", "19"}, "minimum is 20 bytes"},
+		{"producer", []string{"-slot-size", "12"}, "-slot-size 12: want a multiple of 8"},
+		{"consumer", []string{"-size", "1048576", "-batch", "4"}, "-batch 4: batches hold one slot per message"},
+		{"shmring", []string{"create", "0x5e7a0001", "-size", "100", "-slot-size", "8"}, "-slot-size 8: -size 100 does not fit"},
 		{"producer", []string{"-wait", "nap"}, "want spin, yield, futex or adaptive"},
 		{"consumer", []string{"-slots", "100"}, "power of two"},
 		{"producer", []string{"-no-such-flag"}, "flag provided but not defined"},
@@ -287,6 +504,7 @@ func TestFlags(t *testing.T) {
 		require.Equal(t, 0, p.ExitCode(), "%v", p)
 		require.Contains(t, p.Stderr.String(), "usage: "+cmd)
 		require.Contains(t, p.Stderr.String(), "-timeout")
+		require.Contains(t, p.Stderr.String(), "-slot-size")
 	}
 	p := run(t, "shmring", "-h")
 	require.Equal(t, 0, p.ExitCode(), "%v", p)
@@ -419,6 +637,36 @@ func TestPeerStopped(t *testing.T) {
 	requireGone(t, key)
 }
 
+// TestPeerStoppedLarge is TestPeerStopped with messages four times the
+// ring. A consumer stopped for longer than two liveness checks makes the
+// producer give up the message it is streaming (if it has begun it: a
+// ring still full of the last one gives it no room to): both count it
+// torn, the producer notes the stop and goes on once the consumer
+// resumes, and every other message arrives in order.
+func TestPeerStoppedLarge(t *testing.T) {
+	shmtest.NoLeaks(t)
+	key := newKey(t)
+	const count = 300
+	args := []string{"-key", keyFlag(key), "-json", "-size", "65536", "-slot-size", "1024", "-slots", "16"}
+	cons := start(t, "consumer", args...)
+	prod := start(t, "producer", append(slices.Clone(args), "-count", strconv.Itoa(count), "-rate", "200")...)
+	waitStream(t, key, 20*66) // 20 messages of 66 slots
+	require.NoError(t, cons.Cmd.Process.Signal(syscall.SIGSTOP))
+	time.Sleep(2 * time.Second) // two liveness checks are 0.5 s
+	require.NoError(t, cons.Cmd.Process.Signal(syscall.SIGCONT))
+	require.Equal(t, 0, prod.Wait(t, exitTimeout), "%v", prod)
+	require.Equal(t, 0, cons.Wait(t, exitTimeout), "%v", cons)
+	require.Contains(t, prod.Stderr.String(), "peer process is stopped", "%v", prod)
+	pr := decode[app.ProducerReport](t, prod)
+	cr := decode[app.ConsumerReport](t, cons)
+	require.Equal(t, uint64(count), pr.Messages, "%v", prod)
+	require.Equal(t, uint64(count), cr.Messages, "%v", cons)
+	t.Logf("torn: producer %d, consumer %d", pr.Torn, cr.Torn)
+	require.Equal(t, pr.Torn, cr.Torn, "both sides count the torn messages")
+	require.Zero(t, cr.Lost+cr.Corrupt+cr.Duplicated+cr.Reordered, "%v", cons)
+	requireGone(t, key)
+}
+
 // TestRmStale: after SIGKILL of both sides, shmring rm -stale removes their
 // ring, and leaves alone a ring with a live producer (this test).
 func TestRmStale(t *testing.T) {
@@ -540,9 +788,9 @@ func TestOps(t *testing.T) {
 
 	p = run(t, "shmring", "stat", key.String())
 	require.Equal(t, 0, p.ExitCode(), "%v", p)
-	require.Contains(t, p.Stdout.String(), "64 slots of 104 bytes")
-	require.Contains(t, p.Stdout.String(), "fill      10 of 64")
-	require.Regexp(t, `producer +closed, 10 messages`, p.Stdout.String())
+	require.Contains(t, p.Stdout.String(), "64 slots of 104 bytes, messages up to 100 bytes,")
+	require.Contains(t, p.Stdout.String(), "fill      10 of 64 slots")
+	require.Regexp(t, `producer +closed, 10 slots`, p.Stdout.String())
 
 	p = run(t, "shmring", "stat", "-watch", "-interval", "50ms", "-n", "3", "-json", key.String())
 	require.Equal(t, 0, p.ExitCode(), "%v", p)

@@ -41,9 +41,10 @@ Commands:
                                 its first store (zeros, a ring's size,
                                 creator gone) with the command that removes
                                 it; -zeroed removes those too
-  create [-size N] [-slots N] [-mode 0600] KEY
+  create [-size N] [-slot-size N] [-slots N] [-mode 0600] KEY
                                 create a ring and leave it for a producer and
-                                a consumer (-size is the message size, as
+                                a consumer (-size is the message size, the
+                                ring's largest, and -slot-size the slot's, as
                                 theirs)
 
 KEY is hex, as ipcs shows it (0x5e7a0001). Exit status: 0 ok, 1 failure,
@@ -253,6 +254,17 @@ func (o *ops) ls(args []string) error {
 	return tw.Flush()
 }
 
+// messagesUpTo describes a ring's largest message, max bytes, in slots of
+// slotSize bytes: "messages up to 100 bytes", or "messages up to 1048576
+// bytes (65 slots)" when it travels in fragments.
+func messagesUpTo(max, slotSize int) string {
+	s := fmt.Sprintf("messages up to %d bytes", max)
+	if n := slotsPerMessage(max, slotSize); n > 1 {
+		s += fmt.Sprintf(" (%d slots)", n)
+	}
+	return s
+}
+
 // keyArg parses the one KEY argument of a subcommand.
 func keyArg(cmd string, pos []string) (shmseg.Key, error) {
 	if len(pos) != 1 {
@@ -365,11 +377,11 @@ func writeStat(b *strings.Builder, e entry, prev *ring.Stats, dt time.Duration) 
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "  segment\t%d bytes, mode %#o, uid %d, nattch %d, creator pid %d, last pid %d\n",
 		info.Size, uint32(info.Mode.Perm()), info.UID, info.Nattch, info.CPID, info.LPID)
-	fmt.Fprintf(tw, "  layout\t%d slots of %d bytes (messages up to %d bytes), %s fences\n",
-		st.Slots, st.SlotSize, st.SlotSize-4, fencesName(st.AsymmetricFences))
+	fmt.Fprintf(tw, "  layout\t%d slots of %d bytes, %s, %s fences\n",
+		st.Slots, st.SlotSize, messagesUpTo(st.MaxMessage, st.SlotSize), fencesName(st.AsymmetricFences))
 	fmt.Fprintf(tw, "  created\t%s (%s ago)\n", st.Created.Format(time.RFC3339), time.Since(st.Created).Round(time.Second))
 	fmt.Fprintf(tw, "  state\t%s\n", state)
-	fmt.Fprintf(tw, "  fill\t%d of %d (%.1f%%)\n", st.Fill, st.Slots, float64(st.Fill)*100/float64(st.Slots))
+	fmt.Fprintf(tw, "  fill\t%d of %d slots (%.1f%%)\n", st.Fill, st.Slots, float64(st.Fill)*100/float64(st.Slots))
 	sides := []struct {
 		name   string
 		s      ring.SideStats
@@ -384,10 +396,11 @@ func writeStat(b *strings.Builder, e entry, prev *ring.Stats, dt time.Duration) 
 		sides[0].prev, sides[1].prev = prev.Producer.Messages, prev.Consumer.Messages
 	}
 	for _, sd := range sides {
-		fmt.Fprintf(tw, "  %s\t%s, %d messages, %d bytes, %s %d times, %d futex sleeps, %d wakes sent",
+		// The cursors count slots: a message in fragments takes several.
+		fmt.Fprintf(tw, "  %s\t%s, %d slots, %d bytes, %s %d times, %d futex sleeps, %d wakes sent",
 			sd.name, side(sd.s, sd.closed), sd.s.Messages, sd.s.Bytes, sd.event, sd.s.Stalls, sd.s.Waits, sd.s.Wakes)
 		if prev != nil && dt > 0 {
-			fmt.Fprintf(tw, ", %s msg/s", si(float64(sd.s.Messages-sd.prev)/dt.Seconds()))
+			fmt.Fprintf(tw, ", %s slots/s", si(float64(sd.s.Messages-sd.prev)/dt.Seconds()))
 		}
 		fmt.Fprintln(tw)
 	}
@@ -688,8 +701,9 @@ func creatorGone(pid int) (bool, string) {
 }
 
 func (o *ops) create(args []string) error {
-	fs := o.flags("create", "[-size N] [-slots N] [-mode 0600] [-symmetric-fences] KEY")
-	size := fs.Int("size", DefaultSize, "message size in bytes (the producer's and consumer's -size)")
+	fs := o.flags("create", "[-size N] [-slot-size N] [-slots N] [-mode 0600] [-symmetric-fences] KEY")
+	size := fs.Int("size", DefaultSize, "message size in bytes (the producer's and consumer's -size): the largest the ring carries")
+	slotSize := fs.Int("slot-size", 0, "bytes per slot, a multiple of 8 (the producer's and consumer's -slot-size); 0: derived from -size")
 	slots := fs.Int("slots", DefaultSlots, "number of slots, a power of two")
 	mode := fs.String("mode", "0600", "permission bits, octal")
 	symmetric := fs.Bool("symmetric-fences", false, "publish with full fences instead of relying on membarrier(2), for a peer that cannot call it")
@@ -705,10 +719,16 @@ func (o *ops) create(args []string) error {
 	if err != nil || m&^0o777 != 0 {
 		return usageErr("create: -mode %q: want octal permission bits like 0600", *mode)
 	}
-	if *size < 1 || *size > ring.MaxSlotSize-8 {
-		return usageErr("create: -size %d: want 1 to %d", *size, ring.MaxSlotSize-8)
+	// The commands' bound (MaxSize), not the ring's (ring.MaxMessageLimit):
+	// a ring made for them is no use to them with messages they cannot hold.
+	if *size < 1 || *size > MaxSize {
+		return usageErr("create: -size %d: want 1 to %d", *size, MaxSize)
 	}
-	cfg := ring.Config{SlotSize: ring.SlotSizeFor(*size), Slots: *slots, Mode: os.FileMode(m), SymmetricFences: *symmetric}
+	ss, err := checkSlotSize(*size, *slotSize)
+	if err != nil {
+		return usageErr("create: %v", err)
+	}
+	cfg := ring.Config{MaxMessage: *size, SlotSize: ss, Slots: *slots, Mode: os.FileMode(m), SymmetricFences: *symmetric}
 	if _, err := ring.SegmentSize(cfg.SlotSize, cfg.Slots); err != nil {
 		return usageErr("create: %v", err)
 	}
@@ -720,6 +740,7 @@ func (o *ops) create(args []string) error {
 	if err := r.Close(); err != nil { // detaches; the ring stays
 		return err
 	}
-	fmt.Fprintf(o.stdout, "created ring %v (id %d): %d slots of %d bytes, %s fences\n", key, id, cfg.Slots, cfg.SlotSize, fences)
+	fmt.Fprintf(o.stdout, "created ring %v (id %d): %d slots of %d bytes, %s, %s fences\n",
+		key, id, cfg.Slots, cfg.SlotSize, messagesUpTo(cfg.MaxMessage, cfg.SlotSize), fences)
 	return nil
 }

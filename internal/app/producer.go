@@ -23,9 +23,9 @@ func (s *session) produce(ctx context.Context, stderr io.Writer) report {
 	var first, last int64
 	var err error
 	if s.batch > 1 {
-		n, bytes, first, last, err = s.sendBatches(rn, st0.Producer.Messages)
+		n, bytes, first, last, err = s.sendBatches(rn, st0.Producer.Messages/s.perMessage)
 	} else {
-		n, bytes, first, last, err = s.sendEach(rn, st0.Producer.Messages)
+		n, bytes, first, last, err = s.sendEach(rn, rep, st0.Producer.Messages/s.perMessage)
 	}
 	var closed bool
 	if errors.Is(err, ring.ErrPeerClosed) {
@@ -40,7 +40,7 @@ func (s *session) produce(ctx context.Context, stderr io.Writer) report {
 	rep.Stalls = st.Producer.Stalls - st0.Producer.Stalls
 	rep.Waits = st.Producer.Waits - st0.Producer.Waits
 	if closed {
-		rep.addNote(fmt.Sprintf("the consumer closed the ring; the last %d messages sent were not read", st.Fill))
+		rep.addNote(fmt.Sprintf("the consumer closed the ring; the last %d messages sent were not read", s.messages(uint64(st.Fill))))
 	}
 	normal := rep.Ended == "count" || rep.Ended == "duration"
 	rep.addNote(s.close(normal))
@@ -67,8 +67,12 @@ func (s *session) pace(rn *run, t0 int64, i uint64) {
 	}
 }
 
-// sendEach sends one message per Send: the copy path.
-func (s *session) sendEach(rn *run, seq uint64) (n, bytes uint64, first, last int64, err error) {
+// sendEach sends one message per Send: the copy path. A Send that ends in
+// the middle of a message larger than the ring tears it (ring.ErrTorn):
+// the consumer counts it as the one it expected, so its number is spent,
+// and it is counted in rep.Torn, not in n. After a stalled consumer the
+// next message goes on with the next number.
+func (s *session) sendEach(rn *run, rep *ProducerReport, seq uint64) (n, bytes uint64, first, last int64, err error) {
 	msg := make([]byte, s.size)
 	wire.Fill(msg)
 	for {
@@ -91,7 +95,12 @@ func (s *session) sendEach(rn *run, seq uint64) (n, bytes uint64, first, last in
 			first = now
 		}
 		wire.Put(msg, seq, now)
-		if err = s.p.Send(rn.ctx, msg); rn.stalled(s.role, err) {
+		err = s.p.Send(rn.ctx, msg)
+		if errors.Is(err, ring.ErrTorn) {
+			seq++
+			rep.Torn++
+		}
+		if rn.stalled(s.role, err) {
 			err = nil
 			continue
 		}

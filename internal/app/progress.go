@@ -29,14 +29,15 @@ const progressEvery = 250 * time.Millisecond
 // progress draws a one-line status on w every progressEvery: messages so
 // far, the rate over the last period, and the ring's fill level. It reads
 // the counters from the ring header (Stats), so the send and receive loops
-// pay nothing for it. The returned function stops it, waits for it and
-// clears the line; it must be called before the ring is closed.
-func progress(w io.Writer, r *ring.Ring, role Role) (stop func()) {
+// pay nothing for it; those count slots, perMessage to a message. The
+// returned function stops it, waits for it and clears the line; it must be
+// called before the ring is closed.
+func progress(w io.Writer, r *ring.Ring, role Role, perMessage uint64) (stop func()) {
 	count := func(st ring.Stats) uint64 {
 		if role == Producer {
-			return st.Producer.Messages
+			return st.Producer.Messages / perMessage
 		}
-		return st.Consumer.Messages
+		return st.Consumer.Messages / perMessage
 	}
 	start := count(r.Stats())
 	quit, done := make(chan struct{}), make(chan struct{})

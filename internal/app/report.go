@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -21,10 +23,13 @@ type Report struct {
 	Size       int     `json:"size"`
 	SlotSize   int     `json:"slot_size"`
 	Slots      int     `json:"slots"`
-	Wait       string  `json:"wait"`
-	NoTrail    bool    `json:"no_trail,omitempty"` // consumer: -no-trail
-	Batch      int     `json:"batch"`
-	Created    bool    `json:"created"` // this process created the ring
+	// SlotsPerMessage: a message of Size bytes larger than a slot's
+	// payload travels in fragments, one slot each.
+	SlotsPerMessage uint64 `json:"slots_per_message"`
+	Wait            string `json:"wait"`
+	NoTrail         bool   `json:"no_trail,omitempty"` // consumer: -no-trail
+	Batch           int    `json:"batch"`
+	Created         bool   `json:"created"` // this process created the ring
 	// Fences: "asymmetric" (release stores, membarrier before a sleep)
 	// or "symmetric" (full fences), as the ring's creator chose.
 	Fences string `json:"fences"`
@@ -71,6 +76,10 @@ func (r *Report) addNote(n string) {
 type ProducerReport struct {
 	Report
 	Rate float64 `json:"rate,omitempty"` // -rate asked for
+	// Torn: messages given up in the middle (ring.ErrTorn: the consumer
+	// stopped or died, or the run ended, while one larger than the ring
+	// streamed), not counted in Messages.
+	Torn uint64 `json:"torn"`
 }
 
 // Latency holds one-way latency percentiles in nanoseconds.
@@ -87,11 +96,14 @@ type Latency struct {
 // ConsumerReport is the consumer's report.
 type ConsumerReport struct {
 	Report
-	Lost       uint64  `json:"lost"`
-	Duplicated uint64  `json:"duplicated"`
-	Reordered  uint64  `json:"reordered"`
-	Corrupt    uint64  `json:"corrupt"`
-	LatencyNS  Latency `json:"latency_ns"`
+	Lost       uint64 `json:"lost"`
+	Duplicated uint64 `json:"duplicated"`
+	Reordered  uint64 `json:"reordered"`
+	Corrupt    uint64 `json:"corrupt"`
+	// Torn: messages the ring tore and discarded (ring.ErrTorn), each
+	// standing for the one expected next: not a failure of the checks.
+	Torn      uint64  `json:"torn"`
+	LatencyNS Latency `json:"latency_ns"`
 }
 
 type report interface {
@@ -143,6 +155,9 @@ func (r *ProducerReport) print(w io.Writer, asJSON bool) error {
 		fmt.Fprintf(&b, ", rate limit %s msg/s", si(r.Rate))
 	}
 	b.WriteString("\n")
+	if r.Torn > 0 {
+		fmt.Fprintf(&b, "  torn      %d messages given up in the middle (the ring's consumer discards them)\n", r.Torn)
+	}
 	r.tail(&b)
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -163,6 +178,9 @@ func (r *ConsumerReport) print(w io.Writer, asJSON bool) error {
 	}
 	fmt.Fprintf(&b, "  checks    lost %d, duplicated %d, reordered %d, corrupt %d: %s\n",
 		r.Lost, r.Duplicated, r.Reordered, r.Corrupt, verdict)
+	if r.Torn > 0 {
+		fmt.Fprintf(&b, "  torn      %d messages discarded by the ring: their producer gave up in the middle of one, or a wait ended there\n", r.Torn)
+	}
 	fmt.Fprintf(&b, "  ring empty %d times (%d futex sleeps)\n", r.Stalls, r.Waits)
 	r.tail(&b)
 	_, err := io.WriteString(w, b.String())
@@ -170,8 +188,8 @@ func (r *ConsumerReport) print(w io.Writer, asJSON bool) error {
 }
 
 func (r *Report) head(b *strings.Builder) {
-	fmt.Fprintf(b, "%s: %d messages of %d bytes in %.3f s: %s msg/s, %.1f MB/s (ended: %s)\n",
-		r.Role, r.Messages, r.Size, r.Seconds, si(r.MsgsPerSec), r.MBPerSec, r.Ended)
+	fmt.Fprintf(b, "%s: %d messages of %s in %.3f s: %s msg/s, %.1f MB/s (ended: %s)\n",
+		r.Role, r.Messages, bytesName(r.Size), r.Seconds, si(r.MsgsPerSec), r.MBPerSec, r.Ended)
 	how := "opened"
 	if r.Created {
 		how = "created"
@@ -183,8 +201,27 @@ func (r *Report) head(b *strings.Builder) {
 	if r.NoTrail {
 		batch += ", no trailing"
 	}
-	fmt.Fprintf(b, "  ring %s (%s): %d slots of %d bytes, %s fences, wait %s, %s\n",
-		r.Key, how, r.Slots, r.SlotSize, r.Fences, r.Wait, batch)
+	frags := ""
+	if r.SlotsPerMessage > 1 {
+		frags = fmt.Sprintf(" (%d per message)", r.SlotsPerMessage)
+	}
+	fmt.Fprintf(b, "  ring %s (%s): %d slots of %d bytes%s, %s fences, wait %s, %s\n",
+		r.Key, how, r.Slots, r.SlotSize, frags, r.Fences, r.Wait, batch)
+}
+
+// bytesName formats a size in bytes, with its binary multiple when it has
+// one: "64 bytes", "1048576 bytes (1 MiB)", "20000 bytes (19.5 KiB)".
+func bytesName(n int) string {
+	s := fmt.Sprintf("%d bytes", n)
+	units := []string{"KiB", "MiB", "GiB"}
+	v, u := float64(n), ""
+	for i := 0; i < len(units) && v >= 1024; i++ {
+		v, u = v/1024, units[i]
+	}
+	if u == "" {
+		return s
+	}
+	return fmt.Sprintf("%s (%s %s)", s, strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64), u)
 }
 
 func fencesName(asymmetric bool) string {

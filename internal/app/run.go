@@ -13,16 +13,17 @@ import (
 
 func (s *session) baseReport() Report {
 	return Report{
-		Role:     s.role.String(),
-		Key:      s.key.String(),
-		Size:     s.size,
-		SlotSize: s.slotSize,
-		Slots:    s.slots,
-		Wait:     s.wait.String(),
-		NoTrail:  s.noTrail,
-		Batch:    s.batch,
-		Created:  s.created,
-		Fences:   fencesName(s.r.Stats().AsymmetricFences),
+		Role:            s.role.String(),
+		Key:             s.key.String(),
+		Size:            s.size,
+		SlotSize:        s.slotSize,
+		Slots:           s.slots,
+		SlotsPerMessage: s.perMessage,
+		Wait:            s.wait.String(),
+		NoTrail:         s.noTrail,
+		Batch:           s.batch,
+		Created:         s.created,
+		Fences:          fencesName(s.r.Stats().AsymmetricFences),
 	}
 }
 
@@ -64,7 +65,7 @@ func (s *session) start(parent context.Context, stderr io.Writer) *run {
 	rn.cleanup = append(rn.cleanup, func() { unhook() })
 	rn.cleanup = append(rn.cleanup, s.watchPeer(cancel))
 	if !s.json && isTerminal(stderr) {
-		rn.cleanup = append(rn.cleanup, progress(stderr, s.r, s.role))
+		rn.cleanup = append(rn.cleanup, progress(stderr, s.r, s.role, s.perMessage))
 	}
 	return rn
 }

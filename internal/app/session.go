@@ -104,6 +104,7 @@ type session struct {
 // (ring.ErrNotRing) fails at once.
 func attach(ctx context.Context, s settings) (*session, error) {
 	cfg := ring.Config{
+		MaxMessage:      s.size,
 		SlotSize:        s.slotSize,
 		Slots:           s.slots,
 		SymmetricFences: s.symmetricFences,
@@ -215,6 +216,13 @@ func (s *session) watchPeer(cancel context.CancelCauseFunc) (stop func()) {
 	}
 }
 
+// messages converts a count of slots (the ring's cursors and fill level
+// count slots, and a message of -size bytes takes s.perMessage of them)
+// into messages, a message begun counting as one.
+func (s *session) messages(slots uint64) uint64 {
+	return (slots + s.perMessage - 1) / s.perMessage
+}
+
 // close ends this side and detaches. Whether the segment goes is
 // ring.Ring.Close's policy (Abandon's, when a producer does not keep its
 // messages for a consumer yet to come); this says what happened, for the
@@ -238,7 +246,7 @@ func (s *session) close(keepForPeer bool) (note string) {
 		notes = append(notes, fmt.Sprintf("the %s (pid %d) died; ring %v left, for a new %s or shmring rm -stale",
 			s.role.peer(), pid, s.key, s.role.peer()))
 	case ps == peerAbsent && !removed && st.Fill > 0:
-		notes = append(notes, fmt.Sprintf("no %s yet: %d messages wait in ring %v for one", s.role.peer(), st.Fill, s.key))
+		notes = append(notes, fmt.Sprintf("no %s yet: %d messages wait in ring %v for one", s.role.peer(), s.messages(uint64(st.Fill)), s.key))
 	}
 	if err != nil {
 		notes = append(notes, fmt.Sprintf("closing ring %v: %v", s.key, err))

@@ -38,6 +38,31 @@ func TestEveryBitCounts(t *testing.T) {
 	require.True(t, ok)
 }
 
+// TestLargeMessages: the CRC covers a message of any length to its last
+// byte, so the consumer checks one sent in fragments across all of them.
+// A bit flipped at either end, and on both sides of the first fragment
+// boundaries of slots of 1 KiB and 16 KiB (payloads of 1012 and 16372
+// bytes after the first fragment's length and total), fails the check.
+func TestLargeMessages(t *testing.T) {
+	for _, size := range []int{16 << 10, 1<<20 + 3, 16 << 20} {
+		msg := make([]byte, size)
+		wire.Fill(msg)
+		wire.Put(msg, 7, 8)
+		_, _, ok := wire.Check(msg)
+		require.True(t, ok, "size %d", size)
+		for _, at := range []int{4, wire.HeaderSize, 1011, 1012, 16371, 16372, size / 2, size - 1} {
+			msg[at] ^= 0x10
+			_, _, ok := wire.Check(msg)
+			require.False(t, ok, "size %d, byte %d flipped", size, at)
+			msg[at] ^= 0x10
+		}
+		seq, sent, ok := wire.Check(msg)
+		require.True(t, ok)
+		require.Equal(t, uint64(7), seq)
+		require.Equal(t, int64(8), sent)
+	}
+}
+
 func TestShort(t *testing.T) {
 	_, _, ok := wire.Check(make([]byte, wire.HeaderSize-1))
 	require.False(t, ok)
