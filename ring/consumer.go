@@ -55,6 +55,8 @@ type Consumer struct {
 	more   uint64
 	asm    []byte
 	closed atomic.Bool
+	// rd is the reader Reader returns, one for every message (message.go).
+	rd MessageReader
 }
 
 func newConsumer(r *Ring) *Consumer {

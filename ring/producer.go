@@ -236,6 +236,8 @@ type Producer struct {
 	// whole is -1 meanwhile.
 	mid    bool
 	closed atomic.Bool
+	// wr is the writer Writer returns, one for every message (message.go).
+	wr MessageWriter
 }
 
 func newProducer(r *Ring) *Producer {
