@@ -89,9 +89,11 @@ var (
 	// existing ring's geometry differs from the one OpenOrCreate asked for.
 	ErrLayout = errors.New("ring: layout mismatch")
 
-	// ErrCorrupt: a cursor, message length or state word out of range, at
-	// open or at run time. The ring cannot be trusted; nothing outside it
-	// was read.
+	// ErrCorrupt: a cursor, message length or state word out of range,
+	// or fragments no producer writes (flags that do not go together, a
+	// length or total that disagrees with the others, a message begun
+	// where another was unfinished), at open or at run time. The ring
+	// cannot be trusted; nothing outside it was read.
 	ErrCorrupt = errors.New("ring: corrupt segment")
 
 	// ErrNotReady: the segment did not become ready within

@@ -264,8 +264,8 @@ func TestFragmentsCorrupt(t *testing.T) {
 // with TryRecv, Recv and RecvBatch, each on a fresh copy. None may panic,
 // return more bytes than the buffer holds, or fail other than by the
 // documented errors; and they agree: a message TryRecv delivers, Recv and
-// RecvBatch deliver the same, and what TryRecv refuses as corrupt or torn,
-// Recv refuses alike. RecvBatch's reassembly buffer holds no more than the
+// RecvBatch deliver the same (RecvBatch may then stop at a slot after it),
+// and what TryRecv refuses as corrupt or torn, the others refuse alike. RecvBatch's reassembly buffer holds no more than the
 // slots it copied.
 func FuzzFragments(f *testing.F) {
 	const slot, slots = 32, 4
@@ -299,15 +299,18 @@ func FuzzFragments(f *testing.F) {
 		head, tail := uint64(data[len(data)-2]), uint64(data[len(data)-1]%16)
 		data = data[:len(data)-2]
 		fresh := func() (*Ring, *Consumer) {
-			r, err := New(Config{SlotSize: slot, Slots: slots, MaxMessage: 200, Options: Options{Liveness: time.Hour}})
+			// WaitFutex: a wait that cannot succeed ends at its first
+			// look at the context, without spinning first.
+			r, err := New(Config{SlotSize: slot, Slots: slots, MaxMessage: 200,
+				Options: Options{Liveness: time.Hour, Wait: WaitStrategy{Mode: WaitFutex}}})
 			require.NoError(t, err)
 			copy(r.buf[HeaderSize:], data)
 			r.h.tail.Store(tail)
 			r.h.head.Store(tail + head%(slots+1))
 			c, err := r.Consumer()
 			require.NoError(t, err)
-			t.Cleanup(func() { _ = r.Close() })
-			return r, c
+			return r, c // not closed: heap memory, and Close costs a membarrier
+
 		}
 		// Every wait ends at once: what is published is all there is.
 		ctx, cancel := context.WithCancel(context.Background())
@@ -361,7 +364,9 @@ func FuzzFragments(f *testing.F) {
 		case terr == nil:
 			require.NoError(t, rerr, "TryRecv delivered, Recv did not")
 			require.Equal(t, tryBuf[:tn], buf[:rn])
-			require.NoError(t, berr, "TryRecv delivered, RecvBatch did not")
+			// RecvBatch may go on to a slot after it and stop there
+			// with an error: the message is still delivered.
+			require.GreaterOrEqual(t, calls, 1, "TryRecv delivered, RecvBatch did not: %v", berr)
 			require.Equal(t, tryBuf[:tn], first)
 		case errors.Is(terr, io.ErrShortBuffer):
 			require.ErrorIs(t, rerr, io.ErrShortBuffer)

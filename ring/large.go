@@ -176,12 +176,14 @@ func (p *Producer) abort(ctx context.Context) error {
 }
 
 // putAbort writes and publishes the abort slot; the caller checked that a
-// slot is free.
+// slot is free. It publishes as a one-slot send does: the crash points of
+// fragmented sends are for the fragments (a claim that aborts, in a
+// process told to die at one of them, would die before it sent anything).
 func (p *Producer) putAbort() {
 	binary.LittleEndian.PutUint32(p.at(p.head), fragCont|fragAbort)
 	p.head++
 	p.mid, p.whole = false, p.payload
-	p.publishLarge()
+	p.publish()
 }
 
 // room makes sure k slots are free at head, waiting for them under ctx

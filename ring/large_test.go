@@ -409,3 +409,27 @@ func TestLargeConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestLargeTornAtClose: a producer that closes with a streaming message
+// unfinished publishes no abort; the consumer reads the end of the stream
+// in the middle of the message as ErrTorn with io.EOF, then io.EOF.
+func TestLargeTornAtClose(t *testing.T) {
+	ctx := context.Background()
+	_, p, c := heapRing(t, ring.Config{SlotSize: 64, Slots: 8, MaxMessage: 4096})
+	require.NoError(t, p.Send(ctx, []byte("first")))
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	require.ErrorIs(t, p.Send(short, pattern(2000, 1)), ring.ErrTorn)
+	cancel()
+	require.NoError(t, p.Close())
+	buf := make([]byte, 4096)
+	n, err := c.Recv(ctx, buf)
+	require.NoError(t, err)
+	require.Equal(t, "first", string(buf[:n]))
+	n, err = c.Recv(ctx, buf)
+	require.ErrorIs(t, err, ring.ErrTorn)
+	require.ErrorIs(t, err, io.EOF)
+	require.Zero(t, n)
+	_, err = c.Recv(ctx, buf)
+	require.ErrorIs(t, err, io.EOF)
+	require.NotErrorIs(t, err, ring.ErrTorn)
+}

@@ -669,7 +669,10 @@ func (p *Producer) flushCounters() { p.flush(p.me) }
 
 // Close ends the producer: what was committed stays for the consumer, which
 // drains it and then reads io.EOF; what was reserved and not committed is
-// dropped. It wakes a call of this producer blocked in another goroutine
+// dropped. A streaming message a Send left unfinished (ErrTorn) stays
+// unfinished, without an abort: Close may run in another goroutine than
+// the send, and the ring may be full; the consumer reads the end of the
+// stream in the middle of it as ErrTorn, with io.EOF. It wakes a call of this producer blocked in another goroutine
 // (which returns ErrClosed) and the consumer. A second Close returns
 // ErrClosed. Close does not unmap the segment: Ring.Close does.
 func (p *Producer) Close() error {
