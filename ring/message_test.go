@@ -12,7 +12,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/ring"
+	"github.com/shmring/shmring/shmseg"
 )
 
 // MessageReader and MessageWriter (ring/message.go). As in large_test.go,
@@ -610,6 +612,48 @@ func TestMessageZeroAllocs(t *testing.T) {
 		require.NoError(t, failed)
 		require.Zero(t, allocs, "%d-byte messages", n)
 	}
+}
+
+// TestMessageCloseWithSlicesOut: a fragment from MessageReader.Next and a
+// space from MessageWriter.Next, still held when Ring.Close runs, do not
+// hold Close up, and their late use does not fault (Close swaps the segment
+// for private memory, as for Peek and Reserve); the reader and the writer
+// then fail with ErrClosed.
+func TestMessageCloseWithSlicesOut(t *testing.T) {
+	shmtest.NoLeaks(t)
+	ctx := context.Background()
+	r, err := ring.Create(shmseg.Key(shmtest.Key(t)), ring.Config{SlotSize: 64, Slots: 8, MaxMessage: 4096})
+	require.NoError(t, err)
+	id := r.Segment().ID()
+	p, err := r.Producer()
+	require.NoError(t, err)
+	c, err := r.Consumer()
+	require.NoError(t, err)
+	require.NoError(t, p.Send(ctx, pattern(200, 1)))
+	mr, err := c.Reader(ctx)
+	require.NoError(t, err)
+	frag, err := mr.Next()
+	require.NoError(t, err)
+	mw, err := p.Writer(ctx, 100)
+	require.NoError(t, err)
+	space, err := mw.Next()
+	require.NoError(t, err)
+
+	closed := make(chan error, 1)
+	go func() { closed <- r.Close() }()
+	select {
+	case err := <-closed:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Ring.Close waited for slices nobody will give back")
+	}
+	copy(space, "late") // lost, but no fault
+	require.Equal(t, make([]byte, len(frag)), frag, "a late read sees the private memory's zeros")
+	_, err = shmseg.Stat(id)
+	require.ErrorIs(t, err, shmseg.ErrNotExist)
+	_, err = mr.Next()
+	require.ErrorIs(t, err, ring.ErrClosed)
+	require.ErrorIs(t, mw.Close(), ring.ErrClosed)
 }
 
 // TestCommitN: a reservation committed shorter publishes only the bytes
