@@ -54,6 +54,18 @@ func readNext(r *ring.MessageReader) ([]byte, int, error) {
 	}
 }
 
+// requireTornThen: the consumer's next call discards the rest of a torn
+// message and returns ErrTorn, and the one after receives want.
+func requireTornThen(t *testing.T, ctx context.Context, c *ring.Consumer, want string) {
+	t.Helper()
+	buf := make([]byte, 4096)
+	_, err := c.Recv(ctx, buf)
+	require.ErrorIs(t, err, ring.ErrTorn)
+	n, err := c.Recv(ctx, buf)
+	require.NoError(t, err)
+	require.Equal(t, want, string(buf[:n]))
+}
+
 // TestMessageReader: messages of every edge length, in one slot, in
 // fragments that fit the ring and in more than the ring has slots (which
 // stream while the producer sends), read in place by Next, by Read (through
@@ -424,11 +436,7 @@ func TestMessageWriterTorn(t *testing.T) {
 	require.Contains(t, err.Error(), "closed after 300 of the 2000 bytes")
 	require.Contains(t, err.Error(), "aborted")
 	require.NoError(t, p.Send(ctx, []byte("next")))
-	_, err = c.Recv(ctx, buf)
-	require.ErrorIs(t, err, ring.ErrTorn)
-	n, err := c.Recv(ctx, buf)
-	require.NoError(t, err)
-	require.Equal(t, "next", string(buf[:n]))
+	requireTornThen(t, ctx, c, "next")
 
 	// Nothing committed, nothing published.
 	before := r.Stats().Producer.Messages
@@ -457,11 +465,7 @@ func TestMessageWriterTorn(t *testing.T) {
 	cancelShort()
 	require.ErrorIs(t, err, ring.ErrTorn)
 	require.NoError(t, writeMessage(ctx, p, 100, []byte("again"), "Write")) // Writer aborts first
-	_, err = c.Recv(ctx, buf)
-	require.ErrorIs(t, err, ring.ErrTorn)
-	n, err = c.Recv(ctx, buf)
-	require.NoError(t, err)
-	require.Equal(t, "again", string(buf[:n]))
+	requireTornThen(t, ctx, c, "again")
 }
 
 // TestMessageEndedByOtherCall: another call of the side ends a reader or a
@@ -505,11 +509,7 @@ func TestMessageEndedByOtherCall(t *testing.T) {
 	require.NoError(t, err)
 	_, err = mr.Next()
 	require.NoError(t, err)
-	_, err = c.Recv(ctx, buf)
-	require.ErrorIs(t, err, ring.ErrTorn, "the rest of the streaming message discarded")
-	n, err = c.Recv(ctx, buf)
-	require.NoError(t, err)
-	require.Equal(t, "c", string(buf[:n]))
+	requireTornThen(t, ctx, c, "c")
 	require.NoError(t, <-errc)
 	_, err = mr.Next()
 	require.ErrorIs(t, err, ring.ErrClosed)
@@ -532,11 +532,7 @@ func TestMessageEndedByOtherCall(t *testing.T) {
 	require.NoError(t, p.Send(ctx, []byte("e")))
 	_, err = w.Write([]byte("x"))
 	require.ErrorIs(t, err, ring.ErrClosed)
-	_, err = c.Recv(ctx, buf)
-	require.ErrorIs(t, err, ring.ErrTorn, "the streaming writer's message aborted")
-	n, err = c.Recv(ctx, buf)
-	require.NoError(t, err)
-	require.Equal(t, "e", string(buf[:n]))
+	requireTornThen(t, ctx, c, "e")
 }
 
 // TestMessageAfterReader: Recv, TryRecv and Reader go on correctly after a
