@@ -84,7 +84,7 @@ func FuzzMessageReader(f *testing.F) {
 				got = append(got, b...)
 				require.LessOrEqual(t, len(got), mr.Len(), "more bytes than the message's length")
 			}
-			if errors.Is(err, io.EOF) {
+			if err == io.EOF {
 				err = nil
 				require.Equal(t, mr.Len(), len(got))
 			}

@@ -3,7 +3,6 @@ package ring_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -40,7 +39,7 @@ func readNext(r *ring.MessageReader) ([]byte, int, error) {
 	k := 0
 	for {
 		b, err := r.Next()
-		if errors.Is(err, io.EOF) {
+		if err == io.EOF {
 			return got, k, nil
 		}
 		if err != nil {
@@ -221,7 +220,7 @@ func TestMessageStreaming(t *testing.T) {
 		k := 0
 		for {
 			b, err := r.Next()
-			if errors.Is(err, io.EOF) {
+			if err == io.EOF {
 				break
 			}
 			require.NoError(t, err, "message %d, fragment %d", i, k)
@@ -415,6 +414,28 @@ func TestMessageReaderTorn(t *testing.T) {
 	require.Equal(t, "after the abort", string(buf[:n]))
 }
 
+// TestMessageReaderProducerClosed: a producer that closes in the middle
+// of a streaming message ends a reader of it as it ends Recv: ErrTorn with
+// io.EOF, and then io.EOF alone, with nothing left to discard.
+func TestMessageReaderProducerClosed(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, p, c := heapRing(t, ring.Config{SlotSize: 64, Slots: 8, MaxMessage: 4096})
+	short, cancelShort := context.WithTimeout(ctx, 20*time.Millisecond)
+	require.ErrorIs(t, p.Send(short, pattern(2000, 1)), ring.ErrTorn)
+	cancelShort()
+	require.NoError(t, p.Close())
+	mr, err := c.Reader(ctx)
+	require.NoError(t, err)
+	_, _, err = readNext(mr)
+	require.ErrorIs(t, err, ring.ErrTorn)
+	require.ErrorIs(t, err, io.EOF)
+	_, err = c.Reader(ctx)
+	require.Equal(t, io.EOF, err, "the end of the stream, as Recv's")
+	_, err = c.Recv(ctx, make([]byte, 10))
+	require.Equal(t, io.EOF, err)
+}
+
 // TestMessageWriterTorn: a streaming writer closed before its n bytes
 // aborts the message (ErrTorn naming both lengths; the consumer gets
 // ErrTorn, then the next message), publishes nothing if nothing of it was
@@ -578,7 +599,7 @@ func TestMessageZeroAllocs(t *testing.T) {
 		msg := pattern(n, 1)
 		var failed error
 		note := func(err error) {
-			if err != nil && !errors.Is(err, io.EOF) && failed == nil {
+			if err != nil && err != io.EOF && failed == nil {
 				failed = err
 			}
 		}
