@@ -11,6 +11,78 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// Tests of MessageReader and MessageWriter that need the ring's insides:
+// takeovers (fragment_test.go's die), and slots written by hand.
+
+// TestMessageTakeover: a producer that takes over from one that died with
+// a streaming MessageWriter open aborts its message, never continuing it;
+// a consumer that takes over from one that died with a streaming
+// MessageReader open discards the rest of its message. Either way the
+// consumer gets ErrTorn, then the next message whole.
+func TestMessageTakeover(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	buf := make([]byte, 4096)
+	t.Run("producer", func(t *testing.T) {
+		r, p := fragRing(t)
+		c, err := r.Consumer()
+		require.NoError(t, err)
+		w, err := p.Writer(ctx, 2000)
+		require.NoError(t, err)
+		_, err = w.Write(bytes.Repeat([]byte{7}, 300)) // 5 full fragments, 4 published
+		require.NoError(t, err)
+		require.Equal(t, uint64(4), r.h.head.Load())
+		die(r, &r.h.prod)
+		p2, err := r.Producer()
+		require.NoError(t, err)
+		require.Equal(t, uint64(5), r.h.head.Load(), "the abort, at claim, over the unpublished fragment")
+		w, err = p2.Writer(ctx, 5)
+		require.NoError(t, err)
+		_, err = w.Write([]byte("after"))
+		require.NoError(t, err)
+		require.NoError(t, w.Close())
+		_, err = c.Recv(ctx, buf)
+		require.ErrorIs(t, err, ErrTorn)
+		require.Contains(t, err.Error(), "after 232 of its 2000 bytes")
+		n, err := c.Recv(ctx, buf)
+		require.NoError(t, err)
+		require.Equal(t, "after", string(buf[:n]))
+	})
+	t.Run("consumer", func(t *testing.T) {
+		r, p := fragRing(t)
+		c, err := r.Consumer()
+		require.NoError(t, err)
+		errc := make(chan error, 1)
+		go func() {
+			if err := p.Send(ctx, bytes.Repeat([]byte{9}, 2000)); err != nil {
+				errc <- err
+				return
+			}
+			errc <- p.Send(ctx, []byte("after"))
+		}()
+		mr, err := c.Reader(ctx)
+		require.NoError(t, err)
+		for range 10 { // more than the ring: the reader has released some
+			_, err := mr.Next()
+			require.NoError(t, err)
+		}
+		require.NotZero(t, r.h.tail.Load())
+		die(r, &r.h.cons)
+		c2, err := r.Consumer()
+		require.NoError(t, err)
+		_, err = c2.Reader(ctx)
+		require.ErrorIs(t, err, ErrTorn)
+		require.Contains(t, err.Error(), "rest of a torn message discarded")
+		mr, err = c2.Reader(ctx)
+		require.NoError(t, err)
+		b, err := mr.Next()
+		require.NoError(t, err)
+		require.Equal(t, "after", string(b))
+		require.NoError(t, mr.Close())
+		require.NoError(t, <-errc)
+	})
+}
+
 // FuzzMessageReader writes arbitrary slots and cursors into a heap ring,
 // as FuzzFragments does, and reads the first message with Recv and, on a
 // fresh copy, with Reader and Next. The reader hands out slices of memory
