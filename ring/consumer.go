@@ -55,6 +55,8 @@ type Consumer struct {
 	more   uint64
 	asm    []byte
 	closed atomic.Bool
+	// rd is the reader Reader returns, one for every message (message.go).
+	rd MessageReader
 }
 
 func newConsumer(r *Ring) *Consumer {
@@ -201,7 +203,7 @@ func (c *Consumer) copyOut(ctx context.Context, buf []byte) (int, error) {
 //
 // A fragmented message is in several slots, not one slice: Peek returns
 // an error wrapping ErrMessageTooLarge that names its length, and leaves
-// it for Recv or RecvBatch. After a torn message, Peek discards the rest
+// it for Recv, RecvBatch, or Reader (which reads it in place). After a torn message, Peek discards the rest
 // of it first, as Recv does, and returns ErrTorn.
 func (c *Consumer) Peek(ctx context.Context) ([]byte, error) {
 	if err := c.open(); err != nil {

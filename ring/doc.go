@@ -104,6 +104,26 @@
 // ErrMessageTooLarge; TrySend and TryRecv refuse a message longer than the
 // ring, which is never there whole.
 //
+// Their counterparts for a message of any length work in place too.
+// Consumer.Reader returns a MessageReader: Next hands out the message's
+// fragments one by one where they lie in the ring, Read and WriteTo make
+// an io.Reader and an io.WriterTo of it, Close releases it (a message that
+// fits the ring with one store) and discards what was not read.
+// Producer.Writer(ctx, n) returns a MessageWriter for a message of at most
+// n bytes: Next hands out the next fragment's payload, Commit says how much
+// of it was written, Write and ReadFrom copy into the slots, and Close
+// publishes. If n bytes fit the ring, Writer waits for their slots, nothing
+// is published before Close, and Close publishes exactly the bytes
+// committed, in one slot if they fit one: a serializer reserves the most
+// it may write and commits what it wrote (bytes past that never reach the
+// consumer). Reserve and CommitN do the same within one slot. A longer
+// message streams from a MessageWriter and into a MessageReader as it does
+// from Send and into Recv, and tears as they do; such a message must be
+// given all n bytes, or Close aborts it with ErrTorn. Neither allocates:
+// each side has one reader or writer, returned for every message, and the
+// context given to Reader or Writer governs every wait of it, as an
+// http.Request's context governs the request.
+//
 // Only a streaming message can be torn: when a call ends in the middle of
 // one (its context, a dead or stopped peer, Close), or a producer dies or
 // a consumer takes over in the middle of one. The consumer then never
@@ -122,9 +142,10 @@
 // sides, wakes a call blocked in a wait, and waits for every call under
 // way to end before it unmaps the segment, so a call in flight finishes or
 // returns ErrClosed and nothing touches unmapped memory. If slices from
-// Reserve, ReserveBatch or Peek may still be in use, Close swaps the
-// segment's pages for private memory rather than unmap them: a late write
-// to such a slice is lost, a late read sees zeros, neither faults.
+// Reserve, ReserveBatch, Peek, or the Next of a MessageReader or
+// MessageWriter, may still be in use, Close swaps the segment's pages for
+// private memory rather than unmap them: a late write to such a slice is
+// lost, a late read sees zeros, neither faults.
 // Across processes there is no lock: the two sides synchronise only through
 // the cursors, with atomic loads and stores.
 //
@@ -154,15 +175,19 @@
 // ring whose sides both died stays until it is removed ("shmring rm
 // -stale", or ipcrm).
 //
-// Slices returned by Reserve, Batch.Slot, Peek and RecvBatch point into the
-// segment, not into a copy:
+// Slices returned by Reserve, Batch.Slot, Peek, RecvBatch, MessageReader.Next
+// and MessageWriter.Next point into the segment, not into a copy:
 //
 //   - a Reserve or Batch.Slot slice is valid until the message is
 //     published, by Commit or by a Send, TrySend or SendBatch (which publish
 //     pending reservations);
 //   - a Peek slice is valid until the message is released, by Release or by
 //     a Recv, TryRecv or RecvBatch (which release peeked messages);
-//   - a RecvBatch slice is valid only during the callback.
+//   - a RecvBatch slice is valid only during the callback;
+//   - a MessageReader, and a MessageWriter, is valid until its Close or
+//     until another call of its side (for a MessageWriter, one that writes
+//     a slot), which ends it; a slice from its Next is valid until its next
+//     call.
 //
 // None is valid after Ring.Close, which unmaps the memory: using one then
 // faults. Memory another process can write may change under a reader: copy

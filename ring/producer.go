@@ -236,6 +236,8 @@ type Producer struct {
 	// whole is -1 meanwhile.
 	mid    bool
 	closed atomic.Bool
+	// wr is the writer Writer returns, one for every message (message.go).
+	wr MessageWriter
 }
 
 func newProducer(r *Ring) *Producer {
@@ -403,7 +405,8 @@ func (p *Producer) sendWhole(ctx context.Context, msgs [][]byte) (n int, err err
 // Reserve claims the next slot for a message of exactly n bytes and returns
 // its payload, to be written in place; Commit publishes it. n is at most a
 // slot's payload (SlotSize-4 bytes), else ErrMessageTooLarge: Reserve
-// does not fragment. Reserve may be
+// does not fragment (Writer writes a message of any length in place).
+// CommitN publishes the last reservation shorter. Reserve may be
 // called several times before one Commit, which then publishes all the
 // reserved messages at once (a batch). The slices stay valid until the
 // message is published, by Commit or by a Send, TrySend or SendBatch (which
