@@ -69,7 +69,7 @@ portable:
 		-skip '^TestPingPongFutex$$' ./futex/ ./ring/
 
 # Each fuzz target in turn (go test -fuzz takes one target per run).
-FUZZ_TARGETS := ./ring:FuzzAttach ./ring:FuzzSlotLength ./ring:FuzzFragments
+FUZZ_TARGETS := ./ring:FuzzAttach ./ring:FuzzSlotLength ./ring:FuzzFragments ./ring:FuzzMessageReader
 
 fuzz-short:
 	@for t in $(FUZZ_TARGETS); do \
