@@ -2,7 +2,7 @@
 
 /*
  * shmring_layout.h - the shared header of a shmring ring, layout version
- * 2.0: its constants and structs, generated from the Go definition (the
+ * 3.0: its constants and structs, generated from the Go definition (the
  * header type in ring/layout.go) with the offsets the Go compiler gave it,
  * and static assertions that the C compiler agrees. docs/LAYOUT.md
  * describes every field. Part of shmring.h, which includes it: include
@@ -22,7 +22,7 @@
 
 /* The layout version: a ring of another major version is refused, any minor
  * version of this major is accepted. */
-#define SHMRING_VERSION_MAJOR 2
+#define SHMRING_VERSION_MAJOR 3
 #define SHMRING_VERSION_MINOR 0
 
 /* Bytes before slot 0; also sizeof(struct shmring_header). */
@@ -38,7 +38,7 @@
 /* Bounds of slot_size (a multiple of 8, length prefix included) and of
  * slot_count (a power of two). */
 #define SHMRING_MIN_SLOT_SIZE 8
-#define SHMRING_MAX_SLOT_SIZE UINT32_C(1073741824)
+#define SHMRING_MAX_SLOT_SIZE UINT32_C(536870912)
 #define SHMRING_MIN_SLOTS 2
 #define SHMRING_MAX_SLOTS UINT32_C(1073741824)
 
@@ -61,6 +61,25 @@
  * this many publications (or releases), and before it sleeps. */
 #define SHMRING_FLUSH_EVERY 64
 
+/* Bits of a slot's length word (docs/LAYOUT.md, "Fragments"): MORE, another
+ * fragment of the message follows; CONT, the slot continues a message begun
+ * earlier; ABORT, with CONT and length 0, that message ends here unfinished.
+ * The length is the word's low bits (SHMRING_FRAG_LEN). */
+#define SHMRING_FRAG_MORE UINT32_C(0x80000000)
+#define SHMRING_FRAG_CONT UINT32_C(0x40000000)
+#define SHMRING_FRAG_ABORT UINT32_C(0x20000000)
+#define SHMRING_FRAG_FLAGS UINT32_C(0xe0000000)
+#define SHMRING_FRAG_LEN UINT32_C(0x1fffffff)
+
+/* Bytes of a first fragment's total (the message's length), after its length
+ * word. */
+#define SHMRING_TOTAL_SIZE 8
+
+/* The smallest slot_size that carries fragments, and the bound of
+ * header.max_message. */
+#define SHMRING_MIN_FRAGMENT_SLOT 16
+#define SHMRING_MAX_MESSAGE_LIMIT UINT64_C(1099511627776)
+
 /* ---- Offsets ----------------------------------------------------------- */
 
 /* Where each field is: from the start of the segment (SHMRING_OFFSET_*), or
@@ -75,6 +94,7 @@
 #define SHMRING_OFFSET_STATE 32
 #define SHMRING_OFFSET_FLAGS 36
 #define SHMRING_OFFSET_CREATED 40
+#define SHMRING_OFFSET_MAX_MESSAGE 48
 #define SHMRING_OFFSET_HEAD 128
 #define SHMRING_OFFSET_TAIL 256
 #define SHMRING_OFFSET_DATA_SEQ 384
@@ -129,7 +149,8 @@ struct shmring_header {
 	SHMRING_ATOMIC(uint32_t) state;                /* 32: state bits (READY, PRODUCER_CLOSED, CONSUMER_CLOSED) */
 	uint32_t flags;                                /* 36: flag bits (ASYMMETRIC) */
 	int64_t created;                               /* 40: creation time, Unix nanoseconds, informational */
-	uint8_t reserved0[80];                         /* 48 */
+	uint64_t max_message;                          /* 48: the largest message either side sends or accepts, in bytes */
+	uint8_t reserved0[72];                         /* 56 */
 
 	/* Block 1: the producer cursor, the number of messages published. */
 	SHMRING_ATOMIC(uint64_t) head;                 /* 128 */
@@ -188,7 +209,8 @@ SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, segment_size) == 24, "head
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, state) == 32, "header.state at 32");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, flags) == 36, "header.flags at 36");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, created) == 40, "header.created at 40");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, reserved0) == 48, "header.reserved0 at 48");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, max_message) == 48, "header.max_message at 48");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, reserved0) == 56, "header.reserved0 at 56");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, head) == 128, "header.head at 128");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, reserved1) == 136, "header.reserved1 at 136");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, tail) == 256, "header.tail at 256");
