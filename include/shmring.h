@@ -310,16 +310,18 @@ SHMRING_STATIC_ASSERT(sizeof(void *) == 8, "shmring is 64-bit only");
  *   - A larger one is streamed: the producer publishes its fragments a run
  *     at a time as it writes them, the consumer copies them out and
  *     releases them as they come, so a message many times the ring passes
- *     through it. A call that ends in the middle of such a message (a
+ *     through it. A call that may not wait (timeout 0) refuses such a
+ *     message (SHMRING_ETOOLARGE). A call that ends in the middle of one (a
  *     timeout, the peer dead or stopped, a close) returns that code and
  *     leaves the message torn. The producer then publishes an abort slot
  *     before its next message (so does a producer that takes the role over
- *     from one that died in the middle of one: it never continues another's
- *     message); the consumer discards the rest of the message, up to its
- *     last fragment or an abort, and its next recv returns SHMRING_ETORN
- *     (so does the first recv of a consumer that takes the role over from
- *     one that died in the middle of one). The call after that reads the
- *     next message: no other message is lost or comes twice.
+ *     from one that died in the middle of one, at claim if a slot is free:
+ *     it never continues another's message); the consumer discards the
+ *     rest of the message, up to its last fragment or an abort, and its
+ *     next recv returns SHMRING_ETORN (so does the first recv of a
+ *     consumer that takes the role over from one that died in the middle
+ *     of one). The call after that reads the next message: no other
+ *     message is lost or comes twice.
  * The consumer checks every fragment before it copies it, against the
  * slot size, the total and max_message, and copies only into the caller's
  * buffer: a hostile length word or total gets SHMRING_ECORRUPT, never a
@@ -363,7 +365,8 @@ enum shmring_status {
 	/* A live process holds the role. (ErrRoleTaken.) */
 	SHMRING_EROLETAKEN = -1004,
 	/* The message is longer than the ring's max_message
-	 * (shmring_max_message). (ErrMessageTooLarge.) */
+	 * (shmring_max_message), or larger than the ring and the call may not
+	 * wait (timeout 0). (ErrMessageTooLarge.) */
 	SHMRING_ETOOLARGE = -1005,
 	/* A call with timeout 0 found no free slot / no message. (ErrFull,
 	 * ErrEmpty.) Not failures: try again. */
@@ -404,11 +407,12 @@ enum shmring_status {
 	SHMRING_EMEMBARRIER = -1017,
 	/* shmring_recv: a message whose beginning was consumed could not be
 	 * finished, and what was left of it has been discarded: its producer
-	 * died or gave up in the middle of it (an abort slot), a call of this
-	 * consumer ended in the middle of it, or this consumer took the role
-	 * over from one that died in the middle of it. Nothing was received;
-	 * the next call reads the next message. Only messages larger than the
-	 * ring can be torn (see "Messages of any size"). (ErrTorn.) */
+	 * died, closed or gave up in the middle of it (an abort slot), a call
+	 * of this consumer ended in the middle of it, or this consumer took
+	 * the role over from one that died in the middle of it. Nothing was
+	 * received; the next call reads the next message. Only messages
+	 * larger than the ring are torn by correct producers (see "Messages
+	 * of any size"). (ErrTorn.) */
 	SHMRING_ETORN = -1018
 };
 
@@ -521,7 +525,7 @@ struct shmring__side {
 	uint64_t published; /* this side's cursor in the header (head, tail) */
 	uint64_t peer;      /* the peer's cursor as last read */
 	/* Messages of any size. Lengths below whole take the single-slot
-	 * path: r->slot_whole + 1, or 0 while this side must first end or
+	 * path: shmring__whole, or 0 while this side must first end or
 	 * discard a message left unfinished (mid, resync), so that every call
 	 * takes the slow path, which does that first: one comparison serves
 	 * both (Go: slots.whole). */
@@ -566,8 +570,9 @@ struct shmring {
 	unsigned char *slots;       /* slot 0 */
 	uint64_t slot_size, slot_count, mask, segment_size;
 	uint64_t max_message;       /* header.max_message */
-	uint64_t slot_whole;        /* the longest message a slot holds
-				     * whole: min(max_message, slot_size - 4) */
+	uint64_t slot_whole;        /* the longest message the producer sends
+				     * in one slot: min(max_message,
+				     * slot_size - 4) */
 	int shmid;
 	int readonly;
 	int created;                /* this handle created the segment */
@@ -581,6 +586,15 @@ struct shmring {
 	struct shmring__side prod; /* the producer role, if has_producer */
 	struct shmring__side cons; /* the consumer role, if has_consumer */
 };
+
+/* Internal: a side's whole (struct shmring__side) when it has no message
+ * to end or discard: the producer sends a message of at most slot_whole
+ * bytes in one slot; the consumer takes a length word no larger than a
+ * slot's payload for a whole message (docs/LAYOUT.md, "Fragments"). */
+static inline uint64_t shmring__whole(const struct shmring *r, int producer)
+{
+	return producer ? r->slot_whole + 1 : r->slot_size - SHMRING_LEN_SIZE + 1;
+}
 
 /* ---- Small helpers ----------------------------------------------------- */
 
@@ -1448,6 +1462,9 @@ static inline void shmring__claim_words(struct shmring *r, struct shmring__side 
 	s->relaxed = r->asymmetric;
 }
 
+static inline void shmring__publish(struct shmring__side *s);
+static inline unsigned char *shmring__slot(const struct shmring *r, uint64_t pos);
+
 /* Internal: claim a role for this handle: the producer's if producer, else
  * the consumer's (Go: Ring.Producer, Ring.Consumer). The side resumes at
  * the role's cursor in the header, and its counters where the previous
@@ -1480,15 +1497,19 @@ static inline int shmring__claim_role(struct shmring *r, int producer)
 	s->peer = producer ? SHMRING_LOAD(&h->tail) : s->next;
 	s->bytes = SHMRING_LOAD(&s->block->bytes);
 	s->stalls = SHMRING_LOAD(&s->block->stalls);
-	s->whole = r->slot_whole + 1;
+	s->whole = shmring__whole(r, producer);
 	if (producer && s->next > 0) {
 		/* The last slot published: MORE (with or without CONT) says the
 		 * holder this one takes over from died in the middle of a
-		 * message, which this one must not continue: its first
-		 * publication will be an abort. Consumers never write slots,
-		 * so the word is the one published, released or not. */
+		 * message, which this one must not continue (Go:
+		 * Producer.resume). The word is the one published: consumers
+		 * never write slots, and a producer leaves slot_count slots
+		 * written and unpublished, the slot before head among them,
+		 * only for a message that fits the ring, which it began after
+		 * ending any other: its last fragment, no MORE, then says so
+		 * rightly. (A streamed run stops a quarter ring short.) */
 		uint32_t w;
-		memcpy(&w, r->slots + ((s->next - 1) & r->mask) * r->slot_size, SHMRING_LEN_SIZE);
+		memcpy(&w, shmring__slot(r, s->next - 1), SHMRING_LEN_SIZE);
 		s->mid = (w & (SHMRING_FRAG_MORE | SHMRING_FRAG_ABORT)) == SHMRING_FRAG_MORE;
 	} else if (!producer && s->next > 0) {
 		s->resync = 1; /* the previous holder may have died mid-message */
@@ -1497,6 +1518,17 @@ static inline int shmring__claim_role(struct shmring *r, int producer)
 		s->whole = 0;
 	shmring__claim_words(r, s);
 	*held = 1;
+	if (s->mid && s->next - s->peer < r->slot_count) {
+		/* End the dead one's message now if a slot is free, so that a
+		 * consumer waiting in it learns at once; else the first send
+		 * does. */
+		uint32_t w = SHMRING_FRAG_CONT | SHMRING_FRAG_ABORT;
+		memcpy(shmring__slot(r, s->next), &w, SHMRING_LEN_SIZE);
+		s->next++;
+		s->mid = 0;
+		s->whole = shmring__whole(r, 1);
+		shmring__publish(s);
+	}
 	return 0;
 }
 
@@ -1504,9 +1536,10 @@ static inline int shmring__claim_role(struct shmring *r, int producer)
  * process holds it (this one included): SHMRING_EROLETAKEN. If the holder's
  * process is dead, this one takes the role over and resumes at the
  * published cursor; if the dead one was in the middle of a fragmented
- * message, this one does not continue it: its first send publishes an
- * abort slot first (the consumer discards the message, SHMRING_ETORN), not
- * the claim. If a producer has closed this ring: SHMRING_ECLOSED.
+ * message, this one does not continue it: it publishes an abort slot (the
+ * consumer discards the message, SHMRING_ETORN), at once if a slot is
+ * free, else before its first message. If a producer has closed this
+ * ring: SHMRING_ECLOSED.
  * If the ring uses asymmetric fences and this process cannot register for
  * membarrier(2): SHMRING_EMEMBARRIER (r->membarrier_errno says why).
  * Counters resume from what the previous holder left. */
@@ -1882,9 +1915,9 @@ static inline int shmring__close_side(struct shmring *r, struct shmring__side *s
 
 /* Internal: what a slot's length word says it is (docs/LAYOUT.md,
  * "Fragments"), its flags and length both checked; SHMRING__BAD for any
- * word no producer of this ring writes. A whole message is no longer than
- * max_message, a first fragment and a middle one are full, a last one
- * holds at least a byte, an abort nothing. (Go: fragment.go.) */
+ * word no producer of this ring writes. A whole message fits the slot, a
+ * first fragment and a middle one are full, a last one holds at least a
+ * byte, an abort nothing. (Go: fragment.go, Consumer.first.) */
 enum shmring__kind { SHMRING__WHOLE, SHMRING__FIRST, SHMRING__MIDDLE, SHMRING__LAST, SHMRING__ABORT, SHMRING__BAD };
 
 static inline enum shmring__kind shmring__kind_of(const struct shmring *r, uint32_t w)
@@ -1892,7 +1925,7 @@ static inline enum shmring__kind shmring__kind_of(const struct shmring *r, uint3
 	uint64_t n = w & SHMRING_FRAG_LEN, pay = r->slot_size - SHMRING_LEN_SIZE;
 	switch (w & SHMRING_FRAG_FLAGS) {
 	case 0:
-		return n <= r->slot_whole ? SHMRING__WHOLE : SHMRING__BAD;
+		return n <= pay ? SHMRING__WHOLE : SHMRING__BAD;
 	case SHMRING_FRAG_MORE:
 		/* In slots under 16 bytes pay - 8 wraps: no length matches. */
 		return n == pay - SHMRING_TOTAL_SIZE ? SHMRING__FIRST : SHMRING__BAD;
@@ -2010,6 +2043,9 @@ static inline int shmring__send_slow(struct shmring *r, const unsigned char *msg
 
 	if (len > r->max_message)
 		return SHMRING_ETOOLARGE;
+	k = shmring__fragments(len, r->slot_size);
+	if (k > r->slot_count && timeout_ns == 0)
+		return SHMRING_ETOOLARGE; /* it is never in the ring whole */
 	if (SHMRING_LOAD(&p->closed) || (SHMRING_LOAD(&r->hdr->state) & SHMRING_STATE_CONSUMER_CLOSED))
 		return SHMRING_ECLOSED;
 	if (p->mid) {
@@ -2022,10 +2058,9 @@ static inline int shmring__send_slow(struct shmring *r, const unsigned char *msg
 		memcpy(shmring__slot(r, p->next), &w, SHMRING_LEN_SIZE);
 		p->next++;
 		p->mid = 0;
-		p->whole = r->slot_whole + 1;
+		p->whole = shmring__whole(r, 1);
 		shmring__publish(p);
 	}
-	k = shmring__fragments(len, r->slot_size);
 	if (k <= r->slot_count) {
 		/* It fits the ring: written whole, published with one store,
 		 * so a call that fails publishes none of it. */
@@ -2039,15 +2074,11 @@ static inline int shmring__send_slow(struct shmring *r, const unsigned char *msg
 		shmring__unblock(r, call.waited);
 		return rc;
 	}
-	/* Larger than the ring: streamed, published a run at a time. Once
-	 * the first fragment is written the call waits for the rest even if
-	 * it was not to wait (timeout 0): leaving off would tear the message. */
+	/* Larger than the ring: streamed, published a run at a time. */
 	if ((rc = shmring__room(r, &call, 1)) != 0) {
 		shmring__unblock(r, call.waited);
 		return rc;
 	}
-	if (call.timeout_ns == 0)
-		call.timeout_ns = -1;
 	for (;;) {
 		off += shmring__put(r, p->next, msg, len, off);
 		p->next++;
@@ -2076,9 +2107,10 @@ static inline int shmring__send_slow(struct shmring *r, const unsigned char *msg
  * nanoseconds if > 0 (SHMRING_ETIMEOUT). A message longer than a slot's
  * payload goes in fragments ("Messages of any size" above): one that fits
  * the ring waits until all its slots are free and is published at once;
- * one larger than the ring is streamed, and once its first fragment is
- * written the call waits for room for the rest, even with timeout_ns 0.
- * Errors: SHMRING_ETOOLARGE, SHMRING_ENOROLE (no producer role),
+ * one larger than the ring is streamed, which needs waiting: with
+ * timeout_ns 0 it is refused (SHMRING_ETOOLARGE; Go: TrySend).
+ * Errors: SHMRING_ETOOLARGE (longer than max_message, or larger than the
+ * ring with timeout_ns 0), SHMRING_ENOROLE (no producer role),
  * SHMRING_ECLOSED (this producer closed, or the consumer has closed:
  * nothing would read the message), SHMRING_EPEERDEAD (the consumer's
  * process died while the ring was full: it was still full after the
@@ -2161,7 +2193,7 @@ static inline int shmring__recv_failed(struct shmring *r, int rc)
 	struct shmring__side *c = &r->cons;
 	if (rc == SHMRING_EOF && c->mid) {
 		c->mid = 0;
-		c->whole = c->resync ? 0 : r->slot_whole + 1;
+		c->whole = c->resync ? 0 : shmring__whole(r, 0);
 		return SHMRING_ETORN;
 	}
 	return rc;
@@ -2190,7 +2222,7 @@ static inline int shmring__skip(struct shmring *r, struct shmring__call *call)
 		if (c->resync) {
 			c->resync = 0;
 			if ((w & SHMRING_FRAG_CONT) == 0) {
-				c->whole = r->slot_whole + 1;
+				c->whole = shmring__whole(r, 0);
 				return 0;
 			}
 			c->mid = 1;
@@ -2208,7 +2240,7 @@ static inline int shmring__skip(struct shmring *r, struct shmring__call *call)
 			return SHMRING_ECORRUPT;
 		c->next++;
 		c->mid = 0;
-		c->whole = r->slot_whole + 1;
+		c->whole = shmring__whole(r, 0);
 		shmring__publish(c);
 		return SHMRING_ETORN;
 	}
@@ -2274,6 +2306,10 @@ static inline int shmring__recv_slow(struct shmring *r, unsigned char *out, size
 	}
 	got = pay - SHMRING_TOTAL_SIZE;
 	k = shmring__fragments(total, r->slot_size);
+	if (k > r->slot_count && call->timeout_ns == 0) {
+		rc = SHMRING_ETOOLARGE; /* it is never in the ring whole */
+		goto out;
+	}
 	if (k <= r->slot_count) {
 		/* Published at once: wait for all of it, read it, release it
 		 * with one store. */
@@ -2281,8 +2317,15 @@ static inline int shmring__recv_slow(struct shmring *r, unsigned char *out, size
 			goto out;
 		memcpy(out, slot + SHMRING_LEN_SIZE + SHMRING_TOTAL_SIZE, (size_t)got);
 		for (i = 1; i < k; i++) {
-			if (shmring__get(r, c->next + i, out, total, &got) != (i + 1 < k ? SHMRING__MIDDLE : SHMRING__LAST)) {
-				rc = SHMRING_ECORRUPT;
+			kind = shmring__get(r, c->next + i, out, total, &got);
+			if (kind == SHMRING__ABORT) { /* as Go: torn, not corrupt */
+				c->next += i + 1;
+				shmring__publish(c);
+				rc = SHMRING_ETORN;
+				goto out;
+			}
+			if (kind != (i + 1 < k ? SHMRING__MIDDLE : SHMRING__LAST)) {
+				rc = SHMRING_ECORRUPT; /* it stays, for the next call to find */
 				goto out;
 			}
 		}
@@ -2292,12 +2335,9 @@ static inline int shmring__recv_slow(struct shmring *r, unsigned char *out, size
 		goto out;
 	}
 	/* Larger than the ring: read as it is published, released a run at
-	 * a time. Once it has begun the call waits for the rest even if it was
-	 * not to wait (timeout 0): leaving off would tear the message. */
+	 * a time. */
 	memcpy(out, slot + SHMRING_LEN_SIZE + SHMRING_TOTAL_SIZE, (size_t)got);
 	c->next++;
-	if (call->timeout_ns == 0)
-		call->timeout_ns = -1;
 	for (;;) {
 		if (c->next - c->published >= shmring__run(r))
 			shmring__publish(c);
@@ -2342,13 +2382,14 @@ out:
  * stays (fragmented or not, even larger than the ring: the first fragment
  * has the length). A fragmented message that fits the ring is waited for
  * until all of it is published, and released at once; one larger than the
- * ring is copied as it comes and released a run at a time, and once it
- * has begun the call waits for the rest, even with timeout_ns 0. A call
- * that ends in the middle of such a message returns why (SHMRING_ETIMEOUT,
- * SHMRING_EPEERDEAD, ...), and the next call discards the rest of it and
- * returns SHMRING_ETORN with *len 0; so does a call that finds the
- * message's producer gave up on it (an abort slot), or closed in the middle
- * of it. Other errors: SHMRING_ENOROLE, SHMRING_ECLOSED (this consumer
+ * ring is copied as it comes and released a run at a time, which needs
+ * waiting: with timeout_ns 0 it is refused, and stays (SHMRING_ETOOLARGE,
+ * with its length in *len; Go: TryRecv). A call that ends in the middle of
+ * such a message returns why (SHMRING_ETIMEOUT, SHMRING_EPEERDEAD, ...),
+ * and the next call discards the rest of it and returns SHMRING_ETORN with
+ * *len 0; so does a call that finds the message's producer gave up on it
+ * (an abort slot), or closed in the middle of it (then SHMRING_EOF comes
+ * next). Other errors: SHMRING_ENOROLE, SHMRING_ECLOSED (this consumer
  * closed), SHMRING_EPEERDEAD (the producer's process died while the ring
  * was empty; the ring is looked at once more after the producer is found
  * dead, so nothing it published is left behind),
