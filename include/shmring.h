@@ -479,9 +479,10 @@ struct shmring_options {
 				   * SHMRING_MIN_FRAGMENT_SLOT bytes or more
 				   * (SHMRING_ELAYOUT). 0 (default):
 				   * slot_size - 4, one slot a message, as in
-				   * layout 2.0. Ignored by open, and by
-				   * shmring_open_or_create when the ring
-				   * exists. (Go: Config.MaxMessage.) */
+				   * layout 2.0. Ignored by open;
+				   * shmring_open_or_create refuses an
+				   * existing ring of another max_message.
+				   * (Go: Config.MaxMessage.) */
 	int symmetric_fences;     /* create: make a ring without
 				   * SHMRING_FLAG_ASYMMETRIC, where every
 				   * publication is a full fence (tens of ns
@@ -1357,11 +1358,10 @@ static inline int shmring_create(struct shmring *r, key_t key, uint32_t slot_siz
 
 /* shmring_open_or_create opens the ring at key, or creates it (mode 0600)
  * if there is none, whichever process comes first; *created (may be NULL)
- * says which. o->symmetric_fences and o->max_message matter only if this
- * process creates: an existing ring of another slot size or count is
- * refused with SHMRING_ELAYOUT, but not one of another max_message, which
- * a producer compares with its largest message itself
- * (shmring_max_message), as Go's commands do. (Go: ring.OpenOrCreate.) */
+ * says which. o->symmetric_fences matters only if this process creates. An
+ * existing ring of another slot size or count, or of another max_message
+ * than o->max_message (slot_size - 4 if that is 0, as shmring_create
+ * makes it), is refused with SHMRING_ELAYOUT. (Go: ring.OpenOrCreate.) */
 static inline int shmring_open_or_create(struct shmring *r, key_t key, uint32_t slot_size, uint32_t slot_count,
 					 const struct shmring_options *o, int *created)
 {
@@ -1382,7 +1382,9 @@ static inline int shmring_open_or_create(struct shmring *r, key_t key, uint32_t 
 			continue; /* removed between our create and open: race again */
 		if (rc != 0)
 			return rc;
-		if (r->slot_size != slot_size || r->slot_count != slot_count) {
+		if (r->slot_size != slot_size || r->slot_count != slot_count ||
+		    r->max_message != (o != NULL && o->max_message != 0 ? o->max_message
+									 : (uint64_t)slot_size - SHMRING_LEN_SIZE)) {
 			shmdt(r->hdr);
 			r->hdr = NULL;
 			return SHMRING_ELAYOUT;

@@ -413,12 +413,12 @@ static inline struct shmring_options run_options(const struct flags *f)
 }
 
 /* join opens the ring at f->key or creates it (whichever process comes
- * first, as internal/app does; a ring it creates carries messages of up to
- * -size bytes) and claims a role. It retries for up to -timeout while the
- * segment is not ready, is gone, or has this role closed by an earlier run
- * whose peer still drains it. A producer refuses a ring whose max_message
- * is below -size, before it claims the role. Returns 0 or a shmring code,
- * having printed why. */
+ * first, as internal/app does) and claims a role. The ring carries
+ * messages of up to -size bytes: one made with another max_message, like
+ * one of another geometry, is refused (SHMRING_ELAYOUT). It retries for up
+ * to -timeout while the segment is not ready, is gone, or has this role
+ * closed by an earlier run whose peer still drains it. Returns 0 or a
+ * shmring code, having printed why. */
 static inline int join(struct shmring *r, const struct flags *f, int is_producer, int *created)
 {
 	struct shmring_options o = run_options(f);
@@ -427,12 +427,6 @@ static inline int join(struct shmring *r, const struct flags *f, int is_producer
 	o.max_message = f->size;
 	for (;;) {
 		int rc = shmring_open_or_create(r, f->key, (uint32_t)slot, (uint32_t)f->slots, &o, created);
-		if (rc == 0 && is_producer && shmring_max_message(r) < f->size) {
-			fprintf(stderr, "%s: ring %#x carries messages of up to %llu bytes, -size is %llu\n", prog,
-				(unsigned)f->key, (unsigned long long)shmring_max_message(r), (unsigned long long)f->size);
-			shmring_close(r);
-			return SHMRING_ETOOLARGE;
-		}
 		if (rc == 0) {
 			rc = is_producer ? shmring_producer(r) : shmring_consumer(r);
 			if (rc == 0)

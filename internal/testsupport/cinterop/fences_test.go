@@ -128,7 +128,7 @@ func fenceStream(t *testing.T, bin string, cCreates, symmetric bool, w fenceWait
 	t.Cleanup(cleanup)
 	if !cCreates {
 		var err error
-		r, err = ring.Create(shmseg.Key(key), ring.Config{SlotSize: ring.SlotSizeFor(size), Slots: slots,
+		r, err = ring.Create(shmseg.Key(key), ring.Config{MaxMessage: size, SlotSize: ring.SlotSizeFor(size), Slots: slots,
 			SymmetricFences: symmetric, Options: opts})
 		require.NoError(t, err)
 	}

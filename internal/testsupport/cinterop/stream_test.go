@@ -48,11 +48,14 @@ const (
 	idle      = 3 * cLiveness
 )
 
+// config is the ring examples/c makes for s (and cmd/producer and
+// cmd/consumer do): messages of up to -size bytes, in slots that hold one.
 func (s stream) config() ring.Config {
 	return ring.Config{
-		SlotSize: ring.SlotSizeFor(s.size),
-		Slots:    s.slots,
-		Options:  ring.Options{Wait: ring.WaitStrategy{Mode: s.wait}, Liveness: cLiveness},
+		MaxMessage: s.size,
+		SlotSize:   ring.SlotSizeFor(s.size),
+		Slots:      s.slots,
+		Options:    ring.Options{Wait: ring.WaitStrategy{Mode: s.wait}, Liveness: cLiveness},
 	}
 }
 
