@@ -26,6 +26,7 @@ import (
 var (
 	producerPoints = []string{"send-mid-payload", "send-before-publish", "send-before-wake"}
 	consumerPoints = []string{"recv-before-release", "recv-before-wake"}
+	largePoints    = []string{"send-large-mid-fragment", "send-large-before-publish", "send-large-mid-message"}
 )
 
 // crashSlots is the ring of the crash tests: small, so that the cursors
@@ -213,6 +214,109 @@ func TestCrashPointsProducer(t *testing.T) {
 			p.waitOK(t, 30*time.Second)
 			t.Logf("%d kills at %s; messages delivered per API before the kills %v; stream of %d messages, no loss, no duplicate",
 				runs, point, byAPI, rc.next)
+		})
+	}
+}
+
+// TestCrashPointsLarge (RELIABILITY items 9 and 13, for messages in
+// fragments): a producer peer sends messages of 20 to 4096 bytes through a
+// ring of 8 slots of 64 bytes (in one slot, in fragments published whole,
+// or streamed through a ring too small for them) and kills itself inside a
+// fragmented send, on a random visit: with a fragment half written, with a
+// run of fragments written and not published, or with a run of a streaming
+// message published and the rest not. The test, as consumer, checks every
+// message it receives (length, CRC32C, sequence number): no part of a
+// message is ever delivered as a whole one; the message being sent may be
+// torn (ErrTorn, with ErrPeerDead or the end of the wait); and the next
+// producer, which takes the role over, aborts what the dead one left and
+// sends from the next message on. Over all runs the consumer sees one
+// unbroken sequence.
+func TestCrashPointsLarge(t *testing.T) {
+	runs := int(knob(t, envFaultRuns, 40, 10))
+	const maxLen = 4096
+	for _, point := range largePoints {
+		t.Run(point, func(t *testing.T) {
+			shmtest.NoLeaks(t)
+			rng := newRNG(t)
+			r, key := newRing(t, ring.Config{SlotSize: 64, Slots: 8, MaxMessage: maxLen,
+				Options: ring.Options{Liveness: 200 * time.Millisecond}})
+			sz := stream.Upto(maxLen)
+			c, err := r.Consumer()
+			require.NoError(t, err)
+			buf := make([]byte, maxLen)
+			var next uint64 // the next message's number
+			torn := 0
+			recv := func(ctx context.Context) error {
+				n, err := c.Recv(ctx, buf)
+				if err == nil {
+					if err := sz.Check(buf[:n], next); err != nil {
+						t.Fatalf("delivery failure: %v", err)
+					}
+					next++
+				} else if errors.Is(err, ring.ErrTorn) {
+					torn++
+				}
+				return err
+			}
+			for run := range runs {
+				// A message takes up to 70 slots, so a point visited per
+				// fragment is visited some 35 times per message, one
+				// visited per run about 5 times.
+				visits := 40
+				if point == "send-large-mid-fragment" {
+					visits = 300
+				}
+				nth := 1 + rng.IntN(visits)
+				p := startPeer(t, crashEnv(point, nth), "produce", key,
+					"-api", "send", "-from", fmt.Sprint(next), "-max", fmt.Sprint(maxLen))
+				p.ready(t)
+				ctx, cancel := exitWatch(p)
+				for {
+					err := recv(ctx)
+					if err == nil || errors.Is(err, ring.ErrTorn) && ctx.Err() == nil && !errors.Is(err, ring.ErrPeerDead) {
+						continue // a message, or the rest of one torn before this producer
+					}
+					if ctx.Err() != nil || errors.Is(err, ring.ErrPeerDead) {
+						break
+					}
+					t.Fatalf("run %d: receive %d: %v (producer %s)", run, next, err, p)
+				}
+				cancel()
+				<-p.done
+				requireKilled(t, p)
+				// What the dead producer published, up to the message it
+				// died in, which ends torn or was never begun.
+				for {
+					dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+					err := recv(dctx)
+					dcancel()
+					if errors.Is(err, ring.ErrPeerDead) {
+						break
+					}
+					if err != nil && !errors.Is(err, ring.ErrTorn) {
+						t.Fatalf("run %d (visit %d): draining at %d: %v", run, nth, next, err)
+					}
+				}
+			}
+			// A last producer takes over and ends the stream cleanly.
+			from := next
+			p := startPeer(t, nil, "produce", key, "-from", fmt.Sprint(from), "-count", "100", "-max", fmt.Sprint(maxLen))
+			p.ready(t)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			for {
+				err := recv(ctx)
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if errors.Is(err, ring.ErrTorn) && next == from {
+					continue // the rest of the last dead producer's message, through the abort
+				}
+				require.NoError(t, err, "receive %d", next)
+			}
+			require.Equal(t, from+100, next)
+			p.waitOK(t, 30*time.Second)
+			t.Logf("%d kills at %s; %d messages, none delivered in part, %d torn errors", runs, point, next, torn)
 		})
 	}
 }

@@ -1,6 +1,9 @@
 package ring
 
-import "encoding/binary"
+import (
+	"context"
+	"encoding/binary"
+)
 
 // The loops of the batch calls, SendBatch and RecvBatch: what they do for
 // every message of a batch.
@@ -14,7 +17,12 @@ import "encoding/binary"
 // keeps little, and updates tail and the byte count in the Consumer
 // itself, so that a message fn has seen counts as received even if fn
 // panics.
-func (c *Consumer) recvBatch(max int, fn func(msg []byte) error) (n int, err error) {
+//
+// A slot the loop does not take (a fragment, or any slot while a torn
+// message is being discarded) ends the batch before it (with ErrCorrupt if
+// it cannot begin a message), or, first in the batch, goes to
+// recvBatchLarge, which waits under ctx.
+func (c *Consumer) recvBatch(ctx context.Context, max int, fn func(msg []byte) error) (n int, err error) {
 	avail := c.cachedHead - c.tail
 	if max > 0 && uint64(max) < avail {
 		avail = uint64(max)
@@ -23,8 +31,15 @@ func (c *Consumer) recvBatch(max int, fn func(msg []byte) error) (n int, err err
 		off := (c.tail & c.mask) * c.size
 		s := c.area[off : off+c.size : off+c.size]
 		k := binary.LittleEndian.Uint32(s)
-		if k > uint32(c.max) {
-			err = c.badLength(c.tail, k)
+		if int(k) > c.whole {
+			if n == 0 {
+				return c.recvBatchLarge(ctx, max, fn)
+			}
+			if c.frag == fragNone {
+				// A first fragment waits for the next call;
+				// anything else is refused now.
+				_, _, err = c.first(k)
+			}
 			break
 		}
 		c.tail++

@@ -43,7 +43,18 @@ type Consumer struct {
 	// published: the producer keeps pace, and once paced reaches trailAt
 	// (trailAfter, or never with WaitStrategy.NoTrail) catch-ups trail.
 	paced, trailAt int
-	closed         atomic.Bool
+	// Fragmented messages (large.go). frag is fragNone, or fragSkip
+	// while the rest of a torn message is to be discarded (left bytes
+	// of it, or fragUnknown), or fragResync after a takeover, until the
+	// first slot read says whether the dead consumer left a message
+	// half read; whole is -1 in either. more is how many published
+	// slots beyond one a wait waits for. asm is RecvBatch's reassembly
+	// buffer, kept from call to call.
+	frag   uint8
+	left   uint64
+	more   uint64
+	asm    []byte
+	closed atomic.Bool
 }
 
 func newConsumer(r *Ring) *Consumer {
@@ -57,22 +68,40 @@ func newConsumer(r *Ring) *Consumer {
 		c.trailAt = math.MaxInt
 	}
 	c.claim(r, dataWords(r.h), spaceWords(r.h), &r.h.cons, &r.h.prod)
+	if tail > 0 {
+		// A consumer before this one may have died with a message
+		// half read: the first slot tells (large.go).
+		c.frag, c.whole = fragResync, -1
+	}
 	return c
 }
 
-// MaxMessage returns the largest message the ring carries.
-func (c *Consumer) MaxMessage() int { return c.max }
+// MaxMessage returns the largest message the ring carries: its
+// max_message (Config.MaxMessage). A buffer of this size holds any message
+// Recv returns; a smaller one gets io.ErrShortBuffer and the length for
+// longer messages.
+func (c *Consumer) MaxMessage() int { return int(c.maxMsg) }
 
 // Recv copies the next message into buf and returns its length, waiting
 // while the ring is empty. If buf is too short, it returns the message's
-// length and io.ErrShortBuffer, and the message stays in the ring. It
-// returns io.EOF once the producer has closed and every message has been
-// received, ErrClosed once this consumer has closed, ErrPeerDead if the
-// producer's process died and everything it published has been received,
-// ErrPeerUnresponsive if it was stopped, ErrCorrupt for a cursor or length
-// no producer of this ring could write, and ctx's error if ctx ends first.
-// Recv releases any messages returned by Peek: their slices must not be used
-// after.
+// length and io.ErrShortBuffer, and the message stays in the ring: grow
+// buf and call again. A fragmented message that fits the ring is waited
+// for whole, then copied; one of more fragments than the ring has slots is
+// copied as it arrives, and its slots released as they are copied. If the
+// wait for the rest of such a message ends (ctx, the producer dead or
+// stopped, Close), Recv returns its error wrapped with ErrTorn too; the
+// next call discards the rest of the message and returns ErrTorn, and the
+// call after that receives the next message. A message the producer gave
+// up on (it publishes an abort) also ends in ErrTorn. No part of a message
+// is ever returned as if it were whole.
+//
+// It returns io.EOF once the producer has closed and every message has
+// been received, ErrClosed once this consumer has closed, ErrPeerDead if
+// the producer's process died and everything it published has been
+// received, ErrPeerUnresponsive if it was stopped, ErrCorrupt for a
+// cursor, length or fragment no producer of this ring could write, and
+// ctx's error if ctx ends first. Recv releases any messages returned by
+// Peek: their slices must not be used after.
 //
 // The message is released before Recv returns: a consumer process killed
 // after that loses it, and one that takes the role over starts after it.
@@ -85,7 +114,7 @@ func (c *Consumer) Recv(ctx context.Context, buf []byte) (n int, err error) {
 	case c.tail == c.cachedHead:
 		n, err = c.recvWaiting(ctx, buf)
 	default:
-		n, err = c.copyOut(buf)
+		n, err = c.copyOut(ctx, buf)
 	}
 	c.end()
 	return n, err
@@ -109,12 +138,15 @@ func (c *Consumer) recvWaiting(ctx context.Context, buf []byte) (int, error) {
 	if err := c.waitData(ctx); err != nil {
 		return 0, err
 	}
-	return c.copyOut(buf)
+	return c.copyOut(ctx, buf)
 }
 
 // TryRecv is Recv without waiting: it returns ErrEmpty when there is no
-// message. It never checks the producer's liveness (Ring.Stats does). Like
-// Recv, it releases messages returned by Peek.
+// message, or a fragmented message is not all published yet (it stays). A
+// message of more fragments than the ring has slots is never there whole:
+// TryRecv refuses it with ErrMessageTooLarge, and leaves it for Recv or
+// RecvBatch. It never checks the producer's liveness (Ring.Stats does).
+// Like Recv, it releases messages returned by Peek.
 func (c *Consumer) TryRecv(buf []byte) (int, error) {
 	if err := c.open(); err != nil {
 		return 0, err
@@ -127,15 +159,18 @@ func (c *Consumer) TryRecv(buf []byte) (int, error) {
 			return 0, ErrEmpty
 		}
 	}
-	return c.copyOut(buf)
+	return c.copyOut(nil, buf)
 }
 
-// copyOut copies the message at tail into buf and releases it.
-func (c *Consumer) copyOut(buf []byte) (int, error) {
+// copyOut copies the message at tail into buf and releases it. A slot the
+// fast path does not take (a fragment, or any slot while a torn message is
+// being discarded) goes to recvLarge, which waits under ctx for the rest,
+// or, with ctx nil (TryRecv), does not wait.
+func (c *Consumer) copyOut(ctx context.Context, buf []byte) (int, error) {
 	s := c.at(c.tail)
 	n := binary.LittleEndian.Uint32(s)
-	if n > uint32(c.max) {
-		return 0, c.badLength(c.tail, n)
+	if int(n) > c.whole {
+		return c.recvLarge(ctx, buf)
 	}
 	if int(n) > len(buf) {
 		return int(n), io.ErrShortBuffer
@@ -163,6 +198,11 @@ func (c *Consumer) copyOut(buf []byte) (int, error) {
 // With nothing peeked, Peek waits while the ring is empty. With messages
 // peeked and not released it does not wait (the producer may be waiting for
 // those very slots): it returns ErrEmpty, and the caller releases.
+//
+// A fragmented message is in several slots, not one slice: Peek returns
+// an error wrapping ErrMessageTooLarge that names its length, and leaves
+// it for Recv or RecvBatch. After a torn message, Peek discards the rest
+// of it first, as Recv does, and returns ErrTorn.
 func (c *Consumer) Peek(ctx context.Context) ([]byte, error) {
 	if err := c.open(); err != nil {
 		return nil, err
@@ -179,8 +219,9 @@ func (c *Consumer) Peek(ctx context.Context) ([]byte, error) {
 		} else {
 			return c.peekWaiting(ctx)
 		}
+		return c.next(nil) // peeked messages: do not wait
 	}
-	return c.next()
+	return c.next(ctx)
 }
 
 // peekWaiting is Peek on a ring that looked empty, with nothing peeked.
@@ -188,20 +229,22 @@ func (c *Consumer) peekWaiting(ctx context.Context) ([]byte, error) {
 	if err := c.waitData(ctx); err != nil {
 		return nil, err
 	}
-	return c.next()
+	return c.next(ctx)
 }
 
 // next moves past the message at tail and returns it; the caller checked
-// that there is one.
-func (c *Consumer) next() ([]byte, error) {
-	msg, err := c.payload(c.tail)
-	if err != nil {
-		return nil, err
+// that there is one. A slot the fast path does not take goes to peekLarge
+// (ctx as for copyOut).
+func (c *Consumer) next(ctx context.Context) ([]byte, error) {
+	s := c.at(c.tail)
+	n := binary.LittleEndian.Uint32(s)
+	if int(n) > c.whole {
+		return c.peekLarge(ctx)
 	}
 	c.lend()
 	c.tail++
-	c.bytes += uint64(len(msg))
-	return msg, nil
+	c.bytes += uint64(n)
+	return s[lenSize : lenSize+n : lenSize+n], nil
 }
 
 // Release frees the slots of every message returned by Peek. Releasing
@@ -224,6 +267,12 @@ func (c *Consumer) Release() error {
 // message counts as received) and returns it. It returns how many messages
 // fn saw. Its errors are those of Recv, and fn's. fn must not call
 // Ring.Close: the messages it reads are in the segment Close unmaps.
+//
+// A fragmented message ends the batch before it, or, first in a batch,
+// is the batch: it is reassembled in a buffer the Consumer keeps from call
+// to call (it grows to the longest message received, by what is copied
+// into it), which fn sees, valid only during the call. Such a message is
+// received, waited for or torn as Recv receives it.
 func (c *Consumer) RecvBatch(ctx context.Context, max int, fn func(msg []byte) error) (n int, err error) {
 	if err := c.open(); err != nil {
 		return 0, err
@@ -232,7 +281,7 @@ func (c *Consumer) RecvBatch(ctx context.Context, max int, fn func(msg []byte) e
 	if c.tail == c.cachedHead {
 		return c.recvBatchWaiting(ctx, max, fn)
 	}
-	return c.recvBatch(max, fn)
+	return c.recvBatch(ctx, max, fn)
 }
 
 // recvBatchWaiting is RecvBatch on a ring that looked empty.
@@ -240,22 +289,7 @@ func (c *Consumer) recvBatchWaiting(ctx context.Context, max int, fn func(msg []
 	if err := c.waitData(ctx); err != nil {
 		return 0, err
 	}
-	return c.recvBatch(max, fn)
-}
-
-// payload returns the message at seq, refusing a length the slot cannot
-// hold: it came from a producer that is broken or hostile.
-func (c *Consumer) payload(seq uint64) ([]byte, error) {
-	s := c.at(seq)
-	n := binary.LittleEndian.Uint32(s)
-	if n > uint32(c.max) {
-		return nil, c.badLength(seq, n)
-	}
-	return s[lenSize : lenSize+n : lenSize+n], nil
-}
-
-func (c *Consumer) badLength(seq uint64, n uint32) error {
-	return fmt.Errorf("%w: message %d has length %d, slots hold at most %d", ErrCorrupt, seq, n, c.max)
+	return c.recvBatch(ctx, max, fn)
 }
 
 // release publishes the consumer's cursor and wakes the producer if it said
@@ -273,16 +307,22 @@ func (c *Consumer) poll() (bool, error) {
 	if c.closed.Load() {
 		return false, ErrClosed
 	}
-	if ok, err := c.refresh(); ok || err != nil {
+	if ok, err := c.refresh(); err != nil || ok && c.cachedHead-c.tail > c.more {
 		return ok, err
 	}
 	if c.h.state.Load()&stateProducerClosed != 0 {
 		// The producer publishes before it sets the flag: look again.
-		if ok, err := c.refresh(); ok || err != nil {
+		if ok, err := c.refresh(); err != nil || ok && c.cachedHead-c.tail > c.more {
 			return ok, err
 		}
 		if c.closed.Load() { // closed while we looked: that came first
 			return false, ErrClosed
+		}
+		if c.cachedHead != c.tail {
+			// A wait for a fragmented message that fits the
+			// ring, which a producer publishes whole.
+			return false, fmt.Errorf("%w: the producer closed with %d of the %d slots of the message at %d published",
+				ErrCorrupt, c.cachedHead-c.tail, c.more+1, c.tail)
 		}
 		return false, io.EOF
 	}

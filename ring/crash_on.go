@@ -25,6 +25,17 @@ import (
 //	recv-before-release  the messages are read, the cursor not yet stored
 //	recv-before-wake     the cursor is stored, the producer not yet woken
 //
+// inside the send of a message in fragments (large.go):
+//
+//	send-large-mid-fragment   a fragment's length word and half its payload
+//	                          written, the fragments before it in full, none
+//	                          of this run published
+//	send-large-before-publish the fragments of a run (all of a message that
+//	                          fits the ring) written, the cursor not yet stored
+//	send-large-mid-message    a run of a message longer than the ring
+//	                          published, the next not yet written: the
+//	                          consumer has the message's beginning
+//
 // and Create's steps, each with the segment a creator killed there leaves
 // (create-before-ready is in New's format too):
 //
@@ -38,6 +49,7 @@ const crashPoints = true
 var CrashPoints = []string{
 	"send-mid-payload", "send-before-publish", "send-before-wake",
 	"recv-before-release", "recv-before-wake",
+	"send-large-mid-fragment", "send-large-before-publish", "send-large-mid-message",
 	"create-after-shmget", "create-after-attach", "create-after-mark", "create-before-ready",
 }
 

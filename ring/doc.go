@@ -63,7 +63,8 @@
 //
 // A slot is a little-endian u32 length and the payload. The producer writes
 // slots and then the head cursor; the consumer reads slots and then the tail
-// cursor. Cursors count messages and never wrap; a slot's index is
+// cursor. Cursors count slots (a message in k fragments takes k, see
+// "Large messages") and never wrap; a slot's index is
 // cursor & (N-1). With N = 8, tail = 13 and head = 18, messages 13 to 17 sit
 // in slots 5, 6, 7, 0 and 1; the consumer reads slot 5 (13&7) next and the
 // producer writes slot 2 (18&7) next:
@@ -80,6 +81,37 @@
 // publishes its own cursor once per call, however many messages the call
 // moves. docs/LAYOUT.md gives every field; docs/DESIGN.md explains the
 // design.
+//
+// # Large messages
+//
+// A ring carries messages up to its MaxMessage (Config.MaxMessage, stored
+// in the header; at most MaxMessageLimit, 1 TiB; by default 1 GiB), whatever
+// its slot size. A message longer than a slot's payload (SlotSize-4 bytes)
+// travels in fragments in consecutive slots, marked by flag bits in each
+// slot's length word (docs/LAYOUT.md, "Fragments"); a message that fits a
+// slot costs what it always did. A fragmented message that fits the ring
+// (no more fragments than slots) is published whole, with one store, and
+// received whole; a longer one streams: the producer publishes its
+// fragments as slots free up and the consumer copies and releases them as
+// they come, so a 100 MiB message passes through a 256 KiB ring. The
+// cursors, and Stats' message counts, count slots.
+//
+// Recv with a buffer too short for a message, fragmented or not, returns
+// its length and io.ErrShortBuffer, and leaves it in the ring. RecvBatch
+// hands a fragmented message to its callback from a buffer the Consumer
+// keeps. Peek, Reserve and ReserveBatch work on one slot: Peek refuses a
+// fragmented message and Reserve a length beyond a slot's payload, with
+// ErrMessageTooLarge; TrySend and TryRecv refuse a message longer than the
+// ring, which is never there whole.
+//
+// Only a streaming message can be torn: when a call ends in the middle of
+// one (its context, a dead or stopped peer, Close), or a producer dies or
+// a consumer takes over in the middle of one. The consumer then never
+// receives part of it as if it were whole: the call returns ErrTorn (with
+// the error that ended it), its next call discards the rest and returns
+// ErrTorn, and the next message arrives whole. A producer that takes the
+// role over from one that died mid-message publishes an abort before
+// anything else; it never continues the dead one's message.
 //
 // # Concurrency
 //

@@ -49,9 +49,28 @@ var (
 	// process, possibly this one.
 	ErrRoleTaken = errors.New("ring: role is held by a live process")
 
-	// ErrMessageTooLarge: a message longer than the slot's payload
-	// (SlotSize-4 bytes), or a negative size to Reserve or ReserveBatch.
-	ErrMessageTooLarge = errors.New("ring: message too large for slot")
+	// ErrMessageTooLarge: a message longer than the ring's MaxMessage
+	// (the header's max_message), naming the length and the limit; or a
+	// size to Reserve or ReserveBatch that is negative or longer than a
+	// slot's payload (SlotSize-4 bytes: they write in one slot); or a
+	// message that the call cannot handle whole, which stays for another
+	// call: TrySend or TryRecv of a message of more fragments than the
+	// ring has slots (Send and Recv stream it), Peek of a fragmented
+	// message (Recv and RecvBatch take it).
+	ErrMessageTooLarge = errors.New("ring: message too large")
+
+	// ErrTorn: a message whose beginning was sent or consumed could not
+	// be finished: its producer died or gave up in the middle of it (a
+	// streaming Send whose wait ended), a receiving call's wait ended in
+	// the middle of it, or a consumer took the role over from one that
+	// died in the middle of it. What remained of it was, or will be,
+	// discarded: the consumer never receives part of a message as if it
+	// were whole. The call whose wait ended returns its error wrapped with
+	// ErrTorn as well (errors.Is holds for both), and the consumer's next
+	// call, having discarded the rest, returns ErrTorn alone; the call
+	// after that receives the next message. Only messages longer than the
+	// ring can be torn: shorter ones are published whole.
+	ErrTorn = errors.New("ring: message torn")
 
 	// ErrFull and ErrEmpty: a non-blocking call found no free slot, or no
 	// message. They are not failures: try again later.
@@ -70,9 +89,11 @@ var (
 	// existing ring's geometry differs from the one OpenOrCreate asked for.
 	ErrLayout = errors.New("ring: layout mismatch")
 
-	// ErrCorrupt: a cursor, message length or state word out of range, at
-	// open or at run time. The ring cannot be trusted; nothing outside it
-	// was read.
+	// ErrCorrupt: a cursor, message length or state word out of range,
+	// or fragments no producer writes (flags that do not go together, a
+	// length or total that disagrees with the others, a message begun
+	// where another was unfinished), at open or at run time. The ring
+	// cannot be trusted; nothing outside it was read.
 	ErrCorrupt = errors.New("ring: corrupt segment")
 
 	// ErrNotReady: the segment did not become ready within

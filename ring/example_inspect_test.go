@@ -41,7 +41,7 @@ func ExampleInspect() {
 		info.Major, info.Minor, info.Slots, info.SlotSize, info.Fill)
 	fmt.Println("tail at byte", ring.FieldOffset("tail"))
 	// Output:
-	// layout 2.0, 8 slots of 72 bytes, 1 message waiting
+	// layout 3.0, 8 slots of 72 bytes, 1 message waiting
 	// tail at byte 256
 }
 

@@ -24,7 +24,7 @@ var _ expvar.Var = ring.StatsVar{}
 // value of its own, so a missing tag shows too.
 func TestStatsJSON(t *testing.T) {
 	st := ring.Stats{
-		SlotSize: 72, Slots: 4096, Fill: 3,
+		SlotSize: 72, Slots: 4096, Fill: 3, MaxMessage: 1 << 30,
 		Created:          time.Date(2026, 12, 1, 10, 20, 30, 123456789, time.UTC),
 		Ready:            true,
 		AsymmetricFences: true,
@@ -36,7 +36,7 @@ func TestStatsJSON(t *testing.T) {
 	b, err := json.Marshal(st)
 	require.NoError(t, err)
 	require.JSONEq(t, `{
-		"slot_size": 72, "slots": 4096, "fill": 3,
+		"slot_size": 72, "slots": 4096, "fill": 3, "max_message": 1073741824,
 		"created": "2026-12-01T10:20:30.123456789Z",
 		"ready": true, "asymmetric_fences": true,
 		"producer_closed": true, "consumer_closed": false,

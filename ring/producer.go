@@ -16,7 +16,17 @@ type slots struct {
 	size uint64 // bytes per slot
 	mask uint64 // count-1
 	n    uint64 // count
-	max  int    // largest message: size-4
+	// payload is the most a slot holds: size-4 bytes.
+	payload int
+	// whole is the longest message (producer) or length word (consumer)
+	// the single-slot fast paths take: payload, or -1 while this side
+	// must first end or discard a message left unfinished (producer:
+	// mid, consumer: skip or resync), so that every call takes the slow
+	// path, which does that first. One comparison serves both.
+	whole int
+	// maxMsg is the ring's max_message: the longest message either side
+	// sends or accepts.
+	maxMsg uint64
 	// relaxed: publish with a release store. True in a ring with
 	// asymmetric fences until the peer asks for full ones (wakeSleeper).
 	relaxed bool
@@ -119,7 +129,9 @@ func newSlots(r *Ring, me *side) slots {
 		size:     r.g.slotSize,
 		mask:     r.g.slots - 1,
 		n:        r.g.slots,
-		max:      int(r.g.slotSize) - lenSize,
+		payload:  int(r.g.slotSize) - lenSize,
+		whole:    int(r.g.slotSize) - lenSize,
+		maxMsg:   r.g.maxMsg,
 		relaxed:  r.asym,
 		counters: loadCounters(me),
 	}
@@ -170,7 +182,7 @@ func (s *slots) at(seq uint64) []byte {
 }
 
 func (s *slots) tooLarge(n int) error {
-	return fmt.Errorf("%w: %d bytes, slots hold at most %d", ErrMessageTooLarge, n, s.max)
+	return fmt.Errorf("%w: %d bytes, the ring carries at most %d", ErrMessageTooLarge, n, s.maxMsg)
 }
 
 // counters are a side's statistics, kept in the process and copied to the
@@ -215,7 +227,15 @@ type Producer struct {
 	head       uint64 // next position to write: published plus reserved
 	published  uint64 // the cursor in the header
 	cachedTail uint64 // the consumer's cursor, as last read
-	closed     atomic.Bool
+	// more is how many free slots beyond one a wait waits for: a
+	// fragmented message that fits the ring is written whole (large.go).
+	more uint64
+	// mid: a message was begun and not finished (a streaming send
+	// ended early, or the producer this one took over from died in
+	// one); the next call that publishes publishes an abort first.
+	// whole is -1 meanwhile.
+	mid    bool
+	closed atomic.Bool
 }
 
 func newProducer(r *Ring) *Producer {
@@ -225,23 +245,34 @@ func newProducer(r *Ring) *Producer {
 		head: head, published: head, cachedTail: r.h.tail.Load(),
 	}
 	p.claim(r, spaceWords(r.h), dataWords(r.h), &r.h.prod, &r.h.cons)
+	p.resume()
 	return p
 }
 
-// MaxMessage returns the largest message this producer can send.
-func (p *Producer) MaxMessage() int { return p.max }
+// MaxMessage returns the largest message this producer can send: the
+// ring's max_message (Config.MaxMessage). A message longer than a slot's
+// payload travels in fragments.
+func (p *Producer) MaxMessage() int { return int(p.maxMsg) }
 
 // Send copies msg into the next slot and publishes it, waiting while the
-// ring is full. It returns ErrMessageTooLarge for a message longer than
-// MaxMessage, ErrClosed once this producer has closed, ErrPeerClosed once
-// the consumer has closed (nobody would read it),
-// ErrPeerDead if the consumer's process died while the ring was full,
-// ErrPeerUnresponsive if it was stopped, ErrCorrupt for a consumer cursor
-// no consumer could write, and ctx's error if ctx ends first. Pending
-// reservations are published with it.
+// ring is full. A message longer than a slot's payload (SlotSize-4 bytes)
+// goes in fragments, one per slot: if it fits the ring it is published
+// whole once enough slots are free; if it takes more slots than the ring
+// has, it streams, each run of fragments published as slots free up. A
+// streaming Send that ends early (ctx, the consumer dead or closed, Close)
+// returns its error wrapped with ErrTorn too: the consumer discards what it
+// got of the message, and the next send first publishes an abort that ends
+// it.
+//
+// It returns ErrMessageTooLarge for a message longer than MaxMessage,
+// ErrClosed once this producer has closed, ErrPeerClosed once the consumer
+// has closed (nobody would read it), ErrPeerDead if the consumer's process
+// died while the ring was full, ErrPeerUnresponsive if it was stopped,
+// ErrCorrupt for a consumer cursor no consumer could write, and ctx's error
+// if ctx ends first. Pending reservations are published with it.
 func (p *Producer) Send(ctx context.Context, msg []byte) error {
-	if len(msg) > p.max {
-		return p.tooLarge(len(msg))
+	if len(msg) > p.whole {
+		return p.sendLarge(ctx, msg)
 	}
 	p.begin()
 	if p.closed.Load() || p.h.state.Load()&stateConsumerClosed != 0 {
@@ -297,11 +328,15 @@ func (p *Producer) sendWaiting(ctx context.Context, msg []byte) error {
 	return nil
 }
 
-// TrySend is Send without waiting: it returns ErrFull when the ring is full.
-// It never checks the consumer's liveness (Ring.Stats does).
+// TrySend is Send without waiting: it returns ErrFull when the ring has
+// not the room for the message, which for a fragmented message means all
+// its slots: it is sent whole or not at all. A message of more fragments
+// than the ring has slots can never be: TrySend refuses it with
+// ErrMessageTooLarge, naming the slot counts (Send streams it). It never
+// checks the consumer's liveness (Ring.Stats does).
 func (p *Producer) TrySend(msg []byte) error {
-	if len(msg) > p.max {
-		return p.tooLarge(len(msg))
+	if len(msg) > p.whole {
+		return p.sendLarge(nil, msg)
 	}
 	if err := p.open(); err != nil {
 		return err
@@ -321,18 +356,26 @@ func (p *Producer) TrySend(msg []byte) error {
 
 // SendBatch sends msgs in order and publishes them with one store per run
 // of free slots, waiting while the ring is full. It returns how many were
-// sent; on error, msgs[n:] were not. A message too large is refused before
-// any is sent.
+// sent; on error, msgs[n:] were not. A message longer than MaxMessage is
+// refused before any is sent. A message longer than a slot's payload is
+// sent as Send sends it, in fragments; if its stream ends early, the error
+// wraps ErrTorn as Send's does, and it is not counted in n.
 func (p *Producer) SendBatch(ctx context.Context, msgs [][]byte) (n int, err error) {
-	for i, m := range msgs {
-		if len(m) > p.max {
-			return 0, fmt.Errorf("message %d: %w", i, p.tooLarge(len(m)))
+	for _, m := range msgs {
+		if len(m) > p.whole {
+			return p.sendBatchLarge(ctx, msgs)
 		}
 	}
 	if err := p.open(); err != nil {
 		return 0, err
 	}
 	defer p.end()
+	return p.sendWhole(ctx, msgs)
+}
+
+// sendWhole is SendBatch's loop for messages that each fit a slot, inside
+// a call.
+func (p *Producer) sendWhole(ctx context.Context, msgs [][]byte) (n int, err error) {
 	for n < len(msgs) {
 		if p.closed.Load() {
 			return n, ErrClosed
@@ -358,7 +401,9 @@ func (p *Producer) SendBatch(ctx context.Context, msgs [][]byte) (n int, err err
 }
 
 // Reserve claims the next slot for a message of exactly n bytes and returns
-// its payload, to be written in place; Commit publishes it. Reserve may be
+// its payload, to be written in place; Commit publishes it. n is at most a
+// slot's payload (SlotSize-4 bytes), else ErrMessageTooLarge: Reserve
+// does not fragment. Reserve may be
 // called several times before one Commit, which then publishes all the
 // reserved messages at once (a batch). The slices stay valid until the
 // message is published, by Commit or by a Send, TrySend or SendBatch (which
@@ -370,8 +415,10 @@ func (p *Producer) SendBatch(ctx context.Context, msgs [][]byte) (n int, err err
 // reservations pending it does not wait (the consumer cannot free slots for
 // messages it cannot see yet): it returns ErrFull, and the caller commits.
 func (p *Producer) Reserve(ctx context.Context, n int) ([]byte, error) {
-	if n < 0 || n > p.max {
-		return nil, p.tooLarge(n)
+	if n < 0 || n > p.whole {
+		if err := p.reserveSlow(ctx, n); err != nil {
+			return nil, err
+		}
 	}
 	if err := p.open(); err != nil {
 		return nil, err
@@ -408,8 +455,10 @@ func (p *Producer) Reserve(ctx context.Context, n int) ([]byte, error) {
 // them after. The slots are not cleared: write all n bytes of each, or the
 // consumer gets bytes of an earlier message.
 func (p *Producer) ReserveBatch(ctx context.Context, k, n int) (Batch, error) {
-	if n < 0 || n > p.max {
-		return Batch{}, p.tooLarge(n)
+	if n < 0 || n > p.whole {
+		if err := p.reserveSlow(ctx, n); err != nil {
+			return Batch{}, err
+		}
 	}
 	if err := p.open(); err != nil {
 		return Batch{}, err
@@ -568,7 +617,8 @@ func (p *Producer) publish() {
 	}
 }
 
-// poll re-reads the consumer's cursor: is there a free slot? It also ends a
+// poll re-reads the consumer's cursor: is there a free slot (more+1 free
+// slots, while a wait for a fragmented message sets more)? It also ends a
 // wait when either side has closed, and refuses a cursor that could not
 // have come from a consumer of this ring: beyond what was published, behind
 // what it was, or more than a ring behind what was published (which no
@@ -584,7 +634,7 @@ func (p *Producer) poll() (bool, error) {
 			ErrCorrupt, t, p.cachedTail, p.published)
 	}
 	p.cachedTail = t
-	if p.head-t < p.n {
+	if p.head-t+p.more < p.n { // more: the room a fragmented message needs
 		return true, nil
 	}
 	if p.h.state.Load()&stateConsumerClosed != 0 {
@@ -617,7 +667,10 @@ func (p *Producer) flushCounters() { p.flush(p.me) }
 
 // Close ends the producer: what was committed stays for the consumer, which
 // drains it and then reads io.EOF; what was reserved and not committed is
-// dropped. It wakes a call of this producer blocked in another goroutine
+// dropped. A streaming message a Send left unfinished (ErrTorn) stays
+// unfinished, without an abort: Close may run in another goroutine than
+// the send, and the ring may be full; the consumer reads the end of the
+// stream in the middle of it as ErrTorn, with io.EOF. It wakes a call of this producer blocked in another goroutine
 // (which returns ErrClosed) and the consumer. A second Close returns
 // ErrClosed. Close does not unmap the segment: Ring.Close does.
 func (p *Producer) Close() error {

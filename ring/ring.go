@@ -491,8 +491,8 @@ func checkOwner(seg *shmseg.Segment) error {
 
 // OpenOrCreate opens the ring at key, or creates it with cfg if there is
 // none, whichever process comes first. created reports which. An existing
-// ring whose slot size or count differs from cfg's is refused with ErrLayout
-// naming both.
+// ring whose slot size, slot count or MaxMessage differs from cfg's is
+// refused with ErrLayout naming both.
 func OpenOrCreate(key shmseg.Key, cfg Config) (r *Ring, created bool, err error) {
 	cfg = cfg.withDefaults()
 	for range 10 {
@@ -510,8 +510,9 @@ func OpenOrCreate(key shmseg.Key, cfg Config) (r *Ring, created bool, err error)
 		if err != nil {
 			return nil, false, err
 		}
-		if r.SlotSize() != cfg.SlotSize || r.Slots() != cfg.Slots {
-			have, want := r.geometryString(), fmt.Sprintf("%d slots of %d bytes", cfg.Slots, cfg.SlotSize)
+		if r.SlotSize() != cfg.SlotSize || r.Slots() != cfg.Slots || r.MaxMessage() != cfg.MaxMessage {
+			have := r.geometryString()
+			want := fmt.Sprintf("%d slots of %d bytes, messages of up to %d", cfg.Slots, cfg.SlotSize, cfg.MaxMessage)
 			_ = r.Close()
 			return nil, false, fmt.Errorf("ring: open %v: %w: existing ring has %s, asked for %s", key, ErrLayout, have, want)
 		}
@@ -521,7 +522,7 @@ func OpenOrCreate(key shmseg.Key, cfg Config) (r *Ring, created bool, err error)
 }
 
 func (r *Ring) geometryString() string {
-	return fmt.Sprintf("%d slots of %d bytes", r.g.slots, r.g.slotSize)
+	return fmt.Sprintf("%d slots of %d bytes, messages of up to %d", r.g.slots, r.g.slotSize, r.g.maxMsg)
 }
 
 // SlotSize returns the size of a slot in bytes, length prefix included.
@@ -530,8 +531,10 @@ func (r *Ring) SlotSize() int { return int(r.g.slotSize) }
 // Slots returns the number of slots.
 func (r *Ring) Slots() int { return int(r.g.slots) }
 
-// MaxMessage returns the largest message a slot holds: SlotSize()-4.
-func (r *Ring) MaxMessage() int { return int(r.g.slotSize) - lenSize }
+// MaxMessage returns the largest message the ring carries, its
+// max_message (Config.MaxMessage). Messages longer than a slot's payload,
+// SlotSize()-4 bytes, travel in fragments.
+func (r *Ring) MaxMessage() int { return int(r.g.maxMsg) }
 
 // Segment returns the SysV segment the ring lives in, or nil for a ring
 // over ordinary memory.
@@ -796,7 +799,7 @@ func (r *Ring) closeSide(bit uint32, s *side) {
 type SideStats struct {
 	PID      int    `json:"pid"`      // holder's pid; 0 if the role is free
 	Alive    bool   `json:"alive"`    // the holder's process exists (pid and start time match)
-	Messages uint64 `json:"messages"` // published (producer) or released (consumer)
+	Messages uint64 `json:"messages"` // slots published (producer) or released (consumer): a message of k fragments counts k
 	Bytes    uint64 `json:"bytes"`    // may lag Messages by up to 64 publications
 	Stalls   uint64 `json:"stalls"`   // calls that found the ring full (producer) or empty (consumer) and waited, one per call; lags like Bytes
 	Waits    uint64 `json:"waits"`    // futex waits
@@ -811,11 +814,12 @@ type SideStats struct {
 // of the process that took the snapshot. [Ring.StatsVar] publishes them
 // through expvar.
 type Stats struct {
-	SlotSize int       `json:"slot_size"` // bytes per slot, the 4-byte length included
-	Slots    int       `json:"slots"`
-	Fill     int       `json:"fill"` // messages published and not yet released
-	Created  time.Time `json:"created"`
-	Ready    bool      `json:"ready"`
+	SlotSize   int       `json:"slot_size"` // bytes per slot, the 4-byte length included
+	Slots      int       `json:"slots"`
+	Fill       int       `json:"fill"`        // slots published and not yet released
+	MaxMessage int       `json:"max_message"` // the longest message (header max_message); longer than SlotSize-4 travels in fragments
+	Created    time.Time `json:"created"`
+	Ready      bool      `json:"ready"`
 	// AsymmetricFences: publications are release stores, and a side
 	// calls membarrier(2) before it sleeps (see Config.SymmetricFences).
 	AsymmetricFences bool      `json:"asymmetric_fences"`
@@ -855,6 +859,7 @@ func statsOf(h *header, g geometry) Stats {
 		SlotSize:         int(g.slotSize),
 		Slots:            int(g.slots),
 		Fill:             int(fill(h, g)),
+		MaxMessage:       int(g.maxMsg),
 		Created:          time.Unix(0, h.created),
 		Ready:            st&stateReady != 0,
 		AsymmetricFences: g.flags&flagAsymmetric != 0,

@@ -899,9 +899,11 @@ func TestConfigMaxMessage(t *testing.T) {
 		{"neither: the default", ring.Config{}, ring.DefaultSlotSize, ""},
 		{"slot alone", ring.Config{SlotSize: 32}, 32, ""},
 		{"both, fitting", ring.Config{MaxMessage: 60, SlotSize: 64}, 64, ""},
-		{"both, too large", ring.Config{MaxMessage: 61, SlotSize: 64}, 0, "Config.MaxMessage 61 does not fit in Config.SlotSize 64 (at most 60 bytes)"},
+		{"both, in fragments", ring.Config{MaxMessage: 61, SlotSize: 64}, 64, ""},
+		{"both, too large for a slot too small to fragment", ring.Config{MaxMessage: 13, SlotSize: 8}, 0, "max_message 13 is longer than a 8-byte slot holds"},
 		{"negative", ring.Config{MaxMessage: -1}, 0, "Config.MaxMessage -1 is negative"},
-		{"larger than any slot", ring.Config{MaxMessage: ring.MaxSlotSize}, 0, fmt.Sprintf("Config.MaxMessage %d", ring.MaxSlotSize)},
+		{"larger than the slots it derives", ring.Config{MaxMessage: ring.MaxSlotSize}, ring.SlotSizeFor(ring.DefaultMaxSlotPayload), ""},
+		{"beyond the limit", ring.Config{MaxMessage: ring.MaxMessageLimit + 1}, 0, fmt.Sprintf("Config.MaxMessage %d", ring.MaxMessageLimit+1)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

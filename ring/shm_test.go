@@ -465,7 +465,10 @@ func TestOpenOrCreate(t *testing.T) {
 	require.NoError(t, b.Close())
 	_, _, err = ring.OpenOrCreate(key, ring.Config{SlotSize: 24, Slots: 8})
 	require.ErrorIs(t, err, ring.ErrLayout)
-	require.Contains(t, err.Error(), "existing ring has 8 slots of 16 bytes, asked for 8 slots of 24 bytes")
+	require.Contains(t, err.Error(), "existing ring has 8 slots of 16 bytes, messages of up to 12, asked for 8 slots of 24 bytes, messages of up to 20")
+	_, _, err = ring.OpenOrCreate(key, ring.Config{SlotSize: 16, Slots: 8, MaxMessage: 100})
+	require.ErrorIs(t, err, ring.ErrLayout, "the same slots, but for longer messages")
+	require.Contains(t, err.Error(), "messages of up to 12, asked for 8 slots of 16 bytes, messages of up to 100")
 
 	// Read-only: stats, but no role.
 	ro, err := ring.Open(key, ring.Options{ReadOnly: true})

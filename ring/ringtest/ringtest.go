@@ -15,7 +15,9 @@ import (
 // waiting adaptively.
 type Config struct {
 	// MaxMessage is the largest message produce (or a responder) returns,
-	// in bytes. Zero means the ring's default.
+	// in bytes; the ring's slots are sized to hold it (the peers' buffers
+	// are this size). Zero means the ring's default slot,
+	// ring.DefaultSlotSize, and messages that fit it.
 	MaxMessage int
 	// Slots is the ring's capacity in messages, a power of two >= 2. Zero
 	// means ring.DefaultSlots.
@@ -27,7 +29,7 @@ type Config struct {
 
 // ringConfig is the one place this package builds a ring.Config.
 func ringConfig(maxMessage, slots int, wait ring.WaitStrategy) ring.Config {
-	c := ring.Config{Slots: slots, Options: ringOptions(wait)}
+	c := ring.Config{Slots: slots, SlotSize: ring.DefaultSlotSize, Options: ringOptions(wait)}
 	if maxMessage > 0 {
 		c.SlotSize = ring.SlotSizeFor(maxMessage)
 	}

@@ -4,7 +4,7 @@
 // SHMRING_CRASH can kill it at a chosen point inside the ring, and run it
 // against rings they create.
 //
-//	peer produce  -key K [-count N] [-api send|batch|reserve|reservebatch] [-batch B] [-min L] [-max L]
+//	peer produce  -key K [-count N] [-api send|batch|reserve|reservebatch] [-batch B] [-min L] [-max L] [-from S]
 //	peer consume  -key K [-count N] [-api recv|batch|peek] [-batch B] [-min L] [-max L] [-delivered FILE]
 //	peer echo     -key K -key2 K2
 //	peer hold     -key K -role producer|consumer
@@ -71,6 +71,7 @@ type flags struct {
 	insecure    bool
 	printBase   bool
 	sleepBefore time.Duration
+	from        int64
 }
 
 func main() {
@@ -101,6 +102,7 @@ func main() {
 	fs.BoolVar(&f.insecure, "insecure", false, "open with Options.AllowInsecure")
 	fs.BoolVar(&f.printBase, "printbase", false, "print \"base ADDRESS PID\": where the ring is mapped, and this process")
 	fs.DurationVar(&f.sleepBefore, "sleep", 0, "sleep this long before closing at a clean end")
+	fs.Int64Var(&f.from, "from", -1, "producer: the first message's number; -1: the head cursor (which counts slots, so not with messages in fragments)")
 	_ = fs.Parse(os.Args[2:])
 	if fs.NArg() != 0 {
 		fmt.Fprintf(os.Stderr, "peer: unexpected argument %q\n", fs.Arg(0))
@@ -235,6 +237,9 @@ func produce(r *ring.Ring, f flags) int {
 func sendStream(r *ring.Ring, p *ring.Producer, f flags, sz stream.Sizes) int {
 	ctx := context.Background()
 	start := r.Stats().Producer.Messages
+	if f.from >= 0 {
+		start = uint64(f.from)
+	}
 	fmt.Printf("ready %d\n", start)
 	end := uint64(1<<64 - 1)
 	if f.count > 0 {

@@ -1,0 +1,382 @@
+package ring
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Tests of fragments that need the ring's insides: takeovers (a role made
+// free as a dead holder's is, then claimed), and slots written by hand.
+
+// fragRing is a heap ring of 8 slots of 64 bytes for messages up to 4096
+// bytes, with its producer claimed.
+func fragRing(t *testing.T) (*Ring, *Producer) {
+	t.Helper()
+	r, err := New(Config{SlotSize: 64, Slots: 8, MaxMessage: 4096, Options: Options{Liveness: 50 * time.Millisecond}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = r.Close() })
+	p, err := r.Producer()
+	require.NoError(t, err)
+	return r, p
+}
+
+// die frees a role as the death of its holder does for a claim: the next
+// claim finds no owner (a dead one is taken over the same way).
+func die(r *Ring, s *side) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s.owner.Store(0)
+}
+
+func tornSend(t *testing.T, p *Producer, msg []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, p.Send(ctx, msg), ErrTorn)
+}
+
+// TestTakeoverProducerMidMessage: a producer that takes over from one that
+// died mid-message publishes an abort before anything else: at claim when a
+// slot is free, else at its first send. It never continues the dead one's
+// message, and the consumer gets ErrTorn, then the new producer's messages.
+func TestTakeoverProducerMidMessage(t *testing.T) {
+	ctx := context.Background()
+	big := bytes.Repeat([]byte{7}, 2000) // 34 slots: longer than the ring
+	for _, free := range []bool{true, false} {
+		name := map[bool]string{true: "slot free: abort at claim", false: "ring full: abort at the first send"}[free]
+		t.Run(name, func(t *testing.T) {
+			r, p := fragRing(t)
+			c, err := r.Consumer()
+			require.NoError(t, err)
+			tornSend(t, p, big) // 8 slots published, the last one's word has MORE
+			buf := make([]byte, 4096)
+			if free {
+				short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+				_, err := c.Recv(short, buf) // reads the 8, releases them, times out
+				cancel()
+				require.ErrorIs(t, err, ErrTorn)
+			}
+			die(r, &r.h.prod)
+			p2, err := r.Producer()
+			require.NoError(t, err)
+			if free {
+				require.False(t, p2.mid, "aborted at claim")
+				require.Equal(t, uint64(9), r.h.head.Load(), "the abort is published")
+				_, err = c.Recv(ctx, buf)
+				require.ErrorIs(t, err, ErrTorn, "the rest discarded, through the abort")
+				require.Contains(t, err.Error(), "through slot 8")
+			} else {
+				require.True(t, p2.mid, "no slot free: the abort waits for the first send")
+				require.Equal(t, -1, p2.whole)
+				require.ErrorIs(t, p2.TrySend([]byte("x")), ErrFull, "the abort needs a slot first")
+			}
+			errc := make(chan error, 1)
+			go func() { errc <- p2.Send(ctx, []byte("after")) }()
+			if !free {
+				// The consumer reads the dead producer's message as
+				// far as it got, frees the ring, and meets the abort.
+				_, err = c.Recv(ctx, buf)
+				require.ErrorIs(t, err, ErrTorn)
+				require.Contains(t, err.Error(), "the producer aborted the message at slot 0 after 472 of its 2000 bytes")
+			}
+			n, err := c.Recv(ctx, buf)
+			require.NoError(t, err)
+			require.Equal(t, "after", string(buf[:n]))
+			require.NoError(t, <-errc)
+		})
+	}
+}
+
+// TestTakeoverConsumerMidMessage: a consumer that takes over from one that
+// died in the middle of a message discards the rest of it (ErrTorn), and
+// receives the next message whole; one that takes over at a message
+// boundary receives the next message as it is.
+func TestTakeoverConsumerMidMessage(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	big := bytes.Repeat([]byte{9}, 2000)
+	t.Run("mid-message, producer streaming", func(t *testing.T) {
+		r, p := fragRing(t)
+		errc := make(chan error, 1)
+		go func() {
+			if err := p.Send(ctx, big); err != nil {
+				errc <- err
+				return
+			}
+			errc <- p.Send(ctx, []byte("after"))
+		}()
+		for r.h.head.Load() < 7 {
+			time.Sleep(time.Millisecond)
+		}
+		r.h.tail.Store(3) // a consumer released 3 slots of it and died
+		c, err := r.Consumer()
+		require.NoError(t, err)
+		buf := make([]byte, 4096)
+		_, err = c.Recv(ctx, buf)
+		require.ErrorIs(t, err, ErrTorn)
+		require.Contains(t, err.Error(), "rest of a torn message discarded")
+		n, err := c.Recv(ctx, buf)
+		require.NoError(t, err)
+		require.Equal(t, "after", string(buf[:n]))
+		require.NoError(t, <-errc)
+	})
+	t.Run("mid-message, producer aborted", func(t *testing.T) {
+		r, p := fragRing(t)
+		c, err := r.Consumer()
+		require.NoError(t, err)
+		tornSend(t, p, big)
+		buf := make([]byte, 4096)
+		short, stop := context.WithTimeout(ctx, 20*time.Millisecond)
+		_, err = c.Recv(short, buf)
+		stop()
+		require.ErrorIs(t, err, ErrTorn)
+		die(r, &r.h.cons)
+		c2, err := r.Consumer()
+		require.NoError(t, err)
+		require.NoError(t, p.Send(ctx, []byte("after"))) // the abort, then this
+		_, err = c2.RecvBatch(ctx, 0, func([]byte) error { return errors.New("must not be called") })
+		require.ErrorIs(t, err, ErrTorn)
+		n, err := c2.Recv(ctx, buf)
+		require.NoError(t, err)
+		require.Equal(t, "after", string(buf[:n]))
+	})
+	t.Run("at a boundary", func(t *testing.T) {
+		r, p := fragRing(t)
+		c, err := r.Consumer()
+		require.NoError(t, err)
+		require.NoError(t, p.Send(ctx, []byte("one")))
+		require.NoError(t, p.Send(ctx, big[:300]))
+		buf := make([]byte, 4096)
+		_, err = c.Recv(ctx, buf)
+		require.NoError(t, err)
+		die(r, &r.h.cons)
+		c2, err := r.Consumer()
+		require.NoError(t, err)
+		require.Equal(t, uint8(fragResync), c2.frag)
+		n, err := c2.Recv(ctx, buf)
+		require.NoError(t, err)
+		require.Equal(t, big[:300], buf[:n])
+		require.Equal(t, uint8(fragNone), c2.frag)
+	})
+}
+
+// putSlot writes a slot by hand: its length word, and after it total (if
+// not zero, as a first fragment's) and the payload.
+func putSlot(s []byte, word uint32, total uint64, payload []byte) {
+	binary.LittleEndian.PutUint32(s, word)
+	at := lenSize
+	if total != 0 {
+		binary.LittleEndian.PutUint64(s[at:], total)
+		at += totalSize
+	}
+	copy(s[at:], payload)
+}
+
+// TestFragmentsCorrupt: every check on fragments refuses a slot no producer
+// writes with ErrCorrupt, naming the slot and the values, and nothing is
+// sized from a total before it is checked (a total of 2^63 allocates
+// nothing).
+func TestFragmentsCorrupt(t *testing.T) {
+	const slot = 64
+	full := bytes.Repeat([]byte{1}, slot)
+	tests := []struct {
+		name  string
+		slots func(at func(int) []byte) int // writes slots from 0, returns how many are published
+		want  string
+	}{
+		{"total 2^63", func(at func(int) []byte) int {
+			putSlot(at(0), fragMore|52, 1<<63, full)
+			return 1
+		}, "message of length 9223372036854775808: want 61 to 4096"},
+		{"total fits a slot", func(at func(int) []byte) int {
+			putSlot(at(0), fragMore|52, 60, full)
+			return 1
+		}, "message of length 60"},
+		{"first fragment not full", func(at func(int) []byte) int {
+			putSlot(at(0), fragMore|51, 100, full)
+			return 1
+		}, "first fragment of length 51, want 52"},
+		{"middle fragment not full", func(at func(int) []byte) int {
+			putSlot(at(0), fragMore|52, 200, full)
+			putSlot(at(1), fragMore|fragCont|59, 0, full)
+			putSlot(at(2), fragCont|60, 0, full)
+			putSlot(at(3), fragCont|28, 0, full)
+			return 4
+		}, "slot 1: length word 0xc000003b"},
+		{"last fragment short of total", func(at func(int) []byte) int {
+			putSlot(at(0), fragMore|52, 200, full)
+			putSlot(at(1), fragMore|fragCont|60, 0, full)
+			putSlot(at(2), fragMore|fragCont|60, 0, full)
+			putSlot(at(3), fragCont|27, 0, full)
+			return 4
+		}, "slot 3: length word 0x4000001b"},
+		{"a new message where a fragment was expected", func(at func(int) []byte) int {
+			putSlot(at(0), fragMore|52, 100, full)
+			putSlot(at(1), 5, 0, full)
+			return 2
+		}, "slot 1: length word 0x5 (flags 0x0, length 5)"},
+		{"continuation at a message start", func(at func(int) []byte) int {
+			putSlot(at(0), fragCont|10, 0, full)
+			return 1
+		}, "flags 0x2 where a message begins"},
+		{"abort with a length", func(at func(int) []byte) int {
+			putSlot(at(0), fragMore|52, 100, full)
+			putSlot(at(1), fragCont|fragAbort|3, 0, full)
+			return 2
+		}, "slot 1: length word 0x60000003"},
+		{"abort with more", func(at func(int) []byte) int {
+			putSlot(at(0), fragMore|fragAbort, 0, full)
+			return 1
+		}, "flags 0x5 where a message begins"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, _ := fragRing(t)
+			c, err := r.Consumer()
+			require.NoError(t, err)
+			n := tt.slots(func(i int) []byte { return c.at(uint64(i)) })
+			r.h.head.Store(uint64(n))
+			buf := make([]byte, 4096)
+			var got int
+			allocs := testing.AllocsPerRun(1, func() { got, err = c.TryRecv(buf) })
+			require.ErrorIs(t, err, ErrCorrupt)
+			require.Contains(t, err.Error(), tt.want)
+			require.Zero(t, got)
+			require.Equal(t, uint64(0), r.h.tail.Load(), "nothing released")
+			require.LessOrEqual(t, allocs, 16.0, "an error's few allocations, nothing sized from the slots")
+			_, err = c.RecvBatch(context.Background(), 0, func([]byte) error { return nil })
+			require.ErrorIs(t, err, ErrCorrupt, "the same refusal again")
+			require.LessOrEqual(t, cap(c.asm), 2*4*slot, "RecvBatch's buffer grew by what it copied, no more")
+		})
+	}
+}
+
+// FuzzFragments writes arbitrary slots (length words, totals, payloads)
+// and cursors into a heap ring of 4 slots of 32 bytes (messages up to 200
+// bytes: more than the ring, so streaming is reached too) and receives
+// with TryRecv, Recv and RecvBatch, each on a fresh copy. None may panic,
+// return more bytes than the buffer holds, or fail other than by the
+// documented errors; and they agree: a message TryRecv delivers, Recv and
+// RecvBatch deliver the same (RecvBatch may then stop at a slot after it),
+// and what TryRecv refuses as corrupt or torn, the others refuse alike. RecvBatch's reassembly buffer holds no more than the
+// slots it copied.
+func FuzzFragments(f *testing.F) {
+	const slot, slots = 32, 4
+	seed := func(words []uint32, totals []uint64, head, tail uint8) []byte {
+		b := make([]byte, slot*slots)
+		for i, w := range words {
+			putSlot(b[i*slot:], w, totals[i], bytes.Repeat([]byte{byte(i + 1)}, slot))
+		}
+		return append(b, head, tail)
+	}
+	// A message of 3 fragments (20 + 28 + 10 bytes), whole.
+	f.Add(seed([]uint32{fragMore | 20, fragMore | fragCont | 28, fragCont | 10}, []uint64{58, 0, 0}, 3, 0), uint16(100))
+	// The same, a buffer too short.
+	f.Add(seed([]uint32{fragMore | 20, fragMore | fragCont | 28, fragCont | 10}, []uint64{58, 0, 0}, 3, 0), uint16(57))
+	// Aborted after its first fragment.
+	f.Add(seed([]uint32{fragMore | 20, fragCont | fragAbort}, []uint64{58, 0}, 2, 0), uint16(100))
+	// Longer than the ring: streams, and the published part ends.
+	f.Add(seed([]uint32{fragMore | 20, fragMore | fragCont | 28, fragMore | fragCont | 28}, []uint64{200, 0, 0}, 3, 0), uint16(200))
+	// A total of 2^63, and one of 2^40.
+	f.Add(seed([]uint32{fragMore | 20}, []uint64{1 << 63}, 1, 0), uint16(200))
+	f.Add(seed([]uint32{fragMore | 20}, []uint64{1 << 40}, 1, 0), uint16(200))
+	// After a takeover: the rest of a message, then a whole one.
+	f.Add(seed([]uint32{5, fragMore | fragCont | 28, fragCont | 3, 4}, []uint64{0, 0, 0, 0}, 3, 1), uint16(100))
+	// Every flag.
+	f.Add(seed([]uint32{^uint32(0), fragAbort, fragMore | fragAbort, fragCont}, []uint64{0, 0, 0, 0}, 4, 0), uint16(100))
+
+	f.Fuzz(func(t *testing.T, data []byte, bufLen uint16) {
+		if len(data) < 2 {
+			return
+		}
+		head, tail := uint64(data[len(data)-2]), uint64(data[len(data)-1]%16)
+		data = data[:len(data)-2]
+		fresh := func() (*Ring, *Consumer) {
+			// WaitFutex: a wait that cannot succeed ends at its first
+			// look at the context, without spinning first.
+			r, err := New(Config{SlotSize: slot, Slots: slots, MaxMessage: 200,
+				Options: Options{Liveness: time.Hour, Wait: WaitStrategy{Mode: WaitFutex}}})
+			require.NoError(t, err)
+			copy(r.buf[HeaderSize:], data)
+			r.h.tail.Store(tail)
+			r.h.head.Store(tail + head%(slots+1))
+			c, err := r.Consumer()
+			require.NoError(t, err)
+			return r, c // not closed: heap memory, and Close costs a membarrier
+
+		}
+		// Every wait ends at once: what is published is all there is.
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		check := func(api string, n int, buf []byte, err error) {
+			switch {
+			case err == nil:
+				require.LessOrEqual(t, n, len(buf), "%s: more bytes than the buffer", api)
+			case errors.Is(err, io.ErrShortBuffer):
+				require.Greater(t, n, len(buf), "%s: short buffer", api)
+				require.LessOrEqual(t, n, 200, "%s: a length beyond max_message", api)
+			default:
+				require.Zero(t, n, "%s: %v", api, err)
+				for _, ok := range []error{ErrCorrupt, ErrTorn, ErrEmpty, ErrMessageTooLarge, context.Canceled} {
+					if errors.Is(err, ok) {
+						return
+					}
+				}
+				t.Fatalf("%s: %v: not an error the API documents", api, err)
+			}
+		}
+
+		_, c := fresh()
+		tryBuf := make([]byte, int(bufLen)%256)
+		tn, terr := c.TryRecv(tryBuf)
+		check("TryRecv", tn, tryBuf, terr)
+
+		_, c = fresh()
+		buf := make([]byte, len(tryBuf))
+		rn, rerr := c.Recv(ctx, buf)
+		check("Recv", rn, buf, rerr)
+
+		r, c := fresh()
+		var first []byte
+		calls := 0
+		_, berr := c.RecvBatch(ctx, 0, func(msg []byte) error {
+			if calls == 0 {
+				first = bytes.Clone(msg)
+			}
+			calls++
+			require.LessOrEqual(t, len(msg), 200)
+			return nil
+		})
+		if berr != nil {
+			check("RecvBatch", 0, nil, berr)
+		}
+		published := int(r.h.head.Load() - tail)
+		require.LessOrEqual(t, cap(c.asm), 2*published*slot+8, "RecvBatch's buffer grows with what it copied")
+
+		switch {
+		case terr == nil:
+			require.NoError(t, rerr, "TryRecv delivered, Recv did not")
+			require.Equal(t, tryBuf[:tn], buf[:rn])
+			// RecvBatch may go on to a slot after it and stop there
+			// with an error: the message is still delivered.
+			require.GreaterOrEqual(t, calls, 1, "TryRecv delivered, RecvBatch did not: %v", berr)
+			require.Equal(t, tryBuf[:tn], first)
+		case errors.Is(terr, io.ErrShortBuffer):
+			require.ErrorIs(t, rerr, io.ErrShortBuffer)
+			require.Equal(t, tn, rn)
+		case errors.Is(terr, ErrCorrupt):
+			require.ErrorIs(t, rerr, ErrCorrupt, "TryRecv refused as corrupt, Recv: %v", rerr)
+			require.ErrorIs(t, berr, ErrCorrupt, "TryRecv refused as corrupt, RecvBatch: %v", berr)
+		case errors.Is(terr, ErrTorn):
+			require.ErrorIs(t, rerr, ErrTorn, "TryRecv: torn, Recv: %v", rerr)
+			require.ErrorIs(t, berr, ErrTorn, "TryRecv: torn, RecvBatch: %v", berr)
+		}
+	})
+}
