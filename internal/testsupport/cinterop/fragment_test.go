@@ -336,9 +336,10 @@ func TestFragmentsCToC(t *testing.T) {
 // TestFragmentCorrupt: slots no producer of the ring writes, each in a
 // fresh ring: the C consumer's recv returns SHMRING_ECORRUPT, and the Go
 // consumer's Recv ring.ErrCorrupt. Among them totals that would size
-// anything from the segment (2^63), continuations where a message must
-// begin (outside a takeover), and a message begun anew where a
-// continuation is due. The message fits is published at once; big is
+// anything from the segment (2^63), a last fragment whose length makes the
+// total but is longer than a slot (read, it would reach past the slot),
+// continuations where a message must begin (outside a takeover), and a
+// message begun anew where a continuation is due. The message fits is published at once; big is
 // streamed, so its bad slot comes after the consumer has copied some.
 func TestFragmentCorrupt(t *testing.T) {
 	fits := encode(pattern(300, 1)) // 6 slots
@@ -372,6 +373,11 @@ func TestFragmentCorrupt(t *testing.T) {
 		{"last fragment short of the total", with(fits, 5, shorten(fits[5], -1))},
 		{"last fragment past the total", with(fits, 5, shorten(fits[5], +1))},
 		{"last fragment where a middle is due", with(fits, 2, append(word(fragCont|fragPay), fits[2][4:]...))},
+		{"last fragment longer than a slot, ending the total", [][]byte{
+			append(first(fragFirst+fragPay+1, fragFirst), pattern(fragFirst, 3)...),
+			append(word(fragCont|(fragPay+1)), pattern(fragPay+1, 3)[:fragPay]...),
+			word(1), // the third of the slots the total takes, so that both wait no longer
+		}},
 		{"whole message where a continuation is due", with(fits, 3, word(5))},
 		{"first fragment where a continuation is due", with(fits, 3, fits[0])},
 		{"continuation at a message start", [][]byte{fits[1]}},
