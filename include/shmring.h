@@ -3,17 +3,22 @@
  *
  * A shmring ring is one System V shared memory segment: a 1024-byte header,
  * then slot_count slots of slot_size bytes, each a little-endian u32 length
- * and the payload. One producer process and one consumer process move
- * messages through it without system calls while both are busy; a side with
+ * word and the payload; a message longer than a slot's payload (up to the
+ * ring's max_message, which may exceed the whole ring) travels in
+ * fragments, one a slot (see "Messages of any size" below). One producer
+ * process and one consumer process move messages through it without system
+ * calls while both are busy; a side with
  * nothing to do spins, yields, then sleeps on a futex word in the header
  * until the other side wakes it. docs/LAYOUT.md is the reference for the
  * bytes; ring/ (Go) is the reference implementation. This header speaks the
  * same protocol as the Go code, so a C producer can feed a Go consumer and
  * the other way round, and "shmring stat" shows the C side's counters.
  *
- * Layout version 2.0. Rings of another major version are refused, 1.x
- * included: a 1.x process would ignore the ring's asymmetric-fence flag
- * (header.flags, SHMRING_FLAG_ASYMMETRIC) and lose wake-ups. Such a ring's
+ * Layout version 3.0. Rings of another major version are refused
+ * (SHMRING_EVERSION), 1.x and 2.x included: a 2.x process would take a
+ * fragment's length word for a corrupt length, and a 1.x one would ignore
+ * the ring's asymmetric-fence flag (header.flags, SHMRING_FLAG_ASYMMETRIC)
+ * and lose wake-ups. In a ring with that flag, the
  * cursors are published with release stores, and a side about to sleep
  * calls membarrier(2) instead; every process that claims a role in it must
  * register for membarrier first (shmring_membarrier_register, done by the
@@ -63,7 +68,8 @@
  *     }
  *     char buf[4096];
  *     size_t n;
- *     while ((rc = shmring_recv(&r, buf, sizeof buf, &n, -1)) == 0 || rc == SHMRING_EPEERSTOPPED)
+ *     while ((rc = shmring_recv(&r, buf, sizeof buf, &n, -1)) == 0 || rc == SHMRING_EPEERSTOPPED ||
+ *            rc == SHMRING_ETORN)                // a message was cut: the next one follows
  *         if (rc == 0)
  *             use(buf, n);
  *     if (rc == SHMRING_EPEERDEAD)               // the producer died: give the ring up,
@@ -253,17 +259,22 @@ SHMRING_STATIC_ASSERT(sizeof(void *) == 8, "shmring is 64-bit only");
  * includes: the layout's constants (SHMRING_MAGIC, SHMRING_VERSION_MAJOR
  * and _MINOR, SHMRING_HEADER_SIZE, SHMRING_BLOCK_SIZE, SHMRING_LEN_SIZE,
  * the bounds of slot_size and slot_count, the SHMRING_FLAG_* and
- * SHMRING_STATE_* bits, SHMRING_PID_BITS, SHMRING_FLUSH_EVERY), the offset
+ * SHMRING_STATE_* bits, SHMRING_PID_BITS, SHMRING_FLUSH_EVERY, the
+ * SHMRING_FRAG_* bits of a slot's length word, SHMRING_TOTAL_SIZE,
+ * SHMRING_MIN_FRAGMENT_SLOT and SHMRING_MAX_MESSAGE_LIMIT), the offset
  * of every field (SHMRING_OFFSET_*, SHMRING_SIDE_OFFSET_*), struct
  * shmring_header and struct shmring_side, and static assertions of every
  * offset. It is generated from the Go definition (go generate ./ring), so
  * the two languages cannot disagree on a byte; edit ring/layout.go, not it.
  *
  * Versions: a segment of another major version is refused; any minor
- * version of major 2 is accepted. 2.0 has the bytes of 1.0 (plus the fence
- * words, in what 1.0 reserved); the protocol changed: header.flags and its
- * SHMRING_FLAG_ASYMMETRIC bit, which a 1.x process would ignore, losing
- * wake-ups. So 1.x rings are refused too, and 1.x code refuses 2.0 rings.
+ * version of major 3 is accepted. 3.0 adds fragments (flag bits in a slot's
+ * length word) and header.max_message (at offset 48, reserved in 2.0): a
+ * 2.x consumer would read a fragment's length word as a corrupt length in
+ * the middle of a stream, so 3.0 is a major version, and 2.x and 3.x
+ * refuse each other's rings at open. 2.0 had the bytes of 1.0 and changed
+ * the protocol (header.flags and its SHMRING_FLAG_ASYMMETRIC bit, which a
+ * 1.x process would ignore, losing wake-ups), so 1.x rings are refused too.
  *
  * Flags: an opener refuses a ring with a bit set that is not in
  * SHMRING_FLAGS_KNOWN (SHMRING_ELAYOUT). SHMRING_FLAG_ASYMMETRIC: the ring
@@ -282,13 +293,47 @@ SHMRING_STATIC_ASSERT(sizeof(void *) == 8, "shmring is 64-bit only");
  * and then SHMRING_EOF; once SHMRING_STATE_CONSUMER_CLOSED is set, every
  * send fails with SHMRING_ECLOSED: nothing would read it (Go: ErrPeerClosed).
  *
+ * Messages of any size: a ring carries messages of up to its max_message
+ * (header.max_message, set by its creator: shmring_options.max_message;
+ * shmring_max_message). One no longer than a slot's payload (slot_size - 4)
+ * takes one slot, as in 2.0. A longer one (slots of
+ * SHMRING_MIN_FRAGMENT_SLOT bytes or more) is split into fragments, one a
+ * slot, marked by the SHMRING_FRAG_* bits of the length word, the first
+ * holding the message's total length (docs/LAYOUT.md, "Fragments"). Every
+ * fragment but the last is full, so a message of len bytes takes
+ * 1 + ceil((len - (slot_size - 12)) / (slot_size - 4)) slots, and the
+ * cursors, which count slots, advance by that much (so do shmring_stats'
+ * messages and fill).
+ *   - A message that takes at most slot_count slots is published with one
+ *     store and released with one: a call that fails sent, or received,
+ *     none of it.
+ *   - A larger one is streamed: the producer publishes its fragments a run
+ *     at a time as it writes them, the consumer copies them out and
+ *     releases them as they come, so a message many times the ring passes
+ *     through it. A call that may not wait (timeout 0) refuses such a
+ *     message (SHMRING_ETOOLARGE). A call that ends in the middle of one (a
+ *     timeout, the peer dead or stopped, a close) returns that code and
+ *     leaves the message torn. The producer then publishes an abort slot
+ *     before its next message (so does a producer that takes the role over
+ *     from one that died in the middle of one, at claim if a slot is free:
+ *     it never continues another's message); the consumer discards the
+ *     rest of the message, up to its last fragment or an abort, and its
+ *     next recv returns SHMRING_ETORN (so does the first recv of a
+ *     consumer that takes the role over from one that died in the middle
+ *     of one). The call after that reads the next message: no other
+ *     message is lost or comes twice.
+ * The consumer checks every fragment before it copies it, against the
+ * slot size, the total and max_message, and copies only into the caller's
+ * buffer: a hostile length word or total gets SHMRING_ECORRUPT, never a
+ * read outside the segment, and nothing here allocates.
+ *
  * Counters (struct shmring_side): a side keeps bytes and stalls in the
  * process and copies them to its block at least every SHMRING_FLUSH_EVERY
  * publications and before it sleeps, so they may lag. stalls counts the
  * calls that found the ring full (producer) or empty (consumer) and waited:
- * one per call, however long it waited and however the wait ended, so a
- * call that times out and is made again counts again (Go:
- * SideStats.Stalls). */
+ * one per call (one per wait, for a message larger than the ring), however
+ * long it waited and however the wait ended, so a call that times out and
+ * is made again counts again (Go: SideStats.Stalls). */
 #include "shmring_layout.h"
 
 /* Defaults of struct shmring_options, the same as the Go package's. */
@@ -319,19 +364,23 @@ enum shmring_status {
 	SHMRING_EPEERSTOPPED = -1003,
 	/* A live process holds the role. (ErrRoleTaken.) */
 	SHMRING_EROLETAKEN = -1004,
-	/* The message is longer than shmring_max_message. (ErrMessageTooLarge.) */
+	/* The message is longer than the ring's max_message
+	 * (shmring_max_message), or larger than the ring and the call may not
+	 * wait (timeout 0). (ErrMessageTooLarge.) */
 	SHMRING_ETOOLARGE = -1005,
 	/* A call with timeout 0 found no free slot / no message. (ErrFull,
 	 * ErrEmpty.) Not failures: try again. */
 	SHMRING_EFULL = -1006,
 	SHMRING_EEMPTY = -1007,
-	/* Open: not a ring; another major version (1.x included); sizes that
-	 * do not add up, or a flags bit this version does not know; cursors,
+	/* Open: not a ring; another major version (1.x and 2.x included);
+	 * sizes that do not add up, a max_message out of range, or a flags bit
+	 * this version does not know; cursors,
 	 * lengths or state out of range; never became ready; writable by
 	 * everyone or owned by another user. (ErrBadMagic, ErrVersion,
 	 * ErrLayout, ErrCorrupt, ErrNotReady, ErrInsecure.) ECORRUPT is also
 	 * returned at run time for a cursor or length the peer could not have
-	 * written: the ring can no longer be trusted. */
+	 * written, or a slot that breaks the fragment format (docs/LAYOUT.md,
+	 * "Fragments"): the ring can no longer be trusted. */
 	SHMRING_EBADMAGIC = -1008,
 	SHMRING_EVERSION = -1009,
 	SHMRING_ELAYOUT = -1010,
@@ -355,7 +404,16 @@ enum shmring_status {
 	 * errno (ENOSYS: the kernel lacks the commands; EPERM or ENOSYS: often
 	 * a seccomp filter). Such a process can only join rings created with
 	 * shmring_options.symmetric_fences (Go: Config.SymmetricFences). */
-	SHMRING_EMEMBARRIER = -1017
+	SHMRING_EMEMBARRIER = -1017,
+	/* shmring_recv: a message whose beginning was consumed could not be
+	 * finished, and what was left of it has been discarded: its producer
+	 * died, closed or gave up in the middle of it (an abort slot), a call
+	 * of this consumer ended in the middle of it, or this consumer took
+	 * the role over from one that died in the middle of it. Nothing was
+	 * received; the next call reads the next message. Only messages
+	 * larger than the ring are torn by correct producers (see "Messages
+	 * of any size"). (ErrTorn.) */
+	SHMRING_ETORN = -1018
 };
 
 /* shmring_strerror returns a constant description of code: a SHMRING_*
@@ -369,7 +427,7 @@ static inline const char *shmring_strerror(int code)
 	case SHMRING_EPEERDEAD: return "peer process is dead";
 	case SHMRING_EPEERSTOPPED: return "peer process is stopped";
 	case SHMRING_EROLETAKEN: return "role is held by a live process";
-	case SHMRING_ETOOLARGE: return "message too large for slot";
+	case SHMRING_ETOOLARGE: return "message longer than the ring's max_message";
 	case SHMRING_EFULL: return "ring full";
 	case SHMRING_EEMPTY: return "ring empty";
 	case SHMRING_EBADMAGIC: return "bad magic: not a shmring segment";
@@ -382,6 +440,7 @@ static inline const char *shmring_strerror(int code)
 	case SHMRING_ESHORTBUF: return "buffer shorter than the message";
 	case SHMRING_ENOROLE: return "handle does not hold that role";
 	case SHMRING_EMEMBARRIER: return "the ring uses asymmetric fences and membarrier(2) failed in this process";
+	case SHMRING_ETORN: return "message torn: its rest was discarded";
 	}
 	if (code < 0 && code > -4096)
 		return strerror(-code);
@@ -412,6 +471,18 @@ struct shmring_options {
 	int readonly;             /* attach read-only: stats only, no role */
 	int allow_insecure;       /* accept a world-writable segment, or one
 				   * another user owns */
+	uint64_t max_message;     /* create: the ring's max_message, the
+				   * longest message either side may send,
+				   * up to SHMRING_MAX_MESSAGE_LIMIT; longer
+				   * than a slot's payload (slot_size - 4)
+				   * only with slots of
+				   * SHMRING_MIN_FRAGMENT_SLOT bytes or more
+				   * (SHMRING_ELAYOUT). 0 (default):
+				   * slot_size - 4, one slot a message, as in
+				   * layout 2.0. Ignored by open;
+				   * shmring_open_or_create refuses an
+				   * existing ring of another max_message.
+				   * (Go: Config.MaxMessage.) */
 	int symmetric_fences;     /* create: make a ring without
 				   * SHMRING_FLAG_ASYMMETRIC, where every
 				   * publication is a full fence (tens of ns
@@ -425,7 +496,8 @@ struct shmring_options {
 
 /* shmring_options_default fills o with the Go package's defaults: adaptive
  * waiting, 20 us spin, 50 us yield, 1 s liveness, 1 s ready timeout,
- * read-write, secure, asymmetric fences where membarrier(2) works. */
+ * read-write, secure, asymmetric fences where membarrier(2) works, and
+ * (for a ring this process creates) one slot a message. */
 static inline void shmring_options_default(struct shmring_options *o)
 {
 	o->wait = SHMRING_WAIT_ADAPTIVE;
@@ -436,6 +508,7 @@ static inline void shmring_options_default(struct shmring_options *o)
 	o->readonly = 0;
 	o->allow_insecure = 0;
 	o->symmetric_fences = 0;
+	o->max_message = 0;
 }
 
 /* The words of one futex block (header block 3 or 4): the sequence word
@@ -452,6 +525,27 @@ struct shmring__side {
 	uint64_t next;      /* next position: to write (producer), to read (consumer) */
 	uint64_t published; /* this side's cursor in the header (head, tail) */
 	uint64_t peer;      /* the peer's cursor as last read */
+	/* Messages of any size. Lengths below whole take the single-slot
+	 * path: shmring__whole, or 0 while this side must first end or
+	 * discard a message left unfinished (mid, resync), so that every call
+	 * takes the slow path, which does that first: one comparison serves
+	 * both (Go: slots.whole). */
+	uint64_t whole;
+	uint64_t need;      /* slots a wait waits for: free (producer) or
+			     * published (consumer); 1 but for a
+			     * fragmented message that fits the ring */
+	uint64_t left;      /* consumer, mid: bytes of the torn message
+			     * still to come, or UINT64_MAX if unknown */
+	int mid;            /* producer: it published part of a message and
+			     * not the rest (a call ended in the middle of
+			     * it, or the holder it took over from died in
+			     * it): its next publication is an abort.
+			     * Consumer: a call of its own ended in the
+			     * middle of a message, whose rest the next
+			     * call discards. */
+	int resync;         /* consumer: claimed at tail > 0; the first
+			     * slot says whether the previous holder died
+			     * in the middle of a message */
 	uint64_t bytes, stalls;
 	uint64_t membarriers; /* membarrier(2) calls of this side's waits */
 	unsigned unflushed;
@@ -476,7 +570,10 @@ struct shmring {
 	struct shmring_header *hdr; /* the mapped segment */
 	unsigned char *slots;       /* slot 0 */
 	uint64_t slot_size, slot_count, mask, segment_size;
-	uint32_t max_message;       /* slot_size - 4 */
+	uint64_t max_message;       /* header.max_message */
+	uint64_t slot_whole;        /* the longest message the producer sends
+				     * in one slot: min(max_message,
+				     * slot_size - 4) */
 	int shmid;
 	int readonly;
 	int created;                /* this handle created the segment */
@@ -490,6 +587,15 @@ struct shmring {
 	struct shmring__side prod; /* the producer role, if has_producer */
 	struct shmring__side cons; /* the consumer role, if has_consumer */
 };
+
+/* Internal: a side's whole (struct shmring__side) when it has no message
+ * to end or discard: the producer sends a message of at most slot_whole
+ * bytes in one slot; the consumer takes a length word no larger than a
+ * slot's payload for a whole message (docs/LAYOUT.md, "Fragments"). */
+static inline uint64_t shmring__whole(const struct shmring *r, int producer)
+{
+	return producer ? r->slot_whole + 1 : r->slot_size - SHMRING_LEN_SIZE + 1;
+}
 
 /* ---- Small helpers ----------------------------------------------------- */
 
@@ -543,6 +649,34 @@ static inline int shmring_segment_size(uint64_t slot_size, uint64_t slot_count, 
 		return SHMRING_ELAYOUT;
 	*size = SHMRING_HEADER_SIZE + slot_size * slot_count;
 	return 0;
+}
+
+/* Internal: check a ring's max_message, in slots of slot_size bytes, as the
+ * Go package does (docs/LAYOUT.md, "Opening", step 12): 1 to
+ * SHMRING_MAX_MESSAGE_LIMIT, and no longer than a slot's payload unless the
+ * slots can carry fragments (SHMRING_MIN_FRAGMENT_SLOT bytes or more).
+ * Returns 0 or SHMRING_ELAYOUT. (Go: geometry.setMax.) */
+static inline int shmring__check_max(uint64_t max, uint64_t slot_size)
+{
+	if (max < 1 || max > SHMRING_MAX_MESSAGE_LIMIT)
+		return SHMRING_ELAYOUT;
+	if (max > slot_size - SHMRING_LEN_SIZE && slot_size < SHMRING_MIN_FRAGMENT_SLOT)
+		return SHMRING_ELAYOUT;
+	return 0;
+}
+
+/* Internal: the number of slots a message of len bytes takes in slots of
+ * slot_size bytes: 1 if it fits a slot's payload, else a first fragment of
+ * slot_size - 12 bytes and as many of slot_size - 4 as the rest needs
+ * (docs/LAYOUT.md, "Fragments"). len is at most max_message (2^40), and a
+ * fragmented one comes with slots of 16 bytes or more, so nothing
+ * overflows. (Go: fragmentCount.) */
+static inline uint64_t shmring__fragments(uint64_t len, uint64_t slot_size)
+{
+	uint64_t pay = slot_size - SHMRING_LEN_SIZE;
+	if (len <= pay)
+		return 1;
+	return 1 + (len - (pay - SHMRING_TOTAL_SIZE) + pay - 1) / pay;
 }
 
 /* ---- Process identity -------------------------------------------------- */
@@ -935,6 +1069,10 @@ static inline int shmring__membarrier_heavy(void)
 static inline void shmring__init_side(struct shmring__side *s)
 {
 	s->next = s->published = s->peer = 0;
+	s->whole = 0;
+	s->need = 1;
+	s->left = UINT64_MAX;
+	s->mid = s->resync = 0;
 	s->bytes = s->stalls = s->membarriers = 0;
 	s->unflushed = 0;
 	s->relaxed = 0;
@@ -956,7 +1094,7 @@ static inline void shmring__init_handle(struct shmring *r, const struct shmring_
 	r->hdr = NULL;
 	r->slots = NULL;
 	r->slot_size = r->slot_count = r->mask = r->segment_size = 0;
-	r->max_message = 0;
+	r->max_message = r->slot_whole = 0;
 	r->shmid = -1;
 	r->readonly = 0;
 	r->created = 0;
@@ -1020,7 +1158,7 @@ static inline int shmring__wait_ready(struct shmring_header *h, int64_t timeout_
 static inline int shmring__validate(struct shmring *r, uint64_t real_size)
 {
 	struct shmring_header *h = r->hdr;
-	uint64_t seg, need, head, tail;
+	uint64_t seg, need, head, tail, max;
 	uint32_t st, flags;
 	int ok, rc;
 
@@ -1040,6 +1178,9 @@ static inline int shmring__validate(struct shmring *r, uint64_t real_size)
 	flags = h->flags;
 	if ((flags & ~SHMRING_FLAGS_KNOWN) != 0)
 		return SHMRING_ELAYOUT;
+	max = h->max_message;
+	if ((rc = shmring__check_max(max, r->slot_size)) != 0)
+		return rc;
 	seg = h->segment_size;
 	if (seg != need || seg > real_size)
 		return SHMRING_ELAYOUT;
@@ -1049,7 +1190,8 @@ static inline int shmring__validate(struct shmring *r, uint64_t real_size)
 	r->segment_size = seg;
 	r->asymmetric = (flags & SHMRING_FLAG_ASYMMETRIC) != 0;
 	r->mask = r->slot_count - 1;
-	r->max_message = (uint32_t)(r->slot_size - SHMRING_LEN_SIZE);
+	r->max_message = max;
+	r->slot_whole = max < r->slot_size - SHMRING_LEN_SIZE ? max : r->slot_size - SHMRING_LEN_SIZE;
 	r->slots = SHMRING_CAST(unsigned char *, h) + SHMRING_HEADER_SIZE;
 	return 0;
 }
@@ -1061,7 +1203,8 @@ static inline int shmring__validate(struct shmring *r, uint64_t real_size)
  * for READY (SHMRING_ENOTREADY; another non-zero magic fails at once with
  * SHMRING_EBADMAGIC), and checks magic, major version (SHMRING_EVERSION),
  * state bits (SHMRING_ECORRUPT), header size, slot size and count, flags
- * (no bit but SHMRING_FLAGS_KNOWN), segment size against the header and
+ * (no bit but SHMRING_FLAGS_KNOWN), max_message (shmring__check_max),
+ * segment size against the header and
  * against shm_segsz (SHMRING_ELAYOUT), and the cursors (SHMRING_ECORRUPT).
  * Opening does not need membarrier(2); claiming a role in an asymmetric
  * ring does (shmring_producer). o may be NULL for the defaults. On error
@@ -1117,7 +1260,10 @@ static inline int shmring_open(struct shmring *r, key_t key, const struct shmrin
 /* shmring_create makes a new segment for key (it must not exist: -EEXIST),
  * of slot_count slots of slot_size bytes (length prefix included; see
  * shmring_slot_size_for), with permission bits mode (0 means 0600), and
- * formats a ring in it: every field first, READY last. The ring uses
+ * formats a ring in it: every field first, READY last. Its max_message is
+ * o->max_message, or slot_size - 4 if that is 0; one longer than a slot's
+ * payload needs slots of SHMRING_MIN_FRAGMENT_SLOT bytes or more, and none
+ * may exceed SHMRING_MAX_MESSAGE_LIMIT (SHMRING_ELAYOUT). The ring uses
  * asymmetric fences (SHMRING_FLAG_ASYMMETRIC) unless o->symmetric_fences
  * is set or this process cannot register for membarrier(2)
  * (shmring_membarrier_register); shmring_stats says which. The handle holds
@@ -1125,7 +1271,7 @@ static inline int shmring_open(struct shmring *r, key_t key, const struct shmrin
 static inline int shmring_create(struct shmring *r, key_t key, uint32_t slot_size, uint32_t slot_count, int mode,
 				 const struct shmring_options *o)
 {
-	uint64_t size;
+	uint64_t size, max;
 	struct shmring_header *h;
 	struct timespec now;
 	void *addr;
@@ -1136,6 +1282,9 @@ static inline int shmring_create(struct shmring *r, key_t key, uint32_t slot_siz
 	if (r->opts.readonly)
 		return -EINVAL;
 	if ((rc = shmring_segment_size(slot_size, slot_count, &size)) != 0)
+		return rc;
+	max = r->opts.max_message != 0 ? r->opts.max_message : (uint64_t)slot_size - SHMRING_LEN_SIZE;
+	if ((rc = shmring__check_max(max, slot_size)) != 0)
 		return rc;
 	if (mode == 0)
 		mode = 0600;
@@ -1170,6 +1319,7 @@ static inline int shmring_create(struct shmring *r, key_t key, uint32_t slot_siz
 	h->segment_size = size;
 	h->flags = flags;
 	h->created = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+	h->max_message = max;
 	SHMRING_STORE(&h->head, UINT64_C(0));
 	SHMRING_STORE(&h->tail, UINT64_C(0));
 	SHMRING_STORE(&h->data_seq, 0u);
@@ -1208,8 +1358,10 @@ static inline int shmring_create(struct shmring *r, key_t key, uint32_t slot_siz
 
 /* shmring_open_or_create opens the ring at key, or creates it (mode 0600)
  * if there is none, whichever process comes first; *created (may be NULL)
- * says which. o->symmetric_fences matters only if this process creates. An existing ring of another slot size or count is refused
- * with SHMRING_ELAYOUT. (Go: ring.OpenOrCreate.) */
+ * says which. o->symmetric_fences matters only if this process creates. An
+ * existing ring of another slot size or count, or of another max_message
+ * than o->max_message (slot_size - 4 if that is 0, as shmring_create
+ * makes it), is refused with SHMRING_ELAYOUT. (Go: ring.OpenOrCreate.) */
 static inline int shmring_open_or_create(struct shmring *r, key_t key, uint32_t slot_size, uint32_t slot_count,
 					 const struct shmring_options *o, int *created)
 {
@@ -1230,7 +1382,9 @@ static inline int shmring_open_or_create(struct shmring *r, key_t key, uint32_t 
 			continue; /* removed between our create and open: race again */
 		if (rc != 0)
 			return rc;
-		if (r->slot_size != slot_size || r->slot_count != slot_count) {
+		if (r->slot_size != slot_size || r->slot_count != slot_count ||
+		    r->max_message != (o != NULL && o->max_message != 0 ? o->max_message
+									 : (uint64_t)slot_size - SHMRING_LEN_SIZE)) {
 			shmdt(r->hdr);
 			r->hdr = NULL;
 			return SHMRING_ELAYOUT;
@@ -1240,9 +1394,12 @@ static inline int shmring_open_or_create(struct shmring *r, key_t key, uint32_t 
 	return rc;
 }
 
-/* shmring_max_message returns the largest message the ring carries:
- * slot_size - 4. */
-static inline uint32_t shmring_max_message(const struct shmring *r)
+/* shmring_max_message returns the largest message the ring carries: its
+ * max_message, which its creator chose (shmring_options.max_message; Go:
+ * Config.MaxMessage). A buffer this long holds any message shmring_recv
+ * returns; a shorter one gets SHMRING_ESHORTBUF and the length of a longer
+ * message. It may be far larger than the ring: allocate from it with care. */
+static inline uint64_t shmring_max_message(const struct shmring *r)
 {
 	return r->max_message;
 }
@@ -1307,6 +1464,9 @@ static inline void shmring__claim_words(struct shmring *r, struct shmring__side 
 	s->relaxed = r->asymmetric;
 }
 
+static inline void shmring__publish(struct shmring__side *s);
+static inline unsigned char *shmring__slot(const struct shmring *r, uint64_t pos);
+
 /* Internal: claim a role for this handle: the producer's if producer, else
  * the consumer's (Go: Ring.Producer, Ring.Consumer). The side resumes at
  * the role's cursor in the header, and its counters where the previous
@@ -1339,15 +1499,49 @@ static inline int shmring__claim_role(struct shmring *r, int producer)
 	s->peer = producer ? SHMRING_LOAD(&h->tail) : s->next;
 	s->bytes = SHMRING_LOAD(&s->block->bytes);
 	s->stalls = SHMRING_LOAD(&s->block->stalls);
+	s->whole = shmring__whole(r, producer);
+	if (producer && s->next > 0) {
+		/* The last slot published: MORE (with or without CONT) says the
+		 * holder this one takes over from died in the middle of a
+		 * message, which this one must not continue (Go:
+		 * Producer.resume). The word is the one published: consumers
+		 * never write slots, and a producer leaves slot_count slots
+		 * written and unpublished, the slot before head among them,
+		 * only for a message that fits the ring, which it began after
+		 * ending any other: its last fragment, no MORE, then says so
+		 * rightly. (A streamed run stops a quarter ring short.) */
+		uint32_t w;
+		memcpy(&w, shmring__slot(r, s->next - 1), SHMRING_LEN_SIZE);
+		s->mid = (w & (SHMRING_FRAG_MORE | SHMRING_FRAG_ABORT)) == SHMRING_FRAG_MORE;
+	} else if (!producer && s->next > 0) {
+		s->resync = 1; /* the previous holder may have died mid-message */
+	}
+	if (s->mid || s->resync)
+		s->whole = 0;
 	shmring__claim_words(r, s);
 	*held = 1;
+	if (s->mid && s->next - s->peer < r->slot_count) {
+		/* End the dead one's message now if a slot is free, so that a
+		 * consumer waiting in it learns at once; else the first send
+		 * does. */
+		uint32_t w = SHMRING_FRAG_CONT | SHMRING_FRAG_ABORT;
+		memcpy(shmring__slot(r, s->next), &w, SHMRING_LEN_SIZE);
+		s->next++;
+		s->mid = 0;
+		s->whole = shmring__whole(r, 1);
+		shmring__publish(s);
+	}
 	return 0;
 }
 
 /* shmring_producer claims the producer role for this handle. If a live
  * process holds it (this one included): SHMRING_EROLETAKEN. If the holder's
  * process is dead, this one takes the role over and resumes at the
- * published cursor. If a producer has closed this ring: SHMRING_ECLOSED.
+ * published cursor; if the dead one was in the middle of a fragmented
+ * message, this one does not continue it: it publishes an abort slot (the
+ * consumer discards the message, SHMRING_ETORN), at once if a slot is
+ * free, else before its first message. If a producer has closed this
+ * ring: SHMRING_ECLOSED.
  * If the ring uses asymmetric fences and this process cannot register for
  * membarrier(2): SHMRING_EMEMBARRIER (r->membarrier_errno says why).
  * Counters resume from what the previous holder left. */
@@ -1358,7 +1552,10 @@ static inline int shmring_producer(struct shmring *r)
 
 /* shmring_consumer claims the consumer role, as shmring_producer does. A
  * consumer that takes over from a dead one resumes at the released cursor:
- * what the dead one had received but not released comes again. */
+ * what the dead one had received but not released comes again. If the
+ * dead one was in the middle of a message larger than the ring (released
+ * in part), the first shmring_recv discards the rest of it and returns
+ * SHMRING_ETORN. */
 static inline int shmring_consumer(struct shmring *r)
 {
 	return shmring__claim_role(r, 0);
@@ -1375,9 +1572,10 @@ static inline void shmring__flush(struct shmring__side *s)
 	s->unflushed = 0;
 }
 
-/* Is there a free slot? 1 yes, 0 not yet, or an error: this producer
- * closed, the consumer closed while the ring is full, or a consumer cursor
- * that no consumer of this ring could have written (Go: Producer.poll). */
+/* Is there a free slot (need free slots, for a fragmented message written
+ * whole)? 1 yes, 0 not yet, or an error: this producer closed, the
+ * consumer closed while the ring is full, or a consumer cursor that no
+ * consumer of this ring could have written (Go: Producer.poll). */
 static inline int shmring__prod_poll(struct shmring *r)
 {
 	struct shmring__side *p = &r->prod;
@@ -1388,14 +1586,15 @@ static inline int shmring__prod_poll(struct shmring *r)
 	if (t > p->published || t < p->peer || p->published - t > r->slot_count)
 		return SHMRING_ECORRUPT;
 	p->peer = t;
-	if (p->next - t < r->slot_count)
+	if (p->next - t + p->need <= r->slot_count)
 		return 1;
 	if (SHMRING_LOAD(&r->hdr->state) & SHMRING_STATE_CONSUMER_CLOSED)
 		return SHMRING_ECLOSED;
 	return 0;
 }
 
-/* Re-read the producer's cursor (Go: Consumer.refresh). */
+/* Re-read the producer's cursor: is there a message (need published slots,
+ * for a fragmented message read whole)? (Go: Consumer.refresh.) */
 static inline int shmring__cons_refresh(struct shmring *r)
 {
 	struct shmring__side *c = &r->cons;
@@ -1403,7 +1602,7 @@ static inline int shmring__cons_refresh(struct shmring *r)
 	if (h < c->peer || h - c->published > r->slot_count)
 		return SHMRING_ECORRUPT;
 	c->peer = h;
-	return h != c->next;
+	return h - c->next >= c->need;
 }
 
 /* Is there a message? 1 yes, 0 not yet, SHMRING_EOF once the producer has
@@ -1421,6 +1620,11 @@ static inline int shmring__cons_poll(struct shmring *r)
 			return rc;
 		if (SHMRING_LOAD(&r->cons.closed))
 			return SHMRING_ECLOSED;
+		/* Part of a message that fits the ring, which a producer
+		 * publishes whole: it cannot come from a producer of this
+		 * ring. */
+		if (r->cons.peer != r->cons.next && r->cons.need > 1)
+			return SHMRING_ECORRUPT;
 		return SHMRING_EOF;
 	}
 	return 0;
@@ -1639,30 +1843,41 @@ static inline void shmring__unblock(struct shmring *r, int waited)
 		SHMRING_ADD(&r->blocked, -1);
 }
 
-/* Internal: the absolute deadline of a timeout (0: none). */
-static inline int64_t shmring__deadline(int64_t timeout_ns)
-{
-	return timeout_ns > 0 ? shmring_now_ns() + timeout_ns : 0;
-}
+/* Internal: the waits of one sending or receiving call. A call waits once
+ * for a message that fits a slot, and may wait more often for a fragmented
+ * one: the deadline is the call's, fixed at its first wait, and the call
+ * counts as blocked once (waited) from its first successful wait until it
+ * is done with the segment (shmring__unblock). */
+struct shmring__call {
+	int64_t timeout_ns; /* as shmring_send and shmring_recv take it */
+	int64_t deadline;   /* absolute CLOCK_MONOTONIC; 0: none, or not fixed yet */
+	int waited;
+};
 
-/* Internal: the start of a call whose copy of the peer's cursor says the
- * ring is full (producer) or empty (consumer). It polls, and waits if the
- * poll agrees, up to timeout_ns as shmring_send and shmring_recv take it;
- * none is the code of a call that may not wait (timeout_ns 0). Returns 1
- * if it waited (the caller calls shmring__unblock once it is done with the
- * slot), 0 if the poll found room or a message, or an error. A call that
- * waits counts one stall, however the wait ends: the meaning of the shared
- * stalls counter, the same as Go's (Go: waitFor, beforeWait). */
-static inline int shmring__await(struct shmring *r, struct shmring__side *s, int64_t timeout_ns, int none)
+/* Internal: the wait of a call whose copy of the peer's cursor says the
+ * ring is full (producer) or empty (consumer), or has fewer than s->need
+ * free or published slots. It polls, and waits if the poll agrees, up to
+ * the call's deadline; none is the code of a call that may not wait
+ * (timeout_ns 0). Returns 0 once the poll found room or a message, or an
+ * error. Every wait counts one stall, however it ends: the meaning of the
+ * shared stalls counter, the same as Go's (Go: waitFor, beforeWait). */
+static inline int shmring__await(struct shmring *r, struct shmring__side *s, struct shmring__call *call, int none)
 {
 	int rc = shmring__poll(r, s);
 	if (rc != 0)
 		return rc < 0 ? rc : 0;
-	if (timeout_ns == 0)
+	if (call->timeout_ns == 0)
 		return none;
+	if (call->timeout_ns > 0 && call->deadline == 0)
+		call->deadline = shmring_now_ns() + call->timeout_ns;
 	s->stalls++;
-	rc = shmring__wait(r, s, shmring__deadline(timeout_ns));
-	return rc != 0 ? rc : 1;
+	rc = shmring__wait(r, s, call->deadline);
+	if (rc != 0)
+		return rc;
+	if (call->waited)
+		SHMRING_ADD(&r->blocked, -1); /* the call was counted already */
+	call->waited = 1;
+	return 0;
 }
 
 /* Internal: publish side s's position as its cursor, head or tail (a
@@ -1698,42 +1913,237 @@ static inline int shmring__close_side(struct shmring *r, struct shmring__side *s
 	return 0;
 }
 
+/* ---- Fragments --------------------------------------------------------- */
+
+/* Internal: what a slot's length word says it is (docs/LAYOUT.md,
+ * "Fragments"), its flags and length both checked; SHMRING__BAD for any
+ * word no producer of this ring writes. A whole message fits the slot, a
+ * first fragment and a middle one are full, a last one holds at least a
+ * byte, an abort nothing. (Go: fragment.go, Consumer.first.) */
+enum shmring__kind { SHMRING__WHOLE, SHMRING__FIRST, SHMRING__MIDDLE, SHMRING__LAST, SHMRING__ABORT, SHMRING__BAD };
+
+static inline enum shmring__kind shmring__kind_of(const struct shmring *r, uint32_t w)
+{
+	uint64_t n = w & SHMRING_FRAG_LEN, pay = r->slot_size - SHMRING_LEN_SIZE;
+	switch (w & SHMRING_FRAG_FLAGS) {
+	case 0:
+		return n <= pay ? SHMRING__WHOLE : SHMRING__BAD;
+	case SHMRING_FRAG_MORE:
+		/* In slots under 16 bytes pay - 8 wraps: no length matches. */
+		return n == pay - SHMRING_TOTAL_SIZE ? SHMRING__FIRST : SHMRING__BAD;
+	case SHMRING_FRAG_MORE | SHMRING_FRAG_CONT:
+		return n == pay ? SHMRING__MIDDLE : SHMRING__BAD;
+	case SHMRING_FRAG_CONT:
+		return n >= 1 && n <= pay ? SHMRING__LAST : SHMRING__BAD;
+	case SHMRING_FRAG_CONT | SHMRING_FRAG_ABORT:
+		return n == 0 ? SHMRING__ABORT : SHMRING__BAD;
+	}
+	return SHMRING__BAD;
+}
+
+/* Internal: the slot of cursor position pos. The mask keeps it inside the
+ * segment whatever pos is. */
+static inline unsigned char *shmring__slot(const struct shmring *r, uint64_t pos)
+{
+	return r->slots + (pos & r->mask) * r->slot_size;
+}
+
+/* Internal: how many slots a side streaming a message larger than the
+ * ring writes or reads between two stores of its cursor: a quarter of the
+ * ring, so that the peer works on one part while this side fills or
+ * empties another, at a store per quarter. */
+static inline uint64_t shmring__run(const struct shmring *r)
+{
+	return (r->slot_count + 3) / 4;
+}
+
+/* Internal: write the part of msg (len bytes) that starts at byte off into
+ * the slot of position pos, as the fragment it is, and return its length:
+ * the whole message (off 0, len no more than a slot's payload), a first
+ * fragment (off 0: the length word, the total, slot_size - 12 bytes), a
+ * middle one (slot_size - 4 bytes, more to come) or the last. */
+static inline uint64_t shmring__put(const struct shmring *r, uint64_t pos, const unsigned char *msg, uint64_t len,
+				    uint64_t off)
+{
+	unsigned char *slot = shmring__slot(r, pos), *at = slot + SHMRING_LEN_SIZE;
+	uint64_t pay = r->slot_size - SHMRING_LEN_SIZE, n;
+	uint32_t w;
+	if (off == 0 && len <= pay) {
+		n = len;
+		w = (uint32_t)n;
+	} else if (off == 0) {
+		n = pay - SHMRING_TOTAL_SIZE;
+		w = SHMRING_FRAG_MORE | (uint32_t)n;
+		memcpy(at, &len, SHMRING_TOTAL_SIZE);
+		at += SHMRING_TOTAL_SIZE;
+	} else if (len - off > pay) {
+		n = pay;
+		w = SHMRING_FRAG_MORE | SHMRING_FRAG_CONT | (uint32_t)n;
+	} else {
+		n = len - off;
+		w = SHMRING_FRAG_CONT | (uint32_t)n;
+	}
+	memcpy(slot, &w, SHMRING_LEN_SIZE);
+	if (n > 0)
+		memcpy(at, msg + off, (size_t)n);
+	return n;
+}
+
+/* Internal: copy the continuation at position pos of a message of total
+ * bytes, *got of which are in out already, after them, checking it against
+ * what is left: a middle fragment must leave some, a last one take exactly
+ * the rest. Returns SHMRING__MIDDLE, SHMRING__LAST, SHMRING__ABORT (nothing
+ * copied), or SHMRING__BAD for anything else (a whole message or a first
+ * fragment where a continuation was due included). */
+static inline enum shmring__kind shmring__get(const struct shmring *r, uint64_t pos, unsigned char *out, uint64_t total,
+					      uint64_t *got)
+{
+	const unsigned char *slot = shmring__slot(r, pos);
+	uint32_t w;
+	uint64_t n;
+	enum shmring__kind k;
+	memcpy(&w, slot, SHMRING_LEN_SIZE);
+	n = w & SHMRING_FRAG_LEN;
+	k = shmring__kind_of(r, w);
+	if ((k == SHMRING__MIDDLE && n < total - *got) || (k == SHMRING__LAST && n == total - *got)) {
+		memcpy(out + *got, slot + SHMRING_LEN_SIZE, (size_t)n);
+		*got += n;
+		return k;
+	}
+	return k == SHMRING__ABORT ? k : SHMRING__BAD;
+}
+
 /* ---- Producer ---------------------------------------------------------- */
 
+/* Internal: make room for need more slots, publishing what the call has
+ * written first (the consumer may be waiting for it), and waiting as the
+ * call may (Go: Producer.waitSpace). */
+static inline int shmring__room(struct shmring *r, struct shmring__call *call, uint64_t need)
+{
+	struct shmring__side *p = &r->prod;
+	int rc;
+	if (p->next - p->peer + need <= r->slot_count)
+		return 0;
+	if (p->next != p->published)
+		shmring__publish(p);
+	p->need = need;
+	rc = shmring__await(r, p, call, SHMRING_EFULL);
+	p->need = 1;
+	return rc;
+}
+
+/* Internal: shmring_send for what the single-slot path does not take: a
+ * message longer than a slot holds whole, or any message while the
+ * producer is mid-message (p->whole is 0 then). See "Messages of any
+ * size" above. */
+static inline int shmring__send_slow(struct shmring *r, const unsigned char *msg, size_t len, int64_t timeout_ns)
+{
+	struct shmring__side *p = &r->prod;
+	struct shmring__call call = {timeout_ns, 0, 0};
+	uint64_t k, off = 0, i;
+	int rc;
+
+	if (len > r->max_message)
+		return SHMRING_ETOOLARGE;
+	k = shmring__fragments(len, r->slot_size);
+	if (k > r->slot_count && timeout_ns == 0)
+		return SHMRING_ETOOLARGE; /* it is never in the ring whole */
+	if (SHMRING_LOAD(&p->closed) || (SHMRING_LOAD(&r->hdr->state) & SHMRING_STATE_CONSUMER_CLOSED))
+		return SHMRING_ECLOSED;
+	if (p->mid) {
+		/* End the message left unfinished: an abort, published on
+		 * its own, so that it stays published whatever becomes of
+		 * this message. */
+		uint32_t w = SHMRING_FRAG_CONT | SHMRING_FRAG_ABORT;
+		if ((rc = shmring__room(r, &call, 1)) != 0)
+			return rc;
+		memcpy(shmring__slot(r, p->next), &w, SHMRING_LEN_SIZE);
+		p->next++;
+		p->mid = 0;
+		p->whole = shmring__whole(r, 1);
+		shmring__publish(p);
+	}
+	if (k <= r->slot_count) {
+		/* It fits the ring: written whole, published with one store,
+		 * so a call that fails publishes none of it. */
+		if ((rc = shmring__room(r, &call, k)) == 0) {
+			for (i = 0; i < k; i++)
+				off += shmring__put(r, p->next + i, msg, len, off);
+			p->next += k;
+			p->bytes += len;
+			shmring__publish(p);
+		}
+		shmring__unblock(r, call.waited);
+		return rc;
+	}
+	/* Larger than the ring: streamed, published a run at a time. */
+	if ((rc = shmring__room(r, &call, 1)) != 0) {
+		shmring__unblock(r, call.waited);
+		return rc;
+	}
+	for (;;) {
+		off += shmring__put(r, p->next, msg, len, off);
+		p->next++;
+		if (off == len)
+			break;
+		if (p->next - p->published >= shmring__run(r))
+			shmring__publish(p);
+		if ((rc = shmring__room(r, &call, 1)) != 0) {
+			/* What was written is published (shmring__room):
+			 * the next publication must be an abort. */
+			p->mid = 1;
+			p->whole = 0;
+			shmring__unblock(r, call.waited);
+			return rc;
+		}
+	}
+	p->bytes += len;
+	shmring__publish(p);
+	shmring__unblock(r, call.waited);
+	return 0;
+}
+
 /* shmring_send copies msg (len bytes, at most shmring_max_message) into the
- * next slot and publishes it, waiting while the ring is full: forever if
+ * ring and publishes it, waiting while the ring is full: forever if
  * timeout_ns < 0, not at all if 0 (SHMRING_EFULL), up to timeout_ns
- * nanoseconds if > 0 (SHMRING_ETIMEOUT). Errors: SHMRING_ETOOLARGE,
- * SHMRING_ENOROLE (no producer role), SHMRING_ECLOSED (this producer
- * closed, or the consumer has closed: nothing would read the message),
- * SHMRING_EPEERDEAD (the consumer's process died while the ring was full:
- * it was still full after the consumer was found dead),
- * SHMRING_EPEERSTOPPED (it was stopped for a liveness interval; call
- * again to keep waiting), SHMRING_ECORRUPT. Nothing was sent on error.
- * The peer's liveness is checked every o->liveness_ns of waiting, counted
- * across calls that time out, so a loop of short timeouts is told of a dead
- * peer as soon as one long wait would be. A call that waits counts one
- * stall (shmring_side_stats.stalls), however the wait ends.
- * (Go: Producer.Send, TrySend.) */
+ * nanoseconds if > 0 (SHMRING_ETIMEOUT). A message longer than a slot's
+ * payload goes in fragments ("Messages of any size" above): one that fits
+ * the ring waits until all its slots are free and is published at once;
+ * one larger than the ring is streamed, which needs waiting: with
+ * timeout_ns 0 it is refused (SHMRING_ETOOLARGE; Go: TrySend).
+ * Errors: SHMRING_ETOOLARGE (longer than max_message, or larger than the
+ * ring with timeout_ns 0), SHMRING_ENOROLE (no producer role),
+ * SHMRING_ECLOSED (this producer closed, or the consumer has closed:
+ * nothing would read the message), SHMRING_EPEERDEAD (the consumer's
+ * process died while the ring was full: it was still full after the
+ * consumer was found dead), SHMRING_EPEERSTOPPED (it was stopped for a
+ * liveness interval; call again to keep waiting), SHMRING_ECORRUPT. Nothing
+ * was sent on error, except of a message larger than the ring, whose
+ * beginning may have been published: the consumer will discard it
+ * (SHMRING_ETORN), and this producer's next send publishes an abort slot
+ * first, which it may wait for as that call may. The peer's liveness is
+ * checked every o->liveness_ns of waiting, counted across calls that time
+ * out, so a loop of short timeouts is told of a dead peer as soon as one
+ * long wait would be. Each wait counts one stall
+ * (shmring_side_stats.stalls), however it ends. (Go: Producer.Send,
+ * TrySend.) */
 static inline int shmring_send(struct shmring *r, const void *msg, size_t len, int64_t timeout_ns)
 {
 	struct shmring__side *p = &r->prod;
+	struct shmring__call call = {timeout_ns, 0, 0};
 	unsigned char *slot;
 	uint32_t n32;
-	int waited = 0;
+	int rc;
 
 	if (!r->has_producer)
 		return SHMRING_ENOROLE;
-	if (len > r->max_message)
-		return SHMRING_ETOOLARGE;
+	if (len >= p->whole)
+		return shmring__send_slow(r, (const unsigned char *)msg, len, timeout_ns);
 	if (SHMRING_LOAD(&p->closed) || (SHMRING_LOAD(&r->hdr->state) & SHMRING_STATE_CONSUMER_CLOSED))
 		return SHMRING_ECLOSED;
-	if (p->next - p->peer >= r->slot_count) {
-		waited = shmring__await(r, p, timeout_ns, SHMRING_EFULL);
-		if (waited < 0)
-			return waited;
-	}
-	slot = r->slots + (p->next & r->mask) * r->slot_size;
+	if (p->next - p->peer >= r->slot_count && (rc = shmring__await(r, p, &call, SHMRING_EFULL)) != 0)
+		return rc;
+	slot = shmring__slot(r, p->next);
 	n32 = (uint32_t)len;
 	memcpy(slot, &n32, SHMRING_LEN_SIZE);
 	if (len > 0)
@@ -1741,7 +2151,7 @@ static inline int shmring_send(struct shmring *r, const void *msg, size_t len, i
 	p->next++;
 	p->bytes += len;
 	shmring__publish(p);
-	shmring__unblock(r, waited);
+	shmring__unblock(r, call.waited);
 	return 0;
 }
 
@@ -1750,7 +2160,9 @@ static inline int shmring_send(struct shmring *r, const void *msg, size_t len, i
  * PRODUCER_CLOSED, frees the role and wakes both futex words (a send
  * blocked in another thread returns SHMRING_ECLOSED). A second call returns
  * SHMRING_ECLOSED; without the role, SHMRING_ENOROLE. It does not detach:
- * shmring_close does. */
+ * shmring_close does. It publishes no abort for a message left unfinished
+ * (it may run while a send does, in another thread): a consumer in the
+ * middle of that message gets SHMRING_ETORN, then SHMRING_EOF. */
 static inline int shmring_producer_close(struct shmring *r)
 {
 	return shmring__close_side(r, &r->prod, r->has_producer);
@@ -1758,45 +2170,258 @@ static inline int shmring_producer_close(struct shmring *r)
 
 /* ---- Consumer ---------------------------------------------------------- */
 
+/* Internal: wait until need slots are published beyond the consumer's
+ * position, releasing what the call has read first (the producer may be
+ * waiting for it), and waiting as the call may (Go: Consumer.waitData). */
+static inline int shmring__more(struct shmring *r, struct shmring__call *call, uint64_t need)
+{
+	struct shmring__side *c = &r->cons;
+	int rc;
+	if (c->peer - c->next >= need)
+		return 0;
+	if (c->next != c->published)
+		shmring__publish(c);
+	c->need = need;
+	rc = shmring__await(r, c, call, SHMRING_EEMPTY);
+	c->need = 1;
+	return rc;
+}
+
+/* Internal: the code of a receiving call whose wait failed with rc. A
+ * producer that closed in the middle of a message will never finish it:
+ * the message is torn, and the end of the stream comes next. */
+static inline int shmring__recv_failed(struct shmring *r, int rc)
+{
+	struct shmring__side *c = &r->cons;
+	if (rc == SHMRING_EOF && c->mid) {
+		c->mid = 0;
+		c->whole = c->resync ? 0 : shmring__whole(r, 0);
+		return SHMRING_ETORN;
+	}
+	return rc;
+}
+
+/* Internal: discard the rest of a message: one a call of this consumer
+ * left unfinished (mid), or, first after a claim (resync), one the
+ * previous holder of the role died in the middle of, if the slot at tail
+ * continues a message. It releases slots up to and including the
+ * message's last fragment or abort, and returns SHMRING_ETORN; or 0 if
+ * resync finds a message beginning at tail; or an error, after which the
+ * next call goes on discarding. */
+static inline int shmring__skip(struct shmring *r, struct shmring__call *call)
+{
+	struct shmring__side *c = &r->cons;
+	for (;;) {
+		enum shmring__kind k;
+		uint32_t w;
+		uint64_t n;
+		int rc;
+		if (c->next - c->published >= shmring__run(r))
+			shmring__publish(c);
+		if ((rc = shmring__more(r, call, 1)) != 0)
+			return shmring__recv_failed(r, rc);
+		memcpy(&w, shmring__slot(r, c->next), SHMRING_LEN_SIZE);
+		if (c->resync) {
+			c->resync = 0;
+			if ((w & SHMRING_FRAG_CONT) == 0) {
+				c->whole = shmring__whole(r, 0);
+				return 0;
+			}
+			c->mid = 1;
+			c->left = UINT64_MAX; /* how much is left is not known */
+		}
+		k = shmring__kind_of(r, w);
+		n = w & SHMRING_FRAG_LEN;
+		if (k == SHMRING__MIDDLE && n < c->left) {
+			if (c->left != UINT64_MAX)
+				c->left -= n;
+			c->next++;
+			continue;
+		}
+		if (!(k == SHMRING__ABORT || (k == SHMRING__LAST && (c->left == UINT64_MAX || n == c->left))))
+			return SHMRING_ECORRUPT;
+		c->next++;
+		c->mid = 0;
+		c->whole = shmring__whole(r, 0);
+		shmring__publish(c);
+		return SHMRING_ETORN;
+	}
+}
+
+/* Internal: shmring_recv for what the single-slot path does not take: a
+ * fragment, a length word no producer writes, or any slot while a message
+ * is to be discarded (c->whole is 0 then). call is the call's, which may
+ * have waited already. See "Messages of any size" above. */
+static inline int shmring__recv_slow(struct shmring *r, unsigned char *out, size_t cap, size_t *len,
+				     struct shmring__call *call)
+{
+	struct shmring__side *c = &r->cons;
+	const uint64_t pay = r->slot_size - SHMRING_LEN_SIZE;
+	const unsigned char *slot;
+	uint64_t total, got, k, i;
+	uint32_t w;
+	enum shmring__kind kind;
+	int rc = 0;
+
+	if (c->mid || c->resync) {
+		rc = shmring__skip(r, call);
+		if (rc != 0)
+			goto out;
+	}
+	if ((rc = shmring__more(r, call, 1)) != 0)
+		goto out;
+	slot = shmring__slot(r, c->next);
+	memcpy(&w, slot, SHMRING_LEN_SIZE);
+	kind = shmring__kind_of(r, w);
+	if (kind == SHMRING__WHOLE) { /* after a resync or a discarded message */
+		*len = w;
+		if (w > cap) {
+			rc = SHMRING_ESHORTBUF;
+			goto out;
+		}
+		if (w > 0)
+			memcpy(out, slot + SHMRING_LEN_SIZE, w);
+		c->next++;
+		c->bytes += w;
+		shmring__publish(c);
+		goto out;
+	}
+	/* A continuation here is one of a message that began before this
+	 * consumer's position, where no discarding is due: no producer of
+	 * this ring writes that. */
+	if (kind != SHMRING__FIRST) {
+		rc = SHMRING_ECORRUPT;
+		goto out;
+	}
+	/* The total, checked before anything is sized from it: a fragmented
+	 * message does not fit a slot and fits max_message, so its fragment
+	 * count follows from it and is small enough to add up. */
+	memcpy(&total, slot + SHMRING_LEN_SIZE, SHMRING_TOTAL_SIZE);
+	if (total <= pay || total > r->max_message) {
+		rc = SHMRING_ECORRUPT;
+		goto out;
+	}
+	*len = (size_t)total;
+	if (total > cap) {
+		rc = SHMRING_ESHORTBUF;
+		goto out;
+	}
+	got = pay - SHMRING_TOTAL_SIZE;
+	k = shmring__fragments(total, r->slot_size);
+	if (k > r->slot_count && call->timeout_ns == 0) {
+		rc = SHMRING_ETOOLARGE; /* it is never in the ring whole */
+		goto out;
+	}
+	if (k <= r->slot_count) {
+		/* Published at once: wait for all of it, read it, release it
+		 * with one store. */
+		if ((rc = shmring__more(r, call, k)) != 0)
+			goto out;
+		memcpy(out, slot + SHMRING_LEN_SIZE + SHMRING_TOTAL_SIZE, (size_t)got);
+		for (i = 1; i < k; i++) {
+			kind = shmring__get(r, c->next + i, out, total, &got);
+			if (kind == SHMRING__ABORT) { /* as Go: torn, not corrupt */
+				c->next += i + 1;
+				shmring__publish(c);
+				rc = SHMRING_ETORN;
+				goto out;
+			}
+			if (kind != (i + 1 < k ? SHMRING__MIDDLE : SHMRING__LAST)) {
+				rc = SHMRING_ECORRUPT; /* it stays, for the next call to find */
+				goto out;
+			}
+		}
+		c->next += k;
+		c->bytes += total;
+		shmring__publish(c);
+		goto out;
+	}
+	/* Larger than the ring: read as it is published, released a run at
+	 * a time. */
+	memcpy(out, slot + SHMRING_LEN_SIZE + SHMRING_TOTAL_SIZE, (size_t)got);
+	c->next++;
+	for (;;) {
+		if (c->next - c->published >= shmring__run(r))
+			shmring__publish(c);
+		if ((rc = shmring__more(r, call, 1)) != 0) {
+			/* Ended in the middle: the next call discards the rest. */
+			c->mid = 1;
+			c->left = total - got;
+			c->whole = 0;
+			rc = shmring__recv_failed(r, rc);
+			goto out;
+		}
+		kind = shmring__get(r, c->next, out, total, &got);
+		if (kind == SHMRING__BAD) {
+			rc = SHMRING_ECORRUPT;
+			goto out;
+		}
+		c->next++;
+		if (kind == SHMRING__LAST) {
+			c->bytes += total;
+			shmring__publish(c);
+			goto out;
+		}
+		if (kind == SHMRING__ABORT) { /* its producer gave up on it */
+			shmring__publish(c);
+			rc = SHMRING_ETORN;
+			goto out;
+		}
+	}
+out:
+	if (rc == SHMRING_ETORN)
+		*len = 0;
+	shmring__unblock(r, call->waited);
+	return rc;
+}
+
 /* shmring_recv copies the next message into buf (cap bytes) and stores its
  * length in *len, waiting while the ring is empty: forever if timeout_ns <
  * 0, not at all if 0 (SHMRING_EEMPTY), up to timeout_ns if > 0
  * (SHMRING_ETIMEOUT). It returns SHMRING_EOF once the producer has closed
  * and every message was received. If buf is too short it returns
  * SHMRING_ESHORTBUF with the message's length in *len, and the message
- * stays. Other errors: SHMRING_ENOROLE, SHMRING_ECLOSED (this consumer
+ * stays (fragmented or not, even larger than the ring: the first fragment
+ * has the length). A fragmented message that fits the ring is waited for
+ * until all of it is published, and released at once; one larger than the
+ * ring is copied as it comes and released a run at a time, which needs
+ * waiting: with timeout_ns 0 it is refused, and stays (SHMRING_ETOOLARGE,
+ * with its length in *len; Go: TryRecv). A call that ends in the middle of
+ * such a message returns why (SHMRING_ETIMEOUT, SHMRING_EPEERDEAD, ...),
+ * and the next call discards the rest of it and returns SHMRING_ETORN with
+ * *len 0; so does a call that finds the message's producer gave up on it
+ * (an abort slot), or closed in the middle of it (then SHMRING_EOF comes
+ * next). Other errors: SHMRING_ENOROLE, SHMRING_ECLOSED (this consumer
  * closed), SHMRING_EPEERDEAD (the producer's process died while the ring
  * was empty; the ring is looked at once more after the producer is found
  * dead, so nothing it published is left behind),
  * SHMRING_EPEERSTOPPED (call again to keep waiting),
- * SHMRING_ECORRUPT (a cursor or a length the producer could not have
- * written). Liveness checks and stalls count as in shmring_send. (Go:
+ * SHMRING_ECORRUPT (a cursor, a length or a fragment the producer could
+ * not have written; docs/LAYOUT.md, "Fragments", lists the checks).
+ * Liveness checks and stalls count as in shmring_send. It never reads
+ * outside the segment, and never writes past buf + cap. (Go:
  * Consumer.Recv, TryRecv.) */
 static inline int shmring_recv(struct shmring *r, void *buf, size_t cap, size_t *len, int64_t timeout_ns)
 {
 	struct shmring__side *c = &r->cons;
+	struct shmring__call call = {timeout_ns, 0, 0};
 	const unsigned char *slot;
 	uint32_t n;
-	int waited = 0;
+	int rc;
 
 	if (!r->has_consumer)
 		return SHMRING_ENOROLE;
 	if (SHMRING_LOAD(&c->closed))
 		return SHMRING_ECLOSED;
-	if (c->next == c->peer) {
-		waited = shmring__await(r, c, timeout_ns, SHMRING_EEMPTY);
-		if (waited < 0)
-			return waited;
-	}
-	slot = r->slots + (c->next & r->mask) * r->slot_size;
+	if (c->next == c->peer && (rc = shmring__await(r, c, &call, SHMRING_EEMPTY)) != 0)
+		return shmring__recv_failed(r, rc);
+	slot = shmring__slot(r, c->next);
 	memcpy(&n, slot, SHMRING_LEN_SIZE);
-	if (n > r->max_message) {
-		shmring__unblock(r, waited);
-		return SHMRING_ECORRUPT;
-	}
+	if (n >= c->whole)
+		return shmring__recv_slow(r, (unsigned char *)buf, cap, len, &call);
 	*len = n;
 	if (n > cap) {
-		shmring__unblock(r, waited);
+		shmring__unblock(r, call.waited);
 		return SHMRING_ESHORTBUF;
 	}
 	if (n > 0)
@@ -1804,7 +2429,7 @@ static inline int shmring_recv(struct shmring *r, void *buf, size_t cap, size_t 
 	c->next++;
 	c->bytes += n;
 	shmring__publish(c);
-	shmring__unblock(r, waited);
+	shmring__unblock(r, call.waited);
 	return 0;
 }
 
@@ -1924,7 +2549,8 @@ static inline int shmring_remove(struct shmring *r)
 struct shmring_side_stats {
 	int pid;           /* holder's pid; 0 if the role is free */
 	int alive;         /* the holder's process exists (pid and start time match) */
-	uint64_t messages; /* the side's cursor: head or tail */
+	uint64_t messages; /* the side's cursor: head or tail, which count
+			    * slots (a message of k fragments counts k) */
 	uint64_t bytes;    /* may lag by up to SHMRING_FLUSH_EVERY messages */
 	uint64_t stalls;   /* calls that found the ring full (producer) or
 			    * empty (consumer) and waited, one per call
@@ -1936,7 +2562,8 @@ struct shmring_side_stats {
 /* A snapshot of the header (Go: Stats). */
 struct shmring_stats {
 	uint64_t slot_size, slots;
-	uint64_t fill;       /* published and not yet released */
+	uint64_t max_message; /* the longest message the ring carries */
+	uint64_t fill;       /* slots published and not yet released */
 	int64_t created_ns;  /* Unix nanoseconds */
 	int ready, producer_closed, consumer_closed;
 	int asymmetric_fences; /* SHMRING_FLAG_ASYMMETRIC: release-store
@@ -1970,6 +2597,7 @@ static inline void shmring_stats(const struct shmring *r, struct shmring_stats *
 	state = SHMRING_LOAD(&h->state);
 	st->slot_size = r->slot_size;
 	st->slots = r->slot_count;
+	st->max_message = r->max_message;
 	st->fill = head - tail < r->slot_count ? head - tail : r->slot_count;
 	st->created_ns = h->created;
 	st->ready = (state & SHMRING_STATE_READY) != 0;

@@ -61,6 +61,25 @@
  * this many publications (or releases), and before it sleeps. */
 #define SHMRING_FLUSH_EVERY 64
 
+/* Bits of a slot's length word (docs/LAYOUT.md, "Fragments"): MORE, another
+ * fragment of the message follows; CONT, the slot continues a message begun
+ * earlier; ABORT, with CONT and length 0, that message ends here unfinished.
+ * The length is the word's low bits (SHMRING_FRAG_LEN). */
+#define SHMRING_FRAG_MORE UINT32_C(0x80000000)
+#define SHMRING_FRAG_CONT UINT32_C(0x40000000)
+#define SHMRING_FRAG_ABORT UINT32_C(0x20000000)
+#define SHMRING_FRAG_FLAGS UINT32_C(0xe0000000)
+#define SHMRING_FRAG_LEN UINT32_C(0x1fffffff)
+
+/* Bytes of a first fragment's total (the message's length), after its length
+ * word. */
+#define SHMRING_TOTAL_SIZE 8
+
+/* The smallest slot_size that carries fragments, and the bound of
+ * header.max_message. */
+#define SHMRING_MIN_FRAGMENT_SLOT 16
+#define SHMRING_MAX_MESSAGE_LIMIT UINT64_C(1099511627776)
+
 /* ---- Offsets ----------------------------------------------------------- */
 
 /* Where each field is: from the start of the segment (SHMRING_OFFSET_*), or

@@ -258,6 +258,41 @@ func TestFragmentsCorrupt(t *testing.T) {
 	}
 }
 
+// TestFragmentLastTooLong: a last fragment whose length makes the sum
+// exactly total but is longer than a slot holds is refused as corrupt by
+// every receiving call, which must not read past its slot (it did: the
+// last-fragment check compared the sum with total, and not the length with
+// the payload, and the copy ran off the slot's end).
+func TestFragmentLastTooLong(t *testing.T) {
+	ctx := context.Background()
+	calls := []struct {
+		name string
+		recv func(c *Consumer) (int, error)
+	}{
+		{"Recv", func(c *Consumer) (int, error) { return c.Recv(ctx, make([]byte, 4096)) }},
+		{"TryRecv", func(c *Consumer) (int, error) { return c.TryRecv(make([]byte, 4096)) }},
+		{"RecvBatch", func(c *Consumer) (int, error) {
+			return c.RecvBatch(ctx, 0, func([]byte) error { return errors.New("must not be called") })
+		}},
+	}
+	for _, call := range calls {
+		t.Run(call.name, func(t *testing.T) {
+			r, _ := fragRing(t)
+			c, err := r.Consumer()
+			require.NoError(t, err)
+			full := bytes.Repeat([]byte{1}, 64)
+			putSlot(c.at(0), fragMore|52, 152, full) // 52 + 100 = 152
+			putSlot(c.at(1), fragCont|100, 0, full)  // a slot holds 60
+			putSlot(c.at(2), fragCont|40, 0, full)
+			r.h.head.Store(3)
+			n, err := call.recv(c)
+			require.ErrorIs(t, err, ErrCorrupt)
+			require.Contains(t, err.Error(), "slot 1: length word 0x40000064")
+			require.Zero(t, n)
+		})
+	}
+}
+
 // FuzzFragments writes arbitrary slots (length words, totals, payloads)
 // and cursors into a heap ring of 4 slots of 32 bytes (messages up to 200
 // bytes: more than the ring, so streaming is reached too) and receives
@@ -265,8 +300,20 @@ func TestFragmentsCorrupt(t *testing.T) {
 // return more bytes than the buffer holds, or fail other than by the
 // documented errors; and they agree: a message TryRecv delivers, Recv and
 // RecvBatch deliver the same (RecvBatch may then stop at a slot after it),
-// and what TryRecv refuses as corrupt or torn, the others refuse alike. RecvBatch's reassembly buffer holds no more than the
-// slots it copied.
+// and what TryRecv refuses as corrupt or torn, the others refuse alike.
+// RecvBatch's reassembly buffer holds no more than the slots it copied.
+// TryRecv's outcome is also checked against fragmentOracle, a decoder
+// written from the table in fragment.go rather than from the code: the
+// three calls agreeing with one another proves nothing when they share a
+// wrong check.
+//
+// With sumTotals, every first fragment's total is overwritten with the sum
+// of the lengths of it and the continuations after it, so that a mutation
+// of one length word makes a message whose total agrees with its
+// fragments. Without it a total is 8 arbitrary bytes, and a fragment whose
+// length is wrong but sums exactly to total (a last fragment longer than a
+// slot) needs two mutations that agree, which the fuzzer did not find: it
+// made Recv, TryRecv and RecvBatch read past the slot.
 func FuzzFragments(f *testing.F) {
 	const slot, slots = 32, 4
 	seed := func(words []uint32, totals []uint64, head, tail uint8) []byte {
@@ -277,40 +324,71 @@ func FuzzFragments(f *testing.F) {
 		return append(b, head, tail)
 	}
 	// A message of 3 fragments (20 + 28 + 10 bytes), whole.
-	f.Add(seed([]uint32{fragMore | 20, fragMore | fragCont | 28, fragCont | 10}, []uint64{58, 0, 0}, 3, 0), uint16(100))
+	f.Add(seed([]uint32{fragMore | 20, fragMore | fragCont | 28, fragCont | 10}, []uint64{58, 0, 0}, 3, 0), uint16(100), false)
+	f.Add(seed([]uint32{fragMore | 20, fragMore | fragCont | 28, fragCont | 10}, []uint64{0, 0, 0}, 3, 0), uint16(100), true)
 	// The same, a buffer too short.
-	f.Add(seed([]uint32{fragMore | 20, fragMore | fragCont | 28, fragCont | 10}, []uint64{58, 0, 0}, 3, 0), uint16(57))
+	f.Add(seed([]uint32{fragMore | 20, fragMore | fragCont | 28, fragCont | 10}, []uint64{58, 0, 0}, 3, 0), uint16(57), false)
 	// Aborted after its first fragment.
-	f.Add(seed([]uint32{fragMore | 20, fragCont | fragAbort}, []uint64{58, 0}, 2, 0), uint16(100))
+	f.Add(seed([]uint32{fragMore | 20, fragCont | fragAbort}, []uint64{58, 0}, 2, 0), uint16(100), false)
 	// Longer than the ring: streams, and the published part ends.
-	f.Add(seed([]uint32{fragMore | 20, fragMore | fragCont | 28, fragMore | fragCont | 28}, []uint64{200, 0, 0}, 3, 0), uint16(200))
+	f.Add(seed([]uint32{fragMore | 20, fragMore | fragCont | 28, fragMore | fragCont | 28}, []uint64{200, 0, 0}, 3, 0), uint16(200), false)
 	// A total of 2^63, and one of 2^40.
-	f.Add(seed([]uint32{fragMore | 20}, []uint64{1 << 63}, 1, 0), uint16(200))
-	f.Add(seed([]uint32{fragMore | 20}, []uint64{1 << 40}, 1, 0), uint16(200))
+	f.Add(seed([]uint32{fragMore | 20}, []uint64{1 << 63}, 1, 0), uint16(200), false)
+	f.Add(seed([]uint32{fragMore | 20}, []uint64{1 << 40}, 1, 0), uint16(200), false)
 	// After a takeover: the rest of a message, then a whole one.
-	f.Add(seed([]uint32{5, fragMore | fragCont | 28, fragCont | 3, 4}, []uint64{0, 0, 0, 0}, 3, 1), uint16(100))
+	f.Add(seed([]uint32{5, fragMore | fragCont | 28, fragCont | 3, 4}, []uint64{0, 0, 0, 0}, 3, 1), uint16(100), false)
 	// Every flag.
-	f.Add(seed([]uint32{^uint32(0), fragAbort, fragMore | fragAbort, fragCont}, []uint64{0, 0, 0, 0}, 4, 0), uint16(100))
+	f.Add(seed([]uint32{^uint32(0), fragAbort, fragMore | fragAbort, fragCont}, []uint64{0, 0, 0, 0}, 4, 0), uint16(100), false)
+	// A last fragment longer than a slot whose length sums to total
+	// (TestFragmentLastTooLong in this ring's slots): it fits the ring
+	// by its total, and so does the one after it, streaming.
+	f.Add(seed([]uint32{fragMore | 20, fragCont | 50, fragCont | 40}, []uint64{70, 0, 0}, 3, 0), uint16(200), false)
+	f.Add(seed([]uint32{fragMore | 20, fragMore | fragCont | 28, fragCont | 100}, []uint64{148, 0, 0}, 3, 0), uint16(200), false)
 
-	f.Fuzz(func(t *testing.T, data []byte, bufLen uint16) {
+	f.Fuzz(func(t *testing.T, data []byte, bufLen uint16, sumTotals bool) {
 		if len(data) < 2 {
 			return
 		}
 		head, tail := uint64(data[len(data)-2]), uint64(data[len(data)-1]%16)
-		data = data[:len(data)-2]
+		published := head % (slots + 1)
+		area := make([]byte, slot*slots)
+		copy(area, data[:len(data)-2])
+		at := func(i uint64) []byte { // the slot i after tail
+			off := (tail + i) % slots * slot
+			return area[off : off+slot]
+		}
+		if sumTotals {
+			for i := range uint64(slots) {
+				w := binary.LittleEndian.Uint32(at(i))
+				if w&^fragLen != fragMore {
+					continue
+				}
+				total := uint64(w & fragLen)
+				for j := i + 1; j < i+slots; j++ {
+					w := binary.LittleEndian.Uint32(at(j))
+					if w&fragCont == 0 {
+						break
+					}
+					total += uint64(w & fragLen)
+					if w&fragMore == 0 {
+						break
+					}
+				}
+				binary.LittleEndian.PutUint64(at(i)[lenSize:], total)
+			}
+		}
 		fresh := func() (*Ring, *Consumer) {
 			// WaitFutex: a wait that cannot succeed ends at its first
 			// look at the context, without spinning first.
 			r, err := New(Config{SlotSize: slot, Slots: slots, MaxMessage: 200,
 				Options: Options{Liveness: time.Hour, Wait: WaitStrategy{Mode: WaitFutex}}})
 			require.NoError(t, err)
-			copy(r.buf[HeaderSize:], data)
+			copy(r.buf[HeaderSize:], area)
 			r.h.tail.Store(tail)
-			r.h.head.Store(tail + head%(slots+1))
+			r.h.head.Store(tail + published)
 			c, err := r.Consumer()
 			require.NoError(t, err)
 			return r, c // not closed: heap memory, and Close costs a membarrier
-
 		}
 		// Every wait ends at once: what is published is all there is.
 		ctx, cancel := context.WithCancel(context.Background())
@@ -337,6 +415,13 @@ func FuzzFragments(f *testing.F) {
 		tryBuf := make([]byte, int(bufLen)%256)
 		tn, terr := c.TryRecv(tryBuf)
 		check("TryRecv", tn, tryBuf, terr)
+		if want, ok := fragmentOracle(at, published, tail > 0, len(tryBuf), slot, slots, 200); ok {
+			require.ErrorIs(t, terr, want.err, "TryRecv: %v, the oracle: %v", terr, want.err)
+			require.Equal(t, want.n, tn, "TryRecv's length")
+			if want.err == nil {
+				require.Equal(t, want.msg, tryBuf[:tn], "TryRecv's message")
+			}
+		}
 
 		_, c = fresh()
 		buf := make([]byte, len(tryBuf))
@@ -357,8 +442,7 @@ func FuzzFragments(f *testing.F) {
 		if berr != nil {
 			check("RecvBatch", 0, nil, berr)
 		}
-		published := int(r.h.head.Load() - tail)
-		require.LessOrEqual(t, cap(c.asm), 2*published*slot+8, "RecvBatch's buffer grows with what it copied")
+		require.LessOrEqual(t, cap(c.asm), 2*int(r.h.head.Load()-tail)*slot+8, "RecvBatch's buffer grows with what it copied")
 
 		switch {
 		case terr == nil:
@@ -379,4 +463,82 @@ func FuzzFragments(f *testing.F) {
 			require.ErrorIs(t, berr, ErrTorn, "TryRecv: torn, RecvBatch: %v", berr)
 		}
 	})
+}
+
+// oracleResult is what TryRecv must return: the message and its length,
+// or the length and io.ErrShortBuffer, or an error (n 0).
+type oracleResult struct {
+	msg []byte
+	n   int
+	err error
+}
+
+// fragmentOracle decodes the message at a consumer's tail as the slot
+// table in fragment.go describes it, independently of large.go: at(i) is
+// the slot i after tail, published how many are published, resync whether
+// the consumer took the role over (tail > 0). It reports what TryRecv with
+// a buffer of bufLen bytes must return, and false where the table alone
+// does not decide: a continuation a consumer that took over discards, or
+// a fragment of a message longer than the ring (TryRecv refuses the
+// message before it reads one).
+//
+// It counts a message's slots from its total, as the format allows, and
+// then wants the fragment kind each slot must have: full middles, a last
+// one holding exactly the rest. large.go checks the running sum instead;
+// the two must agree.
+func fragmentOracle(at func(uint64) []byte, published uint64, resync bool, bufLen int, slot, slots, maxMsg uint64) (oracleResult, bool) {
+	if published == 0 {
+		return oracleResult{err: ErrEmpty}, true
+	}
+	corrupt := oracleResult{err: ErrCorrupt}
+	payload := slot - lenSize
+	s := at(0)
+	w := binary.LittleEndian.Uint32(s)
+	n := uint64(w & fragLen)
+	switch w &^ fragLen {
+	case 0: // whole
+		switch {
+		case n > payload:
+			return corrupt, true
+		case int(n) > bufLen:
+			return oracleResult{n: int(n), err: io.ErrShortBuffer}, true
+		}
+		return oracleResult{msg: s[lenSize : lenSize+n], n: int(n)}, true
+	case fragMore: // first
+	default:
+		if resync && w&fragCont != 0 {
+			return oracleResult{}, false
+		}
+		return corrupt, true
+	}
+	total := binary.LittleEndian.Uint64(s[lenSize:])
+	if n != payload-totalSize || total <= payload || total > maxMsg {
+		return corrupt, true
+	}
+	if total > uint64(bufLen) {
+		return oracleResult{n: int(total), err: io.ErrShortBuffer}, true
+	}
+	k := 1 + (total-(payload-totalSize)+payload-1)/payload
+	if k > slots {
+		return oracleResult{err: ErrMessageTooLarge}, true
+	}
+	if published < k {
+		return oracleResult{err: ErrEmpty}, true
+	}
+	msg := append([]byte(nil), s[lenSize+totalSize:]...)
+	for i := uint64(1); i < k; i++ {
+		s := at(i)
+		w := binary.LittleEndian.Uint32(s)
+		switch rest := total - uint64(len(msg)); {
+		case w == fragCont|fragAbort:
+			return oracleResult{err: ErrTorn}, true
+		case i < k-1 && w == fragMore|fragCont|uint32(payload):
+			msg = append(msg, s[lenSize:]...)
+		case i == k-1 && w == fragCont|uint32(rest):
+			msg = append(msg, s[lenSize:lenSize+rest]...)
+		default:
+			return corrupt, true
+		}
+	}
+	return oracleResult{msg: msg, n: len(msg)}, true
 }

@@ -478,7 +478,7 @@ func (c *Consumer) assemble(ctx context.Context, dst []byte, total, k uint64) ([
 			}
 			return dst, c.badFragment(start, seq, w, total, got, streaming)
 		case fragCont:
-			if n >= 1 && got+n == total {
+			if n >= 1 && n <= uint64(c.payload) && got+n == total {
 				break
 			}
 			return dst, c.badFragment(start, seq, w, total, got, streaming)

@@ -95,6 +95,8 @@ type cConst struct {
 
 func u32(v uint32) string { return fmt.Sprintf("UINT32_C(%d)", v) }
 
+func x32(v uint32) string { return fmt.Sprintf("UINT32_C(%#x)", v) }
+
 // cConsts are the constants of the layout, from the Go constants.
 func cConsts() []cConst {
 	return []cConst{
@@ -116,6 +118,14 @@ func cConsts() []cConst {
 		{"SHMRING_STATE_KNOWN", u32(stateKnown), ""},
 		{"SHMRING_PID_BITS", strconv.Itoa(pidBits), "A side's owner word is pid | start_time << SHMRING_PID_BITS, start_time being field 22 of /proc/PID/stat (clock ticks since boot)."},
 		{"SHMRING_FLUSH_EVERY", strconv.Itoa(flushEvery), "A side copies its bytes and stalls counters to its block at least every this many publications (or releases), and before it sleeps."},
+		{"SHMRING_FRAG_MORE", x32(fragMore), "Bits of a slot's length word (docs/LAYOUT.md, \"Fragments\"): MORE, another fragment of the message follows; CONT, the slot continues a message begun earlier; ABORT, with CONT and length 0, that message ends here unfinished. The length is the word's low bits (SHMRING_FRAG_LEN)."},
+		{"SHMRING_FRAG_CONT", x32(fragCont), ""},
+		{"SHMRING_FRAG_ABORT", x32(fragAbort), ""},
+		{"SHMRING_FRAG_FLAGS", x32(fragFlags), ""},
+		{"SHMRING_FRAG_LEN", x32(fragLen), ""},
+		{"SHMRING_TOTAL_SIZE", strconv.Itoa(totalSize), "Bytes of a first fragment's total (the message's length), after its length word."},
+		{"SHMRING_MIN_FRAGMENT_SLOT", strconv.Itoa(MinFragmentSlot), "The smallest slot_size that carries fragments, and the bound of header.max_message."},
+		{"SHMRING_MAX_MESSAGE_LIMIT", fmt.Sprintf("UINT64_C(%d)", uint64(MaxMessageLimit)), ""},
 	}
 }
 

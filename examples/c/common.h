@@ -9,8 +9,11 @@
  *     | crc32c | seq (u64)      | sent (i64)     | filler ...       |
  *              '------------- covered by crc32c --------------------'
  *
- * seq is the message's position in the ring (a producer starts at the head
- * cursor it finds, so on a fresh ring the messages are 0, 1, 2, ...); sent
+ * seq numbers the messages from the ring's cursors: a producer starts at
+ * the head cursor it finds, a consumer expects the tail cursor it finds,
+ * each divided by the slots a message of -size bytes takes (the cursors
+ * count slots, and a message larger than a slot's payload takes several),
+ * so on a fresh ring the messages are 0, 1, 2, ...; sent
  * is CLOCK_MONOTONIC in nanoseconds; the CRC is CRC-32C (Castagnoli). The
  * filler byte at offset 20+i is (i mod 512) * 131 + 17, truncated to 8
  * bits; only the CRC checks it.
@@ -122,11 +125,18 @@ static inline int wire_check(const unsigned char *msg, size_t n, uint64_t *seq, 
 
 /* ---- Flags ------------------------------------------------------------- */
 
+/* -size is at most 1 GiB (Go: app.MaxSize): each program holds a whole
+ * message in memory of its own. A slot derived from -size holds at most
+ * 16 KiB (Go: ring.DefaultMaxSlotPayload). */
+#define MAX_SIZE (UINT64_C(1) << 30)
+#define MAX_SLOT_PAYLOAD (UINT64_C(16) << 10)
+
 /* The flags both commands take; the names and defaults are cmd/producer's
  * and cmd/consumer's. */
 struct flags {
 	key_t key;
 	uint64_t size;     /* -size: message bytes (the largest, with -vary) */
+	uint64_t slot_size; /* -slot-size; 0: derived from -size (ring_slot_size) */
 	uint64_t slots;    /* -slots */
 	uint64_t count;    /* -count */
 	int64_t timeout;   /* -timeout, ns: for the ring and for the peer */
@@ -255,6 +265,7 @@ static inline void parse_flags(int argc, char **argv, int is_producer, struct fl
 	int i;
 	f->key = (key_t)0x73686d72; /* "shmr", app.DefaultKey */
 	f->size = 64;
+	f->slot_size = 0;
 	f->slots = 4096;
 	f->count = is_producer ? 1000000 : 0;
 	f->timeout = INT64_C(10000000000);
@@ -299,9 +310,12 @@ static inline void parse_flags(int argc, char **argv, int is_producer, struct fl
 			if (parse_key(val, &f->key) != 0)
 				usage_fail("-key %s: want up to 8 hex digits, not 0, as ipcs shows it", val);
 		} else if (strcmp(name, "size") == 0) {
-			if (parse_u64(val, &f->size) != 0 || f->size < WIRE_HEADER_SIZE ||
-			    f->size > SHMRING_MAX_SLOT_SIZE - 8)
-				usage_fail("-size %s: want 20 (sequence number, timestamp and CRC32C) to 2^30-8 bytes", val);
+			if (parse_u64(val, &f->size) != 0 || f->size < WIRE_HEADER_SIZE || f->size > MAX_SIZE)
+				usage_fail("-size %s: want 20 (sequence number, timestamp and CRC32C) to 2^30 bytes", val);
+		} else if (strcmp(name, "slot-size") == 0) {
+			if (parse_u64(val, &f->slot_size) != 0 || f->slot_size < SHMRING_MIN_SLOT_SIZE ||
+			    f->slot_size > SHMRING_MAX_SLOT_SIZE || f->slot_size % 8 != 0)
+				usage_fail("-slot-size %s: want a multiple of 8 from 8 to 2^29", val);
 		} else if (strcmp(name, "slots") == 0) {
 			uint64_t seg;
 			if (parse_u64(val, &f->slots) != 0 || shmring_segment_size(8, f->slots, &seg) != 0)
@@ -326,6 +340,34 @@ static inline void parse_flags(int argc, char **argv, int is_producer, struct fl
 			usage_fail("unknown flag -%s", name);
 		}
 	}
+	if (f->slot_size != 0 && f->size > f->slot_size - SHMRING_LEN_SIZE && f->slot_size < SHMRING_MIN_FRAGMENT_SLOT) {
+		char v[24];
+		snprintf(v, sizeof v, "%llu", (unsigned long long)f->slot_size);
+		usage_fail("-slot-size %s: -size does not fit, and fragments need slots of 16 bytes or more", v);
+	}
+}
+
+/* ring_slot_size is the slot of the ring for messages of f->size bytes:
+ * -slot-size, or -size plus the 4-byte length rounded up to 8 with at most
+ * 16 KiB of payload, as the Go commands (and ring.Config) derive it; a
+ * longer message goes in fragments. */
+static inline uint64_t ring_slot_size(const struct flags *f)
+{
+	if (f->slot_size != 0)
+		return f->slot_size;
+	return shmring_slot_size_for(f->size < MAX_SLOT_PAYLOAD ? f->size : MAX_SLOT_PAYLOAD);
+}
+
+/* per_message is the number of slots a message of f->size bytes takes: 1 if
+ * it fits a slot's payload, else a first fragment of slot_size - 12 bytes
+ * and as many of slot_size - 4 as the rest needs (docs/LAYOUT.md,
+ * "Fragments"). The cursors count slots; this turns them into messages. */
+static inline uint64_t per_message(const struct flags *f)
+{
+	uint64_t slot = ring_slot_size(f), pay = slot - SHMRING_LEN_SIZE;
+	if (f->size <= pay)
+		return 1;
+	return 1 + (f->size - (pay - SHMRING_TOTAL_SIZE) + pay - 1) / pay;
 }
 
 /* ---- Running ----------------------------------------------------------- */
@@ -371,15 +413,18 @@ static inline struct shmring_options run_options(const struct flags *f)
 }
 
 /* join opens the ring at f->key or creates it (whichever process comes
- * first, as internal/app does) and claims a role. It retries for up to
- * -timeout while the segment is not ready, is gone, or has this role
+ * first, as internal/app does) and claims a role. The ring carries
+ * messages of up to -size bytes: one made with another max_message, like
+ * one of another geometry, is refused (SHMRING_ELAYOUT). It retries for up
+ * to -timeout while the segment is not ready, is gone, or has this role
  * closed by an earlier run whose peer still drains it. Returns 0 or a
  * shmring code, having printed why. */
 static inline int join(struct shmring *r, const struct flags *f, int is_producer, int *created)
 {
 	struct shmring_options o = run_options(f);
 	int64_t deadline = shmring_now_ns() + f->timeout;
-	uint64_t slot = shmring_slot_size_for(f->size);
+	uint64_t slot = ring_slot_size(f);
+	o.max_message = f->size;
 	for (;;) {
 		int rc = shmring_open_or_create(r, f->key, (uint32_t)slot, (uint32_t)f->slots, &o, created);
 		if (rc == 0) {
@@ -415,7 +460,7 @@ static inline int peer_absent(const struct shmring *r, int is_producer)
  * library's, shared with Go), or shmring_abandon's when a producer does not
  * keep its messages for a consumer yet to come; this only says what
  * happened. */
-static inline void leave(struct shmring *r, key_t key, int is_producer, int keep_for_peer)
+static inline void leave(struct shmring *r, const struct flags *f, int is_producer, int keep_for_peer)
 {
 	struct shmring_stats st;
 	const struct shmring_side_stats *peer;
@@ -425,7 +470,8 @@ static inline void leave(struct shmring *r, key_t key, int is_producer, int keep
 	peer_closed = is_producer ? st.consumer_closed : st.producer_closed;
 	if (!peer_closed && peer->pid == 0 && keep_for_peer && st.fill > 0)
 		fprintf(stderr, "%s: note: no %s yet: %llu messages wait in ring %#x for one\n", prog,
-			is_producer ? "consumer" : "producer", (unsigned long long)st.fill, (unsigned)key);
+			is_producer ? "consumer" : "producer",
+			(unsigned long long)((st.fill + per_message(f) - 1) / per_message(f)), (unsigned)f->key);
 	else if (!peer_closed && peer->pid != 0 && !peer->alive)
 		fprintf(stderr, "%s: note: the %s (pid %d) died\n", prog, is_producer ? "consumer" : "producer",
 			peer->pid);

@@ -9,7 +9,7 @@
  *     ./consumer -key 0x5e7a0001 -size 64 -expect 1000000
  *
  * Prints one summary line to stdout; exit status 0 ok, 1 failure
- * (including any message corrupt or out of sequence, or a count other than
+ * (including any message corrupt, torn or out of sequence, or a count other than
  * -expect), 2 bad usage.
  */
 #include "common.h"
@@ -25,9 +25,11 @@ static const char help[] =
 	"\n"
 	"flags:\n"
 	"  -key HEX       SysV key of the ring (default 0x73686d72)\n"
-	"  -size N        message size in bytes, at least 20 (default 64): with\n"
-	"                 -slots, the geometry of the ring (slot size: size+4,\n"
-	"                 rounded up to 8); messages may be shorter\n"
+	"  -size N        message size in bytes, 20 to 2^30 (default 64): with\n"
+	"                 -slot-size and -slots, the geometry of the ring;\n"
+	"                 messages may be shorter\n"
+	"  -slot-size N   bytes per slot, its 4-byte length included, a multiple of 8\n"
+	"                 (default: -size plus 4, rounded up to 8, at most 16392)\n"
 	"  -slots N       number of slots (default 4096)\n"
 	"  -count N       stop after this many messages; 0 = until the producer\n"
 	"                 closes (default 0)\n"
@@ -48,7 +50,8 @@ int main(int argc, char **argv)
 	struct shmring r;
 	struct shmring_stats st0, st;
 	unsigned char *buf;
-	uint64_t expected, n = 0, bytes = 0, corrupt = 0, out_of_order = 0, bad_at = 0, bad_got = 0;
+	uint64_t expected, expected0, n = 0, bytes = 0, corrupt = 0, out_of_order = 0, torn = 0, bad_at = 0, bad_got = 0;
+	size_t cap;
 	uint64_t min_len = UINT64_MAX, max_len = 0;
 	int64_t start, first = 0, last = 0, lat_max = 0, last_seq = -1;
 	double lat_sum = 0, secs;
@@ -65,16 +68,23 @@ int main(int argc, char **argv)
 	if (join(&r, &f, 0, &created) != 0)
 		return 1;
 	shmring_stats(&r, &st0);
-	expected = st0.consumer.messages; /* the ring's tail */
-	buf = (unsigned char *)malloc(shmring_max_message(&r));
+	expected = expected0 = st0.consumer.messages / per_message(&f); /* the ring's tail, in messages */
+	/* -size bytes, or a slot's payload if that is more (a producer of
+	 * another -size that the same slot holds); not the ring's
+	 * max_message, which another program may have set to a terabyte. */
+	cap = (size_t)f.size;
+	if (cap < shmring_max_message(&r) && cap < r.slot_size - SHMRING_LEN_SIZE)
+		cap = (size_t)(shmring_max_message(&r) < r.slot_size - SHMRING_LEN_SIZE ? shmring_max_message(&r)
+											     : r.slot_size - SHMRING_LEN_SIZE);
+	buf = (unsigned char *)malloc(cap);
 	if (buf == NULL) {
 		fprintf(stderr, "consumer: out of memory\n");
-		leave(&r, f.key, 0, 0);
+		leave(&r, &f, 0, 0);
 		return 1;
 	}
 	start = shmring_now_ns();
 	for (;;) {
-		size_t len;
+		size_t len = 0;
 		uint64_t seq;
 		int64_t sent, now;
 		if (f.count > 0 && n >= f.count) {
@@ -85,7 +95,7 @@ int main(int argc, char **argv)
 			ended = "interrupted";
 			break;
 		}
-		rc = shmring_recv(&r, buf, shmring_max_message(&r), &len, SLICE_NS);
+		rc = shmring_recv(&r, buf, cap, &len, SLICE_NS);
 		if (rc == SHMRING_ETIMEOUT) {
 			rc = 0;
 			if (peer_absent(&r, 0) && shmring_now_ns() - start > f.timeout) {
@@ -105,6 +115,19 @@ int main(int argc, char **argv)
 		if (rc == SHMRING_EOF) {
 			rc = 0;
 			ended = "eof";
+			break;
+		}
+		if (rc == SHMRING_ETORN) { /* its producer died or gave up in the middle of it */
+			fprintf(stderr, "consumer: message %llu: %s\n", (unsigned long long)expected, shmring_strerror(rc));
+			torn++;
+			rc = 0;
+			continue;
+		}
+		if (rc == SHMRING_ESHORTBUF) {
+			fprintf(stderr, "consumer: message %llu is %zu bytes, longer than this consumer's -size %llu: "
+					"give it the producer's -size\n",
+				(unsigned long long)expected, len, (unsigned long long)f.size);
+			ended = "error";
 			break;
 		}
 		if (rc != 0) {
@@ -144,15 +167,16 @@ int main(int argc, char **argv)
 	shmring_flush(&r);
 	shmring_stats(&r, &st);
 	secs = last > first ? (double)(last - first) / 1e9 : 0;
-	failed = rc != 0 || corrupt != 0 || out_of_order != 0 || (f.has_expect && n != f.expect);
+	failed = rc != 0 || corrupt != 0 || out_of_order != 0 || torn != 0 || (f.has_expect && n != f.expect);
 	printf("consumer: %s messages=%llu bytes=%llu first_seq=%llu last_seq=%lld min_len=%llu max_len=%llu "
-	       "corrupt=%llu out_of_order=%llu slots=%llu wait=%s created=%d fences=%s membarriers=%llu "
+	       "corrupt=%llu out_of_order=%llu torn=%llu slots=%llu slot_size=%llu wait=%s created=%d fences=%s membarriers=%llu "
 	       "seconds=%.3f msgs_per_sec=%.0f "
 	       "latency_mean_ns=%.0f latency_max_ns=%lld stalls=%llu waits=%llu wakes=%llu ended=%s\n",
 	       failed ? "FAILED" : "ok", (unsigned long long)n, (unsigned long long)bytes,
-	       (unsigned long long)st0.consumer.messages, (long long)last_seq,
+	       (unsigned long long)expected0, (long long)last_seq,
 	       (unsigned long long)(n ? min_len : 0), (unsigned long long)max_len, (unsigned long long)corrupt,
-	       (unsigned long long)out_of_order, (unsigned long long)st.slots, wait_name(f.wait), created,
+	       (unsigned long long)out_of_order, (unsigned long long)torn, (unsigned long long)st.slots,
+	       (unsigned long long)st.slot_size, wait_name(f.wait), created,
 	       fences_name(&st), (unsigned long long)r.cons.membarriers, secs,
 	       secs > 0 ? (double)n / secs : 0.0, n > corrupt + out_of_order ? lat_sum / (double)(n - corrupt - out_of_order) : 0.0,
 	       (long long)lat_max, (unsigned long long)(st.consumer.stalls - st0.consumer.stalls),
@@ -174,7 +198,7 @@ int main(int argc, char **argv)
 	if (f.has_expect && n != f.expect)
 		fprintf(stderr, "consumer: check failed: received %llu messages, -expect %llu\n",
 			(unsigned long long)n, (unsigned long long)f.expect);
-	leave(&r, f.key, 0, 0);
+	leave(&r, &f, 0, 0);
 	free(buf);
 	return failed ? 1 : 0;
 }

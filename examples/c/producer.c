@@ -22,8 +22,10 @@ static const char help[] =
 	"\n"
 	"flags:\n"
 	"  -key HEX       SysV key of the ring (default 0x73686d72)\n"
-	"  -size N        message size in bytes, at least 20 (default 64); the slot\n"
-	"                 size is this plus 4, rounded up to 8\n"
+	"  -size N        message size in bytes, 20 to 2^30 (default 64); a message\n"
+	"                 larger than a slot travels in fragments, one per slot\n"
+	"  -slot-size N   bytes per slot, its 4-byte length included, a multiple of 8\n"
+	"                 (default: -size plus 4, rounded up to 8, at most 16392)\n"
 	"  -slots N       number of slots if this side creates the ring (default 4096)\n"
 	"  -count N       messages to send; 0 = until interrupted (default 1000000)\n"
 	"  -timeout D     how long to wait for the ring and for a consumer (default 10s)\n"
@@ -59,11 +61,11 @@ int main(int argc, char **argv)
 	if (join(&r, &f, 1, &created) != 0)
 		return 1;
 	shmring_stats(&r, &st0);
-	seq = st0.producer.messages; /* the ring's head: message n is in slot n mod slots */
+	seq = st0.producer.messages / per_message(&f); /* the ring's head, in messages */
 	msg = (unsigned char *)malloc((size_t)f.size);
 	if (msg == NULL) {
 		fprintf(stderr, "producer: out of memory\n");
-		leave(&r, f.key, 1, 0);
+		leave(&r, &f, 1, 0);
 		return 1;
 	}
 	wire_fill(msg, (size_t)f.size);
@@ -80,7 +82,7 @@ int main(int argc, char **argv)
 			ended = "count";
 			break;
 		}
-		if (f.vary) /* a spread of sizes that is not periodic in the ring */
+		if (f.vary) /* a spread of sizes that is not periodic in the ring: whole ones, fragmented ones */
 			len = WIRE_HEADER_SIZE + (size_t)((seq * UINT64_C(2654435761)) % span);
 		now = shmring_now_ns();
 		wire_put(msg, len, seq, now);
@@ -126,7 +128,7 @@ int main(int argc, char **argv)
 	       "created=%d fences=%s membarriers=%llu seconds=%.3f msgs_per_sec=%.0f stalls=%llu waits=%llu "
 	       "wakes=%llu ended=%s\n",
 	       rc == 0 ? "ok" : "FAILED", (unsigned long long)n, (unsigned long long)bytes,
-	       (unsigned long long)st0.producer.messages, (unsigned long long)f.size, f.vary,
+	       (unsigned long long)(st0.producer.messages / per_message(&f)), (unsigned long long)f.size, f.vary,
 	       (unsigned long long)st.slots, wait_name(f.wait), created, fences_name(&st),
 	       (unsigned long long)r.prod.membarriers, secs, secs > 0 ? (double)n / secs : 0.0,
 	       (unsigned long long)(st.producer.stalls - st0.producer.stalls),
@@ -134,7 +136,7 @@ int main(int argc, char **argv)
 	       (unsigned long long)(st.producer.wakes - st0.producer.wakes), ended);
 	fflush(stdout);
 	normal = rc == 0 && strcmp(ended, "count") == 0;
-	leave(&r, f.key, 1, normal);
+	leave(&r, &f, 1, normal);
 	free(msg);
 	return rc == 0 ? 0 : 1;
 }

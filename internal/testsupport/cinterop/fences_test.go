@@ -1,6 +1,7 @@
 package cinterop_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -127,7 +128,7 @@ func fenceStream(t *testing.T, bin string, cCreates, symmetric bool, w fenceWait
 	t.Cleanup(cleanup)
 	if !cCreates {
 		var err error
-		r, err = ring.Create(shmseg.Key(key), ring.Config{SlotSize: ring.SlotSizeFor(size), Slots: slots,
+		r, err = ring.Create(shmseg.Key(key), ring.Config{MaxMessage: size, SlotSize: ring.SlotSizeFor(size), Slots: slots,
 			SymmetricFences: symmetric, Options: opts})
 		require.NoError(t, err)
 	}
@@ -278,9 +279,12 @@ const (
 // TestOpenRefusedByBoth: a ring in a real segment, made by Go, then
 // changed the way a peer of another version would have written it, is
 // refused by the Go opener and by the C one alike: major versions 1 (which
-// lacked the fence flag, and whose processes would ignore it) and 3, and a
-// flags bit that version 2.0 does not define. The unchanged ring, of
-// either fences, is accepted by both, which agree on the flag.
+// lacked the fence flag, and whose processes would ignore it), 2 (which
+// lacked fragments, and whose processes would take one for a corrupt
+// length) and 4; a flags bit that version 3.0 does not define; and a
+// max_message out of range (0, above the limit, or longer than a slot's
+// payload in slots too small for fragments). The unchanged ring, of either
+// fences, is accepted by both, which agree on the flag.
 func TestOpenRefusedByBoth(t *testing.T) {
 	bin := buildC(t, "opener.c", openerProgram)
 	le := binary.LittleEndian
@@ -288,6 +292,7 @@ func TestOpenRefusedByBoth(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		symmetric bool
+		slotSize  int // 0: 64
 		poke      func(t *testing.T, b []byte)
 		goErr     error  // nil: Go opens it
 		goSays    string // in Go's error
@@ -297,8 +302,21 @@ func TestOpenRefusedByBoth(t *testing.T) {
 		{name: "symmetric unchanged", symmetric: true, cCode: cOK},
 		{name: "major 1", poke: func(t *testing.T, b []byte) { le.PutUint16(b[ring.FieldOffset("major"):], 1) },
 			goErr: ring.ErrVersion, goSays: "1.0", cCode: cEVersion},
-		{name: "major 3", poke: func(t *testing.T, b []byte) { le.PutUint16(b[ring.FieldOffset("major"):], 3) },
-			goErr: ring.ErrVersion, goSays: "3.0", cCode: cEVersion},
+		{name: "major 2", poke: func(t *testing.T, b []byte) { le.PutUint16(b[ring.FieldOffset("major"):], 2) },
+			goErr: ring.ErrVersion, goSays: "2.0", cCode: cEVersion},
+		{name: "major 4", poke: func(t *testing.T, b []byte) { le.PutUint16(b[ring.FieldOffset("major"):], 4) },
+			goErr: ring.ErrVersion, goSays: "4.0", cCode: cEVersion},
+		{name: "max_message 0", poke: func(t *testing.T, b []byte) { le.PutUint64(b[ring.FieldOffset("max_message"):], 0) },
+			goErr: ring.ErrLayout, goSays: "max_message 0", cCode: cELayout},
+		{name: "max_message above the limit", poke: func(t *testing.T, b []byte) {
+			le.PutUint64(b[ring.FieldOffset("max_message"):], ring.MaxMessageLimit+1)
+		}, goErr: ring.ErrLayout, goSays: "max_message 1099511627777", cCode: cELayout},
+		{name: "max_message at the limit", poke: func(t *testing.T, b []byte) {
+			le.PutUint64(b[ring.FieldOffset("max_message"):], ring.MaxMessageLimit)
+		}, cCode: cOK},
+		{name: "max_message past an 8-byte slot", slotSize: 8, poke: func(t *testing.T, b []byte) {
+			le.PutUint64(b[ring.FieldOffset("max_message"):], 5)
+		}, goErr: ring.ErrLayout, goSays: "max_message 5", cCode: cELayout},
 		{name: "unknown flag bit", poke: func(t *testing.T, b []byte) {
 			at := ring.FieldOffset("flags")
 			le.PutUint32(b[at:], le.Uint32(b[at:])|1<<7)
@@ -312,7 +330,8 @@ func TestOpenRefusedByBoth(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
 			key := shmtest.Key(t)
-			r, err := ring.Create(shmseg.Key(key), ring.Config{SlotSize: 64, Slots: 4, SymmetricFences: tc.symmetric})
+			slotSize := cmp.Or(tc.slotSize, 64)
+			r, err := ring.Create(shmseg.Key(key), ring.Config{SlotSize: slotSize, Slots: 4, SymmetricFences: tc.symmetric})
 			require.NoError(t, err)
 			t.Cleanup(func() {
 				_ = r.Segment().Remove()

@@ -62,6 +62,14 @@ var constants = []struct {
 	{"SHMRING_FLAGS_KNOWN", 1},
 	{"SHMRING_PID_BITS", 22},
 	{"SHMRING_FLUSH_EVERY", 64},
+	{"SHMRING_FRAG_MORE", 1 << 31},
+	{"SHMRING_FRAG_CONT", 1 << 30},
+	{"SHMRING_FRAG_ABORT", 1 << 29},
+	{"SHMRING_FRAG_FLAGS", 7 << 29},
+	{"SHMRING_FRAG_LEN", 1<<29 - 1},
+	{"SHMRING_TOTAL_SIZE", 8},
+	{"SHMRING_MIN_FRAGMENT_SLOT", ring.MinFragmentSlot},
+	{"SHMRING_MAX_MESSAGE_LIMIT", ring.MaxMessageLimit},
 	{"SHMRING_DEFAULT_LIVENESS_NS", uint64(ring.DefaultLiveness)},
 	{"SHMRING_DEFAULT_READY_TIMEOUT_NS", uint64(ring.DefaultReadyTimeout)},
 	{"SHMRING_DEFAULT_SPIN_NS", uint64(ring.DefaultSpin)},
@@ -271,6 +279,7 @@ func checkAgainstGoFences(t *testing.T, l cLayout, symmetric bool) {
 	require.Equal(t, uint32(slotSize), u32("slot_size"))
 	require.Equal(t, uint32(slots), u32("slot_count"))
 	require.Equal(t, uint64(segSize), u64("segment_size"))
+	require.Equal(t, uint64(slotSize-4), u64("max_message"), "max_message of a ring made with SlotSize alone")
 	require.Equal(t, c["SHMRING_STATE_READY"], uint64(u32("state")))
 	wantFlags := uint32(0)
 	if asym {
@@ -361,8 +370,13 @@ func checkAgainstGoFences(t *testing.T, l cLayout, symmetric bool) {
 		error error
 	}{
 		{"magic", func(b []byte) { le.PutUint64(b[off("magic"):], 1) }, ring.ErrBadMagic},
-		{"major 3", func(b []byte) { le.PutUint16(b[off("major"):], 3) }, ring.ErrVersion},
+		{"major 4", func(b []byte) { le.PutUint16(b[off("major"):], 4) }, ring.ErrVersion},
+		{"major 2", func(b []byte) { le.PutUint16(b[off("major"):], 2) }, ring.ErrVersion},
 		{"major 1", func(b []byte) { le.PutUint16(b[off("major"):], 1) }, ring.ErrVersion},
+		{"max_message 0", func(b []byte) { le.PutUint64(b[off("max_message"):], 0) }, ring.ErrLayout},
+		{"max_message above the limit", func(b []byte) {
+			le.PutUint64(b[off("max_message"):], c["SHMRING_MAX_MESSAGE_LIMIT"]+1)
+		}, ring.ErrLayout},
 		{"flags", func(b []byte) {
 			le.PutUint32(b[off("flags"):], le.Uint32(b[off("flags"):])|uint32(c["SHMRING_FLAGS_KNOWN"]+1))
 		}, ring.ErrLayout},

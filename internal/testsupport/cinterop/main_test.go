@@ -2,15 +2,21 @@
 // example programs in examples/c speak the ring's protocol with the Go code:
 // the same layout byte for byte (layout_test.go), messages streamed both
 // ways between a C process and Go (stream_test.go), a peer's death,
-// takeover and stop seen across the language boundary (peer_test.go), and
+// takeover and stop seen across the language boundary (peer_test.go),
 // layout 2.0's fences: rings with and without the asymmetric-fence flag,
 // made by either language, the membarrier path of the sleeper, and both
-// openers refusing versions and flags they do not know (fences_test.go);
+// openers refusing versions, flags and max_messages they do not accept
+// (fences_test.go);
 // shared fields that mean the same whichever language writes and reads
 // them (the stalls counter, the closed bits and owners), a C process driven
 // move by move against the Go package (shared_test.go, testdata/script.c);
-// the header's own checks of the language standard and the feature macros,
-// and its quick-use example, compiled and run as written (header_test.go).
+// layout 3.0's messages of any size: fragmented messages each way and from
+// C to C, up to thousands of rings, short buffers, hostile slots both
+// consumers must refuse alike, and messages torn by a timeout, an abort or
+// a death mid-message with the role taken over by either language
+// (fragment_test.go); the header's own checks of the language standard and
+// the feature macros, and its quick-use example, compiled and run as
+// written (header_test.go).
 //
 // The package holds tests only. The C code is compiled at run time with the
 // first compiler found of $CC, cc, gcc and clang (shmtest.CC); without one,

@@ -28,7 +28,7 @@ func TestCConsumerSeesDeadGoProducer(t *testing.T) {
 	defer cancel()
 	key := shmtest.Key(t)
 	const sent, size, slots = 1000, 64, 64
-	r, err := ring.Create(shmseg.Key(key), ring.Config{SlotSize: ring.SlotSizeFor(size), Slots: slots})
+	r, err := ring.Create(shmseg.Key(key), ring.Config{MaxMessage: size, SlotSize: ring.SlotSizeFor(size), Slots: slots})
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		_ = r.Segment().Remove() // no side will close it: the producer dies
@@ -68,7 +68,7 @@ func TestGoConsumerSeesDeadCProducerAndCTakesOver(t *testing.T) {
 	defer cancel()
 	const size, slots, more = 64, 64, 1000
 	r, key, closeR := newRing(t, ring.Config{
-		SlotSize: ring.SlotSizeFor(size), Slots: slots,
+		MaxMessage: size, SlotSize: ring.SlotSizeFor(size), Slots: slots,
 		Options: ring.Options{Liveness: 100 * time.Millisecond},
 	})
 	c, err := r.Consumer()

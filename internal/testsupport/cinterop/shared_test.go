@@ -35,6 +35,7 @@ const (
 // cScript is a C process that runs testdata/script.c's commands.
 type cScript struct {
 	t     *testing.T
+	cmd   *exec.Cmd
 	in    io.WriteCloser
 	lines chan string
 	ctx   context.Context
@@ -60,7 +61,7 @@ func startScript(t *testing.T, ctx context.Context) *cScript {
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
-	s := &cScript{t: t, in: in, lines: make(chan string), ctx: ctx}
+	s := &cScript{t: t, cmd: cmd, in: in, lines: make(chan string), ctx: ctx}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -82,6 +83,14 @@ func startScript(t *testing.T, ctx context.Context) *cScript {
 		_ = cmd.Wait()
 	})
 	return s
+}
+
+// kill kills the C process and waits until it is gone (reaped): whatever
+// role it held now belongs to a dead process.
+func (s *cScript) kill() {
+	s.t.Helper()
+	require.NoError(s.t, s.cmd.Process.Kill())
+	_ = s.cmd.Wait()
 }
 
 // send writes one command without waiting for its answer (for a call that

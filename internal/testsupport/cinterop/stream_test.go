@@ -48,11 +48,14 @@ const (
 	idle      = 3 * cLiveness
 )
 
+// config is the ring examples/c makes for s (and cmd/producer and
+// cmd/consumer do): messages of up to -size bytes, in slots that hold one.
 func (s stream) config() ring.Config {
 	return ring.Config{
-		SlotSize: ring.SlotSizeFor(s.size),
-		Slots:    s.slots,
-		Options:  ring.Options{Wait: ring.WaitStrategy{Mode: s.wait}, Liveness: cLiveness},
+		MaxMessage: s.size,
+		SlotSize:   ring.SlotSizeFor(s.size),
+		Slots:      s.slots,
+		Options:    ring.Options{Wait: ring.WaitStrategy{Mode: s.wait}, Liveness: cLiveness},
 	}
 }
 
@@ -232,22 +235,37 @@ type consumerJSON struct {
 	Duplicated uint64 `json:"duplicated"`
 	Reordered  uint64 `json:"reordered"`
 	Corrupt    uint64 `json:"corrupt"`
+	Torn       uint64 `json:"torn"`
 	Ended      string `json:"ended"`
 	Error      string `json:"error"`
 }
 
 // TestGoCommands: the C programs against the real cmd/producer and
 // cmd/consumer binaries, as examples/c/README.md tells a user to run them.
-// Whichever side starts first creates the ring.
+// Whichever side starts first creates the ring. Besides 64-byte messages,
+// the issue's 1 MiB ones in 16 slots of 16 KiB: each is four times the
+// ring, and streams through it in fragments, CRC-checked across them.
 func TestGoCommands(t *testing.T) {
 	cbin := cPrograms(t)
 	gobin := goCommands(t)
-	count := pick(200_000, 20_000)
-	for _, slots := range []int{8, 4096} {
+	for _, g := range []struct {
+		name           string
+		size, slotSize int // slotSize 0: the default for size
+		slots, count   int
+	}{
+		{"slots=8", 64, 0, 8, pick(200_000, 20_000)},
+		{"slots=4096", 64, 0, 4096, pick(200_000, 20_000)},
+		{"1MiB-in-16-slots-of-16KiB", 1 << 20, 16 << 10, 16, pick(100, 20)},
+	} {
+		count := g.count
 		common := func(key int32) []string {
-			return []string{"-key", hexKey(key), "-size", "64", "-slots", strconv.Itoa(slots), "-timeout", "60s"}
+			args := []string{"-key", hexKey(key), "-size", strconv.Itoa(g.size), "-slots", strconv.Itoa(g.slots), "-timeout", "60s"}
+			if g.slotSize != 0 {
+				args = append(args, "-slot-size", strconv.Itoa(g.slotSize))
+			}
+			return args
 		}
-		t.Run(fmt.Sprintf("cmd-producer-to-c-consumer/slots=%d", slots), func(t *testing.T) {
+		t.Run("cmd-producer-to-c-consumer/"+g.name, func(t *testing.T) {
 			shmtest.NoLeaks(t)
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
@@ -262,7 +280,7 @@ func TestGoCommands(t *testing.T) {
 			require.Equal(t, "eof", sum["ended"])
 			t.Logf("C consumer: %s", &cons.Stdout)
 		})
-		t.Run(fmt.Sprintf("c-producer-to-cmd-consumer/slots=%d", slots), func(t *testing.T) {
+		t.Run("c-producer-to-cmd-consumer/"+g.name, func(t *testing.T) {
 			shmtest.NoLeaks(t)
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
