@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -541,4 +542,96 @@ func fragmentOracle(at func(uint64) []byte, published uint64, resync bool, bufLe
 		}
 	}
 	return oracleResult{msg: msg, n: len(msg)}, true
+}
+
+// TestMaxMessageBelowPayload: in a ring whose max_message is less than a
+// slot holds (Config{MaxMessage: 64} has slots of 72 bytes, 68 of
+// payload), every sending call refuses a message longer than max_message
+// although a slot would hold it, and every receiving call refuses such a
+// message in one slot (a producer of this ring writes none) as corrupt:
+// a buffer of MaxMessage() bytes holds every message Recv returns.
+func TestMaxMessageBelowPayload(t *testing.T) {
+	ctx := context.Background()
+	cfg := Config{MaxMessage: 64, Slots: 8}
+	send := []struct {
+		name string
+		send func(p *Producer, n int) error
+	}{
+		{"Send", func(p *Producer, n int) error { return p.Send(ctx, make([]byte, n)) }},
+		{"TrySend", func(p *Producer, n int) error { return p.TrySend(make([]byte, n)) }},
+		{"SendBatch", func(p *Producer, n int) error {
+			_, err := p.SendBatch(ctx, [][]byte{make([]byte, n)})
+			return err
+		}},
+		{"Reserve", func(p *Producer, n int) error {
+			_, err := p.Reserve(ctx, n)
+			return err
+		}},
+		{"ReserveBatch", func(p *Producer, n int) error {
+			_, err := p.ReserveBatch(ctx, 2, n)
+			return err
+		}},
+	}
+	for _, s := range send {
+		t.Run(s.name, func(t *testing.T) {
+			r, err := New(cfg)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = r.Close() })
+			require.Equal(t, 72, r.SlotSize())
+			p, err := r.Producer()
+			require.NoError(t, err)
+			for n := 65; n <= 68; n++ {
+				err := s.send(p, n)
+				require.ErrorIs(t, err, ErrMessageTooLarge, "%d bytes", n)
+				require.Contains(t, err.Error(), "at most 64")
+			}
+			require.Equal(t, uint64(0), p.head, "nothing sent or reserved")
+			require.NoError(t, s.send(p, 64))
+		})
+	}
+	recv := []struct {
+		name string
+		recv func(c *Consumer) (int, error)
+	}{
+		{"Recv", func(c *Consumer) (int, error) { return c.Recv(ctx, make([]byte, c.MaxMessage())) }},
+		{"TryRecv", func(c *Consumer) (int, error) { return c.TryRecv(make([]byte, c.MaxMessage())) }},
+		{"RecvBatch", func(c *Consumer) (int, error) {
+			return c.RecvBatch(ctx, 0, func([]byte) error { return errors.New("must not be called") })
+		}},
+		{"RecvBatch second", func(c *Consumer) (int, error) {
+			return c.RecvBatch(ctx, 0, func(m []byte) error {
+				if len(m) != 1 {
+					return errors.New("only the message before it")
+				}
+				return nil
+			})
+		}},
+		{"Peek", func(c *Consumer) (int, error) {
+			m, err := c.Peek(ctx)
+			return len(m), err
+		}},
+	}
+	for _, rc := range recv {
+		t.Run(rc.name, func(t *testing.T) {
+			for n := 65; n <= 68; n++ {
+				r, err := New(cfg)
+				require.NoError(t, err)
+				t.Cleanup(func() { _ = r.Close() })
+				c, err := r.Consumer()
+				require.NoError(t, err)
+				at := uint64(0)
+				if rc.name == "RecvBatch second" {
+					putSlot(c.at(0), 1, 0, []byte{1})
+					at = 1
+				}
+				putSlot(c.at(at), uint32(n), 0, make([]byte, n)) // a hostile producer's
+				r.h.head.Store(at + 1)
+				got, err := rc.recv(c)
+				require.ErrorIs(t, err, ErrCorrupt, "%d bytes", n)
+				require.Contains(t, err.Error(), fmt.Sprintf("slot %d: length %d", at, n))
+				require.Equal(t, int(at), got)
+				require.Equal(t, at, c.tail, "the slot stays")
+			}
+		})
+	}
 }

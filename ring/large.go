@@ -58,7 +58,7 @@ func (p *Producer) sendAny(ctx context.Context, msg []byte) error {
 			return err
 		}
 	}
-	if len(msg) <= p.payload {
+	if len(msg) <= p.single {
 		if err := p.room(ctx, 1); err != nil {
 			return err
 		}
@@ -102,7 +102,7 @@ func (p *Producer) sendBatchLarge(ctx context.Context, msgs [][]byte) (n int, er
 	}
 	for n < len(msgs) {
 		j := n
-		for j < len(msgs) && len(msgs[j]) <= p.payload {
+		for j < len(msgs) && len(msgs[j]) <= p.single {
 			j++
 		}
 		if j > n {
@@ -124,13 +124,17 @@ func (p *Producer) sendBatchLarge(ctx context.Context, msgs [][]byte) (n int, er
 }
 
 // reserveSlow is Reserve's and ReserveBatch's way for a length the fast
-// path does not take: too long for a slot (Reserve writes in one slot, and
-// fragments nothing), or any while mid, which it ends with an abort. On
-// success the caller goes on with the fast path.
+// path does not take: longer than max_message, or too long for a slot
+// (Reserve writes in one slot, and fragments nothing), or any while mid,
+// which it ends with an abort. On success the caller goes on with the fast
+// path.
 func (p *Producer) reserveSlow(ctx context.Context, n int) error {
-	if n < 0 || n > p.payload {
+	if uint64(n) > p.maxMsg { // n < 0 too
+		return p.tooLarge(n)
+	}
+	if n > p.single {
 		return fmt.Errorf("%w: %d bytes: Reserve and ReserveBatch write in one slot, which holds at most %d (Send fragments longer messages)",
-			ErrMessageTooLarge, n, p.payload)
+			ErrMessageTooLarge, n, p.single)
 	}
 	if err := p.open(); err != nil {
 		return err
@@ -182,7 +186,7 @@ func (p *Producer) abort(ctx context.Context) error {
 func (p *Producer) putAbort() {
 	binary.LittleEndian.PutUint32(p.at(p.head), fragCont|fragAbort)
 	p.head++
-	p.mid, p.whole = false, p.payload
+	p.mid, p.whole = false, p.single
 	p.publish()
 }
 
@@ -322,7 +326,7 @@ func (c *Consumer) recvLarge(ctx context.Context, buf []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if w <= uint32(c.payload) { // a whole message, after a takeover
+	if w <= uint32(c.single) { // a whole message, after a takeover
 		return c.copyOut(ctx, buf)
 	}
 	total, k, err := c.first(w)
@@ -349,7 +353,7 @@ func (c *Consumer) recvBatchLarge(ctx context.Context, max int, fn func(msg []by
 	if err != nil {
 		return 0, err
 	}
-	if w <= uint32(c.payload) {
+	if w <= uint32(c.single) {
 		return c.recvBatch(ctx, max, fn)
 	}
 	total, k, err := c.first(w)
@@ -375,7 +379,7 @@ func (c *Consumer) peekLarge(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if w <= uint32(c.payload) {
+	if w <= uint32(c.single) {
 		return c.next(ctx)
 	}
 	total, _, err := c.first(w)
@@ -395,7 +399,7 @@ func (c *Consumer) start(ctx context.Context) (uint32, error) {
 	w := binary.LittleEndian.Uint32(c.at(c.tail))
 	if c.frag == fragResync {
 		if w&fragCont == 0 {
-			c.frag, c.whole = fragNone, c.payload
+			c.frag, c.whole = fragNone, c.single
 		} else {
 			c.frag, c.left = fragSkip, fragUnknown
 		}
@@ -415,7 +419,7 @@ func (c *Consumer) first(w uint32) (total, k uint64, err error) {
 	n := w & fragLen
 	switch w &^ fragLen {
 	case 0:
-		return 0, 0, fmt.Errorf("%w: slot %d: length %d, slots hold at most %d", ErrCorrupt, c.tail, n, c.payload)
+		return 0, 0, fmt.Errorf("%w: slot %d: length %d, a message in one slot has at most %d bytes", ErrCorrupt, c.tail, n, c.single)
 	case fragMore:
 	default:
 		return 0, 0, fmt.Errorf("%w: slot %d: length word %#x: flags %#x where a message begins (a whole message or a first fragment)",
@@ -539,7 +543,7 @@ func (c *Consumer) skip(ctx context.Context) error {
 				case errors.Is(err, ErrEmpty):
 					return err
 				case errors.Is(err, io.EOF):
-					c.frag, c.whole = fragNone, c.payload // the producer sends no more of it
+					c.frag, c.whole = fragNone, c.single // the producer sends no more of it
 				}
 				return fmt.Errorf("%w: discarding the rest of a torn message: %w", ErrTorn, err)
 			}
@@ -563,7 +567,7 @@ func (c *Consumer) skip(ctx context.Context) error {
 		}
 		c.tail++
 		if end {
-			c.frag, c.whole = fragNone, c.payload
+			c.frag, c.whole = fragNone, c.single
 			c.releaseRead()
 			return fmt.Errorf("%w: the rest of a torn message discarded, through slot %d", ErrTorn, c.tail-1)
 		}

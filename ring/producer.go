@@ -18,8 +18,12 @@ type slots struct {
 	n    uint64 // count
 	// payload is the most a slot holds: size-4 bytes.
 	payload int
+	// single is the longest message in one slot: payload, or max_message
+	// if that is less (a message longer than max_message is refused
+	// even where a slot would hold it).
+	single int
 	// whole is the longest message (producer) or length word (consumer)
-	// the single-slot fast paths take: payload, or -1 while this side
+	// the single-slot fast paths take: single, or -1 while this side
 	// must first end or discard a message left unfinished (producer:
 	// mid, consumer: skip or resync), so that every call takes the slow
 	// path, which does that first. One comparison serves both.
@@ -124,13 +128,18 @@ func (s *slots) settle() {
 // newSlots indexes r's slot area for a side whose header block is me; its
 // counters resume where a previous holder of the role left them.
 func newSlots(r *Ring, me *side) slots {
+	single := int(r.g.slotSize) - lenSize
+	if r.g.maxMsg < uint64(single) {
+		single = int(r.g.maxMsg)
+	}
 	return slots{
 		area:     r.buf[HeaderSize:r.g.segSize],
 		size:     r.g.slotSize,
 		mask:     r.g.slots - 1,
 		n:        r.g.slots,
 		payload:  int(r.g.slotSize) - lenSize,
-		whole:    int(r.g.slotSize) - lenSize,
+		single:   single,
+		whole:    single,
 		maxMsg:   r.g.maxMsg,
 		relaxed:  r.asym,
 		counters: loadCounters(me),
