@@ -675,19 +675,31 @@ func (p *Producer) peerCursor() uint64 { return p.cachedTail }
 func (p *Producer) flushCounters() { p.flush(p.me) }
 
 // Close ends the producer: what was committed stays for the consumer, which
-// drains it and then reads io.EOF; what was reserved and not committed is
-// dropped. A streaming message a Send left unfinished (ErrTorn) stays
-// unfinished, without an abort: Close may run in another goroutine than
-// the send, and the ring may be full; the consumer reads the end of the
-// stream in the middle of it as ErrTorn, with io.EOF. It wakes a call of this producer blocked in another goroutine
-// (which returns ErrClosed) and the consumer. A second Close returns
-// ErrClosed. Close does not unmap the segment: Ring.Close does.
+// drains it and then reads io.EOF, and nothing is published after that;
+// what was reserved and not committed is dropped. A streaming message a
+// Send left unfinished (ErrTorn) stays unfinished, without an abort: Close
+// may run in another goroutine than the send, and the ring may be full;
+// the consumer reads the end of the stream in the middle of it as ErrTorn,
+// with io.EOF. It wakes a call of this producer blocked in another
+// goroutine (which returns ErrClosed), waits for a call under way to end
+// (up to a second, as Ring.Close does), and then wakes the consumer. A
+// second Close returns ErrClosed. Close does not unmap the segment:
+// Ring.Close does.
 func (p *Producer) Close() error {
 	p.closes.Add(1) // a read-modify-write: a full fence, no Heavy needed
 	defer p.closes.Add(-1)
 	if !p.closed.CompareAndSwap(false, true) {
 		return ErrClosed
 	}
+	// The end of the stream comes after the last publication. A call
+	// that found the producer open before the swap above may still
+	// publish (a run of a streaming Send, a SendBatch's run): were the
+	// consumer told first, it would read io.EOF, then a message, or a
+	// continuation where a message begins (ErrCorrupt). So the call is
+	// woken if it sleeps, and waited for, before the flag is set.
+	wake(&p.h.spaceSeq)
+	p.r.barrier()
+	p.idle(false)
 	p.r.closeSide(stateProducerClosed, &p.h.prod)
 	return nil
 }
