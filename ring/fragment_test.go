@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"testing"
 	"time"
 
@@ -631,6 +632,59 @@ func TestMaxMessageBelowPayload(t *testing.T) {
 				require.Contains(t, err.Error(), fmt.Sprintf("slot %d: length %d", at, n))
 				require.Equal(t, int(at), got)
 				require.Equal(t, at, c.tail, "the slot stays")
+			}
+		})
+	}
+}
+
+// TestStreamRuns: while a message larger than the ring streams, each side
+// stores its cursor at least every streamRun fragments (a quarter of the
+// ring, or 32 KiB of slots), so that one copies while the other does. A
+// producer that filled every free slot before it published, and a consumer
+// that released only once it had copied all that was published, each
+// waited while the other copied a ring's worth.
+func TestStreamRuns(t *testing.T) {
+	for _, tt := range []struct {
+		slot, slots int
+		run         uint64
+	}{{64, 8, 2}, {64, 64, 16}, {1 << 10, 256, 32}, {64 << 10, 8, 1}} {
+		t.Run(fmt.Sprintf("%d slots of %d bytes", tt.slots, tt.slot), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			r, err := New(Config{SlotSize: tt.slot, Slots: tt.slots, MaxMessage: 8 * tt.slot * tt.slots})
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = r.Close() })
+			p, err := r.Producer()
+			require.NoError(t, err)
+			c, err := r.Consumer()
+			require.NoError(t, err)
+			require.Equal(t, tt.run, c.streamRun)
+			var mu sync.Mutex
+			stores := map[bool][]uint64{}
+			SetStreamHook(func(producer bool, cursor uint64) {
+				mu.Lock()
+				defer mu.Unlock()
+				stores[producer] = append(stores[producer], cursor)
+			})
+			defer SetStreamHook(nil)
+			msg := bytes.Repeat([]byte{5}, 5*tt.slot*tt.slots) // five rings' worth
+			errc := make(chan error, 1)
+			go func() { errc <- p.Send(ctx, msg) }()
+			buf := make([]byte, len(msg))
+			n, err := c.Recv(ctx, buf)
+			require.NoError(t, err)
+			require.Equal(t, msg, buf[:n])
+			require.NoError(t, <-errc)
+			mu.Lock()
+			defer mu.Unlock()
+			for _, producer := range []bool{true, false} {
+				side := map[bool]string{true: "producer", false: "consumer"}[producer]
+				require.NotEmpty(t, stores[producer], side)
+				last := uint64(0)
+				for _, s := range stores[producer] {
+					require.LessOrEqual(t, s-last, tt.run, "%s: a store at %d after one at %d: %v", side, s, last, stores[producer])
+					last = s
+				}
 			}
 		})
 	}

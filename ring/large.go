@@ -208,12 +208,28 @@ func (p *Producer) room(ctx context.Context, k uint64) error {
 	return p.waitSpace(ctx)
 }
 
+// streamRunFor is how many fragments a side copies, while a message
+// larger than the ring streams, between two stores of its cursor: a
+// quarter of the ring, or 32 KiB of slots if that is less, and at least
+// one. Both sides copy at once only if each gives the other its slots
+// while it is still copying: a producer that filled every free slot
+// before it published, and a consumer that released only once it had
+// copied everything published, would each wait while the other copies
+// a ring's worth. A store per 32 KiB copied costs nothing measurable. It
+// is less than the slot count (a quarter of at least 2, or 1), which
+// stream's runs need.
+func streamRunFor(slots, slotSize uint64) uint64 {
+	return max(1, min(slots/4, (32<<10+slotSize-1)/slotSize))
+}
+
 // stream sends a message of k fragments, more than the ring has slots: it
 // writes a run of fragments into the free slots, publishes it, and waits
-// for more room, until the message is sent. A run stops one slot short of
-// a full ring, so the slot before the published cursor always holds the
-// last published word, which resume reads after a crash: a full run would
-// overwrite it with a fragment not yet published.
+// for more room, until the message is sent. A run is at most streamRun
+// fragments, so that the consumer can copy one run while the next is
+// written, and is less than the slot count: the slot before the published
+// cursor always holds the last published word, which resume reads after a
+// crash, and a run over a whole ring would overwrite it with a fragment
+// not yet published.
 func (p *Producer) stream(ctx context.Context, msg []byte, k uint64) error {
 	if p.head != p.published {
 		p.publish() // the reservations before this message
@@ -226,7 +242,7 @@ func (p *Producer) stream(ctx context.Context, msg []byte, k uint64) error {
 		if p.h.state.Load()&stateConsumerClosed != 0 {
 			return p.torn(len(msg), pos, p.closedErr())
 		}
-		want := min(left, p.n-1)
+		want := min(left, p.streamRun)
 		if p.head-p.cachedTail > p.n-want {
 			// Room for less than a run: look whether the
 			// consumer has freed more, and wait if none is free.
@@ -243,6 +259,9 @@ func (p *Producer) stream(ctx context.Context, msg []byte, k uint64) error {
 		pos = p.putFragments(msg, pos, run)
 		left -= run
 		p.publishLarge()
+		if hookStreamStore != nil {
+			hookStreamStore(true, p.head)
+		}
 		if crashPoints && left > 0 {
 			crash("send-large-mid-message")
 		}
@@ -444,9 +463,11 @@ func (c *Consumer) first(w uint32) (total, k uint64, err error) {
 // assemble appends the message at tail, of total bytes in k slots, whose
 // first fragment first checked, to dst, and moves tail past it; the caller
 // releases. A message that fits the ring is waited for whole, then copied;
-// a longer one is copied as it comes, and released run by run so that the
-// producer can go on. With ctx nil (TryRecv) nothing is waited for, and a
-// message longer than the ring is refused: it never is there whole.
+// a longer one is copied as it comes, and released every streamRun
+// fragments, and when it has copied all that is published, so that the
+// producer writes while it copies. With ctx nil (TryRecv) nothing is
+// waited for, and a message longer than the ring is refused: it never is
+// there whole.
 //
 // dst grows only by what is copied into it: Recv's buffer holds total
 // bytes (checked), RecvBatch's grows with the fragments that arrive.
@@ -467,10 +488,13 @@ func (c *Consumer) assemble(ctx context.Context, dst []byte, total, k uint64) ([
 	for ; got < total; seq++ {
 		if seq == c.cachedHead { // streaming: wait for more
 			c.tail = seq
-			c.releaseRead()
+			c.releaseStream()
 			if err := c.available(ctx, 1); err != nil {
 				return dst, c.tornRecv(total, got, err)
 			}
+		} else if streaming && seq-c.released >= c.streamRun {
+			c.tail = seq
+			c.releaseStream()
 		}
 		s := c.at(seq)
 		w := binary.LittleEndian.Uint32(s)
@@ -593,6 +617,17 @@ func (c *Consumer) available(ctx context.Context, k uint64) error {
 		return err
 	}
 	return c.waitFor(ctx, c)
+}
+
+// releaseStream is releaseRead in the middle of a message larger than the
+// ring.
+func (c *Consumer) releaseStream() {
+	if c.tail != c.released {
+		c.release()
+		if hookStreamStore != nil {
+			hookStreamStore(false, c.tail)
+		}
+	}
 }
 
 // releaseRead releases what the consumer has moved past, if anything.

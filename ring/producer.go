@@ -31,6 +31,9 @@ type slots struct {
 	// maxMsg is the ring's max_message: the longest message either side
 	// sends or accepts.
 	maxMsg uint64
+	// streamRun is how many fragments of a message larger than the ring
+	// a side copies between two stores of its cursor (streamRunFor).
+	streamRun uint64
 	// relaxed: publish with a release store. True in a ring with
 	// asymmetric fences until the peer asks for full ones (wakeSleeper).
 	relaxed bool
@@ -133,16 +136,17 @@ func newSlots(r *Ring, me *side) slots {
 		single = int(r.g.maxMsg)
 	}
 	return slots{
-		area:     r.buf[HeaderSize:r.g.segSize],
-		size:     r.g.slotSize,
-		mask:     r.g.slots - 1,
-		n:        r.g.slots,
-		payload:  int(r.g.slotSize) - lenSize,
-		single:   single,
-		whole:    single,
-		maxMsg:   r.g.maxMsg,
-		relaxed:  r.asym,
-		counters: loadCounters(me),
+		area:      r.buf[HeaderSize:r.g.segSize],
+		size:      r.g.slotSize,
+		mask:      r.g.slots - 1,
+		n:         r.g.slots,
+		payload:   int(r.g.slotSize) - lenSize,
+		single:    single,
+		whole:     single,
+		maxMsg:    r.g.maxMsg,
+		streamRun: streamRunFor(r.g.slots, r.g.slotSize),
+		relaxed:   r.asym,
+		counters:  loadCounters(me),
 	}
 }
 
