@@ -689,3 +689,57 @@ func TestStreamRuns(t *testing.T) {
 		})
 	}
 }
+
+// TestRecvBatchKilledInFn: a consumer that dies while RecvBatch's fn has a
+// fragmented message (here fn panics, and the role is made free as a dead
+// holder's is) leaves a message that fits the ring to the next consumer,
+// whole: nothing of it was released before fn. Of a message larger than
+// the ring it had released all but the last run while it copied: the next
+// consumer discards the rest (ErrTorn), then receives the next message.
+func TestRecvBatchKilledInFn(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		size int
+		torn bool
+	}{{"fits the ring", 300, false}, {"larger than the ring", 2000, true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			r, p := fragRing(t)
+			c, err := r.Consumer()
+			require.NoError(t, err)
+			msg := bytes.Repeat([]byte{3}, tt.size)
+			errc := make(chan error, 1)
+			go func() {
+				if err := p.Send(ctx, msg); err != nil {
+					errc <- err
+					return
+				}
+				errc <- p.Send(ctx, []byte("after"))
+			}()
+			func() {
+				defer func() { require.Equal(t, "killed", recover()) }()
+				_, _ = c.RecvBatch(ctx, 0, func(m []byte) error {
+					require.Equal(t, msg, m)
+					panic("killed")
+				})
+			}()
+			die(r, &r.h.cons)
+			c2, err := r.Consumer()
+			require.NoError(t, err)
+			buf := make([]byte, 4096)
+			n, err := c2.Recv(ctx, buf)
+			if tt.torn {
+				require.ErrorIs(t, err, ErrTorn)
+				n, err = c2.Recv(ctx, buf)
+			} else {
+				require.NoError(t, err)
+				require.Equal(t, msg, buf[:n], "delivered again")
+				n, err = c2.Recv(ctx, buf)
+			}
+			require.NoError(t, err)
+			require.Equal(t, "after", string(buf[:n]))
+			require.NoError(t, <-errc)
+		})
+	}
+}

@@ -385,8 +385,12 @@ func (c *Consumer) recvBatchLarge(ctx context.Context, max int, fn func(msg []by
 		c.releaseRead()
 		return 0, err
 	}
+	// Released after fn, as recvBatch does: a consumer killed in fn
+	// leaves a message that fits the ring, none of it released, to the
+	// next one whole. Of a streamed message only the last run is still
+	// held: the next consumer discards it (ErrTorn).
 	err = fn(msg)
-	c.releaseRead() // after fn, as recvBatch: a consumer killed in fn leaves the message to the next
+	c.releaseRead()
 	return 1, err
 }
 
