@@ -107,7 +107,9 @@ func (c *Consumer) MaxMessage() int { return int(c.maxMsg) }
 //
 // The message is released before Recv returns: a consumer process killed
 // after that loses it, and one that takes the role over starts after it.
-// Peek and Release, or RecvBatch, release only what the caller has seen.
+// Peek and Release, or RecvBatch, release only what the caller has seen,
+// but for a message larger than the ring, which RecvBatch releases as it
+// copies it.
 func (c *Consumer) Recv(ctx context.Context, buf []byte) (n int, err error) {
 	c.begin()
 	switch {
@@ -274,7 +276,12 @@ func (c *Consumer) Release() error {
 // is the batch: it is reassembled in a buffer the Consumer keeps from call
 // to call (it grows to the longest message received, by what is copied
 // into it), which fn sees, valid only during the call. Such a message is
-// received, waited for or torn as Recv receives it.
+// received, waited for or torn as Recv receives it. One that fits the ring
+// is released after fn, as a batch is: a consumer killed in fn leaves it
+// to the next one, whole. One larger than the ring cannot wait for fn in
+// the ring: its slots are released as it is copied, all but the last run,
+// and a consumer killed in fn leaves the next one only that run to
+// discard (ErrTorn): the message is lost.
 func (c *Consumer) RecvBatch(ctx context.Context, max int, fn func(msg []byte) error) (n int, err error) {
 	if err := c.open(); err != nil {
 		return 0, err

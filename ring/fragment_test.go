@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
+	"sync"
 	"testing"
 	"time"
 
@@ -541,4 +543,203 @@ func fragmentOracle(at func(uint64) []byte, published uint64, resync bool, bufLe
 		}
 	}
 	return oracleResult{msg: msg, n: len(msg)}, true
+}
+
+// TestMaxMessageBelowPayload: in a ring whose max_message is less than a
+// slot holds (Config{MaxMessage: 64} has slots of 72 bytes, 68 of
+// payload), every sending call refuses a message longer than max_message
+// although a slot would hold it, and every receiving call refuses such a
+// message in one slot (a producer of this ring writes none) as corrupt:
+// a buffer of MaxMessage() bytes holds every message Recv returns.
+func TestMaxMessageBelowPayload(t *testing.T) {
+	ctx := context.Background()
+	cfg := Config{MaxMessage: 64, Slots: 8}
+	send := []struct {
+		name string
+		send func(p *Producer, n int) error
+	}{
+		{"Send", func(p *Producer, n int) error { return p.Send(ctx, make([]byte, n)) }},
+		{"TrySend", func(p *Producer, n int) error { return p.TrySend(make([]byte, n)) }},
+		{"SendBatch", func(p *Producer, n int) error {
+			_, err := p.SendBatch(ctx, [][]byte{make([]byte, n)})
+			return err
+		}},
+		{"Reserve", func(p *Producer, n int) error {
+			_, err := p.Reserve(ctx, n)
+			return err
+		}},
+		{"ReserveBatch", func(p *Producer, n int) error {
+			_, err := p.ReserveBatch(ctx, 2, n)
+			return err
+		}},
+	}
+	for _, s := range send {
+		t.Run(s.name, func(t *testing.T) {
+			r, err := New(cfg)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = r.Close() })
+			require.Equal(t, 72, r.SlotSize())
+			p, err := r.Producer()
+			require.NoError(t, err)
+			for n := 65; n <= 68; n++ {
+				err := s.send(p, n)
+				require.ErrorIs(t, err, ErrMessageTooLarge, "%d bytes", n)
+				require.Contains(t, err.Error(), "at most 64")
+			}
+			require.Equal(t, uint64(0), p.head, "nothing sent or reserved")
+			require.NoError(t, s.send(p, 64))
+		})
+	}
+	recv := []struct {
+		name string
+		recv func(c *Consumer) (int, error)
+	}{
+		{"Recv", func(c *Consumer) (int, error) { return c.Recv(ctx, make([]byte, c.MaxMessage())) }},
+		{"TryRecv", func(c *Consumer) (int, error) { return c.TryRecv(make([]byte, c.MaxMessage())) }},
+		{"RecvBatch", func(c *Consumer) (int, error) {
+			return c.RecvBatch(ctx, 0, func([]byte) error { return errors.New("must not be called") })
+		}},
+		{"RecvBatch second", func(c *Consumer) (int, error) {
+			return c.RecvBatch(ctx, 0, func(m []byte) error {
+				if len(m) != 1 {
+					return errors.New("only the message before it")
+				}
+				return nil
+			})
+		}},
+		{"Peek", func(c *Consumer) (int, error) {
+			m, err := c.Peek(ctx)
+			return len(m), err
+		}},
+	}
+	for _, rc := range recv {
+		t.Run(rc.name, func(t *testing.T) {
+			for n := 65; n <= 68; n++ {
+				r, err := New(cfg)
+				require.NoError(t, err)
+				t.Cleanup(func() { _ = r.Close() })
+				c, err := r.Consumer()
+				require.NoError(t, err)
+				at := uint64(0)
+				if rc.name == "RecvBatch second" {
+					putSlot(c.at(0), 1, 0, []byte{1})
+					at = 1
+				}
+				putSlot(c.at(at), uint32(n), 0, make([]byte, n)) // a hostile producer's
+				r.h.head.Store(at + 1)
+				got, err := rc.recv(c)
+				require.ErrorIs(t, err, ErrCorrupt, "%d bytes", n)
+				require.Contains(t, err.Error(), fmt.Sprintf("slot %d: length %d", at, n))
+				require.Equal(t, int(at), got)
+				require.Equal(t, at, c.tail, "the slot stays")
+			}
+		})
+	}
+}
+
+// TestStreamRuns: while a message larger than the ring streams, each side
+// stores its cursor at least every streamRun fragments (a quarter of the
+// ring, or 32 KiB of slots), so that one copies while the other does. A
+// producer that filled every free slot before it published, and a consumer
+// that released only once it had copied all that was published, each
+// waited while the other copied a ring's worth.
+func TestStreamRuns(t *testing.T) {
+	for _, tt := range []struct {
+		slot, slots int
+		run         uint64
+	}{{64, 8, 2}, {64, 64, 16}, {1 << 10, 256, 32}, {64 << 10, 8, 1}} {
+		t.Run(fmt.Sprintf("%d slots of %d bytes", tt.slots, tt.slot), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			r, err := New(Config{SlotSize: tt.slot, Slots: tt.slots, MaxMessage: 8 * tt.slot * tt.slots})
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = r.Close() })
+			p, err := r.Producer()
+			require.NoError(t, err)
+			c, err := r.Consumer()
+			require.NoError(t, err)
+			require.Equal(t, tt.run, c.streamRun)
+			var mu sync.Mutex
+			stores := map[bool][]uint64{}
+			SetStreamHook(func(producer bool, cursor uint64) {
+				mu.Lock()
+				defer mu.Unlock()
+				stores[producer] = append(stores[producer], cursor)
+			})
+			defer SetStreamHook(nil)
+			msg := bytes.Repeat([]byte{5}, 5*tt.slot*tt.slots) // five rings' worth
+			errc := make(chan error, 1)
+			go func() { errc <- p.Send(ctx, msg) }()
+			buf := make([]byte, len(msg))
+			n, err := c.Recv(ctx, buf)
+			require.NoError(t, err)
+			require.Equal(t, msg, buf[:n])
+			require.NoError(t, <-errc)
+			mu.Lock()
+			defer mu.Unlock()
+			for _, producer := range []bool{true, false} {
+				side := map[bool]string{true: "producer", false: "consumer"}[producer]
+				require.NotEmpty(t, stores[producer], side)
+				last := uint64(0)
+				for _, s := range stores[producer] {
+					require.LessOrEqual(t, s-last, tt.run, "%s: a store at %d after one at %d: %v", side, s, last, stores[producer])
+					last = s
+				}
+			}
+		})
+	}
+}
+
+// TestRecvBatchKilledInFn: a consumer that dies while RecvBatch's fn has a
+// fragmented message (here fn panics, and the role is made free as a dead
+// holder's is) leaves a message that fits the ring to the next consumer,
+// whole: nothing of it was released before fn. Of a message larger than
+// the ring it had released all but the last run while it copied: the next
+// consumer discards the rest (ErrTorn), then receives the next message.
+func TestRecvBatchKilledInFn(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		size int
+		torn bool
+	}{{"fits the ring", 300, false}, {"larger than the ring", 2000, true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			r, p := fragRing(t)
+			c, err := r.Consumer()
+			require.NoError(t, err)
+			msg := bytes.Repeat([]byte{3}, tt.size)
+			errc := make(chan error, 1)
+			go func() {
+				if err := p.Send(ctx, msg); err != nil {
+					errc <- err
+					return
+				}
+				errc <- p.Send(ctx, []byte("after"))
+			}()
+			func() {
+				defer func() { require.Equal(t, "killed", recover()) }()
+				_, _ = c.RecvBatch(ctx, 0, func(m []byte) error {
+					require.Equal(t, msg, m)
+					panic("killed")
+				})
+			}()
+			die(r, &r.h.cons)
+			c2, err := r.Consumer()
+			require.NoError(t, err)
+			buf := make([]byte, 4096)
+			n, err := c2.Recv(ctx, buf)
+			if tt.torn {
+				require.ErrorIs(t, err, ErrTorn)
+				n, err = c2.Recv(ctx, buf)
+			} else {
+				require.NoError(t, err)
+				require.Equal(t, msg, buf[:n], "delivered again")
+				n, err = c2.Recv(ctx, buf)
+			}
+			require.NoError(t, err)
+			require.Equal(t, "after", string(buf[:n]))
+			require.NoError(t, <-errc)
+		})
+	}
 }

@@ -4,7 +4,8 @@ import "sync/atomic"
 
 // Test hooks: nil outside this package's tests (export_test.go), which set
 // them before starting the calls they watch and clear them after those
-// calls end. Both sit on a wait's slow path, never on the fast path.
+// calls end. They sit on slow paths (a wait, a message larger than the
+// ring), never on the fast path.
 var (
 	// hookSnapshot runs in wait just before a side reads the sequence
 	// word it is about to sleep on.
@@ -12,4 +13,8 @@ var (
 	// hookWaited runs in waitFor when a wait has succeeded, before the
 	// call that waited uses the slot it waited for.
 	hookWaited func()
+	// hookStreamStore runs when a side stores its cursor in the middle
+	// of a message larger than the ring (stream, assemble), with the
+	// value stored.
+	hookStreamStore func(producer bool, cursor uint64)
 )

@@ -58,7 +58,7 @@ func (p *Producer) sendAny(ctx context.Context, msg []byte) error {
 			return err
 		}
 	}
-	if len(msg) <= p.payload {
+	if len(msg) <= p.single {
 		if err := p.room(ctx, 1); err != nil {
 			return err
 		}
@@ -102,7 +102,7 @@ func (p *Producer) sendBatchLarge(ctx context.Context, msgs [][]byte) (n int, er
 	}
 	for n < len(msgs) {
 		j := n
-		for j < len(msgs) && len(msgs[j]) <= p.payload {
+		for j < len(msgs) && len(msgs[j]) <= p.single {
 			j++
 		}
 		if j > n {
@@ -124,13 +124,17 @@ func (p *Producer) sendBatchLarge(ctx context.Context, msgs [][]byte) (n int, er
 }
 
 // reserveSlow is Reserve's and ReserveBatch's way for a length the fast
-// path does not take: too long for a slot (Reserve writes in one slot, and
-// fragments nothing), or any while mid, which it ends with an abort. On
-// success the caller goes on with the fast path.
+// path does not take: longer than max_message, or too long for a slot
+// (Reserve writes in one slot, and fragments nothing), or any while mid,
+// which it ends with an abort. On success the caller goes on with the fast
+// path.
 func (p *Producer) reserveSlow(ctx context.Context, n int) error {
-	if n < 0 || n > p.payload {
+	if uint64(n) > p.maxMsg { // n < 0 too
+		return p.tooLarge(n)
+	}
+	if n > p.single {
 		return fmt.Errorf("%w: %d bytes: Reserve and ReserveBatch write in one slot, which holds at most %d (Send fragments longer messages)",
-			ErrMessageTooLarge, n, p.payload)
+			ErrMessageTooLarge, n, p.single)
 	}
 	if err := p.open(); err != nil {
 		return err
@@ -182,7 +186,7 @@ func (p *Producer) abort(ctx context.Context) error {
 func (p *Producer) putAbort() {
 	binary.LittleEndian.PutUint32(p.at(p.head), fragCont|fragAbort)
 	p.head++
-	p.mid, p.whole = false, p.payload
+	p.mid, p.whole = false, p.single
 	p.publish()
 }
 
@@ -204,12 +208,28 @@ func (p *Producer) room(ctx context.Context, k uint64) error {
 	return p.waitSpace(ctx)
 }
 
+// streamRunFor is how many fragments a side copies, while a message
+// larger than the ring streams, between two stores of its cursor: a
+// quarter of the ring, or 32 KiB of slots if that is less, and at least
+// one. Both sides copy at once only if each gives the other its slots
+// while it is still copying: a producer that filled every free slot
+// before it published, and a consumer that released only once it had
+// copied everything published, would each wait while the other copies
+// a ring's worth. A store per 32 KiB copied costs nothing measurable. It
+// is less than the slot count (a quarter of at least 2, or 1), which
+// stream's runs need.
+func streamRunFor(slots, slotSize uint64) uint64 {
+	return max(1, min(slots/4, (32<<10+slotSize-1)/slotSize))
+}
+
 // stream sends a message of k fragments, more than the ring has slots: it
 // writes a run of fragments into the free slots, publishes it, and waits
-// for more room, until the message is sent. A run stops one slot short of
-// a full ring, so the slot before the published cursor always holds the
-// last published word, which resume reads after a crash: a full run would
-// overwrite it with a fragment not yet published.
+// for more room, until the message is sent. A run is at most streamRun
+// fragments, so that the consumer can copy one run while the next is
+// written, and is less than the slot count: the slot before the published
+// cursor always holds the last published word, which resume reads after a
+// crash, and a run over a whole ring would overwrite it with a fragment
+// not yet published.
 func (p *Producer) stream(ctx context.Context, msg []byte, k uint64) error {
 	if p.head != p.published {
 		p.publish() // the reservations before this message
@@ -222,7 +242,7 @@ func (p *Producer) stream(ctx context.Context, msg []byte, k uint64) error {
 		if p.h.state.Load()&stateConsumerClosed != 0 {
 			return p.torn(len(msg), pos, p.closedErr())
 		}
-		want := min(left, p.n-1)
+		want := min(left, p.streamRun)
 		if p.head-p.cachedTail > p.n-want {
 			// Room for less than a run: look whether the
 			// consumer has freed more, and wait if none is free.
@@ -239,6 +259,9 @@ func (p *Producer) stream(ctx context.Context, msg []byte, k uint64) error {
 		pos = p.putFragments(msg, pos, run)
 		left -= run
 		p.publishLarge()
+		if hookStreamStore != nil {
+			hookStreamStore(true, p.head)
+		}
 		if crashPoints && left > 0 {
 			crash("send-large-mid-message")
 		}
@@ -322,7 +345,7 @@ func (c *Consumer) recvLarge(ctx context.Context, buf []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if w <= uint32(c.payload) { // a whole message, after a takeover
+	if w <= uint32(c.single) { // a whole message, after a takeover
 		return c.copyOut(ctx, buf)
 	}
 	total, k, err := c.first(w)
@@ -349,7 +372,7 @@ func (c *Consumer) recvBatchLarge(ctx context.Context, max int, fn func(msg []by
 	if err != nil {
 		return 0, err
 	}
-	if w <= uint32(c.payload) {
+	if w <= uint32(c.single) {
 		return c.recvBatch(ctx, max, fn)
 	}
 	total, k, err := c.first(w)
@@ -362,8 +385,12 @@ func (c *Consumer) recvBatchLarge(ctx context.Context, max int, fn func(msg []by
 		c.releaseRead()
 		return 0, err
 	}
+	// Released after fn, as recvBatch does: a consumer killed in fn
+	// leaves a message that fits the ring, none of it released, to the
+	// next one whole. Of a streamed message only the last run is still
+	// held: the next consumer discards it (ErrTorn).
 	err = fn(msg)
-	c.releaseRead() // after fn, as recvBatch: a consumer killed in fn leaves the message to the next
+	c.releaseRead()
 	return 1, err
 }
 
@@ -375,7 +402,7 @@ func (c *Consumer) peekLarge(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if w <= uint32(c.payload) {
+	if w <= uint32(c.single) {
 		return c.next(ctx)
 	}
 	total, _, err := c.first(w)
@@ -395,7 +422,7 @@ func (c *Consumer) start(ctx context.Context) (uint32, error) {
 	w := binary.LittleEndian.Uint32(c.at(c.tail))
 	if c.frag == fragResync {
 		if w&fragCont == 0 {
-			c.frag, c.whole = fragNone, c.payload
+			c.frag, c.whole = fragNone, c.single
 		} else {
 			c.frag, c.left = fragSkip, fragUnknown
 		}
@@ -415,7 +442,7 @@ func (c *Consumer) first(w uint32) (total, k uint64, err error) {
 	n := w & fragLen
 	switch w &^ fragLen {
 	case 0:
-		return 0, 0, fmt.Errorf("%w: slot %d: length %d, slots hold at most %d", ErrCorrupt, c.tail, n, c.payload)
+		return 0, 0, fmt.Errorf("%w: slot %d: length %d, a message in one slot has at most %d bytes", ErrCorrupt, c.tail, n, c.single)
 	case fragMore:
 	default:
 		return 0, 0, fmt.Errorf("%w: slot %d: length word %#x: flags %#x where a message begins (a whole message or a first fragment)",
@@ -440,9 +467,11 @@ func (c *Consumer) first(w uint32) (total, k uint64, err error) {
 // assemble appends the message at tail, of total bytes in k slots, whose
 // first fragment first checked, to dst, and moves tail past it; the caller
 // releases. A message that fits the ring is waited for whole, then copied;
-// a longer one is copied as it comes, and released run by run so that the
-// producer can go on. With ctx nil (TryRecv) nothing is waited for, and a
-// message longer than the ring is refused: it never is there whole.
+// a longer one is copied as it comes, and released every streamRun
+// fragments, and when it has copied all that is published, so that the
+// producer writes while it copies. With ctx nil (TryRecv) nothing is
+// waited for, and a message longer than the ring is refused: it never is
+// there whole.
 //
 // dst grows only by what is copied into it: Recv's buffer holds total
 // bytes (checked), RecvBatch's grows with the fragments that arrive.
@@ -463,10 +492,13 @@ func (c *Consumer) assemble(ctx context.Context, dst []byte, total, k uint64) ([
 	for ; got < total; seq++ {
 		if seq == c.cachedHead { // streaming: wait for more
 			c.tail = seq
-			c.releaseRead()
+			c.releaseStream()
 			if err := c.available(ctx, 1); err != nil {
 				return dst, c.tornRecv(total, got, err)
 			}
+		} else if streaming && seq-c.released >= c.streamRun {
+			c.tail = seq
+			c.releaseStream()
 		}
 		s := c.at(seq)
 		w := binary.LittleEndian.Uint32(s)
@@ -539,7 +571,7 @@ func (c *Consumer) skip(ctx context.Context) error {
 				case errors.Is(err, ErrEmpty):
 					return err
 				case errors.Is(err, io.EOF):
-					c.frag, c.whole = fragNone, c.payload // the producer sends no more of it
+					c.frag, c.whole = fragNone, c.single // the producer sends no more of it
 				}
 				return fmt.Errorf("%w: discarding the rest of a torn message: %w", ErrTorn, err)
 			}
@@ -563,7 +595,7 @@ func (c *Consumer) skip(ctx context.Context) error {
 		}
 		c.tail++
 		if end {
-			c.frag, c.whole = fragNone, c.payload
+			c.frag, c.whole = fragNone, c.single
 			c.releaseRead()
 			return fmt.Errorf("%w: the rest of a torn message discarded, through slot %d", ErrTorn, c.tail-1)
 		}
@@ -589,6 +621,17 @@ func (c *Consumer) available(ctx context.Context, k uint64) error {
 		return err
 	}
 	return c.waitFor(ctx, c)
+}
+
+// releaseStream is releaseRead in the middle of a message larger than the
+// ring.
+func (c *Consumer) releaseStream() {
+	if c.tail != c.released {
+		c.release()
+		if hookStreamStore != nil {
+			hookStreamStore(false, c.tail)
+		}
+	}
 }
 
 // releaseRead releases what the consumer has moved past, if anything.

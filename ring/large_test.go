@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/shmring/shmring/internal/platform/fence"
 	"github.com/shmring/shmring/ring"
 )
 
@@ -432,4 +434,76 @@ func TestLargeTornAtClose(t *testing.T) {
 	_, err = c.Recv(ctx, buf)
 	require.ErrorIs(t, err, io.EOF)
 	require.NotErrorIs(t, err, ring.ErrTorn)
+}
+
+// TestProducerCloseDuringSend: Producer.Close, from another goroutine at a
+// random moment, while a goroutine sends in a loop, messages that stream
+// (8 MiB through a ring of 512 KiB), or batches of messages that fill a
+// slot each (SendBatch copies a ring's worth before it publishes). The consumer
+// receives until io.EOF (a message cut short is ErrTorn); once the sender
+// has returned, a Recv still finds io.EOF, never a fragment or a message
+// published after the end of the stream. A send that found the producer
+// open published after Close had set the end: the consumer, which had
+// read io.EOF in the middle of a message, then met a continuation where a
+// message begins, ErrCorrupt for good.
+func TestProducerCloseDuringSend(t *testing.T) {
+	rounds := 60
+	if testing.Short() {
+		rounds = 15
+	}
+	for _, tt := range []struct {
+		name  string
+		size  int
+		batch int
+	}{{"streaming", 8 << 20, 1}, {"batches of one-slot messages", 64<<10 - 4, 8}} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			msg := pattern(tt.size, 3)
+			buf := make([]byte, tt.size)
+			for round := range rounds {
+				_, p, c := heapRing(t, ring.Config{SlotSize: 64 << 10, Slots: 8, MaxMessage: 16 << 20})
+				sent := make(chan error, 1)
+				go func() {
+					batch := make([][]byte, tt.batch)
+					for i := range batch {
+						batch[i] = msg
+					}
+					for {
+						var err error
+						if tt.batch == 1 {
+							err = p.Send(ctx, msg)
+						} else {
+							_, err = p.SendBatch(ctx, batch)
+						}
+						if err != nil {
+							sent <- err
+							return
+						}
+					}
+				}()
+				go func() {
+					fence.Pause(rand.IntN(50000))
+					_ = p.Close()
+				}()
+				for {
+					n, err := c.Recv(ctx, buf)
+					if errors.Is(err, io.EOF) {
+						break
+					}
+					if errors.Is(err, ring.ErrTorn) {
+						continue
+					}
+					require.NoError(t, err, "round %d", round)
+					require.Equal(t, msg, buf[:n], "round %d", round)
+				}
+				require.ErrorIs(t, <-sent, ring.ErrClosed, "round %d", round)
+				time.Sleep(time.Millisecond)
+				n, err := c.Recv(ctx, buf)
+				require.ErrorIs(t, err, io.EOF, "round %d: a Recv after io.EOF", round)
+				require.NotErrorIs(t, err, ring.ErrTorn, "round %d", round)
+				require.Zero(t, n)
+			}
+		})
+	}
 }

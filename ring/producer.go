@@ -18,8 +18,12 @@ type slots struct {
 	n    uint64 // count
 	// payload is the most a slot holds: size-4 bytes.
 	payload int
+	// single is the longest message in one slot: payload, or max_message
+	// if that is less (a message longer than max_message is refused
+	// even where a slot would hold it).
+	single int
 	// whole is the longest message (producer) or length word (consumer)
-	// the single-slot fast paths take: payload, or -1 while this side
+	// the single-slot fast paths take: single, or -1 while this side
 	// must first end or discard a message left unfinished (producer:
 	// mid, consumer: skip or resync), so that every call takes the slow
 	// path, which does that first. One comparison serves both.
@@ -27,6 +31,9 @@ type slots struct {
 	// maxMsg is the ring's max_message: the longest message either side
 	// sends or accepts.
 	maxMsg uint64
+	// streamRun is how many fragments of a message larger than the ring
+	// a side copies between two stores of its cursor (streamRunFor).
+	streamRun uint64
 	// relaxed: publish with a release store. True in a ring with
 	// asymmetric fences until the peer asks for full ones (wakeSleeper).
 	relaxed bool
@@ -124,16 +131,22 @@ func (s *slots) settle() {
 // newSlots indexes r's slot area for a side whose header block is me; its
 // counters resume where a previous holder of the role left them.
 func newSlots(r *Ring, me *side) slots {
+	single := int(r.g.slotSize) - lenSize
+	if r.g.maxMsg < uint64(single) {
+		single = int(r.g.maxMsg)
+	}
 	return slots{
-		area:     r.buf[HeaderSize:r.g.segSize],
-		size:     r.g.slotSize,
-		mask:     r.g.slots - 1,
-		n:        r.g.slots,
-		payload:  int(r.g.slotSize) - lenSize,
-		whole:    int(r.g.slotSize) - lenSize,
-		maxMsg:   r.g.maxMsg,
-		relaxed:  r.asym,
-		counters: loadCounters(me),
+		area:      r.buf[HeaderSize:r.g.segSize],
+		size:      r.g.slotSize,
+		mask:      r.g.slots - 1,
+		n:         r.g.slots,
+		payload:   int(r.g.slotSize) - lenSize,
+		single:    single,
+		whole:     single,
+		maxMsg:    r.g.maxMsg,
+		streamRun: streamRunFor(r.g.slots, r.g.slotSize),
+		relaxed:   r.asym,
+		counters:  loadCounters(me),
 	}
 }
 
@@ -669,19 +682,31 @@ func (p *Producer) peerCursor() uint64 { return p.cachedTail }
 func (p *Producer) flushCounters() { p.flush(p.me) }
 
 // Close ends the producer: what was committed stays for the consumer, which
-// drains it and then reads io.EOF; what was reserved and not committed is
-// dropped. A streaming message a Send left unfinished (ErrTorn) stays
-// unfinished, without an abort: Close may run in another goroutine than
-// the send, and the ring may be full; the consumer reads the end of the
-// stream in the middle of it as ErrTorn, with io.EOF. It wakes a call of this producer blocked in another goroutine
-// (which returns ErrClosed) and the consumer. A second Close returns
-// ErrClosed. Close does not unmap the segment: Ring.Close does.
+// drains it and then reads io.EOF, and nothing is published after that;
+// what was reserved and not committed is dropped. A streaming message a
+// Send left unfinished (ErrTorn) stays unfinished, without an abort: Close
+// may run in another goroutine than the send, and the ring may be full;
+// the consumer reads the end of the stream in the middle of it as ErrTorn,
+// with io.EOF. It wakes a call of this producer blocked in another
+// goroutine (which returns ErrClosed), waits for a call under way to end
+// (up to a second, as Ring.Close does), and then wakes the consumer. A
+// second Close returns ErrClosed. Close does not unmap the segment:
+// Ring.Close does.
 func (p *Producer) Close() error {
 	p.closes.Add(1) // a read-modify-write: a full fence, no Heavy needed
 	defer p.closes.Add(-1)
 	if !p.closed.CompareAndSwap(false, true) {
 		return ErrClosed
 	}
+	// The end of the stream comes after the last publication. A call
+	// that found the producer open before the swap above may still
+	// publish (a run of a streaming Send, a SendBatch's run): were the
+	// consumer told first, it would read io.EOF, then a message, or a
+	// continuation where a message begins (ErrCorrupt). So the call is
+	// woken if it sleeps, and waited for, before the flag is set.
+	wake(&p.h.spaceSeq)
+	p.r.barrier()
+	p.idle(false)
 	p.r.closeSide(stateProducerClosed, &p.h.prod)
 	return nil
 }

@@ -691,30 +691,17 @@ func (r *Ring) close(keep bool) error {
 }
 
 // waitCalls waits for every call of the closed sides under way to end
-// (see slots.begin), up to closeWait each. It reports whether the caller
-// may still hold slices into the segment (lent) and whether a call has not
-// ended (running). When none is running it drops the sides' context
-// registrations, which would otherwise write to the futex words when their
-// contexts end (a call still running owns its registration).
+// (see slots.begin), and their Close calls, up to closeWait each. It
+// reports whether the caller may still hold slices into the segment (lent)
+// and whether a call has not ended (running). When none is running it
+// drops the sides' context registrations, which would otherwise write to
+// the futex words when their contexts end (a call still running owns its
+// registration).
 func (r *Ring) waitCalls(sides []*slots) (lent, running bool) {
-	// After the sides are closed (each a compare-and-swap, a full fence)
-	// and the barrier, a call either sees its side closed and touches
-	// nothing, or its mark is visible here.
-	if !r.heavy || fence.Heavy() != nil {
-		// No membarrier here (or, which cannot happen once
-		// registered, it failed): a call's release store of its mark
-		// sits in its CPU's store buffer for nanoseconds, so a
-		// millisecond is a practical bound.
-		time.Sleep(time.Millisecond)
-	}
+	r.barrier()
 	for _, s := range sides {
-		deadline := time.Now().Add(closeWait)
-		for s.active.Load() != 0 || s.closes.Load() != 0 {
-			if time.Now().After(deadline) {
-				running = true // a slow RecvBatch callback, say
-				break
-			}
-			time.Sleep(100 * time.Microsecond)
+		if !s.idle(true) {
+			running = true // a slow RecvBatch callback, say
 		}
 		lent = lent || s.pending.Load() != 0
 	}
@@ -726,8 +713,37 @@ func (r *Ring) waitCalls(sides []*slots) (lent, running bool) {
 	return lent, running
 }
 
+// barrier comes between closing a side (a compare-and-swap, a full fence)
+// and looking whether a call of it is under way (slots.idle): after it, a
+// call either sees its side closed and touches nothing, or its mark is
+// visible.
+func (r *Ring) barrier() {
+	if !r.heavy || fence.Heavy() != nil {
+		// No membarrier here (or, which cannot happen once
+		// registered, it failed): a call's release store of its mark
+		// sits in its CPU's store buffer for nanoseconds, so a
+		// millisecond is a practical bound.
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// idle waits, after the side was closed and the barrier, for a call of it
+// under way to end, and with closes for its Close calls too, up to
+// closeWait. It reports whether they did.
+func (s *slots) idle(closes bool) bool {
+	deadline := time.Now().Add(closeWait)
+	for s.active.Load() != 0 || closes && s.closes.Load() != 0 {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	return true
+}
+
 // closeWait is how long Ring.Close waits for a call of a side to end
-// before it swaps the segment for private memory instead of unmapping it.
+// before it swaps the segment for private memory instead of unmapping it,
+// and Producer.Close before it ends the stream all the same.
 const closeWait = time.Second
 
 // removeIfAbandoned removes a shared ring's segment (IPC_RMID) when nobody
