@@ -22,15 +22,6 @@ import (
 // its error with ErrTorn, the producer aborts the message at its next
 // call, and the consumer discards the rest of it at its next.
 
-// streamRun is the most fragments of a streaming message a side holds
-// before it publishes (MessageWriter) or releases (MessageReader) them:
-// half the ring, at most maxStreamRun, so that the peer works on one half
-// while this side works on the other, and a side that hands out fragments
-// one by one still makes one store per run, not per fragment.
-func streamRun(slots uint64) uint64 { return max(1, min(slots/2, maxStreamRun)) }
-
-const maxStreamRun = 16
-
 // The errors of a reader or writer used after its end: its Close, or
 // another call of its side, which Close reports (after its own Close
 // there is nothing to report).
@@ -240,7 +231,7 @@ func (r *MessageReader) fragment() ([]byte, error) {
 				r.end(err)
 				return nil, err
 			}
-		} else if c.tail-c.released >= streamRun(c.n) {
+		} else if c.tail-c.released >= c.streamRun {
 			c.release()
 		}
 	}
@@ -669,7 +660,7 @@ func (w *MessageWriter) finish() {
 	} else {
 		p.mid, p.whole = false, p.payload
 	}
-	if p.head-p.published >= streamRun(p.n) {
+	if p.head-p.published >= p.streamRun {
 		p.publishLarge()
 	}
 }
