@@ -1,9 +1,6 @@
 package ring
 
-import (
-	"context"
-	"encoding/binary"
-)
+import "encoding/binary"
 
 // The loops of the batch calls, SendBatch and RecvBatch: what they do for
 // every message of a batch.
@@ -20,9 +17,11 @@ import (
 //
 // A slot the loop does not take (a fragment, or any slot while a torn
 // message is being discarded) ends the batch before it (with ErrCorrupt if
-// it cannot begin a message), or, first in the batch, goes to
-// recvBatchLarge, which waits under ctx.
-func (c *Consumer) recvBatch(ctx context.Context, max int, fn func(msg []byte) error) (n int, err error) {
+// it cannot begin a message), or, first in the batch, makes recvBatch
+// return notWhole, and the caller hands it to recvBatchLarge with its
+// context: a context or max still needed after the loop would be kept
+// across every fn call.
+func (c *Consumer) recvBatch(max int, fn func(msg []byte) error) (n int, err error) {
 	avail := c.cachedHead - c.tail
 	if max > 0 && uint64(max) < avail {
 		avail = uint64(max)
@@ -33,7 +32,7 @@ func (c *Consumer) recvBatch(ctx context.Context, max int, fn func(msg []byte) e
 		k := binary.LittleEndian.Uint32(s)
 		if int(k) > c.whole {
 			if n == 0 {
-				return c.recvBatchLarge(ctx, max, fn)
+				return notWhole, nil
 			}
 			if c.frag == fragNone {
 				// A first fragment waits for the next call;

@@ -118,7 +118,7 @@ func (c *Consumer) Recv(ctx context.Context, buf []byte) (n int, err error) {
 	case c.tail == c.cachedHead:
 		n, err = c.recvWaiting(ctx, buf)
 	default:
-		n, err = c.copyOut(ctx, buf)
+		n, err = c.copyOut(&ctx, buf)
 	}
 	c.end()
 	return n, err
@@ -142,7 +142,7 @@ func (c *Consumer) recvWaiting(ctx context.Context, buf []byte) (int, error) {
 	if err := c.waitData(ctx); err != nil {
 		return 0, err
 	}
-	return c.copyOut(ctx, buf)
+	return c.copyOut(&ctx, buf)
 }
 
 // TryRecv is Recv without waiting: it returns ErrEmpty when there is no
@@ -163,18 +163,27 @@ func (c *Consumer) TryRecv(buf []byte) (int, error) {
 			return 0, ErrEmpty
 		}
 	}
-	return c.copyOut(nil, buf)
+	var noWait context.Context // nil: recvLarge waits for nothing
+	return c.copyOut(&noWait, buf)
 }
 
 // copyOut copies the message at tail into buf and releases it. A slot the
 // fast path does not take (a fragment, or any slot while a torn message is
-// being discarded) goes to recvLarge, which waits under ctx for the rest,
-// or, with ctx nil (TryRecv), does not wait.
-func (c *Consumer) copyOut(ctx context.Context, buf []byte) (int, error) {
+// being discarded) goes to recvLarge, which waits under *ctx for the rest,
+// or, with *ctx nil (TryRecv), does not wait; with ctx nil (recvLarge's
+// own call), copyOut returns notWhole instead.
+//
+// ctx is a pointer: the compiler stores an interface argument to the
+// stack on entry, two stores on every message for what one in a thousand
+// needs, and Recv has stored its own already.
+func (c *Consumer) copyOut(ctx *context.Context, buf []byte) (int, error) {
 	s := c.at(c.tail)
 	n := binary.LittleEndian.Uint32(s)
 	if int(n) > c.whole {
-		return c.recvLarge(ctx, buf)
+		if ctx == nil {
+			return notWhole, nil
+		}
+		return c.recvLarge(*ctx, buf)
 	}
 	if int(n) > len(buf) {
 		return int(n), io.ErrShortBuffer
@@ -264,6 +273,13 @@ func (c *Consumer) Release() error {
 	return nil
 }
 
+// notWhole is what copyOut (called by recvLarge) and recvBatch return, as
+// a count, for a slot at tail that they do not take: a fragment, or any
+// slot while a torn message is being discarded. The caller hands it to the
+// slow path, with its context: recvBatch takes none, for a context still
+// needed after its loop would be kept across every fn call.
+const notWhole = -1
+
 // RecvBatch waits for at least one message, then calls fn on each message
 // available, up to max (all available if max <= 0), and releases them all
 // with one store, together with any messages returned by Peek. msg is valid
@@ -290,7 +306,10 @@ func (c *Consumer) RecvBatch(ctx context.Context, max int, fn func(msg []byte) e
 	if c.tail == c.cachedHead {
 		return c.recvBatchWaiting(ctx, max, fn)
 	}
-	return c.recvBatch(ctx, max, fn)
+	if n, err = c.recvBatch(max, fn); n != notWhole {
+		return n, err
+	}
+	return c.recvBatchLarge(ctx, max, fn)
 }
 
 // recvBatchWaiting is RecvBatch on a ring that looked empty.
@@ -298,7 +317,10 @@ func (c *Consumer) recvBatchWaiting(ctx context.Context, max int, fn func(msg []
 	if err := c.waitData(ctx); err != nil {
 		return 0, err
 	}
-	return c.recvBatch(ctx, max, fn)
+	if n, err := c.recvBatch(max, fn); n != notWhole {
+		return n, err
+	}
+	return c.recvBatchLarge(ctx, max, fn)
 }
 
 // release publishes the consumer's cursor and wakes the producer if it said

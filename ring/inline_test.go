@@ -70,18 +70,7 @@ var mustInline = []string{
 // peer. gc keeps that order (every memory operation is a link in one chain
 // of memory states); this test is what says so for the compiler at hand.
 func TestStoreOrder(t *testing.T) {
-	out := compilerOutput(t, "-S")
-	funcs := map[string][]string{}
-	var cur string
-	for _, line := range strings.Split(string(out), "\n") {
-		if i := strings.Index(line, " STEXT "); i >= 0 {
-			cur = strings.TrimPrefix(line[:i], "github.com/shmring/shmring/ring.")
-			continue
-		}
-		if cur != "" && strings.HasPrefix(line, "\t0x") {
-			funcs[cur] = append(funcs[cur], line)
-		}
-	}
+	funcs := compiledFuncs(t)
 	for _, fn := range []string{"(*Producer).Send", "(*Producer).publish", "(*Consumer).copyOut", "(*Consumer).release"} {
 		text := funcs[fn]
 		require.NotEmpty(t, text, "no code for %s", fn)
@@ -100,6 +89,44 @@ func TestStoreOrder(t *testing.T) {
 		require.Greater(t, load, store, "%s: no atomic load of the flag after the cursor store", fn)
 		require.Greater(t, wake, load, "%s: the flag load is not before the call to settle", fn)
 	}
+}
+
+// TestNoContextSpill: the per-message code of Recv (copyOut) and of
+// RecvBatch (recvBatch's loop) touches no stack slot of a context or of
+// max. Only fragments need the context, and an interface argument is
+// stored to the stack on entry (two stores a message), a value needed
+// after recvBatch's loop is kept across every fn call: both were so once
+// fragments came, and cost every message for what one in a thousand
+// needs.
+func TestNoContextSpill(t *testing.T) {
+	funcs := compiledFuncs(t)
+	for _, fn := range []string{"(*Consumer).copyOut", "(*Consumer).recvBatch"} {
+		text := funcs[fn]
+		require.NotEmpty(t, text, "no code for %s", fn)
+		for _, ins := range text {
+			for _, arg := range []string{"ring.ctx+", "ring.max+"} {
+				require.NotContains(t, ins, arg, "%s keeps an argument on the stack", fn)
+			}
+		}
+	}
+}
+
+// compiledFuncs returns this package's functions as the compiler prints
+// them (-S), each name (without the package path) to its instructions.
+func compiledFuncs(t *testing.T) map[string][]string {
+	out := compilerOutput(t, "-S")
+	funcs := map[string][]string{}
+	var cur string
+	for _, line := range strings.Split(string(out), "\n") {
+		if i := strings.Index(line, " STEXT "); i >= 0 {
+			cur = strings.TrimPrefix(line[:i], "github.com/shmring/shmring/ring.")
+			continue
+		}
+		if cur != "" && strings.HasPrefix(line, "\t0x") {
+			funcs[cur] = append(funcs[cur], line)
+		}
+	}
+	return funcs
 }
 
 // compilerOutput builds this package with -gcflags=flag and returns what the

@@ -342,11 +342,16 @@ const fragUnknown = math.MaxUint64
 // published, that copyOut did not take.
 func (c *Consumer) recvLarge(ctx context.Context, buf []byte) (int, error) {
 	w, err := c.start(ctx)
+	for err == nil && w <= uint32(c.single) { // a whole message, after a takeover
+		if n, err := c.copyOut(nil, buf); n != notWhole {
+			return n, err
+		}
+		// Not whole when read again: only a producer that writes
+		// published slots does that. Look again.
+		w, err = c.start(ctx)
+	}
 	if err != nil {
 		return 0, err
-	}
-	if w <= uint32(c.single) { // a whole message, after a takeover
-		return c.copyOut(ctx, buf)
 	}
 	total, k, err := c.first(w)
 	if err != nil {
@@ -369,11 +374,14 @@ func (c *Consumer) recvLarge(ctx context.Context, buf []byte) (int, error) {
 // what a header says, and is kept for the next one; fn sees it alone.
 func (c *Consumer) recvBatchLarge(ctx context.Context, max int, fn func(msg []byte) error) (int, error) {
 	w, err := c.start(ctx)
+	for err == nil && w <= uint32(c.single) { // whole messages, after a takeover
+		if n, err := c.recvBatch(max, fn); n != notWhole {
+			return n, err
+		}
+		w, err = c.start(ctx) // as in recvLarge
+	}
 	if err != nil {
 		return 0, err
-	}
-	if w <= uint32(c.single) {
-		return c.recvBatch(ctx, max, fn)
 	}
 	total, k, err := c.first(w)
 	if err != nil {
