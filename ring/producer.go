@@ -703,8 +703,14 @@ func (p *Producer) Close() error {
 	// publish (a run of a streaming Send, a SendBatch's run): were the
 	// consumer told first, it would read io.EOF, then a message, or a
 	// continuation where a message begins (ErrCorrupt). So the call is
-	// woken if it sleeps, and waited for, before the flag is set.
-	wake(&p.h.spaceSeq)
+	// woken if it sleeps, and waited for, before the flag is set. The
+	// swap above and a sleeper's raising of its flag are both full
+	// fences, and the sleeper polls (and sees closed) after raising it:
+	// if the flag reads 0 here, no call of this side sleeps past the
+	// swap, and the wake (a system call) is not needed.
+	if p.h.producerSleeping.Load() != 0 {
+		wake(&p.h.spaceSeq)
+	}
 	p.r.barrier()
 	p.idle(false)
 	p.r.closeSide(stateProducerClosed, &p.h.prod)
