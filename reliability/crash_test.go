@@ -56,7 +56,7 @@ type receiver struct {
 func newReceiver(t testing.TB, r *ring.Ring, sz stream.Sizes) *receiver {
 	c, err := r.Consumer()
 	require.NoError(t, err)
-	return &receiver{t: t, c: c, sz: sz, buf: make([]byte, r.MaxMessage())}
+	return &receiver{t: t, c: c, sz: sz, buf: make([]byte, sz.Max)}
 }
 
 // untilGone receives until p has exited (or the ring reports its producer
@@ -126,7 +126,7 @@ type sender struct {
 func newSender(t testing.TB, r *ring.Ring, sz stream.Sizes) *sender {
 	p, err := r.Producer()
 	require.NoError(t, err)
-	return &sender{t: t, p: p, sz: sz, buf: make([]byte, r.MaxMessage())}
+	return &sender{t: t, p: p, sz: sz, buf: make([]byte, sz.Max)}
 }
 
 // untilGone sends until consumer c has exited (or is reported dead); a

@@ -398,3 +398,24 @@ func reusePid(pid int) (*exec.Cmd, error) {
 	}
 	return nil, err
 }
+
+// TestPeerLargeMessages: the peer's consumer, on a ring whose max_message
+// is the default 1 GiB, receives messages of up to 300 KiB, larger than
+// its first buffer (64 KiB), which it grows on io.ErrShortBuffer rather
+// than allocating max_message at the start; every message checks.
+func TestPeerLargeMessages(t *testing.T) {
+	shmtest.NoLeaks(t)
+	r, key := newRing(t, ring.Config{SlotSize: 16 << 10, Slots: 64, MaxMessage: ring.DefaultMaxMessage})
+	sz := stream.Upto(300 << 10)
+	s := newSender(t, r, sz)
+	const count = 40
+	c := startPeer(t, nil, "consume", key, "-count", fmt.Sprint(count), "-max", fmt.Sprint(sz.Max))
+	c.ready(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for s.next < count {
+		require.NoError(t, s.p.Send(ctx, s.sz.Put(s.buf, s.next)), "message %d", s.next)
+		s.next++
+	}
+	c.waitOK(t, time.Minute)
+}

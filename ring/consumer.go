@@ -79,15 +79,20 @@ func newConsumer(r *Ring) *Consumer {
 }
 
 // MaxMessage returns the largest message the ring carries: its
-// max_message (Config.MaxMessage). A buffer of this size holds any message
-// Recv returns; a smaller one gets io.ErrShortBuffer and the length for
-// longer messages.
+// max_message (Config.MaxMessage). It bounds what Recv may return, and is
+// no size for a buffer unless the ring's messages are small: it is 1 GiB
+// (DefaultMaxMessage) in a ring made without MaxMessage or SlotSize.
+// Start with a buffer for the usual message, and grow it when Recv returns
+// io.ErrShortBuffer with the length it needs (the message stays in the
+// ring): see the example of Recv.
 func (c *Consumer) MaxMessage() int { return int(c.maxMsg) }
 
 // Recv copies the next message into buf and returns its length, waiting
 // while the ring is empty. If buf is too short, it returns the message's
 // length and io.ErrShortBuffer, and the message stays in the ring: grow
-// buf and call again. A fragmented message that fits the ring is waited
+// buf to that length and call again. A buffer of MaxMessage bytes is never
+// short, but may be far larger than any message sent (1 GiB by default):
+// growing on io.ErrShortBuffer costs one more call per larger message. A fragmented message that fits the ring is waited
 // for whole, then copied; one of more fragments than the ring has slots is
 // copied as it arrives, and its slots released as they are copied. If the
 // wait for the rest of such a message ends (ctx, the producer dead or

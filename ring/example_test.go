@@ -132,3 +132,44 @@ func ExampleProducer_ReserveBatch() {
 	// m003
 	// m004
 }
+
+// A consumer that does not size its buffer from MaxMessage, which may be
+// far larger than any message: it starts small and grows the buffer to
+// the length io.ErrShortBuffer reports. The message waits in the ring
+// meanwhile.
+func ExampleConsumer_Recv() {
+	r, err := ring.New(ring.Config{}) // max_message: 1 GiB, in 72-byte slots
+	if err != nil {
+		panic(err)
+	}
+	defer r.Close()
+	p, _ := r.Producer()
+	c, _ := r.Consumer()
+
+	ctx := context.Background()
+	for _, n := range []int{10, 100000, 20} {
+		if err := p.Send(ctx, make([]byte, n)); err != nil {
+			panic(err)
+		}
+	}
+	p.Close()
+
+	buf := make([]byte, 4096)
+	for {
+		n, err := c.Recv(ctx, buf)
+		if errors.Is(err, io.ErrShortBuffer) {
+			fmt.Println("grow to", n)
+			buf = make([]byte, n)
+			continue
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		fmt.Println("received", n, "bytes")
+	}
+	// Output:
+	// received 10 bytes
+	// grow to 100000
+	// received 100000 bytes
+	// received 20 bytes
+}

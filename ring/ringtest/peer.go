@@ -316,6 +316,9 @@ func runPeer(spec string, ctl *os.File) error {
 // drain receives until io.EOF, hands each message to sink (if any), and
 // then sends what it received.
 func drain(ctx context.Context, c *ring.Consumer, p *ring.Producer, sink *Sink) error {
+	// The ring is this package's, its slots sized for Config.MaxMessage
+	// and its max_message the slot's payload (ringConfig): MaxMessage is
+	// what the benchmark said its messages need, not a ring default.
 	buf := make([]byte, c.MaxMessage())
 	var a ack
 	for {

@@ -418,14 +418,14 @@ func consume(r *ring.Ring, f flags) int {
 		return nil
 	}
 	batch := max(f.batch, 1)
-	buf := make([]byte, r.MaxMessage())
+	buf := make([]byte, min(sz.Max, firstBuf))
 	var err2 error
 loop:
 	for next < end {
 		switch f.api {
 		case "", "recv":
 			var n int
-			if n, err2 = c.Recv(ctx, buf); err2 == nil {
+			if n, err2 = recvGrow(ctx, c, &buf); err2 == nil {
 				err2 = take(buf[:n])
 			}
 		case "batch":
@@ -493,10 +493,10 @@ func echo(r *ring.Ring, f flags) int {
 	}
 	fmt.Println("ready 0")
 	ctx := context.Background()
-	buf := make([]byte, r.MaxMessage())
+	buf := make([]byte, min(r.MaxMessage(), firstBuf))
 	var n uint64
 	for {
-		m, err := c.Recv(ctx, buf)
+		m, err := recvGrow(ctx, c, &buf)
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -512,6 +512,23 @@ func echo(r *ring.Ring, f flags) int {
 	_ = p.Close()
 	_ = c.Close()
 	return errorsExit(r.Close(), r2.Close())
+}
+
+// firstBuf is the first size of a receive buffer, which recvGrow grows.
+const firstBuf = 64 << 10
+
+// recvGrow is Recv into *buf, grown to the length Recv reports when it is
+// too short (io.ErrShortBuffer; the message waits in the ring): a ring's
+// MaxMessage may be far more than any message sent (1 GiB by default), so
+// the buffer starts at what the messages usually need.
+func recvGrow(ctx context.Context, c *ring.Consumer, buf *[]byte) (int, error) {
+	for {
+		n, err := c.Recv(ctx, *buf)
+		if !errors.Is(err, io.ErrShortBuffer) {
+			return n, err
+		}
+		*buf = make([]byte, n)
+	}
 }
 
 func errorsExit(errs ...error) int {
