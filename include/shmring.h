@@ -590,11 +590,13 @@ struct shmring {
 
 /* Internal: a side's whole (struct shmring__side) when it has no message
  * to end or discard: the producer sends a message of at most slot_whole
- * bytes in one slot; the consumer takes a length word no larger than a
- * slot's payload for a whole message (docs/LAYOUT.md, "Fragments"). */
+ * bytes (a slot's payload, or max_message if less) in one slot, and the
+ * consumer takes a length word no larger than that for a whole message
+ * (docs/LAYOUT.md, "Fragments"), as Go's consumer does. */
 static inline uint64_t shmring__whole(const struct shmring *r, int producer)
 {
-	return producer ? r->slot_whole + 1 : r->slot_size - SHMRING_LEN_SIZE + 1;
+	(void)producer;
+	return r->slot_whole + 1;
 }
 
 /* ---- Small helpers ----------------------------------------------------- */
@@ -1926,8 +1928,8 @@ static inline enum shmring__kind shmring__kind_of(const struct shmring *r, uint3
 {
 	uint64_t n = w & SHMRING_FRAG_LEN, pay = r->slot_size - SHMRING_LEN_SIZE;
 	switch (w & SHMRING_FRAG_FLAGS) {
-	case 0:
-		return n <= pay ? SHMRING__WHOLE : SHMRING__BAD;
+	case 0: /* no longer than max_message either */
+		return n <= r->slot_whole ? SHMRING__WHOLE : SHMRING__BAD;
 	case SHMRING_FRAG_MORE:
 		/* In slots under 16 bytes pay - 8 wraps: no length matches. */
 		return n == pay - SHMRING_TOTAL_SIZE ? SHMRING__FIRST : SHMRING__BAD;

@@ -648,3 +648,46 @@ func TestFragmentProducerTorn(t *testing.T) {
 		})
 	}
 }
+
+// TestWholeAboveMaxMessage: in a ring whose max_message (40) is less than
+// a slot's payload (60), both consumers refuse a whole message longer than
+// max_message, which no producer of the ring sends, as corrupt, and the C
+// producer refuses to send one: the limit is the ring's, not the slot's,
+// in both languages.
+func TestWholeAboveMaxMessage(t *testing.T) {
+	const maxMsg, cETooLarge = 40, -1005
+	setup := func(t *testing.T) (context.Context, *ring.Ring, *cScript) {
+		shmtest.NoLeaks(t)
+		ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+		t.Cleanup(cancel)
+		r, key, _ := newRing(t, ring.Config{SlotSize: fragSlot, Slots: fragSlots, MaxMessage: maxMsg})
+		c := startScript(t, ctx)
+		c.ok(fmt.Sprintf("open %d", key))
+		return ctx, r, c
+	}
+	slot := append(word(maxMsg+1), pattern(maxMsg+1, 1)...)
+	t.Run("c consumer", func(t *testing.T) {
+		_, r, c := setup(t)
+		raw := newRawProducer(t, r)
+		raw.write(slot)
+		raw.publish()
+		c.ok("consumer")
+		rc, _, _ := c.recvcrc(wait, 0)
+		require.Equal(t, cECorrupt, rc, "C recv of %d bytes in a ring of max_message %d", maxMsg+1, maxMsg)
+	})
+	t.Run("go consumer", func(t *testing.T) {
+		ctx, r, _ := setup(t)
+		raw := newRawProducer(t, r)
+		raw.write(slot)
+		raw.publish()
+		cons, err := r.Consumer()
+		require.NoError(t, err)
+		_, err = cons.Recv(ctx, make([]byte, fragPay))
+		require.ErrorIs(t, err, ring.ErrCorrupt, "Go Recv")
+	})
+	t.Run("c producer", func(t *testing.T) {
+		_, _, c := setup(t)
+		c.ok("producer", fmt.Sprintf("send %d 0", maxMsg))
+		require.Equal(t, cETooLarge, c.do(fmt.Sprintf("send %d 0", maxMsg+1)), "C send above max_message")
+	})
+}
