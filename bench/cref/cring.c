@@ -251,24 +251,22 @@ struct receiver {
 	uint64_t tail, cached_head, released, batch;
 };
 
+static inline void publish(struct sender *s) {
+	atomic_store_explicit(s->r->head, s->head, memory_order_release);
+	s->published = s->head;
+}
+
 // free_slot returns the slot at head once it is free, publishing what was
 // written before it waits.
 static inline unsigned char *free_slot(struct sender *s) {
 	if (s->head - s->cached_tail == s->r->n) {
-		if (s->published != s->head) {
-			atomic_store_explicit(s->r->head, s->head, memory_order_release);
-			s->published = s->head;
-		}
+		if (s->published != s->head)
+			publish(s);
 		unsigned k = 0;
 		while (s->head - (s->cached_tail = atomic_load_explicit(s->r->tail, memory_order_acquire)) == s->r->n)
 			spin(&k);
 	}
 	return slot(s->r, s->head);
-}
-
-static inline void publish(struct sender *s) {
-	atomic_store_explicit(s->r->head, s->head, memory_order_release);
-	s->published = s->head;
 }
 
 // written counts the slot at head as written: published with the batch.
@@ -306,24 +304,22 @@ static void send_msg(struct sender *s, const unsigned char *msg, uint64_t size) 
 	publish(s);
 }
 
+static inline void release(struct receiver *c) {
+	atomic_store_explicit(c->r->tail, c->tail, memory_order_release);
+	c->released = c->tail;
+}
+
 // full_slot returns the slot at tail once it is published, releasing what
 // was read before it waits.
 static inline const unsigned char *full_slot(struct receiver *c) {
 	if (c->tail == c->cached_head) {
-		if (c->released != c->tail) {
-			atomic_store_explicit(c->r->tail, c->tail, memory_order_release);
-			c->released = c->tail;
-		}
+		if (c->released != c->tail)
+			release(c);
 		unsigned k = 0;
 		while ((c->cached_head = atomic_load_explicit(c->r->head, memory_order_acquire)) == c->tail)
 			spin(&k);
 	}
 	return slot(c->r, c->tail);
-}
-
-static inline void release(struct receiver *c) {
-	atomic_store_explicit(c->r->tail, c->tail, memory_order_release);
-	c->released = c->tail;
 }
 
 static inline void consumed(struct receiver *c) {
