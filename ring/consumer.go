@@ -69,7 +69,7 @@ func newConsumer(r *Ring) *Consumer {
 	if r.opts.Wait.NoTrail {
 		c.trailAt = math.MaxInt
 	}
-	c.claim(r, dataWords(r.h), spaceWords(r.h), &r.h.cons, &r.h.prod)
+	c.claim(r, r.dataWords(), r.spaceWords(), &r.h.cons, &r.h.prod)
 	if tail > 0 {
 		// A consumer before this one may have died with a message
 		// half read: the first slot tells (large.go).

@@ -48,8 +48,8 @@ const MaxStretch = maxStretch
 // and wakes their sleepers, as the protocol allows anyone to. The lost
 // wake-up hunt's watchdog calls it after it has recorded a stall.
 func (r *Ring) Rescue() {
-	wake(&r.h.dataSeq)
-	wake(&r.h.spaceSeq)
+	r.dataWords().wake()
+	r.spaceWords().wake()
 }
 
 // Sleeping reports the two sleeping flags: the consumer's (on an empty

@@ -84,7 +84,7 @@ func (s *slots) wakeSleeper() {
 	}
 	if w.sleeping.Swap(0) != 0 {
 		s.me.wakes.Add(1)
-		wake(w.seq)
+		w.wake()
 	}
 }
 
@@ -259,7 +259,7 @@ func newProducer(r *Ring) *Producer {
 		r: r, h: r.h, slots: newSlots(r, &r.h.prod),
 		head: head, published: head, cachedTail: r.h.tail.Load(),
 	}
-	p.claim(r, spaceWords(r.h), dataWords(r.h), &r.h.prod, &r.h.cons)
+	p.claim(r, r.spaceWords(), r.dataWords(), &r.h.prod, &r.h.cons)
 	p.resume()
 	return p
 }
@@ -709,7 +709,7 @@ func (p *Producer) Close() error {
 	// if the flag reads 0 here, no call of this side sleeps past the
 	// swap, and the wake (a system call) is not needed.
 	if p.h.producerSleeping.Load() != 0 {
-		wake(&p.h.spaceSeq)
+		p.own.wake()
 	}
 	p.r.barrier()
 	p.idle(false)

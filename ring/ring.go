@@ -122,6 +122,15 @@ type Options struct {
 	// that another user owns. Anyone who can write the segment can make
 	// this process read garbage (never outside the segment) or stall it.
 	AllowInsecure bool
+	// Doorbells, if set, make this handle's sides sleep on them and wake
+	// the peer through them instead of the futex words (see Doorbell).
+	// Every handle with a role on the ring must use the same two.
+	Doorbells *Doorbells
+	// NoProcCheck stops a waiting side from judging its peer by /proc
+	// (ErrPeerDead, ErrPeerUnresponsive), for a peer whose pid means
+	// nothing here (another PID namespace). Its death is then reported
+	// only through Doorbell.Err. Liveness still bounds each sleep.
+	NoProcCheck bool
 }
 
 func (o Options) withDefaults() Options {
@@ -340,6 +349,23 @@ func waitReady(h *header, timeout time.Duration, abandoned func(*header) error) 
 // it is removed when both sides have closed (see Close), or by
 // "shmring rm". On error nothing is left behind.
 func Create(key shmseg.Key, cfg Config) (r *Ring, err error) {
+	return create(key, cfg, false)
+}
+
+// CreatePrivate makes a ring in a new segment with no key (IPC_PRIVATE)
+// and marks the segment for removal (IPC_RMID) as soon as it has attached
+// it, before it writes anything: a process given the segment's id (over a
+// socket, say) attaches it with OpenID, which Linux allows for a segment so
+// marked, and the kernel frees it when the last process detaches, whether
+// by Close, by exiting or by crashing. Nothing is ever left to clean up,
+// except from a creator killed between the two system calls (shmget,
+// then shmat and IPC_RMID), microseconds apart. Package conn makes its
+// rings so. "ipcs -m" shows such a segment with key 0 and status "dest".
+func CreatePrivate(cfg Config) (*Ring, error) {
+	return create(shmseg.IPCPrivate, cfg, true)
+}
+
+func create(key shmseg.Key, cfg Config, private bool) (r *Ring, err error) {
 	cfg = cfg.withDefaults()
 	g, err := cfg.geometry()
 	if err != nil {
@@ -363,10 +389,17 @@ func Create(key shmseg.Key, cfg Config) (r *Ring, err error) {
 	}
 	defer func() {
 		if err != nil {
-			_ = seg.Remove()
+			if !private {
+				_ = seg.Remove()
+			}
 			_ = seg.Detach()
 		}
 	}()
+	if private {
+		if err := seg.Remove(); err != nil {
+			return nil, fmt.Errorf("ring: create %v: %w", key, err)
+		}
+	}
 	buf, err := seg.Bytes()
 	if err != nil {
 		return nil, err
@@ -801,8 +834,8 @@ func fill(h *header, g geometry) uint64 {
 func (r *Ring) closeSide(bit uint32, s *side) {
 	r.h.state.Or(bit)
 	s.owner.Store(0)
-	wake(&r.h.dataSeq)
-	wake(&r.h.spaceSeq)
+	r.dataWords().wake()
+	r.spaceWords().wake()
 }
 
 // SideStats are one side's counters. Messages, Waits and Wakes are exact.

@@ -98,6 +98,7 @@ type waiter struct {
 	b         backoff
 	liveness  time.Duration // Options.Liveness
 	asym      bool          // the ring has asymmetric fences: a sleep needs membarrier
+	noProc    bool          // Options.NoProcCheck
 	live      liveCheck     // when to check the peer next, across waiting calls
 	// stretch: the yield phase of this side's waits lasts b.yield <<
 	// stretch (adapt).
@@ -211,7 +212,7 @@ type liveCheck struct {
 func (w *waiter) claim(r *Ring, own, peer futexWords, me, them *side) {
 	ws := r.opts.Wait
 	*w = waiter{own: own, peer: peer, me: me, them: them,
-		b: newBackoff(ws), liveness: r.opts.Liveness, asym: r.asym}
+		b: newBackoff(ws), liveness: r.opts.Liveness, asym: r.asym, noProc: r.opts.NoProcCheck}
 	fence.StoreFull32(peer.fenced, 0)
 	var want uint32
 	if ws.Mode == WaitFutex {
@@ -356,6 +357,12 @@ func (w *waiter) check(ctx context.Context, p poller) (bool, error) {
 	if d, ok := ctx.Deadline(); ok && !now.Before(d) {
 		return false, context.DeadlineExceeded
 	}
+	if w.own.bell != nil {
+		// The bell knows at once (conn: the peer's socket ended).
+		if err := w.own.bell.Err(); err != nil {
+			return w.final(p, err)
+		}
+	}
 	lc := &w.live
 	switch {
 	case lc.next.IsZero():
@@ -371,14 +378,21 @@ func (w *waiter) check(ctx context.Context, p poller) (bool, error) {
 		lc.stopped = false
 	}
 	lc.next = now.Add(w.liveness)
-	err := checkPeer(w.them, &lc.stopped)
-	if err == nil {
+	if w.noProc {
 		return false, nil
 	}
-	// The peer may have published (or freed) one more slot between the
-	// last poll and its death. It can do nothing more now, so this poll
-	// is final: report death only if it finds nothing
-	// (model/wakeup.pml, MUT_NO_FINAL_POLL).
+	if err := checkPeer(w.them, &lc.stopped); err != nil {
+		return w.final(p, err)
+	}
+	return false, nil
+}
+
+// final is the poll after the peer was found dead (err): it may have
+// published (or freed) one more slot between the last poll and its death.
+// It can do nothing more now, so this poll is final: report death only if
+// it finds nothing (model/wakeup.pml, MUT_NO_FINAL_POLL). An
+// ErrPeerUnresponsive ends the wait the same way.
+func (w *waiter) final(p poller, err error) (bool, error) {
 	if ok, perr := p.poll(); ok || perr != nil {
 		return ok, perr
 	}
@@ -392,7 +406,7 @@ func (w *waiter) check(ctx context.Context, p poller) (bool, error) {
 // context's deadline. check has run just before, so the schedule is set.
 func (w *waiter) sleep(ctx context.Context, p poller) (bool, error) {
 	seq, sleeping := w.own.seq, w.own.sleeping
-	w.cw.arm(ctx, seq)
+	w.cw.arm(ctx, w.own)
 	deadline := w.live.next
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -431,7 +445,14 @@ func (w *waiter) sleep(ctx context.Context, p poller) (bool, error) {
 	if w.b.adapt {
 		asleep = monotime.Now()
 	}
-	err := futex.Wait(word(seq), s, deadline)
+	var err error
+	if w.own.bell != nil {
+		// The bell's stickiness does what the futex's compare with s
+		// does: a ring since (A) ends this wait at once.
+		err = w.own.bell.Wait(deadline)
+	} else {
+		err = futex.Wait(word(seq), s, deadline)
+	}
 	sleeping.Store(0)
 	if w.b.adapt {
 		w.adapt(monotime.Now()-asleep, err == nil)
@@ -507,8 +528,8 @@ type ctxWake struct {
 	fired chan struct{}
 }
 
-// arm makes sure ctx's end wakes seq.
-func (w *ctxWake) arm(ctx context.Context, seq *atomic.Uint32) {
+// arm makes sure ctx's end wakes the side sleeping on f.
+func (w *ctxWake) arm(ctx context.Context, f futexWords) {
 	d := ctx.Done()
 	if d == nil || d == w.done {
 		return
@@ -517,7 +538,7 @@ func (w *ctxWake) arm(ctx context.Context, seq *atomic.Uint32) {
 	fired := make(chan struct{})
 	w.done, w.fired = d, fired
 	w.stop = context.AfterFunc(ctx, func() {
-		wake(seq)
+		f.wake()
 		close(fired)
 	})
 }
@@ -559,26 +580,44 @@ func checkPeer(peer *side, stopped *bool) error {
 	return nil
 }
 
-// wake bumps a sequence word and wakes its sleeper. Used on the slow paths
-// (close, cancellation) where the sleeping flag is not consulted.
-func wake(seq *atomic.Uint32) {
-	seq.Add(1)
-	_, _ = futex.Wake(word(seq), 1)
+// wake bumps the sequence word and wakes its sleeper: futex_wake, or the
+// doorbell that stands in for it. Used by the waker (wakeSleeper) once the
+// flag said so, and on the slow paths (close, cancellation) where the flag
+// is not consulted.
+func (f futexWords) wake() {
+	f.seq.Add(1)
+	if f.bell != nil {
+		f.bell.Ring()
+		return
+	}
+	_, _ = futex.Wake(word(f.seq), 1)
 }
 
 // futexWords are the words of one futex block (header block 3 or 4): the
 // sequence word the sleeper sleeps on, its sleeping flag, its request for
-// full fences, and the waker's answer.
+// full fences, and the waker's answer; and the doorbell that replaces the
+// sequence word's futex, if the handle has one (Options.Doorbells).
 type futexWords struct {
 	seq, sleeping, wantsFence, fenced *atomic.Uint32
+	bell                              Doorbell
 }
 
 // dataWords is the block the consumer sleeps on.
-func dataWords(h *header) futexWords {
-	return futexWords{&h.dataSeq, &h.consumerSleeping, &h.consumerWantsFence, &h.producerFenced}
+func (r *Ring) dataWords() futexWords {
+	h := r.h
+	f := futexWords{seq: &h.dataSeq, sleeping: &h.consumerSleeping, wantsFence: &h.consumerWantsFence, fenced: &h.producerFenced}
+	if b := r.opts.Doorbells; b != nil {
+		f.bell = b.Data
+	}
+	return f
 }
 
 // spaceWords is the block the producer sleeps on.
-func spaceWords(h *header) futexWords {
-	return futexWords{&h.spaceSeq, &h.producerSleeping, &h.producerWantsFence, &h.consumerFenced}
+func (r *Ring) spaceWords() futexWords {
+	h := r.h
+	f := futexWords{seq: &h.spaceSeq, sleeping: &h.producerSleeping, wantsFence: &h.producerWantsFence, fenced: &h.consumerFenced}
+	if b := r.opts.Doorbells; b != nil {
+		f.bell = b.Space
+	}
+	return f
 }

@@ -55,21 +55,22 @@ var (
 
 // Operation names used in [Error.Op].
 const (
-	opCreate = "create"
-	opOpen   = "open"
-	opAttach = "attach"
-	opDetach = "detach"
-	opStat   = "stat"
-	opRemove = "remove"
-	opBytes  = "bytes"
+	opCreate   = "create"
+	opOpen     = "open"
+	opAttach   = "attach"
+	opDetach   = "detach"
+	opStat     = "stat"
+	opRemove   = "remove"
+	opSetOwner = "set owner of"
+	opBytes    = "bytes"
 )
 
 // Error is the error returned by the functions of this package that make a
 // system call or validate an argument.
 //
 // Op is the operation: "create", "open", "attach", "detach", "stat",
-// "remove" or "bytes". For create and open, Key names the segment; for the
-// others ID does, and Key is set when known. Size is set when known.
+// "remove", "set owner of" or "bytes". For create and open, Key names the
+// segment; for the others ID does, and Key is set when known. Size is set when known.
 type Error struct {
 	Op   string
 	Key  Key

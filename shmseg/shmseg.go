@@ -268,6 +268,29 @@ func remove(id ID, key Key, check func(*unix.SysvShmDesc) string) error {
 	return nil
 }
 
+// SetOwner makes uid and gid the owner of the segment id (IPC_SET), keeping
+// its mode: the creator (Info.CUID) keeps the owner's access too, so a
+// process may create a 0600 segment for a process of another user and hand
+// it over without letting anyone else in. Only the creator, the owner or a
+// privileged process may do it ([ErrPermission]).
+func SetOwner(id ID, uid, gid int) error {
+	if id < 0 {
+		return invalid(opSetOwner, 0, id, 0, fmt.Sprintf("id %d is negative", id))
+	}
+	if uid < 0 || gid < 0 {
+		return invalid(opSetOwner, 0, id, 0, fmt.Sprintf("uid %d gid %d: negative", uid, gid))
+	}
+	var d unix.SysvShmDesc
+	if _, err := unix.SysvShmCtl(int(id), unix.IPC_STAT, &d); err != nil {
+		return sysErr(opSetOwner, 0, id, 0, err)
+	}
+	d.Perm.Uid, d.Perm.Gid = uint32(uid), uint32(gid)
+	if _, err := unix.SysvShmCtl(int(id), unix.IPC_SET, &d); err != nil {
+		return sysErr(opSetOwner, 0, id, 0, err)
+	}
+	return nil
+}
+
 // Stat returns what the kernel knows of the segment id (IPC_STAT). It needs
 // read permission on the segment ([ErrPermission]); a missing id gives
 // [ErrNotExist]. [Info.RSS] and [Info.Swap] are 0: only [List] has them.

@@ -404,3 +404,26 @@ func TestConcurrentDetach(t *testing.T) {
 	_, err := seg.Bytes()
 	require.ErrorIs(t, err, shmseg.ErrDetached)
 }
+
+// TestSetOwner hands a 0600 segment to another user: the owner changes, the
+// creator and the mode stay. Changing the owner to another uid needs root.
+func TestSetOwner(t *testing.T) {
+	shmtest.NoLeaks(t)
+	id := create(t, shmseg.IPCPrivate, 4096, nil)
+	uid, gid := os.Geteuid(), os.Getegid()
+	if uid == 0 {
+		uid, gid = 65534, 65534 // nobody
+	}
+	require.NoError(t, shmseg.SetOwner(id, uid, gid))
+	info, err := shmseg.Stat(id)
+	require.NoError(t, err)
+	require.Equal(t, uint32(uid), info.UID)
+	require.Equal(t, uint32(gid), info.GID)
+	require.Equal(t, uint32(os.Geteuid()), info.CUID, "the creator stays")
+	require.Equal(t, os.FileMode(0o600), info.Mode)
+
+	require.ErrorIs(t, shmseg.SetOwner(-1, 0, 0), shmseg.ErrInvalid)
+	require.ErrorIs(t, shmseg.SetOwner(id, -1, 0), shmseg.ErrInvalid)
+	require.NoError(t, shmseg.Remove(id))
+	require.ErrorIs(t, shmseg.SetOwner(id, uid, gid), shmseg.ErrNotExist)
+}

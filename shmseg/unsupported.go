@@ -51,6 +51,10 @@ func Attach(id ID, opts *AttachOptions) (*Segment, error) {
 // errors.ErrUnsupported.
 func Remove(id ID) error { return unsupported(opRemove, 0, id, 0) }
 
+// SetOwner fails on this platform with an error wrapping
+// errors.ErrUnsupported.
+func SetOwner(id ID, uid, gid int) error { return unsupported(opSetOwner, 0, id, 0) }
+
 // Stat fails on this platform with an error wrapping errors.ErrUnsupported.
 func Stat(id ID) (*Info, error) { return nil, unsupported(opStat, 0, id, 0) }
 
