@@ -1,0 +1,155 @@
+//go:build linux
+
+package conn
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/shmring/shmring/ring"
+	"github.com/shmring/shmring/shmseg"
+)
+
+// Dial connects to the server listening under name and returns the
+// connection once both rings are attached and the server has been told.
+// ctx bounds the whole of it, and so does Config.HandshakeTimeout each
+// step. A server under a uid this side does not accept (Config.AllowUIDs)
+// is refused with ErrUntrusted; a server that refuses this client gives
+// ErrRefused with its reason.
+func Dial(ctx context.Context, name string, cfg Config) (*Conn, error) {
+	cfg = cfg.withDefaults()
+	addr, err := address(name)
+	if err != nil {
+		return nil, err
+	}
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "unixpacket", addr)
+	if err != nil {
+		return nil, fmt.Errorf("conn: dial %q: %w", name, err)
+	}
+	sock := nc.(*net.UnixConn)
+	c, err := dial(ctx, name, cfg, sock)
+	if err != nil {
+		_ = sock.Close()
+		return nil, fmt.Errorf("conn: dial %q: %w", name, err)
+	}
+	return c, nil
+}
+
+// dial is the client's half of the handshake (wire.go).
+func dial(ctx context.Context, name string, cfg Config, sock *net.UnixConn) (c *Conn, err error) {
+	if crashPoints {
+		crash("conn-client-connected")
+	}
+	// The context's end cuts any step short.
+	stop := context.AfterFunc(ctx, func() { _ = sock.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if err := sock.SetDeadline(deadline(ctx, cfg.HandshakeTimeout)); err != nil {
+		return nil, err
+	}
+	cred, err := peerCred(sock)
+	if err != nil {
+		return nil, err
+	}
+	if !cfg.allowed(int(cred.Uid), true) {
+		return nil, fmt.Errorf("%w: the server (pid %d) runs as uid %d, this process as %d (Config.AllowUIDs adds others)",
+			ErrUntrusted, cred.Pid, cred.Uid, os.Geteuid())
+	}
+	if err := writeFrame(sock, frame{kind: kindHello, pid: int32(os.Getpid())}); err != nil {
+		return nil, ctxErr(ctx, err)
+	}
+	if crashPoints {
+		crash("conn-client-hello")
+	}
+	if err := sock.SetDeadline(deadline(ctx, cfg.HandshakeTimeout)); err != nil {
+		return nil, err
+	}
+	fds := make([]int, nBells)
+	welcome, err := readFrame(sock, kindWelcome, fds)
+	if err != nil {
+		return nil, ctxErr(ctx, err)
+	}
+	if welcome.kind == kindRefused {
+		return nil, fmt.Errorf("%w: %s", ErrRefused, welcome.reason)
+	}
+	if crashPoints {
+		crash("conn-client-welcome")
+	}
+	c = &Conn{name: name, sock: sock, peerPID: int(welcome.pid), peerCred: cred, watched: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			c.abort()
+		}
+	}()
+	var wire [nBells]*bell
+	for i, fd := range fds {
+		if wire[i], err = bellFrom(fd, &c.gone); err != nil {
+			closeFDs(fds[i:])
+			return c, err
+		}
+		c.bells = append(c.bells, wire[i])
+	}
+	// This side's order (bellInData...): in, server -> client, first.
+	c.bells = []*bell{wire[bellS2CData], wire[bellS2CSpace], wire[bellC2SData], wire[bellC2SSpace]}
+	noProc := otherPIDNamespace(cred, welcome.pid)
+	if c.in, err = ring.OpenID(shmseg.ID(welcome.out), cfg.ringOptions(doorbells(wire[bellS2CData], wire[bellS2CSpace]), noProc)); err != nil {
+		return c, err
+	}
+	if c.out, err = ring.OpenID(shmseg.ID(welcome.in), cfg.ringOptions(doorbells(wire[bellC2SData], wire[bellC2SSpace]), noProc)); err != nil {
+		return c, err
+	}
+	if err = checkSegments(c, cred); err != nil {
+		return c, err
+	}
+	if c.c, err = c.in.Consumer(); err != nil {
+		return c, err
+	}
+	if c.p, err = c.out.Producer(); err != nil {
+		return c, err
+	}
+	if crashPoints {
+		crash("conn-client-attached")
+	}
+	if err = writeFrame(sock, frame{kind: kindReady, pid: int32(os.Getpid())}); err != nil {
+		return c, ctxErr(ctx, err)
+	}
+	if crashPoints {
+		crash("conn-client-ready")
+	}
+	if err = sock.SetDeadline(time.Time{}); err != nil {
+		return c, err
+	}
+	go c.watch()
+	return c, nil
+}
+
+// checkSegments makes sure the segments the server named are the ones it
+// made for this connection: made by the server's process and already marked
+// for removal, so that no third process can attach them. A server that
+// named another segment (another connection's, say) is refused.
+func checkSegments(c *Conn, server unix.Ucred) error {
+	for _, r := range []*ring.Ring{c.in, c.out} {
+		info, err := r.Segment().Stat()
+		if err != nil {
+			return err
+		}
+		if !info.Removed || info.CUID != server.Uid || (server.Pid != 0 && int32(info.CPID) != server.Pid) {
+			return fmt.Errorf("%w: segment %d (creator pid %d uid %d, marked for removal: %v) is not one the server (pid %d uid %d) made for this connection",
+				ErrHandshake, info.ID, info.CPID, info.CUID, info.Removed, server.Pid, server.Uid)
+		}
+	}
+	return nil
+}
+
+// ctxErr prefers ctx's error to the deadline error its end caused.
+func ctxErr(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return fmt.Errorf("%w (%v)", cerr, err)
+	}
+	return err
+}

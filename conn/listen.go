@@ -1,0 +1,275 @@
+//go:build linux
+
+package conn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/shmring/shmring/ring"
+	"github.com/shmring/shmring/shmseg"
+)
+
+// Listener is a server: it takes connections made to its name and hands
+// each one out by Accept once its handshake is done. Handshakes run apart,
+// so a client that stalls or sends garbage holds up nobody else; each is
+// dropped after Config.HandshakeTimeout.
+type Listener struct {
+	name, addr string
+	cfg        Config
+	ln         *net.UnixListener
+	ready      chan *Conn
+	done       chan struct{}
+	closeOnce  sync.Once
+	wg         sync.WaitGroup
+	mu         sync.Mutex
+	shaking    map[*net.UnixConn]struct{} // sockets mid-handshake, which Close closes
+}
+
+// acceptBacklog is how many connections may wait, handshake done, for
+// Accept.
+const acceptBacklog = 64
+
+// Listen starts a server under name (see Config for how a name maps to a
+// socket). A path whose socket file was left by a server that died is
+// taken over; one where a server still answers is refused (EADDRINUSE).
+func Listen(name string, cfg Config) (*Listener, error) {
+	cfg = cfg.withDefaults()
+	addr, err := address(name)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := listenUnix(addr)
+	if err != nil {
+		return nil, fmt.Errorf("conn: listen %q: %w", name, err)
+	}
+	l := &Listener{name: name, addr: addr, cfg: cfg, ln: ln,
+		ready: make(chan *Conn, acceptBacklog), done: make(chan struct{}),
+		shaking: make(map[*net.UnixConn]struct{})}
+	l.wg.Add(1)
+	go l.serve()
+	return l, nil
+}
+
+// listenUnix listens on addr, removing a stale socket file first: one that
+// nobody answers on (ECONNREFUSED), and only if it is a socket.
+func listenUnix(addr string) (*net.UnixListener, error) {
+	ua := &net.UnixAddr{Name: addr, Net: "unixpacket"}
+	ln, err := net.ListenUnix("unixpacket", ua)
+	if err == nil || addr[0] == '@' || !errors.Is(err, syscall.EADDRINUSE) {
+		return ln, err
+	}
+	if st, serr := os.Lstat(addr); serr != nil || st.Mode()&os.ModeSocket == 0 {
+		return nil, err
+	}
+	c, derr := net.DialUnix("unixpacket", nil, ua)
+	if derr == nil {
+		_ = c.Close()
+		return nil, err // a server answers there
+	}
+	if !errors.Is(derr, syscall.ECONNREFUSED) {
+		return nil, err
+	}
+	if rerr := os.Remove(addr); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w (removing the stale socket file: %v)", err, rerr)
+	}
+	return net.ListenUnix("unixpacket", ua)
+}
+
+// Addr is the listener's socket address: "@shmring/" and the name, or the
+// path.
+func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
+
+// Name is the name the listener serves.
+func (l *Listener) Name() string { return l.name }
+
+// Accept returns the next connection whose handshake is done. It returns
+// ErrClosed once the listener is closed, and ctx's error if ctx ends first.
+func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
+	select {
+	case c := <-l.ready:
+		return c, nil
+	case <-l.done:
+		return nil, fmt.Errorf("conn: accept on %q: %w", l.name, ErrClosed)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Close stops the listener: no new connection, handshakes under way are
+// dropped, and connections done but not yet accepted are closed.
+// Connections already accepted are not touched. The socket file, for a
+// name that is a path, is removed.
+func (l *Listener) Close() error {
+	err := ErrClosed
+	l.closeOnce.Do(func() {
+		close(l.done)
+		err = l.ln.Close()
+		l.mu.Lock()
+		for s := range l.shaking {
+			_ = s.Close()
+		}
+		l.mu.Unlock()
+		l.wg.Wait()
+		for {
+			select {
+			case c := <-l.ready:
+				_ = c.Close()
+				continue
+			default:
+			}
+			break
+		}
+	})
+	return err
+}
+
+// serve accepts sockets and shakes hands with each on its own goroutine.
+func (l *Listener) serve() {
+	defer l.wg.Done()
+	for {
+		sock, err := l.ln.AcceptUnix()
+		if err != nil {
+			select {
+			case <-l.done:
+				return
+			default:
+			}
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				continue
+			}
+			// EMFILE and the like: the listener goes on; the
+			// client sees its connection fail.
+			continue
+		}
+		l.mu.Lock()
+		select {
+		case <-l.done:
+			l.mu.Unlock()
+			_ = sock.Close()
+			return
+		default:
+		}
+		l.shaking[sock] = struct{}{}
+		l.wg.Add(1)
+		l.mu.Unlock()
+		go l.handshake(sock)
+	}
+}
+
+// handshake is the server's half of the handshake (wire.go). On any
+// failure the socket is closed and every ring and bell made for it goes
+// with it: the segments were marked for removal when made.
+func (l *Listener) handshake(sock *net.UnixConn) {
+	defer l.wg.Done()
+	c, err := l.shake(sock)
+	l.mu.Lock()
+	delete(l.shaking, sock)
+	l.mu.Unlock()
+	if err != nil {
+		_ = sock.Close()
+		return
+	}
+	if crashPoints {
+		crash("conn-server-ready")
+	}
+	select {
+	case l.ready <- c:
+	case <-l.done:
+		_ = c.Close()
+	}
+}
+
+func (l *Listener) shake(sock *net.UnixConn) (c *Conn, err error) {
+	if crashPoints {
+		crash("conn-server-accepted")
+	}
+	cfg := l.cfg
+	if err := sock.SetDeadline(deadline(context.Background(), cfg.HandshakeTimeout)); err != nil {
+		return nil, err
+	}
+	cred, err := peerCred(sock)
+	if err != nil {
+		return nil, err
+	}
+	if !cfg.allowed(int(cred.Uid), false) {
+		_ = writeFrame(sock, frame{kind: kindRefused, pid: int32(os.Getpid()),
+			reason: fmt.Sprintf("uid %d is not allowed (the server runs as uid %d; Config.AllowUIDs adds others)", cred.Uid, os.Geteuid())})
+		return nil, fmt.Errorf("%w: uid %d", ErrUntrusted, cred.Uid)
+	}
+	hello, err := readFrame(sock, kindHello, nil)
+	if err != nil {
+		_ = writeFrame(sock, frame{kind: kindRefused, pid: int32(os.Getpid()), reason: err.Error()})
+		return nil, err
+	}
+	if crashPoints {
+		crash("conn-server-hello")
+	}
+	c = &Conn{name: l.name, sock: sock, peerPID: int(hello.pid), peerCred: cred, server: true,
+		watched: make(chan struct{})}
+	var wire [nBells]*bell
+	defer func() {
+		if err != nil {
+			c.abort()
+		}
+	}()
+	for i := range wire {
+		if wire[i], err = newBell(&c.gone); err != nil {
+			return c, err
+		}
+		c.bells = append(c.bells, wire[i])
+	}
+	// This side's order (bellInData...): in, client -> server, first.
+	c.bells = []*bell{wire[bellC2SData], wire[bellC2SSpace], wire[bellS2CData], wire[bellS2CSpace]}
+	noProc := otherPIDNamespace(cred, hello.pid)
+	rc := ring.Config{MaxMessage: cfg.MaxMessage, SlotSize: cfg.SlotSize, Slots: cfg.Slots, Mode: 0o600}
+	rc.Options = cfg.ringOptions(doorbells(wire[bellS2CData], wire[bellS2CSpace]), noProc)
+	if c.out, err = ring.CreatePrivate(rc); err != nil {
+		return c, err
+	}
+	rc.Options = cfg.ringOptions(doorbells(wire[bellC2SData], wire[bellC2SSpace]), noProc)
+	if c.in, err = ring.CreatePrivate(rc); err != nil {
+		return c, err
+	}
+	out, in := c.out.Segment().ID(), c.in.Segment().ID()
+	if int(cred.Uid) != os.Geteuid() {
+		for _, id := range []shmseg.ID{out, in} {
+			if err = shmseg.SetOwner(id, int(cred.Uid), int(cred.Gid)); err != nil {
+				return c, err
+			}
+		}
+	}
+	if c.p, err = c.out.Producer(); err != nil {
+		return c, err
+	}
+	if c.c, err = c.in.Consumer(); err != nil {
+		return c, err
+	}
+	if crashPoints {
+		crash("conn-server-rings")
+	}
+	fds := make([]int, nBells)
+	for i, b := range wire {
+		fds[i] = b.raw
+	}
+	if err = writeFrame(sock, frame{kind: kindWelcome, pid: int32(os.Getpid()), out: int32(out), in: int32(in)}, fds...); err != nil {
+		return c, err
+	}
+	if crashPoints {
+		crash("conn-server-welcome")
+	}
+	if _, err = readFrame(sock, kindReady, nil); err != nil {
+		return c, err
+	}
+	if err = sock.SetDeadline(time.Time{}); err != nil {
+		return c, err
+	}
+	go c.watch()
+	return c, nil
+}
