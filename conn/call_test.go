@@ -1,0 +1,109 @@
+//go:build linux
+
+package conn_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/shmring/shmring/conn"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
+)
+
+// upper is the test's handler: the request in upper case, or an error for
+// a request that asks for one.
+func upper(_ context.Context, req []byte) ([]byte, error) {
+	if bytes.HasPrefix(req, []byte("fail:")) {
+		return nil, errors.New(string(req[5:]))
+	}
+	return bytes.ToUpper(req), nil
+}
+
+// serve runs Serve on the server's end until the test ends.
+func serve(t *testing.T, server *conn.Conn, h conn.Handler) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- conn.Serve(context.Background(), server, h) }()
+	return done
+}
+
+// TestCalls makes calls from many goroutines at once on one connection,
+// with replies from a byte to many times the ring: each gets its own reply.
+func TestCalls(t *testing.T) {
+	shmtest.NoLeaks(t)
+	l := listen(t, conn.Config{Slots: 8, SlotSize: 128})
+	client, server := pair(t, l, conn.Config{})
+	served := serve(t, server, upper)
+	cl := conn.NewClient(client)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 300 {
+				req := fmt.Sprintf("g%d-call%d-", g, i) + strings.Repeat("x", (i*37)%3000)
+				resp, err := cl.Call(ctx, []byte(req))
+				if err == nil && string(resp) != strings.ToUpper(req) {
+					err = fmt.Errorf("call %q: got the reply %.40q", req, resp)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	_, err := cl.Call(ctx, []byte("fail:no such key"))
+	var re *conn.RemoteError
+	require.ErrorAs(t, err, &re)
+	require.Equal(t, "no such key", re.Msg)
+
+	require.NoError(t, client.CloseWrite())
+	require.NoError(t, <-served, "Serve ends well when its client closes")
+}
+
+// TestCallEnds: a call whose context ends returns, the Client goes on, and
+// calls waiting when the server closes return io.EOF.
+func TestCallEnds(t *testing.T) {
+	shmtest.NoLeaks(t)
+	l := listen(t, conn.Config{Slots: 8, SlotSize: 128})
+	client, server := pair(t, l, conn.Config{})
+	release := make(chan struct{})
+	served := serve(t, server, func(ctx context.Context, req []byte) ([]byte, error) {
+		if string(req) == "slow" {
+			<-release
+		}
+		return req, nil
+	})
+	cl := conn.NewClient(client)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	_, err := cl.Call(ctx, []byte("slow"))
+	cancel()
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	close(release)
+	resp, err := cl.Call(context.Background(), []byte("next"))
+	require.NoError(t, err, "the late reply to the abandoned call is dropped, not taken for this one")
+	require.Equal(t, "next", string(resp))
+
+	require.NoError(t, server.Close())
+	_, err = cl.Call(context.Background(), []byte("after"))
+	require.Error(t, err)
+	require.True(t, errors.Is(err, io.EOF) || errors.Is(err, conn.ErrClosed) || strings.Contains(err.Error(), "closed"), "%v", err)
+	<-served
+}
