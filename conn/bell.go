@@ -1,5 +1,3 @@
-//go:build linux
-
 package conn
 
 import (
@@ -8,8 +6,6 @@ import (
 	"os"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // bell is a ring.Doorbell over an eventfd read through Go's netpoller: a
@@ -26,46 +22,12 @@ type bell struct {
 	gone *atomic.Pointer[error] // the connection's: set when the peer is gone
 }
 
-// one is what Ring writes: the eventfd adds it to its counter.
-var one = [8]byte{1}
-
-// newBell makes an eventfd for a bell.
-func newBell(gone *atomic.Pointer[error]) (*bell, error) {
-	fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
-	if err != nil {
-		return nil, fmt.Errorf("conn: eventfd: %w", err)
-	}
-	return &bell{f: os.NewFile(uintptr(fd), "eventfd"), raw: fd, gone: gone}, nil
-}
-
-// bellFrom makes a bell of an eventfd received from the server. fstat says
-// whether it is one: a hostile server could send any descriptor.
-func bellFrom(fd int, gone *atomic.Pointer[error]) (*bell, error) {
-	if err := isEventfd(fd); err != nil {
-		return nil, err
-	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		return nil, fmt.Errorf("conn: bell fd %d: %w", fd, err)
-	}
-	return &bell{f: os.NewFile(uintptr(fd), "eventfd"), raw: fd, gone: gone}, nil
-}
-
-// isEventfd reports whether fd is an eventfd: /proc/self/fd names it
-// "anon_inode:[eventfd]".
-func isEventfd(fd int) error {
-	target, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
-	if err != nil {
-		return fmt.Errorf("conn: bell fd %d: %w", fd, err)
-	}
-	if target != "anon_inode:[eventfd]" {
-		return fmt.Errorf("%w: the server sent %q where an eventfd belongs", ErrHandshake, target)
-	}
-	return nil
-}
-
 // Ring adds one to the counter. A write fails only once the bell is closed,
 // after the rings that ring it are.
 func (b *bell) Ring() { _, _ = b.f.Write(one[:]) }
+
+// one is what Ring writes: the eventfd adds it to its counter.
+var one = [8]byte{1}
 
 // Wait reads the counter, parking the goroutine until it is non-zero or
 // the deadline passes.

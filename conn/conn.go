@@ -1,5 +1,3 @@
-//go:build linux
-
 package conn
 
 import (
@@ -42,7 +40,7 @@ type Conn struct {
 	bells     []*bell
 	gone      atomic.Pointer[error]
 	peerPID   int // as the peer sees itself
-	peerCred  unix.Ucred
+	peerCred  cred
 	server    bool
 	closeOnce sync.Once
 	closeErr  error
@@ -75,10 +73,10 @@ func (c *Conn) Name() string { return c.name }
 
 // PeerPID is the peer's process id as the kernel gave it to this side
 // (SO_PEERCRED): 0 if the peer is in a PID namespace this one cannot see.
-func (c *Conn) PeerPID() int { return int(c.peerCred.Pid) }
+func (c *Conn) PeerPID() int { return int(c.peerCred.pid) }
 
 // PeerUID is the peer's user id (SO_PEERCRED).
-func (c *Conn) PeerUID() int { return int(c.peerCred.Uid) }
+func (c *Conn) PeerUID() int { return int(c.peerCred.uid) }
 
 // Rings returns the connection's rings: the one this side sends on, and the
 // one it receives on. For Stats; closing them is Close's business.
@@ -156,31 +154,19 @@ func (cfg Config) ringOptions(bells *ring.Doorbells, noProc bool) ring.Options {
 	return ring.Options{Wait: cfg.Wait, Liveness: cfg.Liveness, Doorbells: bells, NoProcCheck: noProc}
 }
 
-// peerCred is the credentials of the process at the other end of sock, as
-// the kernel recorded them at connect (SO_PEERCRED).
-func peerCred(sock *net.UnixConn) (unix.Ucred, error) {
-	raw, err := sock.SyscallConn()
-	if err != nil {
-		return unix.Ucred{}, err
-	}
-	var cred *unix.Ucred
-	var cerr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return unix.Ucred{}, err
-	}
-	if cerr != nil {
-		return unix.Ucred{}, fmt.Errorf("conn: SO_PEERCRED: %w", cerr)
-	}
-	return *cred, nil
+// cred is what the kernel says of the process at the other end of the
+// socket (SO_PEERCRED), as of when it connected: its pid as this process's
+// namespace sees it (0 if it cannot), its uid and gid.
+type cred struct {
+	pid      int32
+	uid, gid uint32
 }
 
 // otherPIDNamespace reports whether the peer's own pid (from its frame)
 // differs from the one the kernel gave for it: then its pid means nothing
 // in this process's /proc, and only the socket tells of its death.
-func otherPIDNamespace(cred unix.Ucred, selfPID int32) bool {
-	return cred.Pid == 0 || cred.Pid != selfPID
+func otherPIDNamespace(c cred, selfPID int32) bool {
+	return c.pid == 0 || c.pid != selfPID
 }
 
 // deadline is the end of a handshake step: the timeout from now, or ctx's

@@ -3,7 +3,10 @@
 package conn
 
 import (
+	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"syscall"
 )
 
@@ -34,7 +37,18 @@ var CrashPoints = []string{
 	"conn-client-connected", "conn-client-hello", "conn-client-welcome", "conn-client-attached", "conn-client-ready",
 }
 
-var crashAt = os.Getenv("SHMRING_CRASH")
+// crashAt is the point SHMRING_CRASH names, if it is one of these; package
+// ring checks the others.
+var crashAt = func() string {
+	v := os.Getenv("SHMRING_CRASH")
+	if !strings.HasPrefix(v, "conn-") {
+		return ""
+	}
+	if !slices.Contains(CrashPoints, v) {
+		panic(fmt.Sprintf("SHMRING_CRASH=%q: unknown point (want one of %v)", v, CrashPoints))
+	}
+	return v
+}()
 
 func crash(point string) {
 	if point == crashAt {

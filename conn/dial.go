@@ -1,5 +1,3 @@
-//go:build linux
-
 package conn
 
 import (
@@ -8,8 +6,6 @@ import (
 	"net"
 	"os"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shmseg"
@@ -22,6 +18,9 @@ import (
 // is refused with ErrUntrusted; a server that refuses this client gives
 // ErrRefused with its reason.
 func Dial(ctx context.Context, name string, cfg Config) (*Conn, error) {
+	if !supported {
+		return nil, errUnsupported
+	}
 	cfg = cfg.withDefaults()
 	addr, err := address(name)
 	if err != nil {
@@ -56,9 +55,9 @@ func dial(ctx context.Context, name string, cfg Config, sock *net.UnixConn) (c *
 	if err != nil {
 		return nil, err
 	}
-	if !cfg.allowed(int(cred.Uid), true) {
+	if !cfg.allowed(int(cred.uid), true) {
 		return nil, fmt.Errorf("%w: the server (pid %d) runs as uid %d, this process as %d (Config.AllowUIDs adds others)",
-			ErrUntrusted, cred.Pid, cred.Uid, os.Geteuid())
+			ErrUntrusted, cred.pid, cred.uid, os.Geteuid())
 	}
 	if err := writeFrame(sock, frame{kind: kindHello, pid: int32(os.Getpid())}); err != nil {
 		return nil, ctxErr(ctx, err)
@@ -132,15 +131,15 @@ func dial(ctx context.Context, name string, cfg Config, sock *net.UnixConn) (c *
 // made for this connection: made by the server's process and already marked
 // for removal, so that no third process can attach them. A server that
 // named another segment (another connection's, say) is refused.
-func checkSegments(c *Conn, server unix.Ucred) error {
+func checkSegments(c *Conn, server cred) error {
 	for _, r := range []*ring.Ring{c.in, c.out} {
 		info, err := r.Segment().Stat()
 		if err != nil {
 			return err
 		}
-		if !info.Removed || info.CUID != server.Uid || (server.Pid != 0 && int32(info.CPID) != server.Pid) {
+		if !info.Removed || info.CUID != server.uid || (server.pid != 0 && int32(info.CPID) != server.pid) {
 			return fmt.Errorf("%w: segment %d (creator pid %d uid %d, marked for removal: %v) is not one the server (pid %d uid %d) made for this connection",
-				ErrHandshake, info.ID, info.CPID, info.CUID, info.Removed, server.Pid, server.Uid)
+				ErrHandshake, info.ID, info.CPID, info.CUID, info.Removed, server.pid, server.uid)
 		}
 	}
 	return nil

@@ -1,5 +1,3 @@
-//go:build linux
-
 package conn
 
 import (
@@ -40,6 +38,9 @@ const acceptBacklog = 64
 // socket). A path whose socket file was left by a server that died is
 // taken over; one where a server still answers is refused (EADDRINUSE).
 func Listen(name string, cfg Config) (*Listener, error) {
+	if !supported {
+		return nil, errUnsupported
+	}
 	cfg = cfg.withDefaults()
 	addr, err := address(name)
 	if err != nil {
@@ -198,15 +199,18 @@ func (l *Listener) shake(sock *net.UnixConn) (c *Conn, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if !cfg.allowed(int(cred.Uid), false) {
-		_ = writeFrame(sock, frame{kind: kindRefused, pid: int32(os.Getpid()),
-			reason: fmt.Sprintf("uid %d is not allowed (the server runs as uid %d; Config.AllowUIDs adds others)", cred.Uid, os.Geteuid())})
-		return nil, fmt.Errorf("%w: uid %d", ErrUntrusted, cred.Uid)
-	}
+	// The hello first, then the verdict: a refusal sent before the
+	// client has written would make its write fail (EPIPE) before it
+	// could read why.
 	hello, err := readFrame(sock, kindHello, nil)
 	if err != nil {
 		_ = writeFrame(sock, frame{kind: kindRefused, pid: int32(os.Getpid()), reason: err.Error()})
 		return nil, err
+	}
+	if !cfg.allowed(int(cred.uid), false) {
+		_ = writeFrame(sock, frame{kind: kindRefused, pid: int32(os.Getpid()),
+			reason: fmt.Sprintf("uid %d is not allowed (the server runs as uid %d; Config.AllowUIDs adds others)", cred.uid, os.Geteuid())})
+		return nil, fmt.Errorf("%w: uid %d", ErrUntrusted, cred.uid)
 	}
 	if crashPoints {
 		crash("conn-server-hello")
@@ -238,9 +242,9 @@ func (l *Listener) shake(sock *net.UnixConn) (c *Conn, err error) {
 		return c, err
 	}
 	out, in := c.out.Segment().ID(), c.in.Segment().ID()
-	if int(cred.Uid) != os.Geteuid() {
+	if int(cred.uid) != os.Geteuid() {
 		for _, id := range []shmseg.ID{out, in} {
-			if err = shmseg.SetOwner(id, int(cred.Uid), int(cred.Gid)); err != nil {
+			if err = shmseg.SetOwner(id, int(cred.uid), int(cred.gid)); err != nil {
 				return c, err
 			}
 		}

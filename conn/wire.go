@@ -20,8 +20,9 @@ import (
 //
 // client                               server
 //
-//	connect                    ->    accept; SO_PEERCRED: uid allowed?
-//	hello {pid}                ->    (refused {reason}, and close, if not)
+//	connect                    ->    accept; SO_PEERCRED
+//	hello {pid}                ->    uid allowed? (if not: refused {reason},
+//	                                 and close)
 //	                                 create two private rings, four eventfds
 //	                           <-    welcome {pid, ids} + the eventfds
 //	attach, claim roles
