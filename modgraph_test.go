@@ -17,7 +17,8 @@ var reportOnly = []string{"gonum.org/v1/plot", "golang.org/x/perf"}
 // sharedWithReport are modules in the report's go.mod that the library's
 // graph has for its own reasons.
 var sharedWithReport = map[string]bool{
-	"golang.org/x/sys": true, // the library's system calls
+	"golang.org/x/sys":  true, // the library's system calls
+	"golang.org/x/text": true, // golang.org/x/net's (conn's tests run x/net/nettest)
 }
 
 // TestModuleGraph: a program that embeds shmring finds in its module graph

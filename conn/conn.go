@@ -42,6 +42,7 @@ type Conn struct {
 	peerPID   int // as the peer sees itself
 	peerCred  cred
 	server    bool
+	st        stream // the net.Conn view (netconn.go)
 	closeOnce sync.Once
 	closeErr  error
 	watched   chan struct{} // closed when watch returns
@@ -169,9 +170,9 @@ func otherPIDNamespace(c cred, selfPID int32) bool {
 	return c.pid == 0 || c.pid != selfPID
 }
 
-// deadline is the end of a handshake step: the timeout from now, or ctx's
+// stepEnd is the end of a handshake step: the timeout from now, or ctx's
 // deadline if sooner.
-func deadline(ctx context.Context, timeout time.Duration) time.Time {
+func stepEnd(ctx context.Context, timeout time.Duration) time.Time {
 	d := time.Now().Add(timeout)
 	if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
 		return cd

@@ -47,7 +47,7 @@ func pair(t testing.TB, l *conn.Listener, cfg conn.Config) (client, server *conn
 	}
 	accepted := make(chan res, 1)
 	go func() {
-		c, err := l.Accept(ctx)
+		c, err := l.AcceptContext(ctx)
 		accepted <- res{c, err}
 	}()
 	client, err := conn.Dial(ctx, l.Name(), cfg)

@@ -48,7 +48,7 @@ func dial(ctx context.Context, name string, cfg Config, sock *net.UnixConn) (c *
 	// The context's end cuts any step short.
 	stop := context.AfterFunc(ctx, func() { _ = sock.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	if err := sock.SetDeadline(deadline(ctx, cfg.HandshakeTimeout)); err != nil {
+	if err := sock.SetDeadline(stepEnd(ctx, cfg.HandshakeTimeout)); err != nil {
 		return nil, err
 	}
 	cred, err := peerCred(sock)
@@ -65,7 +65,7 @@ func dial(ctx context.Context, name string, cfg Config, sock *net.UnixConn) (c *
 	if crashPoints {
 		crash("conn-client-hello")
 	}
-	if err := sock.SetDeadline(deadline(ctx, cfg.HandshakeTimeout)); err != nil {
+	if err := sock.SetDeadline(stepEnd(ctx, cfg.HandshakeTimeout)); err != nil {
 		return nil, err
 	}
 	fds := make([]int, nBells)
@@ -123,6 +123,7 @@ func dial(ctx context.Context, name string, cfg Config, sock *net.UnixConn) (c *
 	if err = sock.SetDeadline(time.Time{}); err != nil {
 		return c, err
 	}
+	c.st.chunk = streamChunk(c.out)
 	go c.watch()
 	return c, nil
 }

@@ -4,7 +4,7 @@
 //
 //	l, err := conn.Listen("kv", conn.Config{})
 //	...
-//	c, err := l.Accept(ctx) // one per client
+//	c, err := l.AcceptContext(ctx) // one per client
 //	n, err := c.Recv(ctx, buf)
 //	err = c.Send(ctx, reply)
 //

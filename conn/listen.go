@@ -83,16 +83,32 @@ func listenUnix(addr string) (*net.UnixListener, error) {
 	return net.ListenUnix("unixpacket", ua)
 }
 
-// Addr is the listener's socket address: "@shmring/" and the name, or the
-// path.
-func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
+var _ net.Listener = (*Listener)(nil)
+
+// Addr is the listener's address: its name, and this process's pid.
+func (l *Listener) Addr() net.Addr { return Addr{Name: l.name, PID: os.Getpid()} }
+
+// SocketAddr is the Unix socket address the listener listens on:
+// "@shmring/" and the name (abstract), or the path.
+func (l *Listener) SocketAddr() string { return l.addr }
 
 // Name is the name the listener serves.
 func (l *Listener) Name() string { return l.name }
 
-// Accept returns the next connection whose handshake is done. It returns
-// ErrClosed once the listener is closed, and ctx's error if ctx ends first.
-func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
+// Accept is AcceptContext without a context, for net.Listener (gRPC's
+// Server.Serve, http.Server.Serve): the *Conn it returns is a net.Conn.
+func (l *Listener) Accept() (net.Conn, error) {
+	c, err := l.AcceptContext(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// AcceptContext returns the next connection whose handshake is done. It
+// returns ErrClosed once the listener is closed, and ctx's error if ctx
+// ends first.
+func (l *Listener) AcceptContext(ctx context.Context) (*Conn, error) {
 	select {
 	case c := <-l.ready:
 		return c, nil
@@ -134,21 +150,22 @@ func (l *Listener) Close() error {
 // serve accepts sockets and shakes hands with each on its own goroutine.
 func (l *Listener) serve() {
 	defer l.wg.Done()
+	var pause time.Duration
 	for {
 		sock, err := l.ln.AcceptUnix()
 		if err != nil {
+			// Out of descriptors (EMFILE) and the like: the listener
+			// goes on, after a pause that doubles while it lasts, as
+			// net/http's Server does, rather than spin.
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
 			select {
 			case <-l.done:
 				return
-			default:
+			case <-time.After(pause):
 			}
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				continue
-			}
-			// EMFILE and the like: the listener goes on; the
-			// client sees its connection fail.
 			continue
 		}
+		pause = 0
 		l.mu.Lock()
 		select {
 		case <-l.done:
@@ -192,7 +209,7 @@ func (l *Listener) shake(sock *net.UnixConn) (c *Conn, err error) {
 		crash("conn-server-accepted")
 	}
 	cfg := l.cfg
-	if err := sock.SetDeadline(deadline(context.Background(), cfg.HandshakeTimeout)); err != nil {
+	if err := sock.SetDeadline(stepEnd(context.Background(), cfg.HandshakeTimeout)); err != nil {
 		return nil, err
 	}
 	cred, err := peerCred(sock)
@@ -274,6 +291,7 @@ func (l *Listener) shake(sock *net.UnixConn) (c *Conn, err error) {
 	if err = sock.SetDeadline(time.Time{}); err != nil {
 		return c, err
 	}
+	c.st.chunk = streamChunk(c.out)
 	go c.watch()
 	return c, nil
 }

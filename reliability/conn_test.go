@@ -194,7 +194,7 @@ func clientKilled(t *testing.T, l *conn.Listener, point string, run int) {
 	require.True(t, cli.killedBy(syscall.SIGKILL), "%s: the client was not killed at its point: %v", what, cli)
 	if point == "conn-client-ready" {
 		ctx, cancel := context.WithTimeout(context.Background(), noticeBound)
-		c, err := l.Accept(ctx)
+		c, err := l.AcceptContext(ctx)
 		cancel()
 		require.NoError(t, err, "%s: the handshake was done", what)
 		requireDeadSoon(t, c, what)
@@ -204,7 +204,7 @@ func clientKilled(t *testing.T, l *conn.Listener, point string, run int) {
 	// its segments go, and Accept has nothing.
 	requireNoSegments(t, what, cli.pid(), os.Getpid())
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	c, err := l.Accept(ctx)
+	c, err := l.AcceptContext(ctx)
 	cancel()
 	if err == nil {
 		_ = c.Close()
@@ -215,7 +215,7 @@ func clientKilled(t *testing.T, l *conn.Listener, point string, run int) {
 	ok := startConnPeer(t, "", "dial", "-name", l.Name(), "-count", "10")
 	actx, acancel := context.WithTimeout(context.Background(), noticeBound)
 	defer acancel()
-	c, err = l.Accept(actx)
+	c, err = l.AcceptContext(actx)
 	require.NoError(t, err, "%s: the next client", what)
 	errc := make(chan error, 1)
 	go func() { errc <- echoN(actx, c, 10) }()
@@ -286,7 +286,7 @@ func TestConnKilledMidStream(t *testing.T) {
 		for run := range runs {
 			cli := startConnPeer(t, "", "dial", "-name", name, "-count", "100000000", "-size", "3000")
 			ctx, cancel := context.WithTimeout(context.Background(), noticeBound)
-			c, err := l.Accept(ctx)
+			c, err := l.AcceptContext(ctx)
 			require.NoError(t, err)
 			done := make(chan error, 1)
 			go func() { done <- echoN(ctx, c, 1<<62) }()
@@ -330,7 +330,7 @@ func TestConnCredentials(t *testing.T) {
 		require.Contains(t, cli.stderr.String(), "refused by the server: uid 65534 is not allowed")
 		actx, acancel := context.WithTimeout(ctx, 50*time.Millisecond)
 		defer acancel()
-		_, err = l.Accept(actx)
+		_, err = l.AcceptContext(actx)
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 	})
 	t.Run("allowed", func(t *testing.T) {
@@ -342,7 +342,7 @@ func TestConnCredentials(t *testing.T) {
 		cli := asNobody(newProc(t, exec.Command(bin, "dial", "-name", l.Name(), "-count", "10")))
 		cli.start(t)
 		shmtest.Track(cli.pid())
-		c, err := l.Accept(ctx)
+		c, err := l.AcceptContext(ctx)
 		require.NoError(t, err)
 		defer c.Close()
 		require.Equal(t, nobody, c.PeerUID())
@@ -395,7 +395,7 @@ func TestConnBadClients(t *testing.T) {
 	l, err := conn.Listen(connName(t), cfg)
 	require.NoError(t, err)
 	defer l.Close()
-	addr := l.Addr().(*net.UnixAddr)
+	addr := &net.UnixAddr{Name: l.SocketAddr(), Net: "unixpacket"}
 	dialRaw := func() *net.UnixConn {
 		c, err := net.DialUnix("unixpacket", nil, addr)
 		require.NoError(t, err)
@@ -410,7 +410,7 @@ func TestConnBadClients(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), noticeBound)
 	defer cancel()
 	good := startConnPeer(t, "", "dial", "-name", l.Name(), "-count", "5")
-	c, err := l.Accept(ctx)
+	c, err := l.AcceptContext(ctx)
 	require.NoError(t, err, "a good client gets through while the others hang about")
 	require.NoError(t, echoN(ctx, c, 5))
 	good.waitOK(t, noticeBound)
@@ -440,7 +440,7 @@ func TestConnBadClients(t *testing.T) {
 
 	actx, acancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer acancel()
-	_, err = l.Accept(actx)
+	_, err = l.AcceptContext(actx)
 	require.ErrorIs(t, err, context.DeadlineExceeded, "neither bad client was handed out")
 	requireNoSegments(t, "bad clients", os.Getpid(), good.pid())
 }
@@ -465,7 +465,7 @@ func TestConnPIDNamespace(t *testing.T) {
 	shmtest.Track(cli.pid())
 	ctx, cancel := context.WithTimeout(context.Background(), noticeBound)
 	defer cancel()
-	c, err := l.Accept(ctx)
+	c, err := l.AcceptContext(ctx)
 	require.NoError(t, err)
 	defer c.Close()
 	require.Equal(t, cli.pid(), c.PeerPID(), "SO_PEERCRED gives its pid as this namespace sees it")
@@ -514,7 +514,7 @@ func TestConnPathName(t *testing.T) {
 	l, err := conn.Listen(path, survivorCfg)
 	require.NoError(t, err, "the stale socket file is taken over")
 	cli := startConnPeer(t, "", "dial", "-name", path, "-count", "3")
-	s, err := l.Accept(ctx)
+	s, err := l.AcceptContext(ctx)
 	require.NoError(t, err)
 	require.NoError(t, echoN(ctx, s, 3))
 	cli.waitOK(t, noticeBound)

@@ -161,6 +161,16 @@ func (c *Consumer) readerLarge(ctx context.Context) (total, k uint64, err error)
 // Len returns the message's length, all fragments together.
 func (r *MessageReader) Len() int { return int(r.total) }
 
+// SetContext makes ctx govern the reader's waits from now on, in place of
+// the one given to Reader: for a caller whose deadline moves between two
+// reads of one message (a net.Conn's Read, as package conn's). Nothing
+// changes for a reader that has ended.
+func (r *MessageReader) SetContext(ctx context.Context) {
+	if r.err == nil {
+		r.ctx = ctx
+	}
+}
+
 // Next returns the next fragment's payload in place (or what Read left
 // of the current one), io.EOF after the last. The slice is valid until the
 // reader's next call and must not be written. Next after the last fragment

@@ -96,7 +96,7 @@ func serve(args []string) error {
 	fmt.Println("listening")
 	ctx := context.Background()
 	for {
-		c, err := l.Accept(ctx)
+		c, err := l.AcceptContext(ctx)
 		if err != nil {
 			return err
 		}
