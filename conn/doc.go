@@ -2,17 +2,24 @@
 // Linux host over shmring rings: a server listens under a name, clients dial
 // it, and each connection is a ring each way in shared memory.
 //
-//	l, err := conn.Listen("kv", conn.Config{})
+//	l, err := conn.Listen(name, conn.Config{})     // an abstract Unix socket: no file
 //	...
-//	c, err := l.AcceptContext(ctx) // one per client
-//	n, err := c.Recv(ctx, buf)
-//	err = c.Send(ctx, reply)
+//	c, err := l.AcceptContext(ctx) // one per client, handshake done
+//	...
+//	err = conn.Serve(ctx, c, func(ctx context.Context, req []byte) ([]byte, error) {
+//		return lookup(req), nil
+//	})
 //
 // and in the client:
 //
-//	c, err := conn.Dial(ctx, "kv", conn.Config{})
-//	err = c.Send(ctx, req)
-//	n, err := c.Recv(ctx, buf)
+//	c, err := conn.Dial(ctx, name, conn.Config{})
+//	...
+//	reply, err := conn.NewClient(c).Call(ctx, []byte("get a")) // safe from many goroutines
+//
+// (from Example). Send and Recv move messages of any size both ways, and
+// Producer and Consumer give the ring's other calls. A Conn is also a
+// net.Conn, and a Listener a net.Listener, for gRPC, HTTP and any protocol
+// written against them (see Conn).
 //
 // # Rendezvous
 //
