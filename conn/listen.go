@@ -251,10 +251,12 @@ func (l *Listener) shake(sock *net.UnixConn) (c *Conn, err error) {
 	noProc := otherPIDNamespace(cred, hello.pid)
 	rc := ring.Config{MaxMessage: cfg.MaxMessage, SlotSize: cfg.SlotSize, Slots: cfg.Slots, Mode: 0o600}
 	rc.Options = cfg.ringOptions(doorbells(wire[bellS2CData], wire[bellS2CSpace]), noProc)
+	rc.Label = RingLabel(l.name, ServerToClient)
 	if c.out, err = ring.CreatePrivate(rc); err != nil {
 		return c, err
 	}
 	rc.Options = cfg.ringOptions(doorbells(wire[bellC2SData], wire[bellC2SSpace]), noProc)
+	rc.Label = RingLabel(l.name, ClientToServer)
 	if c.in, err = ring.CreatePrivate(rc); err != nil {
 		return c, err
 	}

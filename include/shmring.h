@@ -14,7 +14,7 @@
  * same protocol as the Go code, so a C producer can feed a Go consumer and
  * the other way round, and "shmring stat" shows the C side's counters.
  *
- * Layout version 3.0. Rings of another major version are refused
+ * Layout version 3.1. Rings of another major version are refused
  * (SHMRING_EVERSION), 1.x and 2.x included: a 2.x process would take a
  * fragment's length word for a corrupt length, and a 1.x one would ignore
  * the ring's asymmetric-fence flag (header.flags, SHMRING_FLAG_ASYMMETRIC)
@@ -268,7 +268,10 @@ SHMRING_STATIC_ASSERT(sizeof(void *) == 8, "shmring is 64-bit only");
  * the two languages cannot disagree on a byte; edit ring/layout.go, not it.
  *
  * Versions: a segment of another major version is refused; any minor
- * version of major 3 is accepted. 3.0 adds fragments (flag bits in a slot's
+ * version of major 3 is accepted. 3.1 adds header.label (offset 896,
+ * reserved in 3.0): a ring's name for people and tools, which a 3.0
+ * process ignores and which a 3.0 ring has empty (shmring_options.label,
+ * shmring_stats.label). 3.0 adds fragments (flag bits in a slot's
  * length word) and header.max_message (at offset 48, reserved in 2.0): a
  * 2.x consumer would read a fragment's length word as a corrupt length in
  * the middle of a stream, so 3.0 is a major version, and 2.x and 3.x
@@ -492,6 +495,15 @@ struct shmring_options {
 				   * asymmetric if membarrier works here.
 				   * Ignored by open. (Go:
 				   * Config.SymmetricFences.) */
+	const char *label;        /* create: the ring's label
+				   * (header.label), for people and tools
+				   * ("shmring ls" shows it): UTF-8, at
+				   * most SHMRING_LABEL_SIZE - 1 bytes
+				   * (-EINVAL otherwise). NULL or ""
+				   * (default): none. Read by
+				   * shmring_create only, which does not
+				   * keep the pointer. Ignored by open.
+				   * (Go: Config.Label.) */
 };
 
 /* shmring_options_default fills o with the Go package's defaults: adaptive
@@ -509,6 +521,54 @@ static inline void shmring_options_default(struct shmring_options *o)
 	o->allow_insecure = 0;
 	o->symmetric_fences = 0;
 	o->max_message = 0;
+	o->label = NULL;
+}
+
+/* Internal: 0 if label (NULL: none) fits header.label and is UTF-8 as Go's
+ * utf8.ValidString has it (no overlong form, surrogate or code point above
+ * U+10FFFF), else -EINVAL: what Go refuses with ErrLabel. A NUL cannot be
+ * in it: it ends a C string. */
+static inline int shmring__check_label(const char *label)
+{
+	const unsigned char *p = SHMRING_CAST(const unsigned char *, label);
+	size_t n, i = 0;
+	if (label == NULL)
+		return 0;
+	n = strnlen(label, SHMRING_LABEL_SIZE);
+	if (n >= SHMRING_LABEL_SIZE)
+		return -EINVAL;
+	while (i < n) {
+		unsigned char c = p[i];
+		size_t len, k;
+		unsigned char lo = 0x80, hi = 0xbf;
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			len = 2;
+		else if (c >= 0xe0 && c <= 0xef)
+			len = 3;
+		else if (c >= 0xf0 && c <= 0xf4)
+			len = 4;
+		else
+			return -EINVAL;
+		if (c == 0xe0)
+			lo = 0xa0; /* overlong */
+		else if (c == 0xed)
+			hi = 0x9f; /* surrogates */
+		else if (c == 0xf0)
+			lo = 0x90; /* overlong */
+		else if (c == 0xf4)
+			hi = 0x8f; /* above U+10FFFF */
+		if (i + len > n || p[i + 1] < lo || p[i + 1] > hi)
+			return -EINVAL;
+		for (k = 2; k < len; k++)
+			if (p[i + k] < 0x80 || p[i + k] > 0xbf)
+				return -EINVAL;
+		i += len;
+	}
+	return 0;
 }
 
 /* The words of one futex block (header block 3 or 4): the sequence word
@@ -1268,8 +1328,9 @@ static inline int shmring_open(struct shmring *r, key_t key, const struct shmrin
  * may exceed SHMRING_MAX_MESSAGE_LIMIT (SHMRING_ELAYOUT). The ring uses
  * asymmetric fences (SHMRING_FLAG_ASYMMETRIC) unless o->symmetric_fences
  * is set or this process cannot register for membarrier(2)
- * (shmring_membarrier_register); shmring_stats says which. The handle holds
- * no role yet. On error nothing is left behind. (Go: ring.Create.) */
+ * (shmring_membarrier_register); shmring_stats says which. Its label is
+ * o->label (-EINVAL if too long or not UTF-8). The handle holds no role
+ * yet. On error nothing is left behind. (Go: ring.Create.) */
 static inline int shmring_create(struct shmring *r, key_t key, uint32_t slot_size, uint32_t slot_count, int mode,
 				 const struct shmring_options *o)
 {
@@ -1287,6 +1348,8 @@ static inline int shmring_create(struct shmring *r, key_t key, uint32_t slot_siz
 		return rc;
 	max = r->opts.max_message != 0 ? r->opts.max_message : (uint64_t)slot_size - SHMRING_LEN_SIZE;
 	if ((rc = shmring__check_max(max, slot_size)) != 0)
+		return rc;
+	if ((rc = shmring__check_label(r->opts.label)) != 0)
 		return rc;
 	if (mode == 0)
 		mode = 0600;
@@ -1322,6 +1385,10 @@ static inline int shmring_create(struct shmring *r, key_t key, uint32_t slot_siz
 	h->flags = flags;
 	h->created = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
 	h->max_message = max;
+	memset(h->label, 0, sizeof h->label);
+	if (r->opts.label != NULL)
+		memcpy(h->label, r->opts.label, strlen(r->opts.label)); /* checked: < SHMRING_LABEL_SIZE */
+	r->opts.label = NULL; /* the caller's memory: not kept */
 	SHMRING_STORE(&h->head, UINT64_C(0));
 	SHMRING_STORE(&h->tail, UINT64_C(0));
 	SHMRING_STORE(&h->data_seq, 0u);
@@ -2571,6 +2638,14 @@ struct shmring_stats {
 	int asymmetric_fences; /* SHMRING_FLAG_ASYMMETRIC: release-store
 				* publications, membarrier before a sleep
 				* (Go: Stats.AsymmetricFences) */
+	char label[SHMRING_LABEL_SIZE]; /* header.label up to its first NUL,
+					 * at most SHMRING_LABEL_SIZE - 1
+					 * bytes, NUL-terminated; "" if none.
+					 * The bytes as the creator wrote
+					 * them: UTF-8 from Go and from
+					 * shmring_create, but not checked
+					 * (Go's Stats.Label replaces invalid
+					 * UTF-8) */
 	struct shmring_side_stats producer, consumer;
 };
 
@@ -2606,6 +2681,15 @@ static inline void shmring_stats(const struct shmring *r, struct shmring_stats *
 	st->producer_closed = (state & SHMRING_STATE_PRODUCER_CLOSED) != 0;
 	st->consumer_closed = (state & SHMRING_STATE_CONSUMER_CLOSED) != 0;
 	st->asymmetric_fences = r->asymmetric;
+	{
+		/* One copy, then the cut: the creator may be any process
+		 * that can write the segment. */
+		size_t n;
+		memcpy(st->label, h->label, SHMRING_LABEL_SIZE - 1);
+		st->label[SHMRING_LABEL_SIZE - 1] = '\0';
+		n = strlen(st->label);
+		memset(st->label + n, 0, SHMRING_LABEL_SIZE - n);
+	}
 	shmring__side_stats(&h->producer, head, &st->producer);
 	shmring__side_stats(&h->consumer, tail, &st->consumer);
 }

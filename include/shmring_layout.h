@@ -2,7 +2,7 @@
 
 /*
  * shmring_layout.h - the shared header of a shmring ring, layout version
- * 3.0: its constants and structs, generated from the Go definition (the
+ * 3.1: its constants and structs, generated from the Go definition (the
  * header type in ring/layout.go) with the offsets the Go compiler gave it,
  * and static assertions that the C compiler agrees. docs/LAYOUT.md
  * describes every field. Part of shmring.h, which includes it: include
@@ -23,7 +23,7 @@
 /* The layout version: a ring of another major version is refused, any minor
  * version of this major is accepted. */
 #define SHMRING_VERSION_MAJOR 3
-#define SHMRING_VERSION_MINOR 0
+#define SHMRING_VERSION_MINOR 1
 
 /* Bytes before slot 0; also sizeof(struct shmring_header). */
 #define SHMRING_HEADER_SIZE 1024
@@ -80,6 +80,10 @@
 #define SHMRING_MIN_FRAGMENT_SLOT 16
 #define SHMRING_MAX_MESSAGE_LIMIT UINT64_C(1099511627776)
 
+/* Bytes of header.label: a label is at most SHMRING_LABEL_SIZE - 1 bytes of
+ * UTF-8, then NUL (Go: ring.MaxLabel). */
+#define SHMRING_LABEL_SIZE 64
+
 /* ---- Offsets ----------------------------------------------------------- */
 
 /* Where each field is: from the start of the segment (SHMRING_OFFSET_*), or
@@ -107,6 +111,7 @@
 #define SHMRING_OFFSET_CONSUMER_FENCED 524
 #define SHMRING_OFFSET_PRODUCER 640
 #define SHMRING_OFFSET_CONSUMER 768
+#define SHMRING_OFFSET_LABEL 896
 #define SHMRING_SIDE_OFFSET_OWNER 0
 #define SHMRING_SIDE_OFFSET_BYTES 8
 #define SHMRING_SIDE_OFFSET_STALLS 16
@@ -186,7 +191,15 @@ struct shmring_header {
 	/* Blocks 5 and 6: who holds each role, and what it has done. */
 	struct shmring_side producer;                  /* 640: the producer role */
 	struct shmring_side consumer;                  /* 768: the consumer role */
-	uint8_t reserved7[128];                        /* 896: reserved */
+
+	/* Block 7: written by the creator before READY, then read-only.
+	 * 896: the ring's label, for people and tools (Go: Config.Label; C:
+	 * shmring_options.label): UTF-8, at most 63 bytes, NUL-padded, so
+	 * the last byte is always NUL. Informational: not checked at open; a
+	 * reader takes the bytes before the first NUL (at most 63) and
+	 * replaces invalid UTF-8. All zeros (a 3.0 ring): no label. */
+	uint8_t label[64];                             /* 896 */
+	uint8_t reserved7[64];                         /* 960 */
 };
 
 /* Every offset and size as the Go compiler laid them out. */
@@ -227,7 +240,8 @@ SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, consumer_fenced) == 524, "
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, reserved4) == 528, "header.reserved4 at 528");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, producer) == 640, "header.producer at 640");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, consumer) == 768, "header.consumer at 768");
-SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, reserved7) == 896, "header.reserved7 at 896");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, label) == 896, "header.label at 896");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_header, reserved7) == 960, "header.reserved7 at 960");
 SHMRING_STATIC_ASSERT(sizeof(struct shmring_header) == 1024, "struct shmring_header is 1024 bytes");
 SHMRING_STATIC_ASSERT(sizeof(struct shmring_header) == SHMRING_HEADER_SIZE, "the header is SHMRING_HEADER_SIZE bytes");
 SHMRING_STATIC_ASSERT(SHMRING_ALIGNOF(struct shmring_header) == 8, "the header is 8-aligned");

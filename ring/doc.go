@@ -55,8 +55,8 @@
 // # The segment
 //
 //	+--------+--------+--------+--------+--------+--------+--------+--------+--------+-----+----------+
-//	| meta   | head   | tail   | data   | space  | prod   | cons   | (zero) | slot 0 | ... | slot N-1 |
-//	| block 0| block 1| block 2| futex  | futex  | owner, | owner, |        |        |     |          |
+//	| meta   | head   | tail   | data   | space  | prod   | cons   | label, | slot 0 | ... | slot N-1 |
+//	| block 0| block 1| block 2| futex  | futex  | owner, | owner, | (zero) |        |     |          |
 //	|        |        |        |        |        | counts | counts |        |        |     |          |
 //	+--------+--------+--------+--------+--------+--------+--------+--------+--------+-----+----------+
 //	0        128      256      384      512      640      768      896      1024

@@ -111,6 +111,11 @@ var (
 	// names the segment's size, owner, mode and creator pid.
 	ErrNotRing = errors.New("ring: segment is not a ring")
 
+	// ErrLabel: a Config.Label that the header cannot hold as it is:
+	// longer than MaxLabel bytes, with a NUL byte, or not UTF-8. A label
+	// read from a header is never an error (Stats.Label).
+	ErrLabel = errors.New("ring: invalid label")
+
 	// ErrInsecure: the segment is writable by every user, or owned by
 	// another user than this process's effective uid; Open and OpenID
 	// refuse it unless Options.AllowInsecure or Options.ReadOnly is set.

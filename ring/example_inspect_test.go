@@ -21,7 +21,7 @@ func ExampleInspect() {
 		panic(err)
 	}
 	buf := make([]byte, size)
-	r, err := ring.NewIn(buf, ring.Config{SlotSize: 72, Slots: 8})
+	r, err := ring.NewIn(buf, ring.Config{SlotSize: 72, Slots: 8, Label: "demo"})
 	if err != nil {
 		panic(err)
 	}
@@ -37,11 +37,11 @@ func ExampleInspect() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Printf("layout %d.%d, %d slots of %d bytes, %d message waiting\n",
-		info.Major, info.Minor, info.Slots, info.SlotSize, info.Fill)
+	fmt.Printf("layout %d.%d, %q, %d slots of %d bytes, %d message waiting\n",
+		info.Major, info.Minor, info.Label, info.Slots, info.SlotSize, info.Fill)
 	fmt.Println("tail at byte", ring.FieldOffset("tail"))
 	// Output:
-	// layout 3.0, 8 slots of 72 bytes, 1 message waiting
+	// layout 3.1, "demo", 8 slots of 72 bytes, 1 message waiting
 	// tail at byte 256
 }
 

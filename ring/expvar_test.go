@@ -26,6 +26,7 @@ func TestStatsJSON(t *testing.T) {
 	st := ring.Stats{
 		SlotSize: 72, Slots: 4096, Fill: 3, MaxMessage: 1 << 30,
 		Created:          time.Date(2026, 12, 1, 10, 20, 30, 123456789, time.UTC),
+		Label:            "conn:kv/s2c",
 		Ready:            true,
 		AsymmetricFences: true,
 		ProducerClosed:   true,
@@ -37,7 +38,7 @@ func TestStatsJSON(t *testing.T) {
 	require.NoError(t, err)
 	require.JSONEq(t, `{
 		"slot_size": 72, "slots": 4096, "fill": 3, "max_message": 1073741824,
-		"created": "2026-12-01T10:20:30.123456789Z",
+		"created": "2026-12-01T10:20:30.123456789Z", "label": "conn:kv/s2c",
 		"ready": true, "asymmetric_fences": true,
 		"producer_closed": true, "consumer_closed": false,
 		"producer": {"pid": 41, "alive": false, "messages": 10, "bytes": 640, "stalls": 2, "waits": 1, "wakes": 5},

@@ -26,7 +26,7 @@ import (
 //	                producerWantsFence, consumerFenced
 //	   640      5  producer owner and counters                producer
 //	   768      6  consumer owner and counters                consumer
-//	   896      7  reserved (zero)
+//	   896      7  label (informational, 3.1), reserved       creator
 //	  1024         slot 0 | slot 1 | ... | slot Slots-1
 //
 //	slot:   0          4                                SlotSize
@@ -50,14 +50,22 @@ import (
 // process would have ignored, losing wake-ups. Version 3.0 adds fragments
 // (flag bits in a slot's length word) and max_message: a 2.x reader would
 // take a fragment's length word for a corrupt length, so 3.0 had to be a
-// major version, which 2.x refuses at open.
+// major version, which 2.x refuses at open. Version 3.1 adds the label
+// (offset 896, reserved in 3.0): a 3.0 reader ignores it, and a 3.0
+// creator leaves it zero, which reads as no label, so it is a minor version.
 const (
 	Magic        uint64 = 0x00676e69726d6873 // "shmring\x00" little-endian
 	VersionMajor        = 3
-	VersionMinor        = 0
+	VersionMinor        = 1
 	HeaderSize          = 1024 // bytes before slot 0 in this version
 	blockSize           = 128
 	lenSize             = 4 // bytes of the length prefix in each slot
+
+	// MaxLabel bounds Config.Label, in bytes: the header's label field
+	// has labelSize bytes, and its last is always NUL, so that C reads
+	// the field as a string.
+	MaxLabel  = labelSize - 1
+	labelSize = 64
 
 	// MinSlotSize and MaxSlotSize bound Config.SlotSize; it must also be a
 	// multiple of 8 so every length prefix is 4-byte aligned and slots tile
@@ -156,7 +164,14 @@ type header struct {
 	prod side `layout:"producer"` // 640: the producer role
 	cons side `layout:"consumer"` // 768: the consumer role
 
-	_ [blockSize]byte // 896: reserved
+	// Block 7: written by the creator before READY, then read-only.
+	// 896: the ring's label, for people and tools (Go: Config.Label; C:
+	// shmring_options.label): UTF-8, at most 63 bytes, NUL-padded, so
+	// the last byte is always NUL. Informational: not checked at open; a
+	// reader takes the bytes before the first NUL (at most 63) and
+	// replaces invalid UTF-8. All zeros (a 3.0 ring): no label.
+	label [labelSize]byte
+	_     [blockSize - labelSize]byte
 }
 
 // side is one role's block: who holds the role and what it has done. Only the
@@ -255,8 +270,8 @@ func (h *header) loadMagic() uint64 { return atomic.LoadUint64(&h.magic) }
 
 // format writes a fresh header for g into h and publishes it: the magic
 // first, every other field next, stateReady last, so an opener that sees
-// READY sees the rest.
-func format(h *header, g geometry, created int64) {
+// READY sees the rest. label has been checked (checkLabel).
+func format(h *header, g geometry, created int64, label string) {
 	h.mark()
 	h.major = VersionMajor
 	h.minor = VersionMinor
@@ -267,6 +282,8 @@ func format(h *header, g geometry, created int64) {
 	h.flags = g.flags
 	h.created = created
 	h.maxMessage = g.maxMsg
+	h.label = [labelSize]byte{}
+	copy(h.label[:MaxLabel], label)
 	h.head.Store(0)
 	h.tail.Store(0)
 	h.dataSeq.Store(0)

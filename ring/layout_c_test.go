@@ -126,6 +126,7 @@ func cConsts() []cConst {
 		{"SHMRING_TOTAL_SIZE", strconv.Itoa(totalSize), "Bytes of a first fragment's total (the message's length), after its length word."},
 		{"SHMRING_MIN_FRAGMENT_SLOT", strconv.Itoa(MinFragmentSlot), "The smallest slot_size that carries fragments, and the bound of header.max_message."},
 		{"SHMRING_MAX_MESSAGE_LIMIT", fmt.Sprintf("UINT64_C(%d)", uint64(MaxMessageLimit)), ""},
+		{"SHMRING_LABEL_SIZE", strconv.Itoa(labelSize), "Bytes of header.label: a label is at most SHMRING_LABEL_SIZE - 1 bytes of UTF-8, then NUL (Go: ring.MaxLabel)."},
 	}
 }
 

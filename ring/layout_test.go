@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/stretchr/testify/require"
@@ -48,6 +49,7 @@ func TestLayout(t *testing.T) {
 		{"consumerFenced", unsafe.Offsetof(h.consumerFenced), 524},
 		{"prod", unsafe.Offsetof(h.prod), 640},
 		{"cons", unsafe.Offsetof(h.cons), 768},
+		{"label", unsafe.Offsetof(h.label), 896},
 		{"side.owner", unsafe.Offsetof(h.prod.owner), 0},
 		{"side.bytes", unsafe.Offsetof(h.prod.bytes), 8},
 		{"side.stalls", unsafe.Offsetof(h.prod.stalls), 16},
@@ -59,6 +61,7 @@ func TestLayout(t *testing.T) {
 	}
 	require.Equal(t, uintptr(HeaderSize), unsafe.Sizeof(h))
 	require.Equal(t, uintptr(blockSize), unsafe.Sizeof(side{}))
+	require.Equal(t, uintptr(64), unsafe.Sizeof(h.label))
 
 	// Head, tail and each futex word on blocks of their own.
 	blocks := map[uintptr]string{}
@@ -129,8 +132,8 @@ func TestValidate(t *testing.T) {
 		seen    string
 	}{
 		{"magic", func(b []byte) []byte { hdr(b).magic = 0x1234; return b }, ErrBadMagic, "0x0000000000001234"},
-		{"major version", func(b []byte) []byte { hdr(b).major = 4; return b }, ErrVersion, "4.0"},
-		{"version 1, which lacked the fence flag", func(b []byte) []byte { hdr(b).major = 1; return b }, ErrVersion, "1.0"},
+		{"major version", func(b []byte) []byte { hdr(b).major, hdr(b).minor = 4, 0; return b }, ErrVersion, "4.0"},
+		{"version 1, which lacked the fence flag", func(b []byte) []byte { hdr(b).major, hdr(b).minor = 1, 0; return b }, ErrVersion, "1.0"},
 		{"version 2, which lacked fragments", func(b []byte) []byte { hdr(b).major = 2; hdr(b).minor = 1; return b }, ErrVersion, "2.1, this code reads 3.x"},
 		{"max_message 0", func(b []byte) []byte { hdr(b).maxMessage = 0; return b }, ErrLayout, "max_message 0"},
 		{"max_message 2^41", func(b []byte) []byte { hdr(b).maxMessage = 1 << 41; return b }, ErrLayout, "max_message 2199023255552"},
@@ -195,6 +198,9 @@ func FuzzAttach(f *testing.F) {
 	binary.LittleEndian.PutUint64(bad[128:], 1<<40) // head
 	f.Add(bad, uint64(len(good)))
 	f.Add([]byte("shmring\x00"), uint64(8))
+	bad = append([]byte(nil), good[:HeaderSize]...)
+	copy(bad[896:], "a\xff\xfe label\x00after the NUL") // a label no creator writes
+	f.Add(bad, uint64(len(good)))
 
 	f.Fuzz(func(t *testing.T, hb []byte, size uint64) {
 		size = min(size, 1<<16)
@@ -213,6 +219,11 @@ func FuzzAttach(f *testing.F) {
 		require.Equal(t, g.segSize, HeaderSize+g.slots*g.slotSize)
 		require.Equal(t, uint64(0), g.slots&(g.slots-1))
 		require.GreaterOrEqual(t, g.slots, uint64(2))
+		// Whatever the label field holds, what a reader gets is short
+		// and valid: the label is informational, never an error.
+		label := r.Stats().Label
+		require.LessOrEqual(t, len(label), MaxLabel)
+		require.True(t, utf8.ValidString(label), "label %q", label)
 		// Every slot lies inside the memory, and reading each one through
 		// the consumer either works or reports corruption.
 		// (A fragment is refused by Peek, which reads one slot.)
@@ -305,7 +316,8 @@ func TestHeaderFields(t *testing.T) {
 		{"consumer_wants_fence", unsafe.Offsetof(h.consumerWantsFence)},
 		{"producer.owner", unsafe.Offsetof(h.prod) + unsafe.Offsetof(h.prod.owner)},
 		{"consumer.stalls", unsafe.Offsetof(h.cons) + unsafe.Offsetof(h.cons.stalls)},
-		{"reserved7", HeaderSize - blockSize},
+		{"label", unsafe.Offsetof(h.label)},
+		{"reserved7", HeaderSize - blockSize + labelSize},
 	} {
 		require.Equal(t, int(c.want), FieldOffset(c.name), c.name)
 	}
@@ -341,6 +353,9 @@ func layoutDocTable(t *testing.T, doc, heading string) [][]string {
 // docType is the type column of docs/LAYOUT.md for a field's Go type.
 func docType(t *testing.T, f layoutField) string {
 	t.Helper()
+	if f.goName == "_" {
+		return "" // reserved bytes have no type, whatever array holds them
+	}
 	switch f.typ {
 	case reflect.TypeFor[uint16]():
 		return "u16"
@@ -356,8 +371,10 @@ func docType(t *testing.T, f layoutField) string {
 		return "u64 atomic"
 	case reflect.TypeFor[side]():
 		return "side"
+	case reflect.TypeFor[[labelSize]byte]():
+		return "u8[64]"
 	}
-	require.Equal(t, "_", f.goName, "%s: a type docs/LAYOUT.md has no name for", f.goName)
+	t.Fatalf("%s: a type docs/LAYOUT.md has no name for", f.goName)
 	return ""
 }
 

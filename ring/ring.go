@@ -188,6 +188,13 @@ type Config struct {
 	// without it. Create sets it by itself when this process cannot use
 	// membarrier. Stats.AsymmetricFences tells which a ring uses.
 	SymmetricFences bool
+	// Label names the ring for people and tools: it is stored in the
+	// header (layout 3.1) and read back by Stats.Label, "shmring ls" and
+	// "shmring stat". At most MaxLabel (63) bytes of UTF-8 without a NUL
+	// byte, else ErrLabel; empty means none. It means nothing to the
+	// ring itself. Package conn labels its rings "conn:NAME/s2c" and
+	// "conn:NAME/c2s" (conn.RingLabel).
+	Label string
 	// Options for the creating handle.
 	Options
 }
@@ -208,9 +215,12 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// geometry validates the sizes of a Config that has its defaults, naming
-// the field that is wrong and its value.
+// geometry validates a Config that has its defaults, its sizes and its
+// label, naming the field that is wrong and its value.
 func (c Config) geometry() (geometry, error) {
+	if err := checkLabel(c.Label); err != nil {
+		return geometry{}, err
+	}
 	switch {
 	case c.MaxMessage < 0:
 		return geometry{}, fmt.Errorf("%w: Config.MaxMessage %d is negative", ErrLayout, c.MaxMessage)
@@ -285,7 +295,7 @@ func NewIn(buf []byte, cfg Config) (*Ring, error) {
 	if !cfg.SymmetricFences && fence.Register() == nil {
 		g.flags |= flagAsymmetric
 	}
-	format(h, g, time.Now().UnixNano())
+	format(h, g, time.Now().UnixNano(), cfg.Label)
 	return &Ring{buf: buf[:g.segSize], h: h, g: g, opts: cfg.Options,
 		asym: g.flags&flagAsymmetric != 0, heavy: fence.Register() == nil}, nil
 }
@@ -868,7 +878,11 @@ type Stats struct {
 	Fill       int       `json:"fill"`        // slots published and not yet released
 	MaxMessage int       `json:"max_message"` // the longest message (header max_message); longer than SlotSize-4 travels in fragments
 	Created    time.Time `json:"created"`
-	Ready      bool      `json:"ready"`
+	// Label is the creator's Config.Label (header label, layout 3.1; ""
+	// in a 3.0 ring): at most MaxLabel bytes of valid UTF-8, whatever
+	// the header holds (see Config.Label).
+	Label string `json:"label"`
+	Ready bool   `json:"ready"`
 	// AsymmetricFences: publications are release stores, and a side
 	// calls membarrier(2) before it sleeps (see Config.SymmetricFences).
 	AsymmetricFences bool      `json:"asymmetric_fences"`
@@ -910,6 +924,7 @@ func statsOf(h *header, g geometry) Stats {
 		Fill:             int(fill(h, g)),
 		MaxMessage:       int(g.maxMsg),
 		Created:          time.Unix(0, h.created),
+		Label:            readLabel(h),
 		Ready:            st&stateReady != 0,
 		AsymmetricFences: g.flags&flagAsymmetric != 0,
 		ProducerClosed:   st&stateProducerClosed != 0,

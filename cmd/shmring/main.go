@@ -1,6 +1,7 @@
 // Command shmring lists, inspects, creates and removes shmring rings (and,
-// with ls -a, every SysV shared memory segment). Run "shmring -h" for the
-// subcommands.
+// with ls -a, every SysV shared memory segment); ls also lists the
+// connections of package conn, put together from their rings' labels. Run
+// "shmring -h" for the subcommands.
 package main
 
 import (

@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -9,12 +10,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"github.com/shmring/shmring/conn"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shmseg"
 )
@@ -22,10 +25,17 @@ import (
 const shmringUsage = `usage: shmring COMMAND [flags] [args]
 
 Commands:
-  ls [-a] [-json]               list rings: key, id, size, slot size and count,
-                                fill level, producer and consumer, nattch
-                                (-a: every SysV segment, rings or not)
-  stat [-watch] [-json] KEY     a ring's header and live counters
+  ls [-a] [-json [-connections]]
+                                list rings: key, id, size, slot size and count,
+                                fill level, producer and consumer, nattch,
+                                label; then connections (package conn): name,
+                                server and client, each ring's id and fill
+                                (-a: every SysV segment, rings or not;
+                                -json: one array of segments; -connections:
+                                an object, the segments and the connections)
+  stat [-watch] [-json] KEY | -id ID
+                                a ring's header and live counters, by key or
+                                by segment id (a private ring has no key)
                                 (-watch: refresh every -interval until Ctrl-C)
   rm [-force] KEY...            remove rings; one with a live producer or
                                 consumer, or a segment that is not a ring,
@@ -208,15 +218,19 @@ func (e entry) json() SegmentJSON {
 const probeTimeout = 20 * time.Millisecond
 
 func (o *ops) ls(args []string) error {
-	fs := o.flags("ls", "[-a] [-json]")
+	fs := o.flags("ls", "[-a] [-json [-connections]]")
 	all := fs.Bool("a", false, "list every SysV segment, not only rings")
-	asJSON := fs.Bool("json", false, "print one JSON array")
+	asJSON := fs.Bool("json", false, "print one JSON array, of the segments")
+	withConns := fs.Bool("connections", false, `with -json: print an object instead, the array under "segments" and the connections beside it, under "connections"`)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return usageErr("ls: unexpected argument %q", pos[0])
+	}
+	if *withConns && !*asJSON {
+		return usageErr("ls: -connections goes with -json (the text lists connections anyway)")
 	}
 	infos, err := shmseg.List()
 	if err != nil {
@@ -228,28 +242,67 @@ func (o *ops) ls(args []string) error {
 			entries = append(entries, e)
 		}
 	}
+	conns, bare := connections(entries)
 	if *asJSON {
 		out := make([]SegmentJSON, 0, len(entries))
 		for _, e := range entries {
 			out = append(out, e.json())
 		}
-		return printJSON(o.stdout, out)
+		if !*withConns {
+			// The array alone, as before connections were listed:
+			// scripts that read it go on working.
+			return printJSON(o.stdout, out)
+		}
+		cs := make([]ConnectionJSON, 0, len(conns))
+		for _, c := range conns {
+			cs = append(cs, c.json())
+		}
+		return printJSON(o.stdout, LsJSON{Segments: out, Connections: cs})
 	}
-	tw := tabwriter.NewWriter(o.stdout, 0, 0, 2, ' ', 0)
+	if err := writeBare(o.stdout, bare, *all); err != nil {
+		return err
+	}
+	return writeConnections(o.stdout, conns)
+}
+
+// LsJSON is the object "shmring ls -json -connections" prints: the array
+// that ls -json prints alone, and the connections made of its rings.
+type LsJSON struct {
+	Segments    []SegmentJSON    `json:"segments"`
+	Connections []ConnectionJSON `json:"connections"`
+}
+
+// writeBare prints the table of ls: the rings that are no connection's,
+// and with all the segments that are not rings. The LABEL column is there
+// only if a ring in it has a label.
+func writeBare(w io.Writer, entries []entry, all bool) error {
+	labels := slices.ContainsFunc(entries, func(e entry) bool { return e.isRing && e.st.Label != "" })
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	head := "KEY\tID\tSIZE\tSLOT\tSLOTS\tFILL\tPRODUCER\tCONSUMER\tNATTCH"
-	if *all {
+	if labels {
+		head += "\tLABEL"
+	}
+	if all {
 		head += "\tNOTE"
 	}
 	fmt.Fprintln(tw, head)
 	for _, e := range entries {
 		if !e.isRing {
-			fmt.Fprintf(tw, "%v\t%d\t%d\t-\t-\t-\t-\t-\t%d\t%s\n", e.info.Key, e.info.ID, e.info.Size, e.info.Nattch, e.why)
+			fmt.Fprintf(tw, "%v\t%d\t%d\t-\t-\t-\t-\t-\t%d", e.info.Key, e.info.ID, e.info.Size, e.info.Nattch)
+			if labels {
+				fmt.Fprint(tw, "\t-")
+			}
+			fmt.Fprintf(tw, "\t%s\n", e.why)
 			continue
 		}
 		st := e.st
-		fmt.Fprintf(tw, "%v\t%d\t%d\t%d\t%d\t%d (%d%%)\t%s\t%s\t%d\n", e.info.Key, e.info.ID, e.info.Size,
+		fmt.Fprintf(tw, "%v\t%d\t%d\t%d\t%d\t%d (%d%%)\t%s\t%s\t%d", e.info.Key, e.info.ID, e.info.Size,
 			st.SlotSize, st.Slots, st.Fill, st.Fill*100/st.Slots,
 			side(st.Producer, st.ProducerClosed), side(st.Consumer, st.ConsumerClosed), e.info.Nattch)
+		if labels {
+			fmt.Fprintf(tw, "\t%s", cmp.Or(shown(st.Label), "-"))
+		}
+		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
 }
@@ -278,29 +331,42 @@ func keyArg(cmd string, pos []string) (shmseg.Key, error) {
 }
 
 func (o *ops) stat(args []string) error {
-	fs := o.flags("stat", "[-watch] [-interval 1s] [-json] KEY")
+	fs := o.flags("stat", "[-watch] [-interval 1s] [-json] KEY | -id ID")
 	watch := fs.Bool("watch", false, "refresh every -interval until Ctrl-C")
 	interval := fs.Duration("interval", time.Second, "refresh period of -watch")
 	n := fs.Int("n", 0, "with -watch: stop after `N` refreshes (0: until Ctrl-C)")
 	asJSON := fs.Bool("json", false, "print a JSON object (one per refresh)")
+	byID := fs.Int("id", -1, "the segment `ID` (as ls and ipcs -m show it) instead of a KEY: for a ring without a key, "+
+		"private or marked for removal, such as a connection's")
 	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	key, err := keyArg("stat", pos)
 	if err != nil {
 		return err
 	}
 	if *interval <= 0 {
 		return usageErr("stat: -interval %v: want a positive duration", *interval)
 	}
-	id, err := shmseg.Open(key)
-	if err != nil {
-		return err
+	var id shmseg.ID
+	name := ""
+	switch {
+	case *byID >= 0 && len(pos) > 0:
+		return usageErr("stat: want a KEY or -id, not both")
+	case *byID >= 0:
+		id, name = shmseg.ID(*byID), fmt.Sprintf("id %d", *byID)
+	case *byID != -1:
+		return usageErr("stat: -id %d: want a segment id, 0 or more", *byID)
+	default:
+		key, err := keyArg("stat", pos)
+		if err != nil {
+			return err
+		}
+		if id, err = shmseg.Open(key); err != nil {
+			return err
+		}
+		name = fmt.Sprintf("%v (id %d)", key, id)
 	}
 	r, err := ring.OpenID(id, ring.Options{ReadOnly: true})
 	if err != nil {
-		return fmt.Errorf("segment %v (id %d) is %s: %w", key, id, notRing(err), err)
+		return fmt.Errorf("segment %s is %s: %w", name, notRing(err), err)
 	}
 	defer r.Close()
 	if !*watch {
@@ -379,6 +445,14 @@ func writeStat(b *strings.Builder, e entry, prev *ring.Stats, dt time.Duration) 
 		info.Size, uint32(info.Mode.Perm()), info.UID, info.Nattch, info.CPID, info.LPID)
 	fmt.Fprintf(tw, "  layout\t%d slots of %d bytes, %s, %s fences\n",
 		st.Slots, st.SlotSize, messagesUpTo(st.MaxMessage, st.SlotSize), fencesName(st.AsymmetricFences))
+	if st.Label != "" {
+		fmt.Fprintf(tw, "  label\t%s", shown(st.Label))
+		if name, dir, ok := conn.ParseRingLabel(st.Label); ok {
+			what := map[string]string{conn.ServerToClient: "server to client", conn.ClientToServer: "client to server"}[dir]
+			fmt.Fprintf(tw, " (connection %s, %s)", shown(name), what)
+		}
+		fmt.Fprintln(tw)
+	}
 	fmt.Fprintf(tw, "  created\t%s (%s ago)\n", st.Created.Format(time.RFC3339), time.Since(st.Created).Round(time.Second))
 	fmt.Fprintf(tw, "  state\t%s\n", state)
 	fmt.Fprintf(tw, "  fill\t%d of %d slots (%.1f%%)\n", st.Fill, st.Slots, float64(st.Fill)*100/float64(st.Slots))
