@@ -125,7 +125,7 @@ func TestLsConnection(t *testing.T) {
 	client, err := conn.Dial(ctx, name, cfg)
 	require.NoError(t, err)
 	defer client.Close()
-	server, err := l.Accept(ctx)
+	server, err := l.AcceptContext(ctx)
 	require.NoError(t, err)
 	defer server.Close()
 	require.NoError(t, client.Send(ctx, []byte("hello"))) // one slot waits in c2s
