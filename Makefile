@@ -94,9 +94,13 @@ examples:
 # bench/report is a module of its own, so that its plotting and statistics
 # dependencies stay out of the library's module graph; ./... above does not
 # reach into it. Its tests parse and render saved output: no benchmark runs.
+# bench/peers (conn against sockets and shmipc-go) is one too, for
+# shmipc-go's sake; its tests are a smoke run of every transport, seconds.
 report-test:
 	cd bench/report && $(GO) vet ./...
 	cd bench/report && $(GO) test -count=1 ./...
+	cd bench/peers && $(GO) vet ./...
+	cd bench/peers && $(GO) test -count=1 ./...
 
 # The long forms of the reliability tests (reliability/, docs/RELIABILITY.md);
 # their short forms run in `make test`. Counts can be lowered or raised:
@@ -149,15 +153,20 @@ demo:
 # socket, Go channel, bare futex (bench/), and the heap ring (ring/);
 # messages of 8 B to 16 MiB (BenchmarkThroughputLarge, BenchmarkRoundTripLarge:
 # 64 KiB to 16 MiB in fragments through 1 KiB and 16 KiB slots), which
-# bench-report runs apart at -benchtime 0.25s (bench/report -help).
+# bench-report runs apart at -benchtime 0.25s (bench/report -help); then
+# package conn against a Unix socket, TCP and shmipc-go (bench/peers, a
+# module of its own: round trips, throughput, set-up, 1000 idle clients).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./bench/ ./ring/
+	cd bench/peers && $(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
 
-# Runs the suite and writes docs/BENCHMARKS.md with its plots. The report
-# (bench/report, a module of its own) finds the checkout above it; -out and
-# -raw are relative to the checkout's root.
+# Runs the suite, bench/peers included, and writes docs/BENCHMARKS.md with
+# its plots. The report (bench/report, a module of its own) finds the
+# checkout above it; -out and -raw are relative to the checkout's root.
+# BENCH_REPORT_FLAGS adds flags: make bench-report BENCH_REPORT_FLAGS=-short
+# for a quick look (and -out, -raw elsewhere, to keep the page).
 bench-report:
-	cd bench/report && $(GO) run . -passes 5
+	cd bench/report && $(GO) run . -passes 5 $(BENCH_REPORT_FLAGS)
 
 clean:
 	rm -rf $(BIN)

@@ -45,4 +45,9 @@
 // docs/BENCHMARKS.md.
 // "go test ./bench/" alone runs TestSmoke and TestSmokeLarge (every
 // transport, a few messages) and TestRSSFlat in a few seconds.
+//
+// Package conn, the connections over rings, is measured against a Unix
+// socket, TCP over loopback and shmipc-go in bench/peers, a module of its
+// own so that shmipc-go stays out of the library's go.mod; bench/report
+// runs it after this suite.
 package bench

@@ -10,11 +10,16 @@
 //	go run .                                          # everything (several minutes)
 //	go run . -benchtime 3s                            # steadier figures, longer run
 //	go run . -in ../../docs/benchmarks.txt            # redo the page from a saved run
+//	go run . -short -noplots -out /tmp/b.md -raw ""   # a quick look: every benchmark, briefly
 //
 // It runs the suite in the shmring checkout that holds the current
 // directory (the nearest go.mod of module github.com/shmring/shmring above
 // it), or in -root. While the suite runs, a line on stderr says which
 // benchmark is running and how many are left.
+//
+// After the suite of bench/ and ring/ it runs bench/peers, the comparison
+// of package conn with a Unix socket, TCP and shmipc-go (a module of its
+// own: go test runs in its directory); -peers=false leaves it out.
 package main
 
 import (
@@ -34,11 +39,16 @@ func main() {
 		"(\"\": with the rest, at -benchtime)")
 	flag.StringVar(&o.largeBenchtime, "large-benchtime", "0.25s", "go test -benchtime of the -large benchmarks (a 16 MiB message takes milliseconds)")
 	flag.StringVar(&o.timeout, "timeout", "60m", "go test -timeout")
-	flag.StringVar(&o.out, "out", "docs/BENCHMARKS.md", "the page to write, relative to the module root")
-	flag.StringVar(&o.raw, "raw", "docs/benchmarks.txt", "where to keep go test's output (for benchstat); empty: nowhere")
+	flag.StringVar(&o.out, "out", "docs/BENCHMARKS.md", "the page to write, relative to the module root unless absolute")
+	flag.StringVar(&o.raw, "raw", "docs/benchmarks.txt", "where to keep go test's output (for benchstat), relative to the module root unless absolute; empty: nowhere")
 	flag.StringVar(&o.in, "in", "", "read go test's output from this file instead of running the suite")
 	flag.BoolVar(&o.noPlots, "noplots", false, "write no SVG plots")
 	flag.StringVar(&o.root, "root", "", "the shmring checkout to run the suite in (default: the one holding the current directory)")
+	flag.BoolVar(&o.peers, "peers", true, "also run bench/peers (conn against a Unix socket, TCP and shmipc-go), in its own directory")
+	flag.StringVar(&o.peersBenchtime, "peers-benchtime", "", "go test -benchtime of bench/peers (default: go test's, 1s)")
+	flag.StringVar(&o.peersTags, "peers-tags", "", "go test -tags of bench/peers: shmipc adds shmipc-go, once its module is required there (bench/peers/doc.go)")
+	flag.BoolVar(&o.short, "short", false, "a short run, for a look and not for the record: -benchtime "+shortBenchtime+", -large-benchtime "+shortLargeBenchtime+
+		" and -peers-benchtime "+shortBenchtime+" unless given,\nand bench/peers with go test -short (fewer wake-ups of its idle clients timed)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run . [flags] [packages]   (in bench/report)\n\n"+
 			"Runs go test -run '^$' -bench on the packages (default ./bench/ ./ring/, relative\n"+
@@ -46,6 +56,9 @@ func main() {
 		flag.PrintDefaults()
 	}
 	flag.Parse()
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	o.shorten(set)
 	o.pkgs = flag.Args()
 	if len(o.pkgs) == 0 {
 		o.pkgs = []string{"./bench/", "./ring/"}
@@ -55,3 +68,26 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// shorten sets a -short run's benchmark times where the flags named in set
+// (those given) do not.
+func (o *options) shorten(set map[string]bool) {
+	if !o.short {
+		return
+	}
+	for name, v := range map[string]*string{"benchtime": &o.benchtime, "peers-benchtime": &o.peersBenchtime, "large-benchtime": &o.largeBenchtime} {
+		if !set[name] {
+			*v = shortBenchtime
+			if name == "large-benchtime" {
+				*v = shortLargeBenchtime
+			}
+		}
+	}
+}
+
+// A -short run's benchmark times: enough for every benchmark to run and
+// print its figures, far too little for figures worth keeping.
+const (
+	shortBenchtime      = "0.1s"
+	shortLargeBenchtime = "0.05s"
+)

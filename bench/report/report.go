@@ -349,7 +349,7 @@ func targets(rs *Results) []target {
 		}
 		ts = append(ts, t)
 	}
-	return ts
+	return append(ts, peerTargets(rs)...)
 }
 
 func verdict(ok bool) status {
@@ -425,6 +425,7 @@ func Render(w io.Writer, r *Report) error {
 	renderThroughput(p, rs)
 	renderRoundTrip(p, rs)
 	renderLarge(p, rs)
+	renderPeers(p, rs)
 	renderCrossCheck(p, rs)
 	renderScale(p, rs)
 	renderResources(p, rs)
@@ -484,6 +485,7 @@ func Render(w io.Writer, r *Report) error {
 	p("- Idle CPU: utime+stime of the consumer process from /proc/PID/stat (10 ms ticks), and the exact\n")
 	p("  on-CPU time of its threads from /proc/PID/task/*/schedstat, over 1 s of waiting.\n")
 	p("- Resident memory: VmRSS of both processes after 65,536 messages and again after 100× more.\n")
+	renderPeersHow(p, rs)
 
 	_, err := io.WriteString(w, b.String())
 	return err

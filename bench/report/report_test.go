@@ -233,6 +233,32 @@ func TestCommandLine(t *testing.T) {
 	if got, want := len(o.invocations()), 1; got != want {
 		t.Errorf("-bench %s: %d go test runs, want %d", o.bench, got, want)
 	}
+
+	// bench/peers after the rest, in its own directory (a module of its
+	// own), with its own -benchtime and tags, and -short.
+	o.bench, o.peers, o.peersBenchtime, o.peersTags, o.short, o.count = ".", true, "0.1s", "shmipc", true, 3
+	invs := o.invocations()
+	if len(invs) != 3 || invs[2].dir != "bench/peers" || invs[0].dir != "" {
+		t.Fatalf("with peers: %q", invs)
+	}
+	want = "(cd bench/peers && go test -run '^$' -bench . -benchtime 0.1s -count 3 -short -tags shmipc -timeout 60m ./...)"
+	if got := invs[2].String(); got != want {
+		t.Errorf("got %s\nwant %s", got, want)
+	}
+	if got := o.commandLines(); !strings.HasSuffix(got, " && "+want) || strings.Count(got, "-short") != 1 {
+		t.Errorf("the whole command: %s", got)
+	}
+
+	// -short: short benchmark times, but not over those given.
+	s := options{short: true, benchtime: "", largeBenchtime: "0.25s", peersBenchtime: "2s"}
+	s.shorten(map[string]bool{"peers-benchtime": true})
+	if s.benchtime != shortBenchtime || s.largeBenchtime != shortLargeBenchtime || s.peersBenchtime != "2s" {
+		t.Errorf("-short -peers-benchtime 2s: benchtime %q, large %q, peers %q", s.benchtime, s.largeBenchtime, s.peersBenchtime)
+	}
+	s = options{largeBenchtime: "0.25s"}
+	if s.shorten(nil); s.benchtime != "" || s.largeBenchtime != "0.25s" {
+		t.Errorf("without -short: benchtime %q, large %q", s.benchtime, s.largeBenchtime)
+	}
 }
 
 // largeSample is go test output of the large-message benchmarks, trimmed.
@@ -428,5 +454,143 @@ func TestConfidence(t *testing.T) {
 	}
 	if got := cellCI(three, "BenchmarkRoundTrip/ring-spin/64B", "p50-ns", ns); got != "250 ns" {
 		t.Errorf("three runs: cellCI %q, want the median alone", got)
+	}
+}
+
+// peersSample is go test output of bench/peers, trimmed.
+const peersSample = `pkg: github.com/shmring/shmring/bench/peers
+BenchmarkPeerRoundTrip/conn/64B-2	100000	1200 ns/op	0 allocs/1000rt	1000 p50-ns	3000 p99-ns	9000 p99.9-ns	0 B/op	0 allocs/op
+BenchmarkPeerRoundTrip/conn-call/64B-2	100000	1700 ns/op	1000 allocs/1000rt	1500 p50-ns	4000 p99-ns	12000 p99.9-ns	240 B/op	4 allocs/op
+BenchmarkPeerRoundTrip/unix/64B-2	30000	41000 ns/op	0 allocs/1000rt	40000 p50-ns	90000 p99-ns	200000 p99.9-ns	0 B/op	0 allocs/op
+BenchmarkPeerRoundTrip/tcp/64B-2	30000	46000 ns/op	0 allocs/1000rt	45000 p50-ns	99000 p99-ns	300000 p99.9-ns	0 B/op	0 allocs/op
+BenchmarkPeerRoundTrip/shmipc/64B-2	20000	62000 ns/op	3000 allocs/1000rt	60000 p50-ns	150000 p99-ns	400000 p99.9-ns	300 B/op	3 allocs/op
+BenchmarkPeerRoundTrip/conn/4KiB-2	100000	3500 ns/op	0 allocs/1000rt	3000 p50-ns	8000 p99-ns	20000 p99.9-ns	0 B/op	0 allocs/op
+BenchmarkPeerThroughput/conn/64B-2	5000000	200 ns/op	320.00 MB/s	0 allocs/1000msg	5000000 msgs/s	200 ns/msg	0 B/op	0 allocs/op
+BenchmarkPeerThroughput/unix/64B-2	500000	2000 ns/op	32.00 MB/s	0 allocs/1000msg	500000 msgs/s	2000 ns/msg	0 B/op	0 allocs/op
+BenchmarkPeerThroughput/shmipc/64B-2	1000000	1000 ns/op	64.00 MB/s	0 allocs/1000msg	1000000 msgs/s	1000 ns/msg	0 B/op	0 allocs/op
+BenchmarkPeerThroughput/conn/1MiB-2	1000	250000 ns/op	4194.30 MB/s	0 allocs/1000msg	4000 msgs/s	250000 ns/msg	0 B/op	0 allocs/op
+BenchmarkPeerSetup/conn-2	1000	300000 ns/op	250000 p50-ns	900000 p99-ns	260000 setup-ns	5000 allocs/1000conn	9000 B/op	50 allocs/op
+BenchmarkPeerSetup/unix-2	10000	60000 ns/op	50000 p50-ns	120000 p99-ns	52000 setup-ns	3000 allocs/1000conn	700 B/op	10 allocs/op
+BenchmarkIdleClients/conn/clients=1000-2	1	15000000000 ns/op	1000 clients	7 server-threads	0.35 server-cpu-pct	0.2 client-cpu-pct	6 window-s	300000 wake-p50-ns	700000 wake-p99-ns	800000 wake-max-ns
+`
+
+// TestPeers: the targets of the comparison of conn with other transports
+// (bench/peers), by the ratio of the right figures each way, and its
+// section of the page; without shmipc-go's figures, its targets are not
+// measured and the page says why.
+func TestPeers(t *testing.T) {
+	rs, err := Parse(strings.NewReader(peersSample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]target{}
+	for _, tg := range targets(rs) {
+		got[tg.what] = tg
+	}
+	for _, c := range []struct {
+		what, ratio string
+		want        status
+	}{
+		{"Request-response p50, 64B, conn Send/Recv (adaptive wait) vs shmipc-go Stream (how many times lower)", "60.00×", met},
+		{"Request-response p50, 64B, conn Send/Recv (adaptive wait) vs Unix socket (stream) (how many times lower)", "40.00×", missed},
+		{"Request-response p50, 64B, conn Client.Call (adaptive wait) vs shmipc-go Stream (how many times lower)", "40.00×", missed},
+		{"Request-response p50, 64B, conn Client.Call (adaptive wait) vs Unix socket (stream) (how many times lower)", "26.67×", missed},
+		{"Throughput, 64B, conn Send/Recv vs shmipc-go Stream (msgs/s)", "5.00×", missed},
+		{"CPU of a conn server while its clients are idle", "0.350%", met},
+	} {
+		tg, ok := got[c.what]
+		if !ok {
+			t.Errorf("no target %q", c.what)
+			continue
+		}
+		if tg.status != c.want || !strings.HasPrefix(tg.got, c.ratio) {
+			t.Errorf("%s: %v (%s), want %v, %s", c.what, tg.status, tg.got, c.want, c.ratio)
+		}
+	}
+	if tg := got["CPU of a conn server while its clients are idle"]; !strings.Contains(tg.got, "with 1000 clients over 6 s") || !strings.Contains(tg.got, "had 7 threads") {
+		t.Errorf("idle CPU: %q", tg.got)
+	}
+
+	var buf bytes.Buffer
+	if err := Render(&buf, &Report{Results: rs}); err != nil {
+		t.Fatal(err)
+	}
+	page := buf.String()
+	for _, want := range []string{
+		"## Connections: conn against sockets and shmipc-go",
+		"| conn Send/Recv | 1000 ns | 3000 ns | 9000 ns | 3000 ns | 8000 ns | 20.0 µs |",
+		"| shmipc-go Stream | 60.0 µs | 150 µs | 400 µs | – | – | – |",
+		"| 64B | 1.50× | 40.00× | 45.00× | 60.00× |",
+		"| 64B | 320 | 32.0 | – | 64.0 |",
+		"| 64B | 5000000 | 500000 | – | 1000000 | 10.00× | – | 5.00× |",
+		"| 1MiB | 4194 | – | – | – |",
+		"| conn Send/Recv | 250 µs | 900 µs | 260 µs |",
+		"| 1000 | 7 | 0.350% | 0.200% | 6 s | 300 µs | 700 µs | 800 µs |",
+		"- Connections (`bench/peers`)",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "shmipc-go is not in this run") {
+		t.Error("the page says shmipc-go is not in a run that has it")
+	}
+	if t.Failed() {
+		t.Log(page)
+	}
+
+	// Without shmipc-go.
+	var b strings.Builder
+	for _, l := range strings.SplitAfter(peersSample, "\n") {
+		if !strings.Contains(l, "/shmipc/") {
+			b.WriteString(l)
+		}
+	}
+	rs, err = Parse(strings.NewReader(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tg := range targets(rs) {
+		if strings.Contains(tg.what, "shmipc-go") && tg.status != notMeasured {
+			t.Errorf("%s: %v (%s) without shmipc-go's figures", tg.what, tg.status, tg.got)
+		}
+	}
+	buf.Reset()
+	if err := Render(&buf, &Report{Results: rs}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "shmipc-go is not in this run") {
+		t.Error("the page does not say that shmipc-go is not in the run")
+	}
+
+	// Nor a section without bench/peers' figures.
+	buf.Reset()
+	small, _ := Parse(strings.NewReader(sample))
+	if err := Render(&buf, &Report{Results: small}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "## Connections") || strings.Contains(buf.String(), "bench/peers") {
+		t.Error("a page without bench/peers' figures has its section")
+	}
+}
+
+// TestRunSaved: the page from a saved run (-in), written where an absolute
+// -out says, outside the checkout, with bench/peers' section.
+func TestRunSaved(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "peers.txt")
+	if err := os.WriteFile(in, []byte(peersSample), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "page.md")
+	if err := run(options{in: in, out: out, noPlots: true, root: "../.."}); err != nil {
+		t.Fatal(err)
+	}
+	page, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(page, []byte("## Connections: conn against sockets and shmipc-go")) {
+		t.Errorf("%s lacks the connections' section:\n%s", out, page)
 	}
 }

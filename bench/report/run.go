@@ -28,17 +28,64 @@ type options struct {
 	root                  string // the shmring checkout; "": found from the current directory
 	noPlots               bool
 	pkgs                  []string
+	// peers: the comparison of package conn with other transports
+	// (bench/peers, a module of its own, so go test runs in its
+	// directory), after the rest, at peersBenchtime, built with
+	// peersTags (shmipc: with shmipc-go), with go test's -short if
+	// short (20 wake-ups of its idle clients timed, not 50).
+	peers                     bool
+	peersBenchtime, peersTags string
+	short                     bool
 }
 
-// invocations are the argument lists of the "go test" runs that make one
-// pass of the suite: one, or for the whole suite with large set, the rest
-// at -benchtime and then the large-message benchmarks at
-// -large-benchtime.
-func (o options) invocations() [][]string {
-	if o.bench != "." || o.large == "" {
-		return [][]string{o.goTestArgs(o.bench, "", o.benchtime)}
+// invocation is one "go test" run: its arguments, and the directory it
+// runs in relative to the checkout ("": the checkout).
+type invocation struct {
+	dir  string
+	args []string
+}
+
+// String is the invocation in shell form.
+func (inv invocation) String() string {
+	if inv.dir == "" {
+		return commandLine(inv.args)
 	}
-	return [][]string{o.goTestArgs(o.bench, o.large, o.benchtime), o.goTestArgs(o.large, "", o.largeBenchtime)}
+	return "(cd " + shellQuote(inv.dir) + " && " + commandLine(inv.args) + ")"
+}
+
+// invocations are the "go test" runs that make one pass of the suite:
+// one, or for the whole suite with large set, the rest at -benchtime and
+// then the large-message benchmarks at -large-benchtime; then, with peers,
+// the comparison in bench/peers.
+func (o options) invocations() []invocation {
+	var invs []invocation
+	if o.bench != "." || o.large == "" {
+		invs = []invocation{{args: o.goTestArgs(o.bench, "", o.benchtime)}}
+	} else {
+		invs = []invocation{{args: o.goTestArgs(o.bench, o.large, o.benchtime)}, {args: o.goTestArgs(o.large, "", o.largeBenchtime)}}
+	}
+	if o.peers {
+		invs = append(invs, invocation{dir: peersDir, args: o.peersArgs()})
+	}
+	return invs
+}
+
+// peersArgs are the arguments of "go test" in bench/peers.
+func (o options) peersArgs() []string {
+	args := []string{"test", "-run", "^$", "-bench", o.bench}
+	if o.peersBenchtime != "" {
+		args = append(args, "-benchtime", o.peersBenchtime)
+	}
+	if o.count > 1 {
+		args = append(args, "-count", strconv.Itoa(o.count))
+	}
+	if o.short {
+		args = append(args, "-short")
+	}
+	if o.peersTags != "" {
+		args = append(args, "-tags", o.peersTags)
+	}
+	return append(args, "-timeout", o.timeout, "./...")
 }
 
 // goTestArgs are the arguments of "go test" for the benchmarks matching
@@ -61,8 +108,8 @@ func (o options) goTestArgs(bench, skip, benchtime string) []string {
 // commandLines is the shell form of invocations, joined by " && ".
 func (o options) commandLines() string {
 	var lines []string
-	for _, args := range o.invocations() {
-		lines = append(lines, commandLine(args))
+	for _, inv := range o.invocations() {
+		lines = append(lines, inv.String())
 	}
 	return strings.Join(lines, " && ")
 }
@@ -94,6 +141,18 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	// An absolute -out or -raw (a page for a look, outside the
+	// checkout), relative to the checkout as the rest of run takes them.
+	if root, err = filepath.Abs(root); err != nil {
+		return err
+	}
+	for _, p := range []*string{&o.out, &o.raw} {
+		if filepath.IsAbs(*p) {
+			if *p, err = filepath.Rel(root, *p); err != nil {
+				return err
+			}
+		}
+	}
 	rep := &Report{Date: time.Now(), Command: o.commandLines()}
 	load := ""
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil && o.in == "" {
@@ -124,13 +183,13 @@ func run(o options) error {
 		prog := &progress{w: os.Stderr, total: total, start: start}
 	passes:
 		for pass := 1; pass <= max(o.passes, 1); pass++ {
-			for _, args := range o.invocations() {
-				cmd := exec.Command("go", args...)
-				cmd.Dir = root
+			for _, inv := range o.invocations() {
+				cmd := exec.Command("go", inv.args...)
+				cmd.Dir = filepath.Join(root, inv.dir)
 				cmd.Stdout = io.MultiWriter(&out, prog)
 				cmd.Stderr = os.Stderr
 				if err := cmd.Run(); err != nil {
-					rep.RunError = fmt.Sprintf("`%s` (pass %d) exited with %v", commandLine(args), pass, err)
+					rep.RunError = fmt.Sprintf("`%s` (pass %d) exited with %v", inv, pass, err)
 					break passes
 				}
 			}
@@ -190,7 +249,7 @@ func run(o options) error {
 	if err := os.WriteFile(outPath, page.Bytes(), 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "bench/report: wrote %s (%d benchmarks, %d plots)\n", o.out, len(rs.Names()), len(rep.Plots))
+	fmt.Fprintf(os.Stderr, "bench/report: wrote %s (%d benchmarks, %d plots)\n", outPath, len(rs.Names()), len(rep.Plots))
 	if rep.RunError != "" {
 		return errors.New(rep.RunError)
 	}
@@ -250,13 +309,13 @@ func modulePath(gomod string) string {
 // iteration. It returns the names, to count what the real run will do.
 func listBenchmarks(root string, o options) ([]string, error) {
 	lo := o
-	lo.benchtime, lo.largeBenchtime, lo.count = "1x", "1x", 1
+	lo.benchtime, lo.largeBenchtime, lo.peersBenchtime, lo.count = "1x", "1x", "1x", 1
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	var names []string
-	for _, args := range lo.invocations() {
-		cmd := exec.CommandContext(ctx, "go", args...)
-		cmd.Dir = root
+	for _, inv := range lo.invocations() {
+		cmd := exec.CommandContext(ctx, "go", inv.args...)
+		cmd.Dir = filepath.Join(root, inv.dir)
 		cmd.Env = append(os.Environ(), "SHMRING_BENCH_LIST=1")
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr

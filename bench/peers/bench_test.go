@@ -1,0 +1,209 @@
+package peers
+
+import (
+	"context"
+	"testing"
+
+	"github.com/shmring/shmring/internal/app/hist"
+	"github.com/shmring/shmring/internal/platform/monotime"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
+	"github.com/shmring/shmring/ring"
+)
+
+// Message sizes of each comparison.
+var (
+	roundTripSizes  = []int{64, 4 << 10}
+	throughputSizes = []int{64, 64 << 10, 1 << 20}
+)
+
+// setupSize is the first message of a new connection.
+const setupSize = 64
+
+// roundTrip sends a size-byte request n times (after a warm-up) and waits
+// for each reply: the server echoes it.
+func roundTrip(h harness, t transport, size, n int) result {
+	h.Helper()
+	p := startPeer(h, t, modeEcho, size, 0, serverOptions{})
+	ctx := context.Background()
+	ep := p.dial(h, ctx)
+	call := callFunc(ep, t.call)
+	req, resp := payload(size), make([]byte, size)
+	warm := warmFor(n)
+	var before *ring.Stats
+	r := timeEach(h, warm, n, "rt", func() {
+		if m, err := call(ctx, req, resp); err != nil || m != size {
+			h.Fatalf("%s round trip of %d bytes: a %d-byte reply, %v", t.name, size, m, err)
+		}
+	}, func() { before = statsOf(ep) })
+	addRingMetrics(r.metrics, before, statsOf(ep), n, "rt")
+	if err := ep.close(); err != nil {
+		h.Fatal(err)
+	}
+	p.done(h, warm+n)
+	return r
+}
+
+// throughput sends n messages of size bytes one way, and stops the clock
+// when the server acknowledges the last.
+func throughput(h harness, t transport, size, n int) result {
+	h.Helper()
+	p := startPeer(h, t, modeSink, size, n, serverOptions{})
+	ctx := context.Background()
+	ep := p.dial(h, ctx)
+	msg, ack := payload(size), make([]byte, 1)
+	before := statsOf(ep)
+	s := begin(h)
+	for i := range n {
+		if err := ep.send(ctx, msg); err != nil {
+			h.Fatalf("%s: message %d of %d bytes: %v", t.name, i, size, err)
+		}
+	}
+	if m, err := ep.recv(ctx, ack); err != nil || m != 1 {
+		h.Fatalf("%s: the acknowledgement: %d bytes, %v", t.name, m, err)
+	}
+	elapsed, allocs := s.end(n)
+	r := result{elapsed: elapsed, metrics: map[string]float64{"allocs/1000msg": allocs}}
+	addRingMetrics(r.metrics, before, statsOf(ep), n, "msg")
+	if err := ep.close(); err != nil {
+		h.Fatal(err)
+	}
+	p.done(h, n)
+	return r
+}
+
+// statsOf returns the counters of the ring ep sends on, if it is conn's.
+func statsOf(ep endpoint) *ring.Stats {
+	if rs, ok := ep.(ringStats); ok {
+		st := rs.sendStats()
+		return &st
+	}
+	return nil
+}
+
+// addRingMetrics adds, for a conn endpoint, the futex waits and wakes of
+// both sides of the ring it sent on between before and after (which count
+// its sleeps on eventfds too) and its stalls (a side found the ring full
+// or empty and waited), per 1000 of n operations.
+func addRingMetrics(m map[string]float64, before, after *ring.Stats, n int, per string) {
+	if before == nil || after == nil {
+		return
+	}
+	calls := func(st *ring.Stats) uint64 {
+		return st.Producer.Waits + st.Producer.Wakes + st.Consumer.Waits + st.Consumer.Wakes
+	}
+	stalls := func(st *ring.Stats) uint64 { return st.Producer.Stalls + st.Consumer.Stalls }
+	m["futex/1000"+per] = float64(calls(after)-calls(before)) * 1000 / float64(n)
+	m["stalls/1000"+per] = float64(stalls(after)-stalls(before)) * 1000 / float64(n)
+}
+
+// setup makes n connections (after a few untimed), each timed from the
+// start of its dial to the reply to its first 64-byte message, and closed
+// outside the clock.
+func setup(h harness, t transport, n int) result {
+	h.Helper()
+	p := startPeer(h, t, modeMany, setupSize, 0, serverOptions{})
+	ctx := context.Background()
+	req, resp := payload(setupSize), make([]byte, setupSize)
+	one := func() int64 {
+		t0 := monotime.Now()
+		ep := p.dial(h, ctx)
+		if m, err := callFunc(ep, t.call)(ctx, req, resp); err != nil || m != setupSize {
+			h.Fatalf("%s: first round trip: a %d-byte reply, %v", t.name, m, err)
+		}
+		d := monotime.Now() - t0
+		if err := ep.close(); err != nil {
+			h.Fatal(err)
+		}
+		return d
+	}
+	warm := min(10, n/10+1)
+	for range warm {
+		one()
+	}
+	lat := new(hist.Histogram)
+	s := begin(h)
+	var total int64
+	for range n {
+		d := one()
+		lat.Record(d)
+		total += d
+	}
+	elapsed, allocs := s.end(n)
+	p.stop(h, warm+n)
+	return result{
+		elapsed: elapsed,
+		p50:     float64(lat.Quantile(0.5)),
+		p99:     float64(lat.Quantile(0.99)),
+		metrics: map[string]float64{"setup-ns": float64(total) / float64(n), "allocs/1000conn": allocs},
+	}
+}
+
+// BenchmarkPeerRoundTrip: a request and its echoed reply, b.N times.
+// p50-ns, p99-ns and p99.9-ns come from a histogram of every round trip.
+// Sizes are the outer loop, so the transports compared at one size run
+// within seconds of each other.
+func BenchmarkPeerRoundTrip(b *testing.B) {
+	for _, size := range roundTripSizes {
+		for _, t := range available(roundTripNames) {
+			b.Run(t.name+"/"+sizeName(size), func(b *testing.B) {
+				if listOnly {
+					return
+				}
+				shmtest.NoLeaks(b)
+				b.ReportAllocs()
+				r := roundTrip(b, t, size, b.N)
+				b.ReportMetric(r.p50, "p50-ns")
+				b.ReportMetric(r.p99, "p99-ns")
+				b.ReportMetric(r.p999, "p99.9-ns")
+				report(b, r)
+			})
+		}
+	}
+}
+
+// BenchmarkPeerThroughput: b.N messages one way. ns/msg is per message,
+// MB/s counts payload.
+func BenchmarkPeerThroughput(b *testing.B) {
+	for _, size := range throughputSizes {
+		for _, t := range available(throughputNames) {
+			b.Run(t.name+"/"+sizeName(size), func(b *testing.B) {
+				if listOnly {
+					return
+				}
+				shmtest.NoLeaks(b)
+				b.SetBytes(int64(size))
+				b.ReportAllocs()
+				r := throughput(b, t, size, b.N)
+				ns := float64(r.elapsed.Nanoseconds()) / float64(b.N)
+				b.ReportMetric(ns, "ns/msg")
+				b.ReportMetric(1e9/ns, "msgs/s")
+				report(b, r)
+			})
+		}
+	}
+}
+
+// BenchmarkPeerSetup: b.N new connections, each timed from Dial to the
+// reply to its first message (p50-ns, p99-ns; setup-ns is their mean).
+// ns/op adds closing the connection.
+func BenchmarkPeerSetup(b *testing.B) {
+	for _, t := range available(setupNames) {
+		b.Run(t.name, func(b *testing.B) {
+			if listOnly {
+				return
+			}
+			shmtest.NoLeaks(b)
+			b.ReportAllocs()
+			r := setup(b, t, b.N)
+			b.ReportMetric(r.p50, "p50-ns")
+			b.ReportMetric(r.p99, "p99-ns")
+			report(b, r)
+		})
+	}
+}
+
+func report(b *testing.B, r result) {
+	for unit, v := range r.metrics {
+		b.ReportMetric(v, unit)
+	}
+}

@@ -1,0 +1,62 @@
+// Package peers measures package conn against what a program would use
+// instead: a Unix stream socket, TCP over loopback, and shmipc-go
+// (github.com/cloudwego/shmipc-go, through its Stream API), all in one
+// "go test -bench" run. It holds no code: everything is in its tests and
+// benchmarks, and bench/report sets their figures in docs/BENCHMARKS.md.
+//
+// It is a module of its own so that shmipc-go stays out of the library's
+// module graph; "replace github.com/shmring/shmring => ../.." makes it
+// measure the checkout it sits in.
+//
+// Every figure comes from two OS processes: the benchmark binary re-executes
+// itself as the server (internal/testsupport/shmtest.Child) and is the
+// client. Messages are whole: conn's Send and Recv; the sockets frame each
+// with a 4-byte length (one write per message, a buffered reader); so does
+// shmipc-go, in its stream's shared-memory buffers. Every receiver copies
+// each message out.
+//
+//	BenchmarkPeerRoundTrip   request and echoed reply, 64 B and 4 KiB, with
+//	                         p50/p99/p99.9: conn Send/Recv, conn's
+//	                         Client.Call against Serve, the others
+//	BenchmarkPeerThroughput  one-way stream of 64 B, 64 KiB and 1 MiB
+//	                         messages, timed until the server's
+//	                         acknowledgement of the last: MB/s, msgs/s
+//	BenchmarkPeerSetup       Dial to the reply to a first 64-byte message,
+//	                         a new connection each time, p50/p99
+//	BenchmarkIdleClients     a conn server with 1000 clients that say
+//	                         nothing: its threads (/proc/PID/status), its
+//	                         CPU over a few seconds (utime+stime, and the
+//	                         scheduler's exact figure), and the round trip
+//	                         of one client that speaks every 100 ms, long
+//	                         enough for both sides to sleep on their
+//	                         eventfds
+//
+// conn runs with its defaults (conn.Config{}): the adaptive wait, which
+// polls for about 70 µs before sleeping, and rings of 512 slots of 1 KiB,
+// so that a 4 KiB or 1 MiB message goes in fragments. The idle clients'
+// server makes rings of 16 slots of 256 bytes: two thousand rings of the
+// default 512 KiB would be a gigabyte. A process of either side then holds
+// about 5000 descriptors (a socket and four eventfds per connection); Go
+// raises the soft limit of open files to the hard one at start (since Go
+// 1.19), which is enough wherever the hard limit is the usual 2^20 or the
+// 20000 of this project's machines.
+//
+// # shmipc-go
+//
+// Its transport is in shmipc_test.go, built only with the tag shmipc, and
+// go.mod does not require it yet: the Go module proxy refused it when this
+// module was written (403). Where the proxy serves it:
+//
+//	cd bench/peers
+//	go get github.com/cloudwego/shmipc-go@latest
+//	go test -tags shmipc -run '^$' -bench . ./...
+//
+// and bench/report -peers-tags shmipc runs the comparison with it. Until
+// then its rows of the page read "not measured". ("go mod tidy" here needs
+// -e for the same reason: it resolves the imports of every build tag.)
+//
+// Run everything with "go test -run '^$' -bench . ./..." here, or through
+// "make bench-report", which runs this module after the suite of bench/.
+// "go test ./..." alone runs TestSmoke: every transport, a few messages,
+// a few seconds.
+package peers

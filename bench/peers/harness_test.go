@@ -1,0 +1,228 @@
+package peers
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shmring/shmring/internal/app/hist"
+	"github.com/shmring/shmring/internal/platform/monotime"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
+)
+
+// listOnly (SHMRING_BENCH_LIST=1) makes every benchmark return at once:
+// bench/report runs the suites so first, with -benchtime 1x, to count what
+// it will run.
+var listOnly = os.Getenv("SHMRING_BENCH_LIST") != ""
+
+// harness is what a measurement needs from its caller: a *testing.B, or a
+// *testing.T wrapped in smoke, whose timer calls do nothing.
+type harness interface {
+	testing.TB
+	ResetTimer()
+	StopTimer()
+}
+
+type smoke struct{ *testing.T }
+
+func (smoke) ResetTimer() {}
+func (smoke) StopTimer()  {}
+
+// peerTimeout bounds a server's life: a wedged one is killed, its
+// descriptor 3 closes, and the benchmark fails instead of hanging.
+const peerTimeout = 10 * time.Minute
+
+// peer is a server process (serve), with the pipe it reports on.
+type peer struct {
+	t     transport
+	cmd   *exec.Cmd
+	ctl   *bufio.Reader
+	stdin io.WriteCloser
+	addr  string
+}
+
+// startPeer starts a server of transport t in mode, and waits until it
+// listens. It is killed, if still running, when the test ends.
+func startPeer(h testing.TB, t transport, mode string, size, n int, o serverOptions) *peer {
+	h.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), peerTimeout)
+	h.Cleanup(cancel)
+	cmd := shmtest.Child(h, ctx, "serve", t.name, mode, itoa(size), itoa(n), itoa(o.slots), itoa(o.slotSize))
+	// Its stdout is not ours: benchmark output is parsed, and a library
+	// that logs to stdout (shmipc-go does) would mix into it.
+	cmd.Stdout = os.Stderr
+	r, w, err := os.Pipe()
+	if err != nil {
+		h.Fatal(err)
+	}
+	defer w.Close()
+	h.Cleanup(func() { _ = r.Close() })
+	cmd.ExtraFiles = []*os.File{w}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		h.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		h.Fatalf("start the %s server: %v", t.name, err)
+	}
+	shmtest.Track(cmd.Process.Pid) // conn's segments are the child's, under no key
+	p := &peer{t: t, cmd: cmd, ctl: bufio.NewReader(r), stdin: stdin}
+	l := p.line(h)
+	addr, ok := strings.CutPrefix(l, "ready ")
+	if !ok {
+		h.Fatalf("%s server: got %q, want \"ready ADDR\"", t.name, l)
+	}
+	p.addr = addr
+	return p
+}
+
+func (p *peer) pid() int { return p.cmd.Process.Pid }
+
+// line returns the server's next report.
+func (p *peer) line(h testing.TB) string {
+	h.Helper()
+	l, err := p.ctl.ReadString('\n')
+	if err != nil {
+		if err == io.EOF {
+			err = fmt.Errorf("exited early (%v)", p.cmd.Wait())
+		}
+		h.Fatalf("%s server: %v", p.t.name, err)
+	}
+	return strings.TrimSuffix(l, "\n")
+}
+
+// done reads the server's "done COUNT" (a server of one connection
+// stops by itself once the connection closes), waits for it to exit, and
+// checks the count.
+func (p *peer) done(h testing.TB, want int) {
+	h.Helper()
+	l := p.line(h)
+	var got int
+	if _, err := fmt.Sscanf(l, "done %d", &got); err != nil {
+		h.Fatalf("%s server: got %q, want \"done N\"", p.t.name, l)
+	}
+	if err := p.cmd.Wait(); err != nil {
+		h.Fatalf("%s server: %v", p.t.name, err)
+	}
+	if got != want {
+		h.Fatalf("%s server: counted %d, want %d", p.t.name, got, want)
+	}
+}
+
+// stop tells a server of many connections to stop (its standard input
+// closes), and then is done.
+func (p *peer) stop(h testing.TB, want int) {
+	h.Helper()
+	_ = p.stdin.Close()
+	p.done(h, want)
+}
+
+// dial connects to p, failing the test if it cannot.
+func (p *peer) dial(h testing.TB, ctx context.Context) endpoint {
+	h.Helper()
+	ep, err := p.t.dial(ctx, p.addr)
+	if err != nil {
+		h.Fatalf("dial %s at %s: %v", p.t.name, p.addr, err)
+	}
+	return ep
+}
+
+// result is what one measurement gives.
+type result struct {
+	elapsed time.Duration // the timed stretch
+	// Latencies (round trips, set-ups) in ns.
+	p50, p99, p999 float64
+	// More figures, by unit.
+	metrics map[string]float64
+}
+
+// span is one timed stretch: the benchmark's timer, the clock, and this
+// process's heap allocations meanwhile.
+type span struct {
+	h      harness
+	start  time.Time
+	allocs uint64
+}
+
+var allocSample = []metrics.Sample{{Name: "/gc/heap/allocs:objects"}}
+
+func heapAllocs() uint64 {
+	metrics.Read(allocSample)
+	return allocSample[0].Value.Uint64()
+}
+
+func begin(h harness) span {
+	h.ResetTimer()
+	return span{h: h, start: time.Now(), allocs: heapAllocs()}
+}
+
+// end stops the timer and returns the time since begin and the allocations
+// per 1000 operations of n.
+func (s span) end(n int) (time.Duration, float64) {
+	elapsed := time.Since(s.start)
+	allocs := heapAllocs() - s.allocs
+	s.h.StopTimer()
+	return elapsed, float64(allocs) * 1000 / float64(max(n, 1))
+}
+
+// timeEach runs op n times under the timer, each one timed into a
+// histogram, after warm runs untimed and then started. It returns the
+// percentiles, with allocs/1000 of unit per.
+func timeEach(h harness, warm, n int, per string, op, started func()) result {
+	for range warm {
+		op()
+	}
+	started()
+	lat := new(hist.Histogram)
+	s := begin(h)
+	base := monotime.Now()
+	last := base
+	for range n {
+		op()
+		t := monotime.Now()
+		lat.Record(t - last)
+		last = t
+	}
+	elapsed, allocs := s.end(n)
+	return result{
+		elapsed: elapsed,
+		p50:     float64(lat.Quantile(0.5)),
+		p99:     float64(lat.Quantile(0.99)),
+		p999:    float64(lat.Quantile(0.999)),
+		metrics: map[string]float64{"allocs/1000" + per: allocs},
+	}
+}
+
+// warmFor is how many untimed operations come before n timed ones.
+func warmFor(n int) int { return min(1000, n/10+1) }
+
+// payload returns a message of size bytes with a recognisable pattern.
+func payload(size int) []byte {
+	m := make([]byte, size)
+	for i := range m {
+		m[i] = byte(i*7 + 1)
+	}
+	return m
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// sizeName names a size as the benchmarks do: "64B", "4KiB", "1MiB".
+func sizeName(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.Itoa(n>>20) + "MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.Itoa(n>>10) + "KiB"
+	default:
+		return strconv.Itoa(n) + "B"
+	}
+}

@@ -1,0 +1,135 @@
+//go:build shmipc
+
+// shmipc-go's transport, built only with the tag shmipc: go.mod does not
+// require github.com/cloudwego/shmipc-go until the Go module proxy serves
+// it here (doc.go). Written against its Stream API as its own
+// example/best_practice programs use it, and not yet compiled against it.
+
+package peers
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	shmipc "github.com/cloudwego/shmipc-go"
+)
+
+func init() {
+	transports["shmipc"] = transport{name: "shmipc", listen: listenShmipc, dial: dialShmipc}
+}
+
+// The server: a Unix socket in the abstract namespace (no file), and a
+// shmipc session over each connection accepted, as its examples do.
+type shmipcServer struct{ l net.Listener }
+
+func listenShmipc(serverOptions) (server, error) {
+	l, err := net.Listen("unix", "@"+uniqueName("shmring-peers-shmipc"))
+	if err != nil {
+		return nil, err
+	}
+	return shmipcServer{l}, nil
+}
+
+func (s shmipcServer) addr() string { return s.l.Addr().String() }
+func (s shmipcServer) close() error { return s.l.Close() }
+
+// accept takes the next connection, starts a server session on it, and
+// waits for the client's stream, which the client opens with its first
+// message.
+func (s shmipcServer) accept(ctx context.Context) (endpoint, error) {
+	c, err := acceptCtx(ctx, s.l)
+	if err != nil {
+		return nil, err
+	}
+	conf := shmipc.DefaultConfig()
+	conf.LogOutput = io.Discard
+	sess, err := shmipc.Server(c, conf)
+	if err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("shmipc server session: %w", err)
+	}
+	st, err := sess.AcceptStream()
+	if err != nil {
+		_ = sess.Close()
+		return nil, fmt.Errorf("shmipc accept stream: %w", err)
+	}
+	return &shmipcEnd{s: st, close_: sess.Close}, nil
+}
+
+// dialShmipc makes a client the way shmipc-go's examples do: a
+// SessionManager of one session over the Unix socket, shared memory by
+// memfd (so that nothing is left in /dev/shm), and a stream from it.
+func dialShmipc(ctx context.Context, addr string) (endpoint, error) {
+	conf := shmipc.DefaultSessionManagerConfig()
+	conf.Network = "unix"
+	conf.Address = addr
+	conf.MemMapType = shmipc.MemMapTypeMemFd
+	conf.SessionNum = 1
+	conf.LogOutput = io.Discard
+	if d, ok := ctx.Deadline(); ok {
+		conf.InitializeTimeout = time.Until(d)
+	}
+	sm, err := shmipc.NewSessionManager(conf)
+	if err != nil {
+		return nil, fmt.Errorf("shmipc session manager: %w", err)
+	}
+	st, err := sm.GetStream()
+	if err != nil {
+		_ = sm.Close()
+		return nil, fmt.Errorf("shmipc stream: %w", err)
+	}
+	return &shmipcEnd{s: st, close_: sm.Close}, nil
+}
+
+// shmipcEnd frames each message with its length, as the sockets do, in the
+// stream's shared-memory buffer; one Flush per message.
+type shmipcEnd struct {
+	s      *shmipc.Stream
+	close_ func() error // the session (server) or session manager (client)
+	head   [4]byte
+}
+
+func (e *shmipcEnd) send(_ context.Context, msg []byte) error {
+	w := e.s.BufferWriter()
+	binary.LittleEndian.PutUint32(e.head[:], uint32(len(msg)))
+	if _, err := w.WriteBytes(e.head[:]); err != nil {
+		return err
+	}
+	if _, err := w.WriteBytes(msg); err != nil {
+		return err
+	}
+	return e.s.Flush(false)
+}
+
+func (e *shmipcEnd) recv(_ context.Context, buf []byte) (int, error) {
+	r := e.s.BufferReader()
+	h, err := r.ReadBytes(len(e.head))
+	if err != nil {
+		if errors.Is(err, shmipc.ErrEndOfStream) {
+			return 0, io.EOF
+		}
+		return 0, err
+	}
+	n := int(binary.LittleEndian.Uint32(h))
+	if n > len(buf) {
+		r.ReleasePreviousRead()
+		return 0, fmt.Errorf("a %d-byte message for a %d-byte buffer", n, len(buf))
+	}
+	b, err := r.ReadBytes(n)
+	if err != nil {
+		r.ReleasePreviousRead()
+		return 0, noEOF(err)
+	}
+	copy(buf, b)
+	r.ReleasePreviousRead()
+	return n, nil
+}
+
+func (e *shmipcEnd) close() error {
+	return errors.Join(e.s.Close(), e.close_())
+}

@@ -1,0 +1,66 @@
+package peers
+
+import (
+	"testing"
+	"time"
+
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
+)
+
+// TestSmoke runs every measurement of every transport in this build with a
+// few messages: what "go test ./..." here checks, so that a broken
+// benchmark shows up without running them. The servers count what they
+// received (startPeer's done), so a message lost or a connection not
+// served fails.
+func TestSmoke(t *testing.T) {
+	for _, size := range roundTripSizes {
+		for _, tr := range available(roundTripNames) {
+			t.Run("roundtrip/"+tr.name+"/"+sizeName(size), func(t *testing.T) {
+				shmtest.NoLeaks(t)
+				r := roundTrip(smoke{t}, tr, size, 100)
+				if !(r.p50 > 0 && r.p50 <= r.p99 && r.p99 <= r.p999) {
+					t.Errorf("p50 %v, p99 %v, p99.9 %v", r.p50, r.p99, r.p999)
+				}
+			})
+		}
+	}
+	for _, size := range throughputSizes {
+		for _, tr := range available(throughputNames) {
+			t.Run("throughput/"+tr.name+"/"+sizeName(size), func(t *testing.T) {
+				shmtest.NoLeaks(t)
+				n := max(3, (4<<20)/size) // 4 MiB, and at least a few messages
+				if r := throughput(smoke{t}, tr, size, min(n, 2000)); r.elapsed <= 0 {
+					t.Errorf("elapsed %v", r.elapsed)
+				}
+			})
+		}
+	}
+	for _, tr := range available(setupNames) {
+		t.Run("setup/"+tr.name, func(t *testing.T) {
+			shmtest.NoLeaks(t)
+			r := setup(smoke{t}, tr, 10)
+			if !(r.p50 > 0 && r.p50 <= r.p99) {
+				t.Errorf("p50 %v, p99 %v", r.p50, r.p99)
+			}
+		})
+	}
+}
+
+// TestIdleClients runs the idle-clients experiment with 200 clients and
+// checks what the conn package promises of it: a sleeping side holds no
+// thread, so the server has far fewer threads than clients. (A side that
+// slept in a blocking futex wait would hold one each: 200 or more.)
+func TestIdleClients(t *testing.T) {
+	shmtest.NoLeaks(t)
+	o := idleOptions{clients: 200, settle: 50 * time.Millisecond, window: 100 * time.Millisecond, wakes: 3, gap: 20 * time.Millisecond}
+	r := idleClients(t, o)
+	t.Logf("%d clients: server threads %d then %d; CPU over %v: server %d ticks, client %d; wake-up round trip p50 %d ns",
+		o.clients, r.threads, r.threadsAfter, r.wall.Round(time.Millisecond), r.serverTicks, r.clientTicks, r.wake.Quantile(0.5))
+	if limit := o.clients / 4; r.threads >= limit || r.threadsAfter >= limit {
+		t.Errorf("the server has %d threads (%d after the wake-ups) for %d idle clients; want fewer than %d",
+			r.threads, r.threadsAfter, o.clients, limit)
+	}
+	if got := r.wake.Count(); got != uint64(o.wakes) {
+		t.Errorf("%d wake-up round trips timed, want %d", got, o.wakes)
+	}
+}

@@ -1,0 +1,256 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+// The comparison of package conn with other transports (bench/peers, a
+// module of its own, which the run adds as a go test run in its directory:
+// options.peers).
+var (
+	peerTransports = []transport{
+		{"conn", "conn Send/Recv", colRing},
+		{"conn-call", "conn Client.Call", colRing2},
+		{"unix", "Unix socket (stream)", colSocket},
+		{"tcp", "TCP loopback", colPipe},
+		{"shmipc", "shmipc-go Stream", colC},
+	}
+	peerRoundTripSizes  = []int{64, 4 << 10}
+	peerThroughputSizes = []int{64, 64 << 10, 1 << 20}
+)
+
+// peersDir is the module of the comparison, relative to the checkout.
+const peersDir = "bench/peers"
+
+// The goals of the comparison (issue 21).
+const (
+	peerRTTWant  = 50 // request-response p50 at 64 B: others' over conn's, at least
+	peerTputWant = 10 // 64 B msgs/s: conn's over shmipc-go's, at least
+	idleCPUWant  = 1  // % of a core, below
+)
+
+func peerRTTName(t string, size int) string {
+	return "BenchmarkPeerRoundTrip/" + t + "/" + sizeName(size)
+}
+func peerTputName(t string, size int) string {
+	return "BenchmarkPeerThroughput/" + t + "/" + sizeName(size)
+}
+func peerSetupName(t string) string { return "BenchmarkPeerSetup/" + t }
+
+// idleName is the idle-clients benchmark's name in rs
+// ("BenchmarkIdleClients/conn/clients=1000"), whatever its client count.
+func idleName(rs *Results) (string, bool) {
+	for _, n := range rs.Names() {
+		if strings.HasPrefix(n, "BenchmarkIdleClients/conn/") {
+			return n, true
+		}
+	}
+	return "", false
+}
+
+func peerLabel(t string) string {
+	for _, p := range peerTransports {
+		if p.name == t {
+			return p.label
+		}
+	}
+	return t
+}
+
+// peerTargets evaluates the comparison's goals, by the median of the
+// per-pass ratios as the ring's targets against the C ring are.
+func peerTargets(rs *Results) []target {
+	var ts []target
+	get := rs.Get
+	for _, c := range []string{"conn", "conn-call"} {
+		for _, vs := range []string{"shmipc", "unix"} {
+			t := target{what: fmt.Sprintf("Request-response p50, 64B, %s (adaptive wait) vs %s (how many times lower)", peerLabel(c), peerLabel(vs)),
+				want: fmt.Sprintf("≥ %d×", peerRTTWant)}
+			a, b := peerRTTName(c, 64), peerRTTName(vs, 64)
+			g, ok1 := get(a, "p50-ns")
+			o, ok2 := get(b, "p50-ns")
+			if ok1 && ok2 {
+				t.got, t.status = vsPasses(rs.PassRatios(b, a, "p50-ns"), fmt.Sprintf("%s vs %s", ns(g), ns(o)),
+					func(r float64) bool { return r >= peerRTTWant })
+			}
+			ts = append(ts, t)
+		}
+	}
+	{
+		t := target{what: "Throughput, 64B, conn Send/Recv vs shmipc-go Stream (msgs/s)", want: fmt.Sprintf("≥ %d×", peerTputWant)}
+		a, b := peerTputName("conn", 64), peerTputName("shmipc", 64)
+		g, ok1 := get(a, "msgs/s")
+		o, ok2 := get(b, "msgs/s")
+		if ok1 && ok2 {
+			t.got, t.status = vsPasses(rs.PassRatios(a, b, "msgs/s"), fmt.Sprintf("%s vs %s msgs/s", num(g), num(o)),
+				func(r float64) bool { return r >= peerTputWant })
+		}
+		ts = append(ts, t)
+	}
+	{
+		t := target{what: "CPU of a conn server while its clients are idle", want: fmt.Sprintf("< %d%% of a core", idleCPUWant)}
+		if name, ok := idleName(rs); ok {
+			c, ok1 := get(name, "server-cpu-pct")
+			n, _ := get(name, "clients")
+			th, _ := get(name, "server-threads")
+			w, _ := get(name, "window-s")
+			if ok1 {
+				t.got = fmt.Sprintf("%s%% with %s clients over %s s (utime+stime; the server had %s threads)", num(c), whole(n), whole(w), whole(th))
+				t.status = verdict(c < idleCPUWant)
+			}
+		}
+		ts = append(ts, t)
+	}
+	return ts
+}
+
+// hasPeers reports whether rs holds any figure of bench/peers.
+func hasPeers(rs *Results) bool {
+	for _, n := range rs.Names() {
+		if strings.HasPrefix(n, "BenchmarkPeer") || strings.HasPrefix(n, "BenchmarkIdleClients/") {
+			return true
+		}
+	}
+	return false
+}
+
+// renderPeers shows the comparison: round trips, throughput, set-up, and
+// the idle clients.
+func renderPeers(p printer, rs *Results) {
+	if !hasPeers(rs) {
+		return
+	}
+	p("## Connections: conn against sockets and shmipc-go\n\n")
+	p("Package conn (its defaults: adaptive wait, rings of 512 slots of 1 KiB each way) against a Unix\n")
+	p("stream socket, TCP over loopback and shmipc-go's Stream API, from `bench/peers`: the client is the\n")
+	p("benchmark process, the server another process.\n\n")
+	if !rs.Has(peerRTTName("shmipc", 64)) && !rs.Has(peerTputName("shmipc", 64)) {
+		p("shmipc-go is not in this run: bench/peers builds its transport only with `-tags shmipc`, after\n")
+		p("`go get github.com/cloudwego/shmipc-go` there (bench/peers/doc.go; `-peers-tags shmipc` here).\n\n")
+	}
+	head := func(first string, cols []string) {
+		p("| %s |", first)
+		for _, c := range cols {
+			p(" %s |", c)
+		}
+		p("\n|---|")
+		for range cols {
+			p("---|")
+		}
+		p("\n")
+	}
+
+	p("Request and echoed reply (medians over the passes; ± as in \"Round trip\" above):\n\n")
+	var cols []string
+	for _, size := range peerRoundTripSizes {
+		cols = append(cols, sizeName(size)+" p50", sizeName(size)+" p99", sizeName(size)+" p99.9")
+	}
+	head("transport", cols)
+	for _, t := range peerTransports {
+		p("| %s |", t.label)
+		for _, size := range peerRoundTripSizes {
+			n := peerRTTName(t.name, size)
+			p(" %s | %s | %s |", cellCI(rs, n, "p50-ns", duration), cell(rs, n, "p99-ns", duration), cell(rs, n, "p99.9-ns", duration))
+		}
+		p("\n")
+	}
+	p("\np50 of each over conn Send/Recv's (above 1: conn is faster):\n\n")
+	cols = nil
+	for _, t := range peerTransports[1:] {
+		cols = append(cols, t.label)
+	}
+	head("size", cols)
+	for _, size := range peerRoundTripSizes {
+		p("| %s |", sizeName(size))
+		for _, t := range peerTransports[1:] {
+			p(" %s |", peerRatio(rs, peerRTTName(t.name, size), peerRTTName("conn", size), "p50-ns"))
+		}
+		p("\n")
+	}
+
+	tput := []transport{}
+	for _, t := range peerTransports {
+		if t.name != "conn-call" {
+			tput = append(tput, t)
+		}
+	}
+	cols = nil
+	for _, t := range tput {
+		cols = append(cols, t.label)
+	}
+	p("\nOne-way stream, until the server acknowledges the last message. MB/s of payload:\n\n")
+	head("size", cols)
+	for _, size := range peerThroughputSizes {
+		p("| %s |", sizeName(size))
+		for _, t := range tput {
+			p(" %s |", cellCI(rs, peerTputName(t.name, size), "MB/s", num))
+		}
+		p("\n")
+	}
+	p("\nMessages per second, and conn's over each other's:\n\n")
+	cols = append(cols[:len(cols):len(cols)], "conn / Unix socket", "conn / TCP", "conn / shmipc-go")
+	head("size", cols)
+	for _, size := range peerThroughputSizes {
+		p("| %s |", sizeName(size))
+		for _, t := range tput {
+			p(" %s |", cell(rs, peerTputName(t.name, size), "msgs/s", num))
+		}
+		for _, vs := range []string{"unix", "tcp", "shmipc"} {
+			p(" %s |", peerRatio(rs, peerTputName("conn", size), peerTputName(vs, size), "msgs/s"))
+		}
+		p("\n")
+	}
+
+	p("\nConnection set-up: from the start of Dial to the reply to a first 64-byte message (the\n")
+	p("connection is closed after the clock stops):\n\n")
+	head("transport", []string{"p50", "p99", "mean"})
+	for _, t := range tput {
+		n := peerSetupName(t.name)
+		p("| %s | %s | %s | %s |\n", t.label, cellCI(rs, n, "p50-ns", duration), cell(rs, n, "p99-ns", duration), cell(rs, n, "setup-ns", duration))
+	}
+
+	if name, ok := idleName(rs); ok {
+		pct := func(v float64) string { return num(v) + "%" }
+		p("\nA conn server with idle clients (rings of 16 slots of 256 bytes each way). The server's threads\n")
+		p("(/proc/PID/status); its CPU and the clients' process's (utime+stime) over a window in which nobody\n")
+		p("speaks, one liveness period (conn.DefaultLiveness), in which each sleeping side wakes once to check\n")
+		p("on its peer; and the round trip of one client that speaks every 100 ms while the others stay idle:\n")
+		p("each side's wait has ended in a sleep on its eventfd by then.\n\n")
+		head("clients", []string{"server threads", "server CPU", "clients' process CPU", "window", "wake-up round trip p50", "p99", "max"})
+		p("| %s | %s | %s | %s | %s | %s | %s | %s |\n", cell(rs, name, "clients", whole),
+			cell(rs, name, "server-threads", whole), cell(rs, name, "server-cpu-pct", pct), cell(rs, name, "client-cpu-pct", pct),
+			cell(rs, name, "window-s", func(v float64) string { return whole(v) + " s" }),
+			cell(rs, name, "wake-p50-ns", duration), cell(rs, name, "wake-p99-ns", duration), cell(rs, name, "wake-max-ns", duration))
+	}
+	p("\n")
+}
+
+// whole formats a count: clients, threads, seconds.
+func whole(v float64) string { return fmt.Sprintf("%.0f", v) }
+
+// peerRatio is a's figure over b's, of their medians.
+func peerRatio(rs *Results, a, b, unit string) string {
+	x, ok1 := rs.Get(a, unit)
+	y, ok2 := rs.Get(b, unit)
+	if !ok1 || !ok2 || y == 0 {
+		return "–"
+	}
+	return ratio(x / y)
+}
+
+// renderPeersHow says how bench/peers measures, for "How it is measured".
+func renderPeersHow(p printer, rs *Results) {
+	if !hasPeers(rs) {
+		return
+	}
+	p("- Connections (`bench/peers`): the benchmark process dials a server process it started. conn is\n")
+	p("  `conn.Dial`/`Listen` with `conn.Config{}`; \"Send/Recv\" echoes with `Send` and `Recv`, \"Client.Call\"\n")
+	p("  with `Client.Call` against `conn.Serve`. The sockets are Go's `net` (SOCK_STREAM; the Unix one in\n")
+	p("  the abstract namespace, TCP on 127.0.0.1), each message behind a 4-byte length in one write, read\n")
+	p("  through a 64 KiB `bufio.Reader`. shmipc-go: a SessionManager of one session over a Unix socket,\n")
+	p("  shared memory by memfd, one Stream; each message behind its length in the stream's buffer, one\n")
+	p("  `Flush` per message. Every receiver copies each message out. Round trips are timed one by one\n")
+	p("  into internal/app/hist; throughput stops the clock at the server's one-byte acknowledgement of\n")
+	p("  the last message.\n")
+}
