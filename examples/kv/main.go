@@ -158,7 +158,7 @@ func runBench(ctx context.Context, name string, n, g, size int, stdout io.Writer
 	if err != nil {
 		return explain(err)
 	}
-	fmt.Fprintf(stdout, "%d goroutines, %d-byte values: %v\n", g, size, r)
+	fmt.Fprintf(stdout, "-g %d -size %d: %v\n", g, size, r)
 	return nil
 }
 

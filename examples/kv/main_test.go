@@ -191,7 +191,7 @@ func TestCommands(t *testing.T) {
 	require.True(t, bytes.Equal(big, []byte(out)), "the 1 MiB value comes back as it was set: got %d bytes", len(out))
 
 	require.Equal(t, 0, s.stop(t, syscall.SIGTERM))
-	s.expect(t, ctx, "shutting down after 7 clients")
+	s.expect(t, ctx, "shutting down; clients served: 7")
 	s.requireNoSocket(t)
 	_, errOut, code = s.kv(t, nil, "get", "big")
 	require.Equal(t, 1, code, "nobody listens any more")
@@ -210,7 +210,7 @@ func TestManyClients(t *testing.T) {
 	}
 	for _, p := range procs {
 		require.Equal(t, 0, p.Wait(t, testTimeout), "%s: %s", p, p.Stderr.String())
-		require.Regexp(t, `^4 goroutines, 100-byte values: 2000 calls in .*: \d+ calls/s, p50 .*, p99 .*\n$`, p.Stdout.String())
+		require.Regexp(t, `^-g 4 -size 100: 2000 calls in .*: \d+ calls/s, p50 .*, p99 .*\n$`, p.Stdout.String())
 		s.expect(t, ctx, fmt.Sprintf("client pid %d left", p.Pid()))
 	}
 	// Each bench deletes its keys: the store is empty again.

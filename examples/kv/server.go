@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"log"
+	"os"
 	"sync"
 
 	"github.com/shmring/shmring/conn"
@@ -62,7 +63,7 @@ func (s *store) handle(_ context.Context, msg []byte) ([]byte, error) {
 // when they were made: the kernel frees them once the client, too, has
 // closed or exited, so a server that ends leaves nothing to clean up.
 func serve(ctx context.Context, l *conn.Listener, logf *log.Logger) error {
-	logf.Printf("listening on %s", l.Addr())
+	logf.Printf("listening on %s (pid %d)", l.Addr(), os.Getpid())
 	s := newStore()
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -77,7 +78,7 @@ func serve(ctx context.Context, l *conn.Listener, logf *log.Logger) error {
 		c, err := l.Accept(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				logf.Printf("shutting down after %d clients", clients)
+				logf.Printf("shutting down; clients served: %d", clients)
 				return nil
 			}
 			return err

@@ -87,6 +87,6 @@ func TestServeInProcess(t *testing.T) {
 	require.ErrorContains(t, explain(err), "the server closed the connection")
 	_, err = dial(ctx, l.Name())
 	require.Error(t, err, "nobody listens after serve returned")
-	require.Contains(t, logs.String(), fmt.Sprintf("shutting down after %d clients", clients+1))
+	require.Contains(t, logs.String(), fmt.Sprintf("shutting down; clients served: %d", clients+1))
 	require.Contains(t, logs.String(), "closed by the server", "the client still connected was closed")
 }
