@@ -99,7 +99,7 @@ func bench(ctx context.Context, c *client, prefix string, n, g, size int) (bench
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			lat[w], errs[w] = benchWorker(ctx, c, fmt.Sprintf("%s/%d", prefix, w), calls, size)
+			lat[w], errs[w] = benchWorker(ctx, c, benchKey(prefix, w), calls, size)
 			if errs[w] != nil {
 				cancel() // one failure ends the run: the others stop at once
 			}
@@ -107,6 +107,12 @@ func bench(ctx context.Context, c *client, prefix string, n, g, size int) (bench
 	}
 	wg.Wait()
 	r := benchResult{calls: n, elapsed: time.Since(start)}
+	// Untimed, and after every worker is done with its key.
+	for w := range g {
+		if errs[w] == nil && w < n {
+			errs[w] = c.del(ctx, benchKey(prefix, w))
+		}
+	}
 	// The first failure is the cause; the others' are context.Canceled.
 	for _, err := range errs {
 		if err != nil && !errors.Is(err, context.Canceled) {
@@ -121,7 +127,10 @@ func bench(ctx context.Context, c *client, prefix string, n, g, size int) (bench
 	return r, nil
 }
 
-// benchWorker makes calls calls on key: set, get, set, get... and a del.
+// benchKey is worker w's key.
+func benchKey(prefix string, w int) string { return fmt.Sprintf("%s/%d", prefix, w) }
+
+// benchWorker makes calls calls on key: set, get, set, get...
 func benchWorker(ctx context.Context, c *client, key string, calls, size int) ([]time.Duration, error) {
 	lat := make([]time.Duration, 0, calls)
 	value := make([]byte, size)
@@ -144,11 +153,6 @@ func benchWorker(ctx context.Context, c *client, key string, calls, size int) ([
 			return nil, err
 		}
 		lat = append(lat, time.Since(t0))
-	}
-	if calls > 0 {
-		if err := c.del(ctx, key); err != nil {
-			return nil, err
-		}
 	}
 	return lat, nil
 }
