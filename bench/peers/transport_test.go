@@ -121,7 +121,7 @@ func (s connServer) addr() string { return s.l.Name() }
 func (s connServer) close() error { return s.l.Close() }
 
 func (s connServer) accept(ctx context.Context) (endpoint, error) {
-	c, err := s.l.Accept(ctx)
+	c, err := s.l.AcceptContext(ctx)
 	if err != nil {
 		return nil, err
 	}
