@@ -63,7 +63,7 @@ func (s *store) handle(_ context.Context, msg []byte) ([]byte, error) {
 // when they were made: the kernel frees them once the client, too, has
 // closed or exited, so a server that ends leaves nothing to clean up.
 func serve(ctx context.Context, l *conn.Listener, logf *log.Logger) error {
-	logf.Printf("listening on %s (pid %d)", l.Addr(), os.Getpid())
+	logf.Printf("listening on %s (pid %d)", l.SocketAddr(), os.Getpid())
 	s := newStore()
 	var wg sync.WaitGroup
 	defer wg.Wait()
