@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"regexp"
 	"sync"
@@ -226,5 +227,22 @@ func TestUsage(t *testing.T) {
 		err := run(context.Background(), args, io.Discard, &stderr)
 		require.ErrorIs(t, err, errUsage, "%q", args)
 		require.Contains(t, stderr.String(), "usage:", "%q", args)
+	}
+}
+
+// TestNoServer: a call to a name nobody listens on fails with
+// codes.Unavailable, as one to a TCP port nobody listens on does.
+func TestNoServer(t *testing.T) {
+	noLeaks(t)
+	// A port that was free a moment ago.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	for _, tr := range []transport{{name: testName()}, {tcp: l.Addr().String()}} {
+		_, err := echo.NewClient(dialServer(t, tr)).Echo(ctx, wrapperspb.Bytes(nil))
+		require.Equal(t, codes.Unavailable, status.Code(err), "%v: %v", tr, err)
+		require.ErrorContains(t, err, "connection refused", tr)
 	}
 }
