@@ -83,7 +83,7 @@ fuzz:
 
 # Examples with a go.mod of their own (so that the library's does not carry
 # their dependencies): the root's ./... does not reach them.
-EXAMPLE_MODULES := examples/prometheus
+EXAMPLE_MODULES := examples/prometheus examples/grpc
 
 examples:
 	@for m in $(EXAMPLE_MODULES); do \
