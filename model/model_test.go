@@ -52,6 +52,14 @@ var (
 	// mutation needs a wake before both sides sleep, which a ring of one
 	// slot gives with 3 messages (2 slots need 4, a larger search).
 	handshake = []string{"-DFENCEREQ=2", "-DSLOTS=1"}
+	// The doorbell (wakeup.pml, "THE DOORBELL"): a sleeper blocks on a
+	// sticky eventfd counter instead of the futex, and with DEATH the
+	// survivor's watcher sets gone and rings it (also when a side exits
+	// after it finished). bellDeath has no timeouts: the ring of the
+	// watcher alone must end the survivor.
+	bell             = "-DBELL=1"
+	bellDeathNoDrain = []string{bell, "-DTIMEOUTS=0", "-DDEATH=1"}
+	bellDeath        = with(bellDeathNoDrain, "-DCHECK_DRAIN")
 )
 
 func with(base []string, more ...string) []string {
@@ -63,11 +71,22 @@ var checks = []check{
 	// The largest searches come first: the subtests run GOMAXPROCS at a
 	// time, in this order.
 	{name: "timeout-death/termination", defines: timeoutDeath, ltl: true, big: true},
+	// The doorbell (BELL) with both ways of finding a dead peer: the
+	// watcher's ring and the liveness check after a timeout.
+	{name: "bell/timeout-death/termination", defines: with(timeoutDeath, bell), ltl: true, big: true},
 	// Both sides asking (FENCEREQ=2 is about 4 times the states).
 	{name: "handshake/timeout-death/safety", defines: with(timeoutDeath, "-DFENCEREQ=1", "-DSLOTS=1"), big: true},
+	// The doorbell without timeouts: the watcher's ring alone ends the
+	// survivor, and (CHECK_DRAIN) not before it read what the dead peer
+	// published.
+	{name: "bell/death/termination", defines: bellDeath, ltl: true, big: true},
+	{name: "bell/death/safety", defines: bellDeath, big: true},
 	{name: "sym/timeout-death/termination", defines: with(timeoutDeath, sym), ltl: true, big: true},
 	{name: "timeout-death/safety", defines: timeoutDeath, big: true},
+	{name: "bell/handshake/death/safety", defines: with(bellDeath, "-DFENCEREQ=1", "-DSLOTS=1"), big: true},
 	{name: "sym/timeout-death/safety", defines: with(timeoutDeath, sym), big: true},
+	{name: "bell/sym/death/termination", defines: with(bellDeath, sym), ltl: true},
+	{name: "bell/sym/death/safety", defines: with(bellDeath, sym)},
 
 	// (a) delivery in order, no deadlock; (b) no lost wake-up: without
 	// timeouts a lost wake-up blocks a side for ever. With asymmetric
@@ -77,6 +96,9 @@ var checks = []check{
 	{name: "sym/no-timeout/safety", defines: with(noTimeout, sym)},
 	{name: "sym/no-timeout/termination", defines: with(noTimeout, sym), ltl: true},
 	{name: "handshake/no-timeout/safety", defines: with(noTimeout, handshake...)},
+	{name: "bell/no-timeout/safety", defines: with(noTimeout, bell)},
+	{name: "bell/no-timeout/termination", defines: with(noTimeout, bell), ltl: true},
+	{name: "bell/handshake/no-timeout/safety", defines: with(with(noTimeout, bell), handshake...)},
 
 	// Each mutation breaks the protocol; the model must catch it, with
 	// asymmetric fences and with symmetric ones.
@@ -104,6 +126,28 @@ var checks = []check{
 	{name: "mutation/no-membarrier", defines: with(noTimeout, "-DMUT_NO_MEMBARRIER"), want: "invalid end state"},
 	{name: "handshake/mutation/no-membarrier", defines: with(with(noTimeout, handshake...), "-DMUT_NO_MEMBARRIER"), want: "invalid end state"},
 	{name: "handshake/mutation/no-fence-switch", defines: with(with(noTimeout, handshake...), "-DMUT_NO_FENCE_SWITCH"), want: "invalid end state"},
+
+	// The doorbell's own mutations (wakeup.pml, "THE DOORBELL"): a ring
+	// that is lost when nobody is blocked in the read; a watcher that sets
+	// gone but does not ring, or rings before it sets gone. Each leaves a
+	// side asleep for ever, with asymmetric fences and symmetric ones.
+	{name: "bell/mutation/not-sticky", defines: with(noTimeout, bell, "-DMUT_BELL_NOT_STICKY"), want: "invalid end state"},
+	{name: "bell/mutation/no-gone-ring", defines: with(bellDeath, "-DMUT_BELL_NO_GONE_RING"), want: "invalid end state"},
+	{name: "bell/mutation/gone-late", defines: with(bellDeath, "-DMUT_BELL_GONE_LATE"), want: "invalid end state"},
+	{name: "bell/sym/mutation/not-sticky", defines: with(noTimeout, bell, sym, "-DMUT_BELL_NOT_STICKY"), want: "invalid end state"},
+	{name: "bell/sym/mutation/no-gone-ring", defines: with(bellDeath, sym, "-DMUT_BELL_NO_GONE_RING"), want: "invalid end state"},
+	{name: "bell/sym/mutation/gone-late", defines: with(bellDeath, sym, "-DMUT_BELL_GONE_LATE"), want: "invalid end state"},
+	// The bell replaces the futex's compare, not the flag's Dekker pair,
+	// the membarrier, the handshake or the final poll (now also after
+	// gone): without each, the bell model still loses a wake-up or a
+	// message.
+	{name: "bell/mutation/no-recheck", defines: with(noTimeout, bell, "-DMUT_NO_RECHECK"), want: "invalid end state"},
+	{name: "bell/mutation/no-membarrier", defines: with(noTimeout, bell, "-DMUT_NO_MEMBARRIER"), want: "invalid end state"},
+	{name: "bell/handshake/mutation/no-fence-switch", defines: with(with(noTimeout, bell), with(handshake, "-DMUT_NO_FENCE_SWITCH")...), want: "invalid end state"},
+	{name: "bell/mutation/no-final-poll", defines: with(bellDeath, "-DMUT_NO_FINAL_POLL"), want: "assertion violated"},
+	// Without CHECK_DRAIN the same mutation shows the other use of that
+	// poll: a peer that closed and then exited is reported dead.
+	{name: "bell/mutation/no-final-poll/exit", defines: with(bellDeathNoDrain, "-DMUT_NO_FINAL_POLL"), want: "assertion violated pdead"},
 }
 
 // tools finds spin and the C compiler. Spin preprocesses the model with

@@ -1,7 +1,9 @@
 /*
  * wakeup.pml: the futex wait/wake protocol of shmring (ring/wait.go), as a
- * Promela model for the Spin model checker. model/model_test.go runs every
- * configuration below; model/README.md says how to run one by hand.
+ * Promela model for the Spin model checker; with BELL, the same protocol
+ * with the sleeper blocked on an eventfd doorbell instead of the futex (THE
+ * DOORBELL below). model/model_test.go runs every configuration below;
+ * model/README.md says how to run one by hand.
  *
  * WHAT IS MODELLED
  *
@@ -42,6 +44,13 @@
  *   ring/ring.go closeSide: state.Or(bit) (locked),       atomic { DRAIN(own); pclosed/cclosed = 1 },
  *     s.owner.Store(0), wake(&dataSeq), wake(&spaceSeq)    powner/cowner = 0, two wake()s
  *   ring/wait.go checkPeer: owner 0 -> nil, dead -> err   "powner && pdead"
+ *  with BELL (the Go code is to come: names only)
+ *   ring.Doorbell, package conn's eventfd bell            dataBell, spaceBell
+ *   "Doorbell.Ring": write(2) of 1                        bell_ring(), in wake()
+ *   "Doorbell.Wait" (deadline): read(2), netpoller        bell_wait(), for futex_wait
+ *   waiter.check: gone ("Doorbell.Err"), final poll       "if :: producerGone ->" block
+ *   conn's watcher: socket EOF -> gone, then ring         killer, after the death: WATCH
+ *   ctxWake with a bell: a ring when ctx ends             canceller
  *
  * The futex is the kernel's, not an idealised one:
  *   - futex_wait compares the word with the expected value and queues the
@@ -56,7 +65,8 @@
  *   - a process that dies is taken off the queue it sleeps in.
  * Death: with DEATH, a third process (killer) may kill either side once, at
  * any step (the "unless" around each body). A dead side leaves memory as it
- * was: its flag may stay raised, its role stays held (owner != 0).
+ * was: its flag may stay raised, its role stays held (owner != 0). With
+ * BELL the killer then plays the survivor's watcher (THE DOORBELL).
  * Close: the producer closes after its last message; the consumer drains and
  * reads EOF, then closes too. With CCLOSE the consumer may instead close at
  * any Recv; the producer, blocked on a full ring or not, must end with
@@ -124,12 +134,59 @@
  * code as WaitFutex's after the polling phases). A new holder of the waker's
  * role clears fenced at claim: role takeover is not modelled.
  *
+ * THE DOORBELL (BELL)
+ *
+ * Issue 21's package conn serves many idle connections without a thread
+ * each, so a sleeper there does not futex_wait (a blocked thread): it
+ * reads an eventfd through Go's netpoller (a parked goroutine), "Doorbell.Wait".
+ * The four bells of a connection (data and space of each of its two rings)
+ * are created by the server and passed to the client over the Unix socket
+ * (SCM_RIGHTS). The waker rings instead of futex_wake ("Doorbell.Ring");
+ * everything else is unchanged: the flags, A, M, B, C, D, the handshake.
+ *   - The bell is an eventfd without EFD_SEMAPHORE: a ring adds 1 to its
+ *     counter; a wait blocks until the counter is not 0, then takes it and
+ *     leaves 0, in one step. A bit holds it exactly (a read takes the whole
+ *     count, so only 0 or not matters). It is sticky: a ring before the
+ *     wait makes the wait return at once, where the futex needed the
+ *     compare with s; several rings give one return; a ring left over
+ *     from earlier gives a spurious return, and the sleeper polls again.
+ *   - No wait compares the word any more. The Go code still reads s and
+ *     bumps the word (the waiter serves both kinds of ring); the model
+ *     leaves both out under BELL, as its value decides nothing and would
+ *     only multiply the states (by about 3). So MUT_NO_SEQ_BUMP
+ *     and MUT_SPLIT_WORD (no key either) change nothing under BELL.
+ *   - Other rings of the same bell: a side's own context, when it ends,
+ *     rings its bell (ctxWake with the bell), whether the side sleeps or
+ *     not: the process canceller, SPURIOUS rings in all, of either bell,
+ *     at any moment.
+ *   - Death (DEATH): the kernel closes the dead process's end of the Unix
+ *     socket, and the watcher in the survivor's process reads EOF; it sets
+ *     the survivor's gone flag, then rings the bell the survivor sleeps
+ *     on. The killer does both after the death, as two further steps. The
+ *     sleeper looks at gone ("Doorbell.Err") in check, after every poll
+ *     that found nothing, so after every wake: if set, the final poll
+ *     (THE FINAL POLL below), then ErrPeerDead. Gone is set after the
+ *     death, so that poll sees all the dead side published. It needs no
+ *     timeout: with TIMEOUTS=0 and DEATH=1 the survivor ends by the ring
+ *     alone. With TIMEOUTS=1 the liveness check after a timeout runs as
+ *     well, and whichever sees the death first ends the wait.
+ *   - A side's process also exits after it finished, and its socket's EOF
+ *     then sets gone and rings as well: with DEATH the killer may, instead
+ *     of killing, watch a side that finished. The final poll after gone
+ *     then finds the closed bit (closeSide set it, a locked instruction,
+ *     before the exit), so the survivor ends with EOF or ErrClosed:
+ *     assert(pdead) (assert(cdead)) where a side reports ErrPeerDead.
+ * Not modelled with the bell: the bells' handover on the socket (they are
+ * there from the start), several connections, and a gone flag the watcher
+ * sets for a peer that lives (it sets it only on the socket's EOF).
+ *
  * Left out, because they do not touch the protocol: the spin and yield
  * phases (they only poll; the model is WaitFutex), batching (one cursor
  * store and one wakePeer per batch, as here per message; a batch is a
  * cursor store of several messages, which the FIFO covers: stores drained
  * together), Peek/Release, ErrCorrupt checks, context cancellation (a bump
- * and wake from a third party: one more kind of spurious return), stopped
+ * and wake from a third party: one more kind of spurious return; with
+ * BELL, its ring is modelled), stopped
  * peers (ErrPeerUnresponsive), role takeover, Ring.Close's wait for the
  * waits to leave (enter/leave, a Dekker pair inside one process), and
  * wrap-around of the 32-bit words.
@@ -142,6 +199,8 @@
  *   CCLOSE=0|1       the consumer may close early (1)
  *   ASYM=0|1         asymmetric fences: store buffers, membarrier (1)
  *   FENCEREQ=0|1|2   the handshake: nobody, both, either side asks (0)
+ *   BELL=0|1         doorbells instead of the futex (0); combines with
+ *                    all of the above (SPURIOUS: context rings)
  *
  * PROPERTIES
  *  (a) Delivery and no deadlock. assert(slot[t % SLOTS] == t): every message
@@ -163,6 +222,13 @@
  *      poll (data, space, EOF, ErrClosed) or by the liveness check after a
  *      timeout reporting the peer dead. Weak fairness only excludes runs in
  *      which a process that could move is never scheduled.
+ *  (d) With BELL the survivor ends without timeouts. With TIMEOUTS=0 and
+ *      DEATH=1 a survivor asleep can only be woken by a ring, so a death
+ *      the watcher's ring does not end is a side blocked for ever (an
+ *      invalid end state, safety) or a loop (the LTL claim of (c)); with
+ *      CHECK_DRAIN the survivor has read all the dead side published, and
+ *      ErrPeerDead comes only from a dead peer (assert(pdead)).
+ *      (a) and (b) hold with the bell as with the futex.
  *
  * MUTATIONS (each must give a counterexample; model_test.go checks it)
  *  MUT_NO_RECHECK   the sleeper does not re-check (B) after raising its flag
@@ -195,6 +261,30 @@
  *                   sleeper, seeing the answer, skips the membarrier: (b)
  *                   fails. It needs a wake before the mutual sleep above,
  *                   so more traffic than the default: SLOTS=1 (or MSGS=4).
+ *  With BELL (each gives an invalid end state, at TIMEOUTS=0):
+ *  MUT_BELL_NOT_STICKY a ring finds the reader blocked or is lost, like a
+ *                   condition variable's signal: (b) fails. The consumer
+ *                   closes early while the producer, its flag raised and
+ *                   its re-check (full) done, is not yet in its read: the
+ *                   ring is lost and the producer reads for ever. The
+ *                   futex's compare with s, and the eventfd's counter,
+ *                   each keep that wake.
+ *  MUT_BELL_NO_GONE_RING (DEATH) the watcher sets gone and does not ring:
+ *                   (d) fails. The producer dies; the consumer polls
+ *                   (empty), looks at gone (not yet), the watcher sets it,
+ *                   and the consumer sleeps with nobody left to ring.
+ *                   With TIMEOUTS the liveness check rescues it: a wait
+ *                   of a liveness interval instead of a hang.
+ *  MUT_BELL_GONE_LATE (DEATH) the watcher rings, then sets gone: (d) fails.
+ *                   The ring wakes the consumer, which polls, finds gone
+ *                   not yet set and sleeps again; gone comes with no
+ *                   ring. The flag must be set before the ring that
+ *                   tells of it, as the cursor before the wake.
+ *  Under BELL MUT_NO_RECHECK, MUT_NO_MEMBARRIER, MUT_NO_FENCE_SWITCH
+ *  and MUT_NO_FINAL_POLL fail as without it: the bell takes the futex's
+ *  place, not the flag's Dekker pair's. MUT_NO_FINAL_POLL also fails on
+ *  assert(pdead): the producer closes and exits after the consumer's
+ *  poll (empty, open), and gone alone reads as a death.
  *
  * THE FINAL POLL (found by this model)
  *  CHECK_DRAIN adds assert(head == t) where the consumer reports the
@@ -232,6 +322,9 @@
 #endif
 #ifndef FENCEREQ
 #define FENCEREQ 0
+#endif
+#ifndef BELL
+#define BELL 0
 #endif
 
 #if ASYM && FENCEREQ
@@ -296,8 +389,20 @@ bit consumerSleeping, producerSleeping; /* the flags */
 
 /* The kernel and the world. */
 byte dataQ, spaceQ;                     /* wait queues of the two words: key, 0 none */
-byte spur = SPURIOUS;                   /* spurious returns left */
+byte spur = SPURIOUS;                   /* spurious returns left (BELL: rings by a context) */
 bit pdead, cdead;                       /* process died */
+#if BELL
+/* The doorbells (THE DOORBELL above): the eventfd counters, 0 or not (a
+ * read takes the whole count, so nothing else matters); dataQ and spaceQ
+ * are then only MUT_BELL_NOT_STICKY's "blocked in the read". The gone
+ * flags belong to the survivor's process, not to the segment:
+ * producerGone is the consumer's watcher's "the producer's process is gone". */
+bit dataBell, spaceBell;                /* the consumer's bell, the producer's */
+bit producerGone, consumerGone;
+#else
+#define dataBell  0                     /* wake's argument, unused with the futex */
+#define spaceBell 0
+#endif
 
 /* Observation only. */
 bit pfin, cfin;                         /* side finished, in any way */
@@ -332,19 +437,68 @@ inline futex_wake(q, key) {
 	}
 }
 
-/* ring/wait.go wake. */
-inline wake(word, q, key) {
+/* "Doorbell.Ring": one write(2) of 1 to the eventfd, which adds to its
+ * counter whether anyone reads or not: a ring before the wait is kept.
+ * MUT_BELL_NOT_STICKY keeps it only if the reader is blocked in its read
+ * (q != 0), as a condition variable's signal. */
+inline bell_ring(bell, q) {
+	atomic {
+#ifdef MUT_BELL_NOT_STICKY
+		if
+		:: q != 0 -> bell = 1
+		:: else -> skip
+		fi
+#else
+		bell = 1
+#endif
+	}
+}
+
+/* "Doorbell.Wait(deadline)": a read(2) of the eventfd, parked in the
+ * netpoller until the counter is not 0; the read takes the count and
+ * leaves 0, in one step. No compare with a word: a ring that came first
+ * makes it return at once, several give one return, a stale one a
+ * spurious return. With TIMEOUTS the deadline may pass at any moment. */
+inline bell_wait(bell, q, res) {
+#ifdef MUT_BELL_NOT_STICKY
+	q = 1;
+#endif
+	if
+	:: atomic { bell != 0 -> bell = 0; q = 0; res = WOKEN }
+	:: atomic { TIMEOUTS -> q = 0; res = TIMEDOUT }
+	fi
+}
+
+/* Package conn's watcher, on the socket's EOF: gone, then the ring.
+ * MUT_BELL_NO_GONE_RING does not ring; MUT_BELL_GONE_LATE rings first. */
+#if defined(MUT_BELL_NO_GONE_RING)
+#define WATCH(gone, bell, q) gone = 1
+#elif defined(MUT_BELL_GONE_LATE)
+#define WATCH(gone, bell, q) bell_ring(bell, q); gone = 1
+#else
+#define WATCH(gone, bell, q) gone = 1; bell_ring(bell, q)
+#endif
+
+/* ring/wait.go wake: bump the word, then wake the sleeper on it; with
+ * BELL, ring its bell instead ("Doorbell.Ring"). With the bell no wait
+ * compares the word, so the model neither bumps nor reads it (THE
+ * DOORBELL). */
+inline wake(word, q, key, bell) {
+#if BELL
+	bell_ring(bell, q)
+#else
 #ifndef MUT_NO_SEQ_BUMP
 	word++;
 #endif
 	futex_wake(q, key)
+#endif
 }
 
 /* ring/producer.go wakePeer and wakeSleeper: a load, then (with the
  * handshake) the answer to a request for full fences, then a swap. The swap
  * and the answer are locked instructions: they drain the waker's own store
  * buffer (mem, buf) first, whatever they find. */
-inline wakePeer(word, flag, q, key, mem, buf, wants, fenced) {
+inline wakePeer(word, flag, q, key, bell, mem, buf, wants, fenced) {
 	if
 	:: flag != 0 ->                                 /* (D) */
 #if HANDSHAKE
@@ -358,7 +512,7 @@ inline wakePeer(word, flag, q, key, mem, buf, wants, fenced) {
 		fi;
 #endif
 		if
-		:: atomic { flag != 0 -> DRAIN(mem, buf); flag = 0 }; wake(word, q, key)
+		:: atomic { flag != 0 -> DRAIN(mem, buf); flag = 0 }; wake(word, q, key, bell)
 		:: atomic { flag == 0 -> DRAIN(mem, buf) }
 		fi
 	:: else -> skip
@@ -431,6 +585,21 @@ active proctype consumer() {
 				:: pr != NONE -> break
 				:: else -> skip
 				fi;
+#if BELL && DEATH
+				if
+				:: producerGone ->                      /* "Doorbell.Err" */
+#ifndef MUT_NO_FINAL_POLL
+					cpoll();
+					if
+					:: pr != NONE -> break
+					:: else -> goto peerdead
+					fi
+#else
+					goto peerdead
+#endif
+				:: else -> skip
+				fi;
+#endif
 				if
 				:: due ->
 					due = 0;
@@ -453,7 +622,9 @@ active proctype consumer() {
 #endif
 				:: else -> skip
 				fi;
+#if !BELL
 				s = dataSeq;
+#endif
 				atomic { DRAIN(tail, tnew); consumerSleeping = 1 }; /* (A) */
 #if ASYM && !defined(MUT_NO_MEMBARRIER)
 				MEMBARRIER(head, hnew, producerFenced); /* (M) */
@@ -465,7 +636,11 @@ active proctype consumer() {
 				:: else -> skip
 				fi;
 #endif
+#if BELL
+				bell_wait(dataBell, dataQ, res);
+#else
 				futex_wait(dataSeq, dataQ, s, KEY(CKEY), res);
+#endif
 				consumerSleeping = 0;
 				d_step { due = (res == TIMEDOUT); res = WOKEN; s = 0 }
 			od;
@@ -476,16 +651,19 @@ active proctype consumer() {
 			assert(slot[t % SLOTS] == t);
 			t++;
 			atomic { PUBLISH(tail, tnew, t) };             /* (C') */
-			wakePeer(spaceSeq, producerSleeping, spaceQ, KEY(CKEY), tail, tnew, producerWantsFence, consumerFenced)
+			wakePeer(spaceSeq, producerSleeping, spaceQ, KEY(CKEY), spaceBell, tail, tnew, producerWantsFence, consumerFenced)
 		od;
 		/* Consumer.Close -> closeSide */
 		atomic { DRAIN(tail, tnew); cclosed = 1 };
 		cowner = 0;
-		wake(dataSeq, dataQ, KEY(CKEY));
-		wake(spaceSeq, spaceQ, KEY(CKEY));
+		wake(dataSeq, dataQ, KEY(CKEY), dataBell);
+		wake(spaceSeq, spaceQ, KEY(CKEY), spaceBell);
 		goto cdone;
 peerdead:
 		cresult = PEER_DEAD;
+#if BELL
+		assert(pdead);  /* not an exit after Close */
+#endif
 #ifdef CHECK_DRAIN
 		assert(head == t);
 #endif
@@ -515,6 +693,21 @@ active proctype producer() {
 				:: pr != NONE -> break
 				:: else -> skip
 				fi;
+#if BELL && DEATH
+				if
+				:: consumerGone ->                      /* "Doorbell.Err" */
+#ifndef MUT_NO_FINAL_POLL
+					ppoll();
+					if
+					:: pr != NONE -> break
+					:: else -> goto peerdead
+					fi
+#else
+					goto peerdead
+#endif
+				:: else -> skip
+				fi;
+#endif
 				if
 				:: due ->
 					due = 0;
@@ -537,7 +730,9 @@ active proctype producer() {
 #endif
 				:: else -> skip
 				fi;
+#if !BELL
 				s = spaceSeq;
+#endif
 				atomic { DRAIN(head, hnew); producerSleeping = 1 }; /* (A) */
 #if ASYM && !defined(MUT_NO_MEMBARRIER)
 				MEMBARRIER(tail, tnew, consumerFenced); /* (M) */
@@ -549,7 +744,11 @@ active proctype producer() {
 				:: else -> skip
 				fi;
 #endif
+#if BELL
+				bell_wait(spaceBell, spaceQ, res);
+#else
 				futex_wait(spaceSeq, spaceQ, s, KEY(PKEY), res);
+#endif
 				producerSleeping = 0;
 				d_step { due = (res == TIMEDOUT); res = WOKEN; s = 0 }
 			od;
@@ -559,16 +758,19 @@ active proctype producer() {
 			fi;
 			slot[h % SLOTS] = h;
 			atomic { h++; PUBLISH(head, hnew, h) };         /* (C) */
-			wakePeer(dataSeq, consumerSleeping, dataQ, KEY(PKEY), head, hnew, consumerWantsFence, producerFenced)
+			wakePeer(dataSeq, consumerSleeping, dataQ, KEY(PKEY), dataBell, head, hnew, consumerWantsFence, producerFenced)
 		od;
 		/* Producer.Close -> closeSide */
 		atomic { DRAIN(head, hnew); pclosed = 1 };
 		powner = 0;
-		wake(dataSeq, dataQ, KEY(PKEY));
-		wake(spaceSeq, spaceQ, KEY(PKEY));
+		wake(dataSeq, dataQ, KEY(PKEY), dataBell);
+		wake(spaceSeq, spaceQ, KEY(PKEY), spaceBell);
 		goto pdone;
 peerdead:
 		presult = PEER_DEAD;
+#if BELL
+		assert(cdead);
+#endif
 pdone:
 		pfin = 1
 	} unless {
@@ -577,13 +779,45 @@ pdone:
 }
 
 #if DEATH
-/* At most one death, at any moment, of a side that has not finished. */
+/* At most one death, at any moment, of a side that has not finished.
+ * With BELL the process goes on as package conn's watcher in the
+ * survivor's process: the kernel closes the dead process's end of the Unix
+ * socket after the death, the watcher's read reports EOF, and it sets gone,
+ * then rings the bell its side sleeps on, in two steps. (One process for
+ * the killing and the watching is exact: the watcher acts only after the
+ * death, and its steps interleave with the survivor's as a thread's.) */
 active proctype killer() {
 	if
 	:: !pfin -> atomic { DRAIN(head, hnew); pdead = 1 }
+#if BELL
+		; WATCH(producerGone, dataBell, dataQ)
+#endif
 	:: !cfin -> atomic { DRAIN(tail, tnew); cdead = 1 }
+#if BELL
+		; WATCH(consumerGone, spaceBell, spaceQ)
+	/* No death: a side that finished exits, and its socket's EOF is seen
+	 * the same way. */
+	:: pfin -> WATCH(producerGone, dataBell, dataQ)
+	:: cfin -> WATCH(consumerGone, spaceBell, spaceQ)
+#endif
 	:: skip
 	fi
+}
+#endif
+
+#if BELL && SPURIOUS
+/* Context cancellations: a side's context, when it ends, rings the side's
+ * own bell (the Go code's ctxWake, with the bell), while the side sleeps
+ * or not: a ring from a third party, which may wake a wait or be left in
+ * the counter for a later one. SPURIOUS of them in all; the process may
+ * also stop ringing (so that weak fairness never forces a ring). */
+active proctype canceller() {
+end:
+	do
+	:: atomic { spur > 0 -> spur--; bell_ring(dataBell, dataQ) }
+	:: atomic { spur > 0 -> spur--; bell_ring(spaceBell, spaceQ) }
+	:: atomic { spur > 0 -> spur = 0 }
+	od
 }
 #endif
 
