@@ -43,17 +43,11 @@
 //
 // # shmipc-go
 //
-// Its transport is in shmipc_test.go, built only with the tag shmipc, and
-// go.mod does not require it yet: the Go module proxy refused it when this
-// module was written (403). Where the proxy serves it:
-//
-//	cd bench/peers
-//	go get github.com/cloudwego/shmipc-go@latest
-//	go test -tags shmipc -run '^$' -bench . ./...
-//
-// and bench/report -peers-tags shmipc runs the comparison with it. Until
-// then its rows of the page read "not measured". ("go mod tidy" here needs
-// -e for the same reason: it resolves the imports of every build tag.)
+// Its transport is in shmipc_test.go: v0.2.0, the one version the Go
+// module proxy serves here (@latest is refused), as its examples use it: a
+// SessionManager of one session over a Unix socket, its buffers in a memfd.
+// It logs a warning on stdout when a session's buffers are cleaned, which
+// the harness keeps out of its protocol with the peer process.
 //
 // Run everything with "go test -run '^$' -bench . ./..." here, or through
 // "make bench-report", which runs this module after the suite of bench/.

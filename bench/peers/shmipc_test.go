@@ -1,9 +1,6 @@
-//go:build shmipc
-
-// shmipc-go's transport, built only with the tag shmipc: go.mod does not
-// require github.com/cloudwego/shmipc-go until the Go module proxy serves
-// it here (doc.go). Written against its Stream API as its own
-// example/best_practice programs use it, and not yet compiled against it.
+// shmipc-go's transport (github.com/cloudwego/shmipc-go v0.2.0, the version
+// the Go module proxy serves here), written against its Stream API as its
+// own example/best_practice programs use it.
 
 package peers
 

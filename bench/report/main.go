@@ -46,7 +46,7 @@ func main() {
 	flag.StringVar(&o.root, "root", "", "the shmring checkout to run the suite in (default: the one holding the current directory)")
 	flag.BoolVar(&o.peers, "peers", true, "also run bench/peers (conn against a Unix socket, TCP and shmipc-go), in its own directory")
 	flag.StringVar(&o.peersBenchtime, "peers-benchtime", "", "go test -benchtime of bench/peers (default: go test's, 1s)")
-	flag.StringVar(&o.peersTags, "peers-tags", "", "go test -tags of bench/peers: shmipc adds shmipc-go, once its module is required there (bench/peers/doc.go)")
+	flag.StringVar(&o.peersTags, "peers-tags", "", "go test -tags of bench/peers")
 	flag.BoolVar(&o.short, "short", false, "a short run, for a look and not for the record: -benchtime "+shortBenchtime+", -large-benchtime "+shortLargeBenchtime+
 		" and -peers-benchtime "+shortBenchtime+" unless given,\nand bench/peers with go test -short (fewer wake-ups of its idle clients timed)")
 	flag.Usage = func() {
