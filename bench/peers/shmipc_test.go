@@ -37,25 +37,29 @@ func (s shmipcServer) close() error { return s.l.Close() }
 
 // accept takes the next connection, starts a server session on it, and
 // waits for the client's stream, which the client opens with its first
-// message.
+// message. A connection whose session or stream fails is dropped, and the
+// next one taken, as a server would: that client's business, not the
+// server's end.
 func (s shmipcServer) accept(ctx context.Context) (endpoint, error) {
-	c, err := acceptCtx(ctx, s.l)
-	if err != nil {
-		return nil, err
+	for {
+		c, err := acceptCtx(ctx, s.l)
+		if err != nil {
+			return nil, err
+		}
+		conf := shmipc.DefaultConfig()
+		conf.LogOutput = io.Discard
+		sess, err := shmipc.Server(c, conf)
+		if err != nil {
+			_ = c.Close()
+			continue
+		}
+		st, err := sess.AcceptStream()
+		if err != nil {
+			_ = sess.Close()
+			continue
+		}
+		return &shmipcEnd{s: st, close_: sess.Close}, nil
 	}
-	conf := shmipc.DefaultConfig()
-	conf.LogOutput = io.Discard
-	sess, err := shmipc.Server(c, conf)
-	if err != nil {
-		_ = c.Close()
-		return nil, fmt.Errorf("shmipc server session: %w", err)
-	}
-	st, err := sess.AcceptStream()
-	if err != nil {
-		_ = sess.Close()
-		return nil, fmt.Errorf("shmipc accept stream: %w", err)
-	}
-	return &shmipcEnd{s: st, close_: sess.Close}, nil
 }
 
 // dialShmipc makes a client the way shmipc-go's examples do: a
@@ -107,7 +111,11 @@ func (e *shmipcEnd) recv(_ context.Context, buf []byte) (int, error) {
 	r := e.s.BufferReader()
 	h, err := r.ReadBytes(len(e.head))
 	if err != nil {
-		if errors.Is(err, shmipc.ErrEndOfStream) {
+		// A peer that closed its stream gives end of stream, or, when
+		// its whole session went first (a client that closes after
+		// its reply), stream closed: both are its end, between
+		// messages.
+		if errors.Is(err, shmipc.ErrEndOfStream) || errors.Is(err, shmipc.ErrStreamClosed) {
 			return 0, io.EOF
 		}
 		return 0, err
