@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // bell is a ring.Doorbell over an eventfd read through Go's netpoller: a
@@ -16,15 +19,36 @@ import (
 // and passed to the client over the socket (SCM_RIGHTS), so both processes
 // hold the same four counters.
 type bell struct {
-	f    *os.File
-	raw  int                    // f's descriptor, for SCM_RIGHTS (File.Fd would make f blocking)
-	buf  [8]byte                // Wait's read buffer: Wait runs on one goroutine at a time
-	gone *atomic.Pointer[error] // the connection's: set when the peer is gone
+	f     *os.File
+	fd    int                    // f's descriptor, for SCM_RIGHTS (File.Fd would make f blocking)
+	raw   syscall.RawConn        // f's, for Ring's writes
+	write func(fd uintptr) bool  // Ring's write, made once: no allocation per ring
+	buf   [8]byte                // Wait's read buffer: Wait runs on one goroutine at a time
+	gone  *atomic.Pointer[error] // the connection's: set when the peer is gone
 }
 
-// Ring adds one to the counter. A write fails only once the bell is closed,
-// after the rings that ring it are.
-func (b *bell) Ring() { _, _ = b.f.Write(one[:]) }
+// newBellFile makes a bell of the eventfd fd, which is non-blocking.
+func newBellFile(fd int, gone *atomic.Pointer[error]) (*bell, error) {
+	f := os.NewFile(uintptr(fd), "eventfd")
+	raw, err := f.SyscallConn()
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("conn: bell fd %d: %w", fd, err)
+	}
+	return &bell{f: f, fd: fd, raw: raw, gone: gone, write: func(fd uintptr) bool {
+		_, _ = unix.Write(int(fd), one[:]) // EAGAIN: the counter is at its maximum, rung already
+		return true
+	}}, nil
+}
+
+// Ring adds one to the counter, without ever waiting: the peer holds the
+// same eventfd and may have driven its counter to the maximum, where a
+// write would block (EAGAIN, and File.Write parks until it can write).
+// Then the counter is non-zero, so the bell is rung already. The write
+// goes through the file's RawConn, which holds the descriptor against a
+// concurrent close; after the bell is closed (once the rings that ring it
+// are) it does nothing.
+func (b *bell) Ring() { _ = b.raw.Write(b.write) }
 
 // one is what Ring writes: the eventfd adds it to its counter.
 var one = [8]byte{1}

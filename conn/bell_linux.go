@@ -14,7 +14,7 @@ func newBell(gone *atomic.Pointer[error]) (*bell, error) {
 	if err != nil {
 		return nil, fmt.Errorf("conn: eventfd: %w", err)
 	}
-	return &bell{f: os.NewFile(uintptr(fd), "eventfd"), raw: fd, gone: gone}, nil
+	return newBellFile(fd, gone)
 }
 
 // bellFrom makes a bell of an eventfd received from the server. fstat says
@@ -26,7 +26,7 @@ func bellFrom(fd int, gone *atomic.Pointer[error]) (*bell, error) {
 	if err := unix.SetNonblock(fd, true); err != nil {
 		return nil, fmt.Errorf("conn: bell fd %d: %w", fd, err)
 	}
-	return &bell{f: os.NewFile(uintptr(fd), "eventfd"), raw: fd, gone: gone}, nil
+	return newBellFile(fd, gone)
 }
 
 // isEventfd reports whether fd is an eventfd: /proc/self/fd names it

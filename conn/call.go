@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 
 	"github.com/shmring/shmring/ring"
@@ -20,8 +21,9 @@ import (
 //	              handler's error text)
 //
 // so that replies can be matched to calls however many are in flight: a
-// Client's calls are pipelined (many requests may be in the ring at once)
-// and Serve answers them in order.
+// Client's calls are pipelined (many requests may be in the ring at once),
+// Serve answers them in order, and the Client's reader hands each reply to
+// its call.
 const (
 	callHead     = 9
 	kindRequest  = 0
@@ -53,6 +55,7 @@ var ErrProtocol = errors.New("conn: call protocol violated")
 func Serve(ctx context.Context, c *Conn, h Handler) error {
 	var buf []byte
 	var head [callHead]byte
+	maxReply := c.out.MaxMessage() - callHead
 	for {
 		m, err := c.c.Reader(ctx)
 		if errors.Is(err, ring.ErrTorn) {
@@ -64,29 +67,26 @@ func Serve(ctx context.Context, c *Conn, h Handler) error {
 		if err != nil {
 			return err
 		}
-		n := m.Len()
-		if n < callHead {
+		if n := m.Len(); n < callHead {
 			_ = m.Close()
 			return fmt.Errorf("%w: a %d-byte request, shorter than the %d-byte head", ErrProtocol, n, callHead)
 		}
-		buf = grow(buf, n-callHead)
 		if _, err := io.ReadFull(m, head[:]); err != nil {
 			continue // torn
 		}
-		if _, err := io.ReadFull(m, buf); err != nil {
-			continue
-		}
-		if err := m.Close(); err != nil && !errors.Is(err, ring.ErrTorn) {
-			return err
+		if buf, err = appendRest(buf[:0], m); err != nil {
+			continue // torn
 		}
 		if head[8] != kindRequest {
 			return fmt.Errorf("%w: request kind %d", ErrProtocol, head[8])
 		}
 		resp, herr := h(ctx, buf)
 		kind := byte(kindReply)
+		if herr == nil && len(resp) > maxReply {
+			herr = fmt.Errorf("conn: a %d-byte reply, longer than the connection's MaxMessage allows (%d)", len(resp), maxReply)
+		}
 		if herr != nil {
-			kind, resp = kindFailed, []byte(herr.Error())
-			resp = resp[:min(len(resp), maxErrorText)]
+			kind, resp = kindFailed, []byte(errorText(herr))
 		}
 		if err := send(ctx, c.p, binary.LittleEndian.Uint64(head[:]), kind, resp); err != nil {
 			return err
@@ -94,12 +94,30 @@ func Serve(ctx context.Context, c *Conn, h Handler) error {
 	}
 }
 
-// grow returns b resized to n bytes, reallocated only if too small.
-func grow(b []byte, n int) []byte {
-	if cap(b) < n {
-		return make([]byte, n)
+// appendRest appends the rest of m's message to b, fragment by fragment:
+// b grows with the bytes that came, never from the length the message's
+// first fragment claims (a peer may claim a gigabyte and send a kilobyte).
+func appendRest(b []byte, m *ring.MessageReader) ([]byte, error) {
+	for {
+		frag, err := m.Next()
+		if errors.Is(err, io.EOF) {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		b = append(b, frag...)
 	}
-	return b[:n]
+}
+
+// errorText is a handler's error as a failed reply carries it: at most
+// maxErrorText bytes, cut at a character's boundary.
+func errorText(err error) string {
+	t := err.Error()
+	if len(t) > maxErrorText {
+		t = strings.ToValidUTF8(t[:maxErrorText], "")
+	}
+	return t
 }
 
 // send writes one message of a call in place: head, then payload.
@@ -123,14 +141,16 @@ func send(ctx context.Context, p *ring.Producer, id uint64, kind byte, payload [
 }
 
 // Client makes calls on a Conn, from any number of goroutines at once.
-// Requests are sent one at a time (the ring has one producer) and may be
-// many in flight; replies are read by whichever caller is waiting, which
-// hands others' replies to them, so a lone caller reads its own reply with
-// no goroutine in between.
+// Requests are sent one at a time (the ring has one producer), and many
+// may be in flight; one goroutine of the Client's reads the replies and
+// hands each to its call. It reads under no caller's context, so a call
+// that gives up tears nobody's reply, and it reads every reply, those of
+// calls that gave up included (dropped), so the server is never left
+// blocked on a reply nobody reads. It ends when the Conn is closed or
+// fails.
 type Client struct {
 	c     *Conn
-	send  sync.Mutex    // held while a request is written
-	turn  chan struct{} // holds a token while nobody reads replies
+	send  sync.Mutex // held while a request is written
 	mu    sync.Mutex
 	next  uint64
 	calls map[uint64]chan result
@@ -143,19 +163,20 @@ type result struct {
 	err error
 }
 
-// NewClient makes a Client of c. It uses c's Producer and Consumer: nothing
-// else may, meanwhile.
+// NewClient makes a Client of c and starts its reader. It uses c's
+// Producer and Consumer: nothing else may, meanwhile.
 func NewClient(c *Conn) *Client {
-	cl := &Client{c: c, turn: make(chan struct{}, 1), calls: make(map[uint64]chan result), dead: make(chan struct{})}
-	cl.turn <- struct{}{}
+	cl := &Client{c: c, calls: make(map[uint64]chan result), dead: make(chan struct{})}
+	go cl.read()
 	return cl
 }
 
 // Call sends req and returns the reply. It returns ctx's error if ctx ends
 // first (a reply that comes later is dropped), a *RemoteError if the handler
-// failed, and the connection's error (io.EOF once the server closed,
-// ring.ErrPeerDead, ...) for this call and every later one once the
-// connection fails.
+// failed, and, for this call and every later one, the connection's error
+// once it fails: io.EOF once the server has closed and every reply is
+// read, ring.ErrPeerClosed for a request sent after the server closed,
+// ring.ErrPeerDead, ring.ErrClosed after this side's Close, ErrProtocol.
 func (cl *Client) Call(ctx context.Context, req []byte) ([]byte, error) {
 	ch := make(chan result, 1)
 	cl.mu.Lock()
@@ -174,32 +195,20 @@ func (cl *Client) Call(ctx context.Context, req []byte) ([]byte, error) {
 		cl.forget(id)
 		return nil, err
 	}
-	for {
+	select {
+	case r := <-ch:
+		return r.b, r.err
+	case <-ctx.Done():
+		cl.forget(id)
+		return nil, ctx.Err()
+	case <-cl.dead:
 		select {
-		case r := <-ch: // first: a reply handed over wins over a failure since
+		case r := <-ch: // handed over just before the failure
 			return r.b, r.err
 		default:
 		}
-		select {
-		case r := <-ch:
-			return r.b, r.err
-		case <-cl.turn:
-			r, ok, err := cl.read(ctx, id, ch)
-			cl.turn <- struct{}{}
-			if ok {
-				return r.b, r.err
-			}
-			if err != nil {
-				cl.forget(id)
-				return nil, err
-			}
-		case <-ctx.Done():
-			cl.forget(id)
-			return nil, ctx.Err()
-		case <-cl.dead:
-			cl.forget(id)
-			return nil, cl.err
-		}
+		cl.forget(id)
+		return nil, cl.err
 	}
 }
 
@@ -210,59 +219,39 @@ func (cl *Client) forget(id uint64) {
 	cl.mu.Unlock()
 }
 
-// read reads replies, handing each to its call, until the one for id (ok),
-// or until ctx ends (its error) or the connection fails (neither: the
-// caller finds the Client dead).
-func (cl *Client) read(ctx context.Context, id uint64, ch chan result) (result, bool, error) {
+// read is the Client's reader: each reply to its call, until the
+// connection fails.
+func (cl *Client) read() {
 	var head [callHead]byte
+	ctx := context.Background() // Conn.Close wakes it
 	for {
-		select {
-		case r := <-ch: // handed over by the reader before this one
-			return r, true, nil
-		default:
-		}
 		m, err := cl.c.c.Reader(ctx)
 		if errors.Is(err, ring.ErrTorn) {
-			continue // the rest of a reply torn earlier: its call was told
+			continue // the rest of a reply the server aborted
 		}
 		if err != nil {
-			// The ring reports a deadline by the clock, maybe before
-			// ctx.Err says so: either way it is this call's end, not
-			// the connection's.
-			if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-				return result{}, false, err
-			}
 			cl.fail(err)
-			return result{}, false, nil
+			return
 		}
-		n := m.Len()
-		if n < callHead {
+		if n := m.Len(); n < callHead {
 			_ = m.Close()
 			cl.fail(fmt.Errorf("%w: a %d-byte reply, shorter than the %d-byte head", ErrProtocol, n, callHead))
-			return result{}, false, nil
+			return
 		}
 		if _, err := io.ReadFull(m, head[:]); err != nil {
-			continue // torn before the head: nobody to tell
+			continue // torn before its head: nobody to tell
 		}
 		to := binary.LittleEndian.Uint64(head[:])
-		body := make([]byte, n-callHead)
+		body, err := appendRest(nil, m)
 		r := result{b: body}
-		if _, err := io.ReadFull(m, body); err != nil {
-			r = result{err: fmt.Errorf("conn: reply to call %d: %w", to, err)}
-		} else if err := m.Close(); err != nil {
-			r = result{err: fmt.Errorf("conn: reply to call %d: %w", to, err)}
-		}
 		switch {
-		case r.err != nil:
+		case err != nil:
+			r = result{err: fmt.Errorf("conn: reply to call %d: %w", to, err)}
 		case head[8] == kindFailed:
 			r = result{err: &RemoteError{Msg: string(body)}}
 		case head[8] != kindReply:
 			cl.fail(fmt.Errorf("%w: reply kind %d", ErrProtocol, head[8]))
-			return result{}, false, nil
-		}
-		if to == id {
-			cl.forget(id)
-			return r, true, nil
+			return
 		}
 		cl.mu.Lock()
 		if c, ok := cl.calls[to]; ok {

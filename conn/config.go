@@ -19,15 +19,14 @@ const (
 	DefaultSlotSize = 1024
 	// DefaultLiveness bounds each sleep of a side: a dead peer is noticed
 	// at once through the socket, so the check is only the fallback for a
-	// stopped one (ErrPeerUnresponsive after two intervals). Each check
+	// stopped one (ErrPeerUnresponsive after two intervals; never for a
+	// peer in another PID namespace, whose pid /proc cannot judge). Each check
 	// wakes a sleeping side, for about 100 µs of CPU on the project's VM
 	// (poll, /proc, membarrier, sleep again): at 5 s a server with a
 	// thousand idle clients spent 2% of a core on them (bench/peers,
 	// BenchmarkIdleClients); at 30 s it is a sixth of that.
 	DefaultLiveness = 30 * time.Second
-	// DefaultHandshakeTimeout is how long either side waits for the other
-	// at each step of the handshake. A client that connects and then
-	// says nothing is dropped after it.
+	// DefaultHandshakeTimeout: see Config.HandshakeTimeout.
 	DefaultHandshakeTimeout = 5 * time.Second
 )
 
@@ -45,8 +44,10 @@ type Config struct {
 	// Liveness bounds each sleep (ring.Options.Liveness); zero means
 	// DefaultLiveness.
 	Liveness time.Duration
-	// HandshakeTimeout bounds each step of the handshake; zero means
-	// DefaultHandshakeTimeout.
+	// HandshakeTimeout bounds the handshake: the server's whole half of
+	// it, from accept to the client's ready (a client that connects and
+	// then stalls is dropped after it), and each step of the client's
+	// half. Zero means DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
 	// AllowUIDs are the users, besides this process's own (and root's,
 	// for a client judging its server), whose processes may be at the

@@ -29,8 +29,10 @@ import (
 //
 // When the peer closes, Recv returns what it sent and then io.EOF, and Send
 // returns ring.ErrPeerClosed. When the peer's process ends without closing
-// (a crash, a kill), both return an error wrapping ring.ErrPeerDead as soon
-// as what it sent is read, without waiting for a liveness check.
+// (a crash, a kill), Recv returns an error wrapping ring.ErrPeerDead as soon
+// as what it sent is read, and Send as soon as it has to wait for space
+// (until then it still fills the ring, as for a live peer that is slow),
+// without waiting for a liveness check.
 type Conn struct {
 	name      string
 	out, in   *ring.Ring // this side's producer's ring and consumer's ring
@@ -43,6 +45,7 @@ type Conn struct {
 	peerCred  cred
 	server    bool
 	st        stream // the net.Conn view (netconn.go)
+	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
 	watched   chan struct{} // closed when watch returns
@@ -91,6 +94,7 @@ func (c *Conn) Rings() (send, recv *ring.Ring) { return c.out, c.in }
 func (c *Conn) Close() error {
 	err := ErrClosed
 	c.closeOnce.Do(func() {
+		c.closed.Store(true)
 		// The rings first: their closed flags are set (and the peer
 		// woken) before the socket ends, so a peer sees a close, not a
 		// death.

@@ -96,13 +96,15 @@ func dial(ctx context.Context, name string, cfg Config, sock *net.UnixConn) (c *
 	// This side's order (bellInData...): in, server -> client, first.
 	c.bells = []*bell{wire[bellS2CData], wire[bellS2CSpace], wire[bellC2SData], wire[bellC2SSpace]}
 	noProc := otherPIDNamespace(cred, welcome.pid)
+	for _, id := range []int32{welcome.out, welcome.in} {
+		if err = checkSegment(shmseg.ID(id), cred); err != nil {
+			return c, err
+		}
+	}
 	if c.in, err = ring.OpenID(shmseg.ID(welcome.out), cfg.ringOptions(doorbells(wire[bellS2CData], wire[bellS2CSpace]), noProc)); err != nil {
 		return c, err
 	}
 	if c.out, err = ring.OpenID(shmseg.ID(welcome.in), cfg.ringOptions(doorbells(wire[bellC2SData], wire[bellC2SSpace]), noProc)); err != nil {
-		return c, err
-	}
-	if err = checkSegments(c, cred); err != nil {
 		return c, err
 	}
 	if c.c, err = c.in.Consumer(); err != nil {
@@ -120,6 +122,13 @@ func dial(ctx context.Context, name string, cfg Config, sock *net.UnixConn) (c *
 	if crashPoints {
 		crash("conn-client-ready")
 	}
+	// The context's end may have begun to cut the handshake short just
+	// now: its AfterFunc would set the socket's deadline to the past
+	// after the clear below, and the watcher would take the server for
+	// dead. Stop it first; if it has started, the Dial fails.
+	if !stop() {
+		return c, fmt.Errorf("%w (at the end of the handshake)", ctx.Err())
+	}
 	if err = sock.SetDeadline(time.Time{}); err != nil {
 		return c, err
 	}
@@ -128,20 +137,20 @@ func dial(ctx context.Context, name string, cfg Config, sock *net.UnixConn) (c *
 	return c, nil
 }
 
-// checkSegments makes sure the segments the server named are the ones it
-// made for this connection: made by the server's process and already marked
-// for removal, so that no third process can attach them. A server that
-// named another segment (another connection's, say) is refused.
-func checkSegments(c *Conn, server cred) error {
-	for _, r := range []*ring.Ring{c.in, c.out} {
-		info, err := r.Segment().Stat()
-		if err != nil {
-			return err
-		}
-		if !info.Removed || info.CUID != server.uid || (server.pid != 0 && int32(info.CPID) != server.pid) {
-			return fmt.Errorf("%w: segment %d (creator pid %d uid %d, marked for removal: %v) is not one the server (pid %d uid %d) made for this connection",
-				ErrHandshake, info.ID, info.CPID, info.CUID, info.Removed, server.pid, server.uid)
-		}
+// checkSegment makes sure, before attaching it, that a segment the server
+// named is one it made for this connection: made by the server's process
+// (when its pid means something here) under its uid, and already marked
+// for removal, so that no third process can attach it. A server that named
+// another segment (another connection's, say) is refused. The ring's own
+// checks at attach (ring.OpenID) come after.
+func checkSegment(id shmseg.ID, server cred) error {
+	info, err := shmseg.Stat(id)
+	if err != nil {
+		return err
+	}
+	if !info.Removed || info.CUID != server.uid || (server.pid != 0 && int32(info.CPID) != server.pid) {
+		return fmt.Errorf("%w: segment %d (creator pid %d uid %d, marked for removal: %v) is not one the server (pid %d uid %d) made for this connection",
+			ErrHandshake, info.ID, info.CPID, info.CUID, info.Removed, server.pid, server.uid)
 	}
 	return nil
 }

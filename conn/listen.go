@@ -189,7 +189,16 @@ func (l *Listener) handshake(sock *net.UnixConn) {
 	c, err := l.shake(sock)
 	l.mu.Lock()
 	delete(l.shaking, sock)
+	closed := isClosed(l.done)
 	l.mu.Unlock()
+	// Close closes the sockets of handshakes under way, under mu, after
+	// done: one that ended before it looked keeps its socket, and hands
+	// its Conn over only if the listener is still open (Close closes it
+	// otherwise, below or in its drain).
+	if err == nil && closed {
+		_ = c.Close()
+		return
+	}
 	if err != nil {
 		_ = sock.Close()
 		return
@@ -279,7 +288,7 @@ func (l *Listener) shake(sock *net.UnixConn) (c *Conn, err error) {
 	}
 	fds := make([]int, nBells)
 	for i, b := range wire {
-		fds[i] = b.raw
+		fds[i] = b.fd
 	}
 	if err = writeFrame(sock, frame{kind: kindWelcome, pid: int32(os.Getpid()), out: int32(out), in: int32(in)}, fds...); err != nil {
 		return c, err

@@ -72,22 +72,39 @@ func (c *Conn) RemoteAddr() net.Addr { return Addr{Name: c.name, PID: c.PeerPID(
 
 // SetDeadline sets both deadlines.
 func (c *Conn) SetDeadline(t time.Time) error {
-	c.st.rdl.set(t)
-	c.st.wdl.set(t)
-	return nil
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.SetWriteDeadline(t)
 }
 
 // SetReadDeadline sets the time after which Read fails (and one waiting
-// fails at once) with os.ErrDeadlineExceeded; zero means never.
-func (c *Conn) SetReadDeadline(t time.Time) error { c.st.rdl.set(t); return nil }
+// fails at once) with os.ErrDeadlineExceeded; zero means never. After
+// Close it returns an error wrapping net.ErrClosed, as net's conns do.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	if c.closed.Load() {
+		return c.opError("set", ErrClosed)
+	}
+	c.st.rdl.set(t)
+	return nil
+}
 
 // SetWriteDeadline is SetReadDeadline for Write.
-func (c *Conn) SetWriteDeadline(t time.Time) error { c.st.wdl.set(t); return nil }
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	if c.closed.Load() {
+		return c.opError("set", ErrClosed)
+	}
+	c.st.wdl.set(t)
+	return nil
+}
 
 // Read reads what has arrived, up to len(p) bytes, waiting only while
 // nothing has. It returns io.EOF once the peer has closed (or called
 // CloseWrite) and everything sent has been read.
 func (c *Conn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil // as net's conns: no wait for nothing
+	}
 	s := &c.st
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
@@ -104,9 +121,6 @@ func (c *Conn) Read(p []byte) (int, error) {
 			s.rm = m
 		} else {
 			s.rm.SetContext(ctx) // the deadline may have moved since
-		}
-		if len(p) == 0 {
-			return 0, nil
 		}
 		n, err := s.rm.Read(p)
 		if errors.Is(err, io.EOF) {
@@ -155,8 +169,13 @@ func (c *Conn) opError(op string, err error) error {
 		return io.EOF
 	case errors.Is(err, ring.ErrClosed):
 		err = net.ErrClosed
-	case errors.Is(err, context.DeadlineExceeded):
+	case err == os.ErrDeadlineExceeded || err == context.DeadlineExceeded:
 		err = os.ErrDeadlineExceeded
+	case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
+		// Wrapped (a message longer than the ring torn by the
+		// deadline: ErrTorn too): net.OpError's Timeout looks at its
+		// Err itself, not what it wraps.
+		err = timeoutError{err}
 	}
 	return &net.OpError{Op: op, Net: "shmring", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
 }
@@ -248,3 +267,12 @@ func isClosed(c chan struct{}) bool {
 		return false
 	}
 }
+
+// timeoutError is a deadline's error that carries more (ErrTorn): a
+// net.Error whose Timeout is true, as os.ErrDeadlineExceeded's is.
+type timeoutError struct{ err error }
+
+func (e timeoutError) Error() string   { return e.err.Error() }
+func (e timeoutError) Unwrap() error   { return e.err }
+func (e timeoutError) Timeout() bool   { return true }
+func (e timeoutError) Temporary() bool { return true }

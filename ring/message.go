@@ -132,7 +132,6 @@ func (c *Consumer) Reader(ctx context.Context) (*MessageReader, error) {
 	} else {
 		c.tail += k
 	}
-	c.lend()
 	r.tail, r.released = c.tail, c.released
 	return r, nil
 }
@@ -181,27 +180,38 @@ func (r *MessageReader) Next() ([]byte, error) {
 	if err := r.check(); err != nil {
 		return nil, err
 	}
-	if b := r.rem; len(b) > 0 {
-		r.rem = nil
-		return b, nil
-	}
 	c := r.c
 	if err := c.open(); err != nil {
 		r.end(err)
 		return nil, err
 	}
-	var b []byte
-	var err error
-	if r.got == r.total {
-		c.releaseRead()
-		r.end(io.EOF)
-		err = io.EOF
-	} else {
-		b, err = r.fragment()
+	b, err := r.next()
+	if err == nil {
+		// The caller holds a slice into the segment now: Close must
+		// not unmap it (Ring.Close).
+		c.lend()
 	}
 	r.tail, r.released = c.tail, c.released
 	c.end()
 	return b, err
+}
+
+// next is Next inside a call of the Consumer (open): what Read left of the
+// current fragment, or the next one, or io.EOF (and the release) after the
+// last. It lends nothing: the reader's own slices into the segment are
+// touched only inside calls, which Close waits for and refuses once it has
+// closed, so a reader read with Read alone lets Close unmap the segment.
+func (r *MessageReader) next() ([]byte, error) {
+	if b := r.rem; len(b) > 0 {
+		r.rem = nil
+		return b, nil
+	}
+	if r.got == r.total {
+		r.c.releaseRead()
+		r.end(io.EOF)
+		return nil, io.EOF
+	}
+	return r.fragment()
 }
 
 // check returns the error that ended the reader, if one did, and ends it
@@ -279,7 +289,6 @@ func (r *MessageReader) fragment() ([]byte, error) {
 		if r.got == r.total { // the whole message taken: nothing left to discard
 			c.frag, c.whole = fragNone, c.payload
 		}
-		c.lend() // a release above settled
 	}
 	return s[lenSize : lenSize+n : lenSize+n], nil
 }
@@ -305,13 +314,19 @@ func (r *MessageReader) Read(p []byte) (n int, err error) {
 	if err := r.check(); err != nil {
 		return 0, err
 	}
+	c := r.c
+	if err := c.open(); err != nil {
+		r.end(err)
+		return 0, err
+	}
+	defer r.leave()
 	for n < len(p) {
 		if len(r.rem) == 0 {
-			if n > 0 && r.streaming && r.got < r.total && r.seq == r.c.cachedHead {
+			if n > 0 && r.streaming && r.got < r.total && r.seq == c.cachedHead {
 				break // the next fragment would be waited for
 			}
 			var b []byte
-			if b, err = r.Next(); err != nil {
+			if b, err = r.next(); err != nil {
 				if n > 0 && err == io.EOF {
 					err = nil // the next Read returns it
 				}
@@ -324,6 +339,12 @@ func (r *MessageReader) Read(p []byte) (n int, err error) {
 		n += k
 	}
 	return n, nil
+}
+
+// leave ends a call of the reader's (Read) begun with open.
+func (r *MessageReader) leave() {
+	r.tail, r.released = r.c.tail, r.c.released
+	r.c.end()
 }
 
 // WriteTo writes the rest of the message to w, passing each fragment as
