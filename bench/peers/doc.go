@@ -68,7 +68,9 @@
 // transport's DialContext, one connection kept alive. CPU per call is
 // utime+stime of both processes (/proc/PID/stat, in 10 ms ticks) over the
 // timed calls, divided by their count. bench/report runs these
-// benchmarks apart from the others, with a -benchtime of their own.
+// benchmarks apart from the others, with a -benchtime of their own, but
+// for BenchmarkGRPCProfile: a profile's samples come at 500 a second of
+// CPU at most, and it needs more than the others' few tenths of a second.
 //
 // # shmipc-go
 //

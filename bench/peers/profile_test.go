@@ -23,8 +23,8 @@ import (
 )
 
 // profileHz is the profiles' sampling rate: above pprof's 100 Hz, so that
-// the few tenths of a second a report gives the benchmark make some
-// dozens of samples a process rather than a handful.
+// the second a report gives the benchmark (go test's default -benchtime)
+// makes some hundreds of samples a process rather than dozens.
 const profileHz = 500
 
 // startProfile starts a CPU profile of this process into a new file at
@@ -367,11 +367,12 @@ func layerOfStack(funcs []string) string {
 	return layOther
 }
 
-// profileSummary is a profile summed up: its samples, the share of its
-// CPU time in each layer (percent), and its functions by the time spent
-// in them (flat), largest first.
+// profileSummary is a profile summed up: its samples and their CPU time,
+// the share of it in each layer (percent), and its functions by the time
+// spent in them (flat), largest first.
 type profileSummary struct {
 	samples int
+	ns      int64
 	share   map[string]float64
 	top     []flat
 }
@@ -387,6 +388,7 @@ func summarize(stacks []stack) profileSummary {
 	byLayer, byFunc := map[string]int64{}, map[string]int64{}
 	for _, st := range stacks {
 		s.samples += int(st.count)
+		s.ns += st.ns
 		total += st.ns
 		byLayer[layerOfStack(st.funcs)] += st.ns
 		if len(st.funcs) > 0 {
@@ -455,8 +457,10 @@ var (
 
 // BenchmarkGRPCProfile: BenchmarkGRPCUnary under a CPU profile of both
 // processes. For each, client- and server-: the share of CPU time of each
-// layer in percent (LAYER-pct, layerOfStack), the samples, and on its log
-// the functions with the most time of their own, in one line:
+// layer in percent (LAYER-pct, layerOfStack), the samples, the CPU time
+// they stand for per call profiled (sampled-ns/rpc: the warm-up calls and
+// the timed ones), and on its log the functions with the most time of
+// their own, in one line:
 //
 //	profile N=<b.N> client: <percent>% <function> | ... server: <percent>% <function> | ...
 //
@@ -471,12 +475,14 @@ func BenchmarkGRPCProfile(b *testing.B) {
 		}
 		r, client, server := profiledUnary(b, t, size, b.N)
 		b.ReportMetric(r.p50, "p50-ns")
+		report(b, r) // utime+stime per call of the same run: what the samples may be held against
 		line := fmt.Sprintf("profile N=%d", b.N)
 		for _, side := range []struct {
 			name string
 			s    profileSummary
 		}{{"client", client}, {"server", server}} {
 			b.ReportMetric(float64(side.s.samples), side.name+"-samples")
+			b.ReportMetric(float64(side.s.ns)/float64(warmFor(b.N)+b.N), side.name+"-sampled-ns/rpc")
 			for _, l := range layers {
 				b.ReportMetric(side.s.share[l], side.name+"-"+l+"-pct")
 			}
