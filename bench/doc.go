@@ -47,7 +47,7 @@
 // transport, a few messages) and TestRSSFlat in a few seconds.
 //
 // Package conn, the connections over rings, is measured against a Unix
-// socket, TCP over loopback and shmipc-go in bench/peers, a module of its
-// own so that shmipc-go stays out of the library's go.mod; bench/report
-// runs it after this suite.
+// socket, TCP over loopback and shmipc-go in bench/peers, and so are gRPC
+// and HTTP over it, a module of its own so that shmipc-go and gRPC stay
+// out of the library's go.mod; bench/report runs it after this suite.
 package bench

@@ -143,44 +143,18 @@ func setup(h harness, t transport, n int) result {
 // Sizes are the outer loop, so the transports compared at one size run
 // within seconds of each other.
 func BenchmarkPeerRoundTrip(b *testing.B) {
-	for _, size := range roundTripSizes {
-		for _, t := range available(roundTripNames) {
-			b.Run(t.name+"/"+sizeName(size), func(b *testing.B) {
-				if listOnly {
-					return
-				}
-				shmtest.NoLeaks(b)
-				b.ReportAllocs()
-				r := roundTrip(b, t, size, b.N)
-				b.ReportMetric(r.p50, "p50-ns")
-				b.ReportMetric(r.p99, "p99-ns")
-				b.ReportMetric(r.p999, "p99.9-ns")
-				report(b, r)
-			})
-		}
-	}
+	benchEach(b, roundTripSizes, roundTripNames, func(b *testing.B, t transport, size int) {
+		reportLatency(b, roundTrip(b, t, size, b.N))
+	})
 }
 
 // BenchmarkPeerThroughput: b.N messages one way. ns/msg is per message,
 // MB/s counts payload.
 func BenchmarkPeerThroughput(b *testing.B) {
-	for _, size := range throughputSizes {
-		for _, t := range available(throughputNames) {
-			b.Run(t.name+"/"+sizeName(size), func(b *testing.B) {
-				if listOnly {
-					return
-				}
-				shmtest.NoLeaks(b)
-				b.SetBytes(int64(size))
-				b.ReportAllocs()
-				r := throughput(b, t, size, b.N)
-				ns := float64(r.elapsed.Nanoseconds()) / float64(b.N)
-				b.ReportMetric(ns, "ns/msg")
-				b.ReportMetric(1e9/ns, "msgs/s")
-				report(b, r)
-			})
-		}
-	}
+	benchEach(b, throughputSizes, throughputNames, func(b *testing.B, t transport, size int) {
+		b.SetBytes(int64(size))
+		reportStream(b, throughput(b, t, size, b.N))
+	})
 }
 
 // BenchmarkPeerSetup: b.N new connections, each timed from Dial to the
@@ -206,4 +180,41 @@ func report(b *testing.B, r result) {
 	for unit, v := range r.metrics {
 		b.ReportMetric(v, unit)
 	}
+}
+
+// benchEach runs f as a sub-benchmark "TRANSPORT/SIZE" of each size and
+// each transport of names in this build, sizes the outer loop, so that
+// the transports compared at one size run within seconds of each other.
+// Each checks that it leaves no segment behind and reports allocations.
+func benchEach(b *testing.B, sizes []int, names []string, f func(b *testing.B, t transport, size int)) {
+	for _, size := range sizes {
+		for _, t := range available(names) {
+			b.Run(t.name+"/"+sizeName(size), func(b *testing.B) {
+				if listOnly {
+					return
+				}
+				shmtest.NoLeaks(b)
+				b.ReportAllocs()
+				f(b, t, size)
+			})
+		}
+	}
+}
+
+// reportLatency reports r's percentiles (p50-ns, p99-ns, p99.9-ns) and
+// its metrics.
+func reportLatency(b *testing.B, r result) {
+	b.ReportMetric(r.p50, "p50-ns")
+	b.ReportMetric(r.p99, "p99-ns")
+	b.ReportMetric(r.p999, "p99.9-ns")
+	report(b, r)
+}
+
+// reportStream reports a stream of b.N messages that took r.elapsed:
+// ns/msg and msgs/s, and r's metrics.
+func reportStream(b *testing.B, r result) {
+	ns := float64(r.elapsed.Nanoseconds()) / float64(b.N)
+	b.ReportMetric(ns, "ns/msg")
+	b.ReportMetric(1e9/ns, "msgs/s")
+	report(b, r)
 }

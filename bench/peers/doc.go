@@ -30,6 +30,22 @@
 //	                         of one client that speaks every 100 ms, long
 //	                         enough for both sides to sleep on their
 //	                         eventfds
+//	BenchmarkGRPCUnary       gRPC's unary call (Echo) of 64 B and 1 KiB
+//	                         over conn, a Unix socket and TCP: p50/p99,
+//	                         and the CPU of both processes per call
+//	BenchmarkGRPCStream      a gRPC server stream of 1 KiB, 64 KiB and
+//	                         1 MiB messages: MB/s, CPU per message
+//	BenchmarkHTTP            an HTTP/1.1 POST of 64 B and 64 KiB echoed,
+//	                         over conn and a Unix socket: p50/p99, CPU
+//	BenchmarkGRPCProfile     the 1 KiB unary call under a CPU profile of
+//	                         both processes, over conn and a Unix socket:
+//	                         the share of each layer (gRPC's HTTP/2
+//	                         transport, the rest of gRPC, protobuf, the
+//	                         transport, system calls, yields, the
+//	                         runtime) and the top functions
+//	BenchmarkGRPCIdle        a gRPC server over conn with 100 client
+//	                         connections that say nothing: its threads,
+//	                         both processes' CPU over a liveness interval
 //
 // conn runs with its defaults (conn.Config{}): the adaptive wait, which
 // polls for about 70 µs before sleeping, and rings of 512 slots of 1 KiB,
@@ -40,6 +56,21 @@
 // raises the soft limit of open files to the hard one at start (since Go
 // 1.19), which is enough wherever the hard limit is the usual 2^20 or the
 // 20000 of this project's machines.
+//
+// # gRPC and HTTP
+//
+// The same service (grpc_test.go: Echo, and Download, a server stream),
+// with gRPC's default server and client but for the message limits (8 MiB
+// each way, for the 1 MiB messages), plaintext, and the transport's
+// dialer through grpc.WithContextDialer; conn's Listener and Conn are the
+// net.Listener and net.Conn it runs on, with conn's defaults. HTTP is
+// net/http's server on the listener and its client's Transport with the
+// transport's DialContext, one connection kept alive. CPU per call is
+// utime+stime of both processes (/proc/PID/stat, in 10 ms ticks) over the
+// timed calls, divided by their count. bench/report runs these
+// benchmarks apart from the others, with a -benchtime of their own, but
+// for BenchmarkGRPCProfile: a profile's samples come at 500 a second of
+// CPU at most, and it needs more than the others' few tenths of a second.
 //
 // # shmipc-go
 //

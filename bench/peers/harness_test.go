@@ -55,7 +55,11 @@ func startPeer(h testing.TB, t transport, mode string, size, n int, o serverOpti
 	h.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), peerTimeout)
 	h.Cleanup(cancel)
-	cmd := shmtest.Child(h, ctx, "serve", t.name, mode, itoa(size), itoa(n), itoa(o.slots), itoa(o.slotSize))
+	args := []string{t.name, mode, itoa(size), itoa(n), itoa(o.slots), itoa(o.slotSize)}
+	if o.cpuProfile != "" {
+		args = append(args, o.cpuProfile)
+	}
+	cmd := shmtest.Child(h, ctx, "serve", args...)
 	// Its stdout is not ours: benchmark output is parsed, and a library
 	// that logs to stdout (shmipc-go does) would mix into it.
 	cmd.Stdout = os.Stderr
@@ -225,4 +229,30 @@ func sizeName(n int) string {
 	default:
 		return strconv.Itoa(n) + "B"
 	}
+}
+
+// cpuMeter is the CPU time (utime+stime, /proc/PID/stat) of this process
+// and a server's at the start of a timed stretch.
+type cpuMeter struct {
+	server         int
+	client, served int64 // ticks
+}
+
+func startCPU(h testing.TB, server int) cpuMeter {
+	h.Helper()
+	return cpuMeter{server: server, client: cpuTicks(h, os.Getpid()), served: cpuTicks(h, server)}
+}
+
+// add puts the CPU time since the start, per op of n, in m: cpu-ns/PER
+// for both processes, client-cpu-ns/PER and server-cpu-ns/PER for each.
+// The kernel counts it in ticks of 10 ms (clockTick): a stretch should
+// take some tenths of a second of CPU for the figure to be good to a few
+// percent.
+func (c cpuMeter) add(h testing.TB, m map[string]float64, n int, per string) {
+	h.Helper()
+	client, served := cpuTicks(h, os.Getpid())-c.client, cpuTicks(h, c.server)-c.served
+	perOp := func(ticks int64) float64 { return float64(ticks) * (1e9 / clockTick) / float64(max(n, 1)) }
+	m["cpu-ns/"+per] = perOp(client + served)
+	m["client-cpu-ns/"+per] = perOp(client)
+	m["server-cpu-ns/"+per] = perOp(served)
 }

@@ -45,11 +45,54 @@ var (
 var idleRings = serverOptions{slots: 16, slotSize: 256}
 
 type idleResult struct {
-	threads, threadsAfter int           // the server's, before and after the wake-ups
-	serverTicks           int64         // its utime+stime over the window
-	clientTicks           int64         // this process's, which holds the clients
-	wall                  time.Duration // the window as it was
-	wake                  *hist.Histogram
+	idleWindow
+	threadsAfter int // the server's, after the wake-ups
+	wake         *hist.Histogram
+}
+
+// idleWindow is what a window in which nobody speaks shows of a server
+// and of this process, which holds its clients.
+type idleWindow struct {
+	threads     int           // the server's, at the start
+	serverTicks int64         // its utime+stime over the window
+	clientTicks int64         // this process's
+	wall        time.Duration // the window as it was
+}
+
+// watchIdle sleeps for window, and returns what it saw of server pid and
+// of this process meanwhile.
+func watchIdle(h testing.TB, pid int, window time.Duration) idleWindow {
+	h.Helper()
+	w := idleWindow{threads: threads(h, pid)}
+	s0, c0 := cpuTicks(h, pid), cpuTicks(h, os.Getpid())
+	start := time.Now()
+	time.Sleep(window)
+	s1, c1 := cpuTicks(h, pid), cpuTicks(h, os.Getpid())
+	w.wall = time.Since(start)
+	w.serverTicks, w.clientTicks = s1-s0, c1-c0
+	return w
+}
+
+// worstIdle is the worst of idle windows: the most threads (at the start
+// or threadsAfter), the most CPU of the server and of the clients' process.
+type worstIdle struct {
+	threads              int
+	serverPct, clientPct float64
+}
+
+func (w *worstIdle) add(iw idleWindow, threadsAfter int) {
+	w.threads = max(w.threads, iw.threads, threadsAfter)
+	w.serverPct = max(w.serverPct, pct(iw.serverTicks, iw.wall))
+	w.clientPct = max(w.clientPct, pct(iw.clientTicks, iw.wall))
+}
+
+// report reports the worst as server-threads, server-cpu-pct,
+// client-cpu-pct, and the window as window-s.
+func (w *worstIdle) report(b *testing.B, window time.Duration) {
+	b.ReportMetric(float64(w.threads), "server-threads")
+	b.ReportMetric(w.serverPct, "server-cpu-pct")
+	b.ReportMetric(w.clientPct, "client-cpu-pct")
+	b.ReportMetric(window.Seconds(), "window-s")
 }
 
 // idleClients starts a conn server, connects o.clients clients to it from
@@ -79,16 +122,7 @@ func idleClients(h testing.TB, o idleOptions) idleResult {
 	}
 	time.Sleep(o.settle)
 
-	var r idleResult
-	r.threads = threads(h, p.pid())
-	s0, c0 := cpuTicks(h, p.pid()), cpuTicks(h, os.Getpid())
-	start := time.Now()
-	time.Sleep(o.window)
-	s1, c1 := cpuTicks(h, p.pid()), cpuTicks(h, os.Getpid())
-	r.wall = time.Since(start)
-	r.serverTicks, r.clientTicks = s1-s0, c1-c0
-
-	r.wake = new(hist.Histogram)
+	r := idleResult{idleWindow: watchIdle(h, p.pid(), o.window), wake: new(hist.Histogram)}
 	ep := eps[len(eps)/2]
 	for range o.wakes {
 		time.Sleep(o.gap)
@@ -127,19 +161,14 @@ func BenchmarkIdleClients(b *testing.B) {
 		}
 		shmtest.NoLeaks(b)
 		all := new(hist.Histogram)
-		worstThreads, worstServer, worstClient := 0, 0.0, 0.0
+		var worst worstIdle
 		for range b.N {
 			r := idleClients(b, o)
-			worstThreads = max(worstThreads, r.threads, r.threadsAfter)
-			worstServer = max(worstServer, pct(r.serverTicks, r.wall))
-			worstClient = max(worstClient, pct(r.clientTicks, r.wall))
+			worst.add(r.idleWindow, r.threadsAfter)
 			all.Merge(r.wake)
 		}
 		b.ReportMetric(float64(o.clients), "clients")
-		b.ReportMetric(float64(worstThreads), "server-threads")
-		b.ReportMetric(worstServer, "server-cpu-pct")
-		b.ReportMetric(worstClient, "client-cpu-pct")
-		b.ReportMetric(o.window.Seconds(), "window-s")
+		worst.report(b, o.window)
 		b.ReportMetric(float64(all.Quantile(0.5)), "wake-p50-ns")
 		b.ReportMetric(float64(all.Quantile(0.99)), "wake-p99-ns")
 		b.ReportMetric(float64(all.Max()), "wake-max-ns")

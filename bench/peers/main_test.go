@@ -26,17 +26,21 @@ const (
 	modeEcho = "echo" // one connection: answer every message with itself
 	modeSink = "sink" // one connection: take n messages, then acknowledge them with one byte
 	modeMany = "many" // connections until told to stop, each echoed
+	modeGRPC = "grpc" // gRPC's server on the listener until told to stop (grpc_test.go)
+	modeHTTP = "http" // net/http's server on the listener until told to stop (http_test.go)
 )
 
 // serve is the server process: arguments transport, mode, message size,
 // message count (sink), and the rings' slots and slot size (conn; 0 for the
-// defaults). It listens, writes "ready ADDR" on descriptor 3, serves, and
-// writes "done COUNT": the messages it answered or took (echo, sink), or
-// the connections it accepted (many). It stops when its standard input
-// closes: the parent is done with it, or gone.
+// defaults), and optionally a file to write a CPU profile of the serving
+// to. It listens, writes "ready ADDR" on descriptor 3, serves, and writes
+// "done COUNT": the messages it answered or took (echo, sink), the
+// connections it accepted (many), or the calls and streamed messages
+// (grpc), the requests (http) it answered. It stops when its standard
+// input closes: the parent is done with it, or gone.
 func serve(args []string) error {
-	if len(args) != 6 {
-		return fmt.Errorf("serve: want transport, mode, size, count, slots, slot size; got %q", args)
+	if len(args) != 6 && len(args) != 7 {
+		return fmt.Errorf("serve: want transport, mode, size, count, slots, slot size[, profile]; got %q", args)
 	}
 	t, ok := transports[args[0]]
 	if !ok {
@@ -68,6 +72,17 @@ func serve(args []string) error {
 		return fmt.Errorf("serve %s: listen: %w", t.name, err)
 	}
 	defer srv.close()
+	if len(args) == 7 {
+		stop, err := startProfile(args[6])
+		if err != nil {
+			return fmt.Errorf("serve %s: %w", t.name, err)
+		}
+		defer func() {
+			if err := stop(); err != nil {
+				fmt.Fprintf(os.Stderr, "serve %s: CPU profile: %v\n", t.name, err)
+			}
+		}()
+	}
 	if _, err := fmt.Fprintf(ctl, "ready %s\n", srv.addr()); err != nil {
 		return err
 	}
@@ -90,6 +105,19 @@ func serve(args []string) error {
 	case modeMany:
 		if count, err = serveMany(ctx, srv, t.call, size); err != nil {
 			return fmt.Errorf("serve %s many after %d connections: %w", t.name, count, err)
+		}
+	case modeGRPC, modeHTTP:
+		nl, ok := srv.(netListener)
+		if !ok {
+			return fmt.Errorf("serve %s %s: the transport has no net.Listener", t.name, mode)
+		}
+		if mode == modeGRPC {
+			count, err = serveGRPC(ctx, nl.listener(), size)
+		} else {
+			count, err = serveHTTP(ctx, nl.listener(), size)
+		}
+		if err != nil {
+			return fmt.Errorf("serve %s %s after %d: %w", t.name, mode, count, err)
 		}
 	default:
 		return fmt.Errorf("serve: mode %q", mode)

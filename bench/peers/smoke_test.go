@@ -64,3 +64,89 @@ func TestIdleClients(t *testing.T) {
 		t.Errorf("%d wake-up round trips timed, want %d", got, o.wakes)
 	}
 }
+
+// TestSmokeGRPC runs every gRPC and HTTP measurement over each of its
+// transports with a few calls, as TestSmoke does the others; the servers
+// count the calls, requests and streamed messages they answered.
+func TestSmokeGRPC(t *testing.T) {
+	perOp := func(t *testing.T, r result, per string) {
+		t.Helper()
+		for _, u := range []string{"cpu-ns/", "client-cpu-ns/", "server-cpu-ns/"} {
+			if v, ok := r.metrics[u+per]; !ok || v < 0 {
+				t.Errorf("%s%s: %v, %v", u, per, v, ok)
+			}
+		}
+	}
+	for _, size := range grpcUnarySizes {
+		for _, tr := range available(grpcNames) {
+			t.Run("grpc-unary/"+tr.name+"/"+sizeName(size), func(t *testing.T) {
+				shmtest.NoLeaks(t)
+				r := grpcUnary(smoke{t}, tr, size, 50, serverOptions{})
+				if !(r.p50 > 0 && r.p50 <= r.p99 && r.p99 <= r.p999) {
+					t.Errorf("p50 %v, p99 %v, p99.9 %v", r.p50, r.p99, r.p999)
+				}
+				perOp(t, r, "rpc")
+			})
+		}
+	}
+	for _, size := range grpcStreamSizes {
+		for _, tr := range available(grpcNames) {
+			t.Run("grpc-stream/"+tr.name+"/"+sizeName(size), func(t *testing.T) {
+				shmtest.NoLeaks(t)
+				r := grpcStream(smoke{t}, tr, size, min(2000, max(3, (4<<20)/size)))
+				if r.elapsed <= 0 {
+					t.Errorf("elapsed %v", r.elapsed)
+				}
+				perOp(t, r, "msg")
+			})
+		}
+	}
+	for _, size := range httpSizes {
+		for _, tr := range available(httpNames) {
+			t.Run("http/"+tr.name+"/"+sizeName(size), func(t *testing.T) {
+				shmtest.NoLeaks(t)
+				r := httpRoundTrip(smoke{t}, tr, size, 50)
+				if !(r.p50 > 0 && r.p50 <= r.p99) {
+					t.Errorf("p50 %v, p99 %v", r.p50, r.p99)
+				}
+				perOp(t, r, "req")
+			})
+		}
+	}
+	for _, size := range profileSizes {
+		for _, tr := range available(profileNames) {
+			t.Run("grpc-profile/"+tr.name+"/"+sizeName(size), func(t *testing.T) {
+				shmtest.NoLeaks(t)
+				_, client, server := profiledUnary(smoke{t}, tr, size, 200)
+				for _, s := range []profileSummary{client, server} {
+					if s.samples == 0 {
+						continue // a few calls may take less than a sample's 2 ms
+					}
+					sum := 0.0
+					for _, l := range layers {
+						sum += s.share[l]
+					}
+					if sum < 99.9 || sum > 100.1 || len(s.top) == 0 {
+						t.Errorf("%d samples: layers' shares sum to %v%%, %d functions", s.samples, sum, len(s.top))
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestGRPCIdle runs the idle gRPC connections' experiment with a short
+// window, and checks what conn promises of it: a sleeping connection
+// holds no thread (a side blocked in a futex wait would hold one each:
+// 100 or more), and every connection answers after the window.
+func TestGRPCIdle(t *testing.T) {
+	shmtest.NoLeaks(t)
+	o := grpcIdleOptions{conns: 100, settle: 50 * time.Millisecond, window: 100 * time.Millisecond}
+	r := grpcIdle(t, o)
+	t.Logf("%d gRPC connections: server threads %d then %d; CPU over %v: server %d ticks, client %d",
+		o.conns, r.threads, r.threadsAfter, r.wall.Round(time.Millisecond), r.serverTicks, r.clientTicks)
+	if limit := o.conns / 4; r.threads >= limit || r.threadsAfter >= limit {
+		t.Errorf("the server has %d threads (%d after the second calls) for %d idle gRPC connections; want fewer than %d",
+			r.threads, r.threadsAfter, o.conns, limit)
+	}
+}

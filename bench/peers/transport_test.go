@@ -64,9 +64,13 @@ type transport struct {
 }
 
 // serverOptions shape a server's connections: Slots and SlotSize of
-// conn's rings (zero: conn's defaults).
+// conn's rings (zero: conn's defaults). cpuProfile, if set, is a file the
+// server writes a CPU profile of its serving to (profile_test.go); it
+// holds no space (the child's arguments go through the environment,
+// split at spaces).
 type serverOptions struct {
 	slots, slotSize int
+	cpuProfile      string
 }
 
 // The transports, by name. shmipc_test.go adds shmipc-go's when built with

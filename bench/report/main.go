@@ -19,7 +19,8 @@
 //
 // After the suite of bench/ and ring/ it runs bench/peers, the comparison
 // of package conn with a Unix socket, TCP and shmipc-go (a module of its
-// own: go test runs in its directory); -peers=false leaves it out.
+// own: go test runs in its directory), and then its gRPC and HTTP
+// benchmarks apart, at -grpc-benchtime; -peers=false leaves it all out.
 package main
 
 import (
@@ -46,9 +47,11 @@ func main() {
 	flag.StringVar(&o.root, "root", "", "the shmring checkout to run the suite in (default: the one holding the current directory)")
 	flag.BoolVar(&o.peers, "peers", true, "also run bench/peers (conn against a Unix socket, TCP and shmipc-go), in its own directory")
 	flag.StringVar(&o.peersBenchtime, "peers-benchtime", "", "go test -benchtime of bench/peers (default: go test's, 1s)")
+	flag.StringVar(&o.grpcBenchtime, "grpc-benchtime", "0.2s", "go test -benchtime of bench/peers' gRPC and HTTP benchmarks, which a run of the whole suite runs apart\n"+
+		"(\"\": with the rest of bench/peers, at -peers-benchtime)")
 	flag.StringVar(&o.peersTags, "peers-tags", "", "go test -tags of bench/peers")
 	flag.BoolVar(&o.short, "short", false, "a short run, for a look and not for the record: -benchtime "+shortBenchtime+", -large-benchtime "+shortLargeBenchtime+
-		" and -peers-benchtime "+shortBenchtime+" unless given,\nand bench/peers with go test -short (fewer wake-ups of its idle clients timed)")
+		", -peers-benchtime and -grpc-benchtime "+shortBenchtime+" unless given,\nand bench/peers with go test -short (fewer wake-ups of its idle clients timed, idle gRPC connections watched 5 s)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run . [flags] [packages]   (in bench/report)\n\n"+
 			"Runs go test -run '^$' -bench on the packages (default ./bench/ ./ring/, relative\n"+
@@ -75,7 +78,8 @@ func (o *options) shorten(set map[string]bool) {
 	if !o.short {
 		return
 	}
-	for name, v := range map[string]*string{"benchtime": &o.benchtime, "peers-benchtime": &o.peersBenchtime, "large-benchtime": &o.largeBenchtime} {
+	for name, v := range map[string]*string{"benchtime": &o.benchtime, "peers-benchtime": &o.peersBenchtime, "grpc-benchtime": &o.grpcBenchtime,
+		"large-benchtime": &o.largeBenchtime} {
 		if !set[name] {
 			*v = shortBenchtime
 			if name == "large-benchtime" {

@@ -58,6 +58,9 @@ type Results struct {
 	order  []string
 	Failed []string // benchmarks and packages reported as failing
 	CPU    string   // the "cpu:" configuration of the first result
+	// profileTops are the top functions of BenchmarkGRPCProfile's
+	// profiles, by benchmark, from their logs.
+	profileTops map[string]profileTop
 }
 
 // Get returns the median figure of benchmark name in unit.
@@ -129,7 +132,7 @@ func Parse(r io.Reader) (*Results, error) {
 	if err != nil {
 		return nil, err
 	}
-	rs := &Results{byName: map[string]*Result{}, Failed: failures(data)}
+	rs := &Results{byName: map[string]*Result{}, Failed: failures(data), profileTops: profileTops(data)}
 	br := benchfmt.NewReader(bytes.NewReader(data), "go test output")
 	for br.Scan() {
 		res, ok := br.Result().(*benchfmt.Result)

@@ -128,17 +128,7 @@ func renderPeers(p printer, rs *Results) {
 	if !rs.Has(peerRTTName("shmipc", 64)) && !rs.Has(peerTputName("shmipc", 64)) {
 		p("shmipc-go is not in this run (its transport failed, or the run was cut short): its rows read \"not measured\".\n\n")
 	}
-	head := func(first string, cols []string) {
-		p("| %s |", first)
-		for _, c := range cols {
-			p(" %s |", c)
-		}
-		p("\n|---|")
-		for range cols {
-			p("---|")
-		}
-		p("\n")
-	}
+	head := func(first string, cols []string) { tableHead(p, first, cols) }
 
 	p("Request and echoed reply (medians over the passes; ± as in \"Round trip\" above):\n\n")
 	var cols []string
@@ -221,6 +211,19 @@ func renderPeers(p printer, rs *Results) {
 			cell(rs, name, "server-threads", whole), cell(rs, name, "server-cpu-pct", pct), cell(rs, name, "client-cpu-pct", pct),
 			cell(rs, name, "window-s", func(v float64) string { return whole(v) + " s" }),
 			cell(rs, name, "wake-p50-ns", duration), cell(rs, name, "wake-p99-ns", duration), cell(rs, name, "wake-max-ns", duration))
+	}
+	p("\n")
+}
+
+// tableHead writes a table's head: its first column and cols.
+func tableHead(p printer, first string, cols []string) {
+	p("| %s |", first)
+	for _, c := range cols {
+		p(" %s |", c)
+	}
+	p("\n|---|")
+	for range cols {
+		p("---|")
 	}
 	p("\n")
 }

@@ -349,7 +349,8 @@ func targets(rs *Results) []target {
 		}
 		ts = append(ts, t)
 	}
-	return append(ts, peerTargets(rs)...)
+	ts = append(ts, peerTargets(rs)...)
+	return append(ts, grpcTargets(rs)...)
 }
 
 func verdict(ok bool) status {
@@ -419,6 +420,7 @@ func Render(w io.Writer, r *Report) error {
 	if len(missedAny) > 0 {
 		p("\nMissed in this run: %s.\n", strings.Join(missedAny, "; "))
 		renderWhy(p, rs)
+		renderWhyGRPC(p, rs)
 	}
 	p("\n")
 
@@ -426,6 +428,7 @@ func Render(w io.Writer, r *Report) error {
 	renderRoundTrip(p, rs)
 	renderLarge(p, rs)
 	renderPeers(p, rs)
+	renderGRPC(p, rs)
 	renderCrossCheck(p, rs)
 	renderScale(p, rs)
 	renderResources(p, rs)
@@ -486,6 +489,7 @@ func Render(w io.Writer, r *Report) error {
 	p("  on-CPU time of its threads from /proc/PID/task/*/schedstat, over 1 s of waiting.\n")
 	p("- Resident memory: VmRSS of both processes after 65,536 messages and again after 100× more.\n")
 	renderPeersHow(p, rs)
+	renderGRPCHow(p, rs)
 
 	_, err := io.WriteString(w, b.String())
 	return err

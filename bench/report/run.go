@@ -35,8 +35,19 @@ type options struct {
 	// short (20 wake-ups of its idle clients timed, not 50).
 	peers                     bool
 	peersBenchtime, peersTags string
-	short                     bool
+	// grpcBenchtime: with the whole suite, bench/peers' gRPC and HTTP
+	// benchmarks (grpcBenchmarks) run apart at it, which keeps their
+	// share of a report small: there are many, and each of them starts
+	// a server and a gRPC connection.
+	grpcBenchtime string
+	short         bool
 }
+
+// The gRPC and HTTP benchmarks of bench/peers (issue 22), which a run of
+// the whole suite runs apart, at options.grpcBenchtime; all but
+// BenchmarkGRPCProfile, whose profiles need the samples of the longer
+// -peers-benchtime (500 a second of CPU at most).
+const grpcBenchmarks = "^Benchmark(GRPCUnary|GRPCStream|GRPCIdle|HTTP)$"
 
 // invocation is one "go test" run: its arguments, and the directory it
 // runs in relative to the checkout ("": the checkout).
@@ -56,7 +67,9 @@ func (inv invocation) String() string {
 // invocations are the "go test" runs that make one pass of the suite:
 // one, or for the whole suite with large set, the rest at -benchtime and
 // then the large-message benchmarks at -large-benchtime; then, with peers,
-// the comparison in bench/peers.
+// the comparison in bench/peers: for the whole suite with grpcBenchtime
+// set, the rest at -peers-benchtime and then the gRPC and HTTP
+// benchmarks at -grpc-benchtime.
 func (o options) invocations() []invocation {
 	var invs []invocation
 	if o.bench != "." || o.large == "" {
@@ -64,17 +77,26 @@ func (o options) invocations() []invocation {
 	} else {
 		invs = []invocation{{args: o.goTestArgs(o.bench, o.large, o.benchtime)}, {args: o.goTestArgs(o.large, "", o.largeBenchtime)}}
 	}
-	if o.peers {
-		invs = append(invs, invocation{dir: peersDir, args: o.peersArgs()})
+	switch {
+	case !o.peers:
+	case o.bench != "." || o.grpcBenchtime == "":
+		invs = append(invs, invocation{dir: peersDir, args: o.peersArgs(o.bench, "", o.peersBenchtime)})
+	default:
+		invs = append(invs, invocation{dir: peersDir, args: o.peersArgs(o.bench, grpcBenchmarks, o.peersBenchtime)},
+			invocation{dir: peersDir, args: o.peersArgs(grpcBenchmarks, "", o.grpcBenchtime)})
 	}
 	return invs
 }
 
-// peersArgs are the arguments of "go test" in bench/peers.
-func (o options) peersArgs() []string {
-	args := []string{"test", "-run", "^$", "-bench", o.bench}
-	if o.peersBenchtime != "" {
-		args = append(args, "-benchtime", o.peersBenchtime)
+// peersArgs are the arguments of "go test" in bench/peers for the
+// benchmarks matching bench and not skip, at benchtime.
+func (o options) peersArgs(bench, skip, benchtime string) []string {
+	args := []string{"test", "-run", "^$", "-bench", bench}
+	if skip != "" {
+		args = append(args, "-skip", skip)
+	}
+	if benchtime != "" {
+		args = append(args, "-benchtime", benchtime)
 	}
 	if o.count > 1 {
 		args = append(args, "-count", strconv.Itoa(o.count))
@@ -309,7 +331,7 @@ func modulePath(gomod string) string {
 // iteration. It returns the names, to count what the real run will do.
 func listBenchmarks(root string, o options) ([]string, error) {
 	lo := o
-	lo.benchtime, lo.largeBenchtime, lo.peersBenchtime, lo.count = "1x", "1x", "1x", 1
+	lo.benchtime, lo.largeBenchtime, lo.peersBenchtime, lo.grpcBenchtime, lo.count = "1x", "1x", "1x", "1x", 1
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	var names []string
