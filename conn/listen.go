@@ -28,11 +28,20 @@ type Listener struct {
 	wg         sync.WaitGroup
 	mu         sync.Mutex
 	shaking    map[*net.UnixConn]struct{} // sockets mid-handshake, which Close closes
+	room       chan struct{}              // a token per handshake under way (maxHandshakes)
 }
 
 // acceptBacklog is how many connections may wait, handshake done, for
-// Accept.
-const acceptBacklog = 64
+// Accept; maxHandshakes how many handshakes may run at once, each holding
+// its two segments and four eventfds, or wait for room in the backlog. A
+// client past both waits in the kernel's listen queue, so a server that
+// does not Accept, or a crowd of clients that connect and stall, holds at
+// most acceptBacklog+maxHandshakes connections' segments (SHMMNI limits
+// the host's).
+const (
+	acceptBacklog = 64
+	maxHandshakes = 64
+)
 
 // Listen starts a server under name (see Config for how a name maps to a
 // socket). A path whose socket file was left by a server that died is
@@ -52,7 +61,7 @@ func Listen(name string, cfg Config) (*Listener, error) {
 	}
 	l := &Listener{name: name, addr: addr, cfg: cfg, ln: ln,
 		ready: make(chan *Conn, acceptBacklog), done: make(chan struct{}),
-		shaking: make(map[*net.UnixConn]struct{})}
+		shaking: make(map[*net.UnixConn]struct{}), room: make(chan struct{}, maxHandshakes)}
 	l.wg.Add(1)
 	go l.serve()
 	return l, nil
@@ -152,11 +161,17 @@ func (l *Listener) serve() {
 	defer l.wg.Done()
 	var pause time.Duration
 	for {
+		select {
+		case l.room <- struct{}{}: // released when the handshake's Conn is handed over or dropped
+		case <-l.done:
+			return
+		}
 		sock, err := l.ln.AcceptUnix()
 		if err != nil {
 			// Out of descriptors (EMFILE) and the like: the listener
 			// goes on, after a pause that doubles while it lasts, as
 			// net/http's Server does, rather than spin.
+			<-l.room
 			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
 			select {
 			case <-l.done:
@@ -186,6 +201,7 @@ func (l *Listener) serve() {
 // with it: the segments were marked for removal when made.
 func (l *Listener) handshake(sock *net.UnixConn) {
 	defer l.wg.Done()
+	defer func() { <-l.room }()
 	c, err := l.shake(sock)
 	l.mu.Lock()
 	delete(l.shaking, sock)

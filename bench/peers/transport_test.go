@@ -87,7 +87,12 @@ var transports = map[string]transport{
 var (
 	roundTripNames  = []string{"conn", "conn-call", "unix", "tcp", "shmipc"}
 	throughputNames = []string{"conn", "unix", "tcp", "shmipc"}
-	setupNames      = []string{"conn", "unix", "tcp", "shmipc"}
+	// Not shmipc-go: under the set-up benchmark's churn of sessions its
+	// v0.2.0 server now and then stops answering: in a report run on
+	// 2026-12-06 a client's first round trip waited ten minutes and got
+	// EOF (bench_test.go: "first round trip: a 0-byte reply, EOF"), and
+	// the run failed. Its round trips and throughput stay.
+	setupNames = []string{"conn", "unix", "tcp"}
 )
 
 func available(names []string) []transport {
