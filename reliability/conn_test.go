@@ -313,7 +313,7 @@ func TestConnCredentials(t *testing.T) {
 	const nobody = 65534
 	bin := worldRunnable(t, connPeerBinary(t))
 	asNobody := func(p *proc) *proc {
-		p.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+		p.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}, Pdeathsig: syscall.SIGKILL}
 		return p
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), noticeBound)
@@ -460,7 +460,7 @@ func TestConnPIDNamespace(t *testing.T) {
 	require.NoError(t, err)
 	defer l.Close()
 	cli := newProc(t, exec.Command(connPeerBinary(t), "dial", "-name", l.Name(), "-count", "5", "-hold", "-liveness", "50ms", "-mount-proc"))
-	cli.cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS}
+	cli.cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL}
 	cli.start(t)
 	shmtest.Track(cli.pid())
 	ctx, cancel := context.WithTimeout(context.Background(), noticeBound)

@@ -105,6 +105,9 @@ func (l *lockedBuffer) String() string {
 func startProc(t testing.TB, env []string, path string, args ...string) *proc {
 	t.Helper()
 	p := newProc(t, exec.Command(path, args...))
+	// Killed with this test binary, even one that dies of a timeout
+	// panic, whose Cleanups do not run.
+	dieWithParent(p.cmd)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.start(t)
 	return p

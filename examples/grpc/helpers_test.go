@@ -203,6 +203,8 @@ type proc struct {
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(binary(t), args...), lines: make(chan string, 1024), exited: make(chan struct{})}
+	// Killed with this test binary, even one that dies of a timeout panic.
+	dieWithParent(p.cmd)
 	pr, pw := io.Pipe()
 	p.cmd.Stdout = pw
 	p.cmd.Stderr = &p.stderr

@@ -66,6 +66,10 @@ func startServer(t *testing.T, ctx context.Context) *server {
 	t.Helper()
 	s := &server{name: uniqueName(), done: make(chan struct{})}
 	s.cmd = exec.CommandContext(ctx, kvBinary(t), "serve", "-name", s.name)
+	// Killed with this test binary, even one that dies of a timeout
+	// panic, whose Cleanups do not run (three servers outlived such a
+	// run once).
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stderr, err := s.cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, s.cmd.Start())
@@ -156,6 +160,7 @@ func (s *server) kv(t *testing.T, stdin []byte, args ...string) (stdout, stderr 
 func (s *server) startClient(t *testing.T, stdin []byte, args ...string) *shmtest.Proc {
 	t.Helper()
 	cmd := exec.Command(kvBinary(t), append([]string{args[0], "-name", s.name}, args[1:]...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Stdin = bytes.NewReader(stdin)
 	return shmtest.Start(t, cmd)
 }
