@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shmring/shmring/ring"
@@ -196,9 +197,12 @@ func streamChunk(r *ring.Ring) int {
 // has its own context, whose Err says whether that channel is closed, as
 // the context contract wants (Done closed, Err non-nil, for good).
 type deadline struct {
-	mu    sync.Mutex
+	mu    sync.Mutex // held by set
 	timer *time.Timer
-	cur   *epoch
+	// cur is read by every Read and Write (ctx) without the lock: a call
+	// takes the epoch current when it starts; set replaces it only under
+	// mu.
+	cur atomic.Pointer[epoch]
 }
 
 // epoch is the context of one deadline channel.
@@ -219,43 +223,52 @@ func (e *epoch) Err() error {
 	return nil
 }
 
-// ctx is the context a call waits under.
+// ctx is the context a call waits under: one atomic load, after the first.
 func (d *deadline) ctx() *epoch {
+	if e := d.cur.Load(); e != nil {
+		return e
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.cur == nil {
-		d.cur = &epoch{cancel: make(chan struct{})}
+	return d.current()
+}
+
+// current is the epoch, made if there is none yet; under mu.
+func (d *deadline) current() *epoch {
+	e := d.cur.Load()
+	if e == nil {
+		e = &epoch{cancel: make(chan struct{})}
+		d.cur.Store(e)
 	}
-	return d.cur
+	return e
 }
 
 func (d *deadline) set(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.cur == nil {
-		d.cur = &epoch{cancel: make(chan struct{})}
-	}
+	cur := d.current()
 	if d.timer != nil && !d.timer.Stop() {
-		<-d.cur.cancel // the timer's func is closing it
+		<-cur.cancel // the timer's func is closing it
 	}
 	d.timer = nil
-	closed := isClosed(d.cur.cancel)
+	closed := isClosed(cur.cancel)
 	if t.IsZero() {
 		if closed {
-			d.cur = &epoch{cancel: make(chan struct{})}
+			d.cur.Store(&epoch{cancel: make(chan struct{})})
 		}
 		return
 	}
 	if dur := time.Until(t); dur > 0 {
 		if closed {
-			d.cur = &epoch{cancel: make(chan struct{})}
+			cur = &epoch{cancel: make(chan struct{})}
+			d.cur.Store(cur)
 		}
-		cancel := d.cur.cancel
+		cancel := cur.cancel
 		d.timer = time.AfterFunc(dur, func() { close(cancel) })
 		return
 	}
 	if !closed {
-		close(d.cur.cancel)
+		close(cur.cancel)
 	}
 }
 
