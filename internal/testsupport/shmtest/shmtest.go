@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmring/shmring/internal/platform/proc"
 	"github.com/shmring/shmring/shmseg"
 )
 
@@ -129,9 +130,13 @@ func NoLeaks(t testing.TB) {
 
 var (
 	mu         sync.Mutex
-	issuedKeys []int32   // by Key, in order
-	childPIDs  = []int{} // started by Child
-	selfPID    = os.Getpid()
+	issuedKeys []int32 // by Key, in order
+	// children maps the pids of processes started by Child, or tracked,
+	// to their start times (0 if unknown), which tell them from a later
+	// process given the same pid: pids are reused, within a long fault run
+	// and across the test binaries go test runs at once.
+	children = map[int]uint64{}
+	selfPID  = os.Getpid()
 )
 
 // ours reports whether s was made by this process, one of its Child
@@ -139,8 +144,14 @@ var (
 func ours(s Segment, keysFrom int) bool {
 	mu.Lock()
 	defer mu.Unlock()
-	if s.CPID == selfPID || slices.Contains(childPIDs, s.CPID) {
+	if s.CPID == selfPID {
 		return true
+	}
+	if start, ok := children[s.CPID]; ok {
+		now, err := proc.Start(s.CPID)
+		// Alive under another start time: a process that took the
+		// pid since. (One that took it and died is counted ours.)
+		return err != nil || start == 0 || now == start
 	}
 	return s.Key != 0 && slices.Contains(issuedKeys[keysFrom:], s.Key)
 }
@@ -221,8 +232,9 @@ func FtokPath(t testing.TB, projID int) (string, shmseg.Key) {
 // counted already; call Track after starting a child that creates segments
 // under other keys (IPC_PRIVATE, ftok).
 func Track(pid int) {
+	start, _ := proc.Start(pid) // 0 if it is gone already
 	mu.Lock()
-	childPIDs = append(childPIDs, pid)
+	children[pid] = start
 	mu.Unlock()
 }
 
