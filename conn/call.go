@@ -22,8 +22,8 @@ import (
 //
 // so that replies can be matched to calls however many are in flight: a
 // Client's calls are pipelined (many requests may be in the ring at once),
-// Serve answers them in order, and the Client's reader hands each reply to
-// its call.
+// Serve answers them in order, and whoever of the Client reads replies
+// hands each to its call.
 const (
 	callHead     = 9
 	kindRequest  = 0
@@ -142,20 +142,36 @@ func send(ctx context.Context, p *ring.Producer, id uint64, kind byte, payload [
 
 // Client makes calls on a Conn, from any number of goroutines at once.
 // Requests are sent one at a time (the ring has one producer), and many
-// may be in flight; one goroutine of the Client's reads the replies and
-// hands each to its call. It reads under no caller's context, so a call
-// that gives up tears nobody's reply, and it reads every reply, those of
-// calls that gave up included (dropped), so the server is never left
-// blocked on a reply nobody reads. It ends when the Conn is closed or
-// fails.
+// may be in flight. Replies are read by the callers themselves, one at a
+// time: a caller whose reply has not come takes the turn to read, reads
+// until its own reply arrives, handing others' to their calls, and gives
+// the turn to the next caller waiting. A lone caller so reads its own
+// reply, with no hand-off between goroutines.
+//
+// A caller reads under its own context only where that tears nothing: it
+// waits under it for a reply to begin, and reads a reply that fits the
+// ring, which has arrived whole, without waiting at all. A reply larger
+// than the ring, which streams, goes to a goroutine of the Client's that
+// reads it under no caller's context, so a call that gives up tears no
+// reply, its own or another's, and leaves none half read. That
+// goroutine also reads the replies of calls that gave up while no caller
+// is reading, so that the server is never left blocked sending a reply
+// nobody reads. It runs only while there is such work: an idle Client has
+// no goroutine.
 type Client struct {
-	c     *Conn
-	send  sync.Mutex // held while a request is written
-	mu    sync.Mutex
-	next  uint64
-	calls map[uint64]chan result
-	err   error         // why the Client failed: set once, under mu
-	dead  chan struct{} // closed when err is set
+	c    *Conn
+	send sync.Mutex     // held while a request is written
+	turn chan struct{}  // holds the token while nobody reads replies
+	head [callHead]byte // a reply's head, read by the turn's holder
+	mu   sync.Mutex
+	next uint64
+	// waiting counts the calls waiting for their reply without the turn;
+	// drains, the goroutines reading for nobody.
+	waiting, drains int
+	calls           map[uint64]chan result // the calls waiting for their replies
+	orphans         map[uint64]struct{}    // the calls that gave up, whose replies are to come
+	err             error                  // why the Client failed: set once, under mu
+	dead            chan struct{}          // closed when err is set
 }
 
 type result struct {
@@ -163,11 +179,16 @@ type result struct {
 	err error
 }
 
-// NewClient makes a Client of c and starts its reader. It uses c's
-// Producer and Consumer: nothing else may, meanwhile.
+// resultChans holds the channels calls get their replies on, one each,
+// which would be most of a call's allocations.
+var resultChans = sync.Pool{New: func() any { return make(chan result, 1) }}
+
+// NewClient makes a Client of c. It uses c's Producer and Consumer:
+// nothing else may, meanwhile.
 func NewClient(c *Conn) *Client {
-	cl := &Client{c: c, calls: make(map[uint64]chan result), dead: make(chan struct{})}
-	go cl.read()
+	cl := &Client{c: c, turn: make(chan struct{}, 1), calls: make(map[uint64]chan result),
+		orphans: make(map[uint64]struct{}), dead: make(chan struct{})}
+	cl.turn <- struct{}{}
 	return cl
 }
 
@@ -178,12 +199,15 @@ func NewClient(c *Conn) *Client {
 // read, ring.ErrPeerClosed for a request sent after the server closed,
 // ring.ErrPeerDead, ring.ErrClosed after this side's Close, ErrProtocol.
 func (cl *Client) Call(ctx context.Context, req []byte) ([]byte, error) {
-	ch := make(chan result, 1)
 	cl.mu.Lock()
 	if cl.err != nil {
 		cl.mu.Unlock()
 		return nil, cl.err
 	}
+	// Every way out leaves ch empty and out of calls: nobody sends to it
+	// again.
+	ch := resultChans.Get().(chan result)
+	defer resultChans.Put(ch)
 	id := cl.next
 	cl.next++
 	cl.calls[id] = ch
@@ -192,74 +216,233 @@ func (cl *Client) Call(ctx context.Context, req []byte) ([]byte, error) {
 	err := send(ctx, cl.c.p, id, kindRequest, req)
 	cl.send.Unlock()
 	if err != nil {
-		cl.forget(id)
+		// No reply comes: the request did not go, or went torn, and
+		// Serve skips a torn request.
+		cl.mu.Lock()
+		delete(cl.calls, id)
+		cl.mu.Unlock()
 		return nil, err
 	}
-	select {
-	case r := <-ch:
-		return r.b, r.err
-	case <-ctx.Done():
-		cl.forget(id)
-		return nil, ctx.Err()
-	case <-cl.dead:
+	for {
+		cl.setWaiting(+1)
 		select {
-		case r := <-ch: // handed over just before the failure
+		case r := <-ch:
+			cl.setWaiting(-1)
+			cl.kick() // the last caller waiting may have left orphans to read
 			return r.b, r.err
-		default:
+		case <-cl.turn:
+			cl.setWaiting(-1)
+			if r, done := cl.lead(ctx, id, ch); done {
+				return r.b, r.err
+			}
+		case <-ctx.Done():
+			cl.setWaiting(-1)
+			if r, ok := cl.giveUp(id, ch); ok {
+				return r.b, r.err
+			}
+			return nil, ctx.Err()
+		case <-cl.dead:
+			cl.setWaiting(-1)
+			if r, ok := cl.giveUp(id, ch); ok {
+				return r.b, r.err
+			}
+			return nil, cl.err
 		}
-		cl.forget(id)
-		return nil, cl.err
 	}
 }
 
-// forget drops a call that gave up: its reply, if it comes, is dropped.
-func (cl *Client) forget(id uint64) {
+func (cl *Client) setWaiting(d int) {
 	cl.mu.Lock()
-	delete(cl.calls, id)
+	cl.waiting += d
 	cl.mu.Unlock()
 }
 
-// read is the Client's reader: each reply to its call, until the
-// connection fails.
-func (cl *Client) read() {
-	var head [callHead]byte
-	ctx := context.Background() // Conn.Close wakes it
+// lead reads replies, the caller holding the turn, until call id's own
+// has come (done), its context ends (done, with ctx's error) or the Client
+// fails (done, with its error); it gives the turn back. It returns not
+// done when a reply streams, having handed it and the turn to a drain: the
+// caller waits again.
+func (cl *Client) lead(ctx context.Context, id uint64, ch chan result) (result, bool) {
 	for {
+		select {
+		case r := <-ch:
+			cl.release()
+			return r, true
+		case <-cl.dead:
+			cl.release()
+			if r, ok := cl.giveUp(id, ch); ok {
+				return r, true
+			}
+			return result{err: cl.err}, true
+		default:
+		}
 		m, err := cl.c.c.Reader(ctx)
 		if errors.Is(err, ring.ErrTorn) {
-			continue // the rest of a reply the server aborted
+			continue // the rest of a reply the server aborted, or a torn one of ours
+		}
+		if err != nil {
+			if ctxErr := endOf(ctx, err); ctxErr != nil {
+				cl.release()
+				if r, ok := cl.giveUp(id, ch); ok {
+					return r, true
+				}
+				return result{err: ctxErr}, true
+			}
+			cl.fail(err)
+			continue // to return cl.err, or a reply handed over first
+		}
+		// The head is read under no caller's context: a first fragment
+		// too short for it (tiny slots) would make the read wait, and an
+		// end of ctx there tear another call's reply.
+		m.SetContext(context.Background())
+		to, kind, ok := cl.readHead(m)
+		switch {
+		case !ok:
+		case m.Streaming():
+			// Reading it waits for the server, under no caller's
+			// context: a drain reads it, and the caller waits again.
+			// This call's own too: an end of ctx would tear it, and
+			// leave its rest in the ring for nobody to discard.
+			cl.mu.Lock()
+			cl.drains++
+			cl.mu.Unlock()
+			go cl.drain(m, to, kind)
+			return result{}, false
+		default:
+			cl.deliver(m, to, kind) // whole in the ring: no wait
+		}
+	}
+}
+
+// endOf returns ctx's error if err is the end of ctx: the ring reports a
+// deadline passed from ctx.Deadline, before ctx's own timer may have
+// fired, so ctx.Err can still be nil.
+func endOf(ctx context.Context, err error) error {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return context.DeadlineExceeded
+	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		return ctx.Err()
+	}
+	return nil
+}
+
+// drain reads replies for nobody, holding the turn: first the rest of
+// reply m, if it is given, then the replies of calls that gave up, until
+// none is left to come, a caller waits (who reads from then on), or the
+// Client fails. It reads under no caller's context.
+func (cl *Client) drain(m *ring.MessageReader, to uint64, kind byte) {
+	if m == nil {
+		select {
+		case <-cl.turn:
+		case <-cl.dead:
+			cl.mu.Lock()
+			cl.drains--
+			cl.mu.Unlock()
+			return
+		}
+	} else {
+		cl.deliver(m, to, kind)
+	}
+	for {
+		cl.mu.Lock()
+		if cl.err != nil || cl.waiting > 0 || len(cl.orphans) == 0 {
+			cl.drains--
+			cl.mu.Unlock()
+			cl.release()
+			return
+		}
+		cl.mu.Unlock()
+		m, err := cl.c.c.Reader(context.Background())
+		if errors.Is(err, ring.ErrTorn) {
+			continue
 		}
 		if err != nil {
 			cl.fail(err)
-			return
+			continue
 		}
-		if n := m.Len(); n < callHead {
-			_ = m.Close()
-			cl.fail(fmt.Errorf("%w: a %d-byte reply, shorter than the %d-byte head", ErrProtocol, n, callHead))
-			return
+		if to, kind, ok := cl.readHead(m); ok {
+			cl.deliver(m, to, kind)
 		}
-		if _, err := io.ReadFull(m, head[:]); err != nil {
-			continue // torn before its head: nobody to tell
-		}
-		to := binary.LittleEndian.Uint64(head[:])
-		body, err := appendRest(nil, m)
-		r := result{b: body}
-		switch {
-		case err != nil:
-			r = result{err: fmt.Errorf("conn: reply to call %d: %w", to, err)}
-		case head[8] == kindFailed:
-			r = result{err: &RemoteError{Msg: string(body)}}
-		case head[8] != kindReply:
-			cl.fail(fmt.Errorf("%w: reply kind %d", ErrProtocol, head[8]))
-			return
-		}
-		cl.mu.Lock()
-		if c, ok := cl.calls[to]; ok {
-			delete(cl.calls, to)
-			c <- r // buffered, and only ever sent once
-		}
-		cl.mu.Unlock()
 	}
+}
+
+// release gives the turn back, and starts a drain if replies of calls
+// that gave up are to come and no caller waits to read them.
+func (cl *Client) release() {
+	cl.turn <- struct{}{}
+	cl.kick()
+}
+
+func (cl *Client) kick() {
+	cl.mu.Lock()
+	start := cl.err == nil && len(cl.orphans) > 0 && cl.waiting == 0 && cl.drains == 0
+	if start {
+		cl.drains++
+	}
+	cl.mu.Unlock()
+	if start {
+		go cl.drain(nil, 0, 0)
+	}
+}
+
+// giveUp drops a call that gave up: its reply, if it comes, is read by
+// whoever reads next and dropped. A reply handed over before is returned.
+func (cl *Client) giveUp(id uint64, ch chan result) (result, bool) {
+	cl.mu.Lock()
+	if _, ok := cl.calls[id]; !ok {
+		cl.mu.Unlock()
+		return <-ch, true // deliver sent it, under mu
+	}
+	delete(cl.calls, id)
+	if cl.err == nil {
+		cl.orphans[id] = struct{}{}
+	}
+	cl.mu.Unlock()
+	cl.kick()
+	return result{}, false
+}
+
+// readHead reads the head of reply m. It fails the Client if m is not a reply,
+// and returns not ok then, and for a reply torn before its head, which
+// nobody can be told of.
+func (cl *Client) readHead(m *ring.MessageReader) (to uint64, kind byte, ok bool) {
+	if n := m.Len(); n < callHead {
+		_ = m.Close()
+		cl.fail(fmt.Errorf("%w: a %d-byte reply, shorter than the %d-byte head", ErrProtocol, n, callHead))
+		return 0, 0, false
+	}
+	head := cl.head[:] // the turn's: a local would escape to the heap
+	if _, err := io.ReadFull(m, head); err != nil {
+		return 0, 0, false
+	}
+	if kind = head[8]; kind != kindReply && kind != kindFailed {
+		_ = m.Close()
+		cl.fail(fmt.Errorf("%w: reply kind %d", ErrProtocol, kind))
+		return 0, 0, false
+	}
+	return binary.LittleEndian.Uint64(head), kind, true
+}
+
+// deliver reads the rest of reply m, to call to, and hands it over; a
+// reply to a call that gave up is dropped.
+func (cl *Client) deliver(m *ring.MessageReader, to uint64, kind byte) {
+	body, err := appendRest(nil, m)
+	r := result{b: body}
+	switch {
+	case err != nil:
+		r = result{err: fmt.Errorf("conn: reply to call %d: %w", to, err)}
+	case kind == kindFailed:
+		r = result{err: &RemoteError{Msg: string(body)}}
+	}
+	cl.mu.Lock()
+	if c, ok := cl.calls[to]; ok {
+		delete(cl.calls, to)
+		c <- r // buffered, and only ever sent once
+	} else {
+		delete(cl.orphans, to)
+	}
+	cl.mu.Unlock()
 }
 
 // fail ends the Client: every call waiting, and every later one, returns

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -106,4 +108,75 @@ func TestCallEnds(t *testing.T) {
 	require.Error(t, err)
 	require.True(t, errors.Is(err, io.EOF) || errors.Is(err, conn.ErrClosed) || strings.Contains(err.Error(), "closed"), "%v", err)
 	<-served
+}
+
+// TestCallsGiveUp: calls from many goroutines, many of which give up
+// (their deadlines end while their requests or replies are in the ring,
+// some of those replies larger than the ring), against a handler that
+// takes its time. Every call that returns a reply gets its own; the others
+// return their deadline. The Client works on after all of them, and, idle,
+// keeps no goroutine of its own.
+func TestCallsGiveUp(t *testing.T) {
+	shmtest.NoLeaks(t)
+	l := listen(t, conn.Config{Slots: 8, SlotSize: 128})
+	client, server := pair(t, l, conn.Config{})
+	served := serve(t, server, func(ctx context.Context, req []byte) ([]byte, error) {
+		if len(req)%3 == 0 {
+			time.Sleep(time.Duration(len(req)%7) * 100 * time.Microsecond)
+		}
+		return upper(ctx, req)
+	})
+	cl := conn.NewClient(client)
+	timeouts := []time.Duration{50 * time.Microsecond, 300 * time.Microsecond, 2 * time.Millisecond, time.Minute}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	var gaveUp, answered atomic.Int64
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				req := fmt.Sprintf("g%d-call%d-", g, i) + strings.Repeat("x", (i*131+g*17)%2500)
+				ctx, cancel := context.WithTimeout(context.Background(), timeouts[(i+g)%len(timeouts)])
+				resp, err := cl.Call(ctx, []byte(req))
+				cancel()
+				switch {
+				case errors.Is(err, context.DeadlineExceeded):
+					gaveUp.Add(1)
+					continue
+				case err == nil && string(resp) != strings.ToUpper(req):
+					err = fmt.Errorf("call %q: got the reply %.40q", req, resp)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				answered.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	t.Logf("%d calls answered, %d gave up", answered.Load(), gaveUp.Load())
+	require.NotZero(t, answered.Load())
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	resp, err := cl.Call(ctx, []byte("last"))
+	require.NoError(t, err, "a call after all those that gave up")
+	require.Equal(t, "LAST", string(resp))
+	require.Eventually(t, func() bool { return clientGoroutines() == 0 }, 30*time.Second, time.Millisecond,
+		"an idle Client keeps %d goroutines", clientGoroutines())
+
+	require.NoError(t, client.CloseWrite())
+	require.NoError(t, <-served)
+}
+
+// clientGoroutines counts the goroutines running a Client's code.
+func clientGoroutines() int {
+	buf := make([]byte, 1<<20)
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "conn.(*Client)")
 }

@@ -160,6 +160,12 @@ func (c *Consumer) readerLarge(ctx context.Context) (total, k uint64, err error)
 // Len returns the message's length, all fragments together.
 func (r *MessageReader) Len() int { return int(r.total) }
 
+// Streaming reports whether the message has more fragments than the ring
+// has slots, so that Next, Read, WriteTo and Close may wait for fragments
+// the producer has yet to publish. A reader of a message that fits the
+// ring never waits: Reader waited for all of it.
+func (r *MessageReader) Streaming() bool { return r.streaming }
+
 // SetContext makes ctx govern the reader's waits from now on, in place of
 // the one given to Reader: for a caller whose deadline moves between two
 // reads of one message (a net.Conn's Read, as package conn's). Nothing

@@ -92,6 +92,7 @@ func TestMessageReader(t *testing.T) {
 				r, err := c.Reader(ctx)
 				require.NoError(t, err, "message %d, %d bytes", i, n)
 				require.Equal(t, n, r.Len())
+				require.Equal(t, fragments(n) > slots, r.Streaming(), "message %d, %d bytes: streams", i, n)
 				var got []byte
 				switch how {
 				case "Next":
