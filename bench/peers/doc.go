@@ -43,6 +43,9 @@
 //	                         transport, the rest of gRPC, protobuf, the
 //	                         transport, system calls, yields, the
 //	                         runtime) and the top functions
+//	BenchmarkGRPCStreamProfile  the same of the server stream of 1 MiB
+//	                         messages: each layer's share of each
+//	                         process's CPU, and that CPU per message
 //	BenchmarkGRPCIdle        a gRPC server over conn with 100 client
 //	                         connections that say nothing: its threads,
 //	                         both processes' CPU over a liveness interval
@@ -69,7 +72,7 @@
 // utime+stime of both processes (/proc/PID/stat, in 10 ms ticks) over the
 // timed calls, divided by their count. bench/report runs these
 // benchmarks apart from the others, with a -benchtime of their own, but
-// for BenchmarkGRPCProfile: a profile's samples come at 500 a second of
+// for the profiles (BenchmarkGRPCProfile, BenchmarkGRPCStreamProfile): a profile's samples come at 500 a second of
 // CPU at most, and it needs more than the others' few tenths of a second.
 //
 // # shmipc-go

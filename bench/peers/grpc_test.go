@@ -196,18 +196,23 @@ func grpcUnary(h harness, t transport, size, n int, o serverOptions) result {
 	return r
 }
 
+// streamWarm is how many messages of size bytes grpcStream's untimed
+// stream takes before a timed one of n: at most 4 MiB, for 1 MiB
+// messages take a while.
+func streamWarm(size, n int) int { return min(warmFor(n), max(1, (4<<20)/size)) }
+
 // grpcStream downloads n messages of size bytes on one server stream,
 // timed from the call to the end of the stream, after a connecting call
-// of Echo and a shorter stream untimed.
-func grpcStream(h harness, t transport, size, n int) result {
+// of Echo and a shorter stream untimed (streamWarm).
+func grpcStream(h harness, t transport, size, n int, o serverOptions) result {
 	h.Helper()
-	p := startPeer(h, t, modeGRPC, size, 0, serverOptions{})
+	p := startPeer(h, t, modeGRPC, size, 0, o)
 	cc := newGRPCClient(h, p)
 	ctx := context.Background()
 	if err := grpcEcho(ctx, cc, wrapperspb.Bytes(nil), new(wrapperspb.BytesValue)); err != nil {
 		h.Fatalf("gRPC over %s, the first call: %v", t.name, err)
 	}
-	warm := min(warmFor(n), max(1, (4<<20)/size)) // at most 4 MiB: 1 MiB messages take a while
+	warm := streamWarm(size, n)
 	if err := grpcDownload(ctx, cc, size, warm); err != nil {
 		h.Fatalf("gRPC over %s, warm-up stream of %d-byte messages: %v", t.name, size, err)
 	}
@@ -246,6 +251,6 @@ func BenchmarkGRPCUnary(b *testing.B) {
 func BenchmarkGRPCStream(b *testing.B) {
 	benchEach(b, grpcStreamSizes, grpcNames, func(b *testing.B, t transport, size int) {
 		b.SetBytes(int64(size))
-		reportStream(b, grpcStream(b, t, size, b.N))
+		reportStream(b, grpcStream(b, t, size, b.N, serverOptions{}))
 	})
 }

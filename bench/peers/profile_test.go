@@ -419,11 +419,12 @@ func summarize(stacks []stack) profileSummary {
 // profileTop is how many functions of each profile the benchmark logs.
 const profileTop = 10
 
-// profiledUnary runs grpcUnary with a CPU profile of each process: this
-// one's, and the server's written by it. Each covers its process's whole
-// part (the connection, the warm-up calls and the timed ones), the
-// timed calls being most of it but in the shortest runs.
-func profiledUnary(h harness, t transport, size, n int) (result, profileSummary, profileSummary) {
+// profiled runs measure, which starts its server with the options it is
+// given, with a CPU profile of each process: this one's, and the
+// server's written by it. Each covers its process's whole part (the
+// connection, the warm-up and the timed part), the timed part being most
+// of it but in the shortest runs.
+func profiled(h harness, measure func(serverOptions) result) (result, profileSummary, profileSummary) {
 	h.Helper()
 	dir := h.TempDir()
 	if strings.ContainsAny(dir, " \t\n") {
@@ -434,7 +435,7 @@ func profiledUnary(h harness, t transport, size, n int) (result, profileSummary,
 	if err != nil {
 		h.Fatal(err)
 	}
-	r := grpcUnary(h, t, size, n, serverOptions{cpuProfile: serverFile})
+	r := measure(serverOptions{cpuProfile: serverFile})
 	if err := stop(); err != nil {
 		h.Fatal(err)
 	}
@@ -449,11 +450,59 @@ func profiledUnary(h harness, t transport, size, n int) (result, profileSummary,
 	return r, sums[0], sums[1]
 }
 
-// Sizes and transports of BenchmarkGRPCProfile.
+// profiledUnary runs grpcUnary under profiled.
+func profiledUnary(h harness, t transport, size, n int) (result, profileSummary, profileSummary) {
+	h.Helper()
+	return profiled(h, func(o serverOptions) result { return grpcUnary(h, t, size, n, o) })
+}
+
+// profiledStream runs grpcStream under profiled.
+func profiledStream(h harness, t transport, size, n int) (result, profileSummary, profileSummary) {
+	h.Helper()
+	return profiled(h, func(o serverOptions) result { return grpcStream(h, t, size, n, o) })
+}
+
+// Sizes and transports of BenchmarkGRPCProfile and
+// BenchmarkGRPCStreamProfile.
 var (
-	profileSizes = []int{1 << 10}
-	profileNames = []string{"conn", "unix"}
+	profileSizes       = []int{1 << 10}
+	streamProfileSizes = []int{1 << 20}
+	profileNames       = []string{"conn", "unix"}
 )
+
+// skipProfiledAlready skips b if go test profiles this process itself:
+// one CPU profile at a time.
+func skipProfiledAlready(b *testing.B) {
+	if f := flag.Lookup("test.cpuprofile"); f != nil && f.Value.String() != "" {
+		b.Skip("go test -cpuprofile profiles this process already")
+	}
+}
+
+// reportProfiles reports the profiles of a run of ops operations, the
+// warm-up ones included (per names one: "rpc", "msg"), and logs their top
+// functions, as BenchmarkGRPCProfile says.
+func reportProfiles(b *testing.B, per string, ops int, client, server profileSummary) {
+	b.Helper()
+	line := fmt.Sprintf("profile N=%d", b.N)
+	for _, side := range []struct {
+		name string
+		s    profileSummary
+	}{{"client", client}, {"server", server}} {
+		b.ReportMetric(float64(side.s.samples), side.name+"-samples")
+		b.ReportMetric(float64(side.s.ns)/float64(ops), side.name+"-sampled-ns/"+per)
+		for _, l := range layers {
+			b.ReportMetric(side.s.share[l], side.name+"-"+l+"-pct")
+		}
+		line += " " + side.name + ":"
+		for i, f := range side.s.top[:min(profileTop, len(side.s.top))] {
+			if i > 0 {
+				line += " |"
+			}
+			line += fmt.Sprintf(" %.1f%% %s", f.pct, f.fn)
+		}
+	}
+	b.Log(line)
+}
 
 // BenchmarkGRPCProfile: BenchmarkGRPCUnary under a CPU profile of both
 // processes. For each, client- and server-: the share of CPU time of each
@@ -470,30 +519,28 @@ var (
 // the unary calls' own.
 func BenchmarkGRPCProfile(b *testing.B) {
 	benchEach(b, profileSizes, profileNames, func(b *testing.B, t transport, size int) {
-		if f := flag.Lookup("test.cpuprofile"); f != nil && f.Value.String() != "" {
-			b.Skip("go test -cpuprofile profiles this process already")
-		}
+		skipProfiledAlready(b)
 		r, client, server := profiledUnary(b, t, size, b.N)
 		b.ReportMetric(r.p50, "p50-ns")
 		report(b, r) // utime+stime per call of the same run: what the samples may be held against
-		line := fmt.Sprintf("profile N=%d", b.N)
-		for _, side := range []struct {
-			name string
-			s    profileSummary
-		}{{"client", client}, {"server", server}} {
-			b.ReportMetric(float64(side.s.samples), side.name+"-samples")
-			b.ReportMetric(float64(side.s.ns)/float64(warmFor(b.N)+b.N), side.name+"-sampled-ns/rpc")
-			for _, l := range layers {
-				b.ReportMetric(side.s.share[l], side.name+"-"+l+"-pct")
-			}
-			line += " " + side.name + ":"
-			for i, f := range side.s.top[:min(profileTop, len(side.s.top))] {
-				if i > 0 {
-					line += " |"
-				}
-				line += fmt.Sprintf(" %.1f%% %s", f.pct, f.fn)
-			}
-		}
-		b.Log(line)
+		reportProfiles(b, "rpc", warmFor(b.N)+b.N, client, server)
+	})
+}
+
+// BenchmarkGRPCStreamProfile: BenchmarkGRPCStream of 1 MiB messages under
+// a CPU profile of both processes, reported as BenchmarkGRPCProfile's are
+// but per message (sampled-ns/msg: the warm-up stream's messages and the
+// timed ones), with the stream's own figures of the same run (MB/s,
+// cpu-ns/msg). Where a message's CPU goes says how much of it a faster
+// transport could take away: at 1 MiB, gRPC copies each message several
+// times in its own layers (protobuf's marshalling, HTTP/2's framing, the
+// reassembly of the frames), which no transport removes.
+func BenchmarkGRPCStreamProfile(b *testing.B) {
+	benchEach(b, streamProfileSizes, profileNames, func(b *testing.B, t transport, size int) {
+		skipProfiledAlready(b)
+		b.SetBytes(int64(size))
+		r, client, server := profiledStream(b, t, size, b.N)
+		reportStream(b, r)
+		reportProfiles(b, "msg", streamWarm(size, b.N)+b.N, client, server)
 	})
 }

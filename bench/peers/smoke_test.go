@@ -93,7 +93,7 @@ func TestSmokeGRPC(t *testing.T) {
 		for _, tr := range available(grpcNames) {
 			t.Run("grpc-stream/"+tr.name+"/"+sizeName(size), func(t *testing.T) {
 				shmtest.NoLeaks(t)
-				r := grpcStream(smoke{t}, tr, size, min(2000, max(3, (4<<20)/size)))
+				r := grpcStream(smoke{t}, tr, size, min(2000, max(3, (4<<20)/size)), serverOptions{})
 				if r.elapsed <= 0 {
 					t.Errorf("elapsed %v", r.elapsed)
 				}
@@ -113,23 +113,39 @@ func TestSmokeGRPC(t *testing.T) {
 			})
 		}
 	}
+	checkProfiles := func(t *testing.T, profiles ...profileSummary) {
+		t.Helper()
+		for _, s := range profiles {
+			if s.samples == 0 {
+				continue // a few calls may take less than a sample's 2 ms
+			}
+			sum := 0.0
+			for _, l := range layers {
+				sum += s.share[l]
+			}
+			if sum < 99.9 || sum > 100.1 || len(s.top) == 0 {
+				t.Errorf("%d samples: layers' shares sum to %v%%, %d functions", s.samples, sum, len(s.top))
+			}
+		}
+	}
 	for _, size := range profileSizes {
 		for _, tr := range available(profileNames) {
 			t.Run("grpc-profile/"+tr.name+"/"+sizeName(size), func(t *testing.T) {
 				shmtest.NoLeaks(t)
 				_, client, server := profiledUnary(smoke{t}, tr, size, 200)
-				for _, s := range []profileSummary{client, server} {
-					if s.samples == 0 {
-						continue // a few calls may take less than a sample's 2 ms
-					}
-					sum := 0.0
-					for _, l := range layers {
-						sum += s.share[l]
-					}
-					if sum < 99.9 || sum > 100.1 || len(s.top) == 0 {
-						t.Errorf("%d samples: layers' shares sum to %v%%, %d functions", s.samples, sum, len(s.top))
-					}
+				checkProfiles(t, client, server)
+			})
+		}
+	}
+	for _, size := range streamProfileSizes {
+		for _, tr := range available(profileNames) {
+			t.Run("grpc-stream-profile/"+tr.name+"/"+sizeName(size), func(t *testing.T) {
+				shmtest.NoLeaks(t)
+				r, client, server := profiledStream(smoke{t}, tr, size, max(3, (4<<20)/size))
+				if r.elapsed <= 0 {
+					t.Errorf("elapsed %v", r.elapsed)
 				}
+				checkProfiles(t, client, server)
 			})
 		}
 	}
