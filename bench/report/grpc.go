@@ -15,11 +15,12 @@ var (
 		{"unix", "Unix socket", colSocket},
 		{"tcp", "TCP loopback", colPipe},
 	}
-	grpcUnarySizes   = []int{64, 1 << 10}
-	grpcStreamSizes  = []int{1 << 10, 64 << 10, 1 << 20}
-	httpSizes        = []int{64, 64 << 10}
-	grpcProfileSize  = 1 << 10
-	grpcProfileNames = []string{"conn", "unix"}
+	grpcUnarySizes        = []int{64, 1 << 10}
+	grpcStreamSizes       = []int{1 << 10, 64 << 10, 1 << 20}
+	httpSizes             = []int{64, 64 << 10}
+	grpcProfileSize       = 1 << 10
+	grpcStreamProfileSize = 1 << 20
+	grpcProfileNames      = []string{"conn", "unix"}
 )
 
 // The goals of issue 22.
@@ -42,6 +43,9 @@ func grpcStreamName(t string, size int) string {
 func httpName(t string, size int) string { return "BenchmarkHTTP/" + t + "/" + sizeName(size) }
 func grpcProfileName(t string) string {
 	return "BenchmarkGRPCProfile/" + t + "/" + sizeName(grpcProfileSize)
+}
+func grpcStreamProfileName(t string) string {
+	return "BenchmarkGRPCStreamProfile/" + t + "/" + sizeName(grpcStreamProfileSize)
 }
 
 // grpcIdleName is the idle gRPC benchmark's name in rs
@@ -155,8 +159,9 @@ var profileLayers = []struct{ name, label string }{
 // gRPC's own layers, which a transport does not take away.
 var grpcOwnLayers = []string{"http2", "grpc", "protobuf"}
 
-// profileTop is the top functions of one BenchmarkGRPCProfile run, as its
-// log gives them: the run of n calls.
+// profileTop is the top functions of one BenchmarkGRPCProfile or
+// BenchmarkGRPCStreamProfile run, as its log gives them: the run of n
+// calls or messages.
 type profileTop struct {
 	n              int
 	client, server []topFunc
@@ -167,8 +172,8 @@ type topFunc struct {
 	fn  string
 }
 
-// profileLine is a line of BenchmarkGRPCProfile's log, as go test prints
-// it: indented, the file and line, then
+// profileLine is a line of the log of BenchmarkGRPCProfile and
+// BenchmarkGRPCStreamProfile, as go test prints it: indented, the file and line, then
 // "profile N=<n> client: <pct>% <function> | ... server: <pct>% <function> | ...".
 var profileLine = regexp.MustCompile(`^\s+\S+:\d+: profile N=(\d+) client:(.*) server:(.*)$`)
 
@@ -323,21 +328,94 @@ func renderGRPC(p printer, rs *Results) {
 	p("\n")
 }
 
-// renderGRPCProfile says where a unary call's CPU goes, from the profiles
-// of BenchmarkGRPCProfile, and so how much of it a transport can take
-// away.
-func renderGRPCProfile(p printer, rs *Results) {
+// A profiled benchmark of bench/peers: BenchmarkGRPCProfile (a unary
+// call) or BenchmarkGRPCStreamProfile (a message of a server stream).
+type profiled struct {
+	name  func(t string) string // its name over transport t
+	per   string                // what its sampled-ns/PER counts: "rpc", "msg"
+	noun  string                // that, in words: "call", "message"
+	title string                // its section's
+	what  string                // what it profiles, in the section's first sentence
+}
+
+var (
+	unaryProfile = profiled{grpcProfileName, "rpc", "call", "Where a gRPC call's time goes",
+		"the " + sizeName(grpcProfileSize) + " unary call, `BenchmarkGRPCProfile`"}
+	streamProfile = profiled{grpcStreamProfileName, "msg", "message", "Where a " + sizeName(grpcStreamProfileSize) + " stream's time goes",
+		"the server stream of " + sizeName(grpcStreamProfileSize) + " messages, `BenchmarkGRPCStreamProfile`"}
+)
+
+// names returns the transports of grpcProfileNames that pr has figures of.
+func (pr profiled) names(rs *Results) []string {
 	var names []string
 	for _, t := range grpcProfileNames {
-		if rs.Has(grpcProfileName(t)) {
+		if rs.Has(pr.name(t)) {
 			names = append(names, t)
 		}
 	}
-	if len(names) == 0 {
-		return
+	return names
+}
+
+// renderGRPCProfile says where a unary call's CPU goes, from the profiles
+// of BenchmarkGRPCProfile, and so how much of it a transport can take
+// away; then the same of a 1 MiB stream's message.
+func renderGRPCProfile(p printer, rs *Results) {
+	if names := unaryProfile.names(rs); len(names) > 0 {
+		renderProfileTable(p, rs, unaryProfile, names)
+		for _, t := range names {
+			own, all, ok := grpcOwnCPU(rs, unaryProfile, t)
+			if !ok || all == 0 {
+				continue
+			}
+			p("- Over %s, gRPC's own layers (its HTTP/2 transport, the rest of gRPC, protobuf) took %.0f%% of both\n", grpcNoun(t), 100*own/all)
+			p("  processes' samples: %s of the %s of CPU per call they stand for.", duration(own), duration(all))
+			if ticks, ok := rs.Get(grpcProfileName(t), "cpu-ns/rpc"); ok && ticks > 0 {
+				p(" utime+stime counted %s per\n  call in the same run: the profile caught %.0f%% of it.", duration(ticks), 100*all/ticks)
+			}
+			p("\n")
+		}
+		if own, all, ok := grpcOwnCPU(rs, unaryProfile, "unix"); ok && all > 0 {
+			p("- So a transport that cost nothing could take at most %.0f%% off the CPU of a call over the Unix\n", 100*(all-own)/all)
+			p("  socket: gRPC's own work stays.")
+			c, ok1 := rs.Get(grpcUnaryName("conn", grpcProfileSize), "cpu-ns/rpc")
+			u, ok2 := rs.Get(grpcUnaryName("unix", grpcProfileSize), "cpu-ns/rpc")
+			if ok1 && ok2 && u > 0 {
+				p(" Unprofiled (`BenchmarkGRPCUnary`, utime+stime), a call over conn cost %s of\n  CPU, %s the Unix socket's %s.", duration(c), ratio(c/u), duration(u))
+			}
+			p("\n")
+		}
+		renderProfileTops(p, rs, unaryProfile, names)
 	}
-	p("\n### Where a gRPC call's time goes\n\n")
-	p("CPU profiles (500 Hz) of both processes of the %s unary call, `BenchmarkGRPCProfile`: each\n", sizeName(grpcProfileSize))
+	if names := streamProfile.names(rs); len(names) > 0 {
+		renderProfileTable(p, rs, streamProfile, names)
+		for _, t := range names {
+			n := grpcStreamProfileName(t)
+			mbs := ""
+			if v, ok := rs.Get(n, "MB/s"); ok {
+				mbs = fmt.Sprintf(" (%s MB/s, profiled)", num(v))
+			}
+			p("- Over %s%s:", grpcNoun(t), mbs)
+			for i, side := range []string{"client", "server"} {
+				own, tr, ns, ok := sideShares(rs, n, "msg", side)
+				if !ok {
+					continue
+				}
+				if i > 0 {
+					p(";")
+				}
+				p("\n  the %s's %s of sampled CPU per message went %.0f%% to gRPC's own layers, %.0f%% to the\n  transport and system calls", side, duration(ns), own, tr)
+			}
+			p(".\n")
+		}
+		renderProfileTops(p, rs, streamProfile, names)
+	}
+}
+
+// renderProfileTable heads pr's section and gives each layer's share of
+// each process's samples over each of names, and the samples.
+func renderProfileTable(p printer, rs *Results, pr profiled, names []string) {
+	p("\n### %s\n\n", pr.title)
+	p("CPU profiles (500 Hz) of both processes of %s: each\n", pr.what)
 	p("sample counts for the innermost of its functions that belongs to a layer, so a memmove or an\n")
 	p("allocation counts for the layer that made it; a system call counts as one whoever made it. A\n")
 	p("yield is a layer of its own: the profile cannot tell whose it was. Shares of each process's\n")
@@ -352,52 +430,31 @@ func renderGRPCProfile(p printer, rs *Results) {
 	}
 	p("\n")
 	pct := func(v float64) string { return fmt.Sprintf("%.1f%%", v) }
-	for _, l := range profileLayers {
-		p("| %s |", l.label)
+	row := func(label string, unit func(side string) string, f func(float64) string) {
+		p("| %s |", label)
 		for _, t := range names {
-			n := grpcProfileName(t)
-			p(" %s | %s |", cell(rs, n, "client-"+l.name+"-pct", pct), cell(rs, n, "server-"+l.name+"-pct", pct))
+			n := pr.name(t)
+			p(" %s | %s |", cell(rs, n, unit("client"), f), cell(rs, n, unit("server"), f))
 		}
 		p("\n")
 	}
-	p("| samples |")
-	for _, t := range names {
-		n := grpcProfileName(t)
-		p(" %s | %s |", cell(rs, n, "client-samples", whole), cell(rs, n, "server-samples", whole))
+	for _, l := range profileLayers {
+		row(l.label, func(side string) string { return side + "-" + l.name + "-pct" }, pct)
 	}
-	p("\n\n")
+	row("samples", func(side string) string { return side + "-samples" }, whole)
+	row("sampled CPU per "+pr.noun, func(side string) string { return side + "-sampled-ns/" + pr.per }, duration)
+	p("\n")
+}
 
-	// gRPC's own share of each call's CPU: what no transport removes.
+// renderProfileTops gives the functions with the most samples of their
+// own in pr's last profile over each of names.
+func renderProfileTops(p printer, rs *Results, pr profiled, names []string) {
 	for _, t := range names {
-		own, all, ok := grpcOwnCPU(rs, t)
-		if !ok || all == 0 {
-			continue
-		}
-		p("- Over %s, gRPC's own layers (its HTTP/2 transport, the rest of gRPC, protobuf) took %.0f%% of both\n", grpcNoun(t), 100*own/all)
-		p("  processes' samples: %s of the %s of CPU per call they stand for.", duration(own), duration(all))
-		if ticks, ok := rs.Get(grpcProfileName(t), "cpu-ns/rpc"); ok && ticks > 0 {
-			p(" utime+stime counted %s per\n  call in the same run: the profile caught %.0f%% of it.", duration(ticks), 100*all/ticks)
-		}
-		p("\n")
-	}
-	if own, all, ok := grpcOwnCPU(rs, "unix"); ok && all > 0 {
-		p("- So a transport that cost nothing could take at most %.0f%% off the CPU of a call over the Unix\n", 100*(all-own)/all)
-		p("  socket: gRPC's own work stays.")
-		c, ok1 := rs.Get(grpcUnaryName("conn", grpcProfileSize), "cpu-ns/rpc")
-		u, ok2 := rs.Get(grpcUnaryName("unix", grpcProfileSize), "cpu-ns/rpc")
-		if ok1 && ok2 && u > 0 {
-			p(" Unprofiled (`BenchmarkGRPCUnary`, utime+stime), a call over conn cost %s of\n  CPU, %s the Unix socket's %s.", duration(c), ratio(c/u), duration(u))
-		}
-		p("\n")
-	}
-
-	tops := rs.profileTops
-	for _, t := range names {
-		top, ok := tops[grpcProfileName(t)]
+		top, ok := rs.profileTops[pr.name(t)]
 		if !ok {
 			continue
 		}
-		p("\nThe functions with the most samples of their own over %s, from the last profile (a run of %d calls):\n\n", grpcNoun(t), top.n)
+		p("\nThe functions with the most samples of their own over %s, from the last profile (a run of %d %ss):\n\n", grpcNoun(t), top.n, pr.noun)
 		p("| client | | server | |\n|---|---|---|---|\n")
 		for i := range max(len(top.client), len(top.server)) {
 			cf, sf, cp, sp := "", "", "", ""
@@ -412,26 +469,43 @@ func renderGRPCProfile(p printer, rs *Results) {
 	}
 }
 
-// grpcOwnCPU returns the CPU per call that BenchmarkGRPCProfile's samples
-// stand for over t, both processes (all), and how much of it was gRPC's
-// own layers (own): each side's sampled-ns/rpc, and its share of them.
-// The samples, not utime+stime: the profile catches a part of what the
-// kernel counts, and not the same part over every transport on the
-// project's VM, so own and all are taken from the same count.
-func grpcOwnCPU(rs *Results, t string) (own, all float64, ok bool) {
-	prof := grpcProfileName(t)
+// The layers that are the transport's: its own code, and the system
+// calls (over a socket, the kernel's copy; over conn, its doorbells).
+var transportLayers = []string{"transport", "syscall"}
+
+// sideShares returns one process's (side: client, server) figures of
+// the profiled benchmark name: the share of its samples in gRPC's own
+// layers and in the transport's (percent), and the CPU per operation
+// (per: rpc, msg) its samples stand for.
+func sideShares(rs *Results, name, per, side string) (own, transport, ns float64, ok bool) {
+	sum := func(ls []string) (float64, bool) {
+		total := 0.0
+		for _, l := range ls {
+			v, ok := rs.Get(name, side+"-"+l+"-pct")
+			if !ok {
+				return 0, false
+			}
+			total += v
+		}
+		return total, true
+	}
+	ns, ok1 := rs.Get(name, side+"-sampled-ns/"+per)
+	own, ok2 := sum(grpcOwnLayers)
+	transport, ok3 := sum(transportLayers)
+	return own, transport, ns, ok1 && ok2 && ok3
+}
+
+// grpcOwnCPU returns the CPU per operation that pr's samples stand for
+// over t, both processes (all), and how much of it was gRPC's own layers
+// (own): each side's sampled-ns, and its share of them. The samples, not
+// utime+stime: the profile catches a part of what the kernel counts, and
+// not the same part over every transport on the project's VM, so own and
+// all are taken from the same count.
+func grpcOwnCPU(rs *Results, pr profiled, t string) (own, all float64, ok bool) {
 	for _, side := range []string{"client", "server"} {
-		ns, ok := rs.Get(prof, side+"-sampled-ns/rpc")
+		share, _, ns, ok := sideShares(rs, pr.name(t), pr.per, side)
 		if !ok {
 			return 0, 0, false
-		}
-		share := 0.0
-		for _, l := range grpcOwnLayers {
-			v, ok := rs.Get(prof, side+"-"+l+"-pct")
-			if !ok {
-				return 0, 0, false
-			}
-			share += v
 		}
 		own += ns * share / 100
 		all += ns
@@ -441,26 +515,97 @@ func grpcOwnCPU(rs *Results, t string) (own, all float64, ok bool) {
 
 // renderWhyGRPC adds to "Why, as far as is known" what the profiles say
 // of a gRPC target missed: the yields' share over conn, against the Unix
-// socket's.
+// socket's; and what bounds the 1 MiB stream.
 func renderWhyGRPC(p printer, rs *Results) {
-	missedAny := false
+	missedAny, streamMissed := false, false
 	for _, t := range grpcTargets(rs) {
 		missedAny = missedAny || t.status == missed
+		streamMissed = streamMissed || t.status == missed && strings.HasPrefix(t.what, "gRPC server stream")
+	}
+	if !missedAny {
+		return
 	}
 	cy, ok1 := rs.Get(grpcProfileName("conn"), "client-yield-pct")
 	sy, ok2 := rs.Get(grpcProfileName("conn"), "server-yield-pct")
-	if !missedAny || !ok1 || !ok2 {
+	if ok1 && ok2 {
+		p("- gRPC over conn: in the %s unary call's profiles, yields (runtime.Gosched, which conn's adaptive wait\n", sizeName(grpcProfileSize))
+		p("  calls between polls before it sleeps) took %.0f%% of the client's samples and %.0f%% of the server's", cy, sy)
+		uc, ok1 := rs.Get(grpcProfileName("unix"), "client-yield-pct")
+		us, ok2 := rs.Get(grpcProfileName("unix"), "server-yield-pct")
+		if ok1 && ok2 {
+			p(", against %.0f%% and %.0f%% over the Unix socket, where only gRPC's writer loop yields", uc, us)
+		}
+		p(" (\"Where a gRPC call's time goes\").\n")
+	}
+	if streamMissed {
+		renderWhyStream(p, rs)
+	}
+}
+
+// renderWhyStream says what bounds the server stream of 1 MiB messages,
+// from BenchmarkGRPCStreamProfile: gRPC's own layers' share of each
+// process over each transport, and, over the Unix socket, how much
+// faster the busier process would be were the transport's share gone:
+// it paces the stream, the two processes working in parallel.
+func renderWhyStream(p printer, rs *Results) {
+	type shares struct{ own, transport, ns float64 }
+	get := func(t string) (c, s shares, ok bool) {
+		n := grpcStreamProfileName(t)
+		var ok1, ok2 bool
+		c.own, c.transport, c.ns, ok1 = sideShares(rs, n, "msg", "client")
+		s.own, s.transport, s.ns, ok2 = sideShares(rs, n, "msg", "server")
+		return c, s, ok1 && ok2
+	}
+	uc, us, ok := get("unix")
+	if !ok {
 		return
 	}
-	p("- gRPC over conn: in the %s unary call's profiles, yields (runtime.Gosched, which conn's adaptive wait\n", sizeName(grpcProfileSize))
-	p("  calls between polls before it sleeps) took %.0f%% of the client's samples and %.0f%% of the server's", cy, sy)
-	uc, ok1 := rs.Get(grpcProfileName("unix"), "client-yield-pct")
-	us, ok2 := rs.Get(grpcProfileName("unix"), "server-yield-pct")
-	if ok1 && ok2 {
-		p(", against %.0f%% and %.0f%% over the Unix socket, where only gRPC's writer loop yields", uc, us)
+	p("- gRPC's server stream of %s messages: gRPC's own layers (its HTTP/2 transport, the rest of gRPC,\n", sizeName(grpcStreamProfileSize))
+	p("  protobuf) took ")
+	if cc, cs, ok := get("conn"); ok {
+		p("%.0f%% of the client's samples and %.0f%% of the server's over conn (the transport and system\n", cc.own, cs.own)
+		p("  calls %.0f%% and %.0f%%), ", cc.transport, cs.transport)
 	}
-	p(" (\"Where a gRPC call's time goes\").\n")
+	p("%.0f%% and %.0f%% over the Unix socket (the transport and system calls %.0f%%\n", uc.own, us.own, uc.transport)
+	p("  and %.0f%%). ", us.transport)
+	side, busy, other := "client", uc, us
+	if us.ns > uc.ns {
+		side, busy, other = "server", us, uc
+	}
+	p("The %s did the most work,\n  %s of sampled CPU per message against %s", side, duration(busy.ns), duration(other.ns))
+	n := grpcStreamProfileName("unix")
+	cpu, ok1 := rs.Get(n, side+"-cpu-ns/msg")
+	wall, ok2 := rs.Get(n, "ns/msg")
+	paces := ok1 && ok2 && wall > 0 && cpu/wall >= busyPaces
+	if ok1 && ok2 && wall > 0 {
+		p(", its utime+stime %.0f%% of the stream's time per message", 100*cpu/wall)
+	}
+	a := "A"
+	if paces {
+		p(": it paces the\n  stream. ")
+	} else {
+		p(". If it paces the\n  stream, ")
+		a = "a"
+	}
+	if busy.transport >= 100 {
+		p("%s transport is all of its work: the transport is the bound.\n", strings.ToLower(a))
+		return
+	}
+	gain := 100 / (100 - busy.transport)
+	p("%s transport that cost nothing would take at most the transport's %.0f%% off it: a stream\n", a, busy.transport)
+	p("  at most %s as fast as over the socket", ratio(gain))
+	if gain < grpcStreamWant {
+		p(", short of the %s goal. gRPC's own work, not the transport, bounds it\n", ratio(grpcStreamWant))
+	} else {
+		p(", which leaves room for the %s goal: the transport's share is the bound\n", ratio(grpcStreamWant))
+	}
+	p("  (\"%s\").\n", streamProfile.title)
 }
+
+// busyPaces is the share of a stream's time a process must be on a CPU
+// (utime+stime) for the report to say it paces the stream: the other,
+// less busy, waits for it rather than it for the other.
+const busyPaces = 0.8
 
 // renderGRPCHow says how the gRPC and HTTP benchmarks measure, for "How
 // it is measured".

@@ -58,8 +58,9 @@ type Results struct {
 	order  []string
 	Failed []string // benchmarks and packages reported as failing
 	CPU    string   // the "cpu:" configuration of the first result
-	// profileTops are the top functions of BenchmarkGRPCProfile's
-	// profiles, by benchmark, from their logs.
+	// profileTops are the top functions of the profiles of
+	// BenchmarkGRPCProfile and BenchmarkGRPCStreamProfile, by
+	// benchmark, from their logs.
 	profileTops map[string]profileTop
 }
 

@@ -45,8 +45,9 @@ type options struct {
 
 // The gRPC and HTTP benchmarks of bench/peers (issue 22), which a run of
 // the whole suite runs apart, at options.grpcBenchtime; all but
-// BenchmarkGRPCProfile, whose profiles need the samples of the longer
-// -peers-benchtime (500 a second of CPU at most).
+// BenchmarkGRPCProfile and BenchmarkGRPCStreamProfile, whose profiles need
+// the samples of the longer -peers-benchtime (500 a second of CPU at
+// most). The anchors keep BenchmarkGRPCStream from taking its profile along.
 const grpcBenchmarks = "^Benchmark(GRPCUnary|GRPCStream|GRPCIdle|HTTP)$"
 
 // invocation is one "go test" run: its arguments, and the directory it
