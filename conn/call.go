@@ -223,6 +223,15 @@ func (cl *Client) Call(ctx context.Context, req []byte) ([]byte, error) {
 		cl.mu.Unlock()
 		return nil, err
 	}
+	// Nobody reading, the common case of one caller at a time: read at
+	// once, with none of the waiting below.
+	select {
+	case <-cl.turn:
+		if r, done := cl.lead(ctx, id, ch); done {
+			return r.b, r.err
+		}
+	default:
+	}
 	for {
 		cl.setWaiting(+1)
 		select {
@@ -308,8 +317,12 @@ func (cl *Client) lead(ctx context.Context, id uint64, ch chan result) (result, 
 			cl.mu.Unlock()
 			go cl.drain(m, to, kind)
 			return result{}, false
+		case to == id:
+			r := cl.deliver(m, to, kind, true) // whole in the ring: no wait
+			cl.release()
+			return r, true
 		default:
-			cl.deliver(m, to, kind) // whole in the ring: no wait
+			cl.deliver(m, to, kind, false)
 		}
 	}
 }
@@ -342,7 +355,7 @@ func (cl *Client) drain(m *ring.MessageReader, to uint64, kind byte) {
 			return
 		}
 	} else {
-		cl.deliver(m, to, kind)
+		cl.deliver(m, to, kind, false)
 	}
 	for {
 		cl.mu.Lock()
@@ -362,7 +375,7 @@ func (cl *Client) drain(m *ring.MessageReader, to uint64, kind byte) {
 			continue
 		}
 		if to, kind, ok := cl.readHead(m); ok {
-			cl.deliver(m, to, kind)
+			cl.deliver(m, to, kind, false)
 		}
 	}
 }
@@ -425,8 +438,10 @@ func (cl *Client) readHead(m *ring.MessageReader) (to uint64, kind byte, ok bool
 }
 
 // deliver reads the rest of reply m, to call to, and hands it over; a
-// reply to a call that gave up is dropped.
-func (cl *Client) deliver(m *ring.MessageReader, to uint64, kind byte) {
+// reply to a call that gave up is dropped. It returns the reply, for the
+// caller that reads its own: that one takes it from the result, not from
+// its channel.
+func (cl *Client) deliver(m *ring.MessageReader, to uint64, kind byte, own bool) result {
 	body, err := appendRest(nil, m)
 	r := result{b: body}
 	switch {
@@ -438,11 +453,14 @@ func (cl *Client) deliver(m *ring.MessageReader, to uint64, kind byte) {
 	cl.mu.Lock()
 	if c, ok := cl.calls[to]; ok {
 		delete(cl.calls, to)
-		c <- r // buffered, and only ever sent once
+		if !own {
+			c <- r // buffered, and only ever sent once
+		}
 	} else {
 		delete(cl.orphans, to)
 	}
 	cl.mu.Unlock()
+	return r
 }
 
 // fail ends the Client: every call waiting, and every later one, returns
