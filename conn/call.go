@@ -291,24 +291,22 @@ func (cl *Client) lead(ctx context.Context, id uint64, ch chan result) (result, 
 			cl.fail(err)
 			continue // to return cl.err, or a reply handed over first
 		}
-		// The head is read under no caller's context: a first fragment
-		// too short for it (tiny slots) would make the read wait, and an
-		// end of ctx there tear another call's reply.
-		m.SetContext(context.Background())
-		to, kind, ok := cl.readHead(m)
-		switch {
-		case !ok:
-		case m.Streaming():
+		if m.Streaming() {
 			// Reading it waits for the server, under no caller's
-			// context: a drain reads it, and the caller waits again.
-			// This call's own too: an end of ctx would tear it, and
-			// leave its rest in the ring for nobody to discard.
+			// context: a drain reads it, head and all (a first
+			// fragment may be too short for the head, and a head of
+			// an unknown kind is discarded with the rest, both
+			// waits), and the caller waits again. This call's own
+			// too: an end of ctx would tear it, and leave its rest
+			// in the ring for nobody to discard.
+			m.SetContext(context.Background())
 			cl.mu.Lock()
 			cl.drains++
 			cl.mu.Unlock()
-			go cl.drain(m, to, kind)
+			go cl.drain(m)
 			return result{}, false
-		default:
+		}
+		if to, kind, ok := cl.readHead(m); ok {
 			cl.deliver(m, to, kind) // whole in the ring: no wait
 		}
 	}
@@ -327,11 +325,11 @@ func endOf(ctx context.Context, err error) error {
 	return nil
 }
 
-// drain reads replies for nobody, holding the turn: first the rest of
-// reply m, if it is given, then the replies of calls that gave up, until
-// none is left to come, a caller waits (who reads from then on), or the
-// Client fails. It reads under no caller's context.
-func (cl *Client) drain(m *ring.MessageReader, to uint64, kind byte) {
+// drain reads replies for nobody, holding the turn: first reply m, if it
+// is given, then the replies of calls that gave up, until none is left to
+// come, a caller waits (who reads from then on), or the Client fails. It
+// reads under no caller's context.
+func (cl *Client) drain(m *ring.MessageReader) {
 	if m == nil {
 		select {
 		case <-cl.turn:
@@ -341,7 +339,7 @@ func (cl *Client) drain(m *ring.MessageReader, to uint64, kind byte) {
 			cl.mu.Unlock()
 			return
 		}
-	} else {
+	} else if to, kind, ok := cl.readHead(m); ok {
 		cl.deliver(m, to, kind)
 	}
 	for {
@@ -382,7 +380,7 @@ func (cl *Client) kick() {
 	}
 	cl.mu.Unlock()
 	if start {
-		go cl.drain(nil, 0, 0)
+		go cl.drain(nil)
 	}
 }
 
@@ -417,8 +415,9 @@ func (cl *Client) readHead(m *ring.MessageReader) (to uint64, kind byte, ok bool
 		return 0, 0, false
 	}
 	if kind = head[8]; kind != kindReply && kind != kindFailed {
-		_ = m.Close()
+		// Failed first: Close of a streaming reply waits for its rest.
 		cl.fail(fmt.Errorf("%w: reply kind %d", ErrProtocol, kind))
+		_ = m.Close()
 		return 0, 0, false
 	}
 	return binary.LittleEndian.Uint64(head), kind, true
