@@ -274,6 +274,14 @@ func (cl *Client) lead(ctx context.Context, id uint64, ch chan result) (result, 
 				return r, true
 			}
 			return result{err: cl.err}, true
+		case <-ctx.Done():
+			// Reader looks at ctx only when it waits: while others'
+			// replies keep coming, it may never.
+			cl.release()
+			if r, ok := cl.giveUp(id, ch); ok {
+				return r, true
+			}
+			return result{err: ctx.Err()}, true
 		default:
 		}
 		m, err := cl.c.c.Reader(ctx)

@@ -128,3 +128,40 @@ func TestReview2SplitHeadIgnoresContext(t *testing.T) {
 	}
 	requireNoClientGoroutines(t, client)
 }
+
+// TestReview2FloodIgnoresContext: the caller holding the turn looked at its
+// context only when a wait for a reply began, and read on while replies
+// kept coming. A server that keeps the ring full of replies to calls that
+// do not exist (or to other calls, out of order) held the call past its
+// context's end for as long as it sent them.
+func TestReview2FloodIgnoresContext(t *testing.T) {
+	shmtest.NoLeaks(t)
+	l := listen(t, conn.Config{Slots: 8, SlotSize: 128})
+	client, server := pair(t, l, conn.Config{})
+	cl := conn.NewClient(client)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	res := callAsync(ctx, cl, []byte("x"))
+	_, err := server.Recv(context.Background(), make([]byte, 64))
+	require.NoError(t, err)
+
+	fctx, fcancel := context.WithCancel(context.Background())
+	flooded := make(chan struct{})
+	go func() { // replies to call 1<<60, which was never made
+		defer close(flooded)
+		// Send looks at fctx only when it waits, which it may never
+		// do while the Client reads.
+		for fctx.Err() == nil && server.Send(fctx, replyHead(1<<60, 1)) == nil {
+		}
+	}()
+	defer func() { fcancel(); <-flooded }()
+	select {
+	case r := <-res:
+		require.ErrorIs(t, r.err, context.DeadlineExceeded)
+	case <-time.After(10 * time.Second):
+		t.Fatal("a call is still reading others' replies 10 s after its context ended")
+	}
+	fcancel()
+	<-flooded
+	requireNoClientGoroutines(t, client)
+}
