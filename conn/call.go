@@ -97,10 +97,12 @@ func Serve(ctx context.Context, c *Conn, h Handler) error {
 // appendRest appends the rest of m's message to b, fragment by fragment:
 // b grows with the bytes that came, never from the length the message's
 // first fragment claims (a peer may claim a gigabyte and send a kilobyte).
+// A message its producer closed in the middle of is torn, though its error
+// wraps io.EOF too.
 func appendRest(b []byte, m *ring.MessageReader) ([]byte, error) {
 	for {
 		frag, err := m.Next()
-		if errors.Is(err, io.EOF) {
+		if errors.Is(err, io.EOF) && !errors.Is(err, ring.ErrTorn) {
 			return b, nil
 		}
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/shmring/shmring/conn"
 	"github.com/shmring/shmring/internal/testsupport/shmtest"
+	"github.com/shmring/shmring/ring"
 )
 
 // callResult is what a Call made in the background returned.
@@ -164,4 +165,52 @@ func TestReview2FloodIgnoresContext(t *testing.T) {
 	fcancel()
 	<-flooded
 	requireNoClientGoroutines(t, client)
+}
+
+// TestReview2CutReplyIsNoReply: a reply longer than the ring whose server
+// closed half-way ends its reader with ErrTorn wrapping io.EOF, which
+// appendRest took for the reply's end: the call returned the half that
+// came, as if it were the whole reply, with no error. Serve did the same
+// with a request cut by its client's close, and called the handler with
+// it.
+func TestReview2CutReplyIsNoReply(t *testing.T) {
+	shmtest.NoLeaks(t)
+	l := listen(t, conn.Config{Slots: 8, SlotSize: 128}) // about 1 KiB a ring
+	t.Run("reply", func(t *testing.T) {
+		client, server := pair(t, l, conn.Config{})
+		cl := conn.NewClient(client)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		res := callAsync(ctx, cl, []byte("x"))
+		_, err := server.Recv(ctx, make([]byte, 64))
+		require.NoError(t, err)
+		w, err := server.Producer().Writer(ctx, 9+4096)
+		require.NoError(t, err)
+		_, err = w.Write(append(replyHead(0, 1), make([]byte, 2048)...))
+		require.NoError(t, err)
+		require.NoError(t, server.CloseWrite())
+		r := <-res
+		require.ErrorIs(t, r.err, ring.ErrTorn, "a call got %d bytes of a 4096-byte reply", len(r.b))
+	})
+	t.Run("request", func(t *testing.T) {
+		client, server := pair(t, l, conn.Config{})
+		got := make(chan int, 1)
+		served := serve(t, server, func(_ context.Context, req []byte) ([]byte, error) {
+			got <- len(req)
+			return nil, nil
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		w, err := client.Producer().Writer(ctx, 9+4096)
+		require.NoError(t, err)
+		_, err = w.Write(append(replyHead(0, 0), make([]byte, 2048)...))
+		require.NoError(t, err)
+		require.NoError(t, client.CloseWrite())
+		require.NoError(t, <-served)
+		select {
+		case n := <-got:
+			t.Fatalf("the handler was called with %d bytes of a 4096-byte request", n)
+		default:
+		}
+	})
 }
