@@ -97,10 +97,12 @@ func Serve(ctx context.Context, c *Conn, h Handler) error {
 // appendRest appends the rest of m's message to b, fragment by fragment:
 // b grows with the bytes that came, never from the length the message's
 // first fragment claims (a peer may claim a gigabyte and send a kilobyte).
+// A message its producer closed in the middle of is torn, though its error
+// wraps io.EOF too.
 func appendRest(b []byte, m *ring.MessageReader) ([]byte, error) {
 	for {
 		frag, err := m.Next()
-		if errors.Is(err, io.EOF) {
+		if errors.Is(err, io.EOF) && !errors.Is(err, ring.ErrTorn) {
 			return b, nil
 		}
 		if err != nil {
@@ -273,17 +275,35 @@ func (cl *Client) setWaiting(d int) {
 // caller waits again.
 func (cl *Client) lead(ctx context.Context, id uint64, ch chan result) (result, bool) {
 	for {
+		// Three receives that cannot block, each cheap on a channel with
+		// nothing in it, where one select of three would lock all three.
 		select {
 		case r := <-ch:
 			cl.release()
 			return r, true
+		default:
+		}
+		var end error
+		select {
 		case <-cl.dead:
+			end = cl.err
+		default:
+		}
+		if done := ctx.Done(); end == nil && done != nil {
+			select {
+			case <-done:
+				// Reader looks at ctx only when it waits: while
+				// others' replies keep coming, it may never.
+				end = ctx.Err()
+			default:
+			}
+		}
+		if end != nil {
 			cl.release()
 			if r, ok := cl.giveUp(id, ch); ok {
 				return r, true
 			}
-			return result{err: cl.err}, true
-		default:
+			return result{err: end}, true
 		}
 		m, err := cl.c.c.Reader(ctx)
 		if errors.Is(err, ring.ErrTorn) {
@@ -300,23 +320,23 @@ func (cl *Client) lead(ctx context.Context, id uint64, ch chan result) (result, 
 			cl.fail(err)
 			continue // to return cl.err, or a reply handed over first
 		}
-		// The head is read under no caller's context: a first fragment
-		// too short for it (tiny slots) would make the read wait, and an
-		// end of ctx there tear another call's reply.
-		m.SetContext(context.Background())
-		to, kind, ok := cl.readHead(m)
-		switch {
-		case !ok:
-		case m.Streaming():
+		if m.Streaming() {
 			// Reading it waits for the server, under no caller's
-			// context: a drain reads it, and the caller waits again.
-			// This call's own too: an end of ctx would tear it, and
-			// leave its rest in the ring for nobody to discard.
+			// context: a drain reads it, head and all (a first
+			// fragment may be too short for the head, and a head of
+			// an unknown kind is discarded with the rest, both
+			// waits), and the caller waits again. This call's own
+			// too: an end of ctx would tear it, and leave its rest
+			// in the ring for nobody to discard.
+			m.SetContext(context.Background())
 			cl.mu.Lock()
 			cl.drains++
 			cl.mu.Unlock()
-			go cl.drain(m, to, kind)
+			go cl.drain(m)
 			return result{}, false
+		}
+		switch to, kind, ok := cl.readHead(m); {
+		case !ok:
 		case to == id:
 			r := cl.deliver(m, to, kind, true) // whole in the ring: no wait
 			cl.release()
@@ -340,11 +360,11 @@ func endOf(ctx context.Context, err error) error {
 	return nil
 }
 
-// drain reads replies for nobody, holding the turn: first the rest of
-// reply m, if it is given, then the replies of calls that gave up, until
-// none is left to come, a caller waits (who reads from then on), or the
-// Client fails. It reads under no caller's context.
-func (cl *Client) drain(m *ring.MessageReader, to uint64, kind byte) {
+// drain reads replies for nobody, holding the turn: first reply m, if it
+// is given, then the replies of calls that gave up, until none is left to
+// come, a caller waits (who reads from then on), or the Client fails. It
+// reads under no caller's context.
+func (cl *Client) drain(m *ring.MessageReader) {
 	if m == nil {
 		select {
 		case <-cl.turn:
@@ -354,7 +374,7 @@ func (cl *Client) drain(m *ring.MessageReader, to uint64, kind byte) {
 			cl.mu.Unlock()
 			return
 		}
-	} else {
+	} else if to, kind, ok := cl.readHead(m); ok {
 		cl.deliver(m, to, kind, false)
 	}
 	for {
@@ -395,7 +415,7 @@ func (cl *Client) kick() {
 	}
 	cl.mu.Unlock()
 	if start {
-		go cl.drain(nil, 0, 0)
+		go cl.drain(nil)
 	}
 }
 
@@ -430,8 +450,9 @@ func (cl *Client) readHead(m *ring.MessageReader) (to uint64, kind byte, ok bool
 		return 0, 0, false
 	}
 	if kind = head[8]; kind != kindReply && kind != kindFailed {
-		_ = m.Close()
+		// Failed first: Close of a streaming reply waits for its rest.
 		cl.fail(fmt.Errorf("%w: reply kind %d", ErrProtocol, kind))
+		_ = m.Close()
 		return 0, 0, false
 	}
 	return binary.LittleEndian.Uint64(head), kind, true
