@@ -256,3 +256,33 @@ func renderPeersHow(p printer, rs *Results) {
 	p("  into internal/app/hist; throughput stops the clock at the server's one-byte acknowledgement of\n")
 	p("  the last message.\n")
 }
+
+// renderWhyPeers says, when a request-response target against the Unix
+// socket is missed, how many times lower than the socket's round trip the
+// C ring's and the ring's own spin round trips were in the same run:
+// whether the goal is within what a ring's round trip reaches on this
+// machine, before conn adds anything, and what conn and Client.Call add.
+func renderWhyPeers(p func(string, ...any), rs *Results) {
+	missedAny := false
+	for _, t := range peerTargets(rs) {
+		missedAny = missedAny || t.status == missed && strings.HasPrefix(t.what, "Request-response") && strings.HasSuffix(t.what, "vs Unix socket (stream) (how many times lower)")
+	}
+	sock, ok1 := rs.Get(peerRTTName("unix", 64), "p50-ns")
+	cring, ok2 := rs.Get(rttName("cring-spin", 64), "p50-ns")
+	if !missedAny || !ok1 || !ok2 || cring <= 0 {
+		return
+	}
+	p("- Against the Unix socket's round trip (%s p50 at 64B): the C ring's own spin round trip, %s, was %s lower in this run",
+		ns(sock), ns(cring), ratio(sock/cring))
+	if r, ok := rs.Get(rttName("ring-spin", 64), "p50-ns"); ok && r > 0 {
+		p(", and the ring's, %s, %s lower", ns(r), ratio(sock/r))
+	}
+	p("; a target of %d× asks for a round trip of %s at most", peerRTTWant, ns(sock/peerRTTWant))
+	if c, ok := rs.Get(peerRTTName("conn", 64), "p50-ns"); ok {
+		p(". conn's Send/Recv took %s", ns(c))
+		if k, ok := rs.Get(peerRTTName("conn-call", 64), "p50-ns"); ok {
+			p(" and Client.Call %s", ns(k))
+		}
+	}
+	p(". The ring's round trip moves with the VM's two modes (\"Noise\" above), and the target with it.\n")
+}

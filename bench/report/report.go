@@ -420,6 +420,7 @@ func Render(w io.Writer, r *Report) error {
 	if len(missedAny) > 0 {
 		p("\nMissed in this run: %s.\n", strings.Join(missedAny, "; "))
 		renderWhy(p, rs)
+		renderWhyPeers(p, rs)
 		renderWhyGRPC(p, rs)
 	}
 	p("\n")

@@ -645,3 +645,40 @@ func TestRunSaved(t *testing.T) {
 		t.Errorf("%s lacks the connections' section:\n%s", out, page)
 	}
 }
+
+// TestWhyPeers: a missed request-response target against the Unix socket
+// is set beside what the C ring's and the ring's own round trips reach
+// against it in the same run; without the C ring's figure, nothing is
+// said.
+func TestWhyPeers(t *testing.T) {
+	const rings = "BenchmarkRoundTrip/cring-spin/64B-2 1000 900 ns/op 800 p50-ns\n" +
+		"BenchmarkRoundTrip/ring-spin/64B-2 1000 900 ns/op 850 p50-ns\n"
+	for _, c := range []struct {
+		name, sample, want string // want "": no line
+	}{
+		{"with the C ring", peersSample + rings,
+			"- Against the Unix socket's round trip (40.0 µs p50 at 64B): the C ring's own spin round trip, 800 ns, was 50.00× lower in this run, and the ring's, 850 ns, 47.06× lower; a target of 50× asks for a round trip of 800 ns at most. conn's Send/Recv took 1000 ns and Client.Call 1500 ns. The ring's round trip moves with the VM's two modes (\"Noise\" above), and the target with it.\n"},
+		{"without", peersSample, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rs, err := Parse(strings.NewReader(c.sample))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			if err := Render(&buf, &Report{Results: rs}); err != nil {
+				t.Fatal(err)
+			}
+			page := buf.String()
+			if c.want == "" {
+				if strings.Contains(page, "- Against the Unix socket's round trip") {
+					t.Errorf("no C ring in the run, and the page compares with it:\n%s", page)
+				}
+				return
+			}
+			if !strings.Contains(page, c.want) {
+				t.Errorf("page lacks %q:\n%s", c.want, page)
+			}
+		})
+	}
+}
