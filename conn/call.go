@@ -421,18 +421,24 @@ func (cl *Client) kick() {
 
 // giveUp drops a call that gave up: its reply, if it comes, is read by
 // whoever reads next and dropped. A reply handed over before is returned.
+//
+// It kicks either way: a drain that handed this call its reply may have
+// stopped because this call was waiting, leaving other calls' orphans to
+// the caller it took for the next reader.
 func (cl *Client) giveUp(id uint64, ch chan result) (result, bool) {
 	cl.mu.Lock()
-	if _, ok := cl.calls[id]; !ok {
-		cl.mu.Unlock()
-		return <-ch, true // deliver sent it, under mu
-	}
-	delete(cl.calls, id)
-	if cl.err == nil {
-		cl.orphans[id] = struct{}{}
+	_, waits := cl.calls[id]
+	if waits {
+		delete(cl.calls, id)
+		if cl.err == nil {
+			cl.orphans[id] = struct{}{}
+		}
 	}
 	cl.mu.Unlock()
 	cl.kick()
+	if !waits {
+		return <-ch, true // deliver sent it, under mu
+	}
 	return result{}, false
 }
 
