@@ -35,6 +35,19 @@ func callAsync(ctx context.Context, cl *conn.Client, req []byte) <-chan callResu
 	return res
 }
 
+// awaitCall returns what the call behind res returned, and fails the test
+// with stuck if it has not returned within 10 s.
+func awaitCall(t *testing.T, res <-chan callResult, stuck string) callResult {
+	t.Helper()
+	select {
+	case r := <-res:
+		return r
+	case <-time.After(10 * time.Second):
+		t.Fatal(stuck)
+		return callResult{}
+	}
+}
+
 // replyHead is a call message's head: id, then kind.
 func replyHead(id uint64, kind byte) []byte {
 	var h [9]byte
@@ -93,12 +106,7 @@ func TestReview2StreamingBadKindHangs(t *testing.T) {
 	// A reply of kind 7 to call 0, 4 KiB through a ring of 1 KiB, of
 	// which the head and a ring's worth come.
 	writeStalled(t, server, 9+4096, append(replyHead(0, 7), make([]byte, 1024)...))
-	select {
-	case r := <-res:
-		require.ErrorIs(t, r.err, conn.ErrProtocol)
-	case <-time.After(10 * time.Second):
-		t.Fatal("a call on a Client whose server broke the protocol is still waiting after 10 s")
-	}
+	require.ErrorIs(t, awaitCall(t, res, "a call on a Client whose server broke the protocol is still waiting after 10 s").err, conn.ErrProtocol)
 	requireNoClientGoroutines(t, client)
 }
 
@@ -121,12 +129,7 @@ func TestReview2SplitHeadIgnoresContext(t *testing.T) {
 	// A reply to call 0, 200 bytes through a ring of about 40: its first
 	// fragment, 4 bytes of its head, and no more.
 	writeStalled(t, server, 9+200, replyHead(0, 1)[:4])
-	select {
-	case r := <-res:
-		require.ErrorIs(t, r.err, context.DeadlineExceeded)
-	case <-time.After(10 * time.Second):
-		t.Fatal("a call is still waiting 10 s after its context ended")
-	}
+	require.ErrorIs(t, awaitCall(t, res, "a call is still waiting 10 s after its context ended").err, context.DeadlineExceeded)
 	requireNoClientGoroutines(t, client)
 }
 
@@ -156,12 +159,7 @@ func TestReview2FloodIgnoresContext(t *testing.T) {
 		}
 	}()
 	defer func() { fcancel(); <-flooded }()
-	select {
-	case r := <-res:
-		require.ErrorIs(t, r.err, context.DeadlineExceeded)
-	case <-time.After(10 * time.Second):
-		t.Fatal("a call is still reading others' replies 10 s after its context ended")
-	}
+	require.ErrorIs(t, awaitCall(t, res, "a call is still reading others' replies 10 s after its context ended").err, context.DeadlineExceeded)
 	fcancel()
 	<-flooded
 	requireNoClientGoroutines(t, client)

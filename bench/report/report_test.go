@@ -362,15 +362,7 @@ func TestWhyLarge(t *testing.T) {
 		{"targets met", []string{socket, strings.Replace(socket, "1048.58", "500.00", 1)}, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			rs, err := Parse(strings.NewReader(strings.NewReplacer(c.replace...).Replace(largeSample)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var buf bytes.Buffer
-			if err := Render(&buf, &Report{Results: rs}); err != nil {
-				t.Fatal(err)
-			}
-			page := buf.String()
+			page := renderSample(t, strings.NewReplacer(c.replace...).Replace(largeSample))
 			if !strings.Contains(page, "Why, as far as is known") {
 				t.Fatal("no \"Why\" on the page")
 			}
@@ -661,15 +653,7 @@ func TestWhyPeers(t *testing.T) {
 		{"without", peersSample, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			rs, err := Parse(strings.NewReader(c.sample))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var buf bytes.Buffer
-			if err := Render(&buf, &Report{Results: rs}); err != nil {
-				t.Fatal(err)
-			}
-			page := buf.String()
+			page := renderSample(t, c.sample)
 			if c.want == "" {
 				if strings.Contains(page, "- Against the Unix socket's round trip") {
 					t.Errorf("no C ring in the run, and the page compares with it:\n%s", page)
@@ -681,4 +665,18 @@ func TestWhyPeers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// renderSample is the page Render makes of benchmark output sample.
+func renderSample(t *testing.T, sample string) string {
+	t.Helper()
+	rs, err := Parse(strings.NewReader(sample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := Render(&buf, &Report{Results: rs}); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
 }
