@@ -546,8 +546,14 @@ func hostileRun(t *testing.T, rng *rand.Rand, scenario string, run int, outcomes
 
 	// The hostile writer: a burst of writes at random moments of the run.
 	deadline, _ := ctx.Deadline()
-	for n := 1 + rng.IntN(8); n > 0 && time.Now().Before(deadline); n-- {
-		time.Sleep(time.Duration(rng.IntN(int(time.Until(deadline)/2) + 1)))
+	for n := 1 + rng.IntN(8); n > 0; n-- {
+		// Read the time left once: read twice, the second can be past the
+		// deadline, and IntN panics on a bound below one.
+		left := time.Until(deadline)
+		if left <= 0 {
+			break
+		}
+		time.Sleep(time.Duration(rng.Int64N(int64(left/2) + 1)))
 		s := h.randomScribble(rng)
 		log = append(log, s)
 		h.write(s)
