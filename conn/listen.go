@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -46,6 +47,9 @@ const (
 // Listen starts a server under name (see Config for how a name maps to a
 // socket). A path whose socket file was left by a server that died is
 // taken over; one where a server still answers is refused (EADDRINUSE).
+// Servers that find the same stale file at once take it over one at a
+// time, under a flock(2) of its directory: one listens, the others are
+// refused.
 func Listen(name string, cfg Config) (*Listener, error) {
 	if !supported {
 		return nil, errUnsupported
@@ -75,7 +79,21 @@ func listenUnix(addr string) (*net.UnixListener, error) {
 	if err == nil || addr[0] == '@' || !errors.Is(err, syscall.EADDRINUSE) {
 		return ln, err
 	}
+	// Two servers that find the same stale file must not both take it
+	// over, the second removing the socket the first has just bound. The
+	// check, the removal and the bind happen under a lock on the
+	// directory, so the second sees the first's socket answer.
+	unlock, lerr := lockDir(filepath.Dir(addr))
+	if lerr != nil {
+		return nil, fmt.Errorf("%w (locking %s to take over a stale socket file: %v)", err, filepath.Dir(addr), lerr)
+	}
+	defer unlock()
 	if st, serr := os.Lstat(addr); serr != nil || st.Mode()&os.ModeSocket == 0 {
+		if errors.Is(serr, os.ErrNotExist) {
+			// Removed while we waited for the lock: ours to take, if
+			// nobody binds it first.
+			return net.ListenUnix("unixpacket", ua)
+		}
 		return nil, err
 	}
 	c, derr := net.DialUnix("unixpacket", nil, ua)

@@ -18,3 +18,5 @@ var errUnsupported = fmt.Errorf("conn: %w on %s/%s (needs Linux: eventfd, SO_PEE
 func newBell(*atomic.Pointer[error]) (*bell, error)       { return nil, errUnsupported }
 func bellFrom(int, *atomic.Pointer[error]) (*bell, error) { return nil, errUnsupported }
 func peerCred(*net.UnixConn) (cred, error)                { return cred{}, errUnsupported }
+
+func lockDir(string) (func(), error) { return nil, errUnsupported }
