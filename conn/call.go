@@ -56,6 +56,7 @@ func Serve(ctx context.Context, c *Conn, h Handler) error {
 	var buf []byte
 	var head [callHead]byte
 	maxReply := c.out.MaxMessage() - callHead
+	whole := wholeOf(c.out)
 	for {
 		m, err := c.c.Reader(ctx)
 		if errors.Is(err, ring.ErrTorn) {
@@ -88,7 +89,7 @@ func Serve(ctx context.Context, c *Conn, h Handler) error {
 		if herr != nil {
 			kind, resp = kindFailed, []byte(errorText(herr))
 		}
-		if err := send(ctx, c.p, binary.LittleEndian.Uint64(head[:]), kind, resp); err != nil {
+		if err := send(ctx, c.p, whole, binary.LittleEndian.Uint64(head[:]), kind, resp); err != nil {
 			return err
 		}
 	}
@@ -122,8 +123,20 @@ func errorText(err error) string {
 	return t
 }
 
-// send writes one message of a call in place: head, then payload.
-func send(ctx context.Context, p *ring.Producer, id uint64, kind byte, payload []byte) error {
+// send writes one message of a call in place: head, then payload. A
+// message of at most whole bytes fits a slot: it is reserved and
+// committed, which costs less than a MessageWriter.
+func send(ctx context.Context, p *ring.Producer, whole int, id uint64, kind byte, payload []byte) error {
+	if n := callHead + len(payload); n <= whole {
+		b, err := p.Reserve(ctx, n)
+		if err != nil {
+			return err
+		}
+		binary.LittleEndian.PutUint64(b, id)
+		b[8] = kind
+		copy(b[callHead:], payload)
+		return p.Commit()
+	}
 	w, err := p.Writer(ctx, callHead+len(payload))
 	if err != nil {
 		return err
@@ -141,6 +154,10 @@ func send(ctx context.Context, p *ring.Producer, id uint64, kind byte, payload [
 	}
 	return w.Close()
 }
+
+// wholeOf is the longest message that fits one slot of r: its payload
+// (ring.Producer.Reserve).
+func wholeOf(r *ring.Ring) int { return r.SlotSize() - 4 }
 
 // Client makes calls on a Conn, from any number of goroutines at once.
 // Requests are sent one at a time (the ring has one producer), and many
@@ -161,19 +178,20 @@ func send(ctx context.Context, p *ring.Producer, id uint64, kind byte, payload [
 // nobody reads. It runs only while there is such work: an idle Client has
 // no goroutine.
 type Client struct {
-	c    *Conn
-	send sync.Mutex     // held while a request is written
-	turn chan struct{}  // holds the token while nobody reads replies
-	head [callHead]byte // a reply's head, read by the turn's holder
-	mu   sync.Mutex
-	next uint64
+	c     *Conn
+	whole int            // wholeOf the ring requests go on
+	send  sync.Mutex     // held while a request is written
+	turn  chan struct{}  // holds the token while nobody reads replies
+	head  [callHead]byte // a reply's head, read by the turn's holder
+	mu    sync.Mutex
+	next  uint64
 	// waiting counts the calls waiting for their reply without the turn;
 	// drains, the goroutines reading for nobody.
 	waiting, drains int
-	calls           map[uint64]chan result // the calls waiting for their replies
-	orphans         map[uint64]struct{}    // the calls that gave up, whose replies are to come
-	err             error                  // why the Client failed: set once, under mu
-	dead            chan struct{}          // closed when err is set
+	calls           map[uint64]*call    // the calls waiting for their replies
+	orphans         map[uint64]struct{} // the calls that gave up, whose replies are to come
+	err             error               // why the Client failed: set once, under mu
+	dead            chan struct{}       // closed when err is set
 }
 
 type result struct {
@@ -181,14 +199,21 @@ type result struct {
 	err error
 }
 
-// resultChans holds the channels calls get their replies on, one each,
-// which would be most of a call's allocations.
-var resultChans = sync.Pool{New: func() any { return make(chan result, 1) }}
+// call is a call waiting for its reply: the buffer the reply is appended
+// to, and the channel a reply read by another goroutine comes on.
+type call struct {
+	dst []byte
+	ch  chan result
+}
+
+// callPool holds calls for reuse: a channel each would be most of a
+// call's allocations.
+var callPool = sync.Pool{New: func() any { return &call{ch: make(chan result, 1)} }}
 
 // NewClient makes a Client of c. It uses c's Producer and Consumer:
 // nothing else may, meanwhile.
 func NewClient(c *Conn) *Client {
-	cl := &Client{c: c, turn: make(chan struct{}, 1), calls: make(map[uint64]chan result),
+	cl := &Client{c: c, whole: wholeOf(c.out), turn: make(chan struct{}, 1), calls: make(map[uint64]*call),
 		orphans: make(map[uint64]struct{}), dead: make(chan struct{})}
 	cl.turn <- struct{}{}
 	return cl
@@ -201,21 +226,42 @@ func NewClient(c *Conn) *Client {
 // read, ring.ErrPeerClosed for a request sent after the server closed,
 // ring.ErrPeerDead, ring.ErrClosed after this side's Close, ErrProtocol.
 func (cl *Client) Call(ctx context.Context, req []byte) ([]byte, error) {
+	return cl.AppendCall(ctx, nil, req)
+}
+
+// AppendCall is Call with the reply appended to dst, which it returns
+// extended: with room in dst, a call allocates nothing. On an error it
+// returns dst as it was. dst must not be used by anything else until
+// AppendCall returns.
+func (cl *Client) AppendCall(ctx context.Context, dst, req []byte) ([]byte, error) {
+	b, err := cl.roundTrip(ctx, dst, req)
+	if err != nil {
+		return dst, err
+	}
+	return b, nil
+}
+
+func (cl *Client) roundTrip(ctx context.Context, dst, req []byte) ([]byte, error) {
 	cl.mu.Lock()
 	if cl.err != nil {
 		cl.mu.Unlock()
 		return nil, cl.err
 	}
-	// Every way out leaves ch empty and out of calls: nobody sends to it
-	// again.
-	ch := resultChans.Get().(chan result)
-	defer resultChans.Put(ch)
+	// Every way out leaves ch empty and the call out of calls: nobody
+	// sends to it or writes to dst again.
+	c := callPool.Get().(*call)
+	c.dst = dst
+	defer func() {
+		c.dst = nil
+		callPool.Put(c)
+	}()
+	ch := c.ch
 	id := cl.next
 	cl.next++
-	cl.calls[id] = ch
+	cl.calls[id] = c
 	cl.mu.Unlock()
 	cl.send.Lock()
-	err := send(ctx, cl.c.p, id, kindRequest, req)
+	err := send(ctx, cl.c.p, cl.whole, id, kindRequest, req)
 	cl.send.Unlock()
 	if err != nil {
 		// No reply comes: the request did not go, or went torn, and
@@ -468,26 +514,64 @@ func (cl *Client) readHead(m *ring.MessageReader) (to uint64, kind byte, ok bool
 // reply to a call that gave up is dropped. It returns the reply, for the
 // caller that reads its own: that one takes it from the result, not from
 // its channel.
+//
+// A reply whole in the ring is read straight into its call's buffer,
+// claimed first: the call, out of calls, waits for it on its channel if it
+// gives up meanwhile, and reading it waits for nothing. A streaming reply,
+// whose rest may take any time to come, is read first into a buffer of
+// its own, so that a call giving up meanwhile is not held.
 func (cl *Client) deliver(m *ring.MessageReader, to uint64, kind byte, own bool) result {
-	body, err := appendRest(nil, m)
-	r := result{b: body}
+	if m.Streaming() || kind == kindFailed {
+		body, err := appendRest(nil, m)
+		c := cl.claim(to)
+		if c == nil {
+			return result{}
+		}
+		r := replyOf(to, kind, body, err)
+		if r.err == nil && (len(c.dst) > 0 || cap(c.dst) >= len(body)) {
+			r.b = append(c.dst, body...)
+		}
+		if !own {
+			c.ch <- r // buffered, and only ever sent once
+		}
+		return r
+	}
+	c := cl.claim(to)
+	if c == nil {
+		_ = m.Close() // whole in the ring: Close waits for nothing
+		return result{}
+	}
+	b, err := appendRest(c.dst, m)
+	r := replyOf(to, kind, b, err)
+	if !own {
+		c.ch <- r
+	}
+	return r
+}
+
+// claim takes call to out of calls, for its reply to be delivered, and
+// returns it; nil if it gave up, whose reply is dropped.
+func (cl *Client) claim(to uint64) *call {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	c, ok := cl.calls[to]
+	if !ok {
+		delete(cl.orphans, to)
+		return nil
+	}
+	delete(cl.calls, to)
+	return c
+}
+
+// replyOf is the result of a reply to call to of kind, read as b with err.
+func replyOf(to uint64, kind byte, b []byte, err error) result {
 	switch {
 	case err != nil:
-		r = result{err: fmt.Errorf("conn: reply to call %d: %w", to, err)}
+		return result{err: fmt.Errorf("conn: reply to call %d: %w", to, err)}
 	case kind == kindFailed:
-		r = result{err: &RemoteError{Msg: string(body)}}
+		return result{err: &RemoteError{Msg: string(b)}}
 	}
-	cl.mu.Lock()
-	if c, ok := cl.calls[to]; ok {
-		delete(cl.calls, to)
-		if !own {
-			c <- r // buffered, and only ever sent once
-		}
-	} else {
-		delete(cl.orphans, to)
-	}
-	cl.mu.Unlock()
-	return r
+	return result{b: b}
 }
 
 // fail ends the Client: every call waiting, and every later one, returns

@@ -55,8 +55,20 @@ func TestCalls(t *testing.T) {
 			defer wg.Done()
 			for i := range 300 {
 				req := fmt.Sprintf("g%d-call%d-", g, i) + strings.Repeat("x", (i*37)%3000)
-				resp, err := cl.Call(ctx, []byte(req))
-				if err == nil && string(resp) != strings.ToUpper(req) {
+				var resp []byte
+				var err error
+				want := strings.ToUpper(req)
+				if g%2 == 0 {
+					resp, err = cl.Call(ctx, []byte(req))
+				} else {
+					// AppendCall, onto a prefix, with room for
+					// the reply or without.
+					prefix := fmt.Sprintf("prefix%d:", i)
+					dst := append(make([]byte, 0, len(prefix)+(i%2)*len(req)), prefix...)
+					resp, err = cl.AppendCall(ctx, dst, []byte(req))
+					want = prefix + want
+				}
+				if err == nil && string(resp) != want {
 					err = fmt.Errorf("call %q: got the reply %.40q", req, resp)
 				}
 				if err != nil {
@@ -75,9 +87,37 @@ func TestCalls(t *testing.T) {
 	var re *conn.RemoteError
 	require.ErrorAs(t, err, &re)
 	require.Equal(t, "no such key", re.Msg)
+	dst := append(make([]byte, 0, 64), "kept"...)
+	b, err := cl.AppendCall(ctx, dst, []byte("fail:no such key"))
+	require.ErrorAs(t, err, &re)
+	require.Equal(t, "kept", string(b), "AppendCall returns dst as it was on an error")
 
 	require.NoError(t, client.CloseWrite())
 	require.NoError(t, <-served, "Serve ends well when its client closes")
+}
+
+// TestAppendCallAllocs: a call whose reply fits the buffer it is appended
+// to allocates nothing, the server's side included (its handler echoes).
+func TestAppendCallAllocs(t *testing.T) {
+	shmtest.NoLeaks(t)
+	l := listen(t, conn.Config{})
+	client, server := pair(t, l, conn.Config{})
+	served := serve(t, server, func(_ context.Context, req []byte) ([]byte, error) { return req, nil })
+	cl := conn.NewClient(client)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	req, dst := bytes.Repeat([]byte("a"), 64), make([]byte, 0, 64)
+	var err error
+	allocs := testing.AllocsPerRun(1000, func() {
+		var b []byte
+		if b, err = cl.AppendCall(ctx, dst[:0], req); err == nil && !bytes.Equal(b, req) {
+			err = fmt.Errorf("the reply %q", b)
+		}
+	})
+	require.NoError(t, err)
+	require.Zero(t, allocs, "allocations per call")
+	require.NoError(t, client.CloseWrite())
+	require.NoError(t, <-served)
 }
 
 // TestCallEnds: a call whose context ends returns, the Client goes on, and
