@@ -525,6 +525,11 @@ func (cl *Client) deliver(m *ring.MessageReader, to uint64, kind byte, own bool)
 		body, err := appendRest(nil, m)
 		c := cl.claim(to)
 		if c == nil {
+			if own {
+				err := fmt.Errorf("%w: a second reply to call %d", ErrProtocol, to)
+				cl.fail(err)
+				return result{err: err}
+			}
 			return result{}
 		}
 		r := replyOf(to, kind, body, err)
@@ -539,6 +544,13 @@ func (cl *Client) deliver(m *ring.MessageReader, to uint64, kind byte, own bool)
 	c := cl.claim(to)
 	if c == nil {
 		_ = m.Close() // whole in the ring: Close waits for nothing
+		if own {
+			// Only a second reply to one call takes the caller's
+			// away from it while it reads.
+			err := fmt.Errorf("%w: a second reply to call %d", ErrProtocol, to)
+			cl.fail(err)
+			return result{err: err}
+		}
 		return result{}
 	}
 	b, err := appendRest(c.dst, m)
