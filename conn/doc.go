@@ -16,10 +16,12 @@
 //	...
 //	reply, err := conn.NewClient(c).Call(ctx, []byte("get a")) // safe from many goroutines
 //
-// (from Example). Send and Recv move messages of any size both ways, and
-// Producer and Consumer give the ring's other calls. A Conn is also a
-// net.Conn, and a Listener a net.Listener, for gRPC, HTTP and any protocol
-// written against them (see Conn).
+// (from Example). Client.AppendCall appends the reply to a buffer of the
+// caller's instead, and allocates nothing when it has room. Send and Recv
+// move messages of any size both ways, and Producer and Consumer give the
+// ring's other calls. A Conn is also a net.Conn, and a Listener a
+// net.Listener, for gRPC, HTTP and any protocol written against them (see
+// Conn).
 //
 // # Rendezvous
 //
