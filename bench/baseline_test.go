@@ -14,6 +14,7 @@ import (
 
 	"github.com/shmring/shmring/futex"
 	"github.com/shmring/shmring/internal/platform/proc"
+	"github.com/shmring/shmring/internal/testsupport/benchkit"
 	"github.com/shmring/shmring/shmseg"
 )
 
@@ -86,9 +87,9 @@ func writeAll(fd int, p []byte) error {
 func fdThroughput(h harness, kind string, size, n int) result {
 	f, child := newFDs(h, kind)
 	peer := startPeer(h, "fd-consume", child, strconv.Itoa(size))
-	msg := payload(size)
+	msg := benchkit.Payload(size)
 
-	s := begin(h)
+	s := benchkit.Begin(h)
 	for range n {
 		if err := writeAll(f.wr, msg); err != nil {
 			h.Fatal(err)
@@ -96,7 +97,7 @@ func fdThroughput(h harness, kind string, size, n int) result {
 	}
 	f.close() // end of stream
 	peer.done(h, n)
-	elapsed, allocs := s.end(n)
+	elapsed, allocs := s.End(n)
 	return result{elapsed: elapsed, metrics: map[string]float64{"allocs/1000msg": allocs}}
 }
 
@@ -129,7 +130,7 @@ func fdConsume(args []string) error {
 func fdRoundTrip(h harness, kind string, size, n int) result {
 	f, child := newFDs(h, kind)
 	peer := startPeer(h, "fd-pong", child, strconv.Itoa(size))
-	msg, in := payload(size), make([]byte, size)
+	msg, in := benchkit.Payload(size), make([]byte, size)
 	r, warm := measureRoundTrips(h, n, func() {
 		if err := writeAll(f.wr, msg); err != nil {
 			h.Fatal(err)
@@ -192,9 +193,9 @@ func chanThroughput(h harness, size, n int) result {
 		_ = sum
 		done <- count
 	}()
-	msg := payload(size)
+	msg := benchkit.Payload(size)
 
-	s := begin(h)
+	s := benchkit.Begin(h)
 	for i := range n {
 		b := bufs[i%len(bufs)]
 		copy(b, msg)
@@ -202,7 +203,7 @@ func chanThroughput(h harness, size, n int) result {
 	}
 	close(ch)
 	count := <-done
-	elapsed, allocs := s.end(n)
+	elapsed, allocs := s.End(n)
 	if count != n {
 		h.Fatalf("consumer saw %d messages, want %d", count, n)
 	}
@@ -221,7 +222,7 @@ func chanRoundTrip(h harness, size, n int) result {
 		}
 		close(pong)
 	}()
-	msg, in := payload(size), make([]byte, size)
+	msg, in := benchkit.Payload(size), make([]byte, size)
 	sum := 0
 	r, _ := measureRoundTrips(h, n, func() {
 		copy(in, msg)
@@ -284,7 +285,7 @@ func futexRoundTrip(h harness, size, n int) result {
 	}
 	ping, pong := word32(buf, pingOffset), word32(buf, pongOffset)
 	out, in := buf[payloadOffset:payloadOffset+size], buf[futexSegSize(size)-size:]
-	msg := payload(size)
+	msg := benchkit.Payload(size)
 	seq, sum := uint32(0), 0
 	r, warm := measureRoundTrips(h, n, func() {
 		seq++

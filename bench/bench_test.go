@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmring/shmring/internal/testsupport/benchkit"
 	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/ring"
 )
@@ -68,7 +69,7 @@ var roundTrips = []struct {
 func BenchmarkThroughput(b *testing.B) {
 	for _, size := range sizes {
 		for _, t := range throughputs {
-			b.Run(t.name+"/"+sizeName(size), func(b *testing.B) {
+			b.Run(t.name+"/"+benchkit.SizeName(size), func(b *testing.B) {
 				if listOnly {
 					return
 				}
@@ -87,11 +88,8 @@ func reportThroughput(b *testing.B, r result, size int) {
 		b.ReportMetric(ns, "ns/op")
 		b.ReportMetric(float64(size)*1e3/ns, "MB/s")
 	}
-	b.ReportMetric(ns, "ns/msg")
-	b.ReportMetric(1e9/ns, "msgs/s")
-	for unit, v := range r.metrics {
-		b.ReportMetric(v, unit)
-	}
+	benchkit.ReportStream(b, ns)
+	benchkit.ReportMetrics(b, r.metrics)
 }
 
 // BenchmarkRoundTrip sends a message and waits for its echo, b.N times.
@@ -101,7 +99,7 @@ func reportThroughput(b *testing.B, r result, size int) {
 func BenchmarkRoundTrip(b *testing.B) {
 	for _, size := range sizes {
 		for _, t := range roundTrips {
-			b.Run(t.name+"/"+sizeName(size), func(b *testing.B) {
+			b.Run(t.name+"/"+benchkit.SizeName(size), func(b *testing.B) {
 				if listOnly {
 					return
 				}
@@ -129,7 +127,7 @@ func BenchmarkRoundTripHRTime(b *testing.B) {
 		if t.external {
 			continue
 		}
-		b.Run(t.name+"/"+sizeName(hrtimeSize), func(b *testing.B) {
+		b.Run(t.name+"/"+benchkit.SizeName(hrtimeSize), func(b *testing.B) {
 			if listOnly {
 				return
 			}
@@ -148,12 +146,8 @@ func reportRoundTrip(b *testing.B, r result) {
 	if r.external {
 		b.ReportMetric(float64(r.elapsed.Nanoseconds())/float64(b.N), "ns/op")
 	}
-	b.ReportMetric(r.p50, "p50-ns")
-	b.ReportMetric(r.p99, "p99-ns")
-	b.ReportMetric(r.p999, "p99.9-ns")
-	for unit, v := range r.metrics {
-		b.ReportMetric(v, unit)
-	}
+	benchkit.ReportLatency(b, r.p50, r.p99, r.p999)
+	benchkit.ReportMetrics(b, r.metrics)
 }
 
 // Capacities and sizes of BenchmarkScale. A combination whose slots would
@@ -172,7 +166,7 @@ func BenchmarkScale(b *testing.B) {
 			if slots*ring.SlotSizeFor(size) > scaleMaxBytes {
 				continue
 			}
-			b.Run(fmt.Sprintf("ring-batch/%s/slots=%d", sizeName(size), slots), func(b *testing.B) {
+			b.Run(fmt.Sprintf("ring-batch/%s/slots=%d", benchkit.SizeName(size), slots), func(b *testing.B) {
 				if listOnly {
 					return
 				}

@@ -7,8 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"runtime/metrics"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,26 +14,14 @@ import (
 	"github.com/loov/hrtime/hrtesting"
 
 	"github.com/shmring/shmring/internal/app/hist"
-	"github.com/shmring/shmring/internal/platform/monotime"
+	"github.com/shmring/shmring/internal/testsupport/benchkit"
 	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/ring"
 )
 
-// harness is what a measurement needs from its caller: a *testing.B, or a
-// *testing.T wrapped in smoke, whose timer calls do nothing. Measurements
-// time themselves and call ResetTimer/StopTimer so that the benchmark's own
-// ns/op covers the same span.
-type harness interface {
-	testing.TB
-	ResetTimer()
-	StopTimer()
-}
-
-// smoke runs a measurement as a plain test.
-type smoke struct{ *testing.T }
-
-func (smoke) ResetTimer() {}
-func (smoke) StopTimer()  {}
+// harness is benchkit's, under a short name for the many signatures of
+// measurements.
+type harness = benchkit.Harness
 
 // result is what one measurement of n messages (or n round trips) gives.
 type result struct {
@@ -51,17 +37,6 @@ type result struct {
 
 // Message sizes of every comparison, and their names in benchmark names.
 var sizes = []int{8, 64, 256, 1 << 10, 4 << 10, 64 << 10}
-
-func sizeName(n int) string {
-	switch {
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return strconv.Itoa(n>>20) + "MiB"
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return strconv.Itoa(n>>10) + "KiB"
-	default:
-		return strconv.Itoa(n) + "B"
-	}
-}
 
 // slotsFor is the ring capacity for size-byte messages in every comparison
 // (the Go ring, the C ring and the channel's buffer): 4096 slots, halved
@@ -163,70 +138,21 @@ func (p *peer) done(h testing.TB, want int) {
 	}
 }
 
-// span is one timed stretch of a measurement: the benchmark's timer, a
-// clock, and the heap allocations made meanwhile (by this process: a
-// peer's are its own), so that "0 allocations per message" can be checked
-// to better than allocs/op's whole numbers.
-type span struct {
-	h      harness
-	start  time.Time
-	allocs uint64
-}
-
-var allocSample = []metrics.Sample{{Name: "/gc/heap/allocs:objects"}}
-
-func heapAllocs() uint64 {
-	metrics.Read(allocSample)
-	return allocSample[0].Value.Uint64()
-}
-
-func begin(h harness) span {
-	h.ResetTimer()
-	return span{h: h, start: time.Now(), allocs: heapAllocs()}
-}
-
-// end stops the timer and returns the time since begin and the allocations
-// per 1000 operations of n.
-func (s span) end(n int) (time.Duration, float64) {
-	elapsed := time.Since(s.start)
-	allocs := heapAllocs() - s.allocs
-	s.h.StopTimer()
-	return elapsed, float64(allocs) * 1000 / float64(max(n, 1))
-}
-
 // measureRoundTrips runs roundTrip a few times to warm up, then n times
-// under the timer, each one timed into internal/app/hist's histogram (the one
-// bench/cref/cring.c ports). Each sample reads the clock once: the end of
-// one round trip is the start of the next.
+// under the timer, each one timed (benchkit.TimeEach): elapsed is the sum
+// of the laps.
 func measureRoundTrips(h harness, n int, roundTrip func()) (r result, warm int) {
-	warm = min(1000, n/10+1)
+	warm = benchkit.WarmFor(n)
 	for range warm {
 		roundTrip()
 	}
 	if hb, ok := h.(hrBench); ok {
 		return measureHRTime(hb.B, n, roundTrip), warm
 	}
-	lat := new(hist.Histogram)
-	s := begin(h)
-	// One clock read per round trip, as the C reference makes: time.Now
-	// reads two clocks (wall and monotonic), about 24 ns more on this VM,
-	// which would be charged to every round trip of the Go transports.
-	base := monotime.Now()
-	last := base
-	for range n {
-		roundTrip()
-		t := monotime.Now()
-		lat.Record(t - last)
-		last = t
-	}
-	_, allocs := s.end(n)
-	return result{
-		elapsed: time.Duration(last - base),
-		p50:     float64(lat.Quantile(0.5)),
-		p99:     float64(lat.Quantile(0.99)),
-		p999:    float64(lat.Quantile(0.999)),
-		metrics: map[string]float64{"allocs/1000rt": allocs},
-	}, warm
+	laps := benchkit.TimeEach(h, n, roundTrip)
+	r = result{elapsed: laps.Clock, metrics: map[string]float64{"allocs/1000rt": laps.Allocs}}
+	r.p50, r.p99, r.p999 = benchkit.Percentiles(laps.Hist)
+	return r, warm
 }
 
 // hrBench is a benchmark whose round trips hrtime times, for
@@ -251,11 +177,11 @@ func measureHRTime(b *testing.B, n int, roundTrip func()) result {
 	b.StopTimer()
 	b.ResetTimer()
 	hb := hrtesting.NewBenchmark(b) // the laps, allocated with the timer off
-	allocs := heapAllocs()
+	allocs := benchkit.HeapAllocs()
 	for hb.Next() {
 		roundTrip()
 	}
-	allocs = heapAllocs() - allocs
+	allocs = benchkit.HeapAllocs() - allocs
 	hb.Report()
 
 	laps := hb.Float64s() // none when built with -tags nohrtime
@@ -265,20 +191,7 @@ func measureHRTime(b *testing.B, n int, roundTrip func()) result {
 		lat.Record(int64(l))
 		total += l
 	}
-	return result{
-		elapsed: time.Duration(total),
-		p50:     float64(lat.Quantile(0.5)),
-		p99:     float64(lat.Quantile(0.99)),
-		p999:    float64(lat.Quantile(0.999)),
-		metrics: map[string]float64{"allocs/1000rt": float64(allocs) * 1000 / float64(max(n, 1))},
-	}
-}
-
-// payload returns a message of size bytes with a recognisable pattern.
-func payload(size int) []byte {
-	m := make([]byte, size)
-	for i := range m {
-		m[i] = byte(i*7 + 1)
-	}
-	return m
+	r := result{elapsed: time.Duration(total), metrics: map[string]float64{"allocs/1000rt": benchkit.Per1000(allocs, n)}}
+	r.p50, r.p99, r.p999 = benchkit.Percentiles(lat)
+	return r
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/shmring/shmring/internal/testsupport/benchkit"
 	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/ring"
 )
@@ -69,13 +70,13 @@ func eachLarge(ts []largeTransport, fn func(name string, t largeTransport, slotS
 		for _, slotSize := range largeSlotSizes {
 			for _, t := range ts {
 				if t.slotted {
-					fn(t.name+"/"+sizeName(size)+"/slot="+sizeName(slotSize), t, slotSize, size)
+					fn(t.name+"/"+benchkit.SizeName(size)+"/slot="+benchkit.SizeName(slotSize), t, slotSize, size)
 				}
 			}
 		}
 		for _, t := range ts {
 			if !t.slotted {
-				fn(t.name+"/"+sizeName(size), t, 0, size)
+				fn(t.name+"/"+benchkit.SizeName(size), t, 0, size)
 			}
 		}
 	}
@@ -192,12 +193,12 @@ func ringThroughputLarge(h harness, slotSize, size, n int) result {
 	head, tail := word64(seg, headOffset), word64(seg, tailOffset)
 	send := newRingSender(p, apiSend, size)
 
-	s := begin(h)
+	s := benchkit.Begin(h)
 	send.send(h, n)
 	// The cursors count slots: the consumer is done when it has released
 	// every slot the producer published.
 	awaitCursor(h, tail, atomic.LoadUint64(head), peer)
-	elapsed, allocs := s.end(n)
+	elapsed, allocs := s.End(n)
 
 	return closeStream(h, r, p, peer, n, elapsed, allocs)
 }
@@ -222,7 +223,7 @@ func ringRoundTripLarge(h harness, slotSize, size, n int) result {
 	}
 	peer := startPeer(h, "ring-echo", nil, keyA.String(), keyB.String(), ring.WaitSpin.String())
 	unlink(h, a, b)
-	msg, in := payload(size), make([]byte, size)
+	msg, in := benchkit.Payload(size), make([]byte, size)
 	ctx := context.Background()
 	sum := 0
 	r, warm := measureRoundTrips(h, n, func() {
@@ -295,17 +296,17 @@ func cringLarge(h harness, mode string, slotSize, size, n int) result {
 func TestSmokeLarge(t *testing.T) {
 	for _, c := range []struct{ slotSize, size, n int }{{16 << 10, 64 << 10, 200}, {1 << 10, 16 << 20, 3}} {
 		for _, tr := range largeThroughputs {
-			t.Run(fmt.Sprintf("throughput/%s/%s/slot=%s", tr.name, sizeName(c.size), sizeName(c.slotSize)), func(t *testing.T) {
+			t.Run(fmt.Sprintf("throughput/%s/%s/slot=%s", tr.name, benchkit.SizeName(c.size), benchkit.SizeName(c.slotSize)), func(t *testing.T) {
 				shmtest.NoLeaks(t)
-				if r := tr.run(smoke{t}, c.slotSize, c.size, c.n); r.elapsed <= 0 {
+				if r := tr.run(benchkit.Smoke{T: t}, c.slotSize, c.size, c.n); r.elapsed <= 0 {
 					t.Errorf("elapsed %v", r.elapsed)
 				}
 			})
 		}
 		for _, tr := range largeRoundTrips {
-			t.Run(fmt.Sprintf("roundtrip/%s/%s/slot=%s", tr.name, sizeName(c.size), sizeName(c.slotSize)), func(t *testing.T) {
+			t.Run(fmt.Sprintf("roundtrip/%s/%s/slot=%s", tr.name, benchkit.SizeName(c.size), benchkit.SizeName(c.slotSize)), func(t *testing.T) {
 				shmtest.NoLeaks(t)
-				r := tr.run(smoke{t}, c.slotSize, c.size, c.n)
+				r := tr.run(benchkit.Smoke{T: t}, c.slotSize, c.size, c.n)
 				if r.elapsed <= 0 || !(r.p50 > 0 && r.p50 <= r.p99 && r.p99 <= r.p999) {
 					t.Errorf("elapsed %v, p50 %v, p99 %v, p99.9 %v", r.elapsed, r.p50, r.p99, r.p999)
 				}

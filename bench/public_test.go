@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 
+	"github.com/shmring/shmring/internal/testsupport/benchkit"
 	"github.com/shmring/shmring/ring"
 )
 
@@ -49,7 +50,7 @@ func publicThroughput(h harness, api string, size, n int) result {
 	unlink(h, r, back)
 	// One message, sent batch times over: the C ring copies one buffer
 	// too, so neither side reads more source lines than the other.
-	msg := payload(size)
+	msg := benchkit.Payload(size)
 	msgs := make([][]byte, batch)
 	for i := range msgs {
 		msgs[i] = msg
@@ -57,7 +58,7 @@ func publicThroughput(h harness, api string, size, n int) result {
 	ctx := context.Background()
 	var ack [ackSize]byte
 
-	s := begin(h)
+	s := benchkit.Begin(h)
 	switch api {
 	case apiSendBatch:
 		for i := 0; i < n; {
@@ -77,7 +78,7 @@ func publicThroughput(h harness, api string, size, n int) result {
 		h.Fatalf("unknown api %q", api)
 	}
 	k, err := acks.Recv(ctx, ack[:])
-	elapsed, allocs := s.end(n)
+	elapsed, allocs := s.End(n)
 
 	if err != nil {
 		h.Fatalf("the consumer's acknowledgement: %v", err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmring/shmring/internal/testsupport/benchkit"
 	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/shmseg"
@@ -98,10 +99,10 @@ func ringThroughput(h harness, api string, size, slots, n int) result {
 	tail := word64(seg, tailOffset)
 	send := newRingSender(p, api, size)
 
-	s := begin(h)
+	s := benchkit.Begin(h)
 	send.send(h, n)
 	awaitCursor(h, tail, uint64(n), peer)
-	elapsed, allocs := s.end(n)
+	elapsed, allocs := s.End(n)
 
 	return closeStream(h, r, p, peer, n, elapsed, allocs)
 }
@@ -129,7 +130,7 @@ type ringSender struct {
 }
 
 func newRingSender(p *ring.Producer, api string, size int) *ringSender {
-	return &ringSender{p: p, api: api, msg: payload(size), ctx: context.Background()}
+	return &ringSender{p: p, api: api, msg: benchkit.Payload(size), ctx: context.Background()}
 }
 
 // send sends n messages and publishes them all.
@@ -306,7 +307,7 @@ func ringRoundTrip(h harness, mode ring.WaitMode, size, n int) result {
 	}
 	peer := startPeer(h, "ring-pong", nil, keyA.String(), keyB.String(), mode.String())
 	unlink(h, a, b)
-	msg := payload(size)
+	msg := benchkit.Payload(size)
 	ctx := context.Background()
 	sum := 0
 	r, warm := measureRoundTrips(h, n, func() {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"testing"
 
+	"github.com/shmring/shmring/internal/testsupport/benchkit"
 	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/ring"
 	"github.com/shmring/shmring/ring/ringtest"
@@ -30,7 +31,7 @@ var ringtests = []struct {
 	run  func(b *testing.B)
 }{
 	{"send", func(b *testing.B) {
-		msg := payload(ringtestSize)
+		msg := benchkit.Payload(ringtestSize)
 		ringtest.Throughput(b, ringtestConfig(ring.WaitAdaptive), func(int, []byte) []byte { return msg }, nil)
 	}},
 	{"spin", func(b *testing.B) { ringtestRoundTrip(b, ring.WaitSpin) }},
@@ -38,7 +39,7 @@ var ringtests = []struct {
 }
 
 func ringtestRoundTrip(b *testing.B, mode ring.WaitMode) {
-	msg := payload(ringtestSize)
+	msg := benchkit.Payload(ringtestSize)
 	sum := 0
 	// As ringRoundTrip does: the length, and one byte read in place.
 	check := func(_ int, reply []byte) error {
@@ -57,7 +58,7 @@ func ringtestRoundTrip(b *testing.B, mode ring.WaitMode) {
 // the noise: a gap is what the helper costs or hides.
 func BenchmarkRingtest(b *testing.B) {
 	for _, r := range ringtests {
-		b.Run(r.name+"/"+sizeName(ringtestSize), func(b *testing.B) {
+		b.Run(r.name+"/"+benchkit.SizeName(ringtestSize), func(b *testing.B) {
 			if listOnly {
 				return
 			}

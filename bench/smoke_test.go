@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmring/shmring/internal/testsupport/benchkit"
 	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/ring"
 )
@@ -19,18 +20,18 @@ func itoa(n int) string { return strconv.Itoa(n) }
 func TestSmoke(t *testing.T) {
 	for _, size := range []int{8, 64 << 10} {
 		for _, c := range throughputs {
-			t.Run("throughput/"+c.name+"/"+sizeName(size), func(t *testing.T) {
+			t.Run("throughput/"+c.name+"/"+benchkit.SizeName(size), func(t *testing.T) {
 				shmtest.NoLeaks(t)
-				r := c.run(smoke{t}, size, 3000)
+				r := c.run(benchkit.Smoke{T: t}, size, 3000)
 				if r.elapsed <= 0 {
 					t.Errorf("elapsed %v", r.elapsed)
 				}
 			})
 		}
 		for _, c := range roundTrips {
-			t.Run("roundtrip/"+c.name+"/"+sizeName(size), func(t *testing.T) {
+			t.Run("roundtrip/"+c.name+"/"+benchkit.SizeName(size), func(t *testing.T) {
 				shmtest.NoLeaks(t)
-				r := c.run(smoke{t}, size, 200)
+				r := c.run(benchkit.Smoke{T: t}, size, 200)
 				if r.elapsed <= 0 || !(r.p50 > 0 && r.p50 <= r.p99 && r.p99 <= r.p999) {
 					t.Errorf("elapsed %v, p50 %v, p99 %v, p99.9 %v", r.elapsed, r.p50, r.p99, r.p999)
 				}
@@ -39,7 +40,7 @@ func TestSmoke(t *testing.T) {
 	}
 	t.Run("scale/ring-batch/64B/slots=64", func(t *testing.T) {
 		shmtest.NoLeaks(t)
-		ringThroughput(smoke{t}, apiBatch, 64, 64, 3000)
+		ringThroughput(benchkit.Smoke{T: t}, apiBatch, 64, 64, 3000)
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/shmring/shmring/internal/app/hist"
 	"github.com/shmring/shmring/internal/platform/monotime"
+	"github.com/shmring/shmring/internal/testsupport/benchkit"
 	"github.com/shmring/shmring/internal/testsupport/shmtest"
 	"github.com/shmring/shmring/ring"
 )
@@ -27,8 +28,8 @@ func roundTrip(h harness, t transport, size, n int) result {
 	ctx := context.Background()
 	ep := p.dial(h, ctx)
 	call := callFunc(ep, t.call)
-	req, resp := payload(size), make([]byte, size)
-	warm := warmFor(n)
+	req, resp := benchkit.Payload(size), make([]byte, size)
+	warm := benchkit.WarmFor(n)
 	var before *ring.Stats
 	r := timeEach(h, warm, n, "rt", func() {
 		if m, err := call(ctx, req, resp); err != nil || m != size {
@@ -50,9 +51,9 @@ func throughput(h harness, t transport, size, n int) result {
 	p := startPeer(h, t, modeSink, size, n, serverOptions{})
 	ctx := context.Background()
 	ep := p.dial(h, ctx)
-	msg, ack := payload(size), make([]byte, 1)
+	msg, ack := benchkit.Payload(size), make([]byte, 1)
 	before := statsOf(ep)
-	s := begin(h)
+	s := benchkit.Begin(h)
 	for i := range n {
 		if err := ep.send(ctx, msg); err != nil {
 			h.Fatalf("%s: message %d of %d bytes: %v", t.name, i, size, err)
@@ -61,7 +62,7 @@ func throughput(h harness, t transport, size, n int) result {
 	if m, err := ep.recv(ctx, ack); err != nil || m != 1 {
 		h.Fatalf("%s: the acknowledgement: %d bytes, %v", t.name, m, err)
 	}
-	elapsed, allocs := s.end(n)
+	elapsed, allocs := s.End(n)
 	r := result{elapsed: elapsed, metrics: map[string]float64{"allocs/1000msg": allocs}}
 	addRingMetrics(r.metrics, before, statsOf(ep), n, "msg")
 	if err := ep.close(); err != nil {
@@ -103,7 +104,7 @@ func setup(h harness, t transport, n int) result {
 	h.Helper()
 	p := startPeer(h, t, modeMany, setupSize, 0, serverOptions{})
 	ctx := context.Background()
-	req, resp := payload(setupSize), make([]byte, setupSize)
+	req, resp := benchkit.Payload(setupSize), make([]byte, setupSize)
 	one := func() int64 {
 		t0 := monotime.Now()
 		ep := p.dial(h, ctx)
@@ -121,14 +122,14 @@ func setup(h harness, t transport, n int) result {
 		one()
 	}
 	lat := new(hist.Histogram)
-	s := begin(h)
+	s := benchkit.Begin(h)
 	var total int64
 	for range n {
 		d := one()
 		lat.Record(d)
 		total += d
 	}
-	elapsed, allocs := s.end(n)
+	elapsed, allocs := s.End(n)
 	p.stop(h, warm+n)
 	return result{
 		elapsed: elapsed,
@@ -176,11 +177,7 @@ func BenchmarkPeerSetup(b *testing.B) {
 	}
 }
 
-func report(b *testing.B, r result) {
-	for unit, v := range r.metrics {
-		b.ReportMetric(v, unit)
-	}
-}
+func report(b *testing.B, r result) { benchkit.ReportMetrics(b, r.metrics) }
 
 // benchEach runs f as a sub-benchmark "TRANSPORT/SIZE" of each size and
 // each transport of names in this build, sizes the outer loop, so that
@@ -189,7 +186,7 @@ func report(b *testing.B, r result) {
 func benchEach(b *testing.B, sizes []int, names []string, f func(b *testing.B, t transport, size int)) {
 	for _, size := range sizes {
 		for _, t := range available(names) {
-			b.Run(t.name+"/"+sizeName(size), func(b *testing.B) {
+			b.Run(t.name+"/"+benchkit.SizeName(size), func(b *testing.B) {
 				if listOnly {
 					return
 				}
@@ -204,9 +201,7 @@ func benchEach(b *testing.B, sizes []int, names []string, f func(b *testing.B, t
 // reportLatency reports r's percentiles (p50-ns, p99-ns, p99.9-ns) and
 // its metrics.
 func reportLatency(b *testing.B, r result) {
-	b.ReportMetric(r.p50, "p50-ns")
-	b.ReportMetric(r.p99, "p99-ns")
-	b.ReportMetric(r.p999, "p99.9-ns")
+	benchkit.ReportLatency(b, r.p50, r.p99, r.p999)
 	report(b, r)
 }
 
@@ -214,7 +209,6 @@ func reportLatency(b *testing.B, r result) {
 // ns/msg and msgs/s, and r's metrics.
 func reportStream(b *testing.B, r result) {
 	ns := float64(r.elapsed.Nanoseconds()) / float64(b.N)
-	b.ReportMetric(ns, "ns/msg")
-	b.ReportMetric(1e9/ns, "msgs/s")
+	benchkit.ReportStream(b, ns)
 	report(b, r)
 }

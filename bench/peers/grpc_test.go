@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/shmring/shmring/conn"
+	"github.com/shmring/shmring/internal/testsupport/benchkit"
 )
 
 // The service, written by hand as protoc-gen-go-grpc would (no protoc
@@ -81,7 +82,7 @@ const grpcMaxMessage = 8 << 20
 // default but for the message limits.
 func serveGRPC(ctx context.Context, l net.Listener, size int) (int, error) {
 	s := grpc.NewServer(grpc.MaxRecvMsgSize(grpcMaxMessage), grpc.MaxSendMsgSize(grpcMaxMessage))
-	srv := &benchServer{msg: wrapperspb.Bytes(payload(size))}
+	srv := &benchServer{msg: wrapperspb.Bytes(benchkit.Payload(size))}
 	s.RegisterService(&benchDesc, srv)
 	stop := context.AfterFunc(ctx, s.Stop)
 	defer stop()
@@ -156,7 +157,7 @@ func grpcDownload(ctx context.Context, cc *grpc.ClientConn, size, n int) error {
 	if err := stream.CloseSend(); err != nil {
 		return err
 	}
-	want := payload(size)
+	want := benchkit.Payload(size)
 	m := new(wrapperspb.BytesValue)
 	for i := range n {
 		if err := stream.RecvMsg(m); err != nil {
@@ -180,8 +181,8 @@ func grpcUnary(h harness, t transport, size, n int, o serverOptions) result {
 	p := startPeer(h, t, modeGRPC, size, 0, o)
 	cc := newGRPCClient(h, p)
 	ctx := context.Background()
-	req, resp := wrapperspb.Bytes(payload(size)), new(wrapperspb.BytesValue)
-	warm := warmFor(n)
+	req, resp := wrapperspb.Bytes(benchkit.Payload(size)), new(wrapperspb.BytesValue)
+	warm := benchkit.WarmFor(n)
 	var cpu cpuMeter
 	r := timeEach(h, warm, n, "rpc", func() {
 		if err := grpcEcho(ctx, cc, req, resp); err != nil {
@@ -199,7 +200,7 @@ func grpcUnary(h harness, t transport, size, n int, o serverOptions) result {
 // streamWarm is how many messages of size bytes grpcStream's untimed
 // stream takes before a timed one of n: at most 4 MiB, for 1 MiB
 // messages take a while.
-func streamWarm(size, n int) int { return min(warmFor(n), max(1, (4<<20)/size)) }
+func streamWarm(size, n int) int { return min(benchkit.WarmFor(n), max(1, (4<<20)/size)) }
 
 // grpcStream downloads n messages of size bytes on one server stream,
 // timed from the call to the end of the stream, after a connecting call
@@ -217,11 +218,11 @@ func grpcStream(h harness, t transport, size, n int, o serverOptions) result {
 		h.Fatalf("gRPC over %s, warm-up stream of %d-byte messages: %v", t.name, size, err)
 	}
 	cpu := startCPU(h, p.pid())
-	s := begin(h)
+	s := benchkit.Begin(h)
 	if err := grpcDownload(ctx, cc, size, n); err != nil {
 		h.Fatalf("gRPC over %s, stream of %d-byte messages: %v", t.name, size, err)
 	}
-	elapsed, allocs := s.end(n)
+	elapsed, allocs := s.End(n)
 	r := result{elapsed: elapsed, metrics: map[string]float64{"allocs/1000msg": allocs}}
 	cpu.add(h, r.metrics, n, "msg")
 	if err := cc.Close(); err != nil {

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/shmring/shmring/conn"
+	"github.com/shmring/shmring/internal/testsupport/benchkit"
 	"github.com/shmring/shmring/internal/testsupport/shmtest"
 )
 
@@ -47,7 +48,7 @@ func grpcIdle(h testing.TB, o grpcIdleOptions) grpcIdleResult {
 	h.Helper()
 	p := startPeer(h, transports["conn"], modeGRPC, setupSize, 0, serverOptions{})
 	ctx := context.Background()
-	req, resp := wrapperspb.Bytes(payload(setupSize)), new(wrapperspb.BytesValue)
+	req, resp := wrapperspb.Bytes(benchkit.Payload(setupSize)), new(wrapperspb.BytesValue)
 	ccs := make([]*grpc.ClientConn, 0, o.conns)
 	defer func() {
 		for _, cc := range ccs {

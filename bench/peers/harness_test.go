@@ -7,14 +7,12 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"runtime/metrics"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/shmring/shmring/internal/app/hist"
-	"github.com/shmring/shmring/internal/platform/monotime"
+	"github.com/shmring/shmring/internal/testsupport/benchkit"
 	"github.com/shmring/shmring/internal/testsupport/shmtest"
 )
 
@@ -23,18 +21,9 @@ import (
 // it will run.
 var listOnly = os.Getenv("SHMRING_BENCH_LIST") != ""
 
-// harness is what a measurement needs from its caller: a *testing.B, or a
-// *testing.T wrapped in smoke, whose timer calls do nothing.
-type harness interface {
-	testing.TB
-	ResetTimer()
-	StopTimer()
-}
-
-type smoke struct{ *testing.T }
-
-func (smoke) ResetTimer() {}
-func (smoke) StopTimer()  {}
+// harness is benchkit's, under a short name for the many signatures of
+// measurements.
+type harness = benchkit.Harness
 
 // peerTimeout bounds a server's life: a wedged one is killed, its
 // descriptor 3 closes, and the benchmark fails instead of hanging.
@@ -148,88 +137,21 @@ type result struct {
 	metrics map[string]float64
 }
 
-// span is one timed stretch: the benchmark's timer, the clock, and this
-// process's heap allocations meanwhile.
-type span struct {
-	h      harness
-	start  time.Time
-	allocs uint64
-}
-
-var allocSample = []metrics.Sample{{Name: "/gc/heap/allocs:objects"}}
-
-func heapAllocs() uint64 {
-	metrics.Read(allocSample)
-	return allocSample[0].Value.Uint64()
-}
-
-func begin(h harness) span {
-	h.ResetTimer()
-	return span{h: h, start: time.Now(), allocs: heapAllocs()}
-}
-
-// end stops the timer and returns the time since begin and the allocations
-// per 1000 operations of n.
-func (s span) end(n int) (time.Duration, float64) {
-	elapsed := time.Since(s.start)
-	allocs := heapAllocs() - s.allocs
-	s.h.StopTimer()
-	return elapsed, float64(allocs) * 1000 / float64(max(n, 1))
-}
-
-// timeEach runs op n times under the timer, each one timed into a
-// histogram, after warm runs untimed and then started. It returns the
-// percentiles, with allocs/1000 of unit per.
+// timeEach runs op n times under the timer, each one timed
+// (benchkit.TimeEach), after warm runs untimed and then started. It
+// returns the percentiles, with allocs/1000 of unit per.
 func timeEach(h harness, warm, n int, per string, op, started func()) result {
 	for range warm {
 		op()
 	}
 	started()
-	lat := new(hist.Histogram)
-	s := begin(h)
-	base := monotime.Now()
-	last := base
-	for range n {
-		op()
-		t := monotime.Now()
-		lat.Record(t - last)
-		last = t
-	}
-	elapsed, allocs := s.end(n)
-	return result{
-		elapsed: elapsed,
-		p50:     float64(lat.Quantile(0.5)),
-		p99:     float64(lat.Quantile(0.99)),
-		p999:    float64(lat.Quantile(0.999)),
-		metrics: map[string]float64{"allocs/1000" + per: allocs},
-	}
-}
-
-// warmFor is how many untimed operations come before n timed ones.
-func warmFor(n int) int { return min(1000, n/10+1) }
-
-// payload returns a message of size bytes with a recognisable pattern.
-func payload(size int) []byte {
-	m := make([]byte, size)
-	for i := range m {
-		m[i] = byte(i*7 + 1)
-	}
-	return m
+	laps := benchkit.TimeEach(h, n, op)
+	r := result{elapsed: laps.Span, metrics: map[string]float64{"allocs/1000" + per: laps.Allocs}}
+	r.p50, r.p99, r.p999 = benchkit.Percentiles(laps.Hist)
+	return r
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
-
-// sizeName names a size as the benchmarks do: "64B", "4KiB", "1MiB".
-func sizeName(n int) string {
-	switch {
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return strconv.Itoa(n>>20) + "MiB"
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return strconv.Itoa(n>>10) + "KiB"
-	default:
-		return strconv.Itoa(n) + "B"
-	}
-}
 
 // cpuMeter is the CPU time (utime+stime, /proc/PID/stat) of this process
 // and a server's at the start of a timed stretch.

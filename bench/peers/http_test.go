@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"sync/atomic"
 	"testing"
+
+	"github.com/shmring/shmring/internal/testsupport/benchkit"
 )
 
 // serveHTTP answers every POST on l with its body until ctx ends, and
@@ -92,8 +94,8 @@ func httpRoundTrip(h harness, t transport, size, n int) result {
 	p := startPeer(h, t, modeHTTP, size, 0, serverOptions{})
 	c := newHTTPClient(p)
 	ctx := context.Background()
-	body, resp := payload(size), make([]byte, size)
-	warm := warmFor(n)
+	body, resp := benchkit.Payload(size), make([]byte, size)
+	warm := benchkit.WarmFor(n)
 	var cpu cpuMeter
 	r := timeEach(h, warm, n, "req", func() {
 		if err := httpPost(ctx, c, body, resp); err != nil {

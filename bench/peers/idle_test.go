@@ -13,6 +13,7 @@ import (
 	"github.com/shmring/shmring/internal/app/hist"
 	"github.com/shmring/shmring/internal/platform/monotime"
 	"github.com/shmring/shmring/internal/platform/proc"
+	"github.com/shmring/shmring/internal/testsupport/benchkit"
 	"github.com/shmring/shmring/internal/testsupport/shmtest"
 )
 
@@ -103,7 +104,7 @@ func idleClients(h testing.TB, o idleOptions) idleResult {
 	h.Helper()
 	p := startPeer(h, transports["conn"], modeMany, setupSize, 0, idleRings)
 	ctx := context.Background()
-	req, resp := payload(setupSize), make([]byte, setupSize)
+	req, resp := benchkit.Payload(setupSize), make([]byte, setupSize)
 	eps := make([]endpoint, 0, o.clients)
 	defer func() {
 		for _, ep := range eps {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmring/shmring/internal/testsupport/benchkit"
 	"github.com/shmring/shmring/internal/testsupport/shmtest"
 )
 
@@ -130,7 +131,7 @@ func serve(args []string) error {
 // acknowledges them all with one byte, and waits for the peer to close.
 func sink(ctx context.Context, ep endpoint, size, n int) (int, error) {
 	buf := make([]byte, size)
-	want := payload(size)
+	want := benchkit.Payload(size)
 	for i := range n {
 		m, err := ep.recv(ctx, buf)
 		if err != nil {

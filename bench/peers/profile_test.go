@@ -20,6 +20,8 @@ import (
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/shmring/shmring/internal/testsupport/benchkit"
 )
 
 // profileHz is the profiles' sampling rate: above pprof's 100 Hz, so that
@@ -523,7 +525,7 @@ func BenchmarkGRPCProfile(b *testing.B) {
 		r, client, server := profiledUnary(b, t, size, b.N)
 		b.ReportMetric(r.p50, "p50-ns")
 		report(b, r) // utime+stime per call of the same run: what the samples may be held against
-		reportProfiles(b, "rpc", warmFor(b.N)+b.N, client, server)
+		reportProfiles(b, "rpc", benchkit.WarmFor(b.N)+b.N, client, server)
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmring/shmring/internal/testsupport/benchkit"
 	"github.com/shmring/shmring/internal/testsupport/shmtest"
 )
 
@@ -15,9 +16,9 @@ import (
 func TestSmoke(t *testing.T) {
 	for _, size := range roundTripSizes {
 		for _, tr := range available(roundTripNames) {
-			t.Run("roundtrip/"+tr.name+"/"+sizeName(size), func(t *testing.T) {
+			t.Run("roundtrip/"+tr.name+"/"+benchkit.SizeName(size), func(t *testing.T) {
 				shmtest.NoLeaks(t)
-				r := roundTrip(smoke{t}, tr, size, 100)
+				r := roundTrip(benchkit.Smoke{T: t}, tr, size, 100)
 				if !(r.p50 > 0 && r.p50 <= r.p99 && r.p99 <= r.p999) {
 					t.Errorf("p50 %v, p99 %v, p99.9 %v", r.p50, r.p99, r.p999)
 				}
@@ -26,10 +27,10 @@ func TestSmoke(t *testing.T) {
 	}
 	for _, size := range throughputSizes {
 		for _, tr := range available(throughputNames) {
-			t.Run("throughput/"+tr.name+"/"+sizeName(size), func(t *testing.T) {
+			t.Run("throughput/"+tr.name+"/"+benchkit.SizeName(size), func(t *testing.T) {
 				shmtest.NoLeaks(t)
 				n := max(3, (4<<20)/size) // 4 MiB, and at least a few messages
-				if r := throughput(smoke{t}, tr, size, min(n, 2000)); r.elapsed <= 0 {
+				if r := throughput(benchkit.Smoke{T: t}, tr, size, min(n, 2000)); r.elapsed <= 0 {
 					t.Errorf("elapsed %v", r.elapsed)
 				}
 			})
@@ -38,7 +39,7 @@ func TestSmoke(t *testing.T) {
 	for _, tr := range available(setupNames) {
 		t.Run("setup/"+tr.name, func(t *testing.T) {
 			shmtest.NoLeaks(t)
-			r := setup(smoke{t}, tr, 10)
+			r := setup(benchkit.Smoke{T: t}, tr, 10)
 			if !(r.p50 > 0 && r.p50 <= r.p99) {
 				t.Errorf("p50 %v, p99 %v", r.p50, r.p99)
 			}
@@ -79,9 +80,9 @@ func TestSmokeGRPC(t *testing.T) {
 	}
 	for _, size := range grpcUnarySizes {
 		for _, tr := range available(grpcNames) {
-			t.Run("grpc-unary/"+tr.name+"/"+sizeName(size), func(t *testing.T) {
+			t.Run("grpc-unary/"+tr.name+"/"+benchkit.SizeName(size), func(t *testing.T) {
 				shmtest.NoLeaks(t)
-				r := grpcUnary(smoke{t}, tr, size, 50, serverOptions{})
+				r := grpcUnary(benchkit.Smoke{T: t}, tr, size, 50, serverOptions{})
 				if !(r.p50 > 0 && r.p50 <= r.p99 && r.p99 <= r.p999) {
 					t.Errorf("p50 %v, p99 %v, p99.9 %v", r.p50, r.p99, r.p999)
 				}
@@ -91,9 +92,9 @@ func TestSmokeGRPC(t *testing.T) {
 	}
 	for _, size := range grpcStreamSizes {
 		for _, tr := range available(grpcNames) {
-			t.Run("grpc-stream/"+tr.name+"/"+sizeName(size), func(t *testing.T) {
+			t.Run("grpc-stream/"+tr.name+"/"+benchkit.SizeName(size), func(t *testing.T) {
 				shmtest.NoLeaks(t)
-				r := grpcStream(smoke{t}, tr, size, min(2000, max(3, (4<<20)/size)), serverOptions{})
+				r := grpcStream(benchkit.Smoke{T: t}, tr, size, min(2000, max(3, (4<<20)/size)), serverOptions{})
 				if r.elapsed <= 0 {
 					t.Errorf("elapsed %v", r.elapsed)
 				}
@@ -103,9 +104,9 @@ func TestSmokeGRPC(t *testing.T) {
 	}
 	for _, size := range httpSizes {
 		for _, tr := range available(httpNames) {
-			t.Run("http/"+tr.name+"/"+sizeName(size), func(t *testing.T) {
+			t.Run("http/"+tr.name+"/"+benchkit.SizeName(size), func(t *testing.T) {
 				shmtest.NoLeaks(t)
-				r := httpRoundTrip(smoke{t}, tr, size, 50)
+				r := httpRoundTrip(benchkit.Smoke{T: t}, tr, size, 50)
 				if !(r.p50 > 0 && r.p50 <= r.p99) {
 					t.Errorf("p50 %v, p99 %v", r.p50, r.p99)
 				}
@@ -130,18 +131,18 @@ func TestSmokeGRPC(t *testing.T) {
 	}
 	for _, size := range profileSizes {
 		for _, tr := range available(profileNames) {
-			t.Run("grpc-profile/"+tr.name+"/"+sizeName(size), func(t *testing.T) {
+			t.Run("grpc-profile/"+tr.name+"/"+benchkit.SizeName(size), func(t *testing.T) {
 				shmtest.NoLeaks(t)
-				_, client, server := profiledUnary(smoke{t}, tr, size, 200)
+				_, client, server := profiledUnary(benchkit.Smoke{T: t}, tr, size, 200)
 				checkProfiles(t, client, server)
 			})
 		}
 	}
 	for _, size := range streamProfileSizes {
 		for _, tr := range available(profileNames) {
-			t.Run("grpc-stream-profile/"+tr.name+"/"+sizeName(size), func(t *testing.T) {
+			t.Run("grpc-stream-profile/"+tr.name+"/"+benchkit.SizeName(size), func(t *testing.T) {
 				shmtest.NoLeaks(t)
-				r, client, server := profiledStream(smoke{t}, tr, size, max(3, (4<<20)/size))
+				r, client, server := profiledStream(benchkit.Smoke{T: t}, tr, size, max(3, (4<<20)/size))
 				if r.elapsed <= 0 {
 					t.Errorf("elapsed %v", r.elapsed)
 				}
