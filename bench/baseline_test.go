@@ -96,7 +96,7 @@ func fdThroughput(h harness, kind string, size, n int) result {
 		}
 	}
 	f.close() // end of stream
-	peer.done(h, n)
+	peer.Done(h, n)
 	elapsed, allocs := s.End(n)
 	return result{elapsed: elapsed, metrics: map[string]float64{"allocs/1000msg": allocs}}
 }
@@ -140,7 +140,7 @@ func fdRoundTrip(h harness, kind string, size, n int) result {
 		}
 	})
 	f.close() // end of stream
-	peer.done(h, warm+n)
+	peer.Done(h, warm+n)
 	return r
 }
 
@@ -294,7 +294,7 @@ func futexRoundTrip(h harness, size, n int) result {
 		if _, err := futex.Wake(ping, 1); err != nil {
 			h.Fatal(err)
 		}
-		if _, err := awaitWord(pong, seq-1, peer.pid()); err != nil {
+		if _, err := awaitWord(pong, seq-1, peer.Pid()); err != nil {
 			h.Fatal(err)
 		}
 		sum += int(in[0])
@@ -303,7 +303,7 @@ func futexRoundTrip(h harness, size, n int) result {
 	if _, err := futex.Wake(ping, 1); err != nil {
 		h.Fatal(err)
 	}
-	peer.done(h, warm+n)
+	peer.Done(h, warm+n)
 	return r
 }
 

@@ -3,10 +3,7 @@ package bench
 import (
 	"bufio"
 	"context"
-	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -69,9 +66,7 @@ const peerTimeout = 10 * time.Minute
 // peer is a child process playing a role, with its stdout for the
 // handshake ("ready") and its report ("done ...").
 type peer struct {
-	role  string
-	cmd   *exec.Cmd
-	out   *bufio.Reader
+	benchkit.Peer
 	watch *procWatch
 }
 
@@ -99,43 +94,11 @@ func startPeer(h testing.TB, role string, files []*os.File, args ...string) *pee
 		h.Fatalf("start %s: %v", role, err)
 	}
 	shmtest.Track(cmd.Process.Pid)
-	p := &peer{role: role, cmd: cmd, out: bufio.NewReader(out), watch: watchProc(h, cmd.Process.Pid)}
-	if l := p.line(h); l != "ready" {
+	p := &peer{Peer: benchkit.Peer{Name: "peer " + role, Cmd: cmd, Lines: bufio.NewReader(out)}, watch: watchProc(h, cmd.Process.Pid)}
+	if l := p.Line(h); l != "ready" {
 		h.Fatalf("peer %s: got %q, want \"ready\"", role, l)
 	}
 	return p
-}
-
-func (p *peer) pid() int { return p.cmd.Process.Pid }
-
-// line returns the peer's next line on stdout.
-func (p *peer) line(h testing.TB) string {
-	h.Helper()
-	l, err := p.out.ReadString('\n')
-	if err != nil {
-		if err == io.EOF {
-			err = fmt.Errorf("exited early (%v)", p.cmd.Wait())
-		}
-		h.Fatalf("peer %s: %v", p.role, err)
-	}
-	return strings.TrimSuffix(l, "\n")
-}
-
-// done reads the peer's "done COUNT" line, waits for it to exit, and checks
-// that it saw want messages.
-func (p *peer) done(h testing.TB, want int) {
-	h.Helper()
-	l := p.line(h)
-	var got int
-	if _, err := fmt.Sscanf(l, "done %d", &got); err != nil {
-		h.Fatalf("peer %s: got %q, want \"done N\"", p.role, l)
-	}
-	if err := p.cmd.Wait(); err != nil {
-		h.Fatalf("peer %s: %v", p.role, err)
-	}
-	if got != want {
-		h.Fatalf("peer %s: saw %d messages, want %d", p.role, got, want)
-	}
 }
 
 // measureRoundTrips runs roundTrip a few times to warm up, then n times

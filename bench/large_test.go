@@ -242,7 +242,7 @@ func ringRoundTripLarge(h harness, slotSize, size, n int) result {
 	if err := p.Close(); err != nil {
 		h.Fatal(err)
 	}
-	peer.done(h, warm+n)
+	peer.Done(h, warm+n)
 	return r
 }
 

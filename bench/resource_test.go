@@ -43,7 +43,7 @@ func rssExperiment(h testing.TB, api string, size, warm int) rssGrowth {
 	send := newRingSender(p, api, size)
 	read := func() (parent, child int64) {
 		parent, err1 := rssKiB(os.Getpid())
-		child, err2 := rssKiB(peer.pid())
+		child, err2 := rssKiB(peer.Pid())
 		if err1 != nil || err2 != nil {
 			h.Fatal(err1, err2)
 		}
@@ -62,7 +62,7 @@ func rssExperiment(h testing.TB, api string, size, warm int) rssGrowth {
 	if err := p.Close(); err != nil {
 		h.Fatal(err)
 	}
-	peer.done(h, 101*warm)
+	peer.Done(h, 101*warm)
 	return g
 }
 
@@ -99,8 +99,8 @@ func idleCPU(h testing.TB, mode ring.WaitMode, d time.Duration) (ticks, nanos in
 	// Let it get past spinning and yielding, into the futex.
 	time.Sleep(100 * time.Millisecond)
 	read := func() (int64, int64) {
-		t, err1 := cpuTicks(peer.pid())
-		n, err2 := onCPUNanos(peer.pid())
+		t, err1 := cpuTicks(peer.Pid())
+		n, err2 := onCPUNanos(peer.Pid())
 		if err1 != nil || err2 != nil {
 			h.Fatal(err1, err2)
 		}
@@ -114,6 +114,6 @@ func idleCPU(h testing.TB, mode ring.WaitMode, d time.Duration) (ticks, nanos in
 	if err := p.Close(); err != nil {
 		h.Fatal(err)
 	}
-	peer.done(h, 0)
+	peer.Done(h, 0)
 	return t1 - t0, n1 - n0, wall
 }

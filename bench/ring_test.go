@@ -115,7 +115,7 @@ func closeStream(h harness, r *ring.Ring, p *ring.Producer, peer *peer, n int, e
 	if err := p.Close(); err != nil {
 		h.Fatal(err)
 	}
-	peer.done(h, n)
+	peer.Done(h, n)
 	m := syscallMetrics(st, n)
 	m["allocs/1000msg"] = allocs
 	return result{elapsed: elapsed, metrics: m}
@@ -201,9 +201,9 @@ func awaitCursor(h testing.TB, w *uint64, want uint64, p *peer) {
 		case v != last:
 			last, since = v, time.Now()
 		case !p.watch.alive():
-			h.Fatalf("peer %s died at cursor %d of %d", p.role, v, want)
+			h.Fatalf("%s died at cursor %d of %d", p.Name, v, want)
 		case time.Since(since) > time.Minute:
-			h.Fatalf("peer %s stuck at cursor %d of %d", p.role, v, want)
+			h.Fatalf("%s stuck at cursor %d of %d", p.Name, v, want)
 		}
 	}
 }
@@ -329,7 +329,7 @@ func ringRoundTrip(h harness, mode ring.WaitMode, size, n int) result {
 	if err := p.Close(); err != nil {
 		h.Fatal(err)
 	}
-	peer.done(h, warm+n)
+	peer.Done(h, warm+n)
 	return r
 }
 

@@ -40,7 +40,7 @@ func roundTrip(h harness, t transport, size, n int) result {
 	if err := ep.close(); err != nil {
 		h.Fatal(err)
 	}
-	p.done(h, warm+n)
+	p.Done(h, warm+n)
 	return r
 }
 
@@ -68,7 +68,7 @@ func throughput(h harness, t transport, size, n int) result {
 	if err := ep.close(); err != nil {
 		h.Fatal(err)
 	}
-	p.done(h, n)
+	p.Done(h, n)
 	return r
 }
 

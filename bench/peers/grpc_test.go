@@ -188,7 +188,7 @@ func grpcUnary(h harness, t transport, size, n int, o serverOptions) result {
 		if err := grpcEcho(ctx, cc, req, resp); err != nil {
 			h.Fatalf("gRPC over %s, Echo of %d bytes: %v", t.name, size, err)
 		}
-	}, func() { cpu = startCPU(h, p.pid()) })
+	}, func() { cpu = startCPU(h, p.Pid()) })
 	cpu.add(h, r.metrics, n, "rpc")
 	if err := cc.Close(); err != nil {
 		h.Fatal(err)
@@ -217,7 +217,7 @@ func grpcStream(h harness, t transport, size, n int, o serverOptions) result {
 	if err := grpcDownload(ctx, cc, size, warm); err != nil {
 		h.Fatalf("gRPC over %s, warm-up stream of %d-byte messages: %v", t.name, size, err)
 	}
-	cpu := startCPU(h, p.pid())
+	cpu := startCPU(h, p.Pid())
 	s := benchkit.Begin(h)
 	if err := grpcDownload(ctx, cc, size, n); err != nil {
 		h.Fatalf("gRPC over %s, stream of %d-byte messages: %v", t.name, size, err)

@@ -68,9 +68,9 @@ func grpcIdle(h testing.TB, o grpcIdleOptions) grpcIdleResult {
 	callAll("the first") // each connects on its first call
 	time.Sleep(o.settle)
 
-	r := grpcIdleResult{idleWindow: watchIdle(h, p.pid(), o.window)}
+	r := grpcIdleResult{idleWindow: watchIdle(h, p.Pid(), o.window)}
 	callAll("the second")
-	r.threadsAfter = threads(h, p.pid())
+	r.threadsAfter = threads(h, p.Pid())
 	for _, cc := range ccs {
 		if err := cc.Close(); err != nil {
 			h.Fatal(err)

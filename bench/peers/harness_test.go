@@ -3,10 +3,8 @@ package peers
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,11 +27,12 @@ type harness = benchkit.Harness
 // descriptor 3 closes, and the benchmark fails instead of hanging.
 const peerTimeout = 10 * time.Minute
 
-// peer is a server process (serve), with the pipe it reports on.
+// peer is a server process (serve), with the pipe it reports on. A server
+// of one connection stops by itself once the connection closes (Done), one
+// of many when told to (stop).
 type peer struct {
+	benchkit.Peer
 	t     transport
-	cmd   *exec.Cmd
-	ctl   *bufio.Reader
 	stdin io.WriteCloser
 	addr  string
 }
@@ -67,8 +66,8 @@ func startPeer(h testing.TB, t transport, mode string, size, n int, o serverOpti
 		h.Fatalf("start the %s server: %v", t.name, err)
 	}
 	shmtest.Track(cmd.Process.Pid) // conn's segments are the child's, under no key
-	p := &peer{t: t, cmd: cmd, ctl: bufio.NewReader(r), stdin: stdin}
-	l := p.line(h)
+	p := &peer{Peer: benchkit.Peer{Name: t.name + " server", Cmd: cmd, Lines: bufio.NewReader(r)}, t: t, stdin: stdin}
+	l := p.Line(h)
 	addr, ok := strings.CutPrefix(l, "ready ")
 	if !ok {
 		h.Fatalf("%s server: got %q, want \"ready ADDR\"", t.name, l)
@@ -77,45 +76,12 @@ func startPeer(h testing.TB, t transport, mode string, size, n int, o serverOpti
 	return p
 }
 
-func (p *peer) pid() int { return p.cmd.Process.Pid }
-
-// line returns the server's next report.
-func (p *peer) line(h testing.TB) string {
-	h.Helper()
-	l, err := p.ctl.ReadString('\n')
-	if err != nil {
-		if err == io.EOF {
-			err = fmt.Errorf("exited early (%v)", p.cmd.Wait())
-		}
-		h.Fatalf("%s server: %v", p.t.name, err)
-	}
-	return strings.TrimSuffix(l, "\n")
-}
-
-// done reads the server's "done COUNT" (a server of one connection
-// stops by itself once the connection closes), waits for it to exit, and
-// checks the count.
-func (p *peer) done(h testing.TB, want int) {
-	h.Helper()
-	l := p.line(h)
-	var got int
-	if _, err := fmt.Sscanf(l, "done %d", &got); err != nil {
-		h.Fatalf("%s server: got %q, want \"done N\"", p.t.name, l)
-	}
-	if err := p.cmd.Wait(); err != nil {
-		h.Fatalf("%s server: %v", p.t.name, err)
-	}
-	if got != want {
-		h.Fatalf("%s server: counted %d, want %d", p.t.name, got, want)
-	}
-}
-
 // stop tells a server of many connections to stop (its standard input
 // closes), and then is done.
 func (p *peer) stop(h testing.TB, want int) {
 	h.Helper()
 	_ = p.stdin.Close()
-	p.done(h, want)
+	p.Done(h, want)
 }
 
 // dial connects to p, failing the test if it cannot.

@@ -101,7 +101,7 @@ func httpRoundTrip(h harness, t transport, size, n int) result {
 		if err := httpPost(ctx, c, body, resp); err != nil {
 			h.Fatalf("HTTP over %s, a %d-byte POST: %v", t.name, size, err)
 		}
-	}, func() { cpu = startCPU(h, p.pid()) })
+	}, func() { cpu = startCPU(h, p.Pid()) })
 	cpu.add(h, r.metrics, n, "req")
 	c.CloseIdleConnections()
 	p.stop(h, warm+n)

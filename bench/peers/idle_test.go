@@ -123,7 +123,7 @@ func idleClients(h testing.TB, o idleOptions) idleResult {
 	}
 	time.Sleep(o.settle)
 
-	r := idleResult{idleWindow: watchIdle(h, p.pid(), o.window), wake: new(hist.Histogram)}
+	r := idleResult{idleWindow: watchIdle(h, p.Pid(), o.window), wake: new(hist.Histogram)}
 	ep := eps[len(eps)/2]
 	for range o.wakes {
 		time.Sleep(o.gap)
@@ -131,7 +131,7 @@ func idleClients(h testing.TB, o idleOptions) idleResult {
 		roundTrip(ep)
 		r.wake.Record(monotime.Now() - t0)
 	}
-	r.threadsAfter = threads(h, p.pid())
+	r.threadsAfter = threads(h, p.Pid())
 	for _, ep := range eps {
 		if err := ep.close(); err != nil {
 			h.Fatal(err)

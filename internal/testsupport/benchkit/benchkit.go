@@ -1,10 +1,11 @@
 // Package benchkit is the measuring kit that the benchmarks of bench and of
 // bench/peers (a module of its own) share: a [Harness] that is a
 // *testing.B or a test run as a smoke check ([Smoke]), a timed [Span] that
-// also counts heap allocations, [TimeEach] for per-operation latencies, and
-// the reporters of the metric units that bench/report parses ("p50-ns",
-// "ns/msg", ...). It lives outside a _test.go file so that both can import
-// it; bench/peers reaches it through its replace directive.
+// also counts heap allocations, [TimeEach] for per-operation latencies, the
+// line protocol of the [Peer] process ("done COUNT"), and the reporters of
+// the metric units that bench/report parses ("p50-ns", "ns/msg", ...). It
+// lives outside a _test.go file so that both can import it; bench/peers
+// reaches it through its replace directive.
 //
 // What a measurement does with a transport stays in its own package: this
 // one only holds the clock, the counters and the names, so that a figure
@@ -12,8 +13,13 @@
 package benchkit
 
 import (
+	"bufio"
+	"fmt"
+	"io"
+	"os/exec"
 	"runtime/metrics"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -174,5 +180,49 @@ func SizeName(n int) string {
 		return strconv.Itoa(n>>10) + "KiB"
 	default:
 		return strconv.Itoa(n) + "B"
+	}
+}
+
+// Peer is the other process of a measurement, which reports on a pipe a
+// line at a time: a handshake first (its format is the caller's), "done
+// COUNT" last, before it exits.
+type Peer struct {
+	// Name says which peer a failure is about: "peer ring-consume",
+	// "conn server".
+	Name  string
+	Cmd   *exec.Cmd     // started
+	Lines *bufio.Reader // the pipe it reports on
+}
+
+// Pid returns the peer's process id.
+func (p *Peer) Pid() int { return p.Cmd.Process.Pid }
+
+// Line returns the peer's next line, failing h if the peer exits first.
+func (p *Peer) Line(h testing.TB) string {
+	h.Helper()
+	l, err := p.Lines.ReadString('\n')
+	if err != nil {
+		if err == io.EOF {
+			err = fmt.Errorf("exited early (%v)", p.Cmd.Wait())
+		}
+		h.Fatalf("%s: %v", p.Name, err)
+	}
+	return strings.TrimSuffix(l, "\n")
+}
+
+// Done reads the peer's "done COUNT" line, waits for it to exit, and
+// checks that it counted want messages (or round trips, or connections).
+func (p *Peer) Done(h testing.TB, want int) {
+	h.Helper()
+	l := p.Line(h)
+	var got int
+	if _, err := fmt.Sscanf(l, "done %d", &got); err != nil {
+		h.Fatalf("%s: got %q, want \"done N\"", p.Name, l)
+	}
+	if err := p.Cmd.Wait(); err != nil {
+		h.Fatalf("%s: %v", p.Name, err)
+	}
+	if got != want {
+		h.Fatalf("%s: counted %d, want %d", p.Name, got, want)
 	}
 }

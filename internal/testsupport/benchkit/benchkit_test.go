@@ -1,6 +1,8 @@
 package benchkit_test
 
 import (
+	"bufio"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -108,4 +110,18 @@ func TestPayload(t *testing.T) {
 	require.Equal(t, []byte{1, 8, 15, 22}, benchkit.Payload(4))
 	p := benchkit.Payload(300)
 	require.Len(t, p, 300)
+}
+
+// TestPeer: a peer's lines come without their newline, and Done takes the
+// count from "done COUNT" and reaps the process.
+func TestPeer(t *testing.T) {
+	cmd := exec.Command("sh", "-c", `echo ready; echo "done 3"`)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	p := &benchkit.Peer{Name: "peer sh", Cmd: cmd, Lines: bufio.NewReader(out)}
+	require.Positive(t, p.Pid())
+	require.Equal(t, "ready", p.Line(t))
+	p.Done(t, 3)
+	require.NotNil(t, cmd.ProcessState, "Done waits for the peer")
 }
