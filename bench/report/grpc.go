@@ -231,24 +231,11 @@ func renderGRPC(p printer, rs *Results) {
 	p("with conn's defaults), a Unix socket and TCP over loopback; gRPC's default server and client,\n")
 	p("plaintext, message limits of 8 MiB each way. The client is the benchmark process, the server\n")
 	p("another. CPU is utime+stime of both processes over the timed calls, per call (10 ms ticks).\n\n")
-	head := func(first string, cols []string) { tableHead(p, first, cols) }
 
 	p("Unary call (Echo), one at a time (medians over the passes):\n\n")
-	var cols []string
-	for _, size := range grpcUnarySizes {
-		cols = append(cols, sizeName(size)+" p50", sizeName(size)+" p99", sizeName(size)+" CPU per call")
-	}
-	head("transport", cols)
-	for _, t := range grpcTransports {
-		p("| %s |", t.label)
-		for _, size := range grpcUnarySizes {
-			n := grpcUnaryName(t.name, size)
-			p(" %s | %s | %s |", cellCI(rs, n, "p50-ns", duration), cell(rs, n, "p99-ns", duration), cell(rs, n, "cpu-ns/rpc", duration))
-		}
-		p("\n")
-	}
+	latencyTable(p, rs, grpcTransports, grpcUnarySizes, grpcUnaryName, "CPU per call", "cpu-ns/rpc")
 	p("\nconn's over each socket's (below 1: conn is faster or cheaper):\n\n")
-	head("size", []string{"p50 / Unix socket", "p50 / TCP", "CPU / Unix socket", "CPU / TCP"})
+	tableHead(p, "size", []string{"p50 / Unix socket", "p50 / TCP", "CPU / Unix socket", "CPU / TCP"})
 	for _, size := range grpcUnarySizes {
 		c := grpcUnaryName("conn", size)
 		p("| %s | %s | %s | %s | %s |\n", sizeName(size),
@@ -258,15 +245,11 @@ func renderGRPC(p printer, rs *Results) {
 
 	p("\nA server stream (Download) of messages of each size, MB/s of payload, conn's over the sockets'\n")
 	p("(above 1: conn is faster), and CPU per message:\n\n")
-	cols = nil
-	for _, t := range grpcTransports {
-		cols = append(cols, t.label)
-	}
-	cols = append(cols, "conn / Unix socket", "conn / TCP")
+	cols := append(labels(grpcTransports), "conn / Unix socket", "conn / TCP")
 	for _, t := range grpcTransports {
 		cols = append(cols, t.label+" CPU per message")
 	}
-	head("size", cols)
+	tableHead(p, "size", cols)
 	for _, size := range grpcStreamSizes {
 		p("| %s |", sizeName(size))
 		for _, t := range grpcTransports {
@@ -282,22 +265,7 @@ func renderGRPC(p printer, rs *Results) {
 
 	p("\nHTTP/1.1: a POST whose body the server sends back, net/http on both sides, one connection kept\n")
 	p("alive:\n\n")
-	cols = nil
-	for _, size := range httpSizes {
-		cols = append(cols, sizeName(size)+" p50", sizeName(size)+" p99", sizeName(size)+" CPU per request")
-	}
-	head("transport", cols)
-	for _, t := range grpcTransports {
-		if t.name == "tcp" {
-			continue
-		}
-		p("| %s |", t.label)
-		for _, size := range httpSizes {
-			n := httpName(t.name, size)
-			p(" %s | %s | %s |", cellCI(rs, n, "p50-ns", duration), cell(rs, n, "p99-ns", duration), cell(rs, n, "cpu-ns/req", duration))
-		}
-		p("\n")
-	}
+	latencyTable(p, rs, without(grpcTransports, "tcp"), httpSizes, httpName, "CPU per request", "cpu-ns/req")
 	p("\nconn's p50 over the Unix socket's:")
 	for i, size := range httpSizes {
 		if i > 0 {
@@ -312,7 +280,7 @@ func renderGRPC(p printer, rs *Results) {
 		p("\nIdle gRPC connections over conn (conn's default rings): each made one call, then nobody calls\n")
 		p("while the server's threads (/proc/PID/status) and both processes' CPU (utime+stime) are watched;\n")
 		p("then every connection calls once more, and each answers.\n\n")
-		head("connections", []string{"server threads", "server CPU", "clients' process CPU", "window"})
+		tableHead(p, "connections", []string{"server threads", "server CPU", "clients' process CPU", "window"})
 		p("| %s | %s | %s | %s | %s |\n", cell(rs, name, "conns", whole), cell(rs, name, "server-threads", whole),
 			cell(rs, name, "server-cpu-pct", pct), cell(rs, name, "client-cpu-pct", pct),
 			cell(rs, name, "window-s", func(v float64) string { return whole(v) + " s" }))
@@ -420,15 +388,11 @@ func renderProfileTable(p printer, rs *Results, pr profiled, names []string) {
 	p("allocation counts for the layer that made it; a system call counts as one whoever made it. A\n")
 	p("yield is a layer of its own: the profile cannot tell whose it was. Shares of each process's\n")
 	p("samples, medians over the passes:\n\n")
-	p("| layer |")
+	var cols []string
 	for _, t := range names {
-		p(" %s client | %s server |", grpcLabel(t), grpcLabel(t))
+		cols = append(cols, grpcLabel(t)+" client", grpcLabel(t)+" server")
 	}
-	p("\n|---|")
-	for range names {
-		p("---|---|")
-	}
-	p("\n")
+	tableHead(p, "layer", cols)
 	pct := func(v float64) string { return fmt.Sprintf("%.1f%%", v) }
 	row := func(label string, unit func(side string) string, f func(float64) string) {
 		p("| %s |", label)

@@ -128,28 +128,11 @@ func renderPeers(p printer, rs *Results) {
 	if !rs.Has(peerRTTName("shmipc", 64)) && !rs.Has(peerTputName("shmipc", 64)) {
 		p("shmipc-go is not in this run (its transport failed, or the run was cut short): its rows read \"not measured\".\n\n")
 	}
-	head := func(first string, cols []string) { tableHead(p, first, cols) }
 
 	p("Request and echoed reply (medians over the passes; ± as in \"Round trip\" above):\n\n")
-	var cols []string
-	for _, size := range peerRoundTripSizes {
-		cols = append(cols, sizeName(size)+" p50", sizeName(size)+" p99", sizeName(size)+" p99.9")
-	}
-	head("transport", cols)
-	for _, t := range peerTransports {
-		p("| %s |", t.label)
-		for _, size := range peerRoundTripSizes {
-			n := peerRTTName(t.name, size)
-			p(" %s | %s | %s |", cellCI(rs, n, "p50-ns", duration), cell(rs, n, "p99-ns", duration), cell(rs, n, "p99.9-ns", duration))
-		}
-		p("\n")
-	}
+	latencyTable(p, rs, peerTransports, peerRoundTripSizes, peerRTTName, "p99.9", "p99.9-ns")
 	p("\np50 of each over conn Send/Recv's (above 1: conn is faster):\n\n")
-	cols = nil
-	for _, t := range peerTransports[1:] {
-		cols = append(cols, t.label)
-	}
-	head("size", cols)
+	tableHead(p, "size", labels(peerTransports[1:]))
 	for _, size := range peerRoundTripSizes {
 		p("| %s |", sizeName(size))
 		for _, t := range peerTransports[1:] {
@@ -158,18 +141,10 @@ func renderPeers(p printer, rs *Results) {
 		p("\n")
 	}
 
-	tput := []transport{}
-	for _, t := range peerTransports {
-		if t.name != "conn-call" {
-			tput = append(tput, t)
-		}
-	}
-	cols = nil
-	for _, t := range tput {
-		cols = append(cols, t.label)
-	}
+	tput := without(peerTransports, "conn-call")
+	cols := labels(tput)
 	p("\nOne-way stream, until the server acknowledges the last message. MB/s of payload:\n\n")
-	head("size", cols)
+	tableHead(p, "size", cols)
 	for _, size := range peerThroughputSizes {
 		p("| %s |", sizeName(size))
 		for _, t := range tput {
@@ -179,7 +154,7 @@ func renderPeers(p printer, rs *Results) {
 	}
 	p("\nMessages per second, and conn's over each other's:\n\n")
 	cols = append(cols[:len(cols):len(cols)], "conn / Unix socket", "conn / TCP", "conn / shmipc-go")
-	head("size", cols)
+	tableHead(p, "size", cols)
 	for _, size := range peerThroughputSizes {
 		p("| %s |", sizeName(size))
 		for _, t := range tput {
@@ -193,7 +168,7 @@ func renderPeers(p printer, rs *Results) {
 
 	p("\nConnection set-up: from the start of Dial to the reply to a first 64-byte message (the\n")
 	p("connection is closed after the clock stops):\n\n")
-	head("transport", []string{"p50", "p99", "mean"})
+	tableHead(p, "transport", []string{"p50", "p99", "mean"})
 	for _, t := range tput {
 		n := peerSetupName(t.name)
 		p("| %s | %s | %s | %s |\n", t.label, cellCI(rs, n, "p50-ns", duration), cell(rs, n, "p99-ns", duration), cell(rs, n, "setup-ns", duration))
@@ -206,7 +181,7 @@ func renderPeers(p printer, rs *Results) {
 		p("speaks, one liveness period (conn.DefaultLiveness), in which each sleeping side wakes once to check\n")
 		p("on its peer; and the round trip of one client that speaks every 100 ms while the others stay idle:\n")
 		p("each side's wait has ended in a sleep on its eventfd by then.\n\n")
-		head("clients", []string{"server threads", "server CPU", "clients' process CPU", "window", "wake-up round trip p50", "p99", "max"})
+		tableHead(p, "clients", []string{"server threads", "server CPU", "clients' process CPU", "window", "wake-up round trip p50", "p99", "max"})
 		p("| %s | %s | %s | %s | %s | %s | %s | %s |\n", cell(rs, name, "clients", whole),
 			cell(rs, name, "server-threads", whole), cell(rs, name, "server-cpu-pct", pct), cell(rs, name, "client-cpu-pct", pct),
 			cell(rs, name, "window-s", func(v float64) string { return whole(v) + " s" }),
@@ -215,17 +190,23 @@ func renderPeers(p printer, rs *Results) {
 	p("\n")
 }
 
-// tableHead writes a table's head: its first column and cols.
-func tableHead(p printer, first string, cols []string) {
-	p("| %s |", first)
-	for _, c := range cols {
-		p(" %s |", c)
+// latencyTable writes a table of a row per transport of ts and, per size,
+// three columns of the benchmark name(t, size): the p50 (with its ±), the
+// p99, and the figure of unit, its columns headed by label.
+func latencyTable(p printer, rs *Results, ts []transport, sizes []int, name func(t string, size int) string, label, unit string) {
+	var cols []string
+	for _, size := range sizes {
+		cols = append(cols, sizeName(size)+" p50", sizeName(size)+" p99", sizeName(size)+" "+label)
 	}
-	p("\n|---|")
-	for range cols {
-		p("---|")
+	tableHead(p, "transport", cols)
+	for _, t := range ts {
+		p("| %s |", t.label)
+		for _, size := range sizes {
+			n := name(t.name, size)
+			p(" %s | %s | %s |", cellCI(rs, n, "p50-ns", duration), cell(rs, n, "p99-ns", duration), cell(rs, n, unit, duration))
+		}
+		p("\n")
 	}
-	p("\n")
 }
 
 // whole formats a count: clients, threads, seconds.

@@ -521,7 +521,7 @@ func cellCI(rs *Results, name, unit string, f func(float64) string) string {
 func renderThroughput(p printer, rs *Results) {
 	p("## Throughput\n\n")
 	p("One-way stream, nanoseconds per message (lower is better):\n\n")
-	header(p, "size", throughputTransports)
+	tableHead(p, "size", labels(throughputTransports))
 	for _, size := range sizes {
 		p("| %s |", sizeName(size))
 		for _, t := range throughputTransports {
@@ -530,7 +530,7 @@ func renderThroughput(p printer, rs *Results) {
 		p("\n")
 	}
 	p("\nMB/s of payload (higher is better):\n\n")
-	header(p, "size", throughputTransports)
+	tableHead(p, "size", labels(throughputTransports))
 	for _, size := range sizes {
 		p("| %s |", sizeName(size))
 		for _, t := range throughputTransports {
@@ -575,16 +575,46 @@ func tputRatio(rs *Results, a, b string, size int) string {
 	return ratio(y / x)
 }
 
-func header(p printer, first string, ts []transport) {
+// tableHead writes a table's head: its first column and cols.
+func tableHead(p printer, first string, cols []string) {
 	p("| %s |", first)
-	for _, t := range ts {
-		p(" %s |", t.label)
+	for _, c := range cols {
+		p(" %s |", c)
 	}
 	p("\n|---|")
-	for range ts {
+	for range cols {
 		p("---|")
 	}
 	p("\n")
+}
+
+// labels are the transports' labels, a table's columns.
+func labels(ts []transport) []string {
+	var ls []string
+	for _, t := range ts {
+		ls = append(ls, t.label)
+	}
+	return ls
+}
+
+// without is ts but the transport named name.
+func without(ts []transport, name string) []transport {
+	var rest []transport
+	for _, t := range ts {
+		if t.name != name {
+			rest = append(rest, t)
+		}
+	}
+	return rest
+}
+
+// sizeNames are the sizes' names, a table's columns.
+func sizeNames(sizes []int) []string {
+	var ns []string
+	for _, size := range sizes {
+		ns = append(ns, sizeName(size))
+	}
+	return ns
 }
 
 func renderRoundTrip(p printer, rs *Results) {
@@ -601,7 +631,7 @@ func renderRoundTrip(p printer, rs *Results) {
 	}
 	for _, q := range []struct{ unit, label string }{{"p50-ns", "p50"}, {"p99-ns", "p99"}, {"p99.9-ns", "p99.9"}} {
 		p("\n%s round trip by message size:\n\n", q.label)
-		header(p, "size", roundTripTransports)
+		tableHead(p, "size", labels(roundTripTransports))
 		for _, size := range sizes {
 			p("| %s |", sizeName(size))
 			for _, t := range roundTripTransports {
@@ -686,15 +716,11 @@ func renderLarge(p printer, rs *Results) {
 		return
 	}
 	head := func(cols []col) {
-		p("| size |")
+		var ls []string
 		for _, c := range cols {
-			p(" %s |", c.label)
+			ls = append(ls, c.label)
 		}
-		p("\n|---|")
-		for range cols {
-			p("---|")
-		}
-		p("\n")
+		tableHead(p, "size", ls)
 	}
 	p("## Large messages\n\n")
 	p("Messages larger than a slot, in fragments through 4096 slots of 1 KiB (4 MiB) or 16 KiB (64 MiB);\n")
@@ -708,15 +734,11 @@ func renderLarge(p printer, rs *Results) {
 		p("\n")
 	}
 	p("\nThe ring's MB/s over the others' (medians of each):\n\n")
-	p("| size |")
+	var cols []string
 	for _, slot := range largeSlotSizes {
-		p(" %s slots: / C ring | / pipe | / Unix socket |", sizeName(slot))
+		cols = append(cols, sizeName(slot)+" slots: / C ring", "/ pipe", "/ Unix socket")
 	}
-	p("\n|---|")
-	for range largeSlotSizes {
-		p("---|---|---|")
-	}
-	p("\n")
+	tableHead(p, "size", cols)
 	for _, size := range largeSizes {
 		p("| %s |", sizeName(size))
 		for _, slot := range largeSlotSizes {
@@ -800,15 +822,7 @@ func renderScale(p printer, rs *Results) {
 	p("## Scale: ring capacity\n\n")
 	p("Batched throughput (ReserveBatch+Commit, ≤64 msgs or 32 KiB, RecvBatch), ns per message, by number of slots. A blank\n")
 	p("is a ring over 256 MiB, not run.\n\n")
-	p("| slots |")
-	for _, size := range scaleSizes {
-		p(" %s |", sizeName(size))
-	}
-	p("\n|---|")
-	for range scaleSizes {
-		p("---|")
-	}
-	p("\n")
+	tableHead(p, "slots", sizeNames(scaleSizes))
 	for _, slots := range scaleSlots {
 		p("| %d |", slots)
 		for _, size := range scaleSizes {
