@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"regexp"
 	"strings"
 	"testing"
@@ -55,23 +54,10 @@ func TestGRPC(t *testing.T) {
 	)
 	check := func(t *testing.T, sample string, want map[string]status, prefix map[string]string) *Results {
 		t.Helper()
-		rs, err := Parse(strings.NewReader(sample))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := map[string]target{}
-		for _, tg := range targets(rs) {
-			got[tg.what] = tg
-		}
+		rs := parse(t, sample)
+		got := targetsOf(rs)
 		for what, st := range want {
-			tg, ok := got[what]
-			if !ok {
-				t.Errorf("no target %q", what)
-				continue
-			}
-			if tg.status != st || !strings.HasPrefix(tg.got, prefix[what]) {
-				t.Errorf("%s: %v (%s), want %v, %s...", what, tg.status, tg.got, st, prefix[what])
-			}
+			checkTarget(t, got, what, st, prefix[what])
 		}
 		return rs
 	}
@@ -102,12 +88,8 @@ func TestGRPC(t *testing.T) {
 		t.Errorf("the Unix socket's profile: %+v", top)
 	}
 
-	var buf bytes.Buffer
-	if err := Render(&buf, &Report{Results: rs}); err != nil {
-		t.Fatal(err)
-	}
-	page := buf.String()
-	for _, want := range []string{
+	page := render(t, rs)
+	checkPage(t, page, []string{
 		"## gRPC and HTTP over conn",
 		"| conn | 700 µs | 2500 µs | 800 µs | 600 µs | 2000 µs | 600 µs |",
 		"| Unix socket | – | – | – | 150 µs | 760 µs | 200 µs |",
@@ -165,57 +147,32 @@ func TestGRPC(t *testing.T) {
 			"  stream. A transport that cost nothing would take at most the transport's 30% off it: a stream\n" +
 			"  at most 1.43× as fast as over the socket, short of the 3.00× goal. gRPC's own work, not the transport, bounds it\n" +
 			"  (\"Where a 1MiB stream's time goes\").\n",
-	} {
-		if !strings.Contains(page, want) {
-			t.Errorf("page lacks %q", want)
-		}
-	}
-	if t.Failed() {
-		t.Log(page)
-	}
+	})
 
-	buf.Reset()
-	if err := Render(&buf, &Report{Results: short}); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(buf.String(), "The window is shorter than one liveness interval (conn.DefaultLiveness, 30 s): a -short run") {
+	page = render(t, short)
+	if !strings.Contains(page, "The window is shorter than one liveness interval (conn.DefaultLiveness, 30 s): a -short run") {
 		t.Errorf("a -short window, and the page does not say so")
 	}
-	if strings.Contains(buf.String(), "- gRPC's server stream of 1MiB messages") {
+	if strings.Contains(page, "- gRPC's server stream of 1MiB messages") {
 		t.Errorf("the stream's target is met, and \"Why\" explains it")
 	}
 
 	// The transport the bound: the socket's client in system calls 80%
 	// of its samples (1/0.2 = 5×), on a CPU half the stream's time, so
 	// not said to pace it.
-	buf.Reset()
-	bound, err := Parse(strings.NewReader(strings.NewReplacer(
+	bound := strings.NewReplacer(
 		"30 client-syscall-pct	0 client-transport-pct", "80 client-syscall-pct	0 client-transport-pct",
 		"1900000 ns/msg", "3600000 ns/msg",
-	).Replace(grpcSample)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := Render(&buf, &Report{Results: bound}); err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{
+	).Replace(grpcSample)
+	checkPage(t, renderSample(t, bound), []string{
 		"its utime+stime 50% of the stream's time per message. If it paces the\n" +
 			"  stream, a transport that cost nothing would take at most the transport's 80% off it: a stream\n" +
 			"  at most 5.00× as fast as over the socket, which leaves room for the 3.00× goal: the transport's share is the bound\n",
-	} {
-		if !strings.Contains(buf.String(), want) {
-			t.Errorf("page lacks %q:\n%s", want, buf.String())
-		}
-	}
+	})
 
 	// Nor a section without the gRPC figures.
-	buf.Reset()
-	small, _ := Parse(strings.NewReader(peersSample))
-	if err := Render(&buf, &Report{Results: small}); err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(buf.String(), "## gRPC and HTTP") || strings.Contains(buf.String(), "- gRPC and HTTP") {
+	small := parse(t, peersSample)
+	if page := render(t, small); strings.Contains(page, "## gRPC and HTTP") || strings.Contains(page, "- gRPC and HTTP") {
 		t.Error("a page without the gRPC figures has their section")
 	}
 	for _, tg := range targets(small) {

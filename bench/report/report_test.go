@@ -46,10 +46,7 @@ BenchmarkHeap/send/8B-2         	100	20.00 ns/op	400.00 MB/s	0 futex/1000msg	0 B
 `
 
 func TestParse(t *testing.T) {
-	rs, err := Parse(strings.NewReader(sample))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := parse(t, sample)
 	if rs.CPU != "AMD EPYC" {
 		t.Errorf("CPU %q", rs.CPU)
 	}
@@ -105,14 +102,8 @@ func TestSizes(t *testing.T) {
 }
 
 func TestTargets(t *testing.T) {
-	rs, err := Parse(strings.NewReader(sample))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]target{}
-	for _, tg := range targets(rs) {
-		got[tg.what] = tg
-	}
+	rs := parse(t, sample)
+	got := targetsOf(rs)
 	for _, c := range []struct {
 		what string
 		want status
@@ -135,24 +126,14 @@ func TestTargets(t *testing.T) {
 		{"CPU of an idle futex-mode consumer over 1 s", met},
 		{"Resident memory growth while messages grow 100×, either process", met},
 	} {
-		tg, ok := got[c.what]
-		if !ok {
-			t.Errorf("no target %q", c.what)
-			continue
-		}
-		if tg.status != c.want {
-			t.Errorf("%s: %v (%s), want %v", c.what, tg.status, tg.got, c.want)
-		}
+		checkTarget(t, got, c.what, c.want, "")
 	}
 }
 
 func TestRender(t *testing.T) {
-	rs, err := Parse(strings.NewReader(sample))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := parse(t, sample)
 	var buf bytes.Buffer
-	err = Render(&buf, &Report{
+	err := Render(&buf, &Report{
 		Machine: Machine{CPU: "Test CPU", Cores: 2, Kernel: "Linux 6.1", Go: "go1.26", OSArch: "linux/amd64"},
 		Date:    time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 		Command: "go test -run '^$' -bench . ./bench/ ./ring/",
@@ -164,7 +145,7 @@ func TestRender(t *testing.T) {
 		t.Fatal(err)
 	}
 	page := buf.String()
-	for _, want := range []string{
+	checkPage(t, page, []string{
 		"| CPU | Test CPU |",
 		"go test -run '^$' -bench . ./bench/ ./ring/",
 		"| Batched (ReserveBatch+Commit, ≤64 msgs or 32 KiB) throughput vs C ring, 64B | ≥ 0.90× | 0.83× (per pass 0.83×; medians 30.0 ns vs 25.0 ns per message) | **MISSED** |",
@@ -178,21 +159,11 @@ func TestRender(t *testing.T) {
 		"| Heap/send/8B | 20.0 | 400 | 0 | 0 |",
 		"## Cross-check: hrtime against internal/app/hist",
 		"| ring, spin | 275 ns | 301 ns | 250 ns | 297 ns | 296 ns | 400 ns | 420 ns | 421 ns | 330 ns |",
-	} {
-		if !strings.Contains(page, want) {
-			t.Errorf("page lacks %q", want)
-		}
-	}
-	if t.Failed() {
-		t.Log(page)
-	}
+	})
 }
 
 func TestPlots(t *testing.T) {
-	rs, err := Parse(strings.NewReader(sample))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := parse(t, sample)
 	for _, pl := range plots {
 		p, err := pl.make(rs)
 		if err != nil {
@@ -210,7 +181,7 @@ func TestPlots(t *testing.T) {
 		}
 	}
 	// Nothing to draw: no plot.
-	empty, _ := Parse(strings.NewReader(""))
+	empty := parse(t, "")
 	if p, err := throughputPlot(empty); p != nil || err != nil {
 		t.Errorf("empty results: plot %v, %v", p, err)
 	}
@@ -275,14 +246,8 @@ BenchmarkRoundTripLarge/pipe/16MiB-2	10	30000000 ns/op	29000000 p50-ns	40000000 
 // TestLarge: the large-message targets (MB/s at 1 MiB against the C ring
 // and the Unix socket, per slot size) and tables.
 func TestLarge(t *testing.T) {
-	rs, err := Parse(strings.NewReader(largeSample))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]target{}
-	for _, tg := range targets(rs) {
-		got[tg.what] = tg
-	}
+	rs := parse(t, largeSample)
+	got := targetsOf(rs)
 	for _, c := range []struct {
 		what string
 		want status
@@ -292,46 +257,23 @@ func TestLarge(t *testing.T) {
 		{"Send+Recv MB/s of 1MiB messages, 16KiB slots, vs C ring", met},        // 1.33
 		{"Send+Recv MB/s of 1MiB messages, 16KiB slots, vs Unix socket", met},   // 6.67
 	} {
-		tg, ok := got[c.what]
-		if !ok {
-			t.Errorf("no target %q", c.what)
-			continue
-		}
-		if tg.status != c.want {
-			t.Errorf("%s: %v (%s), want %v", c.what, tg.status, tg.got, c.want)
-		}
+		checkTarget(t, got, c.what, c.want, "")
 	}
 	if tg := got["Send+Recv MB/s of 1MiB messages, 1KiB slots, vs C ring"]; !strings.HasPrefix(tg.got, "0.76× (per pass 0.76×; medians 4000 vs 5243 MB/s)") {
 		t.Errorf("1KiB vs C ring: %q", tg.got)
 	}
 
-	var buf bytes.Buffer
-	if err := Render(&buf, &Report{Results: rs}); err != nil {
-		t.Fatal(err)
-	}
-	page := buf.String()
-	for _, want := range []string{
+	page := render(t, rs)
+	checkPage(t, page, []string{
 		"## Large messages",
 		"| size | ring Send+Recv, 1KiB slots | C ring, 1KiB slots | ring Send+Recv, 16KiB slots | C ring, 16KiB slots | pipe | Unix socket (stream) |",
 		"| 1MiB | 4000 | 5243 | 6991 | 5243 | – | 1049 |",
 		"| 1MiB | 0.76× | – | 3.81× | 1.33× | – | 6.67× |",
 		"| 16MiB | 12.0 ms | – | – | – | 30.0 ms | – |",
-	} {
-		if !strings.Contains(page, want) {
-			t.Errorf("page lacks %q", want)
-		}
-	}
-	if t.Failed() {
-		t.Log(page)
-	}
+	})
 
 	// Without large-message results, no section.
-	buf.Reset()
-	small, _ := Parse(strings.NewReader(sample))
-	if err := Render(&buf, &Report{Results: small}); err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(buf.String(), "## Large messages") {
+	if strings.Contains(renderSample(t, sample), "## Large messages") {
 		t.Error("a page without large-message results has their section")
 	}
 }
@@ -405,10 +347,7 @@ func TestPassRatios(t *testing.T) {
 		fmt.Fprintf(&b, "BenchmarkThroughput/ring-batch/8B-2 100 %v ns/msg\n", pass[0])
 		fmt.Fprintf(&b, "BenchmarkThroughput/cring-batch/8B-2 100 %v ns/msg\n", pass[1])
 	}
-	rs, err := Parse(strings.NewReader(b.String()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := parse(t, b.String())
 	got := rs.PassRatios("BenchmarkThroughput/cring-batch/8B", "BenchmarkThroughput/ring-batch/8B", "ns/msg")
 	want := []float64{35.8 / 44.2, 8.9 / 15.5, 35.2 / 14.4}
 	if fmt.Sprintf("%.3f", got) != fmt.Sprintf("%.3f", want) {
@@ -471,10 +410,7 @@ func TestConfidence(t *testing.T) {
 		fmt.Fprintf(&b, "BenchmarkRoundTrip/ring-spin/64B-2 1000 %v ns/op %v p50-ns\n", v+20, v)
 		fmt.Fprintf(&b, "BenchmarkRoundTrip/cring-spin/64B-2 1000 %v ns/op %v p50-ns\n", v, v-20)
 	}
-	rs, err := Parse(strings.NewReader(b.String()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := parse(t, b.String())
 	s, ok := rs.Summary("BenchmarkRoundTrip/ring-spin/64B", "p50-ns")
 	if !ok || s.Center != 250 || s.Lo != 242 || s.Hi != 914 || s.Confidence < confidence {
 		t.Errorf("p50-ns: %+v, %v; want median 250 in [242, 914] at >= %v", s, ok, confidence)
@@ -491,10 +427,7 @@ func TestConfidence(t *testing.T) {
 		}
 	}
 
-	three, err := Parse(strings.NewReader(strings.Join(strings.SplitAfter(b.String(), "\n")[:6], "")))
-	if err != nil {
-		t.Fatal(err)
-	}
+	three := parse(t, strings.Join(strings.SplitAfter(b.String(), "\n")[:6], ""))
 	if got := cellCI(three, "BenchmarkRoundTrip/ring-spin/64B", "p50-ns", ns); got != "250 ns" {
 		t.Errorf("three runs: cellCI %q, want the median alone", got)
 	}
@@ -522,14 +455,8 @@ BenchmarkIdleClients/conn/clients=1000-2	1	15000000000 ns/op	1000 clients	7 serv
 // section of the page; without shmipc-go's figures, its targets are not
 // measured and the page says why.
 func TestPeers(t *testing.T) {
-	rs, err := Parse(strings.NewReader(peersSample))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]target{}
-	for _, tg := range targets(rs) {
-		got[tg.what] = tg
-	}
+	rs := parse(t, peersSample)
+	got := targetsOf(rs)
 	for _, c := range []struct {
 		what, ratio string
 		want        status
@@ -541,25 +468,14 @@ func TestPeers(t *testing.T) {
 		{"Throughput, 64B, conn Send/Recv vs shmipc-go Stream (msgs/s)", "5.00×", missed},
 		{"CPU of a conn server while its clients are idle", "0.350%", met},
 	} {
-		tg, ok := got[c.what]
-		if !ok {
-			t.Errorf("no target %q", c.what)
-			continue
-		}
-		if tg.status != c.want || !strings.HasPrefix(tg.got, c.ratio) {
-			t.Errorf("%s: %v (%s), want %v, %s", c.what, tg.status, tg.got, c.want, c.ratio)
-		}
+		checkTarget(t, got, c.what, c.want, c.ratio)
 	}
 	if tg := got["CPU of a conn server while its clients are idle"]; !strings.Contains(tg.got, "with 1000 clients over 6 s") || !strings.Contains(tg.got, "had 7 threads") {
 		t.Errorf("idle CPU: %q", tg.got)
 	}
 
-	var buf bytes.Buffer
-	if err := Render(&buf, &Report{Results: rs}); err != nil {
-		t.Fatal(err)
-	}
-	page := buf.String()
-	for _, want := range []string{
+	page := render(t, rs)
+	checkPage(t, page, []string{
 		"## Connections: conn against sockets and shmipc-go",
 		"| conn Send/Recv | 1000 ns | 3000 ns | 9000 ns | 3000 ns | 8000 ns | 20.0 µs |",
 		"| shmipc-go Stream | 60.0 µs | 150 µs | 400 µs | – | – | – |",
@@ -570,16 +486,9 @@ func TestPeers(t *testing.T) {
 		"| conn Send/Recv | 250 µs | 900 µs | 260 µs |",
 		"| 1000 | 7 | 0.350% | 0.200% | 6 s | 300 µs | 700 µs | 800 µs |",
 		"- Connections (`bench/peers`)",
-	} {
-		if !strings.Contains(page, want) {
-			t.Errorf("page lacks %q", want)
-		}
-	}
+	})
 	if strings.Contains(page, "shmipc-go is not in this run") {
 		t.Error("the page says shmipc-go is not in a run that has it")
-	}
-	if t.Failed() {
-		t.Log(page)
 	}
 
 	// Without shmipc-go.
@@ -589,30 +498,18 @@ func TestPeers(t *testing.T) {
 			b.WriteString(l)
 		}
 	}
-	rs, err = Parse(strings.NewReader(b.String()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs = parse(t, b.String())
 	for _, tg := range targets(rs) {
 		if strings.Contains(tg.what, "shmipc-go") && tg.status != notMeasured {
 			t.Errorf("%s: %v (%s) without shmipc-go's figures", tg.what, tg.status, tg.got)
 		}
 	}
-	buf.Reset()
-	if err := Render(&buf, &Report{Results: rs}); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(buf.String(), "shmipc-go is not in this run") {
+	if !strings.Contains(render(t, rs), "shmipc-go is not in this run") {
 		t.Error("the page does not say that shmipc-go is not in the run")
 	}
 
 	// Nor a section without bench/peers' figures.
-	buf.Reset()
-	small, _ := Parse(strings.NewReader(sample))
-	if err := Render(&buf, &Report{Results: small}); err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(buf.String(), "## Connections") || strings.Contains(buf.String(), "bench/peers") {
+	if page := renderSample(t, sample); strings.Contains(page, "## Connections") || strings.Contains(page, "bench/peers") {
 		t.Error("a page without bench/peers' figures has its section")
 	}
 }
@@ -667,16 +564,67 @@ func TestWhyPeers(t *testing.T) {
 	}
 }
 
-// renderSample is the page Render makes of benchmark output sample.
-func renderSample(t *testing.T, sample string) string {
+// parse is Parse of benchmark output sample, which must parse.
+func parse(t *testing.T, sample string) *Results {
 	t.Helper()
 	rs, err := Parse(strings.NewReader(sample))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rs
+}
+
+// render is the page Render makes of rs alone.
+func render(t *testing.T, rs *Results) string {
+	t.Helper()
 	var buf bytes.Buffer
 	if err := Render(&buf, &Report{Results: rs}); err != nil {
 		t.Fatal(err)
 	}
 	return buf.String()
+}
+
+// renderSample is the page Render makes of benchmark output sample.
+func renderSample(t *testing.T, sample string) string {
+	t.Helper()
+	return render(t, parse(t, sample))
+}
+
+// targetsOf are rs's targets by what they measure.
+func targetsOf(rs *Results) map[string]target {
+	got := map[string]target{}
+	for _, tg := range targets(rs) {
+		got[tg.what] = tg
+	}
+	return got
+}
+
+// checkTarget fails t unless got holds the target what, with status want
+// and a measured figure that starts with prefix ("": any).
+func checkTarget(t *testing.T, got map[string]target, what string, want status, prefix string) {
+	t.Helper()
+	tg, ok := got[what]
+	if !ok {
+		t.Errorf("no target %q", what)
+		return
+	}
+	if tg.status != want || !strings.HasPrefix(tg.got, prefix) {
+		t.Errorf("%s: %v (%s), want %v %s", what, tg.status, tg.got, want, prefix)
+	}
+}
+
+// checkPage fails t for each of wants that page lacks, and then shows the
+// page.
+func checkPage(t *testing.T, page string, wants []string) {
+	t.Helper()
+	lacks := false
+	for _, want := range wants {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+			lacks = true
+		}
+	}
+	if lacks {
+		t.Log(page)
+	}
 }
