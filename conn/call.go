@@ -483,7 +483,7 @@ func (cl *Client) giveUp(id uint64, ch chan result) (result, bool) {
 	cl.mu.Unlock()
 	cl.kick()
 	if !waits {
-		return <-ch, true // deliver sent it, under mu
+		return <-ch, true // claimed by deliver, which sends it once read
 	}
 	return result{}, false
 }
