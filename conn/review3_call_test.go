@@ -22,6 +22,7 @@ import (
 
 	"github.com/shmring/shmring/conn"
 	"github.com/shmring/shmring/internal/testsupport/shmtest"
+	"github.com/shmring/shmring/ring"
 )
 
 // echoOrFail answers a request with itself, or with an error of its text
@@ -114,6 +115,62 @@ func TestReview3AppendCallBoundaries(t *testing.T) {
 	}
 	require.NoError(t, client.CloseWrite())
 	require.NoError(t, <-served)
+}
+
+// TestReview3MaxMessageBelowSlot: a connection whose MaxMessage is less
+// than a slot's payload, so that the longest message Reserve takes is
+// MaxMessage, not SlotSize-4. A request of MaxMessage bytes, head included,
+// goes; one a byte longer is ErrMessageTooLarge, dst returned as it was. A
+// reply longer than MaxMessage allows comes back as a *RemoteError, and so
+// does a handler's error whose text is longer: it is cut to fit.
+func TestReview3MaxMessageBelowSlot(t *testing.T) {
+	shmtest.NoLeaks(t)
+	const maxMessage, head = 64, 9
+	l := listen(t, conn.Config{Slots: 8, SlotSize: 128, MaxMessage: maxMessage})
+	client, server := pair(t, l, conn.Config{})
+	long := strings.Repeat("é", 100) // 200 bytes, cut in the middle of a character at 55
+	served := serve(t, server, func(ctx context.Context, req []byte) ([]byte, error) {
+		switch string(req) {
+		case "long reply":
+			return make([]byte, maxMessage-head+1), nil
+		case "long error":
+			return nil, errors.New(long)
+		}
+		return echoOrFail(ctx, req)
+	})
+	defer func() { _ = server.Close(); <-served }()
+	cl := conn.NewClient(client)
+	call := func(dst, req []byte) callResult {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		b, err := cl.AppendCall(ctx, dst, req)
+		return callResult{b, err}
+	}
+
+	req := pattern(maxMessage - head)
+	r := call([]byte("p:"), req)
+	require.NoError(t, r.err, "a request of MaxMessage bytes")
+	require.Equal(t, "p:"+string(req), string(r.b))
+
+	dst := append(make([]byte, 0, 128), "p:"...)
+	r = call(dst, pattern(maxMessage-head+1))
+	require.ErrorIs(t, r.err, ring.ErrMessageTooLarge, "a request a byte longer than MaxMessage")
+	require.True(t, len(r.b) == len(dst) && sameArray(r.b, dst), "AppendCall returns dst as it was on an error")
+
+	var re *conn.RemoteError
+	r = call(nil, []byte("long reply"))
+	require.ErrorAs(t, r.err, &re, "a reply longer than MaxMessage allows")
+	require.True(t, strings.HasPrefix(re.Msg, fmt.Sprintf("conn: a %d-byte reply", maxMessage-head+1)), "%q", re.Msg)
+	require.LessOrEqual(t, len(re.Msg), maxMessage-head, "the error text, cut to fit")
+
+	r = call(nil, []byte("long error"))
+	require.ErrorAs(t, r.err, &re, "a handler error longer than MaxMessage allows")
+	require.LessOrEqual(t, len(re.Msg), maxMessage-head)
+	require.True(t, strings.HasPrefix(long, re.Msg) && len(re.Msg) >= maxMessage-head-1, "the error text, cut: %q", re.Msg)
+
+	r = call(nil, []byte("still there"))
+	require.NoError(t, r.err, "a call after those")
+	require.Equal(t, "still there", string(r.b))
 }
 
 // TestReview3AppendCallsGiveUp: calls from many goroutines, half of them
