@@ -34,7 +34,8 @@ const (
 
 // Handler answers one request. The request's bytes are valid only until it
 // returns; so is the reply, which Serve copies into the ring. An error is
-// sent to the caller as a *RemoteError carrying its text.
+// sent to the caller as a *RemoteError carrying its text, cut to 4 KiB or
+// to the longest reply the connection carries, if less.
 type Handler func(ctx context.Context, req []byte) ([]byte, error)
 
 // RemoteError is a handler's error, as a Client's Call returns it.
@@ -87,7 +88,7 @@ func Serve(ctx context.Context, c *Conn, h Handler) error {
 			herr = fmt.Errorf("conn: a %d-byte reply, longer than the connection's MaxMessage allows (%d)", len(resp), maxReply)
 		}
 		if herr != nil {
-			kind, resp = kindFailed, []byte(errorText(herr))
+			kind, resp = kindFailed, []byte(errorText(herr, maxReply))
 		}
 		if err := send(ctx, c.p, whole, binary.LittleEndian.Uint64(head[:]), kind, resp); err != nil {
 			return err
@@ -114,11 +115,13 @@ func appendRest(b []byte, m *ring.MessageReader) ([]byte, error) {
 }
 
 // errorText is a handler's error as a failed reply carries it: at most
-// maxErrorText bytes, cut at a character's boundary.
-func errorText(err error) string {
+// maxErrorText bytes, and at most limit, the longest reply the connection
+// carries (a MaxMessage shorter than the text would make the reply fail to
+// send, and Serve end), cut at a character's boundary.
+func errorText(err error, limit int) string {
 	t := err.Error()
-	if len(t) > maxErrorText {
-		t = strings.ToValidUTF8(t[:maxErrorText], "")
+	if n := max(min(maxErrorText, limit), 0); len(t) > n {
+		t = strings.ToValidUTF8(t[:n], "")
 	}
 	return t
 }
@@ -483,7 +486,7 @@ func (cl *Client) giveUp(id uint64, ch chan result) (result, bool) {
 	cl.mu.Unlock()
 	cl.kick()
 	if !waits {
-		return <-ch, true // deliver sent it, under mu
+		return <-ch, true // claimed by deliver, which sends it once read
 	}
 	return result{}, false
 }
