@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/shmring/shmring/ring"
 )
@@ -54,35 +55,40 @@ var ErrProtocol = errors.New("conn: call protocol violated")
 // streamed) is skipped. Serve uses c's Producer and Consumer: nothing else
 // may, meanwhile.
 func Serve(ctx context.Context, c *Conn, h Handler) error {
-	var buf []byte
 	var head [callHead]byte
 	maxReply := c.out.MaxMessage() - callHead
 	whole := wholeOf(c.out)
+	// A request that fits a slot, or 64 KiB if slots are larger, comes
+	// with one Recv into in; a longer one is read as it arrives into buf
+	// (appendRest), never into a buffer sized from the length it claims.
+	in, buf := make([]byte, min(wholeOf(c.in), 64<<10)), []byte(nil)
 	for {
-		m, err := c.c.Reader(ctx)
-		if errors.Is(err, ring.ErrTorn) {
+		var req []byte
+		n, err := c.c.Recv(ctx, in)
+		if errors.Is(err, io.ErrShortBuffer) {
+			if buf, err = readRequest(ctx, c.c, head[:], buf[:0]); err == errSkip {
+				continue
+			}
+			req = buf
+		} else if err == nil {
+			if n < callHead {
+				return shortRequest(n)
+			}
+			copy(head[:], in[:callHead])
+			req = in[callHead:n]
+		}
+		switch {
+		case errors.Is(err, ring.ErrTorn):
 			continue
-		}
-		if errors.Is(err, io.EOF) {
+		case errors.Is(err, io.EOF):
 			return nil
-		}
-		if err != nil {
+		case err != nil:
 			return err
-		}
-		if n := m.Len(); n < callHead {
-			_ = m.Close()
-			return fmt.Errorf("%w: a %d-byte request, shorter than the %d-byte head", ErrProtocol, n, callHead)
-		}
-		if _, err := io.ReadFull(m, head[:]); err != nil {
-			continue // torn
-		}
-		if buf, err = appendRest(buf[:0], m); err != nil {
-			continue // torn
 		}
 		if head[8] != kindRequest {
 			return fmt.Errorf("%w: request kind %d", ErrProtocol, head[8])
 		}
-		resp, herr := h(ctx, buf)
+		resp, herr := h(ctx, req)
 		kind := byte(kindReply)
 		if herr == nil && len(resp) > maxReply {
 			herr = fmt.Errorf("conn: a %d-byte reply, longer than the connection's MaxMessage allows (%d)", len(resp), maxReply)
@@ -94,6 +100,34 @@ func Serve(ctx context.Context, c *Conn, h Handler) error {
 			return err
 		}
 	}
+}
+
+// errSkip: a request torn by its sender, which Serve skips.
+var errSkip = errors.New("conn: torn request")
+
+// readRequest reads a request longer than a slot, as it arrives: its head
+// into head, the rest appended to buf. It returns errSkip for a request
+// torn after it began.
+func readRequest(ctx context.Context, c *ring.Consumer, head, buf []byte) ([]byte, error) {
+	m, err := c.Reader(ctx)
+	if err != nil {
+		return buf, err
+	}
+	if n := m.Len(); n < callHead {
+		_ = m.Close()
+		return buf, shortRequest(n)
+	}
+	if _, err := io.ReadFull(m, head); err != nil {
+		return buf, errSkip
+	}
+	if buf, err = appendRest(buf, m); err != nil {
+		return buf, errSkip
+	}
+	return buf, nil
+}
+
+func shortRequest(n int) error {
+	return fmt.Errorf("%w: a %d-byte request, shorter than the %d-byte head", ErrProtocol, n, callHead)
 }
 
 // appendRest appends the rest of m's message to b, fragment by fragment:
@@ -193,8 +227,12 @@ type Client struct {
 	waiting, drains int
 	calls           map[uint64]*call    // the calls waiting for their replies
 	orphans         map[uint64]struct{} // the calls that gave up, whose replies are to come
-	err             error               // why the Client failed: set once, under mu
-	dead            chan struct{}       // closed when err is set
+	// hasOrphans is len(orphans) > 0, set under mu and read without it
+	// by kick, so that a call returning with no orphans about (nearly
+	// always) takes no lock for it.
+	hasOrphans atomic.Bool
+	err        error         // why the Client failed: set once, under mu
+	dead       chan struct{} // closed when err is set
 }
 
 type result struct {
@@ -457,6 +495,10 @@ func (cl *Client) release() {
 }
 
 func (cl *Client) kick() {
+	if !cl.hasOrphans.Load() {
+		// Whoever makes an orphan kicks after: nothing to do until then.
+		return
+	}
 	cl.mu.Lock()
 	start := cl.err == nil && len(cl.orphans) > 0 && cl.waiting == 0 && cl.drains == 0
 	if start {
@@ -481,6 +523,7 @@ func (cl *Client) giveUp(id uint64, ch chan result) (result, bool) {
 		delete(cl.calls, id)
 		if cl.err == nil {
 			cl.orphans[id] = struct{}{}
+			cl.hasOrphans.Store(true)
 		}
 	}
 	cl.mu.Unlock()
@@ -572,6 +615,7 @@ func (cl *Client) claim(to uint64) *call {
 	c, ok := cl.calls[to]
 	if !ok {
 		delete(cl.orphans, to)
+		cl.hasOrphans.Store(len(cl.orphans) > 0)
 		return nil
 	}
 	delete(cl.calls, to)
