@@ -42,11 +42,13 @@ func allocate() { sink = new([64]byte) }
 // TestAllocsPer1000: one heap object per operation is 1000 per 1000
 // operations, none is about none. Not exactly: the runtime counts a span's
 // objects when it swaps the span out of its cache (128 objects of 64 B),
-// and other goroutines of the test binary may allocate a few.
+// and other goroutines of the test binary may allocate a few (under -race,
+// in make test, 1010.6 per 1000 was seen). 10% still tells one object per
+// operation from none or two.
 func TestAllocsPer1000(t *testing.T) {
 	const n = 100000
 	laps := benchkit.TimeEach(benchkit.Smoke{T: t}, n, allocate)
-	require.InEpsilon(t, 1000, laps.Allocs, 0.01)
+	require.InEpsilon(t, 1000, laps.Allocs, 0.1)
 
 	s := benchkit.Begin(benchkit.Smoke{T: t})
 	sum := 0
