@@ -156,6 +156,14 @@ func TestCallEnds(t *testing.T) {
 // takes its time. Every call that returns a reply gets its own; the others
 // return their deadline. The Client works on after all of them, and, idle,
 // keeps no goroutine of its own.
+//
+// Half the goroutines use AppendCall onto a buffer each reuses from call
+// to call, and overwrite the whole buffer as soon as a call returns: under
+// -race, a reply read into the buffer of a call that has returned (by the
+// goroutine holding the turn or a drain, into a call it claimed) is a race
+// with that write; with or without, a reply handed to the wrong call, or
+// left in a pooled call's channel for the next one, shows as a wrong
+// reply. A failed AppendCall returns dst as it was.
 func TestCallsGiveUp(t *testing.T) {
 	shmtest.NoLeaks(t)
 	l := listen(t, conn.Config{Slots: 8, SlotSize: 128})
@@ -172,30 +180,60 @@ func TestCallsGiveUp(t *testing.T) {
 	errs := make(chan error, 8)
 	var gaveUp, answered atomic.Int64
 	for g := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
+			appends := g%2 == 1
+			buf := make([]byte, 0, 2600)
 			for i := range 200 {
 				req := fmt.Sprintf("g%d-call%d-", g, i) + strings.Repeat("x", (i*131+g*17)%2500)
+				want := strings.ToUpper(req)
 				ctx, cancel := context.WithTimeout(context.Background(), timeouts[(i+g)%len(timeouts)])
-				resp, err := cl.Call(ctx, []byte(req))
+				var b, dst []byte
+				var err error
+				if appends {
+					prefix := fmt.Sprintf("%d:", i)
+					dst = append(buf[:0], prefix...)
+					b, err = cl.AppendCall(ctx, dst, []byte(req))
+					want = prefix + want
+				} else {
+					b, err = cl.Call(ctx, []byte(req))
+				}
 				cancel()
 				switch {
+				case err != nil && appends && (len(b) != len(dst) || !sameArray(b, dst)):
+					err = fmt.Errorf("call %.20q: %w, and a %d-byte slice other than dst", req, err, len(b))
 				case errors.Is(err, context.DeadlineExceeded):
 					gaveUp.Add(1)
-					continue
-				case err == nil && string(resp) != strings.ToUpper(req):
-					err = fmt.Errorf("call %q: got the reply %.40q", req, resp)
+					err = nil
+				case err == nil && string(b) != want:
+					err = fmt.Errorf("call %.20q: got the reply %.40q", req, b)
+				case err == nil && appends && !sameArray(b, buf):
+					err = fmt.Errorf("call %.20q: the reply is not in dst's array, which had room", req)
+				case err == nil:
+					answered.Add(1)
+				}
+				if appends {
+					// Every byte of the buffer is this goroutine's
+					// again: a late reply would race with these writes.
+					full := buf[:cap(buf)]
+					for j := range full {
+						full[j] = '#'
+					}
 				}
 				if err != nil {
 					errs <- err
 					return
 				}
-				answered.Add(1)
 			}
-		}()
+		})
 	}
-	wg.Wait()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		_ = client.Close() // every call waiting returns
+		t.Fatal("calls still waiting after 2 minutes")
+	}
 	close(errs)
 	for err := range errs {
 		require.NoError(t, err)
@@ -208,6 +246,9 @@ func TestCallsGiveUp(t *testing.T) {
 	resp, err := cl.Call(ctx, []byte("last"))
 	require.NoError(t, err, "a call after all those that gave up")
 	require.Equal(t, "LAST", string(resp))
+	b, err := cl.AppendCall(ctx, []byte("last:"), []byte("last"))
+	require.NoError(t, err)
+	require.Equal(t, "last:LAST", string(b))
 	require.Eventually(t, func() bool { return clientGoroutines() == 0 }, 30*time.Second, time.Millisecond,
 		"an idle Client keeps %d goroutines", clientGoroutines())
 

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unsafe"
@@ -171,105 +170,4 @@ func TestReview3MaxMessageBelowSlot(t *testing.T) {
 	r = call(nil, []byte("still there"))
 	require.NoError(t, r.err, "a call after those")
 	require.Equal(t, "still there", string(r.b))
-}
-
-// TestReview3AppendCallsGiveUp: calls from many goroutines, half of them
-// AppendCall onto a buffer each goroutine reuses from call to call, many
-// giving up at random points, replies up to twice the ring. As soon as a
-// call returns, its goroutine overwrites the whole buffer: under -race, a
-// reply read into the buffer of a call that has returned (by the goroutine
-// holding the turn or a drain, into a call it claimed) is a race with that
-// write; with or without, a reply handed to the wrong call, or left in a
-// pooled call's channel for the next one, shows as a wrong reply. A
-// failed call returns dst as it was.
-func TestReview3AppendCallsGiveUp(t *testing.T) {
-	shmtest.NoLeaks(t)
-	l := listen(t, conn.Config{Slots: 8, SlotSize: 128}) // about 1 KiB a ring
-	client, server := pair(t, l, conn.Config{})
-	served := serve(t, server, func(ctx context.Context, req []byte) ([]byte, error) {
-		if len(req)%3 == 0 {
-			time.Sleep(time.Duration(len(req)%5) * 100 * time.Microsecond)
-		}
-		return upper(ctx, req)
-	})
-	cl := conn.NewClient(client)
-	timeouts := []time.Duration{30 * time.Microsecond, 200 * time.Microsecond, time.Millisecond, 3 * time.Millisecond, time.Minute}
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	var mu sync.Mutex
-	answered, gaveUp := 0, 0
-	for g := range 8 {
-		wg.Go(func() {
-			buf := make([]byte, 0, 2600)
-			for i := range 150 {
-				req := fmt.Sprintf("g%d-call%d-", g, i) + strings.Repeat("x", (i*131+g*17)%2500)
-				want := strings.ToUpper(req)
-				ctx, cancel := context.WithTimeout(context.Background(), timeouts[(i+g)%len(timeouts)])
-				var b, dst []byte
-				var err error
-				if g%2 == 0 {
-					b, err = cl.Call(ctx, []byte(req))
-				} else {
-					prefix := fmt.Sprintf("%d:", i)
-					dst = append(buf[:0], prefix...)
-					b, err = cl.AppendCall(ctx, dst, []byte(req))
-					want = prefix + want
-				}
-				cancel()
-				switch {
-				case err != nil && g%2 == 1 && (len(b) != len(dst) || !sameArray(b, dst)):
-					err = fmt.Errorf("call %.20q: %w, and a %d-byte slice other than dst", req, err, len(b))
-				case errors.Is(err, context.DeadlineExceeded):
-					mu.Lock()
-					gaveUp++
-					mu.Unlock()
-					err = nil
-				case err == nil && string(b) != want:
-					err = fmt.Errorf("call %.20q: got the reply %.40q", req, b)
-				case err == nil && g%2 == 1 && !sameArray(b, buf):
-					err = fmt.Errorf("call %.20q: the reply is not in dst's array, which had room", req)
-				case err == nil:
-					mu.Lock()
-					answered++
-					mu.Unlock()
-				}
-				if g%2 == 1 {
-					// Every byte of the buffer is this goroutine's
-					// again: a late reply would race with these writes.
-					full := buf[:cap(buf)]
-					for j := range full {
-						full[j] = '#'
-					}
-				}
-				if err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(2 * time.Minute):
-		_ = client.Close() // every call waiting returns
-		t.Fatal("calls still waiting after 2 minutes")
-	}
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
-	}
-	t.Logf("%d calls answered, %d gave up", answered, gaveUp)
-	require.NotZero(t, answered)
-
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	b, err := cl.AppendCall(ctx, []byte("last:"), []byte("last"))
-	require.NoError(t, err, "a call after all those that gave up")
-	require.Equal(t, "last:LAST", string(b))
-	require.Eventually(t, func() bool { return clientGoroutines() == 0 }, 30*time.Second, time.Millisecond,
-		"an idle Client keeps %d goroutines", clientGoroutines())
-	require.NoError(t, client.CloseWrite())
-	require.NoError(t, <-served)
 }
