@@ -310,15 +310,7 @@ func TestWhyLarge(t *testing.T) {
 			if !strings.Contains(page, "Why, as far as is known") {
 				t.Fatal("no \"Why\" on the page")
 			}
-			if c.want == "" {
-				if strings.Contains(page, "- Against the Unix socket at 1 MiB") {
-					t.Errorf("the targets against the socket are met, and the page explains them:\n%s", page)
-				}
-				return
-			}
-			if !strings.Contains(page, c.want) {
-				t.Errorf("page lacks %q:\n%s", c.want, page)
-			}
+			checkWhyLine(t, page, c.want, "- Against the Unix socket at 1 MiB", "the targets against the socket are met, and the page explains them")
 		})
 	}
 }
@@ -553,15 +545,7 @@ func TestWhyPeers(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			page := renderSample(t, c.sample)
-			if c.want == "" {
-				if strings.Contains(page, "- Against the Unix socket's round trip") {
-					t.Errorf("no C ring in the run, and the page compares with it:\n%s", page)
-				}
-				return
-			}
-			if !strings.Contains(page, c.want) {
-				t.Errorf("page lacks %q:\n%s", c.want, page)
-			}
+			checkWhyLine(t, page, c.want, "- Against the Unix socket's round trip", "no C ring in the run, and the page compares with it")
 		})
 	}
 }
@@ -612,6 +596,21 @@ func checkTarget(t *testing.T, got map[string]target, what string, want status, 
 	}
 	if tg.status != want || !strings.HasPrefix(tg.got, prefix) {
 		t.Errorf("%s: %v (%s), want %v %s", what, tg.status, tg.got, want, prefix)
+	}
+}
+
+// checkWhyLine checks a "Why" line of page: if want is "", that no line
+// starts with start (why names the case); else that page holds want.
+func checkWhyLine(t *testing.T, page, want, start, why string) {
+	t.Helper()
+	if want == "" {
+		if strings.Contains(page, start) {
+			t.Errorf("%s:\n%s", why, page)
+		}
+		return
+	}
+	if !strings.Contains(page, want) {
+		t.Errorf("page lacks %q:\n%s", want, page)
 	}
 }
 
