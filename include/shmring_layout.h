@@ -2,7 +2,7 @@
 
 /*
  * shmring_layout.h - the shared header of a shmring ring, layout version
- * 3.1: its constants and structs, generated from the Go definition (the
+ * 4.0: its constants and structs, generated from the Go definition (the
  * header type in ring/layout.go) with the offsets the Go compiler gave it,
  * and static assertions that the C compiler agrees. docs/LAYOUT.md
  * describes every field. Part of shmring.h, which includes it: include
@@ -22,8 +22,8 @@
 
 /* The layout version: a ring of another major version is refused, any minor
  * version of this major is accepted. */
-#define SHMRING_VERSION_MAJOR 3
-#define SHMRING_VERSION_MINOR 1
+#define SHMRING_VERSION_MAJOR 4
+#define SHMRING_VERSION_MINOR 0
 
 /* Bytes before slot 0; also sizeof(struct shmring_header). */
 #define SHMRING_HEADER_SIZE 1024
@@ -38,7 +38,7 @@
 /* Bounds of slot_size (a multiple of 8, length prefix included) and of
  * slot_count (a power of two). */
 #define SHMRING_MIN_SLOT_SIZE 8
-#define SHMRING_MAX_SLOT_SIZE UINT32_C(536870912)
+#define SHMRING_MAX_SLOT_SIZE UINT32_C(268435456)
 #define SHMRING_MIN_SLOTS 2
 #define SHMRING_MAX_SLOTS UINT32_C(1073741824)
 
@@ -69,7 +69,16 @@
 #define SHMRING_FRAG_CONT UINT32_C(0x40000000)
 #define SHMRING_FRAG_ABORT UINT32_C(0x20000000)
 #define SHMRING_FRAG_FLAGS UINT32_C(0xe0000000)
-#define SHMRING_FRAG_LEN UINT32_C(0x1fffffff)
+#define SHMRING_FRAG_LEN UINT32_C(0xfffffff)
+
+/* A slot's lap mark, bit 28 of its length word (docs/LAYOUT.md, "Lap
+ * marks"): the slot at cursor position seq is published when the bit is set
+ * on an even lap (seq & slot_count == 0) and clear on an odd one. The
+ * producer writes a slot's word with the other value until its payload is
+ * complete, then the published one with a release store, slot by slot in
+ * cursor order, before it stores head; a consumer may take the slots so
+ * marked before head says so. */
+#define SHMRING_LAP_BIT UINT32_C(0x10000000)
 
 /* Bytes of a first fragment's total (the message's length), after its length
  * word. */

@@ -29,7 +29,7 @@ func (c *Consumer) recvBatch(max int, fn func(msg []byte) error) (n int, err err
 	for ; uint64(n) < avail; n++ {
 		off := (c.tail & c.mask) * c.size
 		s := c.area[off : off+c.size : off+c.size]
-		k := binary.LittleEndian.Uint32(s)
+		k := lenOf(s)
 		if int(k) > c.whole {
 			if n == 0 {
 				return notWhole, nil
@@ -54,8 +54,9 @@ func (c *Consumer) recvBatch(max int, fn func(msg []byte) error) (n int, err err
 	return n, err
 }
 
-// putRun writes msgs into the slots from head on, each message's length
-// and then its payload. The caller checked space and sizes.
+// putRun writes msgs into the slots from head on, each message's payload
+// and then its length word, sealed (its lap mark). The caller checked
+// space and sizes.
 //
 // Between two processes the loop is bound by its stores. Every slot was
 // read by the consumer a lap ago, so its line is the consumer core's, and
@@ -82,10 +83,10 @@ func (p *Producer) putRun(msgs [][]byte) {
 	for i := range msgs {
 		off := ((head + uint64(i)) & mask) * size
 		m := msgs[i]
-		binary.LittleEndian.PutUint32(area[off:off+lenSize], uint32(len(m)))
 		if dst := area[off+lenSize : off+size]; crashPoints || !putSmall(dst, m) {
 			putPayload(dst, m)
 		}
+		p.seal(area[off:off+size], head+uint64(i), uint32(len(m)))
 	}
 	p.head += uint64(len(msgs))
 	p.bytes += bytes

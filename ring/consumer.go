@@ -2,7 +2,6 @@ package ring
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
@@ -183,7 +182,7 @@ func (c *Consumer) TryRecv(buf []byte) (int, error) {
 // needs, and Recv has stored its own already.
 func (c *Consumer) copyOut(ctx *context.Context, buf []byte) (int, error) {
 	s := c.at(c.tail)
-	n := binary.LittleEndian.Uint32(s)
+	n := lenOf(s)
 	if int(n) > c.whole {
 		if ctx == nil {
 			return notWhole, nil
@@ -255,7 +254,7 @@ func (c *Consumer) peekWaiting(ctx context.Context) ([]byte, error) {
 // (ctx as for copyOut).
 func (c *Consumer) next(ctx context.Context) ([]byte, error) {
 	s := c.at(c.tail)
-	n := binary.LittleEndian.Uint32(s)
+	n := lenOf(s)
 	if int(n) > c.whole {
 		return c.peekLarge(ctx)
 	}
@@ -365,29 +364,29 @@ func (c *Consumer) poll() (bool, error) {
 	return false, nil
 }
 
-// refresh re-reads the producer's cursor: is there a message? It refuses a
-// cursor that went back, or ran more than a ring ahead of what this
-// consumer released: no producer of this ring writes one. It inlines into
-// every catch-up (TestInlining), so its error is a value built in place
-// rather than by a call.
+// refresh looks for messages published beyond cachedHead: is there a
+// message? It reads the lap marks of the slots from cachedHead on, not the
+// producer's cursor (layout.go, lapBit), up to a ring beyond what this
+// consumer released, and moves cachedHead past every slot marked
+// published. It inlines into every catch-up (TestInlining): the first
+// slot is looked at here, the rest by scan.
 func (c *Consumer) refresh() (bool, error) {
-	h := c.h.head.Load()
-	if h < c.cachedHead || h-c.released > c.n {
-		return false, &headError{h, c.cachedHead, c.released, c.n}
+	if !c.sealed(c.cachedHead) {
+		return c.cachedHead != c.tail, nil
+	}
+	c.scan()
+	return true, nil
+}
+
+// scan moves cachedHead past the slot there, which is published, and every
+// published slot after it, up to a ring beyond what was released.
+func (c *Consumer) scan() {
+	h, end := c.cachedHead+1, c.released+c.n
+	for h != end && c.sealed(h) {
+		h++
 	}
 	c.cachedHead = h
-	return h != c.tail, nil
 }
-
-// headError is ErrCorrupt for a producer cursor that refresh refused.
-type headError struct{ head, was, released, slots uint64 }
-
-func (e *headError) Error() string {
-	return fmt.Sprintf("%v: producer cursor %d, was %d, consumer released %d of %d slots",
-		ErrCorrupt, e.head, e.was, e.released, e.slots)
-}
-
-func (e *headError) Unwrap() error { return ErrCorrupt }
 
 // waitData is a receiving call's catch-up: its cached copy of the producer's
 // cursor ran out. It looks at the cursor once (after a pause, when

@@ -12,9 +12,10 @@ package ring
 //	last        0    1    0    +4 payload                       1 .. SlotSize-4
 //	abort       0    1    1    nothing                          0
 //
-// A whole message is the 2.x slot, unchanged: its word has no flag bit set
-// and a length no larger than the payload, so the single-slot paths test
-// one bound (length <= SlotSize-4) and meet every fragment as "too long".
+// A whole message is the 2.x slot with the lap mark: its word has no flag
+// bit set and a length no larger than the payload, so the single-slot
+// paths clear the mark, test one bound (length <= SlotSize-4) and meet
+// every fragment as "too long".
 // total is the message's length, all fragments together. The producer
 // fills every fragment but the last, so the number of slots a message takes
 // follows from total (fragmentCount), and a consumer knows before it reads
@@ -27,7 +28,7 @@ const (
 	fragCont  uint32 = 1 << 30 // this slot continues a message begun earlier
 	fragAbort uint32 = 1 << 29 // with fragCont and length 0: the message ends here, unfinished
 	fragFlags        = fragMore | fragCont | fragAbort
-	fragLen          = fragAbort - 1 // the length bits
+	fragLen          = lapBit - 1 // the length bits
 
 	totalSize = 8 // bytes of a first fragment's total, after its length word
 

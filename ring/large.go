@@ -158,7 +158,7 @@ func (p *Producer) reserveSlow(ctx context.Context, n int) error {
 // before the published cursor (the streaming runs below stop one slot
 // short of it), and what the consumer released stays as it was.
 func (p *Producer) resume() {
-	if p.head == 0 || binary.LittleEndian.Uint32(p.at(p.head-1))&fragMore == 0 {
+	if p.head == 0 || lenOf(p.at(p.head-1))&fragMore == 0 {
 		return
 	}
 	p.mid, p.whole = true, -1
@@ -184,7 +184,7 @@ func (p *Producer) abort(ctx context.Context) error {
 // fragmented sends are for the fragments (a claim that aborts, in a
 // process told to die at one of them, would die before it sent anything).
 func (p *Producer) putAbort() {
-	binary.LittleEndian.PutUint32(p.at(p.head), fragCont|fragAbort)
+	p.seal(p.at(p.head), p.head, fragCont|fragAbort)
 	p.head++
 	p.mid, p.whole = false, p.single
 	p.publish()
@@ -304,13 +304,13 @@ func (p *Producer) putFragments(msg []byte, pos int, k uint64) int {
 			}
 			w |= uint32(len(dst))
 		}
-		binary.LittleEndian.PutUint32(s, w)
 		if crashPoints {
 			half := len(dst) / 2
 			copy(dst[:half], msg[pos:])
 			crash("send-large-mid-fragment")
 		}
 		pos += copy(dst, msg[pos:])
+		p.seal(s, p.head, w)
 		p.head++
 	}
 	p.bytes += uint64(pos - from)
@@ -319,6 +319,9 @@ func (p *Producer) putFragments(msg []byte, pos int, k uint64) int {
 
 // publishLarge is publish with the crash points of fragmented sends.
 func (p *Producer) publishLarge() {
+	if p.marked != p.head {
+		p.markRun()
+	}
 	p.published = p.head
 	if p.publishCursor(&p.h.head, p.head, "send-large-before-publish", "send-before-wake") {
 		p.settle()
@@ -427,7 +430,7 @@ func (c *Consumer) peekLarge(ctx context.Context) ([]byte, error) {
 // inside a message: it is discarded, as the rest of a torn message is
 // (fragSkip), and start returns that call's error, ErrTorn when done.
 func (c *Consumer) start(ctx context.Context) (uint32, error) {
-	w := binary.LittleEndian.Uint32(c.at(c.tail))
+	w := lenOf(c.at(c.tail))
 	if c.frag == fragResync {
 		if w&fragCont == 0 {
 			c.frag, c.whole = fragNone, c.single
@@ -509,7 +512,7 @@ func (c *Consumer) assemble(ctx context.Context, dst []byte, total, k uint64) ([
 			c.releaseStream()
 		}
 		s := c.at(seq)
-		w := binary.LittleEndian.Uint32(s)
+		w := lenOf(s)
 		n := uint64(w & fragLen)
 		switch w &^ fragLen {
 		case fragMore | fragCont:
@@ -584,7 +587,7 @@ func (c *Consumer) skip(ctx context.Context) error {
 				return fmt.Errorf("%w: discarding the rest of a torn message: %w", ErrTorn, err)
 			}
 		}
-		w := binary.LittleEndian.Uint32(c.at(c.tail))
+		w := lenOf(c.at(c.tail))
 		n := uint64(w & fragLen)
 		end := true
 		ok := false

@@ -53,10 +53,16 @@ import (
 // major version, which 2.x refuses at open. Version 3.1 adds the label
 // (offset 896, reserved in 3.0): a 3.0 reader ignores it, and a 3.0
 // creator leaves it zero, which reads as no label, so it is a minor version.
+// Version 4.0 adds the lap mark (lapBit) to every slot's length word, and
+// lets a consumer take a slot whose mark says it is published before the
+// producer's cursor says so: a 3.x consumer would read the mark as part of
+// the length (ErrCorrupt, or a wrong length), and a 3.x producer writes no
+// mark, so a 4.0 consumer would wait for ever. Both must refuse the other,
+// so it is a major version.
 const (
 	Magic        uint64 = 0x00676e69726d6873 // "shmring\x00" little-endian
-	VersionMajor        = 3
-	VersionMinor        = 1
+	VersionMajor        = 4
+	VersionMinor        = 0
 	HeaderSize          = 1024 // bytes before slot 0 in this version
 	blockSize           = 128
 	lenSize             = 4 // bytes of the length prefix in each slot
@@ -71,12 +77,30 @@ const (
 	// multiple of 8 so every length prefix is 4-byte aligned and slots tile
 	// cache lines predictably.
 	MinSlotSize = 8
-	MaxSlotSize = 1 << 29 // a fragment's length has 29 bits
+	MaxSlotSize = 1 << 28 // a fragment's length has 28 bits
 
 	// MaxSlots bounds Config.Slots (a power of two).
 	MaxSlots = 1 << 30
 	minSlots = 2 // a ring of one slot could not tell full from empty
 )
+
+// lapBit is a slot's lap mark, bit 28 of its length word. A slot at cursor
+// position seq is published when its mark is ready(seq): set on even laps
+// (seq/Slots even), clear on odd ones. A new segment is all zeros, so no
+// slot of lap 0 reads as published, and a slot written in lap L reads as
+// not yet published in lap L+1. The producer writes a slot's word with the
+// mark of "not yet" (ready(seq)^lapBit) while the payload may still change,
+// and stores the ready mark with a release store once it is complete, in
+// cursor order, before it stores head. A consumer then needs no look at
+// head to know a message is there: it polls the slot it is about to read,
+// and the message arrives with the one cache line that carries the word,
+// instead of two (head's, then the slot's). head stays the producer's
+// count of what it published, for the wake-up protocol (a sleeper re-reads
+// marks and head after raising its flag) and for tools, and may lag the
+// marks by the run being published, or for good if the producer died
+// between the two: docs/LAYOUT.md, "Lap marks", has the rules, the
+// takeover among them.
+const lapBit uint32 = 1 << 28
 
 // Bits of header.flags, set by the creator before READY and never changed.
 //
@@ -342,16 +366,18 @@ func validate(h *header, size int) (geometry, error) {
 		return geometry{}, fmt.Errorf("%w: header says segment size %d, slots need %d (%d x %d + %d), memory is %d",
 			ErrLayout, seg, g.segSize, g.slots, g.slotSize, HeaderSize, size)
 	}
-	if head, tail, ok := cursors(h); tail > head || (ok && head-tail > g.slots) {
+	if head, tail, ok := cursors(h); tail > head+g.slots || (ok && head > tail+g.slots) {
 		return geometry{}, fmt.Errorf("%w: cursors head %d tail %d with %d slots", ErrCorrupt, head, tail, g.slots)
 	}
 	return g, nil
 }
 
-// cursors reads both cursors of a ring that may be live. Tail is read first:
-// it never passes head, so tail <= head holds for any pair read in that
-// order. head-tail <= slots holds only if tail did not move while head was
-// read; ok reports a snapshot where it did not.
+// cursors reads both cursors of a ring that may be live. Tail is read
+// first. It may pass head, by at most a ring: a consumer takes slots by
+// their lap marks, which the producer stores before head (lapBit), and a
+// producer that dies between the two leaves head behind for good. So
+// tail <= head+slots holds for any pair, and head-tail <= slots only if tail
+// did not move while head was read; ok reports a snapshot where it did not.
 func cursors(h *header) (head, tail uint64, ok bool) {
 	for range 8 {
 		tail = h.tail.Load()

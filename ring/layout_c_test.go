@@ -123,6 +123,7 @@ func cConsts() []cConst {
 		{"SHMRING_FRAG_ABORT", x32(fragAbort), ""},
 		{"SHMRING_FRAG_FLAGS", x32(fragFlags), ""},
 		{"SHMRING_FRAG_LEN", x32(fragLen), ""},
+		{"SHMRING_LAP_BIT", x32(lapBit), "A slot's lap mark, bit 28 of its length word (docs/LAYOUT.md, \"Lap marks\"): the slot at cursor position seq is published when the bit is set on an even lap (seq & slot_count == 0) and clear on an odd one. The producer writes a slot's word with the other value until its payload is complete, then the published one with a release store, slot by slot in cursor order, before it stores head; a consumer may take the slots so marked before head says so."},
 		{"SHMRING_TOTAL_SIZE", strconv.Itoa(totalSize), "Bytes of a first fragment's total (the message's length), after its length word."},
 		{"SHMRING_MIN_FRAGMENT_SLOT", strconv.Itoa(MinFragmentSlot), "The smallest slot_size that carries fragments, and the bound of header.max_message."},
 		{"SHMRING_MAX_MESSAGE_LIMIT", fmt.Sprintf("UINT64_C(%d)", uint64(MaxMessageLimit)), ""},

@@ -108,7 +108,7 @@ func (c *Consumer) Reader(ctx context.Context) (*MessageReader, error) {
 			return nil, err
 		}
 	}
-	total, k := uint64(binary.LittleEndian.Uint32(c.at(c.tail))), uint64(1)
+	total, k := uint64(lenOf(c.at(c.tail))), uint64(1)
 	if int(total) > c.whole {
 		var err error
 		if total, k, err = c.readerLarge(ctx); err != nil {
@@ -262,7 +262,7 @@ func (r *MessageReader) fragment() ([]byte, error) {
 		}
 	}
 	s := c.at(seq)
-	w := binary.LittleEndian.Uint32(s)
+	w := lenOf(s)
 	n := uint64(w & fragLen)
 	switch w &^ fragLen {
 	case fragMore | fragCont:
@@ -686,7 +686,7 @@ func (w *MessageWriter) finish() {
 	case w.m < w.n:
 		word |= fragMore
 	}
-	binary.LittleEndian.PutUint32(p.at(p.head), word)
+	p.hold(p.at(p.head), p.head, word)
 	p.head++
 	p.bytes += uint64(used)
 	w.head = p.head
@@ -816,19 +816,19 @@ func (w *MessageWriter) publishWhole() {
 				copy(s[lenSize+first:lenSize+m], p.at(w.start + 1)[lenSize:])
 			}
 		}
-		binary.LittleEndian.PutUint32(s, uint32(m))
+		p.hold(s, w.start, uint32(m))
 		p.head++
 	} else {
 		k := fragmentCount(uint64(m), p.size)
 		binary.LittleEndian.PutUint64(s[lenSize:], uint64(m))
-		binary.LittleEndian.PutUint32(s, fragMore|uint32(int(p.size)-lenSize-totalSize))
+		p.hold(s, w.start, fragMore|uint32(int(p.size)-lenSize-totalSize))
 		left := m - (int(p.size) - lenSize - totalSize)
 		for i := uint64(1); i < k; i++ {
 			word := fragCont | uint32(min(left, p.payload))
 			if left > p.payload {
 				word |= fragMore
 			}
-			binary.LittleEndian.PutUint32(p.at(w.start+i), word)
+			p.hold(p.at(w.start+i), w.start+i, word)
 			left -= p.payload
 		}
 		p.head += k
@@ -877,7 +877,7 @@ func (p *Producer) CommitN(m int) error {
 		return fmt.Errorf("%w: CommitN(%d) with nothing reserved", ErrMessageTooLarge, m)
 	}
 	s := p.at(p.head - 1)
-	n := binary.LittleEndian.Uint32(s)
+	n := lenOf(s)
 	if n > uint32(p.payload) {
 		return fmt.Errorf("%w: CommitN(%d): the last slot written is a fragment of a MessageWriter's message, not a reservation",
 			ErrMessageTooLarge, m)
@@ -885,7 +885,7 @@ func (p *Producer) CommitN(m int) error {
 	if m < 0 || m > int(n) {
 		return fmt.Errorf("%w: CommitN(%d): the last reservation holds %d bytes", ErrMessageTooLarge, m, n)
 	}
-	binary.LittleEndian.PutUint32(s, uint32(m))
+	p.hold(s, p.head-1, uint32(m))
 	p.bytes -= uint64(int(n) - m)
 	p.publish()
 	return nil

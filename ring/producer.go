@@ -194,6 +194,25 @@ func (s *slots) at(seq uint64) []byte {
 	return s.area[off : off+s.size : off+s.size]
 }
 
+// lenOf returns slot s's length word without its lap mark: the length and
+// fragment flags.
+func lenOf(s []byte) uint32 { return binary.LittleEndian.Uint32(s) &^ lapBit }
+
+// ready is the lap mark of the slot at seq once its message is published:
+// lapBit on even laps, 0 on odd ones (layout.go).
+func (s *slots) ready(seq uint64) uint32 {
+	if seq&s.n == 0 {
+		return lapBit
+	}
+	return 0
+}
+
+// sealed reports whether the slot at seq carries its lap's ready mark:
+// an acquire load, after which its payload may be read.
+func (s *slots) sealed(seq uint64) bool {
+	return atomic.LoadUint32(lenWord(s.at(seq)))&lapBit == s.ready(seq)
+}
+
 func (s *slots) tooLarge(n int) error {
 	return fmt.Errorf("%w: %d bytes, the ring carries at most %d", ErrMessageTooLarge, n, s.maxMsg)
 }
@@ -239,6 +258,11 @@ type Producer struct {
 	slots
 	head       uint64 // next position to write: published plus reserved
 	published  uint64 // the cursor in the header
+	// marked is the first position whose slot does not carry its ready
+	// lap mark yet: published <= marked <= head. Slots are marked in
+	// cursor order, so that the marked slots beyond head are always a
+	// run from head on (what a producer taking the role over skips).
+	marked uint64
 	cachedTail uint64 // the consumer's cursor, as last read
 	// more is how many free slots beyond one a wait waits for: a
 	// fragmented message that fits the ring is written whole (large.go).
@@ -254,15 +278,32 @@ type Producer struct {
 }
 
 func newProducer(r *Ring) *Producer {
-	head := r.h.head.Load()
-	p := &Producer{
-		r: r, h: r.h, slots: newSlots(r, &r.h.prod),
-		head: head, published: head, cachedTail: r.h.tail.Load(),
-	}
+	p := &Producer{r: r, h: r.h, slots: newSlots(r, &r.h.prod)}
 	p.claim(r, r.spaceWords(), r.dataWords(), &r.h.prod, &r.h.cons)
+	p.start(r.h.head.Load(), r.h.tail.Load())
 	p.resume()
 	return p
 }
+
+// start sets the producer's cursors for a role just claimed, from the
+// header's head and tail. A producer before this one may have marked slots
+// published (lap marks) and died before it stored head: the consumer may
+// have read them already, or be reading them. So this one starts after
+// every slot from head on that carries its lap's ready mark, never
+// writing over one, and stores that as head. Such slots are whole
+// messages (or fragments, which resume then finds unfinished), and the
+// consumer receives them. The run cannot be longer than a ring: a slot a
+// lap on reads as not published.
+func (p *Producer) start(head, tail uint64) {
+	for i := uint64(0); i < p.n && p.sealed(head); i++ {
+		head++
+	}
+	p.head, p.published, p.marked, p.cachedTail = head, head, head, tail
+	if p.r.h.head.Load() != head {
+		p.r.h.head.Store(head)
+	}
+}
+
 
 // MaxMessage returns the largest message this producer can send: the
 // ring's max_message (Config.MaxMessage). A message longer than a slot's
@@ -302,6 +343,9 @@ func (p *Producer) Send(ctx context.Context, msg []byte) error {
 	p.put(msg)
 	// publish, with publishCursor inlined here (publish is not: it
 	// calls settle too).
+	if p.marked != p.head {
+		p.markRun()
+	}
 	p.published = p.head
 	if p.publishCursor(&p.h.head, p.head, "send-before-publish", "send-before-wake") {
 		p.settle()
@@ -530,7 +574,7 @@ func (p *Producer) reserveRun(want uint64, n int) Batch {
 	b := Batch{area: p.area, first: p.head, mask: p.mask, size: p.size, n: uint64(n), k: int(k)}
 	for i := range k {
 		off := ((b.first + i) & b.mask) * b.size
-		binary.LittleEndian.PutUint32(b.area[off:off+lenSize], uint32(n))
+		p.hold(b.area[off:off+b.size], b.first+i, uint32(n))
 	}
 	p.head += k
 	p.bytes += k * uint64(n)
@@ -583,7 +627,7 @@ func (p *Producer) reserveWaiting(ctx context.Context, n int) ([]byte, error) {
 // size and the space.
 func (p *Producer) reserveNext(n int) []byte {
 	s := p.at(p.head)
-	binary.LittleEndian.PutUint32(s, uint32(n))
+	p.hold(s, p.head, uint32(n))
 	p.head++
 	p.bytes += uint64(n)
 	return s[lenSize : lenSize+n : lenSize+n]
@@ -605,10 +649,39 @@ func (p *Producer) Commit() error {
 // put writes msg into the slot at head; the caller checked space and size.
 func (p *Producer) put(msg []byte) {
 	s := p.at(p.head)
-	binary.LittleEndian.PutUint32(s, uint32(len(msg)))
 	putPayload(s[lenSize:], msg)
+	p.seal(s, p.head, uint32(len(msg)))
 	p.head++
 	p.bytes += uint64(len(msg))
+}
+
+// seal writes word w of the slot s at seq, whose payload is complete, with
+// its lap mark: ready if every slot before it is marked (its message is
+// then visible to the consumer at once), else not yet, for markRun.
+func (p *Producer) seal(s []byte, seq uint64, w uint32) {
+	if p.marked == seq {
+		w |= p.ready(seq)
+		p.marked++
+	} else {
+		w |= p.ready(seq) ^ lapBit
+	}
+	fence.Store32(lenWord(s), w)
+}
+
+// hold writes word w of the slot s at seq with the mark of a slot not yet
+// published: its payload is still to be written (a reservation) or may
+// change. markRun marks it when it is published.
+func (p *Producer) hold(s []byte, seq uint64, w uint32) {
+	fence.Store32(lenWord(s), w|p.ready(seq)^lapBit)
+}
+
+// markRun marks every slot from marked to head published, in order, each
+// with a release store after its payload and word were written.
+func (p *Producer) markRun() {
+	for ; p.marked != p.head; p.marked++ {
+		w := lenWord(p.at(p.marked))
+		fence.Store32(w, *w&^lapBit|p.ready(p.marked))
+	}
 }
 
 // putPayload copies msg into a slot's payload. A build with crash points
@@ -627,6 +700,9 @@ func putPayload(dst, msg []byte) {
 // publish makes everything written so far visible: one store of the cursor,
 // then a wake only if the consumer said it may sleep.
 func (p *Producer) publish() {
+	if p.marked != p.head {
+		p.markRun()
+	}
 	p.published = p.head
 	if p.publishCursor(&p.h.head, p.head, "send-before-publish", "send-before-wake") {
 		p.settle()
@@ -645,9 +721,9 @@ func (p *Producer) poll() (bool, error) {
 		return false, ErrClosed
 	}
 	t := p.h.tail.Load()
-	if t > p.published || t < p.cachedTail || p.published-t > p.n {
+	if t > p.marked || t < p.cachedTail || p.published > t+p.n {
 		return false, fmt.Errorf("%w: consumer cursor %d, was %d, producer published %d",
-			ErrCorrupt, t, p.cachedTail, p.published)
+			ErrCorrupt, t, p.cachedTail, p.marked)
 	}
 	p.cachedTail = t
 	if p.head-t+p.more < p.n { // more: the room a fragmented message needs

@@ -833,9 +833,13 @@ func (r *Ring) abandoned(prod, cons, keep bool) bool {
 }
 
 // fill is how many messages are published and not yet released, as far as
-// a ring of geometry g can hold.
+// a ring of geometry g can hold: none while the consumer is ahead of head
+// (it took slots by their lap marks before head was stored).
 func fill(h *header, g geometry) uint64 {
 	head, tail, _ := cursors(h)
+	if tail >= head {
+		return 0
+	}
 	return min(head-tail, g.slots)
 }
 

@@ -32,3 +32,10 @@ func u64(w *atomic.Uint64) *uint64 {
 func word(w *atomic.Uint32) *uint32 {
 	return (*uint32)(unsafe.Pointer(w))
 }
+
+// lenWord returns the address of the length word at the start of slot s
+// (a slot from slots.at: 8-byte aligned, at least MinSlotSize bytes), for
+// the atomic accesses of its lap mark (lapBit).
+func lenWord(s []byte) *uint32 {
+	return (*uint32)(unsafe.Pointer(unsafe.SliceData(s)))
+}
