@@ -58,7 +58,11 @@ func TestSendBatchWritesExactly(t *testing.T) {
 			require.Equal(t, len(batch), k)
 			for j, m := range batch {
 				s := slot(seq + j)
-				require.Equal(t, uint32(len(m)), binary.LittleEndian.Uint32(s), "message of %d bytes: length", len(m))
+				mark := ring.LapBit // published, on an even lap
+				if (seq+j)/slots%2 == 1 {
+					mark = 0
+				}
+				require.Equal(t, uint32(len(m))|mark, binary.LittleEndian.Uint32(s), "message of %d bytes: length and lap mark", len(m))
 				require.Equal(t, m, s[4:4+len(m)], "message of %d bytes: payload", len(m))
 				require.Equal(t, bytes.Repeat([]byte{sentinel}, slotSize-4-len(m)), s[4+len(m):],
 					"message of %d bytes: the rest of the slot", len(m))
@@ -72,9 +76,12 @@ func TestSendBatchWritesExactly(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, len(batch), got)
 			for j := range batch {
+				// The payload only: a released slot keeps its word,
+				// whose lap mark says it is not published in the
+				// next lap (0xee... would say it is, on odd laps).
 				s := slot(seq + j)
-				for b := range s {
-					s[b] = sentinel
+				for b := range s[4:] {
+					s[4+b] = sentinel
 				}
 			}
 			seq += len(batch)
@@ -99,7 +106,7 @@ func TestRecvBatchRefusesBadLength(t *testing.T) {
 		ctx := context.Background()
 		_, err = p.SendBatch(ctx, [][]byte{{1}, {2}, {3}})
 		require.NoError(t, err)
-		binary.LittleEndian.PutUint32(buf[ring.HeaderSize+slotSize:], bad) // the second message's
+		binary.LittleEndian.PutUint32(buf[ring.HeaderSize+slotSize:], bad|ring.LapBit) // the second message's, published (lap 0)
 		var got [][]byte
 		n, err := c.RecvBatch(ctx, 0, func(m []byte) error {
 			got = append(got, bytes.Clone(m))

@@ -310,6 +310,7 @@ func (c *Consumer) RecvBatch(ctx context.Context, max int, fn func(msg []byte) e
 	if c.tail == c.cachedHead {
 		return c.recvBatchWaiting(ctx, max, fn)
 	}
+	c.scan() // every message published so far, not only those seen
 	if n, err = c.recvBatch(max, fn); n != notWhole {
 		return n, err
 	}
@@ -321,6 +322,7 @@ func (c *Consumer) recvBatchWaiting(ctx context.Context, max int, fn func(msg []
 	if err := c.waitData(ctx); err != nil {
 		return 0, err
 	}
+	c.scan() // every message published so far, not only the one waited for
 	if n, err := c.recvBatch(max, fn); n != notWhole {
 		return n, err
 	}
@@ -342,13 +344,13 @@ func (c *Consumer) poll() (bool, error) {
 	if c.closed.Load() {
 		return false, ErrClosed
 	}
-	if ok, err := c.refresh(); err != nil || ok && c.cachedHead-c.tail > c.more {
-		return ok, err
+	if c.scan(); c.cachedHead-c.tail > c.more {
+		return true, nil
 	}
 	if c.h.state.Load()&stateProducerClosed != 0 {
 		// The producer publishes before it sets the flag: look again.
-		if ok, err := c.refresh(); err != nil || ok && c.cachedHead-c.tail > c.more {
-			return ok, err
+		if c.scan(); c.cachedHead-c.tail > c.more {
+			return true, nil
 		}
 		if c.closed.Load() { // closed while we looked: that came first
 			return false, ErrClosed
@@ -364,24 +366,26 @@ func (c *Consumer) poll() (bool, error) {
 	return false, nil
 }
 
-// refresh looks for messages published beyond cachedHead: is there a
-// message? It reads the lap marks of the slots from cachedHead on, not the
-// producer's cursor (layout.go, lapBit), up to a ring beyond what this
-// consumer released, and moves cachedHead past every slot marked
-// published. It inlines into every catch-up (TestInlining): the first
-// slot is looked at here, the rest by scan.
-func (c *Consumer) refresh() (bool, error) {
-	if !c.sealed(c.cachedHead) {
-		return c.cachedHead != c.tail, nil
+// refresh looks for a message published at cachedHead: is there a
+// message? It reads the lap mark of that slot, not the producer's cursor
+// (layout.go, lapBit), and moves cachedHead past it if it is marked
+// published, but never to more than a ring beyond what this consumer
+// released, whatever the marks say. One slot: it inlines into every
+// catch-up (TestInlining), which needs one message; scan looks further.
+func (c *Consumer) refresh() bool {
+	if c.cachedHead-c.released != c.n && c.sealed(c.cachedHead) {
+		c.cachedHead++
 	}
-	c.scan()
-	return true, nil
+	return c.cachedHead != c.tail
 }
 
-// scan moves cachedHead past the slot there, which is published, and every
-// published slot after it, up to a ring beyond what was released.
+// scan moves cachedHead past every slot marked published from cachedHead
+// on, up to a ring beyond what was released: what a batch, a wait for a
+// whole fragmented message, or a trailing consumer looks for.
+//
+//go:noinline
 func (c *Consumer) scan() {
-	h, end := c.cachedHead+1, c.released+c.n
+	h, end := c.cachedHead, c.released+c.n
 	for h != end && c.sealed(h) {
 		h++
 	}
@@ -398,10 +402,10 @@ func (c *Consumer) waitData(ctx context.Context) error {
 	if trail {
 		fence.Pause(trailPauses)
 	}
-	// A cursor refresh refuses is left to the wait, whose poll looks
-	// whether this consumer closed first and reports it (ErrCorrupt) with
-	// the counters flushed.
-	if ok, err := c.refresh(); err == nil && ok {
+	if c.refresh() {
+		if trail {
+			c.scan() // how far the producer got during the pause
+		}
 		switch {
 		case trail && c.cachedHead-c.tail == 1:
 			// The pause found no more than was there before it:
@@ -420,7 +424,7 @@ func (c *Consumer) waitData(ctx context.Context) error {
 	if c.tail == c.released {
 		for range c.b.first {
 			fence.Pause(1)
-			if ok, err := c.refresh(); ok && err == nil {
+			if c.refresh() {
 				c.stalls++ // it had to wait, as a wait that polls counts
 				if hookWaited != nil {
 					hookWaited()

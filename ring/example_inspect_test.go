@@ -41,7 +41,7 @@ func ExampleInspect() {
 		info.Major, info.Minor, info.Label, info.Slots, info.SlotSize, info.Fill)
 	fmt.Println("tail at byte", ring.FieldOffset("tail"))
 	// Output:
-	// layout 3.1, "demo", 8 slots of 72 bytes, 1 message waiting
+	// layout 4.0, "demo", 8 slots of 72 bytes, 1 message waiting
 	// tail at byte 256
 }
 

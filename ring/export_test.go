@@ -15,6 +15,10 @@ func SetTestHooks(snapshot func(seq *atomic.Uint32), waited func()) {
 // Producer or Consumer call runs.
 func SetStreamHook(fn func(producer bool, cursor uint64)) { hookStreamStore = fn }
 
+// LapBit is lapBit, a slot's lap mark, for tests that read or write
+// slots by hand.
+const LapBit = lapBit
+
 // TrailAfter is trailAfter, for the trailing tests.
 const TrailAfter = trailAfter
 

@@ -244,7 +244,7 @@ func TestFragmentsCorrupt(t *testing.T) {
 			c, err := r.Consumer()
 			require.NoError(t, err)
 			n := tt.slots(func(i int) []byte { return c.at(uint64(i)) })
-			r.h.head.Store(uint64(n))
+			publishBy(r.buf, 0, uint64(n))
 			buf := make([]byte, 4096)
 			var got int
 			allocs := testing.AllocsPerRun(1, func() { got, err = c.TryRecv(buf) })
@@ -286,7 +286,7 @@ func TestFragmentLastTooLong(t *testing.T) {
 			putSlot(c.at(0), fragMore|52, 152, full) // 52 + 100 = 152
 			putSlot(c.at(1), fragCont|100, 0, full)  // a slot holds 60
 			putSlot(c.at(2), fragCont|40, 0, full)
-			r.h.head.Store(3)
+			publishBy(r.buf, 0, 3)
 			n, err := call.recv(c)
 			require.ErrorIs(t, err, ErrCorrupt)
 			require.Contains(t, err.Error(), "slot 1: length word 0x40000064")
@@ -387,7 +387,7 @@ func FuzzFragments(f *testing.F) {
 			require.NoError(t, err)
 			copy(r.buf[HeaderSize:], area)
 			r.h.tail.Store(tail)
-			r.h.head.Store(tail + published)
+			publishBy(r.buf, tail, tail+published)
 			c, err := r.Consumer()
 			require.NoError(t, err)
 			return r, c // not closed: heap memory, and Close costs a membarrier
@@ -626,7 +626,7 @@ func TestMaxMessageBelowPayload(t *testing.T) {
 					at = 1
 				}
 				putSlot(c.at(at), uint32(n), 0, make([]byte, n)) // a hostile producer's
-				r.h.head.Store(at + 1)
+				publishBy(r.buf, 0, at+1)
 				got, err := rc.recv(c)
 				require.ErrorIs(t, err, ErrCorrupt, "%d bytes", n)
 				require.Contains(t, err.Error(), fmt.Sprintf("slot %d: length %d", at, n))

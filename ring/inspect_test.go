@@ -64,8 +64,8 @@ func TestInspect(t *testing.T) {
 			func(t *testing.T, info HeaderInfo) { require.Equal(t, stateConsumerClosed, info.State) }},
 		{"another magic", func(b []byte) []byte { hdr(b).magic = 0x1234; return b }, ErrBadMagic, "0x0000000000001234",
 			func(t *testing.T, info HeaderInfo) { require.Equal(t, uint64(0x1234), info.Magic) }},
-		{"major version", func(b []byte) []byte { hdr(b).major, hdr(b).minor = 4, 0; return b }, ErrVersion, "4.0",
-			func(t *testing.T, info HeaderInfo) { require.Equal(t, 4, info.Major) }},
+		{"major version", func(b []byte) []byte { hdr(b).major, hdr(b).minor = 5, 0; return b }, ErrVersion, "5.0",
+			func(t *testing.T, info HeaderInfo) { require.Equal(t, 5, info.Major) }},
 		{"slot count", func(b []byte) []byte { hdr(b).slotCount = 12; return b }, ErrLayout, "slot count 12", nil},
 		{"memory shorter than the header says", func(b []byte) []byte { return b[:len(b)-8] }, ErrLayout, "memory is 2040", nil},
 		{"shorter than a header", func(b []byte) []byte { return b[:100] }, ErrLayout, "memory is 100", nil},
@@ -74,7 +74,7 @@ func TestInspect(t *testing.T) {
 			copy(big[1:], b)
 			return big[1:]
 		}, ErrLayout, "aligned", nil},
-		{"cursors", func(b []byte) []byte { hdr(b).tail.Store(5); return b }, ErrCorrupt, "head 0 tail 5", nil},
+		{"cursors", func(b []byte) []byte { hdr(b).tail.Store(17); return b }, ErrCorrupt, "head 0 tail 17", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -62,6 +62,7 @@ func (p *Producer) sendAny(ctx context.Context, msg []byte) error {
 		if err := p.room(ctx, 1); err != nil {
 			return err
 		}
+		p.markPending()
 		p.put(msg)
 		p.publish()
 		return nil
@@ -319,9 +320,7 @@ func (p *Producer) putFragments(msg []byte, pos int, k uint64) int {
 
 // publishLarge is publish with the crash points of fragmented sends.
 func (p *Producer) publishLarge() {
-	if p.marked != p.head {
-		p.markRun()
-	}
+	p.markPending()
 	p.published = p.head
 	if p.publishCursor(&p.h.head, p.head, "send-large-before-publish", "send-before-wake") {
 		p.settle()

@@ -132,9 +132,10 @@ func TestValidate(t *testing.T) {
 		seen    string
 	}{
 		{"magic", func(b []byte) []byte { hdr(b).magic = 0x1234; return b }, ErrBadMagic, "0x0000000000001234"},
-		{"major version", func(b []byte) []byte { hdr(b).major, hdr(b).minor = 4, 0; return b }, ErrVersion, "4.0"},
+		{"major version", func(b []byte) []byte { hdr(b).major, hdr(b).minor = 5, 0; return b }, ErrVersion, "5.0"},
+		{"version 3, which lacked lap marks", func(b []byte) []byte { hdr(b).major, hdr(b).minor = 3, 1; return b }, ErrVersion, "3.1, this code reads 4.x"},
 		{"version 1, which lacked the fence flag", func(b []byte) []byte { hdr(b).major, hdr(b).minor = 1, 0; return b }, ErrVersion, "1.0"},
-		{"version 2, which lacked fragments", func(b []byte) []byte { hdr(b).major = 2; hdr(b).minor = 1; return b }, ErrVersion, "2.1, this code reads 3.x"},
+		{"version 2, which lacked fragments", func(b []byte) []byte { hdr(b).major = 2; hdr(b).minor = 1; return b }, ErrVersion, "2.1, this code reads 4.x"},
 		{"max_message 0", func(b []byte) []byte { hdr(b).maxMessage = 0; return b }, ErrLayout, "max_message 0"},
 		{"max_message 2^41", func(b []byte) []byte { hdr(b).maxMessage = 1 << 41; return b }, ErrLayout, "max_message 2199023255552"},
 		{"unknown flags", func(b []byte) []byte { hdr(b).flags = 1<<5 | flagAsymmetric; return b }, ErrLayout, "flags 0x21,"},
@@ -147,7 +148,7 @@ func TestValidate(t *testing.T) {
 		{"memory shorter than header says", func(b []byte) []byte { return b[:len(b)-8] }, ErrLayout, "memory is 2040"},
 		{"memory shorter than header", func(b []byte) []byte { return b[:100] }, ErrLayout, "memory is 100"},
 		{"slots need more than memory", func(b []byte) []byte { hdr(b).slotCount = 32; hdr(b).segSize = 1024 + 32*64; return b }, ErrLayout, "memory is 2048"},
-		{"tail beyond head", func(b []byte) []byte { hdr(b).tail.Store(5); return b }, ErrCorrupt, "head 0 tail 5"},
+		{"tail more than a ring beyond head", func(b []byte) []byte { hdr(b).tail.Store(17); return b }, ErrCorrupt, "head 0 tail 17"},
 		{"head beyond capacity", func(b []byte) []byte { hdr(b).head.Store(17); return b }, ErrCorrupt, "head 17 tail 0"},
 		{"unknown state bits", func(b []byte) []byte { hdr(b).state.Store(stateReady | 1<<9); return b }, ErrCorrupt, "state 0x201"},
 		{"never ready", func(b []byte) []byte { hdr(b).state.Store(0); return b }, ErrNotReady, "state 0x0"},
@@ -259,7 +260,7 @@ func FuzzSlotLength(f *testing.F) {
 		i := uint64(slot % 4)
 		binary.LittleEndian.PutUint32(buf[HeaderSize+i*64:], n)
 		h.tail.Store(i)
-		h.head.Store(i + 1)
+		publishBy(buf, i, i+1)
 		c, err := r.Consumer()
 		require.NoError(t, err)
 		got := make([]byte, 64)

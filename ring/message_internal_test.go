@@ -131,7 +131,7 @@ func FuzzMessageReader(f *testing.F) {
 			require.NoError(t, err)
 			copy(r.buf[HeaderSize:], data)
 			r.h.tail.Store(tail)
-			r.h.head.Store(tail + head%(slots+1))
+			publishBy(r.buf, tail, tail+head%(slots+1))
 			c, err := r.Consumer()
 			require.NoError(t, err)
 			return c // not closed: heap memory, and Close costs a membarrier

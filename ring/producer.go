@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"sync/atomic"
 
 	"github.com/shmring/shmring/internal/platform/fence"
@@ -16,6 +17,8 @@ type slots struct {
 	size uint64 // bytes per slot
 	mask uint64 // count-1
 	n    uint64 // count
+	// lap is log2(count): bit lap of a cursor is its lap's parity.
+	lap uint8
 	// payload is the most a slot holds: size-4 bytes.
 	payload int
 	// single is the longest message in one slot: payload, or max_message
@@ -140,6 +143,7 @@ func newSlots(r *Ring, me *side) slots {
 		size:      r.g.slotSize,
 		mask:      r.g.slots - 1,
 		n:         r.g.slots,
+		lap:       uint8(bits.TrailingZeros64(r.g.slots)),
 		payload:   int(r.g.slotSize) - lenSize,
 		single:    single,
 		whole:     single,
@@ -201,16 +205,14 @@ func lenOf(s []byte) uint32 { return binary.LittleEndian.Uint32(s) &^ lapBit }
 // ready is the lap mark of the slot at seq once its message is published:
 // lapBit on even laps, 0 on odd ones (layout.go).
 func (s *slots) ready(seq uint64) uint32 {
-	if seq&s.n == 0 {
-		return lapBit
-	}
-	return 0
+	return ^uint32(seq>>s.lap) << 28 & lapBit
 }
 
 // sealed reports whether the slot at seq carries its lap's ready mark:
 // an acquire load, after which its payload may be read.
 func (s *slots) sealed(seq uint64) bool {
-	return atomic.LoadUint32(lenWord(s.at(seq)))&lapBit == s.ready(seq)
+	w := atomic.LoadUint32(lenWord(s.area[(seq&s.mask)*s.size:]))
+	return (w^uint32(seq>>s.lap)<<28)&lapBit != 0 // bit 28 is not the lap's parity
 }
 
 func (s *slots) tooLarge(n int) error {
@@ -256,13 +258,13 @@ type Producer struct {
 	r *Ring
 	h *header
 	slots
-	head       uint64 // next position to write: published plus reserved
-	published  uint64 // the cursor in the header
+	head      uint64 // next position to write: published plus reserved
+	published uint64 // the cursor in the header
 	// marked is the first position whose slot does not carry its ready
 	// lap mark yet: published <= marked <= head. Slots are marked in
 	// cursor order, so that the marked slots beyond head are always a
 	// run from head on (what a producer taking the role over skips).
-	marked uint64
+	marked     uint64
 	cachedTail uint64 // the consumer's cursor, as last read
 	// more is how many free slots beyond one a wait waits for: a
 	// fragmented message that fits the ring is written whole (large.go).
@@ -304,7 +306,6 @@ func (p *Producer) start(head, tail uint64) {
 	}
 }
 
-
 // MaxMessage returns the largest message this producer can send: the
 // ring's max_message (Config.MaxMessage). A message longer than a slot's
 // payload travels in fragments.
@@ -340,12 +341,10 @@ func (p *Producer) Send(ctx context.Context, msg []byte) error {
 		p.end()
 		return err
 	}
+	p.markPending()
 	p.put(msg)
 	// publish, with publishCursor inlined here (publish is not: it
 	// calls settle too).
-	if p.marked != p.head {
-		p.markRun()
-	}
 	p.published = p.head
 	if p.publishCursor(&p.h.head, p.head, "send-before-publish", "send-before-wake") {
 		p.settle()
@@ -382,6 +381,7 @@ func (p *Producer) sendWaiting(ctx context.Context, msg []byte) error {
 	if err := p.waitSpace(ctx); err != nil {
 		return err
 	}
+	p.markPending()
 	p.put(msg)
 	p.publish()
 	return nil
@@ -408,6 +408,7 @@ func (p *Producer) TrySend(msg []byte) error {
 			return ErrFull
 		}
 	}
+	p.markPending()
 	p.put(msg)
 	p.publish()
 	return nil
@@ -646,26 +647,38 @@ func (p *Producer) Commit() error {
 	return nil
 }
 
-// put writes msg into the slot at head; the caller checked space and size.
+// put writes msg into the slot at head and marks it published (its lap
+// mark); the caller checked space and size, and marked every slot before
+// it (markPending).
 func (p *Producer) put(msg []byte) {
-	s := p.at(p.head)
+	s := p.area[(p.head&p.mask)*p.size:] // the slot and the rest: msg fits the slot
 	putPayload(s[lenSize:], msg)
-	p.seal(s, p.head, uint32(len(msg)))
+	fence.Store32(lenWord(s), uint32(len(msg))|p.ready(p.head))
 	p.head++
+	p.marked = p.head
 	p.bytes += uint64(len(msg))
+}
+
+// markPending marks what is reserved published, as every call that
+// publishes does, before the call writes a slot of its own that it marks
+// at once (put).
+func (p *Producer) markPending() {
+	if p.marked != p.head {
+		p.markRun()
+	}
 }
 
 // seal writes word w of the slot s at seq, whose payload is complete, with
 // its lap mark: ready if every slot before it is marked (its message is
 // then visible to the consumer at once), else not yet, for markRun.
 func (p *Producer) seal(s []byte, seq uint64, w uint32) {
-	if p.marked == seq {
-		w |= p.ready(seq)
-		p.marked++
+	m := p.ready(seq)
+	if p.marked != seq {
+		m ^= lapBit
 	} else {
-		w |= p.ready(seq) ^ lapBit
+		p.marked++
 	}
-	fence.Store32(lenWord(s), w)
+	fence.Store32(lenWord(s), w|m)
 }
 
 // hold writes word w of the slot s at seq with the mark of a slot not yet
@@ -677,6 +690,8 @@ func (p *Producer) hold(s []byte, seq uint64, w uint32) {
 
 // markRun marks every slot from marked to head published, in order, each
 // with a release store after its payload and word were written.
+//
+//go:noinline
 func (p *Producer) markRun() {
 	for ; p.marked != p.head; p.marked++ {
 		w := lenWord(p.at(p.marked))
@@ -700,9 +715,7 @@ func putPayload(dst, msg []byte) {
 // publish makes everything written so far visible: one store of the cursor,
 // then a wake only if the consumer said it may sleep.
 func (p *Producer) publish() {
-	if p.marked != p.head {
-		p.markRun()
-	}
+	p.markPending()
 	p.published = p.head
 	if p.publishCursor(&p.h.head, p.head, "send-before-publish", "send-before-wake") {
 		p.settle()
