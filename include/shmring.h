@@ -14,11 +14,13 @@
  * same protocol as the Go code, so a C producer can feed a Go consumer and
  * the other way round, and "shmring stat" shows the C side's counters.
  *
- * Layout version 3.1. Rings of another major version are refused
- * (SHMRING_EVERSION), 1.x and 2.x included: a 2.x process would take a
- * fragment's length word for a corrupt length, and a 1.x one would ignore
- * the ring's asymmetric-fence flag (header.flags, SHMRING_FLAG_ASYMMETRIC)
- * and lose wake-ups. In a ring with that flag, the
+ * Layout version 4.0. Rings of another major version are refused
+ * (SHMRING_EVERSION), 1.x, 2.x and 3.x included: a 3.x process would read
+ * a slot's lap mark (bit 28 of its length word, see "Lap marks" below) as
+ * part of the length, and its producer writes no mark, a 2.x process would
+ * take a fragment's length word for a corrupt length, and a 1.x one would
+ * ignore the ring's asymmetric-fence flag (header.flags,
+ * SHMRING_FLAG_ASYMMETRIC) and lose wake-ups. In a ring with that flag, the
  * cursors are published with release stores, and a side about to sleep
  * calls membarrier(2) instead; every process that claims a role in it must
  * register for membarrier first (shmring_membarrier_register, done by the
@@ -202,12 +204,15 @@
 #endif
 
 /* Atomics: C11 <stdatomic.h> in C, <atomic> in C++. Every atomic operation
- * below is sequentially consistent, as Go's sync/atomic is, with two
+ * below is sequentially consistent, as Go's sync/atomic is, with three
  * exceptions: in a ring with asymmetric fences a side publishes its cursor
  * with a release store followed by a compiler barrier
  * (SHMRING_STORE_RELEASE, SHMRING_COMPILER_BARRIER; the sleeper's
- * membarrier(2) supplies the store-load ordering, see shmring__wait), and
- * the statistics counters are copied to the header with release stores. */
+ * membarrier(2) supplies the store-load ordering, see shmring__wait); the
+ * producer stores a slot's length word, lap mark included, with a release
+ * store (shmring__seal: the store of head that follows it, or the
+ * sleeper's membarrier, orders it for the wake-up protocol); and the
+ * statistics counters are copied to the header with release stores. */
 #ifdef __cplusplus
 #include <atomic>
 #define SHMRING_ATOMIC(T) std::atomic<T>
@@ -260,7 +265,8 @@ SHMRING_STATIC_ASSERT(sizeof(void *) == 8, "shmring is 64-bit only");
  * and _MINOR, SHMRING_HEADER_SIZE, SHMRING_BLOCK_SIZE, SHMRING_LEN_SIZE,
  * the bounds of slot_size and slot_count, the SHMRING_FLAG_* and
  * SHMRING_STATE_* bits, SHMRING_PID_BITS, SHMRING_FLUSH_EVERY, the
- * SHMRING_FRAG_* bits of a slot's length word, SHMRING_TOTAL_SIZE,
+ * SHMRING_FRAG_* bits of a slot's length word and its lap mark
+ * SHMRING_LAP_BIT, SHMRING_TOTAL_SIZE,
  * SHMRING_MIN_FRAGMENT_SLOT and SHMRING_MAX_MESSAGE_LIMIT), the offset
  * of every field (SHMRING_OFFSET_*, SHMRING_SIDE_OFFSET_*), struct
  * shmring_header and struct shmring_side, and static assertions of every
@@ -268,16 +274,45 @@ SHMRING_STATIC_ASSERT(sizeof(void *) == 8, "shmring is 64-bit only");
  * the two languages cannot disagree on a byte; edit ring/layout.go, not it.
  *
  * Versions: a segment of another major version is refused; any minor
- * version of major 3 is accepted. 3.1 adds header.label (offset 896,
- * reserved in 3.0): a ring's name for people and tools, which a 3.0
- * process ignores and which a 3.0 ring has empty (shmring_options.label,
- * shmring_stats.label). 3.0 adds fragments (flag bits in a slot's
- * length word) and header.max_message (at offset 48, reserved in 2.0): a
- * 2.x consumer would read a fragment's length word as a corrupt length in
- * the middle of a stream, so 3.0 is a major version, and 2.x and 3.x
- * refuse each other's rings at open. 2.0 had the bytes of 1.0 and changed
+ * version of major 4 is accepted. 4.0 adds the lap mark (bit 28 of every
+ * slot's length word, SHMRING_LAP_BIT; "Lap marks" below): the producer
+ * marks each slot published, and a consumer takes a slot by its mark,
+ * without reading head, which saves a cache-line transfer per message. A
+ * fragment's length therefore has 28 bits, not 29, and slot_size is at
+ * most 2^28 (SHMRING_MAX_SLOT_SIZE). A 3.x consumer would read the mark as
+ * part of the length (a corrupt length, or a wrong one), and a 3.x producer
+ * writes no mark, so a 4.0 consumer would wait for its messages for ever:
+ * 4.0 is a major version, and 3.x and 4.x refuse each other's rings at
+ * open. 3.1 added header.label (offset 896, reserved in 3.0): a ring's
+ * name for people and tools (shmring_options.label, shmring_stats.label).
+ * 3.0 added fragments (flag bits in a slot's length word) and
+ * header.max_message (at offset 48, reserved in 2.0): a 2.x consumer would
+ * read a fragment's length word as a corrupt length in the middle of a
+ * stream, so 3.0 was a major version. 2.0 had the bytes of 1.0 and changed
  * the protocol (header.flags and its SHMRING_FLAG_ASYMMETRIC bit, which a
  * 1.x process would ignore, losing wake-ups), so 1.x rings are refused too.
+ *
+ * Lap marks (docs/LAYOUT.md, "Lap marks"): the slot at cursor position pos
+ * (slot pos & (slot_count - 1)) is published when the SHMRING_LAP_BIT of
+ * its length word is ready(pos): set on an even lap (pos & slot_count ==
+ * 0), clear on an odd one. A new segment is zeros, so no slot of lap 0
+ * reads as published, and a slot written in one lap reads as not yet
+ * published in the next. The producer writes a slot's payload, then its
+ * length word with the mark ready(pos), with a release store, slot by
+ * slot in cursor order (a word written before its payload is final, as
+ * Go's reservations write it, carries the other mark), and then stores
+ * head as before: head still counts what was published, for the wake-up
+ * protocol and for tools. The consumer looks at the marks from where its
+ * copy of head ends, and takes every slot so marked, up to a ring beyond
+ * what it released. It may so pass head, by at most slot_count, and leave
+ * it behind for good if the producer dies between its marks and its head:
+ * an opener accepts tail <= head + slot_count (and head <= tail +
+ * slot_count), and the fill of shmring_stats is 0 while tail >= head. A
+ * producer that takes the role over from a dead one starts at head, skips
+ * every slot marked published for its position (the consumer may be
+ * reading them), and stores that position as head (shmring_producer).
+ * The length and flags of a word are word & ~SHMRING_LAP_BIT
+ * (SHMRING_FRAG_LEN leaves the bit out).
  *
  * Flags: an opener refuses a ring with a bit set that is not in
  * SHMRING_FLAGS_KNOWN (SHMRING_ELAYOUT). SHMRING_FLAG_ASYMMETRIC: the ring
@@ -307,9 +342,13 @@ SHMRING_STATIC_ASSERT(sizeof(void *) == 8, "shmring is 64-bit only");
  * 1 + ceil((len - (slot_size - 12)) / (slot_size - 4)) slots, and the
  * cursors, which count slots, advance by that much (so do shmring_stats'
  * messages and fill).
- *   - A message that takes at most slot_count slots is published with one
- *     store and released with one: a call that fails sent, or received,
- *     none of it.
+ *   - A message that takes at most slot_count slots is written whole
+ *     before the call returns and released with one store, and a consumer
+ *     takes it once all its slots are marked: a call that fails sent, or
+ *     received, none of it. (A producer that dies while it marks one
+ *     leaves its beginning published: the producer that takes the role
+ *     over ends it with an abort slot, as below, and the consumer sees it
+ *     torn.)
  *   - A larger one is streamed: the producer publishes its fragments a run
  *     at a time as it writes them, the consumer copies them out and
  *     releases them as they come, so a message many times the ring passes
@@ -584,7 +623,10 @@ struct shmring__futex_words {
 struct shmring__side {
 	uint64_t next;      /* next position: to write (producer), to read (consumer) */
 	uint64_t published; /* this side's cursor in the header (head, tail) */
-	uint64_t peer;      /* the peer's cursor as last read */
+	uint64_t peer;      /* producer: tail as last read; consumer: the
+			     * first position it has not seen marked
+			     * published (its copy of head, from the lap
+			     * marks) */
 	/* Messages of any size. Lengths below whole take the single-slot
 	 * path: shmring__whole, or 0 while this side must first end or
 	 * discard a message left unfinished (mid, resync), so that every call
@@ -1181,8 +1223,13 @@ static inline void shmring__init_handle(struct shmring *r, const struct shmring_
 	shmring__init_side(&r->cons);
 }
 
-/* Read both cursors of a ring that may be live (Go: cursors). Tail first:
- * it never passes head. *ok says tail did not move meanwhile. */
+/* Read both cursors of a ring that may be live (Go: cursors). Tail first.
+ * It may pass head, by at most a ring: the consumer takes slots by their
+ * lap marks, which the producer stores before head, and a producer that
+ * dies between the two leaves head behind for good. So tail <= head +
+ * slot_count holds for any pair read in this order, and head <= tail +
+ * slot_count only if tail did not move while head was read: *ok says it
+ * did not. */
 static inline void shmring__cursors(struct shmring_header *h, uint64_t *head, uint64_t *tail, int *ok)
 {
 	int i;
@@ -1247,7 +1294,7 @@ static inline int shmring__validate(struct shmring *r, uint64_t real_size)
 	if (seg != need || seg > real_size)
 		return SHMRING_ELAYOUT;
 	shmring__cursors(h, &head, &tail, &ok);
-	if (tail > head || (ok && head - tail > r->slot_count))
+	if (tail > head + r->slot_count || (ok && head > tail + r->slot_count))
 		return SHMRING_ECORRUPT;
 	r->segment_size = seg;
 	r->asymmetric = (flags & SHMRING_FLAG_ASYMMETRIC) != 0;
@@ -1473,6 +1520,65 @@ static inline uint64_t shmring_max_message(const struct shmring *r)
 	return r->max_message;
 }
 
+/* ---- Slots and lap marks ---------------------------------------------- */
+
+/* Internal: the slot of cursor position pos. The mask keeps it inside the
+ * segment whatever pos is. */
+static inline unsigned char *shmring__slot(const struct shmring *r, uint64_t pos)
+{
+	return r->slots + (pos & r->mask) * r->slot_size;
+}
+
+/* Internal: the length word of the slot of position pos, for its atomic
+ * accesses: 4-byte aligned, as every slot starts at a multiple of 8. */
+static inline SHMRING_ATOMIC(uint32_t) *shmring__word(const struct shmring *r, uint64_t pos)
+{
+	return SHMRING_CAST(SHMRING_ATOMIC(uint32_t) *, shmring__slot(r, pos));
+}
+
+/* Internal: the lap mark of the slot of position pos once it is
+ * published: SHMRING_LAP_BIT on an even lap, 0 on an odd one ("Lap marks"
+ * above; Go: slots.ready). */
+static inline uint32_t shmring__ready(const struct shmring *r, uint64_t pos)
+{
+	return (pos & r->slot_count) == 0 ? SHMRING_LAP_BIT : 0;
+}
+
+/* Internal: publish the slot of position pos, whose payload is written:
+ * store its length word w (length and flags) with the slot's ready mark,
+ * a release store, so that a consumer that sees the mark sees the payload.
+ * The producer calls it in cursor order, never for pos + 1 before pos, and
+ * stores head after it (Go: Producer.seal). */
+static inline void shmring__seal(const struct shmring *r, uint64_t pos, uint32_t w)
+{
+	SHMRING_STORE_RELEASE(shmring__word(r, pos), w | shmring__ready(r, pos));
+}
+
+/* Internal: is the slot of position pos marked published? A sequentially
+ * consistent load of its word (an acquire, as the payload is read after
+ * it; and the re-check of a consumer about to sleep, in the wake-up
+ * protocol), which a mov on amd64 and an ldar on arm64 make: no dearer than
+ * an acquire load. The answer holds where the callers look: the consumer
+ * less than a ring beyond what it released, where a slot holds the word of
+ * pos or of pos - slot_count, released, whose mark is the other; a
+ * producer taking the role over from head on, up to the first slot not so
+ * marked (Go: slots.sealed). */
+static inline int shmring__sealed(const struct shmring *r, uint64_t pos)
+{
+	return (SHMRING_LOAD(shmring__word(r, pos)) & SHMRING_LAP_BIT) == shmring__ready(r, pos);
+}
+
+/* Internal: the length word of the slot of position pos without its lap
+ * mark: the length and the SHMRING_FRAG_* flags. For a slot known to be
+ * published and not yet released, which nobody writes meanwhile (Go:
+ * lenOf). */
+static inline uint32_t shmring__len(const struct shmring *r, uint64_t pos)
+{
+	uint32_t w;
+	memcpy(&w, shmring__slot(r, pos), SHMRING_LEN_SIZE);
+	return w & ~SHMRING_LAP_BIT;
+}
+
 /* ---- Roles ------------------------------------------------------------- */
 
 /* Claim a side by compare-and-swap of its owner word (Go: claim). */
@@ -1534,7 +1640,6 @@ static inline void shmring__claim_words(struct shmring *r, struct shmring__side 
 }
 
 static inline void shmring__publish(struct shmring__side *s);
-static inline unsigned char *shmring__slot(const struct shmring *r, uint64_t pos);
 
 /* Internal: claim a role for this handle: the producer's if producer, else
  * the consumer's (Go: Ring.Producer, Ring.Consumer). The side resumes at
@@ -1564,23 +1669,32 @@ static inline int shmring__claim_role(struct shmring *r, int producer)
 	s->theirs = producer ? shmring__data_words(h) : shmring__space_words(h);
 	s->next = s->published = SHMRING_LOAD(s->cursor);
 	/* The consumer's copy of head starts at its own tail: "empty" makes
-	 * its first call read head. */
+	 * its first call look at the marks from there. */
 	s->peer = producer ? SHMRING_LOAD(&h->tail) : s->next;
 	s->bytes = SHMRING_LOAD(&s->block->bytes);
 	s->stalls = SHMRING_LOAD(&s->block->stalls);
 	s->whole = shmring__whole(r, producer);
+	if (producer) {
+		/* The holder before this one may have marked slots published
+		 * and died before it stored head: the consumer may have read
+		 * them, or be reading them. Start after every slot from head
+		 * on that carries its position's ready mark, never writing
+		 * over one; they are a run from head on (slots are marked in
+		 * cursor order), of at most a ring (a slot a lap on reads as
+		 * not published). (Go: Producer.start.) */
+		uint64_t i;
+		for (i = 0; i < r->slot_count && shmring__sealed(r, s->next); i++)
+			s->next++;
+	}
 	if (producer && s->next > 0) {
-		/* The last slot published: MORE (with or without CONT) says the
-		 * holder this one takes over from died in the middle of a
-		 * message, which this one must not continue (Go:
-		 * Producer.resume). The word is the one published: consumers
-		 * never write slots, and a producer leaves slot_count slots
-		 * written and unpublished, the slot before head among them,
-		 * only for a message that fits the ring, which it began after
-		 * ending any other: its last fragment, no MORE, then says so
-		 * rightly. (A streamed run stops a quarter ring short.) */
-		uint32_t w;
-		memcpy(&w, shmring__slot(r, s->next - 1), SHMRING_LEN_SIZE);
+		/* The last slot published, before head or among those just
+		 * skipped: MORE (with or without CONT) says the holder this
+		 * one takes over from died in the middle of a message, which
+		 * this one must not continue (Go: Producer.resume). Its word
+		 * is the one published: consumers never write slots, and the
+		 * slot carries its position's ready mark, which a producer
+		 * stores once the word is final. */
+		uint32_t w = shmring__len(r, s->next - 1);
 		s->mid = (w & (SHMRING_FRAG_MORE | SHMRING_FRAG_ABORT)) == SHMRING_FRAG_MORE;
 	} else if (!producer && s->next > 0) {
 		s->resync = 1; /* the previous holder may have died mid-message */
@@ -1588,13 +1702,18 @@ static inline int shmring__claim_role(struct shmring *r, int producer)
 	if (s->mid || s->resync)
 		s->whole = 0;
 	shmring__claim_words(r, s);
+	if (producer && s->next != s->published) {
+		/* What was skipped is published: head says so, for the
+		 * wake-up protocol and for tools. */
+		SHMRING_STORE(&h->head, s->next);
+		s->published = s->next;
+	}
 	*held = 1;
 	if (s->mid && s->next - s->peer < r->slot_count) {
 		/* End the dead one's message now if a slot is free, so that a
 		 * consumer waiting in it learns at once; else the first send
 		 * does. */
-		uint32_t w = SHMRING_FRAG_CONT | SHMRING_FRAG_ABORT;
-		memcpy(shmring__slot(r, s->next), &w, SHMRING_LEN_SIZE);
+		shmring__seal(r, s->next, SHMRING_FRAG_CONT | SHMRING_FRAG_ABORT);
 		s->next++;
 		s->mid = 0;
 		s->whole = shmring__whole(r, 1);
@@ -1606,7 +1725,9 @@ static inline int shmring__claim_role(struct shmring *r, int producer)
 /* shmring_producer claims the producer role for this handle. If a live
  * process holds it (this one included): SHMRING_EROLETAKEN. If the holder's
  * process is dead, this one takes the role over and resumes at the
- * published cursor; if the dead one was in the middle of a fragmented
+ * published cursor, after any slots the dead one marked published beyond
+ * it (it stores their end as head: "Lap marks" above); if the dead one was
+ * in the middle of a fragmented
  * message, this one does not continue it: it publishes an abort slot (the
  * consumer discards the message, SHMRING_ETORN), at once if a slot is
  * free, else before its first message. If a producer has closed this
@@ -1644,7 +1765,9 @@ static inline void shmring__flush(struct shmring__side *s)
 /* Is there a free slot (need free slots, for a fragmented message written
  * whole)? 1 yes, 0 not yet, or an error: this producer closed, the
  * consumer closed while the ring is full, or a consumer cursor that no
- * consumer of this ring could have written (Go: Producer.poll). */
+ * consumer of this ring could have written: one that went back, or passed
+ * what this producer marked (every slot it wrote: its marks may run ahead
+ * of head, and so may tail) (Go: Producer.poll). */
 static inline int shmring__prod_poll(struct shmring *r)
 {
 	struct shmring__side *p = &r->prod;
@@ -1652,7 +1775,7 @@ static inline int shmring__prod_poll(struct shmring *r)
 	if (SHMRING_LOAD(&p->closed))
 		return SHMRING_ECLOSED;
 	t = SHMRING_LOAD(&r->hdr->tail);
-	if (t > p->published || t < p->peer || p->published - t > r->slot_count)
+	if (t > p->next || t < p->peer || p->published > t + r->slot_count)
 		return SHMRING_ECORRUPT;
 	p->peer = t;
 	if (p->next - t + p->need <= r->slot_count)
@@ -1662,14 +1785,18 @@ static inline int shmring__prod_poll(struct shmring *r)
 	return 0;
 }
 
-/* Re-read the producer's cursor: is there a message (need published slots,
- * for a fragmented message read whole)? (Go: Consumer.refresh.) */
+/* Look for messages published beyond the consumer's copy of head: is
+ * there a message (need published slots, for a fragmented message read
+ * whole)? It reads the lap marks of the slots from c->peer on, not head,
+ * up to a ring beyond what this consumer released, and moves c->peer past
+ * every slot marked published: the message comes with the cache line of
+ * its slot, not after head's too. (Go: Consumer.refresh, scan.) */
 static inline int shmring__cons_refresh(struct shmring *r)
 {
 	struct shmring__side *c = &r->cons;
-	uint64_t h = SHMRING_LOAD(&r->hdr->head);
-	if (h < c->peer || h - c->published > r->slot_count)
-		return SHMRING_ECORRUPT;
+	uint64_t h = c->peer, end = c->published + r->slot_count;
+	while (h != end && shmring__sealed(r, h))
+		h++;
 	c->peer = h;
 	return h - c->next >= c->need;
 }
@@ -1731,21 +1858,26 @@ static inline int shmring__check_peer(struct shmring_side *peer, int *stopped)
 }
 
 /* The wake-up protocol (Go: ring/wait.go). The sleeper (here the
- * consumer; the producer on a full ring mirrors it) and the waker:
+ * consumer; the producer on a full ring mirrors it, polling tail) and the
+ * waker:
  *
  *     consumer (shmring__wait)             producer (shmring__publish)
- *     s = data_seq                         write the slot
+ *     s = data_seq                         write the slot, mark it (M)
  *     consumer_sleeping = 1        (A)     head = h                    (C)
  *     [asymmetric: membarrier]             if consumer_sleeping != 0   (D)
- *     poll: head moved? -> done    (B)       and swap(it, 0) != 0:
+ *     poll: slot marked? -> done   (B)       and swap(it, 0) != 0:
  *     futex_wait(&data_seq, s)                 data_seq++
  *     consumer_sleeping = 0                    futex_wake(&data_seq)
  *
  * A and C are stores, B and D loads. With symmetric fences all four are
  * sequentially consistent, so A-then-B and C-then-D cannot both miss the
- * other's store: either B sees the new head, or D sees the flag. Reading s
- * before A makes a bump that comes before the futex_wait fail it at once
- * (the kernel compares the word), and one after it find the sleeper queued.
+ * other's store: either B sees what C published, or D sees the flag. B
+ * reads the lap mark (M, a release store) rather than head (layout 4.0),
+ * and M comes before C: whatever makes C visible to B (the full fence of a
+ * sequentially consistent store, or the membarrier below) makes M visible
+ * too. Reading s before A makes a bump that comes before the futex_wait
+ * fail it at once (the kernel compares the word), and one after it find
+ * the sleeper queued.
  *
  * With asymmetric fences (SHMRING_FLAG_ASYMMETRIC) C is a release store and
  * D may be performed before C is visible to other CPUs (x86 store buffer),
@@ -1984,9 +2116,10 @@ static inline int shmring__close_side(struct shmring *r, struct shmring__side *s
 
 /* ---- Fragments --------------------------------------------------------- */
 
-/* Internal: what a slot's length word says it is (docs/LAYOUT.md,
- * "Fragments"), its flags and length both checked; SHMRING__BAD for any
- * word no producer of this ring writes. A whole message fits the slot, a
+/* Internal: what a slot's length word w, without its lap mark
+ * (shmring__len), says it is (docs/LAYOUT.md, "Fragments"), its flags and
+ * length both checked; SHMRING__BAD for any word no producer of this ring
+ * writes. A whole message fits the slot, a
  * first fragment and a middle one are full, a last one holds at least a
  * byte, an abort nothing. (Go: fragment.go, Consumer.first.) */
 enum shmring__kind { SHMRING__WHOLE, SHMRING__FIRST, SHMRING__MIDDLE, SHMRING__LAST, SHMRING__ABORT, SHMRING__BAD };
@@ -2010,13 +2143,6 @@ static inline enum shmring__kind shmring__kind_of(const struct shmring *r, uint3
 	return SHMRING__BAD;
 }
 
-/* Internal: the slot of cursor position pos. The mask keeps it inside the
- * segment whatever pos is. */
-static inline unsigned char *shmring__slot(const struct shmring *r, uint64_t pos)
-{
-	return r->slots + (pos & r->mask) * r->slot_size;
-}
-
 /* Internal: how many slots a side streaming a message larger than the
  * ring writes or reads between two stores of its cursor: a quarter of the
  * ring, so that the peer works on one part while this side fills or
@@ -2030,7 +2156,10 @@ static inline uint64_t shmring__run(const struct shmring *r)
  * the slot of position pos, as the fragment it is, and return its length:
  * the whole message (off 0, len no more than a slot's payload), a first
  * fragment (off 0: the length word, the total, slot_size - 12 bytes), a
- * middle one (slot_size - 4 bytes, more to come) or the last. */
+ * middle one (slot_size - 4 bytes, more to come) or the last. The payload
+ * goes first, then the length word with its lap mark (shmring__seal): the
+ * slot is published to a consumer that polls the marks, so the caller
+ * writes the slots in cursor order. */
 static inline uint64_t shmring__put(const struct shmring *r, uint64_t pos, const unsigned char *msg, uint64_t len,
 				    uint64_t off)
 {
@@ -2052,9 +2181,9 @@ static inline uint64_t shmring__put(const struct shmring *r, uint64_t pos, const
 		n = len - off;
 		w = SHMRING_FRAG_CONT | (uint32_t)n;
 	}
-	memcpy(slot, &w, SHMRING_LEN_SIZE);
 	if (n > 0)
 		memcpy(at, msg + off, (size_t)n);
+	shmring__seal(r, pos, w);
 	return n;
 }
 
@@ -2068,10 +2197,9 @@ static inline enum shmring__kind shmring__get(const struct shmring *r, uint64_t 
 					      uint64_t *got)
 {
 	const unsigned char *slot = shmring__slot(r, pos);
-	uint32_t w;
+	uint32_t w = shmring__len(r, pos);
 	uint64_t n;
 	enum shmring__kind k;
-	memcpy(&w, slot, SHMRING_LEN_SIZE);
 	n = w & SHMRING_FRAG_LEN;
 	k = shmring__kind_of(r, w);
 	if ((k == SHMRING__MIDDLE && n < total - *got) || (k == SHMRING__LAST && n == total - *got)) {
@@ -2123,18 +2251,18 @@ static inline int shmring__send_slow(struct shmring *r, const unsigned char *msg
 		/* End the message left unfinished: an abort, published on
 		 * its own, so that it stays published whatever becomes of
 		 * this message. */
-		uint32_t w = SHMRING_FRAG_CONT | SHMRING_FRAG_ABORT;
 		if ((rc = shmring__room(r, &call, 1)) != 0)
 			return rc;
-		memcpy(shmring__slot(r, p->next), &w, SHMRING_LEN_SIZE);
+		shmring__seal(r, p->next, SHMRING_FRAG_CONT | SHMRING_FRAG_ABORT);
 		p->next++;
 		p->mid = 0;
 		p->whole = shmring__whole(r, 1);
 		shmring__publish(p);
 	}
 	if (k <= r->slot_count) {
-		/* It fits the ring: written whole, published with one store,
-		 * so a call that fails publishes none of it. */
+		/* It fits the ring: written whole once there is room for all
+		 * of it, so a call that fails publishes none of it; each slot
+		 * marked as it is written, head stored once. */
 		if ((rc = shmring__room(r, &call, k)) == 0) {
 			for (i = 0; i < k; i++)
 				off += shmring__put(r, p->next + i, msg, len, off);
@@ -2201,7 +2329,6 @@ static inline int shmring_send(struct shmring *r, const void *msg, size_t len, i
 	struct shmring__side *p = &r->prod;
 	struct shmring__call call = {timeout_ns, 0, 0};
 	unsigned char *slot;
-	uint32_t n32;
 	int rc;
 
 	if (!r->has_producer)
@@ -2213,10 +2340,9 @@ static inline int shmring_send(struct shmring *r, const void *msg, size_t len, i
 	if (p->next - p->peer >= r->slot_count && (rc = shmring__await(r, p, &call, SHMRING_EFULL)) != 0)
 		return rc;
 	slot = shmring__slot(r, p->next);
-	n32 = (uint32_t)len;
-	memcpy(slot, &n32, SHMRING_LEN_SIZE);
 	if (len > 0)
 		memcpy(slot + SHMRING_LEN_SIZE, msg, len);
+	shmring__seal(r, p->next, (uint32_t)len);
 	p->next++;
 	p->bytes += len;
 	shmring__publish(p);
@@ -2289,7 +2415,7 @@ static inline int shmring__skip(struct shmring *r, struct shmring__call *call)
 			shmring__publish(c);
 		if ((rc = shmring__more(r, call, 1)) != 0)
 			return shmring__recv_failed(r, rc);
-		memcpy(&w, shmring__slot(r, c->next), SHMRING_LEN_SIZE);
+		w = shmring__len(r, c->next);
 		if (c->resync) {
 			c->resync = 0;
 			if ((w & SHMRING_FRAG_CONT) == 0) {
@@ -2340,7 +2466,7 @@ static inline int shmring__recv_slow(struct shmring *r, unsigned char *out, size
 	if ((rc = shmring__more(r, call, 1)) != 0)
 		goto out;
 	slot = shmring__slot(r, c->next);
-	memcpy(&w, slot, SHMRING_LEN_SIZE);
+	w = shmring__len(r, c->next);
 	kind = shmring__kind_of(r, w);
 	if (kind == SHMRING__WHOLE) { /* after a resync or a discarded message */
 		*len = w;
@@ -2485,7 +2611,7 @@ static inline int shmring_recv(struct shmring *r, void *buf, size_t cap, size_t 
 	if (c->next == c->peer && (rc = shmring__await(r, c, &call, SHMRING_EEMPTY)) != 0)
 		return shmring__recv_failed(r, rc);
 	slot = shmring__slot(r, c->next);
-	memcpy(&n, slot, SHMRING_LEN_SIZE);
+	n = shmring__len(r, c->next);
 	if (n >= c->whole)
 		return shmring__recv_slow(r, (unsigned char *)buf, cap, len, &call);
 	*len = n;
@@ -2558,8 +2684,15 @@ static inline int shmring__abandoned(struct shmring *r, int keep)
 	id = SHMRING_LOAD(&peer->owner);
 	if ((st & peer_closed) != 0 || (id != 0 && shmring_identity_status(id) != SHMRING_PROC_DEAD))
 		return 0;
-	if (r->has_producer && keep && SHMRING_LOAD(&r->hdr->head) != SHMRING_LOAD(&r->hdr->tail))
-		return 0; /* committed messages wait for a consumer to come or take over */
+	if (r->has_producer && keep) {
+		/* Committed messages wait for a consumer to come or take
+		 * over; none while tail is at head or past it (lap marks). */
+		uint64_t head, tail;
+		int ok;
+		shmring__cursors(r->hdr, &head, &tail, &ok);
+		if (head > tail)
+			return 0;
+	}
 	return shmring_nattch(r) == 1;
 }
 
@@ -2632,7 +2765,9 @@ struct shmring_side_stats {
 struct shmring_stats {
 	uint64_t slot_size, slots;
 	uint64_t max_message; /* the longest message the ring carries */
-	uint64_t fill;       /* slots published and not yet released */
+	uint64_t fill;       /* slots published and not yet released, as
+			      * head and tail say: 0 while tail is at
+			      * head or past it (lap marks) */
 	int64_t created_ns;  /* Unix nanoseconds */
 	int ready, producer_closed, consumer_closed;
 	int asymmetric_fences; /* SHMRING_FLAG_ASYMMETRIC: release-store
@@ -2675,7 +2810,9 @@ static inline void shmring_stats(const struct shmring *r, struct shmring_stats *
 	st->slot_size = r->slot_size;
 	st->slots = r->slot_count;
 	st->max_message = r->max_message;
-	st->fill = head - tail < r->slot_count ? head - tail : r->slot_count;
+	/* None while the consumer is at head or past it: it takes slots by
+	 * their lap marks, before head says they are published. */
+	st->fill = tail >= head ? 0 : head - tail < r->slot_count ? head - tail : r->slot_count;
 	st->created_ns = h->created;
 	st->ready = (state & SHMRING_STATE_READY) != 0;
 	st->producer_closed = (state & SHMRING_STATE_PRODUCER_CLOSED) != 0;

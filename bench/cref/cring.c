@@ -19,23 +19,34 @@
 //	    buffer and out into the receiver's, as Send and Recv do.
 //
 // What makes it the limit:
-//   - each side keeps a copy of the other's cursor and reads the shared one
-//     only when its copy says the ring is full (producer) or empty
-//     (consumer);
+//   - every slot is published on its own, by its lap mark (shmring's layout
+//     4.0, docs/LAYOUT.md, "Lap marks"): the producer writes the payload,
+//     then the slot's length word with the mark, a release store. The
+//     consumer reads no cursor: it polls the mark of the slot it is about
+//     to read (an acquire load of the word it reads anyway), so a message
+//     reaches it with the one cache line that carries it, not after the
+//     head cursor's line too;
+//   - the producer keeps a copy of the consumer's cursor and reads the
+//     shared one only when its copy says the ring is full;
 //   - cursors are published with C11 release stores and read with acquire
 //     loads: no full fences, no read-modify-write;
-//   - the producer publishes once per BATCH messages (and before it waits),
-//     the consumer releases once per BATCH (and before it waits);
+//   - the producer stores head once per BATCH messages (and before it
+//     waits), as shmring's does, though no consumer here reads it; the
+//     consumer releases once per BATCH (and before it waits);
 //   - a waiting side busy-spins with the CPU's pause instruction. After
 //     4096 polls of one wait it calls sched_yield (and again every 4096),
 //     so that it still finishes on one CPU; with the peer on another core
 //     a wait is never that long.
 //
 // The layout mirrors shmring's: head cursor at byte 128, tail at 256 (two
-// 128-byte blocks apart), slots from byte 1024, each a u32 length and the
-// payload. The segment is IPC_PRIVATE and marked for removal as soon as it
-// is attached, so the kernel frees it when both processes are gone, however
-// they end. The forked peer dies with its parent (PR_SET_PDEATHSIG).
+// 128-byte blocks apart), slots from byte 1024, each a u32 length word and
+// the payload. Bit 28 of the word is the slot's lap mark: the slot of
+// position seq is published when the bit is set on an even lap (seq &
+// SLOTS == 0) and clear on an odd one, so the zeros of a new segment read
+// as not published, and a slot of the last lap as not yet. The segment is
+// IPC_PRIVATE and marked for removal as soon as it is attached, so the
+// kernel frees it when both processes are gone, however they end. The
+// forked peer dies with its parent (PR_SET_PDEATHSIG).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sched.h>
@@ -88,6 +99,35 @@ static void ring_at(struct ring *r, unsigned char *base, uint64_t slots, uint64_
 
 static inline unsigned char *slot(const struct ring *r, uint64_t seq) {
 	return r->slots + (seq & r->mask) * r->slot_size;
+}
+
+// Lap marks. LAP is a slot's mark, bit 28 of its length word; the length
+// (and a fragment's flags) are the other bits.
+#define LAP 0x10000000u
+
+static inline _Atomic uint32_t *word(const struct ring *r, uint64_t seq) {
+	return (_Atomic uint32_t *)slot(r, seq);
+}
+
+// ready is the mark of the slot at seq once published: set on even laps.
+static inline uint32_t ready(const struct ring *r, uint64_t seq) {
+	return seq & r->n ? 0 : LAP;
+}
+
+// seal publishes the slot at seq, whose payload is written: its word w
+// with the mark, a release store. Slots are sealed in cursor order.
+static inline void seal(const struct ring *r, uint64_t seq, uint32_t w) {
+	atomic_store_explicit(word(r, seq), w | ready(r, seq), memory_order_release);
+}
+
+// sealed reports whether the slot at seq is published (an acquire load of
+// its word) and stores the word without its mark in *w. seq is less than a
+// ring beyond what the consumer released: the slot holds the word of seq,
+// or of seq minus a ring, whose mark is the other.
+static inline int sealed(const struct ring *r, uint64_t seq, uint32_t *w) {
+	uint32_t v = atomic_load_explicit(word(r, seq), memory_order_acquire);
+	*w = v & ~LAP;
+	return (v & LAP) == ready(r, seq);
 }
 
 // spin is one poll's pause; k counts the polls of the current wait.
@@ -149,22 +189,21 @@ static void await_ready(struct ring *r) {
 // and last byte of each payload in place.
 
 static int consume(struct ring *r, uint32_t size, uint64_t batch, uint64_t count) {
-	uint64_t tail = 0, cached_head = 0, released = 0;
+	uint64_t tail = 0, released = 0;
 	unsigned sum = 0, k = 0;
 	atomic_store_explicit(r->ready, 1, memory_order_release);
 	while (tail < count) {
-		if (tail == cached_head) {
+		uint32_t len;
+		if (!sealed(r, tail, &len)) {
 			if (released != tail) {
 				atomic_store_explicit(r->tail, tail, memory_order_release);
 				released = tail;
 			}
 			k = 0;
-			while ((cached_head = atomic_load_explicit(r->head, memory_order_acquire)) == tail)
+			while (!sealed(r, tail, &len))
 				spin(&k);
 		}
 		const unsigned char *s = slot(r, tail);
-		uint32_t len;
-		memcpy(&len, s, 4);
 		if (len != size) {
 			fprintf(stderr, "cring: message %llu has length %u, want %u\n",
 				(unsigned long long)tail, len, size);
@@ -205,8 +244,8 @@ static int tput(uint32_t size, uint64_t slots, uint64_t slot_size, uint64_t batc
 				spin(&k);
 		}
 		unsigned char *s = slot(&r, head);
-		memcpy(s, &size, 4);
 		memcpy(s + 4, msg, size);
+		seal(&r, head, size);
 		head++;
 		if (head - published >= batch) {
 			atomic_store_explicit(r.head, head, memory_order_release);
@@ -227,8 +266,9 @@ static int tput(uint32_t size, uint64_t slots, uint64_t slot_size, uint64_t batc
 // Messages of any size. A message that fits a slot's payload (SLOTSIZE-4)
 // is one slot, as above. A longer one is split as shmring splits it
 // (docs/LAYOUT.md, "Fragments"): the length word carries MORE (another
-// fragment follows) and CONT (this one continues a message) above a 29-bit
-// length; the first fragment has the message's total length, a u64, after
+// fragment follows) and CONT (this one continues a message) above the lap
+// mark and a 28-bit length; the first fragment has the message's total
+// length, a u64, after
 // its word and SLOTSIZE-12 bytes of payload; the middle ones SLOTSIZE-4;
 // the last the rest. The sender copies each fragment in from its message
 // buffer and publishes every BATCH slots, at the end of each message, and
@@ -239,7 +279,7 @@ static int tput(uint32_t size, uint64_t slots, uint64_t slot_size, uint64_t batc
 
 #define F_MORE 0x80000000u // another fragment of this message follows
 #define F_CONT 0x40000000u // this slot continues a message begun earlier
-#define F_LEN 0x1fffffffu  // the length bits
+#define F_LEN 0x0fffffffu  // the length bits, below the lap mark
 
 struct sender {
 	struct ring *r;
@@ -248,7 +288,7 @@ struct sender {
 
 struct receiver {
 	struct ring *r;
-	uint64_t tail, cached_head, released, batch;
+	uint64_t tail, released, batch;
 };
 
 static inline void publish(struct sender *s) {
@@ -276,28 +316,26 @@ static inline void written(struct sender *s) {
 		publish(s);
 }
 
+// send_msg writes each slot's payload, then seals it with its word.
 static void send_msg(struct sender *s, const unsigned char *msg, uint64_t size) {
 	uint64_t pay = s->r->slot_size - 4;
 	unsigned char *d = free_slot(s);
 	if (size <= pay) {
-		uint32_t w = (uint32_t)size;
-		memcpy(d, &w, 4);
 		memcpy(d + 4, msg, size);
+		seal(s->r, s->head, (uint32_t)size);
 		written(s);
 		publish(s);
 		return;
 	}
-	uint32_t w = F_MORE | (uint32_t)(pay - 8);
-	memcpy(d, &w, 4);
 	memcpy(d + 4, &size, 8);
 	memcpy(d + 12, msg, pay - 8);
+	seal(s->r, s->head, F_MORE | (uint32_t)(pay - 8));
 	written(s);
 	for (uint64_t off = pay - 8; off < size;) {
 		uint64_t n = size - off < pay ? size - off : pay;
 		d = free_slot(s);
-		w = F_CONT | (off + n < size ? F_MORE : 0) | (uint32_t)n;
-		memcpy(d, &w, 4);
 		memcpy(d + 4, msg + off, n);
+		seal(s->r, s->head, F_CONT | (off + n < size ? F_MORE : 0) | (uint32_t)n);
 		off += n;
 		written(s);
 	}
@@ -309,14 +347,14 @@ static inline void release(struct receiver *c) {
 	c->released = c->tail;
 }
 
-// full_slot returns the slot at tail once it is published, releasing what
-// was read before it waits.
-static inline const unsigned char *full_slot(struct receiver *c) {
-	if (c->tail == c->cached_head) {
+// full_slot returns the slot at tail once it is published (its lap mark),
+// with its word in *w, releasing what was read before it waits.
+static inline const unsigned char *full_slot(struct receiver *c, uint32_t *w) {
+	if (!sealed(c->r, c->tail, w)) {
 		if (c->released != c->tail)
 			release(c);
 		unsigned k = 0;
-		while ((c->cached_head = atomic_load_explicit(c->r->head, memory_order_acquire)) == c->tail)
+		while (!sealed(c->r, c->tail, w))
 			spin(&k);
 	}
 	return slot(c->r, c->tail);
@@ -332,9 +370,8 @@ static inline void consumed(struct receiver *c) {
 // one (a bad word, length or total).
 static int recv_msg(struct receiver *c, unsigned char *buf, uint64_t size) {
 	uint64_t pay = c->r->slot_size - 4;
-	const unsigned char *s = full_slot(c);
 	uint32_t w;
-	memcpy(&w, s, 4);
+	const unsigned char *s = full_slot(c, &w);
 	if ((w & ~F_LEN) == 0) {
 		if (w != size)
 			return 1;
@@ -351,8 +388,7 @@ static int recv_msg(struct receiver *c, unsigned char *buf, uint64_t size) {
 	uint64_t off = pay - 8;
 	consumed(c);
 	do {
-		s = full_slot(c);
-		memcpy(&w, s, 4);
+		s = full_slot(c, &w);
 		uint32_t n = w & F_LEN;
 		// A continuation; full unless it is the last, which ends the
 		// message exactly.
@@ -536,16 +572,16 @@ static int echo(struct ring *a, struct ring *b, uint64_t count) {
 	unsigned k = 0;
 	atomic_store_explicit(a->ready, 1, memory_order_release);
 	for (uint64_t i = 0; i < count; i++) {
+		uint32_t len;
 		k = 0;
-		while (atomic_load_explicit(a->head, memory_order_acquire) == i)
+		while (!sealed(a, i, &len))
 			spin(&k);
 		const unsigned char *in = slot(a, i);
-		uint32_t len;
-		memcpy(&len, in, 4);
 		if (len + 4 > a->slot_size)
 			return 1;
 		// b has room: the parent reads each echo before its next send.
-		memcpy(slot(b, i), in, 4 + len);
+		memcpy(slot(b, i) + 4, in + 4, len);
+		seal(b, i, len);
 		atomic_store_explicit(b->head, i + 1, memory_order_release);
 		atomic_store_explicit(a->tail, i + 1, memory_order_release);
 	}
@@ -574,15 +610,14 @@ static int rtt(uint32_t size, uint64_t slots, uint64_t slot_size, uint64_t count
 		if (i == warm)
 			start = last = now_ns();
 		unsigned char *s = slot(&a, i);
-		memcpy(s, &size, 4);
 		memcpy(s + 4, msg, size);
+		seal(&a, i, size);
 		atomic_store_explicit(a.head, i + 1, memory_order_release);
+		uint32_t len;
 		k = 0;
-		while (atomic_load_explicit(b.head, memory_order_acquire) == i)
+		while (!sealed(&b, i, &len))
 			spin(&k);
 		const unsigned char *in = slot(&b, i);
-		uint32_t len;
-		memcpy(&len, in, 4);
 		if (len != size) {
 			fprintf(stderr, "cring: echo %llu has length %u, want %u\n", (unsigned long long)i, len, size);
 			return 1;
@@ -688,7 +723,7 @@ int main(int argc, char **argv) {
 		uint64_t size = arg(argv[2], "size"), slots = arg(argv[3], "slots"),
 			 slot_size = arg(argv[4], "slot size"), batch = arg(argv[5], "batch"),
 			 count = arg(argv[6], "count");
-		if ((slots & (slots - 1)) != 0 || size + 4 > slot_size || slot_size % 8 != 0) {
+		if ((slots & (slots - 1)) != 0 || size + 4 > slot_size || slot_size % 8 != 0 || size >= LAP) {
 			fprintf(stderr, "cring: bad geometry\n");
 			return 2;
 		}
@@ -697,7 +732,7 @@ int main(int argc, char **argv) {
 	if (argc == 6 && strcmp(argv[1], "rtt") == 0) {
 		uint64_t size = arg(argv[2], "size"), slots = arg(argv[3], "slots"),
 			 slot_size = arg(argv[4], "slot size"), count = arg(argv[5], "count");
-		if ((slots & (slots - 1)) != 0 || slots < 2 || size + 4 > slot_size || slot_size % 8 != 0) {
+		if ((slots & (slots - 1)) != 0 || slots < 2 || size + 4 > slot_size || slot_size % 8 != 0 || size >= LAP) {
 			fprintf(stderr, "cring: bad geometry\n");
 			return 2;
 		}

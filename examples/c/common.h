@@ -315,7 +315,7 @@ static inline void parse_flags(int argc, char **argv, int is_producer, struct fl
 		} else if (strcmp(name, "slot-size") == 0) {
 			if (parse_u64(val, &f->slot_size) != 0 || f->slot_size < SHMRING_MIN_SLOT_SIZE ||
 			    f->slot_size > SHMRING_MAX_SLOT_SIZE || f->slot_size % 8 != 0)
-				usage_fail("-slot-size %s: want a multiple of 8 from 8 to 2^29", val);
+				usage_fail("-slot-size %s: want a multiple of 8 from 8 to 2^28", val);
 		} else if (strcmp(name, "slots") == 0) {
 			uint64_t seg;
 			if (parse_u64(val, &f->slots) != 0 || shmring_segment_size(8, f->slots, &seg) != 0)

@@ -281,9 +281,13 @@ const (
 // refused by the Go opener and by the C one alike: major versions 1 (which
 // lacked the fence flag, and whose processes would ignore it), 2 (which
 // lacked fragments, and whose processes would take one for a corrupt
-// length) and 4; a flags bit that version 3.0 does not define; and a
-// max_message out of range (0, above the limit, or longer than a slot's
-// payload in slots too small for fragments). The unchanged ring, of either
+// length), 3 (which lacked lap marks, and whose processes would take one
+// for part of the length) and 5; a flags bit that version 4.0 does not
+// define; a max_message out of range (0, above the limit, or longer than a
+// slot's payload in slots too small for fragments); and cursors more than a
+// ring apart. Cursors with tail up to a ring past head, which a consumer
+// that takes slots by their lap marks leaves if the producer dies before
+// it stores head, are accepted by both. The unchanged ring, of either
 // fences, is accepted by both, which agree on the flag.
 func TestOpenRefusedByBoth(t *testing.T) {
 	bin := buildC(t, "opener.c", openerProgram)
@@ -304,8 +308,22 @@ func TestOpenRefusedByBoth(t *testing.T) {
 			goErr: ring.ErrVersion, goSays: "layout version 1.", cCode: cEVersion},
 		{name: "major 2", poke: func(t *testing.T, b []byte) { le.PutUint16(b[ring.FieldOffset("major"):], 2) },
 			goErr: ring.ErrVersion, goSays: "layout version 2.", cCode: cEVersion},
-		{name: "major 4", poke: func(t *testing.T, b []byte) { le.PutUint16(b[ring.FieldOffset("major"):], 4) },
-			goErr: ring.ErrVersion, goSays: "layout version 4.", cCode: cEVersion},
+		{name: "major 3", poke: func(t *testing.T, b []byte) { le.PutUint16(b[ring.FieldOffset("major"):], 3) },
+			goErr: ring.ErrVersion, goSays: "layout version 3.", cCode: cEVersion},
+		{name: "major 5", poke: func(t *testing.T, b []byte) { le.PutUint16(b[ring.FieldOffset("major"):], 5) },
+			goErr: ring.ErrVersion, goSays: "layout version 5.", cCode: cEVersion},
+		{name: "tail a ring past head", poke: func(t *testing.T, b []byte) {
+			le.PutUint64(b[ring.FieldOffset("head"):], 7)
+			le.PutUint64(b[ring.FieldOffset("tail"):], 11)
+		}, cCode: cOK},
+		{name: "tail more than a ring past head", poke: func(t *testing.T, b []byte) {
+			le.PutUint64(b[ring.FieldOffset("head"):], 7)
+			le.PutUint64(b[ring.FieldOffset("tail"):], 12)
+		}, goErr: ring.ErrCorrupt, goSays: "cursors head 7 tail 12", cCode: cECorrupt},
+		{name: "head more than a ring past tail", poke: func(t *testing.T, b []byte) {
+			le.PutUint64(b[ring.FieldOffset("head"):], 12)
+			le.PutUint64(b[ring.FieldOffset("tail"):], 7)
+		}, goErr: ring.ErrCorrupt, goSays: "cursors head 12 tail 7", cCode: cECorrupt},
 		{name: "max_message 0", poke: func(t *testing.T, b []byte) { le.PutUint64(b[ring.FieldOffset("max_message"):], 0) },
 			goErr: ring.ErrLayout, goSays: "max_message 0", cCode: cELayout},
 		{name: "max_message above the limit", poke: func(t *testing.T, b []byte) {

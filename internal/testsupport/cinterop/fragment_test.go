@@ -33,13 +33,24 @@ import (
 // is this test writing slots and head itself, as a broken or dying
 // producer would leave them.
 
-// The bits of a slot's length word (docs/LAYOUT.md, "Fragments"; C:
-// SHMRING_FRAG_*, which TestLayoutAgreement compares with these).
+// The bits of a slot's length word (docs/LAYOUT.md, "Fragments" and "Lap
+// marks"; C: SHMRING_FRAG_* and SHMRING_LAP_BIT, which TestLayoutAgreement
+// compares with these).
 const (
 	fragMore  uint32 = 1 << 31
 	fragCont  uint32 = 1 << 30
 	fragAbort uint32 = 1 << 29
+	lapBit    uint32 = 1 << 28
 )
+
+// ready is the lap mark of the slot at cursor position seq, in a ring of
+// slots slots, once it is published: set on even laps, clear on odd ones.
+func ready(seq, slots uint64) uint32 {
+	if seq&slots == 0 {
+		return lapBit
+	}
+	return 0
+}
 
 // C's codes (enum shmring_status) these tests expect, besides those of
 // shared_test.go.
@@ -122,14 +133,16 @@ func encode(msg []byte) [][]byte {
 // word is a slot that holds a length word and nothing else.
 func word(w uint32) []byte { return binary.LittleEndian.AppendUint32(nil, w) }
 
-// rawProducer writes slots into a ring's segment and publishes them by
-// storing head, as a producer does, without the role: the consumer's
-// liveness checks take a free role for a live one. The caller keeps to the
-// free slots.
+// rawProducer writes slots into a ring's segment (of fragSlots slots of
+// fragSlot bytes) and publishes them, as a producer does: it marks them
+// published (their lap marks, in cursor order) and stores head. It does so
+// without the role: the consumer's liveness checks take a free role for a
+// live one. The caller keeps to the free slots.
 type rawProducer struct {
-	t    *testing.T
-	b    []byte
-	head uint64
+	t      *testing.T
+	b      []byte
+	head   uint64 // next position to write
+	marked uint64 // first position not marked published
 }
 
 func newRawProducer(t *testing.T, r *ring.Ring) *rawProducer {
@@ -139,19 +152,45 @@ func newRawProducer(t *testing.T, r *ring.Ring) *rawProducer {
 	return &rawProducer{t: t, b: b}
 }
 
-// write copies slots into the slots from head on, unpublished.
+// wordAt is the length word of the slot of position seq.
+func (w *rawProducer) wordAt(seq uint64) *uint32 {
+	return (*uint32)(unsafe.Pointer(&w.b[ring.HeaderSize+int(seq%fragSlots)*fragSlot]))
+}
+
+// write copies slots into the slots from head on, unpublished: each word
+// with the lap mark of a slot not yet published, whatever bit 28 of the
+// slot given.
 func (w *rawProducer) write(slots ...[]byte) {
 	for _, s := range slots {
 		require.LessOrEqual(w.t, len(s), fragSlot)
+		require.GreaterOrEqual(w.t, len(s), 4)
 		at := ring.HeaderSize + int(w.head%fragSlots)*fragSlot
-		copy(w.b[at:at+fragSlot], s)
+		copy(w.b[at+4:at+fragSlot], s[4:])
+		word := binary.LittleEndian.Uint32(s)&^lapBit | (ready(w.head, fragSlots) ^ lapBit)
+		atomic.StoreUint32(w.wordAt(w.head), word)
 		w.head++
 	}
 }
 
-// publish stores head, an atomic store as a producer's.
+// mark marks every slot written and not yet marked published, in cursor
+// order, with atomic stores as a producer's; head stays as it was.
+func (w *rawProducer) mark() {
+	for ; w.marked != w.head; w.marked++ {
+		p := w.wordAt(w.marked)
+		atomic.StoreUint32(p, atomic.LoadUint32(p)&^lapBit|ready(w.marked, fragSlots))
+	}
+}
+
+// publish marks what was written and stores head, an atomic store as a
+// producer's.
 func (w *rawProducer) publish() {
-	atomic.StoreUint64((*uint64)(unsafe.Pointer(&w.b[ring.FieldOffset("head")])), w.head)
+	w.mark()
+	atomic.StoreUint64(w.headWord(), w.head)
+}
+
+// headWord is the header's head cursor.
+func (w *rawProducer) headWord() *uint64 {
+	return (*uint64)(unsafe.Pointer(&w.b[ring.FieldOffset("head")]))
 }
 
 // wake wakes a consumer that sleeps on the ring, as a producer does after
@@ -363,7 +402,7 @@ func TestFragmentCorrupt(t *testing.T) {
 		slots [][]byte
 	}{
 		{"whole message longer than a slot", [][]byte{word(fragPay + 1)}},
-		{"length of 2^29-1 without flags", [][]byte{word(fragAbort - 1)}},
+		{"length of 2^28-1 without flags", [][]byte{word(lapBit - 1)}},
 		{"total that fits a slot", [][]byte{first(fragPay, fragFirst), word(fragCont | 8)}},
 		{"total above max_message", [][]byte{first(fragMax+1, fragFirst)}},
 		{"total of 2^63", [][]byte{first(1<<63, fragFirst)}},

@@ -66,7 +66,8 @@ var constants = []struct {
 	{"SHMRING_FRAG_CONT", 1 << 30},
 	{"SHMRING_FRAG_ABORT", 1 << 29},
 	{"SHMRING_FRAG_FLAGS", 7 << 29},
-	{"SHMRING_FRAG_LEN", 1<<29 - 1},
+	{"SHMRING_FRAG_LEN", 1<<28 - 1},
+	{"SHMRING_LAP_BIT", 1 << 28},
 	{"SHMRING_TOTAL_SIZE", 8},
 	{"SHMRING_MIN_FRAGMENT_SLOT", ring.MinFragmentSlot},
 	{"SHMRING_MAX_MESSAGE_LIMIT", ring.MaxMessageLimit},
@@ -316,7 +317,7 @@ func checkAgainstGoFences(t *testing.T, l cLayout, symmetric bool) {
 	require.NoError(t, p.Send(context.Background(), []byte("hello")))
 	require.Equal(t, b2u(asym), u32("producer_fenced"), "the producer's answer to consumer_wants_fence")
 	slot := buf[c["SHMRING_HEADER_SIZE"]:]
-	require.Equal(t, uint32(5), le.Uint32(slot))
+	require.Equal(t, uint32(5|c["SHMRING_LAP_BIT"]), le.Uint32(slot), "the length, and the lap mark of slot 0 in lap 0: set")
 	require.Equal(t, "hello", string(slot[c["SHMRING_LEN_SIZE"]:][:5]))
 	require.Equal(t, uint64(1), u64("head"))
 	require.Zero(t, u32("consumer_sleeping"), "the producer clears the flag it acts on")
@@ -370,7 +371,8 @@ func checkAgainstGoFences(t *testing.T, l cLayout, symmetric bool) {
 		error error
 	}{
 		{"magic", func(b []byte) { le.PutUint64(b[off("magic"):], 1) }, ring.ErrBadMagic},
-		{"major 4", func(b []byte) { le.PutUint16(b[off("major"):], 4) }, ring.ErrVersion},
+		{"major 5", func(b []byte) { le.PutUint16(b[off("major"):], 5) }, ring.ErrVersion},
+		{"major 3", func(b []byte) { le.PutUint16(b[off("major"):], 3) }, ring.ErrVersion},
 		{"major 2", func(b []byte) { le.PutUint16(b[off("major"):], 2) }, ring.ErrVersion},
 		{"major 1", func(b []byte) { le.PutUint16(b[off("major"):], 1) }, ring.ErrVersion},
 		{"max_message 0", func(b []byte) { le.PutUint64(b[off("max_message"):], 0) }, ring.ErrLayout},
@@ -387,7 +389,8 @@ func checkAgainstGoFences(t *testing.T, l cLayout, symmetric bool) {
 		{"state", func(b []byte) {
 			le.PutUint32(b[off("state"):], uint32(c["SHMRING_STATE_READY"]|(c["SHMRING_STATE_KNOWN"]+1)))
 		}, ring.ErrCorrupt},
-		{"cursors", func(b []byte) { le.PutUint64(b[off("tail"):], 2) }, ring.ErrCorrupt},
+		{"cursors: tail more than a ring past head", func(b []byte) { le.PutUint64(b[off("tail"):], slots+1) }, ring.ErrCorrupt},
+		{"cursors: head more than a ring past tail", func(b []byte) { le.PutUint64(b[off("head"):], slots+1) }, ring.ErrCorrupt},
 	} {
 		fresh := make([]byte, segSize)
 		_, err := ring.NewIn(fresh, ring.Config{SlotSize: slotSize, Slots: slots, SymmetricFences: symmetric})

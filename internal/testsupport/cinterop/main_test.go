@@ -14,7 +14,11 @@
 // C to C, up to thousands of rings, short buffers, hostile slots both
 // consumers must refuse alike, and messages torn by a timeout, an abort or
 // a death mid-message with the role taken over by either language
-// (fragment_test.go); the header's own checks of the language standard and
+// (fragment_test.go); layout 4.0's lap marks: a producer that died after it
+// marked slots published and before it stored head, whose role is taken
+// over in either language without writing over them, and a consumer of
+// either language that receives them once (lapmark_test.go); the header's
+// own checks of the language standard and
 // the feature macros, and its quick-use example, compiled and run as
 // written (header_test.go).
 //

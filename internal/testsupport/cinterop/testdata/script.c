@@ -116,13 +116,13 @@ int main(void)
 			shmring_stats(&r, &st);
 			printf("stats producer_closed=%d consumer_closed=%d producer_pid=%d consumer_pid=%d "
 			       "producer_stalls=%llu consumer_stalls=%llu producer_messages=%llu consumer_messages=%llu "
-			       "producer_bytes=%llu consumer_bytes=%llu slot_size=%llu slots=%llu max_message=%llu\n",
+			       "producer_bytes=%llu consumer_bytes=%llu slot_size=%llu slots=%llu max_message=%llu fill=%llu\n",
 			       st.producer_closed, st.consumer_closed, st.producer.pid, st.consumer.pid,
 			       (unsigned long long)st.producer.stalls, (unsigned long long)st.consumer.stalls,
 			       (unsigned long long)st.producer.messages, (unsigned long long)st.consumer.messages,
 			       (unsigned long long)st.producer.bytes, (unsigned long long)st.consumer.bytes,
 			       (unsigned long long)st.slot_size, (unsigned long long)st.slots,
-			       (unsigned long long)st.max_message);
+			       (unsigned long long)st.max_message, (unsigned long long)st.fill);
 			continue;
 		} else {
 			rc = -EINVAL;
