@@ -26,7 +26,7 @@ import (
 var (
 	producerPoints = []string{"send-mid-payload", "send-before-publish", "send-before-wake"}
 	consumerPoints = []string{"recv-before-release", "recv-before-wake"}
-	largePoints    = []string{"send-large-mid-fragment", "send-large-before-publish", "send-large-mid-message"}
+	largePoints    = []string{"send-large-mid-fragment", "send-mid-mark", "send-large-before-publish", "send-large-mid-message"}
 )
 
 // crashSlots is the ring of the crash tests: small, so that the cursors

@@ -17,21 +17,25 @@ import (
 // (default 1): SHMRING_CRASH=send-before-publish:1000 makes the process
 // SIGKILL itself the 1000th time it is about to publish. The points:
 //
-//	send-mid-payload     the producer has written the length and half the payload
-//	                     (SendBatch: and the messages of the run before this
-//	                     one)
-//	send-before-publish  the messages are written, the cursor not yet stored
+//	send-mid-payload     the producer has written half the payload, not the
+//	                     length word (SendBatch: and the messages of the run
+//	                     before this one, each marked published)
+//	send-before-publish  the messages are written and marked published (the
+//	                     consumer may take them), the cursor not yet stored
 //	send-before-wake     the cursor is stored, the consumer not yet woken
 //	recv-before-release  the messages are read, the cursor not yet stored
 //	recv-before-wake     the cursor is stored, the producer not yet woken
 //
 // inside the send of a message in fragments (large.go):
 //
-//	send-large-mid-fragment   a fragment's length word and half its payload
-//	                          written, the fragments before it in full, none
-//	                          of this run published
+//	send-large-mid-fragment   half a fragment's payload written, the fragments
+//	                          before it in full (their words unpublished),
+//	                          none of this run published
 //	send-large-before-publish the fragments of a run (all of a message that
 //	                          fits the ring) written, the cursor not yet stored
+//	send-mid-mark             a run of slots written (fragments, or reservations)
+//	                          and marked published but its first slot, whose
+//	                          mark is stored last: the consumer sees none of it
 //	send-large-mid-message    a run of a message longer than the ring
 //	                          published, the next not yet written: the
 //	                          consumer has the message's beginning
@@ -49,7 +53,7 @@ const crashPoints = true
 var CrashPoints = []string{
 	"send-mid-payload", "send-before-publish", "send-before-wake",
 	"recv-before-release", "recv-before-wake",
-	"send-large-mid-fragment", "send-large-before-publish", "send-large-mid-message",
+	"send-large-mid-fragment", "send-large-before-publish", "send-mid-mark", "send-large-mid-message",
 	"create-after-shmget", "create-after-attach", "create-after-mark", "create-before-ready",
 }
 

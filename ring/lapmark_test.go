@@ -1,6 +1,13 @@
 package ring
 
-import "encoding/binary"
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
 
 // publishBy stands in for a producer whose slots a test wrote by hand, in
 // the ring whose segment (or heap memory) is buf: it gives each slot from
@@ -22,4 +29,147 @@ func publishBy(buf []byte, tail, head uint64) {
 		binary.LittleEndian.PutUint32(s, binary.LittleEndian.Uint32(s)&^lapBit|mark)
 	}
 	h.head.Store(head)
+}
+
+// TestTakeoverAfterMarks: a producer that died after it marked messages
+// published and before it stored head (crash point send-before-publish)
+// leaves them to the consumer, which may have read some already: the
+// producer that takes over starts after them, stores head there, and
+// overwrites none. The consumer gets every message once, in order.
+func TestTakeoverAfterMarks(t *testing.T) {
+	ctx := context.Background()
+	for _, readFirst := range []int{0, 1, 3} {
+		t.Run(fmt.Sprintf("consumer read %d before the takeover", readFirst), func(t *testing.T) {
+			r, p := fragRing(t)
+			c, err := r.Consumer()
+			require.NoError(t, err)
+			for i := range 3 {
+				require.NoError(t, p.Send(ctx, []byte{byte(i)}))
+			}
+			r.h.head.Store(0) // as if head were never stored
+			buf := make([]byte, 64)
+			for i := range readFirst {
+				n, err := c.Recv(ctx, buf)
+				require.NoError(t, err)
+				require.Equal(t, []byte{byte(i)}, buf[:n])
+			}
+			require.Equal(t, uint64(readFirst), r.h.tail.Load(), "the consumer ran ahead of head")
+			st := r.Stats()
+			require.Zero(t, st.Fill, "head behind tail reads as nothing waiting, not a full ring")
+
+			die(r, &r.h.prod)
+			p2, err := r.Producer()
+			require.NoError(t, err)
+			require.Equal(t, uint64(3), p2.head, "started past the three marked slots")
+			require.Equal(t, uint64(3), r.h.head.Load(), "and stored head there")
+			for i := 3; i < 20; i++ { // more than two laps of 8 slots
+				require.NoError(t, p2.Send(ctx, []byte{byte(i)}))
+				for c.tail < uint64(i+1) {
+					n, err := c.Recv(ctx, buf)
+					require.NoError(t, err)
+					require.Equal(t, []byte{byte(c.tail - 1)}, buf[:n])
+				}
+			}
+			_, err = c.TryRecv(buf)
+			require.ErrorIs(t, err, ErrEmpty)
+		})
+	}
+}
+
+// TestTakeoverAfterCutRun: a producer killed inside markRun (crash point
+// send-mid-mark) has marked a run's slots but its first, whose mark goes
+// last. The consumer sees none of the run; the producer that takes over
+// starts at the first slot, and clears the marks after it: were one left,
+// the consumer would take that slot while the new producer writes it.
+func TestTakeoverAfterCutRun(t *testing.T) {
+	ctx := context.Background()
+	r, p := fragRing(t)
+	c, err := r.Consumer()
+	require.NoError(t, err)
+	for i := range 3 {
+		s, err := p.Reserve(ctx, 1)
+		require.NoError(t, err)
+		s[0] = byte(10 + i)
+	}
+	// markRun cut short: slots 1 and 2 marked, slot 0 not.
+	for seq := uint64(1); seq < 3; seq++ {
+		w := lenWord(p.at(seq))
+		*w = *w&^lapBit | p.ready(seq)
+	}
+	buf := make([]byte, 64)
+	_, err = c.TryRecv(buf)
+	require.ErrorIs(t, err, ErrEmpty, "the run's first slot is not published: nothing of it is")
+
+	die(r, &r.h.prod)
+	p2, err := r.Producer()
+	require.NoError(t, err)
+	require.Equal(t, uint64(0), p2.head)
+	for seq := uint64(1); seq < 3; seq++ {
+		require.False(t, p2.sealed(seq), "slot %d still marked published", seq)
+	}
+	require.NoError(t, p2.Send(ctx, []byte{1}))
+	n, err := c.TryRecv(buf)
+	require.NoError(t, err)
+	require.Equal(t, []byte{1}, buf[:n])
+	_, err = c.TryRecv(buf)
+	require.ErrorIs(t, err, ErrEmpty, "a stale mark of the dead producer's would deliver slot 1 here")
+	require.NoError(t, p2.Send(ctx, []byte{2}))
+	n, err = c.TryRecv(buf)
+	require.NoError(t, err)
+	require.Equal(t, []byte{2}, buf[:n])
+}
+
+// TestRunVisibleWhole: reservations are not published before Commit, and
+// Commit publishes them all, in one batch for the consumer. (That markRun
+// marks a run's first slot last is what TestTakeoverAfterCutRun relies
+// on, and the crash point send-mid-mark tests between processes.)
+func TestRunVisibleWhole(t *testing.T) {
+	ctx := context.Background()
+	r, p := fragRing(t)
+	c, err := r.Consumer()
+	require.NoError(t, err)
+	var marks []uint64
+	for i := range 4 {
+		s, err := p.Reserve(ctx, 1)
+		require.NoError(t, err)
+		s[0] = byte(i)
+	}
+	for seq := range uint64(4) {
+		require.False(t, p.sealed(seq), "slot %d published before Commit", seq)
+	}
+	require.NoError(t, p.Commit())
+	for seq := range uint64(4) {
+		if p.sealed(seq) {
+			marks = append(marks, seq)
+		}
+	}
+	require.Equal(t, []uint64{0, 1, 2, 3}, marks)
+	got := 0
+	n, err := c.RecvBatch(ctx, 0, func(m []byte) error {
+		require.Equal(t, []byte{byte(got)}, m)
+		got++
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, 4, n, "one batch: the consumer scans every marked slot")
+}
+
+// TestCursorsTailAheadOfHead: a ring whose tail is ahead of head, by up to
+// a ring (a producer that died between its marks and head), opens; one
+// more is corrupt.
+func TestCursorsTailAheadOfHead(t *testing.T) {
+	for _, tt := range []struct {
+		head, tail uint64
+		ok         bool
+	}{{10, 14, true}, {10, 26, true}, {10, 27, false}, {27, 10, false}, {26, 10, true}} {
+		buf := newBuf(t, 64, 16)
+		hdr(buf).head.Store(tt.head)
+		hdr(buf).tail.Store(tt.tail)
+		_, err := Attach(buf, Options{})
+		if tt.ok {
+			require.NoError(t, err, "head %d tail %d", tt.head, tt.tail)
+		} else {
+			require.ErrorIs(t, err, ErrCorrupt, "head %d tail %d", tt.head, tt.tail)
+		}
+	}
 }

@@ -311,7 +311,7 @@ func (p *Producer) putFragments(msg []byte, pos int, k uint64) int {
 			crash("send-large-mid-fragment")
 		}
 		pos += copy(dst, msg[pos:])
-		p.seal(s, p.head, w)
+		p.hold(s, p.head, w) // publishLarge marks the run, its first slot last
 		p.head++
 	}
 	p.bytes += uint64(pos - from)

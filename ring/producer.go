@@ -296,9 +296,20 @@ func newProducer(r *Ring) *Producer {
 // messages (or fragments, which resume then finds unfinished), and the
 // consumer receives them. The run cannot be longer than a ring: a slot a
 // lap on reads as not published.
+//
+// After the first slot not published there may be a run of marked ones: a
+// markRun cut short (it marks a run's first slot last). No consumer can
+// have read them, since it reads in order, and they must not be read: this
+// producer writes those slots anew, and a stale mark would hand the
+// consumer a slot while it is being written. So they are marked not
+// published first.
 func (p *Producer) start(head, tail uint64) {
 	for i := uint64(0); i < p.n && p.sealed(head); i++ {
 		head++
+	}
+	for seq := head + 1; seq < head+p.n && p.sealed(seq); seq++ {
+		w := lenWord(p.at(seq))
+		fence.Store32(w, *w&^lapBit|p.ready(seq)^lapBit)
 	}
 	p.head, p.published, p.marked, p.cachedTail = head, head, head, tail
 	if p.r.h.head.Load() != head {
@@ -688,15 +699,28 @@ func (p *Producer) hold(s []byte, seq uint64, w uint32) {
 	fence.Store32(lenWord(s), w|p.ready(seq)^lapBit)
 }
 
-// markRun marks every slot from marked to head published, in order, each
-// with a release store after its payload and word were written.
+// markRun marks every slot from marked to head published, each with a
+// release store after its payload and word were written: the first slot
+// of the run last, so that the consumer, which reads in order, sees the
+// whole run or none of it (a fragmented message written whole, a batch
+// of reservations), as one store of head made it in layout 3. A producer
+// that dies in the middle leaves the run's first slot unpublished and
+// some after it marked, which no consumer reaches past the first, and
+// which a producer taking the role over clears (start).
 //
 //go:noinline
 func (p *Producer) markRun() {
-	for ; p.marked != p.head; p.marked++ {
-		w := lenWord(p.at(p.marked))
-		fence.Store32(w, *w&^lapBit|p.ready(p.marked))
+	first := p.marked
+	for seq := first + 1; seq != p.head; seq++ {
+		w := lenWord(p.at(seq))
+		fence.Store32(w, *w&^lapBit|p.ready(seq))
 	}
+	if crashPoints && p.head-first > 1 {
+		crash("send-mid-mark")
+	}
+	w := lenWord(p.at(first))
+	fence.Store32(w, *w&^lapBit|p.ready(first))
+	p.marked = p.head
 }
 
 // putPayload copies msg into a slot's payload. A build with crash points

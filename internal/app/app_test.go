@@ -180,7 +180,7 @@ func TestCheckFlags(t *testing.T) {
 	}{
 		{[]string{"-size", "19"}, "minimum is 20 bytes"},
 		{[]string{"-size", strconv.Itoa(MaxSize + 1)}, "-size 1073741825: the maximum is 1073741824 bytes"},
-		{[]string{"-slot-size", "100"}, "-slot-size 100: want a multiple of 8 from 8 to 536870912"},
+		{[]string{"-slot-size", "100"}, "-slot-size 100: want a multiple of 8 from 8 to 268435456"},
 		{[]string{"-slot-size", "4"}, "-slot-size 4: want a multiple of 8"},
 		{[]string{"-slot-size", strconv.Itoa(1 << 30)}, "-slot-size 1073741824: want a multiple of 8"},
 		{[]string{"-size", "24", "-slot-size", "8"}, "-slot-size 8: -size 24 does not fit, and fragments need slots of 16 bytes or more"},
