@@ -210,8 +210,9 @@
  * (SHMRING_STORE_RELEASE, SHMRING_COMPILER_BARRIER; the sleeper's
  * membarrier(2) supplies the store-load ordering, see shmring__wait); the
  * producer stores a slot's length word, lap mark included, with a release
- * store (shmring__seal: the store of head that follows it, or the
- * sleeper's membarrier, orders it for the wake-up protocol); and the
+ * store (shmring__seal, shmring__hold, shmring__mark_run: the store of
+ * head that follows it, or the sleeper's membarrier, orders it for the
+ * wake-up protocol); and the
  * statistics counters are copied to the header with release stores. */
 #ifdef __cplusplus
 #include <atomic>
@@ -298,19 +299,28 @@ SHMRING_STATIC_ASSERT(sizeof(void *) == 8, "shmring is 64-bit only");
  * 0), clear on an odd one. A new segment is zeros, so no slot of lap 0
  * reads as published, and a slot written in one lap reads as not yet
  * published in the next. The producer writes a slot's payload, then its
- * length word with the mark ready(pos), with a release store, slot by
- * slot in cursor order (a word written before its payload is final, as
- * Go's reservations write it, carries the other mark), and then stores
- * head as before: head still counts what was published, for the wake-up
- * protocol and for tools. The consumer looks at the marks from where its
- * copy of head ends, and takes every slot so marked, up to a ring beyond
- * what it released. It may so pass head, by at most slot_count, and leave
- * it behind for good if the producer dies between its marks and its head:
- * an opener accepts tail <= head + slot_count (and head <= tail +
- * slot_count), and the fill of shmring_stats is 0 while tail >= head. A
- * producer that takes the role over from a dead one starts at head, skips
- * every slot marked published for its position (the consumer may be
- * reading them), and stores that position as head (shmring_producer).
+ * length word with the mark ready(pos), with a release store, and then
+ * stores head as before: head still counts what was published, for the
+ * wake-up protocol and for tools. A word written before the slot is to be
+ * published (a fragment, until the publication that carries it; Go's
+ * reservations) carries the other mark, and the publication marks the run
+ * of such slots: slots first+1 .. last in order, then the first
+ * (shmring__mark_run). The consumer reads in order, so it sees the whole
+ * run or none of it, as one store of head made it in layout 3: a message
+ * in fragments that fits the ring is never seen in part. A slot the
+ * producer writes and publishes at once (a message in one slot, an abort)
+ * is marked at once, every slot before it being marked already. The
+ * consumer looks at the marks from where its copy of head ends, and takes
+ * every slot so marked, up to a ring beyond what it released. It may so
+ * pass head, by at most slot_count, and leave it behind for good if the
+ * producer dies between its marks and its head: an opener accepts tail <=
+ * head + slot_count (and head <= tail + slot_count), and the fill of
+ * shmring_stats is 0 while tail >= head. A producer that takes the role
+ * over from a dead one starts at head, skips every slot marked published
+ * for its position (the consumer may be reading them), stores that
+ * position as head, and clears the marks of a run cut short after it (its
+ * predecessor died between the rest of a run and its first slot):
+ * shmring_producer.
  * The length and flags of a word are word & ~SHMRING_LAP_BIT
  * (SHMRING_FRAG_LEN leaves the bit out).
  *
@@ -343,27 +353,28 @@ SHMRING_STATIC_ASSERT(sizeof(void *) == 8, "shmring is 64-bit only");
  * cursors, which count slots, advance by that much (so do shmring_stats'
  * messages and fill).
  *   - A message that takes at most slot_count slots is written whole
- *     before the call returns and released with one store, and a consumer
- *     takes it once all its slots are marked: a call that fails sent, or
- *     received, none of it. (A producer that dies while it marks one
- *     leaves its beginning published: the producer that takes the role
- *     over ends it with an abort slot, as below, and the consumer sees it
- *     torn.)
+ *     before the call returns, published by one run of marks (its first
+ *     slot's last) and released with one store, and a consumer takes it
+ *     once all its slots are marked: a call that fails sent, or received,
+ *     none of it. (A producer that dies while it marks one leaves its
+ *     first slot unpublished, so none of it is: the producer that takes
+ *     the role over clears the marks of the rest and writes over it.)
  *   - A larger one is streamed: the producer publishes its fragments a run
- *     at a time as it writes them, the consumer copies them out and
- *     releases them as they come, so a message many times the ring passes
- *     through it. A call that may not wait (timeout 0) refuses such a
- *     message (SHMRING_ETOOLARGE). A call that ends in the middle of one (a
- *     timeout, the peer dead or stopped, a close) returns that code and
- *     leaves the message torn. The producer then publishes an abort slot
- *     before its next message (so does a producer that takes the role over
- *     from one that died in the middle of one, at claim if a slot is free:
- *     it never continues another's message); the consumer discards the
- *     rest of the message, up to its last fragment or an abort, and its
- *     next recv returns SHMRING_ETORN (so does the first recv of a
- *     consumer that takes the role over from one that died in the middle
- *     of one). The call after that reads the next message: no other
- *     message is lost or comes twice.
+ *     at a time as it writes them (each run marked as above, a dead
+ *     producer's last run seen whole or not at all), the consumer copies
+ *     them out and releases them as they come, so a message many times the
+ *     ring passes through it. A call that may not wait (timeout 0) refuses
+ *     such a message (SHMRING_ETOOLARGE). A call that ends in the middle of
+ *     one (a timeout, the peer dead or stopped, a close) returns that code
+ *     and leaves the message torn. The producer then publishes an abort
+ *     slot before its next message (so does a producer that takes the role
+ *     over from one that died in the middle of one, at claim if a slot is
+ *     free: it never continues another's message); the consumer discards
+ *     the rest of the message, up to its last fragment or an abort, and its
+ *     next recv returns SHMRING_ETORN (so does the first recv of a consumer
+ *     that takes the role over from one that died in the middle of one).
+ *     The call after that reads the next message: no other message is lost
+ *     or comes twice.
  * The consumer checks every fragment before it copies it, against the
  * slot size, the total and max_message, and copies only into the caller's
  * buffer: a hostile length word or total gets SHMRING_ECORRUPT, never a
@@ -1547,11 +1558,24 @@ static inline uint32_t shmring__ready(const struct shmring *r, uint64_t pos)
 /* Internal: publish the slot of position pos, whose payload is written:
  * store its length word w (length and flags) with the slot's ready mark,
  * a release store, so that a consumer that sees the mark sees the payload.
- * The producer calls it in cursor order, never for pos + 1 before pos, and
- * stores head after it (Go: Producer.seal). */
+ * The producer calls it for a slot it publishes at once, every slot before
+ * it being marked already, or for a run's slots (shmring__mark_run), and
+ * stores head after it (Go: Producer.seal, markRun). */
 static inline void shmring__seal(const struct shmring *r, uint64_t pos, uint32_t w)
 {
 	SHMRING_STORE_RELEASE(shmring__word(r, pos), w | shmring__ready(r, pos));
+}
+
+/* Internal: store the length word w of the slot of position pos with the
+ * mark of a slot not yet published (the other than ready(pos)), a release
+ * store: the word of a fragment the publication that carries it will mark
+ * (shmring__mark_run), or, at a takeover, of a slot of a run cut short
+ * (shmring__claim_role). Atomic, as every store of a length word: a
+ * consumer may be loading it to see whether the slot is published (Go:
+ * Producer.hold). */
+static inline void shmring__hold(const struct shmring *r, uint64_t pos, uint32_t w)
+{
+	SHMRING_STORE_RELEASE(shmring__word(r, pos), w | (shmring__ready(r, pos) ^ SHMRING_LAP_BIT));
 }
 
 /* Internal: is the slot of position pos marked published? A sequentially
@@ -1570,13 +1594,32 @@ static inline int shmring__sealed(const struct shmring *r, uint64_t pos)
 
 /* Internal: the length word of the slot of position pos without its lap
  * mark: the length and the SHMRING_FRAG_* flags. For a slot known to be
- * published and not yet released, which nobody writes meanwhile (Go:
- * lenOf). */
+ * published and not yet released, or one the producer wrote and reads
+ * back, which nobody writes meanwhile (Go: lenOf). */
 static inline uint32_t shmring__len(const struct shmring *r, uint64_t pos)
 {
 	uint32_t w;
 	memcpy(&w, shmring__slot(r, pos), SHMRING_LEN_SIZE);
 	return w & ~SHMRING_LAP_BIT;
+}
+
+/* Internal: publish the run of slots of positions first to end - 1, which
+ * the producer wrote with shmring__hold: mark slots first + 1 .. end - 1
+ * in order, then the run's first slot, last. The consumer reads in order,
+ * so it sees the whole run or none of it (a message in fragments that
+ * fits the ring is never seen in part), as one store of head made it in
+ * layout 3. A producer that dies in the middle leaves the first slot
+ * unpublished and some after it marked: no consumer reaches them, and the
+ * producer that takes the role over clears their marks
+ * (shmring__claim_role). Each word is read back without its mark
+ * (shmring__len: the producer is its only writer) and stored with its
+ * ready mark (Go: Producer.markRun). */
+static inline void shmring__mark_run(const struct shmring *r, uint64_t first, uint64_t end)
+{
+	uint64_t pos;
+	for (pos = first + 1; pos < end; pos++)
+		shmring__seal(r, pos, shmring__len(r, pos));
+	shmring__seal(r, first, shmring__len(r, first));
 }
 
 /* ---- Roles ------------------------------------------------------------- */
@@ -1679,12 +1722,22 @@ static inline int shmring__claim_role(struct shmring *r, int producer)
 		 * and died before it stored head: the consumer may have read
 		 * them, or be reading them. Start after every slot from head
 		 * on that carries its position's ready mark, never writing
-		 * over one; they are a run from head on (slots are marked in
-		 * cursor order), of at most a ring (a slot a lap on reads as
-		 * not published). (Go: Producer.start.) */
-		uint64_t i;
+		 * over one; they are whole runs from head on, of at most a
+		 * ring (a slot a lap on reads as not published).
+		 *
+		 * After the first slot not published there may be marked
+		 * ones: the rest of a run whose first slot's mark, stored
+		 * last (shmring__mark_run), never was. No consumer has read
+		 * them, since it reads in order, and none may: this producer
+		 * writes those slots anew, and a stale mark would hand the
+		 * consumer a slot while it is being written. So they are
+		 * marked not published first, before anything is written.
+		 * (Go: Producer.start.) */
+		uint64_t i, pos;
 		for (i = 0; i < r->slot_count && shmring__sealed(r, s->next); i++)
 			s->next++;
+		for (pos = s->next + 1; pos < s->next + r->slot_count && shmring__sealed(r, pos); pos++)
+			shmring__hold(r, pos, shmring__len(r, pos));
 	}
 	if (producer && s->next > 0) {
 		/* The last slot published, before head or among those just
@@ -1726,15 +1779,15 @@ static inline int shmring__claim_role(struct shmring *r, int producer)
  * process holds it (this one included): SHMRING_EROLETAKEN. If the holder's
  * process is dead, this one takes the role over and resumes at the
  * published cursor, after any slots the dead one marked published beyond
- * it (it stores their end as head: "Lap marks" above); if the dead one was
- * in the middle of a fragmented
- * message, this one does not continue it: it publishes an abort slot (the
- * consumer discards the message, SHMRING_ETORN), at once if a slot is
- * free, else before its first message. If a producer has closed this
- * ring: SHMRING_ECLOSED.
- * If the ring uses asymmetric fences and this process cannot register for
- * membarrier(2): SHMRING_EMEMBARRIER (r->membarrier_errno says why).
- * Counters resume from what the previous holder left. */
+ * it (it stores their end as head, and clears the marks of a run the dead
+ * one cut short: "Lap marks" above); if the dead one was in the middle of
+ * a fragmented message, this one does not continue it: it publishes an
+ * abort slot (the consumer discards the message, SHMRING_ETORN), at once
+ * if a slot is free, else before its first message. If a producer has
+ * closed this ring: SHMRING_ECLOSED. If the ring uses asymmetric fences
+ * and this process cannot register for membarrier(2): SHMRING_EMEMBARRIER
+ * (r->membarrier_errno says why). Counters resume from what the previous
+ * holder left. */
 static inline int shmring_producer(struct shmring *r)
 {
 	return shmring__claim_role(r, 1);
@@ -2157,9 +2210,11 @@ static inline uint64_t shmring__run(const struct shmring *r)
  * the whole message (off 0, len no more than a slot's payload), a first
  * fragment (off 0: the length word, the total, slot_size - 12 bytes), a
  * middle one (slot_size - 4 bytes, more to come) or the last. The payload
- * goes first, then the length word with its lap mark (shmring__seal): the
- * slot is published to a consumer that polls the marks, so the caller
- * writes the slots in cursor order. */
+ * goes first, then the length word with the mark of a slot not yet
+ * published (shmring__hold): the publication that carries the fragment
+ * marks it, with the rest of its run, the run's first slot last
+ * (shmring__publish_run), so that a consumer sees the message's slots
+ * that fit the ring all or none (Go: putFragments). */
 static inline uint64_t shmring__put(const struct shmring *r, uint64_t pos, const unsigned char *msg, uint64_t len,
 				    uint64_t off)
 {
@@ -2183,7 +2238,7 @@ static inline uint64_t shmring__put(const struct shmring *r, uint64_t pos, const
 	}
 	if (n > 0)
 		memcpy(at, msg + off, (size_t)n);
-	shmring__seal(r, pos, w);
+	shmring__hold(r, pos, w);
 	return n;
 }
 
@@ -2212,6 +2267,20 @@ static inline enum shmring__kind shmring__get(const struct shmring *r, uint64_t 
 
 /* ---- Producer ---------------------------------------------------------- */
 
+/* Internal: publish the fragments the producer wrote since it last
+ * published, positions published to next - 1: mark them as one run, its
+ * first slot last (shmring__mark_run), then store head (Go:
+ * Producer.publishLarge). Each was written with shmring__hold: a slot the
+ * producer marks at once (a message in one slot, an abort) it publishes
+ * at once too, so none lies in that range. */
+static inline void shmring__publish_run(struct shmring *r)
+{
+	struct shmring__side *p = &r->prod;
+	if (p->next != p->published)
+		shmring__mark_run(r, p->published, p->next);
+	shmring__publish(p);
+}
+
 /* Internal: make room for need more slots, publishing what the call has
  * written first (the consumer may be waiting for it), and waiting as the
  * call may (Go: Producer.waitSpace). */
@@ -2222,7 +2291,7 @@ static inline int shmring__room(struct shmring *r, struct shmring__call *call, u
 	if (p->next - p->peer + need <= r->slot_count)
 		return 0;
 	if (p->next != p->published)
-		shmring__publish(p);
+		shmring__publish_run(r);
 	p->need = need;
 	rc = shmring__await(r, p, call, SHMRING_EFULL);
 	p->need = 1;
@@ -2261,19 +2330,22 @@ static inline int shmring__send_slow(struct shmring *r, const unsigned char *msg
 	}
 	if (k <= r->slot_count) {
 		/* It fits the ring: written whole once there is room for all
-		 * of it, so a call that fails publishes none of it; each slot
-		 * marked as it is written, head stored once. */
+		 * of it, so a call that fails publishes none of it; its slots
+		 * marked as one run, the first last, and head stored once. */
 		if ((rc = shmring__room(r, &call, k)) == 0) {
 			for (i = 0; i < k; i++)
 				off += shmring__put(r, p->next + i, msg, len, off);
 			p->next += k;
 			p->bytes += len;
-			shmring__publish(p);
+			shmring__publish_run(r);
 		}
 		shmring__unblock(r, call.waited);
 		return rc;
 	}
-	/* Larger than the ring: streamed, published a run at a time. */
+	/* Larger than the ring: streamed, published a run at a time (a run
+	 * is less than the ring, and so is what shmring__room publishes:
+	 * the slot before head keeps the last word published, which a
+	 * producer taking the role over reads). */
 	if ((rc = shmring__room(r, &call, 1)) != 0) {
 		shmring__unblock(r, call.waited);
 		return rc;
@@ -2284,7 +2356,7 @@ static inline int shmring__send_slow(struct shmring *r, const unsigned char *msg
 		if (off == len)
 			break;
 		if (p->next - p->published >= shmring__run(r))
-			shmring__publish(p);
+			shmring__publish_run(r);
 		if ((rc = shmring__room(r, &call, 1)) != 0) {
 			/* What was written is published (shmring__room):
 			 * the next publication must be an abort. */
@@ -2295,7 +2367,7 @@ static inline int shmring__send_slow(struct shmring *r, const unsigned char *msg
 		}
 	}
 	p->bytes += len;
-	shmring__publish(p);
+	shmring__publish_run(r);
 	shmring__unblock(r, call.waited);
 	return 0;
 }

@@ -176,9 +176,25 @@ func (w *rawProducer) write(slots ...[]byte) {
 // order, with atomic stores as a producer's; head stays as it was.
 func (w *rawProducer) mark() {
 	for ; w.marked != w.head; w.marked++ {
-		p := w.wordAt(w.marked)
-		atomic.StoreUint32(p, atomic.LoadUint32(p)&^lapBit|ready(w.marked, fragSlots))
+		w.markOne(w.marked)
 	}
+}
+
+// markOne marks the slot of position seq published, alone, as a producer
+// marking a run does before the run's first slot.
+func (w *rawProducer) markOne(seq uint64) {
+	p := w.wordAt(seq)
+	atomic.StoreUint32(p, atomic.LoadUint32(p)&^lapBit|ready(seq, fragSlots))
+}
+
+// published reports, for each of the n slots from position seq on,
+// whether it is marked published.
+func (w *rawProducer) published(seq uint64, n int) []bool {
+	marks := make([]bool, n)
+	for i := range marks {
+		marks[i] = atomic.LoadUint32(w.wordAt(seq+uint64(i)))&lapBit == ready(seq+uint64(i), fragSlots)
+	}
+	return marks
 }
 
 // publish marks what was written and stores head, an atomic store as a

@@ -154,3 +154,77 @@ func (l *lapReceiver) empty() {
 
 // cEEmpty is SHMRING_EEMPTY.
 const cEEmpty = -1007
+
+// TestProducerTakeoverAfterCutRun: a producer publishes a run of slots it
+// wrote unpublished (a batch of reservations, the fragments of a message)
+// by marking slots first+1 .. last and then the first, so that a consumer,
+// which reads in order, sees the whole run or none of it. This test leaves
+// such a run cut short, as a producer killed between the two would: three
+// slots written with the mark of a slot not published, the second and
+// third marked, the first not, head not stored; the role's holder is a
+// killed C process. The consumer, in C or in Go, sees none of it. A
+// producer that takes the role over, in C or in Go, starts at the run's
+// first slot (head stays) and clears the marks of the other two before it
+// writes anything: left marked, the consumer would take the second slot,
+// with the dead producer's message, right after the taker's first. The
+// consumer receives the taker's messages only, in order: one in a slot,
+// then one in three fragments over the cleared slots. The run stands at
+// the ring's start, and across the end of its first lap (positions 6 to
+// 8 of 8 slots), where the marks of lap 1 are the other value.
+func TestProducerTakeoverAfterCutRun(t *testing.T) {
+	dead := []int{11, 22, 33}                          // the cut run: seeds 91 to 93
+	const single, singleSeed = 17, 1                   // the taker's message in one slot
+	const frag, fragSeed = fragFirst + fragPay + 10, 2 // and in three fragments
+	require.Equal(t, uint64(3), fragments(frag))
+	for _, at := range []uint64{0, 6} {
+		for _, taker := range []string{"c", "go"} {
+			for _, consumer := range []string{"c", "go"} {
+				t.Run(fmt.Sprintf("at-%d/%s-takes-over/%s-consumer", at, taker, consumer), func(t *testing.T) {
+					ctx, r, key, dying := fragRing(t)
+					dying.ok("producer")
+					for i := range at {
+						require.Zero(t, dying.do(fmt.Sprintf("sendpat %d %d -1", 5, 50+i)))
+					}
+					recv := lapConsumer(t, ctx, r, key, consumer)
+					for i := range at {
+						recv.pattern(5, 50+i) // freeing their slots for the run
+					}
+					dying.kill()
+					raw := newRawProducer(t, r)
+					raw.head, raw.marked = at, at
+					for i, n := range dead {
+						raw.write(encode(pattern(n, uint64(91+i)))...)
+					}
+					for seq := at + 1; seq < at+3; seq++ {
+						raw.markOne(seq)
+					}
+					require.Equal(t, []bool{false, true, true}, raw.published(at, 3), "the cut run's marks")
+					recv.empty() // the run's first slot is not published: nothing of it is
+
+					if taker == "c" {
+						c := startScript(t, ctx)
+						c.ok(fmt.Sprintf("open %d", key), "producer")
+						require.Equal(t, at, r.Stats().Producer.Messages, "the C taker starts at the cut run, head where it was")
+						require.Equal(t, []bool{false, false, false}, raw.published(at, 3), "the C taker cleared the cut run's marks")
+						require.Zero(t, c.do(fmt.Sprintf("sendpat %d %d -1", single, singleSeed)))
+						recv.pattern(single, singleSeed)
+						recv.empty() // a stale mark would deliver the dead producer's 22 bytes here
+						require.Zero(t, c.do(fmt.Sprintf("sendpat %d %d -1", frag, fragSeed)))
+					} else {
+						p, err := r.Producer()
+						require.NoError(t, err, "Go takes the dead C producer's role over")
+						require.Equal(t, at, r.Stats().Producer.Messages, "the Go taker starts at the cut run, head where it was")
+						require.Equal(t, []bool{false, false, false}, raw.published(at, 3), "the Go taker cleared the cut run's marks")
+						require.NoError(t, p.Send(ctx, pattern(single, singleSeed)))
+						recv.pattern(single, singleSeed)
+						recv.empty()
+						require.NoError(t, p.Send(ctx, pattern(frag, fragSeed)))
+					}
+					recv.pattern(frag, fragSeed)
+					recv.empty()
+					require.Equal(t, at+4, r.Stats().Producer.Messages)
+				})
+			}
+		}
+	}
+}
