@@ -19,9 +19,10 @@
 //	    buffer and out into the receiver's, as Send and Recv do.
 //
 // What makes it the limit:
-//   - every slot is published on its own, by its lap mark (shmring's layout
-//     4.0, docs/LAYOUT.md, "Lap marks"): the producer writes the payload,
-//     then the slot's length word with the mark, a release store. The
+//   - every slot is published by its lap mark (shmring's layout 4.0,
+//     docs/LAYOUT.md, "Lap marks"): the producer writes the payload, then
+//     the slot's length word with the mark, a release store (a run of
+//     fragments its first slot last, below). The
 //     consumer reads no cursor: it polls the mark of the slot it is about
 //     to read (an acquire load of the word it reads anyway), so a message
 //     reaches it with the one cache line that carries it, not after the
@@ -115,7 +116,8 @@ static inline uint32_t ready(const struct ring *r, uint64_t seq) {
 }
 
 // seal publishes the slot at seq, whose payload is written: its word w
-// with the mark, a release store. Slots are sealed in cursor order.
+// with the mark, a release store. Slots are sealed in cursor order, but
+// for the first slot of a run of fragments, sealed last (publish).
 static inline void seal(const struct ring *r, uint64_t seq, uint32_t w) {
 	atomic_store_explicit(word(r, seq), w | ready(r, seq), memory_order_release);
 }
@@ -276,6 +278,15 @@ static int tput(uint32_t size, uint64_t slots, uint64_t slot_size, uint64_t batc
 // releases likewise, so that a message larger than the whole ring streams
 // through it. The receiver checks each word's kind and length as a
 // consumer must, and the total.
+//
+// A publication's run of fragments is seen whole, as shmring's
+// (docs/LAYOUT.md, "Lap marks"; ring/producer.go, markRun): the run's
+// first slot is marked last, so the consumer, reading in order, takes
+// none of the run before all of it is marked. shmring writes each
+// fragment's word unpublished, then marks the run; by hand one seals the
+// run's other slots as they are written and keeps back only the first
+// slot's word, which publish stores: the same order for the consumer, a
+// store fewer per slot.
 
 #define F_MORE 0x80000000u // another fragment of this message follows
 #define F_CONT 0x40000000u // this slot continues a message begun earlier
@@ -284,6 +295,8 @@ static int tput(uint32_t size, uint64_t slots, uint64_t slot_size, uint64_t batc
 struct sender {
 	struct ring *r;
 	uint64_t head, cached_tail, published, batch;
+	uint32_t first; // the word of the slot at published, if held
+	int held;       // a run's first slot written, its word not yet stored
 };
 
 struct receiver {
@@ -291,9 +304,27 @@ struct receiver {
 	uint64_t tail, released, batch;
 };
 
+// publish marks the run's first slot, if a fragment's word is held there,
+// after the rest of the run, then stores head.
 static inline void publish(struct sender *s) {
+	if (s->held) {
+		seal(s->r, s->published, s->first);
+		s->held = 0;
+	}
 	atomic_store_explicit(s->r->head, s->head, memory_order_release);
 	s->published = s->head;
+}
+
+// seal_fragment seals the fragment at head, whose payload is written, with
+// its word w; but the first slot of a run (nothing written since the last
+// publication) keeps its word back for publish, which marks it last.
+static inline void seal_fragment(struct sender *s, uint32_t w) {
+	if (s->head == s->published) {
+		s->first = w;
+		s->held = 1;
+	} else {
+		seal(s->r, s->head, w);
+	}
 }
 
 // free_slot returns the slot at head once it is free, publishing what was
@@ -316,7 +347,8 @@ static inline void written(struct sender *s) {
 		publish(s);
 }
 
-// send_msg writes each slot's payload, then seals it with its word.
+// send_msg writes each slot's payload, then seals it with its word: a
+// message in one slot at once, fragments by seal_fragment.
 static void send_msg(struct sender *s, const unsigned char *msg, uint64_t size) {
 	uint64_t pay = s->r->slot_size - 4;
 	unsigned char *d = free_slot(s);
@@ -329,13 +361,13 @@ static void send_msg(struct sender *s, const unsigned char *msg, uint64_t size) 
 	}
 	memcpy(d + 4, &size, 8);
 	memcpy(d + 12, msg, pay - 8);
-	seal(s->r, s->head, F_MORE | (uint32_t)(pay - 8));
+	seal_fragment(s, F_MORE | (uint32_t)(pay - 8));
 	written(s);
 	for (uint64_t off = pay - 8; off < size;) {
 		uint64_t n = size - off < pay ? size - off : pay;
 		d = free_slot(s);
 		memcpy(d + 4, msg + off, n);
-		seal(s->r, s->head, F_CONT | (off + n < size ? F_MORE : 0) | (uint32_t)n);
+		seal_fragment(s, F_CONT | (off + n < size ? F_MORE : 0) | (uint32_t)n);
 		off += n;
 		written(s);
 	}
