@@ -92,6 +92,21 @@ func (h *hostileRing) slotLen(i uint64) int {
 	return ring.HeaderSize + int(i%uint64(h.slots))*h.slotSize
 }
 
+// lapBit is a slot's lap mark (docs/LAYOUT.md, "Lap marks"): bit 28 of its
+// length word, set on even laps once the slot is published.
+const lapBit uint32 = 1 << 28
+
+// forge writes word w, marked published, into the slot of cursor i, as a
+// producer publishing a message there would: the consumer reads the slot
+// by its mark, not by head.
+func (h *hostileRing) forge(i uint64, w uint32) {
+	mark := lapBit
+	if i/uint64(h.slots)%2 == 1 {
+		mark = 0
+	}
+	h.u32(h.slotLen(i)).Store(w&^lapBit | mark)
+}
+
 // documentedErrors are the errors the ring documents for its calls, by
 // name.
 var documentedErrors = []struct {
@@ -131,19 +146,9 @@ func TestHostileTargeted(t *testing.T) {
 		corrupt func(h *hostileRing)
 		want    string
 	}{
-		{"head-beyond-capacity", "consumer", func(h *hostileRing) { h.u64(offHead).Store(h.u64(offTail).Load() + uint64(h.slots) + 1) }, "producer cursor"},
-		{"head-backwards", "consumer", func(h *hostileRing) { h.u64(offHead).Store(h.u64(offHead).Load() - 1) }, "producer cursor"},
-		{"head-huge", "consumer", func(h *hostileRing) { h.u64(offHead).Store(1 << 63) }, "producer cursor"},
-		{"length-too-large", "consumer", func(h *hostileRing) {
-			head := h.u64(offHead).Load()
-			h.u32(h.slotLen(head)).Store(uint32(h.slotSize - 3))
-			h.u64(offHead).Store(head + 1)
-		}, "length"},
-		{"length-huge", "consumer", func(h *hostileRing) {
-			head := h.u64(offHead).Load()
-			h.u32(h.slotLen(head)).Store(^uint32(0))
-			h.u64(offHead).Store(head + 1)
-		}, "length"},
+		{"length-too-large", "consumer", func(h *hostileRing) { h.forge(h.u64(offTail).Load(), uint32(h.slotSize-3)) }, "length"},
+		{"length-huge", "consumer", func(h *hostileRing) { h.forge(h.u64(offTail).Load(), ^uint32(0)) }, "length"},
+		{"continuation-at-start", "consumer", func(h *hostileRing) { h.forge(h.u64(offTail).Load(), 1<<30|4) }, "where a message begins"},
 		{"tail-beyond-head", "producer", func(h *hostileRing) { h.u64(offTail).Store(h.u64(offHead).Load() + 1) }, "consumer cursor"},
 		{"tail-backwards", "producer", func(h *hostileRing) { h.u64(offTail).Store(h.u64(offTail).Load() - 1) }, "consumer cursor"},
 	}
@@ -195,29 +200,36 @@ func TestHostileTargeted(t *testing.T) {
 	}
 }
 
-// TestHostileBeforeCall (RELIABILITY item 18): the producer's cursor is
-// corrupted while the consumer is between calls, not blocked in one. A
-// receiving call whose cached copy has run out reads the cursor once before
-// it sets up a wait (Consumer.fresh); that look must leave a bad value to
-// the wait's checks, which report ErrCorrupt, and neither take it nor wait.
+// TestHostileBeforeCall (RELIABILITY item 18): the ring is corrupted while
+// the consumer is between calls, not blocked in one. A forged slot (marked
+// published, with a length or flags no producer writes) is refused by
+// every receiving call with ErrCorrupt naming it, and not taken. A
+// corrupt producer cursor is not read by the consumer at all (it takes
+// slots by their lap marks, docs/LAYOUT.md): every call behaves as on the
+// intact ring, takes nothing (ErrEmpty, or its deadline) and waits no
+// longer than its context, and the next message the producer sends
+// arrives intact.
 func TestHostileBeforeCall(t *testing.T) {
 	corruptions := []struct {
 		name    string
 		corrupt func(h *hostileRing)
+		want    string // in the ErrCorrupt; "": the corruption must change nothing
 	}{
-		{"head-beyond-capacity", func(h *hostileRing) { h.u64(offHead).Store(h.u64(offTail).Load() + uint64(h.slots) + 1) }},
-		{"head-backwards", func(h *hostileRing) { h.u64(offHead).Store(h.u64(offHead).Load() - 1) }},
-		{"head-huge", func(h *hostileRing) { h.u64(offHead).Store(1 << 63) }},
+		{"head-beyond-capacity", func(h *hostileRing) { h.u64(offHead).Store(h.u64(offTail).Load() + uint64(h.slots) + 1) }, ""},
+		{"head-backwards", func(h *hostileRing) { h.u64(offHead).Store(h.u64(offHead).Load() - 1) }, ""},
+		{"head-huge", func(h *hostileRing) { h.u64(offHead).Store(1 << 63) }, ""},
+		{"forged-length", func(h *hostileRing) { h.forge(h.u64(offTail).Load(), ^uint32(0)) }, "length"},
+		{"forged-continuation", func(h *hostileRing) { h.forge(h.u64(offTail).Load(), 1<<30|4) }, "where a message begins"},
 	}
 	calls := []struct {
 		name string
-		call func(c *ring.Consumer, buf []byte) error
+		call func(ctx context.Context, c *ring.Consumer, buf []byte) error
 	}{
-		{"Recv", func(c *ring.Consumer, buf []byte) error { _, err := c.Recv(context.Background(), buf); return err }},
-		{"TryRecv", func(c *ring.Consumer, buf []byte) error { _, err := c.TryRecv(buf); return err }},
-		{"Peek", func(c *ring.Consumer, buf []byte) error { _, err := c.Peek(context.Background()); return err }},
-		{"RecvBatch", func(c *ring.Consumer, buf []byte) error {
-			_, err := c.RecvBatch(context.Background(), 0, func([]byte) error { return nil })
+		{"Recv", func(ctx context.Context, c *ring.Consumer, buf []byte) error { _, err := c.Recv(ctx, buf); return err }},
+		{"TryRecv", func(_ context.Context, c *ring.Consumer, buf []byte) error { _, err := c.TryRecv(buf); return err }},
+		{"Peek", func(ctx context.Context, c *ring.Consumer, buf []byte) error { _, err := c.Peek(ctx); return err }},
+		{"RecvBatch", func(ctx context.Context, c *ring.Consumer, buf []byte) error {
+			_, err := c.RecvBatch(ctx, 0, func([]byte) error { return nil })
 			return err
 		}},
 	}
@@ -238,15 +250,27 @@ func TestHostileBeforeCall(t *testing.T) {
 					require.NoError(t, err)
 				}
 				k.corrupt(h)
+				ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+				defer cancel()
 				done := make(chan error, 1)
-				go func() { done <- c.call(cons, buf) }()
+				go func() { done <- c.call(ctx, cons, buf) }()
 				select {
-				case err := <-done:
-					require.ErrorIs(t, err, ring.ErrCorrupt)
-					require.Contains(t, err.Error(), "producer cursor")
+				case err = <-done:
 				case <-time.After(30 * time.Second):
-					t.Fatal("the call did not notice the corruption")
+					t.Fatal("the call neither returned nor noticed the corruption")
 				}
+				if k.want != "" {
+					require.ErrorIs(t, err, ring.ErrCorrupt)
+					require.Contains(t, err.Error(), k.want)
+					return
+				}
+				if !errors.Is(err, ring.ErrEmpty) {
+					require.ErrorIs(t, err, context.DeadlineExceeded, "a call on an empty ring took something")
+				}
+				require.NoError(t, p.Send(context.Background(), sz.Put(buf, 13)))
+				n, err := cons.Recv(context.Background(), buf)
+				require.NoError(t, err)
+				require.NoError(t, sz.Check(buf[:n], 13), "the message after the corruption")
 			})
 		}
 	}
