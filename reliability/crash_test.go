@@ -163,12 +163,15 @@ func requireKilled(t testing.TB, p *proc) {
 
 // TestCrashPointsProducer (RELIABILITY items 9 and 13): a producer peer
 // kills itself (SIGKILL) at a crash point, on a random visit: with half a
-// payload written, with messages written and the cursor not stored, or with
-// the cursor stored and the consumer not woken. The test, as consumer,
-// checks every message (length, CRC32C, sequence number) and must receive
-// exactly the messages published before the kill, no more, no fewer. The
-// next producer takes the role over and resumes at the committed cursor;
-// over all runs the consumer sees one unbroken sequence.
+// payload written, with messages written and marked published (lap marks)
+// and the cursor not stored, or with the cursor stored and the consumer not
+// woken. The test, as consumer, checks every message (length, CRC32C,
+// sequence number) and must receive exactly the messages published before
+// the kill, no more, no fewer: the next producer, which takes the role
+// over, starts after the last slot marked published, and must start at the
+// next message the consumer expects. head may lag what was published (the
+// dead producer marked slots and did not count them), never lead it. Over
+// all runs the consumer sees one unbroken sequence.
 func TestCrashPointsProducer(t *testing.T) {
 	runs := int(knob(t, envFaultRuns, 40, 10))
 	for _, point := range producerPoints {
@@ -194,12 +197,12 @@ func TestCrashPointsProducer(t *testing.T) {
 				require.Equal(t, rc.next, start, "run %d: the new producer resumes at the committed cursor", run)
 				got := rc.untilGone(p)
 				requireKilled(t, p)
-				require.Equal(t, r.Stats().Producer.Messages, rc.next,
-					"run %d (%s, visit %d): every published message delivered, nothing else", run, api, nth)
+				require.LessOrEqual(t, r.Stats().Producer.Messages, rc.next,
+					"run %d (%s, visit %d): head counts no message the consumer did not get", run, api, nth)
 				if api == "send" { // one copy and one publication per message
-					want := uint64(nth - 1)
-					if point == "send-before-wake" {
-						want = uint64(nth)
+					want := uint64(nth - 1) // the nth was half written
+					if point != "send-mid-payload" {
+						want = uint64(nth) // the nth was marked published
 					}
 					require.Equal(t, want, got, "run %d: Send, killed at visit %d of %s", run, nth, point)
 				}
