@@ -877,6 +877,15 @@ func (p *Producer) CommitN(m int) error {
 		return fmt.Errorf("%w: CommitN(%d) with nothing reserved", ErrMessageTooLarge, m)
 	}
 	s := p.at(p.head - 1)
+	if p.held { // a reservation of Reserve, its length not yet in the slot
+		if m < 0 || m > int(p.heldLen) {
+			return fmt.Errorf("%w: CommitN(%d): the last reservation holds %d bytes", ErrMessageTooLarge, m, p.heldLen)
+		}
+		p.bytes -= uint64(int(p.heldLen) - m)
+		p.heldLen = uint32(m)
+		p.publish()
+		return nil
+	}
 	n := lenOf(s)
 	if n > uint32(p.payload) {
 		return fmt.Errorf("%w: CommitN(%d): the last slot written is a fragment of a MessageWriter's message, not a reservation",

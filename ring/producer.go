@@ -261,11 +261,17 @@ type Producer struct {
 	head      uint64 // next position to write: published plus reserved
 	published uint64 // the cursor in the header
 	// marked is the first position whose slot does not carry its ready
-	// lap mark yet: published <= marked <= head. Slots are marked in
-	// cursor order, so that the marked slots beyond head are always a
-	// run from head on (what a producer taking the role over skips).
+	// lap mark yet: published <= marked <= head (markRun).
 	marked     uint64
 	cachedTail uint64 // the consumer's cursor, as last read
+	// held: the reservation at head-1 (Reserve) has its length in
+	// heldLen, not yet in its slot's word, which the publication writes
+	// once, after the payload, with the mark (markRun). A consumer
+	// waiting for that slot polls its line: a word stored at Reserve
+	// would take the line from it, and the payload's stores and the mark
+	// would each have to take it back.
+	held    bool
+	heldLen uint32
 	// more is how many free slots beyond one a wait waits for: a
 	// fragmented message that fits the ring is written whole (large.go).
 	more uint64
@@ -582,6 +588,9 @@ func (p *Producer) reserveBatchWaiting(ctx context.Context, want uint64, n int) 
 // another CPU, those stores ask for all the batch's cache lines at once,
 // instead of one line per message as the payloads are copied.
 func (p *Producer) reserveRun(want uint64, n int) Batch {
+	if p.held {
+		p.writeHeld()
+	}
 	k := min(want, p.n-(p.head-p.cachedTail))
 	b := Batch{area: p.area, first: p.head, mask: p.mask, size: p.size, n: uint64(n), k: int(k)}
 	for i := range k {
@@ -638,8 +647,11 @@ func (p *Producer) reserveWaiting(ctx context.Context, n int) ([]byte, error) {
 // reserveNext claims the slot at head for n bytes; the caller checked the
 // size and the space.
 func (p *Producer) reserveNext(n int) []byte {
+	if p.held {
+		p.writeHeld()
+	}
 	s := p.at(p.head)
-	p.hold(s, p.head, uint32(n))
+	p.held, p.heldLen = true, uint32(n)
 	p.head++
 	p.bytes += uint64(n)
 	return s[lenSize : lenSize+n : lenSize+n]
@@ -699,6 +711,14 @@ func (p *Producer) hold(s []byte, seq uint64, w uint32) {
 	fence.Store32(lenWord(s), w|p.ready(seq)^lapBit)
 }
 
+// writeHeld writes the word of the reservation at head-1, unpublished: a
+// call is about to reserve or write after it, or to publish a run of
+// more than it.
+func (p *Producer) writeHeld() {
+	p.hold(p.at(p.head-1), p.head-1, p.heldLen)
+	p.held = false
+}
+
 // markRun marks every slot from marked to head published, each with a
 // release store after its payload and word were written: the first slot
 // of the run last, so that the consumer, which reads in order, sees the
@@ -710,6 +730,14 @@ func (p *Producer) hold(s []byte, seq uint64, w uint32) {
 //
 //go:noinline
 func (p *Producer) markRun() {
+	if p.held {
+		if p.head-p.marked == 1 { // a lone reservation: one store
+			fence.Store32(lenWord(p.at(p.marked)), p.heldLen|p.ready(p.marked))
+			p.held, p.marked = false, p.head
+			return
+		}
+		p.writeHeld()
+	}
 	first := p.marked
 	for seq := first + 1; seq != p.head; seq++ {
 		w := lenWord(p.at(seq))
