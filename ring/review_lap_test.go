@@ -1,0 +1,108 @@
+package ring
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Review of layout 4.0 lap marks: a lone Reserve keeps its length in the
+// Producer (held) until markRun writes it, but putRun, putFragments and
+// publishWhole write slots after it without writing the held word first,
+// so markRun's writeHeld then writes heldLen into the last slot of the run
+// (head-1), not the reservation's slot.
+
+func recvAll(t *testing.T, c *Consumer, k int) [][]byte {
+	t.Helper()
+	var got [][]byte
+	buf := make([]byte, 4096)
+	for range k {
+		n, err := c.TryRecv(buf)
+		require.NoError(t, err)
+		got = append(got, bytes.Clone(buf[:n]))
+	}
+	return got
+}
+
+func reserveABC(t *testing.T, p *Producer) {
+	t.Helper()
+	s, err := p.Reserve(context.Background(), 3)
+	require.NoError(t, err)
+	copy(s, "abc")
+}
+
+// TestReviewReserveThenSendBatch: SendBatch publishes pending
+// reservations with its messages (Send's doc); each must keep its length.
+func TestReviewReserveThenSendBatch(t *testing.T) {
+	r, p := fragRing(t)
+	c, err := r.Consumer()
+	require.NoError(t, err)
+	reserveABC(t, p)
+	n, err := p.SendBatch(context.Background(), [][]byte{[]byte("hello world")})
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.Equal(t, [][]byte{[]byte("abc"), []byte("hello world")}, recvAll(t, c, 2))
+}
+
+// TestReviewReserveThenSendFragmented: the same with a message sent in
+// fragments, published whole (putFragments, publishLarge).
+func TestReviewReserveThenSendFragmented(t *testing.T) {
+	r, p := fragRing(t)
+	c, err := r.Consumer()
+	require.NoError(t, err)
+	reserveABC(t, p)
+	msg := bytes.Repeat([]byte("x"), 100) // two fragments of 64-byte slots
+	require.NoError(t, p.Send(context.Background(), msg))
+	require.Equal(t, [][]byte{[]byte("abc"), msg}, recvAll(t, c, 2))
+}
+
+// TestReviewReserveThenWriter: the same with a MessageWriter that fits
+// the ring ("Pending reservations are published with the message").
+func TestReviewReserveThenWriter(t *testing.T) {
+	r, p := fragRing(t)
+	c, err := r.Consumer()
+	require.NoError(t, err)
+	reserveABC(t, p)
+	w, err := p.Writer(context.Background(), 5)
+	require.NoError(t, err)
+	_, err = w.Write([]byte("hello"))
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	require.Equal(t, [][]byte{[]byte("abc"), []byte("hello")}, recvAll(t, c, 2))
+}
+
+// TestReviewTakeoverAfterCutClear: start clears a cut run's marks from
+// head+1 forward and stops at the first slot not marked. A taker killed
+// after clearing head+1 (or any prefix) leaves the rest marked, and the
+// next taker's loop stops at head+1: the stale marks stay, and the
+// consumer takes slot head+2 (the dead producer's bytes) as soon as the
+// new producer's messages reach it, and then while it rewrites it.
+func TestReviewTakeoverAfterCutClear(t *testing.T) {
+	ctx := context.Background()
+	r, p := fragRing(t)
+	c, err := r.Consumer()
+	require.NoError(t, err)
+	for i := range 4 {
+		s, err := p.Reserve(ctx, 1)
+		require.NoError(t, err)
+		s[0] = byte(10 + i)
+	}
+	// First producer: markRun cut (slots 1-3 marked, 0 not). First taker:
+	// cleared slot 1, killed before slots 2 and 3.
+	for seq := uint64(2); seq < 4; seq++ {
+		w := lenWord(p.at(seq))
+		*w = 1 | p.ready(seq)
+	}
+	die(r, &r.h.prod)
+	p2, err := r.Producer()
+	require.NoError(t, err)
+	require.Equal(t, uint64(0), p2.head)
+	require.NoError(t, p2.Send(ctx, []byte{1}))
+	require.NoError(t, p2.Send(ctx, []byte{2}))
+	recvAll(t, c, 2)
+	buf := make([]byte, 64)
+	n, err := c.TryRecv(buf)
+	require.ErrorIs(t, err, ErrEmpty, "got a stale message %v of the dead producer's run at slot 2", buf[:n])
+}
