@@ -1731,13 +1731,20 @@ static inline int shmring__claim_role(struct shmring *r, int producer)
 		 * them, since it reads in order, and none may: this producer
 		 * writes those slots anew, and a stale mark would hand the
 		 * consumer a slot while it is being written. So they are
-		 * marked not published first, before anything is written.
+		 * marked not published first, before anything is written,
+		 * from the last back: a producer killed while it clears them
+		 * leaves a shorter run after the same slot, which the next
+		 * one finds (front to back, it would leave marks beyond a
+		 * cleared slot that no later scan reaches).
 		 * (Go: Producer.start.) */
-		uint64_t i, pos;
+		uint64_t i, pos, end;
 		for (i = 0; i < r->slot_count && shmring__sealed(r, s->next); i++)
 			s->next++;
-		for (pos = s->next + 1; pos < s->next + r->slot_count && shmring__sealed(r, pos); pos++)
-			shmring__hold(r, pos, shmring__len(r, pos));
+		end = s->next + 1;
+		while (end < s->next + r->slot_count && shmring__sealed(r, end))
+			end++;
+		for (pos = end; pos > s->next + 1; pos--)
+			shmring__hold(r, pos - 1, shmring__len(r, pos - 1));
 	}
 	if (producer && s->next > 0) {
 		/* The last slot published, before head or among those just

@@ -17,4 +17,8 @@ var (
 	// of a message larger than the ring (stream, assemble), with the
 	// value stored.
 	hookStreamStore func(producer bool, cursor uint64)
+	// hookClear runs before a producer taking the role over clears the
+	// mark of the slot at seq (start); false stops the clearing there,
+	// as the death of that producer would.
+	hookClear func(seq uint64) bool
 )

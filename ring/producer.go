@@ -272,6 +272,7 @@ type Producer struct {
 	// would each have to take it back.
 	held    bool
 	heldLen uint32
+	heldSeq uint64 // its position: slots taken after it (SendBatch, Writer) move head on
 	// more is how many free slots beyond one a wait waits for: a
 	// fragmented message that fits the ring is written whole (large.go).
 	more uint64
@@ -308,14 +309,24 @@ func newProducer(r *Ring) *Producer {
 // have read them, since it reads in order, and they must not be read: this
 // producer writes those slots anew, and a stale mark would hand the
 // consumer a slot while it is being written. So they are marked not
-// published first.
+// published first, from the last back: a producer killed while it clears
+// them leaves a shorter run after the same slot, which the next one finds
+// and clears (cleared front to back, it would leave marks beyond a
+// cleared slot, which no later scan reaches).
 func (p *Producer) start(head, tail uint64) {
 	for i := uint64(0); i < p.n && p.sealed(head); i++ {
 		head++
 	}
-	for seq := head + 1; seq < head+p.n && p.sealed(seq); seq++ {
-		w := lenWord(p.at(seq))
-		fence.Store32(w, *w&^lapBit|p.ready(seq)^lapBit)
+	end := head + 1
+	for end < head+p.n && p.sealed(end) {
+		end++
+	}
+	for seq := end; seq > head+1; seq-- {
+		if hookClear != nil && !hookClear(seq-1) {
+			break
+		}
+		w := lenWord(p.at(seq - 1))
+		fence.Store32(w, *w&^lapBit|p.ready(seq-1)^lapBit)
 	}
 	p.head, p.published, p.marked, p.cachedTail = head, head, head, tail
 	if p.r.h.head.Load() != head {
@@ -651,7 +662,7 @@ func (p *Producer) reserveNext(n int) []byte {
 		p.writeHeld()
 	}
 	s := p.at(p.head)
-	p.held, p.heldLen = true, uint32(n)
+	p.held, p.heldLen, p.heldSeq = true, uint32(n), p.head
 	p.head++
 	p.bytes += uint64(n)
 	return s[lenSize : lenSize+n : lenSize+n]
@@ -711,11 +722,12 @@ func (p *Producer) hold(s []byte, seq uint64, w uint32) {
 	fence.Store32(lenWord(s), w|p.ready(seq)^lapBit)
 }
 
-// writeHeld writes the word of the reservation at head-1, unpublished: a
-// call is about to reserve or write after it, or to publish a run of
-// more than it.
+// writeHeld writes the word of the held reservation, unpublished: a call
+// is about to reserve after it, or to publish a run of more than it (a
+// SendBatch, a fragmented Send or a Writer took slots after it, which
+// publish it too).
 func (p *Producer) writeHeld() {
-	p.hold(p.at(p.head-1), p.head-1, p.heldLen)
+	p.hold(p.at(p.heldSeq), p.heldSeq, p.heldLen)
 	p.held = false
 }
 
@@ -731,8 +743,8 @@ func (p *Producer) writeHeld() {
 //go:noinline
 func (p *Producer) markRun() {
 	if p.held {
-		if p.head-p.marked == 1 { // a lone reservation: one store
-			fence.Store32(lenWord(p.at(p.marked)), p.heldLen|p.ready(p.marked))
+		if p.head-p.marked == 1 { // a lone reservation (heldSeq == marked): one store
+			fence.Store32(lenWord(p.at(p.heldSeq)), p.heldLen|p.ready(p.heldSeq))
 			p.held, p.marked = false, p.head
 			return
 		}

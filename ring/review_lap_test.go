@@ -73,36 +73,51 @@ func TestReviewReserveThenWriter(t *testing.T) {
 	require.Equal(t, [][]byte{[]byte("abc"), []byte("hello")}, recvAll(t, c, 2))
 }
 
-// TestReviewTakeoverAfterCutClear: start clears a cut run's marks from
-// head+1 forward and stops at the first slot not marked. A taker killed
-// after clearing head+1 (or any prefix) leaves the rest marked, and the
-// next taker's loop stops at head+1: the stale marks stay, and the
-// consumer takes slot head+2 (the dead producer's bytes) as soon as the
-// new producer's messages reach it, and then while it rewrites it.
+// TestReviewTakeoverAfterCutClear: a taker killed while it clears a cut
+// run's marks must leave marks the next taker finds. start clears them
+// from the last back, so a killed taker leaves a shorter run right after
+// head, which the next one clears. (Cleared front to back, as first
+// written, a killed taker left slot head+1 clear and the rest marked; the
+// next taker's scan stopped at head+1, and the consumer took slot head+2,
+// the dead producer's bytes, once the new producer's messages reached it,
+// and while it rewrote it. That state cannot arise now; the one a killed
+// taker leaves is staged here.)
 func TestReviewTakeoverAfterCutClear(t *testing.T) {
-	ctx := context.Background()
-	r, p := fragRing(t)
-	c, err := r.Consumer()
-	require.NoError(t, err)
-	for i := range 4 {
-		s, err := p.Reserve(ctx, 1)
+	t.Run("taker killed after clearing the last", func(t *testing.T) {
+		ctx := context.Background()
+		r, p := fragRing(t)
+		c, err := r.Consumer()
 		require.NoError(t, err)
-		s[0] = byte(10 + i)
-	}
-	// First producer: markRun cut (slots 1-3 marked, 0 not). First taker:
-	// cleared slot 1, killed before slots 2 and 3.
-	for seq := uint64(2); seq < 4; seq++ {
-		w := lenWord(p.at(seq))
-		*w = 1 | p.ready(seq)
-	}
-	die(r, &r.h.prod)
-	p2, err := r.Producer()
-	require.NoError(t, err)
-	require.Equal(t, uint64(0), p2.head)
-	require.NoError(t, p2.Send(ctx, []byte{1}))
-	require.NoError(t, p2.Send(ctx, []byte{2}))
-	recvAll(t, c, 2)
-	buf := make([]byte, 64)
-	n, err := c.TryRecv(buf)
-	require.ErrorIs(t, err, ErrEmpty, "got a stale message %v of the dead producer's run at slot 2", buf[:n])
+		for i := range 4 {
+			s, err := p.Reserve(ctx, 1)
+			require.NoError(t, err)
+			s[0] = byte(10 + i)
+		}
+		// First producer: markRun cut (slots 1-3 marked, 0 not).
+		for seq := uint64(1); seq < 4; seq++ {
+			w := lenWord(p.at(seq))
+			*w = 1 | p.ready(seq)
+		}
+		die(r, &r.h.prod)
+		// First taker: killed after it clears one mark.
+		cleared := 0
+		hookClear = func(uint64) bool { cleared++; return cleared <= 1 }
+		_, err = r.Producer()
+		hookClear = nil
+		require.NoError(t, err)
+		require.Equal(t, 2, cleared)
+		die(r, &r.h.prod)
+		p2, err := r.Producer()
+		require.NoError(t, err)
+		require.Equal(t, uint64(0), p2.head)
+		for seq := uint64(1); seq < 4; seq++ {
+			require.False(t, p2.sealed(seq), "slot %d still marked", seq)
+		}
+		for i := range 4 {
+			require.NoError(t, p2.Send(ctx, []byte{byte(i)}))
+		}
+		require.Equal(t, [][]byte{{0}, {1}, {2}, {3}}, recvAll(t, c, 4))
+		_, err = c.TryRecv(make([]byte, 64))
+		require.ErrorIs(t, err, ErrEmpty)
+	})
 }
