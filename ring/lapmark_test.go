@@ -83,24 +83,11 @@ func TestTakeoverAfterMarks(t *testing.T) {
 // the consumer would take that slot while the new producer writes it.
 func TestTakeoverAfterCutRun(t *testing.T) {
 	ctx := context.Background()
-	r, p := fragRing(t)
-	c, err := r.Consumer()
-	require.NoError(t, err)
-	for i := range 3 {
-		s, err := p.Reserve(ctx, 1)
-		require.NoError(t, err)
-		s[0] = byte(10 + i)
-	}
-	// markRun cut short: slots 1 and 2 marked, slot 0 not.
-	for seq := uint64(1); seq < 3; seq++ {
-		w := lenWord(p.at(seq))
-		*w = *w&^lapBit | p.ready(seq)
-	}
+	r, c := cutRun(t, 3)
 	buf := make([]byte, 64)
-	_, err = c.TryRecv(buf)
+	_, err := c.TryRecv(buf)
 	require.ErrorIs(t, err, ErrEmpty, "the run's first slot is not published: nothing of it is")
 
-	die(r, &r.h.prod)
 	p2, err := r.Producer()
 	require.NoError(t, err)
 	require.Equal(t, uint64(0), p2.head)
@@ -117,6 +104,28 @@ func TestTakeoverAfterCutRun(t *testing.T) {
 	n, err = c.TryRecv(buf)
 	require.NoError(t, err)
 	require.Equal(t, []byte{2}, buf[:n])
+}
+
+// cutRun stages in a heap ring what a producer killed inside markRun leaves
+// (crash point send-mid-mark): k reserved slots of one byte, the run's
+// slots but its first marked published. It returns the ring, whose
+// producer role is free (dead), and its consumer.
+func cutRun(t *testing.T, k int) (*Ring, *Consumer) {
+	t.Helper()
+	r, p := fragRing(t)
+	c, err := r.Consumer()
+	require.NoError(t, err)
+	for i := range k {
+		s, err := p.Reserve(context.Background(), 1)
+		require.NoError(t, err)
+		s[0] = byte(10 + i)
+	}
+	for seq := uint64(1); seq < uint64(k); seq++ {
+		w := lenWord(p.at(seq))
+		*w = 1 | p.ready(seq)
+	}
+	die(r, &r.h.prod)
+	return r, c
 }
 
 // TestRunVisibleWhole: reservations are not published before Commit, and

@@ -85,24 +85,11 @@ func TestReviewReserveThenWriter(t *testing.T) {
 func TestReviewTakeoverAfterCutClear(t *testing.T) {
 	t.Run("taker killed after clearing the last", func(t *testing.T) {
 		ctx := context.Background()
-		r, p := fragRing(t)
-		c, err := r.Consumer()
-		require.NoError(t, err)
-		for i := range 4 {
-			s, err := p.Reserve(ctx, 1)
-			require.NoError(t, err)
-			s[0] = byte(10 + i)
-		}
-		// First producer: markRun cut (slots 1-3 marked, 0 not).
-		for seq := uint64(1); seq < 4; seq++ {
-			w := lenWord(p.at(seq))
-			*w = 1 | p.ready(seq)
-		}
-		die(r, &r.h.prod)
+		r, c := cutRun(t, 4) // slots 1-3 marked, 0 not
 		// First taker: killed after it clears one mark.
 		cleared := 0
 		hookClear = func(uint64) bool { cleared++; return cleared <= 1 }
-		_, err = r.Producer()
+		_, err := r.Producer()
 		hookClear = nil
 		require.NoError(t, err)
 		require.Equal(t, 2, cleared)
