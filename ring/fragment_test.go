@@ -361,13 +361,13 @@ func FuzzFragments(f *testing.F) {
 		}
 		if sumTotals {
 			for i := range uint64(slots) {
-				w := binary.LittleEndian.Uint32(at(i))
+				w := lenOf(at(i))
 				if w&^fragLen != fragMore {
 					continue
 				}
 				total := uint64(w & fragLen)
 				for j := i + 1; j < i+slots; j++ {
-					w := binary.LittleEndian.Uint32(at(j))
+					w := lenOf(at(j))
 					if w&fragCont == 0 {
 						break
 					}
@@ -495,7 +495,7 @@ func fragmentOracle(at func(uint64) []byte, published uint64, resync bool, bufLe
 	corrupt := oracleResult{err: ErrCorrupt}
 	payload := slot - lenSize
 	s := at(0)
-	w := binary.LittleEndian.Uint32(s)
+	w := lenOf(s) // the lap mark is publishBy's (fresh)
 	n := uint64(w & fragLen)
 	switch w &^ fragLen {
 	case 0: // whole
@@ -530,7 +530,7 @@ func fragmentOracle(at func(uint64) []byte, published uint64, resync bool, bufLe
 	msg := append([]byte(nil), s[lenSize+totalSize:]...)
 	for i := uint64(1); i < k; i++ {
 		s := at(i)
-		w := binary.LittleEndian.Uint32(s)
+		w := lenOf(s)
 		switch rest := total - uint64(len(msg)); {
 		case w == fragCont|fragAbort:
 			return oracleResult{err: ErrTorn}, true
