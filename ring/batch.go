@@ -86,7 +86,7 @@ func (p *Producer) putRun(msgs [][]byte) {
 		if dst := area[off+lenSize : off+size]; crashPoints || !putSmall(dst, m) {
 			putPayload(dst, m)
 		}
-		p.seal(area[off:off+size], head+uint64(i), uint32(len(m)))
+		p.hold(area[off:off+size], head+uint64(i), uint32(len(m))) // publish marks the run, its first slot last
 	}
 	p.head += uint64(len(msgs))
 	p.bytes += bytes
