@@ -42,6 +42,7 @@ type Consumer struct {
 	// published: the producer keeps pace, and once paced reaches trailAt
 	// (trailAfter, or never with WaitStrategy.NoTrail) catch-ups trail.
 	paced, trailAt int
+	viaHead        bool // experiment: refresh and poll read head (RecvBatch's wait)
 	// Fragmented messages (large.go). frag is fragNone, or fragSkip
 	// while the rest of a torn message is to be discarded (left bytes
 	// of it, or fragUnknown), or fragResync after a takeover, until the
@@ -310,7 +311,9 @@ func (c *Consumer) RecvBatch(ctx context.Context, max int, fn func(msg []byte) e
 	if c.tail == c.cachedHead {
 		return c.recvBatchWaiting(ctx, max, fn)
 	}
-	c.scan() // every message published so far, not only those seen
+	c.viaHead = true // experiment: what head says, not the marks beyond
+	c.refresh()
+	c.viaHead = false
 	if n, err = c.recvBatch(max, fn); n != notWhole {
 		return n, err
 	}
@@ -319,10 +322,12 @@ func (c *Consumer) RecvBatch(ctx context.Context, max int, fn func(msg []byte) e
 
 // recvBatchWaiting is RecvBatch on a ring that looked empty.
 func (c *Consumer) recvBatchWaiting(ctx context.Context, max int, fn func(msg []byte) error) (int, error) {
-	if err := c.waitData(ctx); err != nil {
+	c.viaHead = true // experiment: a batch waits for head, not the next mark
+	err := c.waitData(ctx)
+	c.viaHead = false
+	if err != nil {
 		return 0, err
 	}
-	c.scan() // every message published so far, not only the one waited for
 	if n, err := c.recvBatch(max, fn); n != notWhole {
 		return n, err
 	}
@@ -344,7 +349,12 @@ func (c *Consumer) poll() (bool, error) {
 	if c.closed.Load() {
 		return false, ErrClosed
 	}
-	if c.scan(); c.cachedHead-c.tail > c.more {
+	if c.viaHead {
+		c.refresh()
+	} else {
+		c.scan()
+	}
+	if c.cachedHead-c.tail > c.more {
 		return true, nil
 	}
 	if c.h.state.Load()&stateProducerClosed != 0 {
@@ -373,6 +383,12 @@ func (c *Consumer) poll() (bool, error) {
 // released, whatever the marks say. One slot: it inlines into every
 // catch-up (TestInlining), which needs one message; scan looks further.
 func (c *Consumer) refresh() bool {
+	if c.viaHead {
+		if h := c.h.head.Load(); h > c.cachedHead && h-c.released <= c.n {
+			c.cachedHead = h
+		}
+		return c.cachedHead != c.tail
+	}
 	if c.cachedHead-c.released != c.n && c.sealed(c.cachedHead) {
 		c.cachedHead++
 	}

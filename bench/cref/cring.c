@@ -191,20 +191,24 @@ static void await_ready(struct ring *r) {
 // and last byte of each payload in place.
 
 static int consume(struct ring *r, uint32_t size, uint64_t batch, uint64_t count) {
-	uint64_t tail = 0, released = 0;
+	uint64_t tail = 0, released = 0, cached = 0;
 	unsigned sum = 0, k = 0;
 	atomic_store_explicit(r->ready, 1, memory_order_release);
 	while (tail < count) {
 		uint32_t len;
-		if (!sealed(r, tail, &len)) {
+		if (tail == cached) {
+			// A stream waits for head, once per batch, not for the
+			// next slot's mark: polling the mark, it would read the
+			// lines the producer is writing (experiment).
 			if (released != tail) {
 				atomic_store_explicit(r->tail, tail, memory_order_release);
 				released = tail;
 			}
 			k = 0;
-			while (!sealed(r, tail, &len))
+			while ((cached = atomic_load_explicit(r->head, memory_order_acquire)) == tail)
 				spin(&k);
 		}
+		len = atomic_load_explicit(word(r, tail), memory_order_relaxed) & ~LAP;
 		const unsigned char *s = slot(r, tail);
 		if (len != size) {
 			fprintf(stderr, "cring: message %llu has length %u, want %u\n",
