@@ -1,6 +1,10 @@
 package ring
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/shmring/shmring/internal/platform/fence"
+)
 
 // The loops of the batch calls, SendBatch and RecvBatch: what they do for
 // every message of a batch.
@@ -29,7 +33,14 @@ func (c *Consumer) recvBatch(max int, fn func(msg []byte) error) (n int, err err
 	for ; uint64(n) < avail; n++ {
 		off := (c.tail & c.mask) * c.size
 		s := c.area[off : off+c.size : off+c.size]
-		k := lenOf(s)
+		w := binary.LittleEndian.Uint32(s)
+		if (w^c.ready(c.tail))&lapBit != 0 {
+			// Not published, though head said so (refreshBatch):
+			// take nothing from here on, and read marks.
+			c.cachedHead, c.headLied = c.tail, true
+			break
+		}
+		k := w &^ lapBit
 		if int(k) > c.whole {
 			if n == 0 {
 				return notWhole, nil
@@ -54,9 +65,13 @@ func (c *Consumer) recvBatch(max int, fn func(msg []byte) error) (n int, err err
 	return n, err
 }
 
-// putRun writes msgs into the slots from head on, each message's payload
-// and then its length word, sealed (its lap mark). The caller checked
-// space and sizes.
+// putRun writes msgs into the slots from head on, each message's length
+// word and then its payload. The caller checked space and sizes. Each
+// word carries its slot's lap mark, published, but the first slot's if it
+// begins the run publish marks (marked == head): a consumer reads in
+// order and takes none of the run until markRun marks that one last,
+// after every payload. A producer killed before that leaves a cut run,
+// which the next one clears (start).
 //
 // Between two processes the loop is bound by its stores. Every slot was
 // read by the consumer a lap ago, so its line is the consumer core's, and
@@ -80,13 +95,24 @@ func (p *Producer) putRun(msgs [][]byte) {
 		bytes += uint64(len(m))
 	}
 	head, area, mask, size := p.head, p.area, p.mask, p.size
+	// Every slot is marked here but the run's first, which publish marks
+	// last (markRun): a consumer reads in order and stops at it.
+	first := uint32(0)
+	if p.marked == head {
+		first = lapBit
+	}
 	for i := range msgs {
-		off := ((head + uint64(i)) & mask) * size
+		seq := head + uint64(i)
+		off := (seq & mask) * size
 		m := msgs[i]
+		w := uint32(len(m)) | p.ready(seq)
+		if i == 0 {
+			w ^= first
+		}
+		fence.Store32(lenWord(area[off:off+size]), w) // the consumer may be polling it
 		if dst := area[off+lenSize : off+size]; crashPoints || !putSmall(dst, m) {
 			putPayload(dst, m)
 		}
-		p.hold(area[off:off+size], head+uint64(i), uint32(len(m))) // publish marks the run, its first slot last
 	}
 	p.head += uint64(len(msgs))
 	p.bytes += bytes

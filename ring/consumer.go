@@ -42,7 +42,13 @@ type Consumer struct {
 	// published: the producer keeps pace, and once paced reaches trailAt
 	// (trailAfter, or never with WaitStrategy.NoTrail) catch-ups trail.
 	paced, trailAt int
-	viaHead        bool // experiment: refresh and poll read head (RecvBatch's wait)
+	// batch is set while RecvBatch looks for messages: it reads head,
+	// which the producer stores once per published run, instead of the
+	// lap mark of the next slot, which a producer writing a batch is
+	// about to store to (refreshBatch). headLied is set once head claimed
+	// a slot with no mark, which no producer of this ring stores: batches
+	// read marks from then on, as Recv does.
+	batch, headLied bool
 	// Fragmented messages (large.go). frag is fragNone, or fragSkip
 	// while the rest of a torn message is to be discarded (left bytes
 	// of it, or fragUnknown), or fragResync after a takeover, until the
@@ -311,10 +317,10 @@ func (c *Consumer) RecvBatch(ctx context.Context, max int, fn func(msg []byte) e
 	if c.tail == c.cachedHead {
 		return c.recvBatchWaiting(ctx, max, fn)
 	}
-	c.viaHead = true // experiment: what head says, not the marks beyond
-	c.refresh()
-	c.viaHead = false
-	if n, err = c.recvBatch(max, fn); n != notWhole {
+	c.refreshBatch()
+	if n, err = c.recvBatch(max, fn); n == 0 && err == nil {
+		return c.recvBatchWaiting(ctx, max, fn) // head lied
+	} else if n != notWhole {
 		return n, err
 	}
 	return c.recvBatchLarge(ctx, max, fn)
@@ -322,13 +328,15 @@ func (c *Consumer) RecvBatch(ctx context.Context, max int, fn func(msg []byte) e
 
 // recvBatchWaiting is RecvBatch on a ring that looked empty.
 func (c *Consumer) recvBatchWaiting(ctx context.Context, max int, fn func(msg []byte) error) (int, error) {
-	c.viaHead = true // experiment: a batch waits for head, not the next mark
+	c.batch = true
 	err := c.waitData(ctx)
-	c.viaHead = false
+	c.batch = false
 	if err != nil {
 		return 0, err
 	}
-	if n, err := c.recvBatch(max, fn); n != notWhole {
+	if n, err := c.recvBatch(max, fn); n == 0 && err == nil {
+		return c.recvBatchWaiting(ctx, max, fn) // head lied: marks from now on
+	} else if n != notWhole {
 		return n, err
 	}
 	return c.recvBatchLarge(ctx, max, fn)
@@ -349,8 +357,8 @@ func (c *Consumer) poll() (bool, error) {
 	if c.closed.Load() {
 		return false, ErrClosed
 	}
-	if c.viaHead {
-		c.refresh()
+	if c.batch {
+		c.refreshBatch()
 	} else {
 		c.scan()
 	}
@@ -383,16 +391,44 @@ func (c *Consumer) poll() (bool, error) {
 // released, whatever the marks say. One slot: it inlines into every
 // catch-up (TestInlining), which needs one message; scan looks further.
 func (c *Consumer) refresh() bool {
-	if c.viaHead {
-		if h := c.h.head.Load(); h > c.cachedHead && h-c.released <= c.n {
-			c.cachedHead = h
-		}
-		return c.cachedHead != c.tail
-	}
 	if c.cachedHead-c.released != c.n && c.sealed(c.cachedHead) {
 		c.cachedHead++
 	}
 	return c.cachedHead != c.tail
+}
+
+// refreshBatch is refresh for RecvBatch: is there a message? It reads
+// head, not the lap mark of the slot at cachedHead. A consumer that polls
+// marks and keeps up with a stream of batches reads each slot's line as
+// the producer writes it, and the two CPUs pass the lines back and forth;
+// head is one line, stored once per run the producer publishes. recvBatch
+// checks the mark of every slot it takes, so a head that claims more than
+// was published takes nothing (headLied). A head more than a ring beyond
+// what was released, or behind cachedHead, changes nothing.
+func (c *Consumer) refreshBatch() bool {
+	if c.headLied {
+		c.scan()
+	} else if h := c.h.head.Load(); h > c.cachedHead && h-c.released <= c.n {
+		c.cachedHead = h
+	}
+	return c.cachedHead != c.tail
+}
+
+// pollAll is poll that also reads the marks beyond head in a batch: the
+// poll before a sleep, and the final poll after the producer was found
+// dead, whose marks with no head after them are delivered too. A stream
+// never gets here; a wait that does reads one more line.
+func (c *Consumer) pollAll() (bool, error) {
+	c.scan()
+	return c.poll()
+}
+
+// look is waitData's refresh: refreshBatch in a batch.
+func (c *Consumer) look() bool {
+	if c.batch {
+		return c.refreshBatch()
+	}
+	return c.refresh()
 }
 
 // scan moves cachedHead past every slot marked published from cachedHead
@@ -418,8 +454,8 @@ func (c *Consumer) waitData(ctx context.Context) error {
 	if trail {
 		fence.Pause(trailPauses)
 	}
-	if c.refresh() {
-		if trail {
+	if c.look() {
+		if trail && !c.batch {
 			c.scan() // how far the producer got during the pause
 		}
 		switch {
@@ -440,7 +476,7 @@ func (c *Consumer) waitData(ctx context.Context) error {
 	if c.tail == c.released {
 		for range c.b.first {
 			fence.Pause(1)
-			if c.refresh() {
+			if c.look() {
 				c.stalls++ // it had to wait, as a wait that polls counts
 				if hookWaited != nil {
 					hookWaited()

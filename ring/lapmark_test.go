@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -181,4 +182,64 @@ func TestCursorsTailAheadOfHead(t *testing.T) {
 			require.ErrorIs(t, err, ErrCorrupt, "head %d tail %d", tt.head, tt.tail)
 		}
 	}
+}
+
+// TestBatchReadsHead: RecvBatch finds messages by head, not by the next
+// slot's mark (refreshBatch), and still delivers every message a producer
+// marked published: one whose head store never came is found by the poll
+// before the wait sleeps (pollAll), and a head that claims slots with no
+// mark takes nothing from them.
+func TestBatchReadsHead(t *testing.T) {
+	ctx := context.Background()
+	recv := func(t *testing.T, c *Consumer, ctx context.Context) ([]byte, error) {
+		var got []byte
+		_, err := c.RecvBatch(ctx, 0, func(m []byte) error { got = append(got, m...); return nil })
+		return got, err
+	}
+	t.Run("marks without head", func(t *testing.T) {
+		r, p := fragRing(t)
+		c, err := r.Consumer()
+		require.NoError(t, err)
+		for i := range 3 {
+			require.NoError(t, p.Send(ctx, []byte{byte(i)}))
+		}
+		r.h.head.Store(0) // as if the producer stopped before storing it
+		c.batch = true
+		ok, err := c.poll()
+		require.NoError(t, err)
+		require.False(t, ok, "a batch's poll read the marks, not head")
+		ok, err = c.pollAll()
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, uint64(3), c.cachedHead)
+		c.batch, c.cachedHead = false, 0
+
+		wctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		got, err := recv(t, c, wctx)
+		require.NoError(t, err, "the wait never read the marks")
+		require.Equal(t, []byte{0, 1, 2}, got)
+	})
+	t.Run("head claims more", func(t *testing.T) {
+		r, p := fragRing(t)
+		c, err := r.Consumer()
+		require.NoError(t, err)
+		for i := range 2 {
+			require.NoError(t, p.Send(ctx, []byte{byte(i)}))
+		}
+		r.h.head.Store(5)
+		got, err := recv(t, c, ctx)
+		require.NoError(t, err)
+		require.Equal(t, []byte{0, 1}, got, "took a slot head claimed and no mark did")
+		require.True(t, c.headLied)
+		sctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		defer cancel()
+		got, err = recv(t, c, sctx)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		require.Empty(t, got)
+		require.NoError(t, p.Send(ctx, []byte{2}))
+		got, err = recv(t, c, ctx)
+		require.NoError(t, err)
+		require.Equal(t, []byte{2}, got)
+	})
 }

@@ -732,7 +732,8 @@ func (p *Producer) writeHeld() {
 }
 
 // markRun marks every slot from marked to head published, each with a
-// release store after its payload and word were written: the first slot
+// release store after its payload and word were written (putRun marks
+// its own slots as it writes them, but the run's first): the first slot
 // of the run last, so that the consumer, which reads in order, sees the
 // whole run or none of it (a fragmented message written whole, a batch
 // of reservations), as one store of head made it in layout 3. A producer
@@ -753,7 +754,9 @@ func (p *Producer) markRun() {
 	first := p.marked
 	for seq := first + 1; seq != p.head; seq++ {
 		w := lenWord(p.at(seq))
-		fence.Store32(w, *w&^lapBit|p.ready(seq))
+		if v := *w; v&lapBit != p.ready(seq) { // putRun marked its own
+			fence.Store32(w, v^lapBit)
+		}
 	}
 	if crashPoints && p.head-first > 1 {
 		crash("send-mid-mark")
@@ -785,6 +788,9 @@ func (p *Producer) publish() {
 		p.settle()
 	}
 }
+
+// pollAll is poll: a consumer publishes nothing but its cursor.
+func (p *Producer) pollAll() (bool, error) { return p.poll() }
 
 // poll re-reads the consumer's cursor: is there a free slot (more+1 free
 // slots, while a wait for a fragmented message sets more)? It also ends a

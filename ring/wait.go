@@ -83,6 +83,10 @@ import (
 // peerCursor is the peer's cursor as the last poll read it.
 type poller interface {
 	poll() (bool, error)
+	// pollAll is poll that also reads what the peer may have stored
+	// without publishing its cursor after it: the poll before a sleep
+	// (B), and the final poll after the peer was found dead.
+	pollAll() (bool, error)
 	flushCounters()
 	beforeWait()
 	peerCursor() uint64
@@ -393,7 +397,7 @@ func (w *waiter) check(ctx context.Context, p poller) (bool, error) {
 // it finds nothing (model/wakeup.pml, MUT_NO_FINAL_POLL). An
 // ErrPeerUnresponsive ends the wait the same way.
 func (w *waiter) final(p poller, err error) (bool, error) {
-	if ok, perr := p.poll(); ok || perr != nil {
+	if ok, perr := p.pollAll(); ok || perr != nil {
 		return ok, perr
 	}
 	return false, err
@@ -428,7 +432,7 @@ func (w *waiter) sleep(ctx context.Context, p poller) (bool, error) {
 			return false, fmt.Errorf("ring: wait: %w", err)
 		}
 	}
-	if ok, err := p.poll(); ok || err != nil { // (B)
+	if ok, err := p.pollAll(); ok || err != nil { // (B)
 		sleeping.Store(0)
 		return ok, err
 	}

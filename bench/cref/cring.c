@@ -197,9 +197,11 @@ static int consume(struct ring *r, uint32_t size, uint64_t batch, uint64_t count
 	while (tail < count) {
 		uint32_t len;
 		if (tail == cached) {
-			// A stream waits for head, once per batch, not for the
-			// next slot's mark: polling the mark, it would read the
-			// lines the producer is writing (experiment).
+			// A stream waits for head, stored once per batch, not
+			// for the next slot's mark: polling the mark, it would
+			// read the lines the producer is writing. shmring's
+			// RecvBatch does the same (refreshBatch), and checks
+			// each slot's mark as it takes it, as below.
 			if (released != tail) {
 				atomic_store_explicit(r->tail, tail, memory_order_release);
 				released = tail;
@@ -208,7 +210,11 @@ static int consume(struct ring *r, uint32_t size, uint64_t batch, uint64_t count
 			while ((cached = atomic_load_explicit(r->head, memory_order_acquire)) == tail)
 				spin(&k);
 		}
-		len = atomic_load_explicit(word(r, tail), memory_order_relaxed) & ~LAP;
+		if (!sealed(r, tail, &len)) {
+			fprintf(stderr, "cring: head passed message %llu, which is not marked published\n",
+				(unsigned long long)tail);
+			return 1;
+		}
 		const unsigned char *s = slot(r, tail);
 		if (len != size) {
 			fprintf(stderr, "cring: message %llu has length %u, want %u\n",
