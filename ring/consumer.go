@@ -423,14 +423,6 @@ func (c *Consumer) pollAll() (bool, error) {
 	return c.poll()
 }
 
-// look is waitData's refresh: refreshBatch in a batch.
-func (c *Consumer) look() bool {
-	if c.batch {
-		return c.refreshBatch()
-	}
-	return c.refresh()
-}
-
 // scan moves cachedHead past every slot marked published from cachedHead
 // on, up to a ring beyond what was released: what a batch, a wait for a
 // whole fragmented message, or a trailing consumer looks for.
@@ -454,7 +446,7 @@ func (c *Consumer) waitData(ctx context.Context) error {
 	if trail {
 		fence.Pause(trailPauses)
 	}
-	if c.look() {
+	if c.batch && c.refreshBatch() || !c.batch && c.refresh() {
 		if trail && !c.batch {
 			c.scan() // how far the producer got during the pause
 		}
@@ -476,7 +468,7 @@ func (c *Consumer) waitData(ctx context.Context) error {
 	if c.tail == c.released {
 		for range c.b.first {
 			fence.Pause(1)
-			if c.look() {
+			if c.batch && c.refreshBatch() || !c.batch && c.refresh() {
 				c.stalls++ // it had to wait, as a wait that polls counts
 				if hookWaited != nil {
 					hookWaited()
