@@ -66,12 +66,15 @@ func (c *Consumer) recvBatch(max int, fn func(msg []byte) error) (n int, err err
 }
 
 // putRun writes msgs into the slots from head on, each message's length
-// word and then its payload. The caller checked space and sizes. Each
-// word carries its slot's lap mark, published, but the first slot's if it
-// begins the run publish marks (marked == head): a consumer reads in
-// order and takes none of the run until markRun marks that one last,
-// after every payload. A producer killed before that leaves a cut run,
-// which the next one clears (start).
+// word and then its payload. The caller checked space and sizes. If the
+// run publish marks begins here (marked == head), every word carries its
+// slot's lap mark, published, but the first's: a consumer reads in order
+// and takes none of the run until markRun marks that one last, after
+// every payload. A producer killed before that leaves a cut run, marked
+// from its second slot on, which the next one clears (start). Behind
+// slots reserved and not yet marked, every word is left unpublished for
+// markRun, which marks them all in order: marks after an unmarked slot
+// that is not the run's first would be a cut run start does not find.
 //
 // Between two processes the loop is bound by its stores. Every slot was
 // read by the consumer a lap ago, so its line is the consumer core's, and
@@ -97,17 +100,19 @@ func (p *Producer) putRun(msgs [][]byte) {
 	head, area, mask, size := p.head, p.area, p.mask, p.size
 	// Every slot is marked here but the run's first, which publish marks
 	// last (markRun): a consumer reads in order and stops at it.
-	first := uint32(0)
-	if p.marked == head {
-		first = lapBit
+	// Words left unpublished for markRun: the run's first (first), and
+	// every one behind slots reserved and not yet marked (rest).
+	first, rest := lapBit, uint32(0)
+	if p.marked != head {
+		rest = lapBit
 	}
 	for i := range msgs {
 		seq := head + uint64(i)
 		off := (seq & mask) * size
 		m := msgs[i]
-		w := uint32(len(m)) | p.ready(seq)
+		w := uint32(len(m)) | p.ready(seq) ^ rest
 		if i == 0 {
-			w ^= first
+			w ^= first &^ rest
 		}
 		fence.Store32(lenWord(area[off:off+size]), w) // the consumer may be polling it
 		if dst := area[off+lenSize : off+size]; crashPoints || !putSmall(dst, m) {

@@ -243,3 +243,42 @@ func TestBatchReadsHead(t *testing.T) {
 		require.Equal(t, []byte{2}, got)
 	})
 }
+
+// TestTakeoverAfterCutBatch: a SendBatch killed before publish marked its
+// run's first slot (putRun done, markRun not begun) leaves marks only
+// where the next producer's start clears them, with or without
+// reservations before the batch: after the takeover no slot ahead of the
+// new producer reads as published, and the consumer gets the new
+// producer's messages and nothing of the dead one's.
+func TestTakeoverAfterCutBatch(t *testing.T) {
+	ctx := context.Background()
+	for _, reserved := range []int{0, 1} {
+		t.Run(fmt.Sprintf("%d reserved before the batch", reserved), func(t *testing.T) {
+			r, p := fragRing(t)
+			c, err := r.Consumer()
+			require.NoError(t, err)
+			for range reserved {
+				s, err := p.Reserve(ctx, 1)
+				require.NoError(t, err)
+				s[0] = 0xee
+			}
+			p.putRun([][]byte{{0xe1}, {0xe2}, {0xe3}})
+			die(r, &r.h.prod)
+			buf := make([]byte, 64)
+			_, err = c.TryRecv(buf)
+			require.ErrorIs(t, err, ErrEmpty, "took part of a run never published")
+
+			p2, err := r.Producer()
+			require.NoError(t, err)
+			for seq := p2.head; seq < p2.head+p2.n; seq++ {
+				require.False(t, p2.sealed(seq), "slot %d still marked published after the takeover", seq)
+			}
+			for i := range 20 { // more than two laps of 8 slots
+				require.NoError(t, p2.Send(ctx, []byte{byte(i)}))
+				n, err := c.TryRecv(buf)
+				require.NoError(t, err)
+				require.Equal(t, []byte{byte(i)}, buf[:n])
+			}
+		})
+	}
+}
