@@ -317,7 +317,6 @@ func (c *Consumer) RecvBatch(ctx context.Context, max int, fn func(msg []byte) e
 	if c.tail == c.cachedHead {
 		return c.recvBatchWaiting(ctx, max, fn)
 	}
-	c.refreshBatch()
 	if n, err = c.recvBatch(max, fn); n == 0 && err == nil {
 		return c.recvBatchWaiting(ctx, max, fn) // head lied
 	} else if n != notWhole {
@@ -328,7 +327,7 @@ func (c *Consumer) RecvBatch(ctx context.Context, max int, fn func(msg []byte) e
 
 // recvBatchWaiting is RecvBatch on a ring that looked empty.
 func (c *Consumer) recvBatchWaiting(ctx context.Context, max int, fn func(msg []byte) error) (int, error) {
-	c.batch = true
+	c.batch = !c.headLied
 	err := c.waitData(ctx)
 	c.batch = false
 	if err != nil {
@@ -405,10 +404,12 @@ func (c *Consumer) refresh() bool {
 // checks the mark of every slot it takes, so a head that claims more than
 // was published takes nothing (headLied). A head more than a ring beyond
 // what was released, or behind cachedHead, changes nothing.
+//
+// It inlines into waitData's polls, as refresh does: a consumer whose head
+// lied does not use it (batch stays false, and poll scans).
 func (c *Consumer) refreshBatch() bool {
-	if c.headLied {
-		c.scan()
-	} else if h := c.h.head.Load(); h > c.cachedHead && h-c.released <= c.n {
+	// head in (cachedHead, released+n], in one unsigned compare.
+	if h := c.h.head.Load(); h-c.cachedHead-1 < c.released+c.n-c.cachedHead {
 		c.cachedHead = h
 	}
 	return c.cachedHead != c.tail

@@ -196,30 +196,39 @@ func TestBatchReadsHead(t *testing.T) {
 		_, err := c.RecvBatch(ctx, 0, func(m []byte) error { got = append(got, m...); return nil })
 		return got, err
 	}
-	t.Run("marks without head", func(t *testing.T) {
-		r, p := fragRing(t)
-		c, err := r.Consumer()
-		require.NoError(t, err)
-		for i := range 3 {
-			require.NoError(t, p.Send(ctx, []byte{byte(i)}))
-		}
-		r.h.head.Store(0) // as if the producer stopped before storing it
-		c.batch = true
-		ok, err := c.poll()
-		require.NoError(t, err)
-		require.False(t, ok, "a batch's poll read the marks, not head")
-		ok, err = c.pollAll()
-		require.NoError(t, err)
-		require.True(t, ok)
-		require.Equal(t, uint64(3), c.cachedHead)
-		c.batch, c.cachedHead = false, 0
+	for _, mode := range []WaitMode{WaitSpin, WaitYield, WaitFutex, WaitAdaptive} {
+		// Every strategy's wait reads them: the poll before a sleep,
+		// or (spin and yield phases, which may never end) the polls
+		// at each liveness check.
+		t.Run("marks without head/"+mode.String(), func(t *testing.T) {
+			r, err := New(Config{SlotSize: 64, Slots: 8, Options: Options{Wait: WaitStrategy{Mode: mode}, Liveness: 50 * time.Millisecond}})
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = r.Close() })
+			p, err := r.Producer()
+			require.NoError(t, err)
+			c, err := r.Consumer()
+			require.NoError(t, err)
+			for i := range 3 {
+				require.NoError(t, p.Send(ctx, []byte{byte(i)}))
+			}
+			r.h.head.Store(0) // as if the producer stopped before storing it
+			c.batch = true
+			ok, err := c.poll()
+			require.NoError(t, err)
+			require.False(t, ok, "a batch's poll read the marks, not head")
+			ok, err = c.pollAll()
+			require.NoError(t, err)
+			require.True(t, ok)
+			require.Equal(t, uint64(3), c.cachedHead)
+			c.batch, c.cachedHead = false, 0
 
-		wctx, cancel := context.WithTimeout(ctx, time.Minute)
-		defer cancel()
-		got, err := recv(t, c, wctx)
-		require.NoError(t, err, "the wait never read the marks")
-		require.Equal(t, []byte{0, 1, 2}, got)
-	})
+			wctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			got, err := recv(t, c, wctx)
+			require.NoError(t, err, "the wait never read the marks")
+			require.Equal(t, []byte{0, 1, 2}, got)
+		})
+	}
 	t.Run("head claims more", func(t *testing.T) {
 		r, p := fragRing(t)
 		c, err := r.Consumer()

@@ -375,6 +375,11 @@ func (c *Consumer) recvLarge(ctx context.Context, buf []byte) (int, error) {
 // reassembled in c.asm, which grows by what is copied into it, never by
 // what a header says, and is kept for the next one; fn sees it alone.
 func (c *Consumer) recvBatchLarge(ctx context.Context, max int, fn func(msg []byte) error) (int, error) {
+	// The fragments are taken by their marks, as Recv takes them, not by
+	// what head said (refreshBatch): the code that reads them checks no
+	// mark below cachedHead.
+	c.cachedHead = c.tail
+	c.scan()
 	w, err := c.start(ctx)
 	for err == nil && w <= uint32(c.single) { // whole messages, after a takeover
 		if n, err := c.recvBatch(max, fn); n != notWhole {

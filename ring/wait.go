@@ -316,7 +316,7 @@ func (w *waiter) spin(ctx context.Context, p poller) (bool, error) {
 			runtime.Gosched()
 		}
 		if i%spinCheckEvery == 0 {
-			if ok, err := w.check(ctx, p); ok || err != nil {
+			if ok, err := w.checkAll(ctx, p); ok || err != nil {
 				return ok, err
 			}
 		}
@@ -342,11 +342,21 @@ func (w *waiter) yield(ctx context.Context, p poller) (bool, error) {
 			return false, nil
 		}
 		if i%yieldCheckEvery == 0 {
-			if ok, err := w.check(ctx, p); ok || err != nil {
+			if ok, err := w.checkAll(ctx, p); ok || err != nil {
 				return ok, err
 			}
 		}
 	}
+}
+
+// checkAll is check for the spin and yield phases, which may never end
+// (WaitSpin, WaitYield): a poll that reads everything the peer stored
+// (pollAll) first, then check.
+func (w *waiter) checkAll(ctx context.Context, p poller) (bool, error) {
+	if ok, err := p.pollAll(); ok || err != nil {
+		return ok, err
+	}
+	return w.check(ctx, p)
 }
 
 // check looks at the context and, when the schedule says so, at the peer's
