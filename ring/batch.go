@@ -98,13 +98,13 @@ func (p *Producer) putRun(msgs [][]byte) {
 		bytes += uint64(len(m))
 	}
 	head, area, mask, size := p.head, p.area, p.mask, p.size
-	// Every slot is marked here but the run's first, which publish marks
-	// last (markRun): a consumer reads in order and stops at it.
 	// Words left unpublished for markRun: the run's first (first), and
 	// every one behind slots reserved and not yet marked (rest).
 	first, rest := lapBit, uint32(0)
 	if p.marked != head {
 		rest = lapBit
+	} else {
+		p.restMarked = head + uint64(len(msgs))
 	}
 	for i := range msgs {
 		seq := head + uint64(i)

@@ -57,6 +57,7 @@ var mustInline = []string{
 	"(*slots).wakePeer",
 	"(*Producer).put",
 	"(*Consumer).refresh",
+	"(*Consumer).refreshBatch",
 	"Batch.Len",
 	"Batch.Slot",
 	"putSmall",

@@ -262,7 +262,11 @@ type Producer struct {
 	published uint64 // the cursor in the header
 	// marked is the first position whose slot does not carry its ready
 	// lap mark yet: published <= marked <= head (markRun).
-	marked     uint64
+	marked uint64
+	// restMarked is head after a putRun that began the run at marked and
+	// marked every slot of it but the first: while head is still there,
+	// markRun has only the first to mark.
+	restMarked uint64
 	cachedTail uint64 // the consumer's cursor, as last read
 	// held: the reservation at head-1 (Reserve) has its length in
 	// heldLen, not yet in its slot's word, which the publication writes
@@ -752,10 +756,10 @@ func (p *Producer) markRun() {
 		p.writeHeld()
 	}
 	first := p.marked
-	for seq := first + 1; seq != p.head; seq++ {
-		w := lenWord(p.at(seq))
-		if v := *w; v&lapBit != p.ready(seq) { // putRun marked its own
-			fence.Store32(w, v^lapBit)
+	if p.restMarked != p.head { // else putRun marked them
+		for seq := first + 1; seq != p.head; seq++ {
+			w := lenWord(p.at(seq))
+			fence.Store32(w, *w&^lapBit|p.ready(seq))
 		}
 	}
 	if crashPoints && p.head-first > 1 {
