@@ -204,11 +204,12 @@ func TestHostileTargeted(t *testing.T) {
 // the consumer is between calls, not blocked in one. A forged slot (marked
 // published, with a length or flags no producer writes) is refused by
 // every receiving call with ErrCorrupt naming it, and not taken. A
-// corrupt producer cursor is not read by the consumer at all (it takes
-// slots by their lap marks, docs/LAYOUT.md): every call behaves as on the
-// intact ring, takes nothing (ErrEmpty, or its deadline) and waits no
-// longer than its context, and the next message the producer sends
-// arrives intact.
+// corrupt producer cursor changes nothing: Recv, TryRecv and Peek take
+// slots by their lap marks and never read it, and RecvBatch, which waits
+// for it, takes a slot only if its mark says published (docs/LAYOUT.md).
+// Every call behaves as on the intact ring, takes nothing (ErrEmpty, or
+// its deadline) and waits no longer than its context, and the next
+// message the producer sends arrives intact.
 func TestHostileBeforeCall(t *testing.T) {
 	corruptions := []struct {
 		name    string
@@ -218,6 +219,7 @@ func TestHostileBeforeCall(t *testing.T) {
 		{"head-beyond-capacity", func(h *hostileRing) { h.u64(offHead).Store(h.u64(offTail).Load() + uint64(h.slots) + 1) }, ""},
 		{"head-backwards", func(h *hostileRing) { h.u64(offHead).Store(h.u64(offHead).Load() - 1) }, ""},
 		{"head-huge", func(h *hostileRing) { h.u64(offHead).Store(1 << 63) }, ""},
+		{"head-ahead", func(h *hostileRing) { h.u64(offHead).Store(h.u64(offHead).Load() + 3) }, ""},
 		{"forged-length", func(h *hostileRing) { h.forge(h.u64(offTail).Load(), ^uint32(0)) }, "length"},
 		{"forged-continuation", func(h *hostileRing) { h.forge(h.u64(offTail).Load(), 1<<30|4) }, "where a message begins"},
 	}

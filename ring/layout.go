@@ -91,7 +91,9 @@ const (
 // not yet published in lap L+1. The producer writes a slot's word with the
 // mark of "not yet" (ready(seq)^lapBit) while the payload may still change,
 // and stores the ready mark with a release store once it is complete, in
-// cursor order, before it stores head. A consumer then needs no look at
+// cursor order, before it stores head; the slots after a run's first,
+// which is marked last, it may mark at any time (putRun marks them with
+// their words, ahead of their payloads): no consumer passes the first. A consumer then needs no look at
 // head to know a message is there: it polls the slot it is about to read,
 // and the message arrives with the one cache line that carries the word,
 // instead of two (head's, then the slot's). head stays the producer's
