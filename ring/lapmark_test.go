@@ -254,15 +254,20 @@ func TestBatchReadsHead(t *testing.T) {
 }
 
 // TestTakeoverAfterCutBatch: a SendBatch killed before publish marked its
-// run's first slot (putRun done, markRun not begun) leaves marks only
+// run's first slot (putRun done, markRun not begun), or a ReserveBatch
+// whose Commit never came, leaves marks only
 // where the next producer's start clears them, with or without
 // reservations before the batch: after the takeover no slot ahead of the
 // new producer reads as published, and the consumer gets the new
 // producer's messages and nothing of the dead one's.
 func TestTakeoverAfterCutBatch(t *testing.T) {
 	ctx := context.Background()
-	for _, reserved := range []int{0, 1} {
-		t.Run(fmt.Sprintf("%d reserved before the batch", reserved), func(t *testing.T) {
+	for _, c := range []struct {
+		reserved int
+		batch    bool // a ReserveBatch not committed, else a SendBatch cut before publish
+	}{{0, false}, {1, false}, {0, true}, {1, true}} {
+		reserved, batch := c.reserved, c.batch
+		t.Run(fmt.Sprintf("%d reserved before the batch, ReserveBatch %v", reserved, batch), func(t *testing.T) {
 			r, p := fragRing(t)
 			c, err := r.Consumer()
 			require.NoError(t, err)
@@ -271,7 +276,15 @@ func TestTakeoverAfterCutBatch(t *testing.T) {
 				require.NoError(t, err)
 				s[0] = 0xee
 			}
-			p.putRun([][]byte{{0xe1}, {0xe2}, {0xe3}})
+			if batch {
+				b, err := p.ReserveBatch(ctx, 3, 1)
+				require.NoError(t, err)
+				for i := range b.Len() {
+					b.Slot(i)[0] = 0xe1 + byte(i)
+				}
+			} else {
+				p.putRun([][]byte{{0xe1}, {0xe2}, {0xe3}})
+			}
 			die(r, &r.h.prod)
 			buf := make([]byte, 64)
 			_, err = c.TryRecv(buf)

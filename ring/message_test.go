@@ -687,6 +687,32 @@ func TestCommitN(t *testing.T) {
 	require.Equal(t, "short", string(buf[:n]))
 }
 
+// TestCommitNAfterReserveBatch: CommitN shortens the last slot of a
+// ReserveBatch, whose other slots carry their lap marks from ReserveBatch
+// on (only the run's first waits for Commit): the shortened one is
+// published too, and every message arrives whole.
+func TestCommitNAfterReserveBatch(t *testing.T) {
+	ctx := context.Background()
+	_, p, c := heapRing(t, ring.Config{SlotSize: 64, Slots: 8, MaxMessage: 4096})
+	buf := make([]byte, 64)
+	for round := range 5 { // across laps of 8 slots
+		b, err := p.ReserveBatch(ctx, 3, 8)
+		require.NoError(t, err)
+		require.Equal(t, 3, b.Len())
+		for i := range b.Len() {
+			copy(b.Slot(i), fmt.Sprintf("%d:%d.....", round, i))
+		}
+		require.NoError(t, p.CommitN(3))
+		for i, want := range []string{fmt.Sprintf("%d:0.....", round), fmt.Sprintf("%d:1.....", round), fmt.Sprintf("%d:2", round)} {
+			tctx, cancel := context.WithTimeout(ctx, time.Minute)
+			n, err := c.Recv(tctx, buf)
+			cancel()
+			require.NoError(t, err, "round %d message %d", round, i)
+			require.Equal(t, want, string(buf[:n]))
+		}
+	}
+}
+
 // A serializer reserves the most a record may take and writes a shorter
 // one: only what it wrote is published, in one slot here though the
 // reservation took several.

@@ -263,9 +263,10 @@ type Producer struct {
 	// marked is the first position whose slot does not carry its ready
 	// lap mark yet: published <= marked <= head (markRun).
 	marked uint64
-	// restMarked is head after a putRun that began the run at marked and
-	// marked every slot of it but the first: while head is still there,
-	// markRun has only the first to mark.
+	// restMarked is head after a putRun or reserveRun that began the run
+	// at marked and marked every slot of it but the first: while head is
+	// still there, and no word was held since (hold clears it), markRun
+	// has only the first to mark.
 	restMarked uint64
 	cachedTail uint64 // the consumer's cursor, as last read
 	// held: the reservation at head-1 (Reserve) has its length in
@@ -601,16 +602,27 @@ func (p *Producer) reserveBatchWaiting(ctx context.Context, want uint64, n int) 
 // caller checked the size and that a slot is free. The lengths are written
 // first, one word per slot, before any payload: on a ring shared with
 // another CPU, those stores ask for all the batch's cache lines at once,
-// instead of one line per message as the payloads are copied.
+// instead of one line per message as the payloads are copied. As putRun
+// does, a batch that begins the run to publish marks its slots published
+// but the first, which Commit's markRun marks last, once every payload is
+// written; behind slots reserved and not yet marked, all are left to it.
 func (p *Producer) reserveRun(want uint64, n int) Batch {
 	if p.held {
 		p.writeHeld()
 	}
 	k := min(want, p.n-(p.head-p.cachedTail))
 	b := Batch{area: p.area, first: p.head, mask: p.mask, size: p.size, n: uint64(n), k: int(k)}
+	rest := lapBit
+	if p.marked == p.head {
+		rest, p.restMarked = 0, p.head+k
+	}
 	for i := range k {
-		off := ((b.first + i) & b.mask) * b.size
-		p.hold(b.area[off:off+b.size], b.first+i, uint32(n))
+		seq := b.first + i
+		m := p.ready(seq) ^ rest
+		if i == 0 {
+			m = p.ready(seq) ^ lapBit // unpublished: markRun marks it last
+		}
+		fence.Store32(lenWord(b.area[(seq&b.mask)*b.size:]), uint32(n)|m)
 	}
 	p.head += k
 	p.bytes += k * uint64(n)
@@ -713,6 +725,7 @@ func (p *Producer) seal(s []byte, seq uint64, w uint32) {
 	m := p.ready(seq)
 	if p.marked != seq {
 		m ^= lapBit
+		p.restMarked = 0 // markRun has this one to mark too
 	} else {
 		p.marked++
 	}
@@ -724,6 +737,7 @@ func (p *Producer) seal(s []byte, seq uint64, w uint32) {
 // change. markRun marks it when it is published.
 func (p *Producer) hold(s []byte, seq uint64, w uint32) {
 	fence.Store32(lenWord(s), w|p.ready(seq)^lapBit)
+	p.restMarked = 0 // markRun has this one to mark too
 }
 
 // writeHeld writes the word of the held reservation, unpublished: a call
