@@ -750,8 +750,9 @@ func (p *Producer) writeHeld() {
 }
 
 // markRun marks every slot from marked to head published, each with a
-// release store after its payload and word were written (putRun marks
-// its own slots as it writes them, but the run's first): the first slot
+// release store after its payload and word were written (putRun and
+// reserveRun mark their own as they write them, but the run's first,
+// restMarked): the first slot
 // of the run last, so that the consumer, which reads in order, sees the
 // whole run or none of it (a fragmented message written whole, a batch
 // of reservations), as one store of head made it in layout 3. A producer
@@ -770,7 +771,7 @@ func (p *Producer) markRun() {
 		p.writeHeld()
 	}
 	first := p.marked
-	if p.restMarked != p.head { // else putRun marked them
+	if p.restMarked != p.head { // else putRun or reserveRun marked them
 		for seq := first + 1; seq != p.head; seq++ {
 			w := lenWord(p.at(seq))
 			fence.Store32(w, *w&^lapBit|p.ready(seq))
