@@ -24,7 +24,7 @@ import (
 // the messages published before the kill, and a consumer killed at any of
 // them a ring whose next consumer resumes at the released cursor.
 var (
-	producerPoints = []string{"send-mid-payload", "send-before-publish", "send-before-wake"}
+	producerPoints = []string{"send-mid-payload", "send-before-publish", "send-before-wake", "send-mid-mark"}
 	consumerPoints = []string{"recv-before-release", "recv-before-wake"}
 	largePoints    = []string{"send-large-mid-fragment", "send-mid-mark", "send-large-before-publish", "send-large-mid-message"}
 )
@@ -183,14 +183,22 @@ func TestCrashPointsProducer(t *testing.T) {
 			sz := stream.Upto(crashMax)
 			rc := newReceiver(t, r, sz)
 			apis := []string{"send", "batch", "reserve", "reservebatch"}
-			if point == "send-mid-payload" {
+			switch point {
+			case "send-mid-payload":
 				apis = apis[:2] // Reserve and ReserveBatch write in place: no copy to interrupt
+			case "send-mid-mark":
+				// A run of two slots or more, its first marked last:
+				// Send and Reserve publish one slot at a time.
+				apis = []string{"batch", "reservebatch"}
 			}
 			byAPI := map[string]uint64{}
 			for run := range runs {
 				api := apis[run%len(apis)]
 				nth := 1 + rng.IntN(4*crashSlots)
 				batch := 1 + rng.IntN(2*crashSlots)
+				if point == "send-mid-mark" {
+					batch = 2 + rng.IntN(2*crashSlots-1)
+				}
 				p := startPeer(t, crashEnv(point, nth), "produce", key,
 					"-api", api, "-batch", fmt.Sprint(batch), "-max", fmt.Sprint(crashMax))
 				start := p.ready(t)
