@@ -420,7 +420,9 @@ func (c *Consumer) refreshBatch() bool {
 // dead, whose marks with no head after them are delivered too. A stream
 // never gets here; a wait that does reads one more line.
 func (c *Consumer) pollAll() (bool, error) {
-	c.scan()
+	if c.batch { // poll scans already, out of a batch
+		c.scan()
+	}
 	return c.poll()
 }
 

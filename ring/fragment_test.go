@@ -21,7 +21,13 @@ import (
 // bytes, with its producer claimed.
 func fragRing(t *testing.T) (*Ring, *Producer) {
 	t.Helper()
-	r, err := New(Config{SlotSize: 64, Slots: 8, MaxMessage: 4096, Options: Options{Liveness: 50 * time.Millisecond}})
+	return ringWith(t, Config{SlotSize: 64, Slots: 8, MaxMessage: 4096, Options: Options{Liveness: 50 * time.Millisecond}})
+}
+
+// ringWith is a heap ring of cfg, closed with the test, and its producer.
+func ringWith(t *testing.T, cfg Config) (*Ring, *Producer) {
+	t.Helper()
+	r, err := New(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = r.Close() })
 	p, err := r.Producer()
@@ -651,11 +657,7 @@ func TestStreamRuns(t *testing.T) {
 		t.Run(fmt.Sprintf("%d slots of %d bytes", tt.slots, tt.slot), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			r, err := New(Config{SlotSize: tt.slot, Slots: tt.slots, MaxMessage: 8 * tt.slot * tt.slots})
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = r.Close() })
-			p, err := r.Producer()
-			require.NoError(t, err)
+			r, p := ringWith(t, Config{SlotSize: tt.slot, Slots: tt.slots, MaxMessage: 8 * tt.slot * tt.slots})
 			c, err := r.Consumer()
 			require.NoError(t, err)
 			require.Equal(t, tt.run, c.streamRun)

@@ -201,11 +201,7 @@ func TestBatchReadsHead(t *testing.T) {
 		// or (spin and yield phases, which may never end) the polls
 		// at each liveness check.
 		t.Run("marks without head/"+mode.String(), func(t *testing.T) {
-			r, err := New(Config{SlotSize: 64, Slots: 8, Options: Options{Wait: WaitStrategy{Mode: mode}, Liveness: 50 * time.Millisecond}})
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = r.Close() })
-			p, err := r.Producer()
-			require.NoError(t, err)
+			r, p := ringWith(t, Config{SlotSize: 64, Slots: 8, Options: Options{Wait: WaitStrategy{Mode: mode}, Liveness: 50 * time.Millisecond}})
 			c, err := r.Consumer()
 			require.NoError(t, err)
 			for i := range 3 {
