@@ -202,7 +202,9 @@ func wholeOf(r *ring.Ring) int { return r.SlotSize() - 4 }
 // time: a caller whose reply has not come takes the turn to read, reads
 // until its own reply arrives, handing others' to their calls, and gives
 // the turn to the next caller waiting. A lone caller so reads its own
-// reply, with no hand-off between goroutines.
+// reply, with no hand-off between goroutines; one that finds nothing in
+// flight registers nothing either, and reads a reply of one slot in place
+// (see alone).
 //
 // A caller reads under its own context only where that tears nothing: it
 // waits under it for a reply to begin, and reads a reply that fits the
@@ -283,20 +285,31 @@ func (cl *Client) AppendCall(ctx context.Context, dst, req []byte) ([]byte, erro
 }
 
 func (cl *Client) roundTrip(ctx context.Context, dst, req []byte) ([]byte, error) {
+	if id, ok := cl.alone(); ok {
+		err := send(ctx, cl.c.p, cl.whole, id, kindRequest, req)
+		cl.send.Unlock()
+		if err != nil {
+			cl.release()
+			return nil, err
+		}
+		r, c, done := cl.lead(ctx, id, dst, nil)
+		if done {
+			return r.b, r.err
+		}
+		// Its reply streams, to a drain: it is registered now.
+		defer cl.put(c)
+		return cl.wait(ctx, id, c)
+	}
 	cl.mu.Lock()
 	if cl.err != nil {
 		cl.mu.Unlock()
 		return nil, cl.err
 	}
-	// Every way out leaves ch empty and the call out of calls: nobody
-	// sends to it or writes to dst again.
+	// Every way out leaves c's channel empty and the call out of calls:
+	// nobody sends to it or writes to dst again.
 	c := callPool.Get().(*call)
 	c.dst = dst
-	defer func() {
-		c.dst = nil
-		callPool.Put(c)
-	}()
-	ch := c.ch
+	defer cl.put(c)
 	id := cl.next
 	cl.next++
 	cl.calls[id] = c
@@ -312,36 +325,77 @@ func (cl *Client) roundTrip(ctx context.Context, dst, req []byte) ([]byte, error
 		cl.mu.Unlock()
 		return nil, err
 	}
-	// Nobody reading, the common case of one caller at a time: read at
-	// once, with none of the waiting below.
+	// Nobody reading: read at once, with none of the waiting below.
 	select {
 	case <-cl.turn:
-		if r, done := cl.lead(ctx, id, ch); done {
+		if r, _, done := cl.lead(ctx, id, dst, c); done {
 			return r.b, r.err
 		}
 	default:
 	}
+	return cl.wait(ctx, id, c)
+}
+
+// alone starts a call made alone, the common case of one caller at a
+// time, and returns its id: nothing is in flight (no call waits for its
+// reply, and none gave up whose reply is still to come), and it takes the
+// turn and the sending. Its request so goes ahead of every later one, and
+// its reply is the next to come; holding the turn from before it sends
+// until its reply is read, the caller reads that reply itself, so the call
+// needs no registration for anyone to hand it over. The caller sends, then
+// unlocks cl.send.
+//
+// The request goes with the turn held only when nothing is in flight:
+// with a reply to come, a server blocked sending it, on a full ring, could
+// be waiting for the very reader that waits to send.
+func (cl *Client) alone() (uint64, bool) {
+	select {
+	case <-cl.turn:
+	default:
+		return 0, false
+	}
+	cl.mu.Lock()
+	if cl.err == nil && len(cl.calls) == 0 && len(cl.orphans) == 0 && cl.send.TryLock() {
+		id := cl.next
+		cl.next++
+		cl.mu.Unlock()
+		return id, true
+	}
+	cl.mu.Unlock()
+	cl.release()
+	return 0, false
+}
+
+// put returns a registered call to the pool.
+func (cl *Client) put(c *call) {
+	c.dst = nil
+	callPool.Put(c)
+}
+
+// wait waits for the reply to registered call c (id): handed over by
+// whoever reads, or read by this caller once it takes the turn.
+func (cl *Client) wait(ctx context.Context, id uint64, c *call) ([]byte, error) {
 	for {
 		cl.setWaiting(+1)
 		select {
-		case r := <-ch:
+		case r := <-c.ch:
 			cl.setWaiting(-1)
 			cl.kick() // the last caller waiting may have left orphans to read
 			return r.b, r.err
 		case <-cl.turn:
 			cl.setWaiting(-1)
-			if r, done := cl.lead(ctx, id, ch); done {
+			if r, _, done := cl.lead(ctx, id, c.dst, c); done {
 				return r.b, r.err
 			}
 		case <-ctx.Done():
 			cl.setWaiting(-1)
-			if r, ok := cl.giveUp(id, ch); ok {
+			if r, ok := cl.giveUp(id, c); ok {
 				return r.b, r.err
 			}
 			return nil, ctx.Err()
 		case <-cl.dead:
 			cl.setWaiting(-1)
-			if r, ok := cl.giveUp(id, ch); ok {
+			if r, ok := cl.giveUp(id, c); ok {
 				return r.b, r.err
 			}
 			return nil, cl.err
@@ -357,17 +411,23 @@ func (cl *Client) setWaiting(d int) {
 
 // lead reads replies, the caller holding the turn, until call id's own
 // has come (done), its context ends (done, with ctx's error) or the Client
-// fails (done, with its error); it gives the turn back. It returns not
-// done when a reply streams, having handed it and the turn to a drain: the
-// caller waits again.
-func (cl *Client) lead(ctx context.Context, id uint64, ch chan result) (result, bool) {
+// fails (done, with its error); it gives the turn back. c is the call's
+// registration, nil for a call made alone (Client.alone), whose reply is
+// appended to dst. It returns not done when a reply streams, having handed
+// it and the turn to a drain: the caller waits again, for the registered
+// call it returns (a call made alone is registered then).
+func (cl *Client) lead(ctx context.Context, id uint64, dst []byte, c *call) (result, *call, bool) {
+	var ch chan result // nil, which never receives, for a call made alone
+	if c != nil {
+		ch = c.ch
+	}
 	for {
 		// Three receives that cannot block, each cheap on a channel with
 		// nothing in it, where one select of three would lock all three.
 		select {
 		case r := <-ch:
 			cl.release()
-			return r, true
+			return r, c, true
 		default:
 		}
 		var end error
@@ -387,22 +447,35 @@ func (cl *Client) lead(ctx context.Context, id uint64, ch chan result) (result, 
 		}
 		if end != nil {
 			cl.release()
-			if r, ok := cl.giveUp(id, ch); ok {
-				return r, true
+			if r, ok := cl.giveUp(id, c); ok {
+				return r, c, true
 			}
-			return result{err: end}, true
+			return result{err: end}, c, true
 		}
-		m, err := cl.c.c.Reader(ctx)
+		// A reply in one slot, nearly all, is read in place; one of
+		// fragments, through a MessageReader.
+		b, err := cl.c.c.Peek(ctx)
+		if err == nil {
+			if r, mine := cl.take(b, id, dst, c); mine {
+				cl.release()
+				return r, c, true
+			}
+			continue
+		}
+		var m *ring.MessageReader
+		if errors.Is(err, ring.ErrMessageTooLarge) {
+			m, err = cl.c.c.Reader(ctx)
+		}
 		if errors.Is(err, ring.ErrTorn) {
 			continue // the rest of a reply the server aborted, or a torn one of ours
 		}
 		if err != nil {
 			if ctxErr := endOf(ctx, err); ctxErr != nil {
 				cl.release()
-				if r, ok := cl.giveUp(id, ch); ok {
-					return r, true
+				if r, ok := cl.giveUp(id, c); ok {
+					return r, c, true
 				}
-				return result{err: ctxErr}, true
+				return result{err: ctxErr}, c, true
 			}
 			cl.fail(err)
 			continue // to return cl.err, or a reply handed over first
@@ -416,18 +489,28 @@ func (cl *Client) lead(ctx context.Context, id uint64, ch chan result) (result, 
 			// too: an end of ctx would tear it, and leave its rest
 			// in the ring for nobody to discard.
 			m.SetContext(context.Background())
+			if c == nil {
+				c = callPool.Get().(*call)
+				c.dst = dst
+			}
 			cl.mu.Lock()
+			cl.calls[id] = c // a no-op but for a call made alone
 			cl.drains++
 			cl.mu.Unlock()
 			go cl.drain(m)
-			return result{}, false
+			return result{}, c, false
 		}
 		switch to, kind, ok := cl.readHead(m); {
 		case !ok:
 		case to == id:
-			r := cl.deliver(m, to, kind, true) // whole in the ring: no wait
+			var r result
+			if c == nil {
+				r = cl.deliverTo(m, to, kind, &call{dst: dst}, true) // whole in the ring: no wait
+			} else {
+				r = cl.deliver(m, to, kind, true)
+			}
 			cl.release()
-			return r, true
+			return r, c, true
 		default:
 			cl.deliver(m, to, kind, false)
 		}
@@ -510,28 +593,76 @@ func (cl *Client) kick() {
 	}
 }
 
-// giveUp drops a call that gave up: its reply, if it comes, is read by
+// giveUp drops call id, which gave up: its reply, if it comes, is read by
 // whoever reads next and dropped. A reply handed over before is returned.
+// c is the call's registration, nil for a call made alone, which nobody
+// else reads for.
 //
 // It kicks either way: a drain that handed this call its reply may have
 // stopped because this call was waiting, leaving other calls' orphans to
 // the caller it took for the next reader.
-func (cl *Client) giveUp(id uint64, ch chan result) (result, bool) {
+func (cl *Client) giveUp(id uint64, c *call) (result, bool) {
 	cl.mu.Lock()
-	_, waits := cl.calls[id]
-	if waits {
-		delete(cl.calls, id)
-		if cl.err == nil {
-			cl.orphans[id] = struct{}{}
-			cl.hasOrphans.Store(true)
+	waits := c == nil
+	if !waits {
+		if _, waits = cl.calls[id]; waits {
+			delete(cl.calls, id)
 		}
+	}
+	if waits && cl.err == nil {
+		cl.orphans[id] = struct{}{}
+		cl.hasOrphans.Store(true)
 	}
 	cl.mu.Unlock()
 	cl.kick()
 	if !waits {
-		return <-ch, true // claimed by deliver, which sends it once read
+		return <-c.ch, true // claimed by deliver, which sends it once read
 	}
 	return result{}, false
+}
+
+// take hands over reply b, which Peek returned, and releases it. It
+// returns the reply, and mine, if it is call id's own: c is that call's
+// registration, nil for a call made alone, whose reply is appended to dst.
+// It fails the Client if b is not a reply.
+func (cl *Client) take(b []byte, id uint64, dst []byte, c *call) (r result, mine bool) {
+	cons := cl.c.c
+	if len(b) < callHead {
+		_ = cons.Release()
+		cl.fail(fmt.Errorf("%w: a %d-byte reply, shorter than the %d-byte head", ErrProtocol, len(b), callHead))
+		return result{}, false
+	}
+	to, kind := binary.LittleEndian.Uint64(b), b[8]
+	if kind != kindReply && kind != kindFailed {
+		_ = cons.Release()
+		cl.fail(fmt.Errorf("%w: reply kind %d", ErrProtocol, kind))
+		return result{}, false
+	}
+	mine = to == id
+	if !mine || c != nil {
+		if c = cl.claim(to); c == nil {
+			_ = cons.Release()
+			if mine {
+				// Only a second reply to one call takes the caller's
+				// away from it while it reads.
+				err := fmt.Errorf("%w: a second reply to call %d", ErrProtocol, to)
+				cl.fail(err)
+				return result{err: err}, true
+			}
+			return result{}, false // to a call that gave up
+		}
+		dst = c.dst
+	}
+	if body := b[callHead:]; kind == kindReply {
+		r = replyOf(to, kind, append(dst, body...), nil)
+	} else {
+		r = replyOf(to, kind, body, nil)
+	}
+	_ = cons.Release()
+	if !mine {
+		c.ch <- r // buffered, and only ever sent once
+	}
+	return r, mine
 }
 
 // readHead reads the head of reply m. It fails the Client if m is not a reply,
@@ -567,9 +698,17 @@ func (cl *Client) readHead(m *ring.MessageReader) (to uint64, kind byte, ok bool
 // whose rest may take any time to come, is read first into a buffer of
 // its own, so that a call giving up meanwhile is not held.
 func (cl *Client) deliver(m *ring.MessageReader, to uint64, kind byte, own bool) result {
+	return cl.deliverTo(m, to, kind, nil, own)
+}
+
+// deliverTo is deliver, to call c if it is given, which nobody else
+// claims (a call made alone); it claims call to otherwise.
+func (cl *Client) deliverTo(m *ring.MessageReader, to uint64, kind byte, c *call, own bool) result {
 	if m.Streaming() || kind == kindFailed {
 		body, err := appendRest(nil, m)
-		c := cl.claim(to)
+		if c == nil {
+			c = cl.claim(to)
+		}
 		if c == nil {
 			if own {
 				err := fmt.Errorf("%w: a second reply to call %d", ErrProtocol, to)
@@ -587,7 +726,9 @@ func (cl *Client) deliver(m *ring.MessageReader, to uint64, kind byte, own bool)
 		}
 		return r
 	}
-	c := cl.claim(to)
+	if c == nil {
+		c = cl.claim(to)
+	}
 	if c == nil {
 		_ = m.Close() // whole in the ring: Close waits for nothing
 		if own {

@@ -1,0 +1,87 @@
+package conn_test
+
+import (
+	"context"
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"github.com/shmring/shmring/conn"
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
+	"github.com/stretchr/testify/require"
+)
+
+// TestCallAloneReadsInPlace: a lone caller's reply, in one slot, is read
+// in place (Peek) by the caller itself, which registered nothing. The
+// server is played by hand, so that what comes before the reply is the
+// test's: a reply to a call never made is dropped, a failed reply is a
+// RemoteError, a reply in two slots goes through a MessageReader, a reply
+// shorter than the head fails the Client with ErrProtocol, and so does
+// one of an unknown kind.
+func TestCallAloneReadsInPlace(t *testing.T) {
+	shmtest.NoLeaks(t)
+	l := listen(t, conn.Config{Slots: 8, SlotSize: 128})
+	client, server := pair(t, l, conn.Config{})
+	cl := conn.NewClient(client)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	buf := make([]byte, 1024)
+	// request reads the next request off the server's ring and returns
+	// its id.
+	request := func(want string) uint64 {
+		t.Helper()
+		n, err := server.Recv(ctx, buf)
+		require.NoError(t, err)
+		require.Equal(t, want, string(buf[9:n]))
+		return binary.LittleEndian.Uint64(buf)
+	}
+	reply := func(id uint64, kind byte, body string) {
+		t.Helper()
+		require.NoError(t, server.Send(ctx, append(replyHead(id, kind), body...)))
+	}
+
+	res := callAsync(ctx, cl, []byte("a"))
+	id := request("a")
+	reply(id+100, 1, "stray") // to no call: dropped
+	reply(id, 1, "A")
+	r := awaitCall(t, res, "a lone call is still waiting after 10 s")
+	require.NoError(t, r.err)
+	require.Equal(t, "A", string(r.b))
+
+	res = callAsync(ctx, cl, []byte("b"))
+	reply(request("b"), 2, "no such key")
+	r = awaitCall(t, res, "a lone call is still waiting after 10 s")
+	var re *conn.RemoteError
+	require.ErrorAs(t, r.err, &re)
+	require.Equal(t, "no such key", re.Msg)
+
+	long := string(pattern(300)) // three slots of 128 bytes, in a ring of eight
+	res = callAsync(ctx, cl, []byte("c"))
+	reply(request("c"), 1, long)
+	r = awaitCall(t, res, "a lone call is still waiting after 10 s")
+	require.NoError(t, r.err)
+	require.Equal(t, long, string(r.b))
+
+	res = callAsync(ctx, cl, []byte("d"))
+	request("d")
+	require.NoError(t, server.Send(ctx, []byte{1, 2, 3, 4}))
+	r = awaitCall(t, res, "a call on a Client whose server broke the protocol is still waiting after 10 s")
+	require.ErrorIs(t, r.err, conn.ErrProtocol)
+	require.ErrorContains(t, r.err, "a 4-byte reply")
+	_, err := cl.Call(ctx, []byte("e"))
+	require.ErrorIs(t, err, conn.ErrProtocol, "a failed Client's later calls")
+	require.NoError(t, client.Close())
+	require.NoError(t, server.Close())
+
+	client, server = pair(t, l, conn.Config{})
+	cl = conn.NewClient(client)
+	res = callAsync(ctx, cl, []byte("f"))
+	_, err = server.Recv(ctx, buf)
+	require.NoError(t, err)
+	require.NoError(t, server.Send(ctx, append(replyHead(0, 9), "x"...)))
+	r = awaitCall(t, res, "a call on a Client whose server broke the protocol is still waiting after 10 s")
+	require.ErrorIs(t, r.err, conn.ErrProtocol)
+	require.ErrorContains(t, r.err, "reply kind 9")
+	require.NoError(t, client.Close())
+	require.NoError(t, server.Close())
+}
