@@ -446,11 +446,7 @@ func (cl *Client) lead(ctx context.Context, id uint64, dst []byte, c *call) (res
 			}
 		}
 		if end != nil {
-			cl.release()
-			if r, ok := cl.giveUp(id, c); ok {
-				return r, c, true
-			}
-			return result{err: end}, c, true
+			return cl.quit(id, c, end)
 		}
 		// A reply in one slot, nearly all, is read in place; one of
 		// fragments, through a MessageReader.
@@ -471,11 +467,7 @@ func (cl *Client) lead(ctx context.Context, id uint64, dst []byte, c *call) (res
 		}
 		if err != nil {
 			if ctxErr := endOf(ctx, err); ctxErr != nil {
-				cl.release()
-				if r, ok := cl.giveUp(id, c); ok {
-					return r, c, true
-				}
-				return result{err: ctxErr}, c, true
+				return cl.quit(id, c, ctxErr)
 			}
 			cl.fail(err)
 			continue // to return cl.err, or a reply handed over first
@@ -515,6 +507,26 @@ func (cl *Client) lead(ctx context.Context, id uint64, dst []byte, c *call) (res
 			cl.deliver(m, to, kind, false)
 		}
 	}
+}
+
+// quit ends call id with err, its context ended or the Client failed while
+// it held the turn, and gives the turn back; a reply handed over meanwhile
+// is returned instead. A call made alone (c nil) is made an orphan before
+// the turn goes: a call made alone next, finding no orphan, would read its
+// reply as none of anyone's and drop it, and the orphan made after would
+// wait for that reply for ever, and keep every later call from being made
+// alone.
+func (cl *Client) quit(id uint64, c *call, err error) (result, *call, bool) {
+	if c == nil {
+		cl.giveUp(id, nil)
+		cl.release()
+		return result{err: err}, nil, true
+	}
+	cl.release()
+	if r, ok := cl.giveUp(id, c); ok {
+		return r, c, true
+	}
+	return result{err: err}, c, true
 }
 
 // endOf returns ctx's error if err is the end of ctx: the ring reports a
