@@ -85,3 +85,44 @@ func TestCallAloneReadsInPlace(t *testing.T) {
 	require.NoError(t, client.Close())
 	require.NoError(t, server.Close())
 }
+
+// TestCallAloneGivesUpBeforeTheTurnGoes: a call made alone whose context
+// ends while it reads must be an orphan before it gives the turn back. The
+// hook holds it between the two steps while a second call is made: given
+// the turn first, that call was made alone, read the first call's reply
+// as nobody's and dropped it; the orphan made after then waited for it
+// for ever, with a drain reading for nothing.
+func TestCallAloneGivesUpBeforeTheTurnGoes(t *testing.T) {
+	shmtest.NoLeaks(t)
+	l := listen(t, conn.Config{Slots: 8, SlotSize: 128})
+	client, server := pair(t, l, conn.Config{})
+	served := serve(t, server, func(ctx context.Context, req []byte) ([]byte, error) {
+		if string(req) == "slow" {
+			time.Sleep(100 * time.Millisecond)
+		}
+		return upper(ctx, req)
+	})
+	cl := conn.NewClient(client)
+	bg, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var second <-chan callResult
+	restore := conn.SetTestHookQuit(func() {
+		second = callAsync(bg, cl, []byte("fast"))
+		time.Sleep(300 * time.Millisecond)
+	})
+	ctx, cancelSlow := context.WithTimeout(bg, 10*time.Millisecond)
+	_, err := cl.Call(ctx, []byte("slow"))
+	cancelSlow()
+	restore()
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	r := awaitCall(t, second, "the second call is still waiting after 10 s")
+	require.NoError(t, r.err)
+	require.Equal(t, "FAST", string(r.b))
+	require.Eventually(t, func() bool { return clientGoroutines() == 0 }, 10*time.Second, time.Millisecond,
+		"an idle Client keeps %d goroutines", clientGoroutines())
+	b, err := cl.Call(bg, []byte("last"))
+	require.NoError(t, err)
+	require.Equal(t, "LAST", string(b))
+	require.NoError(t, client.CloseWrite())
+	require.NoError(t, <-served)
+}

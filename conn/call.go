@@ -519,15 +519,21 @@ func (cl *Client) lead(ctx context.Context, id uint64, dst []byte, c *call) (res
 func (cl *Client) quit(id uint64, c *call, err error) (result, *call, bool) {
 	if c == nil {
 		cl.giveUp(id, nil)
+		testHookQuit()
 		cl.release()
 		return result{err: err}, nil, true
 	}
 	cl.release()
+	testHookQuit()
 	if r, ok := cl.giveUp(id, c); ok {
 		return r, c, true
 	}
 	return result{err: err}, c, true
 }
+
+// testHookQuit runs between quit's two steps; tests set it to widen the
+// window between them.
+var testHookQuit = func() {}
 
 // endOf returns ctx's error if err is the end of ctx: the ring reports a
 // deadline passed from ctx.Deadline, before ctx's own timer may have
