@@ -1,6 +1,7 @@
 package conn_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/shmring/shmring/conn"
 	"github.com/shmring/shmring/internal/testsupport/shmtest"
+	"github.com/shmring/shmring/ring"
 	"github.com/stretchr/testify/require"
 )
 
@@ -125,4 +127,62 @@ func TestCallAloneGivesUpBeforeTheTurnGoes(t *testing.T) {
 	require.Equal(t, "LAST", string(b))
 	require.NoError(t, client.CloseWrite())
 	require.NoError(t, <-served)
+}
+
+// TestCallCloseDuringCopy: Close from another goroutine while a caller
+// copies its reply out of the slot Peek lent it swaps the segment's pages
+// for zeros under the copy. The call must then fail with ring.ErrClosed,
+// never return a reply with zeros in it as a success, nor blame the
+// server (ErrProtocol for a head read as zeros). Found by review: the
+// Release after the copy, which sees the Close, had its error dropped.
+func TestCallCloseDuringCopy(t *testing.T) {
+	shmtest.NoLeaks(t)
+	const slot = 16 << 20 // a copy of milliseconds, for Close to land in
+	l := listen(t, conn.Config{Slots: 2, SlotSize: slot})
+	body := bytes.Repeat([]byte{0xAB}, slot-4-9)
+	msg := make([]byte, 9+len(body))
+	copy(msg[9:], body)
+	msg[8] = 1 // a reply
+	buf := make([]byte, 1024)
+	var good, closed int
+	for i := range 30 {
+		client, server := pair(t, l, conn.Config{})
+		cl := conn.NewClient(client)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		res := make(chan callResult, 1)
+		go func() {
+			b, err := cl.AppendCall(ctx, make([]byte, 0, len(body)), []byte("q"))
+			res <- callResult{b, err}
+		}()
+		n, err := server.Recv(ctx, buf)
+		require.NoError(t, err)
+		require.Equal(t, 10, n)
+		copy(msg, buf[:8]) // the call's id
+		require.NoError(t, server.Send(ctx, msg))
+		time.Sleep(time.Duration(i%15) * 100 * time.Microsecond)
+		_ = client.Close()
+		r := <-res
+		switch {
+		case r.err == nil:
+			require.True(t, bytes.Equal(body, r.b), "round %d: a call under Close returned a %d-byte reply with a byte other than 0xAB at %d",
+				i, len(r.b), firstOther(r.b, 0xAB))
+			good++
+		default:
+			require.ErrorIs(t, r.err, ring.ErrClosed, "round %d", i)
+			closed++
+		}
+		cancel()
+		require.NoError(t, server.Close())
+	}
+	t.Logf("%d calls returned their reply, %d ErrClosed", good, closed)
+}
+
+// firstOther is the index of b's first byte other than c, or -1.
+func firstOther(b []byte, c byte) int {
+	for i, x := range b {
+		if x != c {
+			return i
+		}
+	}
+	return -1
 }

@@ -643,24 +643,35 @@ func (cl *Client) giveUp(id uint64, c *call) (result, bool) {
 // returns the reply, and mine, if it is call id's own: c is that call's
 // registration, nil for a call made alone, whose reply is appended to dst.
 // It fails the Client if b is not a reply.
+//
+// A Close from another goroutine while b is read swaps the segment's pages
+// for zeros under it (ring.Ring.Close): what was read may be torn, and
+// Release, which sees the Close, says so. Its error then stands for
+// whatever b seemed to say, and the Client fails with it.
 func (cl *Client) take(b []byte, id uint64, dst []byte, c *call) (r result, mine bool) {
 	cons := cl.c.c
+	var to uint64
+	var kind byte
+	var bad error
 	if len(b) < callHead {
-		_ = cons.Release()
-		cl.fail(fmt.Errorf("%w: a %d-byte reply, shorter than the %d-byte head", ErrProtocol, len(b), callHead))
-		return result{}, false
+		bad = fmt.Errorf("%w: a %d-byte reply, shorter than the %d-byte head", ErrProtocol, len(b), callHead)
+	} else if to, kind = binary.LittleEndian.Uint64(b), b[8]; kind != kindReply && kind != kindFailed {
+		bad = fmt.Errorf("%w: reply kind %d", ErrProtocol, kind)
 	}
-	to, kind := binary.LittleEndian.Uint64(b), b[8]
-	if kind != kindReply && kind != kindFailed {
-		_ = cons.Release()
-		cl.fail(fmt.Errorf("%w: reply kind %d", ErrProtocol, kind))
+	if bad != nil {
+		if err := cons.Release(); err != nil {
+			bad = err
+		}
+		cl.fail(bad)
 		return result{}, false
 	}
 	mine = to == id
 	if !mine || c != nil {
 		if c = cl.claim(to); c == nil {
-			_ = cons.Release()
-			if mine {
+			switch err := cons.Release(); {
+			case err != nil:
+				cl.fail(err)
+			case mine:
 				// Only a second reply to one call takes the caller's
 				// away from it while it reads.
 				err := fmt.Errorf("%w: a second reply to call %d", ErrProtocol, to)
@@ -676,7 +687,10 @@ func (cl *Client) take(b []byte, id uint64, dst []byte, c *call) (r result, mine
 	} else {
 		r = replyOf(to, kind, body, nil)
 	}
-	_ = cons.Release()
+	if err := cons.Release(); err != nil {
+		r = replyOf(to, kind, nil, err)
+		cl.fail(err)
+	}
 	if !mine {
 		c.ch <- r // buffered, and only ever sent once
 	}
