@@ -1,3 +1,5 @@
+//go:build linux
+
 package conn_test
 
 import (
