@@ -202,9 +202,10 @@ func wholeOf(r *ring.Ring) int { return r.SlotSize() - 4 }
 // time: a caller whose reply has not come takes the turn to read, reads
 // until its own reply arrives, handing others' to their calls, and gives
 // the turn to the next caller waiting. A lone caller so reads its own
-// reply, with no hand-off between goroutines; one that finds nothing in
-// flight registers nothing either, and reads a reply of one slot in place
-// (see alone).
+// reply, with no hand-off between goroutines; one that finds no other call
+// in flight does not even register its call for a hand-off, and a reply
+// that fits one slot is copied from the ring straight into the reply's
+// buffer.
 //
 // A caller reads under its own context only where that tears nothing: it
 // waits under it for a reply to begin, and reads a reply that fits the
