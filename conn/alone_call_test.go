@@ -16,12 +16,12 @@ import (
 )
 
 // TestCallAloneReadsInPlace: a lone caller's reply, in one slot, is read
-// in place (Peek) by the caller itself, which registered nothing. The
-// server is played by hand, so that what comes before the reply is the
-// test's: a reply to a call never made is dropped, a failed reply is a
-// RemoteError, a reply in two slots goes through a MessageReader, a reply
-// shorter than the head fails the Client with ErrProtocol, and so does
-// one of an unknown kind.
+// in place (one MessageReader.Next) by the caller itself, which registered
+// nothing. The server is played by hand, so that what comes before the
+// reply is the test's: a reply to a call never made is dropped, a failed
+// reply is a RemoteError, a reply of three slots is read with ReadFull and
+// appendRest, a reply shorter than the head fails the Client with
+// ErrProtocol, and so does one of an unknown kind.
 func TestCallAloneReadsInPlace(t *testing.T) {
 	shmtest.NoLeaks(t)
 	l := listen(t, conn.Config{Slots: 8, SlotSize: 128})
@@ -132,7 +132,7 @@ func TestCallAloneGivesUpBeforeTheTurnGoes(t *testing.T) {
 }
 
 // TestCallCloseDuringCopy: Close from another goroutine while a caller
-// copies its reply out of the slot Peek lent it swaps the segment's pages
+// copies its reply out of the slot lent to it swaps the segment's pages
 // for zeros under the copy. The call must then fail with ring.ErrClosed,
 // never return a reply with zeros in it as a success, nor blame the
 // server (ErrProtocol for a head read as zeros). Found by review: the

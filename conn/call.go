@@ -218,13 +218,14 @@ func wholeOf(r *ring.Ring) int { return r.SlotSize() - 4 }
 // nobody reads. It runs only while there is such work: an idle Client has
 // no goroutine.
 type Client struct {
-	c     *Conn
-	whole int            // wholeOf the ring requests go on
-	send  sync.Mutex     // held while a request is written
-	turn  chan struct{}  // holds the token while nobody reads replies
-	head  [callHead]byte // a reply's head, read by the turn's holder
-	mu    sync.Mutex
-	next  uint64
+	c      *Conn
+	whole  int            // wholeOf the ring requests go on
+	single int            // wholeOf the ring replies come on: a reply of at most this is one fragment
+	send   sync.Mutex     // held while a request is written
+	turn   chan struct{}  // holds the token while nobody reads replies
+	head   [callHead]byte // a reply's head, read by the turn's holder
+	mu     sync.Mutex
+	next   uint64
 	// waiting counts the calls waiting for their reply without the turn;
 	// drains, the goroutines reading for nobody.
 	waiting, drains int
@@ -257,7 +258,7 @@ var callPool = sync.Pool{New: func() any { return &call{ch: make(chan result, 1)
 // NewClient makes a Client of c. It uses c's Producer and Consumer:
 // nothing else may, meanwhile.
 func NewClient(c *Conn) *Client {
-	cl := &Client{c: c, whole: wholeOf(c.out), turn: make(chan struct{}, 1), calls: make(map[uint64]*call),
+	cl := &Client{c: c, whole: wholeOf(c.out), single: wholeOf(c.in), turn: make(chan struct{}, 1), calls: make(map[uint64]*call),
 		orphans: make(map[uint64]struct{}), dead: make(chan struct{})}
 	cl.turn <- struct{}{}
 	return cl
@@ -449,20 +450,7 @@ func (cl *Client) lead(ctx context.Context, id uint64, dst []byte, c *call) (res
 		if end != nil {
 			return cl.quit(id, c, end)
 		}
-		// A reply in one slot, nearly all, is read in place; one of
-		// fragments, through a MessageReader.
-		b, err := cl.c.c.Peek(ctx)
-		if err == nil {
-			if r, mine := cl.take(b, id, dst, c); mine {
-				cl.release()
-				return r, c, true
-			}
-			continue
-		}
-		var m *ring.MessageReader
-		if errors.Is(err, ring.ErrMessageTooLarge) {
-			m, err = cl.c.c.Reader(ctx)
-		}
+		m, err := cl.c.c.Reader(ctx)
 		if errors.Is(err, ring.ErrTorn) {
 			continue // the rest of a reply the server aborted, or a torn one of ours
 		}
@@ -492,6 +480,15 @@ func (cl *Client) lead(ctx context.Context, id uint64, dst []byte, c *call) (res
 			cl.mu.Unlock()
 			go cl.drain(m)
 			return result{}, c, false
+		}
+		if n := m.Len(); n >= callHead && n <= cl.single {
+			// One fragment, nearly every reply: read in place,
+			// head and all, by one Next.
+			if r, mine := cl.take(m, id, dst, c); mine {
+				cl.release()
+				return r, c, true
+			}
+			continue
 		}
 		switch to, kind, ok := cl.readHead(m); {
 		case !ok:
@@ -640,17 +637,22 @@ func (cl *Client) giveUp(id uint64, c *call) (result, bool) {
 	return result{}, false
 }
 
-// take hands over reply b, which Peek returned, and releases it. It
-// returns the reply, and mine, if it is call id's own: c is that call's
+// take hands over reply m, of one fragment, and releases it. It returns
+// the reply, and mine, if it is call id's own: c is that call's
 // registration, nil for a call made alone, whose reply is appended to dst.
-// It fails the Client if b is not a reply.
+// It fails the Client if m is not a reply.
 //
-// A Close from another goroutine while b is read swaps the segment's pages
-// for zeros under it (ring.Ring.Close): what was read may be torn, and
-// Release, which sees the Close, says so. Its error then stands for
-// whatever b seemed to say, and the Client fails with it.
-func (cl *Client) take(b []byte, id uint64, dst []byte, c *call) (r result, mine bool) {
-	cons := cl.c.c
+// A Close from another goroutine while the fragment is read in place swaps
+// the segment's pages for zeros under it (ring.Ring.Close): what was read
+// may be torn, and m's Close, which sees the Close, says so. Its error then
+// stands for whatever the fragment seemed to say, and the Client fails
+// with it.
+func (cl *Client) take(m *ring.MessageReader, id uint64, dst []byte, c *call) (r result, mine bool) {
+	b, err := m.Next()
+	if err != nil {
+		cl.fail(err) // Close's, or the segment's
+		return result{}, false
+	}
 	var to uint64
 	var kind byte
 	var bad error
@@ -660,7 +662,7 @@ func (cl *Client) take(b []byte, id uint64, dst []byte, c *call) (r result, mine
 		bad = fmt.Errorf("%w: reply kind %d", ErrProtocol, kind)
 	}
 	if bad != nil {
-		if err := cons.Release(); err != nil {
+		if err := m.Close(); err != nil {
 			bad = err
 		}
 		cl.fail(bad)
@@ -669,7 +671,7 @@ func (cl *Client) take(b []byte, id uint64, dst []byte, c *call) (r result, mine
 	mine = to == id
 	if !mine || c != nil {
 		if c = cl.claim(to); c == nil {
-			switch err := cons.Release(); {
+			switch err := m.Close(); {
 			case err != nil:
 				cl.fail(err)
 			case mine:
@@ -688,7 +690,7 @@ func (cl *Client) take(b []byte, id uint64, dst []byte, c *call) (r result, mine
 	} else {
 		r = replyOf(to, kind, body, nil)
 	}
-	if err := cons.Release(); err != nil {
+	if err := m.Close(); err != nil {
 		r = replyOf(to, kind, nil, err)
 		cl.fail(err)
 	}
