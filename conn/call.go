@@ -653,14 +653,7 @@ func (cl *Client) take(m *ring.MessageReader, id uint64, dst []byte, c *call) (r
 		cl.fail(err) // Close's, or the segment's
 		return result{}, false
 	}
-	var to uint64
-	var kind byte
-	var bad error
-	if len(b) < callHead {
-		bad = fmt.Errorf("%w: a %d-byte reply, shorter than the %d-byte head", ErrProtocol, len(b), callHead)
-	} else if to, kind = binary.LittleEndian.Uint64(b), b[8]; kind != kindReply && kind != kindFailed {
-		bad = fmt.Errorf("%w: reply kind %d", ErrProtocol, kind)
-	}
+	to, kind, bad := headOf(b)
 	if bad != nil {
 		if err := m.Close(); err != nil {
 			bad = err
@@ -677,7 +670,7 @@ func (cl *Client) take(m *ring.MessageReader, id uint64, dst []byte, c *call) (r
 			case mine:
 				// Only a second reply to one call takes the caller's
 				// away from it while it reads.
-				err := fmt.Errorf("%w: a second reply to call %d", ErrProtocol, to)
+				err := secondReply(to)
 				cl.fail(err)
 				return result{err: err}, true
 			}
@@ -706,20 +699,41 @@ func (cl *Client) take(m *ring.MessageReader, id uint64, dst []byte, c *call) (r
 func (cl *Client) readHead(m *ring.MessageReader) (to uint64, kind byte, ok bool) {
 	if n := m.Len(); n < callHead {
 		_ = m.Close()
-		cl.fail(fmt.Errorf("%w: a %d-byte reply, shorter than the %d-byte head", ErrProtocol, n, callHead))
+		cl.fail(shortReply(n))
 		return 0, 0, false
 	}
 	head := cl.head[:] // the turn's: a local would escape to the heap
 	if _, err := io.ReadFull(m, head); err != nil {
 		return 0, 0, false
 	}
-	if kind = head[8]; kind != kindReply && kind != kindFailed {
+	to, kind, err := headOf(head)
+	if err != nil {
 		// Failed first: Close of a streaming reply waits for its rest.
-		cl.fail(fmt.Errorf("%w: reply kind %d", ErrProtocol, kind))
+		cl.fail(err)
 		_ = m.Close()
 		return 0, 0, false
 	}
-	return binary.LittleEndian.Uint64(head), kind, true
+	return to, kind, true
+}
+
+// headOf returns the call id and kind of the reply whose bytes begin b, or
+// ErrProtocol if b is too short for a head or the kind is not a reply's.
+func headOf(b []byte) (to uint64, kind byte, err error) {
+	if len(b) < callHead {
+		return 0, 0, shortReply(len(b))
+	}
+	if kind = b[8]; kind != kindReply && kind != kindFailed {
+		return 0, 0, fmt.Errorf("%w: reply kind %d", ErrProtocol, kind)
+	}
+	return binary.LittleEndian.Uint64(b), kind, nil
+}
+
+func shortReply(n int) error {
+	return fmt.Errorf("%w: a %d-byte reply, shorter than the %d-byte head", ErrProtocol, n, callHead)
+}
+
+func secondReply(to uint64) error {
+	return fmt.Errorf("%w: a second reply to call %d", ErrProtocol, to)
 }
 
 // deliver reads the rest of reply m, to call to, and hands it over; a
@@ -746,7 +760,7 @@ func (cl *Client) deliverTo(m *ring.MessageReader, to uint64, kind byte, c *call
 		}
 		if c == nil {
 			if own {
-				err := fmt.Errorf("%w: a second reply to call %d", ErrProtocol, to)
+				err := secondReply(to)
 				cl.fail(err)
 				return result{err: err}
 			}
@@ -769,7 +783,7 @@ func (cl *Client) deliverTo(m *ring.MessageReader, to uint64, kind byte, c *call
 		if own {
 			// Only a second reply to one call takes the caller's
 			// away from it while it reads.
-			err := fmt.Errorf("%w: a second reply to call %d", ErrProtocol, to)
+			err := secondReply(to)
 			cl.fail(err)
 			return result{err: err}
 		}
