@@ -423,9 +423,15 @@ func TestRandomKills(t *testing.T) {
 			p := startPeer(t, nil, "produce", key, "-api", api, "-batch", fmt.Sprint(1+rng.IntN(16)), "-max", maxArg)
 			time.AfterFunc(delay(rng), p.kill)
 			rc.untilGone(p)
-			require.Equal(t, r.Stats().Producer.Messages, rc.next, "run %d: exactly what was published", run)
+			// Head may lag what was published: a producer killed
+			// between marking slots published and storing head leaves
+			// it behind, and the consumer reads by the marks.
+			head := r.Stats().Producer.Messages
+			require.LessOrEqual(t, head, rc.next, "run %d: head counts no message the consumer did not get", run)
+			require.LessOrEqual(t, rc.next, head+crashSlots, "run %d: the consumer got at most a ring past head", run)
 		}
 		p := startPeer(t, nil, "produce", key, "-count", "10", "-max", maxArg)
+		require.Equal(t, rc.next, p.ready(t), "the last producer resumes after every message the consumer got")
 		rc.toEOF(time.Minute)
 		p.waitOK(t, 30*time.Second)
 		t.Logf("%d producers killed; %d messages, in order, each checked", runs, rc.next)
@@ -489,7 +495,9 @@ func TestRandomKills(t *testing.T) {
 			requireKilled(t, c)
 			st := r.Stats()
 			tail, d := st.Consumer.Messages, delivered()
-			require.LessOrEqual(t, tail, st.Producer.Messages)
+			// Head may lag what was published (see "producer"), by at
+			// most a ring; the next producer to start counts the rest.
+			require.LessOrEqual(t, tail, st.Producer.Messages+crashSlots, "run %d", run)
 			require.GreaterOrEqual(t, tail, released)
 			again, lost := checkDelivered(t, run, capi, batch, tail, d)
 			redelivered += again
@@ -499,6 +507,7 @@ func TestRandomKills(t *testing.T) {
 		p := startPeer(t, nil, "produce", key, "-count", "1000", "-max", maxArg)
 		c := startPeer(t, nil, "consume", key, "-max", maxArg)
 		require.Equal(t, released, c.ready(t))
+		require.LessOrEqual(t, released, p.ready(t), "the consumers took no slot the producers did not publish")
 		end := number(t, p.line(t, "done", time.Minute), 2)
 		require.Equal(t, end, number(t, c.line(t, "eof", time.Minute), 1))
 		p.waitOK(t, 30*time.Second)

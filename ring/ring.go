@@ -860,13 +860,19 @@ func (r *Ring) closeSide(bit uint32, s *side) {
 // The JSON names are part of the API (docs/OPERATIONS.md, "Stats as
 // JSON"): fields may be added, none renamed or removed.
 type SideStats struct {
-	PID      int    `json:"pid"`      // holder's pid; 0 if the role is free
-	Alive    bool   `json:"alive"`    // the holder's process exists (pid and start time match)
-	Messages uint64 `json:"messages"` // slots published (producer) or released (consumer): a message of k fragments counts k
-	Bytes    uint64 `json:"bytes"`    // may lag Messages by up to 64 publications
-	Stalls   uint64 `json:"stalls"`   // calls that found the ring full (producer) or empty (consumer) and waited, one per call; lags like Bytes
-	Waits    uint64 `json:"waits"`    // futex waits
-	Wakes    uint64 `json:"wakes"`    // futex wakes issued to the peer
+	PID   int  `json:"pid"`   // holder's pid; 0 if the role is free
+	Alive bool `json:"alive"` // the holder's process exists (pid and start time match)
+	// Messages is the slots published (producer: the head cursor) or
+	// released (consumer: the tail cursor); a message of k fragments
+	// counts k. A producer killed between marking slots published and
+	// storing head leaves head behind, by at most a ring, until the
+	// next producer takes the role: the consumer may have taken those
+	// slots, so the consumer's count may pass the producer's meanwhile.
+	Messages uint64 `json:"messages"`
+	Bytes    uint64 `json:"bytes"`  // may lag Messages by up to 64 publications
+	Stalls   uint64 `json:"stalls"` // calls that found the ring full (producer) or empty (consumer) and waited, one per call; lags like Bytes
+	Waits    uint64 `json:"waits"`  // futex waits
+	Wakes    uint64 `json:"wakes"`  // futex wakes issued to the peer
 }
 
 // Stats is a snapshot of a ring's header. Fields are read one by one from a
