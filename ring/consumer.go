@@ -199,7 +199,7 @@ func (c *Consumer) copyOut(ctx *context.Context, buf []byte) (int, error) {
 	if int(n) > len(buf) {
 		return int(n), io.ErrShortBuffer
 	}
-	copy(buf, s[lenSize:lenSize+n])
+	copyIn(buf, s[lenSize:lenSize+n])
 	c.tail++
 	c.bytes += uint64(n)
 	// release, with publishCursor inlined here (release is not: it calls

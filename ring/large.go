@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+
+	"github.com/shmring/shmring/internal/platform/memcopy"
 )
 
 // Messages longer than a slot: the slow paths of both sides. The fast
@@ -310,7 +312,7 @@ func (p *Producer) putFragments(msg []byte, pos int, k uint64) int {
 			copy(dst[:half], msg[pos:])
 			crash("send-large-mid-fragment")
 		}
-		pos += copy(dst, msg[pos:])
+		pos += copyIn(dst, msg[pos:])
 		p.hold(s, p.head, w) // publishLarge marks the run, its first slot last
 		p.head++
 	}
@@ -501,7 +503,7 @@ func (c *Consumer) assemble(ctx context.Context, dst []byte, total, k uint64) ([
 	}
 	streaming := k > c.n
 	start := c.tail
-	dst = append(dst, c.at(start)[lenSize+totalSize:]...)
+	dst = memcopy.Append(dst, c.at(start)[lenSize+totalSize:])
 	got := c.size - lenSize - totalSize
 	seq := start + 1
 	for ; got < total; seq++ {
@@ -539,7 +541,7 @@ func (c *Consumer) assemble(ctx context.Context, dst []byte, total, k uint64) ([
 		default:
 			return dst, c.badFragment(start, seq, w, total, got, streaming)
 		}
-		dst = append(dst, s[lenSize:lenSize+n]...)
+		dst = memcopy.Append(dst, s[lenSize:lenSize+n])
 		got += n
 	}
 	c.tail = seq

@@ -340,7 +340,7 @@ func (r *MessageReader) Read(p []byte) (n int, err error) {
 			}
 			r.rem = b
 		}
-		k := copy(p[n:], r.rem)
+		k := copyIn(p[n:], r.rem)
 		r.rem = r.rem[k:]
 		n += k
 	}
@@ -711,7 +711,7 @@ func (w *MessageWriter) Write(b []byte) (n int, err error) {
 		if err != nil {
 			return n, err
 		}
-		k := copy(space, b)
+		k := copyIn(space, b)
 		b = b[k:]
 		n += k
 		if err := w.advance(k, false); err != nil {

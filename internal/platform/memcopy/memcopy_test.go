@@ -1,0 +1,81 @@
+package memcopy
+
+import (
+	"bytes"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestCopy checks Copy against copy for every alignment of either side
+// within a cache line, lengths around Long, a shorter side of either
+// kind, and overlapping slices in both directions.
+func TestCopy(t *testing.T) {
+	t.Logf("REP MOVSB in use: %v", useMovsb)
+	src := make([]byte, 3*Long+256)
+	for i := range src {
+		src[i] = byte(i*7 + i>>8)
+	}
+	for _, n := range []int{0, 1, 63, 64, Long - 1, Long, Long + 1, 3*Long + 17} {
+		for so := range 64 {
+			for do := range 64 {
+				for _, cut := range []struct{ dst, src int }{{0, 0}, {1, 0}, {0, 1}} {
+					if n < 1 && cut != (struct{ dst, src int }{}) {
+						continue
+					}
+					want := make([]byte, n+128)
+					got := make([]byte, n+128)
+					s := src[so : so+n-cut.src]
+					k := copy(want[do:do+n-cut.dst], s)
+					require.Equal(t, k, Copy(got[do:do+n-cut.dst], s), "n %d src+%d dst+%d cut %v", n, so, do, cut)
+					require.True(t, bytes.Equal(want, got), "n %d src+%d dst+%d cut %v: bytes differ", n, so, do, cut)
+				}
+			}
+		}
+	}
+	long := bytes.Repeat(src, 2)
+	for _, shift := range []int{-1, 1, -64, 64, -Long + 1, Long - 1} {
+		want := bytes.Clone(long)
+		got := bytes.Clone(long)
+		from, to := Long, Long+shift
+		n := 2 * Long
+		copy(want[to:to+n], want[from:from+n])
+		Copy(got[to:to+n], got[from:from+n])
+		require.True(t, bytes.Equal(want, got), "overlap by shift %d: bytes differ", shift)
+	}
+}
+
+// TestAppend checks Append against append, with room in dst and without.
+func TestAppend(t *testing.T) {
+	src := bytes.Repeat([]byte("0123456789abcdef"), Long/8)
+	for _, n := range []int{0, 5, Long, len(src)} {
+		roomy := make([]byte, 3, 3+n)
+		copy(roomy, "abc")
+		got := Append(roomy, src[:n])
+		require.Equal(t, append([]byte("abc"), src[:n]...), got)
+		require.Equal(t, cap(roomy), cap(got), "appended in place")
+		require.Equal(t, append([]byte("abc"), src[:n]...), Append([]byte("abc"), src[:n]))
+	}
+}
+
+// BenchmarkCopy: copy and Copy into a destination 4 bytes past an
+// aligned one, as into a slot's payload (in cache: the ring's case,
+// through memory, is bench's BenchmarkThroughputLarge).
+func BenchmarkCopy(b *testing.B) {
+	for _, n := range []int{Long, 4 << 10, 8 << 10, 16 << 10, 64 << 10} {
+		src := make([]byte, n)
+		dst := make([]byte, n+4)
+		for _, c := range []struct {
+			name string
+			fn   func(dst, src []byte) int
+		}{{"copy", func(d, s []byte) int { return copy(d, s) }}, {"Copy", Copy}} {
+			b.Run(c.name+"/"+strconv.Itoa(n), func(b *testing.B) {
+				b.SetBytes(int64(n))
+				for b.Loop() {
+					c.fn(dst[4:], src)
+				}
+			})
+		}
+	}
+}
