@@ -9,7 +9,7 @@
 // offset of the buffer a message is joined in, so the ring's long copies
 // took Go's AVX loop. Through memory that is not in cache, that held
 // the ring's 1 MiB messages in 16 KiB slots (a 64 MiB ring) to a median
-// 0.69x of the C reference ring's throughput, against 0.79x with Copy
+// 0.69x of the C reference ring's throughput, against 0.78x with Copy
 // (docs/DESIGN.md, "Copies").
 //
 // Elsewhere, and in builds with the race detector (which does not see
