@@ -46,11 +46,21 @@ func largeSizes(slot, slots int) []int {
 // fragments that fit the ring, and in more fragments than the ring has
 // slots, and receives them with each receiving call.
 func TestLargeRoundTrip(t *testing.T) {
-	const slot, slots = 64, 8
+	for _, g := range largeGeometries {
+		testLargeRoundTrip(t, g.slot, g.slots)
+	}
+}
+
+// largeGeometries: the rings of the tests of every edge length. Slots of
+// 64 bytes make many fragments; slots of 16 KiB make every fragment's copy
+// long enough for memcopy's REP MOVSB (docs/DESIGN.md, "Copies").
+var largeGeometries = []struct{ slot, slots int }{{64, 8}, {16 << 10, 8}}
+
+func testLargeRoundTrip(t *testing.T, slot, slots int) {
 	sizes := largeSizes(slot, slots)
 	for _, recv := range []string{"Recv", "RecvBatch"} {
 		for _, send := range []string{"Send", "SendBatch"} {
-			t.Run(send+"/"+recv, func(t *testing.T) {
+			t.Run(fmt.Sprintf("slot=%d/%s/%s", slot, send, recv), func(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				defer cancel()
 				_, p, c := heapRing(t, ring.Config{SlotSize: slot, Slots: slots, MaxMessage: 1 << 20})

@@ -22,19 +22,26 @@ import (
 
 // fragments is how many fragments of a 64-byte-slot ring a message of n
 // bytes has: none for an empty one, which Next ends at once.
-func fragments(n int) int {
+func fragments(n int) int { return fragmentsIn(n, 64) }
+
+// fragmentsIn is fragments for slots of slot bytes: a slot holds slot-4,
+// a first fragment slot-12.
+func fragmentsIn(n, slot int) int {
 	switch {
 	case n == 0:
 		return 0
-	case n <= 60:
+	case n <= slot-4:
 		return 1
 	}
-	return 1 + (n-52+59)/60
+	return 1 + (n-(slot-12)+slot-5)/(slot-4)
 }
 
 // readNext reads the message with Next alone, checking every fragment's
 // length: each full but the last, none longer than a slot holds.
-func readNext(r *ring.MessageReader) ([]byte, int, error) {
+func readNext(r *ring.MessageReader) ([]byte, int, error) { return readNextIn(r, 64) }
+
+// readNextIn is readNext for slots of slot bytes.
+func readNextIn(r *ring.MessageReader, slot int) ([]byte, int, error) {
 	var got []byte
 	k := 0
 	for {
@@ -45,7 +52,7 @@ func readNext(r *ring.MessageReader) ([]byte, int, error) {
 		if err != nil {
 			return got, k, err
 		}
-		if len(b) == 0 || len(b) > 60 {
+		if len(b) == 0 || len(b) > slot-4 {
 			return got, k, fmt.Errorf("fragment %d of %d bytes", k, len(b))
 		}
 		got = append(got, b...)
@@ -71,10 +78,15 @@ func requireTornThen(t *testing.T, ctx context.Context, c *ring.Consumer, want s
 // io.ReadAll, whose first buffer is 512 bytes: Read spans fragments and
 // stops inside them), and by WriteTo (through io.Copy).
 func TestMessageReader(t *testing.T) {
-	const slot, slots = 64, 8
+	for _, g := range largeGeometries {
+		testMessageReader(t, g.slot, g.slots)
+	}
+}
+
+func testMessageReader(t *testing.T, slot, slots int) {
 	sizes := largeSizes(slot, slots)
 	for _, how := range []string{"Next", "Read", "WriteTo"} {
-		t.Run(how, func(t *testing.T) {
+		t.Run(fmt.Sprintf("slot=%d/%s", slot, how), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			_, p, c := heapRing(t, ring.Config{SlotSize: slot, Slots: slots, MaxMessage: 1 << 20})
@@ -92,13 +104,13 @@ func TestMessageReader(t *testing.T) {
 				r, err := c.Reader(ctx)
 				require.NoError(t, err, "message %d, %d bytes", i, n)
 				require.Equal(t, n, r.Len())
-				require.Equal(t, fragments(n) > slots, r.Streaming(), "message %d, %d bytes: streams", i, n)
+				require.Equal(t, fragmentsIn(n, slot) > slots, r.Streaming(), "message %d, %d bytes: streams", i, n)
 				var got []byte
 				switch how {
 				case "Next":
 					var k int
-					got, k, err = readNext(r)
-					require.Equal(t, fragments(n), k, "message %d, %d bytes: fragments", i, n)
+					got, k, err = readNextIn(r, slot)
+					require.Equal(t, fragmentsIn(n, slot), k, "message %d, %d bytes: fragments", i, n)
 				case "Read":
 					got, err = io.ReadAll(struct{ io.Reader }{r})
 				case "WriteTo":
@@ -161,10 +173,15 @@ func writeMessage(ctx context.Context, p *ring.Producer, n int, msg []byte, how 
 // Next and Commit, by Write, and by ReadFrom, with n exactly the length;
 // messages longer than the ring stream while the consumer receives them.
 func TestMessageWriter(t *testing.T) {
-	const slot, slots = 64, 8
+	for _, g := range largeGeometries {
+		testMessageWriter(t, g.slot, g.slots)
+	}
+}
+
+func testMessageWriter(t *testing.T, slot, slots int) {
 	sizes := largeSizes(slot, slots)
 	for _, how := range []string{"Commit", "Write", "ReadFrom"} {
-		t.Run(how, func(t *testing.T) {
+		t.Run(fmt.Sprintf("slot=%d/%s", slot, how), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			_, p, c := heapRing(t, ring.Config{SlotSize: slot, Slots: slots, MaxMessage: 1 << 20})

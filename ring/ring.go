@@ -867,7 +867,8 @@ type SideStats struct {
 	// counts k. A producer killed between marking slots published and
 	// storing head leaves head behind, by at most a ring, until the
 	// next producer takes the role: the consumer may have taken those
-	// slots, so the consumer's count may pass the producer's meanwhile.
+	// slots, so the consumer's count may pass the producer's meanwhile
+	// (and Stats.Fill, from the same cursors, reads 0).
 	Messages uint64 `json:"messages"`
 	Bytes    uint64 `json:"bytes"`  // may lag Messages by up to 64 publications
 	Stalls   uint64 `json:"stalls"` // calls that found the ring full (producer) or empty (consumer) and waited, one per call; lags like Bytes

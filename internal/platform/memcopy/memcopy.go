@@ -1,9 +1,12 @@
 // Package memcopy copies the long runs of bytes that go into and out of a
-// ring's slots as the C library's memcpy does on CPUs where that is
-// faster than Go's copy.
+// ring's slots as the C library's memcpy copies mid-sized runs, on CPUs
+// where that is faster than Go's copy.
 //
 // On Intel CPUs with ERMS and FSRM, glibc's memcpy copies a long run with
-// REP MOVSB from a destination aligned to a cache line. Go's copy takes
+// REP MOVSB from a destination aligned to a cache line (up to its
+// non-temporal threshold, a fraction of the L3 cache, beyond which it
+// uses non-temporal stores; Copy has no such path, and copies of several
+// MiB, from slots that large, still take REP MOVSB). Go's copy takes
 // REP MOVSQ there, and only to a 16-byte-aligned destination; a slot's
 // payload starts 4 bytes into the slot, and a fragment lands at any
 // offset of the buffer a message is joined in, so the ring's long copies
@@ -12,16 +15,16 @@
 // 0.69x of the C reference ring's throughput, against 0.78x with Copy
 // (docs/DESIGN.md, "Copies").
 //
-// Elsewhere, and in builds with the race detector (which does not see
-// memory that assembly writes), Copy is copy.
+// Elsewhere, and in builds with the race detector, msan or asan (which do
+// not see memory that assembly writes), Copy is copy.
 package memcopy
 
-// Long is the length from which Copy may differ from copy: glibc's
-// threshold for REP MOVSB with 32-byte vectors. In cache, REP MOVSB does
-// no better than copy, and worse for some lengths and alignments (2 KiB
-// took 2.5x as long in BenchmarkCopy); its gain is through memory. A
-// caller on a fast path checks Long first, so that short copies stay
-// inlined copies.
+// Long is the length from which Copy may differ from copy. glibc, with
+// FSRM, takes REP MOVSB from about 2 KiB; here the threshold is measured:
+// in cache REP MOVSB does no better than copy, and worse for some lengths
+// and alignments (2 KiB took 2.5x as long in BenchmarkCopy), and its gain
+// is through memory, for the long copies of large messages. A caller on a
+// fast path checks Long first, so that short copies stay inlined copies.
 const Long = 4096
 
 // Copy is copy(dst, src): it copies min(len(dst), len(src)) bytes and

@@ -10,13 +10,36 @@ import (
 
 // TestCopy checks Copy against copy for every alignment of either side
 // within a cache line, lengths around Long, a shorter side of either
-// kind, and overlapping slices in both directions.
+// kind, and overlapping slices in both directions. Where useMovsb is
+// false it compares copy with copy; TestMovsbAligned (amd64) checks the
+// assembly on any x86-64.
 func TestCopy(t *testing.T) {
 	t.Logf("REP MOVSB in use: %v", useMovsb)
-	src := make([]byte, 3*Long+256)
-	for i := range src {
-		src[i] = byte(i*7 + i>>8)
+	checkCopy(t, Copy)
+	long := bytes.Repeat(testBytes(), 2)
+	for _, shift := range []int{-1, 1, -64, 64, -Long + 1, Long - 1} {
+		want := bytes.Clone(long)
+		got := bytes.Clone(long)
+		from, to := Long, Long+shift
+		n := 2 * Long
+		copy(want[to:to+n], want[from:from+n])
+		Copy(got[to:to+n], got[from:from+n])
+		require.True(t, bytes.Equal(want, got), "overlap by shift %d: bytes differ", shift)
 	}
+}
+
+func testBytes() []byte {
+	b := make([]byte, 3*Long+256)
+	for i := range b {
+		b[i] = byte(i*7 + i>>8)
+	}
+	return b
+}
+
+// checkCopy checks fn against copy, for slices that do not overlap.
+func checkCopy(t *testing.T, fn func(dst, src []byte) int) {
+	t.Helper()
+	src := testBytes()
 	for _, n := range []int{0, 1, 63, 64, Long - 1, Long, Long + 1, 3*Long + 17} {
 		for so := range 64 {
 			for do := range 64 {
@@ -28,21 +51,11 @@ func TestCopy(t *testing.T) {
 					got := make([]byte, n+128)
 					s := src[so : so+n-cut.src]
 					k := copy(want[do:do+n-cut.dst], s)
-					require.Equal(t, k, Copy(got[do:do+n-cut.dst], s), "n %d src+%d dst+%d cut %v", n, so, do, cut)
+					require.Equal(t, k, fn(got[do:do+n-cut.dst], s), "n %d src+%d dst+%d cut %v", n, so, do, cut)
 					require.True(t, bytes.Equal(want, got), "n %d src+%d dst+%d cut %v: bytes differ", n, so, do, cut)
 				}
 			}
 		}
-	}
-	long := bytes.Repeat(src, 2)
-	for _, shift := range []int{-1, 1, -64, 64, -Long + 1, Long - 1} {
-		want := bytes.Clone(long)
-		got := bytes.Clone(long)
-		from, to := Long, Long+shift
-		n := 2 * Long
-		copy(want[to:to+n], want[from:from+n])
-		Copy(got[to:to+n], got[from:from+n])
-		require.True(t, bytes.Equal(want, got), "overlap by shift %d: bytes differ", shift)
 	}
 }
 
