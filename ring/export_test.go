@@ -11,6 +11,10 @@ func SetTestHooks(snapshot func(seq *atomic.Uint32), waited func()) {
 	hookSnapshot, hookWaited = snapshot, waited
 }
 
+// SetFoundHook sets hookFound; nil clears it. Call it only while no
+// Producer or Consumer call runs.
+func SetFoundHook(fn func()) { hookFound = fn }
+
 // SetStreamHook sets hookStreamStore; nil clears it. Call it only while no
 // Producer or Consumer call runs.
 func SetStreamHook(fn func(producer bool, cursor uint64)) { hookStreamStore = fn }

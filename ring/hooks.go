@@ -21,4 +21,7 @@ var (
 	// mark of the slot at seq (start); false stops the clearing there,
 	// as the death of that producer would.
 	hookClear func(seq uint64) bool
+	// hookFound runs in check when the peer's process was found dead or
+	// stopped, before the final poll.
+	hookFound func()
 )

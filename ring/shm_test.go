@@ -350,6 +350,39 @@ func TestPeerKilledShortCalls(t *testing.T) {
 	}
 }
 
+// TestPeerDeadAsDeadlinePasses: a call whose context ends while the check
+// that finds the peer dead reads /proc (held there by a test hook) still
+// reports ErrPeerDead, and the next call waits an interval of its own
+// before it reports it again. Deciding by ctx.Err() rather than by the
+// error, the wait kept the reporting call's schedule, and the next call
+// reported the death early, by however long the check had taken: 1.2 ms
+// short of the interval in a fresh clone's make test.
+func TestPeerDeadAsDeadlinePasses(t *testing.T) {
+	shmtest.NoLeaks(t)
+	const liveness = 200 * time.Millisecond
+	cmd, call := sideOfHeldRing(t, "empty", liveness)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	_ = cmd.Wait()
+	ring.SetFoundHook(func() { time.Sleep(liveness / 2) })
+	for calls := 1; ; calls++ {
+		ctx, cancel := context.WithTimeout(context.Background(), liveness/4)
+		err := call(ctx)
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			require.Less(t, calls, 1000, "the dead peer was never checked")
+			continue
+		}
+		require.ErrorIs(t, err, ring.ErrPeerDead, "call %d", calls)
+		break
+	}
+	ring.SetFoundHook(nil)
+	again := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.ErrorIs(t, call(ctx), ring.ErrPeerDead)
+	require.GreaterOrEqual(t, time.Since(again), liveness, "calling again after ErrPeerDead waits a whole interval again")
+}
+
 // TestTakeover: a producer that dies without closing leaves its role to the
 // next process, which resumes at the committed cursor; the consumer sees
 // one unbroken sequence. While the first holds the role, nobody else gets it.

@@ -250,7 +250,10 @@ func (w *waiter) waitFor(ctx context.Context, p poller) error {
 		// else, the next call starts a schedule of its own: calling
 		// again after ErrPeerUnresponsive waits again, at least an
 		// interval, instead of failing at its first look at the clock.
-		if ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
+		// The error decides, not ctx.Err(): a context that ends while
+		// the check reads /proc must not keep the schedule of a call
+		// that reported the peer dead (TestPeerDeadAsDeadlinePasses).
+		if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 			w.live = liveCheck{mark: p.peerCursor()}
 		}
 		// A wait that fails (closed, cancelled, dead peer) is a good
@@ -396,6 +399,9 @@ func (w *waiter) check(ctx context.Context, p poller) (bool, error) {
 		return false, nil
 	}
 	if err := checkPeer(w.them, &lc.stopped); err != nil {
+		if hookFound != nil {
+			hookFound()
+		}
 		return w.final(p, err)
 	}
 	return false, nil
