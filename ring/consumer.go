@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/shmring/shmring/internal/platform/fence"
+	"github.com/shmring/shmring/internal/platform/memcopy"
 )
 
 // Consumer is the receiving side of a ring. Get it from Ring.Consumer.
@@ -199,7 +200,7 @@ func (c *Consumer) copyOut(ctx *context.Context, buf []byte) (int, error) {
 	if int(n) > len(buf) {
 		return int(n), io.ErrShortBuffer
 	}
-	copyIn(buf, s[lenSize:lenSize+n])
+	memcopy.Copy(buf, s[lenSize:lenSize+n])
 	c.tail++
 	c.bytes += uint64(n)
 	// release, with publishCursor inlined here (release is not: it calls

@@ -312,7 +312,7 @@ func (p *Producer) putFragments(msg []byte, pos int, k uint64) int {
 			copy(dst[:half], msg[pos:])
 			crash("send-large-mid-fragment")
 		}
-		pos += copyIn(dst, msg[pos:])
+		pos += memcopy.Copy(dst, msg[pos:])
 		p.hold(s, p.head, w) // publishLarge marks the run, its first slot last
 		p.head++
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+
+	"github.com/shmring/shmring/internal/platform/memcopy"
 )
 
 // Messages of any length, in place: a MessageReader hands out a message's
@@ -340,7 +342,7 @@ func (r *MessageReader) Read(p []byte) (n int, err error) {
 			}
 			r.rem = b
 		}
-		k := copyIn(p[n:], r.rem)
+		k := memcopy.Copy(p[n:], r.rem)
 		r.rem = r.rem[k:]
 		n += k
 	}
@@ -711,7 +713,7 @@ func (w *MessageWriter) Write(b []byte) (n int, err error) {
 		if err != nil {
 			return n, err
 		}
-		k := copyIn(space, b)
+		k := memcopy.Copy(space, b)
 		b = b[k:]
 		n += k
 		if err := w.advance(k, false); err != nil {

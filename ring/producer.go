@@ -794,7 +794,7 @@ func putPayload(dst, msg []byte) {
 		crash("send-mid-payload")
 		copy(dst[half:], msg[half:])
 	} else {
-		copy(dst, msg) // not copyIn: put, which calls this, would not inline
+		copy(dst, msg) // not memcopy.Copy: put, which calls this, would not inline
 	}
 }
 

@@ -22,16 +22,24 @@ package memcopy
 // Long is the length from which Copy may differ from copy. glibc, with
 // FSRM, takes REP MOVSB from about 2 KiB; here the threshold is measured:
 // in cache REP MOVSB does no better than copy, and worse for some lengths
-// and alignments (2 KiB took 2.5x as long in BenchmarkCopy), and its gain
-// is through memory, for the long copies of large messages. A caller on a
-// fast path checks Long first, so that short copies stay inlined copies.
+// and alignments (2 KiB took 2.5x as long in BenchmarkMovsb), and its gain
+// is through memory, for the long copies of large messages.
 const Long = 4096
 
 // Copy is copy(dst, src): it copies min(len(dst), len(src)) bytes and
-// returns that number. Overlapping slices are copied as copy does.
+// returns that number. Overlapping slices are copied as copy does. It
+// inlines: a short copy costs a comparison more than copy.
 func Copy(dst, src []byte) int {
+	if len(dst) < Long || len(src) < Long || !useMovsb {
+		return copy(dst, src)
+	}
+	return copyLong(dst, src)
+}
+
+// copyLong is Copy of at least Long bytes, where REP MOVSB is in use.
+func copyLong(dst, src []byte) int {
 	n := min(len(dst), len(src))
-	if n < Long || !useMovsb || overlap(dst[:n], src[:n]) {
+	if overlap(dst[:n], src[:n]) {
 		return copy(dst, src)
 	}
 	return movsbAligned(dst[:n], src[:n])

@@ -2,7 +2,6 @@ package memcopy
 
 import (
 	"bytes"
-	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -69,26 +68,5 @@ func TestAppend(t *testing.T) {
 		require.Equal(t, append([]byte("abc"), src[:n]...), got)
 		require.Equal(t, cap(roomy), cap(got), "appended in place")
 		require.Equal(t, append([]byte("abc"), src[:n]...), Append([]byte("abc"), src[:n]))
-	}
-}
-
-// BenchmarkCopy: copy and Copy into a destination 4 bytes past an
-// aligned one, as into a slot's payload (in cache: the ring's case,
-// through memory, is bench's BenchmarkThroughputLarge).
-func BenchmarkCopy(b *testing.B) {
-	for _, n := range []int{Long, 4 << 10, 8 << 10, 16 << 10, 64 << 10} {
-		src := make([]byte, n)
-		dst := make([]byte, n+4)
-		for _, c := range []struct {
-			name string
-			fn   func(dst, src []byte) int
-		}{{"copy", func(d, s []byte) int { return copy(d, s) }}, {"Copy", Copy}} {
-			b.Run(c.name+"/"+strconv.Itoa(n), func(b *testing.B) {
-				b.SetBytes(int64(n))
-				for b.Loop() {
-					c.fn(dst[4:], src)
-				}
-			})
-		}
 	}
 }
