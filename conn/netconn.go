@@ -19,7 +19,8 @@ import (
 // beside it, as net.UnixConn keeps ReadMsgUnix beside Read.
 //
 // Write sends its bytes as one message or more, each small enough to be
-// published whole (a quarter of the ring at most), so a Write cut short by
+// sent whole (a quarter of the ring at most: Send waits for all of its
+// slots before it publishes any), so a Write cut short by
 // its deadline or by Close has sent a prefix of whole messages and never
 // leaves the peer half a message. Read returns what has arrived, up to
 // len(p), without waiting for more: the rest of the message it is in, or

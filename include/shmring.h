@@ -306,8 +306,10 @@ SHMRING_STATIC_ASSERT(sizeof(void *) == 8, "shmring is 64-bit only");
  * reservations) carries the other mark, and the publication marks the run
  * of such slots: slots first+1 .. last in order, then the first
  * (shmring__mark_run). The consumer reads in order, so it sees the whole
- * run or none of it, as one store of head made it in layout 3: a message
- * in fragments that fits the ring is never seen in part. A slot the
+ * run or none of it, as one store of head made it in layout 3: this
+ * header's producer publishes a message in fragments that fits the ring
+ * as one run (Go's, in runs of 32 KiB: see "Messages of any size"). A
+ * slot the
  * producer writes and publishes at once (a message in one slot, an abort)
  * is marked at once, every slot before it being marked already. The
  * consumer looks at the marks from where its copy of head ends, and takes
@@ -352,13 +354,20 @@ SHMRING_STATIC_ASSERT(sizeof(void *) == 8, "shmring is 64-bit only");
  * 1 + ceil((len - (slot_size - 12)) / (slot_size - 4)) slots, and the
  * cursors, which count slots, advance by that much (so do shmring_stats'
  * messages and fill).
- *   - A message that takes at most slot_count slots is written whole
- *     before the call returns, published by one run of marks (its first
- *     slot's last) and released with one store, and a consumer takes it
- *     once all its slots are marked: a call that fails sent, or received,
- *     none of it. (A producer that dies while it marks one leaves its
- *     first slot unpublished, so none of it is: the producer that takes
- *     the role over clears the marks of the rest and writes over it.)
+ *   - A message that takes at most slot_count slots is written once all
+ *     its slots are free, before the call returns, published by one run
+ *     of marks (its first slot's last; Go's producer publishes it in runs
+ *     of 32 KiB, with no wait in between, so that the consumer copies one
+ *     while the next is written) and released with one store. The
+ *     consumer copies its fragments as they are published, and takes it
+ *     as a message only once it has read all of them: a call that fails
+ *     sent, or received, none of it, and leaves it whole. (A producer that
+ *     dies while it marks a run leaves the run's first slot unpublished,
+ *     so none of the run is: the producer that takes the role over clears
+ *     the marks of the rest and writes over it. Go's producer that dies
+ *     between two runs leaves part of the message published; the producer
+ *     that takes the role over publishes an abort after it, as for a
+ *     streamed message, and the consumer's recv returns SHMRING_ETORN.)
  *   - A larger one is streamed: the producer publishes its fragments a run
  *     at a time as it writes them (each run marked as above, a dead
  *     producer's last run seen whole or not at all), the consumer copies
@@ -1606,8 +1615,8 @@ static inline uint32_t shmring__len(const struct shmring *r, uint64_t pos)
 /* Internal: publish the run of slots of positions first to end - 1, which
  * the producer wrote with shmring__hold: mark slots first + 1 .. end - 1
  * in order, then the run's first slot, last. The consumer reads in order,
- * so it sees the whole run or none of it (a message in fragments that
- * fits the ring is never seen in part), as one store of head made it in
+ * so it sees the whole run or none of it (this producer's message in
+ * fragments that fits the ring is one run), as one store of head made it in
  * layout 3. A producer that dies in the middle leaves the first slot
  * unpublished and some after it marked: no consumer reaches them, and the
  * producer that takes the role over clears their marks
@@ -1877,8 +1886,8 @@ static inline int shmring__cons_poll(struct shmring *r)
 		if (SHMRING_LOAD(&r->cons.closed))
 			return SHMRING_ECLOSED;
 		/* Part of a message that fits the ring, which a producer
-		 * publishes whole: it cannot come from a producer of this
-		 * ring. */
+		 * finishes before it closes: it cannot come from a producer
+		 * of this ring. */
 		if (r->cons.peer != r->cons.next && r->cons.need > 1)
 			return SHMRING_ECORRUPT;
 		return SHMRING_EOF;
@@ -2587,12 +2596,16 @@ static inline int shmring__recv_slow(struct shmring *r, unsigned char *out, size
 		goto out;
 	}
 	if (k <= r->slot_count) {
-		/* Published at once: wait for all of it, read it, release it
-		 * with one store. */
-		if ((rc = shmring__more(r, call, k)) != 0)
-			goto out;
+		/* Published in runs once its producer has room for all of it:
+		 * read each fragment once it is published (so that a producer
+		 * that died in the middle of it, and the abort of the one that
+		 * took over, are seen without waiting for k slots), release it
+		 * all with one store. A wait that ends, with timeout_ns 0 too,
+		 * leaves it where it is. */
 		memcpy(out, slot + SHMRING_LEN_SIZE + SHMRING_TOTAL_SIZE, (size_t)got);
 		for (i = 1; i < k; i++) {
+			if ((rc = shmring__more(r, call, i + 1)) != 0)
+				goto out;
 			kind = shmring__get(r, c->next + i, out, total, &got);
 			if (kind == SHMRING__ABORT) { /* as Go: torn, not corrupt */
 				c->next += i + 1;
@@ -2656,8 +2669,10 @@ out:
  * and every message was received. If buf is too short it returns
  * SHMRING_ESHORTBUF with the message's length in *len, and the message
  * stays (fragmented or not, even larger than the ring: the first fragment
- * has the length). A fragmented message that fits the ring is waited for
- * until all of it is published, and released at once; one larger than the
+ * has the length). A fragmented message that fits the ring is copied as
+ * its fragments are published (with timeout_ns 0, as far as they are), and
+ * released at once when all of it is read; a wait that ends in the middle
+ * of it leaves it where it is, for the next call; one larger than the
  * ring is copied as it comes and released a run at a time, which needs
  * waiting: with timeout_ns 0 it is refused, and stays (SHMRING_ETOOLARGE,
  * with its length in *len; Go: TryRecv). A call that ends in the middle of

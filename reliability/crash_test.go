@@ -231,11 +231,12 @@ func TestCrashPointsProducer(t *testing.T) {
 
 // TestCrashPointsLarge (RELIABILITY items 9 and 13, for messages in
 // fragments): a producer peer sends messages of 20 to 4096 bytes through a
-// ring of 8 slots of 64 bytes (in one slot, in fragments published whole,
-// or streamed through a ring too small for them) and kills itself inside a
-// fragmented send, on a random visit: with a fragment half written, with a
-// run of fragments written and not published, or with a run of a streaming
-// message published and the rest not. The test, as consumer, checks every
+// ring of 8 slots of 64 bytes (in one slot, in fragments that fit the ring,
+// published in runs of 2, or streamed through a ring too small for them)
+// and kills itself inside a fragmented send, on a random visit: with a
+// fragment half written, with a run of fragments written and not
+// published, or with a run of a message published and the rest not. The
+// test, as consumer, checks every
 // message it receives (length, CRC32C, sequence number): no part of a
 // message is ever delivered as a whole one; the message being sent may be
 // torn (ErrTorn, with ErrPeerDead or the end of the wait); and the next

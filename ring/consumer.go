@@ -99,9 +99,13 @@ func (c *Consumer) MaxMessage() int { return int(c.maxMsg) }
 // length and io.ErrShortBuffer, and the message stays in the ring: grow
 // buf to that length and call again. A buffer of MaxMessage bytes is never
 // short, but may be far larger than any message sent (1 GiB by default):
-// growing on io.ErrShortBuffer costs one more call per larger message. A fragmented message that fits the ring is waited
-// for whole, then copied; one of more fragments than the ring has slots is
-// copied as it arrives, and its slots released as they are copied. If the
+// growing on io.ErrShortBuffer costs one more call per larger message. A
+// fragmented message is copied as its fragments are published (a producer
+// publishes them a run at a time). One that fits the ring is released with
+// one store once all of it is copied, and a wait that ends in the middle
+// of it leaves it in the ring, for the next call, as if none of it had been
+// read; one of more fragments than the ring has slots has its slots
+// released as they are copied. If the
 // wait for the rest of such a message ends (ctx, the producer dead or
 // stopped, Close), Recv returns its error wrapped with ErrTorn too; the
 // next call discards the rest of the message and returns ErrTorn, and the
@@ -158,7 +162,8 @@ func (c *Consumer) recvWaiting(ctx context.Context, buf []byte) (int, error) {
 }
 
 // TryRecv is Recv without waiting: it returns ErrEmpty when there is no
-// message, or a fragmented message is not all published yet (it stays). A
+// message, or a fragmented message is not all published yet (it stays; an
+// abort in what is published ends it, ErrTorn, as in Recv). A
 // message of more fragments than the ring has slots is never there whole:
 // TryRecv refuses it with ErrMessageTooLarge, and leaves it for Recv or
 // RecvBatch. It never checks the producer's liveness (Ring.Stats does).
@@ -374,8 +379,9 @@ func (c *Consumer) poll() (bool, error) {
 			return false, ErrClosed
 		}
 		if c.cachedHead != c.tail {
-			// A wait for a fragmented message that fits the
-			// ring, which a producer publishes whole.
+			// A wait for the rest of a fragmented message that
+			// fits the ring, which a producer finishes before
+			// it closes (Close waits for the call).
 			return false, fmt.Errorf("%w: the producer closed with %d of the %d slots of the message at %d published",
 				ErrCorrupt, c.cachedHead-c.tail, c.more+1, c.tail)
 		}

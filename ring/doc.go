@@ -90,10 +90,13 @@
 // travels in fragments in consecutive slots, marked by flag bits in each
 // slot's length word (docs/LAYOUT.md, "Fragments"); a message that fits a
 // slot costs what it always did. A fragmented message that fits the ring
-// (no more fragments than slots) is published whole, with one store, and
-// received whole; a longer one streams: the producer publishes its
-// fragments as slots free up and the consumer copies and releases them as
-// they come, so a 100 MiB message passes through a 256 KiB ring. The
+// (no more fragments than slots) is sent once all its slots are free, and
+// published a run of 32 KiB of slots at a time while the consumer copies
+// it out; the consumer releases it with one store once all of it is
+// copied, and a call that ends early on either side leaves it whole. A
+// longer one streams: the producer publishes its fragments as slots free
+// up and the consumer copies and releases them as they come, so a 100 MiB
+// message passes through a 256 KiB ring. The
 // cursors, and Stats' message counts, count slots.
 //
 // Recv with a buffer too short for a message, fragmented or not, returns
@@ -124,12 +127,16 @@
 // context given to Reader or Writer governs every wait of it, as an
 // http.Request's context governs the request.
 //
-// Only a streaming message can be torn: when a call ends in the middle of
-// one (its context, a dead or stopped peer, Close), or a producer dies or
-// a consumer takes over in the middle of one. The consumer then never
-// receives part of it as if it were whole: the call returns ErrTorn (with
-// the error that ended it), its next call discards the rest and returns
-// ErrTorn, and the next message arrives whole. A producer that takes the
+// Only a streaming message can be torn by a call: when a call ends in the
+// middle of one (its context, a dead or stopped peer, Close), or a consumer
+// takes over in the middle of one. A message that fits the ring, if
+// published in more than one run, is torn only by its producer's death
+// between two runs. The consumer then never receives part of it as if it
+// were whole: the call returns ErrTorn (with the error that ended it), its
+// next call discards the rest and returns ErrTorn, and the next message
+// arrives whole. (A call waiting for the rest of a message that fits the
+// ring returns its wait's error, ErrPeerDead, and leaves the message; the
+// abort below ends it, ErrTorn, at the next call.) A producer that takes the
 // role over from one that died mid-message publishes an abort before
 // anything else; it never continues the dead one's message.
 //

@@ -102,6 +102,103 @@ func TestTakeoverProducerMidMessage(t *testing.T) {
 	}
 }
 
+// firstRun writes the fragments of msg, a message that fits the ring of
+// p, into its slots and publishes its first run of them (streamRun), as
+// Send does before its next run: what a producer killed between two runs
+// (crash point send-large-mid-message) leaves.
+func firstRun(t *testing.T, p *Producer, msg []byte) {
+	t.Helper()
+	k := fragmentCount(uint64(len(msg)), p.size)
+	require.Less(t, p.streamRun, k, "more than one run")
+	require.LessOrEqual(t, k, p.n, "fits the ring")
+	require.NoError(t, p.open())
+	p.putFragments(msg, 0, p.streamRun)
+	p.publishLarge()
+	p.end()
+}
+
+// TestFittingMessageInRuns: a message that fits the ring is published a
+// run at a time, and a consumer reads what is published of it, never part
+// of it as a whole message. A wait that ends in the middle leaves it
+// where it is, for the next call, whole. After its producer died in the
+// middle of it, the abort of the producer that takes over ends it at once
+// (ErrTorn) for every receiving call: none waits for slots the dead one
+// never published.
+func TestFittingMessageInRuns(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	msg := make([]byte, 300) // 6 slots of 64 bytes in a ring of 8; runs of 2
+	for i := range msg {
+		msg[i] = byte(i * 7)
+	}
+	buf := make([]byte, 4096)
+
+	t.Run("a wait that ends leaves it", func(t *testing.T) {
+		r, p := fragRing(t)
+		c, err := r.Consumer()
+		require.NoError(t, err)
+		firstRun(t, p, msg)
+		_, err = c.TryRecv(buf)
+		require.ErrorIs(t, err, ErrEmpty)
+		short, cancelShort := context.WithTimeout(ctx, 20*time.Millisecond)
+		_, err = c.Recv(short, buf)
+		cancelShort()
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		require.NotErrorIs(t, err, ErrTorn)
+		require.Zero(t, r.h.tail.Load(), "nothing of it released")
+
+		// The producer's next runs, as Send would have published them.
+		require.NoError(t, p.open())
+		p.putFragments(msg, int(p.size-lenSize-totalSize+(p.streamRun-1)*uint64(p.payload)),
+			fragmentCount(uint64(len(msg)), p.size)-p.streamRun)
+		p.publishLarge()
+		p.end()
+		n, err := c.Recv(ctx, buf)
+		require.NoError(t, err)
+		require.Equal(t, msg, buf[:n])
+	})
+
+	recvs := map[string]func(c *Consumer) error{
+		"Recv": func(c *Consumer) error {
+			_, err := c.Recv(ctx, buf)
+			return err
+		},
+		"TryRecv": func(c *Consumer) error {
+			_, err := c.TryRecv(buf)
+			return err
+		},
+		"RecvBatch": func(c *Consumer) error {
+			_, err := c.RecvBatch(ctx, 8, func([]byte) error { return nil })
+			return err
+		},
+		"Reader": func(c *Consumer) error {
+			mr, err := c.Reader(ctx)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(io.Discard, mr)
+			return errors.Join(err, mr.Close())
+		},
+	}
+	for name, recv := range recvs {
+		t.Run("producer died, "+name, func(t *testing.T) {
+			r, p := fragRing(t)
+			c, err := r.Consumer()
+			require.NoError(t, err)
+			firstRun(t, p, msg)
+			die(r, &r.h.prod)
+			p2, err := r.Producer()
+			require.NoError(t, err)
+			require.Equal(t, p.streamRun+1, r.h.head.Load(), "the abort published at claim")
+			require.ErrorIs(t, recv(c), ErrTorn, "the abort ends the message, with nothing sent after it")
+			require.NoError(t, p2.Send(ctx, []byte("after")))
+			n, err := c.Recv(ctx, buf)
+			require.NoError(t, err)
+			require.Equal(t, "after", string(buf[:n]))
+		})
+	}
+}
+
 // TestTakeoverConsumerMidMessage: a consumer that takes over from one that
 // died in the middle of a message discards the rest of it (ErrTorn), and
 // receives the next message whole; one that takes over at a message
@@ -530,11 +627,11 @@ func fragmentOracle(at func(uint64) []byte, published uint64, resync bool, bufLe
 	if k > slots {
 		return oracleResult{err: ErrMessageTooLarge}, true
 	}
-	if published < k {
-		return oracleResult{err: ErrEmpty}, true
-	}
 	msg := append([]byte(nil), s[lenSize+totalSize:]...)
 	for i := uint64(1); i < k; i++ {
+		if i >= published { // every published fragment a middle one: not there yet
+			return oracleResult{err: ErrEmpty}, true
+		}
 		s := at(i)
 		w := lenOf(s)
 		switch rest := total - uint64(len(msg)); {

@@ -21,10 +21,15 @@ import (
 // docs/DESIGN.md, "Messages larger than a slot", the reasons.
 //
 // A message of k fragments that fits the ring (k <= Slots) is written
-// whole and published with one store, after waiting for k free slots; the
-// consumer waits until all k are published, then copies them and releases
-// them with one store. Nothing of it is ever seen half sent. A longer one
-// streams: the producer publishes each run of fragments as free slots
+// after waiting for k free slots, and published a run at a time (runs)
+// with no wait in between, so that the consumer copies one run while the
+// next is written; the consumer copies the fragments as they are
+// published and releases all k with one store. A call that ends early, on
+// either side, leaves it whole: the producer published nothing of it, the
+// consumer released nothing. Only a producer that dies between two runs
+// leaves part of it published, which the consumer never returns as a
+// message: the producer that takes over publishes an abort (resume), which
+// the consumer meets as it reads on (ErrTorn). A longer one streams: the producer publishes each run of fragments as free slots
 // allow, and the consumer copies and releases them as they come, so a
 // message of any length passes through a ring of any size.
 //
@@ -53,7 +58,7 @@ func (p *Producer) sendLarge(ctx context.Context, msg []byte) error {
 
 // sendAny sends a message of any length up to max_message, inside a call:
 // first the abort a message left unfinished needs, then the message in one
-// slot, or in fragments published whole, or streamed.
+// slot, or in fragments that fit the ring (runs), or streamed.
 func (p *Producer) sendAny(ctx context.Context, msg []byte) error {
 	if p.mid {
 		if err := p.abort(ctx); err != nil {
@@ -74,8 +79,7 @@ func (p *Producer) sendAny(ctx context.Context, msg []byte) error {
 		if err := p.room(ctx, k); err != nil {
 			return err
 		}
-		p.putFragments(msg, 0, k)
-		p.publishLarge()
+		p.runs(msg, k)
 		return nil
 	}
 	if ctx == nil {
@@ -270,6 +274,26 @@ func (p *Producer) stream(ctx context.Context, msg []byte, k uint64) error {
 		}
 	}
 	return nil
+}
+
+// runs writes a message of k fragments, for which room checked there are
+// free slots, and publishes it a run of streamRun fragments at a time, so
+// that the consumer copies one run while the next is written. Nothing
+// waits or ends it early: it has its slots, and Close waits for it.
+func (p *Producer) runs(msg []byte, k uint64) {
+	if p.head != p.published {
+		p.publish() // the reservations before this message
+	}
+	pos := 0
+	for left := k; left > 0; {
+		run := min(left, p.streamRun)
+		pos = p.putFragments(msg, pos, run)
+		left -= run
+		p.publishLarge()
+		if crashPoints && left > 0 {
+			crash("send-large-mid-message")
+		}
+	}
 }
 
 // torn is the error of a streaming send that ended, by err, after sent
@@ -483,18 +507,21 @@ func (c *Consumer) first(w uint32) (total, k uint64, err error) {
 
 // assemble appends the message at tail, of total bytes in k slots, whose
 // first fragment first checked, to dst, and moves tail past it; the caller
-// releases. A message that fits the ring is waited for whole, then copied;
-// a longer one is copied as it comes, and released every streamRun
-// fragments, and when it has copied all that is published, so that the
-// producer writes while it copies. With ctx nil (TryRecv) nothing is
-// waited for, and a message longer than the ring is refused: it never is
+// releases. Both kinds are copied as they come, so that the producer
+// writes while the consumer copies. A message that fits the ring is
+// released by the caller, whole; a wait for its rest that ends returns
+// the wait's error and leaves tail at its start, nothing released. A
+// longer one is released every streamRun fragments, and when it has
+// copied all that is published. With ctx nil (TryRecv) nothing is waited
+// for: a message that fits the ring is taken only if arrived finds it
+// all there (or ended early), and a longer one is refused: it never is
 // there whole.
 //
 // dst grows only by what is copied into it: Recv's buffer holds total
 // bytes (checked), RecvBatch's grows with the fragments that arrive.
 func (c *Consumer) assemble(ctx context.Context, dst []byte, total, k uint64) ([]byte, error) {
-	if k <= c.n {
-		if err := c.available(ctx, k); err != nil {
+	if k <= c.n && ctx == nil {
+		if err := c.arrived(nil, k); err != nil {
 			return dst, err
 		}
 	} else if ctx == nil {
@@ -507,7 +534,13 @@ func (c *Consumer) assemble(ctx context.Context, dst []byte, total, k uint64) ([
 	got := c.size - lenSize - totalSize
 	seq := start + 1
 	for ; got < total; seq++ {
-		if seq == c.cachedHead { // streaming: wait for more
+		if seq == c.cachedHead && !streaming {
+			// The producer publishes it in runs: wait for the
+			// next, from the message's start (nothing released).
+			if err := c.available(ctx, seq-start+1); err != nil {
+				return dst, err
+			}
+		} else if seq == c.cachedHead { // streaming: wait for more
 			c.tail = seq
 			c.releaseStream()
 			if err := c.available(ctx, 1); err != nil {
@@ -638,6 +671,28 @@ func (c *Consumer) available(ctx context.Context, k uint64) error {
 		return err
 	}
 	return c.waitFor(ctx, c)
+}
+
+// arrived makes sure the message at tail, of k slots (no more than the
+// ring has), can be read without a wait: all k are published, or one
+// published slot ends it early, which the reading stops at (its abort,
+// after its producer died in the middle of it; or a word no fragment of
+// it could have). It waits under ctx as available does (nil: looking
+// once, ErrEmpty). Each slot's word is read once, however often it waits.
+func (c *Consumer) arrived(ctx context.Context, k uint64) error {
+	for seen := uint64(1); ; {
+		if c.cachedHead-c.tail >= k {
+			return nil
+		}
+		for ; seen < c.cachedHead-c.tail; seen++ {
+			if lenOf(c.at(c.tail+seen)) != fragMore|fragCont|uint32(c.payload) {
+				return nil
+			}
+		}
+		if err := c.available(ctx, seen+1); err != nil {
+			return err
+		}
+	}
 }
 
 // releaseStream is releaseRead in the middle of a message larger than the

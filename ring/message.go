@@ -17,7 +17,8 @@ import (
 //
 // Both follow the rules of large.go. A message that fits the ring
 // (fragmentCount <= Slots) is read or written whole: the reader waits
-// until all its slots are published and releases them with one store; the
+// until all its slots are published (or one published ends it early: an
+// abort) and releases them with one store; the
 // writer waits until all the slots n bytes need are free, and publishes
 // what was written with one store, at Close. A longer one streams, and
 // tears as Send and Recv tear: a wait that ends in the middle of it wraps
@@ -79,8 +80,9 @@ type MessageReader struct {
 // governs the request: Reader waits under it for the message, and Next,
 // Read, WriteTo and Close wait under it for the fragments of a message of
 // more fragments than the ring has slots, which stream. A message that
-// fits the ring is waited for whole by Reader, so that its reader never
-// waits; its slots are released together, by Close, or by the Next or
+// fits the ring is waited for whole by Reader (or up to an abort that
+// ends it, after its producer died in the middle of it), so that its
+// reader never waits; its slots are released together, by Close, or by the Next or
 // Read that finds the message's end.
 //
 // The fragments of a streaming message are released as the reader moves
@@ -154,7 +156,7 @@ func (c *Consumer) readerLarge(ctx context.Context) (total, k uint64, err error)
 		return 0, 0, err
 	}
 	if k <= c.n {
-		err = c.available(ctx, k)
+		err = c.arrived(ctx, k)
 	}
 	return total, k, err
 }

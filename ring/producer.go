@@ -279,7 +279,8 @@ type Producer struct {
 	heldLen uint32
 	heldSeq uint64 // its position: slots taken after it (SendBatch, Writer) move head on
 	// more is how many free slots beyond one a wait waits for: a
-	// fragmented message that fits the ring is written whole (large.go).
+	// fragmented message that fits the ring is written once all its
+	// slots are free (large.go).
 	more uint64
 	// mid: a message was begun and not finished (a streaming send
 	// ended early, or the producer this one took over from died in
@@ -346,9 +347,11 @@ func (p *Producer) MaxMessage() int { return int(p.maxMsg) }
 
 // Send copies msg into the next slot and publishes it, waiting while the
 // ring is full. A message longer than a slot's payload (SlotSize-4 bytes)
-// goes in fragments, one per slot: if it fits the ring it is published
-// whole once enough slots are free; if it takes more slots than the ring
-// has, it streams, each run of fragments published as slots free up. A
+// goes in fragments, one per slot: if it fits the ring it is written once
+// enough slots are free, and published a run of fragments at a time
+// without waiting again (so a Send that fails published none of it); if it
+// takes more slots than the ring has, it streams, each run of fragments
+// published as slots free up. A
 // streaming Send that ends early (ctx, the consumer dead or closed, Close)
 // returns its error wrapped with ErrTorn too: the consumer discards what it
 // got of the message, and the next send first publishes an abort that ends
@@ -422,7 +425,7 @@ func (p *Producer) sendWaiting(ctx context.Context, msg []byte) error {
 
 // TrySend is Send without waiting: it returns ErrFull when the ring has
 // not the room for the message, which for a fragmented message means all
-// its slots: it is sent whole or not at all. A message of more fragments
+// its slots: it is sent all or not at all. A message of more fragments
 // than the ring has slots can never be: TrySend refuses it with
 // ErrMessageTooLarge, naming the slot counts (Send streams it). It never
 // checks the consumer's liveness (Ring.Stats does).

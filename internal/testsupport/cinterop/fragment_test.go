@@ -476,9 +476,11 @@ func TestFragmentCorrupt(t *testing.T) {
 // delivered in part to the C consumer: it gets SHMRING_ETORN (length 0),
 // and then the next message whole. Cut by its own call's timeout (the call
 // returns SHMRING_ETIMEOUT, the next discards the rest), by an abort slot
-// (its producer gave up; an abort inside a message that fits the ring,
-// which no producer publishes in part, counts as torn too, as in Go), or
-// by the producer closing (SHMRING_ETORN, then SHMRING_EOF).
+// (its producer gave up), or by the producer closing (SHMRING_ETORN, then
+// SHMRING_EOF). A message that fits the ring, which Go's producer publishes
+// in runs, is torn only by its producer's death between two runs: a wait
+// for the rest that ends leaves it whole, and the abort of the producer
+// that takes over ends it at once, with nothing published after it.
 func TestFragmentTornC(t *testing.T) {
 	torn := encode(pattern(600, 1)) // 11 slots: streamed
 	next := pattern(100, 2)         // 2 slots: fits the ring
@@ -525,6 +527,42 @@ func TestFragmentTornC(t *testing.T) {
 		rc, n, _ := c.recvcrc("-1", 0)
 		require.Equal(t, []int{cETorn, 0}, []int{rc, n})
 		c.recvPattern(len(next), 2)
+	})
+
+	t.Run("message-fitting-the-ring-published-in-part", func(t *testing.T) {
+		_, r, _, c := fragRing(t)
+		raw := newRawProducer(t, r)
+		fits := encode(pattern(300, 3)) // 6 slots: published 2 at a time by Go
+		raw.write(fits[:2]...)
+		raw.publish()
+		c.ok("consumer")
+		rc, _, _ := c.recvcrc("0", 0)
+		require.Equal(t, cEEmpty, rc, "C recv with timeout 0 of a message not all published")
+		rc, _, _ = c.recvcrc(wait, 0)
+		require.Equal(t, cTimeout, rc, "C recv of a message whose rest does not come yet")
+		require.Zero(t, r.Stats().Consumer.Messages, "nothing of it released")
+		raw.write(word(fragCont | fragAbort)) // its producer died; the next one aborts it
+		raw.publish()
+		rc, n, _ := c.recvcrc(wait, 0)
+		require.Equal(t, []int{cETorn, 0}, []int{rc, n}, "the abort ends it, nothing published after it")
+		raw.write(encode(next)...)
+		raw.publish()
+		c.recvPattern(len(next), 2)
+	})
+
+	t.Run("message-fitting-the-ring-in-runs", func(t *testing.T) {
+		_, r, _, c := fragRing(t)
+		raw := newRawProducer(t, r)
+		msg := pattern(300, 4)
+		fits := encode(msg)
+		raw.write(fits[:2]...)
+		raw.publish()
+		c.ok("consumer")
+		rc, _, _ := c.recvcrc(wait, 0)
+		require.Equal(t, cTimeout, rc)
+		raw.write(fits[2:]...)
+		raw.publish()
+		c.recvPattern(len(msg), 4)
 	})
 
 	t.Run("producer-closed", func(t *testing.T) {
