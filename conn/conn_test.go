@@ -126,3 +126,31 @@ func TestCloseWakes(t *testing.T) {
 	require.ErrorIs(t, <-recvd, io.EOF)
 	require.ErrorIs(t, <-own, ring.ErrPeerClosed)
 }
+
+// TestReadTornMessage: a peer that mixes the message calls with the byte
+// stream may close in the middle of a message larger than the ring (its
+// Send torn by its context, then CloseWrite). Read hands out the part
+// that arrived, then reports the message torn, not the end of the
+// stream: a reader that took the part for all of it would have a prefix
+// of the peer's bytes as if the peer had sent no more. io.EOF comes next.
+func TestReadTornMessage(t *testing.T) {
+	shmtest.NoLeaks(t)
+	l := listen(t, conn.Config{Slots: 16, SlotSize: 256})
+	client, server := pair(t, l, conn.Config{})
+	big := bytes.Repeat([]byte("x"), 4*16*256) // four rings' worth: streams
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	err := client.Send(short, big) // nobody reads yet: torn once the ring is full
+	cancel()
+	require.ErrorIs(t, err, ring.ErrTorn)
+	require.NoError(t, client.CloseWrite())
+
+	got, err := io.ReadAll(server) // ReadAll takes io.EOF for success
+	require.ErrorIs(t, err, ring.ErrTorn, "after %d of the %d bytes", len(got), len(big))
+	require.ErrorIs(t, err, io.EOF)
+	require.NotEqual(t, io.EOF, err)
+	require.NotEmpty(t, got)
+	require.Less(t, len(got), len(big))
+	n, err := server.Read(make([]byte, 16))
+	require.Zero(t, n)
+	require.Equal(t, io.EOF, err, "then the end of the stream")
+}

@@ -102,7 +102,10 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 
 // Read reads what has arrived, up to len(p) bytes, waiting only while
 // nothing has. It returns io.EOF once the peer has closed (or called
-// CloseWrite) and everything sent has been read.
+// CloseWrite) and everything sent has been read. A message the peer
+// closed in the middle of (only a peer that mixes Send of messages larger
+// than the ring with the byte stream leaves one) ends in an error wrapping
+// ring.ErrTorn, after the part of it that arrived, and io.EOF follows.
 func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil // as net's conns: no wait for nothing
@@ -125,9 +128,11 @@ func (c *Conn) Read(p []byte) (int, error) {
 			s.rm.SetContext(ctx) // the deadline may have moved since
 		}
 		n, err := s.rm.Read(p)
-		if errors.Is(err, io.EOF) {
+		if errors.Is(err, io.EOF) && !errors.Is(err, ring.ErrTorn) {
 			// The message is read (and released); on to the next,
-			// unless this one gave something.
+			// unless this one gave something. (A message the peer
+			// closed in the middle of is torn, and wraps io.EOF:
+			// an error, not its end.)
 			s.rm, err = nil, nil
 		}
 		if err != nil {
@@ -165,9 +170,11 @@ func (c *Conn) Write(p []byte) (int, error) {
 
 // opError is err as net's calls return it: io.EOF bare, the rest in a
 // *net.OpError, with ring.ErrClosed (this side closed) as net.ErrClosed.
+// A message torn by the peer's close (ring.ErrTorn, wrapping io.EOF) is
+// not the end of the stream: its reader got part of it.
 func (c *Conn) opError(op string, err error) error {
 	switch {
-	case errors.Is(err, io.EOF):
+	case errors.Is(err, io.EOF) && !errors.Is(err, ring.ErrTorn):
 		return io.EOF
 	case errors.Is(err, ring.ErrClosed):
 		err = net.ErrClosed

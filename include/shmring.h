@@ -306,11 +306,9 @@ SHMRING_STATIC_ASSERT(sizeof(void *) == 8, "shmring is 64-bit only");
  * reservations) carries the other mark, and the publication marks the run
  * of such slots: slots first+1 .. last in order, then the first
  * (shmring__mark_run). The consumer reads in order, so it sees the whole
- * run or none of it, as one store of head made it in layout 3: this
- * header's producer publishes a message in fragments that fits the ring
- * as one run (Go's, in runs of 32 KiB: see "Messages of any size"). A
- * slot the
- * producer writes and publishes at once (a message in one slot, an abort)
+ * run or none of it, as one store of head made it in layout 3 (a message
+ * in fragments is published in runs of 32 KiB of slots: see "Messages of
+ * any size"). A slot the producer writes and publishes at once (a message in one slot, an abort)
  * is marked at once, every slot before it being marked already. The
  * consumer looks at the marks from where its copy of head ends, and takes
  * every slot so marked, up to a ring beyond what it released. It may so
@@ -355,16 +353,16 @@ SHMRING_STATIC_ASSERT(sizeof(void *) == 8, "shmring is 64-bit only");
  * cursors, which count slots, advance by that much (so do shmring_stats'
  * messages and fill).
  *   - A message that takes at most slot_count slots is written once all
- *     its slots are free, before the call returns, published by one run
- *     of marks (its first slot's last; Go's producer publishes it in runs
- *     of 32 KiB, with no wait in between, so that the consumer copies one
- *     while the next is written) and released with one store. The
+ *     its slots are free, before the call returns, published a run of
+ *     32 KiB of slots at a time (each run's marks the first slot's last),
+ *     with no wait in between, so that the consumer copies one run while
+ *     the next is written, and released with one store. The
  *     consumer copies its fragments as they are published, and takes it
  *     as a message only once it has read all of them: a call that fails
  *     sent, or received, none of it, and leaves it whole. (A producer that
  *     dies while it marks a run leaves the run's first slot unpublished,
  *     so none of the run is: the producer that takes the role over clears
- *     the marks of the rest and writes over it. Go's producer that dies
+ *     the marks of the rest and writes over it. A producer that dies
  *     between two runs leaves part of the message published; the producer
  *     that takes the role over publishes an abort after it, as for a
  *     streamed message, and the consumer's recv returns SHMRING_ETORN.)
@@ -1615,8 +1613,8 @@ static inline uint32_t shmring__len(const struct shmring *r, uint64_t pos)
 /* Internal: publish the run of slots of positions first to end - 1, which
  * the producer wrote with shmring__hold: mark slots first + 1 .. end - 1
  * in order, then the run's first slot, last. The consumer reads in order,
- * so it sees the whole run or none of it (this producer's message in
- * fragments that fits the ring is one run), as one store of head made it in
+ * so it sees the whole run or none of it (a run of a message's fragments,
+ * a batch), as one store of head made it in
  * layout 3. A producer that dies in the middle leaves the first slot
  * unpublished and some after it marked: no consumer reaches them, and the
  * producer that takes the role over clears their marks
@@ -1885,11 +1883,10 @@ static inline int shmring__cons_poll(struct shmring *r)
 			return rc;
 		if (SHMRING_LOAD(&r->cons.closed))
 			return SHMRING_ECLOSED;
-		/* Part of a message that fits the ring, which a producer
-		 * finishes before it closes: it cannot come from a producer
-		 * of this ring. */
-		if (r->cons.peer != r->cons.next && r->cons.need > 1)
-			return SHMRING_ECORRUPT;
+		/* Also with part of a message that fits the ring published
+		 * (need > 1): its producer closed without finishing it (a Go
+		 * producer whose ring was closed under its send, or one that
+		 * took over, aborted it and closed). shmring_recv tears it. */
 		return SHMRING_EOF;
 	}
 	return 0;
@@ -2212,13 +2209,18 @@ static inline enum shmring__kind shmring__kind_of(const struct shmring *r, uint3
 	return SHMRING__BAD;
 }
 
-/* Internal: how many slots a side streaming a message larger than the
- * ring writes or reads between two stores of its cursor: a quarter of the
- * ring, so that the peer works on one part while this side fills or
- * empties another, at a store per quarter. */
+/* Internal: how many slots a side writes or reads of a fragmented message
+ * between two stores of its cursor (the producer: of any fragmented
+ * message; the consumer: of one larger than the ring): a quarter of the
+ * ring, or 32 KiB of slots if that is fewer, and at least one, so that the
+ * peer copies one run while this side copies the next, at a store per
+ * 32 KiB (Go: streamRunFor). */
 static inline uint64_t shmring__run(const struct shmring *r)
 {
-	return (r->slot_count + 3) / 4;
+	uint64_t quarter = r->slot_count / 4, run = ((32u << 10) + r->slot_size - 1) / r->slot_size;
+	if (quarter < run)
+		run = quarter;
+	return run > 0 ? run : 1;
 }
 
 /* Internal: write the part of msg (len bytes) that starts at byte off into
@@ -2345,13 +2347,18 @@ static inline int shmring__send_slow(struct shmring *r, const unsigned char *msg
 		shmring__publish(p);
 	}
 	if (k <= r->slot_count) {
-		/* It fits the ring: written whole once there is room for all
-		 * of it, so a call that fails publishes none of it; its slots
-		 * marked as one run, the first last, and head stored once. */
+		/* It fits the ring: written once there is room for all of it,
+		 * so a call that fails publishes none of it, then published a
+		 * run at a time with no wait in between (each run's slots
+		 * marked the first last, head stored), so that the consumer
+		 * copies one run while the next is written. */
 		if ((rc = shmring__room(r, &call, k)) == 0) {
-			for (i = 0; i < k; i++)
-				off += shmring__put(r, p->next + i, msg, len, off);
-			p->next += k;
+			for (i = 0; i < k; i++) {
+				off += shmring__put(r, p->next, msg, len, off);
+				p->next++;
+				if (i + 1 < k && p->next - p->published >= shmring__run(r))
+					shmring__publish_run(r);
+			}
 			p->bytes += len;
 			shmring__publish_run(r);
 		}
@@ -2393,7 +2400,8 @@ static inline int shmring__send_slow(struct shmring *r, const unsigned char *msg
  * timeout_ns < 0, not at all if 0 (SHMRING_EFULL), up to timeout_ns
  * nanoseconds if > 0 (SHMRING_ETIMEOUT). A message longer than a slot's
  * payload goes in fragments ("Messages of any size" above): one that fits
- * the ring waits until all its slots are free and is published at once;
+ * the ring waits until all its slots are free, and is then published a run
+ * of 32 KiB of slots at a time, with no further wait;
  * one larger than the ring is streamed, which needs waiting: with
  * timeout_ns 0 it is refused (SHMRING_ETOOLARGE; Go: TrySend).
  * Errors: SHMRING_ETOOLARGE (longer than max_message, or larger than the
@@ -2604,7 +2612,16 @@ static inline int shmring__recv_slow(struct shmring *r, unsigned char *out, size
 		 * leaves it where it is. */
 		memcpy(out, slot + SHMRING_LEN_SIZE + SHMRING_TOTAL_SIZE, (size_t)got);
 		for (i = 1; i < k; i++) {
-			if ((rc = shmring__more(r, call, i + 1)) != 0)
+			if ((rc = shmring__more(r, call, i + 1)) == SHMRING_EOF) {
+				/* Its producer closed in the middle of it:
+				 * torn. What was published of it goes; the end
+				 * of the stream comes next. */
+				c->next = c->peer;
+				shmring__publish(c);
+				rc = SHMRING_ETORN;
+				goto out;
+			}
+			if (rc != 0)
 				goto out;
 			kind = shmring__get(r, c->next + i, out, total, &got);
 			if (kind == SHMRING__ABORT) { /* as Go: torn, not corrupt */

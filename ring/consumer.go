@@ -2,7 +2,6 @@ package ring
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"math"
 	"sync/atomic"
@@ -378,13 +377,9 @@ func (c *Consumer) poll() (bool, error) {
 		if c.closed.Load() { // closed while we looked: that came first
 			return false, ErrClosed
 		}
-		if c.cachedHead != c.tail {
-			// A wait for the rest of a fragmented message that
-			// fits the ring, which a producer finishes before
-			// it closes (Close waits for the call).
-			return false, fmt.Errorf("%w: the producer closed with %d of the %d slots of the message at %d published",
-				ErrCorrupt, c.cachedHead-c.tail, c.more+1, c.tail)
-		}
+		// Also when a wait for the rest of a fragmented message
+		// that fits the ring (more) found part of it: its producer
+		// closed without finishing it (closedMid tears it).
 		return false, io.EOF
 	}
 	return false, nil

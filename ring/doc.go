@@ -136,7 +136,10 @@
 // next call discards the rest and returns ErrTorn, and the next message
 // arrives whole. (A call waiting for the rest of a message that fits the
 // ring returns its wait's error, ErrPeerDead, and leaves the message; the
-// abort below ends it, ErrTorn, at the next call.) A producer that takes the
+// abort below ends it at the next call, which returns ErrTorn with
+// nothing left to discard. A producer that closes in the middle of one,
+// which only a Ring.Close that stopped waiting for its Send does, tears
+// it too: ErrTorn, then io.EOF.) A producer that takes the
 // role over from one that died mid-message publishes an abort before
 // anything else; it never continues the dead one's message.
 //

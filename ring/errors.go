@@ -31,8 +31,9 @@ var (
 	// zombie, or its pid now names another process) while this side waited
 	// for it. Only waiting calls report it, and only when the ring holds
 	// nothing more for them: the wait polls once more after finding the
-	// peer dead, so a consumer has received everything the producer
-	// published. A new process may take
+	// peer dead, so a consumer has received every message the producer
+	// published (all but part of a fragmented message it died in the
+	// middle of, which is never delivered: see ErrTorn). A new process may take
 	// the dead side's role over; see Ring.Producer. Two sides in different
 	// PID namespaces see each other as dead (docs/OPERATIONS.md).
 	ErrPeerDead = errors.New("ring: peer process is dead")
@@ -68,8 +69,9 @@ var (
 	// were whole. The call whose wait ended returns its error wrapped with
 	// ErrTorn as well (errors.Is holds for both), and the consumer's next
 	// call, having discarded the rest, returns ErrTorn alone; the call
-	// after that receives the next message. Only messages longer than the
-	// ring can be torn: shorter ones are published whole.
+	// after that receives the next message. A message that fits the ring
+	// is torn by nothing but its producer's death (or close) between two
+	// runs of it: a call of either side that ends early leaves it whole.
 	ErrTorn = errors.New("ring: message torn")
 
 	// ErrFull and ErrEmpty: a non-blocking call found no free slot, or no

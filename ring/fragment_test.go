@@ -179,22 +179,59 @@ func TestFittingMessageInRuns(t *testing.T) {
 			_, err = io.Copy(io.Discard, mr)
 			return errors.Join(err, mr.Close())
 		},
+		"Reader closed unread": func(c *Consumer) error {
+			mr, err := c.Reader(ctx)
+			if err != nil {
+				return err
+			}
+			return mr.Close()
+		},
 	}
 	for name, recv := range recvs {
-		t.Run("producer died, "+name, func(t *testing.T) {
+		// after: messages the producer that took over sends before the
+		// consumer looks; with 4, all 6 of the message's slots read as
+		// published, 4 of them the new producer's.
+		for _, after := range []int{0, 4} {
+			t.Run(fmt.Sprintf("producer died, %d messages after, %s", after, name), func(t *testing.T) {
+				r, p := fragRing(t)
+				c, err := r.Consumer()
+				require.NoError(t, err)
+				firstRun(t, p, msg)
+				die(r, &r.h.prod)
+				p2, err := r.Producer()
+				require.NoError(t, err)
+				require.Equal(t, p.streamRun+1, r.h.head.Load(), "the abort published at claim")
+				for i := range after {
+					require.NoError(t, p2.Send(ctx, []byte{byte(i)}))
+				}
+				require.ErrorIs(t, recv(c), ErrTorn, "the abort ends the message")
+				for i := range after {
+					n, err := c.Recv(ctx, buf)
+					require.NoError(t, err, "message %d after the abort", i)
+					require.Equal(t, []byte{byte(i)}, buf[:n], "message %d after the abort", i)
+				}
+				require.NoError(t, p2.Send(ctx, []byte("last")))
+				n, err := c.Recv(ctx, buf)
+				require.NoError(t, err)
+				require.Equal(t, "last", string(buf[:n]))
+			})
+		}
+
+		// A Producer whose Ring.Close stopped waiting for its Send
+		// (closeWait) may close with part of such a message published.
+		t.Run("producer closed mid-message, "+name, func(t *testing.T) {
 			r, p := fragRing(t)
 			c, err := r.Consumer()
 			require.NoError(t, err)
 			firstRun(t, p, msg)
-			die(r, &r.h.prod)
-			p2, err := r.Producer()
-			require.NoError(t, err)
-			require.Equal(t, p.streamRun+1, r.h.head.Load(), "the abort published at claim")
-			require.ErrorIs(t, recv(c), ErrTorn, "the abort ends the message, with nothing sent after it")
-			require.NoError(t, p2.Send(ctx, []byte("after")))
-			n, err := c.Recv(ctx, buf)
-			require.NoError(t, err)
-			require.Equal(t, "after", string(buf[:n]))
+			require.NoError(t, p.Close())
+			err = recv(c)
+			require.ErrorIs(t, err, ErrTorn)
+			require.ErrorIs(t, err, io.EOF)
+			require.Equal(t, p.streamRun, r.h.tail.Load(), "the part published released")
+			_, err = c.Recv(ctx, buf)
+			require.ErrorIs(t, err, io.EOF, "then the end of the stream")
+			require.NotErrorIs(t, err, ErrTorn)
 		})
 	}
 }

@@ -521,7 +521,7 @@ func (c *Consumer) first(w uint32) (total, k uint64, err error) {
 // bytes (checked), RecvBatch's grows with the fragments that arrive.
 func (c *Consumer) assemble(ctx context.Context, dst []byte, total, k uint64) ([]byte, error) {
 	if k <= c.n && ctx == nil {
-		if err := c.arrived(nil, k); err != nil {
+		if _, err := c.arrived(nil, k); err != nil { // the loop below stops where it does
 			return dst, err
 		}
 	} else if ctx == nil {
@@ -538,7 +538,7 @@ func (c *Consumer) assemble(ctx context.Context, dst []byte, total, k uint64) ([
 			// The producer publishes it in runs: wait for the
 			// next, from the message's start (nothing released).
 			if err := c.available(ctx, seq-start+1); err != nil {
-				return dst, err
+				return dst, c.closedMid(err)
 			}
 		} else if seq == c.cachedHead { // streaming: wait for more
 			c.tail = seq
@@ -674,25 +674,57 @@ func (c *Consumer) available(ctx context.Context, k uint64) error {
 }
 
 // arrived makes sure the message at tail, of k slots (no more than the
-// ring has), can be read without a wait: all k are published, or one
-// published slot ends it early, which the reading stops at (its abort,
-// after its producer died in the middle of it; or a word no fragment of
-// it could have). It waits under ctx as available does (nil: looking
-// once, ErrEmpty). Each slot's word is read once, however often it waits.
-func (c *Consumer) arrived(ctx context.Context, k uint64) error {
-	for seen := uint64(1); ; {
-		if c.cachedHead-c.tail >= k {
-			return nil
-		}
-		for ; seen < c.cachedHead-c.tail; seen++ {
-			if lenOf(c.at(c.tail+seen)) != fragMore|fragCont|uint32(c.payload) {
-				return nil
+// ring has), can be read without a wait, and returns how many of its slots
+// there are to read: k once all are published, or fewer, through the
+// first slot before its last that is no middle fragment, which the
+// reading stops at (its abort, after its producer died between two runs;
+// or a word no fragment of it could have). It waits under ctx as
+// available does (nil: looking once, ErrEmpty), and ends the message torn
+// if its producer closes first (closedMid). Each word is read once.
+func (c *Consumer) arrived(ctx context.Context, k uint64) (uint64, error) {
+	for i := uint64(1); i < k; i++ {
+		if c.cachedHead-c.tail <= i {
+			if err := c.available(ctx, i+1); err != nil {
+				return 0, c.closedMid(err)
 			}
 		}
-		if err := c.available(ctx, seen+1); err != nil {
-			return err
+		if i < k-1 && lenOf(c.at(c.tail+i)) != fragMore|fragCont|uint32(c.payload) {
+			return i + 1, nil
 		}
 	}
+	return k, nil
+}
+
+// closedMid is err, from a wait for the rest of the message at tail, which
+// fits the ring; if it is the end of the stream, the message is torn: its
+// producer closed with part of it published (a Producer whose Ring.Close
+// stopped waiting for its Send, or one that took over and closed after its
+// abort). The part is released, ErrTorn returned, and io.EOF next.
+func (c *Consumer) closedMid(err error) error {
+	if !errors.Is(err, io.EOF) {
+		return err
+	}
+	start := c.tail
+	c.tail = c.cachedHead
+	c.releaseRead()
+	return fmt.Errorf("%w: the producer closed with %d slots of the message at slot %d published: %w",
+		ErrTorn, c.tail-start, start, err)
+}
+
+// endedEarly is the error of a message at tail, of total bytes, that fits
+// the ring and ends early (arrived), at the slot n-1 after tail: ErrTorn
+// for an abort, released through it; ErrCorrupt for anything else, the
+// message left where it is, as assemble leaves it.
+func (c *Consumer) endedEarly(n, total uint64) error {
+	start, seq := c.tail, c.tail+n-1
+	got := c.size - lenSize - totalSize + (n-2)*uint64(c.payload)
+	if w := lenOf(c.at(seq)); w != fragCont|fragAbort {
+		return c.badFragment(start, seq, w, total, got, false)
+	}
+	c.tail = seq + 1
+	c.releaseRead()
+	return fmt.Errorf("%w: the producer aborted the message at slot %d after %d of its %d bytes",
+		ErrTorn, start, got, total)
 }
 
 // releaseStream is releaseRead in the middle of a message larger than the

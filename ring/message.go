@@ -156,7 +156,10 @@ func (c *Consumer) readerLarge(ctx context.Context) (total, k uint64, err error)
 		return 0, 0, err
 	}
 	if k <= c.n {
-		err = c.arrived(ctx, k)
+		var n uint64
+		if n, err = c.arrived(ctx, k); err == nil && n < k {
+			err = c.endedEarly(n, total) // a reader would release it all
+		}
 	}
 	return total, k, err
 }

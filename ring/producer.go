@@ -757,8 +757,8 @@ func (p *Producer) writeHeld() {
 // reserveRun mark their own as they write them, but the run's first,
 // restMarked): the first slot
 // of the run last, so that the consumer, which reads in order, sees the
-// whole run or none of it (a fragmented message written whole, a batch
-// of reservations), as one store of head made it in layout 3. A producer
+// whole run or none of it (a run of a fragmented message, a batch of
+// reservations), as one store of head made it in layout 3. A producer
 // that dies in the middle leaves the run's first slot unpublished and
 // some after it marked, which no consumer reaches past the first, and
 // which a producer taking the role over clears (start).

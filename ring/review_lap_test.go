@@ -47,7 +47,7 @@ func TestReviewReserveThenSendBatch(t *testing.T) {
 }
 
 // TestReviewReserveThenSendFragmented: the same with a message sent in
-// fragments, published whole (putFragments, publishLarge).
+// fragments, published in one run (putFragments, publishLarge).
 func TestReviewReserveThenSendFragmented(t *testing.T) {
 	r, p := fragRing(t)
 	c, err := r.Consumer()
