@@ -103,9 +103,10 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 // Read reads what has arrived, up to len(p) bytes, waiting only while
 // nothing has. It returns io.EOF once the peer has closed (or called
 // CloseWrite) and everything sent has been read. A message the peer
-// closed in the middle of (only a peer that mixes Send of messages larger
-// than the ring with the byte stream leaves one) ends in an error wrapping
-// ring.ErrTorn, after the part of it that arrived, and io.EOF follows.
+// closed in the middle of (a peer that mixes Send of messages larger than
+// the ring with the byte stream, or whose ring was closed under a Write
+// that outlasted Close's wait) ends in an error wrapping ring.ErrTorn,
+// after the part of it that arrived, and io.EOF follows.
 func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil // as net's conns: no wait for nothing

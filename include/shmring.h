@@ -662,7 +662,11 @@ struct shmring__side {
 			     * it): its next publication is an abort.
 			     * Consumer: a call of its own ended in the
 			     * middle of a message, whose rest the next
-			     * call discards. */
+			     * call discards; 2 if that call was told the
+			     * message is torn because its producer
+			     * closed, so that the end of the stream is
+			     * only that (a rest published after the close
+			     * is still discarded). */
 	int resync;         /* consumer: claimed at tail > 0; the first
 			     * slot says whether the previous holder died
 			     * in the middle of a message */
@@ -1885,8 +1889,9 @@ static inline int shmring__cons_poll(struct shmring *r)
 			return SHMRING_ECLOSED;
 		/* Also with part of a message that fits the ring published
 		 * (need > 1): its producer closed without finishing it (a Go
-		 * producer whose ring was closed under its send, or one that
-		 * took over, aborted it and closed). shmring_recv tears it. */
+		 * producer whose ring was closed under its send, or one of
+		 * this header's closed from another thread). shmring_recv
+		 * tears it. */
 		return SHMRING_EOF;
 	}
 	return 0;
@@ -2353,10 +2358,11 @@ static inline int shmring__send_slow(struct shmring *r, const unsigned char *msg
 		 * marked the first last, head stored), so that the consumer
 		 * copies one run while the next is written. */
 		if ((rc = shmring__room(r, &call, k)) == 0) {
+			uint64_t run = shmring__run(r);
 			for (i = 0; i < k; i++) {
 				off += shmring__put(r, p->next, msg, len, off);
 				p->next++;
-				if (i + 1 < k && p->next - p->published >= shmring__run(r))
+				if (i + 1 < k && p->next - p->published >= run)
 					shmring__publish_run(r);
 			}
 			p->bytes += len;
@@ -2485,9 +2491,10 @@ static inline int shmring__recv_failed(struct shmring *r, int rc)
 {
 	struct shmring__side *c = &r->cons;
 	if (rc == SHMRING_EOF && c->mid) {
+		int told = c->mid == 2;
 		c->mid = 0;
 		c->whole = c->resync ? 0 : shmring__whole(r, 0);
-		return SHMRING_ETORN;
+		return told ? SHMRING_EOF : SHMRING_ETORN;
 	}
 	return rc;
 }
@@ -2613,10 +2620,17 @@ static inline int shmring__recv_slow(struct shmring *r, unsigned char *out, size
 		memcpy(out, slot + SHMRING_LEN_SIZE + SHMRING_TOTAL_SIZE, (size_t)got);
 		for (i = 1; i < k; i++) {
 			if ((rc = shmring__more(r, call, i + 1)) == SHMRING_EOF) {
-				/* Its producer closed in the middle of it:
-				 * torn. What was published of it goes; the end
-				 * of the stream comes next. */
+				/* Its producer closed in the middle of it (a Go
+				 * producer whose ring was closed under its send,
+				 * or one of this header's closed from another
+				 * thread): torn. What was published of it goes,
+				 * and the rest, should a run of it still come
+				 * after the close, is discarded as after any
+				 * torn recv; the end of the stream follows. */
 				c->next = c->peer;
+				c->mid = 2;
+				c->left = total - got;
+				c->whole = 0;
 				shmring__publish(c);
 				rc = SHMRING_ETORN;
 				goto out;

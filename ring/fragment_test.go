@@ -102,19 +102,42 @@ func TestTakeoverProducerMidMessage(t *testing.T) {
 	}
 }
 
-// firstRun writes the fragments of msg, a message that fits the ring of
-// p, into its slots and publishes its first run of them (streamRun), as
-// Send does before its next run: what a producer killed between two runs
-// (crash point send-large-mid-message) leaves.
-func firstRun(t *testing.T, p *Producer, msg []byte) {
+// publishRuns writes the fragments of msg, a message that fits the ring
+// of p, from fragment from on, into its slots, and publishes them a run at
+// a time (streamRun), as Send does, stopping after runs runs (or at the
+// message's end): with runs short of the message, what a producer killed
+// between two runs (crash point send-large-mid-message) leaves. It
+// returns the next fragment.
+func publishRuns(t *testing.T, p *Producer, msg []byte, from, runs uint64) uint64 {
 	t.Helper()
 	k := fragmentCount(uint64(len(msg)), p.size)
 	require.Less(t, p.streamRun, k, "more than one run")
 	require.LessOrEqual(t, k, p.n, "fits the ring")
-	require.NoError(t, p.open())
-	p.putFragments(msg, 0, p.streamRun)
-	p.publishLarge()
-	p.end()
+	if !p.closed.Load() { // else a run after Close, as a Send that outlasted its wait
+		require.NoError(t, p.open())
+		defer p.end()
+	}
+	pos := 0
+	if from > 0 {
+		pos = int(p.size - lenSize - totalSize + (from-1)*uint64(p.payload))
+	}
+	for ; runs > 0 && from < k; runs-- {
+		run := min(p.streamRun, k-from)
+		pos = p.putFragments(msg, pos, run)
+		from += run
+		p.publishLarge()
+	}
+	return from
+}
+
+// patternOf is a message of n bytes (300: 6 slots of 64 bytes, 250: 5;
+// the first fragment holds 52 bytes, a middle one 60).
+func patternOf(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i * 7)
+	}
+	return b
 }
 
 // TestFittingMessageInRuns: a message that fits the ring is published a
@@ -123,21 +146,22 @@ func firstRun(t *testing.T, p *Producer, msg []byte) {
 // where it is, for the next call, whole. After its producer died in the
 // middle of it, the abort of the producer that takes over ends it at once
 // (ErrTorn) for every receiving call: none waits for slots the dead one
-// never published.
+// never published, and none passes the abort (a Reader closed unread
+// would release the message's k slots, messages sent after the abort
+// among them). A producer closed in the middle of it tears it, and a run
+// it publishes after its close (a Send that outlasted Ring.Close's wait)
+// is discarded, not taken for a message.
 func TestFittingMessageInRuns(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	msg := make([]byte, 300) // 6 slots of 64 bytes in a ring of 8; runs of 2
-	for i := range msg {
-		msg[i] = byte(i * 7)
-	}
+	msg := patternOf(300) // 6 slots of 64 bytes in a ring of 8; runs of 2
 	buf := make([]byte, 4096)
 
 	t.Run("a wait that ends leaves it", func(t *testing.T) {
 		r, p := fragRing(t)
 		c, err := r.Consumer()
 		require.NoError(t, err)
-		firstRun(t, p, msg)
+		next := publishRuns(t, p, msg, 0, 1)
 		_, err = c.TryRecv(buf)
 		require.ErrorIs(t, err, ErrEmpty)
 		short, cancelShort := context.WithTimeout(ctx, 20*time.Millisecond)
@@ -147,12 +171,7 @@ func TestFittingMessageInRuns(t *testing.T) {
 		require.NotErrorIs(t, err, ErrTorn)
 		require.Zero(t, r.h.tail.Load(), "nothing of it released")
 
-		// The producer's next runs, as Send would have published them.
-		require.NoError(t, p.open())
-		p.putFragments(msg, int(p.size-lenSize-totalSize+(p.streamRun-1)*uint64(p.payload)),
-			fragmentCount(uint64(len(msg)), p.size)-p.streamRun)
-		p.publishLarge()
-		p.end()
+		publishRuns(t, p, msg, next, 2) // the rest, as Send would have published it
 		n, err := c.Recv(ctx, buf)
 		require.NoError(t, err)
 		require.Equal(t, msg, buf[:n])
@@ -188,51 +207,67 @@ func TestFittingMessageInRuns(t *testing.T) {
 		},
 	}
 	for name, recv := range recvs {
+		// The abort after the dead producer's first run of 6 slots, and
+		// after its second run of 5 (in the message's last slot).
 		// after: messages the producer that took over sends before the
-		// consumer looks; with 4, all 6 of the message's slots read as
-		// published, 4 of them the new producer's.
-		for _, after := range []int{0, 4} {
-			t.Run(fmt.Sprintf("producer died, %d messages after, %s", after, name), func(t *testing.T) {
+		// consumer looks; with 3, all of the message's slots read as
+		// published, some of them the new producer's.
+		for _, tc := range []struct {
+			msg  []byte
+			runs uint64
+		}{{msg, 1}, {patternOf(250), 2}} {
+			for _, after := range []int{0, 3} {
+				t.Run(fmt.Sprintf("producer died after %d runs of %d bytes, %d messages after, %s", tc.runs, len(tc.msg), after, name), func(t *testing.T) {
+					r, p := fragRing(t)
+					c, err := r.Consumer()
+					require.NoError(t, err)
+					published := publishRuns(t, p, tc.msg, 0, tc.runs)
+					die(r, &r.h.prod)
+					p2, err := r.Producer()
+					require.NoError(t, err)
+					require.Equal(t, published+1, r.h.head.Load(), "the abort published at claim")
+					for i := range after {
+						require.NoError(t, p2.Send(ctx, []byte{byte(i)}))
+					}
+					require.ErrorIs(t, recv(c), ErrTorn, "the abort ends the message")
+					for i := range after {
+						n, err := c.Recv(ctx, buf)
+						require.NoError(t, err, "message %d after the abort", i)
+						require.Equal(t, []byte{byte(i)}, buf[:n], "message %d after the abort", i)
+					}
+					require.NoError(t, p2.Send(ctx, []byte("last")))
+					n, err := c.Recv(ctx, buf)
+					require.NoError(t, err)
+					require.Equal(t, "last", string(buf[:n]))
+				})
+			}
+		}
+
+		for _, late := range []bool{false, true} {
+			t.Run(fmt.Sprintf("producer closed mid-message, late run %v, %s", late, name), func(t *testing.T) {
 				r, p := fragRing(t)
 				c, err := r.Consumer()
 				require.NoError(t, err)
-				firstRun(t, p, msg)
-				die(r, &r.h.prod)
-				p2, err := r.Producer()
-				require.NoError(t, err)
-				require.Equal(t, p.streamRun+1, r.h.head.Load(), "the abort published at claim")
-				for i := range after {
-					require.NoError(t, p2.Send(ctx, []byte{byte(i)}))
+				next := publishRuns(t, p, msg, 0, 1)
+				require.NoError(t, p.Close())
+				err = recv(c)
+				require.ErrorIs(t, err, ErrTorn)
+				require.ErrorIs(t, err, io.EOF)
+				require.Equal(t, p.streamRun, r.h.tail.Load(), "the part published released")
+				if late {
+					publishRuns(t, p, msg, next, 2) // the rest, after the close
 				}
-				require.ErrorIs(t, recv(c), ErrTorn, "the abort ends the message")
-				for i := range after {
-					n, err := c.Recv(ctx, buf)
-					require.NoError(t, err, "message %d after the abort", i)
-					require.Equal(t, []byte{byte(i)}, buf[:n], "message %d after the abort", i)
+				if late {
+					// The next call discards it, as the rest of
+					// any torn message: ErrTorn, not ErrCorrupt.
+					_, err = c.Recv(ctx, buf)
+					require.ErrorIs(t, err, ErrTorn)
 				}
-				require.NoError(t, p2.Send(ctx, []byte("last")))
-				n, err := c.Recv(ctx, buf)
-				require.NoError(t, err)
-				require.Equal(t, "last", string(buf[:n]))
+				_, err = c.Recv(ctx, buf)
+				require.Equal(t, io.EOF, err, "then the end of the stream")
+				require.Equal(t, r.h.head.Load(), r.h.tail.Load(), "every slot released")
 			})
 		}
-
-		// A Producer whose Ring.Close stopped waiting for its Send
-		// (closeWait) may close with part of such a message published.
-		t.Run("producer closed mid-message, "+name, func(t *testing.T) {
-			r, p := fragRing(t)
-			c, err := r.Consumer()
-			require.NoError(t, err)
-			firstRun(t, p, msg)
-			require.NoError(t, p.Close())
-			err = recv(c)
-			require.ErrorIs(t, err, ErrTorn)
-			require.ErrorIs(t, err, io.EOF)
-			require.Equal(t, p.streamRun, r.h.tail.Load(), "the part published released")
-			_, err = c.Recv(ctx, buf)
-			require.ErrorIs(t, err, io.EOF, "then the end of the stream")
-			require.NotErrorIs(t, err, ErrTorn)
-		})
 	}
 }
 

@@ -521,7 +521,7 @@ func (c *Consumer) first(w uint32) (total, k uint64, err error) {
 // bytes (checked), RecvBatch's grows with the fragments that arrive.
 func (c *Consumer) assemble(ctx context.Context, dst []byte, total, k uint64) ([]byte, error) {
 	if k <= c.n && ctx == nil {
-		if _, err := c.arrived(nil, k); err != nil { // the loop below stops where it does
+		if _, err := c.arrived(nil, total, k); err != nil { // the loop below stops where it does
 			return dst, err
 		}
 	} else if ctx == nil {
@@ -538,7 +538,7 @@ func (c *Consumer) assemble(ctx context.Context, dst []byte, total, k uint64) ([
 			// The producer publishes it in runs: wait for the
 			// next, from the message's start (nothing released).
 			if err := c.available(ctx, seq-start+1); err != nil {
-				return dst, c.closedMid(err)
+				return dst, c.closedMid(err, total)
 			}
 		} else if seq == c.cachedHead { // streaming: wait for more
 			c.tail = seq
@@ -679,13 +679,14 @@ func (c *Consumer) available(ctx context.Context, k uint64) error {
 // first slot before its last that is no middle fragment, which the
 // reading stops at (its abort, after its producer died between two runs;
 // or a word no fragment of it could have). It waits under ctx as
-// available does (nil: looking once, ErrEmpty), and ends the message torn
-// if its producer closes first (closedMid). Each word is read once.
-func (c *Consumer) arrived(ctx context.Context, k uint64) (uint64, error) {
+// available does (nil: looking once, ErrEmpty), and ends the message, of
+// total bytes, torn if its producer closes first (closedMid). Each word
+// is read once.
+func (c *Consumer) arrived(ctx context.Context, total, k uint64) (uint64, error) {
 	for i := uint64(1); i < k; i++ {
 		if c.cachedHead-c.tail <= i {
 			if err := c.available(ctx, i+1); err != nil {
-				return 0, c.closedMid(err)
+				return 0, c.closedMid(err, total)
 			}
 		}
 		if i < k-1 && lenOf(c.at(c.tail+i)) != fragMore|fragCont|uint32(c.payload) {
@@ -695,20 +696,26 @@ func (c *Consumer) arrived(ctx context.Context, k uint64) (uint64, error) {
 	return k, nil
 }
 
-// closedMid is err, from a wait for the rest of the message at tail, which
-// fits the ring; if it is the end of the stream, the message is torn: its
-// producer closed with part of it published (a Producer whose Ring.Close
-// stopped waiting for its Send, or one that took over and closed after its
-// abort). The part is released, ErrTorn returned, and io.EOF next.
-func (c *Consumer) closedMid(err error) error {
+// closedMid is err, from a wait for the rest of the message at tail, of
+// total bytes, which fits the ring, every slot of it published so far (up
+// to cachedHead) a checked middle fragment. If err is the end of the
+// stream, the message is torn: its producer closed with part of it
+// published (a Producer whose Ring.Close stopped waiting for its Send
+// after closeWait; a C producer closed from another thread). The part is
+// released, and the rest is to be discarded as after a torn Recv: such a
+// Send may still publish a run after the close, which the next call then
+// discards (ErrTorn, and io.EOF after it) rather than take for a message.
+func (c *Consumer) closedMid(err error, total uint64) error {
 	if !errors.Is(err, io.EOF) {
 		return err
 	}
 	start := c.tail
+	got := c.size - lenSize - totalSize + (c.cachedHead-start-1)*uint64(c.payload)
 	c.tail = c.cachedHead
 	c.releaseRead()
-	return fmt.Errorf("%w: the producer closed with %d slots of the message at slot %d published: %w",
-		ErrTorn, c.tail-start, start, err)
+	c.frag, c.whole, c.left = fragSkip, -1, total-got
+	return fmt.Errorf("%w: the producer closed after %d of the %d bytes of the message at slot %d: %w",
+		ErrTorn, got, total, start, err)
 }
 
 // endedEarly is the error of a message at tail, of total bytes, that fits

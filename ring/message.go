@@ -157,7 +157,8 @@ func (c *Consumer) readerLarge(ctx context.Context) (total, k uint64, err error)
 	}
 	if k <= c.n {
 		var n uint64
-		if n, err = c.arrived(ctx, k); err == nil && n < k {
+		n, err = c.arrived(ctx, total, k)
+		if err == nil && (n < k || lenOf(c.at(c.tail+k-1)) == fragCont|fragAbort) {
 			err = c.endedEarly(n, total) // a reader would release it all
 		}
 	}

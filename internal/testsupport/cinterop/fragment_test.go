@@ -550,21 +550,32 @@ func TestFragmentTornC(t *testing.T) {
 		c.recvPattern(len(next), 2)
 	})
 
-	t.Run("message-fitting-the-ring-producer-closed", func(t *testing.T) {
-		// A Go producer whose Ring.Close stopped waiting for its Send
-		// may close with part of such a message published.
-		_, r, _, c := fragRing(t)
-		raw := newRawProducer(t, r)
-		raw.write(encode(pattern(300, 3))[:2]...)
-		raw.publish()
-		raw.closeProducer()
-		c.ok("consumer")
-		rc, n, _ := c.recvcrc("-1", 0)
-		require.Equal(t, []int{cETorn, 0}, []int{rc, n}, "C recv of a message whose producer closed in its middle")
-		require.Equal(t, uint64(2), r.Stats().Consumer.Messages, "what was published of it released")
-		rc, _, _ = c.recvcrc("-1", 0)
-		require.Equal(t, cEOF, rc, "then the end of the stream")
-	})
+	for _, late := range []bool{false, true} {
+		t.Run(fmt.Sprintf("message-fitting-the-ring-producer-closed/late-run=%v", late), func(t *testing.T) {
+			// A Go producer whose Ring.Close stopped waiting for its
+			// Send may close with part of such a message published, and
+			// publish a run of the rest after its close; so may a C one
+			// closed from another thread.
+			_, r, _, c := fragRing(t)
+			raw := newRawProducer(t, r)
+			fits := encode(pattern(300, 3))
+			raw.write(fits[:2]...)
+			raw.publish()
+			raw.closeProducer()
+			c.ok("consumer")
+			rc, n, _ := c.recvcrc("-1", 0)
+			require.Equal(t, []int{cETorn, 0}, []int{rc, n}, "C recv of a message whose producer closed in its middle")
+			require.Equal(t, uint64(2), r.Stats().Consumer.Messages, "what was published of it released")
+			if late {
+				raw.write(fits[2:]...)
+				raw.publish()
+				rc, n, _ = c.recvcrc("-1", 0)
+				require.Equal(t, []int{cETorn, 0}, []int{rc, n}, "the late rest discarded, not corrupt")
+			}
+			rc, _, _ = c.recvcrc("-1", 0)
+			require.Equal(t, cEOF, rc, "then the end of the stream")
+		})
+	}
 
 	t.Run("message-fitting-the-ring-in-runs", func(t *testing.T) {
 		_, r, _, c := fragRing(t)
