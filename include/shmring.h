@@ -2486,15 +2486,20 @@ static inline int shmring__more(struct shmring *r, struct shmring__call *call, u
 
 /* Internal: the code of a receiving call whose wait failed with rc. A
  * producer that closed in the middle of a message will never finish it:
- * the message is torn, and the end of the stream comes next. */
+ * the message is torn, and the end of the stream comes next. A run of it
+ * published after the close (a Go producer whose ring was closed under its
+ * send, one of this header's closed from another thread) is still
+ * discarded (mid 2: the caller was told). */
 static inline int shmring__recv_failed(struct shmring *r, int rc)
 {
 	struct shmring__side *c = &r->cons;
-	if (rc == SHMRING_EOF && c->mid) {
-		int told = c->mid == 2;
+	if (rc == SHMRING_EOF && c->mid == 1) {
+		c->mid = 2;
+		return SHMRING_ETORN;
+	}
+	if (rc == SHMRING_EOF && c->mid == 2) {
 		c->mid = 0;
 		c->whole = c->resync ? 0 : shmring__whole(r, 0);
-		return told ? SHMRING_EOF : SHMRING_ETORN;
 	}
 	return rc;
 }
@@ -2516,8 +2521,15 @@ static inline int shmring__skip(struct shmring *r, struct shmring__call *call)
 		int rc;
 		if (c->next - c->published >= shmring__run(r))
 			shmring__publish(c);
-		if ((rc = shmring__more(r, call, 1)) != 0)
+		if ((rc = shmring__more(r, call, 1)) != 0) {
+			/* This call discarded a run published after the
+			 * producer closed (mid 2: it is entered only with a
+			 * slot to take): it says so, as Go's skip does, and
+			 * the end of the stream comes next. */
+			if (rc == SHMRING_EOF && c->mid == 2)
+				c->mid = 1;
 			return shmring__recv_failed(r, rc);
+		}
 		w = shmring__len(r, c->next);
 		if (c->resync) {
 			c->resync = 0;
@@ -2711,7 +2723,8 @@ out:
  * and the next call discards the rest of it and returns SHMRING_ETORN with
  * *len 0; so does a call that finds the message's producer gave up on it
  * (an abort slot), or closed in the middle of it (then SHMRING_EOF comes
- * next). Other errors: SHMRING_ENOROLE, SHMRING_ECLOSED (this consumer
+ * next, or SHMRING_ETORN once more if a run of it was published after
+ * the close, which that call discards). Other errors: SHMRING_ENOROLE, SHMRING_ECLOSED (this consumer
  * closed), SHMRING_EPEERDEAD (the producer's process died while the ring
  * was empty; the ring is looked at once more after the producer is found
  * dead, so nothing it published is left behind),

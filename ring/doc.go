@@ -139,9 +139,11 @@
 // abort below ends it at the next call, which returns ErrTorn with
 // nothing left to discard. A producer that closes in the middle of one,
 // which only a Ring.Close that stopped waiting for its Send does, tears
-// it too: ErrTorn, then io.EOF.) A producer that takes the
-// role over from one that died mid-message publishes an abort before
-// anything else; it never continues the dead one's message.
+// it too: ErrTorn, then io.EOF, or ErrTorn once more first if a run of it
+// is published after the close, which that call discards. So does one
+// that closes in the middle of a streaming message.) A producer that
+// takes the role over from one that died mid-message publishes an abort
+// before anything else; it never continues the dead one's message.
 //
 // # Concurrency
 //

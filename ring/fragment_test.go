@@ -271,6 +271,40 @@ func TestFittingMessageInRuns(t *testing.T) {
 	}
 }
 
+// TestStreamTornByCloseLateRun: a message larger than the ring, torn by
+// its producer's close (Recv: ErrTorn wrapping io.EOF), may still have a
+// run of its rest published after the close, by a Send that outlasted
+// Ring.Close's wait. The next call discards it (ErrTorn), never takes a
+// continuation for the start of a message (ErrCorrupt), and io.EOF
+// follows.
+func TestStreamTornByCloseLateRun(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, p := fragRing(t)
+	c, err := r.Consumer()
+	require.NoError(t, err)
+	big := patternOf(2000) // 34 slots in a ring of 8
+	short, cancelShort := context.WithTimeout(ctx, 20*time.Millisecond)
+	err = p.Send(short, big)
+	cancelShort()
+	require.ErrorIs(t, err, ErrTorn)
+	require.Contains(t, err.Error(), "472 of the 2000 bytes")
+	require.NoError(t, p.Close())
+	buf := make([]byte, 4096)
+	_, err = c.Recv(ctx, buf)
+	require.ErrorIs(t, err, ErrTorn)
+	require.ErrorIs(t, err, io.EOF)
+
+	p.putFragments(big, 472, 2) // a run of the rest, after the close
+	p.publishLarge()
+	_, err = c.Recv(ctx, buf)
+	require.ErrorIs(t, err, ErrTorn, "the late run discarded")
+	require.NotErrorIs(t, err, ErrCorrupt)
+	_, err = c.Recv(ctx, buf)
+	require.Equal(t, io.EOF, err)
+	require.Equal(t, r.h.head.Load(), r.h.tail.Load(), "every slot released")
+}
+
 // TestTakeoverConsumerMidMessage: a consumer that takes over from one that
 // died in the middle of a message discards the rest of it (ErrTorn), and
 // receives the next message whole; one that takes over at a message

@@ -600,11 +600,12 @@ func (c *Consumer) badFragment(start, seq uint64, w uint32, total, got uint64, s
 
 // tornRecv records that a receiving call ended, by err, with got bytes of
 // a message of total bytes read and released: the rest is skipped by the
-// next call. A producer that closed sends no more of it: nothing to skip.
+// next call. So it is after the producer's close (err io.EOF): a Send that
+// outlasted Ring.Close's wait may still publish a run of it, which must
+// not be taken for a message; with nothing more published, the next call
+// returns io.EOF (it waits before it looks at what to skip).
 func (c *Consumer) tornRecv(total, got uint64, err error) error {
-	if !errors.Is(err, io.EOF) {
-		c.frag, c.whole, c.left = fragSkip, -1, total-got
-	}
+	c.frag, c.whole, c.left = fragSkip, -1, total-got
 	return fmt.Errorf("%w: %d of the %d bytes of a message received, the rest is discarded: %w", ErrTorn, got, total, err)
 }
 

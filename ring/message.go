@@ -259,7 +259,7 @@ func (r *MessageReader) fragment() ([]byte, error) {
 			c.releaseRead()
 			if err := c.available(r.ctx, 1); err != nil {
 				// tornRecv leaves the rest to be discarded, as this
-				// reader did, unless the producer has closed.
+				// reader did.
 				c.frag, c.whole = fragNone, c.payload
 				err = c.tornRecv(r.total, r.got, err)
 				r.end(err)

@@ -592,18 +592,28 @@ func TestFragmentTornC(t *testing.T) {
 		c.recvPattern(len(msg), 4)
 	})
 
-	t.Run("producer-closed", func(t *testing.T) {
-		_, r, _, c := fragRing(t)
-		raw := newRawProducer(t, r)
-		raw.write(torn[:5]...)
-		raw.publish()
-		raw.closeProducer()
-		c.ok("consumer")
-		rc, n, _ := c.recvcrc("-1", 0)
-		require.Equal(t, []int{cETorn, 0}, []int{rc, n}, "C recv of a message whose producer closed")
-		rc, _, _ = c.recvcrc("-1", 0)
-		require.Equal(t, cEOF, rc, "then the end of the stream")
-	})
+	for _, late := range []bool{false, true} {
+		t.Run(fmt.Sprintf("producer-closed/late-run=%v", late), func(t *testing.T) {
+			_, r, _, c := fragRing(t)
+			raw := newRawProducer(t, r)
+			raw.write(torn[:5]...)
+			raw.publish()
+			raw.closeProducer()
+			c.ok("consumer")
+			rc, n, _ := c.recvcrc("-1", 0)
+			require.Equal(t, []int{cETorn, 0}, []int{rc, n}, "C recv of a message whose producer closed")
+			if late {
+				// A run of the rest published after the close: a Go
+				// producer whose ring was closed under its Send.
+				raw.write(torn[5:7]...)
+				raw.publish()
+				rc, n, _ = c.recvcrc("-1", 0)
+				require.Equal(t, []int{cETorn, 0}, []int{rc, n}, "the late run discarded, not corrupt")
+			}
+			rc, _, _ = c.recvcrc("-1", 0)
+			require.Equal(t, cEOF, rc, "then the end of the stream")
+		})
+	}
 }
 
 // TestFragmentZeroTimeout: a message larger than the ring needs waiting,
