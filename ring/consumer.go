@@ -104,11 +104,10 @@ func (c *Consumer) MaxMessage() int { return int(c.maxMsg) }
 // one store once all of it is copied, and a wait that ends in the middle
 // of it leaves it in the ring, for the next call, as if none of it had been
 // read; one of more fragments than the ring has slots has its slots
-// released as they are copied. If the
-// wait for the rest of such a message ends (ctx, the producer dead or
-// stopped, Close), Recv returns its error wrapped with ErrTorn too; the
-// next call discards the rest of the message and returns ErrTorn, and the
-// call after that receives the next message. A message the producer gave
+// released as they are copied. If the wait for the rest of such a message
+// ends (ctx, the producer dead or stopped, Close), Recv returns its error
+// wrapped with ErrTorn too; the next call discards the rest of the message
+// and returns ErrTorn, and the call after that receives the next message. A message the producer gave
 // up on (it publishes an abort) also ends in ErrTorn. No part of a message
 // is ever returned as if it were whole.
 //

@@ -29,9 +29,10 @@ import (
 // consumer released nothing. Only a producer that dies between two runs
 // leaves part of it published, which the consumer never returns as a
 // message: the producer that takes over publishes an abort (resume), which
-// the consumer meets as it reads on (ErrTorn). A longer one streams: the producer publishes each run of fragments as free slots
-// allow, and the consumer copies and releases them as they come, so a
-// message of any length passes through a ring of any size.
+// the consumer meets as it reads on (ErrTorn). A longer one streams: the
+// producer publishes each run of fragments as free slots allow, and the
+// consumer copies and releases them as they come, so a message of any
+// length passes through a ring of any size.
 //
 // A streaming call that ends early (its context, a dead or stopped peer,
 // Close) leaves a message begun: it returns its error wrapped with

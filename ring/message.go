@@ -18,12 +18,12 @@ import (
 // Both follow the rules of large.go. A message that fits the ring
 // (fragmentCount <= Slots) is read or written whole: the reader waits
 // until all its slots are published (or one published ends it early: an
-// abort) and releases them with one store; the
-// writer waits until all the slots n bytes need are free, and publishes
-// what was written with one store, at Close. A longer one streams, and
-// tears as Send and Recv tear: a wait that ends in the middle of it wraps
-// its error with ErrTorn, the producer aborts the message at its next
-// call, and the consumer discards the rest of it at its next.
+// abort) and releases them with one store; the writer waits until all the
+// slots n bytes need are free, and publishes what was written with one
+// store, at Close. A longer one streams, and tears as Send and Recv tear:
+// a wait that ends in the middle of it wraps its error with ErrTorn, the
+// producer aborts the message at its next call, and the consumer discards
+// the rest of it at its next.
 
 // The errors of a reader or writer used after its end: its Close, or
 // another call of its side, which Close reports (after its own Close
@@ -82,8 +82,8 @@ type MessageReader struct {
 // more fragments than the ring has slots, which stream. A message that
 // fits the ring is waited for whole by Reader (or up to an abort that
 // ends it, after its producer died in the middle of it), so that its
-// reader never waits; its slots are released together, by Close, or by the Next or
-// Read that finds the message's end.
+// reader never waits; its slots are released together, by Close, or by
+// the Next or Read that finds the message's end.
 //
 // The fragments of a streaming message are released as the reader moves
 // past them, so that the producer can go on. If a wait for one ends (ctx,
