@@ -59,3 +59,11 @@ func fragmentCount(total, slotSize uint64) uint64 {
 	mid := slotSize - lenSize
 	return 1 + (rest+mid-1)/mid
 }
+
+// fragmentBytes returns how many bytes of a fragmented message its first
+// j >= 1 fragments carry when all are full, in slots of slotSize bytes: the
+// first fragment's slotSize-12, then slotSize-4 a middle one. It is where
+// fragment j begins in the message.
+func fragmentBytes(j, slotSize uint64) uint64 {
+	return slotSize - lenSize - totalSize + (j-1)*(slotSize-lenSize)
+}

@@ -119,7 +119,7 @@ func publishRuns(t *testing.T, p *Producer, msg []byte, from, runs uint64) uint6
 	}
 	pos := 0
 	if from > 0 {
-		pos = int(p.size - lenSize - totalSize + (from-1)*uint64(p.payload))
+		pos = int(fragmentBytes(from, p.size))
 	}
 	for ; runs > 0 && from < k; runs-- {
 		run := min(p.streamRun, k-from)

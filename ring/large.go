@@ -712,7 +712,7 @@ func (c *Consumer) closedMid(err error, total uint64) error {
 		return err
 	}
 	start := c.tail
-	got := c.size - lenSize - totalSize + (c.cachedHead-start-1)*uint64(c.payload)
+	got := fragmentBytes(c.cachedHead-start, c.size)
 	c.tail = c.cachedHead
 	c.releaseRead()
 	c.frag, c.whole, c.left = fragSkip, -1, total-got
@@ -726,7 +726,7 @@ func (c *Consumer) closedMid(err error, total uint64) error {
 // message left where it is, as assemble leaves it.
 func (c *Consumer) endedEarly(n, total uint64) error {
 	start, seq := c.tail, c.tail+n-1
-	got := c.size - lenSize - totalSize + (n-2)*uint64(c.payload)
+	got := fragmentBytes(n-1, c.size)
 	if w := lenOf(c.at(seq)); w != fragCont|fragAbort {
 		return c.badFragment(start, seq, w, total, got, false)
 	}
