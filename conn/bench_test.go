@@ -4,6 +4,7 @@ package conn_test
 
 import (
 	"context"
+	"encoding/binary"
 	"testing"
 
 	"github.com/shmring/shmring/conn"
@@ -77,5 +78,61 @@ func BenchmarkRoundTrip(b *testing.B) {
 				return err
 			}
 		})
+	})
+}
+
+// BenchmarkCallCost: what a round trip's calls cost the CPU, with nothing
+// to wait for. Both ends are on this goroutine, and each reply is sent
+// before its request, so every receive finds its message published and
+// ns/op is the work of the four calls (SendRecv: the client's Send and
+// Recv, the server's Recv and Send) or of AppendCall and the server's
+// Recv and Send, without the cache-line transfers between CPUs that
+// BenchmarkRoundTrip also measures. (A consumer that keeps finding its
+// messages published pauses before every ninth look, as one trailing a
+// streaming producer does; both sub-benchmarks pay it alike.)
+func BenchmarkCallCost(b *testing.B) {
+	ctx := context.Background()
+	setup := func(b *testing.B) (client, server *conn.Conn) {
+		shmtest.NoLeaks(b)
+		return pair(b, listen(b, conn.Config{}), conn.Config{})
+	}
+	b.Run("SendRecv", func(b *testing.B) {
+		client, server := setup(b)
+		msg, buf := make([]byte, 64), make([]byte, 64)
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := server.Send(ctx, msg); err != nil {
+				b.Fatal(err)
+			}
+			if err := client.Send(ctx, msg); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := client.Recv(ctx, buf); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := server.Recv(ctx, buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("AppendCall", func(b *testing.B) {
+		client, server := setup(b)
+		cl := conn.NewClient(client)
+		req, dst, buf := make([]byte, 64), make([]byte, 0, 64), make([]byte, 1024)
+		reply := make([]byte, 9+64)
+		reply[8] = 1 // a reply; its id, the call's, is set below
+		b.ReportAllocs()
+		for id := uint64(0); b.Loop(); id++ {
+			binary.LittleEndian.PutUint64(reply, id) // a Client numbers its calls from 0
+			if err := server.Send(ctx, reply); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := cl.AppendCall(ctx, dst, req); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := server.Recv(ctx, buf); err != nil {
+				b.Fatal(err)
+			}
+		}
 	})
 }

@@ -7,3 +7,11 @@ func SetTestHookQuit(f func()) (restore func()) {
 	testHookQuit = f
 	return func() { testHookQuit = old }
 }
+
+// SetTestHookNotAlone sets the function a call that is not made alone runs
+// before it registers, and returns a function that puts the old one back.
+func SetTestHookNotAlone(f func()) (restore func()) {
+	old := testHookNotAlone
+	testHookNotAlone = f
+	return func() { testHookNotAlone = old }
+}
