@@ -62,7 +62,7 @@ func Serve(ctx context.Context, c *Conn, h Handler) error {
 	// with one Recv into in; a longer one is read as it arrives into buf
 	// (appendRest), never into a buffer sized from the length it claims.
 	in, buf := make([]byte, min(wholeOf(c.in), 64<<10)), []byte(nil)
-	out := make([]byte, min(whole, copiedReply))
+	out := make([]byte, min(whole, copiedMessage))
 	for {
 		var req []byte
 		n, err := c.c.Recv(ctx, in)
@@ -162,7 +162,7 @@ func errorText(err error, limit int) string {
 }
 
 // send writes one message of a call: head, then payload. A message that
-// fits buf (the sender's, of up to copiedReply bytes) is put together
+// fits buf (the sender's, of up to copiedMessage bytes) is put together
 // there and sent with one Send, which at 64 bytes costs some 15 ns less
 // than a Reserve and a Commit; a longer one of at most whole bytes fits a
 // slot, and is written in place, reserved and committed, which costs less
@@ -236,13 +236,13 @@ type Client struct {
 	send   sync.Mutex     // held while a request is written
 	turn   chan struct{}  // holds the token while nobody reads replies
 	head   [callHead]byte // a reply's head, read by the turn's holder
-	short  []byte         // a reply of up to copiedReply bytes, copied out by the turn's holder
-	out    []byte         // a request of up to copiedReply bytes, copied in by the sender
+	short  []byte         // a reply of up to copiedMessage bytes, copied out by the turn's holder
+	out    []byte         // a request of up to copiedMessage bytes, copied in by the sender
 	// fast is the turn's state while calls are made alone (fastOff when
 	// they are not): see Client.alone.
 	fast atomic.Uint32
 	mu   sync.Mutex
-	next atomic.Uint64 // the next call's id: taken under mu, or by a call made alone in the fast mode
+	next atomic.Uint64 // the next call's id: atomic, for a revoker takes one while a call made alone takes its own
 	// waiting counts the calls waiting for their reply without the turn;
 	// drains, the goroutines reading for nobody.
 	waiting, drains int
@@ -287,8 +287,8 @@ var callPool = sync.Pool{New: func() any { return &call{ch: make(chan result, 1)
 func NewClient(c *Conn) *Client {
 	cl := &Client{c: c, whole: wholeOf(c.out), single: wholeOf(c.in), turn: make(chan struct{}, 1), calls: make(map[uint64]*call),
 		orphans: make(map[uint64]struct{}), dead: make(chan struct{})}
-	cl.short = make([]byte, min(cl.single, copiedReply))
-	cl.out = make([]byte, min(cl.whole, copiedReply))
+	cl.short = make([]byte, min(cl.single, copiedMessage))
+	cl.out = make([]byte, min(cl.whole, copiedMessage))
 	cl.turn <- struct{}{}
 	return cl
 }
@@ -388,16 +388,27 @@ func (cl *Client) roundTrip(ctx context.Context, dst, req []byte) ([]byte, error
 // instructions and runtime calls. Every caller that is not alone takes the
 // turn out of the fast mode first (revoke, under the mutex): straight back
 // to its channel if no call holds it, or from the call made alone when
-// that one ends. The fast mode so holds the turn only while no other call
-// is registered, and nothing gave up: what alone would check.
+// that one ends. The fast mode so is idle only while no call is
+// registered and none gave up, what alone checks under the mutex, and
+// stays busy only until one is.
 func (cl *Client) alone() (uint64, bool) {
 	if cl.fast.CompareAndSwap(fastIdle, fastBusy) {
-		// The sending can be taken only by a caller that revoked the
-		// fast mode since the swap; that one's request goes first,
-		// and this call is not alone. (The Client has not failed: done
-		// does not keep the turn for a failed one.)
+		if h := testHookFast; h != nil {
+			h()
+		}
+		// Only a caller that revoked the fast mode since the swap
+		// sends meanwhile, and it revokes before it sends: with the
+		// sending taken and the mode still busy, no request went
+		// since the swap, and later ones go after this call's. A
+		// revoker that came first may have sent already (its reply
+		// is to come: this call is not alone), or be sending. (The
+		// Client has not failed: done does not keep the turn for a
+		// failed one.)
 		if cl.send.TryLock() {
-			return cl.next.Add(1) - 1, true
+			if cl.fast.Load() == fastBusy {
+				return cl.next.Add(1) - 1, true
+			}
+			cl.send.Unlock()
 		}
 		cl.leave()
 		return 0, false
@@ -648,6 +659,11 @@ var testHookQuit = func() {}
 // first.
 var testHookNotAlone = func() {}
 
+// testHookFast, if set, runs when a call has taken the turn from the fast
+// mode, before it takes the sending; tests set it to let a revoker send in
+// between. (A nil check, not a call, on the fast path.)
+var testHookFast func()
+
 // endOf returns ctx's error if err is the end of ctx: the ring reports a
 // deadline passed from ctx.Deadline, before ctx's own timer may have
 // fired, so ctx.Err can still be nil.
@@ -752,12 +768,14 @@ func (cl *Client) giveUp(id uint64, c *call) (result, bool) {
 	return result{}, false
 }
 
-// copiedReply is the longest reply a Client copies out of the ring with one
-// Recv (a reply of one slot, message and head), into a buffer of its own,
-// then appends to the call's buffer: at 64 bytes that is some 30 ns
-// cheaper than reading it in place with a MessageReader (Reader, Next,
-// Close), a difference a second copy of a longer reply would cost back.
-const copiedReply = 1 << 10
+// copiedMessage is the longest reply, head included, a Client copies out
+// of the ring with one Recv into a buffer of its own, then appends to the
+// call's buffer: at 64 bytes that is some 30 ns cheaper than reading it
+// in place with a MessageReader (Reader, Next, Close), a difference a
+// second copy of a longer reply would cost back. It is also the longest
+// request, or Serve's reply, put together in a buffer and sent with one
+// Send (see send).
+const copiedMessage = 1 << 10
 
 // take hands over reply m, of one fragment, and releases it: see hand.
 func (cl *Client) take(m *ring.MessageReader, id uint64, dst []byte, c *call) (r result, mine bool) {

@@ -15,3 +15,11 @@ func SetTestHookNotAlone(f func()) (restore func()) {
 	testHookNotAlone = f
 	return func() { testHookNotAlone = old }
 }
+
+// SetTestHookFast sets the function a call runs once it has taken the turn
+// from the fast mode, and returns a function that puts the old one back.
+func SetTestHookFast(f func()) (restore func()) {
+	old := testHookFast
+	testHookFast = f
+	return func() { testHookFast = old }
+}

@@ -68,7 +68,7 @@ func newHandServer(t *testing.T) (*conn.Client, *handServer) {
 	client, server := pair(t, l, conn.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
-	return conn.NewClient(client), &handServer{t: t, ctx: ctx, server: server, buf: make([]byte, 1024)}
+	return conn.NewClient(client), &handServer{t: t, ctx: ctx, server: server, buf: make([]byte, 64<<10)}
 }
 
 // TestCallRevokesTheTurnOfACallMadeAlone: a call made alone keeps the turn
@@ -144,4 +144,45 @@ func TestCallDuplicateReplyDropped(t *testing.T) {
 		h.reply(h.request(req), want)
 		h.await(res, want, "a call after a duplicate reply is still waiting after 10 s")
 	}
+}
+
+// TestCallAloneAfterARevokerSent: a call takes the turn from the fast mode,
+// and before it takes the sending, a second call revokes the mode and
+// sends its request. The first is then not alone (the second's reply is
+// to come) and must not send holding the turn: here the second's reply is
+// four times the ring and the first's request too, so a server blocked
+// sending that reply reads no request, and a first call blocked sending
+// with the turn held would leave the reply unread for ever.
+func TestCallAloneAfterARevokerSent(t *testing.T) {
+	cl, h := newHandServer(t) // rings of 8 slots of 128 bytes
+	h.call(cl, "warm", "WARM")
+	big := strings.Repeat("x", 4096)
+	reached, proceed := make(chan struct{}), make(chan struct{})
+	restore := conn.SetTestHookFast(func() {
+		close(reached)
+		<-proceed
+	})
+	defer restore()
+	a := callAsync(h.ctx, cl, []byte(big))
+	select {
+	case <-reached:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call did not take the turn from the fast mode")
+	}
+	restore() // once
+	b := callAsync(h.ctx, cl, []byte("b"))
+	idB := h.request("b") // b revoked and sent while a stands between the two
+	sent := make(chan error, 1)
+	go func() { sent <- h.server.Send(h.ctx, append(replyHead(idB, 1), big...)) }()
+	close(proceed)
+	select {
+	case err := <-sent:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("b's reply is still unread after 10 s: the first call sent holding the turn")
+	}
+	h.await(b, big, "b is still waiting after 10 s")
+	h.reply(h.request(big), "A")
+	h.await(a, "A", "the first call is still waiting after 10 s")
+	h.call(cl, "c", "C")
 }
