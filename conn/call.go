@@ -383,12 +383,12 @@ func (cl *Client) roundTrip(ctx context.Context, dst, req []byte) ([]byte, error
 //
 // A call made alone that ends with its reply read keeps the turn for the
 // next (the fast mode, cl.fast): that one takes it with one
-// compare-and-swap, where taking it from its channel and looking under
-// the mutex for calls in flight cost a call some 40 ns of locked
-// instructions and runtime calls. Every caller that is not alone takes the
-// turn out of the fast mode first (revoke, under the mutex): straight back
-// to its channel if no call holds it, or from the call made alone when
-// that one ends. The fast mode so is idle only while no call is
+// compare-and-swap, where taking it from its channel, giving it back and
+// looking under the mutex for calls in flight cost a call two runtime
+// calls and four more locked instructions. Every caller that is not alone
+// takes the turn out of the fast mode first (revoke, under the mutex):
+// straight back to its channel if no call holds it, or from the call made
+// alone when that one ends. The fast mode so is idle only while no call is
 // registered and none gave up, what alone checks under the mutex, and
 // stays busy only until one is.
 func (cl *Client) alone() (uint64, bool) {
