@@ -17,11 +17,11 @@ import (
 
 // TestCallAloneReadsItsReply: a lone caller's reply is read by the
 // caller itself, which registered nothing: one of one slot by one Recv,
-// one of several with a MessageReader. The server is played by hand, so that what comes before the
-// reply is the test's: a reply to a call never made is dropped, a failed
-// reply is a RemoteError, a reply of three slots is read with ReadFull and
-// appendRest, a reply shorter than the head fails the Client with
-// ErrProtocol, and so does one of an unknown kind.
+// one of several with a MessageReader. The server is played by hand, so
+// that what comes before the reply is the test's: a reply to a call never
+// made is dropped, a failed reply is a RemoteError, a reply of three slots
+// is read with ReadFull and appendRest, a reply shorter than the head
+// fails the Client with ErrProtocol, and so does one of an unknown kind.
 func TestCallAloneReadsItsReply(t *testing.T) {
 	shmtest.NoLeaks(t)
 	l := listen(t, conn.Config{Slots: 8, SlotSize: 128})

@@ -214,10 +214,11 @@ func wholeOf(r *ring.Ring) int { return r.SlotSize() - 4 }
 // the turn to the next caller waiting. A lone caller so reads its own
 // reply, with no hand-off between goroutines; one that finds no other call
 // in flight does not even register its call for a hand-off, and keeps the
-// turn for the next call made alone, which takes it with one compare-and-swap.
-// A short reply (up to 1 KiB with its 9-byte head) is copied out of the
-// ring with one Recv and then into the reply's buffer; a longer one of
-// one slot, from the ring straight into the reply's buffer.
+// turn for the next call made alone, which takes it with one
+// compare-and-swap. A short reply (up to 1 KiB with its 9-byte head) is
+// copied out of the ring with one Recv and then into the reply's buffer;
+// a longer one of one slot, from the ring straight into the reply's
+// buffer.
 //
 // A caller reads under its own context only where that tears nothing: it
 // waits under it for a reply to begin, and reads a reply that fits the
@@ -242,7 +243,9 @@ type Client struct {
 	// they are not): see Client.alone.
 	fast atomic.Uint32
 	mu   sync.Mutex
-	next atomic.Uint64 // the next call's id: atomic, for a revoker takes one while a call made alone takes its own
+	// next is the next call's id: atomic, for a revoker takes one while a
+	// call made alone takes its own.
+	next atomic.Uint64
 	// waiting counts the calls waiting for their reply without the turn;
 	// drains, the goroutines reading for nobody.
 	waiting, drains int
@@ -263,7 +266,7 @@ const (
 	fastOff     = iota // the turn is in its channel, or with whoever took it from there
 	fastIdle           // the fast mode holds it, and no call is in flight
 	fastBusy           // a call made alone holds it
-	fastRevoked        // a call made alone holds it, and a caller not alone has come: it goes back to its channel
+	fastRevoked        // a call made alone holds it, and must give it back to its channel
 )
 
 type result struct {
