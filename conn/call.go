@@ -334,7 +334,9 @@ func (cl *Client) roundTrip(ctx context.Context, dst, req []byte) ([]byte, error
 		defer cl.put(c)
 		return cl.wait(ctx, id, c)
 	}
-	testHookNotAlone()
+	if h := testHookNotAlone; h != nil {
+		h()
+	}
 	cl.mu.Lock()
 	if cl.err != nil {
 		cl.mu.Unlock()
@@ -388,10 +390,11 @@ func (cl *Client) roundTrip(ctx context.Context, dst, req []byte) ([]byte, error
 // next (the fast mode, cl.fast): that one takes it with one
 // compare-and-swap, where taking it from its channel, giving it back and
 // looking under the mutex for calls in flight cost a call two runtime
-// calls and four more locked instructions. Every caller that is not alone
-// takes the turn out of the fast mode first (revoke, under the mutex):
-// straight back to its channel if no call holds it, or from the call made
-// alone when that one ends. The fast mode so is idle only while no call is
+// calls and six locked instructions (the fast mode's two swaps and its
+// atomic id, three). Every caller that is not alone takes the turn out of
+// the fast mode first (revoke, under the mutex): straight back to its
+// channel if no call holds it, or from the call made alone when that one
+// ends. The fast mode so is idle only while no call is
 // registered and none gave up, what alone checks under the mutex, and
 // stays busy only until one is.
 func (cl *Client) alone() (uint64, bool) {
@@ -657,10 +660,10 @@ func (cl *Client) quit(id uint64, c *call, err error) (result, *call, bool) {
 // window between them.
 var testHookQuit = func() {}
 
-// testHookNotAlone runs when a call finds it is not alone, before it
-// revokes the fast mode; tests set it to let the call holding the turn end
-// first.
-var testHookNotAlone = func() {}
+// testHookNotAlone, if set, runs when a call finds it is not alone, before
+// it revokes the fast mode; tests set it to let the call holding the turn
+// end first.
+var testHookNotAlone func()
 
 // testHookFast, if set, runs when a call has taken the turn from the fast
 // mode, before it takes the sending; tests set it to let a revoker send in

@@ -125,8 +125,11 @@ func TestCallRevokesAnIdleTurn(t *testing.T) {
 
 // TestCallDuplicateReplyDropped: a call that read its own reply, holding
 // the turn as a registered call, is no longer anyone's: a second reply to
-// it (a server's fault) is dropped, never handed to a later call, which
-// may have the first one's registration again from the pool.
+// it (a server's fault) is dropped, never handed to a later call. Were
+// the call left registered, later calls would not be made alone (a call
+// looks in flight), and would take registrations from the pool, where the
+// first one's is: the duplicate, handed to it, would be a later call's
+// reply.
 func TestCallDuplicateReplyDropped(t *testing.T) {
 	cl, h := newHandServer(t)
 	a, idA := h.holding(cl)
