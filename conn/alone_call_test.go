@@ -5,7 +5,6 @@ package conn_test
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"testing"
 	"time"
 
@@ -30,44 +29,28 @@ func TestCallAloneReadsItsReply(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	buf := make([]byte, 1024)
-	// request reads the next request off the server's ring and returns
-	// its id.
-	request := func(want string) uint64 {
-		t.Helper()
-		n, err := server.Recv(ctx, buf)
-		require.NoError(t, err)
-		require.Equal(t, want, string(buf[9:n]))
-		return binary.LittleEndian.Uint64(buf)
-	}
-	reply := func(id uint64, kind byte, body string) {
-		t.Helper()
-		require.NoError(t, server.Send(ctx, append(replyHead(id, kind), body...)))
-	}
+	h := &handServer{t: t, ctx: ctx, server: server, buf: buf}
 
 	res := callAsync(ctx, cl, []byte("a"))
-	id := request("a")
-	reply(id+100, 1, "stray") // to no call: dropped
-	reply(id, 1, "A")
-	r := awaitCall(t, res, "a lone call is still waiting after 10 s")
-	require.NoError(t, r.err)
-	require.Equal(t, "A", string(r.b))
+	id := h.request("a")
+	h.answer(id+100, 1, "stray") // to no call: dropped
+	h.answer(id, 1, "A")
+	h.await(res, "A", "a lone call is still waiting after 10 s")
 
 	res = callAsync(ctx, cl, []byte("b"))
-	reply(request("b"), 2, "no such key")
-	r = awaitCall(t, res, "a lone call is still waiting after 10 s")
+	h.answer(h.request("b"), 2, "no such key")
+	r := awaitCall(t, res, "a lone call is still waiting after 10 s")
 	var re *conn.RemoteError
 	require.ErrorAs(t, r.err, &re)
 	require.Equal(t, "no such key", re.Msg)
 
 	long := string(pattern(300)) // three slots of 128 bytes, in a ring of eight
 	res = callAsync(ctx, cl, []byte("c"))
-	reply(request("c"), 1, long)
-	r = awaitCall(t, res, "a lone call is still waiting after 10 s")
-	require.NoError(t, r.err)
-	require.Equal(t, long, string(r.b))
+	h.reply(h.request("c"), long)
+	h.await(res, long, "a lone call is still waiting after 10 s")
 
 	res = callAsync(ctx, cl, []byte("d"))
-	request("d")
+	h.request("d")
 	require.NoError(t, server.Send(ctx, []byte{1, 2, 3, 4}))
 	r = awaitCall(t, res, "a call on a Client whose server broke the protocol is still waiting after 10 s")
 	require.ErrorIs(t, r.err, conn.ErrProtocol)

@@ -15,7 +15,7 @@ import (
 )
 
 // handServer plays the server of a Client by hand: request reads the next
-// request and returns its id, reply answers one.
+// request and returns its id, reply and answer answer one.
 type handServer struct {
 	t      *testing.T
 	ctx    context.Context
@@ -33,7 +33,14 @@ func (h *handServer) request(want string) uint64 {
 
 func (h *handServer) reply(id uint64, body string) {
 	h.t.Helper()
-	require.NoError(h.t, h.server.Send(h.ctx, append(replyHead(id, 1), body...)))
+	h.answer(id, 1, body)
+}
+
+// answer sends a message of kind to call id: a reply (1), a failed one
+// (2), or what a server breaking the protocol sends.
+func (h *handServer) answer(id uint64, kind byte, body string) {
+	h.t.Helper()
+	require.NoError(h.t, h.server.Send(h.ctx, append(replyHead(id, kind), body...)))
 }
 
 // await waits for the call behind res, which must return want.

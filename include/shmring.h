@@ -2527,7 +2527,7 @@ static inline int shmring__skip(struct shmring *r, struct shmring__call *call)
 			 * slot to take): it says so, as Go's skip does, and
 			 * the end of the stream comes next. */
 			if (rc == SHMRING_EOF && c->mid == 2)
-				c->mid = 1;
+				return SHMRING_ETORN;
 			return shmring__recv_failed(r, rc);
 		}
 		w = shmring__len(r, c->next);

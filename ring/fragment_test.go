@@ -256,8 +256,6 @@ func TestFittingMessageInRuns(t *testing.T) {
 				require.Equal(t, p.streamRun, r.h.tail.Load(), "the part published released")
 				if late {
 					publishRuns(t, p, msg, next, 2) // the rest, after the close
-				}
-				if late {
 					// The next call discards it, as the rest of
 					// any torn message: ErrTorn, not ErrCorrupt.
 					_, err = c.Recv(ctx, buf)
