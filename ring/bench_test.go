@@ -178,8 +178,10 @@ func BenchmarkRoundTripCalls(b *testing.B) {
 	}
 }
 
-// BenchmarkOneSide times Send alone and Recv alone, one message per call,
-// and SendBatch alone and RecvBatch alone, oneSideBatch messages per call,
+// BenchmarkOneSide times Send alone, Reserve with Commit alone (the
+// zero-copy Send: one reservation written and committed), and Recv alone,
+// one message per call, and SendBatch alone and RecvBatch alone,
+// oneSideBatch messages per call,
 // in one goroutine: the other side's work is done between runs of a ring's
 // worth of calls, outside the time reported, so no cache line moves
 // between CPUs while the calls are timed. It is the calls' own cost, which
@@ -189,7 +191,7 @@ func BenchmarkRoundTripCalls(b *testing.B) {
 // of calls would pay.)
 func BenchmarkOneSide(b *testing.B) {
 	for _, size := range []int{8, 64} {
-		for _, side := range []string{"send", "recv", "sendbatch", "recvbatch"} {
+		for _, side := range []string{"send", "reserve", "recv", "sendbatch", "recvbatch"} {
 			b.Run(fmt.Sprintf("%s/%dB", side, size), func(b *testing.B) {
 				benchOneSide(b, side, size)
 			})
@@ -216,7 +218,7 @@ func benchOneSide(b *testing.B, side string, size int) {
 		sum += int(m[0]) + int(m[len(m)-1])
 		return nil
 	}
-	send := side == "send" || side == "sendbatch"
+	send := side == "send" || side == "reserve" || side == "sendbatch"
 	b.ReportAllocs()
 	var timed time.Duration
 	for done := 0; done < b.N; {
@@ -239,6 +241,12 @@ func benchOneSide(b *testing.B, side string, size int) {
 			switch side {
 			case "send":
 				err = p.Send(ctx, msg)
+			case "reserve":
+				var s []byte
+				if s, err = p.Reserve(ctx, size); err == nil {
+					copy(s, msg)
+					err = p.Commit()
+				}
 			case "recv":
 				_, err = c.Recv(ctx, buf)
 			case "sendbatch":

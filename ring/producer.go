@@ -517,24 +517,37 @@ func (p *Producer) Reserve(ctx context.Context, n int) ([]byte, error) {
 			return nil, err
 		}
 	}
-	if err := p.open(); err != nil {
-		return nil, err
+	// open and end written out, with no defer, as in Send: this is the
+	// zero-copy path for small messages, and every call pays them.
+	p.begin()
+	if p.closed.Load() || p.h.state.Load()&stateConsumerClosed != 0 {
+		p.end()
+		return nil, p.closedErr()
 	}
-	defer p.end()
 	if p.head-p.cachedTail >= p.n {
-		if p.head != p.published {
-			// Reservations pending: look, but do not wait.
-			if ok, err := p.poll(); err != nil {
-				return nil, err
-			} else if !ok {
-				return nil, ErrFull
-			}
-		} else {
-			return p.reserveWaiting(ctx, n)
-		}
+		s, err := p.reserveFull(ctx, n)
+		p.end()
+		return s, err
 	}
 	p.lend()
-	return p.reserveNext(n), nil
+	s := p.reserveNext(n)
+	p.end()
+	return s, nil
+}
+
+// reserveFull is Reserve on a ring that looked full, inside the call.
+func (p *Producer) reserveFull(ctx context.Context, n int) ([]byte, error) {
+	if p.head != p.published {
+		// Reservations pending: look, but do not wait.
+		if ok, err := p.poll(); err != nil {
+			return nil, err
+		} else if !ok {
+			return nil, ErrFull
+		}
+		p.lend()
+		return p.reserveNext(n), nil
+	}
+	return p.reserveWaiting(ctx, n)
 }
 
 // ReserveBatch claims up to k slots (as many as are free if k <= 0) for
@@ -690,13 +703,25 @@ func (p *Producer) reserveNext(n int) []byte {
 // Commit publishes every message reserved since the last publication.
 // Committing nothing is not an error.
 func (p *Producer) Commit() error {
-	if err := p.open(); err != nil {
-		return err
+	// open, end and publish written out, as in Send.
+	p.begin()
+	if p.closed.Load() || p.h.state.Load()&stateConsumerClosed != 0 {
+		p.end()
+		return p.closedErr()
 	}
-	defer p.end()
 	if p.head != p.published {
-		p.publish()
+		if p.held && p.head-p.marked == 1 {
+			// A lone reservation, the zero-copy Send: its word,
+			// marked published, in one store, without markRun.
+			p.markHeld()
+		}
+		p.markPending()
+		p.published = p.head
+		if p.publishCursor(&p.h.head, p.head, "send-before-publish", "send-before-wake") {
+			p.settle()
+		}
 	}
+	p.end()
 	return nil
 }
 
@@ -752,6 +777,13 @@ func (p *Producer) writeHeld() {
 	p.held = false
 }
 
+// markHeld marks a lone reservation (held, and heldSeq == marked: the one
+// slot from marked to head) published: its word and its mark in one store.
+func (p *Producer) markHeld() {
+	fence.Store32(lenWord(p.at(p.heldSeq)), p.heldLen|p.ready(p.heldSeq))
+	p.held, p.marked = false, p.head
+}
+
 // markRun marks every slot from marked to head published, each with a
 // release store after its payload and word were written (putRun and
 // reserveRun mark their own as they write them, but the run's first,
@@ -766,9 +798,8 @@ func (p *Producer) writeHeld() {
 //go:noinline
 func (p *Producer) markRun() {
 	if p.held {
-		if p.head-p.marked == 1 { // a lone reservation (heldSeq == marked): one store
-			fence.Store32(lenWord(p.at(p.heldSeq)), p.heldLen|p.ready(p.heldSeq))
-			p.held, p.marked = false, p.head
+		if p.head-p.marked == 1 {
+			p.markHeld()
 			return
 		}
 		p.writeHeld()
