@@ -2628,7 +2628,25 @@ static inline int shmring__recv_slow(struct shmring *r, unsigned char *out, size
 		 * that died in the middle of it, and the abort of the one that
 		 * took over, are seen without waiting for k slots), release it
 		 * all with one store. A wait that ends, with timeout_ns 0 too,
-		 * leaves it where it is. */
+		 * leaves it where it is.
+		 *
+		 * With timeout_ns 0 the fragments' words are looked at first,
+		 * and nothing is copied while the poll finds the message
+		 * unfinished: a caller polling while a long message is
+		 * published would otherwise copy its published part again at
+		 * every call (Go: Consumer.TryRecv, arrived). An abort, a
+		 * closed producer or anything else the loop below reports ends
+		 * the look, and the loop reports it. */
+		if (call->timeout_ns == 0) {
+			for (i = 1; i < k; i++) {
+				if ((rc = shmring__more(r, call, i + 1)) == SHMRING_EEMPTY)
+					goto out;
+				if (rc != 0 ||
+				    shmring__kind_of(r, shmring__len(r, c->next + i)) == SHMRING__ABORT)
+					break;
+			}
+			rc = 0;
+		}
 		memcpy(out, slot + SHMRING_LEN_SIZE + SHMRING_TOTAL_SIZE, (size_t)got);
 		for (i = 1; i < k; i++) {
 			if ((rc = shmring__more(r, call, i + 1)) == SHMRING_EOF) {
@@ -2713,12 +2731,14 @@ out:
  * SHMRING_ESHORTBUF with the message's length in *len, and the message
  * stays (fragmented or not, even larger than the ring: the first fragment
  * has the length). A fragmented message that fits the ring is copied as
- * its fragments are published (with timeout_ns 0, as far as they are), and
- * released at once when all of it is read; a wait that ends in the middle
- * of it leaves it where it is, for the next call; one larger than the
- * ring is copied as it comes and released a run at a time, which needs
- * waiting: with timeout_ns 0 it is refused, and stays (SHMRING_ETOOLARGE,
- * with its length in *len; Go: TryRecv). A call that ends in the middle of
+ * its fragments are published, and released at once when all of it is
+ * read; a wait that ends in the middle of it leaves it where it is, for
+ * the next call. With timeout_ns 0 it is copied only once all of it is
+ * published: a call that finds it unfinished writes nothing to buf and
+ * returns SHMRING_EEMPTY, as Go's TryRecv returns ErrEmpty. One larger
+ * than the ring is copied as it comes and released a run at a time, which
+ * needs waiting: with timeout_ns 0 it is refused, and stays
+ * (SHMRING_ETOOLARGE, with its length in *len; Go: TryRecv). A call that ends in the middle of
  * such a message returns why (SHMRING_ETIMEOUT, SHMRING_EPEERDEAD, ...),
  * and the next call discards the rest of it and returns SHMRING_ETORN with
  * *len 0; so does a call that finds the message's producer gave up on it

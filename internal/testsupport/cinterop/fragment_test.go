@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -234,16 +235,34 @@ func (s *cScript) recvcrc(timeout string, cap int) (rc, n int, sum uint32) {
 // recvcrcAnswer reads the answer to a recvcrc sent with send.
 func (s *cScript) recvcrcAnswer() (rc, n int, sum uint32) {
 	s.t.Helper()
+	v := s.numbers("recvcrc", 3)
+	require.LessOrEqual(s.t, v[2], int64(math.MaxUint32), "answer to recvcrc: the CRC")
+	return int(v[0]), int(v[1]), uint32(v[2])
+}
+
+// numbers reads the answer to cmd: its name, then n decimal numbers.
+func (s *cScript) numbers(cmd string, n int) []int64 {
+	s.t.Helper()
 	f := s.next()
-	require.Len(s.t, f, 4, "answer to recvcrc: %q", f)
-	require.Equal(s.t, "recvcrc", f[0])
-	var err [3]error
-	rc, err[0] = strconv.Atoi(f[1])
-	n, err[1] = strconv.Atoi(f[2])
-	u, err2 := strconv.ParseUint(f[3], 10, 32)
-	err[2] = err2
-	require.NoError(s.t, errors.Join(err[:]...), "answer to recvcrc: %q", f)
-	return rc, n, uint32(u)
+	require.Len(s.t, f, n+1, "answer to %s: %q", cmd, f)
+	require.Equal(s.t, cmd, f[0])
+	v := make([]int64, n)
+	for i := range v {
+		var err error
+		v[i], err = strconv.ParseInt(f[i+1], 10, 64)
+		require.NoError(s.t, err, "answer to %s: %q", cmd, f)
+	}
+	return v
+}
+
+// recvdirty is a C recv into cap bytes zeroed first: its code, the length
+// it reported, and how many of the cap bytes it wrote (that are no longer
+// zero).
+func (s *cScript) recvdirty(timeout string, cap int) (rc, n, dirty int) {
+	s.t.Helper()
+	s.send(fmt.Sprintf("recvdirty %s %d", timeout, cap))
+	v := s.numbers("recvdirty", 3)
+	return int(v[0]), int(v[1]), int(v[2])
 }
 
 // recvPattern receives one message with the C consumer and checks that it
@@ -515,19 +534,24 @@ func TestFragmentTornC(t *testing.T) {
 		c.recvPattern(len(next), 2)
 	})
 
-	t.Run("abort-in-a-message-fitting-the-ring", func(t *testing.T) {
-		_, r, _, c := fragRing(t)
-		raw := newRawProducer(t, r)
-		fits := encode(pattern(300, 3)) // 6 slots
-		raw.write(fits[:3]...)
-		raw.write(word(fragCont | fragAbort))
-		raw.write(encode(next)...)
-		raw.publish()
-		c.ok("consumer")
-		rc, n, _ := c.recvcrc("-1", 0)
-		require.Equal(t, []int{cETorn, 0}, []int{rc, n})
-		c.recvPattern(len(next), 2)
-	})
+	for _, timeout := range []string{"-1", "0"} {
+		// With timeout 0, the look at the fragments' words before any
+		// copy finds the abort too, and leaves it to the copy.
+		t.Run("abort-in-a-message-fitting-the-ring/timeout="+timeout, func(t *testing.T) {
+			_, r, _, c := fragRing(t)
+			raw := newRawProducer(t, r)
+			fits := encode(pattern(300, 3)) // 6 slots
+			raw.write(fits[:3]...)
+			raw.write(word(fragCont | fragAbort))
+			raw.publish()
+			c.ok("consumer")
+			rc, n, _ := c.recvcrc(timeout, 0)
+			require.Equal(t, []int{cETorn, 0}, []int{rc, n})
+			raw.write(encode(next)...)
+			raw.publish()
+			c.recvPattern(len(next), 2)
+		})
+	}
 
 	t.Run("message-fitting-the-ring-published-in-part", func(t *testing.T) {
 		_, r, _, c := fragRing(t)
@@ -538,6 +562,9 @@ func TestFragmentTornC(t *testing.T) {
 		c.ok("consumer")
 		rc, _, _ := c.recvcrc("0", 0)
 		require.Equal(t, cEEmpty, rc, "C recv with timeout 0 of a message not all published")
+		rc, _, dirty := c.recvdirty("0", 400)
+		require.Equal(t, []int{cEEmpty, 0}, []int{rc, dirty},
+			"C recv with timeout 0 of a message not all published: code, bytes copied")
 		rc, _, _ = c.recvcrc(wait, 0)
 		require.Equal(t, cTimeout, rc, "C recv of a message whose rest does not come yet")
 		require.Zero(t, r.Stats().Consumer.Messages, "nothing of it released")
@@ -551,30 +578,32 @@ func TestFragmentTornC(t *testing.T) {
 	})
 
 	for _, late := range []bool{false, true} {
-		t.Run(fmt.Sprintf("message-fitting-the-ring-producer-closed/late-run=%v", late), func(t *testing.T) {
-			// A Go producer whose Ring.Close stopped waiting for its
-			// Send may close with part of such a message published, and
-			// publish a run of the rest after its close; so may a C one
-			// closed from another thread.
-			_, r, _, c := fragRing(t)
-			raw := newRawProducer(t, r)
-			fits := encode(pattern(300, 3))
-			raw.write(fits[:2]...)
-			raw.publish()
-			raw.closeProducer()
-			c.ok("consumer")
-			rc, n, _ := c.recvcrc("-1", 0)
-			require.Equal(t, []int{cETorn, 0}, []int{rc, n}, "C recv of a message whose producer closed in its middle")
-			require.Equal(t, uint64(2), r.Stats().Consumer.Messages, "what was published of it released")
-			if late {
-				raw.write(fits[2:]...)
+		for _, timeout := range []string{"-1", "0"} {
+			t.Run(fmt.Sprintf("message-fitting-the-ring-producer-closed/late-run=%v/timeout=%s", late, timeout), func(t *testing.T) {
+				// A Go producer whose Ring.Close stopped waiting for its
+				// Send may close with part of such a message published, and
+				// publish a run of the rest after its close; so may a C one
+				// closed from another thread.
+				_, r, _, c := fragRing(t)
+				raw := newRawProducer(t, r)
+				fits := encode(pattern(300, 3))
+				raw.write(fits[:2]...)
 				raw.publish()
-				rc, n, _ = c.recvcrc("-1", 0)
-				require.Equal(t, []int{cETorn, 0}, []int{rc, n}, "the late rest discarded, not corrupt")
-			}
-			rc, _, _ = c.recvcrc("-1", 0)
-			require.Equal(t, cEOF, rc, "then the end of the stream")
-		})
+				raw.closeProducer()
+				c.ok("consumer")
+				rc, n, _ := c.recvcrc(timeout, 0)
+				require.Equal(t, []int{cETorn, 0}, []int{rc, n}, "C recv of a message whose producer closed in its middle")
+				require.Equal(t, uint64(2), r.Stats().Consumer.Messages, "what was published of it released")
+				if late {
+					raw.write(fits[2:]...)
+					raw.publish()
+					rc, n, _ = c.recvcrc("-1", 0)
+					require.Equal(t, []int{cETorn, 0}, []int{rc, n}, "the late rest discarded, not corrupt")
+				}
+				rc, _, _ = c.recvcrc("-1", 0)
+				require.Equal(t, cEOF, rc, "then the end of the stream")
+			})
+		}
 	}
 
 	t.Run("message-fitting-the-ring-in-runs", func(t *testing.T) {

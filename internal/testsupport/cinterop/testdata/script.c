@@ -18,6 +18,10 @@
  *   recvcrc TIMEOUT_NS CAP shmring_recv into a buffer of CAP bytes (0: the
  *                          largest, BIG); prints the length and the
  *                          CRC-32C of the message
+ *   recvdirty TIMEOUT_NS CAP
+ *                          shmring_recv into CAP bytes (at most BIG) that
+ *                          were zeroed first; prints the length and how
+ *                          many of the CAP bytes are no longer zero
  *   producer_close | consumer_close | flush | close | remove
  *   stats                  shmring_stats, as key=value pairs
  */
@@ -89,6 +93,14 @@ int main(void)
 			size_t cap = b > 0 && (unsigned long long)b < BIG ? (size_t)b : BIG;
 			rc = shmring_recv(&r, big, cap, &len, a);
 			printf("recvcrc %d %zu %u\n", rc, len, rc == 0 ? (unsigned)crc32c(big, len) : 0u);
+			continue;
+		} else if (strcmp(cmd, "recvdirty") == 0) {
+			size_t cap = b > 0 && (unsigned long long)b < BIG ? (size_t)b : BIG, i, dirty = 0;
+			memset(big, 0, cap);
+			rc = shmring_recv(&r, big, cap, &len, a);
+			for (i = 0; i < cap; i++)
+				dirty += big[i] != 0;
+			printf("recvdirty %d %zu %zu\n", rc, len, dirty);
 			continue;
 		} else if (strcmp(cmd, "remove") == 0) {
 			rc = shmring_remove(&r);
