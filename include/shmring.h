@@ -357,7 +357,8 @@ SHMRING_STATIC_ASSERT(sizeof(void *) == 8, "shmring is 64-bit only");
  *     32 KiB of slots at a time (each run's marks the first slot's last),
  *     with no wait in between, so that the consumer copies one run while
  *     the next is written, and released with one store. The
- *     consumer copies its fragments as they are published, and takes it
+ *     consumer copies its fragments as they are published (a call that
+ *     may not wait, only once all are), and takes it
  *     as a message only once it has read all of them: a call that fails
  *     sent, or received, none of it, and leaves it whole. (A producer that
  *     dies while it marks a run leaves the run's first slot unpublished,
@@ -2634,15 +2635,23 @@ static inline int shmring__recv_slow(struct shmring *r, unsigned char *out, size
 		 * and nothing is copied while the poll finds the message
 		 * unfinished: a caller polling while a long message is
 		 * published would otherwise copy its published part again at
-		 * every call (Go: Consumer.TryRecv, arrived). An abort, a
-		 * closed producer or anything else the loop below reports ends
-		 * the look, and the loop reports it. */
+		 * every call (Go: Consumer.TryRecv, arrived). The look stops
+		 * where the loop below would stop without waiting: at a closed
+		 * producer or consumer, and at a word that is no fragment of
+		 * this message (an abort, or a corrupt one), which the loop
+		 * then reports. */
 		if (call->timeout_ns == 0) {
+			/* The kinds suffice: one before the last is a middle
+			 * fragment only if full (shmring__kind_of), and the
+			 * last one's length, which the look reaches only once
+			 * all is published, the copy checks. */
 			for (i = 1; i < k; i++) {
 				if ((rc = shmring__more(r, call, i + 1)) == SHMRING_EEMPTY)
 					goto out;
-				if (rc != 0 ||
-				    shmring__kind_of(r, shmring__len(r, c->next + i)) == SHMRING__ABORT)
+				if (rc != 0)
+					break;
+				kind = shmring__kind_of(r, shmring__len(r, c->next + i));
+				if (kind != (i + 1 < k ? SHMRING__MIDDLE : SHMRING__LAST))
 					break;
 			}
 			rc = 0;
@@ -2733,8 +2742,8 @@ out:
  * has the length). A fragmented message that fits the ring is copied as
  * its fragments are published, and released at once when all of it is
  * read; a wait that ends in the middle of it leaves it where it is, for
- * the next call. With timeout_ns 0 it is copied only once all of it is
- * published: a call that finds it unfinished writes nothing to buf and
+ * the next call. With timeout_ns 0, a call that finds it not all
+ * published, and nothing wrong with what is, writes nothing to buf and
  * returns SHMRING_EEMPTY, as Go's TryRecv returns ErrEmpty. One larger
  * than the ring is copied as it comes and released a run at a time, which
  * needs waiting: with timeout_ns 0 it is refused, and stays

@@ -489,6 +489,42 @@ func TestFragmentCorrupt(t *testing.T) {
 			})
 		})
 	}
+	// A message that fits the ring, published up to its corrupt word and
+	// no further, read without waiting: the C recv with timeout 0 looks
+	// at the words before it copies, and must stop at that word as the
+	// copy would, not report the message unfinished (SHMRING_EEMPTY, for
+	// as long as the rest does not come). Go's TryRecv stops there too.
+	for _, tc := range []struct {
+		name  string
+		slots [][]byte
+	}{
+		{"whole message where a continuation is due", with(fits, 3, word(5))[:4]},
+		{"first fragment where a continuation is due", with(fits, 3, fits[0])[:4]},
+		{"middle fragment not full", with(fits, 2, shorten(fits[2], -1))[:3]},
+		{"last fragment where a middle is due", with(fits, 2, append(word(fragCont|fragPay), fits[2][4:]...))[:3]},
+	} {
+		t.Run("rest-unpublished/"+tc.name, func(t *testing.T) {
+			t.Run("c", func(t *testing.T) {
+				_, r, _, c := fragRing(t)
+				raw := newRawProducer(t, r)
+				raw.write(tc.slots...)
+				raw.publish()
+				c.ok("consumer")
+				rc, _, _ := c.recvcrc("0", 0)
+				require.Equal(t, cECorrupt, rc, "C recv with timeout 0")
+			})
+			t.Run("go", func(t *testing.T) {
+				_, r, _, _ := fragRing(t)
+				raw := newRawProducer(t, r)
+				raw.write(tc.slots...)
+				raw.publish()
+				cons, err := r.Consumer()
+				require.NoError(t, err)
+				_, err = cons.TryRecv(make([]byte, fragMax))
+				require.ErrorIs(t, err, ring.ErrCorrupt, "Go TryRecv")
+			})
+		})
+	}
 }
 
 // TestFragmentTornC: a message larger than the ring, cut short, is never
