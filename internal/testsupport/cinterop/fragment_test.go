@@ -466,26 +466,11 @@ func TestFragmentCorrupt(t *testing.T) {
 		{"streamed: whole message where a continuation is due", with(big[:fragSlots], 4, word(1))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Run("c", func(t *testing.T) {
-				_, r, _, c := fragRing(t)
-				raw := newRawProducer(t, r)
-				raw.write(tc.slots...)
-				raw.publish()
-				c.ok("consumer")
-				rc, _, _ := c.recvcrc(wait, 0)
-				require.Equal(t, cECorrupt, rc, "C recv")
-			})
-			t.Run("go", func(t *testing.T) {
-				ctx, r, _, _ := fragRing(t)
-				raw := newRawProducer(t, r)
-				raw.write(tc.slots...)
-				raw.publish()
-				cons, err := r.Consumer()
-				require.NoError(t, err)
+			refused(t, tc.slots, wait, func(ctx context.Context, cons *ring.Consumer) error {
 				wctx, cancel := context.WithTimeout(ctx, time.Millisecond)
 				defer cancel()
-				_, err = cons.Recv(wctx, make([]byte, fragMax))
-				require.ErrorIs(t, err, ring.ErrCorrupt, "Go Recv")
+				_, err := cons.Recv(wctx, make([]byte, fragMax))
+				return err
 			})
 		})
 	}
@@ -504,27 +489,36 @@ func TestFragmentCorrupt(t *testing.T) {
 		{"last fragment where a middle is due", with(fits, 2, append(word(fragCont|fragPay), fits[2][4:]...))[:3]},
 	} {
 		t.Run("rest-unpublished/"+tc.name, func(t *testing.T) {
-			t.Run("c", func(t *testing.T) {
-				_, r, _, c := fragRing(t)
-				raw := newRawProducer(t, r)
-				raw.write(tc.slots...)
-				raw.publish()
-				c.ok("consumer")
-				rc, _, _ := c.recvcrc("0", 0)
-				require.Equal(t, cECorrupt, rc, "C recv with timeout 0")
-			})
-			t.Run("go", func(t *testing.T) {
-				_, r, _, _ := fragRing(t)
-				raw := newRawProducer(t, r)
-				raw.write(tc.slots...)
-				raw.publish()
-				cons, err := r.Consumer()
-				require.NoError(t, err)
-				_, err = cons.TryRecv(make([]byte, fragMax))
-				require.ErrorIs(t, err, ring.ErrCorrupt, "Go TryRecv")
+			refused(t, tc.slots, "0", func(_ context.Context, cons *ring.Consumer) error {
+				_, err := cons.TryRecv(make([]byte, fragMax))
+				return err
 			})
 		})
 	}
+}
+
+// refused publishes slots, raw, to a C consumer, whose recv with timeout
+// must return SHMRING_ECORRUPT, and again to a Go one, whose recv must
+// return ring.ErrCorrupt: each in a ring of its own (fragRing).
+func refused(t *testing.T, slots [][]byte, timeout string, recv func(context.Context, *ring.Consumer) error) {
+	t.Run("c", func(t *testing.T) {
+		_, r, _, c := fragRing(t)
+		raw := newRawProducer(t, r)
+		raw.write(slots...)
+		raw.publish()
+		c.ok("consumer")
+		rc, _, _ := c.recvcrc(timeout, 0)
+		require.Equal(t, cECorrupt, rc, "C recv, timeout %s", timeout)
+	})
+	t.Run("go", func(t *testing.T) {
+		ctx, r, _, _ := fragRing(t)
+		raw := newRawProducer(t, r)
+		raw.write(slots...)
+		raw.publish()
+		cons, err := r.Consumer()
+		require.NoError(t, err)
+		require.ErrorIs(t, recv(ctx, cons), ring.ErrCorrupt, "Go recv")
+	})
 }
 
 // TestFragmentTornC: a message larger than the ring, cut short, is never
