@@ -179,8 +179,9 @@ func BenchmarkRoundTripCalls(b *testing.B) {
 }
 
 // BenchmarkOneSide times Send alone, Reserve with Commit alone (the
-// zero-copy Send: one reservation written and committed), and Recv alone,
-// one message per call, and SendBatch alone and RecvBatch alone,
+// zero-copy Send: one reservation written and committed), Recv alone, and
+// Peek with Release alone (the zero-copy Recv, reading the message's first
+// and last byte as recvbatch does), one message per call, and SendBatch alone and RecvBatch alone,
 // oneSideBatch messages per call,
 // in one goroutine: the other side's work is done between runs of a ring's
 // worth of calls, outside the time reported, so no cache line moves
@@ -191,7 +192,7 @@ func BenchmarkRoundTripCalls(b *testing.B) {
 // of calls would pay.)
 func BenchmarkOneSide(b *testing.B) {
 	for _, size := range []int{8, 64} {
-		for _, side := range []string{"send", "reserve", "recv", "sendbatch", "recvbatch"} {
+		for _, side := range []string{"send", "reserve", "recv", "peek", "sendbatch", "recvbatch"} {
 			b.Run(fmt.Sprintf("%s/%dB", side, size), func(b *testing.B) {
 				benchOneSide(b, side, size)
 			})
@@ -249,6 +250,14 @@ func benchOneSide(b *testing.B, side string, size int) {
 				}
 			case "recv":
 				_, err = c.Recv(ctx, buf)
+			case "peek":
+				var m []byte
+				if m, err = c.Peek(ctx); err == nil {
+					err = read(m)
+					if err == nil {
+						err = c.Release()
+					}
+				}
 			case "sendbatch":
 				n, err = p.SendBatch(ctx, msgs[:min(oneSideBatch, k-i)])
 			case "recvbatch":

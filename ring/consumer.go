@@ -232,24 +232,36 @@ func (c *Consumer) copyOut(ctx *context.Context, buf []byte) (int, error) {
 // it for Recv, RecvBatch, or Reader (which reads it in place). After a torn message, Peek discards the rest
 // of it first, as Recv does, and returns ErrTorn.
 func (c *Consumer) Peek(ctx context.Context) ([]byte, error) {
-	if err := c.open(); err != nil {
-		return nil, err
+	// open and end written out, with no defer, as in Recv: this is the
+	// zero-copy Recv, and every call pays them.
+	c.begin()
+	if c.closed.Load() {
+		c.end()
+		return nil, ErrClosed
 	}
-	defer c.end()
+	var m []byte
+	var err error
 	if c.tail == c.cachedHead {
-		if c.tail != c.released {
-			// Messages peeked: look, but do not wait.
-			if ok, err := c.poll(); err != nil {
-				return nil, err
-			} else if !ok {
-				return nil, ErrEmpty
-			}
-		} else {
-			return c.peekWaiting(ctx)
-		}
-		return c.next(nil) // peeked messages: do not wait
+		m, err = c.peekEmpty(ctx)
+	} else {
+		m, err = c.next(ctx)
 	}
-	return c.next(ctx)
+	c.end()
+	return m, err
+}
+
+// peekEmpty is Peek on a ring that looked empty, inside the call.
+func (c *Consumer) peekEmpty(ctx context.Context) ([]byte, error) {
+	if c.tail == c.released {
+		return c.peekWaiting(ctx)
+	}
+	// Messages peeked: look, but do not wait.
+	if ok, err := c.poll(); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, ErrEmpty
+	}
+	return c.next(nil) // peeked messages: do not wait
 }
 
 // peekWaiting is Peek on a ring that looked empty, with nothing peeked.
@@ -278,13 +290,19 @@ func (c *Consumer) next(ctx context.Context) ([]byte, error) {
 // Release frees the slots of every message returned by Peek. Releasing
 // nothing is not an error.
 func (c *Consumer) Release() error {
-	if err := c.open(); err != nil {
-		return err
+	// open, end and release written out, as in Recv.
+	c.begin()
+	if c.closed.Load() {
+		c.end()
+		return ErrClosed
 	}
-	defer c.end()
 	if c.tail != c.released {
-		c.release()
+		c.released = c.tail
+		if c.publishCursor(&c.h.tail, c.tail, "recv-before-release", "recv-before-wake") {
+			c.settle()
+		}
 	}
+	c.end()
 	return nil
 }
 

@@ -72,7 +72,7 @@ var mustInline = []string{
 // of memory states); this test is what says so for the compiler at hand.
 func TestStoreOrder(t *testing.T) {
 	funcs := compiledFuncs(t)
-	for _, fn := range []string{"(*Producer).Send", "(*Producer).Commit", "(*Producer).publish", "(*Consumer).copyOut", "(*Consumer).release"} {
+	for _, fn := range []string{"(*Producer).Send", "(*Producer).Commit", "(*Producer).publish", "(*Consumer).copyOut", "(*Consumer).release", "(*Consumer).Release"} {
 		text := funcs[fn]
 		require.NotEmpty(t, text, "no code for %s", fn)
 		store, load, wake := -1, -1, -1
