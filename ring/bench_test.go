@@ -181,9 +181,9 @@ func BenchmarkRoundTripCalls(b *testing.B) {
 // BenchmarkOneSide times Send alone, Reserve with Commit alone (the
 // zero-copy Send: one reservation written and committed), Recv alone, and
 // Peek with Release alone (the zero-copy Recv, reading the message's first
-// and last byte as recvbatch does), one message per call, and SendBatch alone and RecvBatch alone,
-// oneSideBatch messages per call,
-// in one goroutine: the other side's work is done between runs of a ring's
+// and last byte as recvbatch does), one message per call, and SendBatch
+// alone and RecvBatch alone, oneSideBatch messages per call, in one
+// goroutine: the other side's work is done between runs of a ring's
 // worth of calls, outside the time reported, so no cache line moves
 // between CPUs while the calls are timed. It is the calls' own cost, which
 // the cross-process figures in bench/ add the line transfers to. ns/op is
