@@ -356,10 +356,10 @@ SHMRING_STATIC_ASSERT(sizeof(void *) == 8, "shmring is 64-bit only");
  *     its slots are free, before the call returns, published a run of
  *     32 KiB of slots at a time (each run's marks the first slot's last),
  *     with no wait in between, so that the consumer copies one run while
- *     the next is written, and released with one store. The
- *     consumer copies its fragments as they are published (a call that
- *     may not wait, only once all are), and takes it
- *     as a message only once it has read all of them: a call that fails
+ *     the next is written, and released with one store. The consumer
+ *     copies its fragments as they are published (a call that may not
+ *     wait, only once all are), and takes it as a message only once it
+ *     has read all of them: a call that fails
  *     sent, or received, none of it, and leaves it whole. (A producer that
  *     dies while it marks a run leaves the run's first slot unpublished,
  *     so none of the run is: the producer that takes the role over clears
@@ -2739,30 +2739,29 @@ out:
  * and every message was received. If buf is too short it returns
  * SHMRING_ESHORTBUF with the message's length in *len, and the message
  * stays (fragmented or not, even larger than the ring: the first fragment
- * has the length). A fragmented message that fits the ring is copied as
- * its fragments are published, and released at once when all of it is
- * read; a wait that ends in the middle of it leaves it where it is, for
- * the next call. With timeout_ns 0, a call that finds it not all
- * published, and nothing wrong with what is, writes nothing to buf and
- * returns SHMRING_EEMPTY, as Go's TryRecv returns ErrEmpty. One larger
- * than the ring is copied as it comes and released a run at a time, which
- * needs waiting: with timeout_ns 0 it is refused, and stays
- * (SHMRING_ETOOLARGE, with its length in *len; Go: TryRecv). A call that ends in the middle of
+ * has the length). A fragmented message that fits the ring is copied as its
+ * fragments are published, and released at once when all of it is read; a
+ * wait that ends in the middle of it leaves it where it is, for the next
+ * call. With timeout_ns 0, a call that finds it not all published, and
+ * nothing wrong with what is, writes nothing to buf and returns
+ * SHMRING_EEMPTY, as Go's TryRecv returns ErrEmpty. One larger than the
+ * ring is copied as it comes and released a run at a time, which needs
+ * waiting: with timeout_ns 0 it is refused, and stays (SHMRING_ETOOLARGE,
+ * with its length in *len; Go: TryRecv). A call that ends in the middle of
  * such a message returns why (SHMRING_ETIMEOUT, SHMRING_EPEERDEAD, ...),
  * and the next call discards the rest of it and returns SHMRING_ETORN with
  * *len 0; so does a call that finds the message's producer gave up on it
  * (an abort slot), or closed in the middle of it (then SHMRING_EOF comes
- * next, or SHMRING_ETORN once more if a run of it was published after
- * the close, which that call discards). Other errors: SHMRING_ENOROLE, SHMRING_ECLOSED (this consumer
- * closed), SHMRING_EPEERDEAD (the producer's process died while the ring
- * was empty; the ring is looked at once more after the producer is found
- * dead, so nothing it published is left behind),
- * SHMRING_EPEERSTOPPED (call again to keep waiting),
- * SHMRING_ECORRUPT (a cursor, a length or a fragment the producer could
- * not have written; docs/LAYOUT.md, "Fragments", lists the checks).
- * Liveness checks and stalls count as in shmring_send. It never reads
- * outside the segment, and never writes past buf + cap. (Go:
- * Consumer.Recv, TryRecv.) */
+ * next, or SHMRING_ETORN once more if a run of it was published after the
+ * close, which that call discards). Other errors: SHMRING_ENOROLE,
+ * SHMRING_ECLOSED (this consumer closed), SHMRING_EPEERDEAD (the producer's
+ * process died while the ring was empty; the ring is looked at once more
+ * after the producer is found dead, so nothing it published is left
+ * behind), SHMRING_EPEERSTOPPED (call again to keep waiting),
+ * SHMRING_ECORRUPT (a cursor, a length or a fragment the producer could not
+ * have written; docs/LAYOUT.md, "Fragments", lists the checks). Liveness
+ * checks and stalls count as in shmring_send. It never reads outside the
+ * segment, and never writes past buf + cap. (Go: Consumer.Recv, TryRecv.) */
 static inline int shmring_recv(struct shmring *r, void *buf, size_t cap, size_t *len, int64_t timeout_ns)
 {
 	struct shmring__side *c = &r->cons;
