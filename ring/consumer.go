@@ -232,12 +232,10 @@ func (c *Consumer) copyOut(ctx *context.Context, buf []byte) (int, error) {
 // it for Recv, RecvBatch, or Reader (which reads it in place). After a torn message, Peek discards the rest
 // of it first, as Recv does, and returns ErrTorn.
 func (c *Consumer) Peek(ctx context.Context) ([]byte, error) {
-	// open and end written out, with no defer, as in Recv: this is the
-	// zero-copy Recv, and every call pays them.
-	c.begin()
-	if c.closed.Load() {
-		c.end()
-		return nil, ErrClosed
+	// No defer for end, as in Recv: this is the zero-copy Recv, and
+	// every call would pay it.
+	if err := c.open(); err != nil {
+		return nil, err
 	}
 	var m []byte
 	var err error
@@ -290,11 +288,9 @@ func (c *Consumer) next(ctx context.Context) ([]byte, error) {
 // Release frees the slots of every message returned by Peek. Releasing
 // nothing is not an error.
 func (c *Consumer) Release() error {
-	// open, end and release written out, as in Recv.
-	c.begin()
-	if c.closed.Load() {
-		c.end()
-		return ErrClosed
+	// No defer for end, and release written out, as in Recv.
+	if err := c.open(); err != nil {
+		return err
 	}
 	if c.tail != c.released {
 		c.released = c.tail

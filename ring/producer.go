@@ -713,6 +713,8 @@ func (p *Producer) Commit() error {
 		if p.held && p.head-p.marked == 1 {
 			// A lone reservation, the zero-copy Send: its word,
 			// marked published, in one store, without markRun.
+			// (markPending, which must inline into Send, has no
+			// room for this case: with it, it does not inline.)
 			p.markHeld()
 		}
 		p.markPending()
