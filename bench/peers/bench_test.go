@@ -2,6 +2,7 @@ package peers
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/shmring/shmring/internal/app/hist"
@@ -24,7 +25,13 @@ const setupSize = 64
 // for each reply: the server echoes it.
 func roundTrip(h harness, t transport, size, n int) result {
 	h.Helper()
-	p := startPeer(h, t, modeEcho, size, 0, serverOptions{})
+	return roundTripOn(h, t, size, n, serverOptions{})
+}
+
+// roundTripOn is roundTrip against a server started with o.
+func roundTripOn(h harness, t transport, size, n int, o serverOptions) result {
+	h.Helper()
+	p := startPeer(h, t, modeEcho, size, 0, o)
 	ctx := context.Background()
 	ep := p.dial(h, ctx)
 	call := callFunc(ep, t.call)
@@ -148,6 +155,35 @@ func BenchmarkPeerRoundTrip(b *testing.B) {
 		reportLatency(b, roundTrip(b, t, size, b.N))
 	})
 }
+
+// BenchmarkSlotStride: conn's round trip, Send/Recv and Client.Call, of
+// 16 and 64 bytes, with the server's rings in slots of 512 B and of 1 KiB
+// (conn's default), 512 KiB a ring either way: what docs/DESIGN.md
+// ("Smaller choices", conn's 1 KiB slots) compares. A 64-byte message
+// spills into its slot's second cache line, a 16-byte one does not.
+func BenchmarkSlotStride(b *testing.B) {
+	for _, size := range []int{16, 64} {
+		for _, slot := range slotStrides {
+			o := serverOptions{slots: slotStrideRing / slot, slotSize: slot}
+			for _, t := range available([]string{"conn", "conn-call"}) {
+				b.Run(fmt.Sprintf("%s/%s/slot-%d", t.name, benchkit.SizeName(size), slot), func(b *testing.B) {
+					if listOnly {
+						return
+					}
+					shmtest.NoLeaks(b)
+					b.ReportAllocs()
+					reportLatency(b, roundTripOn(b, t, size, b.N, o))
+				})
+			}
+		}
+	}
+}
+
+// The slot sizes BenchmarkSlotStride compares, and the bytes of each of
+// its rings.
+var slotStrides = []int{512, 1024}
+
+const slotStrideRing = 512 << 10
 
 // BenchmarkPeerThroughput: b.N messages one way. ns/msg is per message,
 // MB/s counts payload.

@@ -18,6 +18,10 @@
 //	BenchmarkPeerRoundTrip   request and echoed reply, 64 B and 4 KiB, with
 //	                         p50/p99/p99.9: conn Send/Recv, conn's
 //	                         Client.Call against Serve, the others
+//	BenchmarkSlotStride      conn's round trip of 16 and 64 B (Send/Recv,
+//	                         Client.Call) with the server's rings in
+//	                         512 B and 1 KiB slots (docs/DESIGN.md,
+//	                         "Smaller choices")
 //	BenchmarkPeerThroughput  one-way stream of 64 B, 64 KiB and 1 MiB
 //	                         messages, timed until the server's
 //	                         acknowledgement of the last: MB/s, msgs/s

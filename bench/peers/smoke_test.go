@@ -1,6 +1,7 @@
 package peers
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -24,6 +25,15 @@ func TestSmoke(t *testing.T) {
 				}
 			})
 		}
+	}
+	for _, slot := range slotStrides {
+		t.Run(fmt.Sprintf("roundtrip/conn/slot-%d", slot), func(t *testing.T) {
+			shmtest.NoLeaks(t)
+			o := serverOptions{slots: slotStrideRing / slot, slotSize: slot}
+			if r := roundTripOn(benchkit.Smoke{T: t}, transports["conn"], 64, 100, o); r.p50 <= 0 {
+				t.Errorf("p50 %v", r.p50)
+			}
+		})
 	}
 	for _, size := range throughputSizes {
 		for _, tr := range available(throughputNames) {
