@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/shmring/shmring/internal/platform/fence"
 	"github.com/shmring/shmring/internal/platform/memcopy"
@@ -49,6 +50,12 @@ type Consumer struct {
 	// a slot with no mark, which no producer of this ring stores: batches
 	// read marks from then on, as Recv does.
 	batch, headLied bool
+	// fetch: a wait asks for the second line of the slot it waits for
+	// (fetchNext). waited is tail when a receiving call last had to
+	// wait: a wait that finds one slot taken since the last is the
+	// next of a ping-pong of messages of one slot.
+	fetch  bool
+	waited uint64
 	// Fragmented messages (large.go). frag is fragNone, or fragSkip
 	// while the rest of a torn message is to be discarded (left bytes
 	// of it, or fragUnknown), or fragResync after a takeover, until the
@@ -395,8 +402,48 @@ func (c *Consumer) poll() (bool, error) {
 		// closed without finishing it (closedMid tears it).
 		return false, io.EOF
 	}
+	c.fetchNext()
 	return false, nil
 }
+
+// fetchNext asks the CPU for the second cache line of the slot the
+// consumer waits for (fence.Prefetch), at every poll that finds it
+// unpublished, when the wait expects a message that spills into that
+// line (fetch, set by waitData). The copy reads the second line only after
+// the first line's word said the slot is published: without the hint,
+// that is a second miss to the producer's CPU, after the first. Asked for
+// at every poll, the line comes again soon after the producer writes it,
+// while the word is on its way.
+//
+// waitData asks for it only where it measured a gain (docs/DESIGN.md,
+// "Smaller choices"): in a ping-pong (one slot taken since the last wait),
+// after a message of more than 60 bytes (one that spilled into the second
+// line) and at most fetchMax, in slots longer than fetchSlot. The
+// project VM's CPU fetches the line unasked in slots of up to 768 bytes;
+// a longer message is mostly copy, and the polls' fetches, taking the
+// line back while the producer writes the slot, then cost it more than
+// they save (a 1 KiB message's round trip: some 100 ns slower).
+func (c *Consumer) fetchNext() {
+	if c.fetch { // c.size > fetchSlot: the line at 64 is in the slot, inside area
+		fence.Prefetch(unsafe.Add(unsafe.Pointer(unsafe.SliceData(c.area)), (c.cachedHead&c.mask)*c.size+64))
+	}
+}
+
+// lastFetchable reports whether the message at tail-1, the last taken,
+// spilled into its slot's second line and is at most fetchMax bytes: the
+// message a ping-pong's next wait expects. Its word is an atomic load:
+// the slot is released, and the producer may be writing it again.
+func (c *Consumer) lastFetchable() bool {
+	n := atomic.LoadUint32(lenWord(c.at(c.tail-1))) &^ lapBit
+	return n > 64-lenSize && n <= fetchMax // a fragment's flags make n larger
+}
+
+// When waitData asks for a slot's second line: slots longer than
+// fetchSlot bytes, after a message of at most fetchMax.
+const (
+	fetchSlot = 512
+	fetchMax  = 256
+)
 
 // refresh looks for a message published at cachedHead: is there a
 // message? It reads the lap mark of that slot, not the producer's cursor
@@ -480,11 +527,14 @@ func (c *Consumer) waitData(ctx context.Context) error {
 		return nil
 	}
 	c.paced = 0
+	c.fetch = c.size > fetchSlot && c.tail-c.waited == 1 && c.lastFetchable()
+	c.waited = c.tail
 	// The wait's first polls (backoff.first), here and inlined. Only
 	// with nothing peeked: the wait releases peeked slots first, which
 	// the producer may be waiting for.
 	if c.tail == c.released {
 		for range c.b.first {
+			c.fetchNext()
 			fence.Pause(1)
 			if c.batch && c.refreshBatch() || !c.batch && c.refresh() {
 				c.stalls++ // it had to wait, as a wait that polls counts

@@ -30,6 +30,16 @@ const TrailAfter = trailAfter
 // already published.
 func (c *Consumer) Paced() int { return c.paced }
 
+// Fetching reports whether the consumer's last wait asked for the second
+// line of the slot it waited for (fetchNext).
+func (c *Consumer) Fetching() bool { return c.fetch }
+
+// FetchSlot and FetchMax are fetchSlot and fetchMax.
+const (
+	FetchSlot = fetchSlot
+	FetchMax  = fetchMax
+)
+
 // Backoff is the backoff a side chooses for ws: how long it spins, then
 // yields (Forever: that phase does not end), and whether it stretches its
 // yield phase.

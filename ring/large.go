@@ -664,6 +664,7 @@ func (c *Consumer) available(ctx context.Context, k uint64) error {
 		return nil
 	}
 	c.more = k - 1
+	c.fetch = false // the slot it would fetch from is being written
 	defer func() { c.more = 0 }()
 	if ctx == nil {
 		ok, err := c.poll()

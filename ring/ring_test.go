@@ -576,6 +576,59 @@ func TestTrailing(t *testing.T) {
 	require.Equal(t, ring.TrailAfter, c.Paced(), "NoTrail")
 }
 
+// TestFetchNext follows when a wait asks for the second line of the slot it
+// waits for (consumer.go, fetchNext): in a ping-pong (one slot taken since
+// the last wait), after a message that spilled into that line and is at
+// most FetchMax bytes, in slots longer than FetchSlot. Never after a
+// message that fits the first line, a longer one, a fragmented one or two
+// messages, nor in shorter slots, nor in a wait with nothing taken since
+// the last.
+func TestFetchNext(t *testing.T) {
+	cases := []struct {
+		name           string
+		slotSize, size int
+		messages       int
+		fetch          bool
+	}{
+		{"64B", 1024, 64, 1, true},
+		{"61B", 1024, 61, 1, true},
+		{"60B", 1024, 60, 1, false},
+		{"FetchMax", 1024, ring.FetchMax, 1, true},
+		{"FetchMax+1", 1024, ring.FetchMax + 1, 1, false},
+		{"fragmented", 1024, 4096, 1, false},
+		{"two", 1024, 64, 2, false},
+		{"FetchSlot", ring.FetchSlot, 64, 1, false},
+		{"FetchSlot+8", ring.FetchSlot + 8, 64, 1, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, p, c := heapRing(t, ring.Config{SlotSize: tc.slotSize, Slots: 64, MaxMessage: 1 << 20})
+			cancelled, cancel := context.WithCancel(context.Background())
+			cancel()
+			buf := make([]byte, tc.size)
+			wait := func() {
+				t.Helper()
+				_, err := c.Recv(cancelled, buf)
+				require.ErrorIs(t, err, context.Canceled)
+			}
+			wait()
+			require.False(t, c.Fetching(), "the first wait")
+			for range tc.messages {
+				require.NoError(t, p.Send(context.Background(), buf))
+			}
+			for range tc.messages {
+				n, err := c.Recv(context.Background(), buf)
+				require.NoError(t, err)
+				require.Equal(t, tc.size, n)
+			}
+			wait()
+			require.Equal(t, tc.fetch, c.Fetching(), "the wait after %d messages of %d bytes in %d-byte slots", tc.messages, tc.size, tc.slotSize)
+			wait()
+			require.False(t, c.Fetching(), "a wait with nothing taken since the last")
+		})
+	}
+}
+
 // TestBackoff: each wait mode's phases (wait.go, newBackoff). WaitSpin
 // never stops spinning and WaitYield never stops yielding, so neither
 // sleeps; WaitFutex sleeps at once; only WaitAdaptive stretches.
