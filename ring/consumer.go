@@ -5,7 +5,6 @@ import (
 	"io"
 	"math"
 	"sync/atomic"
-	"unsafe"
 
 	"github.com/shmring/shmring/internal/platform/fence"
 	"github.com/shmring/shmring/internal/platform/memcopy"
@@ -50,10 +49,11 @@ type Consumer struct {
 	// a slot with no mark, which no producer of this ring stores: batches
 	// read marks from then on, as Recv does.
 	batch, headLied bool
-	// fetch: a wait asks for the second line of the slot it waits for
-	// (fetchNext). waited is tail when a receiving call last had to
-	// wait: a wait that finds one slot taken since the last is the
-	// next of a ping-pong of messages of one slot.
+	// fetch is set while a wait asks for the second line of the slot
+	// it waits for (fetchNext): only inside waitData. waited is tail
+	// when a receiving call last had to wait: a wait that finds one
+	// slot taken since the last is the next of a ping-pong of messages
+	// of one slot.
 	fetch  bool
 	waited uint64
 	// Fragmented messages (large.go). frag is fragNone, or fragSkip
@@ -76,7 +76,7 @@ func newConsumer(r *Ring) *Consumer {
 	tail := r.h.tail.Load()
 	c := &Consumer{
 		r: r, h: r.h, slots: newSlots(r, &r.h.cons),
-		tail: tail, released: tail, cachedHead: tail,
+		tail: tail, released: tail, cachedHead: tail, waited: tail,
 		trailAt: trailAfter,
 	}
 	if r.opts.Wait.NoTrail {
@@ -402,48 +402,52 @@ func (c *Consumer) poll() (bool, error) {
 		// closed without finishing it (closedMid tears it).
 		return false, io.EOF
 	}
-	c.fetchNext()
+	if c.fetch {
+		c.fetchNext()
+	}
 	return false, nil
 }
 
 // fetchNext asks the CPU for the second cache line of the slot the
-// consumer waits for (fence.Prefetch), at every poll that finds it
-// unpublished, when the wait expects a message that spills into that
-// line (fetch, set by waitData). The copy reads the second line only after
-// the first line's word said the slot is published: without the hint,
-// that is a second miss to the producer's CPU, after the first. Asked for
-// at every poll, the line comes again soon after the producer writes it,
-// while the word is on its way.
-//
-// waitData asks for it only where it measured a gain (docs/DESIGN.md,
-// "Smaller choices"): in a ping-pong (one slot taken since the last wait),
-// after a message of more than 60 bytes (one that spilled into the second
-// line) and at most fetchMax, in slots longer than fetchSlot. The
-// project VM's CPU fetches the line unasked in slots of up to 768 bytes;
-// a longer message is mostly copy, and the polls' fetches, taking the
-// line back while the producer writes the slot, then cost it more than
-// they save (a 1 KiB message's round trip: some 100 ns slower).
+// consumer waits for (fence.Prefetch). A wait that expects a message
+// spilling into that line (fetch) calls it at every poll that finds the
+// slot unpublished. The copy reads the second line only after the first
+// line's word said the slot is published: without the hint, that is a
+// second miss to the producer's CPU, after the first. Asked for at every
+// poll, the line comes again soon after the producer writes it, while the
+// word is on its way.
 func (c *Consumer) fetchNext() {
-	if c.fetch { // c.size > fetchSlot: the line at 64 is in the slot, inside area
-		fence.Prefetch(unsafe.Add(unsafe.Pointer(unsafe.SliceData(c.area)), (c.cachedHead&c.mask)*c.size+64))
-	}
+	fence.Prefetch(secondLine(c.at(c.cachedHead))) // c.size > fetchSlot > 64
 }
 
-// lastFetchable reports whether the message at tail-1, the last taken,
-// spilled into its slot's second line and is at most fetchMax bytes: the
-// message a ping-pong's next wait expects. Its word is an atomic load:
-// the slot is released, and the producer may be writing it again.
+// When a wait fetches (docs/DESIGN.md, "Smaller choices"): in a ping-pong
+// (one slot taken since the last wait) of messages that spill into their
+// slot's second line and are at most fetchMax bytes (lastFetchable), in
+// slots longer than fetchSlot bytes; not in RecvBatch, which polls the
+// producer's cursor, not the slot. On the project VM the CPU fetches the
+// line unasked in slots of up to 768 bytes, and asking made no difference
+// there; a message of 500 bytes or more is mostly copy, and polls that
+// take the line back while the producer writes it cost more than they
+// save (a round trip of 1 KiB messages: some 100 ns more).
+const (
+	fetchSlot = 768 // bytes in a slot
+	fetchMax  = 256 // bytes in a message
+)
+
+// fetching reports whether the wait about to begin fetches.
+func (c *Consumer) fetching() bool {
+	return !c.batch && c.size > fetchSlot && c.tail-c.waited == 1 && c.lastFetchable()
+}
+
+// lastFetchable reports whether the message at tail-1, the last taken, is
+// of one slot and of 61 to fetchMax bytes: one that spilled into its
+// slot's second line, where slots are 64-byte aligned (a segment's slots
+// of a multiple of 64 bytes). Its word is an atomic load: the slot may be
+// released, and the producer writing it again.
 func (c *Consumer) lastFetchable() bool {
 	n := atomic.LoadUint32(lenWord(c.at(c.tail-1))) &^ lapBit
 	return n > 64-lenSize && n <= fetchMax // a fragment's flags make n larger
 }
-
-// When waitData asks for a slot's second line: slots longer than
-// fetchSlot bytes, after a message of at most fetchMax.
-const (
-	fetchSlot = 512
-	fetchMax  = 256
-)
 
 // refresh looks for a message published at cachedHead: is there a
 // message? It reads the lap mark of that slot, not the producer's cursor
@@ -527,16 +531,19 @@ func (c *Consumer) waitData(ctx context.Context) error {
 		return nil
 	}
 	c.paced = 0
-	c.fetch = c.size > fetchSlot && c.tail-c.waited == 1 && c.lastFetchable()
+	c.fetch = c.fetching()
 	c.waited = c.tail
 	// The wait's first polls (backoff.first), here and inlined. Only
 	// with nothing peeked: the wait releases peeked slots first, which
 	// the producer may be waiting for.
 	if c.tail == c.released {
 		for range c.b.first {
-			c.fetchNext()
+			if c.fetch {
+				c.fetchNext()
+			}
 			fence.Pause(1)
 			if c.batch && c.refreshBatch() || !c.batch && c.refresh() {
+				c.fetch = false
 				c.stalls++ // it had to wait, as a wait that polls counts
 				if hookWaited != nil {
 					hookWaited()
@@ -545,7 +552,9 @@ func (c *Consumer) waitData(ctx context.Context) error {
 			}
 		}
 	}
-	return c.waitFor(ctx, c)
+	err := c.waitFor(ctx, c)
+	c.fetch = false
+	return err
 }
 
 // Trailing a producer that keeps pace (docs/DESIGN.md, "Per-message

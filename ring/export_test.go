@@ -30,9 +30,16 @@ const TrailAfter = trailAfter
 // already published.
 func (c *Consumer) Paced() int { return c.paced }
 
-// Fetching reports whether the consumer's last wait asked for the second
-// line of the slot it waited for (fetchNext).
+// Fetching reports whether a wait of the consumer is asking for the second
+// line of the slot it waits for (fetchNext).
 func (c *Consumer) Fetching() bool { return c.fetch }
+
+// WouldFetch reports whether the consumer's next wait would ask for it.
+func (c *Consumer) WouldFetch() bool { return c.fetching() }
+
+// LastFetchable is lastFetchable: is the message last taken one after
+// which a wait fetches?
+func (c *Consumer) LastFetchable() bool { return c.lastFetchable() }
 
 // FetchSlot and FetchMax are fetchSlot and fetchMax.
 const (

@@ -664,7 +664,6 @@ func (c *Consumer) available(ctx context.Context, k uint64) error {
 		return nil
 	}
 	c.more = k - 1
-	c.fetch = false // the slot it would fetch from is being written
 	defer func() { c.more = 0 }()
 	if ctx == nil {
 		ok, err := c.poll()

@@ -582,7 +582,7 @@ func TestTrailing(t *testing.T) {
 // most FetchMax bytes, in slots longer than FetchSlot. Never after a
 // message that fits the first line, a longer one, a fragmented one or two
 // messages, nor in shorter slots, nor in a wait with nothing taken since
-// the last.
+// the last; and a wait leaves it off when it ends.
 func TestFetchNext(t *testing.T) {
 	cases := []struct {
 		name           string
@@ -595,7 +595,7 @@ func TestFetchNext(t *testing.T) {
 		{"60B", 1024, 60, 1, false},
 		{"FetchMax", 1024, ring.FetchMax, 1, true},
 		{"FetchMax+1", 1024, ring.FetchMax + 1, 1, false},
-		{"fragmented", 1024, 4096, 1, false},
+		{"fragmented", 1024, 1100, 1, false},
 		{"two", 1024, 64, 2, false},
 		{"FetchSlot", ring.FetchSlot, 64, 1, false},
 		{"FetchSlot+8", ring.FetchSlot + 8, 64, 1, true},
@@ -610,9 +610,10 @@ func TestFetchNext(t *testing.T) {
 				t.Helper()
 				_, err := c.Recv(cancelled, buf)
 				require.ErrorIs(t, err, context.Canceled)
+				require.False(t, c.Fetching(), "after a wait")
 			}
+			require.False(t, c.WouldFetch(), "the first wait")
 			wait()
-			require.False(t, c.Fetching(), "the first wait")
 			for range tc.messages {
 				require.NoError(t, p.Send(context.Background(), buf))
 			}
@@ -621,10 +622,14 @@ func TestFetchNext(t *testing.T) {
 				require.NoError(t, err)
 				require.Equal(t, tc.size, n)
 			}
+			require.Equal(t, tc.fetch, c.WouldFetch(), "the wait after %d messages of %d bytes in %d-byte slots", tc.messages, tc.size, tc.slotSize)
+			if tc.name == "fragmented" {
+				// Its last slot holds 88 bytes: in range but for
+				// its fragment flags.
+				require.False(t, c.LastFetchable(), "a message's last fragment")
+			}
 			wait()
-			require.Equal(t, tc.fetch, c.Fetching(), "the wait after %d messages of %d bytes in %d-byte slots", tc.messages, tc.size, tc.slotSize)
-			wait()
-			require.False(t, c.Fetching(), "a wait with nothing taken since the last")
+			require.False(t, c.WouldFetch(), "a wait with nothing taken since the last")
 		})
 	}
 }

@@ -39,3 +39,10 @@ func word(w *atomic.Uint32) *uint32 {
 func lenWord(s []byte) *uint32 {
 	return (*uint32)(unsafe.Pointer(unsafe.SliceData(s)))
 }
+
+// secondLine returns the address of byte 64 of slot s, the first byte of
+// its second cache line where slots are 64-byte aligned, for
+// fence.Prefetch. s must be longer than 64 bytes.
+func secondLine(s []byte) unsafe.Pointer {
+	return unsafe.Pointer(&s[64])
+}

@@ -1,4 +1,4 @@
-//go:build amd64 || arm64
+//go:build gc && (amd64 || arm64)
 
 package fence
 
@@ -11,7 +11,9 @@ func Pause(n int)
 
 // Prefetch asks the CPU to bring the cache line at p into its cache for
 // reading (PREFETCHT0 on amd64, PRFM PLDL1KEEP on arm64): a hint, which
-// never faults, blocks or changes memory. A side waiting for a line its
-// peer is about to write uses it to have the line on its way as soon as
-// the peer has written it.
+// never faults, blocks or changes memory. A side that waits for a line its
+// peer is about to write calls it at each poll, so that the line is
+// fetched again soon after the peer has written it.
+//
+//go:noescape
 func Prefetch(p unsafe.Pointer)
