@@ -531,7 +531,7 @@ func (cl *Client) setWaiting(d int) {
 // it and the turn to a drain: the caller waits again, for the registered
 // call it returns (a call made alone is registered then).
 func (cl *Client) lead(ctx context.Context, id uint64, dst []byte, c *call) (result, *call, bool) {
-	var ch chan result // nil, which never receives, for a call made alone
+	var ch chan result // nil for a call made alone
 	lone := c == nil
 	if !lone {
 		ch = c.ch
@@ -539,12 +539,15 @@ func (cl *Client) lead(ctx context.Context, id uint64, dst []byte, c *call) (res
 	for {
 		// Two receives that cannot block, each cheap on a channel with
 		// nothing in it, where one select of two would lock both, and a
-		// load for the Client's failure.
-		select {
-		case r := <-ch:
-			cl.release()
-			return r, c, true
-		default:
+		// load for the Client's failure. A call made alone has no
+		// channel: nobody hands it a reply.
+		if !lone {
+			select {
+			case r := <-ch:
+				cl.release()
+				return r, c, true
+			default:
+			}
 		}
 		var end error
 		if cl.failed.Load() {
