@@ -423,12 +423,13 @@ func (c *Consumer) fetchNext() {
 // When a wait fetches (docs/DESIGN.md, "Smaller choices"): in a ping-pong
 // (one slot taken since the last wait) of messages that spill into their
 // slot's second line and are at most fetchMax bytes (lastFetchable), in
-// slots longer than fetchSlot bytes; not in RecvBatch, which polls the
-// producer's cursor, not the slot. On the project VM the CPU fetches the
-// line unasked in slots of up to 768 bytes, and asking made no difference
-// there; a message of 500 bytes or more is mostly copy, and polls that
-// take the line back while the producer writes it cost more than they
-// save (a round trip of 1 KiB messages: some 100 ns more).
+// slots longer than fetchSlot bytes; not in RecvBatch while it polls the
+// producer's cursor (batch), not the slot. On the project VM the CPU
+// fetches the line unasked in slots of up to 768 bytes, and asking made no
+// difference in 512-byte slots; a message of 500 bytes or more is mostly
+// copy, and polls that take the line back while the producer writes it
+// cost more than they save (a round trip of 1 KiB messages: some 100 ns
+// more).
 const (
 	fetchSlot = 768 // bytes in a slot
 	fetchMax  = 256 // bytes in a message
@@ -442,8 +443,9 @@ func (c *Consumer) fetching() bool {
 // lastFetchable reports whether the message at tail-1, the last taken, is
 // of one slot and of 61 to fetchMax bytes: one that spilled into its
 // slot's second line, where slots are 64-byte aligned (a segment's slots
-// of a multiple of 64 bytes). Its word is an atomic load: the slot may be
-// released, and the producer writing it again.
+// of a multiple of 64 bytes; elsewhere the cut is approximate). Its word
+// is an atomic load: the slot may be released, and the producer writing
+// it again.
 func (c *Consumer) lastFetchable() bool {
 	n := atomic.LoadUint32(lenWord(c.at(c.tail-1))) &^ lapBit
 	return n > 64-lenSize && n <= fetchMax // a fragment's flags make n larger

@@ -37,6 +37,14 @@ func (c *Consumer) Fetching() bool { return c.fetch }
 // WouldFetch reports whether the consumer's next wait would ask for it.
 func (c *Consumer) WouldFetch() bool { return c.fetching() }
 
+// WouldFetchBatch is WouldFetch for a wait of RecvBatch polling the
+// producer's cursor (batch).
+func (c *Consumer) WouldFetchBatch() bool {
+	c.batch = true
+	defer func() { c.batch = false }()
+	return c.fetching()
+}
+
 // LastFetchable is lastFetchable: is the message last taken one after
 // which a wait fetches?
 func (c *Consumer) LastFetchable() bool { return c.lastFetchable() }

@@ -582,7 +582,8 @@ func TestTrailing(t *testing.T) {
 // most FetchMax bytes, in slots longer than FetchSlot. Never after a
 // message that fits the first line, a longer one, a fragmented one or two
 // messages, nor in shorter slots, nor in a wait with nothing taken since
-// the last; and a wait leaves it off when it ends.
+// the last, nor in RecvBatch polling the producer's cursor; and a wait
+// leaves it off when it ends.
 func TestFetchNext(t *testing.T) {
 	cases := []struct {
 		name           string
@@ -623,6 +624,7 @@ func TestFetchNext(t *testing.T) {
 				require.Equal(t, tc.size, n)
 			}
 			require.Equal(t, tc.fetch, c.WouldFetch(), "the wait after %d messages of %d bytes in %d-byte slots", tc.messages, tc.size, tc.slotSize)
+			require.False(t, c.WouldFetchBatch(), "a wait of RecvBatch, which polls the producer's cursor")
 			if tc.name == "fragmented" {
 				// Its last slot holds 88 bytes: in range but for
 				// its fragment flags.

@@ -37,6 +37,6 @@
 //
 // Pause, the CPU's spin-wait hint, is here too: it is what the ring's
 // spinning loops run between looks at memory another process writes; and
-// Prefetch, which a waiting consumer runs at each look to have a line the
-// producer is writing fetched as soon as it is written.
+// Prefetch, a read prefetch hint, which the ring's consumer issues at each
+// poll of some waits.
 package fence
