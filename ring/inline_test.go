@@ -56,6 +56,7 @@ var mustInline = []string{
 	"(*slots).settled",
 	"(*slots).wakePeer",
 	"(*Producer).put",
+	"(*Producer).opened",
 	"(*Consumer).refresh",
 	"(*Consumer).refreshBatch",
 	"Batch.Len",

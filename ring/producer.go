@@ -367,9 +367,7 @@ func (p *Producer) Send(ctx context.Context, msg []byte) error {
 	if len(msg) > p.whole {
 		return p.sendLarge(ctx, msg)
 	}
-	p.begin()
-	if p.closed.Load() || p.h.state.Load()&stateConsumerClosed != 0 {
-		p.end()
+	if !p.opened() {
 		return p.closedErr()
 	}
 	if p.head-p.cachedTail >= p.n {
@@ -401,13 +399,24 @@ func (p *Producer) closedErr() error {
 // open begins a call (begin) and reports whether it may go on: the
 // producer and the consumer are open. If not, the call is ended and err
 // says why.
-func (p *Producer) open() (err error) {
+func (p *Producer) open() error {
+	if !p.opened() {
+		return p.closedErr()
+	}
+	return nil
+}
+
+// opened is open's test, small enough to inline into the calls that pay
+// it on every message (Send, Reserve, Commit): it begins a call and
+// reports whether it may go on, having ended it if not. closedErr, which
+// reads no shared memory, then says why.
+func (p *Producer) opened() bool {
 	p.begin()
 	if p.closed.Load() || p.h.state.Load()&stateConsumerClosed != 0 {
-		err = p.closedErr()
 		p.end()
+		return false
 	}
-	return err
+	return true
 }
 
 // sendWaiting is Send on a ring that looked full. The slow paths that wait
@@ -517,11 +526,9 @@ func (p *Producer) Reserve(ctx context.Context, n int) ([]byte, error) {
 			return nil, err
 		}
 	}
-	// open and end written out, with no defer, as in Send: this is the
-	// zero-copy path for small messages, and every call pays them.
-	p.begin()
-	if p.closed.Load() || p.h.state.Load()&stateConsumerClosed != 0 {
-		p.end()
+	// No defer for end, as in Send: this is the zero-copy path for small
+	// messages, and every call would pay it.
+	if !p.opened() {
 		return nil, p.closedErr()
 	}
 	if p.head-p.cachedTail >= p.n {
@@ -703,10 +710,8 @@ func (p *Producer) reserveNext(n int) []byte {
 // Commit publishes every message reserved since the last publication.
 // Committing nothing is not an error.
 func (p *Producer) Commit() error {
-	// open, end and publish written out, as in Send.
-	p.begin()
-	if p.closed.Load() || p.h.state.Load()&stateConsumerClosed != 0 {
-		p.end()
+	// No defer for end, and publish written out, as in Send.
+	if !p.opened() {
 		return p.closedErr()
 	}
 	if p.head != p.published {
