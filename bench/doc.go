@@ -25,6 +25,9 @@
 //	                     fragments through 4096 slots of 1 KiB and of
 //	                     16 KiB: ring Send and Recv, the C ring splitting
 //	                     them the same way, a pipe, a Unix stream socket
+//	BenchmarkSecondLine  ring and C ring round trips of 16 and 64 B, each
+//	                     reply copied out, in slots of 512 B and 1 KiB
+//	                     (docs/DESIGN.md, the second-line fetch)
 //	BenchmarkScale       batched throughput from 64 to 2^20 slots
 //	BenchmarkRSS         resident memory of both processes as the message
 //	                     count grows 100x (TestRSSFlat asserts it)

@@ -116,6 +116,33 @@ func BenchmarkRoundTripLarge(b *testing.B) {
 	})
 }
 
+// BenchmarkSecondLine is the round trip of 16 and 64-byte messages, copied
+// out of the ring on both sides (Send and Recv; the C ring's frtt), in
+// 4096 slots of 512 B and of 1 KiB: what docs/DESIGN.md ("Smaller
+// choices", the second-line fetch) compares. A 64-byte message spills
+// into its slot's second cache line, a 16-byte one does not. BenchmarkRoundTrip's
+// initiator reads one byte of each reply in place, which hides the
+// difference.
+func BenchmarkSecondLine(b *testing.B) {
+	for _, size := range []int{16, 64} {
+		for _, slotSize := range []int{512, 1 << 10} {
+			for _, t := range largeRoundTrips {
+				if !t.slotted {
+					continue
+				}
+				b.Run(fmt.Sprintf("%s/%s/slot=%d", t.name, benchkit.SizeName(size), slotSize), func(b *testing.B) {
+					if listOnly {
+						return
+					}
+					shmtest.NoLeaks(b)
+					b.ReportAllocs()
+					reportRoundTrip(b, t.run(b, slotSize, size, b.N))
+				})
+			}
+		}
+	}
+}
+
 // The rings here are up to 64 MiB, and on the project's VM (a Firecracker
 // guest) the first access to a page of a new segment costs some 12 us, in
 // the process that allocates it (write) and again in the one that maps it
