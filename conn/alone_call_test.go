@@ -73,6 +73,35 @@ func TestCallAloneReadsItsReply(t *testing.T) {
 	require.NoError(t, server.Close())
 }
 
+// TestCallAloneShortReplyOverHead: a lone call copies its reply into the
+// Client's buffer and looks for its head there. A reply shorter than the
+// head leaves bytes of the last one behind it, which with this one's
+// would read as a head of the call's own (id 1, here, over the head of
+// call 0's reply); it must fail the Client with ErrProtocol, not be taken
+// for a reply.
+func TestCallAloneShortReplyOverHead(t *testing.T) {
+	shmtest.NoLeaks(t)
+	l := listen(t, conn.Config{Slots: 8, SlotSize: 128})
+	client, server := pair(t, l, conn.Config{})
+	defer func() {
+		require.NoError(t, client.Close())
+		require.NoError(t, server.Close())
+	}()
+	cl := conn.NewClient(client)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	h := &handServer{t: t, ctx: ctx, server: server, buf: make([]byte, 1024)}
+	h.call(cl, "a", "A")
+
+	res := callAsync(ctx, cl, []byte("b"))
+	id := h.request("b")
+	require.Equal(t, uint64(1), id, "a Client numbers its calls from 0")
+	require.NoError(t, server.Send(ctx, []byte{byte(id)}))
+	r := awaitCall(t, res, "a call on a Client whose server broke the protocol is still waiting after 10 s")
+	require.ErrorIs(t, r.err, conn.ErrProtocol)
+	require.ErrorContains(t, r.err, "a 1-byte reply")
+}
+
 // TestCallAloneGivesUpBeforeTheTurnGoes: a call made alone whose context
 // ends while it reads must be an orphan before it gives the turn back. The
 // hook holds it between the two steps while a second call is made: given
