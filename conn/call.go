@@ -375,6 +375,9 @@ func (cl *Client) roundTrip(ctx context.Context, dst, req []byte) ([]byte, error
 		cl.mu.Unlock()
 		return nil, err
 	}
+	if h := testHookSent; h != nil {
+		h()
+	}
 	// Nobody reading: read at once, with none of the waiting below.
 	select {
 	case <-cl.turn:
@@ -699,6 +702,11 @@ var testHookQuit = func() {}
 // it revokes the fast mode; tests set it to let the call holding the turn
 // end first.
 var testHookNotAlone func()
+
+// testHookSent, if set, runs when a call that is not made alone has sent
+// its request, before it looks for the turn; tests set it to let the
+// caller holding the turn hand it its reply first.
+var testHookSent func()
 
 // testHookFast, if set, runs when a call has taken the turn from the fast
 // mode, before it takes the sending; tests set it to let a revoker send in

@@ -266,3 +266,29 @@ func clientGoroutines() int {
 	buf := make([]byte, 1<<20)
 	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "conn.(*Client)")
 }
+
+// TestCallEndedContextStopsReading: the caller reading replies looks at
+// its context before each read, not only when the ring makes it wait,
+// which it never does while others' replies keep coming. Here 200 replies
+// to no call wait in the ring; a call whose context is already canceled
+// sends (Send looks at ctx only when it waits), reads the first of them
+// and returns context.Canceled, leaving the rest in the ring.
+func TestCallEndedContextStopsReading(t *testing.T) {
+	shmtest.NoLeaks(t)
+	l := listen(t, conn.Config{Slots: 256, SlotSize: 64})
+	client, server := pair(t, l, conn.Config{})
+	defer func() {
+		require.NoError(t, client.Close())
+		require.NoError(t, server.Close())
+	}()
+	const strays = 200
+	for range strays {
+		require.NoError(t, server.Send(context.Background(), replyHead(1<<60, 1)))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := conn.NewClient(client).Call(ctx, []byte("x"))
+	require.ErrorIs(t, err, context.Canceled)
+	_, in := client.Rings()
+	require.GreaterOrEqual(t, in.Stats().Fill, strays-1, "a call whose context had ended read on")
+}

@@ -23,3 +23,12 @@ func SetTestHookFast(f func()) (restore func()) {
 	testHookFast = f
 	return func() { testHookFast = old }
 }
+
+// SetTestHookSent sets the function a call that is not made alone runs
+// once it has sent its request, and returns a function that puts the old
+// one back.
+func SetTestHookSent(f func()) (restore func()) {
+	old := testHookSent
+	testHookSent = f
+	return func() { testHookSent = old }
+}

@@ -130,6 +130,39 @@ func TestCallRevokesAnIdleTurn(t *testing.T) {
 	h.call(cl, "c", "C")
 }
 
+// TestCallHandedReplyBeforeTheTurn: a registered call whose reply was
+// read by the caller holding the turn, and handed to it on its channel,
+// may take the turn before it looks at that channel; it must then find the
+// reply there before it reads, not wait in the ring for one that came.
+// The second call is held here (a test hook) from its send until the
+// first, holding the turn, has read both replies, handing it its own, and
+// given the turn back.
+func TestCallHandedReplyBeforeTheTurn(t *testing.T) {
+	cl, h := newHandServer(t)
+	a, idA := h.holding(cl)
+	reached, proceed := make(chan struct{}), make(chan struct{})
+	restore := conn.SetTestHookSent(func() {
+		close(reached) // the second call's: the only one not made alone
+		<-proceed
+	})
+	defer restore()
+	b := callAsync(h.ctx, cl, []byte("b"))
+	idB := h.request("b")
+	select {
+	case <-reached:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second call did not come back from sending")
+	}
+	h.reply(idB, "B") // read by the first call, and handed to the second
+	h.reply(idA, "A")
+	h.await(a, "A", "the first call is still waiting after 10 s")
+	close(proceed)
+	h.await(b, "B", "the second call is still waiting after 10 s, for a reply handed to it")
+	restore()
+
+	h.call(cl, "c", "C")
+}
+
 // TestCallDuplicateReplyDropped: a call that read its own reply, holding
 // the turn as a registered call, is no longer anyone's: a second reply to
 // it (a server's fault) is dropped, never handed to a later call. Were
