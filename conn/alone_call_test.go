@@ -73,6 +73,36 @@ func TestCallAloneReadsItsReply(t *testing.T) {
 	require.NoError(t, server.Close())
 }
 
+// TestCallAloneEndedContext: a call made alone whose context has already
+// ended returns ctx's error, like any other call, though its request goes
+// (Send looks at ctx only when it waits) and its reply comes within
+// microseconds, long before Recv, waiting, first looks at ctx: it looks
+// before it reads. The next call gets its own reply, not that one.
+func TestCallAloneEndedContext(t *testing.T) {
+	shmtest.NoLeaks(t)
+	l := listen(t, conn.Config{Slots: 8, SlotSize: 128})
+	client, server := pair(t, l, conn.Config{})
+	served := serve(t, server, upper)
+	cl := conn.NewClient(client)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ended, end := context.WithCancel(ctx)
+	end()
+	for round := range 20 {
+		resp, err := cl.Call(ctx, []byte("warm")) // after it, the next call is made alone
+		require.NoError(t, err)
+		require.Equal(t, "WARM", string(resp))
+		_, err = cl.Call(ended, []byte("x"))
+		require.ErrorIs(t, err, context.Canceled, "round %d", round)
+	}
+	resp, err := cl.Call(ctx, []byte("last"))
+	require.NoError(t, err)
+	require.Equal(t, "LAST", string(resp))
+	require.NoError(t, client.Close())
+	require.NoError(t, <-served)
+	require.NoError(t, server.Close())
+}
+
 // TestCallAloneShortReplyOverHead: a lone call copies its reply into the
 // Client's buffer and looks for its head there. A reply shorter than the
 // head leaves bytes of the last one behind it, which with this one's

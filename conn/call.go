@@ -327,19 +327,24 @@ func (cl *Client) roundTrip(ctx context.Context, dst, req []byte) ([]byte, error
 			return nil, err
 		}
 		// Its reply is the next message, and nearly always short and
-		// a reply, not a failure: read here, it goes to dst with none
-		// of lead's looks before it reads (the turn of a Client that has
-		// not failed is this call's, and a ctx that has ended shows
-		// once Recv waits) and none of its hand-over, which cost a
-		// 64-byte call some 35 ns of its 155 (BenchmarkCallCost). Any
-		// other outcome is lead's.
-		n, err := cl.c.c.Recv(ctx, cl.short)
-		if err == nil && n >= callHead && cl.short[8] == kindReply && binary.LittleEndian.Uint64(cl.short) == id {
-			dst = append(dst, cl.short[callHead:n]...)
-			cl.done(true)
-			return dst, nil
+		// a reply, not a failure. Read here, such a reply goes to dst
+		// without lead's hand-over, which cost a 64-byte call some 30
+		// ns (BenchmarkCallCost), and of lead's looks before it reads
+		// only ctx's is made: this call holds the turn, so nobody hands
+		// it a reply and the Client has not failed (only the turn's
+		// holder fails it, and done leaves no failed Client's turn to
+		// the fast mode). Any other outcome is lead's.
+		var got recvd
+		if !ended(ctx) {
+			n, err := cl.c.c.Recv(ctx, cl.short)
+			if err == nil && n >= callHead && cl.short[8] == kindReply && binary.LittleEndian.Uint64(cl.short) == id {
+				dst = append(dst, cl.short[callHead:n]...)
+				cl.done(true)
+				return dst, nil
+			}
+			got = recvd{n: n, err: err, made: true}
 		}
-		r, c, done := cl.lead(ctx, id, dst, nil, recvd{n: n, err: err, made: true})
+		r, c, done := cl.lead(ctx, id, dst, nil, got)
 		if done {
 			return r.b, r.err
 		}
@@ -659,16 +664,25 @@ func (cl *Client) look(ctx context.Context, ch chan result) (r result, handed bo
 	if cl.failed.Load() {
 		return result{}, false, cl.err
 	}
+	if ended(ctx) {
+		// Recv looks at ctx only when it waits: while others' replies
+		// keep coming, it may never.
+		return result{}, false, ctx.Err()
+	}
+	return result{}, false, nil
+}
+
+// ended reports whether ctx has ended, with no more than a call to Done
+// for a context that cannot end.
+func ended(ctx context.Context) bool {
 	if done := ctx.Done(); done != nil {
 		select {
 		case <-done:
-			// Reader looks at ctx only when it waits: while others'
-			// replies keep coming, it may never.
-			return result{}, false, ctx.Err()
+			return true
 		default:
 		}
 	}
-	return result{}, false, nil
+	return false
 }
 
 // quit ends call id with err, its context ended or the Client failed while
