@@ -185,3 +185,25 @@ func TestCRingHistogram(t *testing.T) {
 		}
 	}
 }
+
+// The C header's echo, cref/hecho.c, built once per test binary against
+// include/shmring.h.
+
+//go:embed cref/hecho.c
+var hechoSource []byte
+
+// hechoBin returns the path of the built echo, building it the first time.
+// Without a C compiler it skips the caller.
+func hechoBin(h testing.TB) string {
+	h.Helper()
+	cc := shmtest.CC(h)
+	include := filepath.Join(shmtest.RepoRoot(h), "include")
+	dir := shmtest.Build(h, "hecho", func(dir string) error {
+		src := filepath.Join(dir, "hecho.c")
+		if err := os.WriteFile(src, hechoSource, 0o600); err != nil {
+			return err
+		}
+		return shmtest.Compile(cc, "-std=c11", "-Wall", "-Wextra", "-Werror", "-O2", "-I", include, "-o", filepath.Join(dir, "hecho"), src)
+	})
+	return filepath.Join(dir, "hecho")
+}

@@ -26,8 +26,9 @@
 //	                     16 KiB: ring Send and Recv, the C ring splitting
 //	                     them the same way, a pipe, a Unix stream socket
 //	BenchmarkSecondLine  ring and C ring round trips of 16 and 64 B, each
-//	                     reply copied out, in slots of 512 B and 1 KiB
-//	                     (docs/DESIGN.md, the second-line fetch)
+//	                     reply copied out, in slots of 512 B and 1 KiB, and
+//	                     the ring's against an echo written with the C
+//	                     header (docs/DESIGN.md, the second-line fetch)
 //	BenchmarkScale       batched throughput from 64 to 2^20 slots
 //	BenchmarkRSS         resident memory of both processes as the message
 //	                     count grows 100x (TestRSSFlat asserts it)
@@ -37,8 +38,9 @@
 //	                     their own messages with), to check it against
 //	                     the suite
 //
-// The C reference (cref/cring.c) is compiled with the system's cc at run
-// time; without a compiler its benchmarks are skipped. The baselines use
+// The C reference (cref/cring.c) and the C header's echo (cref/hecho.c,
+// against include/shmring.h) are compiled with the system's cc at run
+// time; without a compiler their benchmarks are skipped. The baselines use
 // raw blocking read(2)/write(2), one call per message per side, so they
 // measure the kernel path and not Go's poller. The socket is SOCK_STREAM.
 //

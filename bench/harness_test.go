@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -81,6 +82,13 @@ func startPeer(h testing.TB, role string, files []*os.File, args ...string) *pee
 	// A race-enabled binary sleeps a second at exit (GORACE
 	// atexit_sleep_ms): a peer needs no grace period to report races.
 	cmd.Env = append(cmd.Env, "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	return startCmd(h, role, cmd, files)
+}
+
+// startCmd starts cmd, a peer named role, with files as fd 3, 4, ...
+// (closing the parent's copies), and waits for its "ready" line.
+func startCmd(h testing.TB, role string, cmd *exec.Cmd, files []*os.File) *peer {
+	h.Helper()
 	cmd.ExtraFiles = files
 	out, err := cmd.StdoutPipe()
 	if err != nil {

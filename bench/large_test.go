@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -59,6 +60,9 @@ var (
 		{"pipe", false, func(h harness, _, size, n int) result { return fdRoundTrip(h, fdPipe, size, n) }},
 		{"unix-stream", false, func(h harness, _, size, n int) result { return fdRoundTrip(h, fdSocket, size, n) }},
 	}
+	// headerTrip: the C header's echo, in BenchmarkSecondLine only (and
+	// TestSmokeLarge).
+	headerTrip = largeTransport{"cheader-spin", true, headerRoundTripLarge}
 )
 
 // eachLarge calls fn for every large-message case of ts, named
@@ -117,16 +121,17 @@ func BenchmarkRoundTripLarge(b *testing.B) {
 }
 
 // BenchmarkSecondLine is the round trip of 16 and 64-byte messages, copied
-// out of the ring on both sides (Send and Recv; the C ring's frtt), in
-// 4096 slots of 512 B and of 1 KiB: what docs/DESIGN.md ("Smaller
-// choices", the second-line fetch) compares. A 64-byte message spills
+// out of the ring on both sides (Send and Recv; the C ring's frtt; Send and
+// Recv against the C header's echo, cheader-spin), in 4096 slots of 512 B
+// and of 1 KiB: what docs/DESIGN.md ("Smaller choices", the second-line
+// fetch) compares. A 64-byte message spills
 // into its slot's second cache line, a 16-byte one does not. BenchmarkRoundTrip's
 // initiator reads one byte of each reply in place, which hides the
 // difference.
 func BenchmarkSecondLine(b *testing.B) {
 	for _, size := range []int{16, 64} {
 		for _, slotSize := range []int{512, 1 << 10} {
-			for _, t := range largeRoundTrips {
+			for _, t := range append(largeRoundTrips, headerTrip) {
 				if !t.slotted {
 					continue
 				}
@@ -235,6 +240,25 @@ func ringThroughputLarge(h harness, slotSize, size, n int) result {
 // and Recvs the echo; the peer (ring-echo) Recvs each message into a buffer
 // and Sends it back.
 func ringRoundTripLarge(h harness, slotSize, size, n int) result {
+	return roundTripLargeWith(h, slotSize, size, n, func(keyA, keyB string) *peer {
+		return startPeer(h, "ring-echo", nil, keyA, keyB, ring.WaitSpin.String())
+	})
+}
+
+// headerRoundTripLarge is ringRoundTripLarge with the C header's consumer
+// and producer as the echo (cref/hecho.c), spinning too.
+func headerRoundTripLarge(h harness, slotSize, size, n int) result {
+	bin := hechoBin(h)
+	return roundTripLargeWith(h, slotSize, size, n, func(keyA, keyB string) *peer {
+		ctx, cancel := context.WithTimeout(context.Background(), peerTimeout)
+		h.Cleanup(cancel)
+		return startCmd(h, "hecho", exec.CommandContext(ctx, bin, keyA, keyB), nil)
+	})
+}
+
+// roundTripLargeWith is the round trips of ringRoundTripLarge, with the echo
+// start starts on the rings of two keys: messages go on the first.
+func roundTripLargeWith(h harness, slotSize, size, n int, start func(keyA, keyB string) *peer) result {
 	cfg := largeConfig(slotSize, size)
 	a, keyA := newRingOf(h, cfg, ring.WaitSpin)
 	b, keyB := newRingOf(h, cfg, ring.WaitSpin)
@@ -248,7 +272,7 @@ func ringRoundTripLarge(h harness, slotSize, size, n int) result {
 	if err != nil {
 		h.Fatal(err)
 	}
-	peer := startPeer(h, "ring-echo", nil, keyA.String(), keyB.String(), ring.WaitSpin.String())
+	peer := start(keyA.String(), keyB.String())
 	unlink(h, a, b)
 	msg, in := benchkit.Payload(size), make([]byte, size)
 	ctx := context.Background()
@@ -330,7 +354,7 @@ func TestSmokeLarge(t *testing.T) {
 				}
 			})
 		}
-		for _, tr := range largeRoundTrips {
+		for _, tr := range append(largeRoundTrips, headerTrip) {
 			t.Run(fmt.Sprintf("roundtrip/%s/%s/slot=%s", tr.name, benchkit.SizeName(c.size), benchkit.SizeName(c.slotSize)), func(t *testing.T) {
 				shmtest.NoLeaks(t)
 				r := tr.run(benchkit.Smoke{T: t}, c.slotSize, c.size, c.n)

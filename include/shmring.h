@@ -671,6 +671,8 @@ struct shmring__side {
 	int resync;         /* consumer: claimed at tail > 0; the first
 			     * slot says whether the previous holder died
 			     * in the middle of a message */
+	uint64_t waited;    /* consumer: next when its last wait began
+			     * (shmring__fetching) */
 	uint64_t bytes, stalls;
 	uint64_t membarriers; /* membarrier(2) calls of this side's waits */
 	unsigned unflushed;
@@ -743,6 +745,13 @@ static inline void shmring__sleep_ns(int64_t ns)
 	ts.tv_nsec = (long)(ns % 1000000000);
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
 	}
+}
+
+/* Internal: a hint that the line at p is about to be read (Go:
+ * fence.Prefetch). */
+static inline void shmring__prefetch(const void *p)
+{
+	__builtin_prefetch(p, 0, 3);
 }
 
 /* Internal: the CPU's spin-wait hint. */
@@ -1873,6 +1882,33 @@ static inline int shmring__cons_refresh(struct shmring *r)
 	return h - c->next >= c->need;
 }
 
+/* When the consumer's wait fetches the second cache line of the slot it
+ * waits for at every poll (Go: Consumer.fetching, fetchNext; docs/DESIGN.md,
+ * "Smaller choices"): the copy out reads that line only after the first
+ * line's word said the slot is published, a second miss to the producer's
+ * CPU after the first, which the CPU hides unasked in slots of up to
+ * SHMRING__FETCH_SLOT bytes. In a ping-pong (one slot taken since the last
+ * wait) of messages of one slot that spill into that line, of at most
+ * SHMRING__FETCH_MAX bytes, in a wait for one slot: polls that take the
+ * line back while the producer writes a long message cost more than they
+ * save. */
+#define SHMRING__FETCH_SLOT 768
+#define SHMRING__FETCH_MAX 256
+
+/* Internal: does the consumer's wait about to begin fetch? The last
+ * message's word is an atomic load: the slot may be released, and the
+ * producer writing it again; a fragment's flags make the length larger
+ * than SHMRING__FETCH_MAX. */
+static inline int shmring__fetching(const struct shmring *r)
+{
+	const struct shmring__side *c = &r->cons;
+	uint32_t n;
+	if (r->slot_size <= SHMRING__FETCH_SLOT || c->need != 1 || c->next - c->waited != 1)
+		return 0;
+	n = SHMRING_LOAD(shmring__word(r, c->next - 1)) & ~SHMRING_LAP_BIT;
+	return n > 64 - SHMRING_LEN_SIZE && n <= SHMRING__FETCH_MAX;
+}
+
 /* Is there a message? 1 yes, 0 not yet, SHMRING_EOF once the producer has
  * closed and everything was received, or an error (Go: Consumer.poll). */
 static inline int shmring__cons_poll(struct shmring *r)
@@ -1991,6 +2027,7 @@ static inline int shmring__wait(struct shmring *r, struct shmring__side *s, int6
 	 * has its peer checked. */
 	int64_t spin_until = 0, yield_until = 0, next_check = s->next_check;
 	int yielding = 0, stopped = s->stopped, rc;
+	const unsigned char *fetch = NULL; /* the line shmring__fetching asks for */
 	uint64_t i;
 
 	/* Counted as blocked before touching the segment; shmring_close sets
@@ -2003,6 +2040,11 @@ static inline int shmring__wait(struct shmring *r, struct shmring__side *s, int6
 		SHMRING_ADD(&r->blocked, -1);
 		return SHMRING_ECLOSED;
 	}
+	if (!s->producer) {
+		if (shmring__fetching(r))
+			fetch = shmring__slot(r, s->peer) + 64;
+		s->waited = s->next;
+	}
 	for (i = 0;; i++) {
 		int sleep = 0;
 		int64_t now, dl;
@@ -2011,6 +2053,8 @@ static inline int shmring__wait(struct shmring *r, struct shmring__side *s, int6
 		rc = shmring__poll(r, s);
 		if (rc != 0)
 			break;
+		if (fetch != NULL)
+			shmring__prefetch(fetch);
 		if (mode == SHMRING_WAIT_FUTEX) {
 			sleep = 1;
 		} else if (mode == SHMRING_WAIT_SPIN || !yielding) {

@@ -24,6 +24,9 @@
  *                          many of the CAP bytes are no longer zero
  *   producer_close | consumer_close | flush | close | remove
  *   stats                  shmring_stats, as key=value pairs
+ *   fetching               whether the consumer's next wait fetches the
+ *                          second line of its slot (shmring__fetching), as
+ *                          the code: 1 or 0
  */
 #include "shmring.h"
 
@@ -123,6 +126,8 @@ int main(void)
 			rc = 0;
 		} else if (strcmp(cmd, "close") == 0) {
 			rc = shmring_close(&r);
+		} else if (strcmp(cmd, "fetching") == 0) {
+			rc = shmring__fetching(&r);
 		} else if (strcmp(cmd, "stats") == 0) {
 			struct shmring_stats st;
 			shmring_stats(&r, &st);
