@@ -252,7 +252,17 @@ func headerRoundTripLarge(h harness, slotSize, size, n int) result {
 	return roundTripLargeWith(h, slotSize, size, n, func(keyA, keyB string) *peer {
 		ctx, cancel := context.WithTimeout(context.Background(), peerTimeout)
 		h.Cleanup(cancel)
-		return startCmd(h, "hecho", exec.CommandContext(ctx, bin, keyA, keyB), nil)
+		cmd := exec.CommandContext(ctx, bin, keyA, keyB)
+		cmd.Stderr = os.Stderr
+		// As shmtest.Child's: a benchmark that fails before the echo
+		// is done leaves no process behind, not even a zombie.
+		h.Cleanup(func() {
+			if cmd.Process != nil && cmd.ProcessState == nil {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+			}
+		})
+		return startCmd(h, "hecho", cmd, nil)
 	})
 }
 

@@ -1204,7 +1204,7 @@ static inline int shmring__membarrier_heavy(void)
 /* Internal: reset a role's state (no role held). */
 static inline void shmring__init_side(struct shmring__side *s)
 {
-	s->next = s->published = s->peer = 0;
+	s->next = s->published = s->peer = s->waited = 0;
 	s->whole = 0;
 	s->need = 1;
 	s->left = UINT64_MAX;
@@ -1735,6 +1735,7 @@ static inline int shmring__claim_role(struct shmring *r, int producer)
 	/* The consumer's copy of head starts at its own tail: "empty" makes
 	 * its first call look at the marks from there. */
 	s->peer = producer ? SHMRING_LOAD(&h->tail) : s->next;
+	s->waited = s->next; /* no slot taken since a wait: none fetches at first */
 	s->bytes = SHMRING_LOAD(&s->block->bytes);
 	s->stalls = SHMRING_LOAD(&s->block->stalls);
 	s->whole = shmring__whole(r, producer);

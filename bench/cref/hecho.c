@@ -48,9 +48,13 @@ int main(int argc, char **argv)
 	size_t n;
 	int rc;
 
-	if (argc != 3 || buf == NULL) {
+	if (argc != 3) {
 		fprintf(stderr, "usage: hecho KEY_IN KEY_OUT\n");
 		return 2;
+	}
+	if (buf == NULL) {
+		fprintf(stderr, "hecho: no memory for a %u-byte buffer\n", BIG);
+		return 1;
 	}
 	if ((rc = open_ring(&in, argv[1], 0)) != 0 || (rc = open_ring(&out, argv[2], 1)) != 0) {
 		fprintf(stderr, "hecho: open: %d\n", rc);

@@ -2,6 +2,7 @@ package cinterop_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"testing"
 
@@ -39,17 +40,7 @@ func TestCFetching(t *testing.T) {
 		{"none-taken", 1024, nil, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			shmtest.NoLeaks(t)
-			ctx := t.Context()
-			key := shmtest.Key(t)
-			r, err := ring.Create(shmseg.Key(key), ring.Config{SlotSize: c.slot, Slots: 8})
-			require.NoError(t, err)
-			t.Cleanup(func() {
-				_ = r.Segment().Remove()
-				closeRing(t, r)
-			})
-			p, err := r.Producer()
-			require.NoError(t, err)
+			ctx, key, p := fetchCase(t, c.slot)
 			s := startScript(t, ctx)
 			s.ok(fmt.Sprintf("open %d", key), "consumer")
 			require.NoError(t, p.Send(ctx, make([]byte, 64)))
@@ -66,4 +57,40 @@ func TestCFetching(t *testing.T) {
 			s.ok("close")
 		})
 	}
+}
+
+// TestCFetchingAfterTakeover: a consumer that takes the role over has
+// waited for nothing yet, whatever its predecessor took: its first wait
+// does not fetch (Go: a Consumer's waited starts at tail). Here it claims
+// at tail 1, after a 64-byte message, in 1 KiB slots.
+func TestCFetchingAfterTakeover(t *testing.T) {
+	ctx, key, p := fetchCase(t, 1024)
+	first := startScript(t, ctx)
+	first.ok(fmt.Sprintf("open %d", key), "consumer")
+	require.NoError(t, p.Send(ctx, make([]byte, 64)))
+	first.ok("recv 0")
+	first.kill()
+	second := startScript(t, ctx)
+	second.ok(fmt.Sprintf("open %d", key), "consumer") // the first is dead: a takeover
+	require.Equal(t, 0, second.do("fetching"))
+	require.NoError(t, p.Close())
+	second.ok("close")
+}
+
+// fetchCase makes a Go ring of 8 slots of slot bytes, and its producer.
+func fetchCase(t *testing.T, slot int) (context.Context, int32, *ring.Producer) {
+	t.Helper()
+	shmtest.NoLeaks(t)
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	t.Cleanup(cancel)
+	key := shmtest.Key(t)
+	r, err := ring.Create(shmseg.Key(key), ring.Config{SlotSize: slot, Slots: 8})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = r.Segment().Remove()
+		closeRing(t, r)
+	})
+	p, err := r.Producer()
+	require.NoError(t, err)
+	return ctx, key, p
 }

@@ -70,6 +70,7 @@ int main(void)
 	if (big == NULL)
 		return 1;
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	memset(&r, 0, sizeof r); /* so that nothing the header leaves unset looks set */
 	memset(buf, 'x', sizeof buf);
 	while (fgets(line, sizeof line, stdin) != NULL) {
 		long long a = 0, b = 0, c = 0, d = 0;
