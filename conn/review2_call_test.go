@@ -137,7 +137,10 @@ func TestReview2SplitHeadIgnoresContext(t *testing.T) {
 // context only when a wait for a reply began, and read on while replies
 // kept coming. A server that keeps the ring full of replies to calls that
 // do not exist (or to other calls, out of order) held the call past its
-// context's end for as long as it sent them.
+// context's end for as long as it sent them. This test fails without the
+// look only while the flood outpaces the reader: a reader that catches up
+// waits, and the ring then sees the deadline. TestCallEndedContextStopsReading
+// pins the look itself.
 func TestReview2FloodIgnoresContext(t *testing.T) {
 	shmtest.NoLeaks(t)
 	l := listen(t, conn.Config{Slots: 8, SlotSize: 128})
