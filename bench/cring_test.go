@@ -32,15 +32,23 @@ var cringSource []byte
 // not measured.
 func cringBin(h testing.TB) string {
 	h.Helper()
+	return cBin(h, "cring", cringSource, "-O2")
+}
+
+// cBin returns the path of the C program name, built from src with flags by
+// the system's C compiler the first time a test of this binary asks for
+// it. Without a compiler it skips the caller.
+func cBin(h testing.TB, name string, src []byte, flags ...string) string {
+	h.Helper()
 	cc := shmtest.CC(h)
-	dir := shmtest.Build(h, "cring", func(dir string) error {
-		src := filepath.Join(dir, "cring.c")
-		if err := os.WriteFile(src, cringSource, 0o600); err != nil {
+	dir := shmtest.Build(h, name, func(dir string) error {
+		file := filepath.Join(dir, name+".c")
+		if err := os.WriteFile(file, src, 0o600); err != nil {
 			return err
 		}
-		return shmtest.Compile(cc, "-O2", "-o", filepath.Join(dir, "cring"), src)
+		return shmtest.Compile(cc, append(flags, "-o", filepath.Join(dir, name), file)...)
 	})
-	return filepath.Join(dir, "cring")
+	return filepath.Join(dir, name)
 }
 
 // runCRing runs the C reference with args and returns its "name value"
@@ -196,14 +204,5 @@ var hechoSource []byte
 // Without a C compiler it skips the caller.
 func hechoBin(h testing.TB) string {
 	h.Helper()
-	cc := shmtest.CC(h)
-	include := filepath.Join(shmtest.RepoRoot(h), "include")
-	dir := shmtest.Build(h, "hecho", func(dir string) error {
-		src := filepath.Join(dir, "hecho.c")
-		if err := os.WriteFile(src, hechoSource, 0o600); err != nil {
-			return err
-		}
-		return shmtest.Compile(cc, "-std=c11", "-O2", "-I", include, "-o", filepath.Join(dir, "hecho"), src)
-	})
-	return filepath.Join(dir, "hecho")
+	return cBin(h, "hecho", hechoSource, "-std=c11", "-O2", "-I", filepath.Join(shmtest.RepoRoot(h), "include"))
 }

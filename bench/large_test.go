@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -124,10 +123,9 @@ func BenchmarkRoundTripLarge(b *testing.B) {
 // out of the ring on both sides (Send and Recv; the C ring's frtt; Send and
 // Recv against the C header's echo, cheader-spin), in 4096 slots of 512 B
 // and of 1 KiB: what docs/DESIGN.md ("Smaller choices", the second-line
-// fetch) compares. A 64-byte message spills
-// into its slot's second cache line, a 16-byte one does not. BenchmarkRoundTrip's
-// initiator reads one byte of each reply in place, which hides the
-// difference.
+// fetch) compares. A 64-byte message spills into its slot's second cache
+// line, a 16-byte one does not. BenchmarkRoundTrip's initiator reads one
+// byte of each reply in place, which hides the difference.
 func BenchmarkSecondLine(b *testing.B) {
 	for _, size := range []int{16, 64} {
 		for _, slotSize := range []int{512, 1 << 10} {
@@ -252,17 +250,7 @@ func headerRoundTripLarge(h harness, slotSize, size, n int) result {
 	return roundTripLargeWith(h, slotSize, size, n, func(keyA, keyB string) *peer {
 		ctx, cancel := context.WithTimeout(context.Background(), peerTimeout)
 		h.Cleanup(cancel)
-		cmd := exec.CommandContext(ctx, bin, keyA, keyB)
-		cmd.Stderr = os.Stderr
-		// As shmtest.Child's: a benchmark that fails before the echo
-		// is done leaves no process behind, not even a zombie.
-		h.Cleanup(func() {
-			if cmd.Process != nil && cmd.ProcessState == nil {
-				_ = cmd.Process.Kill()
-				_ = cmd.Wait()
-			}
-		})
-		return startCmd(h, "hecho", cmd, nil)
+		return startCmd(h, "hecho", shmtest.Command(h, ctx, bin, keyA, keyB), nil)
 	})
 }
 

@@ -96,6 +96,22 @@ func Child(t testing.TB, ctx context.Context, role string, args ...string) *exec
 	if err != nil {
 		t.Fatal(err)
 	}
+	return tie(t, cmd)
+}
+
+// Command returns a command that runs the program name (a C program the
+// test built, say) with args, tied to the test as Child's are: its stderr
+// is this process's, and it is killed when ctx ends and when the test ends.
+func Command(t testing.TB, ctx context.Context, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.WaitDelay = 5 * time.Second
+	return tie(t, cmd)
+}
+
+// tie gives cmd this process's stderr, and kills and reaps it when the test
+// ends, unless it was waited for.
+func tie(t testing.TB, cmd *exec.Cmd) *exec.Cmd {
 	cmd.Stderr = os.Stderr
 	t.Cleanup(func() {
 		if cmd.Process != nil && cmd.ProcessState == nil {
