@@ -131,6 +131,12 @@ func cringRoundTrip(h harness, size, n int) result {
 	return cringRoundTripResult(h, figs, n)
 }
 
+// cringLineRoundTrip has the C program make n round trips of a bare word
+// each way, spinning: no ring and no message.
+func cringLineRoundTrip(h harness, n int) result {
+	return cringRoundTripResult(h, runCRing(h, "line", strconv.Itoa(n)), n)
+}
+
 // cringRoundTripResult is the result of n C ring round trips (rtt, frtt),
 // from its figures.
 func cringRoundTripResult(h testing.TB, figs map[string]float64, n int) result {

@@ -14,7 +14,9 @@
 //	                     Go channel; 8 B to 64 KiB
 //	BenchmarkRoundTrip   ping-pong with p50/p99/p99.9: ring spinning, ring
 //	                     on futexes only, the C ring, a bare futex
-//	                     ping-pong, a pipe, a Unix stream socket, a channel
+//	                     ping-pong, a bare spin ping-pong of one word each
+//	                     way (the floor), a pipe, a Unix stream socket, a
+//	                     channel
 //	BenchmarkRoundTripHRTime
 //	                     the same at 64 B, for the transports timed in
 //	                     this process, with github.com/loov/hrtime's timer

@@ -8,6 +8,9 @@
 //	    COUNT messages of SIZE bytes one way; prints ns/msg.
 //	cring rtt SIZE SLOTS SLOTSIZE COUNT
 //	    COUNT round trips over two rings; prints ns/rt and percentiles.
+//	cring line COUNT
+//	    COUNT round trips of a bare word each way, no ring and no message:
+//	    the floor of any round trip through shared memory on this machine.
 //	cring hist Q... < VALUES
 //	    the round trips' histogram alone: quantiles Q of the values on
 //	    stdin, one a line (for the test that it matches internal/app/hist).
@@ -607,6 +610,23 @@ static int hist_main(int nq, char **qs) {
 	return 0;
 }
 
+// lap records the time since *last in h, and makes now the last.
+static inline void lap(struct hist *h, uint64_t *last) {
+	uint64_t t = now_ns();
+	hist_record(h, t - *last);
+	*last = t;
+}
+
+// print_rtts prints the figures of count round trips that took ns in all
+// and whose times h holds.
+static void print_rtts(const struct hist *h, uint64_t count, uint64_t ns) {
+	printf("rts %llu\n", (unsigned long long)count);
+	printf("ns/rt %.3f\n", (double)ns / (double)count);
+	printf("p50-ns %llu\n", (unsigned long long)hist_quantile(h, 0.50));
+	printf("p99-ns %llu\n", (unsigned long long)hist_quantile(h, 0.99));
+	printf("p99.9-ns %llu\n", (unsigned long long)hist_quantile(h, 0.999));
+}
+
 // Round trip: the parent sends one message on ring a and waits for its echo
 // on ring b; the child copies each message from a's slot to b's slot.
 
@@ -666,20 +686,60 @@ static int rtt(uint32_t size, uint64_t slots, uint64_t slot_size, uint64_t count
 		}
 		sum += in[4];
 		atomic_store_explicit(b.tail, i + 1, memory_order_release);
-		if (i >= warm) {
-			uint64_t t = now_ns();
-			hist_record(h, t - last);
-			last = t;
-		}
+		if (i >= warm)
+			lap(h, &last);
 	}
 	if (wait_peer(pid) != 0)
 		return 1;
-	printf("rts %llu\n", (unsigned long long)count);
-	printf("ns/rt %.3f\n", (double)(last - start) / (double)count);
-	printf("p50-ns %llu\n", (unsigned long long)hist_quantile(h, 0.50));
-	printf("p99-ns %llu\n", (unsigned long long)hist_quantile(h, 0.99));
-	printf("p99.9-ns %llu\n", (unsigned long long)hist_quantile(h, 0.999));
+	print_rtts(h, count, last - start);
 	printf("checksum %u\n", sum);
+	return 0;
+}
+
+// line is the floor under every round trip above: no ring and no message,
+// one sequence word each way, each in a 128-byte block of its own (as head
+// and tail are). The parent stores i in ping and spins until pong reads i;
+// the child spins until ping reads i and stores it in pong. Each round trip
+// moves one cache line to the child's core and another back, which any
+// transport through shared memory must do at least once each way.
+static int line(uint64_t count) {
+	uint64_t warm = count < 10000 ? count / 10 : 1000;
+	uint64_t total = warm + count;
+	unsigned char *base = segment(4096);
+	_Atomic uint64_t *ping = (_Atomic uint64_t *)(base + HEAD_OFF);
+	_Atomic uint64_t *pong = (_Atomic uint64_t *)(base + TAIL_OFF);
+	_Atomic uint32_t *up = (_Atomic uint32_t *)(base + READY_OFF);
+	pid_t pid = fork_peer();
+	if (pid == 0) {
+		unsigned k = 0;
+		atomic_store_explicit(up, 1, memory_order_release);
+		for (uint64_t i = 1; i <= total; i++) {
+			k = 0;
+			while (atomic_load_explicit(ping, memory_order_acquire) != i)
+				spin(&k);
+			atomic_store_explicit(pong, i, memory_order_release);
+		}
+		_exit(0);
+	}
+
+	struct hist *h = calloc(1, sizeof *h);
+	unsigned k = 0;
+	while (atomic_load_explicit(up, memory_order_acquire) == 0)
+		spin(&k);
+	uint64_t start = 0, last = 0;
+	for (uint64_t i = 1; i <= total; i++) {
+		if (i == warm + 1)
+			start = last = now_ns();
+		atomic_store_explicit(ping, i, memory_order_release);
+		k = 0;
+		while (atomic_load_explicit(pong, memory_order_acquire) != i)
+			spin(&k);
+		if (i > warm)
+			lap(h, &last);
+	}
+	if (wait_peer(pid) != 0)
+		return 1;
+	print_rtts(h, count, last - start);
 	return 0;
 }
 
@@ -732,19 +792,12 @@ static int frtt(uint64_t size, uint64_t slots, uint64_t slot_size, uint64_t batc
 			return 1;
 		}
 		sum += in[0];
-		if (i >= warm) {
-			uint64_t t = now_ns();
-			hist_record(h, t - last);
-			last = t;
-		}
+		if (i >= warm)
+			lap(h, &last);
 	}
 	if (wait_peer(pid) != 0)
 		return 1;
-	printf("rts %llu\n", (unsigned long long)count);
-	printf("ns/rt %.3f\n", (double)(last - start) / (double)count);
-	printf("p50-ns %llu\n", (unsigned long long)hist_quantile(h, 0.50));
-	printf("p99-ns %llu\n", (unsigned long long)hist_quantile(h, 0.99));
-	printf("p99.9-ns %llu\n", (unsigned long long)hist_quantile(h, 0.999));
+	print_rtts(h, count, last - start);
 	printf("checksum %u\n", sum);
 	return 0;
 }
@@ -794,12 +847,15 @@ int main(int argc, char **argv) {
 			return ftput(size, slots, slot_size, batch, count);
 		return frtt(size, slots, slot_size, batch, count);
 	}
+	if (argc == 3 && strcmp(argv[1], "line") == 0)
+		return line(arg(argv[2], "count"));
 	if (argc >= 2 && strcmp(argv[1], "hist") == 0)
 		return hist_main(argc - 2, argv + 2);
 	fprintf(stderr, "usage: cring tput SIZE SLOTS SLOTSIZE BATCH COUNT\n"
 			"       cring rtt SIZE SLOTS SLOTSIZE COUNT\n"
 			"       cring ftput SIZE SLOTS SLOTSIZE BATCH COUNT\n"
 			"       cring frtt SIZE SLOTS SLOTSIZE BATCH COUNT\n"
+			"       cring line COUNT\n"
 			"       cring hist Q... < values\n");
 	return 2;
 }

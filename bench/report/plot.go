@@ -37,6 +37,7 @@ const (
 	colSocket
 	colChan
 	colFutex
+	colFloor
 )
 
 var palette = []color.Color{
@@ -50,6 +51,7 @@ var palette = []color.Color{
 	colSocket: color.RGBA{R: 0x90, G: 0x30, B: 0xa0, A: 0xff}, // purple
 	colChan:   color.RGBA{R: 0x20, G: 0x90, B: 0x40, A: 0xff}, // green
 	colFutex:  color.RGBA{R: 0x90, G: 0x90, B: 0x90, A: 0xff}, // grey
+	colFloor:  color.RGBA{R: 0xc0, G: 0x20, B: 0x20, A: 0xff}, // red
 }
 
 // writeSVG renders p as an SVG of the page's standard size.

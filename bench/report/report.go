@@ -28,6 +28,7 @@ var (
 		{"ring-futex", "ring, futex only", colRing2},
 		{"cring-spin", "C ring, spin (limit)", colC},
 		{"futex-bare", "bare futex", colFutex},
+		{"spin-bare", "bare spin, no message (floor)", colFloor},
 		{"pipe", "pipe", colPipe},
 		{"unix-stream", "Unix socket (stream)", colSocket},
 		{"chan", "Go channel", colChan},
@@ -475,7 +476,10 @@ func Render(w io.Writer, r *Report) error {
 	p("  message\" is the same program publishing and releasing each message, as `Send` and `Recv` do.\n")
 	p("- Pipes and sockets: raw blocking read(2)/write(2), one write per message, reads of exactly one\n")
 	p("  message. The socket is AF_UNIX SOCK_STREAM. The bare futex ping-pong always wakes and sleeps\n")
-	p("  on a word in a SysV segment: the kernel's part of any futex handoff.\n")
+	p("  on a word in a SysV segment: the kernel's part of any futex handoff. The bare spin ping-pong\n")
+	p("  (cring.c's `line`) carries no message: one word each way, each in a 128-byte block of its own,\n")
+	p("  both sides spinning. It moves one cache line each way and nothing else, the least any round\n")
+	p("  trip through shared memory can do; it runs the same at every size.\n")
 	p("- Large messages (64 KiB, 1 MiB, 16 MiB) go in fragments through 4096 slots of 1 KiB (a 4 MiB\n")
 	p("  ring) or of 16 KiB (64 MiB): the ring with `Send` and `Recv` (throughput: adaptive wait, as\n")
 	p("  shipped; round trip: spin, the echo receiving each message whole and sending it back); the C ring\n")
