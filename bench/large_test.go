@@ -27,6 +27,8 @@ import (
 //     fragment copied in or out per slot; it publishes and releases every
 //     32 KiB of slots (batchBytes), at the end of each message, and before
 //     it waits, spinning.
+//   - bare copy (cref/cring.c copy, throughput only): no ring; each
+//     message is copied whole into one of two buffers and out again.
 //   - pipe, Unix socket: one write(2) call per message and reads of
 //     exactly one message, as for the small sizes; the kernel copies in
 //     and out, through its 64 KiB pipe buffer or socket buffers.
@@ -50,6 +52,11 @@ var (
 	largeThroughputs = []largeTransport{
 		{"ring-send", true, ringThroughputLarge},
 		{"cring", true, func(h harness, slotSize, size, n int) result { return cringLarge(h, "ftput", slotSize, size, n) }},
+		// Each message copied whole into one of two buffers and out again:
+		// no ring, the least a copying transport does (cref/cring.c, copy).
+		{"copy-bare", false, func(h harness, _, size, n int) result {
+			return cringStreamResult(h, runCRing(h, "copy", strconv.Itoa(size), strconv.Itoa(n)), n)
+		}},
 		{"pipe", false, func(h harness, _, size, n int) result { return fdThroughput(h, fdPipe, size, n) }},
 		{"unix-stream", false, func(h harness, _, size, n int) result { return fdThroughput(h, fdSocket, size, n) }},
 	}

@@ -11,6 +11,9 @@
 //	cring line COUNT
 //	    COUNT round trips of a bare word each way, no ring and no message:
 //	    the floor of any round trip through shared memory on this machine.
+//	cring copy SIZE COUNT
+//	    COUNT messages of SIZE bytes one way, each copied whole into one
+//	    of two buffers and out again: no ring; prints ns/msg.
 //	cring hist Q... < VALUES
 //	    the round trips' histogram alone: quantiles Q of the values on
 //	    stdin, one a line (for the test that it matches internal/app/hist).
@@ -235,6 +238,21 @@ static int consume(struct ring *r, uint32_t size, uint64_t batch, uint64_t count
 	return sum == 0xffffffff; // keep sum alive; never true
 }
 
+// end_stream ends a stream of count messages begun at t0: it waits until
+// the consumer, process pid, has released slot tail, then for it to exit,
+// and prints the figures.
+static int end_stream(struct ring *r, uint64_t tail, pid_t pid, uint64_t count, uint64_t t0) {
+	unsigned k = 0;
+	while (atomic_load_explicit(r->tail, memory_order_acquire) != tail)
+		spin(&k);
+	uint64_t t1 = now_ns();
+	if (wait_peer(pid) != 0)
+		return 1;
+	printf("msgs %llu\n", (unsigned long long)count);
+	printf("ns/msg %.3f\n", (double)(t1 - t0) / (double)count);
+	return 0;
+}
+
 static int tput(uint32_t size, uint64_t slots, uint64_t slot_size, uint64_t batch, uint64_t count) {
 	struct ring r;
 	ring_at(&r, segment(HEADER + slots * slot_size), slots, slot_size);
@@ -268,14 +286,7 @@ static int tput(uint32_t size, uint64_t slots, uint64_t slot_size, uint64_t batc
 		}
 	}
 	atomic_store_explicit(r.head, head, memory_order_release);
-	while (atomic_load_explicit(r.tail, memory_order_acquire) != count)
-		spin(&k);
-	uint64_t t1 = now_ns();
-	if (wait_peer(pid) != 0)
-		return 1;
-	printf("msgs %llu\n", (unsigned long long)count);
-	printf("ns/msg %.3f\n", (double)(t1 - t0) / (double)count);
-	return 0;
+	return end_stream(&r, count, pid, count, t0);
 }
 
 // Messages of any size. A message that fits a slot's payload (SLOTSIZE-4)
@@ -518,16 +529,53 @@ static int ftput(uint64_t size, uint64_t slots, uint64_t slot_size, uint64_t bat
 	uint64_t t0 = now_ns();
 	for (uint64_t i = 0; i < count; i++)
 		send_msg(&s, msg, size);
-	unsigned k = 0;
-	while (atomic_load_explicit(r.tail, memory_order_acquire) != s.head)
-		spin(&k);
-	uint64_t t1 = now_ns();
-	if (wait_peer(pid) != 0)
-		return 1;
-	printf("msgs %llu\n", (unsigned long long)count);
 	printf("slots %llu\n", (unsigned long long)s.head);
-	printf("ns/msg %.3f\n", (double)(t1 - t0) / (double)count);
-	return 0;
+	return end_stream(&r, s.head, pid, count, t0);
+}
+
+// copy is the least a transport that copies each message in and out does:
+// no slots, no fragments, no lengths. The segment holds two buffers of a
+// whole message each; the parent copies message i into buffer i&1 and
+// stores head = i+1; the child waits for it, copies the buffer out into its
+// own, reads the first and last byte, and stores tail = i+1, so the parent
+// fills one buffer while the child empties the other.
+static int copy_out(struct ring *r, uint64_t size, uint64_t count) {
+	unsigned char *buf = malloc(size);
+	unsigned sum = prefault(r->slots, 2 * size, 0), k = 0;
+	atomic_store_explicit(r->ready, 1, memory_order_release);
+	for (uint64_t i = 0; i < count; i++) {
+		k = 0;
+		while (atomic_load_explicit(r->head, memory_order_acquire) == i)
+			spin(&k);
+		memcpy(buf, slot(r, i), size);
+		sum += buf[0] + buf[size - 1];
+		atomic_store_explicit(r->tail, i + 1, memory_order_release);
+	}
+	return sum == 0xffffffff; // keep sum alive; never true
+}
+
+static int copy(uint64_t size, uint64_t count) {
+	struct ring r;
+	ring_at(&r, segment(HEADER + 2 * size), 2, size);
+	prefault(r.slots, 2 * size, 1);
+	pid_t pid = fork_peer();
+	if (pid == 0)
+		_exit(copy_out(&r, size, count));
+
+	unsigned char *msg = malloc(size);
+	memset(msg, 0xa5, size);
+	unsigned k = 0;
+	await_ready(&r);
+	say_ready();
+	uint64_t t0 = now_ns();
+	for (uint64_t i = 0; i < count; i++) {
+		k = 0;
+		while (i - atomic_load_explicit(r.tail, memory_order_acquire) == 2)
+			spin(&k);
+		memcpy(slot(&r, i), msg, size);
+		atomic_store_explicit(r.head, i + 1, memory_order_release);
+	}
+	return end_stream(&r, count, pid, count, t0);
 }
 
 // Latencies go into internal/app/hist's log-linear histogram, ported here so
@@ -847,6 +895,8 @@ int main(int argc, char **argv) {
 			return ftput(size, slots, slot_size, batch, count);
 		return frtt(size, slots, slot_size, batch, count);
 	}
+	if (argc == 4 && strcmp(argv[1], "copy") == 0)
+		return copy(arg(argv[2], "size"), arg(argv[3], "count"));
 	if (argc == 3 && strcmp(argv[1], "line") == 0)
 		return line(arg(argv[2], "count"));
 	if (argc >= 2 && strcmp(argv[1], "hist") == 0)
@@ -856,6 +906,7 @@ int main(int argc, char **argv) {
 			"       cring ftput SIZE SLOTS SLOTSIZE BATCH COUNT\n"
 			"       cring frtt SIZE SLOTS SLOTSIZE BATCH COUNT\n"
 			"       cring line COUNT\n"
+			"       cring copy SIZE COUNT\n"
 			"       cring hist Q... < values\n");
 	return 2;
 }

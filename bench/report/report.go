@@ -706,6 +706,7 @@ func renderLarge(p printer, rs *Results) {
 		rtt = append(rtt, col{"ring-spin", "ring, spin, " + sizeName(slot) + " slots", slot},
 			col{"cring-spin", "C ring, spin, " + sizeName(slot) + " slots", slot})
 	}
+	tput = append(tput, col{"copy-bare", "bare copy in and out, no ring", 0})
 	for _, t := range []struct{ name, label string }{{"pipe", "pipe"}, {"unix-stream", "Unix socket (stream)"}} {
 		tput = append(tput, col{t.name, t.label, 0})
 		rtt = append(rtt, col{t.name, t.label, 0})
@@ -776,7 +777,8 @@ func renderLarge(p printer, rs *Results) {
 
 // renderWhyLarge says, when a 1 MiB target against the Unix socket is
 // missed, how many times the socket's MB/s the C ring itself reached with
-// each slot size: whether the goal is within what a ring that copies each
+// each slot size, and a bare copy in and out with no ring at all: whether
+// the goal is within what a ring, or any transport, that copies each
 // message in and out reaches on this machine.
 func renderWhyLarge(p func(string, ...any), rs *Results) {
 	missedAny := false
@@ -803,10 +805,16 @@ func renderWhyLarge(p func(string, ...any), rs *Results) {
 		return
 	}
 	p("- Against the Unix socket at 1 MiB: the C ring itself, splitting each message into the same slots, moved %s the socket's MB/s in this run (%s MB/s)", strings.Join(got, " and "), num(sock))
-	switch reaches {
-	case 0:
+	bare, okBare := rs.Get(largeName("Throughput", "copy-bare", 1<<20, 0), "MB/s")
+	if okBare {
+		p("; a bare copy, each message copied whole into one of two buffers and out again, with no ring, slots or fragments, moved %s (%s MB/s)", ratio(bare/sock), num(bare))
+	}
+	switch {
+	case reaches == 0 && okBare && bare/sock < largeVsSocketWant:
+		p(". A target of %s is beyond what copying each message in and out reaches on this machine, not only beyond this ring.\n", ratio(largeVsSocketWant))
+	case reaches == 0:
 		p(". A target of %s is beyond what a ring that copies each message in and out reaches on this machine, not only beyond this ring.\n", ratio(largeVsSocketWant))
-	case len(got):
+	case reaches == len(got):
 		p(": a copying ring reaches the %s target on this machine.\n", ratio(largeVsSocketWant))
 	default:
 		p(": a copying ring reaches the %s target on this machine with some slot sizes only.\n", ratio(largeVsSocketWant))
