@@ -54,8 +54,8 @@ var roundTrips = []struct {
 	{"ring-futex", func(h harness, size, n int) result { return ringRoundTrip(h, ring.WaitFutex, size, n) }, false},
 	{"cring-spin", cringRoundTrip, true},
 	{"futex-bare", futexRoundTrip, false},
-	// One word each way, no message: the floor under every round trip
-	// through shared memory here (cref/cring.c, line).
+	// One word each way, no message: what a spinning round trip costs
+	// here with nothing to carry (cref/cring.c, line).
 	{"spin-bare", func(h harness, _, n int) result { return cringLineRoundTrip(h, n) }, true},
 	{"pipe", func(h harness, size, n int) result { return fdRoundTrip(h, fdPipe, size, n) }, false},
 	{"unix-stream", func(h harness, size, n int) result { return fdRoundTrip(h, fdSocket, size, n) }, false},

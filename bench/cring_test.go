@@ -53,7 +53,7 @@ func cBin(h testing.TB, name string, src []byte, flags ...string) string {
 
 // runCRing runs the C reference with args and returns its "name value"
 // lines. It forks its own peer; both die if the benchmark kills it. A
-// "ready" line (ftput, frtt: set up, peer included) restarts the
+// "ready" line (ftput, frtt, copy: set up, peer included) restarts the
 // benchmark's timer, as a Go peer's does, so that the iteration count
 // go test derives from it is not steered by setting up large segments.
 func runCRing(h testing.TB, args ...string) map[string]float64 {
@@ -113,8 +113,8 @@ func cringThroughput(h harness, size, slots, batch, n int) result {
 	return cringStreamResult(h, figs, n)
 }
 
-// cringStreamResult is the result of a C ring stream of n messages (tput,
-// ftput), from its figures.
+// cringStreamResult is the result of a C stream of n messages (tput,
+// ftput, copy), from its figures.
 func cringStreamResult(h testing.TB, figs map[string]float64, n int) result {
 	if got := cringFigure(h, figs, "msgs"); got != float64(n) {
 		h.Fatalf("cring sent %v messages, want %d", got, n)
@@ -137,7 +137,7 @@ func cringLineRoundTrip(h harness, n int) result {
 	return cringRoundTripResult(h, runCRing(h, "line", strconv.Itoa(n)), n)
 }
 
-// cringRoundTripResult is the result of n C ring round trips (rtt, frtt),
+// cringRoundTripResult is the result of n C round trips (rtt, frtt, line),
 // from its figures.
 func cringRoundTripResult(h testing.TB, figs map[string]float64, n int) result {
 	if got := cringFigure(h, figs, "rts"); got != float64(n) {

@@ -15,8 +15,8 @@
 //	BenchmarkRoundTrip   ping-pong with p50/p99/p99.9: ring spinning, ring
 //	                     on futexes only, the C ring, a bare futex
 //	                     ping-pong, a bare spin ping-pong of one word each
-//	                     way (the floor), a pipe, a Unix stream socket, a
-//	                     channel
+//	                     way and no message, a pipe, a Unix stream socket,
+//	                     a channel
 //	BenchmarkRoundTripHRTime
 //	                     the same at 64 B, for the transports timed in
 //	                     this process, with github.com/loov/hrtime's timer
@@ -26,7 +26,9 @@
 //	                     messages of 64 KiB, 1 MiB and 16 MiB, in
 //	                     fragments through 4096 slots of 1 KiB and of
 //	                     16 KiB: ring Send and Recv, the C ring splitting
-//	                     them the same way, a pipe, a Unix stream socket
+//	                     them the same way, a pipe, a Unix stream socket;
+//	                     one way also a bare copy through two whole-message
+//	                     buffers, no ring
 //	BenchmarkSecondLine  ring and C ring round trips of 16 and 64 B, each
 //	                     reply copied out, in slots of 512 B and 1 KiB, and
 //	                     the ring's against an echo written with the C

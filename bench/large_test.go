@@ -53,7 +53,8 @@ var (
 		{"ring-send", true, ringThroughputLarge},
 		{"cring", true, func(h harness, slotSize, size, n int) result { return cringLarge(h, "ftput", slotSize, size, n) }},
 		// Each message copied whole into one of two buffers and out again:
-		// no ring, the least a copying transport does (cref/cring.c, copy).
+		// no ring, the simplest design that copies in and out
+		// (cref/cring.c, copy).
 		{"copy-bare", false, func(h harness, _, size, n int) result {
 			return cringStreamResult(h, runCRing(h, "copy", strconv.Itoa(size), strconv.Itoa(n)), n)
 		}},

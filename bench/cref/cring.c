@@ -10,10 +10,11 @@
 //	    COUNT round trips over two rings; prints ns/rt and percentiles.
 //	cring line COUNT
 //	    COUNT round trips of a bare word each way, no ring and no message:
-//	    the floor of any round trip through shared memory on this machine.
+//	    what a spinning round trip costs here with nothing to carry.
 //	cring copy SIZE COUNT
 //	    COUNT messages of SIZE bytes one way, each copied whole into one
-//	    of two buffers and out again: no ring; prints ns/msg.
+//	    of two buffers and out again: no ring, the simplest design that
+//	    copies in and out; prints ns/msg.
 //	cring hist Q... < VALUES
 //	    the round trips' histogram alone: quantiles Q of the values on
 //	    stdin, one a line (for the test that it matches internal/app/hist).
@@ -239,8 +240,8 @@ static int consume(struct ring *r, uint32_t size, uint64_t batch, uint64_t count
 }
 
 // end_stream ends a stream of count messages begun at t0: it waits until
-// the consumer, process pid, has released slot tail, then for it to exit,
-// and prints the figures.
+// the consumer, process pid, has released up to cursor tail, then for it
+// to exit, and prints the figures.
 static int end_stream(struct ring *r, uint64_t tail, pid_t pid, uint64_t count, uint64_t t0) {
 	unsigned k = 0;
 	while (atomic_load_explicit(r->tail, memory_order_acquire) != tail)
@@ -533,8 +534,8 @@ static int ftput(uint64_t size, uint64_t slots, uint64_t slot_size, uint64_t bat
 	return end_stream(&r, s.head, pid, count, t0);
 }
 
-// copy is the least a transport that copies each message in and out does:
-// no slots, no fragments, no lengths. The segment holds two buffers of a
+// copy is the simplest design that copies each message in and out: no
+// slots, no fragments, no lengths. The segment holds two buffers of a
 // whole message each; the parent copies message i into buffer i&1 and
 // stores head = i+1; the child waits for it, copies the buffer out into its
 // own, reads the first and last byte, and stores tail = i+1, so the parent
@@ -658,8 +659,8 @@ static int hist_main(int nq, char **qs) {
 	return 0;
 }
 
-// lap records the time since *last in h, and makes now the last.
-static inline void lap(struct hist *h, uint64_t *last) {
+// record_rt records the time since *last in h, and makes now the last.
+static inline void record_rt(struct hist *h, uint64_t *last) {
 	uint64_t t = now_ns();
 	hist_record(h, t - *last);
 	*last = t;
@@ -735,7 +736,7 @@ static int rtt(uint32_t size, uint64_t slots, uint64_t slot_size, uint64_t count
 		sum += in[4];
 		atomic_store_explicit(b.tail, i + 1, memory_order_release);
 		if (i >= warm)
-			lap(h, &last);
+			record_rt(h, &last);
 	}
 	if (wait_peer(pid) != 0)
 		return 1;
@@ -744,46 +745,43 @@ static int rtt(uint32_t size, uint64_t slots, uint64_t slot_size, uint64_t count
 	return 0;
 }
 
-// line is the floor under every round trip above: no ring and no message,
-// one sequence word each way, each in a 128-byte block of its own (as head
-// and tail are). The parent stores i in ping and spins until pong reads i;
-// the child spins until ping reads i and stores it in pong. Each round trip
-// moves one cache line to the child's core and another back, which any
-// transport through shared memory must do at least once each way.
+// line is what every round trip above costs with nothing to carry: no
+// slots and no message, one sequence word each way, a ring's head (ping)
+// and tail (pong) in 128-byte blocks of their own. The parent stores i in
+// ping and spins until pong reads i; the child spins until ping reads i and
+// stores it in pong. Each round trip moves one cache line to the child's
+// core and another back, polling as the rings above poll.
 static int line(uint64_t count) {
 	uint64_t warm = count < 10000 ? count / 10 : 1000;
 	uint64_t total = warm + count;
-	unsigned char *base = segment(4096);
-	_Atomic uint64_t *ping = (_Atomic uint64_t *)(base + HEAD_OFF);
-	_Atomic uint64_t *pong = (_Atomic uint64_t *)(base + TAIL_OFF);
-	_Atomic uint32_t *up = (_Atomic uint32_t *)(base + READY_OFF);
+	struct ring r;
+	ring_at(&r, segment(HEADER), 1, 0);
 	pid_t pid = fork_peer();
 	if (pid == 0) {
 		unsigned k = 0;
-		atomic_store_explicit(up, 1, memory_order_release);
+		atomic_store_explicit(r.ready, 1, memory_order_release);
 		for (uint64_t i = 1; i <= total; i++) {
 			k = 0;
-			while (atomic_load_explicit(ping, memory_order_acquire) != i)
+			while (atomic_load_explicit(r.head, memory_order_acquire) != i)
 				spin(&k);
-			atomic_store_explicit(pong, i, memory_order_release);
+			atomic_store_explicit(r.tail, i, memory_order_release);
 		}
 		_exit(0);
 	}
 
 	struct hist *h = calloc(1, sizeof *h);
 	unsigned k = 0;
-	while (atomic_load_explicit(up, memory_order_acquire) == 0)
-		spin(&k);
+	await_ready(&r);
 	uint64_t start = 0, last = 0;
 	for (uint64_t i = 1; i <= total; i++) {
 		if (i == warm + 1)
 			start = last = now_ns();
-		atomic_store_explicit(ping, i, memory_order_release);
+		atomic_store_explicit(r.head, i, memory_order_release);
 		k = 0;
-		while (atomic_load_explicit(pong, memory_order_acquire) != i)
+		while (atomic_load_explicit(r.tail, memory_order_acquire) != i)
 			spin(&k);
 		if (i > warm)
-			lap(h, &last);
+			record_rt(h, &last);
 	}
 	if (wait_peer(pid) != 0)
 		return 1;
@@ -841,7 +839,7 @@ static int frtt(uint64_t size, uint64_t slots, uint64_t slot_size, uint64_t batc
 		}
 		sum += in[0];
 		if (i >= warm)
-			lap(h, &last);
+			record_rt(h, &last);
 	}
 	if (wait_peer(pid) != 0)
 		return 1;

@@ -243,8 +243,9 @@ func renderPeersHow(p printer, rs *Results) {
 // C ring's and the ring's own spin round trips were in the same run:
 // whether the goal is within what a ring's round trip reaches on this
 // machine, before conn adds anything, and what conn and Client.Call add;
-// and, when the run has it, the bare spin ping-pong's: the floor under any
-// round trip through shared memory.
+// and, when the run has it, the bare spin ping-pong's: what a spinning
+// round trip costs here with nothing to carry, and whether that alone is
+// within the target's bound.
 func renderWhyPeers(p func(string, ...any), rs *Results) {
 	missedAny := false
 	for _, t := range peerTargets(rs) {
@@ -262,8 +263,12 @@ func renderWhyPeers(p func(string, ...any), rs *Results) {
 	}
 	p("; a target of %d× asks for a round trip of %s at most", peerRTTWant, ns(sock/peerRTTWant))
 	if f, ok := rs.Get(rttName("spin-bare", 64), "p50-ns"); ok && f > 0 {
-		p(", and a bare spin ping-pong, one word each way and no message at all, the floor of any round trip through shared memory here, took %s (%s lower)",
-			ns(f), ratio(sock/f))
+		within := "within it"
+		if f > sock/peerRTTWant {
+			within = "already over it"
+		}
+		p(", and a bare spin ping-pong, one word each way and no message at all, timed as the others, took %s (%s lower, %s)",
+			ns(f), ratio(sock/f), within)
 	}
 	if c, ok := rs.Get(peerRTTName("conn", 64), "p50-ns"); ok {
 		p(". conn's Send/Recv took %s", ns(c))
