@@ -100,6 +100,37 @@ func (rs *Results) PassRatios(a, b, unit string) []float64 {
 	return out
 }
 
+// PassFigures returns, for each pass (run) in which every one of names
+// reports unit, their figures in the order of names. Runs pair up by
+// order, as in PassRatios.
+func (rs *Results) PassFigures(unit string, names ...string) [][]float64 {
+	n := -1
+	for _, name := range names {
+		r := rs.byName[name]
+		if r == nil {
+			return nil
+		}
+		if n < 0 || len(r.runs) < n {
+			n = len(r.runs)
+		}
+	}
+	var out [][]float64
+	for i := range max(n, 0) {
+		fs := make([]float64, len(names))
+		all := true
+		for j, name := range names {
+			fs[j], all = rs.byName[name].runs[i][unit]
+			if !all {
+				break
+			}
+		}
+		if all {
+			out = append(out, fs)
+		}
+	}
+	return out
+}
+
 // Has reports whether benchmark name produced a result.
 func (rs *Results) Has(name string) bool { _, ok := rs.byName[name]; return ok }
 

@@ -276,5 +276,37 @@ func renderWhyPeers(p func(string, ...any), rs *Results) {
 			p(" and Client.Call %s", ns(k))
 		}
 	}
-	p(". The ring's round trip moves with the VM's two modes (\"Noise\" above), and the target with it.\n")
+	p(". The ring's round trip moves with the VM's two modes (\"Noise\" above), and the target with it")
+	renderPeerPasses(p, rs, sock)
+	p(".\n")
+}
+
+// renderPeerPasses adds to the socket's Why line, when the run has the
+// bare spin ping-pong and more than one pass, how the target fared pass by
+// pass: the socket's p50 moves more between passes than the rings' do, and
+// in a pass where the bare ping-pong itself is not 50× lower than it, no
+// spinning round trip is.
+func renderPeerPasses(p func(string, ...any), rs *Results, sock float64) {
+	floor := rttName("spin-bare", 64)
+	var cands, labels []string
+	for _, c := range []struct{ name, label string }{{"conn", "conn's Send/Recv"}, {"conn-call", "Client.Call"}} {
+		if rs.Has(peerRTTName(c.name, 64)) {
+			cands, labels = append(cands, peerRTTName(c.name, 64)), append(labels, c.label)
+		}
+	}
+	lower := func(x, v float64) bool { return x > 0 && v/x >= peerRTTWant }
+	s := splitPasses(rs, "p50-ns", peerRTTName("unix", 64), floor, lower, cands...)
+	if s.passes < 2 || len(cands) == 0 {
+		return
+	}
+	p(". Pass by pass the socket moved more: its p50 ran from %s to %s in the %d passes, and the bare ping-pong (in bench/, minutes before the socket in each pass) was at least %d× lower than it in %d of them",
+		ns(s.vsLo), ns(s.vsHi), s.passes, peerRTTWant, s.floorReached)
+	if s.floorReached == 0 {
+		return
+	}
+	var got []string
+	for i, l := range labels {
+		got = append(got, fmt.Sprintf("%s was too in %d", l, s.met[i]))
+	}
+	p("; in those %d, %s", s.floorReached, strings.Join(got, " and "))
 }
