@@ -102,17 +102,16 @@ func (rs *Results) PassRatios(a, b, unit string) []float64 {
 
 // PassFigures returns, for each pass (run) in which every one of names
 // reports unit, their figures in the order of names. Runs pair up by
-// order, as in PassRatios.
+// order, as in PassRatios; unless every one of names ran as many times,
+// which pass a run came from is not known, and it returns nil.
 func (rs *Results) PassFigures(unit string, names ...string) [][]float64 {
 	n := -1
 	for _, name := range names {
 		r := rs.byName[name]
-		if r == nil {
+		if r == nil || n >= 0 && len(r.runs) != n {
 			return nil
 		}
-		if n < 0 || len(r.runs) < n {
-			n = len(r.runs)
-		}
+		n = len(r.runs)
 	}
 	var out [][]float64
 	for i := range max(n, 0) {

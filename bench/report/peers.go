@@ -277,7 +277,7 @@ func renderWhyPeers(p func(string, ...any), rs *Results) {
 		}
 	}
 	p(". The ring's round trip moves with the VM's two modes (\"Noise\" above), and the target with it")
-	renderPeerPasses(p, rs, sock)
+	renderPeerPasses(p, rs)
 	p(".\n")
 }
 
@@ -286,7 +286,7 @@ func renderWhyPeers(p func(string, ...any), rs *Results) {
 // pass: the socket's p50 moves more between passes than the rings' do, and
 // in a pass where the bare ping-pong itself is not 50× lower than it, no
 // spinning round trip is.
-func renderPeerPasses(p func(string, ...any), rs *Results, sock float64) {
+func renderPeerPasses(p func(string, ...any), rs *Results) {
 	floor := rttName("spin-bare", 64)
 	var cands, labels []string
 	for _, c := range []struct{ name, label string }{{"conn", "conn's Send/Recv"}, {"conn-call", "Client.Call"}} {
@@ -299,14 +299,14 @@ func renderPeerPasses(p func(string, ...any), rs *Results, sock float64) {
 	if s.passes < 2 || len(cands) == 0 {
 		return
 	}
-	p(". Pass by pass the socket moved more: its p50 ran from %s to %s in the %d passes, and the bare ping-pong (in bench/, minutes before the socket in each pass) was at least %d× lower than it in %d of them",
+	p(". Pass by pass the socket moved more than the rings: its p50 ran from %s to %s in the %d passes, and the bare ping-pong (in bench/, run apart from the socket's in each pass) was at least %d× lower than it in %d of them",
 		ns(s.vsLo), ns(s.vsHi), s.passes, peerRTTWant, s.floorReached)
 	if s.floorReached == 0 {
 		return
 	}
 	var got []string
 	for i, l := range labels {
-		got = append(got, fmt.Sprintf("%s was too in %d", l, s.met[i]))
+		got = append(got, fmt.Sprintf("%s met it in %d", l, s.met[i]))
 	}
 	p("; in those %d, %s", s.floorReached, strings.Join(got, " and "))
 }

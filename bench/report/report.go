@@ -830,14 +830,14 @@ func renderLargePasses(p func(string, ...any), rs *Results) {
 	if s.passes < 2 || len(cands) == 0 {
 		return
 	}
-	p("  Pass by pass the socket moved more: it ran from %s to %s MB/s in the %d passes, and the bare copy reached %s its MB/s in %d of them",
+	p("  Pass by pass the socket moved more than the rings: it ran from %s to %s MB/s in the %d passes, and the bare copy reached %s its MB/s in %d of them",
 		num(s.vsLo), num(s.vsHi), s.passes, ratio(largeVsSocketWant), s.floorReached)
 	if s.floorReached > 0 {
 		var got []string
 		for i, l := range labels {
-			got = append(got, fmt.Sprintf("with %s in %d", l, s.met[i]))
+			got = append(got, fmt.Sprintf("in %d with %s", s.met[i], l))
 		}
-		p("; in those %d, the ring did too %s", s.floorReached, strings.Join(got, " and "))
+		p("; in those %d, the ring reached it %s", s.floorReached, strings.Join(got, " and "))
 	}
 	p(".\n")
 }

@@ -289,12 +289,22 @@ func TestWhyLarge(t *testing.T) {
 	const cring16K = "BenchmarkThroughputLarge/cring/1MiB/slot=16KiB-2	100	200000 ns/op	5242.88 MB/s"
 	const socket = "BenchmarkThroughputLarge/unix-stream/1MiB-2	100	1000000 ns/op	1048.58 MB/s"
 	const bareCopy = "BenchmarkThroughputLarge/copy-bare/1MiB-2	100	200000 ns/op	4500.00 MB/s"
-	// largePass is another pass of the 1 MiB streams, the socket's at
-	// 2000 MB/s.
-	const largePass = `BenchmarkThroughputLarge/ring-send/1MiB/slot=1KiB-2	100	262144 ns/op	4000.00 MB/s
+	// largePasses are three more passes of the 1 MiB streams. Socket /
+	// bare copy, ring with 1 KiB and 16 KiB slots, MB/s: 2000 / 5500,
+	// 12000, 6990; 1000 / 4000, 4000, 6990; 800 / 5000, 4500, 3000. (The
+	// C ring's runs stay those of the sample, one pass.)
+	const largePasses = `BenchmarkThroughputLarge/ring-send/1MiB/slot=1KiB-2	100	262144 ns/op	12000.00 MB/s
 BenchmarkThroughputLarge/ring-send/1MiB/slot=16KiB-2	100	150000 ns/op	6990.51 MB/s
 BenchmarkThroughputLarge/copy-bare/1MiB-2	100	200000 ns/op	5500.00 MB/s
 BenchmarkThroughputLarge/unix-stream/1MiB-2	100	1000000 ns/op	2000.00 MB/s
+BenchmarkThroughputLarge/ring-send/1MiB/slot=1KiB-2	100	262144 ns/op	4000.00 MB/s
+BenchmarkThroughputLarge/ring-send/1MiB/slot=16KiB-2	100	150000 ns/op	6990.51 MB/s
+BenchmarkThroughputLarge/copy-bare/1MiB-2	100	200000 ns/op	4000.00 MB/s
+BenchmarkThroughputLarge/unix-stream/1MiB-2	100	1000000 ns/op	1000.00 MB/s
+BenchmarkThroughputLarge/ring-send/1MiB/slot=1KiB-2	100	262144 ns/op	4500.00 MB/s
+BenchmarkThroughputLarge/ring-send/1MiB/slot=16KiB-2	100	150000 ns/op	3000.00 MB/s
+BenchmarkThroughputLarge/copy-bare/1MiB-2	100	200000 ns/op	5000.00 MB/s
+BenchmarkThroughputLarge/unix-stream/1MiB-2	100	1000000 ns/op	800.00 MB/s
 `
 	socket1000 := strings.Replace(socket, "1048.58", "1000.00", 1)
 	for _, c := range []struct {
@@ -322,13 +332,13 @@ BenchmarkThroughputLarge/unix-stream/1MiB-2	100	1000000 ns/op	2000.00 MB/s
 		// With both C rings reaching it, the bare copy changes nothing.
 		{"the C ring and a bare copy reach it", []string{socket, socket1000 + "\n" + bareCopy},
 			"(1000 MB/s); a bare double-buffered copy, each message copied whole into one of two buffers and out again, with no ring, slots or fragments, moved 4.50× (4500 MB/s): a copying ring reaches the 5.00× target on this machine.\n"},
-		// Three passes, the socket at 1000, 2000 and 1000 MB/s, the bare
-		// copy at 5500 in each: it reaches 5× in the first and last; the
-		// ring with 16 KiB slots (6991) does in both, with 1 KiB (4000)
-		// in neither.
-		{"pass by pass", []string{socket, socket1000 + "\n" + strings.Replace(bareCopy, "4500.00", "5500.00", 1) +
-			"\n" + largePass + strings.Replace(largePass, "2000.00", "1000.00", 1)},
-			"  Pass by pass the socket moved more: it ran from 1000 to 2000 MB/s in the 3 passes, and the bare copy reached 5.00× its MB/s in 2 of them; in those 2, the ring did too with 1KiB slots in 0 and with 16KiB slots in 2.\n"},
+		// Four passes (largePasses after the sample's, where the socket
+		// is at 1000 MB/s, the bare copy 5500, the ring 4000 and 6991):
+		// the bare copy reaches 5× in the first and last; the ring with
+		// 1 KiB slots in the second (which does not count) and the last,
+		// with 16 KiB in the first and third (which does not).
+		{"pass by pass", []string{socket, socket1000 + "\n" + strings.Replace(bareCopy, "4500.00", "5500.00", 1) + "\n" + largePasses},
+			"  Pass by pass the socket moved more than the rings: it ran from 800 to 2000 MB/s in the 4 passes, and the bare copy reached 5.00× its MB/s in 2 of them; in those 2, the ring reached it in 1 with 1KiB slots and in 1 with 16KiB slots.\n"},
 		// The ring's 4000 and 6991 MB/s over 500: both met; the C ring's 1 KiB target is still missed, so "Why" is there.
 		{"targets met", []string{socket, strings.Replace(socket, "1048.58", "500.00", 1)}, ""},
 	} {
@@ -338,6 +348,9 @@ BenchmarkThroughputLarge/unix-stream/1MiB-2	100	1000000 ns/op	2000.00 MB/s
 				t.Fatal("no \"Why\" on the page")
 			}
 			checkWhyLine(t, page, c.want, "- Against the Unix socket at 1 MiB", "the targets against the socket are met, and the page explains them")
+			if c.name != "pass by pass" && strings.Contains(page, "Pass by pass") {
+				t.Errorf("one pass, and the page reads it pass by pass:\n%s", page)
+			}
 		})
 	}
 }
@@ -355,6 +368,31 @@ func TestProgress(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("progress lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestPassFigures: figures pair up by pass; a pass missing a unit is left
+// out; benchmarks that ran different numbers of times pair up with
+// nothing.
+func TestPassFigures(t *testing.T) {
+	const sample = `BenchmarkRoundTrip/a/64B-2 100 10 ns/op 9 p50-ns
+BenchmarkRoundTrip/b/64B-2 100 20 ns/op 19 p50-ns
+BenchmarkRoundTrip/a/64B-2 100 11 ns/op
+BenchmarkRoundTrip/b/64B-2 100 21 ns/op 20 p50-ns
+BenchmarkRoundTrip/a/64B-2 100 12 ns/op 11 p50-ns
+BenchmarkRoundTrip/b/64B-2 100 22 ns/op 21 p50-ns
+BenchmarkRoundTrip/c/64B-2 100 30 ns/op 29 p50-ns
+`
+	rs := parse(t, sample)
+	got := rs.PassFigures("p50-ns", "BenchmarkRoundTrip/a/64B", "BenchmarkRoundTrip/b/64B")
+	if want := [][]float64{{9, 19}, {11, 21}}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("a, b: %v, want %v", got, want)
+	}
+	if got := rs.PassFigures("p50-ns", "BenchmarkRoundTrip/a/64B", "BenchmarkRoundTrip/c/64B"); got != nil {
+		t.Errorf("a (3 runs), c (1 run): %v, want nil", got)
+	}
+	if got := rs.PassFigures("p50-ns", "BenchmarkRoundTrip/a/64B", "BenchmarkRoundTrip/none/64B"); got != nil {
+		t.Errorf("a and a benchmark that did not run: %v, want nil", got)
 	}
 }
 
@@ -572,11 +610,12 @@ func TestWhyPeers(t *testing.T) {
 			"- Against the Unix socket's round trip (40.0 µs p50 at 64B): the C ring's own spin round trip, 800 ns, was 50.00× lower in this run, and the ring's, 850 ns, 47.06× lower; a target of 50× asks for a round trip of 800 ns at most, and a bare spin ping-pong, one word each way and no message at all, timed as the others, took 640 ns (62.50× lower, within it). conn's Send/Recv took 1000 ns and Client.Call 1500 ns. The ring's round trip moves with the VM's two modes (\"Noise\" above), and the target with it.\n"},
 		{"with the bare ping-pong over the bound", peersSample + rings + "BenchmarkRoundTrip/spin-bare/64B-2 1000 900 ns/op 820 p50-ns\n",
 			"- Against the Unix socket's round trip (40.0 µs p50 at 64B): the C ring's own spin round trip, 800 ns, was 50.00× lower in this run, and the ring's, 850 ns, 47.06× lower; a target of 50× asks for a round trip of 800 ns at most, and a bare spin ping-pong, one word each way and no message at all, timed as the others, took 820 ns (48.78× lower, already over it). conn's Send/Recv took 1000 ns and Client.Call 1500 ns. The ring's round trip moves with the VM's two modes (\"Noise\" above), and the target with it.\n"},
-		// Three passes, the socket at 40, 100 and 20 µs: the bare
-		// ping-pong (640 ns) is 50× lower in the first two, conn (1000
-		// ns) and Client.Call (1500 ns) only in the second.
-		{"pass by pass", peersSample + rings + threePasses,
-			"The ring's round trip moves with the VM's two modes (\"Noise\" above), and the target with it. Pass by pass the socket moved more: its p50 ran from 20.0 µs to 100 µs in the 3 passes, and the bare ping-pong (in bench/, minutes before the socket in each pass) was at least 50× lower than it in 2 of them; in those 2, conn's Send/Recv was too in 1 and Client.Call was too in 1.\n"},
+		// Four passes (fourPasses): the bare ping-pong is 50× lower
+		// than the socket in the first, second and fourth; conn in the
+		// second and third, which does not count; Client.Call in the
+		// second and fourth.
+		{"pass by pass", peersSample + rings + fourPasses,
+			"The ring's round trip moves with the VM's two modes (\"Noise\" above), and the target with it. Pass by pass the socket moved more than the rings: its p50 ran from 20.0 µs to 100 µs in the 4 passes, and the bare ping-pong (in bench/, run apart from the socket's in each pass) was at least 50× lower than it in 3 of them; in those 3, conn's Send/Recv met it in 1 and Client.Call met it in 2.\n"},
 		{"without", peersSample, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -586,17 +625,24 @@ func TestWhyPeers(t *testing.T) {
 	}
 }
 
-// threePasses adds to peersSample's one pass of 64-byte round trips two
-// more, and the bare ping-pong in each of the three.
-const threePasses = `BenchmarkRoundTrip/spin-bare/64B-2 1000 700 ns/op 640 p50-ns
+// fourPasses adds to peersSample's one pass of 64-byte round trips
+// (socket 40 µs, conn 1000 ns, Client.Call 1500 ns) three more, and the
+// bare ping-pong in each of the four. Socket / bare ping-pong, conn,
+// Client.Call by pass: 40 µs / 640, 1000, 1500 ns; 100 µs / 640, 1000,
+// 1500 ns; 20 µs / 900, 300, 1500 ns; 30 µs / 500, 700, 580 ns.
+const fourPasses = `BenchmarkRoundTrip/spin-bare/64B-2 1000 700 ns/op 640 p50-ns
 BenchmarkRoundTrip/spin-bare/64B-2 1000 700 ns/op 640 p50-ns
-BenchmarkRoundTrip/spin-bare/64B-2 1000 700 ns/op 640 p50-ns
+BenchmarkRoundTrip/spin-bare/64B-2 1000 950 ns/op 900 p50-ns
+BenchmarkRoundTrip/spin-bare/64B-2 1000 550 ns/op 500 p50-ns
 BenchmarkPeerRoundTrip/conn/64B-2	100000	1200 ns/op	1000 p50-ns
 BenchmarkPeerRoundTrip/conn-call/64B-2	100000	1700 ns/op	1500 p50-ns
 BenchmarkPeerRoundTrip/unix/64B-2	30000	101000 ns/op	100000 p50-ns
-BenchmarkPeerRoundTrip/conn/64B-2	100000	1200 ns/op	1000 p50-ns
+BenchmarkPeerRoundTrip/conn/64B-2	100000	400 ns/op	300 p50-ns
 BenchmarkPeerRoundTrip/conn-call/64B-2	100000	1700 ns/op	1500 p50-ns
 BenchmarkPeerRoundTrip/unix/64B-2	30000	21000 ns/op	20000 p50-ns
+BenchmarkPeerRoundTrip/conn/64B-2	100000	800 ns/op	700 p50-ns
+BenchmarkPeerRoundTrip/conn-call/64B-2	100000	700 ns/op	580 p50-ns
+BenchmarkPeerRoundTrip/unix/64B-2	30000	31000 ns/op	30000 p50-ns
 `
 
 // parse is Parse of benchmark output sample, which must parse.
