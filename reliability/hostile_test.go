@@ -108,12 +108,14 @@ func (h *hostileRing) forge(i uint64, w uint32) {
 }
 
 // documentedErrors are the errors the ring documents for its calls, by
-// name.
+// name. ErrTorn is among them: a forged fragment word can look like a
+// message cut short by a dead producer (TestHostileForgedTornMessage).
 var documentedErrors = []struct {
 	name string
 	err  error
 }{
 	{"ErrCorrupt", ring.ErrCorrupt}, {"ErrClosed", ring.ErrClosed}, {"ErrPeerClosed", ring.ErrPeerClosed}, {"ErrRingClosed", ring.ErrRingClosed}, {"EOF", io.EOF},
+	{"ErrTorn", ring.ErrTorn},
 	{"ErrPeerDead", ring.ErrPeerDead}, {"ErrPeerUnresponsive", ring.ErrPeerUnresponsive},
 	{"ErrRoleTaken", ring.ErrRoleTaken}, {"ErrEmpty", ring.ErrEmpty}, {"ErrFull", ring.ErrFull},
 	{"ErrShortBuffer", io.ErrShortBuffer},
@@ -334,6 +336,40 @@ func TestHostileBeforeClaim(t *testing.T) {
 			require.ErrorIs(t, err, ring.ErrCorrupt)
 			require.Contains(t, err.Error(), "consumer cursor")
 		})
+	}
+}
+
+// TestHostileForgedTornMessage: what a run of TestHostileWriter's long
+// form found. Before either role is claimed, slot 0's word is forged to
+// read as published with every flag set, more fragments to follow among
+// them, and tail to 1: the segment now reads as a producer that died in
+// the middle of a message the consumer had read the first slot of. The
+// producer taking the role over ends that message with an abort in slot
+// 1 (Producer.resume), and the consumer, starting at tail 1, finds a
+// continuation there and discards it, as after any takeover. Its first
+// call returns ErrTorn, documented for that case, and nothing is lost
+// after it: every message sent after the claims arrives, in order.
+func TestHostileForgedTornMessage(t *testing.T) {
+	shmtest.NoLeaks(t)
+	h := newHostileRing(t, 40, 2)
+	h.u32(h.slotLen(0)).Store(0xffffffff)
+	h.u64(offTail).Store(1)
+	p, err := h.prodRing.Producer()
+	require.NoError(t, err)
+	c, err := h.consRing.Consumer()
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	buf := make([]byte, 36)
+	_, err = c.Recv(ctx, buf)
+	require.ErrorIs(t, err, ring.ErrTorn)
+	require.Contains(t, err.Error(), "through slot 1")
+	for i := range 10 {
+		msg := fmt.Appendf(nil, "message %d", i)
+		require.NoError(t, p.Send(ctx, msg))
+		n, err := c.Recv(ctx, buf)
+		require.NoError(t, err)
+		require.Equal(t, string(msg), string(buf[:n]))
 	}
 }
 
