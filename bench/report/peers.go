@@ -284,8 +284,8 @@ func renderWhyPeers(p func(string, ...any), rs *Results) {
 // renderPeerPasses adds to the socket's Why line, when the run has the
 // bare spin ping-pong and more than one pass, how the target fared pass by
 // pass: the socket's p50 moves more between passes than the rings' do, and
-// in a pass where the bare ping-pong itself is not 50× lower than it, no
-// spinning round trip is.
+// a pass where the bare ping-pong, which carries nothing, is not 50× lower
+// than it asks a ring that carries a message to beat it.
 func renderPeerPasses(p func(string, ...any), rs *Results) {
 	floor := rttName("spin-bare", 64)
 	var cands, labels []string

@@ -815,9 +815,9 @@ func splitPasses(rs *Results, unit, vs, floor string, reach func(x, v float64) b
 
 // renderLargePasses follows the 1 MiB Why line, when the run has the bare
 // copy and more than one pass, with how the target fared pass by pass:
-// the socket's MB/s moves between passes more than the rings' do, and in a
-// pass where the bare copy itself does not reach 5× the socket's, no ring
-// that copies does.
+// the socket's MB/s moves between passes more than the rings' do, and a
+// pass where the bare copy, the simplest design that copies in and out,
+// does not reach 5× the socket's asks a ring to beat it.
 func renderLargePasses(p func(string, ...any), rs *Results) {
 	var cands, labels []string
 	for _, slot := range largeSlotSizes {
