@@ -287,16 +287,10 @@ func renderWhyPeers(p func(string, ...any), rs *Results) {
 // a pass where the bare ping-pong, which carries nothing, is not 50× lower
 // than it asks a ring that carries a message to beat it.
 func renderPeerPasses(p func(string, ...any), rs *Results) {
-	floor := rttName("spin-bare", 64)
-	var cands, labels []string
-	for _, c := range []struct{ name, label string }{{"conn", "conn's Send/Recv"}, {"conn-call", "Client.Call"}} {
-		if rs.Has(peerRTTName(c.name, 64)) {
-			cands, labels = append(cands, peerRTTName(c.name, 64)), append(labels, c.label)
-		}
-	}
 	lower := func(x, v float64) bool { return x > 0 && v/x >= peerRTTWant }
-	s := splitPasses(rs, "p50-ns", peerRTTName("unix", 64), floor, lower, cands...)
-	if s.passes < 2 || len(cands) == 0 {
+	s := splitPasses(rs, "p50-ns", peerRTTName("unix", 64), rttName("spin-bare", 64), lower,
+		passCand{peerRTTName("conn", 64), "conn's Send/Recv"}, passCand{peerRTTName("conn-call", 64), "Client.Call"})
+	if s.passes < 2 || len(s.labels) == 0 {
 		return
 	}
 	p(". Pass by pass the socket moved more than the rings: its p50 ran from %s to %s in the %d passes, and the bare ping-pong (in bench/, run apart from the socket's in each pass) was at least %d× lower than it in %d of them",
@@ -304,9 +298,5 @@ func renderPeerPasses(p func(string, ...any), rs *Results) {
 	if s.floorReached == 0 {
 		return
 	}
-	var got []string
-	for i, l := range labels {
-		got = append(got, fmt.Sprintf("%s met it in %d", l, s.met[i]))
-	}
-	p("; in those %d, %s", s.floorReached, strings.Join(got, " and "))
+	p("; in those %d, %s", s.floorReached, s.each("%s met it in %d"))
 }

@@ -779,19 +779,30 @@ func renderLarge(p printer, rs *Results) {
 	p("\n")
 }
 
-// passSplit reads the passes that ran vs, floor and every one of cands
-// (unit): how many there were, the least and most of vs's figure, in how
-// many floor's figure reached the target against vs's (reach), and, of
-// those, in how many each candidate did.
+// passSplit is a run read pass by pass against a target (splitPasses).
 type passSplit struct {
-	passes, floorReached int
-	vsLo, vsHi           float64
-	met                  []int
+	passes, floorReached int     // passes read; those in which the floor reached the target
+	vsLo, vsHi           float64 // the least and most of vs's figure
+	labels               []string
+	met                  []int // by labels: passes of floorReached in which the candidate did too
 }
 
-func splitPasses(rs *Results, unit, vs, floor string, reach func(x, v float64) bool, cands ...string) passSplit {
-	figs := rs.PassFigures(unit, append([]string{vs, floor}, cands...)...)
-	s := passSplit{passes: len(figs), met: make([]int, len(cands))}
+// passCand is a benchmark set against the target, and its label.
+type passCand struct{ name, label string }
+
+// splitPasses reads the passes that ran vs, floor and every one of cands
+// that ran at all (unit): in how many floor's figure reached the target
+// against vs's (reach), and, of those, in how many each candidate did.
+func splitPasses(rs *Results, unit, vs, floor string, reach func(x, v float64) bool, cands ...passCand) passSplit {
+	names := []string{vs, floor}
+	var s passSplit
+	for _, c := range cands {
+		if rs.Has(c.name) {
+			names, s.labels = append(names, c.name), append(s.labels, c.label)
+		}
+	}
+	figs := rs.PassFigures(unit, names...)
+	s.passes, s.met = len(figs), make([]int, len(s.labels))
 	for i, f := range figs {
 		v := f[0]
 		if i == 0 || v < s.vsLo {
@@ -804,7 +815,7 @@ func splitPasses(rs *Results, unit, vs, floor string, reach func(x, v float64) b
 			continue
 		}
 		s.floorReached++
-		for j := range cands {
+		for j := range s.met {
 			if reach(f[2+j], v) {
 				s.met[j]++
 			}
@@ -813,31 +824,35 @@ func splitPasses(rs *Results, unit, vs, floor string, reach func(x, v float64) b
 	return s
 }
 
+// each is format (its label, then its count) for each candidate, joined
+// with "and".
+func (s passSplit) each(format string) string {
+	got := make([]string, len(s.labels))
+	for i, l := range s.labels {
+		got[i] = fmt.Sprintf(format, l, s.met[i])
+	}
+	return strings.Join(got, " and ")
+}
+
 // renderLargePasses follows the 1 MiB Why line, when the run has the bare
 // copy and more than one pass, with how the target fared pass by pass:
 // the socket's MB/s moves between passes more than the rings' do, and a
 // pass where the bare copy, the simplest design that copies in and out,
 // does not reach 5× the socket's asks a ring to beat it.
 func renderLargePasses(p func(string, ...any), rs *Results) {
-	var cands, labels []string
+	var cands []passCand
 	for _, slot := range largeSlotSizes {
-		if n := largeName("Throughput", "ring-send", 1<<20, slot); rs.Has(n) {
-			cands, labels = append(cands, n), append(labels, sizeName(slot)+" slots")
-		}
+		cands = append(cands, passCand{largeName("Throughput", "ring-send", 1<<20, slot), sizeName(slot) + " slots"})
 	}
 	reach := func(x, v float64) bool { return v > 0 && x/v >= largeVsSocketWant }
 	s := splitPasses(rs, "MB/s", largeName("Throughput", "unix-stream", 1<<20, 0), largeName("Throughput", "copy-bare", 1<<20, 0), reach, cands...)
-	if s.passes < 2 || len(cands) == 0 {
+	if s.passes < 2 || len(s.labels) == 0 {
 		return
 	}
 	p("  Pass by pass the socket moved more than the rings: it ran from %s to %s MB/s in the %d passes, and the bare copy reached %s its MB/s in %d of them",
 		num(s.vsLo), num(s.vsHi), s.passes, ratio(largeVsSocketWant), s.floorReached)
 	if s.floorReached > 0 {
-		var got []string
-		for i, l := range labels {
-			got = append(got, fmt.Sprintf("in %d with %s", s.met[i], l))
-		}
-		p("; in those %d, the ring reached it %s", s.floorReached, strings.Join(got, " and "))
+		p("; in those %d, the ring reached it %s", s.floorReached, s.each("in %[2]d with %[1]s"))
 	}
 	p(".\n")
 }
@@ -877,7 +892,6 @@ func renderWhyLarge(p func(string, ...any), rs *Results) {
 		p("; a bare double-buffered copy, each message copied whole into one of two buffers and out again, with no ring, slots or fragments, moved %s (%s MB/s)", ratio(bare/sock), num(bare))
 	}
 	bareReaches := okBare && bare/sock >= largeVsSocketWant
-	defer renderLargePasses(p, rs)
 	switch {
 	case reaches == 0 && okBare && !bareReaches:
 		p(". By this run's medians, a target of %s is beyond what the C ring and a bare copy in and out reach, not only beyond this ring.\n", ratio(largeVsSocketWant))
@@ -890,6 +904,7 @@ func renderWhyLarge(p func(string, ...any), rs *Results) {
 	default:
 		p(": a copying ring reaches the %s target on this machine with some slot sizes only.\n", ratio(largeVsSocketWant))
 	}
+	renderLargePasses(p, rs)
 }
 
 // duration formats nanoseconds as ns, switching to µs from 10 µs and to ms
