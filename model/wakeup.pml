@@ -44,7 +44,7 @@
  *   ring/ring.go closeSide: state.Or(bit) (locked),       atomic { DRAIN(own); pclosed/cclosed = 1 },
  *     s.owner.Store(0), wake(&dataSeq), wake(&spaceSeq)    powner/cowner = 0, two wake()s
  *   ring/wait.go checkPeer: owner 0 -> nil, dead -> err   "powner && pdead"
- *  with BELL (the Go code is to come: names only)
+ *  with BELL (ring/doorbell.go; conn/bell.go, bell_linux.go; conn/conn.go)
  *   ring.Doorbell, package conn's eventfd bell            dataBell, spaceBell
  *   "Doorbell.Ring": write(2) of 1                        bell_ring(), in wake()
  *   "Doorbell.Wait" (deadline): read(2), netpoller        bell_wait(), for futex_wait

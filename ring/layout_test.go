@@ -408,4 +408,13 @@ func TestLayoutDoc(t *testing.T) {
 			require.Equal(t, want, rows[i], "row %d of the table under %q (offset, size, type, field)", i+1, tab.heading)
 		}
 	}
+	// The version the header table and the title give is the one the
+	// code writes.
+	for _, want := range []string{
+		"# shmring segment layout, version " + strconv.Itoa(VersionMajor) + "." + strconv.Itoa(VersionMinor) + "\n",
+		"| major | creator | layout major version: " + strconv.Itoa(VersionMajor) + " |",
+		"| minor | creator | layout minor version: " + strconv.Itoa(VersionMinor) + " |",
+	} {
+		require.True(t, strings.Contains(doc, want), "docs/LAYOUT.md lacks %q", want)
+	}
 }
