@@ -100,6 +100,133 @@ func TestDuplex(t *testing.T) {
 	require.NoError(t, server.Close())
 }
 
+// TestRingCallsBothWays: a connection's rings take every message call of
+// package ring, each way: SendBatch, ReserveBatch, Reserve with CommitN and
+// a MessageWriter on one side; RecvBatch, Peek and a MessageReader, in
+// place, on the other. The rings are 16 slots of 256 B, so the batches and
+// the 1 MiB message wait on the bells for room as they go.
+func TestRingCallsBothWays(t *testing.T) {
+	shmtest.NoLeaks(t)
+	l := listen(t, conn.Config{Slots: 16, SlotSize: 256})
+	client, server := pair(t, l, conn.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, dir := range []struct {
+		name     string
+		from, to *conn.Conn
+	}{{"client to server", client, server}, {"server to client", server, client}} {
+		t.Run(dir.name, func(t *testing.T) {
+			want := ringCallMessages()
+			errc := make(chan error, 1)
+			go func() { errc <- sendRingCalls(ctx, dir.from.Producer(), want) }()
+			got, err := recvRingCalls(ctx, dir.to.Consumer(), len(want))
+			require.NoError(t, err)
+			require.NoError(t, <-errc)
+			require.Len(t, got, len(want))
+			for i := range want {
+				require.True(t, bytes.Equal(want[i], got[i]), "message %d: %d bytes, want %d", i, len(got[i]), len(want[i]))
+			}
+		})
+	}
+}
+
+// ringCallMessages are what sendRingCalls sends, in order: 40 for
+// SendBatch (the ring holds 16), 4 of 32 B for ReserveBatch, 10 B of a
+// 100-byte reservation, and 1 MiB through a MessageWriter.
+func ringCallMessages() [][]byte {
+	var msgs [][]byte
+	for i := range 40 {
+		msgs = append(msgs, bytes.Repeat([]byte{byte(i)}, 1+i*7))
+	}
+	for i := range 4 {
+		msgs = append(msgs, bytes.Repeat([]byte{byte(100 + i)}, 32))
+	}
+	msgs = append(msgs, []byte("ten bytes!"))
+	big := make([]byte, 1<<20)
+	_, _ = rand.Read(big)
+	return append(msgs, big)
+}
+
+func sendRingCalls(ctx context.Context, p *ring.Producer, msgs [][]byte) error {
+	for sent := 0; sent < 40; {
+		n, err := p.SendBatch(ctx, msgs[sent:40])
+		if err != nil {
+			return fmt.Errorf("SendBatch after %d: %w", sent, err)
+		}
+		sent += n
+	}
+	b, err := p.ReserveBatch(ctx, 4, 32)
+	if err != nil {
+		return err
+	}
+	for i := range b.Len() {
+		copy(b.Slot(i), msgs[40+i])
+	}
+	if err := p.Commit(); err != nil {
+		return err
+	}
+	r, err := p.Reserve(ctx, 100)
+	if err != nil {
+		return err
+	}
+	copy(r, msgs[44])
+	copy(r[10:], "never read: past what is committed")
+	if err := p.CommitN(10); err != nil {
+		return err
+	}
+	w, err := p.Writer(ctx, len(msgs[45]))
+	if err != nil {
+		return err
+	}
+	for rest := msgs[45]; len(rest) > 0; {
+		n, err := w.Write(rest[:min(len(rest), 3000)])
+		if err != nil {
+			return err
+		}
+		rest = rest[n:]
+	}
+	return w.Close()
+}
+
+// recvRingCalls receives n messages: the first 40 with RecvBatch, the
+// next five with Peek, the last in place through a MessageReader.
+func recvRingCalls(ctx context.Context, c *ring.Consumer, n int) ([][]byte, error) {
+	var got [][]byte
+	for len(got) < 40 {
+		if _, err := c.RecvBatch(ctx, 40-len(got), func(m []byte) error {
+			got = append(got, bytes.Clone(m))
+			return nil
+		}); err != nil {
+			return got, fmt.Errorf("RecvBatch after %d: %w", len(got), err)
+		}
+	}
+	for len(got) < n-1 {
+		m, err := c.Peek(ctx)
+		if err != nil {
+			return got, err
+		}
+		got = append(got, bytes.Clone(m))
+		if err := c.Release(); err != nil {
+			return got, err
+		}
+	}
+	r, err := c.Reader(ctx)
+	if err != nil {
+		return got, err
+	}
+	var all []byte
+	for {
+		f, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return got, err
+		}
+		all = append(all, f...)
+	}
+	return append(got, all), r.Close()
+}
+
 // TestCloseWakes: a Close of one side wakes the other's Recv (io.EOF) and
 // Send (ErrPeerClosed), and this side's own calls in flight (ErrClosed).
 func TestCloseWakes(t *testing.T) {
