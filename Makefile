@@ -112,7 +112,7 @@ HUNT_ROUNDS       ?= 2e6
 FAULT_RUNS        ?= 1000
 HOSTILE_RUNS      ?= 1000
 SOAK_TESTS  := ^(TestSoak|TestLostWakeups|TestFastPath|TestFutexStrace)$$
-FAULT_TESTS := ^(TestCrashPointsProducer|TestCrashPointsConsumer|TestCrashPointsLarge|TestRandomKills|TestPeerKilledAnyWaitMode|TestStoppedPeer|TestPidReuse|TestNoLeaksAfterKills|TestCloseAcrossProcesses|TestInsecure|TestHostileTargeted|TestHostileBeforeClaim|TestHostileWriter|TestConnServerKilled|TestConnClientKilled|TestConnKilledMidStream)$$
+FAULT_TESTS := ^(TestCrashPointsProducer|TestCrashPointsConsumer|TestCrashPointsLarge|TestRandomKills|TestPeerKilledAnyWaitMode|TestStoppedPeer|TestPidReuse|TestNoLeaksAfterKills|TestCloseAcrossProcesses|TestInsecure|TestHostileTargeted|TestHostileBeforeClaim|TestHostileWriter|TestConnServerKilled|TestConnClientKilled|TestConnKilledMidStream|TestConnServerKilledClients)$$
 # Unattached segments (nattch 0) under the tests' keys, 0x5e7a0000-0x5e7affff
 # (decimal in /proc/sysvipc/shm), by id.
 TEST_SEGMENTS := awk 'NR > 1 && $$1 >= 1585053696 && $$1 <= 1585119231 && $$7 == 0 { print $$2 }' /proc/sysvipc/shm | sort

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -299,6 +300,118 @@ func TestConnKilledMidStream(t *testing.T) {
 			requireNoSegments(t, fmt.Sprintf("run %d", run), cli.pid(), os.Getpid())
 		}
 	})
+}
+
+// TestConnServerKilledClients kills a server with several clients at work:
+// calls from four goroutines of one connection, calls of requests that
+// stream through the ring in fragments, and a client idle in Recv. Every
+// call of every client must end with ErrPeerDead, none may hang, and
+// nothing may be left.
+func TestConnServerKilledClients(t *testing.T) {
+	shmtest.NoLeaks(t)
+	runs := int(knob(t, envFaultRuns, 3, 1))
+	for run := range runs {
+		serverKilledClients(t, run)
+	}
+}
+
+func serverKilledClients(t *testing.T, run int) {
+	name := connName(t)
+	srv := startConnPeer(t, "", "serve", "-name", name, "-call")
+	srv.line(t, "listening", noticeBound)
+	ctx, cancel := context.WithTimeout(context.Background(), noticeBound)
+	defer cancel()
+	errs := make(chan error, 32)
+	calls := func(cl *conn.Client, size int) {
+		req := make([]byte, size)
+		for {
+			if _, err := cl.Call(ctx, req); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}
+	var conns []*conn.Conn
+	workers := 0
+	for i := range 6 {
+		c, err := conn.Dial(ctx, name, survivorCfg)
+		require.NoError(t, err, "run %d, client %d", run, i)
+		conns = append(conns, c)
+		cl := conn.NewClient(c)
+		_, err = cl.Call(ctx, []byte("ping"))
+		require.NoError(t, err, "run %d, client %d", run, i)
+		switch i % 3 {
+		case 0: // calls of 64 B from four goroutines
+			for range 4 {
+				workers++
+				go calls(cl, 64)
+			}
+		case 1: // requests of 64 KiB, 256 times the slot
+			workers++
+			go calls(cl, 64<<10)
+		default: // idle: nothing comes
+			workers++
+			go func() {
+				_, err := c.Recv(ctx, make([]byte, 64))
+				errs <- err
+			}()
+		}
+	}
+	time.Sleep(time.Duration(1+run%20) * time.Millisecond)
+	srv.kill()
+	for range workers {
+		require.ErrorIs(t, <-errs, ring.ErrPeerDead, "run %d", run)
+	}
+	for _, c := range conns {
+		require.NoError(t, c.Close())
+	}
+	requireNoSegments(t, fmt.Sprintf("run %d", run), srv.pid(), os.Getpid())
+}
+
+// TestConnLivenessFallback: a client dies while another process holds its
+// end of the socket open, so the socket never ends. The server must still
+// find it dead, by the /proc check of its liveness interval (one second
+// here): the socket's end is the fast way, not the only one.
+func TestConnLivenessFallback(t *testing.T) {
+	shmtest.NoLeaks(t)
+	cfg := survivorCfg
+	cfg.Liveness = time.Second
+	l, err := conn.Listen(connName(t), cfg)
+	require.NoError(t, err)
+	defer l.Close()
+	cli := startConnPeer(t, "", "dial", "-name", l.Name(), "-count", "10", "-hold", "-share")
+	keeper := int(number(t, cli.line(t, "shared", noticeBound), 1))
+	shmtest.Track(keeper)
+	defer func() { _ = syscall.Kill(keeper, syscall.SIGKILL) }()
+	ctx, cancel := context.WithTimeout(context.Background(), noticeBound)
+	defer cancel()
+	c, err := l.AcceptContext(ctx)
+	require.NoError(t, err)
+	require.NoError(t, echoN(ctx, c, 10))
+	cli.line(t, "done", noticeBound)
+	require.True(t, holdsSocket(t, keeper), "the test's premise: the keeper holds the client's socket")
+
+	cli.kill()
+	start := time.Now()
+	_, err = c.Recv(ctx, make([]byte, 64))
+	require.ErrorIs(t, err, ring.ErrPeerDead, "after %v", time.Since(start))
+	t.Logf("found dead after %v: %v", time.Since(start), err)
+	require.NoError(t, c.Close())
+	requireNoSegments(t, "the dead client's", cli.pid(), os.Getpid())
+}
+
+// holdsSocket reports whether process pid has a socket open.
+func holdsSocket(t testing.TB, pid int) bool {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range ents {
+		if what, err := os.Readlink(filepath.Join(dir, e.Name())); err == nil && strings.HasPrefix(what, "socket:") {
+			return true
+		}
+	}
+	return false
 }
 
 // TestConnCredentials is item 27: a client under another uid is refused

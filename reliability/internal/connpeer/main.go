@@ -4,14 +4,20 @@
 // shmring_crashpoints, so that SHMRING_CRASH kills it at a step of the
 // handshake (package conn) or of a send (package ring).
 //
-//	connpeer serve -name N [-allow UID,...] [-slots S] [-slot-size B] [-liveness D]
-//	connpeer dial  -name N [-count K] [-size B] [-hold] [-liveness D] [-mount-proc]
+//	connpeer serve -name N [-allow UID,...] [-slots S] [-slot-size B] [-liveness D] [-call]
+//	connpeer dial  -name N [-count K] [-size B] [-hold] [-share] [-liveness D] [-mount-proc]
+//	connpeer keep PID
 //
 // serve prints "listening" once it listens and "accepted PID" for each
-// client, and echoes until killed. dial prints "connected PID" (its own pid
+// client, and echoes until killed: every message, or with -call every
+// request of conn's call protocol (conn.Serve). dial prints "connected PID" (its own pid
 // as it sees it) once connected, sends K messages of B bytes, checking each
 // echo, prints "done K", and then with -hold waits for the server to go and
-// prints "ended ERROR". -mount-proc mounts a /proc of its own first, for a
+// prints "ended ERROR". -share starts "connpeer keep" with its sockets
+// (the connection's) before it sends, and prints "shared PID": a process
+// that holds the socket open, and nothing else, so that the server's end
+// does not close when the client dies. keep waits to be killed, or for
+// process PID (the dialer's parent, the test) to end. -mount-proc mounts a /proc of its own first, for a
 // process started in new PID and mount namespaces (a container's view).
 // Exit status: 0 ok, 1 error, 2 usage, 3 an echo
 // that is not what was sent.
@@ -25,8 +31,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/shmring/shmring/conn"
@@ -43,6 +51,8 @@ func main() {
 		err = serve(os.Args[2:])
 	case "dial":
 		err = dial(os.Args[2:])
+	case "keep":
+		err = keep(os.Args[2:])
 	default:
 		err = usage(fmt.Errorf("unknown command %q", os.Args[1]))
 	}
@@ -74,8 +84,13 @@ func serve(args []string) error {
 	slots := fs.Int("slots", 16, "slots per ring")
 	slotSize := fs.Int("slot-size", 256, "slot size")
 	liveness := fs.Duration("liveness", 0, "liveness interval (0: conn's default)")
+	call := fs.Bool("call", false, "answer conn's calls (conn.Serve) instead of echoing messages")
 	if err := fs.Parse(args); err != nil {
 		return usage(err)
+	}
+	serveOne := echo
+	if *call {
+		serveOne = echoCalls
 	}
 	cfg := conn.Config{Slots: *slots, SlotSize: *slotSize, Liveness: *liveness}
 	for _, s := range strings.Split(*allow, ",") {
@@ -101,7 +116,7 @@ func serve(args []string) error {
 			return err
 		}
 		fmt.Println("accepted", c.PeerPID())
-		go echo(ctx, c)
+		go serveOne(ctx, c)
 	}
 }
 
@@ -120,12 +135,19 @@ func echo(ctx context.Context, c *conn.Conn) {
 	}
 }
 
+// echoCalls answers every call with its request until the client goes.
+func echoCalls(ctx context.Context, c *conn.Conn) {
+	defer c.Close()
+	_ = conn.Serve(ctx, c, func(_ context.Context, req []byte) ([]byte, error) { return req, nil })
+}
+
 func dial(args []string) error {
 	fs := flag.NewFlagSet("dial", flag.ContinueOnError)
 	name := fs.String("name", "", "name to dial")
 	count := fs.Int("count", 1, "messages to send")
 	size := fs.Int("size", 64, "message size")
 	hold := fs.Bool("hold", false, "after the messages, wait until the server goes")
+	share := fs.Bool("share", false, "share the connection's socket with a process that keeps it open")
 	liveness := fs.Duration("liveness", 0, "liveness interval (0: conn's default)")
 	mountProc := fs.Bool("mount-proc", false, "mount a /proc of this PID namespace first")
 	if err := fs.Parse(args); err != nil {
@@ -144,6 +166,13 @@ func dial(args []string) error {
 	}
 	defer c.Close()
 	fmt.Println("connected", os.Getpid())
+	if *share {
+		pid, err := shareSockets()
+		if err != nil {
+			return err
+		}
+		fmt.Println("shared", pid)
+	}
 	msg := make([]byte, *size)
 	buf := make([]byte, *size+1)
 	for i := range *count {
@@ -168,6 +197,63 @@ func dial(args []string) error {
 			err = nil
 		}
 		fmt.Println("ended", err)
+	}
+	return nil
+}
+
+// shareSockets starts "connpeer keep" with every socket this process has
+// open (the connection's is its only one) and returns its pid.
+func shareSockets() (int, error) {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return 0, err
+	}
+	var socks []*os.File
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if what, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.HasPrefix(what, "socket:") {
+			// A copy, which only ExtraFiles passes on: an *os.File
+			// closes its descriptor, and this one is the connection's.
+			dup, err := syscall.Dup(fd)
+			if err != nil {
+				return 0, err
+			}
+			syscall.CloseOnExec(dup)
+			f := os.NewFile(uintptr(dup), what)
+			defer f.Close()
+			socks = append(socks, f)
+		}
+	}
+	if len(socks) == 0 {
+		return 0, errors.New("no socket to share")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return 0, err
+	}
+	cmd := exec.Command(self, "keep", strconv.Itoa(os.Getppid()))
+	cmd.ExtraFiles = socks
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	return cmd.Process.Pid, nil
+}
+
+// keep holds what it was given open until it is killed or process args[0]
+// ends.
+func keep(args []string) error {
+	if len(args) != 1 {
+		return usage(errors.New("keep PID"))
+	}
+	pid, err := strconv.Atoi(args[0])
+	if err != nil {
+		return usage(fmt.Errorf("keep %q: %v", args[0], err))
+	}
+	for syscall.Kill(pid, 0) == nil {
+		time.Sleep(100 * time.Millisecond)
 	}
 	return nil
 }
