@@ -10,8 +10,8 @@
 # call), RATE (0: as fast as possible; a rate below the ring's capacity
 # shows latency without queueing), TRAIL (1; 0 runs the consumer with
 # -no-trail: lower latency in a full-speed stream, lower throughput),
-# TIMEOUT (10s), GO (go). Exit status 0 only if both processes exited 0
-# and the segment is gone.
+# TIMEOUT (10s), GO (go), BIN (bin: where the commands are built). Exit
+# status 0 only if both processes exited 0 and the segment is gone.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -30,6 +30,7 @@ RATE=${RATE:-0}
 TRAIL=${TRAIL:-1}
 TIMEOUT=${TIMEOUT:-10s}
 GO=${GO:-go}
+BIN=${BIN:-bin}
 
 # has_key DEC: is there a segment with this key? /proc/sysvipc/shm shows
 # keys in signed decimal, in the first column.
@@ -41,8 +42,8 @@ has_key() {
 	return 1
 }
 
-echo "demo: building bin/producer, bin/consumer, bin/shmring"
-"$GO" build -o bin/ ./cmd/...
+echo "demo: building $BIN/producer, $BIN/consumer, $BIN/shmring"
+"$GO" build -o "$BIN/" ./cmd/...
 
 # A fresh key in 0x5d30xxxx, one no segment has now.
 for ((i = 0; ; i++)); do
@@ -69,7 +70,7 @@ cleanup() {
 	done
 	if has_key "$key_dec"; then
 		echo "demo: removing leftover ring $key" >&2
-		bin/shmring rm -force "$key" >&2 || true
+		"$BIN/shmring" rm -force "$key" >&2 || true
 		(( rc != 0 )) || rc=1
 	fi
 	rm -rf "$tmp"
@@ -106,9 +107,9 @@ cons_flags=()
 if [[ $TRAIL == 0 ]]; then
 	cons_flags=(-no-trail)
 fi
-bin/consumer "${flags[@]}" "${cons_flags[@]}" >"$tmp/consumer.out" &
+"$BIN/consumer" "${flags[@]}" "${cons_flags[@]}" >"$tmp/consumer.out" &
 cons_pid=$!
-bin/producer "${flags[@]}" -count "$MESSAGES" -rate "$RATE" >"$tmp/producer.out" 2>"$tmp/producer.err" &
+"$BIN/producer" "${flags[@]}" -count "$MESSAGES" -rate "$RATE" >"$tmp/producer.out" 2>"$tmp/producer.err" &
 prod_pid=$!
 
 prod_rc=0 cons_rc=0

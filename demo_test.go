@@ -1,0 +1,48 @@
+//go:build linux
+
+package shmring_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shmring/shmring/internal/testsupport/shmtest"
+)
+
+// TestDemo runs make demo's script (scripts/demo.sh) with fewer messages:
+// 64-byte ones, as make demo sends, and 1 MiB ones in fragments, as make
+// demo SIZE=1048576 does. The script itself fails unless both processes
+// exit 0 and the segment is gone; the test also wants the consumer's
+// checks line to say nothing was lost, duplicated, reordered or corrupt.
+func TestDemo(t *testing.T) {
+	for _, c := range []struct{ size, messages, slots string }{
+		{"64", "100000", "4096 slots of 72 bytes,"},
+		// What the Makefile says of make demo SIZE=1048576.
+		{"1048576", "50", "4096 slots of 16392 bytes (64 per message)"},
+	} {
+		t.Run("SIZE="+c.size, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, "bash", "scripts/demo.sh")
+			cmd.Env = append(os.Environ(), "SIZE="+c.size, "MESSAGES="+c.messages, "BIN="+t.TempDir(), "GO="+shmtest.GoTool(t))
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("SIZE=%s MESSAGES=%s bash scripts/demo.sh: %v\n%s", c.size, c.messages, err, out)
+			}
+			for _, want := range []string{
+				"consumer: " + c.messages + " messages of " + c.size + " bytes",
+				c.slots,
+				"checks    lost 0, duplicated 0, reordered 0, corrupt 0: OK",
+				"demo: OK",
+			} {
+				if !strings.Contains(string(out), want) {
+					t.Errorf("the demo's output lacks %q:\n%s", want, out)
+				}
+			}
+		})
+	}
+}
