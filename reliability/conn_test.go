@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -302,11 +303,12 @@ func TestConnKilledMidStream(t *testing.T) {
 	})
 }
 
-// TestConnServerKilledClients kills a server with several clients at work:
-// calls from four goroutines of one connection, calls of requests that
-// stream through the ring in fragments, and a client idle in Recv. Every
-// call of every client must end with ErrPeerDead, none may hang, and
-// nothing may be left.
+// TestConnServerKilledClients kills a server (answering calls: conn.Serve)
+// while six clients are at work, two of each kind: calls of 64 B from four
+// goroutines of one connection, calls of 64 KiB requests that stream
+// through the ring in fragments, and a client idle in Recv. Every call of
+// every client must end with ErrPeerDead, none may hang, and nothing may
+// be left.
 func TestConnServerKilledClients(t *testing.T) {
 	shmtest.NoLeaks(t)
 	runs := int(knob(t, envFaultRuns, 3, 1))
@@ -322,10 +324,15 @@ func serverKilledClients(t *testing.T, run int) {
 	ctx, cancel := context.WithTimeout(context.Background(), noticeBound)
 	defer cancel()
 	errs := make(chan error, 32)
+	var working sync.WaitGroup // each worker's first call is done
 	calls := func(cl *conn.Client, size int) {
 		req := make([]byte, size)
-		for {
-			if _, err := cl.Call(ctx, req); err != nil {
+		for first := true; ; first = false {
+			_, err := cl.Call(ctx, req)
+			if first {
+				working.Done()
+			}
+			if err != nil {
 				errs <- err
 				return
 			}
@@ -336,20 +343,21 @@ func serverKilledClients(t *testing.T, run int) {
 	for i := range 6 {
 		c, err := conn.Dial(ctx, name, survivorCfg)
 		require.NoError(t, err, "run %d, client %d", run, i)
+		t.Cleanup(func() { _ = c.Close() }) // if the test stops short
 		conns = append(conns, c)
-		cl := conn.NewClient(c)
-		_, err = cl.Call(ctx, []byte("ping"))
-		require.NoError(t, err, "run %d, client %d", run, i)
 		switch i % 3 {
 		case 0: // calls of 64 B from four goroutines
+			cl := conn.NewClient(c)
 			for range 4 {
 				workers++
+				working.Add(1)
 				go calls(cl, 64)
 			}
 		case 1: // requests of 64 KiB, 256 times the slot
 			workers++
-			go calls(cl, 64<<10)
-		default: // idle: nothing comes
+			working.Add(1)
+			go calls(conn.NewClient(c), 64<<10)
+		default: // idle (no Client: Recv is its own), nothing comes
 			workers++
 			go func() {
 				_, err := c.Recv(ctx, make([]byte, 64))
@@ -357,6 +365,7 @@ func serverKilledClients(t *testing.T, run int) {
 			}()
 		}
 	}
+	working.Wait()
 	time.Sleep(time.Duration(1+run%20) * time.Millisecond)
 	srv.kill()
 	for range workers {
@@ -368,10 +377,11 @@ func serverKilledClients(t *testing.T, run int) {
 	requireNoSegments(t, fmt.Sprintf("run %d", run), srv.pid(), os.Getpid())
 }
 
-// TestConnLivenessFallback: a client dies while another process holds its
-// end of the socket open, so the socket never ends. The server must still
-// find it dead, by the /proc check of its liveness interval (one second
-// here): the socket's end is the fast way, not the only one.
+// TestConnLivenessFallback: a client dies while its end of the socket stays
+// open, so the server's end never reads EOF. The client gives its socket
+// to this process (connpeer dial -give) before it is killed; the server, with
+// a liveness interval of one second, must find the death by the /proc
+// check: the socket's end is the fast way, not the only one.
 func TestConnLivenessFallback(t *testing.T) {
 	shmtest.NoLeaks(t)
 	cfg := survivorCfg
@@ -379,39 +389,55 @@ func TestConnLivenessFallback(t *testing.T) {
 	l, err := conn.Listen(connName(t), cfg)
 	require.NoError(t, err)
 	defer l.Close()
-	cli := startConnPeer(t, "", "dial", "-name", l.Name(), "-count", "10", "-hold", "-share")
-	keeper := int(number(t, cli.line(t, "shared", noticeBound), 1))
-	shmtest.Track(keeper)
-	defer func() { _ = syscall.Kill(keeper, syscall.SIGKILL) }()
+
+	pair, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	require.NoError(t, err)
+	mine, theirs := os.NewFile(uintptr(pair[0]), "given"), os.NewFile(uintptr(pair[1]), "give")
+	defer mine.Close()
+	cli := newProc(t, exec.Command(connPeerBinary(t), "dial", "-name", l.Name(), "-count", "10", "-hold", "-give"))
+	dieWithParent(cli.cmd)
+	cli.cmd.ExtraFiles = []*os.File{theirs} // descriptor 3
+	cli.start(t)
+	shmtest.Track(cli.pid())
+	require.NoError(t, theirs.Close())
+	gave := strings.Fields(cli.line(t, "gave", noticeBound))[1]
+
+	held := receiveSocket(t, mine)
+	defer held.Close()
+	what, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", held.Fd()))
+	require.NoError(t, err)
+	require.Equal(t, gave, what, "the socket this process holds is the client's")
+
 	ctx, cancel := context.WithTimeout(context.Background(), noticeBound)
 	defer cancel()
 	c, err := l.AcceptContext(ctx)
 	require.NoError(t, err)
 	require.NoError(t, echoN(ctx, c, 10))
 	cli.line(t, "done", noticeBound)
-	require.True(t, holdsSocket(t, keeper), "the test's premise: the keeper holds the client's socket")
 
 	cli.kill()
 	start := time.Now()
 	_, err = c.Recv(ctx, make([]byte, 64))
 	require.ErrorIs(t, err, ring.ErrPeerDead, "after %v", time.Since(start))
+	require.NotContains(t, err.Error(), "socket", "this process holds the client's end of the socket open")
 	t.Logf("found dead after %v: %v", time.Since(start), err)
 	require.NoError(t, c.Close())
 	requireNoSegments(t, "the dead client's", cli.pid(), os.Getpid())
 }
 
-// holdsSocket reports whether process pid has a socket open.
-func holdsSocket(t testing.TB, pid int) bool {
+// receiveSocket reads the one descriptor sent through f.
+func receiveSocket(t testing.TB, f *os.File) *os.File {
 	t.Helper()
-	dir := fmt.Sprintf("/proc/%d/fd", pid)
-	ents, err := os.ReadDir(dir)
+	oob := make([]byte, syscall.CmsgSpace(4))
+	_, oobn, _, _, err := syscall.Recvmsg(int(f.Fd()), make([]byte, 1), oob, syscall.MSG_CMSG_CLOEXEC)
 	require.NoError(t, err)
-	for _, e := range ents {
-		if what, err := os.Readlink(filepath.Join(dir, e.Name())); err == nil && strings.HasPrefix(what, "socket:") {
-			return true
-		}
-	}
-	return false
+	msgs, err := syscall.ParseSocketControlMessage(oob[:oobn])
+	require.NoError(t, err)
+	require.Len(t, msgs, 1)
+	fds, err := syscall.ParseUnixRights(&msgs[0])
+	require.NoError(t, err)
+	require.Len(t, fds, 1)
+	return os.NewFile(uintptr(fds[0]), "the client's socket")
 }
 
 // TestConnCredentials is item 27: a client under another uid is refused

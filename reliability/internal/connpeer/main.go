@@ -5,22 +5,21 @@
 // handshake (package conn) or of a send (package ring).
 //
 //	connpeer serve -name N [-allow UID,...] [-slots S] [-slot-size B] [-liveness D] [-call]
-//	connpeer dial  -name N [-count K] [-size B] [-hold] [-share] [-liveness D] [-mount-proc]
-//	connpeer keep PID
+//	connpeer dial  -name N [-count K] [-size B] [-hold] [-give] [-liveness D] [-mount-proc]
 //
 // serve prints "listening" once it listens and "accepted PID" for each
 // client, and echoes until killed: every message, or with -call every
-// request of conn's call protocol (conn.Serve). dial prints "connected PID" (its own pid
-// as it sees it) once connected, sends K messages of B bytes, checking each
-// echo, prints "done K", and then with -hold waits for the server to go and
-// prints "ended ERROR". -share starts "connpeer keep" with its sockets
-// (the connection's) before it sends, and prints "shared PID": a process
-// that holds the socket open, and nothing else, so that the server's end
-// does not close when the client dies. keep waits to be killed, or for
-// process PID (the dialer's parent, the test) to end. -mount-proc mounts a /proc of its own first, for a
+// request of conn's call protocol (conn.Serve). dial prints "connected
+// PID" (its own pid as it sees it) once connected, sends K messages of B
+// bytes, checking each echo, prints "done K", and then with -hold waits
+// for the server to go and prints "ended ERROR". -give first sends the
+// connection's socket through the Unix socket it has as descriptor 3, and
+// prints "gave SOCKET" (the socket's name in /proc): the test that receives
+// it holds the client's end open, so the server's end does not close when
+// the client dies. -mount-proc mounts a /proc of its own first, for a
 // process started in new PID and mount namespaces (a container's view).
-// Exit status: 0 ok, 1 error, 2 usage, 3 an echo
-// that is not what was sent.
+// Exit status: 0 ok, 1 error, 2 usage, 3 an echo that is not what was
+// sent.
 package main
 
 import (
@@ -31,7 +30,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -51,8 +49,6 @@ func main() {
 		err = serve(os.Args[2:])
 	case "dial":
 		err = dial(os.Args[2:])
-	case "keep":
-		err = keep(os.Args[2:])
 	default:
 		err = usage(fmt.Errorf("unknown command %q", os.Args[1]))
 	}
@@ -147,7 +143,7 @@ func dial(args []string) error {
 	count := fs.Int("count", 1, "messages to send")
 	size := fs.Int("size", 64, "message size")
 	hold := fs.Bool("hold", false, "after the messages, wait until the server goes")
-	share := fs.Bool("share", false, "share the connection's socket with a process that keeps it open")
+	give := fs.Bool("give", false, "send the connection's socket through descriptor 3")
 	liveness := fs.Duration("liveness", 0, "liveness interval (0: conn's default)")
 	mountProc := fs.Bool("mount-proc", false, "mount a /proc of this PID namespace first")
 	if err := fs.Parse(args); err != nil {
@@ -166,12 +162,12 @@ func dial(args []string) error {
 	}
 	defer c.Close()
 	fmt.Println("connected", os.Getpid())
-	if *share {
-		pid, err := shareSockets()
+	if *give {
+		name, err := giveSocket()
 		if err != nil {
 			return err
 		}
-		fmt.Println("shared", pid)
+		fmt.Println("gave", name)
 	}
 	msg := make([]byte, *size)
 	buf := make([]byte, *size+1)
@@ -201,59 +197,28 @@ func dial(args []string) error {
 	return nil
 }
 
-// shareSockets starts "connpeer keep" with every socket this process has
-// open (the connection's is its only one) and returns its pid.
-func shareSockets() (int, error) {
+// giveSocket sends the connection's socket, the only one this process has
+// but descriptor 3, through descriptor 3, and returns its /proc name.
+func giveSocket() (string, error) {
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
-		return 0, err
+		return "", err
 	}
-	var socks []*os.File
+	fd, name := -1, ""
 	for _, e := range ents {
-		fd, err := strconv.Atoi(e.Name())
-		if err != nil {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil || n == 3 {
 			continue
 		}
 		if what, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.HasPrefix(what, "socket:") {
-			// A copy, which only ExtraFiles passes on: an *os.File
-			// closes its descriptor, and this one is the connection's.
-			dup, err := syscall.Dup(fd)
-			if err != nil {
-				return 0, err
+			if fd >= 0 {
+				return "", fmt.Errorf("two sockets to give: %s and %s", name, what)
 			}
-			syscall.CloseOnExec(dup)
-			f := os.NewFile(uintptr(dup), what)
-			defer f.Close()
-			socks = append(socks, f)
+			fd, name = n, what
 		}
 	}
-	if len(socks) == 0 {
-		return 0, errors.New("no socket to share")
+	if fd < 0 {
+		return "", errors.New("no socket to give")
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return 0, err
-	}
-	cmd := exec.Command(self, "keep", strconv.Itoa(os.Getppid()))
-	cmd.ExtraFiles = socks
-	if err := cmd.Start(); err != nil {
-		return 0, err
-	}
-	return cmd.Process.Pid, nil
-}
-
-// keep holds what it was given open until it is killed or process args[0]
-// ends.
-func keep(args []string) error {
-	if len(args) != 1 {
-		return usage(errors.New("keep PID"))
-	}
-	pid, err := strconv.Atoi(args[0])
-	if err != nil {
-		return usage(fmt.Errorf("keep %q: %v", args[0], err))
-	}
-	for syscall.Kill(pid, 0) == nil {
-		time.Sleep(100 * time.Millisecond)
-	}
-	return nil
+	return name, syscall.Sendmsg(3, []byte{0}, syscall.UnixRights(fd), nil, 0)
 }
