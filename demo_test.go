@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,6 +29,14 @@ func TestDemo(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, "bash", "scripts/demo.sh")
+			// At the timeout, a SIGTERM to the script's process group:
+			// the producer and consumer end, and the script's trap
+			// removes the ring if it is left. A script still there
+			// 30 s later is killed, as it is if this test binary
+			// dies.
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+			cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+			cmd.WaitDelay = 30 * time.Second
 			cmd.Env = append(os.Environ(), "SIZE="+c.size, "MESSAGES="+c.messages, "BIN="+t.TempDir(), "GO="+shmtest.GoTool(t))
 			out, err := cmd.CombinedOutput()
 			if err != nil {
