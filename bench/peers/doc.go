@@ -27,9 +27,9 @@
 //	                         acknowledgement of the last: MB/s, msgs/s
 //	BenchmarkPeerSetup       Dial to the reply to a first 64-byte message,
 //	                         a new connection each time, p50/p99; a
-//	                         first reply shmipc-go never gives is
-//	                         bounded at 1 s, counted (lost/1000conn) and
-//	                         left out
+//	                         shmipc-go set-up that never completes (its
+//	                         first reply never comes) is bounded at 1 s,
+//	                         counted (lost-conns of conns) and left out
 //	BenchmarkIdleClients     a conn server with 1000 clients that say
 //	                         nothing: its threads (/proc/PID/status), its
 //	                         CPU over a few seconds (utime+stime, and the

@@ -84,6 +84,16 @@ func (p *peer) stop(h testing.TB, want int) {
 	p.Done(h, want)
 }
 
+// stopLosing is stop for a server whose transport may lose a new
+// connection's first message (transport.loses): it may have counted any
+// number from want-lost to want, for a connection whose first message
+// never reached it is never handed to it.
+func (p *peer) stopLosing(h testing.TB, want, lost int) {
+	h.Helper()
+	_ = p.stdin.Close()
+	p.DoneWithin(h, want-lost, want)
+}
+
 // dial connects to p, failing the test if it cannot.
 func (p *peer) dial(h testing.TB, ctx context.Context) endpoint {
 	h.Helper()

@@ -29,8 +29,8 @@ func init() {
 		// Stream.readMore for the request it was sent (goroutine
 		// dumps of both, 2026-12-07). In a report run on 2026-12-06 a
 		// client waited ten minutes for one; runs of 500 set-ups
-		// here hung more often than not. So setup bounds each first
-		// round trip and counts those lost.
+		// here hung more often than not. So setup bounds each set-up
+		// and counts those lost.
 		transports["shmipc"] = transport{name: "shmipc", listen: listenShmipc, dial: dialShmipc, loses: true}
 	}
 	// Its package logger writes warnings ("clean buffer manager") to
@@ -137,9 +137,6 @@ func (e *shmipcEnd) recv(ctx context.Context, buf []byte) (int, error) {
 	}
 	r := e.s.BufferReader()
 	h, err := r.ReadBytes(len(e.head))
-	if errors.Is(err, shmipc.ErrTimeout) {
-		return 0, fmt.Errorf("shmipc: %w: %w", context.DeadlineExceeded, err)
-	}
 	if err != nil {
 		// A peer that closed its stream gives end of stream, or, when
 		// its whole session went first (a client that closes after
@@ -148,7 +145,7 @@ func (e *shmipcEnd) recv(ctx context.Context, buf []byte) (int, error) {
 		if errors.Is(err, shmipc.ErrEndOfStream) || errors.Is(err, shmipc.ErrStreamClosed) {
 			return 0, io.EOF
 		}
-		return 0, err
+		return 0, timedOut(err)
 	}
 	n := int(binary.LittleEndian.Uint32(h))
 	if n > len(buf) {
@@ -158,11 +155,20 @@ func (e *shmipcEnd) recv(ctx context.Context, buf []byte) (int, error) {
 	b, err := r.ReadBytes(n)
 	if err != nil {
 		r.ReleasePreviousRead()
-		return 0, noEOF(err)
+		return 0, timedOut(noEOF(err))
 	}
 	copy(buf, b)
 	r.ReleasePreviousRead()
 	return n, nil
+}
+
+// timedOut makes the stream's timeout (its read deadline, set from the
+// context's) a context.DeadlineExceeded, as the other transports' is.
+func timedOut(err error) error {
+	if errors.Is(err, shmipc.ErrTimeout) {
+		return fmt.Errorf("shmipc: %w: %w", context.DeadlineExceeded, err)
+	}
+	return err
 }
 
 func (e *shmipcEnd) close() error {

@@ -25,6 +25,7 @@ type Result struct {
 	Procs int // GOMAXPROCS it ran with
 	Runs  int
 	runs  []map[string]float64 // by unit, in the order go test printed them
+	iters []int                // each run's iteration count (b.N), by run
 }
 
 // Summary returns the median of unit over the runs that report it, with
@@ -191,6 +192,7 @@ func Parse(r io.Reader) (*Results, error) {
 			rs.order = append(rs.order, name)
 		}
 		r.runs = append(r.runs, m)
+		r.iters = append(r.iters, res.Iters)
 		r.Runs = len(r.runs)
 	}
 	return rs, br.Err()

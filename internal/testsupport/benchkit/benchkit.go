@@ -214,6 +214,12 @@ func (p *Peer) Line(h testing.TB) string {
 // checks that it counted want messages (or round trips, or connections).
 func (p *Peer) Done(h testing.TB, want int) {
 	h.Helper()
+	p.DoneWithin(h, want, want)
+}
+
+// DoneWithin is Done for a count anywhere from lo to hi.
+func (p *Peer) DoneWithin(h testing.TB, lo, hi int) {
+	h.Helper()
 	l := p.Line(h)
 	var got int
 	if _, err := fmt.Sscanf(l, "done %d", &got); err != nil {
@@ -222,7 +228,10 @@ func (p *Peer) Done(h testing.TB, want int) {
 	if err := p.Cmd.Wait(); err != nil {
 		h.Fatalf("%s: %v", p.Name, err)
 	}
-	if got != want {
-		h.Fatalf("%s: counted %d, want %d", p.Name, got, want)
+	switch {
+	case lo == hi && got != lo:
+		h.Fatalf("%s: counted %d, want %d", p.Name, got, lo)
+	case got < lo || got > hi:
+		h.Fatalf("%s: counted %d, want %d to %d", p.Name, got, lo, hi)
 	}
 }

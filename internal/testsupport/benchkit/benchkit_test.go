@@ -2,6 +2,7 @@ package benchkit_test
 
 import (
 	"bufio"
+	"fmt"
 	"os/exec"
 	"testing"
 	"time"
@@ -126,4 +127,33 @@ func TestPeer(t *testing.T) {
 	require.Equal(t, "ready", p.Line(t))
 	p.Done(t, 3)
 	require.NotNil(t, cmd.ProcessState, "Done waits for the peer")
+}
+
+// fatalTB records a Fatalf instead of stopping.
+type fatalTB struct {
+	testing.TB
+	msg string
+}
+
+func (f *fatalTB) Helper()                           {}
+func (f *fatalTB) Fatalf(format string, args ...any) { f.msg = fmt.Sprintf(format, args...) }
+
+// TestPeerDoneWithin: a count from lo to hi passes, one outside fails
+// naming the range.
+func TestPeerDoneWithin(t *testing.T) {
+	for _, c := range []struct {
+		lo, hi int
+		fail   string
+	}{
+		{1, 3, ""}, {3, 5, ""}, {0, 2, "peer sh: counted 3, want 0 to 2"}, {4, 9, "peer sh: counted 3, want 4 to 9"},
+	} {
+		cmd := exec.Command("sh", "-c", `echo "done 3"`)
+		out, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		p := &benchkit.Peer{Name: "peer sh", Cmd: cmd, Lines: bufio.NewReader(out)}
+		h := &fatalTB{TB: t}
+		p.DoneWithin(h, c.lo, c.hi)
+		require.Equal(t, c.fail, h.msg, "%d to %d", c.lo, c.hi)
+	}
 }
