@@ -110,7 +110,7 @@ func addRingMetrics(m map[string]float64, before, after *ring.Stats, n int, per 
 // start of its dial to the reply to its first 64-byte message, and closed
 // outside the clock. For a transport that loses first messages (loses),
 // and only for it, a set-up (dial and first round trip) not done within
-// firstTripBound is counted (lost-conns, of conns) and left out of the
+// firstTripBound is counted (lost-conns, of the b.N) and left out of the
 // latencies, which are then those of the connections that worked; ns/op
 // and the allocations count every attempt, a lost one's wait included.
 // Any other transport's failure fails the benchmark.
@@ -176,7 +176,7 @@ func setup(h harness, t transport, n int) result {
 	}
 	m := map[string]float64{"setup-ns": float64(total) / float64(n-lost), "allocs/1000conn": allocs}
 	if t.loses {
-		m["lost-conns"], m["conns"] = float64(lost), float64(n)
+		m["lost-conns"] = float64(lost)
 	}
 	return result{
 		elapsed: elapsed,
@@ -243,7 +243,7 @@ func BenchmarkPeerThroughput(b *testing.B) {
 // BenchmarkPeerSetup: b.N new connections, each timed from Dial to the
 // reply to its first message (p50-ns, p99-ns; setup-ns is their mean).
 // ns/op adds closing the connection, and the bounded wait of each set-up
-// lost (shmipc-go's: lost-conns of conns; see setup).
+// lost (shmipc-go's: lost-conns of the b.N; see setup).
 func BenchmarkPeerSetup(b *testing.B) {
 	for _, t := range available(setupNames) {
 		b.Run(t.name, func(b *testing.B) {

@@ -29,7 +29,7 @@
 //	                         a new connection each time, p50/p99; a
 //	                         shmipc-go set-up that never completes (its
 //	                         first reply never comes) is bounded at 1 s,
-//	                         counted (lost-conns of conns) and left out
+//	                         counted (lost-conns, of b.N) and left out
 //	BenchmarkIdleClients     a conn server with 1000 clients that say
 //	                         nothing: its threads (/proc/PID/status), its
 //	                         CPU over a few seconds (utime+stime, and the

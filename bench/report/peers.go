@@ -307,8 +307,9 @@ func renderPeerPasses(p func(string, ...any), rs *Results) {
 
 // lostCell is a set-up benchmark's set-ups lost over all its runs, of how
 // many ("3 of 894"): a loss is a rare event, which a median of per-run
-// rates would hide. "–" for a transport that never loses one. Runs before
-// lost-conns reported lost/1000conn, a rate of the run's b.N set-ups.
+// rates would hide. "–" for a transport that never loses one. Each run
+// made b.N set-ups (its iteration count); runs before lost-conns reported
+// lost/1000conn, a rate of them.
 func lostCell(rs *Results, name string) string {
 	r, ok := rs.Result(name)
 	if !ok {
@@ -317,13 +318,12 @@ func lostCell(rs *Results, name string) string {
 	var lost, of float64
 	seen := false
 	for i, m := range r.runs {
-		l, ok1 := m["lost-conns"]
-		n, ok2 := m["conns"]
-		if rate, ok := m["lost/1000conn"]; ok && !ok1 {
-			n = float64(r.iters[i])
-			l, ok1, ok2 = math.Round(rate*n/1000), true, true
+		n := float64(r.iters[i])
+		l, ok := m["lost-conns"]
+		if rate, old := m["lost/1000conn"]; old && !ok {
+			l, ok = math.Round(rate*n/1000), true
 		}
-		if ok1 && ok2 {
+		if ok {
 			lost, of, seen = lost+l, of+n, true
 		}
 	}

@@ -506,9 +506,9 @@ BenchmarkPeerThroughput/shmipc/64B-2	1000000	1000 ns/op	64.00 MB/s	0 allocs/1000
 BenchmarkPeerThroughput/conn/1MiB-2	1000	250000 ns/op	4194.30 MB/s	0 allocs/1000msg	4000 msgs/s	250000 ns/msg	0 B/op	0 allocs/op
 BenchmarkPeerSetup/conn-2	1000	300000 ns/op	250000 p50-ns	900000 p99-ns	260000 setup-ns	5000 allocs/1000conn	9000 B/op	50 allocs/op
 BenchmarkPeerSetup/unix-2	10000	60000 ns/op	50000 p50-ns	120000 p99-ns	52000 setup-ns	3000 allocs/1000conn	700 B/op	10 allocs/op
-BenchmarkPeerSetup/shmipc-2	200	7000000 ns/op	125000 allocs/1000conn	200.0 conns	1.000 lost-conns	6000000 p50-ns	60000000 p99-ns	7000000 setup-ns	486000 B/op	134 allocs/op
-BenchmarkPeerSetup/shmipc-2	300	7000000 ns/op	125000 allocs/1000conn	300.0 conns	0 lost-conns	6000000 p50-ns	60000000 p99-ns	7000000 setup-ns	486000 B/op	134 allocs/op
-BenchmarkPeerSetup/shmipc-2	150	7000000 ns/op	125000 allocs/1000conn	150.0 conns	2.000 lost-conns	6000000 p50-ns	60000000 p99-ns	7000000 setup-ns	486000 B/op	134 allocs/op
+BenchmarkPeerSetup/shmipc-2	200	7000000 ns/op	125000 allocs/1000conn	1.000 lost-conns	6000000 p50-ns	60000000 p99-ns	7000000 setup-ns	486000 B/op	134 allocs/op
+BenchmarkPeerSetup/shmipc-2	300	7000000 ns/op	125000 allocs/1000conn	0 lost-conns	6000000 p50-ns	60000000 p99-ns	7000000 setup-ns	486000 B/op	134 allocs/op
+BenchmarkPeerSetup/shmipc-2	150	7000000 ns/op	125000 allocs/1000conn	2.000 lost-conns	6000000 p50-ns	60000000 p99-ns	7000000 setup-ns	486000 B/op	134 allocs/op
 BenchmarkPeerSetup/shmipc-2	250	7000000 ns/op	125000 allocs/1000conn	4.000 lost/1000conn	6000000 p50-ns	60000000 p99-ns	7000000 setup-ns	486000 B/op	134 allocs/op
 BenchmarkIdleClients/conn/clients=1000-2	1	15000000000 ns/op	1000 clients	7 server-threads	0.35 server-cpu-pct	0.2 client-cpu-pct	6 window-s	300000 wake-p50-ns	700000 wake-p99-ns	800000 wake-max-ns
 `
